@@ -1,0 +1,204 @@
+//! Configuration: zero-config defaults, an optional TOML file, then `CONSENTRY_*` environment
+//! variables, then command-line flags. Validated once at start.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder holding the SQLite database and generated keys.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Public issuer identifier; defaults to `https://localhost:PORT/oidc`.
+    pub issuer: Option<String>,
+    /// Serve plain HTTP (behind a TLS-terminating proxy, or for local benchmarks).
+    pub http: bool,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Create the demo client and demo user on start.
+    pub demo: bool,
+    /// Bearer token that protects dynamic client registration (RFC 7591 initial access token).
+    pub registration_token: Option<String>,
+    pub lifetimes: Lifetimes,
+    pub login: LoginLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lifetimes {
+    pub authorization_code_secs: i64,
+    pub access_token_secs: i64,
+    pub id_token_secs: i64,
+    pub refresh_token_secs: i64,
+    pub session_secs: i64,
+    pub interaction_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginLimits {
+    /// Failed attempts allowed per account, and per client IP, within `window_secs`.
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub window_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("."),
+            listen: "127.0.0.1:8443".parse().expect("static address"),
+            issuer: None,
+            http: false,
+            log_json: false,
+            demo: true,
+            registration_token: None,
+            lifetimes: Lifetimes::default(),
+            login: LoginLimits::default(),
+        }
+    }
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            authorization_code_secs: 60,
+            access_token_secs: 600,
+            id_token_secs: 600,
+            refresh_token_secs: 30 * 24 * 3600,
+            session_secs: 8 * 3600,
+            interaction_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("config file {0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("environment variable {0}: {1}")]
+    Env(String, String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, overlaid by the TOML file (if any), then by `CONSENTRY_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse(path.into(), e.to_string()))?;
+        }
+        for (name, value) in std::env::vars() {
+            if let Some(key) = name.strip_prefix("CONSENTRY_") {
+                set_env_key(&mut table, &name, key, &value)?;
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                ConfigError::Parse(file.map(Into::into).unwrap_or_default(), e.to_string())
+            })?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot; call after every override has been applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = self.issuer();
+        let url = url::Url::parse(&issuer)
+            .map_err(|e| ConfigError::Invalid(format!("issuer {issuer}: {e}")))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::Invalid(
+                "issuer must not have a query or fragment".into(),
+            ));
+        }
+        if url.scheme() != "https" && !self.http {
+            return Err(ConfigError::Invalid(
+                "issuer must be https unless --http is set".into(),
+            ));
+        }
+        let l = &self.lifetimes;
+        for (name, v) in [
+            ("authorization_code_secs", l.authorization_code_secs),
+            ("access_token_secs", l.access_token_secs),
+            ("id_token_secs", l.id_token_secs),
+            ("refresh_token_secs", l.refresh_token_secs),
+            ("session_secs", l.session_secs),
+            ("interaction_secs", l.interaction_secs),
+        ] {
+            if v <= 0 {
+                return Err(ConfigError::Invalid(format!("lifetimes.{name} must be positive")));
+            }
+        }
+        if l.authorization_code_secs > 600 {
+            return Err(ConfigError::Invalid(
+                "lifetimes.authorization_code_secs must be at most 600 (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn issuer(&self) -> String {
+        match &self.issuer {
+            Some(i) => i.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.http { "http" } else { "https" };
+                format!("{scheme}://localhost:{}/oidc", self.listen.port())
+            }
+        }
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("consentry.sqlite")
+    }
+}
+
+/// `CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS=60` sets `lifetimes.access_token_secs`.
+fn set_env_key(
+    table: &mut toml::Table,
+    var: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let (last, parents) = path.split_last().expect("split yields one part");
+    let mut here = table;
+    for part in parents {
+        let entry = here
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::Env(var.into(), format!("{part} is not a table")))?;
+    }
+    // Numbers and booleans parse as TOML; anything else is taken as a string.
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    here.insert(last.clone(), parsed);
+    Ok(())
+}

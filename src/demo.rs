@@ -1,0 +1,54 @@
+//! The demo client and user created on a zero-config start, so the provider can be tried at once.
+
+use crate::protocol::login::hash_password;
+use crate::protocol::registration::{self, Registrar};
+use crate::provider::Provider;
+use crate::store;
+use serde_json::json;
+
+pub const CLIENT_ID: &str = "demo-client";
+pub const CLIENT_SECRET: &str = "demo-client-secret-0123456789abcdefghij";
+pub const REDIRECT_URI: &str = "https://localhost:3000/callback";
+pub const USERNAME: &str = "demo";
+pub const PASSWORD: &str = "demo-password";
+
+/// Creates the demo client and user unless they exist.
+pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
+    let now = p.now();
+    let exists = p.store.read(|c| store::clients::get(c, CLIENT_ID)).await?.is_some();
+    if !exists {
+        let meta = json!({
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "client_name": "Demo app",
+            "redirect_uris": [REDIRECT_URI, "http://localhost:3000/callback"],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "openid profile email address phone offline_access accounts:read transactions:read:all user:create user:read user:delete",
+        });
+        let new = registration::new_client(meta, Registrar::Operator, now).map_err(anyhow::Error::msg)?;
+        p.store.write(move |c| store::clients::insert(c, &new.client)).await?;
+    }
+    let user_exists = p.store.read(|c| store::users::by_username(c, USERNAME)).await?.is_some();
+    if !user_exists {
+        let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD)).await?.map_err(anyhow::Error::msg)?;
+        let user = store::users::User {
+            id: crate::protocol::secrets::random_user_id(),
+            username: Some(USERNAME.into()),
+            password_hash: Some(hash),
+            claims: json!({
+                "name": "Demo User", "given_name": "Demo", "family_name": "User",
+                "email": "demo@example.com", "email_verified": true,
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            managed_by_client: None,
+            client_user_id: None,
+            created_at: now,
+        };
+        p.store.write(move |c| store::users::insert(c, &user)).await?;
+    }
+    Ok(())
+}

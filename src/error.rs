@@ -1,0 +1,109 @@
+//! One OAuth error type and its one mapping to HTTP.
+
+use std::fmt;
+
+/// An OAuth / OpenID error: the RFC code, a description safe for clients, the HTTP status,
+/// and an internal detail that only reaches the logs.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub code: &'static str,
+    pub description: String,
+    pub status: u16,
+    /// Internal detail for logs; never sent to the client.
+    pub detail: Option<String>,
+}
+
+impl OAuthError {
+    pub fn new(code: &'static str, status: u16, description: impl Into<String>) -> Self {
+        OAuthError {
+            code,
+            description: description.into(),
+            status,
+            detail: None,
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", 400, d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", 401, d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", 400, d)
+    }
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", 400, d)
+    }
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_grant_type", 400, d)
+    }
+    pub fn unsupported_response_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_response_type", 400, d)
+    }
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new("invalid_scope", 400, d)
+    }
+    pub fn access_denied(d: impl Into<String>) -> Self {
+        Self::new("access_denied", 400, d)
+    }
+    pub fn login_required(d: impl Into<String>) -> Self {
+        Self::new("login_required", 400, d)
+    }
+    pub fn consent_required(d: impl Into<String>) -> Self {
+        Self::new("consent_required", 400, d)
+    }
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self::new("invalid_token", 401, d)
+    }
+    pub fn insufficient_scope(d: impl Into<String>) -> Self {
+        Self::new("insufficient_scope", 403, d)
+    }
+    pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
+        Self::new("invalid_client_metadata", 400, d)
+    }
+    pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
+        Self::new("invalid_redirect_uri", 400, d)
+    }
+    pub fn not_found(d: impl Into<String>) -> Self {
+        Self::new("not_found", 404, d)
+    }
+    /// Anything unexpected: the client sees `server_error`, the log sees why.
+    pub fn server(detail: impl fmt::Display) -> Self {
+        OAuthError {
+            code: "server_error",
+            description: "internal error".into(),
+            status: 500,
+            detail: Some(detail.to_string()),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The RFC 6749 §5.2 JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.code, "error_description": self.description })
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::server(e)
+    }
+}
+
+pub type OAuthResult<T> = Result<T, OAuthError>;

@@ -1,0 +1,34 @@
+//! GET/POST the authorization endpoint.
+
+use super::{cookies, params, provider, respond};
+use crate::protocol::authorize::{self as authz, Rejection};
+use crate::protocol::interaction::{self, Begun};
+use salvo::prelude::*;
+
+#[handler]
+pub async fn authorize(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let raw = if req.method() == salvo::http::Method::POST {
+        match params::form_pairs(req).await {
+            Ok(r) => r,
+            Err(e) => return respond::error_page(res, &e),
+        }
+    } else {
+        params::query_pairs(req)
+    };
+    let (request, _client) = match authz::validate(&p, &raw).await {
+        Ok(v) => v,
+        Err(Rejection::Page(e)) => return respond::error_page(res, &e),
+        Err(Rejection::Redirect(r)) => return respond::redirect(res, &r.url(&p.issuer)),
+    };
+    let session = match interaction::session(&p, cookies::get(req, cookies::SESSION)).await {
+        Ok(s) => s,
+        Err(e) => return respond::error_page(res, &e),
+    };
+    let browser = cookies::browser_id(req, res);
+    match interaction::begin(&p, request, &browser, session).await {
+        Ok(Begun::Redirect(url)) => respond::redirect(res, &url),
+        Ok(Begun::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
+        Err(e) => respond::error_page(res, &e),
+    }
+}

@@ -1,0 +1,61 @@
+//! The salvo router and thin handlers: parse the request, call `protocol`, write the response.
+
+mod authorize;
+mod cookies;
+mod discovery;
+mod interaction;
+mod middleware;
+mod ops;
+mod params;
+mod registration;
+mod respond;
+mod token;
+mod userinfo;
+
+use crate::provider::Provider;
+use salvo::affix_state;
+use salvo::prelude::*;
+use std::sync::Arc;
+
+/// The provider every handler runs against, injected into the depot.
+fn provider(depot: &Depot) -> Arc<Provider> {
+    depot
+        .get_typed::<Arc<Provider>>()
+        .cloned()
+        .expect("the provider is injected by the router")
+}
+
+pub fn router(p: Arc<Provider>) -> Router {
+    let oidc = Router::new()
+        .push(Router::with_path(".well-known/openid-configuration").get(discovery::openid_configuration))
+        .push(Router::with_path("jwks").get(discovery::jwks))
+        .push(Router::with_path("auth").get(authorize::authorize).post(authorize::authorize))
+        .push(Router::with_path("token/introspection").post(token::introspection))
+        .push(Router::with_path("token/revocation").post(token::revocation))
+        .push(Router::with_path("token").post(token::token))
+        .push(Router::with_path("me").get(userinfo::userinfo).post(userinfo::userinfo))
+        .push(Router::with_path("reg").post(registration::register))
+        .push(
+            Router::with_path("reg/{client_id}")
+                .get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        );
+    let base = p.base_path.trim_matches('/').to_string();
+    let oidc = if base.is_empty() { oidc } else { Router::with_path(base).push(oidc) };
+    // RFC 8414 §3: the authorization-server metadata path for an issuer with a path component.
+    let rfc8414 = format!(".well-known/oauth-authorization-server{}", p.base_path.trim_end_matches('/'));
+    Router::new()
+        .hoop(affix_state::inject(p))
+        .hoop(middleware::metrics)
+        .hoop(middleware::security_headers)
+        .push(Router::with_path("healthz").get(ops::healthz))
+        .push(Router::with_path("readyz").get(ops::readyz))
+        .push(Router::with_path("metrics").get(ops::metrics))
+        .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
+        .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
+        .push(Router::with_path("interaction/{uid}").get(interaction::show))
+        .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
+        .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))
+        .push(oidc)
+}

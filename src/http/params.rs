@@ -1,0 +1,57 @@
+//! Reading request parameters: the query string and url-encoded bodies, in order.
+
+use crate::error::{OAuthError, OAuthResult};
+use salvo::Request;
+use std::collections::HashMap;
+
+/// Largest form body we read (request objects in later phases stay far below this).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// The body of an `application/x-www-form-urlencoded` POST (RFC 6749 §3.2).
+pub async fn form_pairs(req: &mut Request) -> OAuthResult<Vec<(String, String)>> {
+    let is_form = req
+        .headers()
+        .get(salvo::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .unwrap_or(false);
+    if !is_form {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    let body = req
+        .payload_with_max_size(MAX_FORM_BYTES)
+        .await
+        .map_err(|_| OAuthError::invalid_request("the request body is unreadable or too large"))?;
+    Ok(form_urlencoded::parse(body).into_owned().collect())
+}
+
+/// Pairs as a map; a repeated parameter is an error (RFC 6749 §3.1, §3.2).
+pub fn unique(pairs: Vec<(String, String)>) -> OAuthResult<HashMap<String, String>> {
+    let mut map = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if map.contains_key(&k) {
+            return Err(OAuthError::invalid_request(format!("parameter {k} is repeated (RFC 6749 §3.1)")));
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
+}
+
+pub fn authorization_header(req: &Request) -> Option<String> {
+    req.headers()
+        .get(salvo::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+/// The client's IP address, for per-IP login limits.
+pub fn client_ip(req: &Request) -> String {
+    req.remote_addr().ip().map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+}

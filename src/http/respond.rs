@@ -1,0 +1,87 @@
+//! One way to write each kind of response: JSON, OAuth errors, HTML pages and redirects.
+
+use crate::error::OAuthError;
+use salvo::http::header::{self, HeaderValue};
+use salvo::http::StatusCode;
+use salvo::Response;
+
+/// Marks a response as never to be cached (RFC 6749 §5.1, and every page with secrets).
+pub fn no_store(res: &mut Response) {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+pub fn json_bytes(res: &mut Response, status: StatusCode, body: String) {
+    res.status_code(status);
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let _ = res.write_body(body);
+}
+
+pub fn json(res: &mut Response, status: StatusCode, body: &impl serde::Serialize) {
+    no_store(res);
+    json_bytes(res, status, serde_json::to_string(body).unwrap_or_else(|_| "{}".into()));
+}
+
+fn status_of(e: &OAuthError) -> StatusCode {
+    StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+fn log(e: &OAuthError) {
+    if e.status >= 500 {
+        tracing::error!(error = %e, "request failed");
+    } else {
+        tracing::debug!(error = %e, "request refused");
+    }
+}
+
+/// An RFC 6749 §5.2 error body; 401s carry `WWW-Authenticate` with the scheme the client used.
+pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
+    log(e);
+    if e.status == 401 {
+        let v = format!("{auth_scheme} realm=\"consentry\"");
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    json(res, status_of(e), &e.body());
+}
+
+/// An RFC 6750 §3 error for protected resources: the error goes in `WWW-Authenticate`.
+pub fn bearer_error(res: &mut Response, e: &OAuthError) {
+    log(e);
+    let v = format!(
+        "Bearer realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
+        e.code,
+        e.description.replace(['"', '\\'], "'")
+    );
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    json(res, status_of(e), &e.body());
+}
+
+pub fn html(res: &mut Response, status: StatusCode, page: String) {
+    no_store(res);
+    res.status_code(status);
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    let _ = res.write_body(page);
+}
+
+/// An error page for requests that must never be redirected back to the client.
+pub fn error_page(res: &mut Response, e: &OAuthError) {
+    log(e);
+    let status = if e.status >= 500 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+    html(res, status, crate::views::error(&format!("Request refused: {}", e.code), &e.description));
+}
+
+/// A 303 See Other, so browsers follow with GET after a form post.
+pub fn redirect(res: &mut Response, location: &str) {
+    no_store(res);
+    res.status_code(StatusCode::SEE_OTHER);
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => error_page(res, &OAuthError::server("unencodable redirect location")),
+    }
+}

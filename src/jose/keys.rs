@@ -1,0 +1,166 @@
+//! Signing keys: generated on first run into the keys folder, loaded after that.
+
+use super::JoseError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::Jwk;
+use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, PS256, RS256};
+use std::path::Path;
+
+/// The JWS algorithms we sign with and accept from ourselves. Nothing else is ever allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    RS256,
+    PS256,
+    ES256,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::PS256, Alg::ES256];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::PS256 => "PS256",
+            Alg::ES256 => "ES256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+struct SigningKey {
+    kid: String,
+    alg: Alg,
+    signer: Box<dyn JwsSigner>,
+    verifier: Box<dyn JwsVerifier>,
+}
+
+/// The provider's signing keys and the pre-serialised public JWKS.
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    jwks: String,
+}
+
+const KEY_FILE: &str = "signing-keys.json";
+
+impl KeySet {
+    /// Loads `signing-keys.json` from `dir`, generating one key per algorithm on first run.
+    pub fn load_or_generate(dir: &Path) -> Result<KeySet, JoseError> {
+        let path = dir.join(KEY_FILE);
+        let private: Vec<Jwk> = if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| JoseError::Keys(e.to_string()))?;
+            let set: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
+            set["keys"]
+                .as_array()
+                .ok_or_else(|| JoseError::Keys(format!("{}: no keys array", path.display())))?
+                .iter()
+                .map(|k| {
+                    let map = k.as_object().cloned().unwrap_or_default();
+                    Jwk::from_map(map).map_err(|e| JoseError::Keys(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            let keys = Alg::ALL.into_iter().map(generate).collect::<Result<Vec<_>, _>>()?;
+            let set = serde_json::json!({ "keys": keys.iter().map(|k| serde_json::Value::Object(k.as_ref().clone())).collect::<Vec<_>>() });
+            std::fs::create_dir_all(dir).map_err(|e| JoseError::Keys(e.to_string()))?;
+            crate::files::write_private(&path, &set.to_string()).map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
+            keys
+        };
+        KeySet::from_private(private)
+    }
+
+    fn from_private(private: Vec<Jwk>) -> Result<KeySet, JoseError> {
+        let mut keys = Vec::new();
+        let mut public = Vec::new();
+        for jwk in private {
+            let alg = jwk
+                .algorithm()
+                .and_then(Alg::parse)
+                .ok_or_else(|| JoseError::Keys("signing key without a supported alg".into()))?;
+            let kid = jwk.key_id().ok_or_else(|| JoseError::Keys("signing key without kid".into()))?.to_string();
+            let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
+                Alg::RS256 => (Box::new(RS256.signer_from_jwk(&jwk).map_err(k)?), Box::new(RS256.verifier_from_jwk(&jwk).map_err(k)?)),
+                Alg::PS256 => (Box::new(PS256.signer_from_jwk(&jwk).map_err(k)?), Box::new(PS256.verifier_from_jwk(&jwk).map_err(k)?)),
+                Alg::ES256 => (Box::new(ES256.signer_from_jwk(&jwk).map_err(k)?), Box::new(ES256.verifier_from_jwk(&jwk).map_err(k)?)),
+            };
+            public.push(serde_json::Value::Object(jwk.to_public_key().map_err(k)?.as_ref().clone()));
+            keys.push(SigningKey { kid, alg, signer, verifier });
+        }
+        let jwks = serde_json::json!({ "keys": public }).to_string();
+        Ok(KeySet { keys, jwks })
+    }
+
+    /// The public JWKS document, serialised once.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks
+    }
+
+    /// Signs `claims` as a compact JWS with our key for `alg`, with an optional `typ`.
+    pub fn sign(&self, alg: Alg, typ: Option<&str>, claims: &serde_json::Value) -> Result<String, JoseError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.alg == alg)
+            .ok_or_else(|| JoseError::Sign(format!("no key for {}", alg.name())))?;
+        let mut header = JwsHeader::new();
+        header.set_key_id(key.kid.clone());
+        if let Some(t) = typ {
+            header.set_token_type(t);
+        }
+        let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
+        josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref()).map_err(|e| JoseError::Sign(e.to_string()))
+    }
+
+    /// Verifies a JWS we issued (by `kid`, with that key's own algorithm only) and returns
+    /// its claims and `typ`.
+    pub fn verify_own(&self, token: &str) -> Result<(serde_json::Value, Option<String>), JoseError> {
+        let (payload, header) = josekit::jws::deserialize_compact_with_selector(token, |header| {
+            let key = header.key_id().and_then(|kid| self.keys.iter().find(|k| k.kid == kid));
+            match key {
+                Some(k) if header.algorithm() == Some(k.alg.name()) => Ok(Some(k.verifier.as_ref())),
+                _ => Ok(None),
+            }
+        })
+        .map_err(|e| JoseError::Invalid(e.to_string()))?;
+        let claims = serde_json::from_slice(&payload).map_err(|e| JoseError::Invalid(e.to_string()))?;
+        Ok((claims, header.token_type().map(String::from)))
+    }
+}
+
+fn k(e: josekit::JoseError) -> JoseError {
+    JoseError::Keys(e.to_string())
+}
+
+fn generate(alg: Alg) -> Result<Jwk, JoseError> {
+    let mut jwk = match alg {
+        Alg::RS256 | Alg::PS256 => Jwk::generate_rsa_key(2048).map_err(k)?,
+        Alg::ES256 => Jwk::generate_ec_key(EcCurve::P256).map_err(k)?,
+    };
+    jwk.set_key_id(thumbprint(&jwk)?);
+    jwk.set_algorithm(alg.name());
+    jwk.set_key_use("sig");
+    Ok(jwk)
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256), used as the `kid`.
+fn thumbprint(jwk: &Jwk) -> Result<String, JoseError> {
+    let p = |name: &str| {
+        jwk.parameter(name)
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .ok_or_else(|| JoseError::Keys(format!("key lacks {name}")))
+    };
+    let canonical = match jwk.key_type() {
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, p("crv")?, p("x")?, p("y")?),
+        other => return Err(JoseError::Keys(format!("unsupported key type {other}"))),
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    Ok(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+

@@ -1,0 +1,101 @@
+//! Consentry: an OpenID Connect provider for open-banking connections.
+//!
+//! `build_app` wires configuration, storage, keys and TLS into a runnable [`App`]; `main.rs`
+//! and the integration tests both start the provider through it.
+
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod files;
+pub mod http;
+pub mod jose;
+pub mod metrics;
+pub mod protocol;
+pub mod provider;
+pub mod store;
+pub mod tls;
+pub mod types;
+pub mod views;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use config::Config;
+use provider::Provider;
+use rustls::ServerConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// How often expired rows are swept.
+const SWEEP_INTERVAL_SECS: u64 = 60;
+
+/// A provider ready to serve.
+pub struct App {
+    pub provider: Arc<Provider>,
+    tls: Option<Arc<ServerConfig>>,
+    /// The development CA that signed the server certificate (HTTPS only).
+    pub ca_path: Option<PathBuf>,
+}
+
+/// Opens the database (migrating it), loads or generates keys and TLS material, and creates
+/// the demo client and user when enabled.
+pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let store = store::Store::open(&config.database_path()).context("cannot open the database")?;
+    let keys = jose::KeySet::load_or_generate(&config.keys_dir())?;
+    let issuer = config.issuer();
+    let issuer_url = url::Url::parse(&issuer)?;
+    let (tls, ca_path) = if config.http {
+        (None, None)
+    } else {
+        let host = issuer_url.host_str().unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+        let pki = tls::ensure_dev_pki(&config.keys_dir(), &[host]).map_err(anyhow::Error::msg)?;
+        (Some(tls::server_config(pki.chain, pki.key)?), Some(pki.ca_path))
+    };
+    let login_window = config.login.window_secs;
+    let mut provider = Provider {
+        base_path: issuer_url.path().trim_end_matches('/').to_string(),
+        issuer,
+        store,
+        keys: ArcSwap::from_pointee(keys),
+        discovery: ArcSwap::from_pointee(String::new()),
+        clock: clock::Clock::default(),
+        metrics: metrics::Metrics::default(),
+        login_limiter: protocol::login::LoginLimiter::new(login_window),
+        config,
+    };
+    provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));
+    let provider = Arc::new(provider);
+    if provider.config.demo {
+        demo::ensure(&provider).await?;
+    }
+    Ok(App { provider, tls, ca_path })
+}
+
+impl App {
+    pub async fn bind(&self) -> std::io::Result<TcpListener> {
+        TcpListener::bind(self.provider.config.listen).await
+    }
+
+    /// Serves on `listener` until the returned future is dropped, sweeping expired rows.
+    pub async fn run(self, listener: TcpListener) {
+        let sweeper = self.provider.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
+            loop {
+                tick.tick().await;
+                let now = sweeper.now();
+                match sweeper.store.write(move |c| store::sweep::expired(c, now)).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "swept expired rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                }
+            }
+        });
+        let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
+        tls::serve(listener, service, self.tls).await;
+    }
+}

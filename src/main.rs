@@ -1,0 +1,274 @@
+//! The `consentry` command: serve the provider, and operator tools for clients and users.
+
+use clap::{Args, Parser, Subcommand};
+use consentry::config::Config;
+use consentry::protocol::login::hash_password;
+use consentry::protocol::registration::{self, Registrar};
+use consentry::store::{self, Store};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "consentry", version, about = "OpenID Connect provider for open-banking connections")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the provider.
+    Serve(ServeArgs),
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage local users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder for the database and generated keys.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Public issuer URL, e.g. https://localhost:8443/oidc.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Serve plain HTTP (behind a TLS-terminating proxy, or for local benchmarks).
+    #[arg(long)]
+    http: bool,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// Folder holding the database (as given to `serve --data-dir`).
+    #[arg(long, default_value = ".")]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client from RFC 7591 metadata; prints it (with its secret) as JSON.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        /// RFC 7591 client metadata as JSON; client_id and client_secret may be fixed.
+        #[arg(long)]
+        metadata: String,
+    },
+    /// List registered clients as JSON lines.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Show one client's metadata as JSON.
+    Show {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+    },
+    /// Remove a client and everything issued to it.
+    Remove {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a local user; the password is read from standard input.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Clients(c) => clients(c).await,
+        Command::Users(u) => users(u).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("consentry: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(i) = args.issuer {
+        config.issuer = Some(i);
+    }
+    config.http |= args.http;
+    config.log_json |= args.log_json;
+    init_logging(config.log_json);
+    let app = consentry::build_app(config).await?;
+    let listener = app.bind().await?;
+    let p = &app.provider;
+    println!("Consentry is running");
+    println!("  issuer:      {}", p.issuer);
+    println!("  discovery:   {}/.well-known/openid-configuration", p.issuer);
+    println!("  listening:   {}", listener.local_addr()?);
+    println!("  data dir:    {}", p.config.data_dir.display());
+    if let Some(ca) = &app.ca_path {
+        println!("  CA cert:     {}  (trust it, e.g. curl --cacert {})", ca.display(), ca.display());
+    }
+    if p.config.demo {
+        use consentry::demo;
+        println!("  demo client: client_id={} client_secret={}", demo::CLIENT_ID, demo::CLIENT_SECRET);
+        println!("               redirect_uri={}", demo::REDIRECT_URI);
+        println!("  demo user:   username={} password={}", demo::USERNAME, demo::PASSWORD);
+    }
+    let run = app.run(listener);
+    tokio::select! {
+        _ = run => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+fn open_store(dir: &DataDir) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&dir.data_dir)?;
+    Ok(Store::open(&dir.data_dir.join("consentry.sqlite"))?)
+}
+
+fn now() -> i64 {
+    consentry::clock::Clock::default().now()
+}
+
+async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientsCommand::Add { dir, metadata } => {
+            let raw: serde_json::Value =
+                serde_json::from_str(&metadata).map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
+            let new = registration::new_client(raw, Registrar::Operator, now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = open_store(&dir)?;
+            let client = new.client.clone();
+            store.write(move |c| store::clients::insert(c, &client)).await.map_err(|e| match e {
+                store::StoreError::Conflict => anyhow::anyhow!("client_id {} is already registered", new.client.id),
+                e => e.into(),
+            })?;
+            let mut out = serde_json::to_value(&new.client.metadata)?;
+            out["client_id"] = new.client.id.clone().into();
+            if let Some(s) = &new.secret {
+                out["client_secret"] = s.clone().into();
+            }
+            println!("{out}");
+        }
+        ClientsCommand::List { dir } => {
+            let store = open_store(&dir)?;
+            for c in store.read(store::clients::list).await? {
+                let mut out = serde_json::to_value(&c.metadata)?;
+                out["client_id"] = c.id.into();
+                println!("{out}");
+            }
+        }
+        ClientsCommand::Show { dir, client_id } => {
+            let store = open_store(&dir)?;
+            let id = client_id.clone();
+            let c = store
+                .read(move |c| store::clients::get(c, &id))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no client {client_id}"))?;
+            let mut out = serde_json::to_value(&c.metadata)?;
+            out["client_id"] = c.id.into();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        ClientsCommand::Remove { dir, client_id } => {
+            let store = open_store(&dir)?;
+            let id = client_id.clone();
+            if !store.write(move |c| store::clients::delete(c, &id)).await? {
+                anyhow::bail!("no client {client_id}");
+            }
+            println!("removed {client_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
+    let UsersCommand::Add { dir, username, password_stdin: _, email, name } = cmd;
+    if username.trim().is_empty() {
+        anyhow::bail!("--username must not be empty");
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if password.len() < 8 {
+        anyhow::bail!("the password must be at least 8 characters");
+    }
+    let hash = hash_password(&password).map_err(anyhow::Error::msg)?;
+    let mut claims = serde_json::Map::new();
+    if let Some(e) = email {
+        claims.insert("email".into(), e.into());
+        claims.insert("email_verified".into(), false.into());
+    }
+    if let Some(n) = name {
+        claims.insert("name".into(), n.into());
+    }
+    let user = store::users::User {
+        id: consentry::protocol::secrets::random_user_id(),
+        username: Some(username.clone()),
+        password_hash: Some(hash),
+        claims,
+        managed_by_client: None,
+        client_user_id: None,
+        created_at: now(),
+    };
+    let id = user.id.clone();
+    let store = open_store(&dir)?;
+    store.write(move |c| store::users::insert(c, &user)).await.map_err(|e| match e {
+        store::StoreError::Conflict => anyhow::anyhow!("username {username} is taken"),
+        e => e.into(),
+    })?;
+    println!("{}", serde_json::json!({ "user_id": id }));
+    Ok(())
+}

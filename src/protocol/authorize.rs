@@ -1,0 +1,399 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): request validation as small
+//! named steps, the login/consent decision, and code issuance.
+
+use super::claims::ClaimsRequest;
+use super::{pkce, scopes, secrets};
+use crate::error::{OAuthError, OAuthResult};
+use crate::provider::Provider;
+use crate::store::{self, grants, sessions::Session};
+use crate::types::{Client, ScopeSet};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A validated authorization request, kept with the interaction while the user logs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_type: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub claims: Option<ClaimsRequest>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub acr_values: Option<String>,
+}
+
+impl AuthorizationRequest {
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scope)
+    }
+    pub fn has_prompt(&self, p: &str) -> bool {
+        self.prompt.iter().any(|x| x == p)
+    }
+    /// The user this request must end with, from the claims parameter or the id_token_hint.
+    pub fn required_sub(&self) -> Option<String> {
+        self.claims
+            .as_ref()
+            .and_then(|c| c.requested_sub().ok().flatten())
+            .or_else(|| self.hint_sub.clone())
+    }
+}
+
+/// Why a request was refused, and where the answer goes.
+#[derive(Debug)]
+pub enum Rejection {
+    /// The client or redirect_uri cannot be trusted: show an error page, never redirect
+    /// (RFC 6749 §4.1.2.1).
+    Page(OAuthError),
+    /// Send the error back to the client's redirect_uri.
+    Redirect(ErrorRedirect),
+}
+
+#[derive(Debug)]
+pub struct ErrorRedirect {
+    pub error: OAuthError,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+}
+
+impl ErrorRedirect {
+    pub fn new(req: &AuthorizationRequest, error: OAuthError) -> ErrorRedirect {
+        ErrorRedirect {
+            error,
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+        }
+    }
+
+    /// The redirect URL carrying `error`, `error_description`, `state` and `iss` (RFC 9207).
+    pub fn url(&self, issuer: &str) -> String {
+        let mut params = vec![("error", self.error.code), ("error_description", self.error.description.as_str())];
+        if let Some(s) = &self.state {
+            params.push(("state", s));
+        }
+        params.push(("iss", issuer));
+        append_query(&self.redirect_uri, &params)
+    }
+}
+
+/// Adds parameters to a redirect URI, keeping any query it already has (RFC 6749 §3.1.2).
+pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let q = ser.finish();
+    if uri.contains('?') {
+        format!("{uri}&{q}")
+    } else {
+        format!("{uri}?{q}")
+    }
+}
+
+/// Validates the raw parameters (query or form, in order) into a request for a known client.
+pub async fn validate(p: &Provider, raw: &[(String, String)]) -> Result<(AuthorizationRequest, Client), Rejection> {
+    // RFC 6749 §3.1: parameters must not repeat. Checked first, so a repeated client_id or
+    // redirect_uri cannot be used to confuse which one is trusted.
+    let mut params: HashMap<&str, &str> = HashMap::new();
+    let mut repeated = None;
+    for (k, v) in raw {
+        if params.insert(k.as_str(), v.as_str()).is_some() {
+            repeated = Some(k.clone());
+        }
+    }
+    let get = |k: &str| params.get(k).copied().filter(|v| !v.is_empty());
+
+    let client = identify_client(p, get("client_id")).await?;
+    let redirect_uri = check_redirect_uri(&client, get("redirect_uri"))?;
+    let state = get("state").map(String::from);
+    let redirect_err = |error: OAuthError| {
+        Rejection::Redirect(ErrorRedirect {
+            error,
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+        })
+    };
+    if let Some(k) = repeated {
+        return Err(redirect_err(OAuthError::invalid_request(format!(
+            "parameter {k} is repeated (RFC 6749 §3.1)"
+        ))));
+    }
+    if get("request").is_some() {
+        return Err(redirect_err(OAuthError::new(
+            "request_not_supported",
+            400,
+            "request objects are not supported by this provider yet",
+        )));
+    }
+    if get("request_uri").is_some() {
+        return Err(redirect_err(OAuthError::new(
+            "request_uri_not_supported",
+            400,
+            "request_uri is not supported by this provider yet",
+        )));
+    }
+    if get("registration").is_some() {
+        return Err(redirect_err(OAuthError::new(
+            "registration_not_supported",
+            400,
+            "the registration parameter is not supported (OIDC Core §7.2.1)",
+        )));
+    }
+    let response_type = check_response_type(&client, get("response_type")).map_err(redirect_err)?;
+    check_response_mode(get("response_mode")).map_err(redirect_err)?;
+    let scope = check_scope(&client, get("scope")).map_err(redirect_err)?;
+    pkce::check_challenge(get("code_challenge"), get("code_challenge_method")).map_err(redirect_err)?;
+    if client.metadata.is_public() && get("code_challenge").is_none() {
+        return Err(redirect_err(OAuthError::invalid_request(
+            "public clients must use PKCE (RFC 9700 §2.1.1)",
+        )));
+    }
+    let prompt = check_prompt(get("prompt")).map_err(redirect_err)?;
+    let max_age = check_max_age(get("max_age")).map_err(redirect_err)?;
+    let claims = get("claims").map(ClaimsRequest::parse).transpose().map_err(redirect_err)?;
+    if let Some(c) = &claims {
+        c.requested_sub().map_err(redirect_err)?;
+    }
+    let hint_sub = get("id_token_hint")
+        .map(|h| check_id_token_hint(p, &client, h))
+        .transpose()
+        .map_err(redirect_err)?;
+
+    Ok((
+        AuthorizationRequest {
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            response_type,
+            scope,
+            state: state.clone(),
+            nonce: get("nonce").map(String::from),
+            code_challenge: get("code_challenge").map(String::from),
+            prompt,
+            max_age,
+            claims,
+            login_hint: get("login_hint").map(String::from),
+            hint_sub,
+            acr_values: get("acr_values").map(String::from),
+        },
+        client,
+    ))
+}
+
+async fn identify_client(p: &Provider, client_id: Option<&str>) -> Result<Client, Rejection> {
+    let id = client_id
+        .ok_or_else(|| Rejection::Page(OAuthError::invalid_request("client_id is missing")))?
+        .to_string();
+    p.store
+        .read(move |c| store::clients::get(c, &id))
+        .await
+        .map_err(|e| Rejection::Page(OAuthError::server(e)))?
+        .ok_or_else(|| Rejection::Page(OAuthError::new("invalid_client", 400, "unknown client_id")))
+}
+
+/// Exact string match against the registered list (RFC 9700 §4.1.3); OIDC requires it.
+fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Rejection> {
+    let uri = uri.ok_or_else(|| {
+        Rejection::Page(OAuthError::invalid_request("redirect_uri is missing (OIDC Core §3.1.2.1)"))
+    })?;
+    if client.metadata.redirect_uris.iter().any(|r| r == uri) {
+        Ok(uri.to_string())
+    } else {
+        Err(Rejection::Page(OAuthError::invalid_request(
+            "redirect_uri does not exactly match a registered redirect URI",
+        )))
+    }
+}
+
+fn check_response_type(client: &Client, rt: Option<&str>) -> OAuthResult<String> {
+    let rt = rt.ok_or_else(|| OAuthError::invalid_request("response_type is missing"))?;
+    if rt != "code" {
+        return Err(OAuthError::unsupported_response_type(format!("response_type {rt} is not supported")));
+    }
+    if !client.metadata.response_types.iter().any(|r| r == rt) || !client.metadata.allows_grant("authorization_code") {
+        return Err(OAuthError::unauthorized_client(format!(
+            "the client is not registered for response_type {rt}"
+        )));
+    }
+    Ok(rt.to_string())
+}
+
+fn check_response_mode(mode: Option<&str>) -> OAuthResult<()> {
+    match mode {
+        None | Some("query") => Ok(()),
+        Some(m) => Err(OAuthError::invalid_request(format!("response_mode {m} is not supported"))),
+    }
+}
+
+/// `openid` is required; every scope must be known and allowed for the client. Scopes the
+/// client cannot use (offline_access without the refresh_token grant) are dropped.
+fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
+    let requested = ScopeSet::parse(scope.unwrap_or_default());
+    if !requested.contains("openid") {
+        return Err(OAuthError::invalid_scope("the openid scope is required"));
+    }
+    let allowed = client.metadata.scope.as_deref().map(ScopeSet::parse);
+    let mut granted = ScopeSet::default();
+    for s in requested.iter() {
+        if !scopes::is_supported(s) {
+            return Err(OAuthError::invalid_scope(format!("scope {s} is not supported")));
+        }
+        if let Some(a) = &allowed {
+            if !a.contains(s) {
+                return Err(OAuthError::invalid_scope(format!("scope {s} is not allowed for this client")));
+            }
+        }
+        if s == "offline_access" && !client.metadata.allows_grant("refresh_token") {
+            continue;
+        }
+        granted.insert(s);
+    }
+    Ok(granted.to_string())
+}
+
+fn check_prompt(prompt: Option<&str>) -> OAuthResult<Vec<String>> {
+    let values: Vec<String> = prompt.unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+    for v in &values {
+        if !matches!(v.as_str(), "none" | "login" | "consent" | "select_account") {
+            return Err(OAuthError::invalid_request(format!("prompt value {v} is not supported")));
+        }
+    }
+    if values.iter().any(|v| v == "none") && values.len() > 1 {
+        return Err(OAuthError::invalid_request(
+            "prompt=none must not be combined with other values (OIDC Core §3.1.2.1)",
+        ));
+    }
+    Ok(values)
+}
+
+fn check_max_age(max_age: Option<&str>) -> OAuthResult<Option<i64>> {
+    max_age
+        .map(|m| {
+            m.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))
+        })
+        .transpose()
+}
+
+/// An ID token we issued to this client (expired ones are fine as hints, OIDC Core §3.1.2.1).
+fn check_id_token_hint(p: &Provider, client: &Client, hint: &str) -> OAuthResult<String> {
+    let (claims, _) = p
+        .keys()
+        .verify_own(hint)
+        .map_err(|_| OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider"))?;
+    let aud_ok = match &claims["aud"] {
+        serde_json::Value::String(a) => a == &client.id,
+        serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
+        _ => false,
+    };
+    if claims["iss"].as_str() != Some(p.issuer.as_str()) || !aud_ok {
+        return Err(OAuthError::invalid_request("id_token_hint was not issued to this client"));
+    }
+    claims["sub"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| OAuthError::invalid_request("id_token_hint has no sub"))
+}
+
+/// What the request needs next, given the browser's session and remembered consent.
+#[derive(Debug)]
+pub enum Next {
+    Login,
+    Consent,
+    Issue,
+    Fail(OAuthError),
+}
+
+/// OIDC Core §3.1.2.3: authenticate when there is no usable session, `prompt=login`, or
+/// `max_age` has passed; ask consent unless remembered for every scope; `prompt=none` turns
+/// either need into an error.
+pub fn decide(req: &AuthorizationRequest, session: Option<&Session>, remembered: Option<&ScopeSet>, now: i64) -> Next {
+    let none = req.has_prompt("none");
+    let usable = session.filter(|s| {
+        let fresh = req.max_age.is_none_or(|m| now - s.auth_time <= m);
+        let right_user = req.required_sub().is_none_or(|sub| sub == s.user_id);
+        fresh && right_user
+    });
+    if usable.is_none() || req.has_prompt("login") {
+        return if none {
+            Next::Fail(OAuthError::login_required("the user must log in"))
+        } else {
+            Next::Login
+        };
+    }
+    let covered = remembered.is_some_and(|r| req.scopes().is_subset(r));
+    if !covered || req.has_prompt("consent") {
+        return if none {
+            Next::Fail(OAuthError::consent_required("the user must consent"))
+        } else {
+            Next::Consent
+        };
+    }
+    Next::Issue
+}
+
+/// Who authenticated, and how, for the grant and ID token.
+#[derive(Debug, Clone)]
+pub struct Authentication {
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub sid: String,
+}
+
+/// Creates the grant and a single-use code, and returns the success redirect URL.
+pub async fn issue_code(p: &Provider, req: &AuthorizationRequest, auth: &Authentication) -> OAuthResult<String> {
+    if let Some(sub) = req.required_sub() {
+        if sub != auth.user_id {
+            return Err(OAuthError::access_denied(
+                "the authenticated user is not the user the request asked for (OIDC Core §5.5.1)",
+            ));
+        }
+    }
+    let now = p.now();
+    let code = secrets::random_token();
+    let life = &p.config.lifetimes;
+    let offline = req.scopes().contains("offline_access");
+    let grant = grants::Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: req.client_id.clone(),
+        user_id: Some(auth.user_id.clone()),
+        scopes: req.scope.clone(),
+        claims: req.claims.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
+        auth_time: Some(auth.auth_time),
+        amr: Some(auth.amr.clone()),
+        acr: None,
+        sid: Some(auth.sid.clone()),
+        created_at: now,
+        expires_at: now + if offline { life.refresh_token_secs } else { life.access_token_secs.max(life.authorization_code_secs) },
+        revoked_at: None,
+    };
+    let row = grants::AuthorizationCode {
+        code_hash: secrets::digest(&code),
+        grant_id: grant.id.clone(),
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        expires_at: now + life.authorization_code_secs,
+    };
+    p.store
+        .write(move |c| {
+            grants::insert_grant(c, &grant)?;
+            grants::insert_code(c, &row)
+        })
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &p.issuer));
+    Ok(append_query(&req.redirect_uri, &params))
+}

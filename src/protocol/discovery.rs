@@ -1,0 +1,45 @@
+//! The discovery document (OpenID Connect Discovery §3, RFC 8414 §2). Everything advertised
+//! here works; it is serialised once at start.
+
+use super::{scopes, tokens::DEFAULT_ACR};
+use crate::jose::Alg;
+use crate::provider::Provider;
+use serde_json::json;
+
+pub fn document(p: &Provider) -> String {
+    let e = p.endpoints();
+    let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
+    let scopes: Vec<&str> = scopes::SUPPORTED.iter().map(|(s, _)| *s).collect();
+    json!({
+        "issuer": p.issuer,
+        "authorization_endpoint": e.authorization,
+        "token_endpoint": e.token,
+        "userinfo_endpoint": e.userinfo,
+        "jwks_uri": e.jwks,
+        "registration_endpoint": e.registration,
+        "introspection_endpoint": e.introspection,
+        "revocation_endpoint": e.revocation,
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": scopes::all_claims(),
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "acr_values_supported": [DEFAULT_ACR],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page"],
+        "ui_locales_supported": ["en"],
+        "claim_types_supported": ["normal"],
+        "authorization_response_iss_parameter_supported": true,
+    })
+    .to_string()
+}

@@ -1,0 +1,261 @@
+//! The user-facing part of an authorization: an interaction bound to one browser carries the
+//! validated request through login and consent, then ends in a code or an error redirect.
+
+use super::authorize::{self, AuthorizationRequest, Authentication, ErrorRedirect};
+use super::{login, scopes, secrets};
+use crate::error::{OAuthError, OAuthResult};
+use crate::provider::Provider;
+use crate::store::interactions::{self, Interaction};
+use crate::store::sessions::{self, Session};
+use crate::store::{self, consents};
+use crate::types::{Client, ScopeSet};
+
+/// Where the browser goes next.
+#[derive(Debug)]
+pub enum Step {
+    /// Show the login form.
+    Login,
+    /// Show the consent form.
+    Consent,
+    /// Leave for the client's redirect_uri (success or error).
+    Redirect(String),
+}
+
+/// A live interaction with its request and client, checked against the browser.
+pub struct Live {
+    pub interaction: Interaction,
+    pub request: AuthorizationRequest,
+    pub client: Client,
+}
+
+impl Live {
+    pub fn client_name(&self) -> String {
+        self.client.metadata.client_name.clone().unwrap_or_else(|| self.client.id.clone())
+    }
+    /// Scopes with their human descriptions, for the consent page.
+    pub fn scope_descriptions(&self) -> Vec<(String, &'static str)> {
+        self.request.scopes().iter().map(|s| (s.to_string(), scopes::description(s))).collect()
+    }
+    fn authentication(&self) -> Option<Authentication> {
+        let i = &self.interaction;
+        Some(Authentication {
+            user_id: i.user_id.clone()?,
+            auth_time: i.auth_time?,
+            amr: i.amr.clone()?,
+            sid: i.sid.clone()?,
+        })
+    }
+}
+
+/// The browser's live session for a session-cookie value.
+pub async fn session(p: &Provider, cookie: Option<&str>) -> OAuthResult<Option<Session>> {
+    let Some(value) = cookie else { return Ok(None) };
+    let hash = secrets::digest(value);
+    let now = p.now();
+    Ok(p.store.read(move |c| sessions::get(c, &hash, now)).await?)
+}
+
+/// Consent already given by this user to this client.
+async fn remembered(p: &Provider, user_id: &str, client_id: &str) -> OAuthResult<Option<ScopeSet>> {
+    let (u, c) = (user_id.to_string(), client_id.to_string());
+    Ok(p.store.read(move |conn| consents::get(conn, &u, &c)).await?.map(|s| ScopeSet::parse(&s)))
+}
+
+/// How an authorization request continues.
+pub enum Begun {
+    /// Nothing to ask the user: straight back to the client (code or error).
+    Redirect(String),
+    /// The user has to log in or consent in this interaction.
+    Interaction(String),
+}
+
+/// Decides what an authorization request needs, opening an interaction when the user must
+/// log in or consent.
+pub async fn begin(
+    p: &Provider,
+    req: AuthorizationRequest,
+    browser_id: &str,
+    session: Option<Session>,
+) -> OAuthResult<Begun> {
+    let consent = match &session {
+        Some(s) => remembered(p, &s.user_id, &req.client_id).await?,
+        None => None,
+    };
+    let now = p.now();
+    let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
+    let user = match next {
+        authorize::Next::Fail(e) => return Ok(Begun::Redirect(ErrorRedirect::new(&req, e).url(&p.issuer))),
+        authorize::Next::Issue => {
+            let s = session.as_ref().ok_or_else(|| OAuthError::server("issue without a session"))?;
+            return finish(p, &req, &from_session(s)).await.map(Begun::Redirect);
+        }
+        authorize::Next::Consent => session.as_ref().map(from_session),
+        authorize::Next::Login => None,
+    };
+    let request = serde_json::to_string(&req).map_err(OAuthError::server)?;
+    let i = Interaction {
+        id: secrets::random_token(),
+        browser_hash: secrets::digest(browser_id),
+        csrf_token: secrets::random_token(),
+        request,
+        user_id: user.as_ref().map(|a| a.user_id.clone()),
+        auth_time: user.as_ref().map(|a| a.auth_time),
+        amr: user.as_ref().map(|a| a.amr.clone()),
+        sid: user.as_ref().map(|a| a.sid.clone()),
+        expires_at: now + p.config.lifetimes.interaction_secs,
+    };
+    let id = i.id.clone();
+    p.store.write(move |c| interactions::insert(c, &i)).await?;
+    Ok(Begun::Interaction(id))
+}
+
+fn from_session(s: &Session) -> Authentication {
+    Authentication {
+        user_id: s.user_id.clone(),
+        auth_time: s.auth_time,
+        amr: s.amr.clone(),
+        sid: s.sid.clone(),
+    }
+}
+
+/// Issues the code, turning a refusal into an error redirect to the client.
+async fn finish(p: &Provider, req: &AuthorizationRequest, auth: &Authentication) -> OAuthResult<String> {
+    match authorize::issue_code(p, req, auth).await {
+        Ok(url) => Ok(url),
+        Err(e) if e.status < 500 => Ok(ErrorRedirect::new(req, e).url(&p.issuer)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads an interaction for the browser that started it; anything else is not found.
+pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthResult<Live> {
+    let gone = || OAuthError::invalid_request("this sign-in request has expired or is unknown; start again from the app");
+    let browser_id = browser_id.ok_or_else(gone)?;
+    let (id, now) = (uid.to_string(), p.now());
+    let interaction = p
+        .store
+        .read(move |c| interactions::get(c, &id, now))
+        .await?
+        .filter(|i| secrets::ct_eq(&i.browser_hash, &secrets::digest(browser_id)))
+        .ok_or_else(gone)?;
+    let request: AuthorizationRequest =
+        serde_json::from_str(&interaction.request).map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
+    let cid = request.client_id.clone();
+    let client = p
+        .store
+        .read(move |c| store::clients::get(c, &cid))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+    Ok(Live {
+        interaction,
+        request,
+        client,
+    })
+}
+
+/// What to show for a live interaction: login until someone logged in, then consent unless
+/// it is remembered (and not forced by prompt=consent).
+pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
+    let Some(auth) = live.authentication() else { return Ok(Step::Login) };
+    let remembered = remembered(p, &auth.user_id, &live.client.id).await?;
+    let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
+    if covered && !live.request.has_prompt("consent") {
+        return complete(p, live, &auth).await.map(Step::Redirect);
+    }
+    Ok(Step::Consent)
+}
+
+/// Checks the form's CSRF token against the interaction's, in constant time.
+pub fn check_csrf(live: &Live, presented: Option<&str>) -> OAuthResult<()> {
+    match presented {
+        Some(t) if secrets::ct_eq(t, &live.interaction.csrf_token) => Ok(()),
+        _ => Err(OAuthError::new("invalid_request", 403, "the form's CSRF token is missing or wrong; reload the page")),
+    }
+}
+
+/// Why a login did not succeed.
+pub enum LoginFailure {
+    BadCredentials,
+    TooManyAttempts,
+    Error(OAuthError),
+}
+
+/// Verifies a username and password (rate-limited per account and per IP), opens a browser
+/// session and records the login on the interaction. Returns the new session cookie value.
+pub async fn login(p: &Provider, live: &Live, username: &str, password: &str, ip: &str) -> Result<String, LoginFailure> {
+    let now = p.now();
+    let limits = &p.config.login;
+    let (acct_key, ip_key) = (format!("account:{username}"), format!("ip:{ip}"));
+    if p.login_limiter.count(&acct_key, now) >= limits.max_failures_per_account
+        || p.login_limiter.count(&ip_key, now) >= limits.max_failures_per_ip
+    {
+        return Err(LoginFailure::TooManyAttempts);
+    }
+    let name = username.to_string();
+    let user = p
+        .store
+        .read(move |c| store::users::by_username(c, &name))
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let pw = password.to_string();
+    // argon2id is deliberately slow: keep it off the async threads.
+    let ok = tokio::task::spawn_blocking(move || login::verify_password(&pw, stored.as_deref()))
+        .await
+        .unwrap_or(false);
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            p.login_limiter.record_failure(&acct_key, now);
+            p.login_limiter.record_failure(&ip_key, now);
+            p.metrics.login_failures.inc();
+            tracing::info!(%ip, "login failed");
+            return Err(LoginFailure::BadCredentials);
+        }
+    };
+    p.login_limiter.clear(&acct_key);
+    let cookie = secrets::random_token();
+    let session = Session {
+        sid: uuid::Uuid::new_v4().to_string(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        amr: "pwd".into(),
+        expires_at: now + p.config.lifetimes.session_secs,
+    };
+    let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
+    p.store
+        .write(move |c| {
+            sessions::insert(c, &hash, &session)?;
+            interactions::set_login(c, &iid, &session.user_id, session.auth_time, &session.amr, &session.sid)
+        })
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    Ok(cookie)
+}
+
+/// The user's answer on the consent page. Approval is remembered for this client.
+pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<String> {
+    let auth = live
+        .authentication()
+        .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
+    if !approve {
+        let iid = live.interaction.id.clone();
+        let now = p.now();
+        p.store.write(move |c| interactions::complete(c, &iid, now)).await?;
+        let e = OAuthError::access_denied("the user declined the request");
+        return Ok(ErrorRedirect::new(&live.request, e).url(&p.issuer));
+    }
+    let (u, c, s, now) = (auth.user_id.clone(), live.client.id.clone(), live.request.scope.clone(), p.now());
+    p.store.write(move |conn| consents::remember(conn, &u, &c, &s, now)).await?;
+    complete(p, live, &auth).await
+}
+
+/// Ends the interaction exactly once and issues the code.
+async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResult<String> {
+    let (iid, now) = (live.interaction.id.clone(), p.now());
+    let first = p.store.write(move |c| interactions::complete(c, &iid, now)).await?;
+    if !first {
+        return Err(OAuthError::invalid_request("this sign-in request was already completed"));
+    }
+    finish(p, &live.request, auth).await
+}

@@ -1,0 +1,33 @@
+//! Token introspection (RFC 7662): active only for live tokens issued to the asking client.
+
+use super::secrets;
+use super::tokens::active_access_token;
+use crate::error::OAuthResult;
+use crate::provider::Provider;
+use crate::store::grants;
+use crate::types::Client;
+use serde_json::{json, Value};
+
+pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResult<Value> {
+    let inactive = json!({ "active": false });
+    if let Some(at) = active_access_token(p, token).await? {
+        if at.row.client_id != client.id {
+            return Ok(inactive);
+        }
+        let c = &at.claims;
+        return Ok(json!({
+            "active": true, "token_type": "Bearer", "scope": at.row.scopes, "client_id": at.row.client_id,
+            "sub": c["sub"], "aud": c["aud"], "iss": c["iss"], "exp": c["exp"], "iat": c["iat"], "jti": c["jti"],
+        }));
+    }
+    let hash = secrets::digest(token);
+    let now = p.now();
+    let found = p.store.read(move |c| grants::active_refresh_token(c, &hash, now)).await?;
+    match found {
+        Some((t, g)) if t.client_id == client.id => Ok(json!({
+            "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,
+            "sub": g.user_id, "iss": p.issuer, "exp": t.expires_at, "iat": g.created_at,
+        })),
+        _ => Ok(inactive),
+    }
+}

@@ -1,0 +1,18 @@
+//! Pure OAuth 2 / OpenID Connect logic. Handlers call in here; this module never sees HTTP
+//! types, and takes `now` from the provider's clock rather than reading time itself.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod grants;
+pub mod interaction;
+pub mod introspection;
+pub mod login;
+pub mod pkce;
+pub mod registration;
+pub mod revocation;
+pub mod scopes;
+pub mod secrets;
+pub mod tokens;
+pub mod userinfo;

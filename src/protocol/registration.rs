@@ -1,0 +1,169 @@
+//! Client registration (RFC 7591) and management (RFC 7592), shared by the HTTP endpoint and
+//! the operator CLI: one set of metadata rules for both.
+
+use super::{scopes, secrets};
+use crate::error::{OAuthError, OAuthResult};
+use crate::jose::Alg;
+use crate::types::{Client, ClientMetadata, ScopeSet};
+use serde_json::{json, Value};
+
+const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+const RESPONSE_TYPES: &[&str] = &["code"];
+const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// A newly made client and the secrets that are shown once and then only kept as digests.
+pub struct NewClient {
+    pub client: Client,
+    pub secret: Option<String>,
+    pub registration_token: Option<String>,
+}
+
+/// Who is registering: operators may fix `client_id` and `client_secret` (declarative
+/// provisioning); dynamic registration always gets generated ones (RFC 7591 §3.2.1).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Registrar {
+    Operator,
+    Dynamic,
+}
+
+/// Validates metadata and makes a client with fresh (or operator-fixed) credentials.
+pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult<NewClient> {
+    let obj = raw
+        .as_object_mut()
+        .ok_or_else(|| OAuthError::invalid_client_metadata("client metadata must be a JSON object"))?;
+    let fixed_id = take_string(obj, "client_id")?;
+    let fixed_secret = take_string(obj, "client_secret")?;
+    for server_owned in ["registration_access_token", "registration_client_uri", "client_id_issued_at", "client_secret_expires_at"] {
+        obj.remove(server_owned);
+    }
+    let metadata = parse_metadata(raw)?;
+    let (id, secret) = match registrar {
+        Registrar::Operator => (fixed_id, fixed_secret),
+        Registrar::Dynamic => (None, None),
+    };
+    if let Some(s) = &secret {
+        if s.len() < 32 {
+            return Err(OAuthError::invalid_client_metadata(
+                "client_secret must be at least 32 characters (it is stored as a SHA-256 digest)",
+            ));
+        }
+    }
+    let secret = if metadata.is_public() { None } else { Some(secret.unwrap_or_else(secrets::random_token)) };
+    let registration_token = secrets::random_token();
+    Ok(NewClient {
+        client: Client {
+            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            secret_hash: secret.as_deref().map(secrets::digest),
+            metadata,
+            registration_hash: Some(secrets::digest(&registration_token)),
+            created_at: now,
+        },
+        secret,
+        registration_token: Some(registration_token),
+    })
+}
+
+fn take_string(obj: &mut serde_json::Map<String, Value>, key: &str) -> OAuthResult<Option<String>> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!("{key} must be a non-empty string"))),
+    }
+}
+
+/// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2).
+pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
+    let m: ClientMetadata = serde_json::from_value(raw)
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}")))?;
+    for g in &m.grant_types {
+        if !GRANTS.contains(&g.as_str()) {
+            return Err(OAuthError::invalid_client_metadata(format!("grant_type {g} is not supported")));
+        }
+    }
+    for r in &m.response_types {
+        if !RESPONSE_TYPES.contains(&r.as_str()) {
+            return Err(OAuthError::invalid_client_metadata(format!("response_type {r} is not supported")));
+        }
+    }
+    let code_flow = m.allows_grant("authorization_code");
+    // RFC 7591 §2.1: response_type code goes with the authorization_code grant, and back.
+    if code_flow != m.response_types.iter().any(|r| r == "code") {
+        return Err(OAuthError::invalid_client_metadata(
+            "response_types code and grant_type authorization_code must be registered together (RFC 7591 §2.1)",
+        ));
+    }
+    if m.allows_grant("refresh_token") && !code_flow {
+        return Err(OAuthError::invalid_client_metadata("refresh_token needs the authorization_code grant"));
+    }
+    if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "token_endpoint_auth_method {} is not supported",
+            m.token_endpoint_auth_method
+        )));
+    }
+    if m.is_public() && m.allows_grant("client_credentials") {
+        return Err(OAuthError::invalid_client_metadata("public clients cannot use client_credentials"));
+    }
+    if code_flow && m.redirect_uris.is_empty() {
+        return Err(OAuthError::invalid_redirect_uri("redirect_uris is required for the authorization_code grant"));
+    }
+    for uri in &m.redirect_uris {
+        check_redirect_uri(uri)?;
+    }
+    if let Some(alg) = &m.id_token_signed_response_alg {
+        if Alg::parse(alg).is_none() {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "id_token_signed_response_alg {alg} is not supported (RS256, PS256, ES256)"
+            )));
+        }
+    }
+    if let Some(s) = &m.scope {
+        for scope in ScopeSet::parse(s).iter() {
+            if !scopes::is_supported(scope) {
+                return Err(OAuthError::invalid_client_metadata(format!("scope {scope} is not supported")));
+            }
+        }
+    }
+    if m.jwks.is_some() && m.jwks_uri.is_some() {
+        return Err(OAuthError::invalid_client_metadata("jwks and jwks_uri must not both be set"));
+    }
+    Ok(m)
+}
+
+/// https anywhere; http only on loopback, and private-use schemes for native apps (RFC 8252);
+/// never a fragment (RFC 6749 §3.1.2).
+fn check_redirect_uri(uri: &str) -> OAuthResult<()> {
+    let bad = |why: &str| OAuthError::invalid_redirect_uri(format!("redirect_uri {uri}: {why}"));
+    let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
+    if url.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+            _ => Err(bad("http is only allowed for loopback addresses")),
+        },
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            Err(bad("scheme not allowed"))
+        }
+        s if s.contains('.') => Ok(()),
+        _ => Err(bad("private-use schemes must be reverse domain names (RFC 8252 §7.1)")),
+    }
+}
+
+/// The RFC 7591 §3.2.1 / RFC 7592 §3 response.
+pub fn response(client: &Client, secret: Option<&str>, registration_token: Option<&str>, registration_uri: &str) -> Value {
+    let mut out = serde_json::to_value(&client.metadata).unwrap_or_else(|_| json!({}));
+    out["client_id"] = json!(client.id);
+    out["client_id_issued_at"] = json!(client.created_at);
+    if let Some(s) = secret {
+        out["client_secret"] = json!(s);
+        out["client_secret_expires_at"] = json!(0);
+    }
+    if let Some(t) = registration_token {
+        out["registration_access_token"] = json!(t);
+    }
+    out["registration_client_uri"] = json!(format!("{registration_uri}/{}", client.id));
+    out
+}

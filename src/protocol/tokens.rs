@@ -1,0 +1,191 @@
+//! Issuing tokens: RFC 9068 JWT access tokens (their `jti` stored so they can be revoked),
+//! opaque rotating refresh tokens (stored as digests), and ID tokens (OIDC Core §2).
+
+use super::claims::{self, ClaimsRequest};
+use super::secrets;
+use crate::error::{OAuthError, OAuthResult};
+use crate::jose::{half_hash, Alg};
+use crate::provider::Provider;
+use crate::store::{self, grants};
+use crate::types::{Client, ScopeSet};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The RFC 6749 §5.1 token response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// What to issue, and on what authority.
+pub struct Issue<'a> {
+    pub client: &'a Client,
+    /// The user's grant; `None` for a client acting for itself (client_credentials).
+    pub grant: Option<&'a grants::Grant>,
+    pub scopes: ScopeSet,
+    pub nonce: Option<String>,
+    pub refresh: bool,
+    pub id_token: bool,
+}
+
+/// The algorithm for this client's ID tokens (RS256 unless it registered another).
+pub fn id_token_alg(client: &Client) -> Alg {
+    client
+        .metadata
+        .id_token_signed_response_alg
+        .as_deref()
+        .and_then(Alg::parse)
+        .unwrap_or(Alg::RS256)
+}
+
+pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
+    let now = p.now();
+    let life = &p.config.lifetimes;
+    let keys = p.keys();
+    let user_id = req.grant.and_then(|g| g.user_id.clone());
+    let sub = user_id.clone().unwrap_or_else(|| req.client.id.clone());
+    let jti = secrets::random_token();
+    let access_exp = now + life.access_token_secs;
+    let scope = req.scopes.to_string();
+
+    let mut at_claims = json!({
+        "iss": p.issuer, "sub": sub, "aud": p.issuer, "client_id": req.client.id,
+        "iat": now, "exp": access_exp, "jti": jti, "scope": scope,
+    });
+    if let Some(t) = req.grant.and_then(|g| g.auth_time) {
+        at_claims["auth_time"] = json!(t);
+    }
+    let access_token = keys
+        .sign(Alg::ES256, Some("at+jwt"), &at_claims)
+        .map_err(OAuthError::server)?;
+
+    let id_token = if req.id_token {
+        let grant = req.grant.ok_or_else(|| OAuthError::server("ID token without a user grant"))?;
+        Some(id_token(p, req.client, grant, req.nonce.as_deref(), Some(&access_token), now).await?)
+    } else {
+        None
+    };
+
+    let refresh_token = req.refresh.then(secrets::random_token);
+    let access_row = grants::AccessToken {
+        jti,
+        grant_id: req.grant.map(|g| g.id.clone()),
+        client_id: req.client.id.clone(),
+        user_id,
+        scopes: scope.clone(),
+        expires_at: access_exp,
+    };
+    let refresh_row = match (&refresh_token, req.grant) {
+        (Some(t), Some(g)) => Some(grants::RefreshToken {
+            token_hash: secrets::digest(t),
+            grant_id: g.id.clone(),
+            client_id: req.client.id.clone(),
+            scopes: scope.clone(),
+            expires_at: g.expires_at,
+        }),
+        _ => None,
+    };
+    p.store
+        .write(move |c| {
+            grants::insert_access_token(c, &access_row)?;
+            if let Some(r) = &refresh_row {
+                grants::insert_refresh_token(c, r)?;
+            }
+            Ok(())
+        })
+        .await?;
+    p.metrics.tokens_issued.inc();
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_exp - now,
+        scope,
+        id_token,
+        refresh_token,
+    })
+}
+
+/// Builds and signs an ID token for a user grant.
+pub async fn id_token(
+    p: &Provider,
+    client: &Client,
+    grant: &grants::Grant,
+    nonce: Option<&str>,
+    access_token: Option<&str>,
+    now: i64,
+) -> OAuthResult<String> {
+    let user_id = grant.user_id.clone().ok_or_else(|| OAuthError::server("grant without a user"))?;
+    let uid = user_id.clone();
+    let user = p
+        .store
+        .read(move |c| store::users::get(c, &uid))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let alg = id_token_alg(client);
+    let mut c = json!({
+        "iss": p.issuer, "sub": user_id, "aud": client.id,
+        "iat": now, "exp": now + p.config.lifetimes.id_token_secs,
+    });
+    if let Some(t) = grant.auth_time {
+        c["auth_time"] = json!(t);
+    }
+    if let Some(n) = nonce {
+        c["nonce"] = json!(n);
+    }
+    if let Some(amr) = &grant.amr {
+        c["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+    }
+    c["acr"] = json!(grant.acr.as_deref().unwrap_or(DEFAULT_ACR));
+    if let Some(sid) = &grant.sid {
+        c["sid"] = json!(sid);
+    }
+    if let Some(at) = access_token {
+        c["at_hash"] = json!(half_hash(alg, at));
+    }
+    // Scope claims go to userinfo when an access token is issued (OIDC Core §5.4); claims asked
+    // for individually in claims.id_token come here.
+    if let Some(req) = grant.claims.as_deref().and_then(|s| serde_json::from_str::<ClaimsRequest>(s).ok()) {
+        for (k, v) in claims::by_request(&user.claims, &req.id_token) {
+            c[k] = v;
+        }
+    }
+    if access_token.is_none() {
+        for (k, v) in claims::by_scope(&user.claims, &ScopeSet::parse(&grant.scopes)) {
+            c[k] = v;
+        }
+    }
+    p.keys().sign(alg, None, &c).map_err(OAuthError::server)
+}
+
+/// The authentication context class we assert for password logins.
+pub const DEFAULT_ACR: &str = "urn:consentry:acr:password";
+
+/// A verified access token of ours that is still active in the store.
+pub struct ActiveAccessToken {
+    pub claims: Value,
+    pub row: grants::AccessToken,
+}
+
+/// Verifies signature, type and expiry of one of our access tokens, then checks the store
+/// (revoked or unknown tokens are inactive).
+pub async fn active_access_token(p: &Provider, token: &str) -> OAuthResult<Option<ActiveAccessToken>> {
+    let Ok((claims, typ)) = p.keys().verify_own(token) else { return Ok(None) };
+    let now = p.now();
+    if typ.as_deref() != Some("at+jwt")
+        || claims["iss"].as_str() != Some(p.issuer.as_str())
+        || claims["exp"].as_i64().is_none_or(|e| e <= now)
+    {
+        return Ok(None);
+    }
+    let Some(jti) = claims["jti"].as_str().map(String::from) else { return Ok(None) };
+    let row = p.store.read(move |c| grants::active_access_token(c, &jti, now)).await?;
+    Ok(row.map(|row| ActiveAccessToken { claims, row }))
+}

@@ -1,0 +1,59 @@
+//! The running provider's shared state, handed to every handler.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::jose::KeySet;
+use crate::metrics::Metrics;
+use crate::protocol::login::LoginLimiter;
+use crate::store::Store;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+pub struct Provider {
+    pub config: Config,
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: String,
+    /// The path every OIDC endpoint lives under (the issuer's path, e.g. `/oidc`).
+    pub base_path: String,
+    pub store: Store,
+    pub keys: ArcSwap<KeySet>,
+    /// The discovery document, serialised once.
+    pub discovery: ArcSwap<String>,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub login_limiter: LoginLimiter,
+}
+
+/// The endpoint URLs, derived from the issuer once.
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+    pub userinfo: String,
+    pub jwks: String,
+    pub introspection: String,
+    pub revocation: String,
+    pub registration: String,
+}
+
+impl Provider {
+    pub fn endpoints(&self) -> Endpoints {
+        let i = &self.issuer;
+        Endpoints {
+            authorization: format!("{i}/auth"),
+            token: format!("{i}/token"),
+            userinfo: format!("{i}/me"),
+            jwks: format!("{i}/jwks"),
+            introspection: format!("{i}/token/introspection"),
+            revocation: format!("{i}/token/revocation"),
+            registration: format!("{i}/reg"),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+}

@@ -1,0 +1,249 @@
+//! Grants and the artefacts issued from them: authorization codes, access tokens (by `jti`)
+//! and refresh tokens (by digest). Revoking a grant revokes everything issued from it.
+
+use super::{exec, optional, StoreResult};
+use rusqlite::{params, Connection, Row};
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scopes: String,
+    /// The OIDC claims request (§5.5) as JSON, when one was made.
+    pub claims: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub acr: Option<String>,
+    pub sid: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub jti: String,
+    pub grant_id: Option<String>,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scopes: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub expires_at: i64,
+}
+
+/// What consuming a single-use artefact found.
+#[derive(Debug)]
+pub enum Consumed<T> {
+    /// First use: here it is, with its (unrevoked) grant.
+    Fresh(T, Grant),
+    /// Used before: the grant it belongs to, so the caller can revoke it.
+    Replayed { grant_id: String },
+    /// Unknown, expired, or its grant is revoked.
+    Invalid,
+}
+
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at";
+
+fn grant_row(r: &Row) -> rusqlite::Result<Grant> {
+    Ok(Grant {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        user_id: r.get(2)?,
+        scopes: r.get(3)?,
+        claims: r.get(4)?,
+        auth_time: r.get(5)?,
+        amr: r.get(6)?,
+        acr: r.get(7)?,
+        sid: r.get(8)?,
+        created_at: r.get(9)?,
+        expires_at: r.get(10)?,
+        revoked_at: r.get(11)?,
+    })
+}
+
+pub fn insert_grant(conn: &Connection, g: &Grant) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn get_grant(conn: &Connection, id: &str) -> StoreResult<Option<Grant>> {
+    optional(
+        conn.prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"))?
+            .query_row([id], grant_row),
+    )
+}
+
+/// Revokes a grant and every token issued from it.
+pub fn revoke_grant(conn: &Connection, grant_id: &str, now: i64) -> StoreResult<()> {
+    exec(conn, "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![grant_id, now])?;
+    exec(conn, "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL", params![grant_id, now])?;
+    exec(conn, "DELETE FROM refresh_tokens WHERE grant_id = ?1", [grant_id])?;
+    Ok(())
+}
+
+pub fn insert_code(conn: &Connection, c: &AuthorizationCode) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.expires_at],
+    )?;
+    Ok(())
+}
+
+/// Marks a code used. A second use reports `Replayed` (the row is kept until it expires so
+/// that replays are recognised).
+pub fn consume_code(conn: &Connection, code_hash: &str, now: i64) -> StoreResult<Consumed<AuthorizationCode>> {
+    let first = exec(
+        conn,
+        "UPDATE authorization_codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
+        params![code_hash, now],
+    )? == 1;
+    let row = optional(
+        conn.prepare_cached(
+            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at
+             FROM authorization_codes WHERE code_hash = ?1",
+        )?
+        .query_row([code_hash], |r| {
+            Ok(AuthorizationCode {
+                code_hash: r.get(0)?,
+                grant_id: r.get(1)?,
+                client_id: r.get(2)?,
+                redirect_uri: r.get(3)?,
+                code_challenge: r.get(4)?,
+                nonce: r.get(5)?,
+                expires_at: r.get(6)?,
+            })
+        }),
+    )?;
+    let Some(code) = row else { return Ok(Consumed::Invalid) };
+    if !first {
+        return Ok(Consumed::Replayed { grant_id: code.grant_id });
+    }
+    if code.expires_at <= now {
+        return Ok(Consumed::Invalid);
+    }
+    match get_grant(conn, &code.grant_id)? {
+        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(code, g)),
+        _ => Ok(Consumed::Invalid),
+    }
+}
+
+pub fn insert_access_token(conn: &Connection, t: &AccessToken) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at],
+    )?;
+    Ok(())
+}
+
+/// A live access token: known, unexpired, not revoked.
+pub fn active_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResult<Option<AccessToken>> {
+    optional(
+        conn.prepare_cached(
+            "SELECT jti, grant_id, client_id, user_id, scopes, expires_at FROM access_tokens
+             WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![jti, now], |r| {
+            Ok(AccessToken {
+                jti: r.get(0)?,
+                grant_id: r.get(1)?,
+                client_id: r.get(2)?,
+                user_id: r.get(3)?,
+                scopes: r.get(4)?,
+                expires_at: r.get(5)?,
+            })
+        }),
+    )
+}
+
+pub fn revoke_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResult<()> {
+    exec(conn, "UPDATE access_tokens SET revoked_at = ?2 WHERE jti = ?1 AND revoked_at IS NULL", params![jti, now])?;
+    Ok(())
+}
+
+pub fn insert_refresh_token(conn: &Connection, t: &RefreshToken) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at],
+    )?;
+    Ok(())
+}
+
+fn refresh_row(conn: &Connection, token_hash: &str) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
+    optional(
+        conn.prepare_cached(
+            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1",
+        )?
+        .query_row([token_hash], |r| {
+            Ok((
+                RefreshToken {
+                    token_hash: r.get(0)?,
+                    grant_id: r.get(1)?,
+                    client_id: r.get(2)?,
+                    scopes: r.get(3)?,
+                    expires_at: r.get(4)?,
+                },
+                r.get(5)?,
+            ))
+        }),
+    )
+}
+
+/// Marks a refresh token rotated (used). A second use reports `Replayed`.
+pub fn rotate_refresh_token(conn: &Connection, token_hash: &str, now: i64) -> StoreResult<Consumed<RefreshToken>> {
+    let first = exec(
+        conn,
+        "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
+        params![token_hash, now],
+    )? == 1;
+    let Some((token, _)) = refresh_row(conn, token_hash)? else { return Ok(Consumed::Invalid) };
+    if !first {
+        return Ok(Consumed::Replayed { grant_id: token.grant_id });
+    }
+    if token.expires_at <= now {
+        return Ok(Consumed::Invalid);
+    }
+    match get_grant(conn, &token.grant_id)? {
+        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(token, g)),
+        _ => Ok(Consumed::Invalid),
+    }
+}
+
+/// A usable refresh token (unrotated, unexpired, grant not revoked), for introspection.
+pub fn active_refresh_token(conn: &Connection, token_hash: &str, now: i64) -> StoreResult<Option<(RefreshToken, Grant)>> {
+    let Some((token, rotated)) = refresh_row(conn, token_hash)? else { return Ok(None) };
+    if rotated.is_some() || token.expires_at <= now {
+        return Ok(None);
+    }
+    Ok(get_grant(conn, &token.grant_id)?
+        .filter(|g| g.revoked_at.is_none())
+        .map(|g| (token, g)))
+}

@@ -1,0 +1,78 @@
+//! Pending authorization requests between the authorization endpoint and login/consent.
+
+use super::{exec, optional, StoreResult};
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    pub id: String,
+    /// Digest of the browser-binding cookie: only the browser that started it may continue it.
+    pub browser_hash: String,
+    pub csrf_token: String,
+    /// The validated authorization request, as JSON.
+    pub request: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub sid: Option<String>,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &Connection, i: &Interaction) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at],
+    )?;
+    Ok(())
+}
+
+/// A live, not yet completed interaction.
+pub fn get(conn: &Connection, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
+    optional(
+        conn.prepare_cached(
+            "SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at
+             FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL",
+        )?
+        .query_row(params![id, now], |r| {
+            Ok(Interaction {
+                id: r.get(0)?,
+                browser_hash: r.get(1)?,
+                csrf_token: r.get(2)?,
+                request: r.get(3)?,
+                user_id: r.get(4)?,
+                auth_time: r.get(5)?,
+                amr: r.get(6)?,
+                sid: r.get(7)?,
+                expires_at: r.get(8)?,
+            })
+        }),
+    )
+}
+
+/// Records who logged in for this interaction.
+pub fn set_login(
+    conn: &Connection,
+    id: &str,
+    user_id: &str,
+    auth_time: i64,
+    amr: &str,
+    sid: &str,
+) -> StoreResult<()> {
+    exec(
+        conn,
+        "UPDATE interactions SET user_id = ?2, auth_time = ?3, amr = ?4, sid = ?5 WHERE id = ?1",
+        params![id, user_id, auth_time, amr, sid],
+    )?;
+    Ok(())
+}
+
+/// Marks the interaction finished; false if it was already (a replayed form post).
+pub fn complete(conn: &Connection, id: &str, now: i64) -> StoreResult<bool> {
+    Ok(exec(
+        conn,
+        "UPDATE interactions SET completed_at = ?2 WHERE id = ?1 AND completed_at IS NULL",
+        params![id, now],
+    )? == 1)
+}

@@ -1,0 +1,207 @@
+//! SQLite storage: one writer thread that commits many small writes per transaction (group
+//! commit), and a pool of read-only connections. SQL lives only below this module.
+
+pub mod clients;
+pub mod consents;
+pub mod grants;
+pub mod interactions;
+mod migrate;
+pub mod sessions;
+pub mod sweep;
+pub mod users;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("a row with that key already exists")]
+    Conflict,
+    #[error("storage is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Maps unique-constraint failures to `Conflict` so callers can answer with a clear error.
+    fn from_sqlite(e: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+            {
+                return StoreError::Conflict;
+            }
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Runs inside the writer's transaction; returns the hook that delivers the result once the
+/// transaction's fate is known.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+
+/// Most write jobs committed together in one transaction.
+const GROUP_COMMIT_MAX: usize = 64;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations, and starts the writer.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate::apply(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(Some(tx)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` on a read-only connection off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().pop() {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let out = f(&conn);
+            inner.readers.lock().push(conn);
+            out
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` inside the writer's transaction (its own savepoint: an error rolls back only
+    /// this job). Resolves after the transaction has committed.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = run_in_savepoint(conn, f);
+            Box::new(move |committed| {
+                let out = match (committed, result) {
+                    (true, r) => r,
+                    (false, Ok(_)) => Err(StoreError::Corrupt("transaction did not commit".into())),
+                    (false, Err(e)) => Err(e),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        let sender = self.inner.writer.lock().clone().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A synchronous read for start-up and CLI code that runs outside the runtime.
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = open_reader(&self.inner.path)?;
+        f(&conn)
+    }
+}
+
+fn run_in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let deliveries: Vec<_> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let committed = began && conn.execute_batch("COMMIT").is_ok();
+        if !committed && began {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for deliver in deliveries {
+            deliver(committed);
+        }
+    }
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    )?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Reads an optional single row, mapping "no rows" to `None`.
+pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(StoreError::from_sqlite(e)),
+    }
+}
+
+/// Executes a statement, mapping unique violations to `Conflict`.
+pub(crate) fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(StoreError::from_sqlite)
+}

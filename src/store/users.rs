@@ -1,0 +1,70 @@
+//! End-user records.
+
+use super::{exec, optional, StoreError, StoreResult};
+use rusqlite::{params, Connection, Row};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: Option<String>,
+    /// argon2id PHC string; `None` for users who never log in with a password.
+    pub password_hash: Option<String>,
+    /// Standard claims (name, email, …) as a JSON object.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub managed_by_client: Option<String>,
+    pub client_user_id: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, username, password_hash, claims, managed_by_client, client_user_id, created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<(User, String)> {
+    Ok((
+        User {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            password_hash: r.get(2)?,
+            claims: serde_json::Map::new(),
+            managed_by_client: r.get(4)?,
+            client_user_id: r.get(5)?,
+            created_at: r.get(6)?,
+        },
+        r.get(3)?,
+    ))
+}
+
+fn finish((mut user, claims): (User, String)) -> StoreResult<User> {
+    user.claims = serde_json::from_str(&claims)
+        .map_err(|e| StoreError::Corrupt(format!("user {} claims: {e}", user.id)))?;
+    Ok(user)
+}
+
+pub fn insert(conn: &Connection, u: &User) -> StoreResult<()> {
+    let claims = serde_json::Value::Object(u.claims.clone()).to_string();
+    exec(
+        conn,
+        "INSERT INTO users (id, username, password_hash, claims, managed_by_client, client_user_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![u.id, u.username, u.password_hash, claims, u.managed_by_client, u.client_user_id, u.created_at],
+    )?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
+    optional(
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
+            .query_row([id], from_row),
+    )?
+    .map(finish)
+    .transpose()
+}
+
+pub fn by_username(conn: &Connection, username: &str) -> StoreResult<Option<User>> {
+    optional(
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))?
+            .query_row([username], from_row),
+    )?
+    .map(finish)
+    .transpose()
+}

@@ -1,0 +1,26 @@
+//! TLS: the development PKI generated on first run, the rustls server configuration, and the
+//! acceptor that hands each request the peer's certificate (salvo does not expose it).
+
+mod acceptor;
+mod dev_pki;
+
+pub use acceptor::{serve, PeerCertificate};
+pub use dev_pki::{ensure_dev_pki, DevPki};
+
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+/// A rustls server configuration on the `ring` provider, HTTP/2 and HTTP/1.1 by ALPN.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

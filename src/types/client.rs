@@ -1,0 +1,59 @@
+use serde::{Deserialize, Serialize};
+
+/// Registered client metadata (RFC 7591 §2, OpenID Connect Registration §2). Unknown members
+/// are kept so that what a client registered is what it reads back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientMetadata {
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    #[serde(default = "default_response_types")]
+    pub response_types: Vec<String>,
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: String,
+    /// Scopes this client may be granted, space separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into()]
+}
+fn default_response_types() -> Vec<String> {
+    vec!["code".into()]
+}
+fn default_auth_method() -> String {
+    "client_secret_basic".into()
+}
+
+impl ClientMetadata {
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == "none"
+    }
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+/// A registered client as stored.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 digest (base64url) of the client secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub metadata: ClientMetadata,
+    /// SHA-256 digest of the RFC 7592 registration access token.
+    pub registration_hash: Option<String>,
+    pub created_at: i64,
+}

@@ -1,0 +1,71 @@
+//! Server-rendered pages: login, consent and errors. Every value is HTML-escaped.
+
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+/// The stylesheet served at `/assets/consentry.css` (CSP allows styles from self only).
+pub const STYLESHEET: &str = include_str!("consentry.css");
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} · Consentry</title><link rel=\"stylesheet\" href=\"/assets/consentry.css\"></head>\
+<body><main class=\"card\">{body}</main></body></html>\n",
+        title = text(title)
+    )
+}
+
+pub fn login(uid: &str, csrf: &str, client_name: &str, username: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
+<form method=\"post\" action=\"/interaction/{uid}/login\" autocomplete=\"on\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<label for=\"username\">Username</label>\
+<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus value=\"{username}\">\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\">Sign in</button></form>",
+            client = text(client_name),
+            uid = attr(uid),
+            csrf = attr(csrf),
+            username = attr(username),
+        ),
+    )
+}
+
+pub fn consent(uid: &str, csrf: &str, client_name: &str, scopes: &[(String, &str)]) -> String {
+    let items: String = scopes
+        .iter()
+        .map(|(s, d)| format!("<li><span class=\"desc\">{}</span> <code>{}</code></li>", text(d), text(s)))
+        .collect();
+    layout(
+        "Allow access",
+        &format!(
+            "<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
+<ul class=\"scopes\">{items}</ul>\
+<form method=\"post\" action=\"/interaction/{uid}/consent\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Cancel</button>\
+<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button></div></form>",
+            client = text(client_name),
+            uid = attr(uid),
+            csrf = attr(csrf),
+        ),
+    )
+}
+
+pub fn error(title: &str, description: &str) -> String {
+    layout(
+        title,
+        &format!(
+            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>",
+            text(title),
+            text(description)
+        ),
+    )
+}

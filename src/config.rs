@@ -112,11 +112,12 @@ impl Config {
                 set_env_key(&mut table, &name, key, &value)?;
             }
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                ConfigError::Parse(file.map(Into::into).unwrap_or_default(), e.to_string())
-            })?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError::Parse(file.map(Into::into).unwrap_or_default(), e.to_string())
+                })?;
         Ok(config)
     }
 
@@ -145,7 +146,9 @@ impl Config {
             ("interaction_secs", l.interaction_secs),
         ] {
             if v <= 0 {
-                return Err(ConfigError::Invalid(format!("lifetimes.{name} must be positive")));
+                return Err(ConfigError::Invalid(format!(
+                    "lifetimes.{name} must be positive"
+                )));
             }
         }
         if l.authorization_code_secs > 600 {

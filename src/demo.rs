@@ -15,7 +15,11 @@ pub const PASSWORD: &str = "demo-password";
 /// Creates the demo client and user unless they exist.
 pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     let now = p.now();
-    let exists = p.store.read(|c| store::clients::get(c, CLIENT_ID)).await?.is_some();
+    let exists = p
+        .store
+        .read(|c| store::clients::get(c, CLIENT_ID))
+        .await?
+        .is_some();
     if !exists {
         let meta = json!({
             "client_id": CLIENT_ID,
@@ -27,12 +31,21 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             "token_endpoint_auth_method": "client_secret_basic",
             "scope": "openid profile email address phone offline_access accounts:read transactions:read:all user:create user:read user:delete",
         });
-        let new = registration::new_client(meta, Registrar::Operator, now).map_err(anyhow::Error::msg)?;
-        p.store.write(move |c| store::clients::insert(c, &new.client)).await?;
+        let new =
+            registration::new_client(meta, Registrar::Operator, now).map_err(anyhow::Error::msg)?;
+        p.store
+            .write(move |c| store::clients::insert(c, &new.client))
+            .await?;
     }
-    let user_exists = p.store.read(|c| store::users::by_username(c, USERNAME)).await?.is_some();
+    let user_exists = p
+        .store
+        .read(|c| store::users::by_username(c, USERNAME))
+        .await?
+        .is_some();
     if !user_exists {
-        let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD)).await?.map_err(anyhow::Error::msg)?;
+        let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD))
+            .await?
+            .map_err(anyhow::Error::msg)?;
         let user = store::users::User {
             id: crate::protocol::secrets::random_user_id(),
             username: Some(USERNAME.into()),
@@ -48,7 +61,9 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             client_user_id: None,
             created_at: now,
         };
-        p.store.write(move |c| store::users::insert(c, &user)).await?;
+        p.store
+            .write(move |c| store::users::insert(c, &user))
+            .await?;
     }
     Ok(())
 }

@@ -51,9 +51,16 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let (tls, ca_path) = if config.http {
         (None, None)
     } else {
-        let host = issuer_url.host_str().unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+        let host = issuer_url
+            .host_str()
+            .unwrap_or("localhost")
+            .trim_matches(['[', ']'])
+            .to_string();
         let pki = tls::ensure_dev_pki(&config.keys_dir(), &[host]).map_err(anyhow::Error::msg)?;
-        (Some(tls::server_config(pki.chain, pki.key)?), Some(pki.ca_path))
+        (
+            Some(tls::server_config(pki.chain, pki.key)?),
+            Some(pki.ca_path),
+        )
     };
     let login_window = config.login.window_secs;
     let mut provider = Provider {
@@ -72,7 +79,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     if provider.config.demo {
         demo::ensure(&provider).await?;
     }
-    Ok(App { provider, tls, ca_path })
+    Ok(App {
+        provider,
+        tls,
+        ca_path,
+    })
 }
 
 impl App {
@@ -84,11 +95,16 @@ impl App {
     pub async fn run(self, listener: TcpListener) {
         let sweeper = self.provider.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
             loop {
                 tick.tick().await;
                 let now = sweeper.now();
-                match sweeper.store.write(move |c| store::sweep::expired(c, now)).await {
+                match sweeper
+                    .store
+                    .write(move |c| store::sweep::expired(c, now))
+                    .await
+                {
                     Ok(n) if n > 0 => tracing::debug!(rows = n, "swept expired rows"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "sweep failed"),

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "consentry", version, about = "OpenID Connect provider for open-banking connections")]
+#[command(
+    name = "consentry",
+    version,
+    about = "OpenID Connect provider for open-banking connections"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -127,8 +131,11 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -155,17 +162,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let p = &app.provider;
     println!("Consentry is running");
     println!("  issuer:      {}", p.issuer);
-    println!("  discovery:   {}/.well-known/openid-configuration", p.issuer);
+    println!(
+        "  discovery:   {}/.well-known/openid-configuration",
+        p.issuer
+    );
     println!("  listening:   {}", listener.local_addr()?);
     println!("  data dir:    {}", p.config.data_dir.display());
     if let Some(ca) = &app.ca_path {
-        println!("  CA cert:     {}  (trust it, e.g. curl --cacert {})", ca.display(), ca.display());
+        println!(
+            "  CA cert:     {}  (trust it, e.g. curl --cacert {})",
+            ca.display(),
+            ca.display()
+        );
     }
     if p.config.demo {
         use consentry::demo;
-        println!("  demo client: client_id={} client_secret={}", demo::CLIENT_ID, demo::CLIENT_SECRET);
+        println!(
+            "  demo client: client_id={} client_secret={}",
+            demo::CLIENT_ID,
+            demo::CLIENT_SECRET
+        );
         println!("               redirect_uri={}", demo::REDIRECT_URI);
-        println!("  demo user:   username={} password={}", demo::USERNAME, demo::PASSWORD);
+        println!(
+            "  demo user:   username={} password={}",
+            demo::USERNAME,
+            demo::PASSWORD
+        );
     }
     let run = app.run(listener);
     tokio::select! {
@@ -187,15 +209,21 @@ fn now() -> i64 {
 async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Add { dir, metadata } => {
-            let raw: serde_json::Value =
-                serde_json::from_str(&metadata).map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
-            let new = registration::new_client(raw, Registrar::Operator, now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let raw: serde_json::Value = serde_json::from_str(&metadata)
+                .map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
+            let new = registration::new_client(raw, Registrar::Operator, now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = open_store(&dir)?;
             let client = new.client.clone();
-            store.write(move |c| store::clients::insert(c, &client)).await.map_err(|e| match e {
-                store::StoreError::Conflict => anyhow::anyhow!("client_id {} is already registered", new.client.id),
-                e => e.into(),
-            })?;
+            store
+                .write(move |c| store::clients::insert(c, &client))
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::Conflict => {
+                        anyhow::anyhow!("client_id {} is already registered", new.client.id)
+                    }
+                    e => e.into(),
+                })?;
             let mut out = serde_json::to_value(&new.client.metadata)?;
             out["client_id"] = new.client.id.clone().into();
             if let Some(s) = &new.secret {
@@ -235,7 +263,13 @@ async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
 }
 
 async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
-    let UsersCommand::Add { dir, username, password_stdin: _, email, name } = cmd;
+    let UsersCommand::Add {
+        dir,
+        username,
+        password_stdin: _,
+        email,
+        name,
+    } = cmd;
     if username.trim().is_empty() {
         anyhow::bail!("--username must not be empty");
     }
@@ -265,10 +299,13 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
     };
     let id = user.id.clone();
     let store = open_store(&dir)?;
-    store.write(move |c| store::users::insert(c, &user)).await.map_err(|e| match e {
-        store::StoreError::Conflict => anyhow::anyhow!("username {username} is taken"),
-        e => e.into(),
-    })?;
+    store
+        .write(move |c| store::users::insert(c, &user))
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Conflict => anyhow::anyhow!("username {username} is taken"),
+            e => e.into(),
+        })?;
     println!("{}", serde_json::json!({ "user_id": id }));
     Ok(())
 }

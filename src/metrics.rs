@@ -36,13 +36,31 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("consentry");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<EndpointLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency = Family::<EndpointLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let tokens_issued = Counter::default();
         let login_failures = Counter::default();
-        registry.register("http_requests", "HTTP requests by endpoint, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by endpoint", latency.clone());
-        registry.register("tokens_issued", "Access tokens issued", tokens_issued.clone());
-        registry.register("login_failures", "Failed login attempts", login_failures.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by endpoint, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by endpoint",
+            latency.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued",
+            tokens_issued.clone(),
+        );
+        registry.register(
+            "login_failures",
+            "Failed login attempts",
+            login_failures.clone(),
+        );
         Metrics {
             registry,
             requests,

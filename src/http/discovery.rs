@@ -5,7 +5,10 @@ use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
 
 fn cacheable_json(res: &mut Response, body: String) {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     respond::json_bytes(res, StatusCode::OK, body);
 }
 

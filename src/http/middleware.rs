@@ -10,7 +10,12 @@ use std::time::Instant;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 #[handler]
-pub async fn security_headers(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+pub async fn security_headers(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
     ctrl.call_next(req, depot, res).await;
     let h = res.headers_mut();
     let set = |h: &mut salvo::http::HeaderMap, name: HeaderName, value: &'static str| {
@@ -26,7 +31,12 @@ pub async fn security_headers(req: &mut Request, depot: &mut Depot, res: &mut Re
 }
 
 #[handler]
-pub async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+pub async fn metrics(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
     let started = Instant::now();
     ctrl.call_next(req, depot, res).await;
     let p = super::provider(depot);

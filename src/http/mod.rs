@@ -27,13 +27,24 @@ fn provider(depot: &Depot) -> Arc<Provider> {
 
 pub fn router(p: Arc<Provider>) -> Router {
     let oidc = Router::new()
-        .push(Router::with_path(".well-known/openid-configuration").get(discovery::openid_configuration))
+        .push(
+            Router::with_path(".well-known/openid-configuration")
+                .get(discovery::openid_configuration),
+        )
         .push(Router::with_path("jwks").get(discovery::jwks))
-        .push(Router::with_path("auth").get(authorize::authorize).post(authorize::authorize))
+        .push(
+            Router::with_path("auth")
+                .get(authorize::authorize)
+                .post(authorize::authorize),
+        )
         .push(Router::with_path("token/introspection").post(token::introspection))
         .push(Router::with_path("token/revocation").post(token::revocation))
         .push(Router::with_path("token").post(token::token))
-        .push(Router::with_path("me").get(userinfo::userinfo).post(userinfo::userinfo))
+        .push(
+            Router::with_path("me")
+                .get(userinfo::userinfo)
+                .post(userinfo::userinfo),
+        )
         .push(Router::with_path("reg").post(registration::register))
         .push(
             Router::with_path("reg/{client_id}")
@@ -42,9 +53,16 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .delete(registration::delete),
         );
     let base = p.base_path.trim_matches('/').to_string();
-    let oidc = if base.is_empty() { oidc } else { Router::with_path(base).push(oidc) };
+    let oidc = if base.is_empty() {
+        oidc
+    } else {
+        Router::with_path(base).push(oidc)
+    };
     // RFC 8414 §3: the authorization-server metadata path for an issuer with a path component.
-    let rfc8414 = format!(".well-known/oauth-authorization-server{}", p.base_path.trim_end_matches('/'));
+    let rfc8414 = format!(
+        ".well-known/oauth-authorization-server{}",
+        p.base_path.trim_end_matches('/')
+    );
     Router::new()
         .hoop(affix_state::inject(p))
         .hoop(middleware::metrics)

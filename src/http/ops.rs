@@ -21,7 +21,11 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) {
     if ok {
         respond::json_bytes(res, StatusCode::OK, r#"{"status":"ready"}"#.into());
     } else {
-        respond::json_bytes(res, StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"database unavailable"}"#.into());
+        respond::json_bytes(
+            res,
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"database unavailable"}"#.into(),
+        );
     }
 }
 
@@ -37,7 +41,13 @@ pub async fn metrics(depot: &mut Depot, res: &mut Response) {
 
 #[handler]
 pub async fn stylesheet(res: &mut Response) {
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     let _ = res.write_body(crate::views::STYLESHEET);
 }

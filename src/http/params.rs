@@ -20,10 +20,18 @@ pub async fn form_pairs(req: &mut Request) -> OAuthResult<Vec<(String, String)>>
         .headers()
         .get(salvo::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
         .unwrap_or(false);
     if !is_form {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     let body = req
         .payload_with_max_size(MAX_FORM_BYTES)
@@ -37,7 +45,9 @@ pub fn unique(pairs: Vec<(String, String)>) -> OAuthResult<HashMap<String, Strin
     let mut map = HashMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         if map.contains_key(&k) {
-            return Err(OAuthError::invalid_request(format!("parameter {k} is repeated (RFC 6749 §3.1)")));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {k} is repeated (RFC 6749 §3.1)"
+            )));
         }
         map.insert(k, v);
     }
@@ -53,5 +63,8 @@ pub fn authorization_header(req: &Request) -> Option<String> {
 
 /// The client's IP address, for per-IP login limits.
 pub fn client_ip(req: &Request) -> String {
-    req.remote_addr().ip().map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+    req.remote_addr()
+        .ip()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into())
 }

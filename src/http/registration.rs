@@ -10,15 +10,16 @@ use crate::types::Client;
 use salvo::prelude::*;
 
 fn bearer(req: &Request) -> Option<String> {
-    params::authorization_header(req).and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
+    params::authorization_header(req)
+        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
 }
 
 async fn json_body(req: &mut Request) -> OAuthResult<serde_json::Value> {
-    let body = req
-        .payload_with_max_size(64 * 1024)
-        .await
-        .map_err(|_| OAuthError::invalid_client_metadata("the request body is unreadable or too large"))?;
-    serde_json::from_slice(body).map_err(|_| OAuthError::invalid_client_metadata("the body must be a JSON object"))
+    let body = req.payload_with_max_size(64 * 1024).await.map_err(|_| {
+        OAuthError::invalid_client_metadata("the request body is unreadable or too large")
+    })?;
+    serde_json::from_slice(body)
+        .map_err(|_| OAuthError::invalid_client_metadata("the body must be a JSON object"))
 }
 
 #[handler]
@@ -37,13 +38,20 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         let raw = json_body(req).await?;
         let new = reg::new_client(raw, Registrar::Dynamic, p.now())?;
         let client = new.client.clone();
-        p.store.write(move |c| store::clients::insert(c, &client)).await?;
+        p.store
+            .write(move |c| store::clients::insert(c, &client))
+            .await?;
         Ok::<_, OAuthError>(new)
     }
     .await;
     match result {
         Ok(n) => {
-            let body = reg::response(&n.client, n.secret.as_deref(), n.registration_token.as_deref(), &p.endpoints().registration);
+            let body = reg::response(
+                &n.client,
+                n.secret.as_deref(),
+                n.registration_token.as_deref(),
+                &p.endpoints().registration,
+            );
             respond::json(res, StatusCode::CREATED, &body)
         }
         Err(e) => respond::oauth_error(res, &e, "Bearer"),
@@ -53,12 +61,21 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
 /// The client named in the path, if the registration access token is its own (RFC 7592 §3).
 async fn managed(p: &Provider, req: &Request) -> OAuthResult<Client> {
     let id = req.param::<String>("client_id").unwrap_or_default();
-    let token = bearer(req).ok_or_else(|| OAuthError::invalid_token("the registration access token is required"))?;
+    let token = bearer(req)
+        .ok_or_else(|| OAuthError::invalid_token("the registration access token is required"))?;
     let client = p.store.read(move |c| store::clients::get(c, &id)).await?;
     match client {
-        Some(c) if c.registration_hash.as_deref().is_some_and(|h| secrets::matches_digest(&token, h)) => Ok(c),
+        Some(c)
+            if c.registration_hash
+                .as_deref()
+                .is_some_and(|h| secrets::matches_digest(&token, h)) =>
+        {
+            Ok(c)
+        }
         // RFC 7592 §3: an unknown client and a wrong token look the same.
-        _ => Err(OAuthError::invalid_token("the registration access token is not valid for this client")),
+        _ => Err(OAuthError::invalid_token(
+            "the registration access token is not valid for this client",
+        )),
     }
 }
 
@@ -66,7 +83,11 @@ async fn managed(p: &Provider, req: &Request) -> OAuthResult<Client> {
 pub async fn read(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     match managed(&p, req).await {
-        Ok(c) => respond::json(res, StatusCode::OK, &reg::response(&c, None, None, &p.endpoints().registration)),
+        Ok(c) => respond::json(
+            res,
+            StatusCode::OK,
+            &reg::response(&c, None, None, &p.endpoints().registration),
+        ),
         Err(e) => respond::bearer_error(res, &e),
     }
 }
@@ -82,26 +103,46 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let mut raw = json_body(req).await?;
         // RFC 7592 §2.2: the body carries the same client_id; the server keeps the secret.
         if raw.get("client_id").and_then(|v| v.as_str()) != Some(client.id.as_str()) {
-            return Err(OAuthError::invalid_request("client_id in the body must match the client"));
+            return Err(OAuthError::invalid_request(
+                "client_id in the body must match the client",
+            ));
         }
         if let Some(obj) = raw.as_object_mut() {
-            for k in ["client_id", "client_secret", "registration_access_token", "registration_client_uri", "client_id_issued_at", "client_secret_expires_at"] {
+            for k in [
+                "client_id",
+                "client_secret",
+                "registration_access_token",
+                "registration_client_uri",
+                "client_id_issued_at",
+                "client_secret_expires_at",
+            ] {
                 obj.remove(k);
             }
         }
         let metadata = reg::parse_metadata(raw)?;
         if metadata.is_public() != client.metadata.is_public() {
-            return Err(OAuthError::invalid_client_metadata("a client cannot switch between public and confidential"));
+            return Err(OAuthError::invalid_client_metadata(
+                "a client cannot switch between public and confidential",
+            ));
         }
-        let updated = Client { metadata, ..client.clone() };
+        let updated = Client {
+            metadata,
+            ..client.clone()
+        };
         let saved = updated.clone();
         let now = p.now();
-        p.store.write(move |c| store::clients::update(c, &saved, now)).await?;
+        p.store
+            .write(move |c| store::clients::update(c, &saved, now))
+            .await?;
         Ok(updated)
     }
     .await;
     match result {
-        Ok(c) => respond::json(res, StatusCode::OK, &reg::response(&c, None, None, &p.endpoints().registration)),
+        Ok(c) => respond::json(
+            res,
+            StatusCode::OK,
+            &reg::response(&c, None, None, &p.endpoints().registration),
+        ),
         Err(e) => respond::oauth_error(res, &e, "Bearer"),
     }
 }

@@ -7,19 +7,28 @@ use salvo::Response;
 
 /// Marks a response as never to be cached (RFC 6749 §5.1, and every page with secrets).
 pub fn no_store(res: &mut Response) {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 pub fn json_bytes(res: &mut Response, status: StatusCode, body: String) {
     res.status_code(status);
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let _ = res.write_body(body);
 }
 
 pub fn json(res: &mut Response, status: StatusCode, body: &impl serde::Serialize) {
     no_store(res);
-    json_bytes(res, status, serde_json::to_string(body).unwrap_or_else(|_| "{}".into()));
+    json_bytes(
+        res,
+        status,
+        serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    );
 }
 
 fn status_of(e: &OAuthError) -> StatusCode {
@@ -63,15 +72,26 @@ pub fn bearer_error(res: &mut Response, e: &OAuthError) {
 pub fn html(res: &mut Response, status: StatusCode, page: String) {
     no_store(res);
     res.status_code(status);
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     let _ = res.write_body(page);
 }
 
 /// An error page for requests that must never be redirected back to the client.
 pub fn error_page(res: &mut Response, e: &OAuthError) {
     log(e);
-    let status = if e.status >= 500 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
-    html(res, status, crate::views::error(&format!("Request refused: {}", e.code), &e.description));
+    let status = if e.status >= 500 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    html(
+        res,
+        status,
+        crate::views::error(&format!("Request refused: {}", e.code), &e.description),
+    );
 }
 
 /// A 303 See Other, so browsers follow with GET after a form post.

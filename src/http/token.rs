@@ -10,12 +10,20 @@ use std::collections::HashMap;
 
 /// Reads the form and authenticates the client. On failure, the error's 401 challenge names
 /// the scheme the client tried.
-async fn authenticated(p: &Provider, req: &mut Request) -> Result<(Client, HashMap<String, String>), (OAuthError, &'static str)> {
+async fn authenticated(
+    p: &Provider,
+    req: &mut Request,
+) -> Result<(Client, HashMap<String, String>), (OAuthError, &'static str)> {
     let header = params::authorization_header(req);
     let scheme = if header.is_some() { "Basic" } else { "Form" };
-    let form = params::form_pairs(req).await.and_then(params::unique).map_err(|e| (e, scheme))?;
+    let form = params::form_pairs(req)
+        .await
+        .and_then(params::unique)
+        .map_err(|e| (e, scheme))?;
     let presented = client_auth::presented(header.as_deref(), &form).map_err(|e| (e, scheme))?;
-    let client = client_auth::authenticate(p, presented).await.map_err(|e| (e, scheme))?;
+    let client = client_auth::authenticate(p, presented)
+        .await
+        .map_err(|e| (e, scheme))?;
     Ok((client, form))
 }
 

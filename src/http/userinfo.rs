@@ -9,14 +9,17 @@ use salvo::prelude::*;
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let header = params::authorization_header(req);
-    let from_header = header
-        .as_deref()
-        .map(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).map(str::trim));
+    let from_header = header.as_deref().map(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+            .map(str::trim)
+    });
     let from_body = if req.method() == salvo::http::Method::POST && header.is_none() {
-        params::form_pairs(req)
-            .await
-            .ok()
-            .and_then(|f| f.into_iter().find(|(k, _)| k == "access_token").map(|(_, v)| v))
+        params::form_pairs(req).await.ok().and_then(|f| {
+            f.into_iter()
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v)
+        })
     } else {
         None
     };
@@ -24,7 +27,10 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         (Some(Some(t)), None) if !t.is_empty() => t.to_string(),
         (None, Some(t)) if !t.is_empty() => t,
         (Some(None), _) => {
-            return respond::bearer_error(res, &OAuthError::invalid_request("the Authorization header must use the Bearer scheme"))
+            return respond::bearer_error(
+                res,
+                &OAuthError::invalid_request("the Authorization header must use the Bearer scheme"),
+            )
         }
         _ => {
             // RFC 6750 §3.1: no credentials at all gets a bare challenge.

@@ -52,9 +52,10 @@ impl KeySet {
     pub fn load_or_generate(dir: &Path) -> Result<KeySet, JoseError> {
         let path = dir.join(KEY_FILE);
         let private: Vec<Jwk> = if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| JoseError::Keys(e.to_string()))?;
-            let set: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| JoseError::Keys(e.to_string()))?;
+            let set: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
             set["keys"]
                 .as_array()
                 .ok_or_else(|| JoseError::Keys(format!("{}: no keys array", path.display())))?
@@ -65,10 +66,14 @@ impl KeySet {
                 })
                 .collect::<Result<_, _>>()?
         } else {
-            let keys = Alg::ALL.into_iter().map(generate).collect::<Result<Vec<_>, _>>()?;
+            let keys = Alg::ALL
+                .into_iter()
+                .map(generate)
+                .collect::<Result<Vec<_>, _>>()?;
             let set = serde_json::json!({ "keys": keys.iter().map(|k| serde_json::Value::Object(k.as_ref().clone())).collect::<Vec<_>>() });
             std::fs::create_dir_all(dir).map_err(|e| JoseError::Keys(e.to_string()))?;
-            crate::files::write_private(&path, &set.to_string()).map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
+            crate::files::write_private(&path, &set.to_string())
+                .map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
             keys
         };
         KeySet::from_private(private)
@@ -82,14 +87,36 @@ impl KeySet {
                 .algorithm()
                 .and_then(Alg::parse)
                 .ok_or_else(|| JoseError::Keys("signing key without a supported alg".into()))?;
-            let kid = jwk.key_id().ok_or_else(|| JoseError::Keys("signing key without kid".into()))?.to_string();
+            let kid = jwk
+                .key_id()
+                .ok_or_else(|| JoseError::Keys("signing key without kid".into()))?
+                .to_string();
             let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
-                Alg::RS256 => (Box::new(RS256.signer_from_jwk(&jwk).map_err(k)?), Box::new(RS256.verifier_from_jwk(&jwk).map_err(k)?)),
-                Alg::PS256 => (Box::new(PS256.signer_from_jwk(&jwk).map_err(k)?), Box::new(PS256.verifier_from_jwk(&jwk).map_err(k)?)),
-                Alg::ES256 => (Box::new(ES256.signer_from_jwk(&jwk).map_err(k)?), Box::new(ES256.verifier_from_jwk(&jwk).map_err(k)?)),
+                Alg::RS256 => (
+                    Box::new(RS256.signer_from_jwk(&jwk).map_err(k)?),
+                    Box::new(RS256.verifier_from_jwk(&jwk).map_err(k)?),
+                ),
+                Alg::PS256 => (
+                    Box::new(PS256.signer_from_jwk(&jwk).map_err(k)?),
+                    Box::new(PS256.verifier_from_jwk(&jwk).map_err(k)?),
+                ),
+                Alg::ES256 => (
+                    Box::new(ES256.signer_from_jwk(&jwk).map_err(k)?),
+                    Box::new(ES256.verifier_from_jwk(&jwk).map_err(k)?),
+                ),
             };
-            public.push(serde_json::Value::Object(jwk.to_public_key().map_err(k)?.as_ref().clone()));
-            keys.push(SigningKey { kid, alg, signer, verifier });
+            // The public half, with the members clients select keys by.
+            let mut public_jwk = jwk.to_public_key().map_err(k)?;
+            public_jwk.set_key_id(kid.clone());
+            public_jwk.set_algorithm(alg.name());
+            public_jwk.set_key_use("sig");
+            public.push(serde_json::Value::Object(public_jwk.as_ref().clone()));
+            keys.push(SigningKey {
+                kid,
+                alg,
+                signer,
+                verifier,
+            });
         }
         let jwks = serde_json::json!({ "keys": public }).to_string();
         Ok(KeySet { keys, jwks })
@@ -101,7 +128,12 @@ impl KeySet {
     }
 
     /// Signs `claims` as a compact JWS with our key for `alg`, with an optional `typ`.
-    pub fn sign(&self, alg: Alg, typ: Option<&str>, claims: &serde_json::Value) -> Result<String, JoseError> {
+    pub fn sign(
+        &self,
+        alg: Alg,
+        typ: Option<&str>,
+        claims: &serde_json::Value,
+    ) -> Result<String, JoseError> {
         let key = self
             .keys
             .iter()
@@ -113,21 +145,30 @@ impl KeySet {
             header.set_token_type(t);
         }
         let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
-        josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref()).map_err(|e| JoseError::Sign(e.to_string()))
+        josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref())
+            .map_err(|e| JoseError::Sign(e.to_string()))
     }
 
     /// Verifies a JWS we issued (by `kid`, with that key's own algorithm only) and returns
     /// its claims and `typ`.
-    pub fn verify_own(&self, token: &str) -> Result<(serde_json::Value, Option<String>), JoseError> {
+    pub fn verify_own(
+        &self,
+        token: &str,
+    ) -> Result<(serde_json::Value, Option<String>), JoseError> {
         let (payload, header) = josekit::jws::deserialize_compact_with_selector(token, |header| {
-            let key = header.key_id().and_then(|kid| self.keys.iter().find(|k| k.kid == kid));
+            let key = header
+                .key_id()
+                .and_then(|kid| self.keys.iter().find(|k| k.kid == kid));
             match key {
-                Some(k) if header.algorithm() == Some(k.alg.name()) => Ok(Some(k.verifier.as_ref())),
+                Some(k) if header.algorithm() == Some(k.alg.name()) => {
+                    Ok(Some(k.verifier.as_ref()))
+                }
                 _ => Ok(None),
             }
         })
         .map_err(|e| JoseError::Invalid(e.to_string()))?;
-        let claims = serde_json::from_slice(&payload).map_err(|e| JoseError::Invalid(e.to_string()))?;
+        let claims =
+            serde_json::from_slice(&payload).map_err(|e| JoseError::Invalid(e.to_string()))?;
         Ok((claims, header.token_type().map(String::from)))
     }
 }
@@ -157,10 +198,14 @@ fn thumbprint(jwk: &Jwk) -> Result<String, JoseError> {
     };
     let canonical = match jwk.key_type() {
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
-        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, p("crv")?, p("x")?, p("y")?),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            p("crv")?,
+            p("x")?,
+            p("y")?
+        ),
         other => return Err(JoseError::Keys(format!("unsupported key type {other}"))),
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
     Ok(URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }
-

@@ -73,7 +73,10 @@ impl ErrorRedirect {
 
     /// The redirect URL carrying `error`, `error_description`, `state` and `iss` (RFC 9207).
     pub fn url(&self, issuer: &str) -> String {
-        let mut params = vec![("error", self.error.code), ("error_description", self.error.description.as_str())];
+        let mut params = vec![
+            ("error", self.error.code),
+            ("error_description", self.error.description.as_str()),
+        ];
         if let Some(s) = &self.state {
             params.push(("state", s));
         }
@@ -97,7 +100,10 @@ pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// Validates the raw parameters (query or form, in order) into a request for a known client.
-pub async fn validate(p: &Provider, raw: &[(String, String)]) -> Result<(AuthorizationRequest, Client), Rejection> {
+pub async fn validate(
+    p: &Provider,
+    raw: &[(String, String)],
+) -> Result<(AuthorizationRequest, Client), Rejection> {
     // RFC 6749 §3.1: parameters must not repeat. Checked first, so a repeated client_id or
     // redirect_uri cannot be used to confuse which one is trusted.
     let mut params: HashMap<&str, &str> = HashMap::new();
@@ -148,7 +154,8 @@ pub async fn validate(p: &Provider, raw: &[(String, String)]) -> Result<(Authori
     let response_type = check_response_type(&client, get("response_type")).map_err(redirect_err)?;
     check_response_mode(get("response_mode")).map_err(redirect_err)?;
     let scope = check_scope(&client, get("scope")).map_err(redirect_err)?;
-    pkce::check_challenge(get("code_challenge"), get("code_challenge_method")).map_err(redirect_err)?;
+    pkce::check_challenge(get("code_challenge"), get("code_challenge_method"))
+        .map_err(redirect_err)?;
     if client.metadata.is_public() && get("code_challenge").is_none() {
         return Err(redirect_err(OAuthError::invalid_request(
             "public clients must use PKCE (RFC 9700 §2.1.1)",
@@ -156,7 +163,10 @@ pub async fn validate(p: &Provider, raw: &[(String, String)]) -> Result<(Authori
     }
     let prompt = check_prompt(get("prompt")).map_err(redirect_err)?;
     let max_age = check_max_age(get("max_age")).map_err(redirect_err)?;
-    let claims = get("claims").map(ClaimsRequest::parse).transpose().map_err(redirect_err)?;
+    let claims = get("claims")
+        .map(ClaimsRequest::parse)
+        .transpose()
+        .map_err(redirect_err)?;
     if let Some(c) = &claims {
         c.requested_sub().map_err(redirect_err)?;
     }
@@ -199,7 +209,9 @@ async fn identify_client(p: &Provider, client_id: Option<&str>) -> Result<Client
 /// Exact string match against the registered list (RFC 9700 §4.1.3); OIDC requires it.
 fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Rejection> {
     let uri = uri.ok_or_else(|| {
-        Rejection::Page(OAuthError::invalid_request("redirect_uri is missing (OIDC Core §3.1.2.1)"))
+        Rejection::Page(OAuthError::invalid_request(
+            "redirect_uri is missing (OIDC Core §3.1.2.1)",
+        ))
     })?;
     if client.metadata.redirect_uris.iter().any(|r| r == uri) {
         Ok(uri.to_string())
@@ -213,9 +225,13 @@ fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Reje
 fn check_response_type(client: &Client, rt: Option<&str>) -> OAuthResult<String> {
     let rt = rt.ok_or_else(|| OAuthError::invalid_request("response_type is missing"))?;
     if rt != "code" {
-        return Err(OAuthError::unsupported_response_type(format!("response_type {rt} is not supported")));
+        return Err(OAuthError::unsupported_response_type(format!(
+            "response_type {rt} is not supported"
+        )));
     }
-    if !client.metadata.response_types.iter().any(|r| r == rt) || !client.metadata.allows_grant("authorization_code") {
+    if !client.metadata.response_types.iter().any(|r| r == rt)
+        || !client.metadata.allows_grant("authorization_code")
+    {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for response_type {rt}"
         )));
@@ -226,7 +242,9 @@ fn check_response_type(client: &Client, rt: Option<&str>) -> OAuthResult<String>
 fn check_response_mode(mode: Option<&str>) -> OAuthResult<()> {
     match mode {
         None | Some("query") => Ok(()),
-        Some(m) => Err(OAuthError::invalid_request(format!("response_mode {m} is not supported"))),
+        Some(m) => Err(OAuthError::invalid_request(format!(
+            "response_mode {m} is not supported"
+        ))),
     }
 }
 
@@ -241,11 +259,15 @@ fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
     let mut granted = ScopeSet::default();
     for s in requested.iter() {
         if !scopes::is_supported(s) {
-            return Err(OAuthError::invalid_scope(format!("scope {s} is not supported")));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {s} is not supported"
+            )));
         }
         if let Some(a) = &allowed {
             if !a.contains(s) {
-                return Err(OAuthError::invalid_scope(format!("scope {s} is not allowed for this client")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {s} is not allowed for this client"
+                )));
             }
         }
         if s == "offline_access" && !client.metadata.allows_grant("refresh_token") {
@@ -257,10 +279,17 @@ fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
 }
 
 fn check_prompt(prompt: Option<&str>) -> OAuthResult<Vec<String>> {
-    let values: Vec<String> = prompt.unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+    let values: Vec<String> = prompt
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     for v in &values {
         if !matches!(v.as_str(), "none" | "login" | "consent" | "select_account") {
-            return Err(OAuthError::invalid_request(format!("prompt value {v} is not supported")));
+            return Err(OAuthError::invalid_request(format!(
+                "prompt value {v} is not supported"
+            )));
         }
     }
     if values.iter().any(|v| v == "none") && values.len() > 1 {
@@ -274,27 +303,27 @@ fn check_prompt(prompt: Option<&str>) -> OAuthResult<Vec<String>> {
 fn check_max_age(max_age: Option<&str>) -> OAuthResult<Option<i64>> {
     max_age
         .map(|m| {
-            m.parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))
+            m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                OAuthError::invalid_request("max_age must be a non-negative integer")
+            })
         })
         .transpose()
 }
 
 /// An ID token we issued to this client (expired ones are fine as hints, OIDC Core §3.1.2.1).
 fn check_id_token_hint(p: &Provider, client: &Client, hint: &str) -> OAuthResult<String> {
-    let (claims, _) = p
-        .keys()
-        .verify_own(hint)
-        .map_err(|_| OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider"))?;
+    let (claims, _) = p.keys().verify_own(hint).map_err(|_| {
+        OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider")
+    })?;
     let aud_ok = match &claims["aud"] {
         serde_json::Value::String(a) => a == &client.id,
         serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
         _ => false,
     };
     if claims["iss"].as_str() != Some(p.issuer.as_str()) || !aud_ok {
-        return Err(OAuthError::invalid_request("id_token_hint was not issued to this client"));
+        return Err(OAuthError::invalid_request(
+            "id_token_hint was not issued to this client",
+        ));
     }
     claims["sub"]
         .as_str()
@@ -314,7 +343,12 @@ pub enum Next {
 /// OIDC Core §3.1.2.3: authenticate when there is no usable session, `prompt=login`, or
 /// `max_age` has passed; ask consent unless remembered for every scope; `prompt=none` turns
 /// either need into an error.
-pub fn decide(req: &AuthorizationRequest, session: Option<&Session>, remembered: Option<&ScopeSet>, now: i64) -> Next {
+pub fn decide(
+    req: &AuthorizationRequest,
+    session: Option<&Session>,
+    remembered: Option<&ScopeSet>,
+    now: i64,
+) -> Next {
     let none = req.has_prompt("none");
     let usable = session.filter(|s| {
         let fresh = req.max_age.is_none_or(|m| now - s.auth_time <= m);
@@ -349,7 +383,11 @@ pub struct Authentication {
 }
 
 /// Creates the grant and a single-use code, and returns the success redirect URL.
-pub async fn issue_code(p: &Provider, req: &AuthorizationRequest, auth: &Authentication) -> OAuthResult<String> {
+pub async fn issue_code(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    auth: &Authentication,
+) -> OAuthResult<String> {
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
             return Err(OAuthError::access_denied(
@@ -366,13 +404,21 @@ pub async fn issue_code(p: &Provider, req: &AuthorizationRequest, auth: &Authent
         client_id: req.client_id.clone(),
         user_id: Some(auth.user_id.clone()),
         scopes: req.scope.clone(),
-        claims: req.claims.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
+        claims: req
+            .claims
+            .as_ref()
+            .map(|c| serde_json::to_string(c).unwrap_or_default()),
         auth_time: Some(auth.auth_time),
         amr: Some(auth.amr.clone()),
         acr: None,
         sid: Some(auth.sid.clone()),
         created_at: now,
-        expires_at: now + if offline { life.refresh_token_secs } else { life.access_token_secs.max(life.authorization_code_secs) },
+        expires_at: now
+            + if offline {
+                life.refresh_token_secs
+            } else {
+                life.access_token_secs.max(life.authorization_code_secs)
+            },
         revoked_at: None,
     };
     let row = grants::AuthorizationCode {

@@ -43,15 +43,16 @@ pub struct ClaimsRequest {
 impl ClaimsRequest {
     /// Parses and checks the `claims` parameter; anything malformed is `invalid_request`.
     pub fn parse(raw: &str) -> OAuthResult<ClaimsRequest> {
-        let value: Value = serde_json::from_str(raw)
-            .map_err(|_| OAuthError::invalid_request("claims is not valid JSON (OIDC Core §5.5)"))?;
+        let value: Value = serde_json::from_str(raw).map_err(|_| {
+            OAuthError::invalid_request("claims is not valid JSON (OIDC Core §5.5)")
+        })?;
         Self::from_value(&value)
     }
 
     pub fn from_value(value: &Value) -> OAuthResult<ClaimsRequest> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| OAuthError::invalid_request("claims must be a JSON object (OIDC Core §5.5)"))?;
+        let obj = value.as_object().ok_or_else(|| {
+            OAuthError::invalid_request("claims must be a JSON object (OIDC Core §5.5)")
+        })?;
         Ok(ClaimsRequest {
             id_token: member(obj, "id_token")?,
             userinfo: member(obj, "userinfo")?,
@@ -77,7 +78,10 @@ impl ClaimsRequest {
     }
 
     pub fn id_token_request(&self, name: &str) -> Option<&ClaimRequest> {
-        self.id_token.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+        self.id_token
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r)
     }
 }
 
@@ -86,10 +90,12 @@ fn bad_sub() -> OAuthError {
 }
 
 fn member(obj: &Map<String, Value>, name: &str) -> OAuthResult<Vec<(String, ClaimRequest)>> {
-    let Some(v) = obj.get(name) else { return Ok(Vec::new()) };
-    let m = v
-        .as_object()
-        .ok_or_else(|| OAuthError::invalid_request(format!("claims.{name} must be an object (OIDC Core §5.5)")))?;
+    let Some(v) = obj.get(name) else {
+        return Ok(Vec::new());
+    };
+    let m = v.as_object().ok_or_else(|| {
+        OAuthError::invalid_request(format!("claims.{name} must be an object (OIDC Core §5.5)"))
+    })?;
     m.iter()
         .map(|(claim, req)| {
             let parsed = match req {

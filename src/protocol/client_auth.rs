@@ -20,11 +20,19 @@ pub struct Presented {
 
 /// Reads credentials from the `Authorization: Basic` header or the form body; using both is
 /// an error (RFC 6749 §2.3).
-pub fn presented(authorization: Option<&str>, form: &HashMap<String, String>) -> OAuthResult<Presented> {
+pub fn presented(
+    authorization: Option<&str>,
+    form: &HashMap<String, String>,
+) -> OAuthResult<Presented> {
     let form_secret = form.get("client_secret").filter(|s| !s.is_empty());
     if let Some(h) = authorization {
-        let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) else {
-            return Err(OAuthError::invalid_client("unsupported Authorization scheme"));
+        let Some(b64) = h
+            .strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+        else {
+            return Err(OAuthError::invalid_client(
+                "unsupported Authorization scheme",
+            ));
         };
         if form_secret.is_some() {
             return Err(OAuthError::invalid_request(
@@ -43,7 +51,9 @@ pub fn presented(authorization: Option<&str>, form: &HashMap<String, String>) ->
         let id = url_decode(id)?;
         if let Some(form_id) = form.get("client_id") {
             if form_id != &id {
-                return Err(OAuthError::invalid_request("client_id in the body does not match the Basic credentials"));
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body does not match the Basic credentials",
+                ));
             }
         }
         return Ok(Presented {
@@ -85,7 +95,10 @@ pub async fn authenticate(p: &Provider, presented: Presented) -> OAuthResult<Cli
     let fail = || OAuthError::invalid_client("client authentication failed");
     let Some(client) = client else {
         // Spend the same digest work as a real check.
-        let _ = presented.secret.as_ref().map(|s| secrets::matches_digest(s.expose(), ""));
+        let _ = presented
+            .secret
+            .as_ref()
+            .map(|s| secrets::matches_digest(s.expose(), ""));
         return Err(fail());
     };
     if client.metadata.token_endpoint_auth_method != presented.method {

@@ -1,7 +1,7 @@
 //! The user-facing part of an authorization: an interaction bound to one browser carries the
 //! validated request through login and consent, then ends in a code or an error redirect.
 
-use super::authorize::{self, AuthorizationRequest, Authentication, ErrorRedirect};
+use super::authorize::{self, Authentication, AuthorizationRequest, ErrorRedirect};
 use super::{login, scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
@@ -30,11 +30,19 @@ pub struct Live {
 
 impl Live {
     pub fn client_name(&self) -> String {
-        self.client.metadata.client_name.clone().unwrap_or_else(|| self.client.id.clone())
+        self.client
+            .metadata
+            .client_name
+            .clone()
+            .unwrap_or_else(|| self.client.id.clone())
     }
     /// Scopes with their human descriptions, for the consent page.
     pub fn scope_descriptions(&self) -> Vec<(String, &'static str)> {
-        self.request.scopes().iter().map(|s| (s.to_string(), scopes::description(s))).collect()
+        self.request
+            .scopes()
+            .iter()
+            .map(|s| (s.to_string(), scopes::description(s)))
+            .collect()
     }
     fn authentication(&self) -> Option<Authentication> {
         let i = &self.interaction;
@@ -58,7 +66,10 @@ pub async fn session(p: &Provider, cookie: Option<&str>) -> OAuthResult<Option<S
 /// Consent already given by this user to this client.
 async fn remembered(p: &Provider, user_id: &str, client_id: &str) -> OAuthResult<Option<ScopeSet>> {
     let (u, c) = (user_id.to_string(), client_id.to_string());
-    Ok(p.store.read(move |conn| consents::get(conn, &u, &c)).await?.map(|s| ScopeSet::parse(&s)))
+    Ok(p.store
+        .read(move |conn| consents::get(conn, &u, &c))
+        .await?
+        .map(|s| ScopeSet::parse(&s)))
 }
 
 /// How an authorization request continues.
@@ -84,9 +95,13 @@ pub async fn begin(
     let now = p.now();
     let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
     let user = match next {
-        authorize::Next::Fail(e) => return Ok(Begun::Redirect(ErrorRedirect::new(&req, e).url(&p.issuer))),
+        authorize::Next::Fail(e) => {
+            return Ok(Begun::Redirect(ErrorRedirect::new(&req, e).url(&p.issuer)))
+        }
         authorize::Next::Issue => {
-            let s = session.as_ref().ok_or_else(|| OAuthError::server("issue without a session"))?;
+            let s = session
+                .as_ref()
+                .ok_or_else(|| OAuthError::server("issue without a session"))?;
             return finish(p, &req, &from_session(s)).await.map(Begun::Redirect);
         }
         authorize::Next::Consent => session.as_ref().map(from_session),
@@ -119,7 +134,11 @@ fn from_session(s: &Session) -> Authentication {
 }
 
 /// Issues the code, turning a refusal into an error redirect to the client.
-async fn finish(p: &Provider, req: &AuthorizationRequest, auth: &Authentication) -> OAuthResult<String> {
+async fn finish(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    auth: &Authentication,
+) -> OAuthResult<String> {
     match authorize::issue_code(p, req, auth).await {
         Ok(url) => Ok(url),
         Err(e) if e.status < 500 => Ok(ErrorRedirect::new(req, e).url(&p.issuer)),
@@ -129,7 +148,11 @@ async fn finish(p: &Provider, req: &AuthorizationRequest, auth: &Authentication)
 
 /// Loads an interaction for the browser that started it; anything else is not found.
 pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthResult<Live> {
-    let gone = || OAuthError::invalid_request("this sign-in request has expired or is unknown; start again from the app");
+    let gone = || {
+        OAuthError::invalid_request(
+            "this sign-in request has expired or is unknown; start again from the app",
+        )
+    };
     let browser_id = browser_id.ok_or_else(gone)?;
     let (id, now) = (uid.to_string(), p.now());
     let interaction = p
@@ -138,8 +161,8 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
         .await?
         .filter(|i| secrets::ct_eq(&i.browser_hash, &secrets::digest(browser_id)))
         .ok_or_else(gone)?;
-    let request: AuthorizationRequest =
-        serde_json::from_str(&interaction.request).map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
+    let request: AuthorizationRequest = serde_json::from_str(&interaction.request)
+        .map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
     let cid = request.client_id.clone();
     let client = p
         .store
@@ -156,7 +179,9 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
 /// What to show for a live interaction: login until someone logged in, then consent unless
 /// it is remembered (and not forced by prompt=consent).
 pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
-    let Some(auth) = live.authentication() else { return Ok(Step::Login) };
+    let Some(auth) = live.authentication() else {
+        return Ok(Step::Login);
+    };
     let remembered = remembered(p, &auth.user_id, &live.client.id).await?;
     let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
     if covered && !live.request.has_prompt("consent") {
@@ -169,7 +194,11 @@ pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
 pub fn check_csrf(live: &Live, presented: Option<&str>) -> OAuthResult<()> {
     match presented {
         Some(t) if secrets::ct_eq(t, &live.interaction.csrf_token) => Ok(()),
-        _ => Err(OAuthError::new("invalid_request", 403, "the form's CSRF token is missing or wrong; reload the page")),
+        _ => Err(OAuthError::new(
+            "invalid_request",
+            403,
+            "the form's CSRF token is missing or wrong; reload the page",
+        )),
     }
 }
 
@@ -182,7 +211,13 @@ pub enum LoginFailure {
 
 /// Verifies a username and password (rate-limited per account and per IP), opens a browser
 /// session and records the login on the interaction. Returns the new session cookie value.
-pub async fn login(p: &Provider, live: &Live, username: &str, password: &str, ip: &str) -> Result<String, LoginFailure> {
+pub async fn login(
+    p: &Provider,
+    live: &Live,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<String, LoginFailure> {
     let now = p.now();
     let limits = &p.config.login;
     let (acct_key, ip_key) = (format!("account:{username}"), format!("ip:{ip}"));
@@ -226,7 +261,14 @@ pub async fn login(p: &Provider, live: &Live, username: &str, password: &str, ip
     p.store
         .write(move |c| {
             sessions::insert(c, &hash, &session)?;
-            interactions::set_login(c, &iid, &session.user_id, session.auth_time, &session.amr, &session.sid)
+            interactions::set_login(
+                c,
+                &iid,
+                &session.user_id,
+                session.auth_time,
+                &session.amr,
+                &session.sid,
+            )
         })
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
@@ -241,21 +283,35 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<St
     if !approve {
         let iid = live.interaction.id.clone();
         let now = p.now();
-        p.store.write(move |c| interactions::complete(c, &iid, now)).await?;
+        p.store
+            .write(move |c| interactions::complete(c, &iid, now))
+            .await?;
         let e = OAuthError::access_denied("the user declined the request");
         return Ok(ErrorRedirect::new(&live.request, e).url(&p.issuer));
     }
-    let (u, c, s, now) = (auth.user_id.clone(), live.client.id.clone(), live.request.scope.clone(), p.now());
-    p.store.write(move |conn| consents::remember(conn, &u, &c, &s, now)).await?;
+    let (u, c, s, now) = (
+        auth.user_id.clone(),
+        live.client.id.clone(),
+        live.request.scope.clone(),
+        p.now(),
+    );
+    p.store
+        .write(move |conn| consents::remember(conn, &u, &c, &s, now))
+        .await?;
     complete(p, live, &auth).await
 }
 
 /// Ends the interaction exactly once and issues the code.
 async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResult<String> {
     let (iid, now) = (live.interaction.id.clone(), p.now());
-    let first = p.store.write(move |c| interactions::complete(c, &iid, now)).await?;
+    let first = p
+        .store
+        .write(move |c| interactions::complete(c, &iid, now))
+        .await?;
     if !first {
-        return Err(OAuthError::invalid_request("this sign-in request was already completed"));
+        return Err(OAuthError::invalid_request(
+            "this sign-in request was already completed",
+        ));
     }
     finish(p, &live.request, auth).await
 }

@@ -22,7 +22,10 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
     }
     let hash = secrets::digest(token);
     let now = p.now();
-    let found = p.store.read(move |c| grants::active_refresh_token(c, &hash, now)).await?;
+    let found = p
+        .store
+        .read(move |c| grants::active_refresh_token(c, &hash, now))
+        .await?;
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,

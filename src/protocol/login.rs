@@ -22,8 +22,12 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 /// Verifies `password` against a stored PHC hash (or the dummy hash when there is none).
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     let stored = stored.unwrap_or(DUMMY_HASH.as_str());
-    let Ok(parsed) = PasswordHash::new(stored) else { return false };
-    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
     ok && stored != DUMMY_HASH.as_str()
 }
 
@@ -56,7 +60,11 @@ impl LoginLimiter {
     }
 
     pub fn record_failure(&self, key: &str, now: i64) {
-        self.failures.lock().entry(key.to_string()).or_default().push_back(now);
+        self.failures
+            .lock()
+            .entry(key.to_string())
+            .or_default()
+            .push_back(now);
     }
 
     pub fn clear(&self, key: &str) {

@@ -20,7 +20,9 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> OAuthRe
             }
             // A base64url SHA-256 digest is exactly 43 characters.
             if c.len() != 43 || !c.bytes().all(is_base64url) {
-                return Err(OAuthError::invalid_request("code_challenge is not a valid S256 challenge"));
+                return Err(OAuthError::invalid_request(
+                    "code_challenge is not a valid S256 challenge",
+                ));
             }
             Ok(())
         }
@@ -34,16 +36,23 @@ pub fn verify(challenge: Option<&str>, verifier: Option<&str>) -> OAuthResult<()
         (None, Some(_)) => Err(OAuthError::invalid_grant(
             "code_verifier sent but the authorization request had no code_challenge",
         )),
-        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required (PKCE)")),
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "code_verifier is required (PKCE)",
+        )),
         (Some(c), Some(v)) => {
             if !(43..=128).contains(&v.len()) || !v.bytes().all(is_unreserved) {
-                return Err(OAuthError::invalid_grant("code_verifier is malformed (RFC 7636 §4.1)"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier is malformed (RFC 7636 §4.1)",
+                ));
             }
-            let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, v.as_bytes()));
+            let computed =
+                URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, v.as_bytes()));
             if ct_eq(&computed, c) {
                 Ok(())
             } else {
-                Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"))
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
             }
         }
     }

@@ -28,12 +28,17 @@ pub enum Registrar {
 
 /// Validates metadata and makes a client with fresh (or operator-fixed) credentials.
 pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult<NewClient> {
-    let obj = raw
-        .as_object_mut()
-        .ok_or_else(|| OAuthError::invalid_client_metadata("client metadata must be a JSON object"))?;
+    let obj = raw.as_object_mut().ok_or_else(|| {
+        OAuthError::invalid_client_metadata("client metadata must be a JSON object")
+    })?;
     let fixed_id = take_string(obj, "client_id")?;
     let fixed_secret = take_string(obj, "client_secret")?;
-    for server_owned in ["registration_access_token", "registration_client_uri", "client_id_issued_at", "client_secret_expires_at"] {
+    for server_owned in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_id_issued_at",
+        "client_secret_expires_at",
+    ] {
         obj.remove(server_owned);
     }
     let metadata = parse_metadata(raw)?;
@@ -48,7 +53,11 @@ pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult
             ));
         }
     }
-    let secret = if metadata.is_public() { None } else { Some(secret.unwrap_or_else(secrets::random_token)) };
+    let secret = if metadata.is_public() {
+        None
+    } else {
+        Some(secret.unwrap_or_else(secrets::random_token))
+    };
     let registration_token = secrets::random_token();
     Ok(NewClient {
         client: Client {
@@ -67,22 +76,29 @@ fn take_string(obj: &mut serde_json::Map<String, Value>, key: &str) -> OAuthResu
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
-        Some(_) => Err(OAuthError::invalid_client_metadata(format!("{key} must be a non-empty string"))),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
+            "{key} must be a non-empty string"
+        ))),
     }
 }
 
 /// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2).
 pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
-    let m: ClientMetadata = serde_json::from_value(raw)
-        .map_err(|e| OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}")))?;
+    let m: ClientMetadata = serde_json::from_value(raw).map_err(|e| {
+        OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
+    })?;
     for g in &m.grant_types {
         if !GRANTS.contains(&g.as_str()) {
-            return Err(OAuthError::invalid_client_metadata(format!("grant_type {g} is not supported")));
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "grant_type {g} is not supported"
+            )));
         }
     }
     for r in &m.response_types {
         if !RESPONSE_TYPES.contains(&r.as_str()) {
-            return Err(OAuthError::invalid_client_metadata(format!("response_type {r} is not supported")));
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "response_type {r} is not supported"
+            )));
         }
     }
     let code_flow = m.allows_grant("authorization_code");
@@ -93,7 +109,9 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
         ));
     }
     if m.allows_grant("refresh_token") && !code_flow {
-        return Err(OAuthError::invalid_client_metadata("refresh_token needs the authorization_code grant"));
+        return Err(OAuthError::invalid_client_metadata(
+            "refresh_token needs the authorization_code grant",
+        ));
     }
     if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
         return Err(OAuthError::invalid_client_metadata(format!(
@@ -102,10 +120,14 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
         )));
     }
     if m.is_public() && m.allows_grant("client_credentials") {
-        return Err(OAuthError::invalid_client_metadata("public clients cannot use client_credentials"));
+        return Err(OAuthError::invalid_client_metadata(
+            "public clients cannot use client_credentials",
+        ));
     }
     if code_flow && m.redirect_uris.is_empty() {
-        return Err(OAuthError::invalid_redirect_uri("redirect_uris is required for the authorization_code grant"));
+        return Err(OAuthError::invalid_redirect_uri(
+            "redirect_uris is required for the authorization_code grant",
+        ));
     }
     for uri in &m.redirect_uris {
         check_redirect_uri(uri)?;
@@ -120,12 +142,16 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
     if let Some(s) = &m.scope {
         for scope in ScopeSet::parse(s).iter() {
             if !scopes::is_supported(scope) {
-                return Err(OAuthError::invalid_client_metadata(format!("scope {scope} is not supported")));
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "scope {scope} is not supported"
+                )));
             }
         }
     }
     if m.jwks.is_some() && m.jwks_uri.is_some() {
-        return Err(OAuthError::invalid_client_metadata("jwks and jwks_uri must not both be set"));
+        return Err(OAuthError::invalid_client_metadata(
+            "jwks and jwks_uri must not both be set",
+        ));
     }
     Ok(m)
 }
@@ -148,12 +174,19 @@ fn check_redirect_uri(uri: &str) -> OAuthResult<()> {
             Err(bad("scheme not allowed"))
         }
         s if s.contains('.') => Ok(()),
-        _ => Err(bad("private-use schemes must be reverse domain names (RFC 8252 §7.1)")),
+        _ => Err(bad(
+            "private-use schemes must be reverse domain names (RFC 8252 §7.1)",
+        )),
     }
 }
 
 /// The RFC 7591 §3.2.1 / RFC 7592 §3 response.
-pub fn response(client: &Client, secret: Option<&str>, registration_token: Option<&str>, registration_uri: &str) -> Value {
+pub fn response(
+    client: &Client,
+    secret: Option<&str>,
+    registration_token: Option<&str>,
+    registration_uri: &str,
+) -> Value {
     let mut out = serde_json::to_value(&client.metadata).unwrap_or_else(|_| json!({}));
     out["client_id"] = json!(client.id);
     out["client_id_issued_at"] = json!(client.created_at);

@@ -13,7 +13,9 @@ pub async fn revoke(p: &Provider, client: &Client, token: &str) -> OAuthResult<(
     if let Some(at) = active_access_token(p, token).await? {
         if at.row.client_id == client.id {
             let jti = at.row.jti.clone();
-            p.store.write(move |c| grants::revoke_access_token(c, &jti, now)).await?;
+            p.store
+                .write(move |c| grants::revoke_access_token(c, &jti, now))
+                .await?;
         }
         return Ok(());
     }

@@ -7,27 +7,51 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("email", "See your email address"),
     ("address", "See your postal address"),
     ("phone", "See your phone number"),
-    ("offline_access", "Keep access while you are not using the app"),
+    (
+        "offline_access",
+        "Keep access while you are not using the app",
+    ),
     ("accounts:read", "Read your accounts"),
     ("accounts:write", "Edit your accounts"),
-    ("accounts:write:all", "Create, edit and delete your accounts"),
+    (
+        "accounts:write:all",
+        "Create, edit and delete your accounts",
+    ),
     ("transactions:read:all", "Read all your transactions"),
     ("transactions:read:in", "Read your incoming transactions"),
     ("transactions:read:out", "Read your outgoing transactions"),
     ("transactions:write", "Edit your transactions"),
-    ("transactions:write:all", "Create, edit and delete your transactions"),
+    (
+        "transactions:write:all",
+        "Create, edit and delete your transactions",
+    ),
     ("categories:read", "Read your categories"),
     ("categories:write", "Edit your custom categories"),
     ("spending_analysis:read", "Read your spending analysis"),
     ("spending_goals:read", "Read your spending goals"),
     ("spending_goals:write", "Edit your spending goals"),
-    ("spending_goals:write:all", "Create, edit and delete your spending goals"),
+    (
+        "spending_goals:write:all",
+        "Create, edit and delete your spending goals",
+    ),
     ("savings_goals:read", "Read your savings goals"),
     ("savings_goals:write", "Edit your savings goals"),
-    ("savings_goals:write:all", "Create, edit and delete your savings goals"),
-    ("user:create", "Create user profiles (client credentials only)"),
-    ("user:read", "Read the user profiles you manage (client credentials only)"),
-    ("user:delete", "Delete the user profiles you manage (client credentials only)"),
+    (
+        "savings_goals:write:all",
+        "Create, edit and delete your savings goals",
+    ),
+    (
+        "user:create",
+        "Create user profiles (client credentials only)",
+    ),
+    (
+        "user:read",
+        "Read the user profiles you manage (client credentials only)",
+    ),
+    (
+        "user:delete",
+        "Delete the user profiles you manage (client credentials only)",
+    ),
 ];
 
 pub fn is_supported(scope: &str) -> bool {
@@ -46,8 +70,20 @@ pub fn description(scope: &str) -> &'static str {
 pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     match scope {
         "profile" => &[
-            "name", "family_name", "given_name", "middle_name", "nickname", "preferred_username",
-            "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+            "name",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "profile",
+            "picture",
+            "website",
+            "gender",
+            "birthdate",
+            "zoneinfo",
+            "locale",
+            "updated_at",
         ],
         "email" => &["email", "email_verified"],
         "address" => &["address"],
@@ -58,7 +94,18 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
 
 /// Every standard claim we can release, for discovery.
 pub fn all_claims() -> Vec<&'static str> {
-    let mut out = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"];
+    let mut out = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+    ];
     for (s, _) in SUPPORTED {
         out.extend_from_slice(claims_for_scope(s));
     }

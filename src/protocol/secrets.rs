@@ -7,7 +7,9 @@ use subtle::ConstantTimeEq;
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    SystemRandom::new().fill(&mut buf).expect("the OS random source works");
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the OS random source works");
     buf
 }
 
@@ -18,13 +20,19 @@ pub fn random_token() -> String {
 
 /// 24 hex characters, the contract's user-id shape.
 pub fn random_user_id() -> String {
-    random_bytes::<12>().iter().map(|b| format!("{b:02x}")).collect()
+    random_bytes::<12>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// SHA-256, base64url: how secrets and tokens are stored (they are high-entropy, so a fast
 /// digest is as strong as a slow hash here and keeps the token endpoint fast).
 pub fn digest(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, value.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        value.as_bytes(),
+    ))
 }
 
 /// Constant-time equality for secrets.

@@ -68,8 +68,20 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
         .map_err(OAuthError::server)?;
 
     let id_token = if req.id_token {
-        let grant = req.grant.ok_or_else(|| OAuthError::server("ID token without a user grant"))?;
-        Some(id_token(p, req.client, grant, req.nonce.as_deref(), Some(&access_token), now).await?)
+        let grant = req
+            .grant
+            .ok_or_else(|| OAuthError::server("ID token without a user grant"))?;
+        Some(
+            id_token(
+                p,
+                req.client,
+                grant,
+                req.nonce.as_deref(),
+                Some(&access_token),
+                now,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -88,7 +100,8 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
             token_hash: secrets::digest(t),
             grant_id: g.id.clone(),
             client_id: req.client.id.clone(),
-            scopes: scope.clone(),
+            // RFC 6749 §6: a rotated refresh token keeps the grant's full scope.
+            scopes: g.scopes.clone(),
             expires_at: g.expires_at,
         }),
         _ => None,
@@ -122,7 +135,10 @@ pub async fn id_token(
     access_token: Option<&str>,
     now: i64,
 ) -> OAuthResult<String> {
-    let user_id = grant.user_id.clone().ok_or_else(|| OAuthError::server("grant without a user"))?;
+    let user_id = grant
+        .user_id
+        .clone()
+        .ok_or_else(|| OAuthError::server("grant without a user"))?;
     let uid = user_id.clone();
     let user = p
         .store
@@ -152,7 +168,11 @@ pub async fn id_token(
     }
     // Scope claims go to userinfo when an access token is issued (OIDC Core §5.4); claims asked
     // for individually in claims.id_token come here.
-    if let Some(req) = grant.claims.as_deref().and_then(|s| serde_json::from_str::<ClaimsRequest>(s).ok()) {
+    if let Some(req) = grant
+        .claims
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<ClaimsRequest>(s).ok())
+    {
         for (k, v) in claims::by_request(&user.claims, &req.id_token) {
             c[k] = v;
         }
@@ -176,8 +196,13 @@ pub struct ActiveAccessToken {
 
 /// Verifies signature, type and expiry of one of our access tokens, then checks the store
 /// (revoked or unknown tokens are inactive).
-pub async fn active_access_token(p: &Provider, token: &str) -> OAuthResult<Option<ActiveAccessToken>> {
-    let Ok((claims, typ)) = p.keys().verify_own(token) else { return Ok(None) };
+pub async fn active_access_token(
+    p: &Provider,
+    token: &str,
+) -> OAuthResult<Option<ActiveAccessToken>> {
+    let Ok((claims, typ)) = p.keys().verify_own(token) else {
+        return Ok(None);
+    };
     let now = p.now();
     if typ.as_deref() != Some("at+jwt")
         || claims["iss"].as_str() != Some(p.issuer.as_str())
@@ -185,7 +210,12 @@ pub async fn active_access_token(p: &Provider, token: &str) -> OAuthResult<Optio
     {
         return Ok(None);
     }
-    let Some(jti) = claims["jti"].as_str().map(String::from) else { return Ok(None) };
-    let row = p.store.read(move |c| grants::active_access_token(c, &jti, now)).await?;
+    let Some(jti) = claims["jti"].as_str().map(String::from) else {
+        return Ok(None);
+    };
+    let row = p
+        .store
+        .read(move |c| grants::active_access_token(c, &jti, now))
+        .await?;
     Ok(row.map(|row| ActiveAccessToken { claims, row }))
 }

@@ -9,24 +9,27 @@ use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
 pub async fn claims_for(p: &Provider, access_token: &str) -> OAuthResult<Map<String, Value>> {
-    let token = active_access_token(p, access_token)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_token("the access token is invalid, expired or revoked"))?;
+    let token = active_access_token(p, access_token).await?.ok_or_else(|| {
+        OAuthError::invalid_token("the access token is invalid, expired or revoked")
+    })?;
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {
-        return Err(OAuthError::insufficient_scope("the access token lacks the openid scope"));
+        return Err(OAuthError::insufficient_scope(
+            "the access token lacks the openid scope",
+        ));
     }
-    let user_id = token
-        .row
-        .user_id
-        .clone()
-        .ok_or_else(|| OAuthError::insufficient_scope("the access token was not issued for a user"))?;
+    let user_id = token.row.user_id.clone().ok_or_else(|| {
+        OAuthError::insufficient_scope("the access token was not issued for a user")
+    })?;
     let grant_id = token.row.grant_id.clone();
     let (user, grant) = p
         .store
         .read(move |c| {
             let user = store::users::get(c, &user_id)?;
-            let grant = grant_id.map(|g| grants::get_grant(c, &g)).transpose()?.flatten();
+            let grant = grant_id
+                .map(|g| grants::get_grant(c, &g))
+                .transpose()?
+                .flatten();
             Ok((user, grant))
         })
         .await?;

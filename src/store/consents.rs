@@ -11,7 +11,13 @@ pub fn get(conn: &Connection, user_id: &str, client_id: &str) -> StoreResult<Opt
     )
 }
 
-pub fn remember(conn: &Connection, user_id: &str, client_id: &str, scopes: &str, now: i64) -> StoreResult<()> {
+pub fn remember(
+    conn: &Connection,
+    user_id: &str,
+    client_id: &str,
+    scopes: &str,
+    now: i64,
+) -> StoreResult<()> {
     exec(
         conn,
         "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)

@@ -55,7 +55,7 @@ pub struct RefreshToken {
 #[derive(Debug)]
 pub enum Consumed<T> {
     /// First use: here it is, with its (unrevoked) grant.
-    Fresh(T, Grant),
+    Fresh(T, Box<Grant>),
     /// Used before: the grant it belongs to, so the caller can revoke it.
     Replayed { grant_id: String },
     /// Unknown, expired, or its grant is revoked.
@@ -100,9 +100,21 @@ pub fn get_grant(conn: &Connection, id: &str) -> StoreResult<Option<Grant>> {
 
 /// Revokes a grant and every token issued from it.
 pub fn revoke_grant(conn: &Connection, grant_id: &str, now: i64) -> StoreResult<()> {
-    exec(conn, "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![grant_id, now])?;
-    exec(conn, "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL", params![grant_id, now])?;
-    exec(conn, "DELETE FROM refresh_tokens WHERE grant_id = ?1", [grant_id])?;
+    exec(
+        conn,
+        "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![grant_id, now],
+    )?;
+    exec(
+        conn,
+        "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
+        params![grant_id, now],
+    )?;
+    exec(
+        conn,
+        "DELETE FROM refresh_tokens WHERE grant_id = ?1",
+        [grant_id],
+    )?;
     Ok(())
 }
 
@@ -118,7 +130,11 @@ pub fn insert_code(conn: &Connection, c: &AuthorizationCode) -> StoreResult<()> 
 
 /// Marks a code used. A second use reports `Replayed` (the row is kept until it expires so
 /// that replays are recognised).
-pub fn consume_code(conn: &Connection, code_hash: &str, now: i64) -> StoreResult<Consumed<AuthorizationCode>> {
+pub fn consume_code(
+    conn: &Connection,
+    code_hash: &str,
+    now: i64,
+) -> StoreResult<Consumed<AuthorizationCode>> {
     let first = exec(
         conn,
         "UPDATE authorization_codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
@@ -141,15 +157,19 @@ pub fn consume_code(conn: &Connection, code_hash: &str, now: i64) -> StoreResult
             })
         }),
     )?;
-    let Some(code) = row else { return Ok(Consumed::Invalid) };
+    let Some(code) = row else {
+        return Ok(Consumed::Invalid);
+    };
     if !first {
-        return Ok(Consumed::Replayed { grant_id: code.grant_id });
+        return Ok(Consumed::Replayed {
+            grant_id: code.grant_id,
+        });
     }
     if code.expires_at <= now {
         return Ok(Consumed::Invalid);
     }
     match get_grant(conn, &code.grant_id)? {
-        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(code, g)),
+        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(code, Box::new(g))),
         _ => Ok(Consumed::Invalid),
     }
 }
@@ -164,7 +184,11 @@ pub fn insert_access_token(conn: &Connection, t: &AccessToken) -> StoreResult<()
 }
 
 /// A live access token: known, unexpired, not revoked.
-pub fn active_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResult<Option<AccessToken>> {
+pub fn active_access_token(
+    conn: &Connection,
+    jti: &str,
+    now: i64,
+) -> StoreResult<Option<AccessToken>> {
     optional(
         conn.prepare_cached(
             "SELECT jti, grant_id, client_id, user_id, scopes, expires_at FROM access_tokens
@@ -184,7 +208,11 @@ pub fn active_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResul
 }
 
 pub fn revoke_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResult<()> {
-    exec(conn, "UPDATE access_tokens SET revoked_at = ?2 WHERE jti = ?1 AND revoked_at IS NULL", params![jti, now])?;
+    exec(
+        conn,
+        "UPDATE access_tokens SET revoked_at = ?2 WHERE jti = ?1 AND revoked_at IS NULL",
+        params![jti, now],
+    )?;
     Ok(())
 }
 
@@ -197,7 +225,10 @@ pub fn insert_refresh_token(conn: &Connection, t: &RefreshToken) -> StoreResult<
     Ok(())
 }
 
-fn refresh_row(conn: &Connection, token_hash: &str) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
+fn refresh_row(
+    conn: &Connection,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
     optional(
         conn.prepare_cached(
             "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1",
@@ -218,28 +249,42 @@ fn refresh_row(conn: &Connection, token_hash: &str) -> StoreResult<Option<(Refre
 }
 
 /// Marks a refresh token rotated (used). A second use reports `Replayed`.
-pub fn rotate_refresh_token(conn: &Connection, token_hash: &str, now: i64) -> StoreResult<Consumed<RefreshToken>> {
+pub fn rotate_refresh_token(
+    conn: &Connection,
+    token_hash: &str,
+    now: i64,
+) -> StoreResult<Consumed<RefreshToken>> {
     let first = exec(
         conn,
         "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
         params![token_hash, now],
     )? == 1;
-    let Some((token, _)) = refresh_row(conn, token_hash)? else { return Ok(Consumed::Invalid) };
+    let Some((token, _)) = refresh_row(conn, token_hash)? else {
+        return Ok(Consumed::Invalid);
+    };
     if !first {
-        return Ok(Consumed::Replayed { grant_id: token.grant_id });
+        return Ok(Consumed::Replayed {
+            grant_id: token.grant_id,
+        });
     }
     if token.expires_at <= now {
         return Ok(Consumed::Invalid);
     }
     match get_grant(conn, &token.grant_id)? {
-        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(token, g)),
+        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(token, Box::new(g))),
         _ => Ok(Consumed::Invalid),
     }
 }
 
 /// A usable refresh token (unrotated, unexpired, grant not revoked), for introspection.
-pub fn active_refresh_token(conn: &Connection, token_hash: &str, now: i64) -> StoreResult<Option<(RefreshToken, Grant)>> {
-    let Some((token, rotated)) = refresh_row(conn, token_hash)? else { return Ok(None) };
+pub fn active_refresh_token(
+    conn: &Connection,
+    token_hash: &str,
+    now: i64,
+) -> StoreResult<Option<(RefreshToken, Grant)>> {
+    let Some((token, rotated)) = refresh_row(conn, token_hash)? else {
+        return Ok(None);
+    };
     if rotated.is_some() || token.expires_at <= now {
         return Ok(None);
     }

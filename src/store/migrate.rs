@@ -6,7 +6,8 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_core.sql")];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;

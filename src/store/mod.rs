@@ -27,6 +27,9 @@ pub enum StoreError {
     Conflict,
     #[error("storage is shut down")]
     Closed,
+    /// A write job refused its own work; everything it wrote is rolled back.
+    #[error("write rolled back: {0}")]
+    Rejected(&'static str),
 }
 
 impl StoreError {
@@ -129,7 +132,10 @@ impl Store {
     }
 
     /// A synchronous read for start-up and CLI code that runs outside the runtime.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let conn = open_reader(&self.inner.path)?;
         f(&conn)
     }
@@ -200,7 +206,11 @@ pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
 }
 
 /// Executes a statement, mapping unique violations to `Conflict`.
-pub(crate) fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+pub(crate) fn exec(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(StoreError::from_sqlite)

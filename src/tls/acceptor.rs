@@ -48,9 +48,27 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, tls: Option<Arc
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| PeerCertificate(Arc::new(c.as_ref().to_vec())));
-                    serve_connection(TokioIo::new(tls), &service, local, remote, Scheme::HTTPS, peer).await;
+                    serve_connection(
+                        TokioIo::new(tls),
+                        &service,
+                        local,
+                        remote,
+                        Scheme::HTTPS,
+                        peer,
+                    )
+                    .await;
                 }
-                None => serve_connection(TokioIo::new(stream), &service, local, remote, Scheme::HTTP, None).await,
+                None => {
+                    serve_connection(
+                        TokioIo::new(stream),
+                        &service,
+                        local,
+                        remote,
+                        Scheme::HTTP,
+                        None,
+                    )
+                    .await
+                }
             }
         });
     }
@@ -80,7 +98,10 @@ async fn serve_connection<I>(
         }
         hyper::service::Service::call(&handler, req)
     });
-    if let Err(e) = Builder::new(TokioExecutor::new()).serve_connection(io, svc).await {
+    if let Err(e) = Builder::new(TokioExecutor::new())
+        .serve_connection(io, svc)
+        .await
+    {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }

@@ -25,7 +25,11 @@ fn ca_params() -> Result<CertificateParams, String> {
     dn.push(DnType::CommonName, "Consentry development CA");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     Ok(params)
 }
 
@@ -35,7 +39,8 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     let ca_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca.key");
     let (ca_pem, ca_key) = if ca_path.exists() && ca_key_path.exists() {
-        let key = KeyPair::from_pem(&std::fs::read_to_string(&ca_key_path).map_err(err)?).map_err(err)?;
+        let key =
+            KeyPair::from_pem(&std::fs::read_to_string(&ca_key_path).map_err(err)?).map_err(err)?;
         (std::fs::read_to_string(&ca_path).map_err(err)?, key)
     } else {
         let key = KeyPair::generate().map_err(err)?;
@@ -61,7 +66,8 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let cert = params.signed_by(&server_key, &issuer).map_err(err)?;
-    crate::files::write_private(&dir.join("server.key"), &server_key.serialize_pem()).map_err(err)?;
+    crate::files::write_private(&dir.join("server.key"), &server_key.serialize_pem())
+        .map_err(err)?;
     std::fs::write(dir.join("server.pem"), cert.pem()).map_err(err)?;
 
     let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(err)?;

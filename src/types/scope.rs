@@ -7,7 +7,12 @@ pub struct ScopeSet(BTreeSet<String>);
 
 impl ScopeSet {
     pub fn parse(s: &str) -> Self {
-        ScopeSet(s.split(' ').filter(|t| !t.is_empty()).map(String::from).collect())
+        ScopeSet(
+            s.split(' ')
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect(),
+        )
     }
     pub fn contains(&self, scope: &str) -> bool {
         self.0.contains(scope)

@@ -15,7 +15,13 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-pub fn login(uid: &str, csrf: &str, client_name: &str, username: &str, error: Option<&str>) -> String {
+pub fn login(
+    uid: &str,
+    csrf: &str,
+    client_name: &str,
+    username: &str,
+    error: Option<&str>,
+) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
         .unwrap_or_default();
@@ -41,7 +47,13 @@ pub fn login(uid: &str, csrf: &str, client_name: &str, username: &str, error: Op
 pub fn consent(uid: &str, csrf: &str, client_name: &str, scopes: &[(String, &str)]) -> String {
     let items: String = scopes
         .iter()
-        .map(|(s, d)| format!("<li><span class=\"desc\">{}</span> <code>{}</code></li>", text(d), text(s)))
+        .map(|(s, d)| {
+            format!(
+                "<li><span class=\"desc\">{}</span> <code>{}</code></li>",
+                text(d),
+                text(s)
+            )
+        })
         .collect();
     layout(
         "Allow access",

@@ -81,19 +81,36 @@ try {
     }
   });
   page.on('pageerror', (err) => console.error(`[chromium page error] ${err.message}`));
+  const isCallback = (url) => url === REDIRECT_URI || url.startsWith(`${REDIRECT_URI}?`);
   page.on('requestfailed', (req) => {
+    // The redirect hop to the client's (unresolvable) host fails by design; see below.
+    if (isCallback(req.url())) return;
     console.error(`[chromium request failed] ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
   });
 
-  // The redirect_uri's host does not answer: catch the redirect to it and answer
-  // in place of the client.
+  // The redirect_uri's host does not answer. Playwright does not call route handlers
+  // for redirect hops (only for the first URL of a chain), so the 303 from the
+  // consent POST to the redirect_uri is observed through the 'request' event, which
+  // Chromium raises once it has accepted the redirect (after its own checks, e.g.
+  // CSP form-action). That hop then fails DNS, which is expected. The route below
+  // answers in place of the client for any direct load of the redirect_uri (such as
+  // Chromium's automatic reload of the failed page), so nothing hangs on it.
   let resolveCallback;
   const callback = new Promise((resolve) => {
     resolveCallback = resolve;
   });
+  page.on('request', (req) => {
+    if (!isCallback(req.url())) return;
+    const from = req.redirectedFrom();
+    resolveCallback({
+      url: req.url(),
+      method: req.method(),
+      from: from ? { url: from.url(), method: from.method() } : null,
+    });
+  });
   await page.route(`${REDIRECT_URI}**`, async (route) => {
     const req = route.request();
-    resolveCallback({ url: req.url(), method: req.method() });
+    resolveCallback({ url: req.url(), method: req.method(), from: null });
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
   });
 
@@ -120,7 +137,10 @@ try {
 
   current = 'consent page';
   const approve = page.locator('button[name=decision][value=approve]');
-  await approve.waitFor({ state: 'visible' });
+  // Either the consent page or the login page again with an error message.
+  await page.locator('button[name=decision][value=approve], [role=alert]').first().waitFor({ state: 'visible' });
+  const alert = page.locator('[role=alert]');
+  if (await alert.count()) throw new Error(`login failed: ${(await alert.first().innerText()).trim()}`);
   assert.equal(page.url(), interactionUrl, 'login returns to the interaction URL');
   assert.equal(await page.locator('button[name=decision][value=deny]').count(), 1, 'deny button');
   const heading = page.locator('h1, h2').first();
@@ -142,6 +162,9 @@ try {
     ),
   ]);
   assert.equal(cb.method, 'GET', 'callback is a GET redirect');
+  assert.ok(cb.from, `the browser reached ${REDIRECT_URI} by a redirect`);
+  assert.equal(cb.from.method, 'POST', 'redirected from the consent form POST');
+  assert.match(new URL(cb.from.url).pathname, /\/interaction\/[^/]+\/consent$/, `redirected from ${cb.from.url}`);
   const cbUrl = new URL(cb.url);
   assert.equal(`${cbUrl.origin}${cbUrl.pathname}`, REDIRECT_URI);
   assert.equal(cbUrl.searchParams.get('error'), null, `error in callback: ${cb.url}`);

@@ -9,7 +9,11 @@ use crate::store::grants::{self, Consumed};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
-pub async fn exchange(p: &Provider, client: &Client, form: &HashMap<String, String>) -> OAuthResult<TokenResponse> {
+pub async fn exchange(
+    p: &Provider,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> OAuthResult<TokenResponse> {
     let code_hash = secrets::digest(required(form, "code")?);
     let now = p.now();
     // Consuming and (on replay) revoking happen in one transaction.
@@ -24,26 +28,36 @@ pub async fn exchange(p: &Provider, client: &Client, form: &HashMap<String, Stri
         })
         .await?;
     let (code, grant) = match consumed {
-        Consumed::Fresh(code, grant) => (code, grant),
+        Consumed::Fresh(code, grant) => (code, *grant),
         Consumed::Replayed { grant_id } => {
             tracing::warn!(client_id = %client.id, %grant_id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; tokens issued from it are revoked (RFC 6749 §4.1.2)",
             ));
         }
-        Consumed::Invalid => return Err(OAuthError::invalid_grant("the authorization code is invalid or expired")),
+        Consumed::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ))
+        }
     };
     if code.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if form.get("redirect_uri").map(String::as_str) != Some(code.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the one in the authorization request (RFC 6749 §4.1.3)",
         ));
     }
-    pkce::verify(code.code_challenge.as_deref(), form.get("code_verifier").map(String::as_str))?;
+    pkce::verify(
+        code.code_challenge.as_deref(),
+        form.get("code_verifier").map(String::as_str),
+    )?;
     let scopes = ScopeSet::parse(&grant.scopes);
-    let refresh = scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
+    let refresh =
+        scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
     tokens::issue(
         p,
         tokens::Issue {

@@ -8,9 +8,20 @@ use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
 /// Scopes that only make sense for an end user, never for a client acting for itself.
-const USER_ONLY: &[&str] = &["openid", "offline_access", "profile", "email", "address", "phone"];
+const USER_ONLY: &[&str] = &[
+    "openid",
+    "offline_access",
+    "profile",
+    "email",
+    "address",
+    "phone",
+];
 
-pub async fn exchange(p: &Provider, client: &Client, form: &HashMap<String, String>) -> OAuthResult<TokenResponse> {
+pub async fn exchange(
+    p: &Provider,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> OAuthResult<TokenResponse> {
     if client.metadata.is_public() {
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials (RFC 6749 §4.4)",
@@ -25,10 +36,14 @@ pub async fn exchange(p: &Provider, client: &Client, form: &HashMap<String, Stri
             )));
         }
         if !scopes::is_supported(s) && !allowed.contains(s) {
-            return Err(OAuthError::invalid_scope(format!("scope {s} is not supported")));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {s} is not supported"
+            )));
         }
         if !allowed.contains(s) {
-            return Err(OAuthError::invalid_scope(format!("scope {s} is not allowed for this client")));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {s} is not allowed for this client"
+            )));
         }
     }
     tokens::issue(

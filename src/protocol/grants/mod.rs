@@ -11,14 +11,20 @@ use crate::types::Client;
 use std::collections::HashMap;
 
 /// Runs the requested grant for an authenticated client.
-pub async fn token(p: &Provider, client: &Client, form: &HashMap<String, String>) -> OAuthResult<TokenResponse> {
+pub async fn token(
+    p: &Provider,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> OAuthResult<TokenResponse> {
     let grant_type = form
         .get("grant_type")
         .filter(|g| !g.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let supported = ["authorization_code", "refresh_token", "client_credentials"];
     if !supported.contains(&grant_type.as_str()) {
-        return Err(OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported")));
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {grant_type} is not supported"
+        )));
     }
     if !client.metadata.allows_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!(

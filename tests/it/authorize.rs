@@ -1,0 +1,463 @@
+//! The authorization endpoint, login and consent.
+
+use crate::harness::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn code_flow_issues_code_with_state_and_iss() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("alice").await;
+    let (_, challenge) = pkce();
+    let cb = Journey::new(&s)
+        .complete(&auth_params(&c, &challenge, &[]), "alice")
+        .await;
+    assert!(cb.starts_with(REDIRECT_URI), "{cb}");
+    let q = query(&cb);
+    assert!(!q["code"].is_empty());
+    assert_eq!(q["state"], "state-123");
+    // RFC 9207 §2: the issuer identifies who sent the response.
+    assert_eq!(q["iss"], s.issuer);
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uri_shows_error_page_and_never_redirects() {
+    // RFC 6749 §4.1.2.1: an invalid redirect_uri must not be redirected to.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    for bad in [
+        "https://evil.example/cb",
+        "https://rp.example.test/cb/extra",
+        "https://rp.example.test/cb?x=1",
+    ] {
+        let (status, loc, body) = j
+            .authorize(&auth_params(&c, &challenge, &[("redirect_uri", bad)]))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(loc.is_empty(), "must not redirect for {bad}");
+        assert!(body.contains("redirect_uri"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_shows_error_page() {
+    // RFC 6749 §4.1.2.1: an unknown client_id is never redirected.
+    let s = TestServer::start().await;
+    let c = TestClient {
+        id: "no-such-client".into(),
+        secret: String::new(),
+    };
+    let (_, challenge) = pkce();
+    let (status, loc, _) = Journey::new(&s)
+        .authorize(&auth_params(&c, &challenge, &[]))
+        .await;
+    assert_eq!(status, 400);
+    assert!(loc.is_empty());
+}
+
+#[tokio::test]
+async fn request_errors_redirect_with_error_state_and_iss() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("response_type", "token")],
+            "unsupported_response_type",
+            "RFC 6749 §4.1.2.1",
+        ),
+        (
+            &[("response_type", "")],
+            "invalid_request",
+            "response_type is required",
+        ),
+        (
+            &[("scope", "profile")],
+            "invalid_scope",
+            "openid is required",
+        ),
+        (
+            &[("scope", "openid unknown:scope")],
+            "invalid_scope",
+            "unknown scope",
+        ),
+        (
+            &[("code_challenge_method", "plain")],
+            "invalid_request",
+            "PKCE plain is refused (RFC 9700 §2.1.1)",
+        ),
+        (
+            &[("code_challenge", "short")],
+            "invalid_request",
+            "malformed S256 challenge",
+        ),
+        (
+            &[("prompt", "none login")],
+            "invalid_request",
+            "prompt=none alone (OIDC Core §3.1.2.1)",
+        ),
+        (
+            &[("max_age", "-1")],
+            "invalid_request",
+            "max_age is non-negative",
+        ),
+        (
+            &[("claims", "{not json")],
+            "invalid_request",
+            "claims is JSON (OIDC Core §5.5)",
+        ),
+        (
+            &[("claims", r#"{"id_token":{"email":{"essential":"yes"}}}"#)],
+            "invalid_request",
+            "essential is boolean",
+        ),
+        (
+            &[("id_token_hint", "not.a.jwt")],
+            "invalid_request",
+            "id_token_hint must be ours",
+        ),
+        (
+            &[("response_mode", "fragment")],
+            "invalid_request",
+            "unsupported response_mode",
+        ),
+        (
+            &[("request", "eyJ.eyJ.sig")],
+            "request_not_supported",
+            "not advertised",
+        ),
+        (
+            &[("request_uri", "https://x.example/r")],
+            "request_uri_not_supported",
+            "not advertised",
+        ),
+    ];
+    for (extra, code, rule) in cases {
+        let (status, loc, body) = j.authorize(&auth_params(&c, &challenge, extra)).await;
+        assert_eq!(status, 303, "{rule}: {body}");
+        assert!(loc.starts_with(REDIRECT_URI), "{rule}: {loc}");
+        let q = query(&loc);
+        assert_eq!(q["error"], *code, "{rule}");
+        assert!(!q["error_description"].is_empty());
+        assert_eq!(q["state"], "state-123", "{rule}: state echoed");
+        assert_eq!(q["iss"], s.issuer, "{rule}: RFC 9207 iss");
+    }
+}
+
+#[tokio::test]
+async fn repeated_parameter_is_invalid_request() {
+    // RFC 6749 §3.1: request parameters must not be included more than once.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let mut params = auth_params(&c, &challenge, &[]);
+    params.push(("scope".into(), "openid email".into()));
+    let (status, loc, _) = Journey::new(&s).authorize(&params).await;
+    assert_eq!(status, 303);
+    assert_eq!(query(&loc)["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn public_client_must_use_pkce() {
+    // RFC 9700 §2.1.1: PKCE is required for public clients.
+    let s = TestServer::start().await;
+    let c = s
+        .client(
+            json!({"token_endpoint_auth_method": "none", "grant_types": ["authorization_code"]}),
+        )
+        .await;
+    let (_, challenge) = pkce();
+    let params = auth_params(
+        &c,
+        &challenge,
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+    );
+    let (_, loc, _) = Journey::new(&s).authorize(&params).await;
+    assert_eq!(query(&loc)["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn prompt_none_without_session_is_login_required() {
+    // OIDC Core §3.1.2.6: prompt=none with no session returns login_required.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let (status, loc, _) = Journey::new(&s)
+        .authorize(&auth_params(&c, &challenge, &[("prompt", "none")]))
+        .await;
+    assert_eq!(status, 303);
+    let q = query(&loc);
+    assert_eq!(q["error"], "login_required");
+    assert_eq!(q["state"], "state-123");
+}
+
+#[tokio::test]
+async fn session_and_remembered_consent_skip_the_pages() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("bob").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    j.complete(&auth_params(&c, &challenge, &[]), "bob").await;
+
+    // Same browser, same scopes: straight back with a code, even with prompt=none.
+    let (status, loc, _) = j
+        .authorize(&auth_params(&c, &challenge, &[("prompt", "none")]))
+        .await;
+    assert_eq!(status, 303);
+    assert!(query(&loc).contains_key("code"), "{loc}");
+
+    // prompt=consent forces the consent page again (OIDC Core §3.1.2.1).
+    let (_, interaction, _) = j
+        .authorize(&auth_params(&c, &challenge, &[("prompt", "consent")]))
+        .await;
+    assert!(interaction.starts_with("/interaction/"));
+    let cb = j.decide(&interaction, "approve").await;
+    assert!(query(&cb).contains_key("code"));
+
+    // A wider scope set than remembered needs consent; with prompt=none that is an error.
+    let wider = [
+        ("scope", "openid profile email offline_access address"),
+        ("prompt", "none"),
+    ];
+    let (_, loc, _) = j.authorize(&auth_params(&c, &challenge, &wider)).await;
+    assert_eq!(query(&loc)["error"], "consent_required");
+
+    // prompt=login forces a fresh login even with a session.
+    let (_, interaction, _) = j
+        .authorize(&auth_params(&c, &challenge, &[("prompt", "login")]))
+        .await;
+    let (status, _, page) = j.get(&interaction).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"password\""), "login form expected");
+}
+
+#[tokio::test]
+async fn max_age_exceeded_requires_login() {
+    // OIDC Core §3.1.2.1: max_age older than the last authentication forces a new one.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("carol").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    j.complete(&auth_params(&c, &challenge, &[]), "carol").await;
+    s.provider.clock.advance(120);
+    let (_, loc, _) = j
+        .authorize(&auth_params(
+            &c,
+            &challenge,
+            &[("max_age", "60"), ("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(query(&loc)["error"], "login_required");
+    let (_, loc, _) = j
+        .authorize(&auth_params(
+            &c,
+            &challenge,
+            &[("max_age", "600"), ("prompt", "none")],
+        ))
+        .await;
+    assert!(query(&loc).contains_key("code"), "recent enough: {loc}");
+}
+
+#[tokio::test]
+async fn cancel_on_consent_returns_access_denied() {
+    // RFC 6749 §4.1.2.1: the resource owner denied the request.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("dave").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    j.login(&interaction, "dave", PASSWORD).await;
+    let cb = j.decide(&interaction, "deny").await;
+    let q = query(&cb);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "state-123");
+    // The interaction is finished: posting again is refused.
+    let (status, _, _) = j.get(&interaction).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("erin").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    let (status, _, _) = j
+        .post(
+            &format!("{interaction}/login"),
+            &[("username", "erin"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 403, "login without CSRF token");
+    let (status, _, _) = j
+        .post(
+            &format!("{interaction}/login"),
+            &[
+                ("csrf_token", "forged"),
+                ("username", "erin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "login with a wrong CSRF token");
+    j.login(&interaction, "erin", PASSWORD).await;
+    let (status, _, _) = j
+        .post(
+            &format!("{interaction}/consent"),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(status, 403, "consent without CSRF token");
+}
+
+#[tokio::test]
+async fn interaction_is_bound_to_the_browser_that_started_it() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let (_, interaction, _) = Journey::new(&s)
+        .authorize(&auth_params(&c, &challenge, &[]))
+        .await;
+    let (status, _, _) = Journey::new(&s).get(&interaction).await;
+    assert_eq!(
+        status, 400,
+        "another browser must not continue the interaction"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_login_rate_limit() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("frank").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    for _ in 0..5 {
+        let (status, _, page) = j.login(&interaction, "frank", "wrong password").await;
+        assert_eq!(status, 401);
+        assert!(page.contains("Wrong username or password"));
+    }
+    // Five failures lock the account for the window, even with the right password.
+    let (status, _, page) = j.login(&interaction, "frank", PASSWORD).await;
+    assert_eq!(status, 429, "{page}");
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("consentry_login_failures_total 5"),
+        "{metrics}"
+    );
+    // After the window, the right password works again (in a new request: the old one expired).
+    s.provider.clock.advance(16 * 60);
+    let (_, interaction, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    let (status, _, _) = j.login(&interaction, "frank", PASSWORD).await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn claims_parameter_sub_must_match_the_user() {
+    // OIDC Core §5.5.1: a requested sub value must be the authenticated user.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let grace = s.user("grace").await;
+    s.user("heidi").await;
+    let (_, challenge) = pkce();
+    let claims = json!({"id_token": {"sub": {"essential": true, "value": grace}, "email": {"essential": true}}}).to_string();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j
+        .authorize(&auth_params(&c, &challenge, &[("claims", &claims)]))
+        .await;
+    let (status, _, _) = j.login(&interaction, "heidi", PASSWORD).await;
+    assert_eq!(status, 303);
+    let cb = j.decide(&interaction, "approve").await;
+    assert_eq!(
+        query(&cb)["error"],
+        "access_denied",
+        "heidi is not the requested sub"
+    );
+
+    // Heidi's session exists now; prompt=none asking for grace must not use it.
+    let (_, loc, _) = j
+        .authorize(&auth_params(
+            &c,
+            &challenge,
+            &[("claims", &claims), ("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(query(&loc)["error"], "login_required");
+
+    // Logged in as grace, the request succeeds and email comes in the ID token.
+    let (verifier, challenge) = pkce();
+    let cb = Journey::new(&s)
+        .complete(
+            &auth_params(&c, &challenge, &[("claims", &claims)]),
+            "grace",
+        )
+        .await;
+    let code = query(&cb)["code"].clone();
+    let (status, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], grace);
+    assert_eq!(
+        id["email"], "grace@example.test",
+        "claims.id_token.email is released in the ID token"
+    );
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_secure_cookies() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let b = s.browser();
+    let res = b
+        .get(s.url("/auth"))
+        .query(&auth_params(&c, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("__Host-"), "{cookie}");
+    for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
+    }
+    let interaction = location(&res);
+    let res = b
+        .get(format!("{}{}", s.base, interaction))
+        .send()
+        .await
+        .unwrap();
+    let h = res.headers();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h.contains_key("strict-transport-security"));
+}

@@ -1,0 +1,227 @@
+//! The operator command line: every command, and a one-line reason with a non-zero exit on
+//! bad input.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn consentry(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run consentry");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn stderr_line(o: &Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr).trim().to_string();
+    assert_eq!(e.lines().count(), 1, "one line of reason: {e}");
+    e
+}
+
+#[test]
+fn clients_add_list_show_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let meta = r#"{"client_id":"partner-1","client_secret":"partner-secret-0123456789abcdefghijklmn","redirect_uris":["https://partner.example/cb"],"scope":"openid accounts:read"}"#;
+    let out = consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", meta],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["client_id"], "partner-1");
+    assert_eq!(
+        added["client_secret"],
+        "partner-secret-0123456789abcdefghijklmn"
+    );
+
+    let generated = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            r#"{"redirect_uris":["https://b.example/cb"]}"#,
+        ],
+        None,
+    );
+    let generated: serde_json::Value = serde_json::from_slice(&generated.stdout).unwrap();
+    assert!(
+        generated["client_secret"].as_str().unwrap().len() >= 43,
+        "generated 256-bit secret"
+    );
+
+    let list = consentry(&["clients", "list", "--data-dir", d], None);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 2);
+    let show = consentry(&["clients", "show", "--data-dir", d, "partner-1"], None);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("partner.example"));
+    assert!(
+        !String::from_utf8_lossy(&show.stdout).contains("partner-secret"),
+        "secrets are not shown again"
+    );
+
+    let dup = consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", meta],
+        None,
+    );
+    assert!(!dup.status.success());
+    assert!(stderr_line(&dup).contains("already registered"));
+
+    assert!(
+        consentry(&["clients", "remove", "--data-dir", d, "partner-1"], None)
+            .status
+            .success()
+    );
+    let again = consentry(&["clients", "remove", "--data-dir", d, "partner-1"], None);
+    assert!(!again.status.success());
+    assert!(stderr_line(&again).contains("no client"));
+}
+
+#[test]
+fn clients_add_refuses_bad_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", "{not json"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("not JSON"));
+    let out = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            r#"{"redirect_uris":["http://evil.example/cb"]}"#,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr_line(&out).contains("invalid_redirect_uri"),
+        "same rules as dynamic registration"
+    );
+    let out = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            r#"{"redirect_uris":["https://a.example/cb"],"client_secret":"short"}"#,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("at least 32"));
+}
+
+#[test]
+fn users_add_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let args = [
+        "users",
+        "add",
+        "--data-dir",
+        d,
+        "--username",
+        "zoe",
+        "--password-stdin",
+        "--email",
+        "zoe@example.test",
+        "--name",
+        "Zoe",
+    ];
+    let out = consentry(&args, Some("a long enough password\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["user_id"].as_str().unwrap().len(), 24);
+    let dup = consentry(&args, Some("a long enough password\n"));
+    assert!(stderr_line(&dup).contains("taken"));
+    let short = consentry(
+        &[
+            "users",
+            "add",
+            "--data-dir",
+            d,
+            "--username",
+            "yan",
+            "--password-stdin",
+        ],
+        Some("short"),
+    );
+    assert!(!short.status.success());
+    assert!(stderr_line(&short).contains("at least 8"));
+    let no_stdin_flag = consentry(&["users", "add", "--data-dir", d, "--username", "xi"], None);
+    assert!(!no_stdin_flag.status.success());
+}
+
+#[test]
+fn serve_refuses_unknown_config_keys_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("consentry.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nbogus_setting = 1\n").unwrap();
+    let out = consentry(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bogus_setting"), "{err}");
+
+    std::fs::write(&cfg, "[lifetimes]\naccess_token_secs = 0\n").unwrap();
+    let out = consentry(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_secs"));
+}
+
+#[test]
+fn environment_overrides_are_checked_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["serve", "--data-dir", dir.path().to_str().unwrap()])
+        .env("CONSENTRY_LIFETIMES__NO_SUCH_LIFETIME", "5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_lifetime"));
+}

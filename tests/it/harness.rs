@@ -1,0 +1,364 @@
+//! Starting a provider for a test, and driving it as a browser and as a client would.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use consentry::protocol::registration::{self, Registrar};
+use consentry::provider::Provider;
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub const REDIRECT_URI: &str = "https://rp.example.test/cb";
+pub const PASSWORD: &str = "correct horse battery";
+pub const INITIAL_ACCESS_TOKEN: &str = "test-initial-access-token-0123456789";
+
+pub struct TestServer {
+    pub base: String,
+    pub issuer: String,
+    pub provider: Arc<Provider>,
+    pub ca_pem: Vec<u8>,
+    /// Kept so the data dir lives as long as the server.
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a provider with a temp data dir on 127.0.0.1:0, after `tweak` adjusts the config.
+    pub async fn start_with(tweak: impl FnOnce(&mut consentry::config::Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = std_listener.local_addr().expect("addr");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let base = format!("https://127.0.0.1:{}", addr.port());
+        let mut config = consentry::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            listen: addr,
+            issuer: Some(format!("{base}/oidc")),
+            registration_token: Some(INITIAL_ACCESS_TOKEN.into()),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let app = consentry::build_app(config).await.expect("build app");
+        let provider = app.provider.clone();
+        let ca_pem = std::fs::read(app.ca_path.clone().expect("https")).expect("ca.pem");
+        let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+        tokio::spawn(app.run(listener));
+        TestServer {
+            issuer: format!("{base}/oidc"),
+            base,
+            provider,
+            ca_pem,
+            _dir: dir,
+        }
+    }
+
+    /// A client that trusts the dev CA, keeps cookies like a browser, and does not follow
+    /// redirects (tests look at each one).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).expect("ca"))
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("http client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// Registers a confidential client (client_secret_basic) with `extra` metadata merged in.
+    pub async fn client(&self, extra: Value) -> TestClient {
+        let mut meta = json!({
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "openid profile email address phone offline_access accounts:read",
+        });
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            meta[k] = v;
+        }
+        let new = registration::new_client(meta, Registrar::Operator, self.provider.now())
+            .expect("valid metadata");
+        let client = new.client.clone();
+        self.provider
+            .store
+            .write(move |c| consentry::store::clients::insert(c, &client))
+            .await
+            .expect("insert client");
+        TestClient {
+            id: new.client.id,
+            secret: new.secret.unwrap_or_default(),
+        }
+    }
+
+    /// Adds a local user with `PASSWORD` and a few claims; returns its id.
+    pub async fn user(&self, username: &str) -> String {
+        let hash = consentry::protocol::login::hash_password(PASSWORD).expect("hash");
+        let user = consentry::store::users::User {
+            id: consentry::protocol::secrets::random_user_id(),
+            username: Some(username.into()),
+            password_hash: Some(hash),
+            claims: json!({ "name": format!("{username} Example"), "email": format!("{username}@example.test"), "email_verified": true })
+                .as_object()
+                .cloned()
+                .unwrap(),
+            managed_by_client: None,
+            client_user_id: None,
+            created_at: self.provider.now(),
+        };
+        let id = user.id.clone();
+        self.provider
+            .store
+            .write(move |c| consentry::store::users::insert(c, &user))
+            .await
+            .expect("insert user");
+        id
+    }
+
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .browser()
+            .post(self.url("/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(form)
+            .send()
+            .await
+            .expect("token request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .browser()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics");
+        res.text().await.expect("metrics text")
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        self.browser()
+            .post(self.url("/token/introspection"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json")
+    }
+}
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let verifier = consentry::protocol::secrets::random_token();
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    (verifier, URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+/// Authorization parameters for `client` with PKCE, state and nonce; `extra` replaces or adds.
+pub fn auth_params(
+    client: &TestClient,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = vec![
+        ("client_id".into(), client.id.clone()),
+        ("redirect_uri".into(), REDIRECT_URI.into()),
+        ("response_type".into(), "code".into()),
+        ("scope".into(), "openid profile email offline_access".into()),
+        ("state".into(), "state-123".into()),
+        ("nonce".into(), "nonce-456".into()),
+        ("code_challenge".into(), challenge.into()),
+        ("code_challenge_method".into(), "S256".into()),
+    ];
+    for (k, v) in extra {
+        p.retain(|(pk, _)| pk != k);
+        if !v.is_empty() {
+            p.push((k.to_string(), v.to_string()));
+        }
+    }
+    p
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The query parameters of a redirect URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("absolute url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The value of a named hidden input in a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].replace("&amp;", "&"))
+}
+
+/// Drives a browser from the authorization URL through login and consent. Returns the final
+/// redirect to the client.
+pub struct Journey<'a> {
+    pub server: &'a TestServer,
+    pub browser: reqwest::Client,
+}
+
+impl<'a> Journey<'a> {
+    pub fn new(server: &'a TestServer) -> Self {
+        Journey {
+            server,
+            browser: server.browser(),
+        }
+    }
+
+    /// GET the authorization endpoint; returns (status, Location, body).
+    pub async fn authorize(&self, params: &[(String, String)]) -> (u16, String, String) {
+        let res = self
+            .browser
+            .get(self.server.url("/auth"))
+            .query(params)
+            .send()
+            .await
+            .expect("authorize");
+        let (status, loc) = (res.status().as_u16(), location(&res));
+        (status, loc, res.text().await.unwrap_or_default())
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> (u16, String, String) {
+        let url = if path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{}", self.server.base, path_or_url)
+        };
+        let res = self.browser.get(url).send().await.expect("get");
+        let (status, loc) = (res.status().as_u16(), location(&res));
+        (status, loc, res.text().await.unwrap_or_default())
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let res = self
+            .browser
+            .post(format!("{}{}", self.server.base, path))
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        let (status, loc) = (res.status().as_u16(), location(&res));
+        (status, loc, res.text().await.unwrap_or_default())
+    }
+
+    /// From the interaction page: log in as `username`; returns the page that follows.
+    pub async fn login(
+        &self,
+        interaction: &str,
+        username: &str,
+        password: &str,
+    ) -> (u16, String, String) {
+        let (status, _, page) = self.get(interaction).await;
+        assert_eq!(status, 200, "login page: {page}");
+        let csrf = hidden(&page, "csrf_token").expect("csrf token on login page");
+        self.post(
+            &format!("{interaction}/login"),
+            &[
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// On the consent page, approve or deny; returns the redirect to the client. When the
+    /// user's consent is remembered, the interaction redirects at once and that is returned.
+    pub async fn decide(&self, interaction: &str, decision: &str) -> String {
+        let (status, loc, page) = self.get(interaction).await;
+        if status == 303 && decision == "approve" {
+            return loc;
+        }
+        assert_eq!(status, 200, "consent page expected, got {status} {loc}");
+        assert!(page.contains("Allow access"), "consent page: {page}");
+        let csrf = hidden(&page, "csrf_token").expect("csrf token on consent page");
+        let (status, loc, _) = self
+            .post(
+                &format!("{interaction}/consent"),
+                &[("csrf_token", &csrf), ("decision", decision)],
+            )
+            .await;
+        assert_eq!(status, 303);
+        loc
+    }
+
+    /// The whole happy path for a new browser: authorize, log in, approve. Returns the
+    /// redirect to the client.
+    pub async fn complete(&self, params: &[(String, String)], username: &str) -> String {
+        let (status, interaction, body) = self.authorize(params).await;
+        assert_eq!(status, 303, "authorize: {body}");
+        assert!(
+            interaction.starts_with("/interaction/"),
+            "to interaction: {interaction}"
+        );
+        let (status, back, body) = self.login(&interaction, username, PASSWORD).await;
+        assert_eq!(status, 303, "login: {body}");
+        assert_eq!(back, interaction);
+        self.decide(&interaction, "approve").await
+    }
+}
+
+/// The claims of a JWT, without verifying it (signature checks live in the interop tests).
+pub fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("jwt payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+}
+
+pub fn jwt_header(token: &str) -> Value {
+    let h = token.split('.').next().expect("jwt header");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
+}
+
+/// Runs the code flow to tokens for `client` and `username`.
+pub async fn tokens_for(server: &TestServer, client: &TestClient, username: &str) -> Value {
+    let (verifier, challenge) = pkce();
+    let journey = Journey::new(server);
+    let cb = journey
+        .complete(&auth_params(client, &challenge, &[]), username)
+        .await;
+    let code = query(&cb)["code"].clone();
+    let (status, body) = server
+        .token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}

@@ -1,0 +1,114 @@
+//! Interop with Node's certified relying party `openid-client`, and the login and consent
+//! pages in a real headless Chromium. The scripts live in `tests/interop/`; the test command
+//! installs their packages (`npm ci`) and Debian's chromium.
+
+use crate::harness::*;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    assert!(
+        dir.join("node_modules/openid-client").exists(),
+        "run `npm ci --prefix tests/interop` first (the README's test command does)"
+    );
+    dir
+}
+
+/// Runs a Node script with `env` and the dev CA trusted; returns stdout, failing with the
+/// script's output when it fails.
+async fn node(server: &TestServer, script: &str, env: &[(&str, String)]) -> String {
+    let ca = server.provider.config.keys_dir().join("ca.pem");
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .current_dir(interop_dir())
+        .env("NODE_EXTRA_CA_CERTS", ca);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn openid_client_completes_the_flow() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({"client_name": "Node RP"})).await;
+    s.user("alice").await;
+    let out = node(
+        &s,
+        "flow.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("CLIENT_SECRET", c.secret.clone()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - discovery",
+        "ok - authorization code grant",
+        "ok - userinfo",
+        "ok - refresh token grant (rotation)",
+        "ok - introspect access token",
+        "ok - revoke refresh token",
+        "ok - replayed code is invalid_grant",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}
+
+#[tokio::test]
+async fn login_and_consent_work_in_headless_chromium() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({"client_name": "Browser RP"})).await;
+    let alice = s.user("alice").await;
+    let (verifier, challenge) = pkce();
+    let mut url = url::Url::parse(&s.url("/auth")).unwrap();
+    url.query_pairs_mut()
+        .extend_pairs(auth_params(&c, &challenge, &[]));
+    let out = node(
+        &s,
+        "browser.mjs",
+        &[
+            ("AUTH_URL", url.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    let callback = out
+        .lines()
+        .find_map(|l| l.strip_prefix("CALLBACK "))
+        .unwrap_or_else(|| panic!("no CALLBACK line in:\n{out}"));
+    let q = query(callback);
+    assert_eq!(q["state"], "state-123");
+    let (status, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(body["id_token"].as_str().unwrap())["sub"], alice);
+}

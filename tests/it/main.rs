@@ -1,0 +1,13 @@
+//! Integration tests: each starts the real provider on an ephemeral port with a temporary
+//! SQLite file and real TLS, and talks to it over HTTPS.
+
+mod harness;
+
+mod authorize;
+mod cli;
+mod interop_node;
+mod interop_rust;
+mod ops;
+mod registration;
+mod token;
+mod userinfo;

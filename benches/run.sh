@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks Consentry with the shared side-by-side kit (../shared/bench/peer/bench.sh: the same
+# wrk load it applies to node-oidc-provider). Builds release, starts Consentry over plain HTTP on
+# loopback with a fresh database and the kit's `bench` client, runs the load, prints the table.
+#
+#   benches/run.sh                       # token, token_jwt, discovery, jwks, introspect
+#   ONLY="token discovery" benches/run.sh
+#   DURATION=15s THREADS=2 CONNS=32 benches/run.sh   (the kit's defaults)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIT_SRC="${KIT:-../shared/bench/peer}"
+[ -x "$KIT_SRC/bench.sh" ] || { echo "benchmark kit not found at $KIT_SRC (set KIT=...)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)" >&2; exit 1; }
+
+PORT="${PORT:-18080}"
+cargo build --release --quiet
+DATA=$(mktemp -d)
+KIT=$(mktemp -d)
+cp -r "$KIT_SRC/." "$KIT"
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+
+BIN=target/release/consentry
+# The kit's bench client: client_secret_basic, client_credentials, scope accounts:read.
+"$BIN" clients add --data-dir "$DATA" --metadata '{
+  "client_id": "bench", "client_secret": "bench-secret-bench-secret-bench-secret",
+  "grant_types": ["client_credentials"], "response_types": [],
+  "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
+CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve --http --data-dir "$DATA" \
+  --listen "127.0.0.1:$PORT" --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+
+(cd "$KIT" && SERVER_PID=$SERVER AUTH=bench:bench-secret-bench-secret-bench-secret \
+  BASE="http://127.0.0.1:$PORT/oidc" ./bench.sh)
+echo
+echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"
+cat "$KIT"/results/*/summary.md

@@ -21,6 +21,8 @@ pub struct Config {
     pub demo: bool,
     /// Bearer token that protects dynamic client registration (RFC 7591 initial access token).
     pub registration_token: Option<String>,
+    /// Every client must use pushed authorization requests (RFC 9126 §5).
+    pub require_par: bool,
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
 }
@@ -34,6 +36,8 @@ pub struct Lifetimes {
     pub refresh_token_secs: i64,
     pub session_secs: i64,
     pub interaction_secs: i64,
+    /// How long a pushed request_uri stays usable (RFC 9126 §2.2: short; at most 90 s here).
+    pub par_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +59,7 @@ impl Default for Config {
             log_json: false,
             demo: true,
             registration_token: None,
+            require_par: false,
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
         }
@@ -70,6 +75,7 @@ impl Default for Lifetimes {
             refresh_token_secs: 30 * 24 * 3600,
             session_secs: 8 * 3600,
             interaction_secs: 15 * 60,
+            par_secs: 60,
         }
     }
 }
@@ -144,6 +150,7 @@ impl Config {
             ("refresh_token_secs", l.refresh_token_secs),
             ("session_secs", l.session_secs),
             ("interaction_secs", l.interaction_secs),
+            ("par_secs", l.par_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!(
@@ -154,6 +161,11 @@ impl Config {
         if l.authorization_code_secs > 600 {
             return Err(ConfigError::Invalid(
                 "lifetimes.authorization_code_secs must be at most 600 (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        if l.par_secs > 90 {
+            return Err(ConfigError::Invalid(
+                "lifetimes.par_secs must be at most 90".into(),
             ));
         }
         Ok(())

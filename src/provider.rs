@@ -33,6 +33,7 @@ pub struct Endpoints {
     pub introspection: String,
     pub revocation: String,
     pub registration: String,
+    pub par: String,
 }
 
 impl Provider {
@@ -46,6 +47,7 @@ impl Provider {
             introspection: format!("{i}/token/introspection"),
             revocation: format!("{i}/token/revocation"),
             registration: format!("{i}/reg"),
+            par: format!("{i}/par"),
         }
     }
 

@@ -40,6 +40,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("token/introspection").post(token::introspection))
         .push(Router::with_path("token/revocation").post(token::revocation))
         .push(Router::with_path("token").post(token::token))
+        .push(Router::with_path("par").post(token::pushed_authorization_request))
         .push(
             Router::with_path("me")
                 .get(userinfo::userinfo)

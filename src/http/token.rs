@@ -2,7 +2,7 @@
 
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::{client_auth, grants, introspection as intro, revocation as revoke};
+use crate::protocol::{client_auth, grants, introspection as intro, par, revocation as revoke};
 use crate::provider::Provider;
 use crate::types::Client;
 use salvo::prelude::*;
@@ -13,6 +13,7 @@ use std::collections::HashMap;
 async fn authenticated(
     p: &Provider,
     req: &mut Request,
+    endpoint: &str,
 ) -> Result<(Client, HashMap<String, String>), (OAuthError, &'static str)> {
     let header = params::authorization_header(req);
     let scheme = if header.is_some() { "Basic" } else { "Form" };
@@ -21,7 +22,7 @@ async fn authenticated(
         .and_then(params::unique)
         .map_err(|e| (e, scheme))?;
     let presented = client_auth::presented(header.as_deref(), &form).map_err(|e| (e, scheme))?;
-    let client = client_auth::authenticate(p, presented)
+    let client = client_auth::authenticate(p, presented, endpoint)
         .await
         .map_err(|e| (e, scheme))?;
     Ok((client, form))
@@ -37,7 +38,7 @@ fn token_param(form: &HashMap<String, String>) -> OAuthResult<&str> {
 #[handler]
 pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let (client, form) = match authenticated(&p, req).await {
+    let (client, form) = match authenticated(&p, req, &p.endpoints().token).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
@@ -50,7 +51,7 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn introspection(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let (client, form) = match authenticated(&p, req).await {
+    let (client, form) = match authenticated(&p, req, &p.endpoints().introspection).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
@@ -67,7 +68,7 @@ pub async fn introspection(req: &mut Request, depot: &mut Depot, res: &mut Respo
 #[handler]
 pub async fn revocation(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let (client, form) = match authenticated(&p, req).await {
+    let (client, form) = match authenticated(&p, req, &p.endpoints().revocation).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
@@ -80,6 +81,54 @@ pub async fn revocation(req: &mut Request, depot: &mut Depot, res: &mut Response
             respond::no_store(res);
             res.status_code(StatusCode::OK);
         }
+        Err(e) => respond::oauth_error(res, &e, "Basic"),
+    }
+}
+
+/// RFC 9126 §2: the pushed authorization request endpoint.
+#[handler]
+pub async fn pushed_authorization_request(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) {
+    let p = provider(depot);
+    let header = params::authorization_header(req);
+    let scheme = if header.is_some() { "Basic" } else { "Form" };
+    let raw = match params::form_pairs(req).await {
+        Ok(r) => r,
+        Err(e) => return respond::oauth_error(res, &e, scheme),
+    };
+    // Client authentication reads the credential members; the rest are the request.
+    let creds: HashMap<String, String> = raw
+        .iter()
+        .filter(|(k, _)| {
+            [
+                "client_id",
+                "client_secret",
+                "client_assertion",
+                "client_assertion_type",
+            ]
+            .contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    let presented = match client_auth::presented(header.as_deref(), &creds) {
+        Ok(p) => p,
+        Err(e) => return respond::oauth_error(res, &e, scheme),
+    };
+    let client = match client_auth::authenticate(&p, presented, &p.endpoints().par).await {
+        Ok(c) => c,
+        Err(e) => return respond::oauth_error(res, &e, scheme),
+    };
+    let request: Vec<(String, String)> = raw
+        .into_iter()
+        .filter(|(k, _)| {
+            !["client_secret", "client_assertion", "client_assertion_type"].contains(&k.as_str())
+        })
+        .collect();
+    match par::push(&p, &client, &request).await {
+        Ok(body) => respond::json(res, StatusCode::CREATED, &body),
         Err(e) => respond::oauth_error(res, &e, "Basic"),
     }
 }

@@ -1,8 +1,10 @@
 //! JOSE: our signing keys, the public JWKS, and sign/verify with a strict algorithm allow-list.
 //! The only module that touches josekit.
 
+mod client_jwt;
 mod keys;
 
+pub use client_jwt::{peek_header, verify as verify_client_jwt, ClientKeys};
 pub use keys::{Alg, KeySet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -27,6 +27,9 @@ pub struct AuthorizationRequest {
     /// The `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub acr_values: Option<String>,
+    /// Digest of the PAR request_uri this request came from; used up when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -99,25 +102,41 @@ pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// Validates the raw parameters (query or form, in order) into a request for a known client.
+/// The prefix of request_uri values we issue at the PAR endpoint (RFC 9126 §2.2).
+pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// Parameters as a map; a repeated one is reported by name (RFC 6749 §3.1).
+fn unique(raw: &[(String, String)]) -> (HashMap<String, String>, Option<String>) {
+    let mut params = HashMap::new();
+    let mut repeated = None;
+    for (k, v) in raw {
+        if params.insert(k.clone(), v.clone()).is_some() {
+            repeated = Some(k.clone());
+        }
+    }
+    (params, repeated)
+}
+
+fn get<'a>(params: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    params.get(k).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// Validates the raw parameters at the authorization endpoint (query or form, in order) into
+/// a request for a known client: a pushed request by its `request_uri`, a signed request
+/// object, or plain parameters.
 pub async fn validate(
     p: &Provider,
     raw: &[(String, String)],
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
-    // RFC 6749 §3.1: parameters must not repeat. Checked first, so a repeated client_id or
-    // redirect_uri cannot be used to confuse which one is trusted.
-    let mut params: HashMap<&str, &str> = HashMap::new();
-    let mut repeated = None;
-    for (k, v) in raw {
-        if params.insert(k.as_str(), v.as_str()).is_some() {
-            repeated = Some(k.clone());
-        }
+    // RFC 6749 §3.1: parameters must not repeat. Checked before anything is trusted, so a
+    // repeated client_id or redirect_uri cannot confuse which one is used.
+    let (params, repeated) = unique(raw);
+    let client = identify_client(p, get(&params, "client_id")).await?;
+    if let Some(uri) = get(&params, "request_uri") {
+        return pushed_request(p, &client, uri).await.map(|r| (r, client));
     }
-    let get = |k: &str| params.get(k).copied().filter(|v| !v.is_empty());
-
-    let client = identify_client(p, get("client_id")).await?;
-    let redirect_uri = check_redirect_uri(&client, get("redirect_uri"))?;
-    let state = get("state").map(String::from);
+    let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
+    let state = get(&params, "state").map(String::from);
     let redirect_err = |error: OAuthError| {
         Rejection::Redirect(ErrorRedirect {
             error,
@@ -130,69 +149,160 @@ pub async fn validate(
             "parameter {k} is repeated (RFC 6749 §3.1)"
         ))));
     }
-    if get("request").is_some() {
-        return Err(redirect_err(OAuthError::new(
-            "request_not_supported",
-            400,
-            "request objects are not supported by this provider yet",
+    if client.metadata.require_pushed_authorization_requests || p.config.require_par {
+        return Err(redirect_err(OAuthError::invalid_request(
+            "this client must push its authorization requests (RFC 9126 §6)",
         )));
     }
-    if get("request_uri").is_some() {
-        return Err(redirect_err(OAuthError::new(
-            "request_uri_not_supported",
-            400,
-            "request_uri is not supported by this provider yet",
+    let params = with_request_object(p, &client, params)
+        .await
+        .map_err(redirect_err)?;
+    // The object may name its own redirect_uri and state; errors from here on go there.
+    let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
+    let state = get(&params, "state").map(String::from);
+    let redirect_err = |error: OAuthError| {
+        Rejection::Redirect(ErrorRedirect {
+            error,
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+        })
+    };
+    check_params(p, &client, &params, redirect_uri.clone())
+        .map_err(redirect_err)
+        .map(|r| (r, client))
+}
+
+/// Validates a pushed authorization request (RFC 9126 §2.1) for an authenticated client.
+/// Errors are answered as JSON by the PAR endpoint, never redirected.
+pub async fn validate_pushed(
+    p: &Provider,
+    client: &Client,
+    raw: &[(String, String)],
+) -> OAuthResult<AuthorizationRequest> {
+    let (params, repeated) = unique(raw);
+    if let Some(k) = repeated {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {k} is repeated (RFC 6749 §3.1)"
         )));
     }
-    if get("registration").is_some() {
-        return Err(redirect_err(OAuthError::new(
+    if get(&params, "client_id").is_some_and(|id| id != client.id) {
+        return Err(OAuthError::invalid_request(
+            "client_id does not match the authenticated client",
+        ));
+    }
+    if params.contains_key("request_uri") {
+        return Err(OAuthError::invalid_request(
+            "request_uri must not be pushed (RFC 9126 §2.1)",
+        ));
+    }
+    let params = with_request_object(p, client, params).await?;
+    let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
+        Ok(r) => r,
+        Err(Rejection::Page(e) | Rejection::Redirect(ErrorRedirect { error: e, .. })) => {
+            return Err(e)
+        }
+    };
+    check_params(p, client, &params, redirect_uri)
+}
+
+/// Replaces the parameters with those of a signed request object when one is sent; the
+/// object's parameters win (RFC 9101 §6.3).
+async fn with_request_object(
+    p: &Provider,
+    client: &Client,
+    mut params: HashMap<String, String>,
+) -> OAuthResult<HashMap<String, String>> {
+    let Some(object) = params.remove("request") else {
+        return Ok(params);
+    };
+    if object.is_empty() {
+        return Ok(params);
+    }
+    let inner = super::request_object::parameters(p, client, &object).await?;
+    params.extend(inner);
+    Ok(params)
+}
+
+/// The stored request behind a PAR `request_uri`, for the client it was pushed by.
+async fn pushed_request(
+    p: &Provider,
+    client: &Client,
+    uri: &str,
+) -> Result<AuthorizationRequest, Rejection> {
+    let invalid = |d: &str| Rejection::Page(OAuthError::new("invalid_request_uri", 400, d));
+    if !uri.starts_with(PAR_URN_PREFIX) {
+        return Err(invalid(
+            "request_uri must come from the pushed authorization request endpoint",
+        ));
+    }
+    let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), p.now());
+    let stored = p
+        .store
+        .read(move |c| store::pushed::get(c, &hash, &cid, now))
+        .await
+        .map_err(|e| Rejection::Page(OAuthError::server(e)))?
+        .ok_or_else(|| {
+            invalid("request_uri is unknown, expired, used, or was pushed by another client")
+        })?;
+    let mut req: AuthorizationRequest =
+        serde_json::from_str(&stored).map_err(|e| Rejection::Page(OAuthError::server(e)))?;
+    req.pushed = Some(secrets::digest(uri));
+    Ok(req)
+}
+
+/// The checks every authorization request gets, whichever way it arrived.
+fn check_params(
+    p: &Provider,
+    client: &Client,
+    params: &HashMap<String, String>,
+    redirect_uri: String,
+) -> OAuthResult<AuthorizationRequest> {
+    if get(params, "registration").is_some() {
+        return Err(OAuthError::new(
             "registration_not_supported",
             400,
             "the registration parameter is not supported (OIDC Core §7.2.1)",
-        )));
+        ));
     }
-    let response_type = check_response_type(&client, get("response_type")).map_err(redirect_err)?;
-    check_response_mode(get("response_mode")).map_err(redirect_err)?;
-    let scope = check_scope(&client, get("scope")).map_err(redirect_err)?;
-    pkce::check_challenge(get("code_challenge"), get("code_challenge_method"))
-        .map_err(redirect_err)?;
-    if client.metadata.is_public() && get("code_challenge").is_none() {
-        return Err(redirect_err(OAuthError::invalid_request(
+    let response_type = check_response_type(client, get(params, "response_type"))?;
+    check_response_mode(get(params, "response_mode"))?;
+    let scope = check_scope(client, get(params, "scope"))?;
+    pkce::check_challenge(
+        get(params, "code_challenge"),
+        get(params, "code_challenge_method"),
+    )?;
+    if client.metadata.is_public() && get(params, "code_challenge").is_none() {
+        return Err(OAuthError::invalid_request(
             "public clients must use PKCE (RFC 9700 §2.1.1)",
-        )));
+        ));
     }
-    let prompt = check_prompt(get("prompt")).map_err(redirect_err)?;
-    let max_age = check_max_age(get("max_age")).map_err(redirect_err)?;
-    let claims = get("claims")
+    let prompt = check_prompt(get(params, "prompt"))?;
+    let max_age = check_max_age(get(params, "max_age"))?;
+    let claims = get(params, "claims")
         .map(ClaimsRequest::parse)
-        .transpose()
-        .map_err(redirect_err)?;
+        .transpose()?;
     if let Some(c) = &claims {
-        c.requested_sub().map_err(redirect_err)?;
+        c.requested_sub()?;
     }
-    let hint_sub = get("id_token_hint")
-        .map(|h| check_id_token_hint(p, &client, h))
-        .transpose()
-        .map_err(redirect_err)?;
-
-    Ok((
-        AuthorizationRequest {
-            client_id: client.id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            response_type,
-            scope,
-            state: state.clone(),
-            nonce: get("nonce").map(String::from),
-            code_challenge: get("code_challenge").map(String::from),
-            prompt,
-            max_age,
-            claims,
-            login_hint: get("login_hint").map(String::from),
-            hint_sub,
-            acr_values: get("acr_values").map(String::from),
-        },
-        client,
-    ))
+    let hint_sub = get(params, "id_token_hint")
+        .map(|h| check_id_token_hint(p, client, h))
+        .transpose()?;
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        response_type,
+        scope,
+        state: get(params, "state").map(String::from),
+        nonce: get(params, "nonce").map(String::from),
+        code_challenge: get(params, "code_challenge").map(String::from),
+        prompt,
+        max_age,
+        claims,
+        login_hint: get(params, "login_hint").map(String::from),
+        hint_sub,
+        acr_values: get(params, "acr_values").map(String::from),
+        pushed: None,
+    })
 }
 
 async fn identify_client(p: &Provider, client_id: Option<&str>) -> Result<Client, Rejection> {
@@ -430,12 +540,29 @@ pub async fn issue_code(
         nonce: req.nonce.clone(),
         expires_at: now + life.authorization_code_secs,
     };
-    p.store
+    let pushed = req.pushed.clone();
+    let stored = p
+        .store
         .write(move |c| {
+            // RFC 9126 §4: a pushed request is good for one authorization.
+            if let Some(h) = &pushed {
+                if !store::pushed::mark_used(c, h, now)? {
+                    return Err(store::StoreError::Rejected("pushed request already used"));
+                }
+            }
             grants::insert_grant(c, &grant)?;
             grants::insert_code(c, &row)
         })
-        .await?;
+        .await;
+    match stored {
+        Ok(()) => {}
+        Err(store::StoreError::Rejected(_)) => {
+            return Err(OAuthError::invalid_request(
+                "this pushed authorization request was already used",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));

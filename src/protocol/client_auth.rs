@@ -1,7 +1,8 @@
-//! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+//! Client authentication at the token, PAR, introspection and revocation endpoints
+//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! (RFC 7523, OIDC Core §9), and `none` for public clients.
 
-use super::secrets;
+use super::{client_keys, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
@@ -15,8 +16,15 @@ use std::collections::HashMap;
 pub struct Presented {
     pub client_id: String,
     pub secret: Option<Secret>,
+    /// A signed client assertion (RFC 7523 §2.2).
+    pub assertion: Option<String>,
     pub method: &'static str,
 }
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest an assertion may be valid for.
+const ASSERTION_MAX_LIFETIME_SECS: i64 = 600;
 
 /// Reads credentials from the `Authorization: Basic` header or the form body; using both is
 /// an error (RFC 6749 §2.3).
@@ -25,6 +33,9 @@ pub fn presented(
     form: &HashMap<String, String>,
 ) -> OAuthResult<Presented> {
     let form_secret = form.get("client_secret").filter(|s| !s.is_empty());
+    if let Some(kind) = form.get("client_assertion_type") {
+        return presented_assertion(kind, authorization, form_secret.is_some(), form);
+    }
     if let Some(h) = authorization {
         let Some(b64) = h
             .strip_prefix("Basic ")
@@ -59,6 +70,7 @@ pub fn presented(
         return Ok(Presented {
             client_id: id,
             secret: Some(Secret::new(url_decode(secret)?)),
+            assertion: None,
             method: "client_secret_basic",
         });
     }
@@ -71,14 +83,64 @@ pub fn presented(
         Some(s) => Presented {
             client_id,
             secret: Some(Secret::new(s.clone())),
+            assertion: None,
             method: "client_secret_post",
         },
         None => Presented {
             client_id,
             secret: None,
+            assertion: None,
             method: "none",
         },
     })
+}
+
+fn presented_assertion(
+    kind: &str,
+    authorization: Option<&str>,
+    has_secret: bool,
+    form: &HashMap<String, String>,
+) -> OAuthResult<Presented> {
+    if kind != JWT_BEARER {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion_type {kind} is not supported"
+        )));
+    }
+    if authorization.is_some() || has_secret {
+        return Err(OAuthError::invalid_request(
+            "client credentials must be sent in one way only (RFC 6749 §2.3)",
+        ));
+    }
+    let assertion = form
+        .get("client_assertion")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion is missing"))?;
+    // RFC 7523 §3: the client is the assertion's subject; client_id, when sent, must agree.
+    let sub = unverified_claims(assertion)?
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .map(String::from)
+        .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?;
+    if form.get("client_id").is_some_and(|id| id != &sub) {
+        return Err(OAuthError::invalid_client(
+            "client_id does not match the client assertion's sub",
+        ));
+    }
+    Ok(Presented {
+        client_id: sub,
+        secret: None,
+        assertion: Some(assertion.clone()),
+        method: "private_key_jwt",
+    })
+}
+
+/// The claims of a JWT before verification: only to learn which client's keys to verify with.
+fn unverified_claims(jwt: &str) -> OAuthResult<serde_json::Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bad = || OAuthError::invalid_client("the client assertion is not a JWT");
+    let payload = jwt.split('.').nth(1).ok_or_else(bad)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
 }
 
 fn url_decode(s: &str) -> OAuthResult<String> {
@@ -89,7 +151,12 @@ fn url_decode(s: &str) -> OAuthResult<String> {
 }
 
 /// Authenticates the client with the method it registered; any mismatch is `invalid_client`.
-pub async fn authenticate(p: &Provider, presented: Presented) -> OAuthResult<Client> {
+/// `endpoint` is the URL being called (an assertion may name it as its audience).
+pub async fn authenticate(
+    p: &Provider,
+    presented: Presented,
+    endpoint: &str,
+) -> OAuthResult<Client> {
     let id = presented.client_id.clone();
     let client = p.store.read(move |c| store::clients::get(c, &id)).await?;
     let fail = || OAuthError::invalid_client("client authentication failed");
@@ -107,9 +174,52 @@ pub async fn authenticate(p: &Provider, presented: Presented) -> OAuthResult<Cli
             client.id, client.metadata.token_endpoint_auth_method, presented.method
         )));
     }
+    if let Some(assertion) = &presented.assertion {
+        verify_assertion(p, &client, assertion, endpoint).await?;
+        return Ok(client);
+    }
     match (&presented.secret, &client.secret_hash) {
         (None, _) if presented.method == "none" => Ok(client),
         (Some(s), Some(hash)) if secrets::matches_digest(s.expose(), hash) => Ok(client),
         _ => Err(fail()),
     }
+}
+
+/// RFC 7523 §3 and OIDC Core §9: signed by the client's key with an allowed algorithm,
+/// `iss` = `sub` = client_id, `aud` naming us, a short `exp`, and a `jti` never seen before.
+async fn verify_assertion(
+    p: &Provider,
+    client: &Client,
+    assertion: &str,
+    endpoint: &str,
+) -> OAuthResult<()> {
+    let error = |d: String| OAuthError::invalid_client(format!("client assertion: {d}"));
+    let allowed =
+        client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref());
+    let claims = client_keys::verify(client, assertion, &allowed, error)?;
+    if claims["iss"].as_str() != Some(client.id.as_str())
+        || claims["sub"].as_str() != Some(client.id.as_str())
+    {
+        return Err(error("iss and sub must both be the client_id".into()));
+    }
+    let e = p.endpoints();
+    if !client_keys::audience_matches(&claims["aud"], &[&p.issuer, &e.token, endpoint]) {
+        return Err(error("aud must be the issuer or the endpoint".into()));
+    }
+    let now = p.now();
+    client_keys::check_times(&claims, now, true, ASSERTION_MAX_LIFETIME_SECS, error)?;
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| error("jti is required".into()))?;
+    let (scope, jti) = (format!("client_assertion:{}", client.id), jti.to_string());
+    let exp = claims["exp"].as_i64().unwrap_or(now) + client_keys::CLOCK_SKEW_SECS;
+    let first = p
+        .store
+        .write(move |c| store::replay::first_use(c, &scope, &jti, exp))
+        .await?;
+    if !first {
+        return Err(error("this assertion was already used (jti replay)".into()));
+    }
+    Ok(())
 }

@@ -4,13 +4,16 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub mod client_keys;
 pub mod discovery;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;
 pub mod login;
+pub mod par;
 pub mod pkce;
 pub mod registration;
+pub mod request_object;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;

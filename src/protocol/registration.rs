@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 
 const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 const RESPONSE_TYPES: &[&str] = &["code"];
-const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// A newly made client and the secrets that are shown once and then only kept as digests.
 pub struct NewClient {
@@ -53,11 +58,12 @@ pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult
             ));
         }
     }
-    let secret = if metadata.is_public() {
-        None
-    } else {
-        Some(secret.unwrap_or_else(secrets::random_token))
-    };
+    // Clients that authenticate with a key (or not at all) get no secret.
+    let uses_secret = matches!(
+        metadata.token_endpoint_auth_method.as_str(),
+        "client_secret_basic" | "client_secret_post"
+    );
+    let secret = uses_secret.then(|| secret.unwrap_or_else(secrets::random_token));
     let registration_token = secrets::random_token();
     Ok(NewClient {
         client: Client {
@@ -153,7 +159,42 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
             "jwks and jwks_uri must not both be set",
         ));
     }
+    check_key_metadata(&m)?;
     Ok(m)
+}
+
+/// Keys and key algorithms: a usable public JWKS, and only algorithms we allow.
+fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
+    if m.jwks_uri.is_some() {
+        return Err(OAuthError::invalid_client_metadata(
+            "jwks_uri is not supported yet; register jwks",
+        ));
+    }
+    if let Some(jwks) = &m.jwks {
+        crate::jose::ClientKeys::from_jwks(jwks)
+            .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
+    }
+    if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() {
+        return Err(OAuthError::invalid_client_metadata(
+            "private_key_jwt needs the client's jwks",
+        ));
+    }
+    for (name, alg) in [
+        ("request_object_signing_alg", &m.request_object_signing_alg),
+        (
+            "token_endpoint_auth_signing_alg",
+            &m.token_endpoint_auth_signing_alg,
+        ),
+    ] {
+        if let Some(a) = alg {
+            if Alg::parse(a).is_none() {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "{name} {a} is not supported (RS256, PS256, ES256)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// https anywhere; http only on loopback, and private-use schemes for native apps (RFC 8252);

@@ -3,7 +3,10 @@
 use super::StoreResult;
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_core.sql"),
+    include_str!("migrations/0002_fapi.sql"),
+];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
     let current: usize =

@@ -6,6 +6,8 @@ pub mod consents;
 pub mod grants;
 pub mod interactions;
 mod migrate;
+pub mod pushed;
+pub mod replay;
 pub mod sessions;
 pub mod sweep;
 pub mod users;

@@ -12,6 +12,8 @@ pub fn expired(conn: &Connection, now: i64) -> StoreResult<usize> {
         "DELETE FROM refresh_tokens WHERE expires_at < ?1",
         "DELETE FROM interactions WHERE expires_at < ?1",
         "DELETE FROM sessions WHERE expires_at < ?1",
+        "DELETE FROM seen_jtis WHERE expires_at < ?1",
+        "DELETE FROM pushed_requests WHERE expires_at < ?1",
         // A grant outlives its tokens only while one of them can still be used.
         "DELETE FROM grants WHERE expires_at < ?1",
     ] {

@@ -63,8 +63,7 @@ async fn request_errors_redirect_with_error_state_and_iss() {
     let c = s.client(json!({})).await;
     let (_, challenge) = pkce();
     let j = Journey::new(&s);
-    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: &[Case] = &[
+    let cases: &[ParamCase] = &[
         (
             &[("response_type", "token")],
             "unsupported_response_type",
@@ -127,13 +126,8 @@ async fn request_errors_redirect_with_error_state_and_iss() {
         ),
         (
             &[("request", "eyJ.eyJ.sig")],
-            "request_not_supported",
-            "not advertised",
-        ),
-        (
-            &[("request_uri", "https://x.example/r")],
-            "request_uri_not_supported",
-            "not advertised",
+            "invalid_request_object",
+            "RFC 9101 §6.2: a request object that does not verify",
         ),
     ];
     for (extra, code, rule) in cases {
@@ -146,6 +140,19 @@ async fn request_errors_redirect_with_error_state_and_iss() {
         assert_eq!(q["state"], "state-123", "{rule}: state echoed");
         assert_eq!(q["iss"], s.issuer, "{rule}: RFC 9207 iss");
     }
+}
+
+#[tokio::test]
+async fn request_uri_other_than_par_is_refused_without_redirect() {
+    // RFC 9101 §6.2: request_uri fetching is not offered (request_uri_parameter_supported false).
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let params = auth_params(&c, &challenge, &[("request_uri", "https://x.example/r")]);
+    let (status, loc, body) = Journey::new(&s).authorize(&params).await;
+    assert_eq!(status, 400);
+    assert!(loc.is_empty());
+    assert!(body.contains("invalid_request_uri"), "{body}");
 }
 
 #[tokio::test]

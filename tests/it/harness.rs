@@ -164,6 +164,9 @@ impl TestServer {
     }
 }
 
+/// A negative case: parameters to change, the expected error code, and the rule it checks.
+pub type ParamCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 /// A PKCE pair (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {
     let verifier = consentry::protocol::secrets::random_token();

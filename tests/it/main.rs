@@ -2,9 +2,13 @@
 //! SQLite file and real TLS, and talks to it over HTTPS.
 
 mod harness;
+mod keys;
 
 mod authorize;
 mod cli;
+mod fapi_client_auth;
+mod fapi_jar;
+mod fapi_par;
 mod interop_node;
 mod interop_rust;
 mod ops;

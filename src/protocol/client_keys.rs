@@ -1,0 +1,88 @@
+//! A client's public keys and the checks on JWTs it signs (request objects, assertions).
+
+use crate::error::{OAuthError, OAuthResult};
+use crate::jose::{self, Alg, ClientKeys};
+use crate::types::Client;
+use serde_json::Value;
+
+/// How much a client's clock may run ahead of ours.
+pub const CLOCK_SKEW_SECS: i64 = 30;
+
+/// The client's registered signing keys (`jwks`); `error` builds the error when it has none.
+fn keys_of(client: &Client, error: fn(String) -> OAuthError) -> OAuthResult<ClientKeys> {
+    let jwks = client
+        .metadata
+        .jwks
+        .as_ref()
+        .ok_or_else(|| error("the client has no registered keys (jwks)".into()))?;
+    ClientKeys::from_jwks(jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
+}
+
+/// The algorithms allowed for a JWT from this client: the one it registered, or any we accept.
+pub fn allowed_algs(registered: Option<&str>) -> Vec<Alg> {
+    match registered.and_then(Alg::parse) {
+        Some(a) => vec![a],
+        None => Alg::ALL.to_vec(),
+    }
+}
+
+/// Verifies the signature with the client's keys; `error` builds the error to answer with.
+pub fn verify(
+    client: &Client,
+    token: &str,
+    allowed: &[Alg],
+    error: fn(String) -> OAuthError,
+) -> OAuthResult<Value> {
+    let keys = keys_of(client, error)?;
+    jose::verify_client_jwt(token, &keys, allowed)
+        .map(|(claims, _)| claims)
+        .map_err(|e| error(e.to_string()))
+}
+
+/// Whether `aud` (a string or an array) names one of `accepted`.
+pub fn audience_matches(aud: &Value, accepted: &[&str]) -> bool {
+    match aud {
+        Value::String(a) => accepted.contains(&a.as_str()),
+        Value::Array(list) => list
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| accepted.contains(&a))),
+        _ => false,
+    }
+}
+
+/// The time claims every client JWT must get right: `exp` (when `exp_required`) in the
+/// future and at most `max_lifetime` ahead, `nbf` and `iat` not in the future.
+pub fn check_times(
+    claims: &Value,
+    now: i64,
+    exp_required: bool,
+    max_lifetime: i64,
+    error: fn(String) -> OAuthError,
+) -> OAuthResult<()> {
+    match claims.get("exp") {
+        Some(v) => {
+            let exp = v
+                .as_i64()
+                .ok_or_else(|| error("exp must be a number".into()))?;
+            if exp <= now - CLOCK_SKEW_SECS {
+                return Err(error("the JWT has expired (exp)".into()));
+            }
+            if exp > now + max_lifetime + CLOCK_SKEW_SECS {
+                return Err(error("exp is too far in the future".into()));
+            }
+        }
+        None if exp_required => return Err(error("exp is required".into())),
+        None => {}
+    }
+    for name in ["nbf", "iat"] {
+        if let Some(v) = claims.get(name) {
+            let t = v
+                .as_i64()
+                .ok_or_else(|| error(format!("{name} must be a number")))?;
+            if t > now + CLOCK_SKEW_SECS {
+                return Err(error(format!("{name} is in the future")));
+            }
+        }
+    }
+    Ok(())
+}

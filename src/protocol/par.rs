@@ -1,0 +1,23 @@
+//! Pushed authorization requests (RFC 9126): the client posts its authorization parameters
+//! first and gets a short-lived, single-use request_uri bound to it.
+
+use super::authorize::{self, PAR_URN_PREFIX};
+use super::secrets;
+use crate::error::{OAuthError, OAuthResult};
+use crate::provider::Provider;
+use crate::store;
+use crate::types::Client;
+use serde_json::{json, Value};
+
+/// Validates and stores the request; returns the RFC 9126 §2.2 response.
+pub async fn push(p: &Provider, client: &Client, raw: &[(String, String)]) -> OAuthResult<Value> {
+    let request = authorize::validate_pushed(p, client, raw).await?;
+    let uri = format!("{PAR_URN_PREFIX}{}", secrets::random_token());
+    let life = p.config.lifetimes.par_secs;
+    let (hash, cid, expires_at) = (secrets::digest(&uri), client.id.clone(), p.now() + life);
+    let text = serde_json::to_string(&request).map_err(OAuthError::server)?;
+    p.store
+        .write(move |c| store::pushed::insert(c, &hash, &cid, &text, expires_at))
+        .await?;
+    Ok(json!({ "request_uri": uri, "expires_in": life }))
+}

@@ -1,0 +1,17 @@
+//! The replay cache: a JWT id may be seen once per scope until it expires.
+
+use super::{exec, StoreError, StoreResult};
+use rusqlite::{params, Connection};
+
+/// Records `jti` for `scope`; false when it was already seen (a replay).
+pub fn first_use(conn: &Connection, scope: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
+    match exec(
+        conn,
+        "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3)",
+        params![scope, jti, expires_at],
+    ) {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

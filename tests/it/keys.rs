@@ -1,0 +1,79 @@
+//! Client-side keys for tests: the keys a relying party would hold, and the JWTs it signs.
+
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::Jwk;
+use josekit::jws::{JwsHeader, ES256, HS256, PS256, RS256};
+use serde_json::{json, Value};
+
+pub struct ClientKey {
+    pub jwk: Jwk,
+    pub alg: &'static str,
+    pub kid: String,
+}
+
+impl ClientKey {
+    pub fn new(alg: &'static str) -> ClientKey {
+        let mut jwk = match alg {
+            "ES256" => Jwk::generate_ec_key(EcCurve::P256).unwrap(),
+            _ => Jwk::generate_rsa_key(2048).unwrap(),
+        };
+        let kid = consentry::protocol::secrets::random_token()[..12].to_string();
+        jwk.set_key_id(kid.clone());
+        jwk.set_key_use("sig");
+        ClientKey { jwk, alg, kid }
+    }
+
+    /// The public JWKS to register.
+    pub fn jwks(&self) -> Value {
+        let mut public = self.jwk.to_public_key().unwrap();
+        public.set_key_id(self.kid.clone());
+        public.set_key_use("sig");
+        json!({ "keys": [Value::Object(public.as_ref().clone())] })
+    }
+
+    /// Signs `claims` with this key; `with_kid` controls whether the header names the key.
+    pub fn sign(&self, claims: &Value, with_kid: bool) -> String {
+        let mut header = JwsHeader::new();
+        if with_kid {
+            header.set_key_id(self.kid.clone());
+        }
+        let payload = serde_json::to_vec(claims).unwrap();
+        match self.alg {
+            "ES256" => josekit::jws::serialize_compact(
+                &payload,
+                &header,
+                &ES256.signer_from_jwk(&self.jwk).unwrap(),
+            ),
+            "PS256" => josekit::jws::serialize_compact(
+                &payload,
+                &header,
+                &PS256.signer_from_jwk(&self.jwk).unwrap(),
+            ),
+            _ => josekit::jws::serialize_compact(
+                &payload,
+                &header,
+                &RS256.signer_from_jwk(&self.jwk).unwrap(),
+            ),
+        }
+        .unwrap()
+    }
+
+    /// An HS256 JWT keyed with this key's public JWK text: the "HMAC with a public key" attack.
+    pub fn sign_hmac_with_public_key(&self, claims: &Value) -> String {
+        let secret = self.jwks()["keys"][0].to_string();
+        let mut header = JwsHeader::new();
+        header.set_key_id(self.kid.clone());
+        let signer = HS256.signer_from_bytes(secret.as_bytes()).unwrap();
+        josekit::jws::serialize_compact(&serde_json::to_vec(claims).unwrap(), &header, &signer)
+            .unwrap()
+    }
+}
+
+/// An unsigned JWT (`alg: none`).
+pub fn unsigned(claims: &Value) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+    format!("{h}.{p}.")
+}

@@ -17,6 +17,8 @@ pub struct Config {
     pub http: bool,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Log filter (tracing directives such as `info` or `consentry=debug,warn`).
+    pub log: String,
     /// Create the demo client and demo user on start.
     pub demo: bool,
     /// Bearer token that protects dynamic client registration (RFC 7591 initial access token).
@@ -57,6 +59,7 @@ impl Default for Config {
             issuer: None,
             http: false,
             log_json: false,
+            log: "info".into(),
             demo: true,
             registration_token: None,
             require_par: false,

@@ -130,9 +130,9 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
-        .unwrap_or_else(|_| "info".into());
+fn init_logging(json: bool, directives: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
+        .map_err(|e| anyhow::anyhow!("log filter {directives:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -141,6 +141,7 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -156,7 +157,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.http |= args.http;
     config.log_json |= args.log_json;
-    init_logging(config.log_json);
+    init_logging(config.log_json, &config.log)?;
     let app = consentry::build_app(config).await?;
     let listener = app.bind().await?;
     let p = &app.provider;

@@ -38,7 +38,7 @@ fn show_step(res: &mut Response, live: &Live, step: Step) {
                 &live.scope_descriptions(),
             ),
         ),
-        Step::Redirect(url) => respond::redirect(res, &url),
+        Step::Redirect(d) => respond::deliver(res, d),
     }
 }
 
@@ -142,7 +142,7 @@ pub async fn consent(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         }
     };
     match interaction::consent(&p, &live, approve).await {
-        Ok(url) => respond::redirect(res, &url),
+        Ok(d) => respond::deliver(res, d),
         Err(e) => respond::error_page(res, &e),
     }
 }

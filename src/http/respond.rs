@@ -105,3 +105,22 @@ pub fn redirect(res: &mut Response, location: &str) {
         Err(_) => error_page(res, &OAuthError::server("unencodable redirect location")),
     }
 }
+
+/// Sends the authorization response: a 303 redirect, or the form-post page (its one inline
+/// script is allowed by hash in this page's CSP).
+pub fn deliver(res: &mut Response, d: crate::protocol::response::Delivery) {
+    use crate::protocol::response::Delivery;
+    match d {
+        Delivery::Redirect(url) => redirect(res, &url),
+        Delivery::FormPost { action, fields } => {
+            if let Ok(v) = HeaderValue::from_str(&crate::views::form_post_csp()) {
+                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            html(
+                res,
+                StatusCode::OK,
+                crate::views::form_post(&action, &fields),
+            );
+        }
+    }
+}

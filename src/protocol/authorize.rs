@@ -2,7 +2,8 @@
 //! named steps, the login/consent decision, and code issuance.
 
 use super::claims::ClaimsRequest;
-use super::{pkce, scopes, secrets};
+use super::response::{self, Delivery, ResponseMode};
+use super::{pkce, scopes, secrets, tokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::{self, grants, sessions::Session};
@@ -27,6 +28,8 @@ pub struct AuthorizationRequest {
     /// The `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub acr_values: Option<String>,
+    #[serde(default)]
+    pub response_mode: ResponseMode,
     /// Digest of the PAR request_uri this request came from; used up when it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
@@ -58,11 +61,13 @@ pub enum Rejection {
     Redirect(ErrorRedirect),
 }
 
+/// An error for the client, with where and how it is to be delivered.
 #[derive(Debug)]
 pub struct ErrorRedirect {
     pub error: OAuthError,
     pub redirect_uri: String,
     pub state: Option<String>,
+    pub mode: ResponseMode,
 }
 
 impl ErrorRedirect {
@@ -71,21 +76,32 @@ impl ErrorRedirect {
             error,
             redirect_uri: req.redirect_uri.clone(),
             state: req.state.clone(),
+            mode: req.response_mode,
         }
     }
 
-    /// The redirect URL carrying `error`, `error_description`, `state` and `iss` (RFC 9207).
-    pub fn url(&self, issuer: &str) -> String {
+    /// The response carrying `error`, `error_description`, `state` and the issuer (RFC 9207),
+    /// in the request's response mode.
+    pub fn deliver(&self, p: &Provider, client: &Client) -> OAuthResult<Delivery> {
         let mut params = vec![
-            ("error", self.error.code),
-            ("error_description", self.error.description.as_str()),
+            ("error".to_string(), self.error.code.to_string()),
+            (
+                "error_description".to_string(),
+                self.error.description.clone(),
+            ),
         ];
         if let Some(s) = &self.state {
-            params.push(("state", s));
+            params.push(("state".into(), s.clone()));
         }
-        params.push(("iss", issuer));
-        append_query(&self.redirect_uri, &params)
+        response::deliver(p, client, &self.redirect_uri, self.mode, params)
     }
+}
+
+/// The response mode an error should use, even when the request's own is invalid.
+fn error_mode(params: &HashMap<String, String>) -> ResponseMode {
+    let rt = get(params, "response_type").unwrap_or("code");
+    ResponseMode::parse(get(params, "response_mode"), rt)
+        .unwrap_or_else(|_| ResponseMode::default_for(rt))
 }
 
 /// Adds parameters to a redirect URI, keeping any query it already has (RFC 6749 §3.1.2).
@@ -137,11 +153,13 @@ pub async fn validate(
     }
     let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
     let state = get(&params, "state").map(String::from);
+    let mode = error_mode(&params);
     let redirect_err = |error: OAuthError| {
         Rejection::Redirect(ErrorRedirect {
             error,
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
+            mode,
         })
     };
     if let Some(k) = repeated {
@@ -160,11 +178,13 @@ pub async fn validate(
     // The object may name its own redirect_uri and state; errors from here on go there.
     let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
     let state = get(&params, "state").map(String::from);
+    let mode = error_mode(&params);
     let redirect_err = |error: OAuthError| {
         Rejection::Redirect(ErrorRedirect {
             error,
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
+            mode,
         })
     };
     check_params(p, &client, &params, redirect_uri.clone())
@@ -265,7 +285,12 @@ fn check_params(
         ));
     }
     let response_type = check_response_type(client, get(params, "response_type"))?;
-    check_response_mode(get(params, "response_mode"))?;
+    let response_mode = ResponseMode::parse(get(params, "response_mode"), &response_type)?;
+    if response_type.contains("id_token") && get(params, "nonce").is_none() {
+        return Err(OAuthError::invalid_request(
+            "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core §3.2.2.1)",
+        ));
+    }
     let scope = check_scope(client, get(params, "scope"))?;
     pkce::check_challenge(
         get(params, "code_challenge"),
@@ -301,6 +326,7 @@ fn check_params(
         login_hint: get(params, "login_hint").map(String::from),
         hint_sub,
         acr_values: get(params, "acr_values").map(String::from),
+        response_mode,
         pushed: None,
     })
 }
@@ -332,30 +358,35 @@ fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Reje
     }
 }
 
+/// The response types we serve, in canonical (sorted) form.
+pub const RESPONSE_TYPES: &[&str] = &["code", "code id_token", "id_token"];
+
+/// Response types are space-separated sets: `id_token code` is `code id_token`.
+pub fn normalize_response_type(rt: &str) -> String {
+    let mut parts: Vec<&str> = rt.split(' ').filter(|s| !s.is_empty()).collect();
+    parts.sort_unstable();
+    parts.join(" ")
+}
+
 fn check_response_type(client: &Client, rt: Option<&str>) -> OAuthResult<String> {
     let rt = rt.ok_or_else(|| OAuthError::invalid_request("response_type is missing"))?;
-    if rt != "code" {
+    let rt = normalize_response_type(rt);
+    if !RESPONSE_TYPES.contains(&rt.as_str()) {
         return Err(OAuthError::unsupported_response_type(format!(
             "response_type {rt} is not supported"
         )));
     }
-    if !client.metadata.response_types.iter().any(|r| r == rt)
-        || !client.metadata.allows_grant("authorization_code")
+    if !client
+        .metadata
+        .response_types
+        .iter()
+        .any(|r| normalize_response_type(r) == rt)
     {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for response_type {rt}"
         )));
     }
     Ok(rt.to_string())
-}
-
-fn check_response_mode(mode: Option<&str>) -> OAuthResult<()> {
-    match mode {
-        None | Some("query") => Ok(()),
-        Some(m) => Err(OAuthError::invalid_request(format!(
-            "response_mode {m} is not supported"
-        ))),
-    }
 }
 
 /// `openid` is required; every scope must be known and allowed for the client. Scopes the
@@ -492,12 +523,14 @@ pub struct Authentication {
     pub sid: String,
 }
 
-/// Creates the grant and a single-use code, and returns the success redirect URL.
-pub async fn issue_code(
+/// Completes the authorization: creates the grant and a single-use code and/or signs the ID
+/// token the response type asks for, and packs the success response in the request's mode.
+pub async fn respond(
     p: &Provider,
     req: &AuthorizationRequest,
+    client: &Client,
     auth: &Authentication,
-) -> OAuthResult<String> {
+) -> OAuthResult<Delivery> {
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
             return Err(OAuthError::access_denied(
@@ -506,7 +539,6 @@ pub async fn issue_code(
         }
     }
     let now = p.now();
-    let code = secrets::random_token();
     let life = &p.config.lifetimes;
     let offline = req.scopes().contains("offline_access");
     let grant = grants::Grant {
@@ -517,7 +549,7 @@ pub async fn issue_code(
         claims: req
             .claims
             .as_ref()
-            .map(|c| serde_json::to_string(c).unwrap_or_default()),
+            .and_then(|c| serde_json::to_string(c).ok()),
         auth_time: Some(auth.auth_time),
         amr: Some(auth.amr.clone()),
         acr: None,
@@ -531,16 +563,20 @@ pub async fn issue_code(
             },
         revoked_at: None,
     };
-    let row = grants::AuthorizationCode {
-        code_hash: secrets::digest(&code),
+    let code = req
+        .response_type
+        .contains("code")
+        .then(secrets::random_token);
+    let row = code.as_ref().map(|code| grants::AuthorizationCode {
+        code_hash: secrets::digest(code),
         grant_id: grant.id.clone(),
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
         expires_at: now + life.authorization_code_secs,
-    };
-    let pushed = req.pushed.clone();
+    });
+    let (pushed, stored_grant) = (req.pushed.clone(), grant.clone());
     let stored = p
         .store
         .write(move |c| {
@@ -550,8 +586,11 @@ pub async fn issue_code(
                     return Err(store::StoreError::Rejected("pushed request already used"));
                 }
             }
-            grants::insert_grant(c, &grant)?;
-            grants::insert_code(c, &row)
+            if let Some(row) = &row {
+                grants::insert_grant(c, &stored_grant)?;
+                grants::insert_code(c, row)?;
+            }
+            Ok(())
         })
         .await;
     match stored {
@@ -563,10 +602,25 @@ pub async fn issue_code(
         }
         Err(e) => return Err(e.into()),
     }
-    let mut params = vec![("code", code.as_str())];
-    if let Some(s) = &req.state {
-        params.push(("state", s));
+    let mut params = Vec::new();
+    if let Some(code) = &code {
+        params.push(("code".to_string(), code.clone()));
     }
-    params.push(("iss", &p.issuer));
-    Ok(append_query(&req.redirect_uri, &params))
+    if req.response_type.contains("id_token") {
+        // Hybrid ID tokens bind the code and state (c_hash, s_hash) and carry no profile
+        // claims; an ID token alone carries the claims its scopes release (OIDC Core §5.4).
+        let extras = tokens::IdTokenExtras {
+            code: code.as_deref(),
+            state: req.state.as_deref(),
+            scope_claims: code.is_none(),
+            ..Default::default()
+        };
+        let id_token =
+            tokens::id_token(p, client, &grant, req.nonce.as_deref(), extras, now).await?;
+        params.push(("id_token".to_string(), id_token));
+    }
+    if let Some(s) = &req.state {
+        params.push(("state".to_string(), s.clone()));
+    }
+    response::deliver(p, client, &req.redirect_uri, req.response_mode, params)
 }

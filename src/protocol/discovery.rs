@@ -1,7 +1,8 @@
 //! The discovery document (OpenID Connect Discovery §3, RFC 8414 §2). Everything advertised
 //! here works; it is serialised once at start.
 
-use super::{scopes, tokens::DEFAULT_ACR};
+use super::authorize::RESPONSE_TYPES;
+use super::{response, scopes, tokens::DEFAULT_ACR};
 use crate::jose::Alg;
 use crate::provider::Provider;
 use serde_json::json;
@@ -20,9 +21,10 @@ pub fn document(p: &Provider) -> String {
         "introspection_endpoint": e.introspection,
         "revocation_endpoint": e.revocation,
         "scopes_supported": scopes,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": RESPONSE_TYPES,
+        "response_modes_supported": response::SUPPORTED_MODES,
+        "authorization_signing_alg_values_supported": algs,
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": [],

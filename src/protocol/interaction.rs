@@ -2,6 +2,7 @@
 //! validated request through login and consent, then ends in a code or an error redirect.
 
 use super::authorize::{self, Authentication, AuthorizationRequest, ErrorRedirect};
+use super::response::Delivery;
 use super::{login, scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
@@ -18,7 +19,7 @@ pub enum Step {
     /// Show the consent form.
     Consent,
     /// Leave for the client's redirect_uri (success or error).
-    Redirect(String),
+    Redirect(Delivery),
 }
 
 /// A live interaction with its request and client, checked against the browser.
@@ -75,7 +76,7 @@ async fn remembered(p: &Provider, user_id: &str, client_id: &str) -> OAuthResult
 /// How an authorization request continues.
 pub enum Begun {
     /// Nothing to ask the user: straight back to the client (code or error).
-    Redirect(String),
+    Redirect(Delivery),
     /// The user has to log in or consent in this interaction.
     Interaction(String),
 }
@@ -85,6 +86,7 @@ pub enum Begun {
 pub async fn begin(
     p: &Provider,
     req: AuthorizationRequest,
+    client: &Client,
     browser_id: &str,
     session: Option<Session>,
 ) -> OAuthResult<Begun> {
@@ -96,13 +98,17 @@ pub async fn begin(
     let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
     let user = match next {
         authorize::Next::Fail(e) => {
-            return Ok(Begun::Redirect(ErrorRedirect::new(&req, e).url(&p.issuer)))
+            return ErrorRedirect::new(&req, e)
+                .deliver(p, client)
+                .map(Begun::Redirect)
         }
         authorize::Next::Issue => {
             let s = session
                 .as_ref()
                 .ok_or_else(|| OAuthError::server("issue without a session"))?;
-            return finish(p, &req, &from_session(s)).await.map(Begun::Redirect);
+            return finish(p, &req, client, &from_session(s))
+                .await
+                .map(Begun::Redirect);
         }
         authorize::Next::Consent => session.as_ref().map(from_session),
         authorize::Next::Login => None,
@@ -133,15 +139,16 @@ fn from_session(s: &Session) -> Authentication {
     }
 }
 
-/// Issues the code, turning a refusal into an error redirect to the client.
+/// Completes the authorization, turning a refusal into an error response to the client.
 async fn finish(
     p: &Provider,
     req: &AuthorizationRequest,
+    client: &Client,
     auth: &Authentication,
-) -> OAuthResult<String> {
-    match authorize::issue_code(p, req, auth).await {
-        Ok(url) => Ok(url),
-        Err(e) if e.status < 500 => Ok(ErrorRedirect::new(req, e).url(&p.issuer)),
+) -> OAuthResult<Delivery> {
+    match authorize::respond(p, req, client, auth).await {
+        Ok(d) => Ok(d),
+        Err(e) if e.status < 500 => ErrorRedirect::new(req, e).deliver(p, client),
         Err(e) => Err(e),
     }
 }
@@ -276,7 +283,7 @@ pub async fn login(
 }
 
 /// The user's answer on the consent page. Approval is remembered for this client.
-pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<String> {
+pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Delivery> {
     let auth = live
         .authentication()
         .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
@@ -287,7 +294,7 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<St
             .write(move |c| interactions::complete(c, &iid, now))
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
-        return Ok(ErrorRedirect::new(&live.request, e).url(&p.issuer));
+        return ErrorRedirect::new(&live.request, e).deliver(p, &live.client);
     }
     let (u, c, s, now) = (
         auth.user_id.clone(),
@@ -302,7 +309,7 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<St
 }
 
 /// Ends the interaction exactly once and issues the code.
-async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResult<String> {
+async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResult<Delivery> {
     let (iid, now) = (live.interaction.id.clone(), p.now());
     let first = p
         .store
@@ -313,5 +320,5 @@ async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResu
             "this sign-in request was already completed",
         ));
     }
-    finish(p, &live.request, auth).await
+    finish(p, &live.request, &live.client, auth).await
 }

@@ -14,6 +14,7 @@ pub mod par;
 pub mod pkce;
 pub mod registration;
 pub mod request_object;
+pub mod response;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;

@@ -1,14 +1,19 @@
 //! Client registration (RFC 7591) and management (RFC 7592), shared by the HTTP endpoint and
 //! the operator CLI: one set of metadata rules for both.
 
+use super::authorize::{normalize_response_type, RESPONSE_TYPES};
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::types::{Client, ClientMetadata, ScopeSet};
 use serde_json::{json, Value};
 
-const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-const RESPONSE_TYPES: &[&str] = &["code"];
+const GRANTS: &[&str] = &[
+    "authorization_code",
+    "implicit",
+    "refresh_token",
+    "client_credentials",
+];
 const AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
@@ -101,17 +106,23 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
         }
     }
     for r in &m.response_types {
-        if !RESPONSE_TYPES.contains(&r.as_str()) {
+        if !RESPONSE_TYPES.contains(&normalize_response_type(r).as_str()) {
             return Err(OAuthError::invalid_client_metadata(format!(
                 "response_type {r} is not supported"
             )));
         }
     }
     let code_flow = m.allows_grant("authorization_code");
-    // RFC 7591 §2.1: response_type code goes with the authorization_code grant, and back.
-    if code_flow != m.response_types.iter().any(|r| r == "code") {
+    // RFC 7591 §2.1: response types containing code go with the authorization_code grant,
+    // those returning an ID token from the authorization endpoint with implicit; and back.
+    let has = |part: &str| {
+        m.response_types
+            .iter()
+            .any(|r| r.split(' ').any(|x| x == part))
+    };
+    if code_flow != has("code") || m.allows_grant("implicit") != has("id_token") {
         return Err(OAuthError::invalid_client_metadata(
-            "response_types code and grant_type authorization_code must be registered together (RFC 7591 §2.1)",
+            "response_types and grant_types do not match (RFC 7591 §2.1: code needs authorization_code, id_token needs implicit)",
         ));
     }
     if m.allows_grant("refresh_token") && !code_flow {
@@ -180,6 +191,10 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
         ));
     }
     for (name, alg) in [
+        (
+            "authorization_signed_response_alg",
+            &m.authorization_signed_response_alg,
+        ),
         ("request_object_signing_alg", &m.request_object_signing_alg),
         (
             "token_endpoint_auth_signing_alg",

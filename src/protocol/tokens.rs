@@ -71,17 +71,11 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
         let grant = req
             .grant
             .ok_or_else(|| OAuthError::server("ID token without a user grant"))?;
-        Some(
-            id_token(
-                p,
-                req.client,
-                grant,
-                req.nonce.as_deref(),
-                Some(&access_token),
-                now,
-            )
-            .await?,
-        )
+        let extras = IdTokenExtras {
+            access_token: Some(&access_token),
+            ..Default::default()
+        };
+        Some(id_token(p, req.client, grant, req.nonce.as_deref(), extras, now).await?)
     } else {
         None
     };
@@ -126,13 +120,24 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     })
 }
 
+/// What an ID token binds beyond the grant: hashes of the artefacts it travels with
+/// (`at_hash`, `c_hash`, `s_hash`), and whether scope claims go in it.
+#[derive(Default)]
+pub struct IdTokenExtras<'a> {
+    pub access_token: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub state: Option<&'a str>,
+    /// OIDC Core §5.4: only when no access token comes with it.
+    pub scope_claims: bool,
+}
+
 /// Builds and signs an ID token for a user grant.
 pub async fn id_token(
     p: &Provider,
     client: &Client,
     grant: &grants::Grant,
     nonce: Option<&str>,
-    access_token: Option<&str>,
+    extras: IdTokenExtras<'_>,
     now: i64,
 ) -> OAuthResult<String> {
     let user_id = grant
@@ -163,8 +168,14 @@ pub async fn id_token(
     if let Some(sid) = &grant.sid {
         c["sid"] = json!(sid);
     }
-    if let Some(at) = access_token {
-        c["at_hash"] = json!(half_hash(alg, at));
+    for (claim, value) in [
+        ("at_hash", extras.access_token),
+        ("c_hash", extras.code),
+        ("s_hash", extras.state),
+    ] {
+        if let Some(v) = value {
+            c[claim] = json!(half_hash(alg, v));
+        }
     }
     // Scope claims go to userinfo when an access token is issued (OIDC Core §5.4); claims asked
     // for individually in claims.id_token come here.
@@ -177,7 +188,7 @@ pub async fn id_token(
             c[k] = v;
         }
     }
-    if access_token.is_none() {
+    if extras.scope_claims {
         for (k, v) in claims::by_scope(&user.claims, &ScopeSet::parse(&grant.scopes)) {
             c[k] = v;
         }

@@ -29,6 +29,9 @@ pub struct ClientMetadata {
     /// The one algorithm this client signs client assertions with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// JARM: the algorithm for signed authorization responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_signed_response_alg: Option<String>,
     /// RFC 9126 §6: authorization requests must come through PAR.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,

@@ -81,3 +81,35 @@ pub fn error(title: &str, description: &str) -> String {
         ),
     )
 }
+
+/// Submits the form-post response without the user having to click.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The CSP of the form-post page: our stylesheet, and exactly the one submitting script.
+pub fn form_post_csp() -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, FORM_POST_SCRIPT.as_bytes());
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+    format!("default-src 'none'; script-src 'sha256-{hash}'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+}
+
+/// OAuth 2.0 Form Post Response Mode: a form that posts the response to the client.
+pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                attr(k),
+                attr(v)
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Returning to the app · Consentry</title>\
+<link rel=\"stylesheet\" href=\"/assets/consentry.css\"></head><body><main class=\"card\">\
+<form method=\"post\" action=\"{action}\">{inputs}<noscript><p>Continue to the app.</p>\
+<button type=\"submit\">Continue</button></noscript></form></main><script>{FORM_POST_SCRIPT}</script></body></html>\n",
+        action = attr(action)
+    )
+}

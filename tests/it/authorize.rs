@@ -65,7 +65,7 @@ async fn request_errors_redirect_with_error_state_and_iss() {
     let j = Journey::new(&s);
     let cases: &[ParamCase] = &[
         (
-            &[("response_type", "token")],
+            &[("response_type", "none")],
             "unsupported_response_type",
             "RFC 6749 §4.1.2.1",
         ),
@@ -120,7 +120,7 @@ async fn request_errors_redirect_with_error_state_and_iss() {
             "id_token_hint must be ours",
         ),
         (
-            &[("response_mode", "fragment")],
+            &[("response_mode", "web_message")],
             "invalid_request",
             "unsupported response_mode",
         ),

@@ -58,7 +58,7 @@ pub enum Rejection {
     /// (RFC 6749 §4.1.2.1).
     Page(OAuthError),
     /// Send the error back to the client's redirect_uri.
-    Redirect(ErrorRedirect),
+    Redirect(Box<ErrorRedirect>),
 }
 
 /// An error for the client, with where and how it is to be delivered.
@@ -155,12 +155,12 @@ pub async fn validate(
     let state = get(&params, "state").map(String::from);
     let mode = error_mode(&params);
     let redirect_err = |error: OAuthError| {
-        Rejection::Redirect(ErrorRedirect {
+        Rejection::Redirect(Box::new(ErrorRedirect {
             error,
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
             mode,
-        })
+        }))
     };
     if let Some(k) = repeated {
         return Err(redirect_err(OAuthError::invalid_request(format!(
@@ -180,12 +180,12 @@ pub async fn validate(
     let state = get(&params, "state").map(String::from);
     let mode = error_mode(&params);
     let redirect_err = |error: OAuthError| {
-        Rejection::Redirect(ErrorRedirect {
+        Rejection::Redirect(Box::new(ErrorRedirect {
             error,
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
             mode,
-        })
+        }))
     };
     check_params(p, &client, &params, redirect_uri.clone())
         .map_err(redirect_err)
@@ -218,9 +218,8 @@ pub async fn validate_pushed(
     let params = with_request_object(p, client, params).await?;
     let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
         Ok(r) => r,
-        Err(Rejection::Page(e) | Rejection::Redirect(ErrorRedirect { error: e, .. })) => {
-            return Err(e)
-        }
+        Err(Rejection::Page(e)) => return Err(e),
+        Err(Rejection::Redirect(r)) => return Err(r.error),
     };
     check_params(p, client, &params, redirect_uri)
 }

@@ -68,3 +68,23 @@ pub fn client_ip(req: &Request) -> String {
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// The `DPoP` header's proof; more than one is an error (RFC 9449 §4.3).
+pub fn dpop_proof(req: &Request) -> OAuthResult<Option<String>> {
+    let mut values = req.headers().get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::new(
+            "invalid_dpop_proof",
+            400,
+            "more than one DPoP header",
+        ));
+    }
+    first
+        .map(|v| {
+            v.to_str().map(String::from).map_err(|_| {
+                OAuthError::new("invalid_dpop_proof", 400, "the DPoP header is not text")
+            })
+        })
+        .transpose()
+}

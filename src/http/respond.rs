@@ -58,8 +58,14 @@ pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
 /// An RFC 6750 §3 error for protected resources: the error goes in `WWW-Authenticate`.
 pub fn bearer_error(res: &mut Response, e: &OAuthError) {
     log(e);
+    // RFC 9449 §7.1: proof problems are challenged with the DPoP scheme.
+    let scheme = if e.code == "invalid_dpop_proof" {
+        "DPoP algs=\"ES256 PS256 RS256\","
+    } else {
+        "Bearer"
+    };
     let v = format!(
-        "Bearer realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
+        "{scheme} realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
         e.code,
         e.description.replace(['"', '\\'], "'")
     );

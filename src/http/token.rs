@@ -2,7 +2,9 @@
 
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::{client_auth, grants, introspection as intro, par, revocation as revoke};
+use crate::protocol::{
+    client_auth, dpop, grants, introspection as intro, par, revocation as revoke,
+};
 use crate::provider::Provider;
 use crate::types::Client;
 use salvo::prelude::*;
@@ -42,9 +44,23 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
-    match grants::token(&p, &client, &form).await {
+    let result = match dpop_key(&p, req, &p.endpoints().token).await {
+        Ok(jkt) => grants::token(&p, &client, &form, jkt).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(body) => respond::json(res, StatusCode::OK, &body),
         Err(e) => respond::oauth_error(res, &e, "Basic"),
+    }
+}
+
+/// The key thumbprint of the request's DPoP proof (RFC 9449 §4.3), if it sent one.
+async fn dpop_key(p: &Provider, req: &Request, url: &str) -> OAuthResult<Option<String>> {
+    match params::dpop_proof(req)? {
+        Some(proof) => dpop::check(p, &proof, "POST", url, None, 400)
+            .await
+            .map(Some),
+        None => Ok(None),
     }
 }
 
@@ -127,7 +143,11 @@ pub async fn pushed_authorization_request(
             !["client_secret", "client_assertion", "client_assertion_type"].contains(&k.as_str())
         })
         .collect();
-    match par::push(&p, &client, &request).await {
+    let result = match dpop_key(&p, req, &p.endpoints().par).await {
+        Ok(jkt) => par::push(&p, &client, &request, jkt).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(body) => respond::json(res, StatusCode::CREATED, &body),
         Err(e) => respond::oauth_error(res, &e, "Basic"),
     }

@@ -188,8 +188,8 @@ fn generate(alg: Alg) -> Result<Jwk, JoseError> {
     Ok(jwk)
 }
 
-/// RFC 7638 JWK thumbprint (SHA-256), used as the `kid`.
-fn thumbprint(jwk: &Jwk) -> Result<String, JoseError> {
+/// RFC 7638 JWK thumbprint (SHA-256): our `kid`, and DPoP's `jkt`.
+pub(crate) fn thumbprint(jwk: &Jwk) -> Result<String, JoseError> {
     let p = |name: &str| {
         jwk.parameter(name)
             .and_then(|v| v.as_str())

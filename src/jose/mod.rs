@@ -2,6 +2,7 @@
 //! The only module that touches josekit.
 
 mod client_jwt;
+pub mod embedded_jwk;
 mod keys;
 
 pub use client_jwt::{peek_header, verify as verify_client_jwt, ClientKeys};

@@ -30,6 +30,9 @@ pub struct AuthorizationRequest {
     pub acr_values: Option<String>,
     #[serde(default)]
     pub response_mode: ResponseMode,
+    /// RFC 9449 §10: the DPoP key thumbprint the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// Digest of the PAR request_uri this request came from; used up when it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
@@ -221,7 +224,14 @@ pub async fn validate_pushed(
         Err(Rejection::Page(e)) => return Err(e),
         Err(Rejection::Redirect(r)) => return Err(r.error),
     };
-    check_params(p, client, &params, redirect_uri)
+    let request = check_params(p, client, &params, redirect_uri)?;
+    // RFC 9126 is used by the FAPI 2 profile, which requires PKCE for every pushed code request.
+    if request.response_type.contains("code") && request.code_challenge.is_none() {
+        return Err(OAuthError::invalid_request(
+            "pushed authorization requests must use PKCE (S256)",
+        ));
+    }
+    Ok(request)
 }
 
 /// Replaces the parameters with those of a signed request object when one is sent; the
@@ -326,6 +336,7 @@ fn check_params(
         hint_sub,
         acr_values: get(params, "acr_values").map(String::from),
         response_mode,
+        dpop_jkt: get(params, "dpop_jkt").map(String::from),
         pushed: None,
     })
 }
@@ -573,6 +584,7 @@ pub async fn respond(
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
+        dpop_jkt: req.dpop_jkt.clone(),
         expires_at: now + life.authorization_code_secs,
     });
     let (pushed, stored_grant) = (req.pushed.clone(), grant.clone());

@@ -37,6 +37,7 @@ pub fn document(p: &Provider) -> String {
         "pushed_authorization_request_endpoint": e.par,
         "require_pushed_authorization_requests": p.config.require_par,
         "request_object_signing_alg_values_supported": algs,
+        "dpop_signing_alg_values_supported": algs,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": scopes::all_claims(),
         "claims_parameter_supported": true,

@@ -15,10 +15,20 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
             return Ok(inactive);
         }
         let c = &at.claims;
-        return Ok(json!({
-            "active": true, "token_type": "Bearer", "scope": at.row.scopes, "client_id": at.row.client_id,
+        let token_type = if c.get("cnf").is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        let mut out = json!({
+            "active": true, "token_type": token_type, "scope": at.row.scopes, "client_id": at.row.client_id,
             "sub": c["sub"], "aud": c["aud"], "iss": c["iss"], "exp": c["exp"], "iat": c["iat"], "jti": c["jti"],
-        }));
+        });
+        // RFC 9449 §6.2 / RFC 8705 §3.2: the confirmation the resource server must check.
+        if let Some(cnf) = c.get("cnf") {
+            out["cnf"] = cnf.clone();
+        }
+        return Ok(out);
     }
     let hash = secrets::digest(token);
     let now = p.now();

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod client_keys;
 pub mod discovery;
+pub mod dpop;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;

@@ -10,8 +10,25 @@ use crate::types::Client;
 use serde_json::{json, Value};
 
 /// Validates and stores the request; returns the RFC 9126 §2.2 response.
-pub async fn push(p: &Provider, client: &Client, raw: &[(String, String)]) -> OAuthResult<Value> {
-    let request = authorize::validate_pushed(p, client, raw).await?;
+/// `dpop_jkt` is the key of a DPoP proof sent with the push: the code will be bound to it
+/// (RFC 9449 §10.1).
+pub async fn push(
+    p: &Provider,
+    client: &Client,
+    raw: &[(String, String)],
+    dpop_jkt: Option<String>,
+) -> OAuthResult<Value> {
+    let mut request = authorize::validate_pushed(p, client, raw).await?;
+    if let Some(jkt) = dpop_jkt {
+        if request.dpop_jkt.as_ref().is_some_and(|j| j != &jkt) {
+            return Err(OAuthError::new(
+                "invalid_dpop_proof",
+                400,
+                "dpop_jkt does not match the DPoP proof's key (RFC 9449 §10.1)",
+            ));
+        }
+        request.dpop_jkt = Some(jkt);
+    }
     let uri = format!("{PAR_URN_PREFIX}{}", secrets::random_token());
     let life = p.config.lifetimes.par_secs;
     let (hash, cid, expires_at) = (secrets::digest(&uri), client.id.clone(), p.now() + life);

@@ -34,6 +34,8 @@ pub struct Issue<'a> {
     pub nonce: Option<String>,
     pub refresh: bool,
     pub id_token: bool,
+    /// RFC 9449: the DPoP key the access token is bound to (`cnf.jkt`).
+    pub jkt: Option<String>,
 }
 
 /// The algorithm for this client's ID tokens (RS256 unless it registered another).
@@ -62,6 +64,9 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     });
     if let Some(t) = req.grant.and_then(|g| g.auth_time) {
         at_claims["auth_time"] = json!(t);
+    }
+    if let Some(jkt) = &req.jkt {
+        at_claims["cnf"] = json!({ "jkt": jkt });
     }
     let access_token = keys
         .sign(Alg::ES256, Some("at+jwt"), &at_claims)
@@ -97,6 +102,9 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
             // RFC 6749 §6: a rotated refresh token keeps the grant's full scope.
             scopes: g.scopes.clone(),
             expires_at: g.expires_at,
+            // Confidential clients prove themselves anyway; only public clients' refresh tokens
+            // are bound to the DPoP key (RFC 9449 §5).
+            jkt: req.jkt.clone().filter(|_| req.client.metadata.is_public()),
         }),
         _ => None,
     };
@@ -112,7 +120,7 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     p.metrics.tokens_issued.inc();
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: if req.jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: access_exp - now,
         scope,
         id_token,

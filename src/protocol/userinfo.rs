@@ -8,10 +8,26 @@ use crate::store::{self, grants};
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
-pub async fn claims_for(p: &Provider, access_token: &str) -> OAuthResult<Map<String, Value>> {
-    let token = active_access_token(p, access_token).await?.ok_or_else(|| {
-        OAuthError::invalid_token("the access token is invalid, expired or revoked")
-    })?;
+/// An access token as presented, with the key of its checked DPoP proof when sent as DPoP.
+pub struct Presentation {
+    pub token: String,
+    pub dpop_jkt: Option<String>,
+}
+
+pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Map<String, Value>> {
+    let token = active_access_token(p, &presented.token)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_token("the access token is invalid, expired or revoked")
+        })?;
+    // RFC 9449 §7: a DPoP-bound token only with a proof by its key, and only as DPoP.
+    let bound = token.claims["cnf"]["jkt"].as_str();
+    if bound != presented.dpop_jkt.as_deref() {
+        return Err(OAuthError::invalid_token(match bound {
+            Some(_) => "the access token is DPoP-bound: present it with a DPoP proof of its key",
+            None => "the access token is not DPoP-bound: present it as a Bearer token",
+        }));
+    }
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {
         return Err(OAuthError::insufficient_scope(

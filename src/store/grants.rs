@@ -29,6 +29,8 @@ pub struct AuthorizationCode {
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// RFC 9449 §10: the DPoP key the code must be redeemed with.
+    pub dpop_jkt: Option<String>,
     pub expires_at: i64,
 }
 
@@ -49,6 +51,8 @@ pub struct RefreshToken {
     pub client_id: String,
     pub scopes: String,
     pub expires_at: i64,
+    /// RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+    pub jkt: Option<String>,
 }
 
 /// What consuming a single-use artefact found.
@@ -121,9 +125,9 @@ pub fn revoke_grant(conn: &Connection, grant_id: &str, now: i64) -> StoreResult<
 pub fn insert_code(conn: &Connection, c: &AuthorizationCode) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.expires_at],
+        "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, dpop_jkt, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.dpop_jkt, c.expires_at],
     )?;
     Ok(())
 }
@@ -142,7 +146,7 @@ pub fn consume_code(
     )? == 1;
     let row = optional(
         conn.prepare_cached(
-            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at
+            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt
              FROM authorization_codes WHERE code_hash = ?1",
         )?
         .query_row([code_hash], |r| {
@@ -154,6 +158,7 @@ pub fn consume_code(
                 code_challenge: r.get(4)?,
                 nonce: r.get(5)?,
                 expires_at: r.get(6)?,
+                dpop_jkt: r.get(7)?,
             })
         }),
     )?;
@@ -219,8 +224,8 @@ pub fn revoke_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResul
 pub fn insert_refresh_token(conn: &Connection, t: &RefreshToken) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at],
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt],
     )?;
     Ok(())
 }
@@ -231,7 +236,7 @@ fn refresh_row(
 ) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
     optional(
         conn.prepare_cached(
-            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1",
+            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at, jkt FROM refresh_tokens WHERE token_hash = ?1",
         )?
         .query_row([token_hash], |r| {
             Ok((
@@ -241,6 +246,7 @@ fn refresh_row(
                     client_id: r.get(2)?,
                     scopes: r.get(3)?,
                     expires_at: r.get(4)?,
+                    jkt: r.get(6)?,
                 },
                 r.get(5)?,
             ))

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_fapi.sql"),
+    include_str!("migrations/0003_dpop.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -29,6 +29,9 @@ pub struct ClientMetadata {
     /// The one algorithm this client signs client assertions with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// RFC 9449 §5.2: this client's access tokens are always DPoP-bound.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
     /// JARM: the algorithm for signed authorization responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<String>,

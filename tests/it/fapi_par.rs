@@ -119,6 +119,11 @@ async fn push_errors_are_json_and_never_redirect() {
             "unsupported_response_type",
             "response type",
         ),
+        (
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
+            "PKCE is required with PAR",
+        ),
     ];
     for (extra, code, rule) in cases {
         let (status, body) = push(&s, &c, &auth_params(&c, &challenge, extra)).await;

@@ -77,3 +77,62 @@ pub fn unsigned(claims: &Value) -> String {
     let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
     format!("{h}.{p}.")
 }
+
+/// A DPoP key pair (ES256) and the proofs it signs (RFC 9449 §4.2).
+pub struct DpopKey {
+    key: ClientKey,
+}
+
+impl DpopKey {
+    pub fn new() -> DpopKey {
+        DpopKey {
+            key: ClientKey::new("ES256"),
+        }
+    }
+
+    fn public(&self) -> Value {
+        self.key.jwks()["keys"][0].clone()
+    }
+
+    /// RFC 7638 thumbprint of the public key.
+    pub fn jkt(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let k = self.public();
+        let canonical = format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            k["crv"].as_str().unwrap(),
+            k["x"].as_str().unwrap(),
+            k["y"].as_str().unwrap()
+        );
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            canonical.as_bytes(),
+        ))
+    }
+
+    /// A proof for `method` and `url`, with `ath` when `access_token` is given.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, now: i64) -> String {
+        let mut claims = json!({
+            "jti": consentry::protocol::secrets::random_token(), "htm": method, "htu": url, "iat": now,
+        });
+        if let Some(t) = access_token {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine;
+            claims["ath"] =
+                json!(URL_SAFE_NO_PAD
+                    .encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes())));
+        }
+        self.sign(&claims, "dpop+jwt")
+    }
+
+    /// Signs arbitrary proof claims with this key in the header, with `typ`.
+    pub fn sign(&self, claims: &Value, typ: &str) -> String {
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_jwk(Jwk::from_map(self.public().as_object().unwrap().clone()).unwrap());
+        let signer = ES256.signer_from_jwk(&self.key.jwk).unwrap();
+        josekit::jws::serialize_compact(&serde_json::to_vec(claims).unwrap(), &header, &signer)
+            .unwrap()
+    }
+}

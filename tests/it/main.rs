@@ -7,6 +7,7 @@ mod keys;
 mod authorize;
 mod cli;
 mod fapi_client_auth;
+mod fapi_dpop;
 mod fapi_jar;
 mod fapi_par;
 mod fapi_response;

@@ -13,6 +13,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
+    dpop_jkt: Option<String>,
 ) -> OAuthResult<TokenResponse> {
     let code_hash = secrets::digest(required(form, "code")?);
     let now = p.now();
@@ -51,6 +52,12 @@ pub async fn exchange(
             "redirect_uri does not match the one in the authorization request (RFC 6749 §4.1.3)",
         ));
     }
+    // RFC 9449 §10: a code bound by dpop_jkt is redeemed only with that key.
+    if code.dpop_jkt.is_some() && code.dpop_jkt != dpop_jkt {
+        return Err(OAuthError::invalid_grant(
+            "the code is bound to another DPoP key (RFC 9449 §10)",
+        ));
+    }
     pkce::verify(
         code.code_challenge.as_deref(),
         form.get("code_verifier").map(String::as_str),
@@ -67,6 +74,7 @@ pub async fn exchange(
             scopes,
             nonce: code.nonce,
             refresh,
+            jkt: dpop_jkt,
         },
     )
     .await

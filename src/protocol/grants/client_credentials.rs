@@ -21,6 +21,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
+    dpop_jkt: Option<String>,
 ) -> OAuthResult<TokenResponse> {
     if client.metadata.is_public() {
         return Err(OAuthError::unauthorized_client(
@@ -55,6 +56,7 @@ pub async fn exchange(
             nonce: None,
             refresh: false,
             id_token: false,
+            jkt: dpop_jkt,
         },
     )
     .await

@@ -11,10 +11,12 @@ use crate::types::Client;
 use std::collections::HashMap;
 
 /// Runs the requested grant for an authenticated client.
+/// `dpop_jkt` is the key thumbprint of a valid DPoP proof sent with the request, if any.
 pub async fn token(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
+    dpop_jkt: Option<String>,
 ) -> OAuthResult<TokenResponse> {
     let grant_type = form
         .get("grant_type")
@@ -31,10 +33,15 @@ pub async fn token(
             "the client is not registered for the {grant_type} grant"
         )));
     }
+    if client.metadata.dpop_bound_access_tokens && dpop_jkt.is_none() {
+        return Err(OAuthError::invalid_request(
+            "this client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 §5.2)",
+        ));
+    }
     match grant_type.as_str() {
-        "authorization_code" => authorization_code::exchange(p, client, form).await,
-        "refresh_token" => refresh_token::exchange(p, client, form).await,
-        _ => client_credentials::exchange(p, client, form).await,
+        "authorization_code" => authorization_code::exchange(p, client, form, dpop_jkt).await,
+        "refresh_token" => refresh_token::exchange(p, client, form, dpop_jkt).await,
+        _ => client_credentials::exchange(p, client, form, dpop_jkt).await,
     }
 }
 

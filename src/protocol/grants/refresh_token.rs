@@ -15,6 +15,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
+    dpop_jkt: Option<String>,
 ) -> OAuthResult<TokenResponse> {
     let hash = secrets::digest(required(form, "refresh_token")?);
     let asked = form
@@ -24,6 +25,7 @@ pub async fn exchange(
     let now = p.now();
     let client_id = client.id.clone();
     let narrowed = asked.clone();
+    let proof_key = dpop_jkt.clone();
     // Rotation, reuse detection and the checks that must not burn the token happen in one
     // transaction: a refused request rolls back its rotation.
     let consumed = p
@@ -34,6 +36,10 @@ pub async fn exchange(
                 Consumed::Replayed { grant_id } => grants::revoke_grant(c, grant_id, now)?,
                 Consumed::Fresh(t, _) if t.client_id != client_id => {
                     return Err(StoreError::Rejected("other client"))
+                }
+                // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
+                Consumed::Fresh(t, _) if t.jkt.is_some() && t.jkt != proof_key => {
+                    return Err(StoreError::Rejected("other key"))
                 }
                 Consumed::Fresh(t, _)
                     if narrowed
@@ -77,6 +83,7 @@ pub async fn exchange(
             scopes,
             nonce: None,
             refresh: true,
+            jkt: dpop_jkt,
         },
     )
     .await

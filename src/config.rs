@@ -25,6 +25,10 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Every client must use pushed authorization requests (RFC 9126 §5).
     pub require_par: bool,
+    /// PEM file of the CAs that issue certificates for `tls_client_auth` (RFC 8705 §2.1).
+    pub mtls_trust_anchors: Option<PathBuf>,
+    /// Proxies allowed to pass the client certificate in the `Client-Cert` header (RFC 9440).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
 }
@@ -63,6 +67,8 @@ impl Default for Config {
             demo: true,
             registration_token: None,
             require_par: false,
+            mtls_trust_anchors: None,
+            trusted_proxies: Vec::new(),
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
         }

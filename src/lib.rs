@@ -63,6 +63,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         )
     };
     let login_window = config.login.window_secs;
+    let mtls_roots = config
+        .mtls_trust_anchors
+        .as_deref()
+        .map(load_roots)
+        .transpose()?;
     let mut provider = Provider {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         issuer,
@@ -72,6 +77,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         clock: clock::Clock::default(),
         metrics: metrics::Metrics::default(),
         login_limiter: protocol::login::LoginLimiter::new(login_window),
+        mtls_roots,
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));
@@ -84,6 +90,23 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         tls,
         ca_path,
     })
+}
+
+/// Reads a PEM bundle of CA certificates.
+fn load_roots(path: &std::path::Path) -> anyhow::Result<Arc<rustls::RootCertStore>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("mtls_trust_anchors {}", path.display()))?
+    {
+        roots.add(cert.with_context(|| format!("mtls_trust_anchors {}", path.display()))?)?;
+    }
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "mtls_trust_anchors {} holds no certificate",
+        path.display()
+    );
+    Ok(Arc::new(roots))
 }
 
 impl App {

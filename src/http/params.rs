@@ -88,3 +88,25 @@ pub fn dpop_proof(req: &Request) -> OAuthResult<Option<String>> {
         })
         .transpose()
 }
+
+/// The client's TLS certificate: from the handshake, or — only when the connection comes from
+/// a configured trusted proxy — from the RFC 9440 `Client-Cert` header.
+pub fn client_certificate(
+    p: &crate::provider::Provider,
+    req: &Request,
+) -> Option<crate::tls::PeerCertificate> {
+    let from_proxy = req
+        .remote_addr()
+        .ip()
+        .is_some_and(|ip| p.config.trusted_proxies.contains(&ip));
+    if from_proxy {
+        return req
+            .headers()
+            .get("client-cert")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::tls::from_client_cert_header);
+    }
+    req.extensions()
+        .get::<crate::tls::PeerCertificate>()
+        .cloned()
+}

@@ -24,7 +24,8 @@ async fn authenticated(
         .and_then(params::unique)
         .map_err(|e| (e, scheme))?;
     let presented = client_auth::presented(header.as_deref(), &form).map_err(|e| (e, scheme))?;
-    let client = client_auth::authenticate(p, presented, endpoint)
+    let cert = params::client_certificate(p, req);
+    let client = client_auth::authenticate(p, presented, endpoint, cert.as_ref())
         .await
         .map_err(|e| (e, scheme))?;
     Ok((client, form))
@@ -45,7 +46,10 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
     let result = match dpop_key(&p, req, &p.endpoints().token).await {
-        Ok(jkt) => grants::token(&p, &client, &form, jkt).await,
+        Ok(jkt) => {
+            let cert = params::client_certificate(&p, req);
+            grants::token(&p, &client, &form, jkt, cert.as_ref()).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -133,10 +137,12 @@ pub async fn pushed_authorization_request(
         Ok(p) => p,
         Err(e) => return respond::oauth_error(res, &e, scheme),
     };
-    let client = match client_auth::authenticate(&p, presented, &p.endpoints().par).await {
-        Ok(c) => c,
-        Err(e) => return respond::oauth_error(res, &e, scheme),
-    };
+    let cert = params::client_certificate(&p, req);
+    let client =
+        match client_auth::authenticate(&p, presented, &p.endpoints().par, cert.as_ref()).await {
+            Ok(c) => c,
+            Err(e) => return respond::oauth_error(res, &e, scheme),
+        };
     let request: Vec<(String, String)> = raw
         .into_iter()
         .filter(|(k, _)| {

@@ -11,8 +11,12 @@ use salvo::prelude::*;
 #[handler]
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
     let result = match presentation(&p, req).await {
-        Ok(presented) => info::claims_for(&p, presented).await,
+        Ok(mut presented) => {
+            presented.cert_thumbprint = cert;
+            info::claims_for(&p, presented).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -34,6 +38,7 @@ async fn presentation(p: &Provider, req: &mut Request) -> OAuthResult<Presentati
             "bearer" => Ok(Presentation {
                 token,
                 dpop_jkt: None,
+                cert_thumbprint: None,
             }),
             "dpop" => {
                 let proof = params::dpop_proof(req)?.ok_or_else(|| {
@@ -56,6 +61,7 @@ async fn presentation(p: &Provider, req: &mut Request) -> OAuthResult<Presentati
                 Ok(Presentation {
                     token,
                     dpop_jkt: Some(jkt),
+                    cert_thumbprint: None,
                 })
             }
             _ => Err(OAuthError::invalid_request(
@@ -77,6 +83,7 @@ async fn presentation(p: &Provider, req: &mut Request) -> OAuthResult<Presentati
             return Ok(Presentation {
                 token,
                 dpop_jkt: None,
+                cert_thumbprint: None,
             });
         }
     }

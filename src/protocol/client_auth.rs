@@ -6,6 +6,7 @@ use super::{client_keys, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
+use crate::tls::{normalize_dn, PeerCertificate};
 use crate::types::{Client, Secret};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -152,10 +153,12 @@ fn url_decode(s: &str) -> OAuthResult<String> {
 
 /// Authenticates the client with the method it registered; any mismatch is `invalid_client`.
 /// `endpoint` is the URL being called (an assertion may name it as its audience).
+/// `certificate` is the TLS client certificate of the request, if any.
 pub async fn authenticate(
     p: &Provider,
     presented: Presented,
     endpoint: &str,
+    certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<Client> {
     let id = presented.client_id.clone();
     let client = p.store.read(move |c| store::clients::get(c, &id)).await?;
@@ -168,6 +171,26 @@ pub async fn authenticate(
             .map(|s| secrets::matches_digest(s.expose(), ""));
         return Err(fail());
     };
+    // RFC 8705 §2: mutual-TLS methods send only client_id; the certificate authenticates.
+    let registered = client.metadata.token_endpoint_auth_method.as_str();
+    if presented.method == "none"
+        && matches!(
+            registered,
+            "tls_client_auth" | "self_signed_tls_client_auth"
+        )
+    {
+        let cert = certificate.ok_or_else(|| fail().with_detail("no client certificate"))?;
+        let ok = if registered == "tls_client_auth" {
+            pki_certificate_matches(p, &client, cert)
+        } else {
+            self_signed_certificate_matches(&client, cert)
+        };
+        return if ok {
+            Ok(client)
+        } else {
+            Err(fail().with_detail("client certificate does not match"))
+        };
+    }
     if client.metadata.token_endpoint_auth_method != presented.method {
         return Err(fail().with_detail(format!(
             "client {} registered {} but used {}",
@@ -222,4 +245,47 @@ async fn verify_assertion(
         return Err(error("this assertion was already used (jti replay)".into()));
     }
     Ok(())
+}
+
+/// RFC 8705 §2.1: chained to a configured trust anchor, and the registered subject or SAN.
+fn pki_certificate_matches(p: &Provider, client: &Client, cert: &PeerCertificate) -> bool {
+    let Some(roots) = &p.mtls_roots else {
+        return false;
+    };
+    if !cert.chains_to(roots) {
+        return false;
+    }
+    let Some(names) = cert.names() else {
+        return false;
+    };
+    let m = &client.metadata;
+    let any = |want: &Option<String>, have: &[String]| {
+        want.as_ref().is_some_and(|w| have.iter().any(|h| h == w))
+    };
+    m.tls_client_auth_subject_dn
+        .as_ref()
+        .is_some_and(|dn| normalize_dn(dn) == names.subject_dn)
+        || any(&m.tls_client_auth_san_dns, &names.dns)
+        || any(&m.tls_client_auth_san_uri, &names.uri)
+        || any(&m.tls_client_auth_san_ip, &names.ip)
+        || any(&m.tls_client_auth_san_email, &names.email)
+}
+
+/// RFC 8705 §2.2: the certificate is one the client registered in its JWKS (`x5c`).
+fn self_signed_certificate_matches(client: &Client, cert: &PeerCertificate) -> bool {
+    let x5c = cert.x5c();
+    client
+        .metadata
+        .jwks
+        .as_ref()
+        .and_then(|j| j["keys"].as_array())
+        .is_some_and(|keys| {
+            keys.iter().any(|k| {
+                k["x5c"]
+                    .as_array()
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.as_str())
+                    == Some(x5c.as_str())
+            })
+        })
 }

@@ -18,6 +18,8 @@ const AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
     "none",
 ];
 
@@ -184,6 +186,25 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
     if let Some(jwks) = &m.jwks {
         crate::jose::ClientKeys::from_jwks(jwks)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
+    }
+    if m.token_endpoint_auth_method == "tls_client_auth" {
+        let named = [
+            &m.tls_client_auth_subject_dn,
+            &m.tls_client_auth_san_dns,
+            &m.tls_client_auth_san_uri,
+            &m.tls_client_auth_san_ip,
+            &m.tls_client_auth_san_email,
+        ];
+        if named.iter().filter(|n| n.is_some()).count() != 1 {
+            return Err(OAuthError::invalid_client_metadata(
+                "tls_client_auth needs exactly one tls_client_auth_* subject or SAN (RFC 8705 §2.1.2)",
+            ));
+        }
+    }
+    if m.token_endpoint_auth_method == "self_signed_tls_client_auth" && m.jwks.is_none() {
+        return Err(OAuthError::invalid_client_metadata(
+            "self_signed_tls_client_auth needs jwks with the certificate in x5c (RFC 8705 §2.2)",
+        ));
     }
     if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() {
         return Err(OAuthError::invalid_client_metadata(

@@ -34,8 +34,15 @@ pub struct Issue<'a> {
     pub nonce: Option<String>,
     pub refresh: bool,
     pub id_token: bool,
-    /// RFC 9449: the DPoP key the access token is bound to (`cnf.jkt`).
-    pub jkt: Option<String>,
+    pub binding: Binding,
+}
+
+/// What the access token is bound to (its `cnf`): a DPoP key (RFC 9449) and/or a TLS client
+/// certificate (RFC 8705).
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    pub dpop_jkt: Option<String>,
+    pub x5t: Option<String>,
 }
 
 /// The algorithm for this client's ID tokens (RS256 unless it registered another).
@@ -65,8 +72,11 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     if let Some(t) = req.grant.and_then(|g| g.auth_time) {
         at_claims["auth_time"] = json!(t);
     }
-    if let Some(jkt) = &req.jkt {
-        at_claims["cnf"] = json!({ "jkt": jkt });
+    if let Some(jkt) = &req.binding.dpop_jkt {
+        at_claims["cnf"]["jkt"] = json!(jkt);
+    }
+    if let Some(x5t) = &req.binding.x5t {
+        at_claims["cnf"]["x5t#S256"] = json!(x5t);
     }
     let access_token = keys
         .sign(Alg::ES256, Some("at+jwt"), &at_claims)
@@ -104,7 +114,11 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
             expires_at: g.expires_at,
             // Confidential clients prove themselves anyway; only public clients' refresh tokens
             // are bound to the DPoP key (RFC 9449 §5).
-            jkt: req.jkt.clone().filter(|_| req.client.metadata.is_public()),
+            jkt: req
+                .binding
+                .dpop_jkt
+                .clone()
+                .filter(|_| req.client.metadata.is_public()),
         }),
         _ => None,
     };
@@ -120,7 +134,11 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     p.metrics.tokens_issued.inc();
     Ok(TokenResponse {
         access_token,
-        token_type: if req.jkt.is_some() { "DPoP" } else { "Bearer" },
+        token_type: if req.binding.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         expires_in: access_exp - now,
         scope,
         id_token,

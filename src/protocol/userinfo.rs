@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 pub struct Presentation {
     pub token: String,
     pub dpop_jkt: Option<String>,
+    /// `x5t#S256` of the TLS client certificate the request came with.
+    pub cert_thumbprint: Option<String>,
 }
 
 pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Map<String, Value>> {
@@ -27,6 +29,14 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Ma
             Some(_) => "the access token is DPoP-bound: present it with a DPoP proof of its key",
             None => "the access token is not DPoP-bound: present it as a Bearer token",
         }));
+    }
+    // RFC 8705 §3: a certificate-bound token only over TLS with that certificate.
+    if let Some(x5t) = token.claims["cnf"]["x5t#S256"].as_str() {
+        if presented.cert_thumbprint.as_deref() != Some(x5t) {
+            return Err(OAuthError::invalid_token(
+                "the access token is bound to a client certificate that this request did not present",
+            ));
+        }
     }
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// The DER leaf certificate the client presented during the TLS handshake, if any.
-#[derive(Clone, Debug)]
-pub struct PeerCertificate(pub Arc<Vec<u8>>);
+use super::PeerCertificate;
 
 /// Serves `service` on `listener` until the task is dropped; TLS when `tls` is set.
 pub async fn serve(listener: TcpListener, service: Arc<Service>, tls: Option<Arc<ServerConfig>>) {
@@ -46,8 +44,10 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, tls: Option<Arc
                         .get_ref()
                         .1
                         .peer_certificates()
-                        .and_then(|c| c.first())
-                        .map(|c| PeerCertificate(Arc::new(c.as_ref().to_vec())));
+                        .filter(|c| !c.is_empty())
+                        .map(|c| PeerCertificate {
+                            chain: Arc::new(c.iter().map(|d| d.as_ref().to_vec()).collect()),
+                        });
                     serve_connection(
                         TokioIo::new(tls),
                         &service,

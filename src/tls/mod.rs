@@ -2,9 +2,11 @@
 //! acceptor that hands each request the peer's certificate (salvo does not expose it).
 
 mod acceptor;
+mod client_cert;
 mod dev_pki;
 
-pub use acceptor::{serve, PeerCertificate};
+pub use acceptor::serve;
+pub use client_cert::{from_client_cert_header, normalize_dn, CertificateNames, PeerCertificate};
 pub use dev_pki::{ensure_dev_pki, DevPki};
 
 use rustls::ServerConfig;
@@ -17,9 +19,10 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(client_cert::AnyClientCertificate::new(provider.clone()));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -13,7 +13,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
-    dpop_jkt: Option<String>,
+    binding: super::Binding,
 ) -> OAuthResult<TokenResponse> {
     let code_hash = secrets::digest(required(form, "code")?);
     let now = p.now();
@@ -53,7 +53,7 @@ pub async fn exchange(
         ));
     }
     // RFC 9449 §10: a code bound by dpop_jkt is redeemed only with that key.
-    if code.dpop_jkt.is_some() && code.dpop_jkt != dpop_jkt {
+    if code.dpop_jkt.is_some() && code.dpop_jkt != binding.dpop_jkt {
         return Err(OAuthError::invalid_grant(
             "the code is bound to another DPoP key (RFC 9449 §10)",
         ));
@@ -74,7 +74,7 @@ pub async fn exchange(
             scopes,
             nonce: code.nonce,
             refresh,
-            jkt: dpop_jkt,
+            binding,
         },
     )
     .await

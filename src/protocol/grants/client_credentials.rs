@@ -21,7 +21,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
-    dpop_jkt: Option<String>,
+    binding: super::Binding,
 ) -> OAuthResult<TokenResponse> {
     if client.metadata.is_public() {
         return Err(OAuthError::unauthorized_client(
@@ -56,7 +56,7 @@ pub async fn exchange(
             nonce: None,
             refresh: false,
             id_token: false,
-            jkt: dpop_jkt,
+            binding,
         },
     )
     .await

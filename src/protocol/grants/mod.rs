@@ -7,7 +7,10 @@ mod refresh_token;
 use super::tokens::TokenResponse;
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
+use crate::tls::PeerCertificate;
 use crate::types::Client;
+
+pub use super::tokens::Binding;
 use std::collections::HashMap;
 
 /// Runs the requested grant for an authenticated client.
@@ -17,6 +20,7 @@ pub async fn token(
     client: &Client,
     form: &HashMap<String, String>,
     dpop_jkt: Option<String>,
+    certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<TokenResponse> {
     let grant_type = form
         .get("grant_type")
@@ -38,10 +42,22 @@ pub async fn token(
             "this client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 §5.2)",
         ));
     }
+    // RFC 8705 §3: certificate-bound access tokens for clients registered for them.
+    let x5t = if client.metadata.tls_client_certificate_bound_access_tokens {
+        let cert = certificate.ok_or_else(|| {
+            OAuthError::invalid_request(
+                "this client's tokens are certificate-bound: use mutual TLS (RFC 8705 §3)",
+            )
+        })?;
+        Some(cert.thumbprint())
+    } else {
+        None
+    };
+    let binding = Binding { dpop_jkt, x5t };
     match grant_type.as_str() {
-        "authorization_code" => authorization_code::exchange(p, client, form, dpop_jkt).await,
-        "refresh_token" => refresh_token::exchange(p, client, form, dpop_jkt).await,
-        _ => client_credentials::exchange(p, client, form, dpop_jkt).await,
+        "authorization_code" => authorization_code::exchange(p, client, form, binding).await,
+        "refresh_token" => refresh_token::exchange(p, client, form, binding).await,
+        _ => client_credentials::exchange(p, client, form, binding).await,
     }
 }
 

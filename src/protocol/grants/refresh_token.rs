@@ -15,7 +15,7 @@ pub async fn exchange(
     p: &Provider,
     client: &Client,
     form: &HashMap<String, String>,
-    dpop_jkt: Option<String>,
+    binding: super::Binding,
 ) -> OAuthResult<TokenResponse> {
     let hash = secrets::digest(required(form, "refresh_token")?);
     let asked = form
@@ -25,7 +25,7 @@ pub async fn exchange(
     let now = p.now();
     let client_id = client.id.clone();
     let narrowed = asked.clone();
-    let proof_key = dpop_jkt.clone();
+    let proof_key = binding.dpop_jkt.clone();
     // Rotation, reuse detection and the checks that must not burn the token happen in one
     // transaction: a refused request rolls back its rotation.
     let consumed = p
@@ -83,7 +83,7 @@ pub async fn exchange(
             scopes,
             nonce: None,
             refresh: true,
-            jkt: dpop_jkt,
+            binding,
         },
     )
     .await

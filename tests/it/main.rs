@@ -9,6 +9,7 @@ mod cli;
 mod fapi_client_auth;
 mod fapi_dpop;
 mod fapi_jar;
+mod fapi_mtls;
 mod fapi_par;
 mod fapi_response;
 mod interop_node;

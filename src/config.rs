@@ -31,6 +31,15 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
+    pub keys: KeyRotation,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyRotation {
+    /// Rotate the signing keys automatically when the current ones are this old (seconds);
+    /// unset means only `consentry keys rotate` rotates them.
+    pub rotate_after_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +80,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
+            keys: KeyRotation::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod jose;
+pub mod keys;
 pub mod metrics;
 pub mod protocol;
 pub mod provider;
@@ -45,7 +46,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let store = store::Store::open(&config.database_path()).context("cannot open the database")?;
-    let keys = jose::KeySet::load_or_generate(&config.keys_dir())?;
+    let clock = clock::Clock::default();
+    let keys = jose::KeySet::load_or_generate(&config.keys_dir(), clock.now())?;
     let issuer = config.issuer();
     let issuer_url = url::Url::parse(&issuer)?;
     let (tls, ca_path) = if config.http {
@@ -74,7 +76,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         store,
         keys: ArcSwap::from_pointee(keys),
         discovery: ArcSwap::from_pointee(String::new()),
-        clock: clock::Clock::default(),
+        clock,
         metrics: metrics::Metrics::default(),
         login_limiter: protocol::login::LoginLimiter::new(login_window),
         mtls_roots,
@@ -134,6 +136,7 @@ impl App {
                 }
             }
         });
+        tokio::spawn(keys::watch(self.provider.clone()));
         let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
         tls::serve(listener, service, self.tls).await;
     }

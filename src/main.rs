@@ -31,6 +31,24 @@ enum Command {
     /// Manage local users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Retire the current keys, make the published next keys current, and publish new next keys.
+    /// A running provider picks the change up within seconds.
+    Rotate {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// List the signing keys (kid, algorithm, status) as JSON lines.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }
 
 #[derive(Args)]
@@ -116,6 +134,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Clients(c) => clients(c).await,
         Command::Users(u) => users(u).await,
+        Command::Keys(k) => keys(k),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -308,5 +327,31 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
             e => e.into(),
         })?;
     println!("{}", serde_json::json!({ "user_id": id }));
+    Ok(())
+}
+
+fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    use consentry::jose::key_file;
+    let (dir, rotate) = match cmd {
+        KeysCommand::Rotate { dir } => (dir, true),
+        KeysCommand::List { dir } => (dir, false),
+    };
+    let keys_dir = dir.data_dir.join("keys");
+    let config = Config::default();
+    let keys = if rotate {
+        // Retired keys stay published for the longest token lifetime of the default config.
+        let l = &config.lifetimes;
+        let retention = l.access_token_secs.max(l.id_token_secs).max(600) + 60;
+        consentry::keys::rotate(&keys_dir, now(), retention)?
+    } else {
+        key_file::load_or_create(&keys_dir, now())?
+    };
+    for k in &keys {
+        let line = serde_json::json!({
+            "kid": k.kid(), "alg": k.alg().map(|a| a.name()), "status": k.status,
+            "created_at": k.created_at, "activated_at": k.activated_at, "retired_at": k.retired_at,
+        });
+        println!("{line}");
+    }
     Ok(())
 }

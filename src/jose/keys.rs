@@ -1,5 +1,6 @@
 //! Signing keys: generated on first run into the keys folder, loaded after that.
 
+use super::key_file::{self, Status, StoredKey};
 use super::JoseError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,6 +36,8 @@ impl Alg {
 struct SigningKey {
     kid: String,
     alg: Alg,
+    /// Only the `current` key of each algorithm signs; the others only verify.
+    signing: bool,
     signer: Box<dyn JwsSigner>,
     verifier: Box<dyn JwsVerifier>,
 }
@@ -45,44 +48,25 @@ pub struct KeySet {
     jwks: String,
 }
 
-const KEY_FILE: &str = "signing-keys.json";
-
 impl KeySet {
-    /// Loads `signing-keys.json` from `dir`, generating one key per algorithm on first run.
-    pub fn load_or_generate(dir: &Path) -> Result<KeySet, JoseError> {
-        let path = dir.join(KEY_FILE);
-        let private: Vec<Jwk> = if path.exists() {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| JoseError::Keys(e.to_string()))?;
-            let set: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
-            set["keys"]
-                .as_array()
-                .ok_or_else(|| JoseError::Keys(format!("{}: no keys array", path.display())))?
-                .iter()
-                .map(|k| {
-                    let map = k.as_object().cloned().unwrap_or_default();
-                    Jwk::from_map(map).map_err(|e| JoseError::Keys(e.to_string()))
-                })
-                .collect::<Result<_, _>>()?
-        } else {
-            let keys = Alg::ALL
-                .into_iter()
-                .map(generate)
-                .collect::<Result<Vec<_>, _>>()?;
-            let set = serde_json::json!({ "keys": keys.iter().map(|k| serde_json::Value::Object(k.as_ref().clone())).collect::<Vec<_>>() });
-            std::fs::create_dir_all(dir).map_err(|e| JoseError::Keys(e.to_string()))?;
-            crate::files::write_private(&path, &set.to_string())
-                .map_err(|e| JoseError::Keys(format!("{}: {e}", path.display())))?;
-            keys
-        };
+    /// Loads the key file from `dir` (creating it on first run).
+    pub fn load_or_generate(dir: &Path, now: i64) -> Result<KeySet, JoseError> {
+        KeySet::from_stored(&key_file::load_or_create(dir, now)?)
+    }
+
+    /// Builds the set: `current` keys sign, every stored key verifies and is published.
+    pub fn from_stored(stored: &[StoredKey]) -> Result<KeySet, JoseError> {
+        let private: Vec<(Jwk, bool)> = stored
+            .iter()
+            .map(|k| Ok((k.to_jwk()?, k.status == Status::Current)))
+            .collect::<Result<_, JoseError>>()?;
         KeySet::from_private(private)
     }
 
-    fn from_private(private: Vec<Jwk>) -> Result<KeySet, JoseError> {
+    fn from_private(private: Vec<(Jwk, bool)>) -> Result<KeySet, JoseError> {
         let mut keys = Vec::new();
         let mut public = Vec::new();
-        for jwk in private {
+        for (jwk, signing) in private {
             let alg = jwk
                 .algorithm()
                 .and_then(Alg::parse)
@@ -114,6 +98,7 @@ impl KeySet {
             keys.push(SigningKey {
                 kid,
                 alg,
+                signing,
                 signer,
                 verifier,
             });
@@ -137,7 +122,7 @@ impl KeySet {
         let key = self
             .keys
             .iter()
-            .find(|k| k.alg == alg)
+            .find(|k| k.alg == alg && k.signing)
             .ok_or_else(|| JoseError::Sign(format!("no key for {}", alg.name())))?;
         let mut header = JwsHeader::new();
         header.set_key_id(key.kid.clone());
@@ -177,7 +162,7 @@ fn k(e: josekit::JoseError) -> JoseError {
     JoseError::Keys(e.to_string())
 }
 
-fn generate(alg: Alg) -> Result<Jwk, JoseError> {
+pub(crate) fn generate(alg: Alg) -> Result<Jwk, JoseError> {
     let mut jwk = match alg {
         Alg::RS256 | Alg::PS256 => Jwk::generate_rsa_key(2048).map_err(k)?,
         Alg::ES256 => Jwk::generate_ec_key(EcCurve::P256).map_err(k)?,

@@ -3,6 +3,7 @@
 
 mod client_jwt;
 pub mod embedded_jwk;
+pub mod key_file;
 mod keys;
 
 pub use client_jwt::{peek_header, verify as verify_client_jwt, ClientKeys};

@@ -14,6 +14,7 @@ mod fapi_par;
 mod fapi_response;
 mod interop_node;
 mod interop_rust;
+mod key_rotation;
 mod ops;
 mod registration;
 mod token;

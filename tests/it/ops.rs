@@ -95,7 +95,7 @@ async fn jwks_publishes_public_keys_only() {
         .await
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 3);
+    assert_eq!(keys.len(), 6, "current and next key for each algorithm");
     for k in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
             assert!(

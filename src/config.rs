@@ -25,6 +25,8 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Every client must use pushed authorization requests (RFC 9126 §5).
     pub require_par: bool,
+    /// The FAPI profile for clients that do not name one: `fapi1_advanced` or `fapi2`.
+    pub fapi_profile: Option<String>,
     /// PEM file of the CAs that issue certificates for `tls_client_auth` (RFC 8705 §2.1).
     pub mtls_trust_anchors: Option<PathBuf>,
     /// Proxies allowed to pass the client certificate in the `Client-Cert` header (RFC 9440).
@@ -76,6 +78,7 @@ impl Default for Config {
             demo: true,
             registration_token: None,
             require_par: false,
+            fapi_profile: None,
             mtls_trust_anchors: None,
             trusted_proxies: Vec::new(),
             lifetimes: Lifetimes::default(),
@@ -181,6 +184,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "lifetimes.authorization_code_secs must be at most 600 (RFC 6749 §4.1.2)".into(),
             ));
+        }
+        if let Some(f) = &self.fapi_profile {
+            if crate::protocol::fapi::Profile::parse(f).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "fapi_profile {f}: use fapi1_advanced or fapi2"
+                )));
+            }
         }
         if l.par_secs > 90 {
             return Err(ConfigError::Invalid(

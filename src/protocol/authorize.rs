@@ -3,7 +3,7 @@
 
 use super::claims::ClaimsRequest;
 use super::response::{self, Delivery, ResponseMode};
-use super::{pkce, scopes, secrets, tokens};
+use super::{fapi, pkce, scopes, secrets, tokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::{self, grants, sessions::Session};
@@ -170,12 +170,16 @@ pub async fn validate(
             "parameter {k} is repeated (RFC 6749 §3.1)"
         ))));
     }
-    if client.metadata.require_pushed_authorization_requests || p.config.require_par {
+    let profile = fapi::profile_of(p, &client);
+    if client.metadata.require_pushed_authorization_requests
+        || p.config.require_par
+        || profile == Some(fapi::Profile::Fapi2)
+    {
         return Err(redirect_err(OAuthError::invalid_request(
             "this client must push its authorization requests (RFC 9126 §6)",
         )));
     }
-    let params = with_request_object(p, &client, params)
+    let (params, object) = with_request_object(p, &client, params)
         .await
         .map_err(redirect_err)?;
     // The object may name its own redirect_uri and state; errors from here on go there.
@@ -190,6 +194,10 @@ pub async fn validate(
             mode,
         }))
     };
+    if let Some(profile) = profile {
+        fapi::check_authorization(profile, &params, object.as_ref(), p.now())
+            .map_err(redirect_err)?;
+    }
     check_params(p, &client, &params, redirect_uri.clone())
         .map_err(redirect_err)
         .map(|r| (r, client))
@@ -218,12 +226,15 @@ pub async fn validate_pushed(
             "request_uri must not be pushed (RFC 9126 §2.1)",
         ));
     }
-    let params = with_request_object(p, client, params).await?;
+    let (params, object) = with_request_object(p, client, params).await?;
     let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
         Ok(r) => r,
         Err(Rejection::Page(e)) => return Err(e),
         Err(Rejection::Redirect(r)) => return Err(r.error),
     };
+    if let Some(profile) = fapi::profile_of(p, client) {
+        fapi::check_authorization(profile, &params, object.as_ref(), p.now())?;
+    }
     let request = check_params(p, client, &params, redirect_uri)?;
     // RFC 9126 is used by the FAPI 2 profile, which requires PKCE for every pushed code request.
     if request.response_type.contains("code") && request.code_challenge.is_none() {
@@ -240,16 +251,13 @@ async fn with_request_object(
     p: &Provider,
     client: &Client,
     mut params: HashMap<String, String>,
-) -> OAuthResult<HashMap<String, String>> {
-    let Some(object) = params.remove("request") else {
-        return Ok(params);
+) -> OAuthResult<(HashMap<String, String>, Option<serde_json::Value>)> {
+    let Some(object) = params.remove("request").filter(|o| !o.is_empty()) else {
+        return Ok((params, None));
     };
-    if object.is_empty() {
-        return Ok(params);
-    }
-    let inner = super::request_object::parameters(p, client, &object).await?;
+    let (inner, claims) = super::request_object::parameters(p, client, &object).await?;
     params.extend(inner);
-    Ok(params)
+    Ok((params, Some(claims)))
 }
 
 /// The stored request behind a PAR `request_uri`, for the client it was pushed by.

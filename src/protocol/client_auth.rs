@@ -2,7 +2,7 @@
 //! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
 //! (RFC 7523, OIDC Core §9), and `none` for public clients.
 
-use super::{client_keys, secrets};
+use super::{client_keys, fapi, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
@@ -173,6 +173,9 @@ pub async fn authenticate(
     };
     // RFC 8705 §2: mutual-TLS methods send only client_id; the certificate authenticates.
     let registered = client.metadata.token_endpoint_auth_method.as_str();
+    if fapi::profile_of(p, &client).is_some() && !fapi::AUTH_METHODS.contains(&registered) {
+        return Err(fail().with_detail("FAPI clients must use private_key_jwt or mutual TLS"));
+    }
     if presented.method == "none"
         && matches!(
             registered,
@@ -217,8 +220,11 @@ async fn verify_assertion(
     endpoint: &str,
 ) -> OAuthResult<()> {
     let error = |d: String| OAuthError::invalid_client(format!("client assertion: {d}"));
-    let allowed =
-        client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref());
+    let profile = fapi::profile_of(p, client);
+    let allowed = fapi::restrict_algs(
+        profile,
+        client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref()),
+    );
     let claims = client_keys::verify(client, assertion, &allowed, error)?;
     if claims["iss"].as_str() != Some(client.id.as_str())
         || claims["sub"].as_str() != Some(client.id.as_str())
@@ -226,7 +232,13 @@ async fn verify_assertion(
         return Err(error("iss and sub must both be the client_id".into()));
     }
     let e = p.endpoints();
-    if !client_keys::audience_matches(&claims["aud"], &[&p.issuer, &e.token, endpoint]) {
+    // FAPI 2 §5.3.2.1-8: the audience is the issuer alone.
+    let accepted: Vec<&str> = if profile == Some(fapi::Profile::Fapi2) {
+        vec![&p.issuer]
+    } else {
+        vec![&p.issuer, &e.token, endpoint]
+    };
+    if !client_keys::audience_matches(&claims["aud"], &accepted) {
         return Err(error("aud must be the issuer or the endpoint".into()));
     }
     let now = p.now();

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod discovery;
 pub mod dpop;
+pub mod fapi;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;

@@ -173,6 +173,14 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
         ));
     }
     check_key_metadata(&m)?;
+    if let Some(name) = &m.fapi_profile {
+        let profile = super::fapi::Profile::parse(name).ok_or_else(|| {
+            OAuthError::invalid_client_metadata(format!(
+                "fapi_profile {name}: use fapi1_advanced or fapi2"
+            ))
+        })?;
+        super::fapi::check_metadata(profile, &m)?;
+    }
     Ok(m)
 }
 

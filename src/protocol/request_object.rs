@@ -2,6 +2,7 @@
 //! and turned into authorization parameters that win over the query's.
 
 use super::client_keys::{self, CLOCK_SKEW_SECS};
+use super::fapi;
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
@@ -26,8 +27,11 @@ pub async fn parameters(
     p: &Provider,
     client: &Client,
     object: &str,
-) -> OAuthResult<HashMap<String, String>> {
-    let allowed = client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref());
+) -> OAuthResult<(HashMap<String, String>, Value)> {
+    let allowed = fapi::restrict_algs(
+        fapi::profile_of(p, client),
+        client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
+    );
     let claims = client_keys::verify(client, object, &allowed, invalid)?;
     let obj = claims
         .as_object()
@@ -84,5 +88,5 @@ pub async fn parameters(
         };
         out.insert(k.clone(), text);
     }
-    Ok(out)
+    Ok((out, claims))
 }

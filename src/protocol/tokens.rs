@@ -46,13 +46,20 @@ pub struct Binding {
 }
 
 /// The algorithm for this client's ID tokens (RS256 unless it registered another).
-pub fn id_token_alg(client: &Client) -> Alg {
+/// The algorithm for this client's ID tokens: what it registered, else PS256 under a FAPI
+/// profile and RS256 otherwise (OIDC Core §3.1.3.7).
+pub fn id_token_alg(p: &Provider, client: &Client) -> Alg {
+    let default = if super::fapi::profile_of(p, client).is_some() {
+        Alg::PS256
+    } else {
+        Alg::RS256
+    };
     client
         .metadata
         .id_token_signed_response_alg
         .as_deref()
         .and_then(Alg::parse)
-        .unwrap_or(Alg::RS256)
+        .unwrap_or(default)
 }
 
 pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
@@ -176,7 +183,7 @@ pub async fn id_token(
         .read(move |c| store::users::get(c, &uid))
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let alg = id_token_alg(client);
+    let alg = id_token_alg(p, client);
     let mut c = json!({
         "iss": p.issuer, "sub": user_id, "aud": client.id,
         "iat": now, "exp": now + p.config.lifetimes.id_token_secs,

@@ -18,7 +18,7 @@ pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(fapi_provider());
     let verifier = Arc::new(client_cert::AnyClientCertificate::new(provider.clone()));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -26,4 +26,22 @@ pub fn server_config(
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The `ring` provider limited to the cipher suites FAPI permits (FAPI 1 Advanced §8.5,
+/// FAPI 2 §5.2.1): every TLS 1.3 suite, and only ECDHE with AES-GCM on TLS 1.2.
+fn fapi_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::{CipherSuite, SupportedCipherSuite};
+    const TLS12_ALLOWED: [CipherSuite; 4] = [
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ];
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.retain(|s| match s {
+        SupportedCipherSuite::Tls13(_) => true,
+        SupportedCipherSuite::Tls12(_) => TLS12_ALLOWED.contains(&s.suite()),
+    });
+    provider
 }

@@ -43,6 +43,9 @@ pub struct ClientMetadata {
     pub tls_client_auth_san_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_san_email: Option<String>,
+    /// The FAPI profile this client runs under: `fapi1_advanced` or `fapi2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fapi_profile: Option<String>,
     /// RFC 9449 §5.2: this client's access tokens are always DPoP-bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,

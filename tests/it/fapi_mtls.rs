@@ -7,14 +7,14 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use serde_json::{json, Value};
 
 /// A client certificate and its key, as PEM.
-struct ClientCert {
+pub struct ClientCert {
     cert_pem: String,
     key_pem: String,
     der: Vec<u8>,
 }
 
 impl ClientCert {
-    fn thumbprint(&self) -> String {
+    pub fn thumbprint(&self) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, &self.der))
     }
@@ -70,7 +70,7 @@ impl TestCa {
     }
 }
 
-fn self_signed(cn: &str) -> ClientCert {
+pub fn self_signed(cn: &str) -> ClientCert {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
     let key = KeyPair::generate().unwrap();
@@ -83,7 +83,7 @@ fn self_signed(cn: &str) -> ClientCert {
 }
 
 /// An HTTPS client presenting `cert`.
-fn with_cert(s: &TestServer, cert: &ClientCert) -> reqwest::Client {
+pub fn with_cert(s: &TestServer, cert: &ClientCert) -> reqwest::Client {
     let identity =
         reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes())
             .unwrap();

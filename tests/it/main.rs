@@ -11,6 +11,7 @@ mod fapi_dpop;
 mod fapi_jar;
 mod fapi_mtls;
 mod fapi_par;
+mod fapi_profiles;
 mod fapi_response;
 mod interop_node;
 mod interop_rust;

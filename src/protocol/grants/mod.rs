@@ -53,6 +53,7 @@ pub async fn token(
     } else {
         None
     };
+    let x5t = sender_constraint(p, client, &dpop_jkt, x5t, certificate)?;
     let binding = Binding { dpop_jkt, x5t };
     match grant_type.as_str() {
         "authorization_code" => authorization_code::exchange(p, client, form, binding).await,
@@ -66,4 +67,25 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> OAuthResult<&'
         .map(String::as_str)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
+}
+
+/// FAPI 1 Advanced §5.2.2-5 requires certificate-bound tokens; FAPI 2 §5.3.2.1-5 requires
+/// sender-constrained ones, by DPoP or, failing that, the client's certificate.
+fn sender_constraint(
+    p: &Provider,
+    client: &Client,
+    dpop_jkt: &Option<String>,
+    x5t: Option<String>,
+    certificate: Option<&PeerCertificate>,
+) -> OAuthResult<Option<String>> {
+    let from_cert = || certificate.map(PeerCertificate::thumbprint);
+    match super::fapi::profile_of(p, client) {
+        Some(super::fapi::Profile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
+            OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (§5.2.2-5)")
+        }),
+        Some(super::fapi::Profile::Fapi2) if dpop_jkt.is_none() => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
+            OAuthError::invalid_request("FAPI 2 tokens are sender-constrained: send a DPoP proof or use mutual TLS (§5.3.2.1-5)")
+        }),
+        _ => Ok(x5t),
+    }
 }

@@ -1,0 +1,170 @@
+//! The FAPI security profiles, per client or as the provider's default: FAPI 1.0 Advanced and
+//! FAPI 2.0 Security Profile. Each rule names the clause it enforces.
+
+use crate::error::{OAuthError, OAuthResult};
+use crate::jose::Alg;
+use crate::provider::Provider;
+use crate::types::Client;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Fapi1Advanced,
+    Fapi2,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "fapi1_advanced" => Some(Profile::Fapi1Advanced),
+            "fapi2" => Some(Profile::Fapi2),
+            _ => None,
+        }
+    }
+}
+
+/// FAPI 1 Advanced §8.6 / FAPI 2 §5.4: PS256 and ES256 only.
+pub const ALGS: [Alg; 2] = [Alg::PS256, Alg::ES256];
+
+/// Client authentication methods the profiles allow (FAPI 1 Adv. §5.2.2-14, FAPI 2 §5.3.2.1).
+pub const AUTH_METHODS: [&str; 3] = [
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+];
+
+/// Longest a FAPI 1 request object may be valid, and oldest its nbf (FAPI 1 Adv. §5.2.2-13/17).
+const FAPI1_OBJECT_MAX_SECS: i64 = 3600;
+
+/// The profile a client runs under: its own, or the provider's default.
+pub fn profile_of(p: &Provider, client: &Client) -> Option<Profile> {
+    client
+        .metadata
+        .fapi_profile
+        .as_deref()
+        .or(p.config.fapi_profile.as_deref())
+        .and_then(Profile::parse)
+}
+
+/// Narrows an algorithm allow-list to the profile's.
+pub fn restrict_algs(profile: Option<Profile>, algs: Vec<Alg>) -> Vec<Alg> {
+    match profile {
+        Some(_) => algs.into_iter().filter(|a| ALGS.contains(a)).collect(),
+        None => algs,
+    }
+}
+
+/// Checks at the authorization endpoint, on the request's final parameters.
+/// `object` holds the verified request object's claims when one was used.
+pub fn check_authorization(
+    profile: Profile,
+    params: &std::collections::HashMap<String, String>,
+    object: Option<&Value>,
+    now: i64,
+) -> OAuthResult<()> {
+    let has = |k: &str| params.get(k).is_some_and(|v| !v.is_empty());
+    if params.get("code_challenge_method").map(String::as_str) != Some("S256")
+        || !has("code_challenge")
+    {
+        return Err(OAuthError::invalid_request(
+            "PKCE with S256 is required (FAPI 1 Adv. §5.2.2-18, FAPI 2 §5.3.2.2-5)",
+        ));
+    }
+    let rt = params
+        .get("response_type")
+        .map(|r| super::authorize::normalize_response_type(r))
+        .unwrap_or_default();
+    match profile {
+        Profile::Fapi2 => {
+            if rt != "code" {
+                return Err(OAuthError::unsupported_response_type(
+                    "FAPI 2 allows only response_type code (§5.3.2.2-2)",
+                ));
+            }
+        }
+        Profile::Fapi1Advanced => {
+            let jarm = params
+                .get("response_mode")
+                .is_some_and(|m| m.ends_with("jwt"));
+            if !(rt == "code id_token" || (rt == "code" && jarm)) {
+                return Err(OAuthError::invalid_request(
+                    "FAPI 1 Advanced needs response_type code id_token, or code with JARM (§5.2.2-2)",
+                ));
+            }
+            let object = object.ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "FAPI 1 Advanced requires a signed request object (§5.2.2-1)",
+                )
+            })?;
+            check_fapi1_object(object, now)?;
+        }
+    }
+    Ok(())
+}
+
+fn invalid_object(d: &str) -> OAuthError {
+    OAuthError::new(
+        "invalid_request_object",
+        400,
+        format!("request object: {d}"),
+    )
+}
+
+/// FAPI 1 Advanced §5.2.2-13/15/17 and §5.2.3-8: exp and nbf, at most 60 minutes apart and
+/// nbf no older than 60 minutes; scope, nonce and redirect_uri inside the object.
+fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
+    let exp = object["exp"]
+        .as_i64()
+        .ok_or_else(|| invalid_object("exp is required (FAPI 1 Adv. §5.2.2-13)"))?;
+    let nbf = object["nbf"]
+        .as_i64()
+        .ok_or_else(|| invalid_object("nbf is required (FAPI 1 Adv. §5.2.2-17)"))?;
+    if exp - nbf > FAPI1_OBJECT_MAX_SECS {
+        return Err(invalid_object(
+            "exp is more than 60 minutes after nbf (FAPI 1 Adv. §5.2.2-13)",
+        ));
+    }
+    if nbf < now - FAPI1_OBJECT_MAX_SECS {
+        return Err(invalid_object(
+            "nbf is more than 60 minutes old (FAPI 1 Adv. §5.2.2-17)",
+        ));
+    }
+    for claim in ["scope", "nonce", "redirect_uri"] {
+        if object[claim].as_str().is_none_or(str::is_empty) {
+            return Err(invalid_object(&format!(
+                "{claim} is required inside the object (FAPI 1 Adv. §5.2.2-15)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Registration-time rules for a client under a profile.
+pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAuthResult<()> {
+    if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
+        return Err(OAuthError::invalid_client_metadata(
+            "FAPI clients authenticate with private_key_jwt or mutual TLS (FAPI 1 Adv. §5.2.2-14, FAPI 2 §5.3.2.1)",
+        ));
+    }
+    for alg in [
+        &m.id_token_signed_response_alg,
+        &m.request_object_signing_alg,
+        &m.token_endpoint_auth_signing_alg,
+        &m.authorization_signed_response_alg,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !ALGS.iter().any(|a| a.name() == alg) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "{alg} is not allowed under FAPI (PS256, ES256)"
+            )));
+        }
+    }
+    if profile == Profile::Fapi2 && m.response_types.iter().any(|r| r != "code") {
+        return Err(OAuthError::invalid_client_metadata(
+            "FAPI 2 clients use response_type code only",
+        ));
+    }
+    Ok(())
+}

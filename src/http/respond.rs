@@ -43,10 +43,11 @@ fn log(e: &OAuthError) {
     }
 }
 
-/// An RFC 6749 §5.2 error body; 401s carry `WWW-Authenticate` with the scheme the client used.
+/// An RFC 6749 §5.2 error body; a 401 carries `WWW-Authenticate` with the scheme the client
+/// used in its Authorization header (none for credentials in the body, which have no scheme).
 pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
     log(e);
-    if e.status == 401 {
+    if e.status == 401 && !auth_scheme.is_empty() {
         let v = format!("{auth_scheme} realm=\"consentry\"");
         if let Ok(v) = HeaderValue::from_str(&v) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -55,11 +56,11 @@ pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
     json(res, status_of(e), &e.body());
 }
 
-/// An RFC 6750 §3 error for protected resources: the error goes in `WWW-Authenticate`.
-pub fn bearer_error(res: &mut Response, e: &OAuthError) {
+/// An RFC 6750 §3 error for protected resources: the error goes in `WWW-Authenticate`,
+/// under the DPoP scheme (RFC 9449 §7.1) when the request or the problem is DPoP's.
+pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
     log(e);
-    // RFC 9449 §7.1: proof problems are challenged with the DPoP scheme.
-    let scheme = if e.code == "invalid_dpop_proof" {
+    let scheme = if dpop || e.code == "invalid_dpop_proof" {
         "DPoP algs=\"ES256 PS256 RS256\","
     } else {
         "Bearer"
@@ -73,6 +74,11 @@ pub fn bearer_error(res: &mut Response, e: &OAuthError) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     json(res, status_of(e), &e.body());
+}
+
+/// A protected-resource error for bearer-token requests.
+pub fn bearer_error(res: &mut Response, e: &OAuthError) {
+    resource_error(res, e, false);
 }
 
 pub fn html(res: &mut Response, status: StatusCode, page: String) {

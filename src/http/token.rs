@@ -18,7 +18,7 @@ async fn authenticated(
     endpoint: &str,
 ) -> Result<(Client, HashMap<String, String>), (OAuthError, &'static str)> {
     let header = params::authorization_header(req);
-    let scheme = if header.is_some() { "Basic" } else { "Form" };
+    let scheme = if header.is_some() { "Basic" } else { "" };
     let form = params::form_pairs(req)
         .await
         .and_then(params::unique)
@@ -114,7 +114,7 @@ pub async fn pushed_authorization_request(
 ) {
     let p = provider(depot);
     let header = params::authorization_header(req);
-    let scheme = if header.is_some() { "Basic" } else { "Form" };
+    let scheme = if header.is_some() { "Basic" } else { "" };
     let raw = match params::form_pairs(req).await {
         Ok(r) => r,
         Err(e) => return respond::oauth_error(res, &e, scheme),

@@ -12,6 +12,8 @@ use salvo::prelude::*;
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
+    let dpop = params::authorization_header(req)
+        .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));
     let result = match presentation(&p, req).await {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
@@ -21,7 +23,7 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     };
     match result {
         Ok(claims) => respond::json(res, StatusCode::OK, &claims),
-        Err(e) => respond::bearer_error(res, &e),
+        Err(e) => respond::resource_error(res, &e, dpop),
     }
 }
 

@@ -112,3 +112,43 @@ async fn login_and_consent_work_in_headless_chromium() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(jwt_claims(body["id_token"].as_str().unwrap())["sub"], alice);
 }
+
+#[tokio::test]
+async fn openid_client_completes_a_fapi2_flow_with_par_private_key_jwt_and_dpop() {
+    let s = TestServer::start().await;
+    let key = crate::keys::ClientKey::new("ES256");
+    let c = s
+        .client(json!({
+            "fapi_profile": "fapi2", "token_endpoint_auth_method": "private_key_jwt", "jwks": key.jwks(),
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "dpop_bound_access_tokens": true,
+        }))
+        .await;
+    s.user("alice").await;
+    let mut private = serde_json::Value::Object(key.jwk.as_ref().clone());
+    private["alg"] = json!("ES256");
+    let out = node(
+        &s,
+        "fapi2.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("PRIVATE_JWK", private.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - pushed authorization request",
+        "ok - authorization code grant (DPoP, private_key_jwt)",
+        "ok - token_type is DPoP and access token cnf.jkt is the DPoP key thumbprint",
+        "ok - userinfo (DPoP)",
+        "ok - refresh token grant (DPoP)",
+        "ok - userinfo without DPoP proof is refused (401)",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}

@@ -80,6 +80,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         metrics: metrics::Metrics::default(),
         login_limiter: protocol::login::LoginLimiter::new(login_window),
         mtls_roots,
+        jwks_cache: Default::default(),
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));

@@ -225,7 +225,7 @@ async fn verify_assertion(
         profile,
         client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref()),
     );
-    let claims = client_keys::verify(client, assertion, &allowed, error)?;
+    let claims = client_keys::verify(p, client, assertion, &allowed, error).await?;
     if claims["iss"].as_str() != Some(client.id.as_str())
         || claims["sub"].as_str() != Some(client.id.as_str())
     {

@@ -2,20 +2,31 @@
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::{self, Alg, ClientKeys};
+use crate::provider::Provider;
 use crate::types::Client;
 use serde_json::Value;
 
 /// How much a client's clock may run ahead of ours.
 pub const CLOCK_SKEW_SECS: i64 = 30;
 
-/// The client's registered signing keys (`jwks`); `error` builds the error when it has none.
-fn keys_of(client: &Client, error: fn(String) -> OAuthError) -> OAuthResult<ClientKeys> {
-    let jwks = client
-        .metadata
-        .jwks
-        .as_ref()
-        .ok_or_else(|| error("the client has no registered keys (jwks)".into()))?;
-    ClientKeys::from_jwks(jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
+/// The client's registered signing keys: its `jwks`, or what its `jwks_uri` serves (fetched
+/// again when `kid` is not in the cached set). `error` builds the error when there are none.
+async fn keys_of(
+    p: &Provider,
+    client: &Client,
+    kid: Option<&str>,
+    error: fn(String) -> OAuthError,
+) -> OAuthResult<ClientKeys> {
+    let jwks = match (&client.metadata.jwks, &client.metadata.jwks_uri) {
+        (Some(jwks), _) => jwks.clone(),
+        (None, Some(uri)) => p.jwks_cache.get(uri, kid, p.now()).await?,
+        (None, None) => {
+            return Err(error(
+                "the client has no registered keys (jwks or jwks_uri)".into(),
+            ))
+        }
+    };
+    ClientKeys::from_jwks(&jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
 }
 
 /// The algorithms allowed for a JWT from this client: the one it registered, or any we accept.
@@ -27,13 +38,17 @@ pub fn allowed_algs(registered: Option<&str>) -> Vec<Alg> {
 }
 
 /// Verifies the signature with the client's keys; `error` builds the error to answer with.
-pub fn verify(
+pub async fn verify(
+    p: &Provider,
     client: &Client,
     token: &str,
     allowed: &[Alg],
     error: fn(String) -> OAuthError,
 ) -> OAuthResult<Value> {
-    let keys = keys_of(client, error)?;
+    let kid = jose::peek_header(token)
+        .ok()
+        .and_then(|h| h["kid"].as_str().map(String::from));
+    let keys = keys_of(p, client, kid.as_deref(), error).await?;
     jose::verify_client_jwt(token, &keys, allowed)
         .map(|(claims, _)| claims)
         .map_err(|e| error(e.to_string()))

@@ -11,6 +11,7 @@ pub mod fapi;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;
+pub mod jwks_fetch;
 pub mod login;
 pub mod par;
 pub mod pkce;

@@ -186,10 +186,8 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
 
 /// Keys and key algorithms: a usable public JWKS, and only algorithms we allow.
 fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
-    if m.jwks_uri.is_some() {
-        return Err(OAuthError::invalid_client_metadata(
-            "jwks_uri is not supported yet; register jwks",
-        ));
+    if let Some(uri) = &m.jwks_uri {
+        check_jwks_uri(uri)?;
     }
     if let Some(jwks) = &m.jwks {
         crate::jose::ClientKeys::from_jwks(jwks)
@@ -214,9 +212,10 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
             "self_signed_tls_client_auth needs jwks with the certificate in x5c (RFC 8705 §2.2)",
         ));
     }
-    if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() {
+    if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() && m.jwks_uri.is_none()
+    {
         return Err(OAuthError::invalid_client_metadata(
-            "private_key_jwt needs the client's jwks",
+            "private_key_jwt needs the client's jwks or jwks_uri",
         ));
     }
     for (name, alg) in [
@@ -239,6 +238,17 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
         }
     }
     Ok(())
+}
+
+/// https, or http on a loopback address for development (like redirect URIs, RFC 8252 §7.3).
+fn check_jwks_uri(uri: &str) -> OAuthResult<()> {
+    let bad = |why: &str| OAuthError::invalid_client_metadata(format!("jwks_uri {uri}: {why}"));
+    let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URL"))?;
+    match (url.scheme(), url.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
+        _ => Err(bad("must be https")),
+    }
 }
 
 /// https anywhere; http only on loopback, and private-use schemes for native apps (RFC 8252);

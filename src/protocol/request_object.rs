@@ -32,7 +32,7 @@ pub async fn parameters(
         fapi::profile_of(p, client),
         client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
     );
-    let claims = client_keys::verify(client, object, &allowed, invalid)?;
+    let claims = client_keys::verify(p, client, object, &allowed, invalid).await?;
     let obj = claims
         .as_object()
         .ok_or_else(|| invalid("not a JSON object".into()))?;

@@ -248,3 +248,85 @@ async fn registration_checks_key_metadata() {
         );
     }
 }
+
+/// A loopback HTTP server publishing a client's JWKS; counts how often it is fetched.
+async fn jwks_server(
+    body: std::sync::Arc<parking_lot::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/jwks.json",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let b = body.lock().clone();
+            let res = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                b.len()
+            );
+            let _ = sock.write_all(res.as_bytes()).await;
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_jwks_uri_refetches_for_a_new_kid() {
+    use std::sync::atomic::Ordering;
+    let s = TestServer::start().await;
+    let first = ClientKey::new("ES256");
+    let body = std::sync::Arc::new(parking_lot::Mutex::new(first.jwks().to_string()));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let uri = jwks_server(body.clone(), hits.clone()).await;
+    let c = s
+        .client(json!({
+            "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri,
+            "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
+        }))
+        .await;
+    for _ in 0..3 {
+        let (status, body) = client_credentials(
+            &s,
+            Some(&c.id),
+            &first.sign(&assertion_claims(&s, &c.id), true),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the key set is cached");
+
+    // The client rotates its key: a JWT with an unknown kid makes us fetch the set again
+    // (once the minimum interval between fetches has passed).
+    s.provider.clock.advance(11);
+    let second = ClientKey::new("ES256");
+    *body.lock() = second.jwks().to_string();
+    let (status, body_json) = client_credentials(
+        &s,
+        Some(&c.id),
+        &second.sign(&assertion_claims(&s, &c.id), true),
+    )
+    .await;
+    assert_eq!(status, 200, "{body_json}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // An unknown kid again right away does not make us hammer the client's server.
+    let stranger = ClientKey::new("ES256");
+    let (status, _) = client_credentials(
+        &s,
+        Some(&c.id),
+        &stranger.sign(&assertion_claims(&s, &c.id), true),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "no refetch within the minimum interval"
+    );
+}

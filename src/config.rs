@@ -25,6 +25,8 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Every client must use pushed authorization requests (RFC 9126 §5).
     pub require_par: bool,
+    /// DPoP proofs must carry a nonce this provider issued (RFC 9449 §8).
+    pub dpop_require_nonce: bool,
     /// The FAPI profile for clients that do not name one: `fapi1_advanced` or `fapi2`.
     pub fapi_profile: Option<String>,
     /// PEM file of the CAs that issue certificates for `tls_client_auth` (RFC 8705 §2.1).
@@ -79,6 +81,7 @@ impl Default for Config {
             registration_token: None,
             require_par: false,
             fapi_profile: None,
+            dpop_require_nonce: false,
             mtls_trust_anchors: None,
             trusted_proxies: Vec::new(),
             lifetimes: Lifetimes::default(),

@@ -47,6 +47,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let store = store::Store::open(&config.database_path()).context("cannot open the database")?;
     let clock = clock::Clock::default();
+    let keys_dir = config.keys_dir();
     let keys = jose::KeySet::load_or_generate(&config.keys_dir(), clock.now())?;
     let issuer = config.issuer();
     let issuer_url = url::Url::parse(&issuer)?;
@@ -81,6 +82,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         login_limiter: protocol::login::LoginLimiter::new(login_window),
         mtls_roots,
         jwks_cache: Default::default(),
+        dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));

@@ -22,6 +22,8 @@ pub struct Provider {
     pub clock: Clock,
     pub metrics: Metrics,
     pub login_limiter: LoginLimiter,
+    /// Keys the stateless DPoP nonces (shared by every node through the keys folder).
+    pub dpop_nonce_key: ring::hmac::Key,
     /// Clients' `jwks_uri` key sets.
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.

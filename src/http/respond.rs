@@ -60,7 +60,7 @@ pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
 /// under the DPoP scheme (RFC 9449 §7.1) when the request or the problem is DPoP's.
 pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
     log(e);
-    let scheme = if dpop || e.code == "invalid_dpop_proof" {
+    let scheme = if dpop || e.code == "invalid_dpop_proof" || e.code == "use_dpop_nonce" {
         "DPoP algs=\"ES256 PS256 RS256\","
     } else {
         "Bearer"
@@ -133,6 +133,15 @@ pub fn deliver(res: &mut Response, d: crate::protocol::response::Delivery) {
                 StatusCode::OK,
                 crate::views::form_post(&action, &fields),
             );
+        }
+    }
+}
+
+/// RFC 9449 §8.1: offers the current DPoP nonce when the provider requires nonces.
+pub fn dpop_nonce(res: &mut Response, p: &crate::provider::Provider) {
+    if p.config.dpop_require_nonce {
+        if let Ok(v) = HeaderValue::from_str(&crate::protocol::dpop::current_nonce(p)) {
+            res.headers_mut().insert("dpop-nonce", v);
         }
     }
 }

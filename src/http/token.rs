@@ -41,6 +41,7 @@ fn token_param(form: &HashMap<String, String>) -> OAuthResult<&str> {
 #[handler]
 pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    respond::dpop_nonce(res, &p);
     let (client, form) = match authenticated(&p, req, &p.endpoints().token).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
@@ -113,6 +114,7 @@ pub async fn pushed_authorization_request(
     res: &mut Response,
 ) {
     let p = provider(depot);
+    respond::dpop_nonce(res, &p);
     let header = params::authorization_header(req);
     let scheme = if header.is_some() { "Basic" } else { "" };
     let raw = match params::form_pairs(req).await {

@@ -11,6 +11,7 @@ use salvo::prelude::*;
 #[handler]
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    respond::dpop_nonce(res, &p);
     let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
     let dpop = params::authorization_header(req)
         .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));

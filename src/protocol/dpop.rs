@@ -58,6 +58,13 @@ pub async fn check(
             "DPoP proof: iat is outside the accepted window",
         ));
     }
+    if p.config.dpop_require_nonce && !c["nonce"].as_str().is_some_and(|n| nonce_is_current(p, n)) {
+        return Err(OAuthError::new(
+            "use_dpop_nonce",
+            status,
+            "a DPoP nonce from this provider is required (RFC 9449 §8)",
+        ));
+    }
     if let Some(token) = access_token {
         let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
             &ring::digest::SHA256,
@@ -95,4 +102,42 @@ pub async fn check(
 /// RFC 9449 §4.3: htu is compared without query and fragment.
 fn without_query(u: &str) -> &str {
     u.split(['?', '#']).next().unwrap_or(u)
+}
+
+/// How long one nonce is offered; the previous one stays good for as long again.
+const NONCE_PERIOD_SECS: i64 = 300;
+const NONCE_KEY_FILE: &str = "dpop-nonce.secret";
+
+/// The HMAC key nonces are derived from, kept in the keys folder so every node agrees.
+pub fn nonce_key(dir: &std::path::Path) -> std::io::Result<ring::hmac::Key> {
+    let path = dir.join(NONCE_KEY_FILE);
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(_) => {
+            std::fs::create_dir_all(dir)?;
+            let s = super::secrets::random_token();
+            crate::files::write_private(&path, &s)?;
+            s
+        }
+    };
+    Ok(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        secret.trim().as_bytes(),
+    ))
+}
+
+fn nonce_for(p: &Provider, period: i64) -> String {
+    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&p.dpop_nonce_key, &period.to_be_bytes()).as_ref())
+}
+
+/// The nonce to hand out now (sent in the `DPoP-Nonce` header).
+pub fn current_nonce(p: &Provider) -> String {
+    nonce_for(p, p.now() / NONCE_PERIOD_SECS)
+}
+
+fn nonce_is_current(p: &Provider, nonce: &str) -> bool {
+    let period = p.now() / NONCE_PERIOD_SECS;
+    [period, period - 1]
+        .iter()
+        .any(|b| super::secrets::ct_eq(&nonce_for(p, *b), nonce))
 }

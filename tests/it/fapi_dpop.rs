@@ -333,3 +333,56 @@ async fn public_client_refresh_tokens_are_bound_to_the_key() {
         "the same key, and the failed attempts did not burn the token"
     );
 }
+
+#[tokio::test]
+async fn server_nonces_when_required() {
+    // RFC 9449 §8: the provider can require proofs to carry a nonce it issued.
+    let s = TestServer::start_with(|c| c.dpop_require_nonce = true).await;
+    let c = s.client(json!({})).await;
+    let key = DpopKey::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "accounts:read"),
+    ];
+    let send = |proof: String| {
+        s.browser()
+            .post(s.url("/token"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+    };
+    let res = send(key.proof("POST", &s.url("/token"), None, s.provider.now()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "use_dpop_nonce",
+        "RFC 9449 §8: use_dpop_nonce"
+    );
+    let res =
+        send(key.proof_with_nonce("POST", &s.url("/token"), None, s.provider.now(), "made-up"))
+            .await
+            .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "use_dpop_nonce",
+        "a nonce we never issued"
+    );
+    let res = send(key.proof_with_nonce("POST", &s.url("/token"), None, s.provider.now(), &nonce))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["token_type"], "DPoP");
+
+    // Nonces expire: two periods later the old one is refused.
+    s.provider.clock.advance(601);
+    let res = send(key.proof_with_nonce("POST", &s.url("/token"), None, s.provider.now(), &nonce))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let fresh = res.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    assert_ne!(fresh, nonce);
+}

@@ -136,3 +136,27 @@ impl DpopKey {
             .unwrap()
     }
 }
+
+impl DpopKey {
+    /// A proof carrying a server-issued `nonce` (RFC 9449 §8).
+    pub fn proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        now: i64,
+        nonce: &str,
+    ) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let mut claims = json!({
+            "jti": consentry::protocol::secrets::random_token(), "htm": method, "htu": url, "iat": now, "nonce": nonce,
+        });
+        if let Some(t) = access_token {
+            claims["ath"] =
+                json!(URL_SAFE_NO_PAD
+                    .encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes())));
+        }
+        self.sign(&claims, "dpop+jwt")
+    }
+}

@@ -4,7 +4,7 @@
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::dpop;
-use crate::protocol::userinfo::{self as info, Presentation};
+use crate::protocol::userinfo::{self as info, Presentation, UserInfo};
 use crate::provider::Provider;
 use salvo::prelude::*;
 
@@ -23,7 +23,15 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         Err(e) => Err(e),
     };
     match result {
-        Ok(claims) => respond::json(res, StatusCode::OK, &claims),
+        Ok(UserInfo::Json(claims)) => respond::json(res, StatusCode::OK, &claims),
+        Ok(UserInfo::Jwt(jwt)) => {
+            respond::no_store(res);
+            res.headers_mut().insert(
+                salvo::http::header::CONTENT_TYPE,
+                salvo::http::HeaderValue::from_static("application/jwt"),
+            );
+            let _ = res.write_body(jwt);
+        }
         Err(e) => respond::resource_error(res, &e, dpop),
     }
 }

@@ -225,6 +225,10 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
         ),
         ("request_object_signing_alg", &m.request_object_signing_alg),
         (
+            "userinfo_signed_response_alg",
+            &m.userinfo_signed_response_alg,
+        ),
+        (
             "token_endpoint_auth_signing_alg",
             &m.token_endpoint_auth_signing_alg,
         ),

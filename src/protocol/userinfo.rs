@@ -3,6 +3,7 @@
 use super::claims::{self, ClaimsRequest};
 use super::tokens::active_access_token;
 use crate::error::{OAuthError, OAuthResult};
+use crate::jose::Alg;
 use crate::provider::Provider;
 use crate::store::{self, grants};
 use crate::types::ScopeSet;
@@ -16,7 +17,14 @@ pub struct Presentation {
     pub cert_thumbprint: Option<String>,
 }
 
-pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Map<String, Value>> {
+/// The UserInfo response: JSON, or a signed JWT for clients that registered
+/// `userinfo_signed_response_alg` (OIDC Core §5.3.2).
+pub enum UserInfo {
+    Json(Map<String, Value>),
+    Jwt(String),
+}
+
+pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<UserInfo> {
     let token = active_access_token(p, &presented.token)
         .await?
         .ok_or_else(|| {
@@ -48,7 +56,8 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Ma
         OAuthError::insufficient_scope("the access token was not issued for a user")
     })?;
     let grant_id = token.row.grant_id.clone();
-    let (user, grant) = p
+    let client_id = token.row.client_id.clone();
+    let (user, grant, client) = p
         .store
         .read(move |c| {
             let user = store::users::get(c, &user_id)?;
@@ -56,9 +65,10 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Ma
                 .map(|g| grants::get_grant(c, &g))
                 .transpose()?
                 .flatten();
-            Ok((user, grant))
+            Ok((user, grant, store::clients::get(c, &client_id)?))
         })
         .await?;
+    let client = client.ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
     let user = user.ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
     let mut out = claims::by_scope(&user.claims, &scopes);
     if let Some(req) = grant
@@ -68,5 +78,21 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Ma
         out.extend(claims::by_request(&user.claims, &req.userinfo));
     }
     out.insert("sub".into(), Value::String(user.id));
-    Ok(out)
+    match client
+        .metadata
+        .userinfo_signed_response_alg
+        .as_deref()
+        .and_then(Alg::parse)
+    {
+        None => Ok(UserInfo::Json(out)),
+        Some(alg) => {
+            out.insert("iss".into(), Value::String(p.issuer.clone()));
+            out.insert("aud".into(), Value::String(client.id.clone()));
+            let jwt = p
+                .keys()
+                .sign(alg, None, &Value::Object(out))
+                .map_err(OAuthError::server)?;
+            Ok(UserInfo::Jwt(jwt))
+        }
+    }
 }

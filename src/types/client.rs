@@ -49,6 +49,9 @@ pub struct ClientMetadata {
     /// RFC 9449 §5.2: this client's access tokens are always DPoP-bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// OIDC Core §5.3.2: sign UserInfo responses with this algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
     /// JARM: the algorithm for signed authorization responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<String>,

@@ -140,3 +140,29 @@ async fn userinfo_releases_claims_requested_for_userinfo() {
     assert_eq!(info["email"], "alice@example.test");
     assert!(info.get("name").is_none(), "profile was not requested");
 }
+
+#[tokio::test]
+async fn signed_userinfo_for_clients_that_ask() {
+    // OIDC Core §5.3.2: userinfo_signed_response_alg gives an application/jwt response.
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({"userinfo_signed_response_alg": "ES256"}))
+        .await;
+    let alice = s.user("alice").await;
+    let t = tokens_for(&s, &c, "alice").await;
+    let res = s
+        .browser()
+        .get(s.url("/me"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/jwt");
+    let jwt = res.text().await.unwrap();
+    assert_eq!(jwt_header(&jwt)["alg"], "ES256");
+    let claims = jwt_claims(&jwt);
+    assert_eq!(claims["sub"], alice);
+    assert_eq!(claims["iss"], s.issuer);
+    assert_eq!(claims["aud"], c.id);
+    assert_eq!(claims["email"], "alice@example.test");
+}

@@ -120,10 +120,15 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
             scopes: g.scopes.clone(),
             expires_at: g.expires_at,
             // Confidential clients prove themselves anyway; only public clients' refresh tokens
-            // are bound to the DPoP key (RFC 9449 §5).
+            // are bound to the DPoP key (RFC 9449 §5) or certificate (RFC 8705 §4).
             jkt: req
                 .binding
                 .dpop_jkt
+                .clone()
+                .filter(|_| req.client.metadata.is_public()),
+            x5t: req
+                .binding
+                .x5t
                 .clone()
                 .filter(|_| req.client.metadata.is_public()),
         }),

@@ -53,6 +53,8 @@ pub struct RefreshToken {
     pub expires_at: i64,
     /// RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
     pub jkt: Option<String>,
+    /// RFC 8705 §4: … or to its TLS client certificate.
+    pub x5t: Option<String>,
 }
 
 /// What consuming a single-use artefact found.
@@ -224,8 +226,8 @@ pub fn revoke_access_token(conn: &Connection, jti: &str, now: i64) -> StoreResul
 pub fn insert_refresh_token(conn: &Connection, t: &RefreshToken) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt],
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt, x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5t],
     )?;
     Ok(())
 }
@@ -236,7 +238,7 @@ fn refresh_row(
 ) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
     optional(
         conn.prepare_cached(
-            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at, jkt FROM refresh_tokens WHERE token_hash = ?1",
+            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at, jkt, x5t FROM refresh_tokens WHERE token_hash = ?1",
         )?
         .query_row([token_hash], |r| {
             Ok((
@@ -247,6 +249,7 @@ fn refresh_row(
                     scopes: r.get(3)?,
                     expires_at: r.get(4)?,
                     jkt: r.get(6)?,
+                    x5t: r.get(7)?,
                 },
                 r.get(5)?,
             ))

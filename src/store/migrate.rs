@@ -7,6 +7,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_fapi.sql"),
     include_str!("migrations/0003_dpop.sql"),
+    include_str!("migrations/0004_refresh_x5t.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -345,3 +345,74 @@ async fn discovery_advertises_mtls() {
             && methods.contains(&json!("self_signed_tls_client_auth"))
     );
 }
+
+#[tokio::test]
+async fn public_client_refresh_tokens_are_bound_to_the_certificate() {
+    // RFC 8705 §4: refresh tokens of public clients are bound to the client certificate.
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+            "tls_client_certificate_bound_access_tokens": true,
+        }))
+        .await;
+    s.user("alice").await;
+    let cert = self_signed("native-app");
+    let http = with_cert(&s, &cert);
+    let (verifier, challenge) = pkce();
+    let cb = Journey {
+        server: &s,
+        browser: http.clone(),
+    }
+    .complete(&auth_params(&c, &challenge, &[]), "alice")
+    .await;
+    let code = query(&cb)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", c.id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let body: Value = http
+        .post(s.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rt = body["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("client_id", c.id.as_str()),
+        ("refresh_token", rt.as_str()),
+    ];
+    let other = with_cert(&s, &self_signed("thief"));
+    let res = other
+        .post(s.url("/token"))
+        .form(&refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_grant",
+        "another certificate"
+    );
+    let res = http
+        .post(s.url("/token"))
+        .form(&refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the same certificate, and the failed attempt did not burn the token"
+    );
+}

@@ -26,6 +26,7 @@ pub async fn exchange(
     let client_id = client.id.clone();
     let narrowed = asked.clone();
     let proof_key = binding.dpop_jkt.clone();
+    let cert = binding.x5t.clone();
     // Rotation, reuse detection and the checks that must not burn the token happen in one
     // transaction: a refused request rolls back its rotation.
     let consumed = p
@@ -40,6 +41,10 @@ pub async fn exchange(
                 // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
                 Consumed::Fresh(t, _) if t.jkt.is_some() && t.jkt != proof_key => {
                     return Err(StoreError::Rejected("other key"))
+                }
+                // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
+                Consumed::Fresh(t, _) if t.x5t.is_some() && t.x5t != cert => {
+                    return Err(StoreError::Rejected("other certificate"))
                 }
                 Consumed::Fresh(t, _)
                     if narrowed

@@ -37,6 +37,22 @@ impl ClientKeys {
         Ok(ClientKeys { keys })
     }
 
+    /// The key to encrypt to: of type `kty`, marked for encryption (or unmarked).
+    pub fn encryption_key(&self, kty: &str) -> Option<&Jwk> {
+        let fits = |k: &&Jwk| k.key_type() == kty;
+        let marked = self
+            .keys
+            .iter()
+            .filter(fits)
+            .find(|k| k.key_use() == Some("enc"));
+        marked.or_else(|| {
+            self.keys
+                .iter()
+                .filter(fits)
+                .find(|k| k.key_use().is_none())
+        })
+    }
+
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.key_id() == Some(kid))
     }

@@ -3,6 +3,7 @@
 
 mod client_jwt;
 pub mod embedded_jwk;
+pub mod encrypt;
 pub mod key_file;
 mod keys;
 

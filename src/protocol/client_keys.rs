@@ -29,6 +29,14 @@ async fn keys_of(
     ClientKeys::from_jwks(&jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
 }
 
+/// The client's keys for encrypting to it.
+pub async fn encryption_keys(p: &Provider, client: &Client) -> OAuthResult<ClientKeys> {
+    keys_of(p, client, None, |d| {
+        OAuthError::server(format!("ID token encryption: {d}"))
+    })
+    .await
+}
+
 /// The algorithms allowed for a JWT from this client: the one it registered, or any we accept.
 pub fn allowed_algs(registered: Option<&str>) -> Vec<Alg> {
     match registered.and_then(Alg::parse) {

@@ -28,6 +28,8 @@ pub fn document(p: &Provider) -> String {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
+        "id_token_encryption_alg_values_supported": crate::jose::encrypt::ALGS,
+        "id_token_encryption_enc_values_supported": crate::jose::encrypt::ENCS,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"],
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"],

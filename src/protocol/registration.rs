@@ -173,6 +173,7 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
         ));
     }
     check_key_metadata(&m)?;
+    check_encryption_metadata(&m)?;
     if let Some(name) = &m.fapi_profile {
         let profile = super::fapi::Profile::parse(name).ok_or_else(|| {
             OAuthError::invalid_client_metadata(format!(
@@ -242,6 +243,39 @@ fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
         }
     }
     Ok(())
+}
+
+/// OIDC Registration §2: encryption algorithms we offer, `enc` only with `alg`, and a key to
+/// encrypt to.
+fn check_encryption_metadata(m: &ClientMetadata) -> OAuthResult<()> {
+    use crate::jose::encrypt::{ALGS, ENCS};
+    match (
+        &m.id_token_encrypted_response_alg,
+        &m.id_token_encrypted_response_enc,
+    ) {
+        (None, Some(_)) => Err(OAuthError::invalid_client_metadata(
+            "id_token_encrypted_response_enc needs id_token_encrypted_response_alg",
+        )),
+        (Some(alg), enc) => {
+            if !ALGS.contains(&alg.as_str()) {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "id_token_encrypted_response_alg {alg} is not supported"
+                )));
+            }
+            if let Some(e) = enc.as_deref().filter(|e| !ENCS.contains(e)) {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "id_token_encrypted_response_enc {e} is not supported"
+                )));
+            }
+            if m.jwks.is_none() && m.jwks_uri.is_none() {
+                return Err(OAuthError::invalid_client_metadata(
+                    "ID token encryption needs the client's jwks or jwks_uri",
+                ));
+            }
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
 }
 
 /// https, or http on a loopback address for development (like redirect URIs, RFC 8252 §7.3).

@@ -231,7 +231,17 @@ pub async fn id_token(
             c[k] = v;
         }
     }
-    p.keys().sign(alg, None, &c).map_err(OAuthError::server)
+    let jws = p.keys().sign(alg, None, &c).map_err(OAuthError::server)?;
+    let Some(enc_alg) = client.metadata.id_token_encrypted_response_alg.as_deref() else {
+        return Ok(jws);
+    };
+    let enc = client
+        .metadata
+        .id_token_encrypted_response_enc
+        .as_deref()
+        .unwrap_or("A128CBC-HS256");
+    let keys = super::client_keys::encryption_keys(p, client).await?;
+    crate::jose::encrypt::nested_jwt(&jws, &keys, enc_alg, enc).map_err(OAuthError::server)
 }
 
 /// The authentication context class we assert for password logins.

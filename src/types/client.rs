@@ -49,6 +49,12 @@ pub struct ClientMetadata {
     /// RFC 9449 §5.2: this client's access tokens are always DPoP-bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// OIDC Core §10.2: encrypt ID tokens to the client with this key-management algorithm…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_encrypted_response_alg: Option<String>,
+    /// … and this content encryption (default A128CBC-HS256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_encrypted_response_enc: Option<String>,
     /// OIDC Core §5.3.2: sign UserInfo responses with this algorithm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<String>,

@@ -511,3 +511,63 @@ async fn expired_rows_are_swept() {
     assert!(swept > 0);
     assert_eq!(count(s.provider.clone()).await, 0);
 }
+
+#[tokio::test]
+async fn id_tokens_are_encrypted_for_clients_that_register_for_it() {
+    // OIDC Core §10.2: a signed ID token, then encrypted to the client's key (nested JWT).
+    use josekit::jwe::{ECDH_ES_A128KW, RSA_OAEP};
+    let s = TestServer::start().await;
+    let alice = s.user("alice").await;
+    for (alg, enc, kty) in [
+        ("RSA-OAEP", "A128CBC-HS256", "RSA"),
+        ("ECDH-ES+A128KW", "A256GCM", "EC"),
+    ] {
+        let mut key = match kty {
+            "RSA" => josekit::jwk::Jwk::generate_rsa_key(2048).unwrap(),
+            _ => josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).unwrap(),
+        };
+        key.set_key_use("enc");
+        key.set_key_id("enc-1");
+        let mut public = key.to_public_key().unwrap();
+        public.set_key_use("enc");
+        public.set_key_id("enc-1");
+        let c = s
+            .client(json!({
+                "jwks": {"keys": [serde_json::Value::Object(public.as_ref().clone())]},
+                "id_token_encrypted_response_alg": alg, "id_token_encrypted_response_enc": enc,
+            }))
+            .await;
+        let body = tokens_for(&s, &c, "alice").await;
+        let jwe = body["id_token"].as_str().unwrap();
+        assert_eq!(jwe.split('.').count(), 5, "{alg}: a compact JWE");
+        let (inner, header) = match kty {
+            "RSA" => {
+                josekit::jwe::deserialize_compact(jwe, &RSA_OAEP.decrypter_from_jwk(&key).unwrap())
+                    .unwrap()
+            }
+            _ => josekit::jwe::deserialize_compact(
+                jwe,
+                &ECDH_ES_A128KW.decrypter_from_jwk(&key).unwrap(),
+            )
+            .unwrap(),
+        };
+        assert_eq!(header.content_encryption(), Some(enc));
+        assert_eq!(header.content_type(), Some("JWT"));
+        let jws = String::from_utf8(inner).unwrap();
+        assert_eq!(
+            jwt_claims(&jws)["sub"],
+            alice,
+            "{alg}: the signed ID token inside"
+        );
+    }
+    // Registration refuses what we do not offer.
+    let res = s
+        .browser()
+        .post(s.url("/reg"))
+        .bearer_auth(INITIAL_ACCESS_TOKEN)
+        .json(&json!({"redirect_uris": ["https://a.example/cb"], "id_token_encrypted_response_alg": "RSA1_5", "jwks": {"keys": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "RSA1_5 is not offered");
+}

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod metrics;
 pub mod protocol;
 pub mod provider;
+pub mod sealing;
 pub mod store;
 pub mod tls;
 pub mod types;
@@ -82,6 +83,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         login_limiter: protocol::login::LoginLimiter::new(login_window),
         mtls_roots,
         jwks_cache: Default::default(),
+        sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         config,
     };

@@ -231,7 +231,8 @@ async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
         ClientsCommand::Add { dir, metadata } => {
             let raw: serde_json::Value = serde_json::from_str(&metadata)
                 .map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
-            let new = registration::new_client(raw, Registrar::Operator, now())
+            let sealer = consentry::sealing::Sealer::load_or_create(&dir.data_dir.join("keys"))?;
+            let new = registration::new_client(raw, Registrar::Operator, now(), &sealer)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = open_store(&dir)?;
             let client = new.client.clone();

@@ -24,6 +24,8 @@ pub struct Provider {
     pub login_limiter: LoginLimiter,
     /// Keys the stateless DPoP nonces (shared by every node through the keys folder).
     pub dpop_nonce_key: ring::hmac::Key,
+    /// Encryption at rest for recoverable secrets.
+    pub sealer: crate::sealing::Sealer,
     /// Clients' `jwks_uri` key sets.
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.

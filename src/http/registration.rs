@@ -36,7 +36,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     }
     let result = async {
         let raw = json_body(req).await?;
-        let new = reg::new_client(raw, Registrar::Dynamic, p.now())?;
+        let new = reg::new_client(raw, Registrar::Dynamic, p.now(), &p.sealer)?;
         let client = new.client.clone();
         p.store
             .write(move |c| store::clients::insert(c, &client))

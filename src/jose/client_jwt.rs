@@ -136,3 +136,29 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
         "the JWT signature does not verify with the client's keys".into(),
     ))
 }
+
+/// Verifies an HS256 JWT keyed with a shared secret (`client_secret_jwt`). Only HS256 is
+/// accepted, and only here: asymmetric keys never verify HMACs.
+pub fn verify_hmac(token: &str, secret: &[u8]) -> Result<Value, JoseError> {
+    let header = peek_header(token)?;
+    if header["alg"].as_str() != Some("HS256") {
+        return Err(JoseError::Invalid(
+            "alg must be HS256 for client_secret_jwt".into(),
+        ));
+    }
+    let verifier = josekit::jws::HS256
+        .verifier_from_bytes(secret)
+        .map_err(|e| JoseError::Invalid(e.to_string()))?;
+    let (payload, _) = josekit::jws::deserialize_compact(token, &verifier).map_err(|_| {
+        JoseError::Invalid("the JWT signature does not verify with the client secret".into())
+    })?;
+    let claims: Value = serde_json::from_slice(&payload)
+        .map_err(|_| JoseError::Invalid("the JWT payload is not JSON".into()))?;
+    if claims.is_object() {
+        Ok(claims)
+    } else {
+        Err(JoseError::Invalid(
+            "the JWT payload is not a JSON object".into(),
+        ))
+    }
+}

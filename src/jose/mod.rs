@@ -7,7 +7,7 @@ pub mod encrypt;
 pub mod key_file;
 mod keys;
 
-pub use client_jwt::{peek_header, verify as verify_client_jwt, ClientKeys};
+pub use client_jwt::{peek_header, verify as verify_client_jwt, verify_hmac, ClientKeys};
 pub use keys::{Alg, KeySet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

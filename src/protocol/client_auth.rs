@@ -131,7 +131,14 @@ fn presented_assertion(
         client_id: sub,
         secret: None,
         assertion: Some(assertion.clone()),
-        method: "private_key_jwt",
+        // An HMAC assertion is keyed with the client secret (OIDC Core §9).
+        method: if crate::jose::peek_header(assertion)
+            .is_ok_and(|h| h["alg"].as_str().is_some_and(|a| a.starts_with("HS")))
+        {
+            "client_secret_jwt"
+        } else {
+            "private_key_jwt"
+        },
     })
 }
 
@@ -225,7 +232,16 @@ async fn verify_assertion(
         profile,
         client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref()),
     );
-    let claims = client_keys::verify(p, client, assertion, &allowed, error).await?;
+    let claims = if client.metadata.token_endpoint_auth_method == "client_secret_jwt" {
+        let secret = client
+            .secret_sealed
+            .as_deref()
+            .and_then(|s| p.sealer.open(s))
+            .ok_or_else(|| error("the client has no usable secret".into()))?;
+        crate::jose::verify_hmac(assertion, secret.as_bytes()).map_err(|e| error(e.to_string()))?
+    } else {
+        client_keys::verify(p, client, assertion, &allowed, error).await?
+    };
     if claims["iss"].as_str() != Some(client.id.as_str())
         || claims["sub"].as_str() != Some(client.id.as_str())
     {

@@ -10,6 +10,8 @@ use serde_json::json;
 pub fn document(p: &Provider) -> String {
     let e = p.endpoints();
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
+    // client_secret_jwt signs with the shared secret (HS256); the others with keys.
+    let token_auth_algs: Vec<&str> = algs.iter().copied().chain(["HS256"]).collect();
     let scopes: Vec<&str> = scopes::SUPPORTED.iter().map(|(s, _)| *s).collect();
     json!({
         "issuer": p.issuer,
@@ -30,8 +32,8 @@ pub fn document(p: &Provider) -> String {
         "userinfo_signing_alg_values_supported": algs,
         "id_token_encryption_alg_values_supported": crate::jose::encrypt::ALGS,
         "id_token_encryption_enc_values_supported": crate::jose::encrypt::ENCS,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": token_auth_algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"],

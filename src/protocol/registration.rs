@@ -5,6 +5,7 @@ use super::authorize::{normalize_response_type, RESPONSE_TYPES};
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
+use crate::sealing::Sealer;
 use crate::types::{Client, ClientMetadata, ScopeSet};
 use serde_json::{json, Value};
 
@@ -18,6 +19,7 @@ const AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "client_secret_jwt",
     "tls_client_auth",
     "self_signed_tls_client_auth",
     "none",
@@ -39,7 +41,13 @@ pub enum Registrar {
 }
 
 /// Validates metadata and makes a client with fresh (or operator-fixed) credentials.
-pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult<NewClient> {
+/// `sealer` keeps a recoverable copy of the secret for `client_secret_jwt` clients.
+pub fn new_client(
+    mut raw: Value,
+    registrar: Registrar,
+    now: i64,
+    sealer: &Sealer,
+) -> OAuthResult<NewClient> {
     let obj = raw.as_object_mut().ok_or_else(|| {
         OAuthError::invalid_client_metadata("client metadata must be a JSON object")
     })?;
@@ -68,7 +76,7 @@ pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult
     // Clients that authenticate with a key (or not at all) get no secret.
     let uses_secret = matches!(
         metadata.token_endpoint_auth_method.as_str(),
-        "client_secret_basic" | "client_secret_post"
+        "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
     );
     let secret = uses_secret.then(|| secret.unwrap_or_else(secrets::random_token));
     let registration_token = secrets::random_token();
@@ -76,6 +84,10 @@ pub fn new_client(mut raw: Value, registrar: Registrar, now: i64) -> OAuthResult
         client: Client {
             id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             secret_hash: secret.as_deref().map(secrets::digest),
+            secret_sealed: secret
+                .as_deref()
+                .filter(|_| metadata.token_endpoint_auth_method == "client_secret_jwt")
+                .map(|s| sealer.seal(s)),
             metadata,
             registration_hash: Some(secrets::digest(&registration_token)),
             created_at: now,

@@ -4,7 +4,7 @@ use super::{exec, optional, StoreError, StoreResult};
 use crate::types::{Client, ClientMetadata};
 use rusqlite::{params, Connection, Row};
 
-const COLUMNS: &str = "id, secret_hash, metadata, registration_hash, created_at";
+const COLUMNS: &str = "id, secret_hash, metadata, registration_hash, created_at, secret_sealed";
 
 fn from_row(r: &Row) -> rusqlite::Result<Client> {
     let metadata: String = r.get(2)?;
@@ -17,6 +17,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Client> {
         metadata,
         registration_hash: r.get(3)?,
         created_at: r.get(4)?,
+        secret_sealed: r.get(5)?,
     })
 }
 
@@ -25,14 +26,15 @@ pub fn insert(conn: &Connection, c: &Client) -> StoreResult<()> {
         serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     exec(
         conn,
-        "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
         params![
             c.id,
             c.secret_hash,
             metadata,
             c.registration_hash,
-            c.created_at
+            c.created_at,
+            c.secret_sealed
         ],
     )?;
     Ok(())

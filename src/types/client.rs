@@ -94,6 +94,8 @@ pub struct Client {
     /// SHA-256 digest (base64url) of the client secret; `None` for public clients.
     pub secret_hash: Option<String>,
     pub metadata: ClientMetadata,
+    /// The secret itself, sealed, for `client_secret_jwt` (HMAC needs it).
+    pub secret_sealed: Option<String>,
     /// SHA-256 digest of the RFC 7592 registration access token.
     pub registration_hash: Option<String>,
     pub created_at: i64,

@@ -330,3 +330,49 @@ async fn private_key_jwt_with_jwks_uri_refetches_for_a_new_kid() {
         "no refetch within the minimum interval"
     );
 }
+
+#[tokio::test]
+async fn client_secret_jwt_authenticates_with_the_shared_secret() {
+    // OIDC Core §9: an HS256 assertion keyed with the client secret.
+    use josekit::jws::{JwsHeader, HS256};
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({"token_endpoint_auth_method": "client_secret_jwt", "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": []}))
+        .await;
+    assert!(c.secret.len() >= 43);
+    let sign = |secret: &str, claims: &Value| {
+        let signer = HS256.signer_from_bytes(secret.as_bytes()).unwrap();
+        josekit::jws::serialize_compact(
+            &serde_json::to_vec(claims).unwrap(),
+            &JwsHeader::new(),
+            &signer,
+        )
+        .unwrap()
+    };
+    let (status, body) = client_credentials(
+        &s,
+        Some(&c.id),
+        &sign(&c.secret, &assertion_claims(&s, &c.id)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = client_credentials(
+        &s,
+        Some(&c.id),
+        &sign(
+            "not-the-secret-0123456789abcdefghijklm",
+            &assertion_claims(&s, &c.id),
+        ),
+    )
+    .await;
+    assert_eq!(status, 401, "keyed with the wrong secret");
+    // A private_key_jwt client cannot be reached with an HMAC assertion.
+    let keyed = key_client(&s, "ES256").await;
+    let (status, _) = client_credentials(
+        &s,
+        Some(&keyed.id),
+        &sign(&c.secret, &assertion_claims(&s, &keyed.id)),
+    )
+    .await;
+    assert_eq!(status, 401);
+}

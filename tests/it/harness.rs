@@ -89,8 +89,13 @@ impl TestServer {
         for (k, v) in extra.as_object().cloned().unwrap_or_default() {
             meta[k] = v;
         }
-        let new = registration::new_client(meta, Registrar::Operator, self.provider.now())
-            .expect("valid metadata");
+        let new = registration::new_client(
+            meta,
+            Registrar::Operator,
+            self.provider.now(),
+            &self.provider.sealer,
+        )
+        .expect("valid metadata");
         let client = new.client.clone();
         self.provider
             .store

@@ -267,10 +267,14 @@ async fn pushed_request(
     uri: &str,
 ) -> Result<AuthorizationRequest, Rejection> {
     let invalid = |d: &str| Rejection::Page(OAuthError::new("invalid_request_uri", 400, d));
+    // RFC 9101 §10.4: fetching request objects by URL is not offered (advertised as
+    // request_uri_parameter_supported: false); only PAR's own request_uris work.
     if !uri.starts_with(PAR_URN_PREFIX) {
-        return Err(invalid(
+        return Err(Rejection::Page(OAuthError::new(
+            "request_uri_not_supported",
+            400,
             "request_uri must come from the pushed authorization request endpoint",
-        ));
+        )));
     }
     let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), p.now());
     let stored = p

@@ -152,7 +152,7 @@ async fn request_uri_other_than_par_is_refused_without_redirect() {
     let (status, loc, body) = Journey::new(&s).authorize(&params).await;
     assert_eq!(status, 400);
     assert!(loc.is_empty());
-    assert!(body.contains("invalid_request_uri"), "{body}");
+    assert!(body.contains("request_uri_not_supported"), "{body}");
 }
 
 #[tokio::test]

@@ -18,5 +18,6 @@ mod interop_rust;
 mod key_rotation;
 mod ops;
 mod registration;
+mod tls;
 mod token;
 mod userinfo;

@@ -36,6 +36,42 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
     pub keys: KeyRotation,
+    pub plugins: PluginsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Folder of institution scripts (`*.rhai` or `<name>/main.rhai`), watched for changes.
+    pub dir: PathBuf,
+    /// How often the folder is rescanned for changed scripts (milliseconds; 0 turns it off).
+    pub reload_interval_ms: u64,
+    /// Wall-clock limit for one hook call (milliseconds).
+    pub hook_timeout_ms: u64,
+    /// Rhai operations one hook call may run.
+    pub max_operations: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        let limits = crate::plugins::sandbox::Limits::default();
+        PluginsConfig {
+            dir: PathBuf::from("plugins"),
+            reload_interval_ms: 1000,
+            hook_timeout_ms: limits.deadline.as_millis() as u64,
+            max_operations: limits.max_operations,
+        }
+    }
+}
+
+impl PluginsConfig {
+    pub fn limits(&self) -> crate::plugins::sandbox::Limits {
+        crate::plugins::sandbox::Limits {
+            max_operations: self.max_operations,
+            deadline: std::time::Duration::from_millis(self.hook_timeout_ms),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -87,6 +123,7 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
             keys: KeyRotation::default(),
+            plugins: PluginsConfig::default(),
         }
     }
 }
@@ -194,6 +231,11 @@ impl Config {
                     "fapi_profile {f}: use fapi1_advanced or fapi2"
                 )));
             }
+        }
+        if self.plugins.hook_timeout_ms == 0 || self.plugins.max_operations == 0 {
+            return Err(ConfigError::Invalid(
+                "plugins.hook_timeout_ms and plugins.max_operations must be positive".into(),
+            ));
         }
         if l.par_secs > 90 {
             return Err(ConfigError::Invalid(

@@ -12,6 +12,7 @@ pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod metrics;
+pub mod plugins;
 pub mod protocol;
 pub mod provider;
 pub mod sealing;
@@ -85,6 +86,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         jwks_cache: Default::default(),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
+        plugins: load_plugins(&config),
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));
@@ -97,6 +99,44 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         tls,
         ca_path,
     })
+}
+
+/// Compiles the institution scripts, logging (not failing on) the broken ones.
+fn load_plugins(config: &Config) -> plugins::Registry {
+    let registry = plugins::Registry::load(&config.plugins.dir, config.plugins.limits());
+    let catalog = registry.catalog();
+    for problem in catalog.problems.values() {
+        tracing::error!(%problem, "institution script not loaded");
+    }
+    tracing::info!(
+        institutions = catalog.list().len(),
+        dir = %config.plugins.dir.display(),
+        "institution scripts loaded"
+    );
+    registry
+}
+
+/// Rescans the plugins folder on an interval so changed scripts are picked up live.
+async fn watch_plugins(p: Arc<Provider>) {
+    let every = p.config.plugins.reload_interval_ms;
+    if every == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(every));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let reloader = p.clone();
+        let Ok(problems) = tokio::task::spawn_blocking(move || reloader.plugins.reload()).await
+        else {
+            continue;
+        };
+        for problem in problems {
+            let name = problem.file.display().to_string();
+            p.metrics.plugin_error(&name, "compile");
+            tracing::error!(%problem, "institution script not reloaded; keeping the previous version");
+        }
+    }
 }
 
 /// Reads a PEM bundle of CA certificates.
@@ -142,6 +182,7 @@ impl App {
             }
         });
         tokio::spawn(keys::watch(self.provider.clone()));
+        tokio::spawn(watch_plugins(self.provider.clone()));
         let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
         tls::serve(listener, service, self.tls).await;
     }

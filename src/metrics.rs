@@ -15,6 +15,12 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    pub institution: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabel {
     pub endpoint: String,
 }
@@ -30,6 +36,8 @@ pub struct Metrics {
     pub latency: Family<EndpointLabel, Histogram, fn() -> Histogram>,
     pub tokens_issued: Counter,
     pub login_failures: Counter,
+    /// Institution script failures by institution and kind (compile, runtime, limit).
+    pub plugin_errors: Family<PluginLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -41,6 +49,12 @@ impl Default for Metrics {
         );
         let tokens_issued = Counter::default();
         let login_failures = Counter::default();
+        let plugin_errors = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "plugin_errors",
+            "Institution script failures by institution and kind",
+            plugin_errors.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by endpoint, method and status",
@@ -67,11 +81,21 @@ impl Default for Metrics {
             latency,
             tokens_issued,
             login_failures,
+            plugin_errors,
         }
     }
 }
 
 impl Metrics {
+    pub fn plugin_error(&self, institution: &str, kind: &str) {
+        self.plugin_errors
+            .get_or_create(&PluginLabels {
+                institution: institution.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

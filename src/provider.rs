@@ -30,6 +30,8 @@ pub struct Provider {
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
+    /// The institutions, as scripts under `plugins/`.
+    pub plugins: crate::plugins::Registry,
 }
 
 /// The endpoint URLs, derived from the issuer once.

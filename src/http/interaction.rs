@@ -1,7 +1,9 @@
 //! The login and consent pages of an interaction.
 
 use super::{cookies, params, provider, respond};
-use crate::protocol::interaction::{self, Live, LoginFailure, Step};
+use crate::error::OAuthResult;
+use crate::protocol::interaction::{self, Live, LoginFailure, Outcome, Step};
+use crate::protocol::journey;
 use crate::provider::Provider;
 use crate::views;
 use salvo::prelude::*;
@@ -17,9 +19,30 @@ async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
     }
 }
 
-fn show_step(res: &mut Response, live: &Live, step: Step) {
+fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step: Step) {
     let i = &live.interaction;
     match step {
+        Step::Chooser(all) => {
+            let query = req.query::<String>("q").unwrap_or_default();
+            let needle = query.trim().to_lowercase();
+            let entries: Vec<views::ChooserEntry> = all
+                .iter()
+                .filter(|p| needle.is_empty() || p.meta.name.to_lowercase().contains(&needle))
+                .map(|p| views::ChooserEntry {
+                    id: &p.meta.id,
+                    name: &p.meta.name,
+                    bank_ref: &p.meta.bank_ref,
+                    kind: p.meta.kind.as_str(),
+                })
+                .collect();
+            let page = views::chooser(&i.id, &i.csrf_token, &live.client_name(), &query, &entries);
+            respond::html(res, StatusCode::OK, page)
+        }
+        Step::BankForm { institution, form } => respond::html(
+            res,
+            StatusCode::OK,
+            views::bank_form(&i.id, &i.csrf_token, &institution, &form),
+        ),
         Step::Login => {
             let hint = live.request.login_hint.clone().unwrap_or_default();
             respond::html(
@@ -35,6 +58,7 @@ fn show_step(res: &mut Response, live: &Live, step: Step) {
                 &i.id,
                 &i.csrf_token,
                 &live.client_name(),
+                live.institution_name(p).as_deref(),
                 &live.scope_descriptions(),
             ),
         ),
@@ -49,7 +73,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         return;
     };
     match interaction::current_step(&p, &live).await {
-        Ok(step) => show_step(res, &live, step),
+        Ok(step) => show_step(&p, req, res, &live, step),
         Err(e) => respond::error_page(res, &e),
     }
 }
@@ -141,8 +165,51 @@ pub async fn consent(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return respond::error_page(res, &e);
         }
     };
-    match interaction::consent(&p, &live, approve).await {
-        Ok(d) => respond::deliver(res, d),
+    let outcome = interaction::consent(&p, &live, approve).await;
+    respond_outcome(res, &live, outcome);
+}
+
+fn respond_outcome(res: &mut Response, live: &Live, outcome: OAuthResult<Outcome>) {
+    match outcome {
+        Ok(Outcome::Deliver(d)) => respond::deliver(res, d),
+        Ok(Outcome::Continue) => {
+            respond::redirect(res, &format!("/interaction/{}", live.interaction.id))
+        }
         Err(e) => respond::error_page(res, &e),
     }
+}
+
+/// The user picked an institution in the chooser.
+#[handler]
+pub async fn choose(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(live) = live(&p, req, res).await else {
+        return;
+    };
+    let Some(form) = form(req, res, &live).await else {
+        return;
+    };
+    let institution = form.get("institution").cloned().unwrap_or_default();
+    let outcome = journey::choose(&p, &live, &institution)
+        .await
+        .map(|()| Outcome::Continue);
+    respond_outcome(res, &live, outcome);
+}
+
+/// The user answered (or cancelled) an institution's form.
+#[handler]
+pub async fn journey_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(live) = live(&p, req, res).await else {
+        return;
+    };
+    let Some(form) = form(req, res, &live).await else {
+        return;
+    };
+    let outcome = if form.get("action").map(String::as_str) == Some("cancel") {
+        journey::cancel(&p, &live).await.map(Outcome::Deliver)
+    } else {
+        journey::submit(&p, &live, &form).await
+    };
+    respond_outcome(res, &live, outcome);
 }

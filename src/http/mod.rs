@@ -1,6 +1,7 @@
 //! The salvo router and thin handlers: parse the request, call `protocol`, write the response.
 
 mod authorize;
+mod banks;
 mod cookies;
 mod discovery;
 mod interaction;
@@ -32,6 +33,10 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(discovery::openid_configuration),
         )
         .push(Router::with_path("jwks").get(discovery::jwks))
+        .push(Router::with_path(".well-known/all-connections").get(banks::all_connections))
+        .push(Router::with_path(".well-known/api-connections").get(banks::api_connections))
+        .push(Router::with_path(".well-known/legacy-connections").get(banks::legacy_connections))
+        .push(Router::with_path(".well-known/test-connections").get(banks::test_connections))
         .push(
             Router::with_path("auth")
                 .get(authorize::authorize)
@@ -73,8 +78,11 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("metrics").get(ops::metrics))
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
+        .push(Router::with_path("bank-icons/{bank_ref}").get(banks::bank_icon))
         .push(Router::with_path("interaction/{uid}").get(interaction::show))
         .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
         .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))
+        .push(Router::with_path("interaction/{uid}/choose").post(interaction::choose))
+        .push(Router::with_path("interaction/{uid}/journey").post(interaction::journey_form))
         .push(oidc)
 }

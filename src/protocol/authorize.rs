@@ -36,6 +36,9 @@ pub struct AuthorizationRequest {
     /// Digest of the PAR request_uri this request came from; used up when it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
+    /// The bank connection this request asks for (`id:*`, `reauth`, `refresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<super::bank::BankRequest>,
 }
 
 impl AuthorizationRequest {
@@ -330,6 +333,7 @@ fn check_params(
     if let Some(c) = &claims {
         c.requested_sub()?;
     }
+    let bank = super::bank::classify(p, client, &ScopeSet::parse(&scope), claims.as_ref())?;
     let hint_sub = get(params, "id_token_hint")
         .map(|h| check_id_token_hint(p, client, h))
         .transpose()?;
@@ -350,6 +354,7 @@ fn check_params(
         response_mode,
         dpop_jkt: get(params, "dpop_jkt").map(String::from),
         pushed: None,
+        bank,
     })
 }
 
@@ -421,6 +426,11 @@ fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
     let allowed = client.metadata.scope.as_deref().map(ScopeSet::parse);
     let mut granted = ScopeSet::default();
     for s in requested.iter() {
+        // Bank scopes are checked against the institutions and the client's connection types.
+        if super::bank::is_bank_scope(s) {
+            granted.insert(s);
+            continue;
+        }
         if !scopes::is_supported(s) {
             return Err(OAuthError::invalid_scope(format!(
                 "scope {s} is not supported"
@@ -552,6 +562,7 @@ pub async fn respond(
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
+    connection: Option<super::bank::ConnectionWrite>,
 ) -> OAuthResult<Delivery> {
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
@@ -584,6 +595,7 @@ pub async fn respond(
                 life.access_token_secs.max(life.authorization_code_secs)
             },
         revoked_at: None,
+        connection_id: connection.as_ref().map(|c| c.connection_id().to_string()),
     };
     let code = req
         .response_type
@@ -609,8 +621,14 @@ pub async fn respond(
                     return Err(store::StoreError::Rejected("pushed request already used"));
                 }
             }
-            if let Some(row) = &row {
+            if let Some(w) = &connection {
+                w.apply(c, now)?;
+            }
+            // A bank journey's grant is kept even without a code: its ID token names it.
+            if row.is_some() || connection.is_some() {
                 grants::insert_grant(c, &stored_grant)?;
+            }
+            if let Some(row) = &row {
                 grants::insert_code(c, row)?;
             }
             Ok(())
@@ -618,10 +636,10 @@ pub async fn respond(
         .await;
     match stored {
         Ok(()) => {}
-        Err(store::StoreError::Rejected(_)) => {
-            return Err(OAuthError::invalid_request(
-                "this pushed authorization request was already used",
-            ))
+        Err(store::StoreError::Rejected(why)) => {
+            return Err(OAuthError::invalid_request(format!(
+                "the authorization cannot complete: {why}"
+            )))
         }
         Err(e) => return Err(e.into()),
     }

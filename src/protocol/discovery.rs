@@ -12,7 +12,22 @@ pub fn document(p: &Provider) -> String {
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
     // client_secret_jwt signs with the shared secret (HS256); the others with keys.
     let token_auth_algs: Vec<&str> = algs.iter().copied().chain(["HS256"]).collect();
-    let scopes: Vec<&str> = scopes::SUPPORTED.iter().map(|(s, _)| *s).collect();
+    // Bank scopes: the chooser filters and the lifecycle scopes (`id:{bank}` for each
+    // institution in the connection lists).
+    let scopes: Vec<&str> = scopes::SUPPORTED
+        .iter()
+        .map(|(s, _)| *s)
+        .chain([
+            "id:all",
+            "id:api",
+            "id:legacy",
+            "id:test",
+            "reauth",
+            "refresh",
+        ])
+        .collect();
+    let mut claims = scopes::all_claims();
+    claims.push(super::bank::CONNECTION_CLAIM);
     json!({
         "issuer": p.issuer,
         "authorization_endpoint": e.authorization,
@@ -50,7 +65,7 @@ pub fn document(p: &Provider) -> String {
             "userinfo_endpoint": e.userinfo,
         },
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": scopes::all_claims(),
+        "claims_supported": claims,
         "claims_parameter_supported": true,
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,

@@ -12,14 +12,28 @@ use crate::store::{self, consents};
 use crate::types::{Client, ScopeSet};
 
 /// Where the browser goes next.
-#[derive(Debug)]
 pub enum Step {
     /// Show the login form.
     Login,
+    /// Show the bank chooser with these institutions.
+    Chooser(Vec<std::sync::Arc<crate::plugins::Plugin>>),
     /// Show the consent form.
     Consent,
+    /// Show a form an institution's script asked for.
+    BankForm {
+        institution: String,
+        form: crate::plugins::Form,
+    },
     /// Leave for the client's redirect_uri (success or error).
     Redirect(Delivery),
+}
+
+/// What a form post leads to.
+pub enum Outcome {
+    /// Back to the client's redirect_uri.
+    Deliver(Delivery),
+    /// Back to the interaction page for its next step.
+    Continue,
 }
 
 /// A live interaction with its request and client, checked against the browser.
@@ -27,6 +41,8 @@ pub struct Live {
     pub interaction: Interaction,
     pub request: AuthorizationRequest,
     pub client: Client,
+    /// The bank journey's progress (default for other requests).
+    pub progress: super::bank::Progress,
 }
 
 impl Live {
@@ -42,10 +58,18 @@ impl Live {
         self.request
             .scopes()
             .iter()
-            .map(|s| (s.to_string(), scopes::description(s)))
+            .map(|s| {
+                let text = super::bank::describe(s).unwrap_or_else(|| scopes::description(s));
+                (s.to_string(), text)
+            })
             .collect()
     }
-    fn authentication(&self) -> Option<Authentication> {
+    /// The institution a bank interaction is about, once known.
+    pub fn institution_name(&self, p: &Provider) -> Option<String> {
+        let id = self.progress.institution.as_deref()?;
+        p.plugins.get(id).map(|i| i.meta.name.clone())
+    }
+    pub fn authentication(&self) -> Option<Authentication> {
         let i = &self.interaction;
         Some(Authentication {
             user_id: i.user_id.clone()?,
@@ -90,6 +114,9 @@ pub async fn begin(
     browser_id: &str,
     session: Option<Session>,
 ) -> OAuthResult<Begun> {
+    if req.bank.is_some() {
+        return begin_bank(p, req, client, browser_id, session).await;
+    }
     let consent = match &session {
         Some(s) => remembered(p, &s.user_id, &req.client_id).await?,
         None => None,
@@ -124,6 +151,57 @@ pub async fn begin(
         amr: user.as_ref().map(|a| a.amr.clone()),
         sid: user.as_ref().map(|a| a.sid.clone()),
         expires_at: now + p.config.lifetimes.interaction_secs,
+        journey: None,
+    };
+    let id = i.id.clone();
+    p.store.write(move |c| interactions::insert(c, &i)).await?;
+    Ok(Begun::Interaction(id))
+}
+
+/// A bank request always needs the user (chooser, consent, the institution's own journey);
+/// it may start without a login when the client identifies its user or nobody is identified.
+async fn begin_bank(
+    p: &Provider,
+    req: AuthorizationRequest,
+    client: &Client,
+    browser_id: &str,
+    session: Option<Session>,
+) -> OAuthResult<Begun> {
+    if req.has_prompt("none") {
+        let e = OAuthError::new(
+            "interaction_required",
+            400,
+            "connecting a bank needs the user (OIDC Core §3.1.2.6)",
+        );
+        return ErrorRedirect::new(&req, e)
+            .deliver(p, client)
+            .map(Begun::Redirect);
+    }
+    let (identity, progress) =
+        match super::journey::identify(p, &req, client, session.as_ref()).await {
+            Ok(v) => v,
+            Err(e) if e.status < 500 => {
+                return ErrorRedirect::new(&req, e)
+                    .deliver(p, client)
+                    .map(Begun::Redirect)
+            }
+            Err(e) => return Err(e),
+        };
+    let user = match identity {
+        super::journey::Identity::Known(a) => Some(a),
+        _ => None,
+    };
+    let i = Interaction {
+        id: secrets::random_token(),
+        browser_hash: secrets::digest(browser_id),
+        csrf_token: secrets::random_token(),
+        request: serde_json::to_string(&req).map_err(OAuthError::server)?,
+        user_id: user.as_ref().map(|a| a.user_id.clone()),
+        auth_time: user.as_ref().map(|a| a.auth_time),
+        amr: user.as_ref().map(|a| a.amr.clone()),
+        sid: user.as_ref().map(|a| a.sid.clone()),
+        expires_at: p.now() + p.config.lifetimes.interaction_secs,
+        journey: Some(progress.to_json()),
     };
     let id = i.id.clone();
     p.store.write(move |c| interactions::insert(c, &i)).await?;
@@ -146,7 +224,7 @@ async fn finish(
     client: &Client,
     auth: &Authentication,
 ) -> OAuthResult<Delivery> {
-    match authorize::respond(p, req, client, auth).await {
+    match authorize::respond(p, req, client, auth, None).await {
         Ok(d) => Ok(d),
         Err(e) if e.status < 500 => ErrorRedirect::new(req, e).deliver(p, client),
         Err(e) => Err(e),
@@ -176,16 +254,21 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
         .read(move |c| store::clients::get(c, &cid))
         .await?
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+    let progress = super::bank::Progress::parse(interaction.journey.as_deref())?;
     Ok(Live {
         interaction,
         request,
         client,
+        progress,
     })
 }
 
 /// What to show for a live interaction: login until someone logged in, then consent unless
 /// it is remembered (and not forced by prompt=consent).
 pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
+    if live.request.bank.is_some() {
+        return super::journey::current_step(p, live);
+    }
     let Some(auth) = live.authentication() else {
         return Ok(Step::Login);
     };
@@ -282,11 +365,23 @@ pub async fn login(
     Ok(cookie)
 }
 
-/// The user's answer on the consent page. Approval is remembered for this client.
-pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Delivery> {
-    let auth = live
-        .authentication()
-        .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
+/// The user's answer on the consent page. Approval is remembered for this client; in a bank
+/// interaction it starts the institution's journey instead.
+pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Outcome> {
+    if live.request.bank.is_some() {
+        if !matches!(super::journey::current_step(p, live)?, Step::Consent) {
+            return Err(OAuthError::invalid_request(
+                "consent is not what this step asks for",
+            ));
+        }
+        if approve {
+            return super::journey::start(p, live).await;
+        }
+    }
+    let bank = live.request.bank.is_some();
+    if live.authentication().is_none() && !bank {
+        return Err(OAuthError::invalid_request("sign in before giving consent"));
+    }
     if !approve {
         let iid = live.interaction.id.clone();
         let now = p.now();
@@ -294,8 +389,13 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<De
             .write(move |c| interactions::complete(c, &iid, now))
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
-        return ErrorRedirect::new(&live.request, e).deliver(p, &live.client);
+        return ErrorRedirect::new(&live.request, e)
+            .deliver(p, &live.client)
+            .map(Outcome::Deliver);
     }
+    let auth = live
+        .authentication()
+        .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
     let (u, c, s, now) = (
         auth.user_id.clone(),
         live.client.id.clone(),
@@ -305,7 +405,7 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<De
     p.store
         .write(move |conn| consents::remember(conn, &u, &c, &s, now))
         .await?;
-    complete(p, live, &auth).await
+    complete(p, live, &auth).await.map(Outcome::Deliver)
 }
 
 /// Ends the interaction exactly once and issues the code.

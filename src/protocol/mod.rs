@@ -2,6 +2,7 @@
 //! types, and takes `now` from the provider's clock rather than reading time itself.
 
 pub mod authorize;
+pub mod bank;
 pub mod claims;
 pub mod client_auth;
 pub mod client_keys;
@@ -11,6 +12,7 @@ pub mod fapi;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;
+pub mod journey;
 pub mod jwks_fetch;
 pub mod login;
 pub mod par;

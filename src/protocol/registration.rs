@@ -186,6 +186,15 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
     }
     check_key_metadata(&m)?;
     check_encryption_metadata(&m)?;
+    if let Some(t) = m
+        .connection_types
+        .iter()
+        .find(|t| !["api", "legacy", "test"].contains(&t.as_str()))
+    {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "connection_types: {t} is not api, legacy or test"
+        )));
+    }
     if let Some(name) = &m.fapi_profile {
         let profile = super::fapi::Profile::parse(name).ok_or_else(|| {
             OAuthError::invalid_client_metadata(format!(

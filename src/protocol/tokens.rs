@@ -199,7 +199,8 @@ pub async fn id_token(
     if let Some(n) = nonce {
         c["nonce"] = json!(n);
     }
-    if let Some(amr) = &grant.amr {
+    // A user identified by the client rather than by a login here has no amr.
+    if let Some(amr) = grant.amr.as_deref().filter(|a| !a.is_empty()) {
         c["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
     }
     c["acr"] = json!(grant.acr.as_deref().unwrap_or(DEFAULT_ACR));
@@ -224,6 +225,13 @@ pub async fn id_token(
     {
         for (k, v) in claims::by_request(&user.claims, &req.id_token) {
             c[k] = v;
+        }
+        // The contract's connection claim, when asked for and the grant made a connection.
+        if let (Some(id), Some(_)) = (
+            &grant.connection_id,
+            req.id_token_request(super::bank::CONNECTION_CLAIM),
+        ) {
+            c[super::bank::CONNECTION_CLAIM] = json!(id);
         }
     }
     if extras.scope_claims {

@@ -19,6 +19,8 @@ pub struct Grant {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The bank connection this grant was made for, if any.
+    pub connection_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +70,7 @@ pub enum Consumed<T> {
     Invalid,
 }
 
-const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at";
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at, connection_id";
 
 fn grant_row(r: &Row) -> rusqlite::Result<Grant> {
     Ok(Grant {
@@ -84,15 +86,16 @@ fn grant_row(r: &Row) -> rusqlite::Result<Grant> {
         created_at: r.get(9)?,
         expires_at: r.get(10)?,
         revoked_at: r.get(11)?,
+        connection_id: r.get(12)?,
     })
 }
 
 pub fn insert_grant(conn: &Connection, g: &Grant) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at],
+        "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
     )?;
     Ok(())
 }

@@ -16,14 +16,16 @@ pub struct Interaction {
     pub amr: Option<String>,
     pub sid: Option<String>,
     pub expires_at: i64,
+    /// The bank journey's progress as JSON, once one started.
+    pub journey: Option<String>,
 }
 
 pub fn insert(conn: &Connection, i: &Interaction) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at],
+        "INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at, i.journey],
     )?;
     Ok(())
 }
@@ -32,7 +34,7 @@ pub fn insert(conn: &Connection, i: &Interaction) -> StoreResult<()> {
 pub fn get(conn: &Connection, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
     optional(
         conn.prepare_cached(
-            "SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at
+            "SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey
              FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL",
         )?
         .query_row(params![id, now], |r| {
@@ -46,6 +48,7 @@ pub fn get(conn: &Connection, id: &str, now: i64) -> StoreResult<Option<Interact
                 amr: r.get(6)?,
                 sid: r.get(7)?,
                 expires_at: r.get(8)?,
+                journey: r.get(9)?,
             })
         }),
     )
@@ -75,4 +78,14 @@ pub fn complete(conn: &Connection, id: &str, now: i64) -> StoreResult<bool> {
         "UPDATE interactions SET completed_at = ?2 WHERE id = ?1 AND completed_at IS NULL",
         params![id, now],
     )? == 1)
+}
+
+/// Saves the bank journey's progress.
+pub fn set_journey(conn: &Connection, id: &str, journey: &str) -> StoreResult<()> {
+    exec(
+        conn,
+        "UPDATE interactions SET journey = ?2 WHERE id = ?1 AND completed_at IS NULL",
+        params![id, journey],
+    )?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! commit), and a pool of read-only connections. SQL lives only below this module.
 
 pub mod clients;
+pub mod connections;
 pub mod consents;
 pub mod grants;
 pub mod interactions;

@@ -64,6 +64,9 @@ pub struct ClientMetadata {
     /// RFC 9126 §6: authorization requests must come through PAR.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    /// Connection types beyond `test` (always available) this client may use: `api`, `legacy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connection_types: Vec<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -84,6 +87,10 @@ impl ClientMetadata {
     }
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
+    }
+    /// Test connections are open to every client; api and legacy ones only when granted.
+    pub fn allows_connection_type(&self, kind: &str) -> bool {
+        kind == "test" || self.connection_types.iter().any(|t| t == kind)
     }
 }
 

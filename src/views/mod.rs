@@ -44,7 +44,125 @@ pub fn login(
     )
 }
 
-pub fn consent(uid: &str, csrf: &str, client_name: &str, scopes: &[(String, &str)]) -> String {
+/// One institution in the chooser.
+pub struct ChooserEntry<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub bank_ref: &'a str,
+    pub kind: &'a str,
+}
+
+/// The bank chooser: a search box (a plain GET, no script) and one button per institution.
+pub fn chooser(
+    uid: &str,
+    csrf: &str,
+    client_name: &str,
+    query: &str,
+    entries: &[ChooserEntry],
+) -> String {
+    let items: String = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "<li><button type=\"submit\" name=\"institution\" value=\"{id}\" class=\"bank\">\
+<img src=\"/bank-icons/{bank_ref}?defaultIcon=true\" alt=\"\" width=\"32\" height=\"32\">\
+<span>{name}</span> <small>{kind}</small></button></li>",
+                id = attr(e.id),
+                bank_ref = attr(e.bank_ref),
+                name = text(e.name),
+                kind = text(e.kind),
+            )
+        })
+        .collect();
+    let list = if entries.is_empty() {
+        "<p class=\"lead\">No institution matches your search.</p>".to_string()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/interaction/{uid}/choose\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\"><ul class=\"banks\">{items}</ul></form>",
+            uid = attr(uid),
+            csrf = attr(csrf),
+        )
+    };
+    layout(
+        "Choose your bank",
+        &format!(
+            "<h1>Choose your bank</h1><p class=\"lead\">to connect to <strong>{client}</strong></p>\
+<form method=\"get\" action=\"/interaction/{uid}\" role=\"search\">\
+<label for=\"q\">Search</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{query}\" autofocus>\
+<button type=\"submit\" class=\"secondary\">Search</button></form>{list}",
+            client = text(client_name),
+            uid = attr(uid),
+            query = attr(query),
+        ),
+    )
+}
+
+/// A form an institution's script asked for (credentials, one-time codes).
+pub fn bank_form(uid: &str, csrf: &str, institution: &str, form: &crate::plugins::Form) -> String {
+    let error = form
+        .error
+        .as_deref()
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    let intro = form
+        .intro
+        .as_deref()
+        .map(|i| format!("<p>{}</p>", text(i)))
+        .unwrap_or_default();
+    let fields: String = form
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let (kind, extra) = match f.kind.as_str() {
+                "password" => ("password", " autocomplete=\"current-password\""),
+                "otp" => (
+                    "text",
+                    " inputmode=\"numeric\" autocomplete=\"one-time-code\"",
+                ),
+                _ => ("text", " autocomplete=\"off\""),
+            };
+            format!(
+                "<label for=\"f{n}\">{label}</label>\
+<input id=\"f{n}\" name=\"{name}\" type=\"{kind}\"{extra} required{focus}>",
+                label = text(&f.label),
+                name = attr(&f.name),
+                focus = if n == 0 { " autofocus" } else { "" },
+            )
+        })
+        .collect();
+    layout(
+        &form.title,
+        &format!(
+            "<h1>{title}</h1><p class=\"lead\">{institution}</p>{intro}{error}\
+<form method=\"post\" action=\"/interaction/{uid}/journey\" autocomplete=\"off\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">{fields}\
+<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"cancel\" formnovalidate class=\"secondary\">Cancel</button>\
+<button type=\"submit\" name=\"action\" value=\"submit\">Continue</button></div></form>",
+            title = text(&form.title),
+            institution = text(institution),
+            uid = attr(uid),
+            csrf = attr(csrf),
+        ),
+    )
+}
+
+pub fn consent(
+    uid: &str,
+    csrf: &str,
+    client_name: &str,
+    institution: Option<&str>,
+    scopes: &[(String, &str)],
+) -> String {
+    let institution = institution
+        .map(|i| {
+            format!(
+                "<p>Your bank: <span class=\"institution\">{}</span></p>",
+                text(i)
+            )
+        })
+        .unwrap_or_default();
     let items: String = scopes
         .iter()
         .map(|(s, d)| {
@@ -59,7 +177,7 @@ pub fn consent(uid: &str, csrf: &str, client_name: &str, scopes: &[(String, &str
         "Allow access",
         &format!(
             "<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
-<ul class=\"scopes\">{items}</ul>\
+{institution}<ul class=\"scopes\">{items}</ul>\
 <form method=\"post\" action=\"/interaction/{uid}/consent\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Cancel</button>\

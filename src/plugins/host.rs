@@ -1,0 +1,67 @@
+//! Host functions institution scripts may call. Nothing here touches files, processes or the
+//! network; HTTP to an institution's declared hosts is added by the journey runner.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+type HostResult<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
+    Err(msg.into().into())
+}
+
+pub fn register(e: &mut Engine) {
+    e.register_fn("json_parse", json_parse);
+    e.register_fn("json_stringify", json_stringify);
+    e.register_fn("base64_encode", |s: &str| STANDARD.encode(s));
+    e.register_fn("base64url_encode", |s: &str| URL_SAFE_NO_PAD.encode(s));
+    e.register_fn("base64_decode", |s: &str| decode(&STANDARD, s));
+    e.register_fn("base64url_decode", |s: &str| decode(&URL_SAFE_NO_PAD, s));
+    e.register_fn("sha256_hex", |s: &str| {
+        hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+    });
+    e.register_fn("hmac_sha256_hex", |key: &str, msg: &str| {
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+        hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
+    });
+    e.register_fn("random_id", || uuid::Uuid::new_v4().to_string());
+    e.register_fn("now", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    });
+    e.register_fn(
+        "log_info",
+        |s: &str| tracing::info!(target: "consentry::plugin", "{s}"),
+    );
+    e.register_fn(
+        "log_warn",
+        |s: &str| tracing::warn!(target: "consentry::plugin", "{s}"),
+    );
+}
+
+fn json_parse(s: &str) -> HostResult<Dynamic> {
+    let v: serde_json::Value = match serde_json::from_str(s) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("json_parse: {e}")),
+    };
+    rhai::serde::to_dynamic(v)
+}
+
+fn json_stringify(v: Dynamic) -> HostResult<String> {
+    let v: serde_json::Value = rhai::serde::from_dynamic(&v)?;
+    Ok(v.to_string())
+}
+
+fn decode(engine: &impl base64::Engine, s: &str) -> HostResult<String> {
+    match engine.decode(s).map(String::from_utf8) {
+        Ok(Ok(text)) => Ok(text),
+        _ => fail("base64 input is not valid base64 of UTF-8 text"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

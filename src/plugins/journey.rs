@@ -1,0 +1,187 @@
+//! Calling a script's journey hooks and reading what they ask the host to do next.
+
+use super::plugin::Plugin;
+use super::registry::Registry;
+use super::sandbox;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Which journey a hook serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JourneyKind {
+    Connect,
+    Reauth,
+    Refresh,
+}
+
+impl JourneyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JourneyKind::Connect => "connect",
+            JourneyKind::Reauth => "reauth",
+            JourneyKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A form field the script asks the user to fill in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    /// `text`, `password` or `otp`.
+    #[serde(rename = "type", default = "text_field")]
+    pub kind: String,
+}
+
+fn text_field() -> String {
+    "text".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    pub title: String,
+    #[serde(default)]
+    pub intro: Option<String>,
+    pub fields: Vec<Field>,
+    /// Shown above the fields, e.g. after a wrong password.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// What a hook asks for next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Show this form; its answers go to `submit(ctx, input)` with `state` in `ctx.state`.
+    Form { form: Form, state: Value },
+    /// The journey succeeded; keep `data` (sealed) with the connection.
+    Done { data: Value },
+    /// The journey failed; the message is shown to the client as the error description.
+    Fail { message: String },
+}
+
+/// Why a hook call did not produce an action.
+#[derive(Debug, Clone)]
+pub struct HookFailure {
+    /// `runtime`, `limit`, `deadline` or `result` (a malformed return value).
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failure: {}", self.kind, self.message)
+    }
+}
+
+const FIELD_KINDS: &[&str] = &["text", "password", "otp"];
+
+impl Action {
+    fn parse(v: Value) -> Result<Action, String> {
+        let Value::Object(mut m) = v else {
+            return Err("a hook must return a map with one of form, done or fail".into());
+        };
+        let state = m.remove("state").unwrap_or(Value::Null);
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        match keys.as_slice() {
+            ["form"] => {
+                let form: Form = serde_json::from_value(m.remove("form").unwrap_or_default())
+                    .map_err(|e| format!("form: {e}"))?;
+                if form.fields.is_empty() {
+                    return Err("form: fields must not be empty".into());
+                }
+                if let Some(f) = form
+                    .fields
+                    .iter()
+                    .find(|f| !FIELD_KINDS.contains(&f.kind.as_str()))
+                {
+                    return Err(format!(
+                        "form field {}: type must be text, password or otp",
+                        f.name
+                    ));
+                }
+                Ok(Action::Form { form, state })
+            }
+            ["done"] => {
+                let done = m.remove("done").unwrap_or_default();
+                let data = match done {
+                    Value::Object(mut d) => d.remove("data").unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                Ok(Action::Done { data })
+            }
+            ["fail"] => match m.remove("fail") {
+                Some(Value::String(message)) => Ok(Action::Fail { message }),
+                _ => Err("fail must be a string".into()),
+            },
+            _ => Err(format!(
+                "a hook must return exactly one of form, done or fail (got {})",
+                keys.join(", ")
+            )),
+        }
+    }
+}
+
+impl Registry {
+    /// Calls `hook` with JSON arguments on a blocking thread, under the deadline; a panic, an
+    /// error or an exceeded limit ends as a `HookFailure`, never anything worse.
+    pub async fn call(
+        &self,
+        plugin: Arc<Plugin>,
+        hook: &'static str,
+        args: Vec<Value>,
+    ) -> Result<Action, HookFailure> {
+        let engine = self.engine.clone();
+        let deadline = self.limits.deadline;
+        let task = tokio::task::spawn_blocking(move || {
+            let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);
+            let _entered = span.enter();
+            let args: Vec<rhai::Dynamic> = args
+                .into_iter()
+                .map(rhai::serde::to_dynamic)
+                .collect::<Result<_, _>>()
+                .map_err(|e| failure("runtime", e.to_string()))?;
+            let out = sandbox::with_deadline(deadline, || {
+                engine.call_fn_with_options::<rhai::Dynamic>(
+                    rhai::CallFnOptions::new().eval_ast(false),
+                    &mut rhai::Scope::new(),
+                    &plugin.ast,
+                    hook,
+                    args,
+                )
+            })
+            .map_err(|e| classify(&e))?;
+            let value: Value =
+                rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
+            Action::parse(value).map_err(|m| failure("result", m))
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(_) => Err(failure("runtime", "the hook panicked".into())),
+        }
+    }
+}
+
+fn failure(kind: &'static str, message: String) -> HookFailure {
+    HookFailure { kind, message }
+}
+
+fn classify(e: &rhai::EvalAltResult) -> HookFailure {
+    use rhai::EvalAltResult as E;
+    let at = e
+        .position()
+        .line()
+        .map(|l| format!(" (line {l})"))
+        .unwrap_or_default();
+    match e {
+        E::ErrorTerminated(..) => failure("deadline", "the hook ran past its time limit".into()),
+        E::ErrorTooManyOperations(..) | E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
+            failure("limit", format!("{e}{at}"))
+        }
+        _ => failure("runtime", format!("{e}{at}")),
+    }
+}

@@ -1,0 +1,14 @@
+//! The Rhai host for institution scripts: a hardened engine, the plugin API and a registry
+//! that hot-reloads `plugins/`.
+
+pub mod host;
+pub mod institution;
+pub mod journey;
+pub mod plugin;
+pub mod registry;
+pub mod sandbox;
+
+pub use institution::{ConnectionType, Institution};
+pub use journey::{Action, Field, Form, HookFailure, JourneyKind};
+pub use plugin::{Plugin, PluginError};
+pub use registry::{Catalog, Registry};

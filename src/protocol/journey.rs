@@ -1,0 +1,430 @@
+//! The bank side of an interaction: who the connection is for, the chooser, and running the
+//! institution's journey hooks until they finish in a connection (or an error for the client).
+
+use super::authorize::{Authentication, ErrorRedirect};
+use super::bank::{self, BankRequest, ConnectionWrite, Progress};
+use super::interaction::{Live, Outcome, Step};
+use super::response::Delivery;
+use super::secrets;
+use crate::error::{OAuthError, OAuthResult};
+use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
+use crate::provider::Provider;
+use crate::store::connections::{self, BankConnection};
+use crate::store::{self, interactions, sessions::Session, users};
+use crate::types::Client;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Longest value accepted for one form field.
+const MAX_FIELD_LEN: usize = 4096;
+
+/// Who a bank request is for, decided when it arrives.
+pub enum Identity {
+    /// A user we know: the client's own (pinned by `sub`) or the browser's session.
+    Known(Authentication),
+    /// Nobody yet: the finished journey creates a new user for the connection.
+    Anonymous,
+    /// A pinned user who is not the client's own must log in here first.
+    NeedsLogin,
+}
+
+/// Decides who a bank request is for (contract: Flow for use case 2; issue rules for a flow with
+/// no identified user), and checks a reauth/refresh connection belongs to them.
+pub async fn identify(
+    p: &Provider,
+    req: &super::authorize::AuthorizationRequest,
+    client: &Client,
+    session: Option<&Session>,
+) -> OAuthResult<(Identity, Progress)> {
+    let bank = req
+        .bank
+        .as_ref()
+        .ok_or_else(|| OAuthError::server("not a bank request"))?;
+    let now = p.now();
+    let fresh_session = session
+        .filter(|s| req.max_age.is_none_or(|m| now - s.auth_time <= m))
+        .filter(|_| !req.has_prompt("login"));
+    let identity = match req.required_sub() {
+        Some(sub) => {
+            let id = sub.clone();
+            let user = p
+                .store
+                .read(move |c| users::get(c, &id))
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::invalid_request("the requested sub is not a known user")
+                })?;
+            if user.managed_by_client.as_deref() == Some(client.id.as_str()) {
+                Identity::Known(Authentication {
+                    user_id: user.id,
+                    auth_time: now,
+                    amr: String::new(),
+                    sid: uuid::Uuid::new_v4().to_string(),
+                })
+            } else {
+                match fresh_session.filter(|s| s.user_id == sub) {
+                    Some(s) => Identity::Known(from_session(s)),
+                    None => Identity::NeedsLogin,
+                }
+            }
+        }
+        None => match fresh_session {
+            Some(s) => Identity::Known(from_session(s)),
+            None if req.has_prompt("login") => Identity::NeedsLogin,
+            None => Identity::Anonymous,
+        },
+    };
+    let institution = match (&bank.connection_id, req.required_sub()) {
+        (Some(cid), Some(sub)) => Some(
+            bank::owned_connection(p, client, &sub, cid)
+                .await?
+                .institution_id,
+        ),
+        _ => bank.institution.clone(),
+    };
+    if let Some(id) = &institution {
+        if p.plugins.get(id).is_none() {
+            return Err(OAuthError::new(
+                "temporarily_unavailable",
+                503,
+                format!("the institution {id} is not available right now"),
+            ));
+        }
+    }
+    let progress = Progress {
+        institution,
+        login_required: matches!(identity, Identity::NeedsLogin),
+        ..Default::default()
+    };
+    Ok((identity, progress))
+}
+
+fn from_session(s: &Session) -> Authentication {
+    Authentication {
+        user_id: s.user_id.clone(),
+        auth_time: s.auth_time,
+        amr: s.amr.clone(),
+        sid: s.sid.clone(),
+    }
+}
+
+fn bank_of(live: &Live) -> OAuthResult<&BankRequest> {
+    live.request
+        .bank
+        .as_ref()
+        .ok_or_else(|| OAuthError::server("not a bank interaction"))
+}
+
+/// What to show next in a bank interaction.
+pub fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
+    let progress = &live.progress;
+    if progress.login_required && live.interaction.user_id.is_none() {
+        return Ok(Step::Login);
+    }
+    let bank = bank_of(live)?;
+    let Some(id) = &progress.institution else {
+        let institutions = p
+            .plugins
+            .catalog()
+            .of_type(bank.chooser_type())
+            .into_iter()
+            .filter(|i| {
+                live.client
+                    .metadata
+                    .allows_connection_type(i.meta.kind.as_str())
+            })
+            .collect();
+        return Ok(Step::Chooser(institutions));
+    };
+    let plugin = plugin(p, id)?;
+    if !progress.consented {
+        return Ok(Step::Consent);
+    }
+    match &progress.form {
+        Some(form) => Ok(Step::BankForm {
+            institution: plugin.meta.name.clone(),
+            form: form.clone(),
+        }),
+        // Consent given but no form pending: the journey is in flight elsewhere.
+        None => Err(OAuthError::invalid_request(
+            "this connection journey is already under way",
+        )),
+    }
+}
+
+fn plugin(p: &Provider, id: &str) -> OAuthResult<Arc<Plugin>> {
+    p.plugins.get(id).ok_or_else(|| {
+        OAuthError::new(
+            "temporarily_unavailable",
+            503,
+            format!("the institution {id} is not available right now"),
+        )
+    })
+}
+
+/// The user picked an institution in the chooser.
+pub async fn choose(p: &Provider, live: &Live, institution: &str) -> OAuthResult<()> {
+    let bank = bank_of(live)?;
+    if live.progress.institution.is_some() {
+        return Err(OAuthError::invalid_request(
+            "an institution was already chosen",
+        ));
+    }
+    let offered = p.plugins.get(institution).is_some_and(|i| {
+        bank.chooser_type().is_none_or(|t| i.meta.kind == t)
+            && live
+                .client
+                .metadata
+                .allows_connection_type(i.meta.kind.as_str())
+    });
+    if !offered {
+        return Err(OAuthError::invalid_request(
+            "that institution is not one offered here",
+        ));
+    }
+    let mut progress = live.progress.clone();
+    progress.institution = Some(institution.to_string());
+    save(p, live, &progress).await
+}
+
+async fn save(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<()> {
+    let (id, json) = (live.interaction.id.clone(), progress.to_json());
+    p.store
+        .write(move |c| interactions::set_journey(c, &id, &json))
+        .await?;
+    Ok(())
+}
+
+/// Consent given: start the institution's journey.
+pub async fn start(p: &Provider, live: &Live) -> OAuthResult<Outcome> {
+    let bank = bank_of(live)?;
+    let id = live
+        .progress
+        .institution
+        .clone()
+        .ok_or_else(|| OAuthError::invalid_request("choose an institution first"))?;
+    let plugin = plugin(p, &id)?;
+    let mut progress = live.progress.clone();
+    progress.consented = true;
+    // Reauth and refresh fall back to the connect journey when a script has no such hook.
+    let hook = match bank.journey {
+        JourneyKind::Reauth if plugin.has_hook("reauth") => "reauth",
+        JourneyKind::Refresh if plugin.has_hook("refresh") => "refresh",
+        _ => "connect",
+    };
+    let ctx = context(p, live, &progress).await?;
+    let action = p.plugins.call(plugin.clone(), hook, vec![ctx]).await;
+    apply(p, live, &plugin, progress, action).await
+}
+
+/// The user answered the script's form.
+pub async fn submit(
+    p: &Provider,
+    live: &Live,
+    posted: &std::collections::HashMap<String, String>,
+) -> OAuthResult<Outcome> {
+    let id = live
+        .progress
+        .institution
+        .clone()
+        .ok_or_else(|| OAuthError::invalid_request("choose an institution first"))?;
+    let form = live
+        .progress
+        .form
+        .clone()
+        .ok_or_else(|| OAuthError::invalid_request("no form is waiting for an answer"))?;
+    let plugin = plugin(p, &id)?;
+    let mut input = Map::new();
+    for f in &form.fields {
+        let v = posted.get(&f.name).cloned().unwrap_or_default();
+        if v.len() > MAX_FIELD_LEN {
+            return Err(OAuthError::invalid_request(format!(
+                "{} is too long",
+                f.label
+            )));
+        }
+        input.insert(f.name.clone(), Value::String(v));
+    }
+    let ctx = context(p, live, &live.progress).await?;
+    let action = if plugin.has_hook("submit") {
+        p.plugins
+            .call(plugin.clone(), "submit", vec![ctx, Value::Object(input)])
+            .await
+    } else {
+        Err(HookFailure {
+            kind: "result",
+            message: "the script showed a form but has no fn submit(ctx, input)".into(),
+        })
+    };
+    apply(p, live, &plugin, live.progress.clone(), action).await
+}
+
+/// What the script sees of the journey: which one, its own state, and for reauth/refresh the
+/// connection with the data it kept.
+async fn context(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<Value> {
+    let bank = bank_of(live)?;
+    let mut ctx = json!({
+        "journey": bank.journey.as_str(),
+        "institution": progress.institution,
+        "state": progress.state,
+    });
+    if let Some(cid) = &bank.connection_id {
+        let id = cid.clone();
+        let c = p
+            .store
+            .read(move |conn| connections::get(conn, &id))
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the connection no longer exists"))?;
+        ctx["connection"] = json!({
+            "id": c.id,
+            "status": c.status,
+            "data": open_data(p, &c),
+        });
+    }
+    Ok(ctx)
+}
+
+fn open_data(p: &Provider, c: &BankConnection) -> Value {
+    c.data_sealed
+        .as_deref()
+        .and_then(|s| p.sealer.open(s))
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Carries out what a hook asked for.
+async fn apply(
+    p: &Provider,
+    live: &Live,
+    plugin: &Plugin,
+    mut progress: Progress,
+    action: Result<Action, HookFailure>,
+) -> OAuthResult<Outcome> {
+    match action {
+        Ok(Action::Form { form, state }) => {
+            progress.form = Some(form);
+            progress.state = state;
+            save(p, live, &progress).await?;
+            Ok(Outcome::Continue)
+        }
+        Ok(Action::Done { data }) => finish(p, live, plugin, data).await.map(Outcome::Deliver),
+        Ok(Action::Fail { message }) => end_with(p, live, OAuthError::access_denied(message))
+            .await
+            .map(Outcome::Deliver),
+        Err(failure) => {
+            p.metrics.plugin_error(&plugin.meta.id, failure.kind);
+            tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
+            let e = OAuthError::new(
+                "server_error",
+                500,
+                format!(
+                    "the journey at {} failed; try again later",
+                    plugin.meta.name
+                ),
+            );
+            end_with(p, live, e).await.map(Outcome::Deliver)
+        }
+    }
+}
+
+/// Ends the interaction with an error sent back to the client.
+async fn end_with(p: &Provider, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
+    let (iid, now) = (live.interaction.id.clone(), p.now());
+    p.store
+        .write(move |c| interactions::complete(c, &iid, now))
+        .await?;
+    ErrorRedirect::new(&live.request, e).deliver(p, &live.client)
+}
+
+/// The journey succeeded: create or renew the connection with the grant and code.
+async fn finish(p: &Provider, live: &Live, plugin: &Plugin, data: Value) -> OAuthResult<Delivery> {
+    let bank = bank_of(live)?;
+    let now = p.now();
+    let data_sealed = (!data.is_null()).then(|| p.sealer.seal(&data.to_string()));
+    let consent_expires_at = plugin
+        .meta
+        .consent_days
+        .map(|d| now + i64::from(d) * 24 * 3600);
+    let (auth, write) = match (&bank.connection_id, bank.journey) {
+        (Some(id), JourneyKind::Reauth | JourneyKind::Refresh) => {
+            let auth = live
+                .authentication()
+                .ok_or_else(|| OAuthError::server("renewal without a user"))?;
+            let w = ConnectionWrite::Renew {
+                id: id.clone(),
+                data_sealed,
+                consent_expires_at,
+            };
+            (auth, w)
+        }
+        _ => {
+            let (auth, new_user) = match live.authentication() {
+                Some(a) => (a, None),
+                None => new_user(&live.client, now),
+            };
+            let connection = BankConnection {
+                id: bank::new_connection_id(&plugin.meta.id),
+                user_id: auth.user_id.clone(),
+                client_id: live.client.id.clone(),
+                institution_id: plugin.meta.id.clone(),
+                status: connections::ACTIVE.into(),
+                data_sealed,
+                consent_expires_at,
+                created_at: now,
+                updated_at: now,
+            };
+            (
+                auth,
+                ConnectionWrite::Create {
+                    new_user,
+                    connection,
+                },
+            )
+        }
+    };
+    let iid = live.interaction.id.clone();
+    let first = p
+        .store
+        .write(move |c| interactions::complete(c, &iid, now))
+        .await?;
+    if !first {
+        return Err(OAuthError::invalid_request(
+            "this sign-in request was already completed",
+        ));
+    }
+    match super::authorize::respond(p, &live.request, &live.client, &auth, Some(write)).await {
+        Ok(d) => Ok(d),
+        Err(e) if e.status < 500 => ErrorRedirect::new(&live.request, e).deliver(p, &live.client),
+        Err(e) => Err(e),
+    }
+}
+
+/// A user profile for a connection made with nobody identified, managed by the client.
+fn new_user(client: &Client, now: i64) -> (Authentication, Option<store::users::User>) {
+    let user = store::users::User {
+        id: secrets::random_user_id(),
+        username: None,
+        password_hash: None,
+        claims: Map::new(),
+        managed_by_client: Some(client.id.clone()),
+        client_user_id: None,
+        created_at: now,
+    };
+    let auth = Authentication {
+        user_id: user.id.clone(),
+        auth_time: now,
+        amr: String::new(),
+        sid: uuid::Uuid::new_v4().to_string(),
+    };
+    (auth, Some(user))
+}
+
+/// The user left the institution's journey: the client hears `access_denied`.
+pub async fn cancel(p: &Provider, live: &Live) -> OAuthResult<Delivery> {
+    end_with(
+        p,
+        live,
+        OAuthError::access_denied("the user cancelled the connection"),
+    )
+    .await
+}

@@ -18,6 +18,12 @@ impl ClientCert {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, &self.der))
     }
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
     fn x5c(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.der)
     }

@@ -152,3 +152,57 @@ async fn openid_client_completes_a_fapi2_flow_with_par_private_key_jwt_and_dpop(
     }
     assert!(out.contains(" 0 failed"), "{out}");
 }
+
+/// FAPI 1.0 Advanced: request objects by value, `code id_token` and JARM, private_key_jwt,
+/// and access tokens bound to the client certificate every openid-client request presents.
+#[tokio::test]
+async fn openid_client_completes_a_fapi1_advanced_flow_with_jar_hybrid_and_mtls() {
+    let s = TestServer::start().await;
+    let key = crate::keys::ClientKey::new("PS256");
+    let c = s
+        .client(json!({
+            "fapi_profile": "fapi1_advanced", "token_endpoint_auth_method": "private_key_jwt", "jwks": key.jwks(),
+            "request_object_signing_alg": "PS256", "id_token_signed_response_alg": "PS256",
+            // Named: unregistered, JARM responses come signed RS256, which FAPI forbids (§8.6).
+            "authorization_signed_response_alg": "PS256",
+            "tls_client_certificate_bound_access_tokens": true,
+            // code id_token returns an ID token from the authorization endpoint: implicit.
+            "response_types": ["code id_token", "code"],
+            "grant_types": ["authorization_code", "implicit", "refresh_token"],
+        }))
+        .await;
+    s.user("alice").await;
+    let mut private = serde_json::Value::Object(key.jwk.as_ref().clone());
+    private["alg"] = json!("PS256");
+    let cert = crate::fapi_mtls::self_signed("node-fapi1-rp");
+    let out = node(
+        &s,
+        "fapi1.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("PRIVATE_JWK", private.to_string()),
+            ("CLIENT_CERT_PEM", cert.cert_pem().into()),
+            ("CLIENT_KEY_PEM", cert.key_pem().into()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - discovery over mTLS (JAR, PS256, certificate-bound tokens advertised)",
+        "ok - signed request object by value (PS256, PKCE S256, code id_token)",
+        "ok - hybrid response in the fragment (code, id_token, state, iss)",
+        "ok - authorization code grant (private_key_jwt, mTLS)",
+        "ok - access token cnf[\"x5t#S256\"] is the client certificate thumbprint",
+        "ok - userinfo (mTLS)",
+        "ok - userinfo without the client certificate is refused (401)",
+        "ok - refresh token grant (mTLS, still certificate-bound)",
+        "ok - JARM response in the query, signed PS256",
+        "ok - authorization code grant from the JARM response (mTLS)",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}

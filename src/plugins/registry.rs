@@ -37,7 +37,7 @@ impl Catalog {
     /// Institutions sorted by name.
     pub fn list(&self) -> Vec<Arc<Plugin>> {
         let mut all: Vec<_> = self.by_id.values().cloned().collect();
-        all.sort_by(|a, b| a.meta.name.to_lowercase().cmp(&b.meta.name.to_lowercase()));
+        all.sort_by_key(|p| p.meta.name.to_lowercase());
         all
     }
     pub fn of_type(&self, kind: Option<ConnectionType>) -> Vec<Arc<Plugin>> {

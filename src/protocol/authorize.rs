@@ -157,16 +157,23 @@ pub async fn validate(
     if let Some(uri) = get(&params, "request_uri") {
         return pushed_request(p, &client, uri).await.map(|r| (r, client));
     }
-    let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
+    // JAR (RFC 9101 §5): a request object may carry every parameter but client_id. Until it
+    // is verified, errors go to a redirect_uri given outside it, or to an error page.
+    let outer_uri = get(&params, "redirect_uri");
+    let redirect_uri = match outer_uri {
+        None if params.contains_key("request") => None,
+        _ => Some(check_redirect_uri(&client, outer_uri)?),
+    };
     let state = get(&params, "state").map(String::from);
     let mode = error_mode(&params);
-    let redirect_err = |error: OAuthError| {
-        Rejection::Redirect(Box::new(ErrorRedirect {
+    let redirect_err = |error: OAuthError| match &redirect_uri {
+        Some(uri) => Rejection::Redirect(Box::new(ErrorRedirect {
             error,
-            redirect_uri: redirect_uri.clone(),
+            redirect_uri: uri.clone(),
             state: state.clone(),
             mode,
-        }))
+        })),
+        None => Rejection::Page(error),
     };
     if let Some(k) = repeated {
         return Err(redirect_err(OAuthError::invalid_request(format!(

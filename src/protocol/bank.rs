@@ -215,8 +215,8 @@ pub async fn owned_connection(
 pub enum ConnectionWrite {
     /// A connect journey: a new connection, and a new user when nobody was identified.
     Create {
-        new_user: Option<crate::store::users::User>,
-        connection: BankConnection,
+        new_user: Option<Box<crate::store::users::User>>,
+        connection: Box<BankConnection>,
     },
     /// A reauth or refresh journey renews an existing connection.
     Renew {

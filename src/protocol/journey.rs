@@ -376,8 +376,8 @@ async fn finish(p: &Provider, live: &Live, plugin: &Plugin, data: Value) -> OAut
             (
                 auth,
                 ConnectionWrite::Create {
-                    new_user,
-                    connection,
+                    new_user: new_user.map(Box::new),
+                    connection: Box::new(connection),
                 },
             )
         }

@@ -98,13 +98,20 @@ pub enum Delivery {
 }
 
 /// The algorithm for this client's JARM responses (RS256 unless it registered another).
-fn jarm_alg(client: &Client) -> Alg {
+/// The client's registered JARM algorithm; by default PS256 under a FAPI profile (FAPI 1
+/// Advanced §8.6 allows only PS256 and ES256), RS256 otherwise.
+fn jarm_alg(p: &Provider, client: &Client) -> Alg {
+    let default = if super::fapi::profile_of(p, client).is_some() {
+        Alg::PS256
+    } else {
+        Alg::RS256
+    };
     client
         .metadata
         .authorization_signed_response_alg
         .as_deref()
         .and_then(Alg::parse)
-        .unwrap_or(Alg::RS256)
+        .unwrap_or(default)
 }
 
 /// Packs response parameters for `client` at `redirect_uri` in `mode`. Every response names
@@ -127,7 +134,7 @@ pub fn deliver(
         }
         let jwt = p
             .keys()
-            .sign(jarm_alg(client), None, &Value::Object(claims))
+            .sign(jarm_alg(p, client), None, &Value::Object(claims))
             .map_err(OAuthError::server)?;
         params = vec![("response".into(), jwt)];
     } else {

@@ -123,10 +123,6 @@ async function jarAuthorizationUrl(cfg, { pkceCodeVerifier, expectedState, expec
     signingKey,
   );
   assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request'], url.href);
-  // FIXME(provider): /auth looks for redirect_uri in the query before it opens the request
-  // object, and refuses a request carrying it only inside ("redirect_uri is missing").
-  // Repeating it outside, as OIDC Core §6.1 allows, keeps the rest of the flow testable.
-  url.searchParams.set('redirect_uri', REDIRECT_URI);
   return url;
 }
 

@@ -225,3 +225,41 @@ fn environment_overrides_are_checked_like_the_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_lifetime"));
 }
+
+#[test]
+fn plugins_check_and_list() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins");
+    let good = format!("{shipped}/sandbox-bank/main.rhai");
+    let out = consentry(&["plugins", "check", &good], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok "));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.rhai");
+    std::fs::write(
+        &bad,
+        "fn institution() {\n  #{ id: \"x\" }\n}\nfn connect(ctx) { let = ; }\n",
+    )
+    .unwrap();
+    let out = consentry(&["plugins", "check", &good, bad.to_str().unwrap()], None);
+    assert!(!out.status.success(), "a broken script fails the check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("error {}:4: syntax error", bad.display())),
+        "{stdout}"
+    );
+    stderr_line(&out);
+
+    let out = consentry(&["plugins", "list", "--dir", shipped], None);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["id"] == "sandbox-bank" && l["type"] == "test"),
+        "{lines:?}"
+    );
+}

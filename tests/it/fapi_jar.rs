@@ -165,3 +165,31 @@ async fn request_object_for_a_client_without_keys_is_refused() {
     assert_eq!(status, 303, "{body}");
     assert_eq!(query(&loc)["error"], "invalid_request_object");
 }
+
+#[tokio::test]
+async fn a_request_object_may_carry_everything_but_client_id() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let (c, key) = jar_client(&s, "PS256", json!({})).await;
+    let (_, challenge) = pkce();
+    let only = |object: String| {
+        vec![
+            ("client_id".to_string(), c.id.clone()),
+            ("request".to_string(), object),
+        ]
+    };
+    // RFC 9101 §5 / FAPI 1 Advanced §5.2.2-10: redirect_uri and the rest come from the object.
+    let object = key.sign(&object_claims(&s, &c, &challenge), true);
+    let cb = Journey::new(&s).complete(&only(object), "alice").await;
+    assert_eq!(query(&cb)["state"], "state-from-object");
+    // Until an object is verified there is no trusted redirect_uri: a bad one gets an error
+    // page, never a redirect (RFC 6749 §4.1.2.1).
+    let mut claims = object_claims(&s, &c, &challenge);
+    claims["aud"] = json!("https://someone-else.example");
+    let (status, loc, body) = Journey::new(&s)
+        .authorize(&only(key.sign(&claims, true)))
+        .await;
+    assert_eq!(status, 400, "{loc} {body}");
+    assert!(loc.is_empty());
+    assert!(body.contains("invalid_request_object"), "{body}");
+}

@@ -6,6 +6,7 @@ use consentry::protocol::registration::{self, Registrar};
 use consentry::provider::Provider;
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const REDIRECT_URI: &str = "https://rp.example.test/cb";
@@ -43,6 +44,10 @@ impl TestServer {
             listen: addr,
             issuer: Some(format!("{base}/oidc")),
             registration_token: Some(INITIAL_ACCESS_TOKEN.into()),
+            plugins: consentry::config::PluginsConfig {
+                dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins"),
+                ..Default::default()
+            },
             ..Default::default()
         };
         tweak(&mut config);

@@ -163,8 +163,6 @@ async fn openid_client_completes_a_fapi1_advanced_flow_with_jar_hybrid_and_mtls(
         .client(json!({
             "fapi_profile": "fapi1_advanced", "token_endpoint_auth_method": "private_key_jwt", "jwks": key.jwks(),
             "request_object_signing_alg": "PS256", "id_token_signed_response_alg": "PS256",
-            // Named: unregistered, JARM responses come signed RS256, which FAPI forbids (§8.6).
-            "authorization_signed_response_alg": "PS256",
             "tls_client_certificate_bound_access_tokens": true,
             // code id_token returns an ID token from the authorization endpoint: implicit.
             "response_types": ["code id_token", "code"],

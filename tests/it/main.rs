@@ -5,6 +5,7 @@ mod harness;
 mod keys;
 
 mod authorize;
+mod banks;
 mod cli;
 mod fapi_client_auth;
 mod fapi_dpop;
@@ -17,6 +18,7 @@ mod interop_node;
 mod interop_rust;
 mod key_rotation;
 mod ops;
+mod plugin_host;
 mod registration;
 mod tls;
 mod token;

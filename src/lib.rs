@@ -101,6 +101,28 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     })
 }
 
+/// One round of housekeeping: deletes expired rows, and marks connections whose consent has
+/// run out as needing reauth. Returns those connections.
+pub async fn sweep_once(
+    p: &Provider,
+) -> store::StoreResult<Vec<store::connections::BankConnection>> {
+    let now = p.now();
+    let (swept, lapsed) = p
+        .store
+        .write(move |c| {
+            let swept = store::sweep::expired(c, now)?;
+            Ok((swept, store::connections::expire_consents(c, now)?))
+        })
+        .await?;
+    if swept > 0 {
+        tracing::debug!(rows = swept, "swept expired rows");
+    }
+    for c in &lapsed {
+        tracing::info!(connection = %c.id, institution = %c.institution_id, "connection consent expired; reauth required");
+    }
+    Ok(lapsed)
+}
+
 /// Compiles the institution scripts, logging (not failing on) the broken ones.
 fn load_plugins(config: &Config) -> plugins::Registry {
     let registry = plugins::Registry::load(&config.plugins.dir, config.plugins.limits());
@@ -169,15 +191,8 @@ impl App {
                 tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
             loop {
                 tick.tick().await;
-                let now = sweeper.now();
-                match sweeper
-                    .store
-                    .write(move |c| store::sweep::expired(c, now))
-                    .await
-                {
-                    Ok(n) if n > 0 => tracing::debug!(rows = n, "swept expired rows"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                if let Err(e) = sweep_once(&sweeper).await {
+                    tracing::warn!(error = %e, "sweep failed");
                 }
             }
         });

@@ -699,3 +699,27 @@ async fn discovery_advertises_the_bank_scopes_and_the_connection_claim() {
         .unwrap()
         .contains(&json!("mh:con_id")));
 }
+
+#[tokio::test]
+async fn lapsed_consent_marks_the_connection_as_needing_reauth() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, con_id) = connect_sandbox(&s, &c).await;
+    assert!(consentry::sweep_once(&s.provider).await.unwrap().is_empty());
+    // Sandbox Bank's consent lasts 90 days.
+    s.provider.clock.advance(90 * 24 * 3600 + 1);
+    let lapsed = consentry::sweep_once(&s.provider).await.unwrap();
+    assert_eq!(lapsed.len(), 1);
+    assert_eq!(lapsed[0].id, con_id);
+    let cid = con_id.clone();
+    let conn = s
+        .provider
+        .store
+        .read(move |c| consentry::store::connections::get(c, &cid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conn.status, "reauth_required");
+    // Reported once, not on every sweep.
+    assert!(consentry::sweep_once(&s.provider).await.unwrap().is_empty());
+}

@@ -204,3 +204,79 @@ async fn openid_client_completes_a_fapi1_advanced_flow_with_jar_hybrid_and_mtls(
     }
     assert!(out.contains(" 0 failed"), "{out}");
 }
+
+/// A bank connection in a real browser: login, the chooser's search, consent naming the bank,
+/// Sandbox Bank's form (a wrong password first), and the redirect with a code whose ID token
+/// names the new connection.
+#[tokio::test]
+async fn bank_connection_works_in_headless_chromium() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let alice = s.user("alice").await;
+    let (verifier, challenge) = pkce();
+    let mut url = url::Url::parse(&s.url("/auth")).unwrap();
+    url.query_pairs_mut().extend_pairs(auth_params(
+        &c,
+        &challenge,
+        &[
+            ("scope", "openid id:all"),
+            ("prompt", "login"),
+            ("claims", r#"{"id_token":{"mh:con_id":{"essential":true}}}"#),
+        ],
+    ));
+    let out = node(
+        &s,
+        "bank_browser.mjs",
+        &[
+            ("AUTH_URL", url.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - launch chromium",
+        "ok - login page",
+        "ok - submit login",
+        "ok - bank chooser page",
+        "ok - search narrows the list",
+        "ok - search \"sandbox\"",
+        "ok - choose Sandbox Bank",
+        "ok - consent page names the bank",
+        "ok - approve consent",
+        "ok - Sandbox Bank sign-in form",
+        "ok - wrong bank password shows the error",
+        "ok - submit bank credentials",
+        "ok - redirect to the client",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+    let callback = out
+        .lines()
+        .find_map(|l| l.strip_prefix("CALLBACK "))
+        .unwrap_or_else(|| panic!("no CALLBACK line in:\n{out}"));
+    let q = query(callback);
+    assert_eq!(q["state"], "state-123");
+    let (status, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], alice.as_str(), "{id}");
+    // The contract's form: <32 hex>:<uuid>.
+    let con_id = id["mh:con_id"].as_str().expect("mh:con_id in the id_token");
+    let (hash, uuid) = con_id.split_once(':').expect(con_id);
+    assert_eq!(hash.len(), 32, "{con_id}");
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{con_id}");
+    assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{con_id}");
+}

@@ -50,6 +50,11 @@ pub struct PluginsConfig {
     pub hook_timeout_ms: u64,
     /// Rhai operations one hook call may run.
     pub max_operations: u64,
+    /// Per-institution settings scripts read with `setting(name)` (client ids, secrets), so
+    /// secrets stay out of scripts: `[plugins.settings.<institution id>]`.
+    pub settings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Extra CA certificates (PEM) to trust for institutions' servers, besides the web PKI.
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 impl Default for PluginsConfig {
@@ -60,6 +65,8 @@ impl Default for PluginsConfig {
             reload_interval_ms: 1000,
             hook_timeout_ms: limits.deadline.as_millis() as u64,
             max_operations: limits.max_operations,
+            settings: Default::default(),
+            upstream_ca_file: None,
         }
     }
 }

@@ -73,6 +73,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .as_deref()
         .map(load_roots)
         .transpose()?;
+    let upstream_http =
+        protocol::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
     let mut provider = Provider {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         issuer,
@@ -87,6 +89,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         plugins: load_plugins(&config),
+        upstream_http: upstream_http.clone(),
+        upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));
@@ -125,7 +129,11 @@ pub async fn sweep_once(
 
 /// Compiles the institution scripts, logging (not failing on) the broken ones.
 fn load_plugins(config: &Config) -> plugins::Registry {
-    let registry = plugins::Registry::load(&config.plugins.dir, config.plugins.limits());
+    let registry = plugins::Registry::load(
+        &config.plugins.dir,
+        config.plugins.limits(),
+        config.plugins.settings.clone(),
+    );
     let catalog = registry.catalog();
     for problem in catalog.problems.values() {
         tracing::error!(%problem, "institution script not loaded");

@@ -413,7 +413,7 @@ fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
         }
         PluginsCommand::List { dir } => {
             anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
-            let registry = Registry::load(&dir, sandbox::Limits::default());
+            let registry = Registry::load(&dir, sandbox::Limits::default(), Default::default());
             let catalog = registry.catalog();
             for p in catalog.list() {
                 let line = serde_json::json!({

@@ -32,6 +32,10 @@ pub struct Provider {
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
     /// The institutions, as scripts under `plugins/`.
     pub plugins: crate::plugins::Registry,
+    /// HTTP client for institutions' own servers.
+    pub upstream_http: reqwest::Client,
+    /// Institutions' ID-token signing keys.
+    pub upstream_jwks: crate::protocol::jwks_fetch::JwksCache,
 }
 
 /// The endpoint URLs, derived from the issuer once.

@@ -175,6 +175,7 @@ fn respond_outcome(res: &mut Response, live: &Live, outcome: OAuthResult<Outcome
         Ok(Outcome::Continue) => {
             respond::redirect(res, &format!("/interaction/{}", live.interaction.id))
         }
+        Ok(Outcome::Leave(url)) => respond::redirect(res, &url),
         Err(e) => respond::error_page(res, &e),
     }
 }
@@ -211,5 +212,28 @@ pub async fn journey_form(req: &mut Request, depot: &mut Depot, res: &mut Respon
     } else {
         journey::submit(&p, &live, &form).await
     };
+    respond_outcome(res, &live, outcome);
+}
+
+/// The browser back from an institution's authorization server (`/bank-callback`). The state
+/// names the interaction; the browser cookie and the state's random part prove it.
+#[handler]
+pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let params: serde_json::Map<String, serde_json::Value> = params::query_pairs(req)
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let uid = params
+        .get("state")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.split('.').next())
+        .unwrap_or_default()
+        .to_string();
+    let live = match interaction::load(&p, &uid, cookies::get(req, cookies::BROWSER)).await {
+        Ok(l) => l,
+        Err(e) => return respond::error_page(res, &e),
+    };
+    let outcome = journey::upstream_return(&p, &live, &params).await;
     respond_outcome(res, &live, outcome);
 }

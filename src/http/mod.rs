@@ -79,6 +79,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-icons/{bank_ref}").get(banks::bank_icon))
+        .push(Router::with_path("bank-callback").get(interaction::bank_callback))
         .push(Router::with_path("interaction/{uid}").get(interaction::show))
         .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
         .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))

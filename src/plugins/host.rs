@@ -7,11 +7,48 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 
 type HostResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// What the host functions know about the hook call running on this thread.
+#[derive(Default, Clone)]
+pub struct CallContext {
+    pub institution: String,
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+thread_local! {
+    static CONTEXT: std::cell::RefCell<CallContext> = std::cell::RefCell::new(CallContext::default());
+}
+
+/// Runs `f` with `ctx` visible to the host functions on this thread.
+pub fn with_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> T {
+    CONTEXT.with(|c| *c.borrow_mut() = ctx);
+    let out = f();
+    CONTEXT.with(|c| *c.borrow_mut() = CallContext::default());
+    out
+}
+
+/// `setting(name)`: the operator's setting for this institution.
+fn setting(name: &str) -> HostResult<String> {
+    CONTEXT.with(|c| {
+        let c = c.borrow();
+        match c.settings.get(name) {
+            Some(v) => Ok(v.clone()),
+            None => fail(format!(
+                "setting {name} is not configured (plugins.settings.{}.{name})",
+                c.institution
+            )),
+        }
+    })
+}
+
 fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
     Err(msg.into().into())
 }
 
 pub fn register(e: &mut Engine) {
+    e.register_fn("setting", setting);
+    e.register_fn("has_setting", |name: &str| {
+        CONTEXT.with(|c| c.borrow().settings.contains_key(name))
+    });
     e.register_fn("json_parse", json_parse);
     e.register_fn("json_stringify", json_stringify);
     e.register_fn("base64_encode", |s: &str| STANDARD.encode(s));

@@ -53,9 +53,51 @@ pub struct Form {
     pub error: Option<String>,
 }
 
+/// How the host authenticates to an upstream token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// RFC 7523 assertion signed with this provider's own key (published at its jwks_uri).
+    PrivateKeyJwt,
+    None,
+}
+
+/// An authorization at the institution's own OAuth 2 / OpenID Connect server, which the host
+/// carries out as a client: discovery, PKCE, state, nonce, PAR, code exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthStart {
+    /// The upstream issuer; its discovery document is read from it.
+    pub issuer: String,
+    pub client_id: String,
+    /// For the client_secret_* methods; best read with `setting("client_secret")`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default = "default_upstream_auth")]
+    pub auth: UpstreamAuth,
+    pub scope: String,
+    /// Push the request (RFC 9126) even if the upstream does not require it.
+    #[serde(default)]
+    pub par: bool,
+    /// Extra authorization parameters (e.g. `prompt`, `claims`, `acr_values`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+fn default_upstream_auth() -> UpstreamAuth {
+    UpstreamAuth::ClientSecretBasic
+}
+
 /// What a hook asks for next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Send the user to the institution's authorization server; the result goes to
+    /// `callback(ctx, result)`.
+    OAuth { start: OAuthStart, state: Value },
+    /// Refresh the connection's upstream tokens; the result goes to `callback(ctx, result)`.
+    RefreshUpstream { state: Value },
     /// Show this form; its answers go to `submit(ctx, input)` with `state` in `ctx.state`.
     Form { form: Form, state: Value },
     /// The journey succeeded; keep `data` (sealed) with the connection.
@@ -83,7 +125,10 @@ const FIELD_KINDS: &[&str] = &["text", "password", "otp"];
 impl Action {
     fn parse(v: Value) -> Result<Action, String> {
         let Value::Object(mut m) = v else {
-            return Err("a hook must return a map with one of form, done or fail".into());
+            return Err(
+                "a hook must return a map with one of form, oauth, refresh_upstream, done or fail"
+                    .into(),
+            );
         };
         let state = m.remove("state").unwrap_or(Value::Null);
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
@@ -114,12 +159,18 @@ impl Action {
                 };
                 Ok(Action::Done { data })
             }
+            ["oauth"] => {
+                let start: OAuthStart = serde_json::from_value(m.remove("oauth").unwrap_or_default())
+                    .map_err(|e| format!("oauth: {e}"))?;
+                Ok(Action::OAuth { start, state })
+            }
+            ["refresh_upstream"] => Ok(Action::RefreshUpstream { state }),
             ["fail"] => match m.remove("fail") {
                 Some(Value::String(message)) => Ok(Action::Fail { message }),
                 _ => Err("fail must be a string".into()),
             },
             _ => Err(format!(
-                "a hook must return exactly one of form, done or fail (got {})",
+                "a hook must return exactly one of form, oauth, refresh_upstream, done or fail (got {})",
                 keys.join(", ")
             )),
         }
@@ -137,6 +188,14 @@ impl Registry {
     ) -> Result<Action, HookFailure> {
         let engine = self.engine.clone();
         let deadline = self.limits.deadline;
+        let context = super::host::CallContext {
+            institution: plugin.meta.id.clone(),
+            settings: self
+                .settings
+                .get(&plugin.meta.id)
+                .cloned()
+                .unwrap_or_default(),
+        };
         let task = tokio::task::spawn_blocking(move || {
             let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);
             let _entered = span.enter();
@@ -145,14 +204,16 @@ impl Registry {
                 .map(rhai::serde::to_dynamic)
                 .collect::<Result<_, _>>()
                 .map_err(|e| failure("runtime", e.to_string()))?;
-            let out = sandbox::with_deadline(deadline, || {
-                engine.call_fn_with_options::<rhai::Dynamic>(
-                    rhai::CallFnOptions::new().eval_ast(false),
-                    &mut rhai::Scope::new(),
-                    &plugin.ast,
-                    hook,
-                    args,
-                )
+            let out = super::host::with_context(context, || {
+                sandbox::with_deadline(deadline, || {
+                    engine.call_fn_with_options::<rhai::Dynamic>(
+                        rhai::CallFnOptions::new().eval_ast(false),
+                        &mut rhai::Scope::new(),
+                        &plugin.ast,
+                        hook,
+                        args,
+                    )
+                })
             })
             .map_err(|e| classify(&e))?;
             let value: Value =

@@ -9,6 +9,6 @@ pub mod registry;
 pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};
-pub use journey::{Action, Field, Form, HookFailure, JourneyKind};
+pub use journey::{Action, Field, Form, HookFailure, JourneyKind, OAuthStart, UpstreamAuth};
 pub use plugin::{Plugin, PluginError};
 pub use registry::{Catalog, Registry};

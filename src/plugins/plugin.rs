@@ -42,6 +42,8 @@ pub struct Plugin {
     pub ast: AST,
     /// The SVG icon, when the script names one.
     pub icon: Option<Arc<Vec<u8>>>,
+    /// Hosts the operator allows beyond the declared ones (setting `hosts`).
+    pub operator_hosts: Vec<String>,
 }
 
 impl Plugin {
@@ -118,6 +120,7 @@ pub fn compile(
         file: file.to_path_buf(),
         ast,
         icon,
+        operator_hosts: Vec::new(),
     })
 }
 

@@ -57,6 +57,8 @@ impl Catalog {
 
 pub struct Registry {
     dir: PathBuf,
+    /// Operator settings per institution id, for `setting(name)`.
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
     pub engine: Arc<Engine>,
     pub limits: Limits,
     catalog: ArcSwap<Catalog>,
@@ -64,9 +66,14 @@ pub struct Registry {
 
 impl Registry {
     /// Loads every script under `dir` (a missing folder means no institutions).
-    pub fn load(dir: &Path, limits: Limits) -> Registry {
+    pub fn load(
+        dir: &Path,
+        limits: Limits,
+        settings: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Registry {
         let r = Registry {
             dir: dir.to_path_buf(),
+            settings,
             engine: Arc::new(sandbox::engine(&limits)),
             limits,
             catalog: ArcSwap::from_pointee(Catalog::default()),
@@ -101,7 +108,13 @@ impl Registry {
                     id.as_ref().and_then(|id| old.get(id).cloned())
                 }
                 None => match plugin::compile(&self.engine, &self.limits, &script, &icon_dir) {
-                    Ok(p) => {
+                    Ok(mut p) => {
+                        p.operator_hosts = self
+                            .settings
+                            .get(&p.meta.id)
+                            .and_then(|s| s.get("hosts"))
+                            .map(|h| h.split(',').map(|h| h.trim().to_string()).collect())
+                            .unwrap_or_default();
                         let p = Arc::new(p);
                         let print = fingerprint(&script, &icon_dir, Some(&p));
                         next.sources

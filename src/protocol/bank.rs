@@ -175,6 +175,39 @@ pub struct Progress {
     /// The script's own state between steps.
     #[serde(default)]
     pub state: Value,
+    /// An authorization at the institution's server, while the user is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<super::upstream::Pending>,
+    /// Tokens the institution issued in this journey, sealed, until the script is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_tokens_sealed: Option<String>,
+}
+
+/// What a connection keeps sealed: the script's data and the institution's tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionSecrets {
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<super::upstream::UpstreamTokens>,
+}
+
+impl ConnectionSecrets {
+    pub fn open(p: &Provider, sealed: Option<&str>) -> ConnectionSecrets {
+        sealed
+            .and_then(|s| p.sealer.open(s))
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    }
+    pub fn seal(&self, p: &Provider) -> Option<String> {
+        if self.data.is_null() && self.upstream.is_none() {
+            return None;
+        }
+        Some(
+            p.sealer
+                .seal(&serde_json::to_string(self).unwrap_or_default()),
+        )
+    }
 }
 
 impl Progress {

@@ -34,6 +34,8 @@ pub enum Outcome {
     Deliver(Delivery),
     /// Back to the interaction page for its next step.
     Continue,
+    /// Off to the institution's own authorization server.
+    Leave(String),
 }
 
 /// A live interaction with its request and client, checked against the browser.

@@ -2,10 +2,11 @@
 //! institution's journey hooks until they finish in a connection (or an error for the client).
 
 use super::authorize::{Authentication, ErrorRedirect};
-use super::bank::{self, BankRequest, ConnectionWrite, Progress};
+use super::bank::{self, BankRequest, ConnectionSecrets, ConnectionWrite, Progress};
 use super::interaction::{Live, Outcome, Step};
 use super::response::Delivery;
 use super::secrets;
+use super::upstream::{self, UpstreamTokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
 use crate::provider::Provider;
@@ -285,29 +286,141 @@ async fn context(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<
 }
 
 fn open_data(p: &Provider, c: &BankConnection) -> Value {
-    c.data_sealed
-        .as_deref()
-        .and_then(|s| p.sealer.open(s))
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null)
+    ConnectionSecrets::open(p, c.data_sealed.as_deref()).data
 }
 
-/// Carries out what a hook asked for.
+/// How many upstream refreshes one step may chain before the script must answer otherwise.
+const MAX_CHAINED_REFRESHES: usize = 3;
+
+/// Carries out what a hook asked for. Upstream refreshes feed their result straight back to
+/// the script's `callback`, a bounded number of times.
 async fn apply(
     p: &Provider,
     live: &Live,
-    plugin: &Plugin,
+    plugin: &Arc<Plugin>,
+    mut progress: Progress,
+    mut action: Result<Action, HookFailure>,
+) -> OAuthResult<Outcome> {
+    for _ in 0..MAX_CHAINED_REFRESHES {
+        let Ok(Action::RefreshUpstream { state }) = action else {
+            return apply_once(p, live, plugin, progress, action).await;
+        };
+        progress.state = state;
+        let stored = stored_upstream(p, live).await?;
+        let outcome = match &stored {
+            Some(t) => upstream::refresh(p, plugin, t).await,
+            None => Err(OAuthError::invalid_request(
+                "the connection holds no institution tokens to refresh",
+            )),
+        };
+        action = match outcome {
+            Ok(o) => after_upstream(p, live, plugin, &mut progress, o).await?,
+            Err(e) => return end_with(p, live, e).await.map(Outcome::Deliver),
+        };
+    }
+    let failure = HookFailure {
+        kind: "result",
+        message: "refresh_upstream asked for again and again".into(),
+    };
+    apply_once(p, live, plugin, progress, Err(failure)).await
+}
+
+/// The institution tokens kept with the connection a reauth/refresh journey renews.
+async fn stored_upstream(p: &Provider, live: &Live) -> OAuthResult<Option<UpstreamTokens>> {
+    let Some(id) = bank_of(live)?.connection_id.clone() else {
+        return Ok(None);
+    };
+    let c = p
+        .store
+        .read(move |conn| connections::get(conn, &id))
+        .await?;
+    Ok(c.and_then(|c| ConnectionSecrets::open(p, c.data_sealed.as_deref()).upstream))
+}
+
+/// Keeps what the institution issued and tells the script how it went.
+async fn after_upstream(
+    p: &Provider,
+    live: &Live,
+    plugin: &Arc<Plugin>,
+    progress: &mut Progress,
+    outcome: upstream::Outcome,
+) -> OAuthResult<Result<Action, HookFailure>> {
+    if let Some(t) = &outcome.tokens {
+        progress.upstream_tokens_sealed = Some(
+            p.sealer
+                .seal(&serde_json::to_string(t).map_err(OAuthError::server)?),
+        );
+    }
+    save(p, live, progress).await?;
+    if !plugin.has_hook("callback") {
+        return Ok(Err(HookFailure {
+            kind: "result",
+            message: "the script used its institution's server but has no fn callback(ctx, result)"
+                .into(),
+        }));
+    }
+    let ctx = context(p, live, progress).await?;
+    Ok(p.plugins
+        .call(plugin.clone(), "callback", vec![ctx, outcome.result])
+        .await)
+}
+
+/// The browser came back from the institution's authorization server.
+pub async fn upstream_return(
+    p: &Provider,
+    live: &Live,
+    params: &Map<String, Value>,
+) -> OAuthResult<Outcome> {
+    let mut progress = live.progress.clone();
+    let pending = progress
+        .upstream
+        .take()
+        .ok_or_else(|| OAuthError::invalid_request("no sign-in at an institution is pending"))?;
+    let id = progress
+        .institution
+        .clone()
+        .ok_or_else(|| OAuthError::server("upstream sign-in without an institution"))?;
+    let plugin = plugin(p, &id)?;
+    let outcome = match upstream::finish(p, &plugin, &pending, params).await {
+        Ok(o) => o,
+        // A forged or stale answer changes nothing: the user may still come back properly.
+        Err(e) if e.code == "invalid_request" => return Err(e),
+        Err(e) => return end_with(p, live, e).await.map(Outcome::Deliver),
+    };
+    let action = after_upstream(p, live, &plugin, &mut progress, outcome).await?;
+    apply(p, live, &plugin, progress, action).await
+}
+
+async fn apply_once(
+    p: &Provider,
+    live: &Live,
+    plugin: &Arc<Plugin>,
     mut progress: Progress,
     action: Result<Action, HookFailure>,
 ) -> OAuthResult<Outcome> {
     match action {
+        Ok(Action::OAuth { start, state }) => {
+            progress.state = state;
+            progress.form = None;
+            match upstream::begin(p, plugin, &start, &live.interaction.id).await {
+                Ok((url, pending)) => {
+                    progress.upstream = Some(pending);
+                    save(p, live, &progress).await?;
+                    Ok(Outcome::Leave(url))
+                }
+                Err(e) => end_with(p, live, e).await.map(Outcome::Deliver),
+            }
+        }
+        Ok(Action::RefreshUpstream { .. }) => Err(OAuthError::server("refresh handled in apply")),
         Ok(Action::Form { form, state }) => {
             progress.form = Some(form);
             progress.state = state;
             save(p, live, &progress).await?;
             Ok(Outcome::Continue)
         }
-        Ok(Action::Done { data }) => finish(p, live, plugin, data).await.map(Outcome::Deliver),
+        Ok(Action::Done { data }) => finish(p, live, plugin, &progress, data)
+            .await
+            .map(Outcome::Deliver),
         Ok(Action::Fail { message }) => end_with(p, live, OAuthError::access_denied(message))
             .await
             .map(Outcome::Deliver),
@@ -329,6 +442,9 @@ async fn apply(
 
 /// Ends the interaction with an error sent back to the client.
 async fn end_with(p: &Provider, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
+    if let Some(detail) = &e.detail {
+        tracing::warn!(error = e.code, %detail, "bank journey ended");
+    }
     let (iid, now) = (live.interaction.id.clone(), p.now());
     p.store
         .write(move |c| interactions::complete(c, &iid, now))
@@ -337,10 +453,26 @@ async fn end_with(p: &Provider, live: &Live, e: OAuthError) -> OAuthResult<Deliv
 }
 
 /// The journey succeeded: create or renew the connection with the grant and code.
-async fn finish(p: &Provider, live: &Live, plugin: &Plugin, data: Value) -> OAuthResult<Delivery> {
+async fn finish(
+    p: &Provider,
+    live: &Live,
+    plugin: &Arc<Plugin>,
+    progress: &Progress,
+    data: Value,
+) -> OAuthResult<Delivery> {
     let bank = bank_of(live)?;
     let now = p.now();
-    let data_sealed = (!data.is_null()).then(|| p.sealer.seal(&data.to_string()));
+    // New institution tokens from this journey, or (on renewal) the ones already kept.
+    let fresh: Option<UpstreamTokens> = progress
+        .upstream_tokens_sealed
+        .as_deref()
+        .and_then(|s| p.sealer.open(s))
+        .and_then(|s| serde_json::from_str(&s).ok());
+    let upstream = match fresh {
+        Some(t) => Some(t),
+        None => stored_upstream(p, live).await?,
+    };
+    let data_sealed = ConnectionSecrets { data, upstream }.seal(p);
     let consent_expires_at = plugin
         .meta
         .consent_days

@@ -19,18 +19,25 @@ pub struct JwksCache {
 
 impl Default for JwksCache {
     fn default() -> Self {
-        JwksCache {
-            http: reqwest::Client::builder()
+        JwksCache::with_client(
+            reqwest::Client::builder()
                 .timeout(FETCH_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client with static settings"),
-            entries: Mutex::new(HashMap::new()),
-        }
+        )
     }
 }
 
 impl JwksCache {
+    /// A cache that fetches with `http` (e.g. one trusting extra CAs).
+    pub fn with_client(http: reqwest::Client) -> JwksCache {
+        JwksCache {
+            http,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The key set at `uri`; `need_kid` forces a fresh fetch when the cached set lacks it.
     /// `now` is the provider's clock, in seconds.
     pub async fn get(&self, uri: &str, need_kid: Option<&str>, now: i64) -> OAuthResult<Value> {

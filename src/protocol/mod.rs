@@ -24,4 +24,5 @@ pub mod revocation;
 pub mod scopes;
 pub mod secrets;
 pub mod tokens;
+pub mod upstream;
 pub mod userinfo;

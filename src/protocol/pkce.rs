@@ -29,6 +29,14 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> OAuthRe
     }
 }
 
+/// The S256 challenge for a verifier (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
 /// Verifies `code_verifier` against the stored challenge (RFC 7636 §4.6).
 pub fn verify(challenge: Option<&str>, verifier: Option<&str>) -> OAuthResult<()> {
     match (challenge, verifier) {
@@ -45,9 +53,7 @@ pub fn verify(challenge: Option<&str>, verifier: Option<&str>) -> OAuthResult<()
                     "code_verifier is malformed (RFC 7636 §4.1)",
                 ));
             }
-            let computed =
-                URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, v.as_bytes()));
-            if ct_eq(&computed, c) {
+            if ct_eq(&s256(v), c) {
                 Ok(())
             } else {
                 Err(OAuthError::invalid_grant(

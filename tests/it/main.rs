@@ -22,4 +22,5 @@ mod plugin_host;
 mod registration;
 mod tls;
 mod token;
+mod upstream_bank;
 mod userinfo;

@@ -1,0 +1,292 @@
+//! An API-type institution whose journey runs at a real upstream authorization server: a
+//! second Consentry instance plays the bank. The shipped `oauth-bank` template, configured by
+//! settings only, sends the user there and back, and the host does the client side.
+
+use crate::banks::{redeem, BankJourney};
+use crate::harness::*;
+use serde_json::{json, Value};
+
+const AGGREGATOR_CLIENT: &str = "consentry-aggregator";
+const AGGREGATOR_SECRET: &str = "aggregator-secret-0123456789abcdefghijklmnop";
+
+/// The bank, and the aggregator (the provider under test) configured to use it.
+struct Pair {
+    bank: TestServer,
+    agg: TestServer,
+}
+
+async fn pair(auth: &str, par: bool) -> Pair {
+    let bank = TestServer::start().await;
+    let settings = json!({
+        "issuer": bank.issuer, "hosts": "127.0.0.1", "client_id": AGGREGATOR_CLIENT,
+        "client_secret": AGGREGATOR_SECRET, "scope": "openid accounts:read offline_access",
+        "auth": auth, "par": par.to_string(),
+    });
+    let settings: std::collections::BTreeMap<String, String> = settings
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let bank_ca = bank.provider.config.keys_dir().join("ca.pem");
+    let agg = TestServer::start_with(move |c| {
+        c.plugins.settings.insert("oauth-bank".into(), settings);
+        c.plugins.upstream_ca_file = Some(bank_ca);
+    })
+    .await;
+    Pair { bank, agg }
+}
+
+impl Pair {
+    /// Registers the aggregator at the bank (its callback as redirect URI) and a bank user.
+    async fn register_at_bank(&self, extra: Value) {
+        let mut meta = json!({
+            "client_id": AGGREGATOR_CLIENT, "client_secret": AGGREGATOR_SECRET,
+            "redirect_uris": [format!("{}/bank-callback", self.agg.base)],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            meta[k] = v.clone();
+        }
+        self.bank.client(meta).await;
+        self.bank.user("banker").await;
+    }
+
+    /// At the bank: follow its authorize redirect, log in, consent; returns where the bank
+    /// sends the browser back (the aggregator's callback).
+    async fn at_the_bank(&self, bank_authorize_url: &str, decision: &str) -> String {
+        assert!(
+            bank_authorize_url.starts_with(&self.bank.issuer),
+            "{bank_authorize_url}"
+        );
+        // The bank is another site: its own cookie jar, as a browser keeps per site.
+        let j = Journey::new(&self.bank);
+        let (status, interaction, body) = j.get(bank_authorize_url).await;
+        assert_eq!(status, 303, "bank authorize: {body}");
+        let (status, _, _) = j.login(&interaction, "banker", PASSWORD).await;
+        assert_eq!(status, 303);
+        j.decide(&interaction, decision).await
+    }
+}
+
+#[tokio::test]
+async fn an_api_bank_journey_runs_at_the_upstream_server_and_keeps_its_tokens_sealed() {
+    let pr = pair("client_secret_basic", false).await;
+    pr.register_at_bank(json!({})).await;
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (verifier, challenge) = pkce();
+    let b = BankJourney::new(&pr.agg);
+    let claims = r#"{"id_token":{"mh:con_id":{"essential":true}}}"#;
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank"), ("claims", claims)],
+        ))
+        .await;
+    let (status, to_bank) = b.approve(&i, "OAuth Bank").await;
+    assert_eq!(status, 303);
+    // The host went as a client: PKCE S256, state, nonce, its callback as redirect_uri.
+    let q = query(&to_bank);
+    assert_eq!(q["client_id"], AGGREGATOR_CLIENT);
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["redirect_uri"], format!("{}/bank-callback", pr.agg.base));
+    assert!(q["state"].starts_with(&i["/interaction/".len()..]));
+    assert!(q.contains_key("nonce"));
+    let back = pr.at_the_bank(&to_bank, "approve").await;
+    assert!(
+        back.starts_with(&format!("{}/bank-callback", pr.agg.base)),
+        "{back}"
+    );
+
+    // A forged state is refused without ending the journey (error page, nothing redirected).
+    let forged = back.replace("state=", "state=x");
+    let (status, loc, _) = b.j.get(&forged).await;
+    assert_eq!((status, loc.as_str()), (400, ""));
+
+    let (status, cb, body) = b.j.get(&back).await;
+    assert_eq!(status, 303, "{body}");
+    assert!(cb.starts_with(REDIRECT_URI), "{cb}");
+    let tokens = redeem(&pr.agg, &c, &cb, &verifier).await;
+    let con_id = jwt_claims(tokens["id_token"].as_str().unwrap())["mh:con_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The bank's tokens are kept sealed with the connection.
+    let cid = con_id.clone();
+    let conn = pr
+        .agg
+        .provider
+        .store
+        .read(move |c| consentry::store::connections::get(c, &cid))
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = conn.data_sealed.unwrap();
+    assert!(!sealed.contains("refresh_token"));
+    let secrets: Value =
+        serde_json::from_str(&pr.agg.provider.sealer.open(&sealed).unwrap()).unwrap();
+    let upstream_rt = secrets["upstream"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bank_at = secrets["upstream"]["access_token"].as_str().unwrap();
+    // The access token really is the bank's: it introspects as active there.
+    let bank_client = TestClient {
+        id: AGGREGATOR_CLIENT.into(),
+        secret: AGGREGATOR_SECRET.into(),
+    };
+    let i = pr.bank.introspect(&bank_client, bank_at).await;
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(
+        secrets["data"]["scope"],
+        "accounts:read offline_access openid"
+    );
+    assert!(secrets["data"]["bankSubject"].is_string());
+
+    // A refresh journey renews the connection with the bank's refresh token, no bank login.
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (verifier, challenge) = pkce();
+    let claims =
+        json!({"id_token": {"sub": {"value": sub}, "mh:con_id": {"value": con_id}}}).to_string();
+    let b = BankJourney::new(&pr.agg);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid refresh"), ("claims", &claims)],
+        ))
+        .await;
+    let (status, cb) = b.approve(&i, "OAuth Bank").await;
+    assert_eq!(status, 303);
+    let tokens = redeem(&pr.agg, &c, &cb, &verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["mh:con_id"],
+        con_id.as_str()
+    );
+    let cid = con_id.clone();
+    let conn = pr
+        .agg
+        .provider
+        .store
+        .read(move |c| consentry::store::connections::get(c, &cid))
+        .await
+        .unwrap()
+        .unwrap();
+    let secrets: Value = serde_json::from_str(
+        &pr.agg
+            .provider
+            .sealer
+            .open(&conn.data_sealed.unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    // The bank rotates refresh tokens; the new one is kept.
+    assert_ne!(
+        secrets["upstream"]["refresh_token"].as_str().unwrap(),
+        upstream_rt
+    );
+}
+
+#[tokio::test]
+async fn the_host_pushes_and_signs_with_its_own_key_when_the_bank_wants_it() {
+    let pr = pair("private_key_jwt", true).await;
+    // The bank knows the aggregator by its public keys.
+    let jwks: Value = serde_json::from_str(pr.agg.provider.keys().jwks_json()).unwrap();
+    pr.register_at_bank(json!({
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+        "require_pushed_authorization_requests": true,
+    }))
+    .await;
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (verifier, challenge) = pkce();
+    let b = BankJourney::new(&pr.agg);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank")],
+        ))
+        .await;
+    let (_, to_bank) = b.approve(&i, "OAuth Bank").await;
+    let q = query(&to_bank);
+    assert!(
+        q["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"),
+        "{to_bank}"
+    );
+    assert!(
+        !q.contains_key("code_challenge"),
+        "only client_id and request_uri go by the browser"
+    );
+    let back = pr.at_the_bank(&to_bank, "approve").await;
+    let (status, cb, body) = b.j.get(&back).await;
+    assert_eq!(status, 303, "{body}");
+    redeem(&pr.agg, &c, &cb, &verifier).await;
+}
+
+#[tokio::test]
+async fn the_user_declining_at_the_bank_reaches_the_client_as_access_denied() {
+    let pr = pair("client_secret_basic", false).await;
+    pr.register_at_bank(json!({})).await;
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (_, challenge) = pkce();
+    let b = BankJourney::new(&pr.agg);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank")],
+        ))
+        .await;
+    let (_, to_bank) = b.approve(&i, "OAuth Bank").await;
+    let back = pr.at_the_bank(&to_bank, "deny").await;
+    let (status, cb, _) = b.j.get(&back).await;
+    assert_eq!(status, 303);
+    let q = query(&cb);
+    assert_eq!(q["error"], "access_denied", "{cb}");
+    assert!(q["error_description"].contains("access_denied"), "{cb}");
+}
+
+#[tokio::test]
+async fn an_unconfigured_or_unreachable_bank_fails_only_that_journey() {
+    // No settings at all: the script's setting() call fails at run time.
+    let s = TestServer::start().await;
+    let c = s.client(json!({"connection_types": ["api"]})).await;
+    let (_, challenge) = pkce();
+    let b = BankJourney::new(&s);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank")],
+        ))
+        .await;
+    let (_, cb) = b.approve(&i, "OAuth Bank").await;
+    assert_eq!(query(&cb)["error"], "server_error", "{cb}");
+    // An issuer on a host the operator did not allow is never contacted.
+    let agg = TestServer::start_with(|c| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            "issuer".to_string(),
+            "https://elsewhere.example/oidc".to_string(),
+        );
+        m.insert("client_id".to_string(), "x".to_string());
+        m.insert("client_secret".to_string(), "y".to_string());
+        c.plugins.settings.insert("oauth-bank".into(), m);
+    })
+    .await;
+    let c = agg.client(json!({"connection_types": ["api"]})).await;
+    let b = BankJourney::new(&agg);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank")],
+        ))
+        .await;
+    let (_, cb) = b.approve(&i, "OAuth Bank").await;
+    assert_eq!(query(&cb)["error"], "temporarily_unavailable", "{cb}");
+}

@@ -27,7 +27,13 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
             let needle = query.trim().to_lowercase();
             let entries: Vec<views::ChooserEntry> = all
                 .iter()
-                .filter(|p| needle.is_empty() || p.meta.name.to_lowercase().contains(&needle))
+                .filter(|p| {
+                    let m = &p.meta;
+                    needle.is_empty()
+                        || [&m.name, &m.id, &m.bank_ref]
+                            .iter()
+                            .any(|s| s.to_lowercase().contains(&needle))
+                })
                 .map(|p| views::ChooserEntry {
                     id: &p.meta.id,
                     name: &p.meta.name,

@@ -1,17 +1,27 @@
-//! Host functions institution scripts may call. Nothing here touches files, processes or the
-//! network; HTTP to an institution's declared hosts is added by the journey runner.
+//! Host functions institution scripts may call: data helpers, the operator's settings, and
+//! (in `host_io`) HTTP to the institution's own hosts and JWTs with the host's keys. Nothing
+//! touches files or processes.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rhai::{Dynamic, Engine, EvalAltResult};
 
-type HostResult<T> = Result<T, Box<EvalAltResult>>;
+pub type HostResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// What the host functions know about the hook call running on this thread.
 #[derive(Default, Clone)]
 pub struct CallContext {
     pub institution: String,
     pub settings: std::collections::BTreeMap<String, String>,
+    /// Hosts `http_*` may reach: the declared ones and the operator's.
+    pub hosts: Vec<String>,
+    /// HTTP and keys; absent while a script's metadata is read at load time.
+    pub services: Option<super::host_io::Services>,
+}
+
+/// Reads the current call's context.
+pub fn context<T>(f: impl FnOnce(&CallContext) -> T) -> T {
+    CONTEXT.with(|c| f(&c.borrow()))
 }
 
 thread_local! {
@@ -40,7 +50,7 @@ fn setting(name: &str) -> HostResult<String> {
     })
 }
 
-fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
+pub fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
     Err(msg.into().into())
 }
 
@@ -49,6 +59,7 @@ pub fn register(e: &mut Engine) {
     e.register_fn("has_setting", |name: &str| {
         CONTEXT.with(|c| c.borrow().settings.contains_key(name))
     });
+    super::host_io::register(e);
     e.register_fn("json_parse", json_parse);
     e.register_fn("json_stringify", json_stringify);
     e.register_fn("base64_encode", |s: &str| STANDARD.encode(s));

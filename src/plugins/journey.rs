@@ -35,6 +35,9 @@ pub struct Field {
     /// `text`, `password` or `otp`.
     #[serde(rename = "type", default = "text_field")]
     pub kind: String,
+    /// Pre-filled value (text fields only; the host keeps what the user typed on a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 fn text_field() -> String {
@@ -185,6 +188,7 @@ impl Registry {
         plugin: Arc<Plugin>,
         hook: &'static str,
         args: Vec<Value>,
+        services: super::host_io::Services,
     ) -> Result<Action, HookFailure> {
         let engine = self.engine.clone();
         let deadline = self.limits.deadline;
@@ -195,6 +199,14 @@ impl Registry {
                 .get(&plugin.meta.id)
                 .cloned()
                 .unwrap_or_default(),
+            hosts: plugin
+                .meta
+                .hosts
+                .iter()
+                .chain(&plugin.operator_hosts)
+                .cloned()
+                .collect(),
+            services: Some(services),
         };
         let task = tokio::task::spawn_blocking(move || {
             let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);

@@ -2,6 +2,7 @@
 //! that hot-reloads `plugins/`.
 
 pub mod host;
+pub mod host_io;
 pub mod institution;
 pub mod journey;
 pub mod plugin;

@@ -25,7 +25,8 @@ impl Default for Limits {
             max_string_size: 256 * 1024,
             max_array_size: 10_000,
             max_map_size: 10_000,
-            deadline: Duration::from_secs(2),
+            // Room for a few HTTPS calls to the institution; loops are cut off at this too.
+            deadline: Duration::from_secs(5),
         }
     }
 }
@@ -42,6 +43,14 @@ pub fn with_deadline<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
     let out = f();
     DEADLINE.with(|d| d.set(None));
     out
+}
+
+/// Time left before this thread's hook must stop, if one is running.
+pub fn remaining() -> Option<Duration> {
+    DEADLINE.with(|d| {
+        d.get()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    })
 }
 
 /// The value a script is terminated with when its deadline passes.

@@ -214,7 +214,7 @@ pub async fn start(p: &Provider, live: &Live) -> OAuthResult<Outcome> {
         _ => "connect",
     };
     let ctx = context(p, live, &progress).await?;
-    let action = p.plugins.call(plugin.clone(), hook, vec![ctx]).await;
+    let action = call(p, &plugin, hook, vec![ctx]).await;
     apply(p, live, &plugin, progress, action).await
 }
 
@@ -247,17 +247,46 @@ pub async fn submit(
         input.insert(f.name.clone(), Value::String(v));
     }
     let ctx = context(p, live, &live.progress).await?;
-    let action = if plugin.has_hook("submit") {
-        p.plugins
-            .call(plugin.clone(), "submit", vec![ctx, Value::Object(input)])
-            .await
+    let mut action = if plugin.has_hook("submit") {
+        call(
+            p,
+            &plugin,
+            "submit",
+            vec![ctx, Value::Object(input.clone())],
+        )
+        .await
     } else {
         Err(HookFailure {
             kind: "result",
             message: "the script showed a form but has no fn submit(ctx, input)".into(),
         })
     };
+    // Asked again (a wrong password, say): keep what the user typed in the text fields.
+    if let Ok(Action::Form { form, .. }) = &mut action {
+        for f in form
+            .fields
+            .iter_mut()
+            .filter(|f| f.kind == "text" && f.value.is_none())
+        {
+            f.value = input.get(&f.name).and_then(Value::as_str).map(String::from);
+        }
+    }
     apply(p, live, &plugin, live.progress.clone(), action).await
+}
+
+/// Runs a hook with the provider's HTTP client and keys at hand.
+async fn call(
+    p: &Provider,
+    plugin: &Arc<Plugin>,
+    hook: &'static str,
+    args: Vec<Value>,
+) -> Result<Action, HookFailure> {
+    let services = crate::plugins::host_io::Services {
+        http: p.upstream_http.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        keys: p.keys(),
+    };
+    p.plugins.call(plugin.clone(), hook, args, services).await
 }
 
 /// What the script sees of the journey: which one, its own state, and for reauth/refresh the
@@ -360,9 +389,7 @@ async fn after_upstream(
         }));
     }
     let ctx = context(p, live, progress).await?;
-    Ok(p.plugins
-        .call(plugin.clone(), "callback", vec![ctx, outcome.result])
-        .await)
+    Ok(call(p, plugin, "callback", vec![ctx, outcome.result]).await)
 }
 
 /// The browser came back from the institution's authorization server.

@@ -66,7 +66,7 @@ pub fn chooser(
             format!(
                 "<li><button type=\"submit\" name=\"institution\" value=\"{id}\" class=\"bank\">\
 <img src=\"/bank-icons/{bank_ref}?defaultIcon=true\" alt=\"\" width=\"32\" height=\"32\">\
-<span>{name}</span> <small>{kind}</small></button></li>",
+<span>{name}</span> <small aria-hidden=\"true\">{kind}</small></button></li>",
                 id = attr(e.id),
                 bank_ref = attr(e.bank_ref),
                 name = text(e.name),
@@ -115,13 +115,19 @@ pub fn bank_form(uid: &str, csrf: &str, institution: &str, form: &crate::plugins
         .iter()
         .enumerate()
         .map(|(n, f)| {
+            let value = f
+                .value
+                .as_deref()
+                .filter(|_| f.kind == "text")
+                .map(|v| format!(" value=\"{}\"", attr(v)))
+                .unwrap_or_default();
             let (kind, extra) = match f.kind.as_str() {
-                "password" => ("password", " autocomplete=\"current-password\""),
+                "password" => ("password", " autocomplete=\"current-password\"".to_string()),
                 "otp" => (
                     "text",
-                    " inputmode=\"numeric\" autocomplete=\"one-time-code\"",
+                    " inputmode=\"numeric\" autocomplete=\"one-time-code\"".to_string(),
                 ),
-                _ => ("text", " autocomplete=\"off\""),
+                _ => ("text", format!(" autocomplete=\"off\"{value}")),
             };
             format!(
                 "<label for=\"f{n}\">{label}</label>\

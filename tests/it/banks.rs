@@ -239,6 +239,16 @@ async fn connecting_a_bank_with_nobody_identified_creates_a_user_and_a_connectio
     assert_eq!((status, loc.as_str()), (303, i.as_str()));
     let page = b.page(&i).await;
     assert!(page.contains("Wrong username or password."), "{page}");
+    assert!(
+        page.contains("value=\"sandbox\""),
+        "the username is kept: {page}"
+    );
+    assert!(!page.contains("value=\"wrong\""), "the password never is");
+    assert!(
+        page.contains("value=\"sandbox\""),
+        "the username is kept: {page}"
+    );
+    assert!(!page.contains("value=\"wrong\""), "the password never is");
     let (status, cb, _) = b
         .submit(
             &i,

@@ -265,3 +265,73 @@ async fn scripts_reload_live_and_a_broken_edit_keeps_the_previous_version() {
     std::fs::remove_file(dir.path().join("live.rhai")).unwrap();
     eventually(&s, "removed script unloads", |n| n == ["Added Bank"]).await;
 }
+
+#[tokio::test]
+async fn scripts_reach_only_their_own_hosts_and_sign_with_the_host_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let institution = |id: &str, name: &str, hosts: &str| {
+        format!(
+            "fn institution() {{ #{{ id: \"{id}\", name: \"{name}\", type: \"test\", bankRef: \"{id}\", hosts: [{hosts}] }} }}\n\
+             fn submit(ctx, input) {{ #{{ done: #{{}} }} }}\n"
+        )
+    };
+    // Reads discovery over HTTPS, signs a JWT with the host key and verifies it with the
+    // published JWKS, then shows what it found as the form title.
+    write(
+        dir.path(),
+        "fetcher.rhai",
+        &format!(
+            "{}fn connect(ctx) {{\n\
+             let d = http_get(setting(\"url\"));\n\
+             let keys = http_get(d.json.jwks_uri).json;\n\
+             let claims = jwt_verify(jwt_sign(#{{ iss: \"fetcher\" }}), keys);\n\
+             #{{ form: #{{ title: `${{d.status}} ${{d.json.issuer}} ${{claims.iss}}`, fields: [#{{ name: \"x\", label: \"X\" }}] }} }}\n}}\n",
+            institution("fetcher", "Fetcher Bank", "\"127.0.0.1\"")
+        ),
+    );
+    // Tries a host it never declared.
+    write(
+        dir.path(),
+        "offsite.rhai",
+        &format!(
+            "{}fn connect(ctx) {{ http_get(setting(\"url\")); #{{ fail: \"unreachable\" }} }}\n",
+            institution("offsite", "Offsite Bank", "")
+        ),
+    );
+    let d = dir.path().to_path_buf();
+    let s = TestServer::start_with(move |c| {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            c.issuer.clone().unwrap()
+        );
+        for id in ["fetcher", "offsite"] {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("url".to_string(), url.clone());
+            c.plugins.settings.insert(id.into(), m);
+        }
+        c.plugins.upstream_ca_file = Some(c.keys_dir().join("ca.pem"));
+        c.plugins.dir = d;
+    })
+    .await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let b = BankJourney::new(&s);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:fetcher")],
+        ))
+        .await;
+    let (_, loc) = b.approve(&i, "Fetcher Bank").await;
+    assert_eq!(loc, i, "the script's form follows");
+    let page = b.page(&i).await;
+    let expected = format!("200 {} fetcher", s.issuer);
+    assert!(page.contains(&expected), "{expected} in {page}");
+    let cb = run_journey(&s, &c, "offsite", "Offsite Bank").await;
+    let q = query(&cb);
+    assert_eq!(
+        q["error"], "server_error",
+        "an undeclared host is refused: {cb}"
+    );
+}

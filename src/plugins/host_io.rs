@@ -1,0 +1,174 @@
+//! Host functions that reach outside the script: HTTPS to the institution's own hosts only
+//! (no redirects, bounded time and size), and JWTs signed with this provider's keys or
+//! verified against a key set the script supplies.
+
+use super::host::{context, fail, HostResult};
+use crate::jose::{verify_client_jwt, Alg, ClientKeys, KeySet};
+use rhai::{Dynamic, Engine, Map};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest any one request may take, whatever the hook's deadline leaves.
+const MAX_REQUEST_TIME: Duration = Duration::from_secs(10);
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// What the I/O functions need from the running provider.
+#[derive(Clone)]
+pub struct Services {
+    pub http: reqwest::Client,
+    pub runtime: tokio::runtime::Handle,
+    pub keys: Arc<KeySet>,
+}
+
+pub fn register(e: &mut Engine) {
+    e.register_fn("http_get", |url: &str| {
+        request("GET", url, Body::None, Map::new())
+    });
+    e.register_fn("http_get", |url: &str, headers: Map| {
+        request("GET", url, Body::None, headers)
+    });
+    e.register_fn("http_post_form", |url: &str, form: Map| {
+        request("POST", url, Body::Form(form), Map::new())
+    });
+    e.register_fn("http_post_form", |url: &str, form: Map, headers: Map| {
+        request("POST", url, Body::Form(form), headers)
+    });
+    e.register_fn("http_post_json", |url: &str, body: Dynamic| {
+        request("POST", url, Body::Json(body), Map::new())
+    });
+    e.register_fn(
+        "http_post_json",
+        |url: &str, body: Dynamic, headers: Map| request("POST", url, Body::Json(body), headers),
+    );
+    e.register_fn("jwt_sign", |claims: Map| jwt_sign(claims, "PS256"));
+    e.register_fn("jwt_sign", |claims: Map, alg: &str| jwt_sign(claims, alg));
+    e.register_fn("jwt_verify", jwt_verify);
+}
+
+enum Body {
+    None,
+    Form(Map),
+    Json(Dynamic),
+}
+
+fn services() -> HostResult<Services> {
+    match context(|c| c.services.clone()) {
+        Some(s) => Ok(s),
+        None => fail("network and keys are not available while institution() runs"),
+    }
+}
+
+/// Checks the URL is HTTPS on one of the institution's hosts.
+fn allowed(url: &str) -> HostResult<url::Url> {
+    let Ok(u) = url::Url::parse(url) else {
+        return fail(format!("{url} is not a URL"));
+    };
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
+    let ok = context(|c| c.hosts.iter().any(|h| *h == host));
+    if u.scheme() != "https" || !ok {
+        return fail(format!(
+            "{url}: only https to the institution's hosts (declared in institution().hosts)"
+        ));
+    }
+    Ok(u)
+}
+
+fn request(method: &str, url: &str, body: Body, headers: Map) -> HostResult<Map> {
+    let u = allowed(url)?;
+    let s = services()?;
+    let left = super::sandbox::remaining().unwrap_or(MAX_REQUEST_TIME);
+    if left.is_zero() {
+        return fail("the hook's time is up");
+    }
+    let mut req = match method {
+        "POST" => s.http.post(u),
+        _ => s.http.get(u),
+    }
+    .timeout(left.min(MAX_REQUEST_TIME));
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.to_string());
+    }
+    req = match body {
+        Body::None => req,
+        Body::Form(form) => {
+            let pairs: Vec<(String, String)> = form
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            req.form(&pairs)
+        }
+        Body::Json(v) => {
+            let json: serde_json::Value = rhai::serde::from_dynamic(&v)?;
+            req.header("content-type", "application/json")
+                .body(json.to_string())
+        }
+    };
+    let answer = s.runtime.block_on(async move {
+        let mut res = req.send().await.map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let headers: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_RESPONSE_BYTES {
+                return Err(format!("response larger than {MAX_RESPONSE_BYTES} bytes"));
+            }
+        }
+        Ok((status, headers, body))
+    });
+    let (status, headers, body) = match answer {
+        Ok(a) => a,
+        Err(e) => return fail(format!("{method} {url}: {e}")),
+    };
+    let text = String::from_utf8_lossy(&body).to_string();
+    let mut out = Map::new();
+    out.insert("status".into(), Dynamic::from(i64::from(status)));
+    let json = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .map(rhai::serde::to_dynamic)
+        .transpose()?
+        .unwrap_or(Dynamic::UNIT);
+    out.insert("json".into(), json);
+    out.insert("body".into(), text.into());
+    let mut h = Map::new();
+    for (k, v) in headers {
+        h.insert(k.into(), v.into());
+    }
+    out.insert("headers".into(), h.into());
+    Ok(out)
+}
+
+/// Signs claims with this provider's current key (PS256 or ES256): the same keys it publishes,
+/// so an institution that registered our jwks_uri can verify them.
+fn jwt_sign(claims: Map, alg: &str) -> HostResult<String> {
+    let alg = match Alg::parse(alg) {
+        Some(a @ (Alg::PS256 | Alg::ES256)) => a,
+        _ => return fail("jwt_sign signs with PS256 or ES256"),
+    };
+    let claims: serde_json::Value = rhai::serde::from_dynamic(&claims.into())?;
+    match services()?.keys.sign(alg, None, &claims) {
+        Ok(t) => Ok(t),
+        Err(e) => fail(format!("jwt_sign: {e}")),
+    }
+}
+
+/// Verifies a JWS against a JWKS (RS256, PS256 or ES256 only) and returns its claims.
+fn jwt_verify(token: &str, jwks: Map) -> HostResult<Dynamic> {
+    let set: serde_json::Value = rhai::serde::from_dynamic(&jwks.into())?;
+    let keys = match ClientKeys::from_jwks(&set) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("jwt_verify: bad key set: {e}")),
+    };
+    match verify_client_jwt(token, &keys, &Alg::ALL) {
+        Ok((claims, _)) => rhai::serde::to_dynamic(claims),
+        Err(e) => fail(format!("jwt_verify: {e}")),
+    }
+}

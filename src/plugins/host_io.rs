@@ -68,7 +68,7 @@ fn allowed(url: &str) -> HostResult<url::Url> {
         .unwrap_or_default()
         .trim_matches(['[', ']'])
         .to_string();
-    let ok = context(|c| c.hosts.iter().any(|h| *h == host));
+    let ok = context(|c| c.hosts.contains(&host));
     if u.scheme() != "https" || !ok {
         return fail(format!(
             "{url}: only https to the institution's hosts (declared in institution().hosts)"

@@ -280,3 +280,50 @@ async fn bank_connection_works_in_headless_chromium() {
     assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{con_id}");
     assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{con_id}");
 }
+
+/// The contract's "Flow for use case 2" with openid-client as the partner: a client-managed
+/// user from the users API, a signed request object pinning `sub` and asking for
+/// `mh:con_id`, consent and Sandbox Bank without a login page, then a data-access token
+/// from client_credentials with `sub`.
+#[tokio::test]
+async fn openid_client_runs_use_case_2_as_the_partner() {
+    let s = TestServer::start().await;
+    let key = crate::keys::ClientKey::new("PS256");
+    let c = s
+        .client(json!({
+            "scope": "openid offline_access user:create user:read user:delete accounts:read transactions:read:all",
+            "jwks": key.jwks(), "request_object_signing_alg": "PS256",
+        }))
+        .await;
+    let mut private = serde_json::Value::Object(key.jwk.as_ref().clone());
+    private["alg"] = json!("PS256");
+    let out = node(
+        &s,
+        "usecase2.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("CLIENT_SECRET", c.secret.clone()),
+            ("PRIVATE_JWK", private.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - discovery (client_secret_basic)",
+        "ok - client credentials grant (user:create) and POST /users",
+        "ok - signed request object pins sub (PS256, PKCE S256, prompt consent, max_age)",
+        "ok - authorize redirects to the interaction",
+        "ok - consent page without a login page, naming the bank",
+        "ok - approve consent returns to the interaction",
+        "ok - Sandbox Bank sign-in form",
+        "ok - bank credentials redirect to the client with code, state and iss",
+        "ok - authorization code grant: ID token sub is the user, mh:con_id names the connection",
+        "ok - client credentials grant with sub (accounts:read transactions:read:all), introspected",
+        "ok - GET /users/{userId}/connections lists the connection (user:read)",
+        "ok - client credentials grant with sub of an unknown user is invalid_grant",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}

@@ -1,4 +1,5 @@
-// Shared helpers for the openid-client interop scripts (flow.mjs, fapi1.mjs, fapi2.mjs):
+// Shared helpers for the openid-client interop scripts (flow.mjs, fapi1.mjs, fapi2.mjs,
+// usecase2.mjs):
 //
 //   * a step runner: every step prints `ok - <step>`; the first failure prints
 //     `not ok - <step>` plus the error and exits 1;

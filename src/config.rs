@@ -23,6 +23,8 @@ pub struct Config {
     pub demo: bool,
     /// Bearer token that protects dynamic client registration (RFC 7591 initial access token).
     pub registration_token: Option<String>,
+    /// Bearer token for the client administration API (`/admin/clients`); closed while unset.
+    pub admin_token: Option<String>,
     /// Every client must use pushed authorization requests (RFC 9126 §5).
     pub require_par: bool,
     /// DPoP proofs must carry a nonce this provider issued (RFC 9449 §8).
@@ -122,6 +124,7 @@ impl Default for Config {
             log: "info".into(),
             demo: true,
             registration_token: None,
+            admin_token: None,
             require_par: false,
             fapi_profile: None,
             dpop_require_nonce: false,
@@ -242,6 +245,11 @@ impl Config {
         if self.plugins.hook_timeout_ms == 0 || self.plugins.max_operations == 0 {
             return Err(ConfigError::Invalid(
                 "plugins.hook_timeout_ms and plugins.max_operations must be positive".into(),
+            ));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 32 characters".into(),
             ));
         }
         if l.par_secs > 90 {

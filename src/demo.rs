@@ -17,7 +17,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     let now = p.now();
     let exists = p
         .store
-        .read(|c| store::clients::get(c, CLIENT_ID))
+        .read(|c| store::clients::get_any(c, CLIENT_ID))
         .await?
         .is_some();
     if !exists {

@@ -125,6 +125,57 @@ enum ClientsCommand {
         dir: DataDir,
         client_id: String,
     },
+    /// Replace a client's metadata (checked as registration checks it); the secret is kept.
+    Update {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+        /// The complete RFC 7591 client metadata as JSON.
+        #[arg(long)]
+        metadata: String,
+    },
+    /// Disable a client: it cannot authenticate or authorize, and its tokens are not active.
+    Disable {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+    },
+    /// Enable a disabled client again.
+    Enable {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+    },
+    /// Give a client a new secret (printed once as JSON); the old one stops working.
+    RotateSecret {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+    },
+    /// Set the connection types (api, legacy, test) and/or the scopes a client may use.
+    #[command(group(clap::ArgGroup::new("grants").required(true).multiple(true)))]
+    Grant {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+        /// Comma-separated connection types, e.g. api,legacy ("" for none beyond test).
+        #[arg(long, group = "grants")]
+        connection_types: Option<String>,
+        /// Space-separated scopes the client may be granted.
+        #[arg(long, group = "grants")]
+        scope: Option<String>,
+    },
+    /// Set a client's webhook endpoint (prints the new signing secret once), or remove it.
+    #[command(group(clap::ArgGroup::new("action").required(true)))]
+    Webhook {
+        #[command(flatten)]
+        dir: DataDir,
+        client_id: String,
+        #[arg(long, group = "action")]
+        url: Option<String>,
+        #[arg(long, group = "action")]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,6 +307,37 @@ fn now() -> i64 {
     consentry::clock::Clock::default().now()
 }
 
+/// What client administration needs, opened from `dir` (the admin API's work, offline).
+struct AdminStore {
+    store: Store,
+    sealer: consentry::sealing::Sealer,
+}
+
+impl AdminStore {
+    fn open(dir: &DataDir) -> anyhow::Result<AdminStore> {
+        Ok(AdminStore {
+            sealer: consentry::sealing::Sealer::load_or_create(&dir.data_dir.join("keys"))?,
+            store: open_store(dir)?,
+        })
+    }
+
+    fn admin(&self) -> consentry::protocol::admin::Admin<'_> {
+        consentry::protocol::admin::Admin {
+            store: &self.store,
+            sealer: &self.sealer,
+            now: now(),
+        }
+    }
+}
+
+fn refused(e: consentry::error::OAuthError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+fn json_arg(name: &str, text: &str) -> anyhow::Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))
+}
+
 async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Add { dir, metadata } => {
@@ -285,20 +367,15 @@ async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
         ClientsCommand::List { dir } => {
             let store = open_store(&dir)?;
             for c in store.read(store::clients::list).await? {
-                let mut out = serde_json::to_value(&c.metadata)?;
-                out["client_id"] = c.id.into();
-                println!("{out}");
+                println!("{}", consentry::protocol::admin::view(&c));
             }
         }
         ClientsCommand::Show { dir, client_id } => {
-            let store = open_store(&dir)?;
-            let id = client_id.clone();
-            let c = store
-                .read(move |c| store::clients::get(c, &id))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no client {client_id}"))?;
-            let mut out = serde_json::to_value(&c.metadata)?;
-            out["client_id"] = c.id.into();
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .show(&client_id)
+                .await
+                .map_err(refused)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         ClientsCommand::Remove { dir, client_id } => {
@@ -309,6 +386,87 @@ async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
             }
             println!("removed {client_id}");
         }
+        ClientsCommand::Update {
+            dir,
+            client_id,
+            metadata,
+        } => {
+            let raw = json_arg("--metadata", &metadata)?;
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .replace(&client_id, raw)
+                .await
+                .map_err(refused)?;
+            println!("{out}");
+        }
+        ClientsCommand::Disable { dir, client_id } => {
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .set_disabled(&client_id, true)
+                .await
+                .map_err(refused)?;
+            println!("{out}");
+        }
+        ClientsCommand::Enable { dir, client_id } => {
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .set_disabled(&client_id, false)
+                .await
+                .map_err(refused)?;
+            println!("{out}");
+        }
+        ClientsCommand::RotateSecret { dir, client_id } => {
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .rotate_secret(&client_id)
+                .await
+                .map_err(refused)?;
+            println!("{out}");
+        }
+        ClientsCommand::Grant {
+            dir,
+            client_id,
+            connection_types,
+            scope,
+        } => {
+            let types: Option<Vec<String>> = connection_types.map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            });
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .grant(&client_id, types, scope.map(Some))
+                .await
+                .map_err(refused)?;
+            println!("{out}");
+        }
+        ClientsCommand::Webhook {
+            dir,
+            client_id,
+            url,
+            remove,
+        } => match url {
+            Some(url) if !remove => {
+                let body = serde_json::json!({ "url": url });
+                let out = AdminStore::open(&dir)?
+                    .admin()
+                    .set_webhook(&client_id, body)
+                    .await
+                    .map_err(refused)?;
+                println!("{out}");
+            }
+            _ => {
+                AdminStore::open(&dir)?
+                    .admin()
+                    .remove_webhook(&client_id)
+                    .await
+                    .map_err(refused)?;
+                println!("removed the webhook of {client_id}");
+            }
+        },
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The salvo router and thin handlers: parse the request, call `protocol`, write the response.
 
+mod admin;
 mod authorize;
 mod banks;
 mod cookies;
@@ -73,6 +74,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .hoop(affix_state::inject(p))
         .hoop(middleware::metrics)
         .hoop(middleware::security_headers)
+        .push(admin_router())
         .push(Router::with_path("healthz").get(ops::healthz))
         .push(Router::with_path("readyz").get(ops::readyz))
         .push(Router::with_path("metrics").get(ops::metrics))
@@ -86,4 +88,27 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("interaction/{uid}/choose").post(interaction::choose))
         .push(Router::with_path("interaction/{uid}/journey").post(interaction::journey_form))
         .push(oidc)
+}
+
+/// `/admin/clients`: client administration for operators, behind `admin_token`.
+fn admin_router() -> Router {
+    let one = Router::with_path("{client_id}")
+        .get(admin::show)
+        .put(admin::replace)
+        .delete(admin::delete)
+        .push(Router::with_path("disable").post(admin::disable))
+        .push(Router::with_path("enable").post(admin::enable))
+        .push(Router::with_path("secret").post(admin::rotate_secret))
+        .push(Router::with_path("connection-types").put(admin::connection_types))
+        .push(Router::with_path("scopes").put(admin::scopes))
+        .push(
+            Router::with_path("webhook")
+                .put(admin::set_webhook)
+                .delete(admin::remove_webhook),
+        );
+    Router::with_path("admin/clients")
+        .hoop(admin::guard)
+        .get(admin::list)
+        .post(admin::create)
+        .push(one)
 }

@@ -1,6 +1,7 @@
 //! Pure OAuth 2 / OpenID Connect logic. Handlers call in here; this module never sees HTTP
 //! types, and takes `now` from the provider's clock rather than reading time itself.
 
+pub mod admin;
 pub mod authorize;
 pub mod bank;
 pub mod claims;

@@ -74,11 +74,9 @@ pub fn new_client(
         }
     }
     // Clients that authenticate with a key (or not at all) get no secret.
-    let uses_secret = matches!(
-        metadata.token_endpoint_auth_method.as_str(),
-        "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
-    );
-    let secret = uses_secret.then(|| secret.unwrap_or_else(secrets::random_token));
+    let secret = metadata
+        .uses_secret()
+        .then(|| secret.unwrap_or_else(secrets::random_token));
     let registration_token = secrets::random_token();
     Ok(NewClient {
         client: Client {
@@ -91,6 +89,7 @@ pub fn new_client(
             metadata,
             registration_hash: Some(secrets::digest(&registration_token)),
             created_at: now,
+            disabled_at: None,
         },
         secret,
         registration_token: Some(registration_token),
@@ -186,6 +185,9 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
     }
     check_key_metadata(&m)?;
     check_encryption_metadata(&m)?;
+    if let Some(uri) = &m.webhook_url {
+        check_webhook_url(uri)?;
+    }
     if let Some(t) = m
         .connection_types
         .iter()
@@ -306,6 +308,25 @@ fn check_jwks_uri(uri: &str) -> OAuthResult<()> {
     match (url.scheme(), url.host_str()) {
         ("https", Some(_)) => Ok(()),
         ("http", Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
+        _ => Err(bad("must be https")),
+    }
+}
+
+/// Webhook deliveries go to https, or to http on a loopback address for development; no
+/// fragment and no credentials in the URL.
+fn check_webhook_url(uri: &str) -> OAuthResult<()> {
+    let bad = |why: &str| OAuthError::invalid_client_metadata(format!("webhook_url {uri}: {why}"));
+    let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URL"))?;
+    if url.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    match (url.scheme(), url.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
+        ("http", _) => Err(bad("http is only allowed for loopback addresses")),
         _ => Err(bad("must be https")),
     }
 }

@@ -193,7 +193,7 @@ pub fn insert_access_token(conn: &Connection, t: &AccessToken) -> StoreResult<()
     Ok(())
 }
 
-/// A live access token: known, unexpired, not revoked.
+/// A live access token: known, unexpired, not revoked, and its client enabled.
 pub fn active_access_token(
     conn: &Connection,
     jti: &str,
@@ -202,7 +202,8 @@ pub fn active_access_token(
     optional(
         conn.prepare_cached(
             "SELECT jti, grant_id, client_id, user_id, scopes, expires_at FROM access_tokens
-             WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+             WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2
+               AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)",
         )?
         .query_row(params![jti, now], |r| {
             Ok(AccessToken {
@@ -297,7 +298,11 @@ pub fn active_refresh_token(
     let Some((token, rotated)) = refresh_row(conn, token_hash)? else {
         return Ok(None);
     };
-    if rotated.is_some() || token.expires_at <= now {
+    // A disabled client's tokens are not active while it stays disabled.
+    if rotated.is_some()
+        || token.expires_at <= now
+        || !super::clients::is_enabled(conn, &token.client_id)?
+    {
         return Ok(None);
     }
     Ok(get_grant(conn, &token.grant_id)?

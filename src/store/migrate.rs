@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_refresh_x5t.sql"),
     include_str!("migrations/0005_sealed_secret.sql"),
     include_str!("migrations/0006_connections.sql"),
+    include_str!("migrations/0007_client_admin.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

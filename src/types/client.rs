@@ -67,6 +67,9 @@ pub struct ClientMetadata {
     /// Connection types beyond `test` (always available) this client may use: `api`, `legacy`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connection_types: Vec<String>,
+    /// Where this client's webhook events are delivered (https, or http on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -84,6 +87,13 @@ fn default_auth_method() -> String {
 impl ClientMetadata {
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == "none"
+    }
+    /// Authenticates with a shared secret (and so has one).
+    pub fn uses_secret(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method.as_str(),
+            "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
+        )
     }
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
@@ -106,4 +116,6 @@ pub struct Client {
     /// SHA-256 digest of the RFC 7592 registration access token.
     pub registration_hash: Option<String>,
     pub created_at: i64,
+    /// When an operator disabled the client; a disabled client looks absent to the protocol.
+    pub disabled_at: Option<i64>,
 }

@@ -135,6 +135,205 @@ fn clients_add_refuses_bad_metadata() {
     assert!(stderr_line(&out).contains("at least 32"));
 }
 
+fn json_out(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn clients_update_disable_enable_and_rotate_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let meta = r#"{"client_id":"partner-2","client_secret":"partner-secret-0123456789abcdefghijklmn","redirect_uris":["https://partner.example/cb"],"scope":"openid accounts:read"}"#;
+    json_out(&consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", meta],
+        None,
+    ));
+
+    let updated = json_out(&consentry(
+        &[
+            "clients",
+            "update",
+            "--data-dir",
+            d,
+            "partner-2",
+            "--metadata",
+            r#"{"client_name":"Partner Two","redirect_uris":["https://partner.example/cb2"]}"#,
+        ],
+        None,
+    ));
+    assert_eq!(updated["client_name"], "Partner Two");
+    assert_eq!(updated["redirect_uris"][0], "https://partner.example/cb2");
+    assert!(updated.get("client_secret").is_none(), "the secret is kept");
+    for (metadata, reason, rule) in [
+        ("{not json", "not JSON", "--metadata must be JSON"),
+        (
+            r#"{"redirect_uris":["http://evil.example/cb"]}"#,
+            "invalid_redirect_uri",
+            "same rules as registration",
+        ),
+    ] {
+        let out = consentry(
+            &[
+                "clients",
+                "update",
+                "--data-dir",
+                d,
+                "partner-2",
+                "--metadata",
+                metadata,
+            ],
+            None,
+        );
+        assert!(!out.status.success(), "{rule}");
+        assert!(stderr_line(&out).contains(reason), "{rule}");
+    }
+
+    let disabled = json_out(&consentry(
+        &["clients", "disable", "--data-dir", d, "partner-2"],
+        None,
+    ));
+    assert_eq!(disabled["disabled"], true);
+    let show = consentry(&["clients", "show", "--data-dir", d, "partner-2"], None);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("\"disabled\": true"));
+    let enabled = json_out(&consentry(
+        &["clients", "enable", "--data-dir", d, "partner-2"],
+        None,
+    ));
+    assert_eq!(enabled["disabled"], false);
+
+    let rotated = json_out(&consentry(
+        &["clients", "rotate-secret", "--data-dir", d, "partner-2"],
+        None,
+    ));
+    let secret = rotated["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "a new 256-bit secret");
+    assert_ne!(secret, "partner-secret-0123456789abcdefghijklmn");
+
+    for args in [
+        &["clients", "disable", "--data-dir", d, "nobody"][..],
+        &["clients", "enable", "--data-dir", d, "nobody"][..],
+        &["clients", "rotate-secret", "--data-dir", d, "nobody"][..],
+    ] {
+        let out = consentry(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr_line(&out).contains("no client nobody"), "{args:?}");
+    }
+}
+
+#[test]
+fn clients_grant_and_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let meta = r#"{"client_id":"partner-3","redirect_uris":["https://partner.example/cb"]}"#;
+    json_out(&consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", meta],
+        None,
+    ));
+
+    let granted = json_out(&consentry(
+        &[
+            "clients",
+            "grant",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--connection-types",
+            "api,legacy",
+            "--scope",
+            "openid accounts:read",
+        ],
+        None,
+    ));
+    assert_eq!(
+        granted["connection_types"],
+        serde_json::json!(["api", "legacy"])
+    );
+    assert_eq!(granted["scope"], "openid accounts:read");
+    let bad = consentry(
+        &[
+            "clients",
+            "grant",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--connection-types",
+            "api,premium",
+        ],
+        None,
+    );
+    assert!(
+        !bad.status.success(),
+        "connection types are api, legacy, test"
+    );
+    assert!(stderr_line(&bad).contains("premium"));
+    let bad = consentry(
+        &[
+            "clients",
+            "grant",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--scope",
+            "openid launch-codes",
+        ],
+        None,
+    );
+    assert!(!bad.status.success(), "unknown scopes are refused");
+    assert!(stderr_line(&bad).contains("launch-codes"));
+    let nothing = consentry(&["clients", "grant", "--data-dir", d, "partner-3"], None);
+    assert!(!nothing.status.success(), "grant needs something to grant");
+
+    let hook = json_out(&consentry(
+        &[
+            "clients",
+            "webhook",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--url",
+            "https://hooks.partner.example/in",
+        ],
+        None,
+    ));
+    assert_eq!(hook["url"], "https://hooks.partner.example/in");
+    let secret = hook["secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "32 random bytes, base64url");
+    let show = consentry(&["clients", "show", "--data-dir", d, "partner-3"], None);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(shown.contains("hooks.partner.example") && !shown.contains(secret));
+    let bad = consentry(
+        &[
+            "clients",
+            "webhook",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--url",
+            "http://hooks.partner.example/in",
+        ],
+        None,
+    );
+    assert!(!bad.status.success(), "http webhooks only on loopback");
+    assert!(stderr_line(&bad).contains("webhook_url"));
+    let removed = consentry(
+        &[
+            "clients",
+            "webhook",
+            "--data-dir",
+            d,
+            "partner-3",
+            "--remove",
+        ],
+        None,
+    );
+    assert!(removed.status.success(), "{removed:?}");
+    let show = consentry(&["clients", "show", "--data-dir", d, "partner-3"], None);
+    assert!(!String::from_utf8_lossy(&show.stdout).contains("webhook_url"));
+    let neither = consentry(&["clients", "webhook", "--data-dir", d, "partner-3"], None);
+    assert!(!neither.status.success(), "--url or --remove");
+}
+
 #[test]
 fn users_add_reads_the_password_from_stdin() {
     let dir = tempfile::tempdir().unwrap();

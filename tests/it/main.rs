@@ -4,6 +4,7 @@
 mod harness;
 mod keys;
 
+mod admin;
 mod authorize;
 mod banks;
 mod cli;

@@ -1,0 +1,158 @@
+//! The client administration API (`/admin/clients`): operator-only, behind `admin_token`.
+
+use super::{params, provider, respond};
+use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::admin::{self, Admin};
+use crate::protocol::secrets;
+use salvo::prelude::*;
+use serde_json::Value;
+
+/// Closed (404) while `admin_token` is unset; otherwise the bearer token must be it (401).
+#[handler]
+pub async fn guard(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let p = provider(depot);
+    let Some(expected) = &p.config.admin_token else {
+        respond::oauth_error(res, &OAuthError::not_found("not found"), "");
+        return ctrl.skip_rest();
+    };
+    let given = params::authorization_header(req)
+        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
+    // Compare digests so the comparison is constant-time whatever the lengths.
+    let allowed = given.is_some_and(|g| secrets::matches_digest(&g, &secrets::digest(expected)));
+    if !allowed {
+        let e = OAuthError::invalid_token("a valid admin token is required");
+        respond::bearer_error(res, &e);
+        return ctrl.skip_rest();
+    }
+    ctrl.call_next(req, depot, res).await;
+}
+
+async fn json_body(req: &mut Request) -> OAuthResult<Value> {
+    let body = req.payload_with_max_size(64 * 1024).await.map_err(|_| {
+        OAuthError::invalid_client_metadata("the request body is unreadable or too large")
+    })?;
+    serde_json::from_slice(body)
+        .map_err(|_| OAuthError::invalid_client_metadata("the body must be JSON"))
+}
+
+fn client_id(req: &Request) -> String {
+    req.param::<String>("client_id").unwrap_or_default()
+}
+
+fn answer(res: &mut Response, status: StatusCode, result: OAuthResult<Value>) {
+    match result {
+        Ok(body) => respond::json(res, status, &body),
+        Err(e) => respond::oauth_error(res, &e, ""),
+    }
+}
+
+fn no_content(res: &mut Response, result: OAuthResult<()>) {
+    match result {
+        Ok(()) => {
+            respond::no_store(res);
+            res.status_code(StatusCode::NO_CONTENT);
+        }
+        Err(e) => respond::oauth_error(res, &e, ""),
+    }
+}
+
+#[handler]
+pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let result = async { Admin::of(&p).create(json_body(req).await?).await }.await;
+    answer(res, StatusCode::CREATED, result);
+}
+
+#[handler]
+pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let result = async {
+        let q = params::unique(params::query_pairs(req))?;
+        let (limit, offset) = admin::page_bounds(
+            q.get("limit").map(String::as_str),
+            q.get("offset").map(String::as_str),
+        )?;
+        Admin::of(&p).list(limit, offset).await
+    }
+    .await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    answer(
+        res,
+        StatusCode::OK,
+        Admin::of(&p).show(&client_id(req)).await,
+    );
+}
+
+#[handler]
+pub async fn replace(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let id = client_id(req);
+    let result = async { Admin::of(&p).replace(&id, json_body(req).await?).await }.await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn delete(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    no_content(res, Admin::of(&p).delete(&client_id(req)).await);
+}
+
+#[handler]
+pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let result = Admin::of(&p).set_disabled(&client_id(req), true).await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn enable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let result = Admin::of(&p).set_disabled(&client_id(req), false).await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn rotate_secret(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let result = Admin::of(&p).rotate_secret(&client_id(req)).await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn connection_types(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let id = client_id(req);
+    let result = async {
+        let body = json_body(req).await?;
+        Admin::of(&p).grant_connection_types(&id, body).await
+    }
+    .await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn scopes(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let id = client_id(req);
+    let result = async { Admin::of(&p).set_scope(&id, json_body(req).await?).await }.await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn set_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let id = client_id(req);
+    let result = async { Admin::of(&p).set_webhook(&id, json_body(req).await?).await }.await;
+    answer(res, StatusCode::OK, result);
+}
+
+#[handler]
+pub async fn remove_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    no_content(res, Admin::of(&p).remove_webhook(&client_id(req)).await);
+}

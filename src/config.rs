@@ -35,10 +35,13 @@ pub struct Config {
     pub mtls_trust_anchors: Option<PathBuf>,
     /// Proxies allowed to pass the client certificate in the `Client-Cert` header (RFC 9440).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A TOML file replacing the built-in scope rules (src/protocol/scope_policy.toml).
+    pub scope_policy: Option<PathBuf>,
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
     pub keys: KeyRotation,
     pub plugins: PluginsConfig,
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,10 +133,12 @@ impl Default for Config {
             dpop_require_nonce: false,
             mtls_trust_anchors: None,
             trusted_proxies: Vec::new(),
+            scope_policy: None,
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
             keys: KeyRotation::default(),
             plugins: PluginsConfig::default(),
+            webhooks: Default::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod store;
 pub mod tls;
 pub mod types;
 pub mod views;
+pub mod webhooks;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -88,6 +89,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         jwks_cache: Default::default(),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
+        scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,
+        webhook_wake: tokio::sync::Notify::new(),
         plugins: load_plugins(&config),
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
@@ -115,9 +118,24 @@ pub async fn sweep_once(
         .store
         .write(move |c| {
             let swept = store::sweep::expired(c, now)?;
-            Ok((swept, store::connections::expire_consents(c, now)?))
+            let lapsed = store::connections::expire_consents(c, now)?;
+            for l in &lapsed {
+                let payload = serde_json::json!({"connectionId": l.id, "bankId": l.institution_id});
+                store::outbox::enqueue(
+                    c,
+                    &l.client_id,
+                    "connectionReauthRequired",
+                    &l.user_id,
+                    payload,
+                    now,
+                )?;
+            }
+            Ok((swept, lapsed))
         })
         .await?;
+    if !lapsed.is_empty() {
+        p.webhook_wake.notify_one();
+    }
     if swept > 0 {
         tracing::debug!(rows = swept, "swept expired rows");
     }
@@ -193,8 +211,10 @@ impl App {
 
     /// Serves on `listener` until the returned future is dropped, sweeping expired rows.
     pub async fn run(self, listener: TcpListener) {
+        // Background work lives as long as this future: dropping it stops them all.
+        let mut background = tokio::task::JoinSet::new();
         let sweeper = self.provider.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick =
                 tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
             loop {
@@ -204,9 +224,11 @@ impl App {
                 }
             }
         });
-        tokio::spawn(keys::watch(self.provider.clone()));
-        tokio::spawn(watch_plugins(self.provider.clone()));
+        background.spawn(keys::watch(self.provider.clone()));
+        background.spawn(watch_plugins(self.provider.clone()));
+        background.spawn(webhooks::run(self.provider.clone()));
         let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
         tls::serve(listener, service, self.tls).await;
+        background.shutdown().await;
     }
 }

@@ -30,6 +30,10 @@ pub struct Provider {
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
+    /// Wakes the webhook worker when an event was written.
+    pub webhook_wake: tokio::sync::Notify,
+    /// The scope rules enforced wherever scopes are asked for.
+    pub scope_policy: crate::protocol::scope_policy::Policy,
     /// The institutions, as scripts under `plugins/`.
     pub plugins: crate::plugins::Registry,
     /// HTTP client for institutions' own servers.

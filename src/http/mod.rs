@@ -1,14 +1,17 @@
 //! The salvo router and thin handlers: parse the request, call `protocol`, write the response.
 
 mod admin;
+mod admin_webhooks;
 mod authorize;
 mod banks;
+mod bearer;
 mod cookies;
 mod discovery;
 mod interaction;
 mod middleware;
 mod ops;
 mod params;
+mod partner;
 mod registration;
 mod respond;
 mod token;
@@ -75,6 +78,12 @@ pub fn router(p: Arc<Provider>) -> Router {
         .hoop(middleware::metrics)
         .hoop(middleware::security_headers)
         .push(admin_router())
+        .push(
+            Router::with_path("admin/webhooks")
+                .hoop(admin::guard)
+                .push(Router::with_path("dead").get(admin_webhooks::dead))
+                .push(Router::with_path("{event_id}/redeliver").post(admin_webhooks::redeliver)),
+        )
         .push(Router::with_path("healthz").get(ops::healthz))
         .push(Router::with_path("readyz").get(ops::readyz))
         .push(Router::with_path("metrics").get(ops::metrics))
@@ -82,6 +91,26 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-icons/{bank_ref}").get(banks::bank_icon))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
+        .push(
+            Router::with_path("users")
+                .get(partner::list_users)
+                .post(partner::create_user),
+        )
+        .push(
+            Router::with_path("users/{user_id}")
+                .get(partner::get_user)
+                .delete(partner::delete_user),
+        )
+        .push(Router::with_path("users/{user_id}/connections").get(partner::user_connections))
+        // The contract names the singular path; the plural is accepted too.
+        .push(
+            Router::with_path("users/{user_id}/connection/{connection_id}")
+                .delete(partner::delete_connection),
+        )
+        .push(
+            Router::with_path("users/{user_id}/connections/{connection_id}")
+                .delete(partner::delete_connection),
+        )
         .push(Router::with_path("interaction/{uid}").get(interaction::show))
         .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
         .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))

@@ -17,6 +17,8 @@ pub struct CallContext {
     pub hosts: Vec<String>,
     /// HTTP and keys; absent while a script's metadata is read at load time.
     pub services: Option<super::host_io::Services>,
+    /// `newTransactions` payloads the script raised during this call.
+    pub new_transactions: Vec<serde_json::Value>,
 }
 
 /// Reads the current call's context.
@@ -28,12 +30,36 @@ thread_local! {
     static CONTEXT: std::cell::RefCell<CallContext> = std::cell::RefCell::new(CallContext::default());
 }
 
-/// Runs `f` with `ctx` visible to the host functions on this thread.
-pub fn with_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> T {
+/// Runs `f` with `ctx` visible to the host functions on this thread; returns what `f`
+/// returned and the context as the call left it.
+pub fn with_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> (T, CallContext) {
     CONTEXT.with(|c| *c.borrow_mut() = ctx);
     let out = f();
-    CONTEXT.with(|c| *c.borrow_mut() = CallContext::default());
-    out
+    let left = CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    (out, left)
+}
+
+/// `new_transactions(accounts)`: tells the client's webhook that these accounts have new
+/// transactions (`[#{ id, transactions: [ids] }]`). Sent when a refresh journey completes.
+fn new_transactions(accounts: rhai::Array) -> HostResult<()> {
+    let accounts: serde_json::Value = rhai::serde::from_dynamic(&accounts.into())?;
+    let well_formed = accounts.as_array().is_some_and(|list| {
+        list.iter().all(|a| {
+            a["id"].is_string()
+                && a["transactions"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().all(|x| x.is_string()))
+        })
+    });
+    if !well_formed {
+        return fail("new_transactions takes [#{ id: \"…\", transactions: [\"…\"] }]");
+    }
+    CONTEXT.with(|c| {
+        c.borrow_mut()
+            .new_transactions
+            .push(serde_json::json!({ "accounts": accounts }))
+    });
+    Ok(())
 }
 
 /// `setting(name)`: the operator's setting for this institution.
@@ -56,6 +82,7 @@ pub fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
 
 pub fn register(e: &mut Engine) {
     e.register_fn("setting", setting);
+    e.register_fn("new_transactions", new_transactions);
     e.register_fn("has_setting", |name: &str| {
         CONTEXT.with(|c| c.borrow().settings.contains_key(name))
     });

@@ -189,7 +189,7 @@ impl Registry {
         hook: &'static str,
         args: Vec<Value>,
         services: super::host_io::Services,
-    ) -> Result<Action, HookFailure> {
+    ) -> Result<(Action, Vec<Value>), HookFailure> {
         let engine = self.engine.clone();
         let deadline = self.limits.deadline;
         let context = super::host::CallContext {
@@ -207,6 +207,7 @@ impl Registry {
                 .cloned()
                 .collect(),
             services: Some(services),
+            new_transactions: Vec::new(),
         };
         let task = tokio::task::spawn_blocking(move || {
             let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);
@@ -216,7 +217,7 @@ impl Registry {
                 .map(rhai::serde::to_dynamic)
                 .collect::<Result<_, _>>()
                 .map_err(|e| failure("runtime", e.to_string()))?;
-            let out = super::host::with_context(context, || {
+            let (out, left) = super::host::with_context(context, || {
                 sandbox::with_deadline(deadline, || {
                     engine.call_fn_with_options::<rhai::Dynamic>(
                         rhai::CallFnOptions::new().eval_ast(false),
@@ -226,11 +227,12 @@ impl Registry {
                         args,
                     )
                 })
-            })
-            .map_err(|e| classify(&e))?;
+            });
+            let out = out.map_err(|e| classify(&e))?;
             let value: Value =
                 rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
-            Action::parse(value).map_err(|m| failure("result", m))
+            let action = Action::parse(value).map_err(|m| failure("result", m))?;
+            Ok((action, left.new_transactions))
         });
         match task.await {
             Ok(r) => r,

@@ -340,7 +340,14 @@ fn check_params(
     if let Some(c) = &claims {
         c.requested_sub()?;
     }
-    let bank = super::bank::classify(p, client, &ScopeSet::parse(&scope), claims.as_ref())?;
+    let scopes = ScopeSet::parse(&scope);
+    let bank = super::bank::classify(p, client, &scopes, claims.as_ref())?;
+    // Whether a pinned user is really the client's own is checked when the request begins.
+    let pins_user = claims
+        .as_ref()
+        .is_some_and(|c| matches!(c.requested_sub(), Ok(Some(_))));
+    p.scope_policy
+        .check(&scopes, super::scope_policy::Flow::Authorization, pins_user)?;
     let hint_sub = get(params, "id_token_hint")
         .map(|h| check_id_token_hint(p, client, h))
         .transpose()?;
@@ -671,4 +678,27 @@ pub async fn respond(
         params.push(("state".to_string(), s.clone()));
     }
     response::deliver(p, client, &req.redirect_uri, req.response_mode, params)
+}
+
+/// Scopes only for users the client manages need the request to pin such a user (contract:
+/// Scopes → Data access, `*:write:all`).
+pub async fn check_managed_user(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    client: &Client,
+) -> OAuthResult<()> {
+    if !p.scope_policy.needs_managed_user(&req.scopes()) {
+        return Ok(());
+    }
+    let refused = || {
+        OAuthError::invalid_scope(
+            "a *:write:all scope needs claims pinning a user this client manages",
+        )
+    };
+    let sub = req.required_sub().ok_or_else(refused)?;
+    let user = p.store.read(move |c| store::users::get(c, &sub)).await?;
+    match user {
+        Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(()),
+        _ => Err(refused()),
+    }
 }

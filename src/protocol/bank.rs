@@ -181,6 +181,9 @@ pub struct Progress {
     /// Tokens the institution issued in this journey, sealed, until the script is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_tokens_sealed: Option<String>,
+    /// `newTransactions` payloads the script raised, sent when a refresh journey completes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_transactions: Vec<Value>,
 }
 
 /// What a connection keeps sealed: the script's data and the institution's tokens.
@@ -256,6 +259,8 @@ pub enum ConnectionWrite {
         id: String,
         data_sealed: Option<String>,
         consent_expires_at: Option<i64>,
+        /// `newTransactions` payloads to send (refresh journeys only, per the contract).
+        new_transactions: Vec<Value>,
     },
 }
 
@@ -277,18 +282,40 @@ impl ConnectionWrite {
                 if let Some(u) = new_user {
                     users::insert(c, u)?;
                 }
-                connections::insert(c, connection)
+                connections::insert(c, connection)?;
+                let payload = serde_json::json!({
+                    "connectionId": connection.id, "bankId": connection.institution_id,
+                });
+                crate::store::outbox::enqueue(
+                    c,
+                    &connection.client_id,
+                    "connectionCreated",
+                    &connection.user_id,
+                    payload,
+                    now,
+                )?;
+                Ok(())
             }
             ConnectionWrite::Renew {
                 id,
                 data_sealed,
                 consent_expires_at,
+                new_transactions,
             } => {
-                if connections::renew(c, id, data_sealed.as_deref(), *consent_expires_at, now)? {
-                    Ok(())
-                } else {
-                    Err(StoreError::Rejected("the connection no longer exists"))
+                let conn = connections::get(c, id)?
+                    .ok_or(StoreError::Rejected("the connection no longer exists"))?;
+                connections::renew(c, id, data_sealed.as_deref(), *consent_expires_at, now)?;
+                for payload in new_transactions {
+                    crate::store::outbox::enqueue(
+                        c,
+                        &conn.client_id,
+                        "newTransactions",
+                        &conn.user_id,
+                        payload.clone(),
+                        now,
+                    )?;
                 }
+                Ok(())
             }
         }
     }

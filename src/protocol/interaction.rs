@@ -116,6 +116,14 @@ pub async fn begin(
     browser_id: &str,
     session: Option<Session>,
 ) -> OAuthResult<Begun> {
+    if let Err(e) = authorize::check_managed_user(p, &req, client).await {
+        if e.status >= 500 {
+            return Err(e);
+        }
+        return ErrorRedirect::new(&req, e)
+            .deliver(p, client)
+            .map(Begun::Redirect);
+    }
     if req.bank.is_some() {
         return begin_bank(p, req, client, browser_id, session).await;
     }

@@ -15,7 +15,7 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
             return Ok(inactive);
         }
         let c = &at.claims;
-        let token_type = if c.get("cnf").is_some() {
+        let token_type = if c["cnf"].get("jkt").is_some() {
             "DPoP"
         } else {
             "Bearer"
@@ -24,6 +24,7 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
             "active": true, "token_type": token_type, "scope": at.row.scopes, "client_id": at.row.client_id,
             "sub": c["sub"], "aud": c["aud"], "iss": c["iss"], "exp": c["exp"], "iat": c["iat"], "jti": c["jti"],
         });
+        out["scope_descriptions"] = describe(&at.row.scopes);
         // RFC 9449 §6.2 / RFC 8705 §3.2: the confirmation the resource server must check.
         if let Some(cnf) = c.get("cnf") {
             out["cnf"] = cnf.clone();
@@ -40,7 +41,20 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,
             "sub": g.user_id, "iss": p.issuer, "exp": t.expires_at, "iat": g.created_at,
+            "scope_descriptions": describe(&t.scopes),
         })),
         _ => Ok(inactive),
     }
+}
+
+/// Human text for each scope (the same as the consent page shows), for resource servers.
+fn describe(scopes: &str) -> Value {
+    let map: serde_json::Map<String, Value> = crate::types::ScopeSet::parse(scopes)
+        .iter()
+        .map(|s| {
+            let text = super::bank::describe(s).unwrap_or_else(|| super::scopes::description(s));
+            (s.to_string(), Value::String(text.to_string()))
+        })
+        .collect();
+    Value::Object(map)
 }

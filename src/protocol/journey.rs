@@ -214,7 +214,7 @@ pub async fn start(p: &Provider, live: &Live) -> OAuthResult<Outcome> {
         _ => "connect",
     };
     let ctx = context(p, live, &progress).await?;
-    let action = call(p, &plugin, hook, vec![ctx]).await;
+    let action = call(p, &plugin, &mut progress, hook, vec![ctx]).await;
     apply(p, live, &plugin, progress, action).await
 }
 
@@ -247,14 +247,10 @@ pub async fn submit(
         input.insert(f.name.clone(), Value::String(v));
     }
     let ctx = context(p, live, &live.progress).await?;
+    let mut progress = live.progress.clone();
     let mut action = if plugin.has_hook("submit") {
-        call(
-            p,
-            &plugin,
-            "submit",
-            vec![ctx, Value::Object(input.clone())],
-        )
-        .await
+        let args = vec![ctx, Value::Object(input.clone())];
+        call(p, &plugin, &mut progress, "submit", args).await
     } else {
         Err(HookFailure {
             kind: "result",
@@ -271,13 +267,15 @@ pub async fn submit(
             f.value = input.get(&f.name).and_then(Value::as_str).map(String::from);
         }
     }
-    apply(p, live, &plugin, live.progress.clone(), action).await
+    apply(p, live, &plugin, progress, action).await
 }
 
-/// Runs a hook with the provider's HTTP client and keys at hand.
+/// Runs a hook with the provider's HTTP client and keys at hand; `newTransactions` events it
+/// raises are kept in `progress` until the journey completes.
 async fn call(
     p: &Provider,
     plugin: &Arc<Plugin>,
+    progress: &mut Progress,
     hook: &'static str,
     args: Vec<Value>,
 ) -> Result<Action, HookFailure> {
@@ -286,7 +284,9 @@ async fn call(
         runtime: tokio::runtime::Handle::current(),
         keys: p.keys(),
     };
-    p.plugins.call(plugin.clone(), hook, args, services).await
+    let (action, events) = p.plugins.call(plugin.clone(), hook, args, services).await?;
+    progress.new_transactions.extend(events);
+    Ok(action)
 }
 
 /// What the script sees of the journey: which one, its own state, and for reauth/refresh the
@@ -389,7 +389,7 @@ async fn after_upstream(
         }));
     }
     let ctx = context(p, live, progress).await?;
-    Ok(call(p, plugin, "callback", vec![ctx, outcome.result]).await)
+    Ok(call(p, plugin, progress, "callback", vec![ctx, outcome.result]).await)
 }
 
 /// The browser came back from the institution's authorization server.
@@ -509,10 +509,16 @@ async fn finish(
             let auth = live
                 .authentication()
                 .ok_or_else(|| OAuthError::server("renewal without a user"))?;
+            // Contract (Webhooks): newTransactions is not sent on connecting or reauthorising.
+            let new_transactions = match bank.journey {
+                JourneyKind::Refresh => progress.new_transactions.clone(),
+                _ => Vec::new(),
+            };
             let w = ConnectionWrite::Renew {
                 id: id.clone(),
                 data_sealed,
                 consent_expires_at,
+                new_transactions,
             };
             (auth, w)
         }
@@ -552,7 +558,10 @@ async fn finish(
         ));
     }
     match super::authorize::respond(p, &live.request, &live.client, &auth, Some(write)).await {
-        Ok(d) => Ok(d),
+        Ok(d) => {
+            p.webhook_wake.notify_one();
+            Ok(d)
+        }
         Err(e) if e.status < 500 => ErrorRedirect::new(&live.request, e).deliver(p, &live.client),
         Err(e) => Err(e),
     }

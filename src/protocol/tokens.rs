@@ -30,6 +30,8 @@ pub struct Issue<'a> {
     pub client: &'a Client,
     /// The user's grant; `None` for a client acting for itself (client_credentials).
     pub grant: Option<&'a grants::Grant>,
+    /// The user a grant-less token is for (client_credentials with `sub`).
+    pub user: Option<String>,
     pub scopes: ScopeSet,
     pub nonce: Option<String>,
     pub refresh: bool,
@@ -66,7 +68,10 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     let now = p.now();
     let life = &p.config.lifetimes;
     let keys = p.keys();
-    let user_id = req.grant.and_then(|g| g.user_id.clone());
+    let user_id = req
+        .grant
+        .and_then(|g| g.user_id.clone())
+        .or_else(|| req.user.clone());
     let sub = user_id.clone().unwrap_or_else(|| req.client.id.clone());
     let jti = secrets::random_token();
     let access_exp = now + life.access_token_secs;

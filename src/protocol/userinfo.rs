@@ -1,7 +1,6 @@
 //! The UserInfo endpoint (OIDC Core §5.3): claims for the access token's user and scopes.
 
 use super::claims::{self, ClaimsRequest};
-use super::tokens::active_access_token;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::provider::Provider;
@@ -9,13 +8,7 @@ use crate::store::{self, grants};
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
-/// An access token as presented, with the key of its checked DPoP proof when sent as DPoP.
-pub struct Presentation {
-    pub token: String,
-    pub dpop_jkt: Option<String>,
-    /// `x5t#S256` of the TLS client certificate the request came with.
-    pub cert_thumbprint: Option<String>,
-}
+pub use super::resource::Presentation;
 
 /// The UserInfo response: JSON, or a signed JWT for clients that registered
 /// `userinfo_signed_response_alg` (OIDC Core §5.3.2).
@@ -25,27 +18,7 @@ pub enum UserInfo {
 }
 
 pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<UserInfo> {
-    let token = active_access_token(p, &presented.token)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the access token is invalid, expired or revoked")
-        })?;
-    // RFC 9449 §7: a DPoP-bound token only with a proof by its key, and only as DPoP.
-    let bound = token.claims["cnf"]["jkt"].as_str();
-    if bound != presented.dpop_jkt.as_deref() {
-        return Err(OAuthError::invalid_token(match bound {
-            Some(_) => "the access token is DPoP-bound: present it with a DPoP proof of its key",
-            None => "the access token is not DPoP-bound: present it as a Bearer token",
-        }));
-    }
-    // RFC 8705 §3: a certificate-bound token only over TLS with that certificate.
-    if let Some(x5t) = token.claims["cnf"]["x5t#S256"].as_str() {
-        if presented.cert_thumbprint.as_deref() != Some(x5t) {
-            return Err(OAuthError::invalid_token(
-                "the access token is bound to a client certificate that this request did not present",
-            ));
-        }
-    }
+    let token = super::resource::authenticate(p, &presented).await?;
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {
         return Err(OAuthError::insufficient_scope(

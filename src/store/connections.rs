@@ -67,7 +67,7 @@ pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<BankConnection>> {
 /// A user's connections, oldest first.
 pub fn for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<BankConnection>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, id"
+        "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, rowid"
     ))?;
     let rows = stmt.query_map([user_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -98,4 +98,9 @@ pub fn expire_consents(conn: &Connection, now: i64) -> StoreResult<Vec<BankConne
     ))?;
     let rows = stmt.query_map([now], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes a connection with its sealed data; its grants and their tokens go with it.
+pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
+    Ok(exec(conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
 }

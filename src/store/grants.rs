@@ -309,3 +309,12 @@ pub fn active_refresh_token(
         .filter(|g| g.revoked_at.is_none())
         .map(|g| (token, g)))
 }
+
+/// Revokes every access token issued for a user (data-access tokens have no grant).
+pub fn revoke_user_access_tokens(conn: &Connection, user_id: &str, now: i64) -> StoreResult<usize> {
+    exec(
+        conn,
+        "UPDATE access_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        params![user_id, now],
+    )
+}

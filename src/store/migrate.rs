@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_sealed_secret.sql"),
     include_str!("migrations/0006_connections.sql"),
     include_str!("migrations/0007_client_admin.sql"),
+    include_str!("migrations/0008_webhooks.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -7,6 +7,7 @@ pub mod consents;
 pub mod grants;
 pub mod interactions;
 mod migrate;
+pub mod outbox;
 pub mod pushed;
 pub mod replay;
 pub mod sessions;

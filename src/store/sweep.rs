@@ -3,6 +3,8 @@
 use super::{exec, StoreResult};
 use rusqlite::Connection;
 
+const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
+
 /// Removes expired rows; returns how many went.
 pub fn expired(conn: &Connection, now: i64) -> StoreResult<usize> {
     let mut n = 0;
@@ -19,5 +21,11 @@ pub fn expired(conn: &Connection, now: i64) -> StoreResult<usize> {
     ] {
         n += exec(conn, sql, [now])?;
     }
+    // Delivered webhook events are kept a while for support, then go.
+    n += exec(
+        conn,
+        "DELETE FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1",
+        [now - DELIVERED_EVENTS_KEPT_SECS],
+    )?;
     Ok(n)
 }

@@ -68,3 +68,31 @@ pub fn by_username(conn: &Connection, username: &str) -> StoreResult<Option<User
     .map(finish)
     .transpose()
 }
+
+/// The users a client manages, oldest first, one page at a time.
+pub fn managed_by(
+    conn: &Connection,
+    client_id: &str,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<User>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE managed_by_client = ?1
+         ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![client_id, limit, offset], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish).collect()
+}
+
+pub fn count_managed_by(conn: &Connection, client_id: &str) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM users WHERE managed_by_client = ?1")?
+        .query_row([client_id], |r| r.get(0))?)
+}
+
+/// Deletes a user; their sessions, consents, connections and grants go with them.
+pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
+    Ok(exec(conn, "DELETE FROM users WHERE id = ?1", [id])? == 1)
+}

@@ -20,6 +20,8 @@ pub struct TestServer {
     pub ca_pem: Vec<u8>,
     /// Kept so the data dir lives as long as the server.
     pub _dir: tempfile::TempDir,
+    /// The serving task; aborting it stops the server and its background work.
+    task: tokio::task::JoinHandle<()>,
 }
 
 pub struct TestClient {
@@ -34,7 +36,21 @@ impl TestServer {
 
     /// Starts a provider with a temp data dir on 127.0.0.1:0, after `tweak` adjusts the config.
     pub async fn start_with(tweak: impl FnOnce(&mut consentry::config::Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), tweak).await
+    }
+
+    /// Stops the server (its background work too) and hands back its data dir.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.task.abort();
+        let _ = self.task.await;
+        self._dir
+    }
+
+    /// Starts a provider on an existing data dir (a restart keeps its database and keys).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut consentry::config::Config),
+    ) -> TestServer {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = std_listener.local_addr().expect("addr");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -55,13 +71,14 @@ impl TestServer {
         let provider = app.provider.clone();
         let ca_pem = std::fs::read(app.ca_path.clone().expect("https")).expect("ca.pem");
         let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-        tokio::spawn(app.run(listener));
+        let task = tokio::spawn(app.run(listener));
         TestServer {
             issuer: format!("{base}/oidc"),
             base,
             provider,
             ca_pem,
             _dir: dir,
+            task,
         }
     }
 

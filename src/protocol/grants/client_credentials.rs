@@ -1,8 +1,8 @@
 //! RFC 6749 §4.4: a confidential client acting for itself, limited to its allowed scopes.
 
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::scopes;
 use crate::protocol::tokens::{self, TokenResponse};
+use crate::protocol::{scope_policy, scopes};
 use crate::provider::Provider;
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
@@ -47,11 +47,30 @@ pub async fn exchange(
             )));
         }
     }
+    // Contract (Client credentials): `sub` asks for a data-access token for one of the
+    // client's own users.
+    let user = match form.get("sub").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(sub) => Some(managed_user(p, client, sub).await?),
+    };
+    p.scope_policy.check(
+        &requested,
+        scope_policy::Flow::ClientCredentials {
+            for_user: user.is_some(),
+        },
+        user.is_some(),
+    )?;
+    if user.is_some() && requested.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "a data-access token needs at least one data scope",
+        ));
+    }
     tokens::issue(
         p,
         tokens::Issue {
             client,
             grant: None,
+            user,
             scopes: requested,
             nonce: None,
             refresh: false,
@@ -60,4 +79,20 @@ pub async fn exchange(
         },
     )
     .await
+}
+
+/// The `sub` of a data-access token must be a user this client manages (RFC 6749 §5.2: the
+/// grant is not valid for anyone else).
+async fn managed_user(p: &Provider, client: &Client, sub: &str) -> OAuthResult<String> {
+    let id = sub.to_string();
+    let user = p
+        .store
+        .read(move |c| crate::store::users::get(c, &id))
+        .await?;
+    match user {
+        Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(u.id),
+        _ => Err(OAuthError::invalid_grant(
+            "sub is not a user this client manages",
+        )),
+    }
 }

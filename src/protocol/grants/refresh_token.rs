@@ -82,6 +82,7 @@ pub async fn exchange(
     tokens::issue(
         p,
         tokens::Issue {
+            user: None,
             client,
             grant: Some(&grant),
             id_token: scopes.contains("openid"),

@@ -1,0 +1,259 @@
+//! The partner API (contract: User Management): clients manage their own users and those
+//! users' connections with client-credentials tokens. A client sees only the users it manages;
+//! anything else is "not found", never another partner's data.
+
+use super::resource::{self, Presentation};
+use crate::error::{OAuthError, OAuthResult};
+use crate::provider::Provider;
+use crate::store::connections::BankConnection;
+use crate::store::users::User;
+use crate::store::{connections, grants, outbox, users};
+use crate::types::ScopeSet;
+use serde::Serialize;
+use serde_json::json;
+
+/// The client calling, with the scopes of its token.
+pub struct Caller {
+    pub client_id: String,
+    pub scopes: ScopeSet,
+}
+
+/// Accepts a live client-credentials token carrying `needed` (RFC 6750 §3.1 codes).
+pub async fn caller(p: &Provider, presented: &Presentation, needed: &str) -> OAuthResult<Caller> {
+    let token = resource::authenticate(p, presented).await?;
+    if token.row.user_id.is_some() {
+        return Err(OAuthError::insufficient_scope(
+            "this API takes a client-credentials token, not one issued for a user",
+        ));
+    }
+    let scopes = ScopeSet::parse(&token.row.scopes);
+    if !scopes.contains(needed) {
+        return Err(OAuthError::insufficient_scope(format!(
+            "the access token lacks the {needed} scope"
+        )));
+    }
+    Ok(Caller {
+        client_id: token.row.client_id,
+        scopes,
+    })
+}
+
+/// A user as the contract shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_user_id: Option<String>,
+    pub client_id: String,
+    pub managed_by: &'static str,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+}
+
+impl UserView {
+    fn of(u: User, client_id: &str) -> UserView {
+        UserView {
+            user_id: u.id,
+            client_user_id: u.client_user_id,
+            client_id: client_id.to_string(),
+            managed_by: "client",
+            created_at: u.created_at,
+            scopes: None,
+        }
+    }
+}
+
+/// A connection as partners see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub id: String,
+    pub user_id: String,
+    /// The institution's id (its `id:` scope).
+    pub bank_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_ref: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ConnectionView {
+    fn of(p: &Provider, c: BankConnection) -> ConnectionView {
+        let institution = p.plugins.get(&c.institution_id);
+        ConnectionView {
+            name: institution.as_ref().map(|i| i.meta.name.clone()),
+            bank_ref: institution.as_ref().map(|i| i.meta.bank_ref.clone()),
+            kind: institution.as_ref().map(|i| i.meta.kind.as_str()),
+            id: c.id,
+            user_id: c.user_id,
+            bank_id: c.institution_id,
+            status: c.status,
+            consent_expires_at: c.consent_expires_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+const MAX_CLIENT_USER_ID: usize = 256;
+
+/// `POST /users`: a new user managed by the calling client.
+pub async fn create_user(
+    p: &Provider,
+    caller: &Caller,
+    client_user_id: Option<String>,
+) -> OAuthResult<UserView> {
+    if let Some(id) = &client_user_id {
+        if id.is_empty() || id.len() > MAX_CLIENT_USER_ID {
+            return Err(OAuthError::invalid_request(format!(
+                "clientUserId must be 1 to {MAX_CLIENT_USER_ID} characters"
+            )));
+        }
+    }
+    let user = User {
+        id: super::secrets::random_user_id(),
+        username: None,
+        password_hash: None,
+        claims: Default::default(),
+        managed_by_client: Some(caller.client_id.clone()),
+        client_user_id,
+        created_at: p.now(),
+    };
+    let stored = user.clone();
+    p.store.write(move |c| users::insert(c, &stored)).await?;
+    let mut view = UserView::of(user, &caller.client_id);
+    view.scopes = Some(caller.scopes.to_string());
+    Ok(view)
+}
+
+/// One page of the caller's users, oldest first, with the total.
+pub async fn list_users(
+    p: &Provider,
+    caller: &Caller,
+    limit: i64,
+    offset: i64,
+) -> OAuthResult<(Vec<UserView>, i64)> {
+    let cid = caller.client_id.clone();
+    let (list, total) = p
+        .store
+        .read(move |c| {
+            Ok((
+                users::managed_by(c, &cid, limit, offset)?,
+                users::count_managed_by(c, &cid)?,
+            ))
+        })
+        .await?;
+    let views = list
+        .into_iter()
+        .map(|u| UserView::of(u, &caller.client_id))
+        .collect();
+    Ok((views, total))
+}
+
+fn not_found() -> OAuthError {
+    OAuthError::not_found("no such user")
+}
+
+/// One of the caller's users, or not found.
+async fn managed(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<User> {
+    let id = user_id.to_string();
+    p.store
+        .read(move |c| users::get(c, &id))
+        .await?
+        .filter(|u| u.managed_by_client.as_deref() == Some(caller.client_id.as_str()))
+        .ok_or_else(not_found)
+}
+
+pub async fn get_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<UserView> {
+    Ok(UserView::of(
+        managed(p, caller, user_id).await?,
+        &caller.client_id,
+    ))
+}
+
+pub async fn user_connections(
+    p: &Provider,
+    caller: &Caller,
+    user_id: &str,
+) -> OAuthResult<Vec<ConnectionView>> {
+    let user = managed(p, caller, user_id).await?;
+    let list = p
+        .store
+        .read(move |c| connections::for_user(c, &user.id))
+        .await?;
+    Ok(list.into_iter().map(|c| ConnectionView::of(p, c)).collect())
+}
+
+/// Deletes one of a user's connections: its grants and tokens and its sealed institution
+/// tokens go with it.
+pub async fn delete_connection(
+    p: &Provider,
+    caller: &Caller,
+    user_id: &str,
+    connection_id: &str,
+) -> OAuthResult<()> {
+    let user = managed(p, caller, user_id).await?;
+    let cid = connection_id.to_string();
+    let (client, now) = (caller.client_id.clone(), p.now());
+    let deleted = p
+        .store
+        .write(move |c| match connections::get(c, &cid)? {
+            Some(conn) if conn.user_id == user.id => {
+                connection_deleted(c, &client, &conn, now)?;
+                connections::delete(c, &cid)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+    if deleted {
+        p.webhook_wake.notify_one();
+        Ok(())
+    } else {
+        Err(OAuthError::not_found("no such connection"))
+    }
+}
+
+/// Deletes a user with every connection, grant and token of theirs.
+pub async fn delete_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<()> {
+    let user = managed(p, caller, user_id).await?;
+    let (client, now) = (caller.client_id.clone(), p.now());
+    p.store
+        .write(move |c| {
+            for conn in connections::for_user(c, &user.id)? {
+                connection_deleted(c, &client, &conn, now)?;
+            }
+            outbox::enqueue(c, &client, "userDeleted", &user.id, json!({}), now)?;
+            grants::revoke_user_access_tokens(c, &user.id, now)?;
+            users::delete(c, &user.id)
+        })
+        .await?;
+    p.webhook_wake.notify_one();
+    Ok(())
+}
+
+/// The `connectionDeleted` event, written with the deletion.
+fn connection_deleted(
+    c: &rusqlite::Connection,
+    client_id: &str,
+    conn: &BankConnection,
+    now: i64,
+) -> crate::store::StoreResult<bool> {
+    let payload = json!({"connectionId": conn.id, "bankId": conn.institution_id});
+    outbox::enqueue(
+        c,
+        client_id,
+        "connectionDeleted",
+        &conn.user_id,
+        payload,
+        now,
+    )
+}

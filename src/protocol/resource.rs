@@ -1,0 +1,43 @@
+//! Checking an access token presented at one of our protected resources (UserInfo, the
+//! partner API): live, and presented the way it is bound (RFC 9449 §7, RFC 8705 §3).
+
+use super::tokens::{active_access_token, ActiveAccessToken};
+use crate::error::{OAuthError, OAuthResult};
+use crate::provider::Provider;
+
+/// An access token as presented, with the key of its checked DPoP proof when sent as DPoP.
+pub struct Presentation {
+    pub token: String,
+    pub dpop_jkt: Option<String>,
+    /// `x5t#S256` of the TLS client certificate the request came with.
+    pub cert_thumbprint: Option<String>,
+}
+
+/// The live token behind a presentation, or `invalid_token`.
+pub async fn authenticate(
+    p: &Provider,
+    presented: &Presentation,
+) -> OAuthResult<ActiveAccessToken> {
+    let token = active_access_token(p, &presented.token)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_token("the access token is invalid, expired or revoked")
+        })?;
+    // RFC 9449 §7: a DPoP-bound token only with a proof by its key, and only as DPoP.
+    let bound = token.claims["cnf"]["jkt"].as_str();
+    if bound != presented.dpop_jkt.as_deref() {
+        return Err(OAuthError::invalid_token(match bound {
+            Some(_) => "the access token is DPoP-bound: present it with a DPoP proof of its key",
+            None => "the access token is not DPoP-bound: present it as a Bearer token",
+        }));
+    }
+    // RFC 8705 §3: a certificate-bound token only over TLS with that certificate.
+    if let Some(x5t) = token.claims["cnf"]["x5t#S256"].as_str() {
+        if presented.cert_thumbprint.as_deref() != Some(x5t) {
+            return Err(OAuthError::invalid_token(
+                "the access token is bound to a client certificate that this request did not present",
+            ));
+        }
+    }
+    Ok(token)
+}

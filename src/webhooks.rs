@@ -1,0 +1,156 @@
+//! Delivering the webhook outbox: signed POSTs to each client's endpoint, retried with
+//! exponential backoff and jitter, each event on its own task so a slow or failing endpoint
+//! never holds up another. After the last attempt an event is kept as dead for an operator
+//! to inspect and redeliver.
+
+use crate::provider::Provider;
+use crate::store::outbox::{self, Event};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Attempts before an event is dead.
+    pub max_attempts: i64,
+    /// Delay before the first retry (seconds); doubled each time, plus up to 25 % jitter.
+    pub retry_base_secs: i64,
+    pub retry_max_secs: i64,
+    /// How often the outbox is checked for due events (milliseconds).
+    pub poll_interval_ms: u64,
+    /// Time allowed for one delivery (seconds).
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            max_attempts: 8,
+            retry_base_secs: 10,
+            retry_max_secs: 3600,
+            poll_interval_ms: 1000,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// How long a claimed delivery may take before another worker may try it.
+const LEASE_SECS: i64 = 60;
+const BATCH: i64 = 32;
+
+/// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+/// Receivers recompute it, compare in constant time, and reject old timestamps.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let mac = ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = mac.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+pub const SIGNATURE_HEADER: &str = "consentry-signature";
+pub const EVENT_ID_HEADER: &str = "consentry-event-id";
+
+/// When attempt `attempts + 1` may run, or `None` when there is none left.
+fn next_attempt(cfg: &WebhookConfig, attempts_made: i64, now: i64) -> Option<i64> {
+    if attempts_made >= cfg.max_attempts {
+        return None;
+    }
+    let exp = cfg
+        .retry_base_secs
+        .saturating_mul(1 << (attempts_made - 1).clamp(0, 20))
+        .min(cfg.retry_max_secs);
+    let mut r = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
+    let jitter = (exp / 4) * i64::from(u16::from_le_bytes(r)) / i64::from(u16::MAX);
+    Some(now + exp.max(1) + jitter)
+}
+
+/// Runs forever: claims due events and delivers each on its own task.
+pub async fn run(p: Arc<Provider>) {
+    let cfg = p.config.webhooks.clone();
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(cfg.timeout_secs))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery disabled: no HTTP client");
+            return;
+        }
+    };
+    let every = Duration::from_millis(cfg.poll_interval_ms.max(10));
+    loop {
+        let now = p.now();
+        match p
+            .store
+            .write(move |c| outbox::claim_due(c, now, LEASE_SECS, BATCH))
+            .await
+        {
+            Ok(events) => {
+                for e in events {
+                    tokio::spawn(deliver(p.clone(), http.clone(), e));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook outbox unreadable"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = p.webhook_wake.notified() => {}
+        }
+    }
+}
+
+async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
+    let result = attempt(&p, &http, &e).await;
+    let (now, id) = (p.now(), e.id.clone());
+    let cfg = &p.config.webhooks;
+    let outcome = match result {
+        Ok(()) => {
+            tracing::info!(event = %e.id, client = %e.client_id, kind = %e.event_type, "webhook delivered");
+            p.store
+                .write(move |c| outbox::mark_delivered(c, &id, now))
+                .await
+        }
+        Err(why) => {
+            let retry = next_attempt(cfg, e.attempts + 1, now);
+            match retry {
+                Some(_) => {
+                    tracing::info!(event = %e.id, client = %e.client_id, %why, "webhook failed; will retry")
+                }
+                None => {
+                    tracing::warn!(event = %e.id, client = %e.client_id, %why, "webhook dead after the last attempt")
+                }
+            }
+            p.store
+                .write(move |c| outbox::mark_failed(c, &id, &why, retry))
+                .await
+        }
+    };
+    if let Err(err) = outcome {
+        tracing::warn!(event = %e.id, error = %err, "webhook outcome not recorded; it will be retried");
+    }
+}
+
+async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), String> {
+    let hook = crate::protocol::admin::webhook(p, &e.client_id)
+        .await
+        .map_err(|err| err.description)?
+        .ok_or_else(|| "the client has no webhook configured".to_string())?;
+    let now = p.now();
+    let res = http
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, signature(&hook.secret, now, &e.body))
+        .header(EVENT_ID_HEADER, &e.id)
+        .body(e.body.clone())
+        .send()
+        .await
+        .map_err(|err| format!("{}: {err}", hook.url))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{} answered {}", hook.url, res.status()))
+    }
+}

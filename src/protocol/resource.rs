@@ -23,6 +23,12 @@ pub async fn authenticate(
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
         })?;
+    // RFC 8707: a token for another resource (its `aud`) is not for us.
+    if token.claims["aud"].as_str() != Some(p.issuer.as_str()) {
+        return Err(OAuthError::invalid_token(
+            "the access token is for another resource (RFC 8707)",
+        ));
+    }
     // RFC 9449 §7: a DPoP-bound token only with a proof by its key, and only as DPoP.
     let bound = token.claims["cnf"]["jkt"].as_str();
     if bound != presented.dpop_jkt.as_deref() {

@@ -32,6 +32,8 @@ pub struct Issue<'a> {
     pub grant: Option<&'a grants::Grant>,
     /// The user a grant-less token is for (client_credentials with `sub`).
     pub user: Option<String>,
+    /// RFC 8707: the resource the token is for (its `aud`); the issuer otherwise.
+    pub audience: Option<String>,
     pub scopes: ScopeSet,
     pub nonce: Option<String>,
     pub refresh: bool,
@@ -78,7 +80,7 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     let scope = req.scopes.to_string();
 
     let mut at_claims = json!({
-        "iss": p.issuer, "sub": sub, "aud": p.issuer, "client_id": req.client.id,
+        "iss": p.issuer, "sub": sub, "aud": req.audience.as_deref().unwrap_or(&p.issuer), "client_id": req.client.id,
         "iat": now, "exp": access_exp, "jti": jti, "scope": scope,
     });
     if let Some(t) = req.grant.and_then(|g| g.auth_time) {

@@ -571,3 +571,63 @@ async fn id_tokens_are_encrypted_for_clients_that_register_for_it() {
         .unwrap();
     assert_eq!(res.status(), 400, "RSA1_5 is not offered");
 }
+
+#[tokio::test]
+async fn resource_indicators_set_the_access_token_audience() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({"scope": "accounts:read user:read"})).await;
+    let (status, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+                ("resource", "https://api.bench.local/"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(at)["aud"], "https://api.bench.local/");
+    assert_eq!(
+        s.introspect(&c, at).await["aud"],
+        "https://api.bench.local/"
+    );
+    // RFC 8707 §2: a relative or fragment-carrying resource is invalid_target.
+    for bad in ["/relative", "https://api.example/#frag", "not a uri"] {
+        let (status, body) = s
+            .token(
+                &c,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "accounts:read"),
+                    ("resource", bad),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{bad}"
+        );
+    }
+    // A token for another resource is not accepted by ours (its audience is not us).
+    let (_, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "user:read"),
+                ("resource", "https://api.bench.local/"),
+            ],
+        )
+        .await;
+    let res = s
+        .browser()
+        .get(format!("{}/users", s.base))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

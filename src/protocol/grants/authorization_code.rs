@@ -69,6 +69,7 @@ pub async fn exchange(
         p,
         tokens::Issue {
             user: None,
+            audience: super::audience(form)?,
             client,
             grant: Some(&grant),
             id_token: scopes.contains("openid"),

@@ -71,6 +71,7 @@ pub async fn exchange(
             client,
             grant: None,
             user,
+            audience: super::audience(form)?,
             scopes: requested,
             nonce: None,
             refresh: false,

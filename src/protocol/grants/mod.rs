@@ -62,6 +62,22 @@ pub async fn token(
     }
 }
 
+/// RFC 8707 §2: the `resource` the access token is for becomes its audience. It must be an
+/// absolute URI without a fragment (`invalid_target` otherwise).
+fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
+    let Some(r) = form.get("resource").filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(r) {
+        Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(Some(r.clone())),
+        _ => Err(OAuthError::new(
+            "invalid_target",
+            400,
+            "resource must be an absolute URI without a fragment (RFC 8707 §2)",
+        )),
+    }
+}
+
 fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> OAuthResult<&'a str> {
     form.get(name)
         .map(String::as_str)

@@ -11,6 +11,9 @@ pub struct OAuthError {
     pub status: u16,
     /// Internal detail for logs; never sent to the client.
     pub detail: Option<String>,
+    /// The request carried no credentials at all: RFC 6750 §3.1 says the challenge then names
+    /// no error.
+    pub no_credentials: bool,
 }
 
 impl OAuthError {
@@ -20,6 +23,14 @@ impl OAuthError {
             description: description.into(),
             status,
             detail: None,
+            no_credentials: false,
+        }
+    }
+    /// A protected resource asked for without any access token (RFC 6750 §3.1).
+    pub fn no_token() -> Self {
+        OAuthError {
+            no_credentials: true,
+            ..Self::invalid_token("an access token is required")
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -74,6 +85,7 @@ impl OAuthError {
             description: "internal error".into(),
             status: 500,
             detail: Some(detail.to_string()),
+            no_credentials: false,
         }
     }
 

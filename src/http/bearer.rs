@@ -15,7 +15,7 @@ pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthRe
         let (scheme, token) = h.split_once(' ').unwrap_or((h.as_str(), ""));
         let token = token.trim().to_string();
         if token.is_empty() {
-            return Err(OAuthError::invalid_token("an access token is required"));
+            return Err(OAuthError::no_token());
         }
         return match scheme.to_ascii_lowercase().as_str() {
             "bearer" => Ok(Presentation {
@@ -63,5 +63,5 @@ pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthRe
         }
     }
     // RFC 6750 §3.1: no credentials at all gets a bare challenge.
-    Err(OAuthError::invalid_token("an access token is required"))
+    Err(OAuthError::no_token())
 }

@@ -65,11 +65,15 @@ pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
     } else {
         "Bearer"
     };
-    let v = format!(
-        "{scheme} realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
-        e.code,
-        e.description.replace(['"', '\\'], "'")
-    );
+    let v = if e.no_credentials {
+        format!("{} realm=\"consentry\"", scheme.trim_end_matches(','))
+    } else {
+        format!(
+            "{scheme} realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
+            e.code,
+            e.description.replace(['"', '\\'], "'")
+        )
+    };
     if let Ok(v) = HeaderValue::from_str(&v) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }

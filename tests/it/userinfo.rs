@@ -52,13 +52,13 @@ async fn userinfo_errors_use_www_authenticate() {
     let c = s.client(json!({})).await;
     s.user("alice").await;
     let b = s.browser();
-    // RFC 6750 §3: no token → 401 with a Bearer challenge.
+    // RFC 6750 §3: no token → 401 with a Bearer challenge; §3.1: naming no error code.
     let res = b.get(s.url("/me")).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    assert!(res.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Bearer"));
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"consentry\""
+    );
     // RFC 6750 §3.1: invalid_token for a bad or revoked token.
     let res = b
         .get(s.url("/me"))

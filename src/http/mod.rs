@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_webhooks;
+pub mod api;
 mod authorize;
 mod banks;
 mod bearer;
@@ -37,10 +38,6 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(discovery::openid_configuration),
         )
         .push(Router::with_path("jwks").get(discovery::jwks))
-        .push(Router::with_path(".well-known/all-connections").get(banks::all_connections))
-        .push(Router::with_path(".well-known/api-connections").get(banks::api_connections))
-        .push(Router::with_path(".well-known/legacy-connections").get(banks::legacy_connections))
-        .push(Router::with_path(".well-known/test-connections").get(banks::test_connections))
         .push(
             Router::with_path("auth")
                 .get(authorize::authorize)
@@ -73,71 +70,21 @@ pub fn router(p: Arc<Provider>) -> Router {
         ".well-known/oauth-authorization-server{}",
         p.base_path.trim_end_matches('/')
     );
+    let api = api::router(&p.base_path);
     Router::new()
         .hoop(affix_state::inject(p))
         .hoop(middleware::metrics)
         .hoop(middleware::security_headers)
-        .push(admin_router())
-        .push(
-            Router::with_path("admin/webhooks")
-                .hoop(admin::guard)
-                .push(Router::with_path("dead").get(admin_webhooks::dead))
-                .push(Router::with_path("{event_id}/redeliver").post(admin_webhooks::redeliver)),
-        )
-        .push(Router::with_path("healthz").get(ops::healthz))
-        .push(Router::with_path("readyz").get(ops::readyz))
-        .push(Router::with_path("metrics").get(ops::metrics))
+        // The REST API (partner, admin, webhooks, banks, operations): built from its table,
+        // which is also its OpenAPI document (`api.rs`).
+        .push(api)
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
-        .push(Router::with_path("bank-icons/{bank_ref}").get(banks::bank_icon))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
-        .push(
-            Router::with_path("users")
-                .get(partner::list_users)
-                .post(partner::create_user),
-        )
-        .push(
-            Router::with_path("users/{user_id}")
-                .get(partner::get_user)
-                .delete(partner::delete_user),
-        )
-        .push(Router::with_path("users/{user_id}/connections").get(partner::user_connections))
-        // The contract names the singular path; the plural is accepted too.
-        .push(
-            Router::with_path("users/{user_id}/connection/{connection_id}")
-                .delete(partner::delete_connection),
-        )
-        .push(
-            Router::with_path("users/{user_id}/connections/{connection_id}")
-                .delete(partner::delete_connection),
-        )
         .push(Router::with_path("interaction/{uid}").get(interaction::show))
         .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
         .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))
         .push(Router::with_path("interaction/{uid}/choose").post(interaction::choose))
         .push(Router::with_path("interaction/{uid}/journey").post(interaction::journey_form))
         .push(oidc)
-}
-
-/// `/admin/clients`: client administration for operators, behind `admin_token`.
-fn admin_router() -> Router {
-    let one = Router::with_path("{client_id}")
-        .get(admin::show)
-        .put(admin::replace)
-        .delete(admin::delete)
-        .push(Router::with_path("disable").post(admin::disable))
-        .push(Router::with_path("enable").post(admin::enable))
-        .push(Router::with_path("secret").post(admin::rotate_secret))
-        .push(Router::with_path("connection-types").put(admin::connection_types))
-        .push(Router::with_path("scopes").put(admin::scopes))
-        .push(
-            Router::with_path("webhook")
-                .put(admin::set_webhook)
-                .delete(admin::remove_webhook),
-        );
-    Router::with_path("admin/clients")
-        .hoop(admin::guard)
-        .get(admin::list)
-        .post(admin::create)
-        .push(one)
 }

@@ -18,6 +18,7 @@ mod fapi_response;
 mod interop_node;
 mod interop_rust;
 mod key_rotation;
+mod openapi;
 mod ops;
 mod partner;
 mod plugin_host;

@@ -367,3 +367,23 @@ async fn after_the_last_attempt_an_event_is_dead_until_redelivered() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_failing_endpoint_never_holds_up_another() {
+    let broken = Receiver::start(u32::MAX).await;
+    let healthy = Receiver::start(0).await;
+    let s = TestServer::start_with(tweak).await;
+    let a = s.client(json!({})).await;
+    let b = s.client(json!({})).await;
+    set_webhook(&s, &a, &broken.url).await;
+    let secret = set_webhook(&s, &b, &healthy.url).await;
+    connect_sandbox(&s, &a).await;
+    broken.wait_for(1).await;
+    connect_sandbox(&s, &b).await;
+    // B's event arrives while A's keeps failing and being retried.
+    let seen = healthy.wait_for(1).await;
+    assert_eq!(body(&seen[0])["eventType"], "connectionCreated");
+    assert!(verify(&secret, &seen[0]));
+    broken.wait_for(2).await;
+    assert_eq!(healthy.seen.lock().len(), 1);
+}

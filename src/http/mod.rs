@@ -32,7 +32,10 @@ fn provider(depot: &Depot) -> Arc<Provider> {
 }
 
 pub fn router(p: Arc<Provider>) -> Router {
+    // Salvo tries routes in order: the busiest endpoints come first.
     let oidc = Router::new()
+        .push(Router::with_path("token").post(token::token))
+        .push(Router::with_path("token/introspection").post(token::introspection))
         .push(
             Router::with_path(".well-known/openid-configuration")
                 .get(discovery::openid_configuration),
@@ -43,9 +46,7 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(authorize::authorize)
                 .post(authorize::authorize),
         )
-        .push(Router::with_path("token/introspection").post(token::introspection))
         .push(Router::with_path("token/revocation").post(token::revocation))
-        .push(Router::with_path("token").post(token::token))
         .push(Router::with_path("par").post(token::pushed_authorization_request))
         .push(
             Router::with_path("me")
@@ -75,6 +76,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .hoop(affix_state::inject(p))
         .hoop(middleware::metrics)
         .hoop(middleware::security_headers)
+        .push(oidc)
         // The REST API (partner, admin, webhooks, banks, operations): built from its table,
         // which is also its OpenAPI document (`api.rs`).
         .push(api)
@@ -86,5 +88,4 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))
         .push(Router::with_path("interaction/{uid}/choose").post(interaction::choose))
         .push(Router::with_path("interaction/{uid}/journey").post(interaction::journey_form))
-        .push(oidc)
 }

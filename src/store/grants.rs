@@ -44,6 +44,8 @@ pub struct AccessToken {
     pub user_id: Option<String>,
     pub scopes: String,
     pub expires_at: i64,
+    /// SHA-256 digest of the whole JWT (absent for tokens issued before it was kept).
+    pub token_hash: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,8 +189,9 @@ pub fn consume_code(
 pub fn insert_access_token(conn: &Connection, t: &AccessToken) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at],
+        "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at, token_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token_hash],
     )?;
     Ok(())
 }
@@ -201,7 +204,7 @@ pub fn active_access_token(
 ) -> StoreResult<Option<AccessToken>> {
     optional(
         conn.prepare_cached(
-            "SELECT jti, grant_id, client_id, user_id, scopes, expires_at FROM access_tokens
+            "SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
              WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2
                AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)",
         )?
@@ -213,6 +216,7 @@ pub fn active_access_token(
                 user_id: r.get(3)?,
                 scopes: r.get(4)?,
                 expires_at: r.get(5)?,
+                token_hash: r.get(6)?,
             })
         }),
     )

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_connections.sql"),
     include_str!("migrations/0007_client_admin.sql"),
     include_str!("migrations/0008_webhooks.sql"),
+    include_str!("migrations/0009_access_token_digest.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -631,3 +631,36 @@ async fn resource_indicators_set_the_access_token_audience() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn a_token_that_differs_by_one_byte_from_one_we_issued_is_not_active() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({"scope": "accounts:read"})).await;
+    let (_, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+            ],
+        )
+        .await;
+    let at = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(s.introspect(&c, &at).await["active"], true);
+    // RFC 7662 §2.2: anything but the exact token we issued is inactive, whether the signature
+    // or the payload was touched.
+    let mut sig = at.clone();
+    let last = sig.pop().unwrap();
+    sig.push(if last == 'A' { 'B' } else { 'A' });
+    let parts: Vec<&str> = at.split('.').collect();
+    let mut claims = jwt_claims(&at);
+    claims["scope"] = json!("accounts:read accounts:write:all");
+    let payload = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        claims.to_string(),
+    );
+    let forged = format!("{}.{payload}.{}", parts[0], parts[2]);
+    for bad in [sig, forged] {
+        assert_eq!(s.introspect(&c, &bad).await["active"], false, "{bad}");
+    }
+}

@@ -25,7 +25,13 @@ BIN=target/release/consentry
   "client_id": "bench", "client_secret": "bench-secret-bench-secret-bench-secret",
   "grant_types": ["client_credentials"], "response_types": [],
   "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
-CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve --http --data-dir "$DATA" \
+# The kit's token_jwt case asks for resource=https://api.bench.local/ and expects an RS256 JWT,
+# as the peer signs it: the same work on both sides.
+cat > "$DATA/bench.toml" <<'TOML'
+[resource_servers."https://api.bench.local/"]
+access_token_signing_alg = "RS256"
+TOML
+CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve --http --data-dir "$DATA" --config "$DATA/bench.toml" \
   --listen "127.0.0.1:$PORT" --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done

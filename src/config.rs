@@ -37,11 +37,21 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A TOML file replacing the built-in scope rules (src/protocol/scope_policy.toml).
     pub scope_policy: Option<PathBuf>,
+    /// Resource servers by their RFC 8707 `resource` URI, with what their access tokens need.
+    pub resource_servers: std::collections::BTreeMap<String, ResourceServer>,
     pub lifetimes: Lifetimes,
     pub login: LoginLimits,
     pub keys: KeyRotation,
     pub plugins: PluginsConfig,
     pub webhooks: crate::webhooks::WebhookConfig,
+}
+
+/// A resource server's requirements for the access tokens issued for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServer {
+    /// RS256, PS256 or ES256 (the default for every other audience is ES256).
+    pub access_token_signing_alg: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +144,7 @@ impl Default for Config {
             mtls_trust_anchors: None,
             trusted_proxies: Vec::new(),
             scope_policy: None,
+            resource_servers: Default::default(),
             lifetimes: Lifetimes::default(),
             login: LoginLimits::default(),
             keys: KeyRotation::default(),
@@ -244,6 +255,13 @@ impl Config {
             if crate::protocol::fapi::Profile::parse(f).is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "fapi_profile {f}: use fapi1_advanced or fapi2"
+                )));
+            }
+        }
+        for (uri, rs) in &self.resource_servers {
+            if crate::jose::Alg::parse(&rs.access_token_signing_alg).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "resource_servers.\"{uri}\".access_token_signing_alg must be RS256, PS256 or ES256"
                 )));
             }
         }

@@ -92,8 +92,15 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     if let Some(x5t) = &req.binding.x5t {
         at_claims["cnf"]["x5t#S256"] = json!(x5t);
     }
+    // ES256 unless the token's resource server asks for another algorithm (RFC 8707).
+    let alg = req
+        .audience
+        .as_deref()
+        .and_then(|a| p.config.resource_servers.get(a))
+        .and_then(|rs| Alg::parse(&rs.access_token_signing_alg))
+        .unwrap_or(Alg::ES256);
     let access_token = keys
-        .sign(Alg::ES256, Some("at+jwt"), &at_claims)
+        .sign(alg, Some("at+jwt"), &at_claims)
         .map_err(OAuthError::server)?;
 
     let id_token = if req.id_token {

@@ -574,7 +574,15 @@ async fn id_tokens_are_encrypted_for_clients_that_register_for_it() {
 
 #[tokio::test]
 async fn resource_indicators_set_the_access_token_audience() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| {
+        c.resource_servers.insert(
+            "https://rsa-only.example/".into(),
+            consentry::config::ResourceServer {
+                access_token_signing_alg: "RS256".into(),
+            },
+        );
+    })
+    .await;
     let c = s.client(json!({"scope": "accounts:read user:read"})).await;
     let (status, body) = s
         .token(
@@ -589,6 +597,21 @@ async fn resource_indicators_set_the_access_token_audience() {
     assert_eq!(status, 200, "{body}");
     let at = body["access_token"].as_str().unwrap();
     assert_eq!(jwt_claims(at)["aud"], "https://api.bench.local/");
+    assert_eq!(jwt_header(at)["alg"], "ES256");
+    // A resource server configured for RS256 gets RS256 access tokens.
+    let (_, body) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+                ("resource", "https://rsa-only.example/"),
+            ],
+        )
+        .await;
+    let rsa = body["access_token"].as_str().unwrap();
+    assert_eq!(jwt_header(rsa)["alg"], "RS256");
+    assert_eq!(s.introspect(&c, rsa).await["active"], true);
     assert_eq!(
         s.introspect(&c, at).await["aud"],
         "https://api.bench.local/"

@@ -91,6 +91,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
+        client_cache: Default::default(),
         plugins: load_plugins(&config),
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),

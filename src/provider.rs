@@ -30,6 +30,8 @@ pub struct Provider {
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
+    /// Recently authenticated clients (cleared on every change to a client).
+    pub client_cache: crate::protocol::client_cache::ClientCache,
     /// Wakes the webhook worker when an event was written.
     pub webhook_wake: tokio::sync::Notify,
     /// The scope rules enforced wherever scopes are asked for.

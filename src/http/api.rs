@@ -706,7 +706,9 @@ pub fn router(base_path: &str) -> Router {
     for op in OPERATIONS {
         let mut r = Router::with_filter(MethodFilter(op.verb.method()));
         if op.security == Security::Admin {
-            r = r.hoop(admin::guard);
+            r = r
+                .hoop(admin::guard)
+                .hoop(super::middleware::forget_clients_after_changes);
         }
         let r = goal(op.id, r);
         let path = op.full_path(base_path);

@@ -53,9 +53,14 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(userinfo::userinfo)
                 .post(userinfo::userinfo),
         )
-        .push(Router::with_path("reg").post(registration::register))
+        .push(
+            Router::with_path("reg")
+                .hoop(middleware::forget_clients_after_changes)
+                .post(registration::register),
+        )
         .push(
             Router::with_path("reg/{client_id}")
+                .hoop(middleware::forget_clients_after_changes)
                 .get(registration::read)
                 .put(registration::update)
                 .delete(registration::delete),

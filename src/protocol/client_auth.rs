@@ -167,10 +167,9 @@ pub async fn authenticate(
     endpoint: &str,
     certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<Client> {
-    let id = presented.client_id.clone();
-    let client = p.store.read(move |c| store::clients::get(c, &id)).await?;
+    let client = super::client_cache::client(p, &presented.client_id).await?;
     let fail = || OAuthError::invalid_client("client authentication failed");
-    let Some(client) = client else {
+    let Some(client) = client.map(|c| c.as_ref().clone()) else {
         // Spend the same digest work as a real check.
         let _ = presented
             .secret

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod bank;
 pub mod claims;
 pub mod client_auth;
+pub mod client_cache;
 pub mod client_keys;
 pub mod discovery;
 pub mod dpop;

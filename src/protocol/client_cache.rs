@@ -1,0 +1,57 @@
+//! Enabled clients by id, kept for a moment so the token, introspection and PAR endpoints do
+//! not read and parse a client's metadata on every request. Changes made by this node clear the
+//! cache at once; changes made elsewhere (another node, the CLI) are seen within `TTL`.
+
+use crate::error::OAuthResult;
+use crate::provider::Provider;
+use crate::store;
+use crate::types::Client;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(2);
+/// Bounds memory if many distinct clients authenticate within one TTL.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub struct ClientCache {
+    entries: RwLock<HashMap<String, (Instant, Arc<Client>)>>,
+}
+
+impl ClientCache {
+    /// Forgets everything: call after any change to a client.
+    pub fn clear(&self) {
+        self.entries.write().clear();
+    }
+
+    fn fresh(&self, id: &str) -> Option<Arc<Client>> {
+        self.entries
+            .read()
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, c)| c.clone())
+    }
+}
+
+/// An enabled client, from the cache when fresh. Unknown ids are never cached.
+pub async fn client(p: &Provider, id: &str) -> OAuthResult<Option<Arc<Client>>> {
+    if let Some(c) = p.client_cache.fresh(id) {
+        return Ok(Some(c));
+    }
+    let key = id.to_string();
+    let Some(found) = p.store.read(move |c| store::clients::get(c, &key)).await? else {
+        return Ok(None);
+    };
+    let found = Arc::new(found);
+    let mut entries = p.client_cache.entries.write();
+    if entries.len() >= MAX_ENTRIES {
+        entries.retain(|_, (at, _)| at.elapsed() < TTL);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+    }
+    entries.insert(id.to_string(), (Instant::now(), found.clone()));
+    Ok(Some(found))
+}

@@ -6,6 +6,7 @@
 #   benches/run.sh                       # token, token_jwt, discovery, jwks, introspect
 #   ONLY="token discovery" benches/run.sh
 #   DURATION=15s THREADS=2 CONNS=32 benches/run.sh   (the kit's defaults)
+#   HTTPS=1 benches/run.sh               # the same over TLS (the generated dev CA is trusted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT_SRC="${KIT:-../shared/bench/peer}"
@@ -31,13 +32,16 @@ cat > "$DATA/bench.toml" <<'TOML'
 [resource_servers."https://api.bench.local/"]
 access_token_signing_alg = "RS256"
 TOML
-CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve --http --data-dir "$DATA" --config "$DATA/bench.toml" \
-  --listen "127.0.0.1:$PORT" --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
+if [ -n "${HTTPS:-}" ]; then SCHEME=https; PLAIN=(); else SCHEME=http; PLAIN=(--http); fi
+CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve "${PLAIN[@]}" --data-dir "$DATA" --config "$DATA/bench.toml" \
+  --listen "127.0.0.1:$PORT" --issuer "$SCHEME://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+# The kit reads discovery with curl: trust the dev CA the server generates (HTTPS runs).
+[ "$SCHEME" = https ] && export CURL_CA_BUNDLE="$DATA/keys/ca.pem"
+for _ in $(seq 50); do curl -sf -o /dev/null "$SCHEME://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
 
 (cd "$KIT" && SERVER_PID=$SERVER AUTH=bench:bench-secret-bench-secret-bench-secret \
-  BASE="http://127.0.0.1:$PORT/oidc" ./bench.sh)
+  BASE="$SCHEME://127.0.0.1:$PORT/oidc" ./bench.sh)
 echo
 echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"
 cat "$KIT"/results/*/summary.md

@@ -7,6 +7,7 @@
 #   ONLY="token discovery" benches/run.sh
 #   DURATION=15s THREADS=2 CONNS=32 benches/run.sh   (the kit's defaults)
 #   HTTPS=1 benches/run.sh               # the same over TLS (the generated dev CA is trusted)
+#   SEED=1000000 benches/run.sh          # growth: start with 1 M stored grants and access tokens
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT_SRC="${KIT:-../shared/bench/peer}"
@@ -26,6 +27,25 @@ BIN=target/release/consentry
   "client_id": "bench", "client_secret": "bench-secret-bench-secret-bench-secret",
   "grant_types": ["client_credentials"], "response_types": [],
   "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
+# Growth runs: SEED grants, each with a live access token, for the bench client (sqlite3 CLI).
+if [ -n "${SEED:-}" ]; then
+  command -v sqlite3 >/dev/null || { echo "SEED needs the sqlite3 command (apt-get install -y sqlite3)" >&2; exit 1; }
+  started=$(date +%s)
+  sqlite3 "$DATA/consentry.sqlite" <<SQL
+PRAGMA journal_mode=WAL;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $SEED)
+INSERT INTO grants (id, client_id, scopes, created_at, expires_at)
+  SELECT 'seed-grant-' || i, 'bench', 'accounts:read', unixepoch(), unixepoch() + 86400 FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $SEED)
+INSERT INTO access_tokens (jti, grant_id, client_id, scopes, expires_at, token_hash)
+  SELECT lower(hex(randomblob(16))), 'seed-grant-' || i, 'bench', 'accounts:read', unixepoch() + 86400,
+         lower(hex(randomblob(32))) FROM n;
+COMMIT;
+SQL
+  echo "seeded $SEED grants and access tokens in $(( $(date +%s) - started )) s; database $(du -h "$DATA/consentry.sqlite" | cut -f1)"
+fi
+
 # The kit's token_jwt case asks for resource=https://api.bench.local/ and expects an RS256 JWT,
 # as the peer signs it: the same work on both sides.
 cat > "$DATA/bench.toml" <<'TOML'

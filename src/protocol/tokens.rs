@@ -75,7 +75,9 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
         .and_then(|g| g.user_id.clone())
         .or_else(|| req.user.clone());
     let sub = user_id.clone().unwrap_or_else(|| req.client.id.clone());
-    let jti = secrets::random_token();
+    // Time first, then 256 random bits: new rows land together at the end of the jti index
+    // instead of on a random page of it, which keeps inserts cheap however many tokens are stored.
+    let jti = format!("{now:011x}{}", secrets::random_token());
     let access_exp = now + life.access_token_secs;
     let scope = req.scopes.to_string();
 

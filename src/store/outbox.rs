@@ -41,7 +41,8 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
-/// Records an event for `client_id` if it has a webhook; returns whether one was recorded.
+/// Records an event for `client_id` if it has a webhook and is enabled; returns whether one
+/// was recorded.
 /// The body is the contract's shape: `{id, eventType, userId, payload}`.
 pub fn enqueue(
     conn: &Connection,
@@ -58,7 +59,7 @@ pub fn enqueue(
         conn,
         "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at)
          SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?5 FROM clients
-         WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL",
+         WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL AND disabled_at IS NULL",
         params![id, client_id, event_type, body, now],
     )? == 1)
 }

@@ -119,19 +119,7 @@ pub async fn sweep_once(
         .store
         .write(move |c| {
             let swept = store::sweep::expired(c, now)?;
-            let lapsed = store::connections::expire_consents(c, now)?;
-            for l in &lapsed {
-                let payload = serde_json::json!({"connectionId": l.id, "bankId": l.institution_id});
-                store::outbox::enqueue(
-                    c,
-                    &l.client_id,
-                    "connectionReauthRequired",
-                    &l.user_id,
-                    payload,
-                    now,
-                )?;
-            }
-            Ok((swept, lapsed))
+            Ok((swept, store::connections::expire_consents(c, now)?))
         })
         .await?;
     if !lapsed.is_empty() {

@@ -3,6 +3,7 @@
 //! never holds up another. After the last attempt an event is kept as dead for an operator
 //! to inspect and redeliver.
 
+use crate::protocol::secrets;
 use crate::provider::Provider;
 use crate::store::outbox::{self, Event};
 use serde::Deserialize;
@@ -44,8 +45,7 @@ const BATCH: i64 = 32;
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     let mac = ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
-    let hex: String = mac.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", secrets::hex(mac.as_ref()))
 }
 
 pub const SIGNATURE_HEADER: &str = "consentry-signature";
@@ -60,9 +60,8 @@ fn next_attempt(cfg: &WebhookConfig, attempts_made: i64, now: i64) -> Option<i64
         .retry_base_secs
         .saturating_mul(1 << (attempts_made - 1).clamp(0, 20))
         .min(cfg.retry_max_secs);
-    let mut r = [0u8; 2];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
-    let jitter = (exp / 4) * i64::from(u16::from_le_bytes(r)) / i64::from(u16::MAX);
+    let r = u16::from_le_bytes(secrets::random_bytes::<2>());
+    let jitter = (exp / 4) * i64::from(r) / i64::from(u16::MAX);
     Some(now + exp.max(1) + jitter)
 }
 

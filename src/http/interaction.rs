@@ -226,14 +226,13 @@ pub async fn journey_form(req: &mut Request, depot: &mut Depot, res: &mut Respon
 #[handler]
 pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let params: serde_json::Map<String, serde_json::Value> = params::query_pairs(req)
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
+    let params = match params::unique(params::query_pairs(req)) {
+        Ok(p) => p,
+        Err(e) => return respond::error_page(res, &e),
+    };
     let uid = params
         .get("state")
-        .and_then(|s| s.as_str())
-        .and_then(|s| s.split('.').next())
+        .map(|s| crate::protocol::upstream::interaction_of(s))
         .unwrap_or_default()
         .to_string();
     let live = match interaction::load(&p, &uid, cookies::get(req, cookies::BROWSER)).await {

@@ -94,11 +94,13 @@ pub fn register(e: &mut Engine) {
     e.register_fn("base64_decode", |s: &str| decode(&STANDARD, s));
     e.register_fn("base64url_decode", |s: &str| decode(&URL_SAFE_NO_PAD, s));
     e.register_fn("sha256_hex", |s: &str| {
-        hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+        crate::protocol::secrets::hex(
+            ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref(),
+        )
     });
     e.register_fn("hmac_sha256_hex", |key: &str, msg: &str| {
         let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
-        hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
+        crate::protocol::secrets::hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
     });
     e.register_fn("random_id", || uuid::Uuid::new_v4().to_string());
     e.register_fn("now", || {
@@ -135,8 +137,4 @@ fn decode(engine: &impl base64::Engine, s: &str) -> HostResult<String> {
         Ok(Ok(text)) => Ok(text),
         _ => fail("base64 input is not valid base64 of UTF-8 text"),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

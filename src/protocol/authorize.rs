@@ -57,6 +57,19 @@ impl AuthorizationRequest {
     }
 }
 
+/// Sends a refusal (4xx) to the client's redirect_uri; server errors stay errors.
+pub fn redirect_refusal(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    client: &Client,
+    e: OAuthError,
+) -> OAuthResult<Delivery> {
+    if e.status >= 500 {
+        return Err(e);
+    }
+    ErrorRedirect::new(req, e).deliver(p, client)
+}
+
 /// Why a request was refused, and where the answer goes.
 #[derive(Debug)]
 pub enum Rejection {
@@ -576,7 +589,7 @@ pub async fn respond(
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
-    connection: Option<super::bank::ConnectionWrite>,
+    connection: Option<store::connections::JourneyWrite>,
 ) -> OAuthResult<Delivery> {
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {

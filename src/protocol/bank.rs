@@ -151,10 +151,7 @@ fn requested_connection(claims: &ClaimsRequest) -> Option<String> {
 /// A new connection id in the contract's `<institution hash>:<uuid>` form.
 pub fn new_connection_id(institution: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, institution.as_bytes());
-    let hash: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = super::secrets::hex(&digest.as_ref()[..16]);
     format!("{hash}:{}", uuid::Uuid::new_v4())
 }
 
@@ -243,80 +240,5 @@ pub async fn owned_connection(
         _ => Err(OAuthError::invalid_request(format!(
             "{CONNECTION_CLAIM} does not name a connection of this user made through this client"
         ))),
-    }
-}
-
-/// What a finished journey writes, in the same transaction as the grant and code.
-#[derive(Debug, Clone)]
-pub enum ConnectionWrite {
-    /// A connect journey: a new connection, and a new user when nobody was identified.
-    Create {
-        new_user: Option<Box<crate::store::users::User>>,
-        connection: Box<BankConnection>,
-    },
-    /// A reauth or refresh journey renews an existing connection.
-    Renew {
-        id: String,
-        data_sealed: Option<String>,
-        consent_expires_at: Option<i64>,
-        /// `newTransactions` payloads to send (refresh journeys only, per the contract).
-        new_transactions: Vec<Value>,
-    },
-}
-
-impl ConnectionWrite {
-    pub fn connection_id(&self) -> &str {
-        match self {
-            ConnectionWrite::Create { connection, .. } => &connection.id,
-            ConnectionWrite::Renew { id, .. } => id,
-        }
-    }
-
-    pub fn apply(&self, c: &rusqlite::Connection, now: i64) -> crate::store::StoreResult<()> {
-        use crate::store::{connections, users, StoreError};
-        match self {
-            ConnectionWrite::Create {
-                new_user,
-                connection,
-            } => {
-                if let Some(u) = new_user {
-                    users::insert(c, u)?;
-                }
-                connections::insert(c, connection)?;
-                let payload = serde_json::json!({
-                    "connectionId": connection.id, "bankId": connection.institution_id,
-                });
-                crate::store::outbox::enqueue(
-                    c,
-                    &connection.client_id,
-                    "connectionCreated",
-                    &connection.user_id,
-                    payload,
-                    now,
-                )?;
-                Ok(())
-            }
-            ConnectionWrite::Renew {
-                id,
-                data_sealed,
-                consent_expires_at,
-                new_transactions,
-            } => {
-                let conn = connections::get(c, id)?
-                    .ok_or(StoreError::Rejected("the connection no longer exists"))?;
-                connections::renew(c, id, data_sealed.as_deref(), *consent_expires_at, now)?;
-                for payload in new_transactions {
-                    crate::store::outbox::enqueue(
-                        c,
-                        &conn.client_id,
-                        "newTransactions",
-                        &conn.user_id,
-                        payload.clone(),
-                        now,
-                    )?;
-                }
-                Ok(())
-            }
-        }
     }
 }

@@ -117,12 +117,7 @@ pub async fn begin(
     session: Option<Session>,
 ) -> OAuthResult<Begun> {
     if let Err(e) = authorize::check_managed_user(p, &req, client).await {
-        if e.status >= 500 {
-            return Err(e);
-        }
-        return ErrorRedirect::new(&req, e)
-            .deliver(p, client)
-            .map(Begun::Redirect);
+        return refuse(p, &req, client, e);
     }
     if req.bank.is_some() {
         return begin_bank(p, req, client, browser_id, session).await;
@@ -134,11 +129,7 @@ pub async fn begin(
     let now = p.now();
     let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
     let user = match next {
-        authorize::Next::Fail(e) => {
-            return ErrorRedirect::new(&req, e)
-                .deliver(p, client)
-                .map(Begun::Redirect)
-        }
+        authorize::Next::Fail(e) => return refuse(p, &req, client, e),
         authorize::Next::Issue => {
             let s = session
                 .as_ref()
@@ -150,18 +141,37 @@ pub async fn begin(
         authorize::Next::Consent => session.as_ref().map(from_session),
         authorize::Next::Login => None,
     };
-    let request = serde_json::to_string(&req).map_err(OAuthError::server)?;
+    open(p, &req, browser_id, user, None).await
+}
+
+fn refuse(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    client: &Client,
+    e: OAuthError,
+) -> OAuthResult<Begun> {
+    authorize::redirect_refusal(p, req, client, e).map(Begun::Redirect)
+}
+
+/// Stores a new interaction for this browser, with whoever is already known to be the user.
+async fn open(
+    p: &Provider,
+    req: &AuthorizationRequest,
+    browser_id: &str,
+    user: Option<Authentication>,
+    journey: Option<String>,
+) -> OAuthResult<Begun> {
     let i = Interaction {
         id: secrets::random_token(),
         browser_hash: secrets::digest(browser_id),
         csrf_token: secrets::random_token(),
-        request,
+        request: serde_json::to_string(req).map_err(OAuthError::server)?,
         user_id: user.as_ref().map(|a| a.user_id.clone()),
         auth_time: user.as_ref().map(|a| a.auth_time),
         amr: user.as_ref().map(|a| a.amr.clone()),
-        sid: user.as_ref().map(|a| a.sid.clone()),
-        expires_at: now + p.config.lifetimes.interaction_secs,
-        journey: None,
+        sid: user.map(|a| a.sid),
+        expires_at: p.now() + p.config.lifetimes.interaction_secs,
+        journey,
     };
     let id = i.id.clone();
     p.store.write(move |c| interactions::insert(c, &i)).await?;
@@ -183,42 +193,21 @@ async fn begin_bank(
             400,
             "connecting a bank needs the user (OIDC Core §3.1.2.6)",
         );
-        return ErrorRedirect::new(&req, e)
-            .deliver(p, client)
-            .map(Begun::Redirect);
+        return refuse(p, &req, client, e);
     }
     let (identity, progress) =
         match super::journey::identify(p, &req, client, session.as_ref()).await {
             Ok(v) => v,
-            Err(e) if e.status < 500 => {
-                return ErrorRedirect::new(&req, e)
-                    .deliver(p, client)
-                    .map(Begun::Redirect)
-            }
-            Err(e) => return Err(e),
+            Err(e) => return refuse(p, &req, client, e),
         };
     let user = match identity {
         super::journey::Identity::Known(a) => Some(a),
         _ => None,
     };
-    let i = Interaction {
-        id: secrets::random_token(),
-        browser_hash: secrets::digest(browser_id),
-        csrf_token: secrets::random_token(),
-        request: serde_json::to_string(&req).map_err(OAuthError::server)?,
-        user_id: user.as_ref().map(|a| a.user_id.clone()),
-        auth_time: user.as_ref().map(|a| a.auth_time),
-        amr: user.as_ref().map(|a| a.amr.clone()),
-        sid: user.as_ref().map(|a| a.sid.clone()),
-        expires_at: p.now() + p.config.lifetimes.interaction_secs,
-        journey: Some(progress.to_json()),
-    };
-    let id = i.id.clone();
-    p.store.write(move |c| interactions::insert(c, &i)).await?;
-    Ok(Begun::Interaction(id))
+    open(p, &req, browser_id, user, Some(progress.to_json())).await
 }
 
-fn from_session(s: &Session) -> Authentication {
+pub(super) fn from_session(s: &Session) -> Authentication {
     Authentication {
         user_id: s.user_id.clone(),
         auth_time: s.auth_time,
@@ -236,8 +225,7 @@ async fn finish(
 ) -> OAuthResult<Delivery> {
     match authorize::respond(p, req, client, auth, None).await {
         Ok(d) => Ok(d),
-        Err(e) if e.status < 500 => ErrorRedirect::new(req, e).deliver(p, client),
-        Err(e) => Err(e),
+        Err(e) => authorize::redirect_refusal(p, req, client, e),
     }
 }
 

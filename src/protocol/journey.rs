@@ -2,7 +2,7 @@
 //! institution's journey hooks until they finish in a connection (or an error for the client).
 
 use super::authorize::{Authentication, ErrorRedirect};
-use super::bank::{self, BankRequest, ConnectionSecrets, ConnectionWrite, Progress};
+use super::bank::{self, BankRequest, ConnectionSecrets, Progress};
 use super::interaction::{Live, Outcome, Step};
 use super::response::Delivery;
 use super::secrets;
@@ -10,7 +10,7 @@ use super::upstream::{self, UpstreamTokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
 use crate::provider::Provider;
-use crate::store::connections::{self, BankConnection};
+use crate::store::connections::{self, BankConnection, JourneyWrite};
 use crate::store::{self, interactions, sessions::Session, users};
 use crate::types::Client;
 use serde_json::{json, Map, Value};
@@ -64,13 +64,13 @@ pub async fn identify(
                 })
             } else {
                 match fresh_session.filter(|s| s.user_id == sub) {
-                    Some(s) => Identity::Known(from_session(s)),
+                    Some(s) => Identity::Known(super::interaction::from_session(s)),
                     None => Identity::NeedsLogin,
                 }
             }
         }
         None => match fresh_session {
-            Some(s) => Identity::Known(from_session(s)),
+            Some(s) => Identity::Known(super::interaction::from_session(s)),
             None if req.has_prompt("login") => Identity::NeedsLogin,
             None => Identity::Anonymous,
         },
@@ -84,13 +84,7 @@ pub async fn identify(
         _ => bank.institution.clone(),
     };
     if let Some(id) = &institution {
-        if p.plugins.get(id).is_none() {
-            return Err(OAuthError::new(
-                "temporarily_unavailable",
-                503,
-                format!("the institution {id} is not available right now"),
-            ));
-        }
+        plugin(p, id)?;
     }
     let progress = Progress {
         institution,
@@ -100,20 +94,12 @@ pub async fn identify(
     Ok((identity, progress))
 }
 
-fn from_session(s: &Session) -> Authentication {
-    Authentication {
-        user_id: s.user_id.clone(),
-        auth_time: s.auth_time,
-        amr: s.amr.clone(),
-        sid: s.sid.clone(),
-    }
-}
-
+/// The bank side of a live interaction; a form post to a sign-in without one is a bad request.
 fn bank_of(live: &Live) -> OAuthResult<&BankRequest> {
     live.request
         .bank
         .as_ref()
-        .ok_or_else(|| OAuthError::server("not a bank interaction"))
+        .ok_or_else(|| OAuthError::invalid_request("this sign-in request is not about a bank"))
 }
 
 /// What to show next in a bank interaction.
@@ -224,6 +210,7 @@ pub async fn submit(
     live: &Live,
     posted: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
+    bank_of(live)?;
     let id = live
         .progress
         .institution
@@ -396,7 +383,7 @@ async fn after_upstream(
 pub async fn upstream_return(
     p: &Provider,
     live: &Live,
-    params: &Map<String, Value>,
+    params: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
     let mut progress = live.progress.clone();
     let pending = progress
@@ -514,7 +501,7 @@ async fn finish(
                 JourneyKind::Refresh => progress.new_transactions.clone(),
                 _ => Vec::new(),
             };
-            let w = ConnectionWrite::Renew {
+            let w = JourneyWrite::Renew {
                 id: id.clone(),
                 data_sealed,
                 consent_expires_at,
@@ -525,7 +512,10 @@ async fn finish(
         _ => {
             let (auth, new_user) = match live.authentication() {
                 Some(a) => (a, None),
-                None => new_user(&live.client, now),
+                None => {
+                    let (auth, user) = new_user(&live.client, now);
+                    (auth, Some(Box::new(user)))
+                }
             };
             let connection = BankConnection {
                 id: bank::new_connection_id(&plugin.meta.id),
@@ -540,8 +530,8 @@ async fn finish(
             };
             (
                 auth,
-                ConnectionWrite::Create {
-                    new_user: new_user.map(Box::new),
+                JourneyWrite::Create {
+                    new_user,
                     connection: Box::new(connection),
                 },
             )
@@ -562,13 +552,12 @@ async fn finish(
             p.webhook_wake.notify_one();
             Ok(d)
         }
-        Err(e) if e.status < 500 => ErrorRedirect::new(&live.request, e).deliver(p, &live.client),
-        Err(e) => Err(e),
+        Err(e) => super::authorize::redirect_refusal(p, &live.request, &live.client, e),
     }
 }
 
 /// A user profile for a connection made with nobody identified, managed by the client.
-fn new_user(client: &Client, now: i64) -> (Authentication, Option<store::users::User>) {
+fn new_user(client: &Client, now: i64) -> (Authentication, store::users::User) {
     let user = store::users::User {
         id: secrets::random_user_id(),
         username: None,
@@ -584,7 +573,7 @@ fn new_user(client: &Client, now: i64) -> (Authentication, Option<store::users::
         amr: String::new(),
         sid: uuid::Uuid::new_v4().to_string(),
     };
-    (auth, Some(user))
+    (auth, user)
 }
 
 /// The user left the institution's journey: the client hears `access_denied`.

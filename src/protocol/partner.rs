@@ -7,10 +7,9 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::connections::BankConnection;
 use crate::store::users::User;
-use crate::store::{connections, grants, outbox, users};
+use crate::store::{connections, users};
 use crate::types::ScopeSet;
 use serde::Serialize;
-use serde_json::json;
 
 /// The client calling, with the scopes of its token.
 pub struct Caller {
@@ -203,16 +202,10 @@ pub async fn delete_connection(
 ) -> OAuthResult<()> {
     let user = managed(p, caller, user_id).await?;
     let cid = connection_id.to_string();
-    let (client, now) = (caller.client_id.clone(), p.now());
+    let now = p.now();
     let deleted = p
         .store
-        .write(move |c| match connections::get(c, &cid)? {
-            Some(conn) if conn.user_id == user.id => {
-                connection_deleted(c, &client, &conn, now)?;
-                connections::delete(c, &cid)
-            }
-            _ => Ok(false),
-        })
+        .write(move |c| connections::delete(c, &user.id, &cid, now))
         .await?;
     if deleted {
         p.webhook_wake.notify_one();
@@ -227,33 +220,8 @@ pub async fn delete_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthR
     let user = managed(p, caller, user_id).await?;
     let (client, now) = (caller.client_id.clone(), p.now());
     p.store
-        .write(move |c| {
-            for conn in connections::for_user(c, &user.id)? {
-                connection_deleted(c, &client, &conn, now)?;
-            }
-            outbox::enqueue(c, &client, "userDeleted", &user.id, json!({}), now)?;
-            grants::revoke_user_access_tokens(c, &user.id, now)?;
-            users::delete(c, &user.id)
-        })
+        .write(move |c| connections::delete_user(c, &client, &user.id, now))
         .await?;
     p.webhook_wake.notify_one();
     Ok(())
-}
-
-/// The `connectionDeleted` event, written with the deletion.
-fn connection_deleted(
-    c: &rusqlite::Connection,
-    client_id: &str,
-    conn: &BankConnection,
-    now: i64,
-) -> crate::store::StoreResult<bool> {
-    let payload = json!({"connectionId": conn.id, "bankId": conn.institution_id});
-    outbox::enqueue(
-        c,
-        client_id,
-        "connectionDeleted",
-        &conn.user_id,
-        payload,
-        now,
-    )
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     SystemRandom::new()
         .fill(&mut buf)
@@ -20,10 +20,12 @@ pub fn random_token() -> String {
 
 /// 24 hex characters, the contract's user-id shape.
 pub fn random_user_id() -> String {
-    random_bytes::<12>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&random_bytes::<12>())
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256, base64url: how secrets and tokens are stored (they are high-entropy, so a fast

@@ -9,6 +9,7 @@ use crate::plugins::{OAuthStart, Plugin, UpstreamAuth};
 use crate::provider::Provider;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,6 +214,12 @@ pub async fn begin(
     Ok((url.to_string(), pending))
 }
 
+/// The interaction a returning `state` names (see `begin`); only the browser cookie and the
+/// state's random part, checked in `finish`, make it trusted.
+pub fn interaction_of(state: &str) -> &str {
+    state.split('.').next().unwrap_or_default()
+}
+
 /// Where institutions send the browser back: register this at the institution.
 pub fn callback_uri(p: &Provider) -> String {
     let origin = p.issuer.strip_suffix(&p.base_path).unwrap_or(&p.issuer);
@@ -294,9 +301,9 @@ pub async fn finish(
     p: &Provider,
     plugin: &Plugin,
     pending: &Pending,
-    params: &Map<String, Value>,
+    params: &HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
-    let get = |k: &str| params.get(k).and_then(Value::as_str);
+    let get = |k: &str| params.get(k).map(String::as_str);
     if !get("state").is_some_and(|s| secrets::ct_eq(s, &pending.state)) {
         return Err(OAuthError::invalid_request(
             "the institution's answer does not match this sign-in (state)",
@@ -322,9 +329,20 @@ pub async fn finish(
         ("redirect_uri".into(), pending.client.redirect_uri.clone()),
         ("code_verifier".into(), pending.verifier.clone()),
     ];
-    let token_endpoint = pending.client.token_endpoint.clone();
-    allowed(plugin, &token_endpoint)?;
-    let (status, body) = post_form(p, &pending.client, &token_endpoint, form).await?;
+    token_request(p, plugin, &pending.client, form, Some(&pending.nonce)).await
+}
+
+/// A token-endpoint request: a refusal becomes the script's `ok: false` result; an ID token
+/// in the answer is checked (with `nonce` for the code grant).
+async fn token_request(
+    p: &Provider,
+    plugin: &Plugin,
+    client: &UpstreamClient,
+    form: Vec<(String, String)>,
+    nonce: Option<&str>,
+) -> OAuthResult<Outcome> {
+    allowed(plugin, &client.token_endpoint)?;
+    let (status, body) = post_form(p, client, &client.token_endpoint, form).await?;
     if status != 200 {
         return Ok(refused(
             body["error"].as_str().unwrap_or("server_error"),
@@ -332,10 +350,10 @@ pub async fn finish(
         ));
     }
     let claims = match body["id_token"].as_str() {
-        Some(t) => Some(check_id_token(p, plugin, &pending.client, t, Some(&pending.nonce)).await?),
+        Some(t) => Some(check_id_token(p, plugin, client, t, nonce).await?),
         None => None,
     };
-    Ok(granted(p, &pending.client, &body, claims))
+    Ok(granted(p, client, &body, claims))
 }
 
 /// Uses the stored refresh token; the new tokens replace the old (rotation included).
@@ -350,23 +368,11 @@ pub async fn refresh(
             "the connection holds no refresh token",
         ));
     };
-    allowed(plugin, &stored.client.token_endpoint)?;
     let form = vec![
         ("grant_type".into(), "refresh_token".into()),
         ("refresh_token".into(), rt.clone()),
     ];
-    let (status, body) = post_form(p, &stored.client, &stored.client.token_endpoint, form).await?;
-    if status != 200 {
-        return Ok(refused(
-            body["error"].as_str().unwrap_or("server_error"),
-            body["error_description"].as_str().unwrap_or_default(),
-        ));
-    }
-    let claims = match body["id_token"].as_str() {
-        Some(t) => Some(check_id_token(p, plugin, &stored.client, t, None).await?),
-        None => None,
-    };
-    let mut out = granted(p, &stored.client, &body, claims);
+    let mut out = token_request(p, plugin, &stored.client, form, None).await?;
     // RFC 6749 §6: without a new refresh token, the old one stays usable.
     if let Some(t) = out.tokens.as_mut() {
         if t.refresh_token.is_none() {

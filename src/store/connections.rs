@@ -1,7 +1,9 @@
 //! Bank connections: one per completed connect journey, renewed by reauth and refresh.
 
-use super::{exec, optional, StoreResult};
+use super::users::{self, User};
+use super::{exec, optional, outbox, StoreError, StoreResult};
 use rusqlite::{params, Connection, Row};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BankConnection {
@@ -73,34 +75,121 @@ pub fn for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<BankConnect
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A reauth or refresh journey succeeded: the connection is active again with fresh data.
-pub fn renew(
-    conn: &Connection,
-    id: &str,
-    data_sealed: Option<&str>,
-    consent_expires_at: Option<i64>,
-    now: i64,
-) -> StoreResult<bool> {
-    Ok(exec(
-        conn,
-        "UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
-         WHERE id = ?1",
-        params![id, data_sealed, consent_expires_at, now],
-    )? == 1)
+/// What a finished journey writes, in the same transaction as its grant and code. Each change
+/// records its webhook event (contract: Webhooks) in that transaction too.
+#[derive(Debug, Clone)]
+pub enum JourneyWrite {
+    /// A connect journey: a new connection, and a new user when nobody was identified.
+    Create {
+        new_user: Option<Box<User>>,
+        connection: Box<BankConnection>,
+    },
+    /// A reauth or refresh journey makes an existing connection active again.
+    Renew {
+        id: String,
+        data_sealed: Option<String>,
+        consent_expires_at: Option<i64>,
+        /// `newTransactions` payloads (refresh journeys only, per the contract).
+        new_transactions: Vec<Value>,
+    },
 }
 
-/// Marks connections whose consent has run out as needing reauth; returns them.
+impl JourneyWrite {
+    pub fn connection_id(&self) -> &str {
+        match self {
+            JourneyWrite::Create { connection, .. } => &connection.id,
+            JourneyWrite::Renew { id, .. } => id,
+        }
+    }
+
+    pub fn apply(&self, conn: &Connection, now: i64) -> StoreResult<()> {
+        match self {
+            JourneyWrite::Create {
+                new_user,
+                connection,
+            } => {
+                if let Some(u) = new_user {
+                    users::insert(conn, u)?;
+                }
+                insert(conn, connection)?;
+                event(conn, connection, "connectionCreated", now)
+            }
+            JourneyWrite::Renew {
+                id,
+                data_sealed,
+                consent_expires_at,
+                new_transactions,
+            } => {
+                let c = get(conn, id)?
+                    .ok_or(StoreError::Rejected("the connection no longer exists"))?;
+                exec(
+                    conn,
+                    "UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
+                     WHERE id = ?1",
+                    params![id, data_sealed, consent_expires_at, now],
+                )?;
+                for payload in new_transactions {
+                    outbox::enqueue(
+                        conn,
+                        &c.client_id,
+                        "newTransactions",
+                        &c.user_id,
+                        payload.clone(),
+                        now,
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Records a connection event for the client that made the connection.
+fn event(conn: &Connection, c: &BankConnection, event_type: &str, now: i64) -> StoreResult<()> {
+    let payload = json!({"connectionId": c.id, "bankId": c.institution_id});
+    outbox::enqueue(conn, &c.client_id, event_type, &c.user_id, payload, now)?;
+    Ok(())
+}
+
+/// Marks connections whose consent has run out as needing reauth (with a
+/// `connectionReauthRequired` event each); returns them.
 pub fn expire_consents(conn: &Connection, now: i64) -> StoreResult<Vec<BankConnection>> {
     let mut stmt = conn.prepare_cached(&format!(
         "UPDATE connections SET status = 'reauth_required', updated_at = ?1
          WHERE status = 'active' AND consent_expires_at IS NOT NULL AND consent_expires_at <= ?1
          RETURNING {COLUMNS}"
     ))?;
-    let rows = stmt.query_map([now], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let lapsed: Vec<BankConnection> = stmt.query_map([now], from_row)?.collect::<Result<_, _>>()?;
+    for c in &lapsed {
+        event(conn, c, "connectionReauthRequired", now)?;
+    }
+    Ok(lapsed)
 }
 
-/// Deletes a connection with its sealed data; its grants and their tokens go with it.
-pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
-    Ok(exec(conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
+/// Deletes one of `user_id`'s connections with its sealed data (its grants and their tokens go
+/// with it) and records `connectionDeleted`; false when the user has no such connection.
+pub fn delete(conn: &Connection, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+    match get(conn, id)? {
+        Some(c) if c.user_id == user_id => {
+            event(conn, &c, "connectionDeleted", now)?;
+            Ok(exec(conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Deletes a user with every connection (`connectionDeleted` each), their data-access tokens,
+/// and records `userDeleted` for the client that manages them.
+pub fn delete_user(
+    conn: &Connection,
+    client_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    for c in for_user(conn, user_id)? {
+        event(conn, &c, "connectionDeleted", now)?;
+    }
+    outbox::enqueue(conn, client_id, "userDeleted", user_id, json!({}), now)?;
+    super::grants::revoke_user_access_tokens(conn, user_id, now)?;
+    users::delete(conn, user_id)
 }

@@ -733,3 +733,25 @@ async fn lapsed_consent_marks_the_connection_as_needing_reauth() {
     // Reported once, not on every sweep.
     assert!(consentry::sweep_once(&s.provider).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn bank_form_posts_to_a_sign_in_without_a_bank_are_bad_requests() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let (_, i, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    let (_, _, page) = j.get(&i).await;
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    // A plain sign-in has no chooser or institution form: 400, never a server error.
+    for (path, field) in [
+        ("choose", ("institution", "sandbox-bank")),
+        ("journey", ("action", "submit")),
+    ] {
+        let (status, _, body) = j
+            .post(&format!("{i}/{path}"), &[("csrf_token", &csrf), field])
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("not about a bank"), "{path}: {body}");
+    }
+}

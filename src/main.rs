@@ -3,7 +3,6 @@
 use clap::{Args, Parser, Subcommand};
 use consentry::config::Config;
 use consentry::protocol::login::hash_password;
-use consentry::protocol::registration::{self, Registrar};
 use consentry::store::{self, Store};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -341,27 +340,12 @@ fn json_arg(name: &str, text: &str) -> anyhow::Result<serde_json::Value> {
 async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Add { dir, metadata } => {
-            let raw: serde_json::Value = serde_json::from_str(&metadata)
-                .map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
-            let sealer = consentry::sealing::Sealer::load_or_create(&dir.data_dir.join("keys"))?;
-            let new = registration::new_client(raw, Registrar::Operator, now(), &sealer)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let store = open_store(&dir)?;
-            let client = new.client.clone();
-            store
-                .write(move |c| store::clients::insert(c, &client))
+            let raw = json_arg("--metadata", &metadata)?;
+            let out = AdminStore::open(&dir)?
+                .admin()
+                .create(raw)
                 .await
-                .map_err(|e| match e {
-                    store::StoreError::Conflict => {
-                        anyhow::anyhow!("client_id {} is already registered", new.client.id)
-                    }
-                    e => e.into(),
-                })?;
-            let mut out = serde_json::to_value(&new.client.metadata)?;
-            out["client_id"] = new.client.id.clone().into();
-            if let Some(s) = &new.secret {
-                out["client_secret"] = s.clone().into();
-            }
+                .map_err(refused)?;
             println!("{out}");
         }
         ClientsCommand::List { dir } => {
@@ -379,11 +363,11 @@ async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         ClientsCommand::Remove { dir, client_id } => {
-            let store = open_store(&dir)?;
-            let id = client_id.clone();
-            if !store.write(move |c| store::clients::delete(c, &id)).await? {
-                anyhow::bail!("no client {client_id}");
-            }
+            AdminStore::open(&dir)?
+                .admin()
+                .delete(&client_id)
+                .await
+                .map_err(refused)?;
             println!("removed {client_id}");
         }
         ClientsCommand::Update {

@@ -15,10 +15,15 @@ pub async fn guard(req: &mut Request, depot: &mut Depot, res: &mut Response, ctr
         respond::oauth_error(res, &OAuthError::not_found("not found"), "");
         return ctrl.skip_rest();
     };
-    let given = params::authorization_header(req)
-        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
-    // Compare digests so the comparison is constant-time whatever the lengths.
-    let allowed = given.is_some_and(|g| secrets::matches_digest(&g, &secrets::digest(expected)));
+    let allowed = match params::bearer_token(req) {
+        // Compare digests so the comparison is constant-time whatever the lengths.
+        Some(given) => secrets::matches_digest(&given, &secrets::digest(expected)),
+        None => {
+            // RFC 6750 §3.1: no credentials, a bare challenge.
+            respond::bearer_error(res, &OAuthError::no_token());
+            return ctrl.skip_rest();
+        }
+    };
     if !allowed {
         let e = OAuthError::invalid_token("a valid admin token is required");
         respond::bearer_error(res, &e);
@@ -28,11 +33,7 @@ pub async fn guard(req: &mut Request, depot: &mut Depot, res: &mut Response, ctr
 }
 
 async fn json_body(req: &mut Request) -> OAuthResult<Value> {
-    let body = req.payload_with_max_size(64 * 1024).await.map_err(|_| {
-        OAuthError::invalid_client_metadata("the request body is unreadable or too large")
-    })?;
-    serde_json::from_slice(body)
-        .map_err(|_| OAuthError::invalid_client_metadata("the body must be JSON"))
+    params::json_body(req, OAuthError::invalid_client_metadata).await
 }
 
 fn client_id(req: &Request) -> String {

@@ -245,8 +245,8 @@ const DEAD_QUERY: &[Param] = &[
     },
     Param {
         name: "limit",
-        description: "At most this many events (clamped to 1–500)",
-        schema: r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 100}"#,
+        description: "At most this many events (1–500; anything else is 400)",
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}"#,
         example: "",
     },
 ];
@@ -1000,8 +1000,7 @@ fn schemas() -> Value {
         "response_types": strings,
         "token_endpoint_auth_method": {
             "type": "string",
-            "enum": ["client_secret_basic", "client_secret_post", "private_key_jwt",
-                     "tls_client_auth", "self_signed_tls_client_auth", "none"],
+            "enum": crate::protocol::registration::AUTH_METHODS,
         },
         "scope": {"type": "string", "description": "The scopes the client may be granted, space separated"},
         "client_name": string,

@@ -61,6 +61,27 @@ pub fn authorization_header(req: &Request) -> Option<String> {
         .map(String::from)
 }
 
+/// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive, RFC 7235
+/// §2.1), for the operator tokens of registration and administration.
+pub fn bearer_token(req: &Request) -> Option<String> {
+    let h = authorization_header(req)?;
+    let (scheme, token) = h.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+/// A JSON request body of at most 64 KiB; `error` builds the refusal for anything else.
+pub async fn json_body(
+    req: &mut Request,
+    error: fn(&'static str) -> OAuthError,
+) -> OAuthResult<serde_json::Value> {
+    let body = req
+        .payload_with_max_size(64 * 1024)
+        .await
+        .map_err(|_| error("the request body is unreadable or too large"))?;
+    serde_json::from_slice(body).map_err(|_| error("the body must be JSON"))
+}
+
 /// The client's IP address, for per-IP login limits.
 pub fn client_ip(req: &Request) -> String {
     req.remote_addr()

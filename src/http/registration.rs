@@ -9,17 +9,10 @@ use crate::store;
 use crate::types::Client;
 use salvo::prelude::*;
 
-fn bearer(req: &Request) -> Option<String> {
-    params::authorization_header(req)
-        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
-}
+use params::bearer_token as bearer;
 
 async fn json_body(req: &mut Request) -> OAuthResult<serde_json::Value> {
-    let body = req.payload_with_max_size(64 * 1024).await.map_err(|_| {
-        OAuthError::invalid_client_metadata("the request body is unreadable or too large")
-    })?;
-    serde_json::from_slice(body)
-        .map_err(|_| OAuthError::invalid_client_metadata("the body must be a JSON object"))
+    params::json_body(req, OAuthError::invalid_client_metadata).await
 }
 
 #[handler]
@@ -119,7 +112,8 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                 obj.remove(k);
             }
         }
-        let metadata = reg::parse_metadata(raw)?;
+        let mut metadata = reg::parse_metadata(raw)?;
+        reg::keep_operator_owned(&mut metadata, &client.metadata);
         if metadata.is_public() != client.metadata.is_public() {
             return Err(OAuthError::invalid_client_metadata(
                 "a client cannot switch between public and confidential",
@@ -131,9 +125,14 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         };
         let saved = updated.clone();
         let now = p.now();
+        let seen = client.clone();
         p.store
-            .write(move |c| store::clients::update(c, &saved, now))
-            .await?;
+            .write(move |c| store::clients::update_if_unchanged(c, &seen, &saved, now))
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Rejected(why) => OAuthError::new("invalid_request", 409, why),
+                e => e.into(),
+            })?;
         Ok(updated)
     }
     .await;

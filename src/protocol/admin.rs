@@ -82,6 +82,14 @@ pub fn view(c: &Client) -> Value {
     out
 }
 
+/// Another change to the client won the race: the caller reads it again and retries.
+fn changed(e: StoreError) -> OAuthError {
+    match e {
+        StoreError::Rejected(why) => OAuthError::new("invalid_request", 409, why),
+        e => e.into(),
+    }
+}
+
 fn not_found(id: &str) -> OAuthError {
     OAuthError::not_found(format!("no client {id}"))
 }
@@ -298,15 +306,21 @@ impl Admin<'_> {
         let metadata = registration::parse_metadata(m)?;
         let secret = secrets::random_token();
         let sealed = self.sealer.seal(&secret);
-        let updated = Client { metadata, ..client };
+        let updated = Client {
+            metadata,
+            ..client.clone()
+        };
         let now = self.now;
         let saved = self
             .store
             .write(move |c| {
-                Ok(store::clients::update(c, &updated, now)?
-                    && store::clients::set_webhook_secret(c, &updated.id, Some(&sealed), now)?)
+                Ok(
+                    store::clients::update_if_unchanged(c, &client, &updated, now)?
+                        && store::clients::set_webhook_secret(c, &updated.id, Some(&sealed), now)?,
+                )
             })
-            .await?;
+            .await
+            .map_err(changed)?;
         if !saved {
             return Err(not_found(id));
         }
@@ -318,13 +332,17 @@ impl Admin<'_> {
         let client = self.load(id).await?;
         let mut metadata = client.metadata.clone();
         metadata.webhook_url = None;
-        let updated = Client { metadata, ..client };
+        let updated = Client {
+            metadata,
+            ..client.clone()
+        };
         let now = self.now;
         // `update` drops the secret of metadata without a webhook_url.
         let saved = self
             .store
-            .write(move |c| store::clients::update(c, &updated, now))
-            .await?;
+            .write(move |c| store::clients::update_if_unchanged(c, &client, &updated, now))
+            .await
+            .map_err(changed)?;
         if !saved {
             return Err(not_found(id));
         }
@@ -443,14 +461,14 @@ impl Admin<'_> {
             metadata,
             secret_hash: hash.clone(),
             secret_sealed: sealed.clone(),
-            ..client
+            ..client.clone()
         };
         let saved = updated.clone();
         let now = self.now;
         let found = self
             .store
             .write(move |c| {
-                if !store::clients::update(c, &saved, now)? {
+                if !store::clients::update_if_unchanged(c, &client, &saved, now)? {
                     return Ok(false);
                 }
                 store::clients::set_secret(c, &saved.id, hash.as_deref(), sealed.as_deref(), now)?;
@@ -459,7 +477,8 @@ impl Admin<'_> {
                 }
                 Ok(true)
             })
-            .await?;
+            .await
+            .map_err(changed)?;
         if !found {
             return Err(not_found(&id));
         }
@@ -477,4 +496,39 @@ impl Admin<'_> {
 
 fn metadata_value(client: &Client) -> OAuthResult<Value> {
     serde_json::to_value(&client.metadata).map_err(OAuthError::server)
+}
+
+/// Dead webhook events, newest first (`GET /admin/webhooks/dead`), optionally for one client.
+pub async fn dead_events(
+    p: &Provider,
+    client_id: Option<String>,
+    limit: Option<&str>,
+) -> OAuthResult<Value> {
+    let (limit, _) = page_bounds(limit, None)?;
+    let events = p
+        .store
+        .read(move |c| store::outbox::dead(c, client_id.as_deref(), i64::from(limit)))
+        .await?;
+    let view = |e: &store::outbox::Event| {
+        json!({
+            "id": e.id, "clientId": e.client_id, "eventType": e.event_type, "status": e.status,
+            "attempts": e.attempts, "lastError": e.last_error, "createdAt": e.created_at,
+            "body": serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null),
+        })
+    };
+    Ok(json!({ "events": events.iter().map(view).collect::<Vec<_>>() }))
+}
+
+/// Puts a dead event back in the queue and wakes the worker; not found unless it is dead.
+pub async fn redeliver(p: &Provider, event_id: &str) -> OAuthResult<()> {
+    let (id, now) = (event_id.to_string(), p.now());
+    if !p
+        .store
+        .write(move |c| store::outbox::redeliver(c, &id, now))
+        .await?
+    {
+        return Err(OAuthError::not_found("no dead event with that id"));
+    }
+    p.webhook_wake.notify_one();
+    Ok(())
 }

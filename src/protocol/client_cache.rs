@@ -8,6 +8,7 @@ use crate::store;
 use crate::types::Client;
 use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,17 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Default)]
 pub struct ClientCache {
     entries: RwLock<HashMap<String, (Instant, Arc<Client>)>>,
+    /// Bumped by every `clear`, so a lookup that read the store before a change cannot put
+    /// the old client back afterwards.
+    generation: AtomicU64,
 }
 
 impl ClientCache {
     /// Forgets everything: call after any change to a client.
     pub fn clear(&self) {
-        self.entries.write().clear();
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
     }
 
     fn fresh(&self, id: &str) -> Option<Arc<Client>> {
@@ -40,12 +46,16 @@ pub async fn client(p: &Provider, id: &str) -> OAuthResult<Option<Arc<Client>>> 
     if let Some(c) = p.client_cache.fresh(id) {
         return Ok(Some(c));
     }
+    let generation = p.client_cache.generation.load(Ordering::SeqCst);
     let key = id.to_string();
     let Some(found) = p.store.read(move |c| store::clients::get(c, &key)).await? else {
         return Ok(None);
     };
     let found = Arc::new(found);
     let mut entries = p.client_cache.entries.write();
+    if p.client_cache.generation.load(Ordering::SeqCst) != generation {
+        return Ok(Some(found));
+    }
     if entries.len() >= MAX_ENTRIES {
         entries.retain(|_, (at, _)| at.elapsed() < TTL);
         if entries.len() >= MAX_ENTRIES {

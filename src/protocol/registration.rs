@@ -15,7 +15,7 @@ const GRANTS: &[&str] = &[
     "refresh_token",
     "client_credentials",
 ];
-const AUTH_METHODS: &[&str] = &[
+pub const AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
@@ -40,6 +40,16 @@ pub enum Registrar {
     Dynamic,
 }
 
+/// Metadata only the operator sets (admin API, CLI): which institutions a client may use and
+/// where its events go. Clients registering or updating themselves never set them.
+pub const OPERATOR_OWNED: &[&str] = &["connection_types", "webhook_url"];
+
+/// RFC 7592 §2.2 update by the client: what the operator granted stays as it was.
+pub fn keep_operator_owned(updated: &mut ClientMetadata, stored: &ClientMetadata) {
+    updated.connection_types = stored.connection_types.clone();
+    updated.webhook_url = stored.webhook_url.clone();
+}
+
 /// Validates metadata and makes a client with fresh (or operator-fixed) credentials.
 /// `sealer` keeps a recoverable copy of the secret for `client_secret_jwt` clients.
 pub fn new_client(
@@ -60,6 +70,13 @@ pub fn new_client(
         "client_secret_expires_at",
     ] {
         obj.remove(server_owned);
+    }
+    if registrar == Registrar::Dynamic {
+        if let Some(k) = OPERATOR_OWNED.iter().find(|k| obj.contains_key(**k)) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "{k} is set by the operator (admin API), not by registration"
+            )));
+        }
     }
     let metadata = parse_metadata(raw)?;
     let (id, secret) = match registrar {

@@ -175,3 +175,27 @@ pub fn list(conn: &Connection) -> StoreResult<Vec<Client>> {
 pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
     Ok(exec(conn, "DELETE FROM clients WHERE id = ?1", [id])? == 1)
 }
+
+/// `update`, only if the client is still as `seen` (same secret, metadata and state) — two
+/// administrators' changes never silently undo each other, and a rotated secret never comes
+/// back. `Rejected` when it changed meanwhile; false when it is gone.
+pub fn update_if_unchanged(
+    conn: &Connection,
+    seen: &Client,
+    updated: &Client,
+    now: i64,
+) -> StoreResult<bool> {
+    let Some(current) = get_any(conn, &seen.id)? else {
+        return Ok(false);
+    };
+    let unchanged = current.secret_hash == seen.secret_hash
+        && current.secret_sealed == seen.secret_sealed
+        && current.metadata == seen.metadata
+        && current.disabled_at == seen.disabled_at;
+    if !unchanged {
+        return Err(StoreError::Rejected(
+            "the client changed while this update was made",
+        ));
+    }
+    update(conn, updated, now)
+}

@@ -129,7 +129,7 @@ function assertDpopBound(tokens, label) {
   const { header, payload } = decodeJwt(tokens.access_token);
   assert.ok(header.alg && header.alg !== 'none', `${label} access token alg: ${header.alg}`);
   assert.equal(payload.cnf?.jkt, expectedJkt, `${label} access token cnf.jkt: ${JSON.stringify(payload.cnf)}`);
-  assert.equal(payload.client_id ?? CLIENT_ID, CLIENT_ID, `${label} access token client_id`);
+  assert.equal(payload.client_id, CLIENT_ID, `${label} access token client_id (RFC 9068 §2.2)`);
   return payload;
 }
 

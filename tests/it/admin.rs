@@ -669,3 +669,85 @@ async fn a_deleted_client_is_gone() {
         "a deleted client's tokens are not active"
     );
 }
+
+#[tokio::test]
+async fn the_admin_token_scheme_is_case_insensitive_and_a_missing_token_gets_a_bare_challenge() {
+    let s = start().await;
+    // RFC 7235 §2.1: auth scheme names are case-insensitive.
+    let res = s
+        .browser()
+        .get(format!("{}/admin/clients", s.base))
+        .header("authorization", format!("bearer {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // RFC 6750 §3.1: no credentials → a challenge naming no error.
+    let res = s
+        .browser()
+        .get(format!("{}/admin/clients", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"consentry\""
+    );
+}
+
+#[tokio::test]
+async fn a_bad_dead_letter_limit_is_refused_not_clamped() {
+    let s = start().await;
+    for q in ["limit=abc", "limit=0", "limit=100000"] {
+        let res = s
+            .browser()
+            .get(format!("{}/admin/webhooks/dead?{q}", s.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{q}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"],
+            "invalid_request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_update_made_from_a_stale_read_is_refused() {
+    let s = start().await;
+    let (c, _) = create(&s, metadata()).await;
+    let id = c.id.clone();
+    let seen = s
+        .provider
+        .store
+        .read(move |conn| consentry::store::clients::get_any(conn, &id))
+        .await
+        .unwrap()
+        .unwrap();
+    // Meanwhile the secret is rotated.
+    let (status, _) = admin(&s, Method::POST, &format!("/{}/secret", c.id), None).await;
+    assert_eq!(status, 200);
+    // Writing the client as first read would bring the old secret back: refused.
+    let mut updated = seen.clone();
+    updated.metadata.client_name = Some("Renamed".into());
+    let now = s.provider.now();
+    let result = s
+        .provider
+        .store
+        .write(move |conn| {
+            consentry::store::clients::update_if_unchanged(conn, &seen, &updated, now)
+        })
+        .await;
+    assert!(
+        matches!(result, Err(consentry::store::StoreError::Rejected(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        client_credentials(&s, &c).await.0,
+        401,
+        "the old secret stays retired"
+    );
+}

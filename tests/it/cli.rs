@@ -462,3 +462,22 @@ fn plugins_check_and_list() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn clients_add_with_a_webhook_gets_its_signing_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // The same creation as the admin API: a webhook_url comes with its secret, shown once.
+    let meta = r#"{"client_id":"hooked","redirect_uris":["https://partner.example/cb"],"webhook_url":"https://hooks.partner.example/in"}"#;
+    let out = consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", meta],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["webhook_secret"].as_str().is_some_and(|s| s.len() >= 43),
+        "{v}"
+    );
+    assert!(v["client_secret"].is_string());
+}

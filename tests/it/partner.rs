@@ -69,6 +69,12 @@ async fn call(
     }
 }
 
+/// A routed 404 carrying the contract's error, not a routing miss.
+fn assert_not_found(a: &Answer) {
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert_eq!(a.body["error"], "not_found", "{}", a.body);
+}
+
 async fn create_user(s: &TestServer, c: &TestClient, client_user_id: &str) -> String {
     let t = bearer(s, c, "user:create").await;
     let a = call(
@@ -143,30 +149,18 @@ async fn a_client_never_sees_or_touches_another_clients_users() {
     let alice = create_user(&s, &a, "a-1").await;
     let rb = bearer(&s, &b, "user:read").await;
     let db = bearer(&s, &b, "user:delete").await;
-    assert_eq!(
-        call(&s, "GET", &format!("/users/{alice}"), Some(&rb), None)
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        call(
+    assert_not_found(&call(&s, "GET", &format!("/users/{alice}"), Some(&rb), None).await);
+    assert_not_found(
+        &call(
             &s,
             "GET",
             &format!("/users/{alice}/connections"),
             Some(&rb),
-            None
+            None,
         )
-        .await
-        .status,
-        404
+        .await,
     );
-    assert_eq!(
-        call(&s, "DELETE", &format!("/users/{alice}"), Some(&db), None)
-            .await
-            .status,
-        404
-    );
+    assert_not_found(&call(&s, "DELETE", &format!("/users/{alice}"), Some(&db), None).await);
     assert_eq!(
         call(&s, "GET", "/users", Some(&rb), None).await.body,
         json!([])
@@ -189,12 +183,7 @@ async fn a_client_never_sees_or_touches_another_clients_users() {
     // Local users that no client manages are not anyone's either.
     let local = s.user("local").await;
     let ra = bearer(&s, &a, "user:read").await;
-    assert_eq!(
-        call(&s, "GET", &format!("/users/{local}"), Some(&ra), None)
-            .await
-            .status,
-        404
-    );
+    assert_not_found(&call(&s, "GET", &format!("/users/{local}"), Some(&ra), None).await);
 }
 
 #[tokio::test]
@@ -393,7 +382,7 @@ async fn use_case_2_connects_a_bank_to_a_partner_user_and_deletion_cascades() {
         None,
     )
     .await;
-    assert_eq!(again.status, 404);
+    assert_not_found(&again);
 
     // Deleting the user ends its data-access tokens too.
     assert_eq!(

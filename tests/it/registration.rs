@@ -194,3 +194,49 @@ async fn register_read_update_delete() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn clients_cannot_grant_themselves_what_the_operator_grants() {
+    let admin_token = "registration-test-admin-token-0123456789";
+    let s = TestServer::start_with(|c| c.admin_token = Some(admin_token.into())).await;
+    let t = Some(INITIAL_ACCESS_TOKEN);
+    // Institution types and webhook endpoints are the operator's to set, not a registrant's.
+    for (k, v) in [
+        ("connection_types", json!(["api", "legacy"])),
+        ("webhook_url", json!("https://hooks.example/cb")),
+    ] {
+        let mut m = metadata();
+        m[k] = v;
+        let (status, body) = register(&s, t, &m).await;
+        assert_eq!(status, 400, "{k}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{k}");
+        assert!(body["error_description"].as_str().unwrap().contains(k));
+    }
+    // What the operator granted survives the client's own RFC 7592 update.
+    let (_, reg) = register(&s, t, &metadata()).await;
+    let id = reg["client_id"].as_str().unwrap().to_string();
+    let b = s.browser();
+    let res = b
+        .put(format!("{}/admin/clients/{id}/connection-types", s.base))
+        .bearer_auth(admin_token)
+        .json(&json!(["legacy"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut m = metadata();
+    m["client_id"] = json!(id);
+    m["connection_types"] = json!(["api", "legacy"]);
+    let res = b
+        .put(reg["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&m)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["connection_types"],
+        json!(["legacy"])
+    );
+}

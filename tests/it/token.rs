@@ -672,10 +672,16 @@ async fn a_token_that_differs_by_one_byte_from_one_we_issued_is_not_active() {
     assert_eq!(s.introspect(&c, &at).await["active"], true);
     // RFC 7662 §2.2: anything but the exact token we issued is inactive, whether the signature
     // or the payload was touched.
-    let mut sig = at.clone();
-    let last = sig.pop().unwrap();
-    sig.push(if last == 'A' { 'B' } else { 'A' });
     let parts: Vec<&str> = at.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut signature = base64::Engine::decode(&b64, parts[2]).unwrap();
+    signature[0] ^= 1;
+    let sig = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        base64::Engine::encode(&b64, &signature)
+    );
     let mut claims = jwt_claims(&at);
     claims["scope"] = json!("accounts:read accounts:write:all");
     let payload = base64::Engine::encode(

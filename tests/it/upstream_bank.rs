@@ -251,7 +251,7 @@ async fn the_user_declining_at_the_bank_reaches_the_client_as_access_denied() {
 }
 
 #[tokio::test]
-async fn an_unconfigured_or_unreachable_bank_fails_only_that_journey() {
+async fn an_unconfigured_bank_or_one_on_an_undeclared_host_fails_only_that_journey() {
     // No settings at all: the script's setting() call fails at run time.
     let s = TestServer::start().await;
     let c = s.client(json!({"connection_types": ["api"]})).await;
@@ -266,16 +266,15 @@ async fn an_unconfigured_or_unreachable_bank_fails_only_that_journey() {
         .await;
     let (_, cb) = b.approve(&i, "OAuth Bank").await;
     assert_eq!(query(&cb)["error"], "server_error", "{cb}");
-    // An issuer on a host the operator did not allow is never contacted.
+    // An issuer on a host neither the script nor the operator allowed is never contacted —
+    // here a real, trusted server (this one), so only the allow-list stands in the way.
     let agg = TestServer::start_with(|c| {
         let mut m = std::collections::BTreeMap::new();
-        m.insert(
-            "issuer".to_string(),
-            "https://elsewhere.example/oidc".to_string(),
-        );
+        m.insert("issuer".to_string(), c.issuer.clone().unwrap());
         m.insert("client_id".to_string(), "x".to_string());
         m.insert("client_secret".to_string(), "y".to_string());
         c.plugins.settings.insert("oauth-bank".into(), m);
+        c.plugins.upstream_ca_file = Some(c.keys_dir().join("ca.pem"));
     })
     .await;
     let c = agg.client(json!({"connection_types": ["api"]})).await;

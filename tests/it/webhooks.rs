@@ -205,7 +205,8 @@ async fn events_arrive_signed_and_are_retried_until_the_receiver_recovers() {
     );
     assert!(!verify("another-secret", &seen[0]), "the check can fail");
 
-    // A refresh journey reports new transactions (and a connect or reauth never does).
+    // A refresh journey reports new transactions (the connect above raised none: its three
+    // deliveries were all connectionCreated).
     let (verifier, challenge) = pkce();
     let claims =
         json!({"id_token": {"sub": {"value": user}, "mh:con_id": {"value": con_id}}}).to_string();

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Full authorization-code flow under load: starts a release build over plain HTTP on loopback
+# with a fresh database and the demo client and user, then runs benches/flow.rs against it
+# (authorize → login → consent → token → userinfo per flow, each flow a new browser).
+#
+#   benches/flow.sh                        # 4 concurrent flows, 20 s after a 3 s warm-up
+#   CONCURRENCY=8 DURATION=30 benches/flow.sh
+#   HTTPS=1 benches/flow.sh                # the same over TLS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-18081}"
+cargo build --release --quiet
+cargo bench --no-run --quiet --bench flow 2>/dev/null
+DATA=$(mktemp -d)
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+if [ -n "${HTTPS:-}" ]; then SCHEME=https; PLAIN=(); else SCHEME=http; PLAIN=(--http); fi
+CONSENTRY_DEMO=true CONSENTRY_LOG=warn target/release/consentry serve "${PLAIN[@]}" --data-dir "$DATA" \
+  --listen "127.0.0.1:$PORT" --issuer "$SCHEME://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
+SERVER=$!
+CA=()
+[ "$SCHEME" = https ] && CA=(--ca "$DATA/keys/ca.pem")
+for _ in $(seq 100); do
+  curl -sf -o /dev/null ${CA:+--cacert "$DATA/keys/ca.pem"} "$SCHEME://127.0.0.1:$PORT/healthz" && break
+  sleep 0.1
+done
+cargo bench --quiet --bench flow -- --base "$SCHEME://127.0.0.1:$PORT/oidc" --server-pid "$SERVER" \
+  --concurrency "${CONCURRENCY:-4}" --duration "${DURATION:-20}" --warmup "${WARMUP:-3}" "${CA[@]}"

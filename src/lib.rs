@@ -33,6 +33,8 @@ use tokio::net::TcpListener;
 
 /// How often expired rows are swept.
 const SWEEP_INTERVAL_SECS: u64 = 60;
+/// Most rows a sweep deletes from one table in one write (see `store::sweep`).
+const SWEEP_BATCH: i64 = 500;
 
 /// A provider ready to serve.
 pub struct App {
@@ -115,12 +117,20 @@ pub async fn sweep_once(
     p: &Provider,
 ) -> store::StoreResult<Vec<store::connections::BankConnection>> {
     let now = p.now();
-    let (swept, lapsed) = p
+    let mut swept = 0;
+    loop {
+        let round = p
+            .store
+            .write(move |c| store::sweep::expired(c, now, SWEEP_BATCH))
+            .await?;
+        swept += round.rows;
+        if !round.more {
+            break;
+        }
+    }
+    let lapsed = p
         .store
-        .write(move |c| {
-            let swept = store::sweep::expired(c, now)?;
-            Ok((swept, store::connections::expire_consents(c, now)?))
-        })
+        .write(move |c| store::connections::expire_consents(c, now))
         .await?;
     if !lapsed.is_empty() {
         p.webhook_wake.notify_one();

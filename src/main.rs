@@ -195,6 +195,11 @@ enum UsersCommand {
     },
 }
 
+/// mimalloc: the request path allocates many small, short-lived buffers across threads, where
+/// it spends markedly less time than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -314,11 +314,12 @@ pub fn active_refresh_token(
         .map(|g| (token, g)))
 }
 
-/// Revokes every access token issued for a user (data-access tokens have no grant).
+/// Revokes a user's data-access tokens (those with no grant; the others go with their grant).
 pub fn revoke_user_access_tokens(conn: &Connection, user_id: &str, now: i64) -> StoreResult<usize> {
     exec(
         conn,
-        "UPDATE access_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        "UPDATE access_tokens SET revoked_at = ?2
+         WHERE user_id = ?1 AND grant_id IS NULL AND revoked_at IS NULL",
         params![user_id, now],
     )
 }

@@ -77,18 +77,23 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrate::apply(&mut conn)?;
+        // Checkpoints (copying the WAL back into the database, with an fsync) run on their own
+        // thread, so the writer never stalls every request behind one.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        let checkpointer = Connection::open(path)?;
+        configure(&checkpointer)?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                writer: Mutex::new(Some(tx)),
-                readers: Mutex::new(Vec::new()),
-            }),
-        })
+        spawn("sqlite-writer", move || writer_loop(conn, rx))?;
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Some(tx)),
+            readers: Mutex::new(Vec::new()),
+        });
+        let alive = Arc::downgrade(&inner);
+        spawn("sqlite-checkpoint", move || {
+            checkpoint_loop(checkpointer, alive)
+        })?;
+        Ok(Store { inner })
     }
 
     /// Runs `f` on a read-only connection off the async threads.
@@ -109,6 +114,18 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a short lookup by key on the calling thread. For the busiest reads (a token by its
+    /// id or digest): handing them to a blocking thread costs several times the lookup itself.
+    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = match self.inner.readers.lock().pop() {
+            Some(c) => c,
+            None => open_reader(&self.inner.path)?,
+        };
+        let out = f(&conn);
+        self.inner.readers.lock().push(conn);
+        out
     }
 
     /// Runs `f` inside the writer's transaction (its own savepoint: an error rolls back only
@@ -162,6 +179,46 @@ fn run_in_savepoint<T>(
     }
 }
 
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| StoreError::Corrupt(format!("cannot start the {name} thread: {e}")))
+}
+
+/// How often the WAL is copied back into the database while the store is open.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// A WAL longer than this (frames of one page: 64 MiB) is started over by a restarting
+/// checkpoint. Longer means fewer, but not longer, pauses of the writer; readers pay a little
+/// for a long WAL.
+const RESTART_AFTER_FRAMES: i64 = 16384;
+
+/// Passive checkpoints never block the writer or readers. Under sustained writes a passive
+/// checkpoint never catches up with the writer, so once the WAL is long a restarting one
+/// (which holds the writer back only while it copies the few frames the passive one left)
+/// lets the writer start the WAL over. Ends when the store is dropped.
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(1)
+        })
+    };
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if alive.strong_count() == 0 {
+            return;
+        }
+        let result = checkpoint("PASSIVE").and_then(|frames| match frames {
+            f if f > RESTART_AFTER_FRAMES => checkpoint("RESTART"),
+            f => Ok(f),
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -186,7 +243,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
+         PRAGMA journal_size_limit=134217728;",
     )?;
     Ok(())
 }
@@ -218,4 +276,41 @@ pub(crate) fn exec(
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(StoreError::from_sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer never checkpoints; the checkpoint thread copies committed pages back into
+    /// the database file on its own, while the store stays open.
+    #[tokio::test]
+    async fn committed_writes_reach_the_database_file_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        store
+            .write(|c| {
+                exec(c, "CREATE TABLE t (v BLOB)", [])?;
+                exec(c, "INSERT INTO t VALUES (zeroblob(1000000))", [])
+            })
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&path).unwrap().len() < before + 1_000_000 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the WAL was not checkpointed into the database file"
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
+        let wal = std::fs::metadata(path.with_extension("sqlite-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal > 1_000_000,
+            "the write went through the WAL ({wal} bytes)"
+        );
+    }
 }

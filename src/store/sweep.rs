@@ -5,27 +5,51 @@ use rusqlite::Connection;
 
 const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
 
-/// Removes expired rows; returns how many went.
-pub fn expired(conn: &Connection, now: i64) -> StoreResult<usize> {
-    let mut n = 0;
-    for sql in [
-        "DELETE FROM authorization_codes WHERE expires_at < ?1",
-        "DELETE FROM access_tokens WHERE expires_at < ?1",
-        "DELETE FROM refresh_tokens WHERE expires_at < ?1",
-        "DELETE FROM interactions WHERE expires_at < ?1",
-        "DELETE FROM sessions WHERE expires_at < ?1",
-        "DELETE FROM seen_jtis WHERE expires_at < ?1",
-        "DELETE FROM pushed_requests WHERE expires_at < ?1",
-        // A grant outlives its tokens only while one of them can still be used.
-        "DELETE FROM grants WHERE expires_at < ?1",
-    ] {
-        n += exec(conn, sql, [now])?;
+/// Each table, and how to name its rows (access tokens are keyed by jti, without rowids).
+const EXPIRING: &[(&str, &str)] = &[
+    ("authorization_codes", "rowid"),
+    ("access_tokens", "jti"),
+    ("refresh_tokens", "rowid"),
+    ("interactions", "rowid"),
+    ("sessions", "rowid"),
+    ("seen_jtis", "rowid"),
+    ("pushed_requests", "rowid"),
+    // A grant outlives its tokens only while one of them can still be used.
+    ("grants", "rowid"),
+];
+
+/// What one round removed, and whether rows it had no room for are left.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub rows: usize,
+    pub more: bool,
+}
+
+/// Removes at most `limit` expired rows from each table. Small rounds keep every write that
+/// queues behind one (they share the single writer) waiting only briefly; callers repeat while
+/// `more` is set.
+pub fn expired(conn: &Connection, now: i64, limit: i64) -> StoreResult<Swept> {
+    let mut swept = Swept::default();
+    for (table, key) in EXPIRING {
+        let n = exec(
+            conn,
+            &format!(
+                "DELETE FROM {table} WHERE {key} IN
+                 (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
+            ),
+            rusqlite::params![now, limit],
+        )?;
+        swept.rows += n;
+        swept.more |= n as i64 == limit;
     }
     // Delivered webhook events are kept a while for support, then go.
-    n += exec(
+    let n = exec(
         conn,
-        "DELETE FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1",
-        [now - DELIVERED_EVENTS_KEPT_SECS],
+        "DELETE FROM webhook_events WHERE rowid IN
+         (SELECT rowid FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
+        rusqlite::params![now - DELIVERED_EVENTS_KEPT_SECS, limit],
     )?;
-    Ok(n)
+    swept.rows += n;
+    swept.more |= n as i64 == limit;
+    Ok(swept)
 }

@@ -505,11 +505,73 @@ async fn expired_rows_are_swept() {
     let swept = s
         .provider
         .store
-        .write(move |c| consentry::store::sweep::expired(c, now))
+        .write(move |c| consentry::store::sweep::expired(c, now, 1_000))
         .await
         .unwrap();
-    assert!(swept > 0);
+    assert!(swept.rows > 0 && !swept.more, "{swept:?}");
     assert_eq!(count(s.provider.clone()).await, 0);
+}
+
+#[tokio::test]
+async fn a_sweep_deletes_in_bounded_rounds_until_nothing_expired_is_left() {
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({"grant_types": ["client_credentials"], "response_types": [], "scope": "accounts:read"}))
+        .await;
+    for _ in 0..5 {
+        let (status, _) = s
+            .token(
+                &c,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "accounts:read"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (_, live) = s
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+            ],
+        )
+        .await;
+    let tokens = |p: std::sync::Arc<consentry::provider::Provider>| async move {
+        p.store
+            .read(|c| {
+                Ok(c.query_row("SELECT count(*) FROM access_tokens", [], |r| {
+                    r.get::<_, i64>(0)
+                })?)
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(tokens(s.provider.clone()).await, 6);
+    s.provider.clock.advance(3600);
+    let now = s.provider.now();
+    let round = s
+        .provider
+        .store
+        .write(move |c| consentry::store::sweep::expired(c, now, 2))
+        .await
+        .unwrap();
+    assert_eq!(round.rows, 2, "a round stops at its limit");
+    assert!(round.more);
+    assert_eq!(tokens(s.provider.clone()).await, 4);
+    consentry::sweep_once(&s.provider).await.unwrap();
+    assert_eq!(
+        tokens(s.provider.clone()).await,
+        0,
+        "the sweep repeats until none are left"
+    );
+    assert_eq!(
+        s.introspect(&c, live["access_token"].as_str().unwrap())
+            .await["active"],
+        false
+    );
 }
 
 #[tokio::test]

@@ -65,3 +65,20 @@ for _ in $(seq 50); do curl -sf -o /dev/null "$SCHEME://127.0.0.1:$PORT/healthz"
 echo
 echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"
 cat "$KIT"/results/*/summary.md
+
+# RS256 tokens against what RSA-2048 signing allows here: OpenSSL's own signing rate on every
+# core, right after the run, scaled to the cores wrk left the server.
+JSONL=$(ls "$KIT"/results/*/summary.jsonl 2>/dev/null | head -1)
+if [ -n "$JSONL" ] && grep -q '"endpoint": "token_jwt"' "$JSONL" && command -v openssl >/dev/null; then
+  CORES=$(nproc)
+  SIGNS=$(openssl speed -seconds 5 -multi "$CORES" rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}')
+  python3 - "$JSONL" "$SIGNS" "$CORES" <<'PY'
+import json, sys
+path, signs, cores = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+row = next(json.loads(l) for l in open(path) if '"token_jwt"' in l)
+left = cores - row["wrk_cpu_pct"] / 100
+allowed = signs / cores * left
+print(f"\nRSA-2048: openssl speed signs {signs:.0f}/s on {cores} cores; wrk left {left:.2f} cores "
+      f"-> {allowed:.0f} signs/s allowed; token_jwt {row['rps']:.0f} req/s = {row['rps'] / allowed * 100:.0f} %")
+PY
+fi

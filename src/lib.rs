@@ -12,6 +12,7 @@ pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod metrics;
+pub mod password_pool;
 pub mod plugins;
 pub mod protocol;
 pub mod provider;
@@ -87,6 +88,9 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         clock,
         metrics: metrics::Metrics::default(),
         login_limiter: protocol::login::LoginLimiter::new(login_window),
+        passwords: password_pool::PasswordPool::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )?,
         mtls_roots,
         jwks_cache: Default::default(),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,

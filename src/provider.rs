@@ -22,6 +22,8 @@ pub struct Provider {
     pub clock: Clock,
     pub metrics: Metrics,
     pub login_limiter: LoginLimiter,
+    /// argon2id verification, off the async threads.
+    pub passwords: crate::password_pool::PasswordPool,
     /// Keys the stateless DPoP nonces (shared by every node through the keys folder).
     pub dpop_nonce_key: ring::hmac::Key,
     /// Encryption at rest for recoverable secrets.

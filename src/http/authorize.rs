@@ -53,9 +53,8 @@ async fn client_for(
     p: &crate::provider::Provider,
     id: &str,
 ) -> crate::error::OAuthResult<crate::types::Client> {
-    let id = id.to_string();
-    p.store
-        .read(move |c| crate::store::clients::get(c, &id))
+    crate::protocol::client_cache::client(p, id)
         .await?
+        .map(|c| (*c).clone())
         .ok_or_else(|| crate::error::OAuthError::invalid_request("unknown client"))
 }

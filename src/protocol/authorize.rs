@@ -389,10 +389,10 @@ async fn identify_client(p: &Provider, client_id: Option<&str>) -> Result<Client
     let id = client_id
         .ok_or_else(|| Rejection::Page(OAuthError::invalid_request("client_id is missing")))?
         .to_string();
-    p.store
-        .read(move |c| store::clients::get(c, &id))
+    super::client_cache::client(p, &id)
         .await
-        .map_err(|e| Rejection::Page(OAuthError::server(e)))?
+        .map_err(Rejection::Page)?
+        .map(|c| (*c).clone())
         .ok_or_else(|| Rejection::Page(OAuthError::new("invalid_client", 400, "unknown client_id")))
 }
 

@@ -3,7 +3,7 @@
 
 use super::authorize::{self, Authentication, AuthorizationRequest, ErrorRedirect};
 use super::response::Delivery;
-use super::{login, scopes, secrets};
+use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::interactions::{self, Interaction};
@@ -246,11 +246,9 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
         .ok_or_else(gone)?;
     let request: AuthorizationRequest = serde_json::from_str(&interaction.request)
         .map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
-    let cid = request.client_id.clone();
-    let client = p
-        .store
-        .read(move |c| store::clients::get(c, &cid))
+    let client = super::client_cache::client(p, &request.client_id)
         .await?
+        .map(|c| (*c).clone())
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
     let progress = super::bank::Progress::parse(interaction.journey.as_deref())?;
     Ok(Live {
@@ -273,7 +271,7 @@ pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
     let remembered = remembered(p, &auth.user_id, &live.client.id).await?;
     let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
     if covered && !live.request.has_prompt("consent") {
-        return complete(p, live, &auth).await.map(Step::Redirect);
+        return complete(p, live, &auth, None).await.map(Step::Redirect);
     }
     Ok(Step::Consent)
 }
@@ -321,11 +319,7 @@ pub async fn login(
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let pw = password.to_string();
-    // argon2id is deliberately slow: keep it off the async threads.
-    let ok = tokio::task::spawn_blocking(move || login::verify_password(&pw, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = p.passwords.verify(password, stored.as_deref()).await;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
@@ -394,24 +388,41 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Ou
     let auth = live
         .authentication()
         .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
-    let (u, c, s, now) = (
-        auth.user_id.clone(),
-        live.client.id.clone(),
-        live.request.scope.clone(),
-        p.now(),
-    );
-    p.store
-        .write(move |conn| consents::remember(conn, &u, &c, &s, now))
-        .await?;
-    complete(p, live, &auth).await.map(Outcome::Deliver)
+    // Remembered for this client in the same write that ends the interaction.
+    let remember = Consent {
+        user_id: auth.user_id.clone(),
+        client_id: live.client.id.clone(),
+        scope: live.request.scope.clone(),
+    };
+    complete(p, live, &auth, Some(remember))
+        .await
+        .map(Outcome::Deliver)
 }
 
-/// Ends the interaction exactly once and issues the code.
-async fn complete(p: &Provider, live: &Live, auth: &Authentication) -> OAuthResult<Delivery> {
+/// An approval to remember.
+struct Consent {
+    user_id: String,
+    client_id: String,
+    scope: String,
+}
+
+/// Ends the interaction exactly once (recording `remember` with it) and issues the code.
+async fn complete(
+    p: &Provider,
+    live: &Live,
+    auth: &Authentication,
+    remember: Option<Consent>,
+) -> OAuthResult<Delivery> {
     let (iid, now) = (live.interaction.id.clone(), p.now());
     let first = p
         .store
-        .write(move |c| interactions::complete(c, &iid, now))
+        .write(move |c| {
+            let first = interactions::complete(c, &iid, now)?;
+            if let (true, Some(r)) = (first, &remember) {
+                consents::remember(c, &r.user_id, &r.client_id, &r.scope, now)?;
+            }
+            Ok(first)
+        })
         .await?;
     if !first {
         return Err(OAuthError::invalid_request(

@@ -35,7 +35,8 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
     let now = p.now();
     let found = p
         .store
-        .read_now(|c| grants::active_refresh_token(c, &hash, now))?;
+        .read(|c| grants::active_refresh_token(c, &hash, now))
+        .await?;
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,

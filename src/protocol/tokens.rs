@@ -300,7 +300,8 @@ pub async fn active_access_token(
     let now = p.now();
     let Some(row) = p
         .store
-        .read_now(|c| grants::active_access_token(c, &jti, now))?
+        .read(|c| grants::active_access_token(c, &jti, now))
+        .await?
     else {
         return Ok(None);
     };

@@ -96,29 +96,14 @@ impl Store {
         Ok(Store { inner })
     }
 
-    /// Runs `f` on a read-only connection off the async threads.
+    /// Runs `f` on a read-only connection from the pool, on the calling thread. Reads here
+    /// are lookups by key or bounded pages, a few microseconds against a page cache; handing
+    /// them to a blocking thread cost several times that in wake-ups. (Async so that a read
+    /// which ever grows heavy can move off the async threads without touching its callers.)
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T>,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match inner.readers.lock().pop() {
-                Some(c) => c,
-                None => open_reader(&inner.path)?,
-            };
-            let out = f(&conn);
-            inner.readers.lock().push(conn);
-            out
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
-    }
-
-    /// Runs a short lookup by key on the calling thread. For the busiest reads (a token by its
-    /// id or digest): handing them to a blocking thread costs several times the lookup itself.
-    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
             None => open_reader(&self.inner.path)?,

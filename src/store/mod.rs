@@ -82,6 +82,10 @@ impl Store {
         conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
         let checkpointer = Connection::open(path)?;
         configure(&checkpointer)?;
+        // A restarting checkpoint holds the writer back while it waits for readers to move off
+        // the WAL: give up quickly (and try again next round) rather than stall every write
+        // behind a long read.
+        checkpointer.busy_timeout(std::time::Duration::from_millis(20))?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
         spawn("sqlite-writer", move || writer_loop(conn, rx))?;
         let inner = Arc::new(Inner {
@@ -179,30 +183,44 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 /// for a long WAL.
 const RESTART_AFTER_FRAMES: i64 = 16384;
 
-/// Passive checkpoints never block the writer or readers. Under sustained writes a passive
-/// checkpoint never catches up with the writer, so once the WAL is long a restarting one
-/// (which holds the writer back only while it copies the few frames the passive one left)
-/// lets the writer start the WAL over. Ends when the store is dropped.
+/// Passive checkpoints never block the writer or readers. Under sustained writes they never
+/// quite catch up with the writer, so once the WAL is long a restarting checkpoint lets the
+/// writer start it over. That one holds the writer back while it copies (and syncs) whatever
+/// the passive ones left, so passive rounds first shrink that to a few frames. Ends when the
+/// store is dropped.
 fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
+    // (frames in the WAL, frames already copied back)
     let checkpoint = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            r.get::<_, i64>(1)
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         })
+    };
+    let round = || -> rusqlite::Result<()> {
+        let (mut log, mut copied) = checkpoint("PASSIVE")?;
+        for _ in 0..3 {
+            if log <= RESTART_AFTER_FRAMES || log - copied < LEFT_FOR_RESTART {
+                break;
+            }
+            (log, copied) = checkpoint("PASSIVE")?;
+        }
+        if log > RESTART_AFTER_FRAMES {
+            checkpoint("RESTART")?;
+        }
+        Ok(())
     };
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         if alive.strong_count() == 0 {
             return;
         }
-        let result = checkpoint("PASSIVE").and_then(|frames| match frames {
-            f if f > RESTART_AFTER_FRAMES => checkpoint("RESTART"),
-            f => Ok(f),
-        });
-        if let Err(e) = result {
+        if let Err(e) = round() {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }
+
+/// Frames a restarting checkpoint may be left to copy while the writer waits.
+const LEFT_FOR_RESTART: i64 = 256;
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = rx.recv() {

@@ -33,7 +33,7 @@ for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" &&
 
 DB="$DATA/consentry.sqlite"
 mib() { echo $(( $(stat -c %s "$1" 2>/dev/null || echo 0) / 1048576 )); }
-echo "token load for $MINUTES min, access tokens live $LIFETIME s, expired rows swept every 60 s"
+echo "token load for $MINUTES min, access tokens live $LIFETIME s, expired rows swept every 10 s"
 (cd "$KIT" && AUTH_B64=$(printf 'bench:bench-secret-bench-secret-bench-secret' | base64 -w0) \
   wrk -t2 -c32 -d"${MINUTES}m" --latency -s lua/token.lua "http://127.0.0.1:$PORT/oidc/token" \
   > "$DATA/wrk.txt" 2>&1) &

@@ -14,7 +14,7 @@ cargo bench --no-run --quiet --bench flow 2>/dev/null
 DATA=$(mktemp -d)
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 if [ -n "${HTTPS:-}" ]; then SCHEME=https; PLAIN=(); else SCHEME=http; PLAIN=(--http); fi
-CONSENTRY_DEMO=true CONSENTRY_LOG=warn target/release/consentry serve "${PLAIN[@]}" --data-dir "$DATA" \
+CONSENTRY_DEMO=true CONSENTRY_LOG=warn "${BIN:-target/release/consentry}" serve "${PLAIN[@]}" --data-dir "$DATA" \
   --listen "127.0.0.1:$PORT" --issuer "$SCHEME://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 CA=()

@@ -126,7 +126,7 @@ pub async fn sweep_once(
     loop {
         let round = p
             .store
-            .write(move |c| store::sweep::expired(c, now, SWEEP_BATCH))
+            .write_in_background(move |c| store::sweep::expired(c, now, SWEEP_BATCH))
             .await?;
         swept += round.rows;
         if !round.more {

@@ -1,5 +1,5 @@
-//! SQLite storage: one writer thread that commits many small writes per transaction (group
-//! commit), and a pool of read-only connections. SQL lives only below this module.
+//! SQLite storage: one read-write connection that commits many small writes per transaction
+//! (group commit), and a pool of read-only connections. SQL lives only below this module.
 
 pub mod clients;
 pub mod connections;
@@ -14,11 +14,11 @@ pub mod sessions;
 pub mod sweep;
 pub mod users;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,9 @@ pub enum StoreError {
     /// A write job refused its own work; everything it wrote is rolled back.
     #[error("write rolled back: {0}")]
     Rejected(&'static str),
+    /// The transaction a write was queued for could not begin; nothing of it was written.
+    #[error("the write transaction could not begin: {0}")]
+    NotStarted(String),
 }
 
 impl StoreError {
@@ -53,12 +56,14 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Runs inside the writer's transaction; returns the hook that delivers the result once the
-/// transaction's fate is known.
-type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+/// Runs inside the write transaction (or learns why it could not begin); returns the hook
+/// that delivers the result once the transaction's fate is known.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Box<dyn FnOnce(bool) + Send> + Send>;
 
 /// Most write jobs committed together in one transaction.
 const GROUP_COMMIT_MAX: usize = 64;
+/// How long the writer thread waits for a lock held by another connection (a checkpoint).
+const WRITER_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Store {
@@ -67,8 +72,72 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writes: Arc<Writes>,
     readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    /// The writer thread commits what is queued, then ends.
+    fn drop(&mut self) {
+        self.writes.queue.lock().closed = true;
+        self.writes.queued.notify_one();
+    }
+}
+
+/// Write jobs waiting for a commit, and the one read-write connection. Whoever holds the
+/// connection commits everything queued: the caller itself when the connection is free (no
+/// thread hand-off, which costs more than a small commit), otherwise the writer thread, which
+/// is woken for whatever a caller could not take.
+struct Writes {
+    queue: Mutex<Queue>,
+    queued: Condvar,
+    conn: Mutex<Connection>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<WriteJob>,
+    closed: bool,
+}
+
+impl Writes {
+    fn push(&self, job: WriteJob) -> StoreResult<()> {
+        let mut q = self.queue.lock();
+        if q.closed {
+            return Err(StoreError::Closed);
+        }
+        q.jobs.push(job);
+        Ok(())
+    }
+
+    fn take(&self) -> Vec<WriteJob> {
+        let mut q = self.queue.lock();
+        let n = q.jobs.len().min(GROUP_COMMIT_MAX);
+        q.jobs.drain(..n).collect()
+    }
+
+    /// Commits what is queued on the calling thread if the connection is free and no other
+    /// connection holds the database lock; anything left is the writer thread's.
+    fn commit_here(&self) {
+        // Busy: its holder looks at the queue again after letting go.
+        let Some(conn) = self.conn.try_lock() else {
+            return;
+        };
+        let jobs = self.take();
+        // Never wait for a lock here (the caller is an async thread): on a busy database the
+        // jobs go back to the queue for the writer thread, untouched.
+        let _ = conn.busy_timeout(Duration::ZERO);
+        if let Err(unstarted) = commit(&conn, jobs) {
+            let mut q = self.queue.lock();
+            let later = std::mem::take(&mut q.jobs);
+            q.jobs = unstarted;
+            q.jobs.extend(later);
+        }
+        drop(conn);
+        if !self.queue.lock().jobs.is_empty() {
+            self.queued.notify_one();
+        }
+    }
 }
 
 impl Store {
@@ -86,11 +155,16 @@ impl Store {
         // the WAL: give up quickly (and try again next round) rather than stall every write
         // behind a long read.
         checkpointer.busy_timeout(std::time::Duration::from_millis(20))?;
-        let (tx, rx) = mpsc::channel::<WriteJob>();
-        spawn("sqlite-writer", move || writer_loop(conn, rx))?;
+        let writes = Arc::new(Writes {
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            conn: Mutex::new(conn),
+        });
+        let writer = writes.clone();
+        spawn("sqlite-writer", move || writer_loop(&writer))?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
-            writer: Mutex::new(Some(tx)),
+            writes,
             readers: Mutex::new(Vec::new()),
         });
         let alive = Arc::downgrade(&inner);
@@ -117,16 +191,42 @@ impl Store {
         out
     }
 
-    /// Runs `f` inside the writer's transaction (its own savepoint: an error rolls back only
-    /// this job). Resolves after the transaction has committed.
+    /// Runs `f` inside a write transaction (its own savepoint: an error rolls back only this
+    /// job), committed with whatever else is queued. Resolves after the commit. Keep `f`
+    /// small: it may run on the calling thread.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let rx = self.queue(f)?;
+        self.inner.writes.commit_here();
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like `write`, but always committed by the writer thread: for housekeeping whose rounds
+    /// take milliseconds, which must not hold up an async thread.
+    pub async fn write_in_background<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let rx = self.queue(f)?;
+        self.inner.writes.queued.notify_one();
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn queue<T, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: WriteJob = Box::new(move |conn| {
-            let result = run_in_savepoint(conn, f);
+            let result = match conn {
+                Ok(conn) => run_in_savepoint(conn, f),
+                Err(why) => Err(StoreError::NotStarted(why.to_string())),
+            };
             Box::new(move |committed| {
                 let out = match (committed, result) {
                     (true, r) => r,
@@ -136,9 +236,8 @@ impl Store {
                 let _ = tx.send(out);
             })
         });
-        let sender = self.inner.writer.lock().clone().ok_or(StoreError::Closed)?;
-        sender.send(job).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.inner.writes.push(job)?;
+        Ok(rx)
     }
 
     /// A synchronous read for start-up and CLI code that runs outside the runtime.
@@ -222,25 +321,68 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
 /// Frames a restarting checkpoint may be left to copy while the writer waits.
 const LEFT_FOR_RESTART: i64 = 256;
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < GROUP_COMMIT_MAX {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+/// Commits whatever callers left queued, until the store is dropped and the queue is empty.
+fn writer_loop(w: &Writes) {
+    loop {
+        {
+            let mut q = w.queue.lock();
+            while q.jobs.is_empty() {
+                if q.closed {
+                    return;
+                }
+                w.queued.wait(&mut q);
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
-        let deliveries: Vec<_> = jobs.into_iter().map(|job| job(&conn)).collect();
-        let committed = began && conn.execute_batch("COMMIT").is_ok();
-        if !committed && began {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for deliver in deliveries {
-            deliver(committed);
+        let conn = w.conn.lock();
+        let _ = conn.busy_timeout(WRITER_BUSY_WAIT);
+        loop {
+            let jobs = w.take();
+            if jobs.is_empty() {
+                break;
+            }
+            if let Err(jobs) = commit(&conn, jobs) {
+                for job in jobs {
+                    job(Err("the database stayed locked by another connection"))(false);
+                }
+            }
         }
     }
+}
+
+/// Runs `jobs` in one transaction and delivers their results after the commit (or rollback).
+/// When the transaction cannot begin because another connection holds the lock, hands the
+/// jobs back untouched.
+fn commit(conn: &Connection, jobs: Vec<WriteJob>) -> Result<(), Vec<WriteJob>> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    // A job that panicked mid-transaction left it open; it never committed.
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+        if busy {
+            return Err(jobs);
+        }
+        let why = e.to_string();
+        for job in jobs {
+            job(Err(&why))(false);
+        }
+        return Ok(());
+    }
+    let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
+    let committed = conn.execute_batch("COMMIT").is_ok();
+    if !committed {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for deliver in deliveries {
+        deliver(committed);
+    }
+    Ok(())
 }
 
 fn configure(conn: &Connection) -> StoreResult<()> {
@@ -284,6 +426,69 @@ pub(crate) fn exec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write that finds the database locked by another connection is not lost or failed:
+    /// the caller's thread hands it, unrun, to the writer thread, which commits it once the
+    /// lock is released.
+    #[tokio::test]
+    async fn a_write_behind_another_connections_lock_commits_once_the_lock_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
+            .await
+            .unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let writer = store.clone();
+        let queued = tokio::spawn(async move {
+            writer
+                .write(|c| exec(c, "INSERT INTO t VALUES (1)", []))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!queued.is_finished(), "the write waits for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
+        let rows: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "committed exactly once");
+    }
+
+    /// Many writers at once: each job commits exactly once, whoever ends up committing it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_each_commit_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        store
+            .write(|c| exec(c, "CREATE TABLE t (v INTEGER PRIMARY KEY)", []))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..2000)
+            .map(|i| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    s.write(move |c| exec(c, "INSERT INTO t VALUES (?1)", [i]))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 1);
+        }
+        let (rows, sum): (i64, i64) = store
+            .read(|c| {
+                Ok(c.query_row("SELECT count(*), sum(v) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?)
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, sum), (2000, 1999 * 2000 / 2));
+    }
 
     /// The writer never checkpoints; the checkpoint thread copies committed pages back into
     /// the database file on its own, while the store stays open.

@@ -85,14 +85,20 @@ impl Drop for Inner {
 }
 
 /// Write jobs waiting for a commit, and the one read-write connection. Whoever holds the
-/// connection commits everything queued: the caller itself when the connection is free (no
-/// thread hand-off, which costs more than a small commit), otherwise the writer thread, which
-/// is woken for whatever a caller could not take.
+/// connection commits everything queued. A write that comes alone commits at once on its
+/// caller's thread: handing it to another thread costs more than the commit. Writes that come
+/// densely go to the writer thread, whose transactions gather many of them (group commit).
 struct Writes {
     queue: Mutex<Queue>,
     queued: Condvar,
     conn: Mutex<Connection>,
+    /// When the last transaction ended, in microseconds since `epoch`.
+    last_commit_us: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
 }
+
+/// A write this soon after the last commit counts as dense.
+const DENSE_WITHIN_US: u64 = 200;
 
 #[derive(Default)]
 struct Queue {
@@ -118,6 +124,29 @@ impl Writes {
 
     /// Commits what is queued on the calling thread if the connection is free and no other
     /// connection holds the database lock; anything left is the writer thread's.
+    /// The time since `epoch`, in microseconds.
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn committed(&self) {
+        let now = self.now_us();
+        self.last_commit_us
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Commits right away on this thread when writes are sparse; otherwise wakes the writer.
+    fn commit_soon(&self) {
+        let last = self
+            .last_commit_us
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if self.now_us().saturating_sub(last) < DENSE_WITHIN_US {
+            self.queued.notify_one();
+        } else {
+            self.commit_here();
+        }
+    }
+
     fn commit_here(&self) {
         // Busy: its holder looks at the queue again after letting go.
         let Some(conn) = self.conn.try_lock() else {
@@ -133,6 +162,7 @@ impl Writes {
             q.jobs = unstarted;
             q.jobs.extend(later);
         }
+        self.committed();
         drop(conn);
         if !self.queue.lock().jobs.is_empty() {
             self.queued.notify_one();
@@ -159,6 +189,8 @@ impl Store {
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
             conn: Mutex::new(conn),
+            last_commit_us: Default::default(),
+            epoch: std::time::Instant::now(),
         });
         let writer = writes.clone();
         spawn("sqlite-writer", move || writer_loop(&writer))?;
@@ -200,7 +232,7 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let rx = self.queue(f)?;
-        self.inner.writes.commit_here();
+        self.inner.writes.commit_soon();
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -345,6 +377,7 @@ fn writer_loop(w: &Writes) {
                     job(Err("the database stayed locked by another connection"))(false);
                 }
             }
+            w.committed();
         }
     }
 }
@@ -441,6 +474,8 @@ mod tests {
             .unwrap();
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Long enough after the last commit that the write is tried on the caller's thread.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let writer = store.clone();
         let queued = tokio::spawn(async move {
             writer

@@ -19,7 +19,7 @@ cargo build --release --quiet
 DATA=$(mktemp -d)
 KIT=$(mktemp -d)
 cp -r "$KIT_SRC/." "$KIT"
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA" "$KIT"' EXIT
 
 BIN=target/release/consentry
 # The kit's bench client: client_secret_basic, client_credentials, scope accounts:read.

@@ -6,6 +6,7 @@
 #   benches/flow.sh                        # 4 concurrent flows, 20 s after a 3 s warm-up
 #   CONCURRENCY=8 DURATION=30 benches/flow.sh
 #   HTTPS=1 benches/flow.sh                # the same over TLS
+#   BIN=/tmp/consentry-before benches/flow.sh   # another build of the server (A/B comparisons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-18081}"

@@ -122,8 +122,6 @@ impl Writes {
         q.jobs.drain(..n).collect()
     }
 
-    /// Commits what is queued on the calling thread if the connection is free and no other
-    /// connection holds the database lock; anything left is the writer thread's.
     /// The time since `epoch`, in microseconds.
     fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
@@ -147,6 +145,8 @@ impl Writes {
         }
     }
 
+    /// Commits what is queued on the calling thread if the connection is free and no other
+    /// connection holds the database lock; anything left is the writer thread's.
     fn commit_here(&self) {
         // Busy: its holder looks at the queue again after letting go.
         let Some(conn) = self.conn.try_lock() else {

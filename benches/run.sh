@@ -15,18 +15,9 @@ KIT_SRC="${KIT:-../shared/bench/peer}"
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)" >&2; exit 1; }
 
 PORT="${PORT:-18080}"
-cargo build --release --quiet
-DATA=$(mktemp -d)
-KIT=$(mktemp -d)
-cp -r "$KIT_SRC/." "$KIT"
+source benches/common.sh
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA" "$KIT"' EXIT
-
-BIN=target/release/consentry
-# The kit's bench client: client_secret_basic, client_credentials, scope accounts:read.
-"$BIN" clients add --data-dir "$DATA" --metadata '{
-  "client_id": "bench", "client_secret": "bench-secret-bench-secret-bench-secret",
-  "grant_types": ["client_credentials"], "response_types": [],
-  "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
+add_bench_client
 # Growth runs: SEED grants, each with a live access token, for the bench client (sqlite3 CLI).
 # Their ids look like tokens issued an hour ago (time first), so they sort before new ones.
 if [ -n "${SEED:-}" ]; then
@@ -59,9 +50,9 @@ CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve "${PLAIN[@]}" --data-dir "$
 SERVER=$!
 # The kit reads discovery with curl: trust the dev CA the server generates (HTTPS runs).
 [ "$SCHEME" = https ] && export CURL_CA_BUNDLE="$DATA/keys/ca.pem"
-for _ in $(seq 50); do curl -sf -o /dev/null "$SCHEME://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+wait_healthy "$SCHEME://127.0.0.1:$PORT"
 
-(cd "$KIT" && SERVER_PID=$SERVER AUTH=bench:bench-secret-bench-secret-bench-secret \
+(cd "$KIT" && SERVER_PID=$SERVER AUTH=$BENCH_AUTH \
   BASE="$SCHEME://127.0.0.1:$PORT/oidc" ./bench.sh)
 echo
 echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"

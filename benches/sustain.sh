@@ -15,26 +15,19 @@ command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)"
 command -v sqlite3 >/dev/null || { echo "sqlite3 not installed (apt-get install -y sqlite3)" >&2; exit 1; }
 PORT="${PORT:-18082}" MINUTES="${MINUTES:-6}" LIFETIME="${LIFETIME:-60}" SAMPLE="${SAMPLE:-20}"
 
-cargo build --release --quiet
-DATA=$(mktemp -d)
-KIT=$(mktemp -d)
-cp -r "$KIT_SRC/." "$KIT"
+source benches/common.sh
 trap 'kill "$SERVER" "$WRK" 2>/dev/null || true; rm -rf "$DATA" "$KIT"' EXIT
-BIN=target/release/consentry
-"$BIN" clients add --data-dir "$DATA" --metadata '{
-  "client_id": "bench", "client_secret": "bench-secret-bench-secret-bench-secret",
-  "grant_types": ["client_credentials"], "response_types": [],
-  "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
+add_bench_client
 CONSENTRY_DEMO=false CONSENTRY_LOG=warn CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS="$LIFETIME" \
   "$BIN" serve --http --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
   --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+wait_healthy "http://127.0.0.1:$PORT"
 
 DB="$DATA/consentry.sqlite"
 mib() { echo $(( $(stat -c %s "$1" 2>/dev/null || echo 0) / 1048576 )); }
 echo "token load for $MINUTES min, access tokens live $LIFETIME s, expired rows swept every 10 s"
-(cd "$KIT" && AUTH_B64=$(printf 'bench:bench-secret-bench-secret-bench-secret' | base64 -w0) \
+(cd "$KIT" && AUTH_B64=$(printf '%s' "$BENCH_AUTH" | base64 -w0) \
   wrk -t2 -c32 -d"${MINUTES}m" --latency -s lua/token.lua "http://127.0.0.1:$PORT/oidc/token" \
   > "$DATA/wrk.txt" 2>&1) &
 WRK=$!

@@ -140,12 +140,19 @@ pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
 /// The prefix of request_uri values we issue at the PAR endpoint (RFC 9126 §2.2).
 pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-/// Parameters as a map; a repeated one is reported by name (RFC 6749 §3.1).
+/// The parameters that say who the client is and where its errors go.
+const IDENTIFYING: [&str; 2] = ["client_id", "redirect_uri"];
+
+/// Parameters as a map; a repeated one is reported by name (RFC 6749 §3.1), an identifying
+/// one first.
 fn unique(raw: &[(String, String)]) -> (HashMap<String, String>, Option<String>) {
     let mut params = HashMap::new();
-    let mut repeated = None;
+    let mut repeated: Option<String> = None;
     for (k, v) in raw {
-        if params.insert(k.clone(), v.clone()).is_some() {
+        let identifying = repeated
+            .as_deref()
+            .is_some_and(|r| IDENTIFYING.contains(&r));
+        if params.insert(k.clone(), v.clone()).is_some() && !identifying {
             repeated = Some(k.clone());
         }
     }
@@ -156,26 +163,60 @@ fn get<'a>(params: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
     params.get(k).map(String::as_str).filter(|v| !v.is_empty())
 }
 
+/// What the authorization endpoint answers a refused request with.
+pub enum Refusal {
+    /// An error page: the client or redirect_uri cannot be trusted (RFC 6749 §4.1.2.1).
+    Page(OAuthError),
+    /// The error, sent back to the client's redirect_uri in the request's response mode.
+    Redirect(Delivery),
+}
+
 /// Validates the raw parameters at the authorization endpoint (query or form, in order) into
 /// a request for a known client: a pushed request by its `request_uri`, a signed request
 /// object, or plain parameters.
 pub async fn validate(
     p: &Provider,
     raw: &[(String, String)],
-) -> Result<(AuthorizationRequest, Client), Rejection> {
+) -> Result<(AuthorizationRequest, Client), Refusal> {
     // RFC 6749 §3.1: parameters must not repeat. Checked before anything is trusted, so a
     // repeated client_id or redirect_uri cannot confuse which one is used.
     let (params, repeated) = unique(raw);
-    let client = identify_client(p, get(&params, "client_id")).await?;
+    // Which client, and which of its redirect URIs, cannot be told: never redirect
+    // (RFC 6749 §4.1.2.1).
+    if let Some(k) = repeated.as_deref().filter(|k| IDENTIFYING.contains(k)) {
+        return Err(Refusal::Page(OAuthError::invalid_request(format!(
+            "parameter {k} is repeated (RFC 6749 §3.1)"
+        ))));
+    }
+    let client = identify_client(p, get(&params, "client_id"))
+        .await
+        .map_err(Refusal::Page)?;
+    match check_request(p, &client, params, repeated).await {
+        Ok(request) => Ok((request, client)),
+        Err(Rejection::Page(e)) => Err(Refusal::Page(e)),
+        Err(Rejection::Redirect(r)) => Err(match r.deliver(p, &client) {
+            Ok(d) => Refusal::Redirect(d),
+            Err(e) => Refusal::Page(e),
+        }),
+    }
+}
+
+/// `validate` for an identified client.
+async fn check_request(
+    p: &Provider,
+    client: &Client,
+    params: HashMap<String, String>,
+    repeated: Option<String>,
+) -> Result<AuthorizationRequest, Rejection> {
     if let Some(uri) = get(&params, "request_uri") {
-        return pushed_request(p, &client, uri).await.map(|r| (r, client));
+        return pushed_request(p, client, uri).await;
     }
     // JAR (RFC 9101 §5): a request object may carry every parameter but client_id. Until it
     // is verified, errors go to a redirect_uri given outside it, or to an error page.
     let outer_uri = get(&params, "redirect_uri");
     let redirect_uri = match outer_uri {
         None if params.contains_key("request") => None,
-        _ => Some(check_redirect_uri(&client, outer_uri)?),
+        _ => Some(check_redirect_uri(client, outer_uri)?),
     };
     let state = get(&params, "state").map(String::from);
     let mode = error_mode(&params);
@@ -193,7 +234,7 @@ pub async fn validate(
             "parameter {k} is repeated (RFC 6749 §3.1)"
         ))));
     }
-    let profile = fapi::profile_of(p, &client);
+    let profile = fapi::profile_of(p, client);
     if client.metadata.require_pushed_authorization_requests
         || p.config.require_par
         || profile == Some(fapi::Profile::Fapi2)
@@ -202,11 +243,11 @@ pub async fn validate(
             "this client must push its authorization requests (RFC 9126 §6)",
         )));
     }
-    let (params, object) = with_request_object(p, &client, params)
+    let (params, object) = with_request_object(p, client, params)
         .await
         .map_err(redirect_err)?;
     // The object may name its own redirect_uri and state; errors from here on go there.
-    let redirect_uri = check_redirect_uri(&client, get(&params, "redirect_uri"))?;
+    let redirect_uri = check_redirect_uri(client, get(&params, "redirect_uri"))?;
     let state = get(&params, "state").map(String::from);
     let mode = error_mode(&params);
     let redirect_err = |error: OAuthError| {
@@ -221,9 +262,7 @@ pub async fn validate(
         fapi::check_authorization(profile, &params, object.as_ref(), p.now())
             .map_err(redirect_err)?;
     }
-    check_params(p, &client, &params, redirect_uri.clone())
-        .map_err(redirect_err)
-        .map(|r| (r, client))
+    check_params(p, client, &params, redirect_uri.clone()).map_err(redirect_err)
 }
 
 /// Validates a pushed authorization request (RFC 9126 §2.1) for an authenticated client.
@@ -385,15 +424,12 @@ fn check_params(
     })
 }
 
-async fn identify_client(p: &Provider, client_id: Option<&str>) -> Result<Client, Rejection> {
-    let id = client_id
-        .ok_or_else(|| Rejection::Page(OAuthError::invalid_request("client_id is missing")))?
-        .to_string();
-    super::client_cache::client(p, &id)
-        .await
-        .map_err(Rejection::Page)?
+async fn identify_client(p: &Provider, client_id: Option<&str>) -> OAuthResult<Client> {
+    let id = client_id.ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
+    super::client_cache::client(p, id)
+        .await?
         .map(|c| (*c).clone())
-        .ok_or_else(|| Rejection::Page(OAuthError::new("invalid_client", 400, "unknown client_id")))
+        .ok_or_else(|| OAuthError::new("invalid_client", 400, "unknown client_id"))
 }
 
 /// Exact string match against the registered list (RFC 9700 §4.1.3); OIDC requires it.

@@ -1,5 +1,5 @@
-//! Enabled clients by id, kept for a moment so the token, introspection and PAR endpoints do
-//! not read and parse a client's metadata on every request. Changes made by this node clear the
+//! Enabled clients by id, kept for a moment so the authorization, interaction, token,
+//! introspection and PAR endpoints do not read and parse a client's metadata on every request. Changes made by this node clear the
 //! cache at once; changes made elsewhere (another node, the CLI) are seen within `TTL`.
 
 use crate::error::OAuthResult;

@@ -19,16 +19,12 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("consentry-timing-equaliser").unwrap_or_default());
 
-/// Verifies `password` against a stored PHC hash (or the dummy hash when there is none).
-pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
-    verify_password_in(&mut Vec::new(), password, stored)
-}
-
 /// Largest argon2 memory a stored hash may ask for (in 1 KiB blocks): 256 MiB.
 const MAX_BLOCKS: usize = 256 * 1024;
 
-/// `verify_password`, computing in `memory` (grown as the hash's parameters need, and kept
-/// for the next call).
+/// Verifies `password` against a stored PHC hash (or the dummy hash when there is none, so
+/// unknown accounts cost the same), computing in `memory` (grown as the hash's parameters
+/// need, and kept for the next call).
 pub fn verify_password_in(memory: &mut Vec<Block>, password: &str, stored: Option<&str>) -> bool {
     let stored = stored.unwrap_or(DUMMY_HASH.as_str());
     let ok = recompute(memory, password, stored).is_some_and(|(fresh, expected)| {

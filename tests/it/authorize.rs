@@ -169,6 +169,32 @@ async fn repeated_parameter_is_invalid_request() {
 }
 
 #[tokio::test]
+async fn repeated_client_id_or_redirect_uri_shows_error_page_and_never_redirects() {
+    // RFC 6749 §3.1: parameters must not repeat; with two client_ids or two redirect_uris it
+    // cannot be told where errors may go, so none is redirected to (RFC 6749 §4.1.2.1).
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let other = s.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let cases = [
+        ("client_id", other.id.clone()),
+        ("client_id", c.id.clone()),
+        ("redirect_uri", REDIRECT_URI.to_string()),
+    ];
+    for (name, value) in cases {
+        let mut params = auth_params(&c, &challenge, &[]);
+        params.push((name.to_string(), value.clone()));
+        // A harmless repeat after it does not turn the refusal into a redirect.
+        params.push(("scope".into(), "openid".into()));
+        let (status, loc, body) = j.authorize(&params).await;
+        assert_eq!(status, 400, "{name}={value}");
+        assert!(loc.is_empty(), "must not redirect for a repeated {name}");
+        assert!(body.contains(&format!("{name} is repeated")), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn public_client_must_use_pkce() {
     // RFC 9700 §2.1.1: PKCE is required for public clients.
     let s = TestServer::start().await;

@@ -42,6 +42,8 @@ const SWEEP_BATCH: i64 = 500;
 pub struct App {
     pub provider: Arc<Provider>,
     tls: Option<Arc<ServerConfig>>,
+    /// The threads that will serve its connections.
+    cores: tls::Cores,
     /// The development CA that signed the server certificate (HTTPS only).
     pub ca_path: Option<PathBuf>,
 }
@@ -109,9 +111,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     if provider.config.demo {
         demo::ensure(&provider).await?;
     }
+    let cores = tls::Cores::start().context("cannot start the serving threads")?;
     Ok(App {
         provider,
         tls,
+        cores,
         ca_path,
     })
 }
@@ -232,7 +236,7 @@ impl App {
         background.spawn(watch_plugins(self.provider.clone()));
         background.spawn(webhooks::run(self.provider.clone()));
         let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
-        tls::serve(listener, service, self.tls).await;
+        tls::serve(listener, service, self.tls, self.cores).await;
         background.shutdown().await;
     }
 }

@@ -200,7 +200,9 @@ enum UsersCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+/// One thread for accepting, housekeeping and the CLI: connections are served on threads of
+/// their own (`tls::Cores`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -10,10 +10,16 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::PeerCertificate;
+use super::{Cores, PeerCertificate};
 
-/// Serves `service` on `listener` until the task is dropped; TLS when `tls` is set.
-pub async fn serve(listener: TcpListener, service: Arc<Service>, tls: Option<Arc<ServerConfig>>) {
+/// Serves `service` on `listener` until the task is dropped (which stops `cores` too); TLS when
+/// `tls` is set. Accepts here, and serves each connection on one of `cores`.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    tls: Option<Arc<ServerConfig>>,
+    cores: Cores,
+) {
     let acceptor = tls.map(TlsAcceptor::from);
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -28,9 +34,16 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, tls: Option<Arc
             Ok(a) => a,
             Err(_) => continue,
         };
+        // Registered with this runtime's I/O driver: move it to the core's.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
         let service = service.clone();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        cores.spawn(async move {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return;
+            };
             match acceptor {
                 Some(acceptor) => {
                     let tls = match acceptor.accept(stream).await {

@@ -137,3 +137,28 @@ async fn health_readiness_and_metrics() {
     );
     assert!(m.contains("consentry_tokens_issued_total"));
 }
+
+/// Stopping the server ends the connections it had open, not only its listener: a kept-alive
+/// connection must not go on being answered by a stopped provider (after a restart on the same
+/// data dir, two would be answering).
+#[tokio::test]
+async fn stopping_the_server_closes_its_open_connections() {
+    let s = TestServer::start().await;
+    let b = s.browser();
+    let health = format!("{}/healthz", s.base);
+    assert!(b.get(&health).send().await.unwrap().status().is_success());
+    let _dir = s.stop().await;
+    // The serving threads stop moments after the server is dropped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match b.get(&health).send().await {
+            Err(_) => break,
+            Ok(r) => assert!(
+                std::time::Instant::now() < deadline,
+                "a stopped server still answers on an open connection ({})",
+                r.status()
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -286,10 +286,10 @@ fn run_in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    control(conn, "SAVEPOINT job")?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job")?;
+            control(conn, "RELEASE job")?;
             Ok(v)
         }
         Err(e) => {
@@ -297,6 +297,12 @@ fn run_in_savepoint<T>(
             Err(e)
         }
     }
+}
+
+/// Runs transaction control from the statement cache: it runs for every write, and parsing it
+/// each time cost more than running it.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
@@ -406,7 +412,7 @@ fn commit(conn: &Connection, jobs: Vec<WriteJob>) -> Result<(), Vec<WriteJob>> {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let busy = matches!(
             e.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy)
@@ -421,7 +427,7 @@ fn commit(conn: &Connection, jobs: Vec<WriteJob>) -> Result<(), Vec<WriteJob>> {
         return Ok(());
     }
     let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
-    let committed = conn.execute_batch("COMMIT").is_ok();
+    let committed = control(conn, "COMMIT").is_ok();
     if !committed {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -7,6 +7,8 @@
 #   CONCURRENCY=8 DURATION=30 benches/flow.sh
 #   HTTPS=1 benches/flow.sh                # the same over TLS
 #   BIN=/tmp/consentry-before benches/flow.sh   # another build of the server (A/B comparisons)
+#   ID_TOKEN_ALG=ES256 benches/flow.sh     # a client registered for ES256 ID tokens (the demo
+#                                          # client gets the OpenID default, RS256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-18081}"
@@ -14,6 +16,16 @@ cargo build --release --quiet
 cargo bench --no-run --quiet --bench flow 2>/dev/null
 DATA=$(mktemp -d)
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+CLIENT=()
+if [ -n "${ID_TOKEN_ALG:-}" ]; then
+  SECRET=flow-client-secret-0123456789abcdefghij
+  "${BIN:-target/release/consentry}" clients add --data-dir "$DATA" --metadata '{
+    "client_id": "flow", "client_secret": "'"$SECRET"'", "redirect_uris": ["https://localhost:3000/callback"],
+    "grant_types": ["authorization_code"], "response_types": ["code"],
+    "token_endpoint_auth_method": "client_secret_basic", "scope": "openid profile email",
+    "id_token_signed_response_alg": "'"$ID_TOKEN_ALG"'"}' > /dev/null
+  CLIENT=(--client-id flow --client-secret "$SECRET" --redirect-uri https://localhost:3000/callback)
+fi
 if [ -n "${HTTPS:-}" ]; then SCHEME=https; PLAIN=(); else SCHEME=http; PLAIN=(--http); fi
 CONSENTRY_DEMO=true CONSENTRY_LOG=warn "${BIN:-target/release/consentry}" serve "${PLAIN[@]}" --data-dir "$DATA" \
   --listen "127.0.0.1:$PORT" --issuer "$SCHEME://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
@@ -25,4 +37,4 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 cargo bench --quiet --bench flow -- --base "$SCHEME://127.0.0.1:$PORT/oidc" --server-pid "$SERVER" \
-  --concurrency "${CONCURRENCY:-4}" --duration "${DURATION:-20}" --warmup "${WARMUP:-3}" "${CA[@]}"
+  --concurrency "${CONCURRENCY:-4}" --duration "${DURATION:-20}" --warmup "${WARMUP:-3}" "${CA[@]}" "${CLIENT[@]}"

@@ -1,5 +1,6 @@
-//! TLS: the development PKI generated on first run, the rustls server configuration, and the
-//! acceptor that hands each request the peer's certificate (salvo does not expose it).
+//! TLS: the development PKI generated on first run, the rustls server configuration, the
+//! acceptor that hands each request the peer's certificate (salvo does not expose it), and the
+//! serving threads it hands connections to.
 
 mod acceptor;
 mod client_cert;

@@ -1,9 +1,10 @@
 # Sourced by benches/run.sh and benches/sustain.sh (from the repository root, KIT_SRC set):
 # a release build, a fresh data folder, a private copy of the side-by-side kit, and the kit's
-# `bench` client. Sets BIN, DATA, KIT and BENCH_AUTH; the caller sets its own cleanup trap.
+# `bench` client. Sets BIN (unless given: another build, for A/B runs), DATA, KIT and BENCH_AUTH;
+# the caller sets its own cleanup trap.
 
 cargo build --release --quiet
-BIN=target/release/consentry
+BIN="${BIN:-target/release/consentry}"
 DATA=$(mktemp -d)
 KIT=$(mktemp -d)
 cp -r "$KIT_SRC/." "$KIT"

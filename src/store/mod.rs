@@ -313,13 +313,11 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
         .map_err(|e| StoreError::Corrupt(format!("cannot start the {name} thread: {e}")))
 }
 
-/// How often the WAL is copied back into the database while writes keep it long.
+/// How often the WAL is copied back into the database while the store is open. (Waiting a second
+/// while the WAL is short halved the checkpoint thread's CPU under light writes, but under
+/// sustained load each round then had more to copy and sync, and token p99 went from ~11 ms to
+/// ~140 ms.)
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// How often while it stays short: under light writes the same few pages are written again and
-/// again, and a checkpoint copies (and syncs) each once however often it was written.
-const CHECKPOINT_SHORT_WAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// A WAL of fewer frames than this (4 MiB) counts as short.
-const SHORT_WAL_FRAMES: i64 = 1024;
 /// A WAL longer than this (frames of one page: 64 MiB) is started over by a restarting
 /// checkpoint. Longer means fewer, but not longer, pauses of the writer; readers pay a little
 /// for a long WAL.
@@ -337,10 +335,8 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         })
     };
-    // Returns the frames the WAL held.
-    let round = || -> rusqlite::Result<i64> {
+    let round = || -> rusqlite::Result<()> {
         let (mut log, mut copied) = checkpoint("PASSIVE")?;
-        let seen = log;
         for _ in 0..3 {
             if log <= RESTART_AFTER_FRAMES || log - copied < LEFT_FOR_RESTART {
                 break;
@@ -350,22 +346,16 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
         if log > RESTART_AFTER_FRAMES {
             checkpoint("RESTART")?;
         }
-        Ok(seen)
+        Ok(())
     };
-    let mut wait = CHECKPOINT_EVERY;
     loop {
-        std::thread::sleep(wait);
+        std::thread::sleep(CHECKPOINT_EVERY);
         if alive.strong_count() == 0 {
             return;
         }
-        wait = match round() {
-            Ok(frames) if frames < SHORT_WAL_FRAMES => CHECKPOINT_SHORT_WAL_EVERY,
-            Ok(_) => CHECKPOINT_EVERY,
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-                CHECKPOINT_EVERY
-            }
-        };
+        if let Err(e) = round() {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 

@@ -147,16 +147,18 @@ const IDENTIFYING: [&str; 2] = ["client_id", "redirect_uri"];
 /// one first.
 fn unique(raw: &[(String, String)]) -> (HashMap<String, String>, Option<String>) {
     let mut params = HashMap::new();
-    let mut repeated: Option<String> = None;
+    let mut repeated = Vec::new();
     for (k, v) in raw {
-        let identifying = repeated
-            .as_deref()
-            .is_some_and(|r| IDENTIFYING.contains(&r));
-        if params.insert(k.clone(), v.clone()).is_some() && !identifying {
-            repeated = Some(k.clone());
+        if params.insert(k.clone(), v.clone()).is_some() {
+            repeated.push(k);
         }
     }
-    (params, repeated)
+    let reported = repeated
+        .iter()
+        .find(|k| IDENTIFYING.contains(&k.as_str()))
+        .or(repeated.first())
+        .map(|k| k.to_string());
+    (params, reported)
 }
 
 fn get<'a>(params: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {

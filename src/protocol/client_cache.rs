@@ -1,6 +1,7 @@
 //! Enabled clients by id, kept for a moment so the authorization, interaction, token,
-//! introspection and PAR endpoints do not read and parse a client's metadata on every request. Changes made by this node clear the
-//! cache at once; changes made elsewhere (another node, the CLI) are seen within `TTL`.
+//! introspection and PAR endpoints do not read and parse a client's metadata on every request.
+//! Changes made by this node clear the cache at once; changes made elsewhere (another node, the
+//! CLI) are seen within `TTL`.
 
 use crate::error::OAuthResult;
 use crate::provider::Provider;

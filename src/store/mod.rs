@@ -92,7 +92,8 @@ struct Writes {
     queue: Mutex<Queue>,
     queued: Condvar,
     conn: Mutex<Connection>,
-    /// When the last transaction ended, in microseconds since `epoch`.
+    /// When the connection last finished a transaction (or found the database locked by another
+    /// connection), in microseconds since `epoch`.
     last_commit_us: std::sync::atomic::AtomicU64,
     epoch: std::time::Instant,
 }

@@ -184,9 +184,10 @@ async fn repeated_client_id_or_redirect_uri_shows_error_page_and_never_redirects
     ];
     for (name, value) in cases {
         let mut params = auth_params(&c, &challenge, &[]);
-        params.push((name.to_string(), value.clone()));
-        // A harmless repeat after it does not turn the refusal into a redirect.
+        // Harmless repeats before and after it do not turn the refusal into a redirect.
         params.push(("scope".into(), "openid".into()));
+        params.push((name.to_string(), value.clone()));
+        params.push(("state".into(), "again".into()));
         let (status, loc, body) = j.authorize(&params).await;
         assert_eq!(status, 400, "{name}={value}");
         assert!(loc.is_empty(), "must not redirect for a repeated {name}");

@@ -6,7 +6,7 @@ use super::response::{self, Delivery, ResponseMode};
 use super::{fapi, pkce, scopes, secrets, tokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
-use crate::store::{self, grants, sessions::Session};
+use crate::store::{self, consents, grants, interactions, sessions::Session};
 use crate::types::{Client, ScopeSet};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -620,6 +620,27 @@ pub struct Authentication {
     pub sid: String,
 }
 
+/// What else an authorization writes, in the one transaction that creates its grant and code,
+/// so a refusal leaves none of it behind.
+#[derive(Default)]
+pub struct Completion {
+    /// The interaction this authorization ends; it ends exactly once.
+    pub interaction_id: Option<String>,
+    /// Remember the user's approval of the request's scopes for this client.
+    pub remember_consent: bool,
+    /// A finished bank journey's connection.
+    pub connection: Option<store::connections::JourneyWrite>,
+}
+
+/// Why `respond` issued nothing.
+#[derive(Debug)]
+pub enum NotIssued {
+    /// The interaction had already ended (its form was posted twice); nothing was written.
+    AlreadyEnded,
+    /// Refused, for the client to hear; the interaction (if any) has ended without a grant.
+    Refused(OAuthError),
+}
+
 /// Completes the authorization: creates the grant and a single-use code and/or signs the ID
 /// token the response type asks for, and packs the success response in the request's mode.
 pub async fn respond(
@@ -627,13 +648,19 @@ pub async fn respond(
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
-    connection: Option<store::connections::JourneyWrite>,
-) -> OAuthResult<Delivery> {
+    along: Completion,
+) -> Result<Delivery, NotIssued> {
+    let Completion {
+        interaction_id,
+        remember_consent,
+        connection,
+    } = along;
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
-            return Err(OAuthError::access_denied(
+            let e = OAuthError::access_denied(
                 "the authenticated user is not the user the request asked for (OIDC Core §5.5.1)",
-            ));
+            );
+            return Err(end_refused(p, interaction_id, e).await);
         }
     }
     let now = p.now();
@@ -676,10 +703,21 @@ pub async fn respond(
         dpop_jkt: req.dpop_jkt.clone(),
         expires_at: now + life.authorization_code_secs,
     });
-    let (pushed, stored_grant) = (req.pushed.clone(), grant.clone());
+    let (pushed, stored_grant, ending) =
+        (req.pushed.clone(), grant.clone(), interaction_id.clone());
+    let remember =
+        remember_consent.then(|| (auth.user_id.clone(), client.id.clone(), req.scope.clone()));
     let stored = p
         .store
         .write(move |c| {
+            if let Some(id) = &ending {
+                if !interactions::complete(c, id, now)? {
+                    return Ok(false);
+                }
+            }
+            if let Some((user_id, client_id, scope)) = &remember {
+                consents::remember(c, user_id, client_id, scope, now)?;
+            }
             // RFC 9126 §4: a pushed request is good for one authorization.
             if let Some(h) = &pushed {
                 if !store::pushed::mark_used(c, h, now)? {
@@ -696,17 +734,19 @@ pub async fn respond(
             if let Some(row) = &row {
                 grants::insert_code(c, row)?;
             }
-            Ok(())
+            Ok(true)
         })
         .await;
-    match stored {
-        Ok(()) => {}
-        Err(store::StoreError::Rejected(why)) => {
-            return Err(OAuthError::invalid_request(format!(
-                "the authorization cannot complete: {why}"
-            )))
-        }
-        Err(e) => return Err(e.into()),
+    let refusal = match stored {
+        Ok(true) => None,
+        Ok(false) => return Err(NotIssued::AlreadyEnded),
+        Err(store::StoreError::Rejected(why)) => Some(OAuthError::invalid_request(format!(
+            "the authorization cannot complete: {why}"
+        ))),
+        Err(e) => Some(e.into()),
+    };
+    if let Some(e) = refusal {
+        return Err(end_refused(p, interaction_id, e).await);
     }
     let mut params = Vec::new();
     if let Some(code) = &code {
@@ -721,14 +761,33 @@ pub async fn respond(
             scope_claims: code.is_none(),
             ..Default::default()
         };
-        let id_token =
-            tokens::id_token(p, client, &grant, req.nonce.as_deref(), extras, now).await?;
+        let id_token = tokens::id_token(p, client, &grant, req.nonce.as_deref(), extras, now)
+            .await
+            .map_err(NotIssued::Refused)?;
         params.push(("id_token".to_string(), id_token));
     }
     if let Some(s) = &req.state {
         params.push(("state".to_string(), s.clone()));
     }
     response::deliver(p, client, &req.redirect_uri, req.response_mode, params)
+        .map_err(NotIssued::Refused)
+}
+
+/// A refusal ends the interaction too, so the client hears one answer per interaction; if it
+/// had already ended, that other answer stands.
+async fn end_refused(p: &Provider, interaction_id: Option<String>, e: OAuthError) -> NotIssued {
+    let Some(id) = interaction_id else {
+        return NotIssued::Refused(e);
+    };
+    let now = p.now();
+    match p
+        .store
+        .write(move |c| interactions::complete(c, &id, now))
+        .await
+    {
+        Ok(false) => NotIssued::AlreadyEnded,
+        _ => NotIssued::Refused(e),
+    }
 }
 
 /// Scopes only for users the client manages need the request to pin such a user (contract:

@@ -1,7 +1,9 @@
 //! The user-facing part of an authorization: an interaction bound to one browser carries the
 //! validated request through login and consent, then ends in a code or an error redirect.
 
-use super::authorize::{self, Authentication, AuthorizationRequest, ErrorRedirect};
+use super::authorize::{
+    self, Authentication, AuthorizationRequest, Completion, ErrorRedirect, NotIssued,
+};
 use super::response::Delivery;
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
@@ -134,7 +136,7 @@ pub async fn begin(
             let s = session
                 .as_ref()
                 .ok_or_else(|| OAuthError::server("issue without a session"))?;
-            return finish(p, &req, client, &from_session(s))
+            return finish(p, &req, client, &from_session(s), Completion::default())
                 .await
                 .map(Begun::Redirect);
         }
@@ -217,15 +219,19 @@ pub(super) fn from_session(s: &Session) -> Authentication {
 }
 
 /// Completes the authorization, turning a refusal into an error response to the client.
-async fn finish(
+pub(super) async fn finish(
     p: &Provider,
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
+    along: Completion,
 ) -> OAuthResult<Delivery> {
-    match authorize::respond(p, req, client, auth, None).await {
+    match authorize::respond(p, req, client, auth, along).await {
         Ok(d) => Ok(d),
-        Err(e) => authorize::redirect_refusal(p, req, client, e),
+        Err(NotIssued::AlreadyEnded) => Err(OAuthError::invalid_request(
+            "this sign-in request was already completed",
+        )),
+        Err(NotIssued::Refused(e)) => authorize::redirect_refusal(p, req, client, e),
     }
 }
 
@@ -271,7 +277,7 @@ pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
     let remembered = remembered(p, &auth.user_id, &live.client.id).await?;
     let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
     if covered && !live.request.has_prompt("consent") {
-        return complete(p, live, &auth, None).await.map(Step::Redirect);
+        return complete(p, live, &auth, false).await.map(Step::Redirect);
     }
     Ok(Step::Consent)
 }
@@ -388,46 +394,21 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Ou
     let auth = live
         .authentication()
         .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
-    // Remembered for this client in the same write that ends the interaction.
-    let remember = Consent {
-        user_id: auth.user_id.clone(),
-        client_id: live.client.id.clone(),
-        scope: live.request.scope.clone(),
-    };
-    complete(p, live, &auth, Some(remember))
-        .await
-        .map(Outcome::Deliver)
+    complete(p, live, &auth, true).await.map(Outcome::Deliver)
 }
 
-/// An approval to remember.
-struct Consent {
-    user_id: String,
-    client_id: String,
-    scope: String,
-}
-
-/// Ends the interaction exactly once (recording `remember` with it) and issues the code.
+/// Ends the interaction exactly once and issues the code, remembering the approval (when
+/// asked) in the same transaction.
 async fn complete(
     p: &Provider,
     live: &Live,
     auth: &Authentication,
-    remember: Option<Consent>,
+    remember_consent: bool,
 ) -> OAuthResult<Delivery> {
-    let (iid, now) = (live.interaction.id.clone(), p.now());
-    let first = p
-        .store
-        .write(move |c| {
-            let first = interactions::complete(c, &iid, now)?;
-            if let (true, Some(r)) = (first, &remember) {
-                consents::remember(c, &r.user_id, &r.client_id, &r.scope, now)?;
-            }
-            Ok(first)
-        })
-        .await?;
-    if !first {
-        return Err(OAuthError::invalid_request(
-            "this sign-in request was already completed",
-        ));
-    }
-    finish(p, &live.request, &live.client, auth).await
+    let along = Completion {
+        interaction_id: Some(live.interaction.id.clone()),
+        remember_consent,
+        connection: None,
+    };
+    finish(p, &live.request, &live.client, auth, along).await
 }

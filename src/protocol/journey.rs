@@ -537,23 +537,16 @@ async fn finish(
             )
         }
     };
-    let iid = live.interaction.id.clone();
-    let first = p
-        .store
-        .write(move |c| interactions::complete(c, &iid, now))
-        .await?;
-    if !first {
-        return Err(OAuthError::invalid_request(
-            "this sign-in request was already completed",
-        ));
-    }
-    match super::authorize::respond(p, &live.request, &live.client, &auth, Some(write)).await {
-        Ok(d) => {
-            p.webhook_wake.notify_one();
-            Ok(d)
-        }
-        Err(e) => super::authorize::redirect_refusal(p, &live.request, &live.client, e),
-    }
+    let along = super::authorize::Completion {
+        interaction_id: Some(live.interaction.id.clone()),
+        remember_consent: false,
+        connection: Some(write),
+    };
+    let delivery = super::interaction::finish(p, &live.request, &live.client, &auth, along).await?;
+    // The connection's webhook event is in the outbox now (a refusal wrote none; waking the
+    // sender then costs one empty look).
+    p.webhook_wake.notify_one();
+    Ok(delivery)
 }
 
 /// A user profile for a connection made with nobody identified, managed by the client.

@@ -495,3 +495,61 @@ async fn pages_carry_security_headers_and_secure_cookies() {
     assert_eq!(h["x-frame-options"], "DENY");
     assert!(h.contains_key("strict-transport-security"));
 }
+
+#[tokio::test]
+async fn a_refused_authorization_remembers_no_consent() {
+    // OIDC Core §5.5.1 refuses a sub the user is not; the approval given on the way is part of
+    // that authorization and must not outlive it (the consent page shows again next time).
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let ivan = s.user("ivan").await;
+    s.user("judy").await;
+    let (_, challenge) = pkce();
+    let claims = json!({"id_token": {"sub": {"value": ivan}}}).to_string();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j
+        .authorize(&auth_params(&c, &challenge, &[("claims", &claims)]))
+        .await;
+    let (status, _, _) = j.login(&interaction, "judy", PASSWORD).await;
+    assert_eq!(status, 303);
+    let cb = j.decide(&interaction, "approve").await;
+    assert_eq!(query(&cb)["error"], "access_denied", "{cb}");
+
+    // The refused interaction has ended: it answered the client once.
+    let (status, _, _) = j.get(&interaction).await;
+    assert_eq!(status, 400, "a refused interaction must not be reusable");
+
+    // Judy's session is live, but her approval was not kept: she is asked again.
+    let (status, next, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    assert_eq!(status, 303);
+    assert!(next.starts_with("/interaction/"), "asked again: {next}");
+    let (status, _, page) = j.get(&next).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Allow access"), "consent page: {page}");
+}
+
+#[tokio::test]
+async fn a_consent_form_posted_twice_at_once_issues_one_code() {
+    // RFC 6749 §4.1.2: one authorization, one code; the second post of the same form finds the
+    // interaction ended and shows a page, never a second redirect.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("kim").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let (_, interaction, _) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    let (status, _, _) = j.login(&interaction, "kim", PASSWORD).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = j.get(&interaction).await;
+    let csrf = hidden(&page, "csrf_token").expect("csrf token on consent page");
+    let path = format!("{interaction}/consent");
+    let form = [("csrf_token", csrf.as_str()), ("decision", "approve")];
+    let (a, b) = tokio::join!(j.post(&path, &form), j.post(&path, &form));
+    let mut answers = [a, b];
+    answers.sort_by_key(|(status, _, _)| *status);
+    let [(first, to_client, _), (second, loc, page)] = answers;
+    assert_eq!(first, 303);
+    assert!(!query(&to_client)["code"].is_empty(), "{to_client}");
+    assert_eq!(second, 400, "{page}");
+    assert!(loc.is_empty(), "no second redirect: {loc}");
+}

@@ -82,15 +82,19 @@ pub fn router(p: Arc<Provider>) -> Router {
         .hoop(middleware::metrics)
         .hoop(middleware::security_headers)
         .push(oidc)
+        // Every sign-in passes here several times; ahead of the REST API's many routes.
+        .push(
+            Router::with_path("interaction/{uid}")
+                .get(interaction::show)
+                .push(Router::with_path("login").post(interaction::login))
+                .push(Router::with_path("consent").post(interaction::consent))
+                .push(Router::with_path("choose").post(interaction::choose))
+                .push(Router::with_path("journey").post(interaction::journey_form)),
+        )
         // The REST API (partner, admin, webhooks, banks, operations): built from its table,
         // which is also its OpenAPI document (`api.rs`).
         .push(api)
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
-        .push(Router::with_path("interaction/{uid}").get(interaction::show))
-        .push(Router::with_path("interaction/{uid}/login").post(interaction::login))
-        .push(Router::with_path("interaction/{uid}/consent").post(interaction::consent))
-        .push(Router::with_path("interaction/{uid}/choose").post(interaction::choose))
-        .push(Router::with_path("interaction/{uid}/journey").post(interaction::journey_form))
 }

@@ -44,7 +44,7 @@ pub enum Outcome {
 pub struct Live {
     pub interaction: Interaction,
     pub request: AuthorizationRequest,
-    pub client: Client,
+    pub client: std::sync::Arc<Client>,
     /// The bank journey's progress (default for other requests).
     pub progress: super::bank::Progress,
 }
@@ -254,7 +254,6 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
         .map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
     let client = super::client_cache::client(p, &request.client_id)
         .await?
-        .map(|c| (*c).clone())
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
     let progress = super::bank::Progress::parse(interaction.journey.as_deref())?;
     Ok(Live {

@@ -85,21 +85,18 @@ impl Drop for Inner {
 }
 
 /// Write jobs waiting for a commit, and the one read-write connection. Whoever holds the
-/// connection commits everything queued. A write that comes alone commits at once on its
-/// caller's thread: handing it to another thread costs more than the commit. Writes that come
-/// densely go to the writer thread, whose transactions gather many of them (group commit).
+/// connection commits everything queued (group commit). Writes commit on their caller's thread:
+/// handing them to another thread cost more in wake-ups than the commit. The writer thread takes
+/// housekeeping, and whatever a busy database or a long run of other threads' writes left.
 struct Writes {
     queue: Mutex<Queue>,
     queued: Condvar,
     conn: Mutex<Connection>,
-    /// When the connection last finished a transaction (or found the database locked by another
-    /// connection), in microseconds since `epoch`.
-    last_commit_us: std::sync::atomic::AtomicU64,
-    epoch: std::time::Instant,
 }
 
-/// A write this soon after the last commit counts as dense.
-const DENSE_WITHIN_US: u64 = 200;
+/// Rounds a caller commits for others before leaving the rest to the writer thread, so one
+/// serving thread is never kept from its own connections for long.
+const ROUNDS_FOR_OTHERS: usize = 4;
 
 #[derive(Default)]
 struct Queue {
@@ -123,51 +120,36 @@ impl Writes {
         q.jobs.drain(..n).collect()
     }
 
-    /// The time since `epoch`, in microseconds.
-    fn now_us(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
-    }
-
-    fn committed(&self) {
-        let now = self.now_us();
-        self.last_commit_us
-            .store(now, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Commits right away on this thread when writes are sparse; otherwise wakes the writer.
-    fn commit_soon(&self) {
-        let last = self
-            .last_commit_us
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if self.now_us().saturating_sub(last) < DENSE_WITHIN_US {
-            self.queued.notify_one();
-        } else {
-            self.commit_here();
-        }
-    }
-
     /// Commits what is queued on the calling thread if the connection is free and no other
     /// connection holds the database lock; anything left is the writer thread's.
     fn commit_here(&self) {
-        // Busy: its holder looks at the queue again after letting go.
-        let Some(conn) = self.conn.try_lock() else {
-            return;
-        };
-        let jobs = self.take();
-        // Never wait for a lock here (the caller is an async thread): on a busy database the
-        // jobs go back to the queue for the writer thread, untouched.
-        let _ = conn.busy_timeout(Duration::ZERO);
-        if let Err(unstarted) = commit(&conn, jobs) {
-            let mut q = self.queue.lock();
-            let later = std::mem::take(&mut q.jobs);
-            q.jobs = unstarted;
-            q.jobs.extend(later);
+        for _ in 0..=ROUNDS_FOR_OTHERS {
+            // Busy: its holder looks at the queue again after letting go.
+            let Some(conn) = self.conn.try_lock() else {
+                return;
+            };
+            let jobs = self.take();
+            if jobs.is_empty() {
+                return;
+            }
+            // Never wait for a lock here (the caller is an async thread): on a busy database the
+            // jobs go back to the queue for the writer thread, untouched.
+            let _ = conn.busy_timeout(Duration::ZERO);
+            if let Err(unstarted) = commit(&conn, jobs) {
+                let mut q = self.queue.lock();
+                let later = std::mem::take(&mut q.jobs);
+                q.jobs = unstarted;
+                q.jobs.extend(later);
+                drop(q);
+                self.queued.notify_one();
+                return;
+            }
+            drop(conn);
+            if self.queue.lock().jobs.is_empty() {
+                return;
+            }
         }
-        self.committed();
-        drop(conn);
-        if !self.queue.lock().jobs.is_empty() {
-            self.queued.notify_one();
-        }
+        self.queued.notify_one();
     }
 }
 
@@ -190,8 +172,6 @@ impl Store {
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
             conn: Mutex::new(conn),
-            last_commit_us: Default::default(),
-            epoch: std::time::Instant::now(),
         });
         let writer = writes.clone();
         spawn("sqlite-writer", move || writer_loop(&writer))?;
@@ -233,7 +213,9 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let rx = self.queue(f)?;
-        self.inner.writes.commit_soon();
+        // One turn for the other requests ready on this thread, so their writes join this commit.
+        tokio::task::yield_now().await;
+        self.inner.writes.commit_here();
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -387,7 +369,6 @@ fn writer_loop(w: &Writes) {
                     job(Err("the database stayed locked by another connection"))(false);
                 }
             }
-            w.committed();
         }
     }
 }

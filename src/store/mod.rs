@@ -465,8 +465,6 @@ mod tests {
             .unwrap();
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        // Long enough after the last commit that the write is tried on the caller's thread.
-        tokio::time::sleep(Duration::from_millis(5)).await;
         let writer = store.clone();
         let queued = tokio::spawn(async move {
             writer

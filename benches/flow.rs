@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,21 +351,22 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// The server's CPU seconds so far: all of it, and its password threads' (`password-N`).
-fn cpu_secs(pid: u32) -> Option<(f64, f64)> {
+/// The server's CPU seconds so far: all of it, and per thread group (the thread's name without
+/// its number: `password`, `serve`, `sqlite-writer`, `sqlite-checkpoint`, ...).
+fn cpu_secs(pid: u32) -> Option<(f64, BTreeMap<String, f64>)> {
     let all = stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
-    let mut hashing = 0.0;
+    let mut groups = BTreeMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
         .flatten()
     {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("password-") {
-            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-            hashing += stat_cpu_secs(&stat).unwrap_or(0.0);
-        }
+        let group = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit());
+        let group = group.strip_suffix('-').unwrap_or(group).to_string();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        *groups.entry(group).or_insert(0.0) += stat_cpu_secs(&stat).unwrap_or(0.0);
     }
-    Some((all, hashing))
+    Some((all, groups))
 }
 
 fn peak_rss_mib(pid: u32) -> Option<u64> {
@@ -470,9 +472,13 @@ async fn main() {
         argon * 1000.0,
         cores as f64 / argon
     );
-    if let (Some((all0, hash0)), Some((all1, hash1)), Some(pid)) = (cpu0, cpu1, o.server_pid) {
+    if let (Some((all0, groups0)), Some((all1, groups1)), Some(pid)) = (cpu0, cpu1, o.server_pid) {
+        let per_flow_ms = |secs: f64| secs / flows.max(1) as f64 * 1000.0;
+        let spent = |group: &str| {
+            groups1.get(group).copied().unwrap_or(0.0) - groups0.get(group).copied().unwrap_or(0.0)
+        };
         let per_flow = (all1 - all0) / flows.max(1) as f64;
-        let hashing = (hash1 - hash0) / flows.max(1) as f64;
+        let hashing = spent("password") / flows.max(1) as f64;
         println!(
             "  server CPU: {:.2} cores, {:.2} ms per flow, of which argon2id {:.2} ms; everything else {:.2} ms ({:.1} %)",
             (all1 - all0) / wall,
@@ -480,6 +486,15 @@ async fn main() {
             hashing * 1000.0,
             (per_flow - hashing) * 1000.0,
             (per_flow - hashing) / per_flow * 100.0
+        );
+        let others: Vec<String> = groups1
+            .keys()
+            .filter(|g| g.as_str() != "password" && spent(g) > 0.0)
+            .map(|g| format!("{g} {:.2}", per_flow_ms(spent(g))))
+            .collect();
+        println!(
+            "  everything else by thread, ms per flow: {}",
+            others.join(", ")
         );
         if let Some(rss) = peak_rss_mib(pid) {
             println!("  server peak RSS: {rss} MiB");

@@ -17,8 +17,9 @@ pub mod users;
 use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,12 @@ type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Box<dyn FnOnce(bool
 const GROUP_COMMIT_MAX: usize = 64;
 /// How long the writer thread waits for a lock held by another connection (a checkpoint).
 const WRITER_BUSY_WAIT: Duration = Duration::from_secs(5);
+/// How long a read waits on a database another connection is recovering (WAL mode readers
+/// wait for nothing else).
+const READ_BUSY_WAIT: Duration = Duration::from_secs(5);
+/// Prepared statements kept per connection: reads and writes share the read-write one, and
+/// re-preparing a statement costs more than running it.
+const STATEMENT_CACHE: usize = 256;
 
 #[derive(Clone)]
 pub struct Store {
@@ -92,6 +99,8 @@ struct Writes {
     queue: Mutex<Queue>,
     queued: Condvar,
     conn: Mutex<Connection>,
+    /// Transactions committed so far: tells the checkpoint thread how much the WAL has grown.
+    commits: Arc<AtomicU64>,
 }
 
 /// Rounds a caller commits for others before leaving the rest to the writer thread, so one
@@ -120,6 +129,44 @@ impl Writes {
         q.jobs.drain(..n).collect()
     }
 
+    /// Runs `jobs` in one transaction and delivers their results after the commit (or rollback).
+    /// When the transaction cannot begin because another connection holds the lock, hands the
+    /// jobs back untouched.
+    fn commit(&self, conn: &Connection, jobs: Vec<WriteJob>) -> Result<(), Vec<WriteJob>> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        // A job that panicked mid-transaction left it open; it never committed.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
+            let busy = matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy)
+            );
+            if busy {
+                return Err(jobs);
+            }
+            let why = e.to_string();
+            for job in jobs {
+                job(Err(&why))(false);
+            }
+            return Ok(());
+        }
+        let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
+        let committed = control(conn, "COMMIT").is_ok();
+        if committed {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for deliver in deliveries {
+            deliver(committed);
+        }
+        Ok(())
+    }
+
     /// Commits what is queued on the calling thread if the connection is free and no other
     /// connection holds the database lock; anything left is the writer thread's.
     fn commit_here(&self) {
@@ -135,7 +182,7 @@ impl Writes {
             // Never wait for a lock here (the caller is an async thread): on a busy database the
             // jobs go back to the queue for the writer thread, untouched.
             let _ = conn.busy_timeout(Duration::ZERO);
-            if let Err(unstarted) = commit(&conn, jobs) {
+            if let Err(unstarted) = self.commit(&conn, jobs) {
                 let mut q = self.queue.lock();
                 let later = std::mem::take(&mut q.jobs);
                 q.jobs = unstarted;
@@ -168,10 +215,12 @@ impl Store {
         // the WAL: give up quickly (and try again next round) rather than stall every write
         // behind a long read.
         checkpointer.busy_timeout(std::time::Duration::from_millis(20))?;
+        let commits = Arc::new(AtomicU64::new(0));
         let writes = Arc::new(Writes {
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
             conn: Mutex::new(conn),
+            commits: commits.clone(),
         });
         let writer = writes.clone();
         spawn("sqlite-writer", move || writer_loop(&writer))?;
@@ -182,19 +231,34 @@ impl Store {
         });
         let alive = Arc::downgrade(&inner);
         spawn("sqlite-checkpoint", move || {
-            checkpoint_loop(checkpointer, alive)
+            checkpoint_loop(checkpointer, &commits, alive)
         })?;
         Ok(Store { inner })
     }
 
-    /// Runs `f` on a read-only connection from the pool, on the calling thread. Reads here
-    /// are lookups by key or bounded pages, a few microseconds against a page cache; handing
-    /// them to a blocking thread cost several times that in wake-ups. (Async so that a read
-    /// which ever grows heavy can move off the async threads without touching its callers.)
+    /// Runs `f` on the calling thread: on the read-write connection when no commit holds it,
+    /// else on a read-only connection from the pool. Reads here are lookups by key or bounded
+    /// pages, a few microseconds against a page cache; handing them to a blocking thread cost
+    /// several times that in wake-ups. SQLite drops a connection's page cache whenever another
+    /// connection has written, so pooled readers re-read every page after each commit; the
+    /// read-write connection's cache survives its own commits. (Async so that a read which
+    /// ever grows heavy can move off the async threads without touching its callers.)
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T>,
     {
+        let writes = &self.inner.writes;
+        if let Some(conn) = writes.conn.try_lock() {
+            let _ = conn.busy_timeout(READ_BUSY_WAIT);
+            let out = f(&conn);
+            drop(conn);
+            // A write that found the connection taken while `f` ran left its job queued for
+            // whoever held it.
+            if !writes.queue.lock().jobs.is_empty() {
+                writes.commit_here();
+            }
+            return out;
+        }
         let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
             None => open_reader(&self.inner.path)?,
@@ -296,22 +360,30 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
         .map_err(|e| StoreError::Corrupt(format!("cannot start the {name} thread: {e}")))
 }
 
-/// How often the WAL is copied back into the database while the store is open. (Waiting a second
-/// while the WAL is short halved the checkpoint thread's CPU under light writes, but under
-/// sustained load each round then had more to copy and sync, and token p99 went from ~11 ms to
-/// ~140 ms.)
+/// How often the checkpoint thread looks at the WAL while the store is open. (Waiting a second
+/// between checkpoints under sustained load meant more to copy and sync in each, and token p99
+/// went from ~11 ms to ~140 ms; hence a check every 100 ms that copies back once enough
+/// commits wait.)
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// A WAL longer than this (frames of one page: 64 MiB) is started over by a restarting
 /// checkpoint. Longer means fewer, but not longer, pauses of the writer; readers pay a little
 /// for a long WAL.
 const RESTART_AFTER_FRAMES: i64 = 16384;
+/// Commits that make a checkpoint due at once. Fewer wait for `CHECKPOINT_WITHIN`: each
+/// checkpoint syncs the WAL and the database file, and pages written again and again (index
+/// ends, sessions, interactions) are copied once per checkpoint, not once per commit.
+const CHECKPOINT_AFTER_COMMITS: u64 = 64;
+/// The longest a commit waits in the WAL for the next checkpoint, and so the longest a power
+/// loss can take back (`synchronous=NORMAL` syncs at checkpoints; a crash of the process
+/// alone loses nothing).
+const CHECKPOINT_WITHIN: Duration = Duration::from_secs(1);
 
 /// Passive checkpoints never block the writer or readers. Under sustained writes they never
 /// quite catch up with the writer, so once the WAL is long a restarting checkpoint lets the
 /// writer start it over. That one holds the writer back while it copies (and syncs) whatever
 /// the passive ones left, so passive rounds first shrink that to a few frames. Ends when the
 /// store is dropped.
-fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
+fn checkpoint_loop(conn: Connection, commits: &AtomicU64, alive: std::sync::Weak<Inner>) {
     // (frames in the WAL, frames already copied back)
     let checkpoint = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
@@ -331,13 +403,23 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Inner>) {
         }
         Ok(())
     };
+    let mut copied_up_to = 0;
+    let mut last = Instant::now();
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         if alive.strong_count() == 0 {
             return;
         }
-        if let Err(e) = round() {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        let committed = commits.load(Ordering::Relaxed);
+        let waiting = committed - copied_up_to;
+        if waiting == 0
+            || (waiting < CHECKPOINT_AFTER_COMMITS && last.elapsed() < CHECKPOINT_WITHIN)
+        {
+            continue;
+        }
+        match round() {
+            Ok(()) => (copied_up_to, last) = (committed, Instant::now()),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
@@ -364,7 +446,7 @@ fn writer_loop(w: &Writes) {
             if jobs.is_empty() {
                 break;
             }
-            if let Err(jobs) = commit(&conn, jobs) {
+            if let Err(jobs) = w.commit(&conn, jobs) {
                 for job in jobs {
                     job(Err("the database stayed locked by another connection"))(false);
                 }
@@ -373,44 +455,9 @@ fn writer_loop(w: &Writes) {
     }
 }
 
-/// Runs `jobs` in one transaction and delivers their results after the commit (or rollback).
-/// When the transaction cannot begin because another connection holds the lock, hands the
-/// jobs back untouched.
-fn commit(conn: &Connection, jobs: Vec<WriteJob>) -> Result<(), Vec<WriteJob>> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    // A job that panicked mid-transaction left it open; it never committed.
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy)
-        );
-        if busy {
-            return Err(jobs);
-        }
-        let why = e.to_string();
-        for job in jobs {
-            job(Err(&why))(false);
-        }
-        return Ok(());
-    }
-    let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
-    let committed = control(conn, "COMMIT").is_ok();
-    if !committed {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    for deliver in deliveries {
-        deliver(committed);
-    }
-    Ok(())
-}
-
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
          PRAGMA journal_size_limit=134217728;",
@@ -423,7 +470,8 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(READ_BUSY_WAIT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -480,6 +528,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, 1, "committed exactly once");
+    }
+
+    /// A read may hold the read-write connection (its page cache survives commits). A write
+    /// that finds it taken leaves its job queued; the read commits it on letting go, rather
+    /// than leaving it to wait for a writer no one woke.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_queued_behind_a_read_commits_when_the_read_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        store
+            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
+            .await
+            .unwrap();
+        let (held, holding) = oneshot::channel();
+        let reader = store.clone();
+        let read = tokio::spawn(async move {
+            reader
+                .read(move |c| {
+                    let on_read_write = !c.is_readonly(rusqlite::DatabaseName::Main)?;
+                    let _ = held.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(on_read_write)
+                })
+                .await
+        });
+        holding.await.unwrap();
+        let write = store.write(|c| exec(c, "INSERT INTO t VALUES (1)", []));
+        let inserted = tokio::time::timeout(Duration::from_secs(5), write)
+            .await
+            .expect("the write was left waiting after the read ended")
+            .unwrap();
+        assert_eq!(inserted, 1);
+        assert!(
+            read.await.unwrap().unwrap(),
+            "the read held the read-write connection"
+        );
     }
 
     /// Many writers at once: each job commits exactly once, whoever ends up committing it.

@@ -103,6 +103,28 @@ struct Writes {
     commits: Arc<AtomicU64>,
 }
 
+/// The read-write connection lent to a read. A write that finds it taken leaves its job queued
+/// for whoever holds it, so giving it back commits what queued meanwhile (or, if the read
+/// panicked, wakes the writer thread for it).
+struct Lent<'a> {
+    writes: &'a Writes,
+    conn: Option<parking_lot::MutexGuard<'a, Connection>>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.conn.take();
+        if self.writes.queue.lock().jobs.is_empty() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.writes.queued.notify_one();
+        } else {
+            self.writes.commit_here();
+        }
+    }
+}
+
 /// Rounds a caller commits for others before leaving the rest to the writer thread, so one
 /// serving thread is never kept from its own connections for long.
 const ROUNDS_FOR_OTHERS: usize = 4;
@@ -249,15 +271,13 @@ impl Store {
     {
         let writes = &self.inner.writes;
         if let Some(conn) = writes.conn.try_lock() {
+            let lent = Lent {
+                writes,
+                conn: Some(conn),
+            };
+            let conn = lent.conn.as_ref().expect("lent connection");
             let _ = conn.busy_timeout(READ_BUSY_WAIT);
-            let out = f(&conn);
-            drop(conn);
-            // A write that found the connection taken while `f` ran left its job queued for
-            // whoever held it.
-            if !writes.queue.lock().jobs.is_empty() {
-                writes.commit_here();
-            }
-            return out;
+            return f(conn);
         }
         let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
@@ -564,6 +584,37 @@ mod tests {
             read.await.unwrap().unwrap(),
             "the read held the read-write connection"
         );
+    }
+
+    /// A read that panics while it holds the read-write connection still hands on the writes
+    /// that queued behind it (a broken query must not stall every later sign-in).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_queued_behind_a_panicking_read_still_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        store
+            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
+            .await
+            .unwrap();
+        let (held, holding) = oneshot::channel();
+        let reader = store.clone();
+        let read = tokio::spawn(async move {
+            reader
+                .read(move |_| -> StoreResult<()> {
+                    let _ = held.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                    panic!("a broken read");
+                })
+                .await
+        });
+        holding.await.unwrap();
+        let write = store.write(|c| exec(c, "INSERT INTO t VALUES (1)", []));
+        let inserted = tokio::time::timeout(Duration::from_secs(5), write)
+            .await
+            .expect("the write was left waiting after the read panicked")
+            .unwrap();
+        assert_eq!(inserted, 1);
+        assert!(read.await.unwrap_err().is_panic());
     }
 
     /// Many writers at once: each job commits exactly once, whoever ends up committing it.

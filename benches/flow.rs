@@ -352,7 +352,7 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
 }
 
 /// The server's CPU seconds so far: all of it, and per thread group (the thread's name without
-/// its number: `password`, `serve`, `sqlite-writer`, `sqlite-checkpoint`, ...).
+/// its number: `password`, `serve`, `sqlite-writer`, `sqlite-checkpt`, ...).
 fn cpu_secs(pid: u32) -> Option<(f64, BTreeMap<String, f64>)> {
     let all = stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
     let mut groups = BTreeMap::new();

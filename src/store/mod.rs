@@ -92,7 +92,8 @@ impl Drop for Inner {
 }
 
 /// Write jobs waiting for a commit, and the one read-write connection. Whoever holds the
-/// connection commits everything queued (group commit). Writes commit on their caller's thread:
+/// connection (a commit, or a read it is lent to) commits everything queued on letting go
+/// (group commit). Writes commit on their caller's thread:
 /// handing them to another thread cost more in wake-ups than the commit. The writer thread takes
 /// housekeeping, and whatever a busy database or a long run of other threads' writes left.
 struct Writes {
@@ -252,7 +253,8 @@ impl Store {
             readers: Mutex::new(Vec::new()),
         });
         let alive = Arc::downgrade(&inner);
-        spawn("sqlite-checkpoint", move || {
+        // (At most 15 characters: Linux cuts thread names there.)
+        spawn("sqlite-checkpt", move || {
             checkpoint_loop(checkpointer, &commits, alive)
         })?;
         Ok(Store { inner })
@@ -550,11 +552,12 @@ mod tests {
         assert_eq!(rows, 1, "committed exactly once");
     }
 
-    /// A read may hold the read-write connection (its page cache survives commits). A write
-    /// that finds it taken leaves its job queued; the read commits it on letting go, rather
-    /// than leaving it to wait for a writer no one woke.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_write_queued_behind_a_read_commits_when_the_read_ends() {
+    /// Starts a read that holds the read-write connection for 300 ms and then runs `then`,
+    /// and while it holds it writes a row. Returns what the write inserted, failing the test
+    /// if the write was still waiting 5 s later, and how the read ended.
+    async fn write_behind_a_read<T: Send + 'static>(
+        then: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> (usize, Result<StoreResult<T>, tokio::task::JoinError>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
         store
@@ -566,10 +569,9 @@ mod tests {
         let read = tokio::spawn(async move {
             reader
                 .read(move |c| {
-                    let on_read_write = !c.is_readonly(rusqlite::DatabaseName::Main)?;
                     let _ = held.send(());
                     std::thread::sleep(Duration::from_millis(300));
-                    Ok(on_read_write)
+                    then(c)
                 })
                 .await
         });
@@ -577,11 +579,21 @@ mod tests {
         let write = store.write(|c| exec(c, "INSERT INTO t VALUES (1)", []));
         let inserted = tokio::time::timeout(Duration::from_secs(5), write)
             .await
-            .expect("the write was left waiting after the read ended")
+            .expect("the write was left waiting after the read let go")
             .unwrap();
+        (inserted, read.await)
+    }
+
+    /// A read may hold the read-write connection (its page cache survives commits). A write
+    /// that finds it taken leaves its job queued; the read commits it on letting go, rather
+    /// than leaving it to wait for a writer no one woke.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_queued_behind_a_read_commits_when_the_read_ends() {
+        let (inserted, read) =
+            write_behind_a_read(|c| Ok(!c.is_readonly(rusqlite::DatabaseName::Main)?)).await;
         assert_eq!(inserted, 1);
         assert!(
-            read.await.unwrap().unwrap(),
+            read.unwrap().unwrap(),
             "the read held the read-write connection"
         );
     }
@@ -590,31 +602,10 @@ mod tests {
     /// that queued behind it (a broken query must not stall every later sign-in).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_queued_behind_a_panicking_read_still_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        store
-            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
-            .await
-            .unwrap();
-        let (held, holding) = oneshot::channel();
-        let reader = store.clone();
-        let read = tokio::spawn(async move {
-            reader
-                .read(move |_| -> StoreResult<()> {
-                    let _ = held.send(());
-                    std::thread::sleep(Duration::from_millis(300));
-                    panic!("a broken read");
-                })
-                .await
-        });
-        holding.await.unwrap();
-        let write = store.write(|c| exec(c, "INSERT INTO t VALUES (1)", []));
-        let inserted = tokio::time::timeout(Duration::from_secs(5), write)
-            .await
-            .expect("the write was left waiting after the read panicked")
-            .unwrap();
+        let (inserted, read) =
+            write_behind_a_read(|_| -> StoreResult<()> { panic!("a broken read") }).await;
         assert_eq!(inserted, 1);
-        assert!(read.await.unwrap_err().is_panic());
+        assert!(read.unwrap_err().is_panic());
     }
 
     /// Many writers at once: each job commits exactly once, whoever ends up committing it.
@@ -650,7 +641,9 @@ mod tests {
     }
 
     /// The writer never checkpoints; the checkpoint thread copies committed pages back into
-    /// the database file on its own, while the store stays open.
+    /// the database file on its own, while the store stays open. A lone commit (far fewer
+    /// than `CHECKPOINT_AFTER_COMMITS`) is copied once `CHECKPOINT_WITHIN` has passed: that
+    /// bounds what a power loss can take back under `synchronous=NORMAL`.
     #[tokio::test]
     async fn committed_writes_reach_the_database_file_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
@@ -667,8 +660,8 @@ mod tests {
         let started = std::time::Instant::now();
         while std::fs::metadata(&path).unwrap().len() < before + 1_000_000 {
             assert!(
-                started.elapsed() < std::time::Duration::from_secs(5),
-                "the WAL was not checkpointed into the database file"
+                started.elapsed() < CHECKPOINT_WITHIN + Duration::from_secs(2),
+                "the WAL was not checkpointed into the database file in time"
             );
             tokio::time::sleep(CHECKPOINT_EVERY).await;
         }

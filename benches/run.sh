@@ -55,6 +55,8 @@ wait_healthy "$SCHEME://127.0.0.1:$PORT"
 (cd "$KIT" && SERVER_PID=$SERVER AUTH=$BENCH_AUTH \
   BASE="$SCHEME://127.0.0.1:$PORT/oidc" ./bench.sh)
 echo
+# The kit's RSS column is each run's last reading; the high-water mark covers every run.
+echo "server peak RSS over all runs (VmHWM): $(awk '/VmHWM/{print int($2/1024)}' /proc/$SERVER/status) MiB"
 echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"
 cat "$KIT"/results/*/summary.md
 

@@ -19,7 +19,10 @@ source benches/common.sh
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA" "$KIT"' EXIT
 add_bench_client
 # Growth runs: SEED grants, each with a live access token, for the bench client (sqlite3 CLI).
-# Their ids look like tokens issued an hour ago (time first), so they sort before new ones.
+# They look like tokens of the server's 600-second lifetime issued a minute ago: ids start with
+# the issue time and expiry comes before that of any token the run issues, so new rows land
+# after them in both the token B-tree and the expiry index, as they do on a server whose stored
+# tokens all came from its own endpoint. (They stay live for nine minutes, longer than a run.)
 if [ -n "${SEED:-}" ]; then
   command -v sqlite3 >/dev/null || { echo "SEED needs the sqlite3 command (apt-get install -y sqlite3)" >&2; exit 1; }
   started=$(date +%s)
@@ -31,8 +34,8 @@ INSERT INTO grants (id, client_id, scopes, created_at, expires_at)
   SELECT 'seed-grant-' || i, 'bench', 'accounts:read', unixepoch(), unixepoch() + 86400 FROM n;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $SEED)
 INSERT INTO access_tokens (jti, grant_id, client_id, scopes, expires_at, token_hash)
-  SELECT printf('%011x%08x', unixepoch() - 3600, i) || lower(hex(randomblob(16))), 'seed-grant-' || i,
-         'bench', 'accounts:read', unixepoch() + 86400, lower(hex(randomblob(32))) FROM n;
+  SELECT printf('%011x%08x', unixepoch() - 60, i) || lower(hex(randomblob(16))), 'seed-grant-' || i,
+         'bench', 'accounts:read', unixepoch() + 540, lower(hex(randomblob(32))) FROM n;
 COMMIT;
 SQL
   echo "seeded $SEED grants and access tokens in $(( $(date +%s) - started )) s; database $(du -h "$DATA/consentry.sqlite" | cut -f1)"

@@ -541,18 +541,25 @@ pub(crate) fn exec(
 mod tests {
     use super::*;
 
+    /// A store in a new folder (dropped with the returned guard) holding one table
+    /// `t (v {column})`, and the database file's path.
+    async fn store_with_table(column: &'static str) -> (tempfile::TempDir, PathBuf, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        store
+            .write(move |c| exec(c, &format!("CREATE TABLE t (v {column})"), []))
+            .await
+            .unwrap();
+        (dir, path, store)
+    }
+
     /// A write that finds the database locked by another connection is not lost or failed:
     /// the caller's thread hands it, unrun, to the writer thread, which commits it once the
     /// lock is released.
     #[tokio::test]
     async fn a_write_behind_another_connections_lock_commits_once_the_lock_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let store = Store::open(&path).unwrap();
-        store
-            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
-            .await
-            .unwrap();
+        let (_dir, path, store) = store_with_table("INTEGER").await;
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let writer = store.clone();
@@ -578,12 +585,7 @@ mod tests {
     async fn write_behind_a_read<T: Send + 'static>(
         then: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> (usize, Result<StoreResult<T>, tokio::task::JoinError>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        store
-            .write(|c| exec(c, "CREATE TABLE t (v INTEGER)", []))
-            .await
-            .unwrap();
+        let (_dir, _, store) = store_with_table("INTEGER").await;
         let (held, holding) = oneshot::channel();
         let reader = store.clone();
         let read = tokio::spawn(async move {
@@ -632,12 +634,7 @@ mod tests {
     /// it makes): the figure it reports stays at zero however much it has allocated.
     #[tokio::test]
     async fn sqlite_keeps_no_memory_statistics() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        store
-            .write(|c| exec(c, "CREATE TABLE t (v BLOB)", []))
-            .await
-            .unwrap();
+        let (_dir, _, _store) = store_with_table("BLOB").await;
         // SAFETY: a plain read of a counter.
         let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
         assert_eq!(used, 0, "SQLite counted {used} bytes: statistics are on");
@@ -646,12 +643,7 @@ mod tests {
     /// Many writers at once: each job commits exactly once, whoever ends up committing it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_each_commit_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        store
-            .write(|c| exec(c, "CREATE TABLE t (v INTEGER PRIMARY KEY)", []))
-            .await
-            .unwrap();
+        let (_dir, _, store) = store_with_table("INTEGER PRIMARY KEY").await;
         let tasks: Vec<_> = (0..2000)
             .map(|i| {
                 let s = store.clone();

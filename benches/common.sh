@@ -18,6 +18,11 @@ add_bench_client() {
     "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
 }
 
+# The server's peak RSS so far in MiB (VmHWM): the kit's RSS column is only each run's last reading.
+peak_rss_mib() {
+  awk '/VmHWM/{print int($2/1024)}' "/proc/$SERVER/status"
+}
+
 # Waits (up to 5 s) until the server at base URL $1 answers /healthz.
 wait_healthy() {
   for _ in $(seq 50); do curl -sf -o /dev/null "$1/healthz" && return; sleep 0.1; done

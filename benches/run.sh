@@ -15,14 +15,16 @@ KIT_SRC="${KIT:-../shared/bench/peer}"
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)" >&2; exit 1; }
 
 PORT="${PORT:-18080}"
+# Access-token lifetime the server runs with (its default); growth seeding matches it.
+LIFETIME=600
 source benches/common.sh
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA" "$KIT"' EXIT
 add_bench_client
 # Growth runs: SEED grants, each with a live access token, for the bench client (sqlite3 CLI).
-# They look like tokens of the server's 600-second lifetime issued a minute ago: ids start with
-# the issue time and expiry comes before that of any token the run issues, so new rows land
-# after them in both the token B-tree and the expiry index, as they do on a server whose stored
-# tokens all came from its own endpoint. (They stay live for nine minutes, longer than a run.)
+# They look like tokens of the server's lifetime issued a minute ago: ids start with the issue
+# time and expiry comes before that of any token the run issues, so new rows land after them in
+# both the token B-tree and the expiry index, as they do on a server whose stored tokens all came
+# from its own endpoint. (They stay live for LIFETIME - 60 s, longer than a run.)
 if [ -n "${SEED:-}" ]; then
   command -v sqlite3 >/dev/null || { echo "SEED needs the sqlite3 command (apt-get install -y sqlite3)" >&2; exit 1; }
   started=$(date +%s)
@@ -35,7 +37,7 @@ INSERT INTO grants (id, client_id, scopes, created_at, expires_at)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $SEED)
 INSERT INTO access_tokens (jti, grant_id, client_id, scopes, expires_at, token_hash)
   SELECT printf('%011x%08x', unixepoch() - 60, i) || lower(hex(randomblob(16))), 'seed-grant-' || i,
-         'bench', 'accounts:read', unixepoch() + 540, lower(hex(randomblob(32))) FROM n;
+         'bench', 'accounts:read', unixepoch() - 60 + $LIFETIME, lower(hex(randomblob(32))) FROM n;
 COMMIT;
 SQL
   echo "seeded $SEED grants and access tokens in $(( $(date +%s) - started )) s; database $(du -h "$DATA/consentry.sqlite" | cut -f1)"
@@ -48,7 +50,7 @@ cat > "$DATA/bench.toml" <<'TOML'
 access_token_signing_alg = "RS256"
 TOML
 if [ -n "${HTTPS:-}" ]; then SCHEME=https; PLAIN=(); else SCHEME=http; PLAIN=(--http); fi
-CONSENTRY_DEMO=false CONSENTRY_LOG=warn "$BIN" serve "${PLAIN[@]}" --data-dir "$DATA" --config "$DATA/bench.toml" \
+CONSENTRY_DEMO=false CONSENTRY_LOG=warn CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS="$LIFETIME" "$BIN" serve "${PLAIN[@]}" --data-dir "$DATA" --config "$DATA/bench.toml" \
   --listen "127.0.0.1:$PORT" --issuer "$SCHEME://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 # The kit reads discovery with curl: trust the dev CA the server generates (HTTPS runs).
@@ -58,8 +60,7 @@ wait_healthy "$SCHEME://127.0.0.1:$PORT"
 (cd "$KIT" && SERVER_PID=$SERVER AUTH=$BENCH_AUTH \
   BASE="$SCHEME://127.0.0.1:$PORT/oidc" ./bench.sh)
 echo
-# The kit's RSS column is each run's last reading; the high-water mark covers every run.
-echo "server peak RSS over all runs (VmHWM): $(awk '/VmHWM/{print int($2/1024)}' /proc/$SERVER/status) MiB"
+echo "server peak RSS over all runs (VmHWM): $(peak_rss_mib) MiB"
 echo "database rows after the run: $(sqlite3 "$DATA/consentry.sqlite" 'select count(*) from access_tokens' 2>/dev/null || echo '?') access tokens"
 cat "$KIT"/results/*/summary.md
 

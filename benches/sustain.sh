@@ -45,4 +45,4 @@ done
 wait "$WRK" || true
 echo
 grep -E "Requests/sec|Latency|99%|Non-2xx|Socket errors|requests in" "$DATA/wrk.txt" || cat "$DATA/wrk.txt"
-echo "server peak RSS: $(awk '/VmHWM/{print int($2/1024)}' /proc/$SERVER/status) MiB"
+echo "server peak RSS: $(peak_rss_mib) MiB"

@@ -492,16 +492,23 @@ fn configure(conn: &Connection) -> StoreResult<()> {
 
 /// Turns off SQLite's memory statistics, which take one process-wide mutex for every allocation
 /// SQLite makes: the serving threads contended for it on every statement. Only possible before
-/// SQLite's first use in the process; later calls change nothing.
+/// SQLite's first use in the process (this module opens every connection, and calls this first).
 fn without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; sqlite3_config only refuses (MISUSE)
-        // once SQLite is initialised, and Once keeps callers from racing each other here.
-        unsafe {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config must not run beside
+        // other SQLite calls: the first `Store::open` calls it before any connection exists,
+        // and any other `open` waits on the Once until it has returned.
+        let rc = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
                 0 as std::ffi::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was already in use: its memory statistics stay on"
             );
         }
     });

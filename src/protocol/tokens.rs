@@ -66,7 +66,32 @@ pub fn id_token_alg(p: &Provider, client: &Client) -> Alg {
         .unwrap_or(default)
 }
 
+/// Issues tokens that buy nothing single-use (client_credentials): signs them, then stores them.
 pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
+    let Prepared { response, rows } = prepare(p, req).await?;
+    p.store
+        .write(move |c| grants::insert_issued(c, &rows))
+        .await?;
+    Ok(issued(p, response))
+}
+
+/// Tokens signed and ready to hand out, and the rows that make them valid. None of them works
+/// until `rows` is stored: a grant that consumes something (a code, a refresh token) stores
+/// them in the transaction that consumes it, so a crash leaves either both or neither.
+pub struct Prepared {
+    pub response: TokenResponse,
+    pub rows: grants::Issued,
+}
+
+/// The response for tokens whose rows are committed.
+pub fn issued(p: &Provider, response: TokenResponse) -> TokenResponse {
+    p.metrics.tokens_issued.inc();
+    response
+}
+
+/// Builds and signs the tokens `req` asks for, writing nothing. Signing runs here, before the
+/// write transaction, so the writer never waits for it.
+pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
     let now = p.now();
     let life = &p.config.lifetimes;
     let keys = p.keys();
@@ -149,17 +174,7 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
         }),
         _ => None,
     };
-    p.store
-        .write(move |c| {
-            grants::insert_access_token(c, &access_row)?;
-            if let Some(r) = &refresh_row {
-                grants::insert_refresh_token(c, r)?;
-            }
-            Ok(())
-        })
-        .await?;
-    p.metrics.tokens_issued.inc();
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: if req.binding.dpop_jkt.is_some() {
             "DPoP"
@@ -170,6 +185,13 @@ pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
         scope,
         id_token,
         refresh_token,
+    };
+    Ok(Prepared {
+        response,
+        rows: grants::Issued {
+            access: access_row,
+            refresh: refresh_row,
+        },
     })
 }
 

@@ -72,6 +72,64 @@ pub enum Consumed<T> {
     Invalid,
 }
 
+impl<T> Consumed<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Consumed<U> {
+        match self {
+            Consumed::Fresh(t, g) => Consumed::Fresh(f(t), g),
+            Consumed::Replayed { grant_id } => Consumed::Replayed { grant_id },
+            Consumed::Invalid => Consumed::Invalid,
+        }
+    }
+}
+
+/// A single-use artefact that buys tokens, by digest.
+#[derive(Debug, Clone, Copy)]
+pub enum SingleUse<'a> {
+    Code(&'a str),
+    RefreshToken(&'a str),
+}
+
+/// What redeeming a single-use artefact did.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// Consumed, and the tokens it bought stored with it.
+    Issued,
+    /// Used before (by a request that got there first): the grant is now revoked.
+    Replayed { grant_id: String },
+    /// Unknown, expired, or its grant is revoked: nothing was stored.
+    Invalid,
+}
+
+/// Consumes `what` and stores the tokens it buys (`rows`, which must be for its grant) in the
+/// caller's transaction, so a crash leaves both or neither: never a used code or rotated
+/// refresh token without what it bought. Zero rows consumed means someone used it first: a
+/// replay, and the grant is revoked (RFC 6749 section 4.1.2, RFC 9700 section 4.14.2).
+pub fn redeem(
+    conn: &Connection,
+    what: SingleUse<'_>,
+    rows: &Issued,
+    now: i64,
+) -> StoreResult<Redeemed> {
+    let consumed = match what {
+        SingleUse::Code(hash) => consume_code(conn, hash, now)?.map(|_| ()),
+        SingleUse::RefreshToken(hash) => rotate_refresh_token(conn, hash, now)?.map(|_| ()),
+    };
+    match consumed {
+        Consumed::Fresh((), grant) => {
+            if rows.access.grant_id.as_deref() != Some(grant.id.as_str()) {
+                return Err(super::StoreError::Rejected("tokens for another grant"));
+            }
+            insert_issued(conn, rows)?;
+            Ok(Redeemed::Issued)
+        }
+        Consumed::Replayed { grant_id } => {
+            revoke_grant(conn, &grant_id, now)?;
+            Ok(Redeemed::Replayed { grant_id })
+        }
+        Consumed::Invalid => Ok(Redeemed::Invalid),
+    }
+}
+
 const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at, connection_id";
 
 fn grant_row(r: &Row) -> rusqlite::Result<Grant> {
@@ -139,6 +197,32 @@ pub fn insert_code(conn: &Connection, c: &AuthorizationCode) -> StoreResult<()> 
     Ok(())
 }
 
+/// A code as stored, and whether it was used; changes nothing.
+pub fn find_code(
+    conn: &Connection,
+    code_hash: &str,
+) -> StoreResult<Option<(AuthorizationCode, bool)>> {
+    optional(
+        conn.prepare_cached(
+            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt, consumed_at
+             FROM authorization_codes WHERE code_hash = ?1",
+        )?
+        .query_row([code_hash], |r| {
+            let code = AuthorizationCode {
+                code_hash: r.get(0)?,
+                grant_id: r.get(1)?,
+                client_id: r.get(2)?,
+                redirect_uri: r.get(3)?,
+                code_challenge: r.get(4)?,
+                nonce: r.get(5)?,
+                expires_at: r.get(6)?,
+                dpop_jkt: r.get(7)?,
+            };
+            Ok((code, r.get::<_, Option<i64>>(8)?.is_some()))
+        }),
+    )
+}
+
 /// Marks a code used. A second use reports `Replayed` (the row is kept until it expires so
 /// that replays are recognised).
 pub fn consume_code(
@@ -151,25 +235,7 @@ pub fn consume_code(
         "UPDATE authorization_codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
         params![code_hash, now],
     )? == 1;
-    let row = optional(
-        conn.prepare_cached(
-            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt
-             FROM authorization_codes WHERE code_hash = ?1",
-        )?
-        .query_row([code_hash], |r| {
-            Ok(AuthorizationCode {
-                code_hash: r.get(0)?,
-                grant_id: r.get(1)?,
-                client_id: r.get(2)?,
-                redirect_uri: r.get(3)?,
-                code_challenge: r.get(4)?,
-                nonce: r.get(5)?,
-                expires_at: r.get(6)?,
-                dpop_jkt: r.get(7)?,
-            })
-        }),
-    )?;
-    let Some(code) = row else {
+    let Some((code, _)) = find_code(conn, code_hash)? else {
         return Ok(Consumed::Invalid);
     };
     if !first {
@@ -240,6 +306,21 @@ pub fn insert_refresh_token(conn: &Connection, t: &RefreshToken) -> StoreResult<
     Ok(())
 }
 
+/// The rows of one token response: they are what makes its tokens valid.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access: AccessToken,
+    pub refresh: Option<RefreshToken>,
+}
+
+pub fn insert_issued(conn: &Connection, rows: &Issued) -> StoreResult<()> {
+    insert_access_token(conn, &rows.access)?;
+    if let Some(r) = &rows.refresh {
+        insert_refresh_token(conn, r)?;
+    }
+    Ok(())
+}
+
 fn refresh_row(
     conn: &Connection,
     token_hash: &str,
@@ -263,6 +344,14 @@ fn refresh_row(
             ))
         }),
     )
+}
+
+/// A refresh token as stored, and whether it was rotated (used); changes nothing.
+pub fn find_refresh_token(
+    conn: &Connection,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, bool)>> {
+    Ok(refresh_row(conn, token_hash)?.map(|(t, rotated)| (t, rotated.is_some())))
 }
 
 /// Marks a refresh token rotated (used). A second use reports `Replayed`.

@@ -5,7 +5,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::{pkce, secrets};
 use crate::provider::Provider;
-use crate::store::grants::{self, Consumed};
+use crate::store::grants::{self, Redeemed, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -17,36 +17,39 @@ pub async fn exchange(
 ) -> OAuthResult<TokenResponse> {
     let code_hash = secrets::digest(required(form, "code")?);
     let now = p.now();
-    // Consuming and (on replay) revoking happen in one transaction.
-    let consumed = p
+    // Every check reads only: a refused request changes nothing.
+    let h = code_hash.clone();
+    let found = p
         .store
-        .write(move |c| {
-            let r = grants::consume_code(c, &code_hash, now)?;
-            if let Consumed::Replayed { grant_id } = &r {
-                grants::revoke_grant(c, grant_id, now)?;
-            }
-            Ok(r)
+        .read(move |c| {
+            let Some((code, used)) = grants::find_code(c, &h)? else {
+                return Ok(None);
+            };
+            let grant = grants::get_grant(c, &code.grant_id)?;
+            Ok(Some((code, used, grant)))
         })
         .await?;
-    let (code, grant) = match consumed {
-        Consumed::Fresh(code, grant) => (code, *grant),
-        Consumed::Replayed { grant_id } => {
-            tracing::warn!(client_id = %client.id, %grant_id, "authorization code replayed; grant revoked");
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used; tokens issued from it are revoked (RFC 6749 §4.1.2)",
-            ));
-        }
-        Consumed::Invalid => {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid or expired",
-            ))
-        }
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid or expired");
+    let Some((code, used, grant)) = found else {
+        return Err(invalid());
     };
+    // RFC 6749 section 4.1.3: the code must have been issued to the authenticated client.
+    // Another client's attempt is no replay by the owner: it is refused and changes nothing.
     if code.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
         ));
     }
+    if used {
+        let grant_id = code.grant_id.clone();
+        p.store
+            .write(move |c| grants::revoke_grant(c, &grant_id, now))
+            .await?;
+        return Err(replayed(client, &code.grant_id));
+    }
+    let Some(grant) = grant.filter(|g| g.revoked_at.is_none() && code.expires_at > now) else {
+        return Err(invalid());
+    };
     if form.get("redirect_uri").map(String::as_str) != Some(code.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the one in the authorization request (RFC 6749 §4.1.3)",
@@ -65,7 +68,7 @@ pub async fn exchange(
     let scopes = ScopeSet::parse(&grant.scopes);
     let refresh =
         scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
-    tokens::issue(
+    let tokens::Prepared { response, rows } = tokens::prepare(
         p,
         tokens::Issue {
             user: None,
@@ -79,5 +82,22 @@ pub async fn exchange(
             binding,
         },
     )
-    .await
+    .await?;
+    // Using the code and storing its tokens commit together, or not at all.
+    let redeemed = p
+        .store
+        .write(move |c| grants::redeem(c, SingleUse::Code(&code_hash), &rows, now))
+        .await?;
+    match redeemed {
+        Redeemed::Issued => Ok(tokens::issued(p, response)),
+        Redeemed::Replayed { grant_id } => Err(replayed(client, &grant_id)),
+        Redeemed::Invalid => Err(invalid()),
+    }
+}
+
+fn replayed(client: &Client, grant_id: &str) -> OAuthError {
+    tracing::warn!(client_id = %client.id, %grant_id, "authorization code replayed; grant revoked");
+    OAuthError::invalid_grant(
+        "the authorization code was already used; tokens issued from it are revoked (RFC 6749 §4.1.2)",
+    )
 }

@@ -6,8 +6,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::secrets;
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::provider::Provider;
-use crate::store::grants::{self, Consumed};
-use crate::store::StoreError;
+use crate::store::grants::{self, Redeemed, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -23,63 +22,53 @@ pub async fn exchange(
         .filter(|s| !s.is_empty())
         .map(|s| ScopeSet::parse(s));
     let now = p.now();
-    let client_id = client.id.clone();
-    let narrowed = asked.clone();
-    let proof_key = binding.dpop_jkt.clone();
-    let cert = binding.x5t.clone();
-    // Rotation, reuse detection and the checks that must not burn the token happen in one
-    // transaction: a refused request rolls back its rotation.
-    let consumed = p
+    // Every check reads only: a refused request changes nothing.
+    let h = hash.clone();
+    let found = p
         .store
-        .write(move |c| {
-            let r = grants::rotate_refresh_token(c, &hash, now)?;
-            match &r {
-                Consumed::Replayed { grant_id } => grants::revoke_grant(c, grant_id, now)?,
-                Consumed::Fresh(t, _) if t.client_id != client_id => {
-                    return Err(StoreError::Rejected("other client"))
-                }
-                // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
-                Consumed::Fresh(t, _) if t.jkt.is_some() && t.jkt != proof_key => {
-                    return Err(StoreError::Rejected("other key"))
-                }
-                // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
-                Consumed::Fresh(t, _) if t.x5t.is_some() && t.x5t != cert => {
-                    return Err(StoreError::Rejected("other certificate"))
-                }
-                Consumed::Fresh(t, _)
-                    if narrowed
-                        .as_ref()
-                        .is_some_and(|a| !a.is_subset(&ScopeSet::parse(&t.scopes))) =>
-                {
-                    return Err(StoreError::Rejected("wider scope"));
-                }
-                _ => {}
-            }
-            Ok(r)
+        .read(move |c| {
+            let Some((token, rotated)) = grants::find_refresh_token(c, &h)? else {
+                return Ok(None);
+            };
+            let grant = grants::get_grant(c, &token.grant_id)?;
+            Ok(Some((token, rotated, grant)))
         })
-        .await;
-    let (token, grant) = match consumed {
-        Ok(Consumed::Fresh(t, g)) => (t, *g),
-        Ok(Consumed::Replayed { grant_id }) => {
-            tracing::warn!(client_id = %client.id, %grant_id, "rotated refresh token reused; grant revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; the grant is revoked (RFC 9700 §4.14.2)",
-            ));
-        }
-        Err(StoreError::Rejected("wider scope")) => {
-            return Err(OAuthError::invalid_scope(
-                "a refresh may not widen the original grant's scope (RFC 6749 §6)",
-            ))
-        }
-        Ok(Consumed::Invalid) | Err(StoreError::Rejected(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token is invalid, expired or revoked",
-            ))
-        }
-        Err(e) => return Err(e.into()),
+        .await?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let Some((token, rotated, grant)) = found else {
+        return Err(invalid());
     };
+    // RFC 6749 section 6: the token must have been issued to the authenticated client. Another
+    // client's attempt is no reuse by the owner: it is refused and changes nothing.
+    if token.client_id != client.id {
+        return Err(invalid());
+    }
+    if rotated {
+        p.store
+            .write(move |c| grants::revoke_grant(c, &token.grant_id, now))
+            .await?;
+        return Err(replayed(client, &grant.map(|g| g.id).unwrap_or_default()));
+    }
+    let Some(grant) = grant.filter(|g| g.revoked_at.is_none() && token.expires_at > now) else {
+        return Err(invalid());
+    };
+    // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
+    // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
+    if (token.jkt.is_some() && token.jkt != binding.dpop_jkt)
+        || (token.x5t.is_some() && token.x5t != binding.x5t)
+    {
+        return Err(invalid());
+    }
+    if asked
+        .as_ref()
+        .is_some_and(|a| !a.is_subset(&ScopeSet::parse(&token.scopes)))
+    {
+        return Err(OAuthError::invalid_scope(
+            "a refresh may not widen the original grant's scope (RFC 6749 §6)",
+        ));
+    }
     let scopes = asked.unwrap_or_else(|| ScopeSet::parse(&token.scopes));
-    tokens::issue(
+    let tokens::Prepared { response, rows } = tokens::prepare(
         p,
         tokens::Issue {
             user: None,
@@ -93,5 +82,22 @@ pub async fn exchange(
             binding,
         },
     )
-    .await
+    .await?;
+    // Rotation and the new tokens commit together, or not at all.
+    let redeemed = p
+        .store
+        .write(move |c| grants::redeem(c, SingleUse::RefreshToken(&hash), &rows, now))
+        .await?;
+    match redeemed {
+        Redeemed::Issued => Ok(tokens::issued(p, response)),
+        Redeemed::Replayed { grant_id } => Err(replayed(client, &grant_id)),
+        Redeemed::Invalid => Err(invalid()),
+    }
+}
+
+fn replayed(client: &Client, grant_id: &str) -> OAuthError {
+    tracing::warn!(client_id = %client.id, %grant_id, "rotated refresh token reused; grant revoked");
+    OAuthError::invalid_grant(
+        "the refresh token was already used; the grant is revoked (RFC 9700 §4.14.2)",
+    )
 }

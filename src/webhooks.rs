@@ -36,8 +36,18 @@ impl Default for WebhookConfig {
     }
 }
 
-/// How long a claimed delivery may take before another worker may try it.
-const LEASE_SECS: i64 = 60;
+/// Slack beyond the delivery timeout before a claim lapses: for looking up the client's
+/// webhook and recording the outcome.
+const LEASE_MARGIN_SECS: i64 = 5;
+
+/// How long a claimed event is its claimer's alone. One attempt never outlasts the delivery
+/// timeout (`deliver` cuts it off there), so a claim whose node died lapses soon after that
+/// timeout instead of after a fixed minute, without a live attempt ever being doubled.
+pub fn lease_secs(cfg: &WebhookConfig) -> i64 {
+    i64::try_from(cfg.timeout_secs)
+        .unwrap_or(i64::MAX)
+        .saturating_add(LEASE_MARGIN_SECS)
+}
 const BATCH: i64 = 32;
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -80,11 +90,12 @@ pub async fn run(p: Arc<Provider>) {
         }
     };
     let every = Duration::from_millis(cfg.poll_interval_ms.max(10));
+    let lease = lease_secs(&cfg);
     loop {
         let now = p.now();
         match p
             .store
-            .write(move |c| outbox::claim_due(c, now, LEASE_SECS, BATCH))
+            .write(move |c| outbox::claim_due(c, now, lease, BATCH))
             .await
         {
             Ok(events) => {
@@ -102,7 +113,12 @@ pub async fn run(p: Arc<Provider>) {
 }
 
 async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
-    let result = attempt(&p, &http, &e).await;
+    // Bounded by the delivery timeout as a whole (not only the HTTP exchange), which is what
+    // keeps the attempt inside its lease.
+    let timeout = Duration::from_secs(p.config.webhooks.timeout_secs);
+    let result = tokio::time::timeout(timeout, attempt(&p, &http, &e))
+        .await
+        .unwrap_or_else(|_| Err("no answer within the delivery timeout".into()));
     let (now, id) = (p.now(), e.id.clone());
     let cfg = &p.config.webhooks;
     let outcome = match result {

@@ -1,0 +1,377 @@
+//! A crash in the middle of token issuance leaves every grant usable: what a request consumes
+//! (a code, a refresh token) and what it issues commit together, or not at all. The real
+//! server binary is killed with SIGKILL while many code exchanges and refresh rotations are in
+//! flight; its database and a restarted server are then checked grant by grant.
+
+use crate::harness::*;
+use consentry::protocol::secrets::digest;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Grants whose refresh token is rotated over and over while the server dies.
+const ROTATING_GRANTS: usize = 32;
+/// Codes whose exchange is in flight when the server dies.
+const CODES: usize = 24;
+
+/// Long enough for codes made before the kill to be redeemed after the restart.
+fn long_codes(c: &mut consentry::config::Config) {
+    c.lifetimes.authorization_code_secs = 600;
+}
+
+/// The token endpoint of a server the test started as its own process.
+struct Spawned {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Spawned {
+    /// Starts the real server binary serving HTTPS from `dir` on a free loopback port; returns
+    /// once it answers.
+    async fn start(dir: &std::path::Path) -> (Child, Spawned) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("https://127.0.0.1:{port}");
+        let config = dir.join("crash-test.toml");
+        std::fs::write(&config, "[lifetimes]\nauthorization_code_secs = 600\n").unwrap();
+        let log = std::fs::File::create(dir.join("crash-test.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(["--data-dir", dir.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--issuer", &format!("{base}/oidc")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start consentry serve");
+        let ca = std::fs::read(dir.join("keys").join("ca.pem")).unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("dev CA"))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let s = Spawned { base, http };
+        let until = Instant::now() + Duration::from_secs(60);
+        let discovery = format!("{}/oidc/.well-known/openid-configuration", s.base);
+        while !matches!(s.http.get(&discovery).send().await, Ok(r) if r.status() == 200) {
+            assert!(Instant::now() < until, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (child, s)
+    }
+
+    /// A token request; `None` when no answer came (the server died first).
+    async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> Option<(u16, Value)> {
+        let res = self
+            .http
+            .post(format!("{}/oidc/token", self.base))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(form)
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.json().await.ok()?))
+    }
+}
+
+/// One more code for `params` from a browser that is already logged in and has consented.
+async fn code(journey: &Journey<'_>, params: &[(String, String)]) -> String {
+    let (status, next, body) = journey.authorize(params).await;
+    assert_eq!(status, 303, "authorize: {body}");
+    let callback = if next.starts_with(REDIRECT_URI) {
+        next
+    } else {
+        journey.decide(&next, "approve").await
+    };
+    query(&callback)["code"].clone()
+}
+
+/// What a rotating client holds when the server dies.
+struct Rotated {
+    first: String,
+    /// The last refresh token it received.
+    held: String,
+    /// A rotation of `held` was sent and never answered.
+    unanswered: bool,
+    rotations: usize,
+}
+
+/// A code the client tried to exchange when the server died.
+struct Exchanged {
+    code: String,
+    verifier: String,
+    /// The tokens it received, if an answer came.
+    answer: Option<Value>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_during_issuance_leaves_every_grant_usable() {
+    // Set up users, grants and codes on an in-process server, then hand its folder to the
+    // real binary.
+    let s = TestServer::start_with(long_codes).await;
+    let client = s.client(json!({})).await;
+    s.user("alice").await;
+    let journey = Journey::new(&s);
+    let (verifier, challenge) = pkce();
+    let params = auth_params(&client, &challenge, &[]);
+    let first = query(&journey.complete(&params, "alice").await)["code"].clone();
+    let mut refresh_tokens = Vec::new();
+    for i in 0..ROTATING_GRANTS {
+        let code = if i == 0 {
+            first.clone()
+        } else {
+            code(&journey, &params).await
+        };
+        let (status, body) = s
+            .token(
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_string());
+    }
+    let mut codes = Vec::new();
+    for _ in 0..CODES {
+        let (verifier, challenge) = pkce();
+        let params = auth_params(&client, &challenge, &[]);
+        codes.push((code(&journey, &params).await, verifier));
+    }
+    let dir = s.stop().await;
+    let (mut child, spawned) = Spawned::start(dir.path()).await;
+    let spawned = Arc::new(spawned);
+    let client = Arc::new(client);
+
+    // Every grant rotates its refresh token in a loop, as a client would, until the server
+    // stops answering.
+    let rotations = Arc::new(AtomicUsize::new(0));
+    let rotating: Vec<_> = refresh_tokens
+        .into_iter()
+        .map(|first| {
+            let (server, client, rotations) = (spawned.clone(), client.clone(), rotations.clone());
+            tokio::spawn(async move {
+                let mut held = first.clone();
+                let mut done = 0;
+                loop {
+                    let form = [("grant_type", "refresh_token"), ("refresh_token", &held)];
+                    let Some((status, body)) = server.token(&client, &form).await else {
+                        return Rotated {
+                            first,
+                            held,
+                            unanswered: true,
+                            rotations: done,
+                        };
+                    };
+                    assert_eq!(status, 200, "a rotation before the kill: {body}");
+                    held = body["refresh_token"].as_str().unwrap().to_string();
+                    done += 1;
+                    rotations.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let until = Instant::now() + Duration::from_secs(60);
+    while rotations.load(Ordering::Relaxed) < 3 * ROTATING_GRANTS {
+        assert!(Instant::now() < until, "rotations did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // All codes are exchanged at once; the server dies as the first answer comes back.
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let exchanging: Vec<_> = codes
+        .into_iter()
+        .map(|(code, verifier)| {
+            let (server, client, answered) = (spawned.clone(), client.clone(), answered.clone());
+            tokio::spawn(async move {
+                let form = [
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", verifier.as_str()),
+                ];
+                let answer = server.token(&client, &form).await;
+                answered.notify_one();
+                if let Some((status, body)) = &answer {
+                    assert_eq!(*status, 200, "an exchange before the kill: {body}");
+                }
+                Exchanged {
+                    code,
+                    verifier,
+                    answer: answer.map(|(_, body)| body),
+                }
+            })
+        })
+        .collect();
+    answered.notified().await;
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+
+    let mut rotated = Vec::new();
+    for t in rotating {
+        rotated.push(t.await.unwrap());
+    }
+    let mut exchanged = Vec::new();
+    for t in exchanging {
+        exchanged.push(t.await.unwrap());
+    }
+    let in_flight = rotated.iter().filter(|r| r.unanswered).count()
+        + exchanged.iter().filter(|e| e.answer.is_none()).count();
+    assert!(in_flight > 0, "the kill found nothing in flight");
+    eprintln!(
+        "killed with {in_flight} requests in flight after {} rotations",
+        rotated.iter().map(|r| r.rotations).sum::<usize>()
+    );
+
+    // What the database holds after the crash, before anything else touches it.
+    let db = rusqlite::Connection::open(dir.path().join("consentry.sqlite")).unwrap();
+    let one = |sql: &str, key: &str| -> Option<i64> {
+        db.query_row(sql, [key], |r| r.get::<_, Option<i64>>(0))
+            .unwrap_or(None)
+    };
+    let mut code_committed = Vec::new();
+    let mut torn = Vec::new();
+    for r in &rotated {
+        let grant: String = db
+            .query_row(
+                "SELECT grant_id FROM refresh_tokens WHERE token_hash = ?1",
+                [digest(&r.first)],
+                |row| row.get(0),
+            )
+            .expect("the grant's first refresh token");
+        let live = one(
+            "SELECT count(*) FROM refresh_tokens WHERE grant_id = ?1 AND rotated_at IS NULL",
+            &grant,
+        );
+        let revoked = one("SELECT revoked_at FROM grants WHERE id = ?1", &grant);
+        let held_rotated = one(
+            "SELECT rotated_at FROM refresh_tokens WHERE token_hash = ?1",
+            &digest(&r.held),
+        );
+        // Exactly one working refresh token: the one the client holds, or (if its last
+        // rotation committed but the answer was lost) the one that rotation issued.
+        if live != Some(1) || revoked.is_some() || (held_rotated.is_some() && !r.unanswered) {
+            torn.push(format!(
+                "grant {grant}: {live:?} live refresh tokens, revoked {revoked:?}, held token rotated {held_rotated:?}, answer lost {}",
+                r.unanswered
+            ));
+        }
+    }
+    for e in &exchanged {
+        let hash = digest(&e.code);
+        let consumed = one(
+            "SELECT consumed_at FROM authorization_codes WHERE code_hash = ?1",
+            &hash,
+        );
+        let issued = one(
+            "SELECT count(*) FROM access_tokens WHERE grant_id =
+               (SELECT grant_id FROM authorization_codes WHERE code_hash = ?1)",
+            &hash,
+        )
+        .unwrap_or(0);
+        // A used code has its tokens; an unused one has none (and can still be redeemed).
+        if consumed.is_some() != (issued > 0) || (e.answer.is_some() && consumed.is_none()) {
+            torn.push(format!(
+                "code: consumed {consumed:?}, {issued} access tokens, answered {}",
+                e.answer.is_some()
+            ));
+        }
+        code_committed.push(consumed.is_some());
+    }
+    drop(db);
+    assert!(
+        torn.is_empty(),
+        "torn grants after the crash:\n{}",
+        torn.join("\n")
+    );
+
+    // After a restart each client carries on with what it holds.
+    // (Same issuer as the killed server: its access tokens name it.)
+    let issuer = format!("{}/oidc", spawned.base);
+    let s = TestServer::start_in(dir, |c| {
+        long_codes(c);
+        c.issuer = Some(issuer);
+    })
+    .await;
+    let client = Arc::try_unwrap(client).ok().unwrap();
+    for r in rotated.iter() {
+        // A rotation that never committed is retried with the same token, and works; one
+        // that did committed its new token with it (checked above), which this client never
+        // saw: presenting the old token again would be a reuse, so it is not tried.
+        let held_works = !r.unanswered || {
+            let hash = digest(&r.held);
+            let rotated: Option<i64> = s
+                .provider
+                .store
+                .read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT rotated_at FROM refresh_tokens WHERE token_hash = ?1",
+                        [hash],
+                        |row| row.get(0),
+                    )?)
+                })
+                .await
+                .unwrap();
+            rotated.is_none()
+        };
+        if !held_works {
+            continue;
+        }
+        let (status, body) = s
+            .token(
+                &client,
+                &[("grant_type", "refresh_token"), ("refresh_token", &r.held)],
+            )
+            .await;
+        assert_eq!(status, 200, "the refresh token the client holds: {body}");
+        let next = body["refresh_token"].as_str().unwrap();
+        let (status, body) = s
+            .token(
+                &client,
+                &[("grant_type", "refresh_token"), ("refresh_token", next)],
+            )
+            .await;
+        assert_eq!(status, 200, "and the one it got for it: {body}");
+    }
+    for (e, committed) in exchanged.iter().zip(code_committed) {
+        match &e.answer {
+            Some(tokens) => {
+                let at = tokens["access_token"].as_str().unwrap();
+                assert_eq!(
+                    s.introspect(&client, at).await["active"],
+                    true,
+                    "tokens the client received work"
+                );
+            }
+            // An exchange that never committed is retried and works.
+            None if !committed => {
+                let (status, body) = s
+                    .token(
+                        &client,
+                        &[
+                            ("grant_type", "authorization_code"),
+                            ("code", &e.code),
+                            ("redirect_uri", REDIRECT_URI),
+                            ("code_verifier", &e.verifier),
+                        ],
+                    )
+                    .await;
+                assert_eq!(status, 200, "a retried exchange: {body}");
+            }
+            None => {}
+        }
+    }
+}

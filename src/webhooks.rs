@@ -48,6 +48,7 @@ pub fn lease_secs(cfg: &WebhookConfig) -> i64 {
         .unwrap_or(i64::MAX)
         .saturating_add(LEASE_MARGIN_SECS)
 }
+
 const BATCH: i64 = 32;
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.

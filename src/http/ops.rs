@@ -10,7 +10,7 @@ pub async fn healthz(res: &mut Response) {
     respond::json_bytes(res, StatusCode::OK, r#"{"status":"ok"}"#.into());
 }
 
-/// Ready when the database takes a write (a real one: a full disk must show) and every
+/// Ready when the database takes a write (a real one), its disk has room for more, and every
 /// background task is running. Answers 503 with the reasons otherwise, naming any task down.
 #[handler]
 pub async fn readyz(depot: &mut Depot, res: &mut Response) {
@@ -27,6 +27,14 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) {
             tracing::error!(error = %e, "not ready: the database refused a write");
             reasons.push("database write failed".to_string());
         }
+    }
+    let free = p.store.free_bytes();
+    if free.is_some_and(|b| b < store::health::MIN_FREE_BYTES) && reasons.is_empty() {
+        tracing::error!(
+            free_bytes = free,
+            "not ready: disk full where the database lives"
+        );
+        reasons.push("disk full".to_string());
     }
     let tasks = p.store.tasks().states();
     let down: Vec<&str> = tasks

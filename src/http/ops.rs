@@ -60,7 +60,7 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) {
             serde_json::json!({ "status": "not ready", "reasons": reasons, "down": down, "tasks": tasks }),
         )
     };
-    respond::json_bytes(res, status, body.to_string().into());
+    respond::json_bytes(res, status, body.to_string());
 }
 
 #[handler]

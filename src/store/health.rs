@@ -38,7 +38,9 @@ impl super::Store {
         }
         // SAFETY: statvfs returned 0, so it filled `stat`.
         let stat = unsafe { stat.assume_init() };
-        Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+        // The fields' widths differ between platforms.
+        #[allow(clippy::unnecessary_cast)]
+        Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
     }
 }
 

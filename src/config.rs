@@ -44,6 +44,36 @@ pub struct Config {
     pub keys: KeyRotation,
     pub plugins: PluginsConfig,
     pub webhooks: crate::webhooks::WebhookConfig,
+    pub server: ServerLimits,
+}
+
+/// Connection limits and timeouts, so idle or slow clients cannot hold the server's
+/// connections (or file descriptors) forever, and how long a stop waits for requests in flight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// How long a client may take to complete the TLS handshake (seconds).
+    pub tls_handshake_timeout_secs: u64,
+    /// How long a client may take to send a request's headers (seconds, HTTP/1.1).
+    pub header_read_timeout_secs: u64,
+    /// How long a connection may stay open with no request in flight (seconds).
+    pub idle_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish (seconds).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 4096,
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            shutdown_grace_secs: 20,
+        }
+    }
 }
 
 /// A resource server's requirements for the access tokens issued for it.
@@ -150,6 +180,7 @@ impl Default for Config {
             keys: KeyRotation::default(),
             plugins: PluginsConfig::default(),
             webhooks: Default::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -273,6 +304,16 @@ impl Config {
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(ConfigError::Invalid(
                 "admin_token must be at least 32 characters".into(),
+            ));
+        }
+        let srv = &self.server;
+        if srv.max_connections == 0
+            || srv.tls_handshake_timeout_secs == 0
+            || srv.header_read_timeout_secs == 0
+            || srv.idle_timeout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "server.max_connections and the server timeouts must be positive".into(),
             ));
         }
         if l.par_secs > 90 {

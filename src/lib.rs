@@ -11,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod password_pool;
 pub mod plugins;
@@ -18,6 +19,7 @@ pub mod protocol;
 pub mod provider;
 pub mod sealing;
 pub mod store;
+pub mod supervise;
 pub mod tls;
 pub mod types;
 pub mod views;
@@ -82,14 +84,16 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .transpose()?;
     let upstream_http =
         protocol::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
+    // Supervised-task panics are counted by the store's task list, shared with the metrics.
+    let metrics = metrics::Metrics::new(store.tasks().panics.clone());
     let mut provider = Provider {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         issuer,
         store,
         keys: ArcSwap::from_pointee(keys),
         discovery: ArcSwap::from_pointee(String::new()),
+        metrics,
         clock,
-        metrics: metrics::Metrics::default(),
         login_limiter: protocol::login::LoginLimiter::new(login_window),
         passwords: password_pool::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -219,24 +223,63 @@ impl App {
 
     /// Serves on `listener` until the returned future is dropped, sweeping expired rows.
     pub async fn run(self, listener: TcpListener) {
-        // Background work lives as long as this future: dropping it stops them all.
+        self.run_until(listener, std::future::pending()).await
+    }
+
+    /// Serves on `listener` until `stop` completes, then drains: accepts no more connections,
+    /// lets requests in flight finish within `server.shutdown_grace_secs`, and returns.
+    pub async fn run_until(
+        self,
+        listener: TcpListener,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        // Background work lives as long as this future: dropping it stops them all. Each task
+        // is restarted if it panics, and reported by /readyz while down.
         let mut background = tokio::task::JoinSet::new();
-        let sweeper = self.provider.clone();
-        background.spawn(async move {
-            let mut tick =
-                tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
-            loop {
-                tick.tick().await;
-                if let Err(e) = sweep_once(&sweeper).await {
-                    tracing::warn!(error = %e, "sweep failed");
+        let p = &self.provider;
+        let tasks = p.store.tasks();
+        let sweeper = p.clone();
+        tasks.spawn(&mut background, "sweeper", move || {
+            let sweeper = sweeper.clone();
+            async move {
+                let mut tick =
+                    tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = sweep_once(&sweeper).await {
+                        tracing::warn!(error = %e, "sweep failed");
+                    }
                 }
             }
         });
-        background.spawn(keys::watch(self.provider.clone()));
-        background.spawn(watch_plugins(self.provider.clone()));
-        background.spawn(webhooks::run(self.provider.clone()));
-        let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
-        tls::serve(listener, service, self.tls, self.cores).await;
+        let watcher = p.clone();
+        tasks.spawn(&mut background, "key-watcher", move || {
+            keys::watch(watcher.clone())
+        });
+        let reloader = p.clone();
+        tasks.spawn(&mut background, "plugin-reloader", move || {
+            watch_plugins(reloader.clone())
+        });
+        let worker = p.clone();
+        tasks.spawn(&mut background, "webhook-worker", move || {
+            webhooks::run(worker.clone())
+        });
+        let service = Arc::new(salvo::Service::new(http::router(p.clone())));
+        let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+        let serving = tls::Serving {
+            limits: p.config.server.clone(),
+            accept_errors: p.metrics.accept_errors.clone(),
+            stop: stop_rx,
+        };
+        let serve = tls::serve(listener, service, self.tls, self.cores, serving);
+        tokio::pin!(serve);
+        tokio::select! {
+            _ = &mut serve => {}
+            _ = stop => {
+                let _ = stopping.send(true);
+                serve.await;
+            }
+        }
         background.shutdown().await;
     }
 }

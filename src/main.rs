@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use consentry::config::Config;
 use consentry::protocol::login::hash_password;
 use consentry::store::{self, Store};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -215,7 +215,8 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("consentry: {}", one_line(&e));
+            // Not eprintln!: it panics when stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "consentry: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -230,7 +231,7 @@ fn init_logging(json: bool, directives: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("log filter {directives:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(consentry::logging::stderr);
     if json {
         builder.json().init();
     } else {
@@ -256,16 +257,53 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = consentry::build_app(config).await?;
     let listener = app.bind().await?;
     let p = &app.provider;
-    println!("Consentry is running");
-    println!("  issuer:      {}", p.issuer);
-    println!(
+    // Printed without println!, which panics when stdout cannot be written.
+    consentry::logging::print(&banner(&app, listener.local_addr()?));
+    let grace = p.config.server.shutdown_grace_secs;
+    let stop = stop_signal()?;
+    app.run_until(listener, async move {
+        let signal = stop.await;
+        tracing::info!(
+            signal,
+            grace_secs = grace,
+            "shutting down: finishing requests in flight"
+        );
+    })
+    .await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves with the signal's name on SIGTERM or SIGINT (both drain; neither kills at once).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+/// What the server prints when it starts: where it listens, and the demo credentials.
+fn banner(app: &consentry::App, listening: SocketAddr) -> String {
+    use std::fmt::Write as _;
+    let p = &app.provider;
+    let mut out = String::new();
+    let _ = writeln!(out, "Consentry is running");
+    let _ = writeln!(out, "  issuer:      {}", p.issuer);
+    let _ = writeln!(
+        out,
         "  discovery:   {}/.well-known/openid-configuration",
         p.issuer
     );
-    println!("  listening:   {}", listener.local_addr()?);
-    println!("  data dir:    {}", p.config.data_dir.display());
+    let _ = writeln!(out, "  listening:   {listening}");
+    let _ = writeln!(out, "  data dir:    {}", p.config.data_dir.display());
     if let Some(ca) = &app.ca_path {
-        println!(
+        let _ = writeln!(
+            out,
             "  CA cert:     {}  (trust it, e.g. curl --cacert {})",
             ca.display(),
             ca.display()
@@ -273,35 +311,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if p.config.demo {
         use consentry::demo;
-        println!(
+        let _ = writeln!(
+            out,
             "  demo client: client_id={} client_secret={}",
             demo::CLIENT_ID,
             demo::CLIENT_SECRET
         );
-        println!("               redirect_uri={}", demo::REDIRECT_URI);
-        println!(
+        let _ = writeln!(out, "               redirect_uri={}", demo::REDIRECT_URI);
+        let _ = writeln!(
+            out,
             "  demo user:   username={} password={}",
             demo::USERNAME,
             demo::PASSWORD
         );
     }
     let institutions = p.plugins.catalog().list();
-    println!(
+    let _ = writeln!(
+        out,
         "  institutions: {} from {} (scope id:all shows the chooser)",
         institutions.len(),
         p.config.plugins.dir.display()
     );
     if p.plugins.get("sandbox-bank").is_some() {
-        println!(
+        let _ = writeln!(
+            out,
             "  sandbox bank: scope id:sandbox-bank, username=sandbox password=sandbox-password"
         );
     }
-    let run = app.run(listener);
-    tokio::select! {
-        _ = run => {}
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-    }
-    Ok(())
+    out
 }
 
 fn open_store(dir: &DataDir) -> anyhow::Result<Store> {

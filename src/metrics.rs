@@ -1,11 +1,16 @@
 //! Prometheus metrics: requests by endpoint and status, latency histograms, tokens issued,
-//! login failures.
+//! login failures, dropped log lines, background-task panics and accept errors.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+
+/// Log lines the log writer could not write (full disk, closed stderr). Process-wide: the
+/// logger is installed before any provider exists, and outlives it.
+pub static LOG_WRITE_FAILURES: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -18,6 +23,11 @@ pub struct RequestLabels {
 pub struct PluginLabels {
     pub institution: String,
     pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    pub task: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,10 +48,21 @@ pub struct Metrics {
     pub login_failures: Counter,
     /// Institution script failures by institution and kind (compile, runtime, limit).
     pub plugin_errors: Family<PluginLabels, Counter>,
+    /// Panics of supervised background tasks, by task (each one restarted).
+    pub task_panics: Family<TaskLabel, Counter>,
+    /// Failed `accept` calls (file-descriptor limit and the like).
+    pub accept_errors: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(Family::default())
+    }
+}
+
+impl Metrics {
+    /// Metrics that report `task_panics` (the supervised tasks' counts) with the rest.
+    pub fn new(task_panics: Family<TaskLabel, Counter>) -> Self {
         let mut registry = Registry::with_prefix("consentry");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<EndpointLabel, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -50,6 +71,22 @@ impl Default for Metrics {
         let tokens_issued = Counter::default();
         let login_failures = Counter::default();
         let plugin_errors = Family::<PluginLabels, Counter>::default();
+        let accept_errors = Counter::default();
+        registry.register(
+            "log_write_failures",
+            "Log lines dropped because the log could not be written",
+            LOG_WRITE_FAILURES.clone(),
+        );
+        registry.register(
+            "background_task_panics",
+            "Panics of background tasks (each restarted), by task",
+            task_panics.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts of new connections (e.g. at the file-descriptor limit)",
+            accept_errors.clone(),
+        );
         registry.register(
             "plugin_errors",
             "Institution script failures by institution and kind",
@@ -82,6 +119,8 @@ impl Default for Metrics {
             tokens_issued,
             login_failures,
             plugin_errors,
+            task_panics,
+            accept_errors,
         }
     }
 }

@@ -623,10 +623,14 @@ pub const OPERATIONS: &[Operation] = &[
         id: "getReadiness",
         path: "/readyz",
         tag: "operations",
-        summary: "Readiness: the database answers",
+        summary: "Readiness: the database takes a write and every background task runs",
         answers: &[
-            json(200, "Ready", "Status"),
-            json(503, "The database does not answer", "Status"),
+            json(200, "Ready", "Readiness"),
+            json(
+                503,
+                "Not ready: the reasons (e.g. disk full) and the background tasks down",
+                "Readiness",
+            ),
         ],
         ..OP
     },
@@ -1231,6 +1235,17 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["status"],
             "properties": {"status": string},
+            "additionalProperties": false,
+        },
+        "Readiness": {
+            "type": "object",
+            "required": ["status", "tasks"],
+            "properties": {
+                "status": {"enum": ["ready", "not ready"]},
+                "reasons": {"type": "array", "items": string},
+                "down": {"type": "array", "items": string},
+                "tasks": {"type": "object", "additionalProperties": {"enum": ["up", "down"]}},
+            },
             "additionalProperties": false,
         },
     })

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod connections;
 pub mod consents;
 pub mod grants;
+pub mod health;
 pub mod interactions;
 mod migrate;
 pub mod outbox;
@@ -25,7 +26,10 @@ use tokio::sync::oneshot;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// SQLite could not grow a file (ENOSPC, SQLITE_FULL): nothing of the write was kept.
+    #[error("disk full: the database could not be written")]
+    DiskFull,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("a row with that key already exists")]
@@ -40,6 +44,19 @@ pub enum StoreError {
     NotStarted(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        if is_disk_full(&e) {
+            return StoreError::DiskFull;
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
 impl StoreError {
     /// Maps unique-constraint failures to `Conflict` so callers can answer with a clear error.
     fn from_sqlite(e: rusqlite::Error) -> StoreError {
@@ -51,7 +68,7 @@ impl StoreError {
                 return StoreError::Conflict;
             }
         }
-        StoreError::Sqlite(e)
+        StoreError::from(e)
     }
 }
 
@@ -59,7 +76,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Runs inside the write transaction (or learns why it could not begin); returns the hook
 /// that delivers the result once the transaction's fate is known.
-type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Box<dyn FnOnce(bool) + Send> + Send>;
+type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Box<dyn FnOnce(Fate) + Send> + Send>;
+
+/// What became of a write transaction.
+#[derive(Clone, Copy, PartialEq)]
+enum Fate {
+    Committed,
+    RolledBack,
+    /// The commit failed for want of disk space.
+    DiskFull,
+}
 
 /// Most write jobs committed together in one transaction.
 const GROUP_COMMIT_MAX: usize = 64;
@@ -81,6 +107,8 @@ struct Inner {
     path: PathBuf,
     writes: Arc<Writes>,
     readers: Mutex<Vec<Connection>>,
+    /// The writer and checkpoint threads, supervised.
+    tasks: crate::supervise::Tasks,
 }
 
 impl Drop for Inner {
@@ -172,20 +200,35 @@ impl Writes {
                 return Err(jobs);
             }
             let why = e.to_string();
+            let fate = if is_disk_full(&e) {
+                Fate::DiskFull
+            } else {
+                Fate::RolledBack
+            };
             for job in jobs {
-                job(Err(&why))(false);
+                job(Err(&why))(fate);
             }
             return Ok(());
         }
         let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
-        let committed = control(conn, "COMMIT").is_ok();
-        if committed {
-            self.commits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        let fate = match control(conn, "COMMIT") {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                Fate::Committed
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                if is_disk_full(&e) {
+                    tracing::error!("disk full: a write transaction could not commit");
+                    Fate::DiskFull
+                } else {
+                    tracing::error!(error = %e, "a write transaction could not commit");
+                    Fate::RolledBack
+                }
+            }
+        };
         for deliver in deliveries {
-            deliver(committed);
+            deliver(fate);
         }
         Ok(())
     }
@@ -246,19 +289,31 @@ impl Store {
             conn: Mutex::new(conn),
             commits: commits.clone(),
         });
+        let tasks = crate::supervise::Tasks::default();
         let writer = writes.clone();
-        spawn("sqlite-writer", move || writer_loop(&writer))?;
+        let supervisor = tasks.clone();
+        spawn("sqlite-writer", move || {
+            supervisor.run_thread("sqlite-writer", || writer_loop(&writer))
+        })?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
             writes,
             readers: Mutex::new(Vec::new()),
+            tasks: tasks.clone(),
         });
         let alive = Arc::downgrade(&inner);
         // (At most 15 characters: Linux cuts thread names there.)
         spawn("sqlite-checkpt", move || {
-            checkpoint_loop(checkpointer, &commits, alive)
+            tasks.run_thread("wal-checkpoint", || {
+                checkpoint_loop(&checkpointer, &commits, &alive)
+            })
         })?;
         Ok(Store { inner })
+    }
+
+    /// The store's supervised threads; the provider adds its own background tasks here.
+    pub fn tasks(&self) -> &crate::supervise::Tasks {
+        &self.inner.tasks
     }
 
     /// Runs `f` on the calling thread: on the read-write connection when no commit holds it,
@@ -329,11 +384,14 @@ impl Store {
                 Ok(conn) => run_in_savepoint(conn, f),
                 Err(why) => Err(StoreError::NotStarted(why.to_string())),
             };
-            Box::new(move |committed| {
-                let out = match (committed, result) {
-                    (true, r) => r,
-                    (false, Ok(_)) => Err(StoreError::Corrupt("transaction did not commit".into())),
-                    (false, Err(e)) => Err(e),
+            Box::new(move |fate| {
+                let out = match (fate, result) {
+                    (Fate::Committed, r) => r,
+                    (Fate::DiskFull, _) => Err(StoreError::DiskFull),
+                    (Fate::RolledBack, Ok(_)) => {
+                        Err(StoreError::Corrupt("transaction did not commit".into()))
+                    }
+                    (Fate::RolledBack, Err(e)) => Err(e),
                 };
                 let _ = tx.send(out);
             })
@@ -408,7 +466,7 @@ const CHECKPOINT_WITHIN: Duration = Duration::from_secs(1);
 /// writer start it over. That one holds the writer back while it copies (and syncs) whatever
 /// the passive ones left, so passive rounds first shrink that to a few frames. Ends when the
 /// store is dropped.
-fn checkpoint_loop(conn: Connection, commits: &AtomicU64, alive: std::sync::Weak<Inner>) {
+fn checkpoint_loop(conn: &Connection, commits: &AtomicU64, alive: &std::sync::Weak<Inner>) {
     // (frames in the WAL, frames already copied back)
     let checkpoint = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
@@ -444,6 +502,7 @@ fn checkpoint_loop(conn: Connection, commits: &AtomicU64, alive: std::sync::Weak
         }
         match round() {
             Ok(()) => (copied_up_to, last) = (committed, Instant::now()),
+            Err(e) if is_disk_full(&e) => tracing::warn!("WAL checkpoint failed: disk full"),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
@@ -473,7 +532,7 @@ fn writer_loop(w: &Writes) {
             }
             if let Err(jobs) = w.commit(&conn, jobs) {
                 for job in jobs {
-                    job(Err("the database stayed locked by another connection"))(false);
+                    job(Err("the database stayed locked by another connection"))(Fate::RolledBack);
                 }
             }
         }

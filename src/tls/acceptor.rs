@@ -1,32 +1,83 @@
 //! Accepts TCP (and TLS) connections and serves them with salvo, putting the peer's TLS
-//! certificate into each request's extensions.
+//! certificate into each request's extensions. Bounds what a client can hold: connections at
+//! once, time to finish the TLS handshake and to send headers, and time idle between requests.
+//! On stop, accepts no more and lets the requests in flight finish.
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConfig;
 use salvo::http::uri::Scheme;
 use salvo::Service;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use super::{Cores, PeerCertificate};
+use crate::config::ServerLimits;
 
-/// Serves `service` on `listener` until the task is dropped (which stops `cores` too); TLS when
-/// `tls` is set. Accepts here, and serves each connection on one of `cores`.
+/// First pause after a failed accept (e.g. at the file-descriptor limit); doubles while
+/// accepts keep failing.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one warning about failed accepts per this period (the rest are counted).
+const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// How the serving loop is bounded and stopped.
+pub struct Serving {
+    pub limits: ServerLimits,
+    /// Counts failed accepts.
+    pub accept_errors: Counter,
+    /// Becomes `true` to stop: no more accepts, open connections finish what is in flight.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Serves `service` on `listener` with TLS when `tls` is set, accepting here and serving each
+/// connection on one of `cores`, until `serving.stop` turns true; then stops accepting (new
+/// connections are refused), waits up to the grace period for open connections to finish
+/// their requests, and returns (dropping `cores`, which ends whatever is left).
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
     tls: Option<Arc<ServerConfig>>,
     cores: Cores,
+    serving: Serving,
 ) {
+    let Serving {
+        limits,
+        accept_errors,
+        mut stop,
+    } = serving;
     let acceptor = tls.map(TlsAcceptor::from);
+    let max = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let slots = Arc::new(Semaphore::new(max as usize));
+    let mut failures = AcceptFailures::new(accept_errors);
+    let limits = Arc::new(limits);
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(s) => s,
+        // At the cap, further connections wait in the listen backlog.
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s.expect("the semaphore is never closed"),
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, remote) = match accepted {
+            Ok(s) => {
+                failures.succeeded();
+                s
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                continue;
+                let pause = failures.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stop.wait_for(|s| *s) => break,
+                }
             }
         };
         let _ = stream.set_nodelay(true);
@@ -40,16 +91,31 @@ pub async fn serve(
         };
         let service = service.clone();
         let acceptor = acceptor.clone();
+        let limits = limits.clone();
+        let stop = stop.clone();
         cores.spawn(async move {
+            let _slot = slot;
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
+            let conn = Conn {
+                service: &service,
+                local,
+                remote,
+                limits: &limits,
+                stop,
+            };
             match acceptor {
                 Some(acceptor) => {
-                    let tls = match acceptor.accept(stream).await {
-                        Ok(t) => t,
-                        Err(e) => {
+                    let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
+                    let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(t)) => t,
+                        Ok(Err(e)) => {
                             tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
                             return;
                         }
                     };
@@ -61,60 +127,189 @@ pub async fn serve(
                         .map(|c| PeerCertificate {
                             chain: Arc::new(c.iter().map(|d| d.as_ref().to_vec()).collect()),
                         });
-                    serve_connection(
-                        TokioIo::new(tls),
-                        &service,
-                        local,
-                        remote,
-                        Scheme::HTTPS,
-                        peer,
-                    )
-                    .await;
+                    conn.serve(TokioIo::new(tls), Scheme::HTTPS, peer).await;
                 }
-                None => {
-                    serve_connection(
-                        TokioIo::new(stream),
-                        &service,
-                        local,
-                        remote,
-                        Scheme::HTTP,
-                        None,
-                    )
-                    .await
-                }
+                None => conn.serve(TokioIo::new(stream), Scheme::HTTP, None).await,
             }
         });
     }
+    drop(listener);
+    let grace = Duration::from_secs(limits.shutdown_grace_secs);
+    tracing::info!(
+        grace_secs = limits.shutdown_grace_secs,
+        "no longer accepting; finishing the requests in flight"
+    );
+    // Every connection holds a slot until it closes: all slots back means all are done.
+    if tokio::time::timeout(grace, slots.acquire_many(max))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = max as usize - slots.available_permits(),
+            "grace period over; closing the connections still open"
+        );
+    }
 }
 
-async fn serve_connection<I>(
-    io: I,
-    service: &Service,
+/// Paces the accept loop while accepts fail: at the file-descriptor limit every retry fails at
+/// once, and retrying (and logging) in a tight loop burnt a core and flooded the log.
+struct AcceptFailures {
+    counter: Counter,
+    pause: Duration,
+    last_warning: Option<Instant>,
+    unreported: u64,
+}
+
+impl AcceptFailures {
+    fn new(counter: Counter) -> AcceptFailures {
+        AcceptFailures {
+            counter,
+            pause: Duration::ZERO,
+            last_warning: None,
+            unreported: 0,
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.pause = Duration::ZERO;
+    }
+
+    /// Counts the failure, warns unless it warned recently, and says how long to pause.
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+        self.counter.inc();
+        // One client's connection went away before it was accepted: nothing to wait for.
+        if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+            return Duration::ZERO;
+        }
+        self.unreported += 1;
+        if self
+            .last_warning
+            .is_none_or(|t| t.elapsed() >= ACCEPT_WARNING_EVERY)
+        {
+            tracing::warn!(
+                error = %e,
+                failures = self.unreported,
+                "accepting connections failed; pausing (further failures are counted in consentry_accept_errors_total)"
+            );
+            self.last_warning = Some(Instant::now());
+            self.unreported = 0;
+        }
+        self.pause = (self.pause * 2).clamp(ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_MAX);
+        self.pause
+    }
+}
+
+/// One accepted connection and what it needs to serve it.
+struct Conn<'a> {
+    service: &'a Service,
     local: std::net::SocketAddr,
     remote: std::net::SocketAddr,
-    scheme: Scheme,
-    peer: Option<PeerCertificate>,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let handler = service.hyper_handler(
-        local.into(),
-        remote.into(),
-        scheme,
-        None,
-        salvo::conn::ConnCtrl::new(),
-        None,
-    );
-    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        if let Some(p) = &peer {
-            req.extensions_mut().insert(p.clone());
-        }
-        hyper::service::Service::call(&handler, req)
-    });
-    if let Err(e) = Builder::new(TokioExecutor::new())
-        .serve_connection(io, svc)
-        .await
+    limits: &'a ServerLimits,
+    stop: watch::Receiver<bool>,
+}
+
+impl Conn<'_> {
+    async fn serve<I>(mut self, io: I, scheme: Scheme, peer: Option<PeerCertificate>)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        tracing::debug!(error = %e, "connection ended with an error");
+        let handler = self.service.hyper_handler(
+            self.local.into(),
+            self.remote.into(),
+            scheme,
+            None,
+            salvo::conn::ConnCtrl::new(),
+            None,
+        );
+        let activity = Arc::new(Activity::new());
+        let seen = activity.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(p) = &peer {
+                    req.extensions_mut().insert(p.clone());
+                }
+                let busy = seen.begin();
+                let answer = hyper::service::Service::call(&handler, req);
+                async move {
+                    let out = answer.await;
+                    drop(busy);
+                    out
+                }
+            });
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(self.limits.header_read_timeout_secs));
+        let conn = builder.serve_connection(io, svc);
+        tokio::pin!(conn);
+        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
+        let mut closing = false;
+        loop {
+            let idle_until = activity.idle_until(idle);
+            tokio::select! {
+                ended = conn.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                // Closes an idle connection at once; a busy one after its request.
+                _ = self.stop.wait_for(|s| *s), if !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = tokio::time::sleep_until(idle_until.into()), if !closing => {
+                    if activity.is_idle_for(idle) {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight on a connection, and when it last started or finished one.
+struct Activity {
+    in_flight: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock() = Instant::now();
+        InFlight(self.clone())
+    }
+
+    /// When to look again whether the connection has been idle for `idle`.
+    fn idle_until(&self, idle: Duration) -> Instant {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Instant::now() + idle;
+        }
+        *self.last.lock() + idle
+    }
+
+    fn is_idle_for(&self, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && self.last.lock().elapsed() >= idle
+    }
+}
+
+/// One request in flight; finished when dropped (also when the request is cancelled).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        *self.0.last.lock() = Instant::now();
     }
 }

@@ -605,9 +605,10 @@ pub fn decide(
     let none = req.has_prompt("none");
     let usable = session.filter(|s| {
         // Strictly less: auth_time is whole seconds, so a login in this very second may be
-        // almost a second old; max_age=0 always asks again, as prompt=login does
-        // (OIDC Core §3.1.2.1).
-        let fresh = req.max_age.is_none_or(|m| now - s.auth_time < m);
+        // almost a second old, and max_age=0 always asks again, as prompt=login does (OIDC
+        // Core §3.1.2.1). A login stamped ahead of this node's clock counts as just now.
+        let elapsed = now.saturating_sub(s.auth_time).max(0);
+        let fresh = req.max_age.is_none_or(|m| elapsed < m);
         let right_user = req.required_sub().is_none_or(|sub| sub == s.user_id);
         fresh && right_user
     });

@@ -8,6 +8,7 @@ use salvo::prelude::*;
 #[handler]
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    interaction_id(req, res);
     respond::dpop_nonce(res, &p);
     let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
     let dpop = params::authorization_header(req)
@@ -30,5 +31,20 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
             let _ = res.write_body(jwt);
         }
         Err(e) => respond::resource_error(res, &e, dpop),
+    }
+}
+
+/// FAPI 1 Part 1 §6.2.1-11: the resource answers with `x-fapi-interaction-id`, the client's
+/// own value when it sent one, else a new UUID (RFC 4122), so both sides can trace the call.
+fn interaction_id(req: &Request, res: &mut Response) {
+    const NAME: &str = "x-fapi-interaction-id";
+    let value = req
+        .headers()
+        .get(NAME)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .or_else(|| salvo::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok());
+    if let Some(v) = value {
+        res.headers_mut().insert(NAME, v);
     }
 }

@@ -107,19 +107,8 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
         ));
     }
     for jwk in candidates {
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            Alg::RS256 => match RS256.verifier_from_jwk(jwk) {
-                Ok(v) => Box::new(v),
-                Err(_) => continue,
-            },
-            Alg::PS256 => match PS256.verifier_from_jwk(jwk) {
-                Ok(v) => Box::new(v),
-                Err(_) => continue,
-            },
-            Alg::ES256 => match ES256.verifier_from_jwk(jwk) {
-                Ok(v) => Box::new(v),
-                Err(_) => continue,
-            },
+        let Ok(verifier) = verifier_for(alg, jwk) else {
+            continue;
         };
         if let Ok((payload, _)) = josekit::jws::deserialize_compact(token, verifier.as_ref()) {
             let claims: Value = serde_json::from_slice(&payload)
@@ -135,6 +124,31 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
     Err(JoseError::Invalid(
         "the JWT signature does not verify with the client's keys".into(),
     ))
+}
+
+/// A verifier for `alg` with `jwk`, for a key we have already chosen. josekit copies the
+/// key's `kid` into its verifier and then refuses any header without that `kid`, but a JWS
+/// need not name its key (RFC 7515 §4.1.4): the caller selects the key, so the verifier does
+/// not ask for the `kid` again.
+pub(super) fn verifier_for(alg: Alg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JoseError> {
+    let bad = |e: josekit::JoseError| JoseError::Invalid(e.to_string());
+    Ok(match alg {
+        Alg::RS256 => {
+            let mut v = RS256.verifier_from_jwk(jwk).map_err(bad)?;
+            v.remove_key_id();
+            Box::new(v)
+        }
+        Alg::PS256 => {
+            let mut v = PS256.verifier_from_jwk(jwk).map_err(bad)?;
+            v.remove_key_id();
+            Box::new(v)
+        }
+        Alg::ES256 => {
+            let mut v = ES256.verifier_from_jwk(jwk).map_err(bad)?;
+            v.remove_key_id();
+            Box::new(v)
+        }
+    })
 }
 
 /// Verifies an HS256 JWT keyed with a shared secret (`client_secret_jwt`). Only HS256 is

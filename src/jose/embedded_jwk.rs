@@ -1,11 +1,10 @@
 //! JWTs that carry their own public key in the header (`jwk`), as DPoP proofs do (RFC 9449
 //! §4.2): verified with that key, and identified by its thumbprint.
 
-use super::client_jwt::peek_header;
+use super::client_jwt::{peek_header, verifier_for};
 use super::keys::thumbprint;
 use super::{Alg, JoseError};
 use josekit::jwk::Jwk;
-use josekit::jws::{JwsVerifier, ES256, PS256, RS256};
 use serde_json::Value;
 
 /// A verified self-signed JWT: its header, claims, and the RFC 7638 thumbprint of its key.
@@ -30,23 +29,9 @@ pub fn verify(token: &str, allowed: &[Alg]) -> Result<SelfSigned, JoseError> {
         return Err(JoseError::Invalid("the header jwk is a private key".into()));
     }
     let jwk = Jwk::from_map(map).map_err(|e| JoseError::Invalid(e.to_string()))?;
-    let verifier: Box<dyn JwsVerifier> = match alg {
-        Alg::RS256 => Box::new(
-            RS256
-                .verifier_from_jwk(&jwk)
-                .map_err(|e| JoseError::Invalid(e.to_string()))?,
-        ),
-        Alg::PS256 => Box::new(
-            PS256
-                .verifier_from_jwk(&jwk)
-                .map_err(|e| JoseError::Invalid(e.to_string()))?,
-        ),
-        Alg::ES256 => Box::new(
-            ES256
-                .verifier_from_jwk(&jwk)
-                .map_err(|e| JoseError::Invalid(e.to_string()))?,
-        ),
-    };
+    // The embedded key may carry a `kid` (RFC 9449 §4.2 forbids only private members); the
+    // key is the header's own, so no `kid` is asked of the header.
+    let verifier = verifier_for(alg, &jwk)?;
     let (payload, _) = josekit::jws::deserialize_compact(token, verifier.as_ref())
         .map_err(|_| JoseError::Invalid("the signature does not verify".into()))?;
     let claims: Value = serde_json::from_slice(&payload)

@@ -261,7 +261,7 @@ async fn check_request(
         }))
     };
     if let Some(profile) = profile {
-        fapi::check_authorization(profile, &params, object.as_ref(), p.now())
+        fapi::check_authorization(profile, &params, object.as_ref(), false, p.now())
             .map_err(redirect_err)?;
     }
     check_params(p, client, &params, redirect_uri.clone()).map_err(redirect_err)
@@ -297,7 +297,7 @@ pub async fn validate_pushed(
         Err(Rejection::Redirect(r)) => return Err(r.error),
     };
     if let Some(profile) = fapi::profile_of(p, client) {
-        fapi::check_authorization(profile, &params, object.as_ref(), p.now())?;
+        fapi::check_authorization(profile, &params, object.as_ref(), true, p.now())?;
     }
     let request = check_params(p, client, &params, redirect_uri)?;
     // RFC 9126 is used by the FAPI 2 profile, which requires PKCE for every pushed code request.
@@ -309,8 +309,15 @@ pub async fn validate_pushed(
     Ok(request)
 }
 
-/// Replaces the parameters with those of a signed request object when one is sent; the
-/// object's parameters win (RFC 9101 §6.3).
+/// Outer parameters still read next to a request object, and only when the object lacks them:
+/// OIDC Core §6.1 has client_id, response_type and scope sent outside too, and redirect_uri
+/// is kept for OIDC clients that send it only there.
+const OUTER_FALLBACK: [&str; 4] = ["client_id", "response_type", "scope", "redirect_uri"];
+
+/// Replaces the parameters with those of a signed request object when one is sent: only the
+/// object's parameters are used (RFC 9101 §6.3), so an outer `state`, `prompt`, `max_age`,
+/// `claims`, hint or anything else is ignored. Under FAPI 1 Advanced not even the OIDC
+/// fallbacks are read (§5.2.2-10): only client_id comes from outside.
 async fn with_request_object(
     p: &Provider,
     client: &Client,
@@ -319,9 +326,17 @@ async fn with_request_object(
     let Some(object) = params.remove("request").filter(|o| !o.is_empty()) else {
         return Ok((params, None));
     };
-    let (inner, claims) = super::request_object::parameters(p, client, &object).await?;
-    params.extend(inner);
-    Ok((params, Some(claims)))
+    let (mut inner, claims) = super::request_object::parameters(p, client, &object).await?;
+    let fallback: &[&str] = match fapi::profile_of(p, client) {
+        Some(fapi::Profile::Fapi1Advanced) => &OUTER_FALLBACK[..1],
+        _ => &OUTER_FALLBACK,
+    };
+    for k in fallback {
+        if let Some(v) = params.remove(*k) {
+            inner.entry(k.to_string()).or_insert(v);
+        }
+    }
+    Ok((inner, Some(claims)))
 }
 
 /// The stored request behind a PAR `request_uri`, for the client it was pushed by.
@@ -589,7 +604,11 @@ pub fn decide(
 ) -> Next {
     let none = req.has_prompt("none");
     let usable = session.filter(|s| {
-        let fresh = req.max_age.is_none_or(|m| now - s.auth_time <= m);
+        // Strictly less: auth_time is whole seconds, so a login in this very second may be
+        // almost a second old, and max_age=0 always asks again, as prompt=login does (OIDC
+        // Core §3.1.2.1). A login stamped ahead of this node's clock counts as just now.
+        let elapsed = now.saturating_sub(s.auth_time).max(0);
+        let fresh = req.max_age.is_none_or(|m| elapsed < m);
         let right_user = req.required_sub().is_none_or(|sub| sub == s.user_id);
         fresh && right_user
     });

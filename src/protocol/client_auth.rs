@@ -263,7 +263,8 @@ async fn verify_assertion(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| error("jti is required".into()))?;
     let (scope, jti) = (format!("client_assertion:{}", client.id), jti.to_string());
-    let exp = claims["exp"].as_i64().unwrap_or(now) + client_keys::CLOCK_SKEW_SECS;
+    let exp =
+        client_keys::numeric_date(&claims["exp"]).unwrap_or(now) + client_keys::CLOCK_SKEW_SECS;
     let first = p
         .store
         .write(move |c| store::replay::first_use(c, &scope, &jti, exp))

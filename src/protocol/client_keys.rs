@@ -73,6 +73,16 @@ pub fn audience_matches(aud: &Value, accepted: &[&str]) -> bool {
     }
 }
 
+/// A NumericDate claim in whole seconds. RFC 7519 §2 allows non-integer values
+/// (`1733400000.5`); they are floored, since every check here works to the second.
+pub fn numeric_date(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && f.abs() < 1e15)
+            .map(|f| f.floor() as i64)
+    })
+}
+
 /// The time claims every client JWT must get right: `exp` (when `exp_required`) in the
 /// future and at most `max_lifetime` ahead, `nbf` and `iat` not in the future.
 pub fn check_times(
@@ -84,9 +94,7 @@ pub fn check_times(
 ) -> OAuthResult<()> {
     match claims.get("exp") {
         Some(v) => {
-            let exp = v
-                .as_i64()
-                .ok_or_else(|| error("exp must be a number".into()))?;
+            let exp = numeric_date(v).ok_or_else(|| error("exp must be a number".into()))?;
             if exp <= now - CLOCK_SKEW_SECS {
                 return Err(error("the JWT has expired (exp)".into()));
             }
@@ -99,9 +107,7 @@ pub fn check_times(
     }
     for name in ["nbf", "iat"] {
         if let Some(v) = claims.get(name) {
-            let t = v
-                .as_i64()
-                .ok_or_else(|| error(format!("{name} must be a number")))?;
+            let t = numeric_date(v).ok_or_else(|| error(format!("{name} must be a number")))?;
             if t > now + CLOCK_SKEW_SECS {
                 return Err(error(format!("{name} is in the future")));
             }

@@ -49,8 +49,7 @@ pub async fn check(
         ));
     }
     let now = p.now();
-    let iat = c["iat"]
-        .as_i64()
+    let iat = super::client_keys::numeric_date(&c["iat"])
         .ok_or_else(|| invalid(status, "DPoP proof: iat is required"))?;
     if iat > now + CLOCK_SKEW_SECS || iat < now - PROOF_MAX_AGE_SECS {
         return Err(invalid(

@@ -1,6 +1,7 @@
 //! The FAPI security profiles, per client or as the provider's default: FAPI 1.0 Advanced and
 //! FAPI 2.0 Security Profile. Each rule names the clause it enforces.
 
+use super::client_keys::numeric_date;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::provider::Provider;
@@ -55,17 +56,22 @@ pub fn restrict_algs(profile: Option<Profile>, algs: Vec<Alg>) -> Vec<Alg> {
 }
 
 /// Checks at the authorization endpoint, on the request's final parameters.
-/// `object` holds the verified request object's claims when one was used.
+/// `object` holds the verified request object's claims when one was used; `pushed` says the
+/// request came through the PAR endpoint.
 pub fn check_authorization(
     profile: Profile,
     params: &std::collections::HashMap<String, String>,
     object: Option<&Value>,
+    pushed: bool,
     now: i64,
 ) -> OAuthResult<()> {
     let has = |k: &str| params.get(k).is_some_and(|v| !v.is_empty());
-    if params.get("code_challenge_method").map(String::as_str) != Some("S256")
-        || !has("code_challenge")
-    {
+    // FAPI 2 always uses PKCE (§5.3.2.2-5); FAPI 1 Advanced asks it only of pushed requests
+    // (§5.2.2-18): a request object passed by value may come without it.
+    let pkce_required = profile == Profile::Fapi2 || pushed;
+    let pkce_s256 = params.get("code_challenge_method").map(String::as_str) == Some("S256")
+        && has("code_challenge");
+    if pkce_required && !pkce_s256 {
         return Err(OAuthError::invalid_request(
             "PKCE with S256 is required (FAPI 1 Adv. §5.2.2-18, FAPI 2 §5.3.2.2-5)",
         ));
@@ -113,11 +119,9 @@ fn invalid_object(d: &str) -> OAuthError {
 /// FAPI 1 Advanced §5.2.2-13/15/17 and §5.2.3-8: exp and nbf, at most 60 minutes apart and
 /// nbf no older than 60 minutes; scope, nonce and redirect_uri inside the object.
 fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
-    let exp = object["exp"]
-        .as_i64()
+    let exp = numeric_date(&object["exp"])
         .ok_or_else(|| invalid_object("exp is required (FAPI 1 Adv. §5.2.2-13)"))?;
-    let nbf = object["nbf"]
-        .as_i64()
+    let nbf = numeric_date(&object["nbf"])
         .ok_or_else(|| invalid_object("nbf is required (FAPI 1 Adv. §5.2.2-17)"))?;
     if exp - nbf > FAPI1_OBJECT_MAX_SECS {
         return Err(invalid_object(

@@ -375,10 +375,8 @@ pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Ou
             return super::journey::start(p, live).await;
         }
     }
-    let bank = live.request.bank.is_some();
-    if live.authentication().is_none() && !bank {
-        return Err(OAuthError::invalid_request("sign in before giving consent"));
-    }
+    // The user may cancel at any step, signed in or not (the login page's Cancel too): the
+    // client hears access_denied (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
     if !approve {
         let iid = live.interaction.id.clone();
         let now = p.now();

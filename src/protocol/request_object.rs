@@ -46,10 +46,17 @@ pub async fn parameters(
             }
         }
     }
-    if let Some(aud) = obj.get("aud") {
-        if !client_keys::audience_matches(aud, &[&p.issuer]) {
+    match obj.get("aud") {
+        Some(aud) if !client_keys::audience_matches(aud, &[&p.issuer]) => {
             return Err(invalid("aud must be the issuer".into()));
         }
+        // FAPI 1 Adv. §5.2.2-15 (and FAPI 2 Message Signing): aud is required.
+        None if fapi::profile_of(p, client).is_some() => {
+            return Err(invalid(
+                "aud is required and must be the issuer (FAPI 1 Adv. §5.2.2-15)".into(),
+            ));
+        }
+        _ => {}
     }
     let now = p.now();
     client_keys::check_times(&claims, now, false, MAX_LIFETIME_SECS, invalid)?;
@@ -62,7 +69,7 @@ pub async fn parameters(
         let scope = format!("request_object:{}", client.id);
         let until = obj
             .get("exp")
-            .and_then(Value::as_i64)
+            .and_then(client_keys::numeric_date)
             .unwrap_or(now + MAX_LIFETIME_SECS)
             + CLOCK_SKEW_SECS;
         let jti = jti.to_string();

@@ -35,7 +35,8 @@ pub fn login(
 <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus value=\"{username}\">\
 <label for=\"password\">Password</label>\
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\">Sign in</button></form>",
+<div class=\"actions\"><button type=\"submit\">Sign in</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>",
             client = text(client_name),
             uid = attr(uid),
             csrf = attr(csrf),

@@ -32,28 +32,33 @@ impl ClientKey {
     }
 
     /// Signs `claims` with this key; `with_kid` controls whether the header names the key.
+    /// josekit's signers copy the key's `kid` into the header, so it is removed from the
+    /// signer when the header must not name the key.
     pub fn sign(&self, claims: &Value, with_kid: bool) -> String {
-        let mut header = JwsHeader::new();
-        if with_kid {
-            header.set_key_id(self.kid.clone());
-        }
+        let header = JwsHeader::new();
         let payload = serde_json::to_vec(claims).unwrap();
         match self.alg {
-            "ES256" => josekit::jws::serialize_compact(
-                &payload,
-                &header,
-                &ES256.signer_from_jwk(&self.jwk).unwrap(),
-            ),
-            "PS256" => josekit::jws::serialize_compact(
-                &payload,
-                &header,
-                &PS256.signer_from_jwk(&self.jwk).unwrap(),
-            ),
-            _ => josekit::jws::serialize_compact(
-                &payload,
-                &header,
-                &RS256.signer_from_jwk(&self.jwk).unwrap(),
-            ),
+            "ES256" => {
+                let mut signer = ES256.signer_from_jwk(&self.jwk).unwrap();
+                if !with_kid {
+                    signer.remove_key_id();
+                }
+                josekit::jws::serialize_compact(&payload, &header, &signer)
+            }
+            "PS256" => {
+                let mut signer = PS256.signer_from_jwk(&self.jwk).unwrap();
+                if !with_kid {
+                    signer.remove_key_id();
+                }
+                josekit::jws::serialize_compact(&payload, &header, &signer)
+            }
+            _ => {
+                let mut signer = RS256.signer_from_jwk(&self.jwk).unwrap();
+                if !with_kid {
+                    signer.remove_key_id();
+                }
+                josekit::jws::serialize_compact(&payload, &header, &signer)
+            }
         }
         .unwrap()
     }
@@ -131,7 +136,9 @@ impl DpopKey {
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_jwk(Jwk::from_map(self.public().as_object().unwrap().clone()).unwrap());
-        let signer = ES256.signer_from_jwk(&self.key.jwk).unwrap();
+        // As DPoP clients send it: the key in the header (with its kid), no `kid` header.
+        let mut signer = ES256.signer_from_jwk(&self.key.jwk).unwrap();
+        signer.remove_key_id();
         josekit::jws::serialize_compact(&serde_json::to_vec(claims).unwrap(), &header, &signer)
             .unwrap()
     }

@@ -44,6 +44,8 @@ pub struct Config {
     pub keys: KeyRotation,
     pub plugins: PluginsConfig,
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// Requests made on a client's behalf (`jwks_uri`, ...): see `crate::outbound`.
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 /// A resource server's requirements for the access tokens issued for it.
@@ -150,6 +152,7 @@ impl Default for Config {
             keys: KeyRotation::default(),
             plugins: PluginsConfig::default(),
             webhooks: Default::default(),
+            outbound: Default::default(),
         }
     }
 }

@@ -38,7 +38,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             &p.sealer,
             &p.config.outbound,
         )
-            .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?;
         p.store
             .write(move |c| store::clients::insert(c, &new.client))
             .await?;

@@ -73,13 +73,9 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
-            let allowed: Vec<SocketAddr> = all
-                .into_iter()
-                .filter(|a| policy.allows(a.ip()))
-                .collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                all.into_iter().filter(|a| policy.allows(a.ip())).collect();
             if allowed.is_empty() {
                 return Err(format!("{host} resolves to no public address").into());
             }
@@ -166,7 +162,12 @@ mod tests {
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -40,7 +40,10 @@ pub fn check_client_jwks(jwks: &Value) -> Result<(), JoseError> {
                     .verifier_from_jwk(&jwk)
                     .map_err(|_| bad(i, "not a usable RSA public key"))?;
                 if rsa_bits(&map) < MIN_RSA_BITS {
-                    return Err(bad(i, "RSA keys need at least 2048 bits (RFC 7518 section 3.3)"));
+                    return Err(bad(
+                        i,
+                        "RSA keys need at least 2048 bits (RFC 7518 section 3.3)",
+                    ));
                 }
             }
             "EC" => {

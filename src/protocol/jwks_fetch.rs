@@ -69,7 +69,9 @@ impl JwksCache {
             OAuthError::invalid_client("the client's jwks_uri could not be read").with_detail(d)
         };
         if let Some(policy) = &self.policy {
-            policy.check_uri(uri).map_err(|why| fail(format!("{uri}: {why}")))?;
+            policy
+                .check_uri(uri)
+                .map_err(|why| fail(format!("{uri}: {why}")))?;
         }
         let mut res = self
             .http

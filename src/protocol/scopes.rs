@@ -60,7 +60,14 @@ pub fn is_supported(scope: &str) -> bool {
 
 /// The bank scopes discovery lists: the chooser filters and the connection lifecycle scopes.
 /// `id:{bank}` names one institution of the connection lists and is not listed.
-pub const BANK_SCOPES: &[&str] = &["id:all", "id:api", "id:legacy", "id:test", "reauth", "refresh"];
+pub const BANK_SCOPES: &[&str] = &[
+    "id:all",
+    "id:api",
+    "id:legacy",
+    "id:test",
+    "reauth",
+    "refresh",
+];
 
 /// Every scope discovery advertises in `scopes_supported`.
 pub fn advertised() -> impl Iterator<Item = &'static str> {

@@ -147,7 +147,13 @@ fn is_birthdate(s: &str) -> bool {
 fn printable(s: &str) -> String {
     s.chars()
         .take(64)
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

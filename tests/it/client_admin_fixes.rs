@@ -25,7 +25,10 @@ async fn client_credentials_basic(s: &TestServer, id: &str, secret: &str) -> u16
     s.browser()
         .post(s.url("/token"))
         .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "accounts:read")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "accounts:read"),
+        ])
         .send()
         .await
         .unwrap()
@@ -155,7 +158,10 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
     let post = s
         .client(json!({"token_endpoint_auth_method": "client_secret_post"}))
         .await;
-    assert_eq!(client_credentials_basic(&s, &post.id, &post.secret).await, 200);
+    assert_eq!(
+        client_credentials_basic(&s, &post.id, &post.secret).await,
+        200
+    );
     // A wrong secret is still refused either way.
     assert_eq!(client_credentials_basic(&s, &post.id, "wrong").await, 401);
     assert_eq!(
@@ -166,7 +172,10 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
     let jwt = s
         .client(json!({"token_endpoint_auth_method": "client_secret_jwt"}))
         .await;
-    assert_eq!(client_credentials_basic(&s, &jwt.id, &jwt.secret).await, 401);
+    assert_eq!(
+        client_credentials_basic(&s, &jwt.id, &jwt.secret).await,
+        401
+    );
     assert_eq!(
         client_credentials_post(&s, &jwt.id, &jwt.secret, "accounts:read").await,
         401
@@ -257,16 +266,22 @@ fn rfc5280_development_cas_have_unique_names_and_key_identifiers() {
     let pki_b = consentry::tls::ensure_dev_pki(b.path(), &hosts).unwrap();
     let parse = |der: &[u8]| {
         let (_, c) = x509_parser::parse_x509_certificate(der).unwrap();
-        let ski = c.extensions().iter().find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-            _ => None,
-        });
-        let aki = c.extensions().iter().find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(k) => {
-                k.key_identifier.as_ref().map(|k| k.0.to_vec())
-            }
-            _ => None,
-        });
+        let ski = c
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
+        let aki = c
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(k) => {
+                    k.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                _ => None,
+            });
         (c.subject().to_string(), c.issuer().to_string(), ski, aki)
     };
     let (ca_a, _, ca_a_ski, _) = parse(&pki_a.chain[1]);

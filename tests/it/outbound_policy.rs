@@ -76,7 +76,10 @@ async fn rfc7591_s2_registration_refuses_fetched_uris_on_internal_or_plain_http_
         meta["request_uris"] = json!([uri]);
         let (status, body) = register(&s, &meta).await;
         assert_eq!(status, 400, "request_uris {uri}: {body}");
-        assert_eq!(body["error"], "invalid_client_metadata", "request_uris {uri}");
+        assert_eq!(
+            body["error"], "invalid_client_metadata",
+            "request_uris {uri}"
+        );
 
         let mut meta = json!({"redirect_uris": ["https://app.example.test/cb"]});
         meta["sector_identifier_uri"] = json!(uri);

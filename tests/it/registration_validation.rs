@@ -80,7 +80,13 @@ async fn rfc7591_s2_display_uris_must_be_https_urls() {
     // RFC 7591 §2: client_uri, logo_uri, tos_uri and policy_uri are web pages and images a
     // consent page may show or link; javascript: and data: URLs never are.
     let s = TestServer::start().await;
-    for member in ["client_uri", "logo_uri", "tos_uri", "policy_uri", "logo_uri#fr"] {
+    for member in [
+        "client_uri",
+        "logo_uri",
+        "tos_uri",
+        "policy_uri",
+        "logo_uri#fr",
+    ] {
         for bad in [
             json!("javascript:alert(document.cookie)"),
             json!("data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
@@ -97,11 +103,8 @@ async fn rfc7591_s2_display_uris_must_be_https_urls() {
             )
             .await;
         }
-        let (status, body) = register(
-            &s,
-            &with(member, json!("https://app.example.test/about")),
-        )
-        .await;
+        let (status, body) =
+            register(&s, &with(member, json!("https://app.example.test/about"))).await;
         assert_eq!(status, 201, "{member}: {body}");
         assert_eq!(body[member], "https://app.example.test/about");
     }

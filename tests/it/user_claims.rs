@@ -67,7 +67,10 @@ async fn operators_set_standard_claims_and_userinfo_releases_them_by_scope() {
         &[
             ("scope", "openid profile email address phone"),
             // OIDC Core §5.5: a claim asked for by name goes into the ID token.
-            ("claims", r#"{"id_token":{"birthdate":null,"address":null}}"#),
+            (
+                "claims",
+                r#"{"id_token":{"birthdate":null,"address":null}}"#,
+            ),
         ],
     );
     let cb = Journey::new(&s).complete(&params, "ada").await;

@@ -45,6 +45,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub webhooks: crate::webhooks::WebhookConfig,
     pub server: ServerLimits,
+    /// Requests made on a client's behalf (`jwks_uri`, ...): see `crate::outbound`.
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 /// Connection limits and timeouts, so idle or slow clients cannot hold the server's
@@ -181,6 +183,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             webhooks: Default::default(),
             server: ServerLimits::default(),
+            outbound: Default::default(),
         }
     }
 }

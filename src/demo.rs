@@ -31,8 +31,14 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             "token_endpoint_auth_method": "client_secret_basic",
             "scope": "openid profile email address phone offline_access accounts:read transactions:read:all user:create user:read user:delete",
         });
-        let new = registration::new_client(meta, Registrar::Operator, now, &p.sealer)
-            .map_err(anyhow::Error::msg)?;
+        let new = registration::new_client(
+            meta,
+            Registrar::Operator,
+            now,
+            &p.sealer,
+            &p.config.outbound,
+        )
+        .map_err(anyhow::Error::msg)?;
         p.store
             .write(move |c| store::clients::insert(c, &new.client))
             .await?;

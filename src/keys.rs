@@ -13,7 +13,11 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// How long a retired key stays published: until every token it signed has expired.
 pub fn retention_secs(p: &Provider) -> i64 {
-    let l = &p.config.lifetimes;
+    retention_for(&p.config.lifetimes)
+}
+
+/// The same from configured lifetimes (`consentry keys rotate` reads the configuration).
+pub fn retention_for(l: &crate::config::Lifetimes) -> i64 {
     // JARM responses live 600 s; a minute of slack for clock skew.
     l.access_token_secs.max(l.id_token_secs).max(600) + 60
 }

@@ -13,6 +13,7 @@ pub mod jose;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod outbound;
 pub mod password_pool;
 pub mod plugins;
 pub mod protocol;
@@ -99,7 +100,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?,
         mtls_roots,
-        jwks_cache: Default::default(),
+        jwks_cache: protocol::jwks_fetch::JwksCache::for_clients(config.outbound),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,

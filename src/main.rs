@@ -57,9 +57,15 @@ enum PluginsCommand {
 enum KeysCommand {
     /// Retire the current keys, make the published next keys current, and publish new next keys.
     /// A running provider picks the change up within seconds.
+    /// Retired keys stay published for the longest token lifetime of the configuration
+    /// (`--config` and `CONSENTRY_*`, as `serve` reads them).
     Rotate {
-        #[command(flatten)]
-        dir: DataDir,
+        /// TOML configuration file (as given to `serve --config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folder holding the keys (default: the configuration's `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// List the signing keys (kid, algorithm, status) as JSON lines.
     List {
@@ -192,6 +198,10 @@ enum UsersCommand {
         email: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// Standard claims (OpenID Connect Core 5.1) as a JSON object, e.g.
+        /// '{"given_name": "Ada", "address": {"country": "GB"}}'; --email and --name win.
+        #[arg(long)]
+        claims: Option<String>,
     },
 }
 
@@ -354,11 +364,14 @@ fn now() -> i64 {
 struct AdminStore {
     store: Store,
     sealer: consentry::sealing::Sealer,
+    outbound: consentry::outbound::OutboundPolicy,
 }
 
 impl AdminStore {
     fn open(dir: &DataDir) -> anyhow::Result<AdminStore> {
         Ok(AdminStore {
+            // The outbound policy comes from the environment (`CONSENTRY_OUTBOUND__*`).
+            outbound: Config::load(None)?.outbound,
             sealer: consentry::sealing::Sealer::load_or_create(&dir.data_dir.join("keys"))?,
             store: open_store(dir)?,
         })
@@ -369,6 +382,7 @@ impl AdminStore {
             store: &self.store,
             sealer: &self.sealer,
             now: now(),
+            outbound: self.outbound,
         }
     }
 }
@@ -506,6 +520,7 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
         password_stdin: _,
         email,
         name,
+        claims,
     } = cmd;
     if username.trim().is_empty() {
         anyhow::bail!("--username must not be empty");
@@ -517,10 +532,16 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
         anyhow::bail!("the password must be at least 8 characters");
     }
     let hash = hash_password(&password).map_err(anyhow::Error::msg)?;
-    let mut claims = serde_json::Map::new();
+    let mut claims = match claims {
+        None => serde_json::Map::new(),
+        Some(text) => consentry::protocol::user_claims::validate(&json_arg("--claims", &text)?)
+            .map_err(refused)?,
+    };
     if let Some(e) = email {
         claims.insert("email".into(), e.into());
-        claims.insert("email_verified".into(), false.into());
+        claims
+            .entry("email_verified")
+            .or_insert_with(|| false.into());
     }
     if let Some(n) = name {
         claims.insert("name".into(), n.into());
@@ -549,19 +570,16 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
 
 fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     use consentry::jose::key_file;
-    let (dir, rotate) = match cmd {
-        KeysCommand::Rotate { dir } => (dir, true),
-        KeysCommand::List { dir } => (dir, false),
-    };
-    let keys_dir = dir.data_dir.join("keys");
-    let config = Config::default();
-    let keys = if rotate {
-        // Retired keys stay published for the longest token lifetime of the default config.
-        let l = &config.lifetimes;
-        let retention = l.access_token_secs.max(l.id_token_secs).max(600) + 60;
-        consentry::keys::rotate(&keys_dir, now(), retention)?
-    } else {
-        key_file::load_or_create(&keys_dir, now())?
+    let keys = match cmd {
+        KeysCommand::Rotate { config, data_dir } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let retention = consentry::keys::retention_for(&config.lifetimes);
+            consentry::keys::rotate(&config.keys_dir(), now(), retention)?
+        }
+        KeysCommand::List { dir } => key_file::load_or_create(&dir.data_dir.join("keys"), now())?,
     };
     for k in &keys {
         let line = serde_json::json!({

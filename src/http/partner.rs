@@ -60,30 +60,34 @@ fn no_content(res: &mut Response, result: OAuthResult<()>) {
     }
 }
 
-/// The optional JSON body of `POST /users`: `{"clientUserId": "..."}`.
-async fn client_user_id(req: &mut Request) -> OAuthResult<Option<String>> {
+/// The optional JSON body of `POST /users`: `{"clientUserId": "...", "claims": {...}}`.
+async fn new_user(req: &mut Request) -> OAuthResult<partner::NewUser> {
     let body = req
         .payload_with_max_size(MAX_BODY)
         .await
         .map_err(|_| OAuthError::invalid_request("the request body is unreadable or too large"))?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok(Default::default());
     }
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| OAuthError::invalid_request("the body must be a JSON object"))?;
     let obj = v
         .as_object()
         .ok_or_else(|| OAuthError::invalid_request("the body must be a JSON object"))?;
-    if let Some(k) = obj.keys().find(|k| *k != "clientUserId") {
+    if let Some(k) = obj.keys().find(|k| *k != "clientUserId" && *k != "claims") {
         return Err(OAuthError::invalid_request(format!(
-            "unknown member {k}: the body takes only clientUserId"
+            "unknown member {k}: the body takes only clientUserId and claims"
         )));
     }
-    match obj.get("clientUserId") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(OAuthError::invalid_request("clientUserId must be a string")),
-    }
+    let client_user_id = match obj.get("clientUserId") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(OAuthError::invalid_request("clientUserId must be a string")),
+    };
+    Ok(partner::NewUser {
+        client_user_id,
+        claims: obj.get("claims").cloned(),
+    })
 }
 
 #[handler]
@@ -92,8 +96,8 @@ pub async fn create_user(req: &mut Request, depot: &mut Depot, res: &mut Respons
     let Some(c) = caller(&p, req, res, "user:create").await else {
         return;
     };
-    let result = match client_user_id(req).await {
-        Ok(id) => partner::create_user(&p, &c, id).await,
+    let result = match new_user(req).await {
+        Ok(new) => partner::create_user(&p, &c, new).await,
         Err(e) => Err(e),
     };
     answer(res, StatusCode::CREATED, result);

@@ -29,7 +29,13 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     }
     let result = async {
         let raw = json_body(req).await?;
-        let new = reg::new_client(raw, Registrar::Dynamic, p.now(), &p.sealer)?;
+        let new = reg::new_client(
+            raw,
+            Registrar::Dynamic,
+            p.now(),
+            &p.sealer,
+            &p.config.outbound,
+        )?;
         let client = new.client.clone();
         p.store
             .write(move |c| store::clients::insert(c, &client))
@@ -112,35 +118,52 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                 obj.remove(k);
             }
         }
-        let mut metadata = reg::parse_metadata(raw)?;
+        let mut metadata = reg::parse_metadata(raw, &p.config.outbound)?;
         reg::keep_operator_owned(&mut metadata, &client.metadata);
         if metadata.is_public() != client.metadata.is_public() {
             return Err(OAuthError::invalid_client_metadata(
                 "a client cannot switch between public and confidential",
             ));
         }
+        // A change to a secret method needs a secret: issue one, shown once (RFC 7592 §2.2).
+        let (new_secret, secret_hash, secret_sealed) =
+            reg::secret_for_update(&client, &metadata, &p.sealer);
         let updated = Client {
             metadata,
+            secret_hash,
+            secret_sealed,
             ..client.clone()
         };
         let saved = updated.clone();
         let now = p.now();
         let seen = client.clone();
         p.store
-            .write(move |c| store::clients::update_if_unchanged(c, &seen, &saved, now))
+            .write(move |c| {
+                let found = store::clients::update_if_unchanged(c, &seen, &saved, now)?;
+                if found {
+                    store::clients::set_secret(
+                        c,
+                        &saved.id,
+                        saved.secret_hash.as_deref(),
+                        saved.secret_sealed.as_deref(),
+                        now,
+                    )?;
+                }
+                Ok(found)
+            })
             .await
             .map_err(|e| match e {
                 store::StoreError::Rejected(why) => OAuthError::new("invalid_request", 409, why),
                 e => e.into(),
             })?;
-        Ok(updated)
+        Ok((updated, new_secret))
     }
     .await;
     match result {
-        Ok(c) => respond::json(
+        Ok((c, secret)) => respond::json(
             res,
             StatusCode::OK,
-            &reg::response(&c, None, None, &p.endpoints().registration),
+            &reg::response(&c, secret.as_deref(), None, &p.endpoints().registration),
         ),
         Err(e) => respond::oauth_error(res, &e, "Bearer"),
     }

@@ -32,6 +32,8 @@ pub struct Admin<'a> {
     pub store: &'a Store,
     pub sealer: &'a Sealer,
     pub now: i64,
+    /// Where the server may fetch from on a client's behalf (checked on `jwks_uri`, ...).
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 /// A webhook endpoint and the secret its deliveries are signed with.
@@ -131,6 +133,7 @@ impl Admin<'_> {
             store: &p.store,
             sealer: &p.sealer,
             now: p.now(),
+            outbound: p.config.outbound,
         }
     }
 
@@ -146,7 +149,13 @@ impl Admin<'_> {
     /// `client_secret`. The answer carries the secrets once.
     pub async fn create(&self, mut raw: Value) -> OAuthResult<Value> {
         strip_server_owned(&mut raw)?;
-        let new = registration::new_client(raw, Registrar::Operator, self.now, self.sealer)?;
+        let new = registration::new_client(
+            raw,
+            Registrar::Operator,
+            self.now,
+            self.sealer,
+            &self.outbound,
+        )?;
         let webhook_secret = new
             .client
             .metadata
@@ -228,7 +237,7 @@ impl Admin<'_> {
                 ));
             }
         }
-        let metadata = registration::parse_metadata(raw)?;
+        let metadata = registration::parse_metadata(raw, &self.outbound)?;
         self.save(client, metadata).await
     }
 
@@ -288,7 +297,7 @@ impl Admin<'_> {
             }
             None => {}
         }
-        let metadata = registration::parse_metadata(m)?;
+        let metadata = registration::parse_metadata(m, &self.outbound)?;
         self.save(client, metadata).await
     }
 
@@ -303,7 +312,7 @@ impl Admin<'_> {
         let client = self.load(id).await?;
         let mut m = metadata_value(&client)?;
         m["webhook_url"] = json!(url);
-        let metadata = registration::parse_metadata(m)?;
+        let metadata = registration::parse_metadata(m, &self.outbound)?;
         let secret = secrets::random_token();
         let sealed = self.sealer.seal(&secret);
         let updated = Client {
@@ -427,25 +436,8 @@ impl Admin<'_> {
     /// secret methods (a new one, returned once, when one is needed and missing), a sealed copy
     /// only for `client_secret_jwt`, and a webhook secret exactly when there is a webhook_url.
     async fn save(&self, client: Client, metadata: ClientMetadata) -> OAuthResult<Value> {
-        let usable = client.secret_hash.is_some()
-            && (metadata.token_endpoint_auth_method != "client_secret_jwt"
-                || client.secret_sealed.is_some());
-        let (new_secret, hash, sealed) = match (metadata.uses_secret(), usable) {
-            (false, _) => (None, None, None),
-            (true, true) => (
-                None,
-                client.secret_hash.clone(),
-                client
-                    .secret_sealed
-                    .clone()
-                    .filter(|_| metadata.token_endpoint_auth_method == "client_secret_jwt"),
-            ),
-            (true, false) => {
-                let s = secrets::random_token();
-                let (h, sealed) = self.secret_columns(&metadata, &s);
-                (Some(s), Some(h), sealed)
-            }
-        };
+        let (new_secret, hash, sealed) =
+            registration::secret_for_update(&client, &metadata, self.sealer);
         let id = client.id.clone();
         let has_webhook = {
             let key = id.clone();

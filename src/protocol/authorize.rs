@@ -503,7 +503,6 @@ fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
     if !requested.contains("openid") {
         return Err(OAuthError::invalid_scope("the openid scope is required"));
     }
-    let allowed = client.metadata.scope.as_deref().map(ScopeSet::parse);
     let mut granted = ScopeSet::default();
     for s in requested.iter() {
         // Bank scopes are checked against the institutions and the client's connection types.
@@ -516,12 +515,10 @@ fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
                 "scope {s} is not supported"
             )));
         }
-        if let Some(a) = &allowed {
-            if !a.contains(s) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope {s} is not allowed for this client"
-                )));
-            }
+        if !client.metadata.allows_scope(s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {s} is not allowed for this client"
+            )));
         }
         if s == "offline_access" && !client.metadata.allows_grant("refresh_token") {
             continue;

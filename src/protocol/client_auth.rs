@@ -200,7 +200,7 @@ pub async fn authenticate(
             Err(fail().with_detail("client certificate does not match"))
         };
     }
-    if client.metadata.token_endpoint_auth_method != presented.method {
+    if !method_accepted(registered, presented.method) {
         return Err(fail().with_detail(format!(
             "client {} registered {} but used {}",
             client.id, client.metadata.token_endpoint_auth_method, presented.method
@@ -215,6 +215,16 @@ pub async fn authenticate(
         (Some(s), Some(hash)) if secrets::matches_digest(s.expose(), hash) => Ok(client),
         _ => Err(fail()),
     }
+}
+
+/// The presented method must be the registered one, except that `client_secret_basic` and
+/// `client_secret_post` stand in for each other: both carry the same secret, only in another
+/// place (RFC 6749 §2.3.1), so a client registered with either may use both (as certified
+/// clients and the OpenID certification plans expect). Every other method stays strict.
+fn method_accepted(registered: &str, presented: &str) -> bool {
+    const SECRET_IN_REQUEST: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+    registered == presented
+        || (SECRET_IN_REQUEST.contains(&registered) && SECRET_IN_REQUEST.contains(&presented))
 }
 
 /// RFC 7523 §3 and OIDC Core §9: signed by the client's key with an allowed algorithm,

@@ -2,7 +2,7 @@
 //! here works; it is serialised once at start.
 
 use super::authorize::RESPONSE_TYPES;
-use super::{response, scopes, tokens::DEFAULT_ACR};
+use super::{response, scopes, tokens::ACR_VALUES};
 use crate::jose::Alg;
 use crate::provider::Provider;
 use serde_json::json;
@@ -12,20 +12,7 @@ pub fn document(p: &Provider) -> String {
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
     // client_secret_jwt signs with the shared secret (HS256); the others with keys.
     let token_auth_algs: Vec<&str> = algs.iter().copied().chain(["HS256"]).collect();
-    // Bank scopes: the chooser filters and the lifecycle scopes (`id:{bank}` for each
-    // institution in the connection lists).
-    let scopes: Vec<&str> = scopes::SUPPORTED
-        .iter()
-        .map(|(s, _)| *s)
-        .chain([
-            "id:all",
-            "id:api",
-            "id:legacy",
-            "id:test",
-            "reauth",
-            "refresh",
-        ])
-        .collect();
+    let scopes: Vec<&str> = scopes::advertised().collect();
     let mut claims = scopes::all_claims();
     claims.push(super::bank::CONNECTION_CLAIM);
     json!({
@@ -69,7 +56,7 @@ pub fn document(p: &Provider) -> String {
         "claims_parameter_supported": true,
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
-        "acr_values_supported": [DEFAULT_ACR],
+        "acr_values_supported": ACR_VALUES,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],

@@ -2,6 +2,7 @@
 //! (at most every few seconds) when a JWT names a `kid` the cached set lacks.
 
 use crate::error::{OAuthError, OAuthResult};
+use crate::outbound::OutboundPolicy;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -14,26 +15,29 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 pub struct JwksCache {
     http: reqwest::Client,
+    /// The outbound policy every URI is checked against; `None` for institutions' servers,
+    /// which the operator configured (plugins), not a client.
+    policy: Option<OutboundPolicy>,
     entries: Mutex<HashMap<String, (i64, Value)>>,
 }
 
-impl Default for JwksCache {
-    fn default() -> Self {
-        JwksCache::with_client(
-            reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("an HTTP client with static settings"),
-        )
-    }
-}
-
 impl JwksCache {
-    /// A cache that fetches with `http` (e.g. one trusting extra CAs).
+    /// A cache for clients' `jwks_uri`s: fetched only where `policy` allows, checked on the
+    /// address actually connected to.
+    pub fn for_clients(policy: OutboundPolicy) -> JwksCache {
+        JwksCache {
+            http: policy.http_client(FETCH_TIMEOUT),
+            policy: Some(policy),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A cache that fetches with `http` (e.g. one trusting extra CAs), for operator-configured
+    /// servers.
     pub fn with_client(http: reqwest::Client) -> JwksCache {
         JwksCache {
             http,
+            policy: None,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -64,6 +68,11 @@ impl JwksCache {
         let fail = |d: String| {
             OAuthError::invalid_client("the client's jwks_uri could not be read").with_detail(d)
         };
+        if let Some(policy) = &self.policy {
+            policy
+                .check_uri(uri)
+                .map_err(|why| fail(format!("{uri}: {why}")))?;
+        }
         let mut res = self
             .http
             .get(uri)

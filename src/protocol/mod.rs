@@ -30,4 +30,5 @@ pub mod scopes;
 pub mod secrets;
 pub mod tokens;
 pub mod upstream;
+pub mod user_claims;
 pub mod userinfo;

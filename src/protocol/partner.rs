@@ -49,6 +49,9 @@ pub struct UserView {
     pub created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<String>,
+    /// The user's standard claims (OIDC Core §5.1), as the partner set them.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl UserView {
@@ -60,6 +63,7 @@ impl UserView {
             managed_by: "client",
             created_at: u.created_at,
             scopes: None,
+            claims: u.claims,
         }
     }
 }
@@ -105,12 +109,24 @@ impl ConnectionView {
 
 const MAX_CLIENT_USER_ID: usize = 256;
 
+/// What `POST /users` may carry.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    pub client_user_id: Option<String>,
+    /// Standard claims (OIDC Core §5.1), released by UserInfo and ID tokens by scope.
+    pub claims: Option<serde_json::Value>,
+}
+
 /// `POST /users`: a new user managed by the calling client.
-pub async fn create_user(
-    p: &Provider,
-    caller: &Caller,
-    client_user_id: Option<String>,
-) -> OAuthResult<UserView> {
+pub async fn create_user(p: &Provider, caller: &Caller, new: NewUser) -> OAuthResult<UserView> {
+    let NewUser {
+        client_user_id,
+        claims,
+    } = new;
+    let claims = match &claims {
+        None | Some(serde_json::Value::Null) => Default::default(),
+        Some(c) => super::user_claims::validate(c)?,
+    };
     if let Some(id) = &client_user_id {
         if id.is_empty() || id.len() > MAX_CLIENT_USER_ID {
             return Err(OAuthError::invalid_request(format!(
@@ -122,7 +138,7 @@ pub async fn create_user(
         id: super::secrets::random_user_id(),
         username: None,
         password_hash: None,
-        claims: Default::default(),
+        claims,
         managed_by_client: Some(caller.client_id.clone()),
         client_user_id,
         created_at: p.now(),

@@ -5,6 +5,7 @@ use super::authorize::{normalize_response_type, RESPONSE_TYPES};
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
+use crate::outbound::OutboundPolicy;
 use crate::sealing::Sealer;
 use crate::types::{Client, ClientMetadata, ScopeSet};
 use serde_json::{json, Value};
@@ -57,6 +58,7 @@ pub fn new_client(
     registrar: Registrar,
     now: i64,
     sealer: &Sealer,
+    outbound: &OutboundPolicy,
 ) -> OAuthResult<NewClient> {
     let obj = raw.as_object_mut().ok_or_else(|| {
         OAuthError::invalid_client_metadata("client metadata must be a JSON object")
@@ -78,7 +80,7 @@ pub fn new_client(
             )));
         }
     }
-    let metadata = parse_metadata(raw)?;
+    let metadata = parse_metadata(raw, outbound)?;
     let (id, secret) = match registrar {
         Registrar::Operator => (fixed_id, fixed_secret),
         Registrar::Dynamic => (None, None),
@@ -113,6 +115,33 @@ pub fn new_client(
     })
 }
 
+/// The secret columns after a metadata change (RFC 7592 §2.2 update, admin replace): none
+/// for methods without a secret; the stored one when still usable; otherwise a new secret,
+/// returned once, as registration issues one (a client switched to a secret method would
+/// else have none and be locked out). Gives (new secret, digest, sealed copy).
+pub fn secret_for_update(
+    client: &Client,
+    metadata: &ClientMetadata,
+    sealer: &Sealer,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let jwt = metadata.token_endpoint_auth_method == "client_secret_jwt";
+    let usable = client.secret_hash.is_some() && (!jwt || client.secret_sealed.is_some());
+    match (metadata.uses_secret(), usable) {
+        (false, _) => (None, None, None),
+        (true, true) => (
+            None,
+            client.secret_hash.clone(),
+            client.secret_sealed.clone().filter(|_| jwt),
+        ),
+        (true, false) => {
+            let secret = secrets::random_token();
+            let sealed = jwt.then(|| sealer.seal(&secret));
+            let hash = secrets::digest(&secret);
+            (Some(secret), Some(hash), sealed)
+        }
+    }
+}
+
 fn take_string(obj: &mut serde_json::Map<String, Value>, key: &str) -> OAuthResult<Option<String>> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
@@ -123,8 +152,9 @@ fn take_string(obj: &mut serde_json::Map<String, Value>, key: &str) -> OAuthResu
     }
 }
 
-/// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2).
-pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
+/// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2). URIs the server would
+/// fetch are checked against the `outbound` policy.
+pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<ClientMetadata> {
     let m: ClientMetadata = serde_json::from_value(raw).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
@@ -188,7 +218,7 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
     }
     if let Some(s) = &m.scope {
         for scope in ScopeSet::parse(s).iter() {
-            if !scopes::is_supported(scope) {
+            if !scopes::is_registrable(scope) {
                 return Err(OAuthError::invalid_client_metadata(format!(
                     "scope {scope} is not supported"
                 )));
@@ -200,8 +230,11 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
             "jwks and jwks_uri must not both be set",
         ));
     }
-    check_key_metadata(&m)?;
+    check_key_metadata(&m, outbound)?;
     check_encryption_metadata(&m)?;
+    check_fetched_uris(&m, outbound)?;
+    check_display_uris(&m, outbound)?;
+    check_subject_type(&m)?;
     if let Some(uri) = &m.webhook_url {
         check_webhook_url(uri)?;
     }
@@ -226,12 +259,12 @@ pub fn parse_metadata(raw: Value) -> OAuthResult<ClientMetadata> {
 }
 
 /// Keys and key algorithms: a usable public JWKS, and only algorithms we allow.
-fn check_key_metadata(m: &ClientMetadata) -> OAuthResult<()> {
+fn check_key_metadata(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthResult<()> {
     if let Some(uri) = &m.jwks_uri {
-        check_jwks_uri(uri)?;
+        check_fetched_uri("jwks_uri", uri, outbound)?;
     }
     if let Some(jwks) = &m.jwks {
-        crate::jose::ClientKeys::from_jwks(jwks)
+        crate::jose::check_client_jwks(jwks)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
     }
     if m.token_endpoint_auth_method == "tls_client_auth" {
@@ -318,15 +351,114 @@ fn check_encryption_metadata(m: &ClientMetadata) -> OAuthResult<()> {
     }
 }
 
-/// https, or http on a loopback address for development (like redirect URIs, RFC 8252 §7.3).
-fn check_jwks_uri(uri: &str) -> OAuthResult<()> {
-    let bad = |why: &str| OAuthError::invalid_client_metadata(format!("jwks_uri {uri}: {why}"));
-    let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URL"))?;
-    match (url.scheme(), url.host_str()) {
-        ("https", Some(_)) => Ok(()),
-        ("http", Some("localhost" | "127.0.0.1" | "[::1]")) => Ok(()),
-        _ => Err(bad("must be https")),
+/// A URI the server would fetch on the client's behalf: only where the outbound policy
+/// allows (https, public addresses), so registration cannot aim the server at internal hosts.
+fn check_fetched_uri(name: &str, uri: &str, outbound: &OutboundPolicy) -> OAuthResult<()> {
+    check_uri_text(uri)
+        .and_then(|()| outbound.check_uri(uri).map(drop))
+        .map_err(|why| {
+            OAuthError::invalid_client_metadata(format!(
+                "{name} {}: {why} (RFC 7591 section 2)",
+                printable(uri)
+            ))
+        })
+}
+
+/// OIDC Registration §2: `request_uris` and `sector_identifier_uri` are fetched by the
+/// server, so they follow the outbound policy like `jwks_uri`.
+fn check_fetched_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthResult<()> {
+    if let Some(v) = m.extra.get("request_uris") {
+        let list = v.as_array().ok_or_else(|| {
+            OAuthError::invalid_client_metadata("request_uris must be an array of URIs")
+        })?;
+        for uri in list {
+            let uri = uri.as_str().ok_or_else(|| {
+                OAuthError::invalid_client_metadata("request_uris must be an array of URIs")
+            })?;
+            check_fetched_uri("request_uris", uri, outbound)?;
+        }
     }
+    if let Some(v) = m.extra.get("sector_identifier_uri") {
+        let uri = v.as_str().ok_or_else(|| {
+            OAuthError::invalid_client_metadata("sector_identifier_uri must be a URI")
+        })?;
+        check_fetched_uri("sector_identifier_uri", uri, outbound)?;
+    }
+    Ok(())
+}
+
+/// The URIs a consent page may show or link (RFC 7591 §2: `client_uri`, `logo_uri`,
+/// `tos_uri`, `policy_uri`, and their `#language` variants, §2.2): well-formed https URLs, so
+/// no `javascript:` or `data:` URL ever reaches a page. Plain http only for development.
+fn check_display_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthResult<()> {
+    const DISPLAY: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"];
+    for (key, value) in &m.extra {
+        let base = key.split('#').next().unwrap_or_default();
+        if !DISPLAY.contains(&base) {
+            continue;
+        }
+        let bad = |why: &str| {
+            OAuthError::invalid_client_metadata(format!("{base}: {why} (RFC 7591 section 2)"))
+        };
+        let uri = value.as_str().ok_or_else(|| bad("must be a string"))?;
+        check_uri_text(uri).map_err(|why| bad(&why))?;
+        let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URL"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if outbound.allow_private => {}
+            _ => return Err(bad("must be an https URL")),
+        }
+        if url.host().is_none() {
+            return Err(bad("must name a host"));
+        }
+    }
+    Ok(())
+}
+
+/// OIDC Registration §2: only the subject types discovery offers (`public`).
+fn check_subject_type(m: &ClientMetadata) -> OAuthResult<()> {
+    match m.extra.get("subject_type") {
+        None => Ok(()),
+        Some(Value::String(t)) if t == "public" => Ok(()),
+        Some(_) => Err(OAuthError::invalid_client_metadata(
+            "subject_type: only public is supported (subject_types_supported; OIDC Registration section 2)",
+        )),
+    }
+}
+
+/// RFC 3986 §2: a URI is ASCII, made of unreserved and reserved characters and
+/// percent-encodings. A parser that "fixes" spaces, quotes or raw non-ASCII would store one
+/// URI and compare or send another.
+fn check_uri_text(uri: &str) -> Result<(), String> {
+    const ALLOWED_PUNCTUATION: &str = "-._~:/?#[]@!$&'()*+,;=%";
+    if let Some(c) = uri
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !ALLOWED_PUNCTUATION.contains(*c))
+    {
+        return Err(format!(
+            "contains a character a URI cannot hold (U+{:04X}; RFC 3986 section 2)",
+            c as u32
+        ));
+    }
+    let bytes = uri.as_bytes();
+    for (i, _) in uri.match_indices('%') {
+        let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
+        if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err("has a % that does not start a percent-encoding".into());
+        }
+    }
+    Ok(())
+}
+
+/// A value for an error message: only printable ASCII, the rest replaced.
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(200)
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 /// Webhook deliveries go to https, or to http on a loopback address for development; no
@@ -351,7 +483,10 @@ fn check_webhook_url(uri: &str) -> OAuthResult<()> {
 /// https anywhere; http only on loopback, and private-use schemes for native apps (RFC 8252);
 /// never a fragment (RFC 6749 §3.1.2).
 fn check_redirect_uri(uri: &str) -> OAuthResult<()> {
-    let bad = |why: &str| OAuthError::invalid_redirect_uri(format!("redirect_uri {uri}: {why}"));
+    let bad = |why: &str| {
+        OAuthError::invalid_redirect_uri(format!("redirect_uri {}: {why}", printable(uri)))
+    };
+    check_uri_text(uri).map_err(|why| bad(&why))?;
     let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
     if url.fragment().is_some() {
         return Err(bad("must not contain a fragment"));

@@ -58,6 +58,32 @@ pub fn is_supported(scope: &str) -> bool {
     SUPPORTED.iter().any(|(s, _)| *s == scope)
 }
 
+/// The bank scopes discovery lists: the chooser filters and the connection lifecycle scopes.
+/// `id:{bank}` names one institution of the connection lists and is not listed.
+pub const BANK_SCOPES: &[&str] = &[
+    "id:all",
+    "id:api",
+    "id:legacy",
+    "id:test",
+    "reauth",
+    "refresh",
+];
+
+/// Every scope discovery advertises in `scopes_supported`.
+pub fn advertised() -> impl Iterator<Item = &'static str> {
+    SUPPORTED
+        .iter()
+        .map(|(s, _)| *s)
+        .chain(BANK_SCOPES.iter().copied())
+}
+
+/// What a client may list in its registered `scope`: what discovery advertises, and
+/// `id:{bank}` for one institution (OIDC Discovery `scopes_supported`: a partner copying
+/// that list must be able to register it).
+pub fn is_registrable(scope: &str) -> bool {
+    advertised().any(|s| s == scope) || scope.starts_with("id:")
+}
+
 pub fn description(scope: &str) -> &'static str {
     SUPPORTED
         .iter()

@@ -249,7 +249,7 @@ pub async fn id_token(
     if let Some(amr) = grant.amr.as_deref().filter(|a| !a.is_empty()) {
         c["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
     }
-    c["acr"] = json!(grant.acr.as_deref().unwrap_or(DEFAULT_ACR));
+    c["acr"] = json!(acr_of(grant));
     if let Some(sid) = &grant.sid {
         c["sid"] = json!(sid);
     }
@@ -300,6 +300,30 @@ pub async fn id_token(
 
 /// The authentication context class we assert for password logins.
 pub const DEFAULT_ACR: &str = "urn:consentry:acr:password";
+
+/// The class for journeys with no login here: the user was authenticated by their
+/// institution's own journey (or named by the client), never by a password typed here.
+pub const BANK_ACR: &str = "urn:consentry:acr:bank";
+
+/// Every class discovery advertises (`acr_values_supported`).
+pub const ACR_VALUES: &[&str] = &[DEFAULT_ACR, BANK_ACR];
+
+/// OIDC Core §2 `acr`: what the grant recorded, else what its authentication methods show
+/// (a password only when `pwd` is among them).
+fn acr_of(grant: &grants::Grant) -> &str {
+    if let Some(acr) = grant.acr.as_deref() {
+        return acr;
+    }
+    let password = grant
+        .amr
+        .as_deref()
+        .is_some_and(|amr| amr.split(' ').any(|m| m == "pwd"));
+    if password {
+        DEFAULT_ACR
+    } else {
+        BANK_ACR
+    }
+}
 
 /// A verified access token of ours that is still active in the store.
 pub struct ActiveAccessToken {

@@ -3,7 +3,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -19,12 +19,45 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn ca_params() -> Result<CertificateParams, String> {
+/// The CA's common name: unique to this data dir, so two instances' CAs in one trust bundle
+/// are told apart by name as well as by key identifier.
+fn new_ca_name() -> String {
+    let suffix: [u8; 8] = rand_bytes();
+    let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    format!("Consentry development CA {hex}")
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut out = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut out)
+        .expect("the system random source works");
+    out
+}
+
+/// The stored CA's common name (CAs made before names were unique all share one).
+fn stored_ca_name(pem: &str) -> Result<String, String> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(err)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(err)?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .ok_or("the stored CA certificate has no common name")?;
+    Ok(cn.to_string())
+}
+
+/// The CA's parameters; with the stored name, what it signs chains to the stored certificate.
+/// Its subject key identifier (SHA-256 of the key) is what leaves name as their authority key.
+fn ca_params(name: &str) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "Consentry development CA");
+    dn.push(DnType::CommonName, name);
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_identifier_method = KeyIdMethod::Sha256;
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -38,19 +71,22 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let ca_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca.key");
-    let (ca_pem, ca_key) = if ca_path.exists() && ca_key_path.exists() {
+    let (ca_pem, ca_key, ca_name) = if ca_path.exists() && ca_key_path.exists() {
         let key =
             KeyPair::from_pem(&std::fs::read_to_string(&ca_key_path).map_err(err)?).map_err(err)?;
-        (std::fs::read_to_string(&ca_path).map_err(err)?, key)
+        let pem = std::fs::read_to_string(&ca_path).map_err(err)?;
+        let name = stored_ca_name(&pem)?;
+        (pem, key, name)
     } else {
         let key = KeyPair::generate().map_err(err)?;
-        let cert = ca_params()?.self_signed(&key).map_err(err)?;
+        let name = new_ca_name();
+        let cert = ca_params(&name)?.self_signed(&key).map_err(err)?;
         crate::files::write_private(&ca_key_path, &key.serialize_pem()).map_err(err)?;
         std::fs::write(&ca_path, cert.pem()).map_err(err)?;
-        (cert.pem(), key)
+        (cert.pem(), key, name)
     };
     // The same subject and key as the stored CA certificate, so what it signs chains to it.
-    let issuer = Issuer::new(ca_params()?, ca_key);
+    let issuer = Issuer::new(ca_params(&ca_name)?, ca_key);
 
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     for h in hosts {
@@ -65,6 +101,10 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     params.distinguished_name = dn;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // RFC 5280 §4.2.1.1-2: key identifiers, so a verifier finds this CA among others.
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&server_key, &issuer).map_err(err)?;
     crate::files::write_private(&dir.join("server.key"), &server_key.serialize_pem())
         .map_err(err)?;

@@ -95,6 +95,15 @@ impl ClientMetadata {
             "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
         )
     }
+    /// The one rule for which scopes a client may be granted, at the authorization endpoint
+    /// and with client_credentials alike: those it registered in `scope`; a client that
+    /// registered none may be granted any scope the provider supports (RFC 7591 §2 leaves
+    /// the default to the server). Whether the scope exists is checked by the caller.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_none_or(|registered| registered.split(' ').any(|s| s == scope))
+    }
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }

@@ -279,7 +279,8 @@ async fn jwks_server(
 #[tokio::test]
 async fn private_key_jwt_with_jwks_uri_refetches_for_a_new_kid() {
     use std::sync::atomic::Ordering;
-    let s = TestServer::start().await;
+    // The key server is plain http on loopback: only the development allowance reaches it.
+    let s = TestServer::start_with(|c| c.outbound.allow_private = true).await;
     let first = ClientKey::new("ES256");
     let body = std::sync::Arc::new(parking_lot::Mutex::new(first.jwks().to_string()));
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -116,6 +116,7 @@ impl TestServer {
             Registrar::Operator,
             self.provider.now(),
             &self.provider.sealer,
+            &self.provider.config.outbound,
         )
         .expect("valid metadata");
         let client = new.client.clone();

@@ -28,7 +28,6 @@ pub async fn exchange(
             "public clients cannot use client_credentials (RFC 6749 §4.4)",
         ));
     }
-    let allowed = ScopeSet::parse(client.metadata.scope.as_deref().unwrap_or_default());
     let requested = ScopeSet::parse(form.get("scope").map(String::as_str).unwrap_or_default());
     for s in requested.iter() {
         if USER_ONLY.contains(&s) {
@@ -36,12 +35,12 @@ pub async fn exchange(
                 "scope {s} needs an end user and is not available with client_credentials"
             )));
         }
-        if !scopes::is_supported(s) && !allowed.contains(s) {
+        if !scopes::is_supported(s) {
             return Err(OAuthError::invalid_scope(format!(
                 "scope {s} is not supported"
             )));
         }
-        if !allowed.contains(s) {
+        if !client.metadata.allows_scope(s) {
             return Err(OAuthError::invalid_scope(format!(
                 "scope {s} is not allowed for this client"
             )));

@@ -1,0 +1,197 @@
+//! The one policy for requests the server makes on a client's behalf (`jwks_uri`,
+//! `request_uris`, `sector_identifier_uri`): https only, and never to a loopback, private,
+//! link-local or otherwise internal address unless the operator allows it for development.
+//! Without it, anyone able to register a client could make the server probe the internal
+//! network (a blind port scan through `jwks_uri`).
+//!
+//! The address is checked twice: on the URL's host when it is an IP literal (registration and
+//! before each request), and on every address a host name resolves to, inside the HTTP
+//! client's resolver, so the address actually connected to is the one that was checked (a
+//! name that resolves to 127.0.0.1, or starts to later, is refused too).
+
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundPolicy {
+    /// Development only: allow plain http and loopback / private / link-local targets.
+    pub allow_private: bool,
+}
+
+impl OutboundPolicy {
+    /// Why `uri` may not be fetched, checked on its text alone (scheme, IP-literal host).
+    pub fn check_uri(&self, uri: &str) -> Result<url::Url, String> {
+        let url = url::Url::parse(uri).map_err(|_| "not an absolute URL".to_string())?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials".into());
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            _ => return Err("must be https".into()),
+        }
+        let ip = match url.host() {
+            None => return Err("has no host".into()),
+            Some(url::Host::Domain(_)) => None,
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        };
+        if let Some(ip) = ip.filter(|ip| !self.allows(*ip)) {
+            return Err(format!("{ip} is not a public address"));
+        }
+        Ok(url)
+    }
+
+    /// Whether the server may connect to `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow_private || is_public(ip)
+    }
+
+    /// An HTTP client that resolves names through this policy, follows no redirects and
+    /// ignores proxy settings (a proxy would connect on our behalf, unchecked).
+    pub fn http_client(&self, timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(PolicyResolver { policy: *self }))
+            .build()
+            .expect("an HTTP client with static settings")
+    }
+}
+
+/// Resolves host names and keeps only the addresses the policy allows.
+struct PolicyResolver {
+    policy: OutboundPolicy,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                all.into_iter().filter(|a| policy.allows(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A globally routable unicast address: not loopback, private (RFC 1918, ULA fc00::/7),
+/// link-local, unspecified, multicast, broadcast, CGNAT (RFC 6598), benchmarking,
+/// documentation or reserved; IPv6 forms that embed an IPv4 address are judged by it.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // CGNAT, RFC 6598
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let s = ip.segments();
+    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) embed an IPv4 address.
+    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        if ip.is_loopback() || ip.is_unspecified() {
+            return false;
+        }
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local, RFC 4193
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn uris_are_checked_on_scheme_and_literal_host() {
+        let strict = OutboundPolicy::default();
+        assert!(strict.check_uri("https://rp.example.test/jwks").is_ok());
+        for bad in [
+            "http://rp.example.test/jwks",
+            "https://127.0.0.1/jwks",
+            "https://[::1]:8443/jwks",
+            "https://[::ffff:192.168.0.1]/jwks",
+            "https://169.254.169.254/latest",
+            "https://user:pw@rp.example.test/jwks",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(strict.check_uri(bad).is_err(), "{bad}");
+        }
+        let dev = OutboundPolicy {
+            allow_private: true,
+        };
+        assert!(dev.check_uri("http://127.0.0.1:9/jwks").is_ok());
+        assert!(dev.check_uri("ftp://127.0.0.1/jwks").is_err());
+    }
+}

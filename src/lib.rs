@@ -235,7 +235,7 @@ impl App {
         background.spawn(keys::watch(self.provider.clone()));
         background.spawn(watch_plugins(self.provider.clone()));
         background.spawn(webhooks::run(self.provider.clone()));
-        let service = Arc::new(salvo::Service::new(http::router(self.provider.clone())));
+        let service = Arc::new(http::service(self.provider.clone()));
         tls::serve(listener, service, self.tls, self.cores).await;
         background.shutdown().await;
     }

@@ -101,7 +101,7 @@ async fn form(
         respond::html(
             res,
             StatusCode::FORBIDDEN,
-            views::error("Request refused", &e.description),
+            views::error("Request refused", e.description()),
         );
         return None;
     }

@@ -71,7 +71,7 @@ pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
         format!(
             "{scheme} realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
             e.code,
-            e.description.replace(['"', '\\'], "'")
+            e.description()
         )
     };
     if let Ok(v) = HeaderValue::from_str(&v) {
@@ -106,7 +106,7 @@ pub fn error_page(res: &mut Response, e: &OAuthError) {
     html(
         res,
         status,
-        crate::views::error(&format!("Request refused: {}", e.code), &e.description),
+        crate::views::error(&format!("Request refused: {}", e.code), e.description()),
     );
 }
 

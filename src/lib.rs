@@ -74,7 +74,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             Some(pki.ca_path),
         )
     };
-    let login_window = config.login.window_secs;
     let mtls_roots = config
         .mtls_trust_anchors
         .as_deref()
@@ -90,7 +89,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         discovery: ArcSwap::from_pointee(String::new()),
         clock,
         metrics: metrics::Metrics::default(),
-        login_limiter: protocol::login::LoginLimiter::new(login_window),
         passwords: password_pool::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?,

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_webhooks.sql"),
     include_str!("migrations/0009_access_token_digest.sql"),
     include_str!("migrations/0010_access_tokens_by_jti.sql"),
+    include_str!("migrations/0011_login_throttle.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod consents;
 pub mod grants;
 pub mod interactions;
+pub mod login_failures;
 mod migrate;
 pub mod outbox;
 pub mod pushed;

@@ -160,12 +160,17 @@ mod tests {
 
     #[test]
     fn every_description_stays_in_the_rfc_6749_character_set() {
-        let e = OAuthError::invalid_grant("used (RFC 6749 \u{a7}4.1.2) \"q\" a\\b caf\u{e9}\n\u{0}\u{1f600}");
+        let e = OAuthError::invalid_grant(
+            "used (RFC 6749 \u{a7}4.1.2) \"q\" a\\b caf\u{e9}\n\u{0}\u{1f600}",
+        );
         assert!(e.description().chars().all(allowed), "{}", e.description());
         assert_eq!(
             e.description(),
             "used (RFC 6749 section 4.1.2) 'q' a/b caf? ??"
         );
-        assert!(OAuthError::server("\"x\"").description().chars().all(allowed));
+        assert!(OAuthError::server("\"x\"")
+            .description()
+            .chars()
+            .all(allowed));
     }
 }

@@ -35,10 +35,7 @@ async fn error_body(req: &mut Request, res: &mut Response) {
 /// Refuses request targets longer than `MAX_URI_BYTES` before any route sees them.
 #[handler]
 pub async fn limit_uri(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
-    let len = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if len > MAX_URI_BYTES {
         res.status_code(StatusCode::URI_TOO_LONG);
         ctrl.skip_rest();

@@ -1,8 +1,8 @@
 //! The browser cookies: the login session, the browser binding for interactions and the
 //! known device. All are `__Host-` prefixed (Secure, host-only, path `/`), HttpOnly, SameSite=Lax.
 
-use salvo::http::cookie::{Cookie, SameSite};
 use crate::provider::Provider;
+use salvo::http::cookie::{Cookie, SameSite};
 use salvo::{Request, Response};
 
 pub const SESSION: &str = "__Host-consentry-session";

@@ -98,10 +98,10 @@ pub fn html(res: &mut Response, status: StatusCode, page: String) {
 /// An error page for requests that must never be redirected back to the client.
 pub fn error_page(res: &mut Response, e: &OAuthError) {
     log(e);
-    let status = if e.status >= 500 {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::BAD_REQUEST
+    let status = match e.status {
+        500.. => StatusCode::INTERNAL_SERVER_ERROR,
+        413 => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
     };
     html(
         res,

@@ -4,8 +4,8 @@
 use super::authorize::{
     self, Authentication, AuthorizationRequest, Completion, ErrorRedirect, NotIssued,
 };
-use super::response::Delivery;
 use super::login::{self, ThrottleKeys};
+use super::response::Delivery;
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;

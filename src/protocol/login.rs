@@ -185,7 +185,12 @@ mod tests {
     #[test]
     fn blocks_start_at_the_limit_and_double_up_to_the_window() {
         use crate::store::login_failures::Failures;
-        let at = |count| Some(Failures { count, last_at: 1000 });
+        let at = |count| {
+            Some(Failures {
+                count,
+                last_at: 1000,
+            })
+        };
         assert_eq!(blocked_until(None, 5, 900), None);
         assert_eq!(blocked_until(at(4), 5, 900), None);
         assert_eq!(blocked_until(at(5), 5, 900), Some(1060));

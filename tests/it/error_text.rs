@@ -15,7 +15,10 @@ fn assert_json_error(what: &str, body: &Value) {
     let d = body["error_description"].as_str().unwrap_or_default();
     assert!(body["error"].is_string(), "{what}: {body}");
     assert!(!d.is_empty(), "{what}: {body}");
-    assert!(conforming(d), "{what}: RFC 6749 §5.2 characters only: {d:?}");
+    assert!(
+        conforming(d),
+        "{what}: RFC 6749 §5.2 characters only: {d:?}"
+    );
 }
 
 fn assert_redirect_error(what: &str, location: &str) {
@@ -23,7 +26,10 @@ fn assert_redirect_error(what: &str, location: &str) {
     let d = q.get("error_description").cloned().unwrap_or_default();
     assert!(q.contains_key("error"), "{what}: {location}");
     assert!(!d.is_empty(), "{what}: {location}");
-    assert!(conforming(&d), "{what}: RFC 6749 §4.1.2.1 characters only: {d:?}");
+    assert!(
+        conforming(&d),
+        "{what}: RFC 6749 §4.1.2.1 characters only: {d:?}"
+    );
 }
 
 /// What the certification module oidcc-codereuse checks: a replayed code is refused with
@@ -111,7 +117,10 @@ async fn echoed_request_values_stay_within_rfc6749_error_characters() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let d = challenge
         .split("error_description=\"")
         .nth(1)
@@ -130,7 +139,11 @@ async fn assert_our_answer(res: reqwest::Response, status: u16) -> reqwest::head
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
     ] {
-        assert_eq!(headers.get(name).map(|v| v.to_str().unwrap()), Some(value), "{name}");
+        assert_eq!(
+            headers.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name}"
+        );
     }
     assert!(headers.contains_key("content-security-policy"));
     assert!(headers.contains_key("strict-transport-security"));
@@ -145,7 +158,11 @@ async fn assert_our_answer(res: reqwest::Response, status: u16) -> reqwest::head
 async fn unknown_path_wrong_method_and_long_uri_get_our_answer_not_the_frameworks() {
     let s = TestServer::start().await;
     let b = s.browser();
-    let res = b.get(format!("{}/no/such/page", s.base)).send().await.unwrap();
+    let res = b
+        .get(format!("{}/no/such/page", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_our_answer(res, 404).await;
     // RFC 9110 §15.5.6: 405 names the allowed methods.
     let res = b.delete(s.url("/token")).send().await.unwrap();
@@ -154,15 +171,14 @@ async fn unknown_path_wrong_method_and_long_uri_get_our_answer_not_the_framework
     // RFC 9110 §15.5.15: a request target longer than we read.
     let long = "a".repeat(16 * 1024);
     let res = b
-        .get(format!("{}?x={long}", s.url("/.well-known/openid-configuration")))
+        .get(format!(
+            "{}?x={long}",
+            s.url("/.well-known/openid-configuration")
+        ))
         .send()
         .await
         .unwrap();
     assert_our_answer(res, 414).await;
-    let res = b
-        .get(format!("{}/{long}", s.base))
-        .send()
-        .await
-        .unwrap();
+    let res = b.get(format!("{}/{long}", s.base)).send().await.unwrap();
     assert_our_answer(res, 414).await;
 }

@@ -20,7 +20,12 @@ fn browser_from(s: &TestServer, address: [u8; 4]) -> reqwest::Client {
 }
 
 /// Starts an authorization in `browser` and tries to log in as `username`; returns the status.
-async fn try_login(s: &TestServer, browser: reqwest::Client, username: &str, password: &str) -> u16 {
+async fn try_login(
+    s: &TestServer,
+    browser: reqwest::Client,
+    username: &str,
+    password: &str,
+) -> u16 {
     let c = s.client(json!({})).await;
     let (_, challenge) = pkce();
     let j = Journey { server: s, browser };
@@ -40,9 +45,15 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere() {
         assert_eq!(try_login(&s, attacker.clone(), "grace", "guess").await, 401);
     }
     // The attacker's address is throttled even with the right password...
-    assert_eq!(try_login(&s, attacker.clone(), "grace", PASSWORD).await, 429);
+    assert_eq!(
+        try_login(&s, attacker.clone(), "grace", PASSWORD).await,
+        429
+    );
     // ...but the owner, on another address, signs in (the old lockout answered 429 here).
-    assert_eq!(try_login(&s, browser_from(&s, [127, 0, 0, 1]), "grace", PASSWORD).await, 303);
+    assert_eq!(
+        try_login(&s, browser_from(&s, [127, 0, 0, 1]), "grace", PASSWORD).await,
+        303
+    );
     // The counters live in the database (DESIGN: shared by every node).
     let rows: i64 = s
         .provider
@@ -83,5 +94,8 @@ async fn one_address_spraying_many_accounts_is_throttled() {
         assert_eq!(try_login(&s, sprayer.clone(), name, "guess").await, 401);
     }
     assert_eq!(try_login(&s, sprayer, "ivan", PASSWORD).await, 429);
-    assert_eq!(try_login(&s, browser_from(&s, [127, 0, 0, 5]), "ivan", PASSWORD).await, 303);
+    assert_eq!(
+        try_login(&s, browser_from(&s, [127, 0, 0, 5]), "ivan", PASSWORD).await,
+        303
+    );
 }

@@ -26,7 +26,13 @@ async fn userinfo_token_in_header_and_body_is_invalid_request_rfc6750_s2() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request", "{body}");
     // Each way alone still works.
-    let res = s.browser().post(s.url("/me")).bearer_auth(at).send().await.unwrap();
+    let res = s
+        .browser()
+        .post(s.url("/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let res = s
         .browser()
@@ -60,7 +66,11 @@ async fn revocation_by_another_client_is_refused_rfc7009_s2_1() {
         assert_eq!(res.status(), 400);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "unauthorized_client", "{body}");
-        assert_eq!(s.introspect(&owner, token).await["active"], true, "not revoked");
+        assert_eq!(
+            s.introspect(&owner, token).await["active"],
+            true,
+            "not revoked"
+        );
     }
 }
 
@@ -96,7 +106,10 @@ async fn repeated_query_parameters_on_rest_routes_are_invalid_request() {
 async fn oversized_body_gets_413_with_an_answer_rfc9110_15_5_14() {
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;
-    let big = format!("grant_type=client_credentials&pad={}", "a".repeat(1024 * 1024));
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "a".repeat(1024 * 1024)
+    );
     let res = s
         .browser()
         .post(s.url("/token"))
@@ -162,9 +175,8 @@ async fn a_browser_cookie_the_server_never_issued_is_replaced_session_fixation()
         .send()
         .await
         .unwrap();
-    assert!(res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .all(|v| !v.to_str().unwrap_or_default().starts_with("__Host-consentry-browser=")));
+    assert!(res.headers().get_all("set-cookie").iter().all(|v| !v
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("__Host-consentry-browser=")));
 }

@@ -152,7 +152,8 @@ pub struct Lifetimes {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginLimits {
-    /// Failed attempts allowed per account, and per client IP, within `window_secs`.
+    /// Failed attempts allowed per (account, client address), and per client address across
+    /// accounts, before attempts are blocked (60 s, doubling per failure, up to `window_secs`).
     pub max_failures_per_account: u32,
     pub max_failures_per_ip: u32,
     pub window_secs: i64,

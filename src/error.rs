@@ -7,7 +7,8 @@ use std::fmt;
 #[derive(Debug, Clone)]
 pub struct OAuthError {
     pub code: &'static str,
-    pub description: String,
+    /// Always within the RFC 6749 §5.2 character set: set only through `sanitise`.
+    description: String,
     pub status: u16,
     /// Internal detail for logs; never sent to the client.
     pub detail: Option<String>,
@@ -20,7 +21,7 @@ impl OAuthError {
     pub fn new(code: &'static str, status: u16, description: impl Into<String>) -> Self {
         OAuthError {
             code,
-            description: description.into(),
+            description: sanitise(&description.into()),
             status,
             detail: None,
             no_credentials: false,
@@ -89,6 +90,11 @@ impl OAuthError {
         }
     }
 
+    /// The client-facing description (RFC 6749 §5.2 characters only).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -119,3 +125,52 @@ impl From<crate::store::StoreError> for OAuthError {
 }
 
 pub type OAuthResult<T> = Result<T, OAuthError>;
+
+/// Rewrites text into the characters RFC 6749 §5.2 and §4.1.2.1 allow in `error_description`
+/// (%x20-21 / %x23-5B / %x5D-7E): `§` reads "section", double quotes become single ones,
+/// backslashes slashes, line breaks and tabs spaces, and anything else outside the set `?`.
+pub fn sanitise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{a7}' => {
+                out.push_str("section ");
+                while chars.peek() == Some(&' ') {
+                    chars.next();
+                }
+            }
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            '\t' | '\n' | '\r' => out.push(' '),
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(c: char) -> bool {
+        matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')
+    }
+
+    #[test]
+    fn every_description_stays_in_the_rfc_6749_character_set() {
+        let e = OAuthError::invalid_grant(
+            "used (RFC 6749 \u{a7}4.1.2) \"q\" a\\b caf\u{e9}\n\u{0}\u{1f600}",
+        );
+        assert!(e.description().chars().all(allowed), "{}", e.description());
+        assert_eq!(
+            e.description(),
+            "used (RFC 6749 section 4.1.2) 'q' a/b caf? ??"
+        );
+        assert!(OAuthError::server("\"x\"")
+            .description()
+            .chars()
+            .all(allowed));
+    }
+}

@@ -77,7 +77,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             Some(pki.ca_path),
         )
     };
-    let login_window = config.login.window_secs;
     let mtls_roots = config
         .mtls_trust_anchors
         .as_deref()
@@ -95,7 +94,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         discovery: ArcSwap::from_pointee(String::new()),
         metrics,
         clock,
-        login_limiter: protocol::login::LoginLimiter::new(login_window),
         passwords: password_pool::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?,
@@ -265,7 +263,7 @@ impl App {
         tasks.spawn(&mut background, "webhook-worker", move || {
             webhooks::run(worker.clone())
         });
-        let service = Arc::new(salvo::Service::new(http::router(p.clone())));
+        let service = Arc::new(http::service(p.clone()));
         let (stopping, stop_rx) = tokio::sync::watch::channel(false);
         let serving = tls::Serving {
             limits: p.config.server.clone(),

@@ -4,7 +4,6 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::jose::KeySet;
 use crate::metrics::Metrics;
-use crate::protocol::login::LoginLimiter;
 use crate::store::Store;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -21,7 +20,6 @@ pub struct Provider {
     pub discovery: ArcSwap<String>,
     pub clock: Clock,
     pub metrics: Metrics,
-    pub login_limiter: LoginLimiter,
     /// argon2id verification, off the async threads.
     pub passwords: crate::password_pool::PasswordPool,
     /// Keys the stateless DPoP nonces (shared by every node through the keys folder).

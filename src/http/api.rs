@@ -724,9 +724,10 @@ pub fn router(base_path: &str) -> Router {
             }
         }
     }
-    paths
-        .into_iter()
-        .fold(Router::new(), |root, (_, one)| root.push(one))
+    paths.into_iter().fold(
+        Router::new().hoop(super::params::refuse_repeated_query),
+        |root, (_, one)| root.push(one),
+    )
 }
 
 /// `GET /openapi.json`.

@@ -25,7 +25,7 @@ pub async fn authorize(req: &mut Request, depot: &mut Depot, res: &mut Response)
         Ok(s) => s,
         Err(e) => return respond::error_page(res, &e),
     };
-    let browser = cookies::browser_id(req, res);
+    let browser = cookies::browser_id(&p, req, res);
     match interaction::begin(&p, request, &client, &browser, session).await {
         Ok(Begun::Redirect(d)) => respond::deliver(res, d),
         Ok(Begun::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),

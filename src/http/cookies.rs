@@ -1,11 +1,15 @@
-//! The browser cookies: the login session and the browser binding for interactions. Both are
-//! `__Host-` prefixed: Secure, host-only, path `/`.
+//! The browser cookies: the login session, the browser binding for interactions and the
+//! known device. All are `__Host-` prefixed (Secure, host-only, path `/`), HttpOnly, SameSite=Lax.
 
+use crate::provider::Provider;
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::{Request, Response};
 
 pub const SESSION: &str = "__Host-consentry-session";
 pub const BROWSER: &str = "__Host-consentry-browser";
+/// Set after a successful login: this browser signed in to that account before, so the
+/// account's failure throttle does not apply to it.
+pub const KNOWN_DEVICE: &str = "__Host-consentry-device";
 
 pub fn get<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.cookie(name).map(|c| c.value())
@@ -22,12 +26,26 @@ pub fn set(res: &mut Response, name: &'static str, value: String, max_age_secs: 
     res.add_cookie(cookie);
 }
 
-/// The browser-binding value, set on first use.
-pub fn browser_id(req: &Request, res: &mut Response) -> String {
-    if let Some(v) = get(req, BROWSER).filter(|v| v.len() >= 32) {
+/// What a minted browser-binding value carries inside its seal.
+const BROWSER_PREFIX: &str = "consentry-browser:";
+
+/// The browser-binding value, minted by the server on first use: a random value sealed under
+/// the data key. A value the server never issued (one a client or an attacker chose, the
+/// session-fixation pattern) is ignored and replaced.
+pub fn browser_id(p: &Provider, req: &Request, res: &mut Response) -> String {
+    if let Some(v) = get(req, BROWSER).filter(|v| minted(p, v)) {
         return v.to_string();
     }
-    let v = crate::protocol::secrets::random_token();
+    let v = p.sealer.seal(&format!(
+        "{BROWSER_PREFIX}{}",
+        crate::protocol::secrets::random_token()
+    ));
     set(res, BROWSER, v.clone(), 24 * 3600);
     v
+}
+
+fn minted(p: &Provider, value: &str) -> bool {
+    p.sealer
+        .open(value)
+        .is_some_and(|inner| inner.starts_with(BROWSER_PREFIX))
 }

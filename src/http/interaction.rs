@@ -101,7 +101,7 @@ async fn form(
         respond::html(
             res,
             StatusCode::FORBIDDEN,
-            views::error("Request refused", &e.description),
+            views::error("Request refused", e.description()),
         );
         return None;
     }
@@ -119,7 +119,8 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     };
     let username = form.get("username").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    let ip = params::client_ip(req);
+    let address = params::client_ip(req);
+    let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
     let i = &live.interaction;
     let page = |msg: &str| {
         views::login(
@@ -130,13 +131,20 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             Some(msg),
         )
     };
-    match interaction::login(&p, &live, &username, &password, &ip).await {
-        Ok(cookie) => {
+    let credentials = (username.as_str(), password.as_str());
+    match interaction::login(&p, &live, credentials, &address, device.as_deref()).await {
+        Ok(done) => {
             cookies::set(
                 res,
                 cookies::SESSION,
-                cookie,
+                done.session,
                 p.config.lifetimes.session_secs,
+            );
+            cookies::set(
+                res,
+                cookies::KNOWN_DEVICE,
+                done.known_device,
+                crate::protocol::login::KNOWN_DEVICE_SECS,
             );
             respond::redirect(res, &format!("/interaction/{}", i.id));
         }

@@ -17,6 +17,11 @@ pub async fn security_headers(
     ctrl: &mut FlowCtrl,
 ) {
     ctrl.call_next(req, depot, res).await;
+    apply_security_headers(req, res);
+}
+
+/// Adds the security headers a response does not set itself.
+pub fn apply_security_headers(req: &Request, res: &mut Response) {
     let h = res.headers_mut();
     let set = |h: &mut salvo::http::HeaderMap, name: HeaderName, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));

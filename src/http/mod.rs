@@ -6,6 +6,7 @@ pub mod api;
 mod authorize;
 mod banks;
 mod bearer;
+mod catcher;
 mod cookies;
 mod discovery;
 mod interaction;
@@ -29,6 +30,15 @@ fn provider(depot: &Depot) -> Arc<Provider> {
         .get_typed::<Arc<Provider>>()
         .cloned()
         .expect("the provider is injected by the router")
+}
+
+/// The service: the router, with our own answers (security headers, JSON error body) for
+/// requests no route takes and for errors nothing wrote a body for.
+pub fn service(p: Arc<Provider>) -> salvo::Service {
+    salvo::Service::new(router(p))
+        .hoop(middleware::security_headers)
+        .hoop(catcher::limit_uri)
+        .catcher(catcher::catcher())
 }
 
 pub fn router(p: Arc<Provider>) -> Router {
@@ -80,7 +90,6 @@ pub fn router(p: Arc<Provider>) -> Router {
     Router::new()
         .hoop(affix_state::inject(p))
         .hoop(middleware::metrics)
-        .hoop(middleware::security_headers)
         .push(oidc)
         // Every sign-in passes here several times; ahead of the REST API's many routes.
         .push(

@@ -33,11 +33,8 @@ pub async fn form_pairs(req: &mut Request) -> OAuthResult<Vec<(String, String)>>
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let body = req
-        .payload_with_max_size(MAX_FORM_BYTES)
-        .await
-        .map_err(|_| OAuthError::invalid_request("the request body is unreadable or too large"))?;
-    Ok(form_urlencoded::parse(body).into_owned().collect())
+    let body = payload(req, MAX_FORM_BYTES).await?;
+    Ok(form_urlencoded::parse(&body).into_owned().collect())
 }
 
 /// Pairs as a map; a repeated parameter is an error (RFC 6749 §3.1, §3.2).
@@ -46,7 +43,7 @@ pub fn unique(pairs: Vec<(String, String)>) -> OAuthResult<HashMap<String, Strin
     for (k, v) in pairs {
         if map.contains_key(&k) {
             return Err(OAuthError::invalid_request(format!(
-                "parameter {k} is repeated (RFC 6749 §3.1)"
+                "parameter {k} is repeated (RFC 6749 section 3.1)"
             )));
         }
         map.insert(k, v);
@@ -75,11 +72,59 @@ pub async fn json_body(
     req: &mut Request,
     error: fn(&'static str) -> OAuthError,
 ) -> OAuthResult<serde_json::Value> {
-    let body = req
-        .payload_with_max_size(64 * 1024)
-        .await
-        .map_err(|_| error("the request body is unreadable or too large"))?;
-    serde_json::from_slice(body).map_err(|_| error("the body must be JSON"))
+    let body = payload(req, 64 * 1024).await.map_err(|e| match e.status {
+        413 => e,
+        _ => error("the request body is unreadable"),
+    })?;
+    serde_json::from_slice(&body).map_err(|_| error("the body must be JSON"))
+}
+
+/// How much of an oversized body is read (and dropped) before the 413 answer, so a client
+/// still sending gets the answer instead of a reset connection.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The request body, at most `max` bytes; a larger one is refused with 413 (RFC 9110 §15.5.14).
+pub async fn payload(req: &mut Request, max: usize) -> OAuthResult<hyper::body::Bytes> {
+    let too_large = || {
+        OAuthError::new(
+            "invalid_request",
+            413,
+            format!("the request body is larger than {max} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(salvo::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        drain(req).await;
+        return Err(too_large());
+    }
+    match req.payload_with_max_size(max).await {
+        Ok(body) => Ok(body.clone()),
+        Err(salvo::http::ParseError::PayloadTooLarge) => Err(too_large()),
+        Err(_) => Err(OAuthError::invalid_request(
+            "the request body is unreadable",
+        )),
+    }
+}
+
+/// Reads and drops what is left of the body, up to `DRAIN_BYTES` and `DRAIN_TIME`.
+async fn drain(req: &mut Request) {
+    use hyper::body::Body;
+    let mut body = std::pin::pin!(req.take_body());
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while seen <= DRAIN_BYTES {
+            match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// The client's IP address, for per-IP login limits.
@@ -130,4 +175,18 @@ pub fn client_certificate(
     req.extensions()
         .get::<crate::tls::PeerCertificate>()
         .cloned()
+}
+
+/// For the REST routes: a query parameter given twice is refused with 400 `invalid_request`
+/// before any handler reads one of its values (RFC 6749 §3.1's rule, applied alike).
+#[salvo::handler]
+pub async fn refuse_repeated_query(
+    req: &mut Request,
+    res: &mut salvo::Response,
+    ctrl: &mut salvo::FlowCtrl,
+) {
+    if let Err(e) = unique(query_pairs(req)) {
+        super::respond::oauth_error(res, &e, "");
+        ctrl.skip_rest();
+    }
 }

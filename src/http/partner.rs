@@ -62,10 +62,8 @@ fn no_content(res: &mut Response, result: OAuthResult<()>) {
 
 /// The optional JSON body of `POST /users`: `{"clientUserId": "...", "claims": {...}}`.
 async fn new_user(req: &mut Request) -> OAuthResult<partner::NewUser> {
-    let body = req
-        .payload_with_max_size(MAX_BODY)
-        .await
-        .map_err(|_| OAuthError::invalid_request("the request body is unreadable or too large"))?;
+    let body = params::payload(req, MAX_BODY).await?;
+    let body = &body[..];
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Default::default());
     }

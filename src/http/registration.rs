@@ -24,7 +24,9 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         _ => false,
     };
     if !allowed {
-        let e = OAuthError::invalid_token("a valid initial access token is required (RFC 7591 §3)");
+        let e = OAuthError::invalid_token(
+            "a valid initial access token is required (RFC 7591 section 3)",
+        );
         return respond::bearer_error(res, &e);
     }
     let result = async {

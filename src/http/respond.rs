@@ -71,7 +71,7 @@ pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
         format!(
             "{scheme} realm=\"consentry\", error=\"{}\", error_description=\"{}\"",
             e.code,
-            e.description.replace(['"', '\\'], "'")
+            e.description()
         )
     };
     if let Ok(v) = HeaderValue::from_str(&v) {
@@ -98,15 +98,15 @@ pub fn html(res: &mut Response, status: StatusCode, page: String) {
 /// An error page for requests that must never be redirected back to the client.
 pub fn error_page(res: &mut Response, e: &OAuthError) {
     log(e);
-    let status = if e.status >= 500 {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::BAD_REQUEST
+    let status = match e.status {
+        500.. => StatusCode::INTERNAL_SERVER_ERROR,
+        413 => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
     };
     html(
         res,
         status,
-        crate::views::error(&format!("Request refused: {}", e.code), &e.description),
+        crate::views::error(&format!("Request refused: {}", e.code), e.description()),
     );
 }
 

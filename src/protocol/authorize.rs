@@ -106,7 +106,7 @@ impl ErrorRedirect {
             ("error".to_string(), self.error.code.to_string()),
             (
                 "error_description".to_string(),
-                self.error.description.clone(),
+                self.error.description().to_string(),
             ),
         ];
         if let Some(s) = &self.state {

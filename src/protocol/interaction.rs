@@ -4,13 +4,14 @@
 use super::authorize::{
     self, Authentication, AuthorizationRequest, Completion, ErrorRedirect, NotIssued,
 };
+use super::login::{self, ThrottleKeys};
 use super::response::Delivery;
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::interactions::{self, Interaction};
 use crate::store::sessions::{self, Session};
-use crate::store::{self, consents};
+use crate::store::{self, consents, login_failures};
 use crate::types::{Client, ScopeSet};
 
 /// Where the browser goes next.
@@ -300,42 +301,67 @@ pub enum LoginFailure {
     Error(OAuthError),
 }
 
-/// Verifies a username and password (rate-limited per account and per IP), opens a browser
-/// session and records the login on the interaction. Returns the new session cookie value.
+/// A successful login: the new session cookie value, and a known-device value for the
+/// browser (it exempts the browser from this account's failure throttle next time).
+pub struct LoggedIn {
+    pub session: String,
+    pub known_device: String,
+}
+
+/// Verifies a username and password, throttled per (account, client address) and per address
+/// (a browser holding this account's known-device value skips the first), opens a browser
+/// session and records the login on the interaction.
 pub async fn login(
     p: &Provider,
     live: &Live,
-    username: &str,
-    password: &str,
-    ip: &str,
-) -> Result<String, LoginFailure> {
+    credentials: (&str, &str),
+    address: &str,
+    known_device: Option<&str>,
+) -> Result<LoggedIn, LoginFailure> {
+    let (username, password) = credentials;
     let now = p.now();
     let limits = &p.config.login;
-    let (acct_key, ip_key) = (format!("account:{username}"), format!("ip:{ip}"));
-    if p.login_limiter.count(&acct_key, now) >= limits.max_failures_per_account
-        || p.login_limiter.count(&ip_key, now) >= limits.max_failures_per_ip
+    let keys = ThrottleKeys::new(username, address);
+    let name = username.to_string();
+    let (pair_key, address_key) = (keys.account_address.clone(), keys.address.clone());
+    let (user, pair, per_address) = p
+        .store
+        .read(move |c| {
+            Ok((
+                store::users::by_username(c, &name)?,
+                login_failures::get(c, &pair_key, now)?,
+                login_failures::get(c, &address_key, now)?,
+            ))
+        })
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    let known = user.as_ref().is_some_and(|u| {
+        known_device.is_some_and(|d| login::is_known_device(&p.sealer, d, &u.id, now))
+    });
+    let window = limits.window_secs;
+    let blocked = |f, max| login::blocked_until(f, max, window).is_some_and(|t| now < t);
+    if (!known && blocked(pair, limits.max_failures_per_account))
+        || blocked(per_address, limits.max_failures_per_ip)
     {
         return Err(LoginFailure::TooManyAttempts);
     }
-    let name = username.to_string();
-    let user = p
-        .store
-        .read(move |c| store::users::by_username(c, &name))
-        .await
-        .map_err(|e| LoginFailure::Error(e.into()))?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = p.passwords.verify(password, stored.as_deref()).await;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            p.login_limiter.record_failure(&acct_key, now);
-            p.login_limiter.record_failure(&ip_key, now);
+            p.store
+                .write(move |c| {
+                    login_failures::record(c, &keys.account_address, now, window)?;
+                    login_failures::record(c, &keys.address, now, window)
+                })
+                .await
+                .map_err(|e| LoginFailure::Error(e.into()))?;
             p.metrics.login_failures.inc();
-            tracing::info!(%ip, "login failed");
+            tracing::info!(%address, "login failed");
             return Err(LoginFailure::BadCredentials);
         }
     };
-    p.login_limiter.clear(&acct_key);
     let cookie = secrets::random_token();
     let session = Session {
         sid: uuid::Uuid::new_v4().to_string(),
@@ -347,6 +373,7 @@ pub async fn login(
     let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
     p.store
         .write(move |c| {
+            login_failures::clear(c, &keys.account_address)?;
             sessions::insert(c, &hash, &session)?;
             interactions::set_login(
                 c,
@@ -359,7 +386,10 @@ pub async fn login(
         })
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
-    Ok(cookie)
+    Ok(LoggedIn {
+        session: cookie,
+        known_device: login::known_device(&p.sealer, &user.id, now),
+    })
 }
 
 /// The user's answer on the consent page. Approval is remembered for this client; in a bank

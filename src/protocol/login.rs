@@ -1,7 +1,5 @@
-//! Local username/password login: argon2id hashes, and failure limits per account and per IP.
-
-use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+//! Local username/password login: argon2id hashes, the failure throttle (per account and
+//! client address, and per address) and known-device values that exempt their holder.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -65,45 +63,71 @@ fn recompute(memory: &mut Vec<Block>, password: &str, stored: &str) -> Option<(V
     Some((fresh, expected))
 }
 
-/// Counts recent login failures by key (`account:NAME`, `ip:ADDR`) in a sliding window.
-pub struct LoginLimiter {
-    window_secs: i64,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+/// The first block after too many failures lasts this long; each further failure doubles it,
+/// up to the configured window.
+const FIRST_BLOCK_SECS: i64 = 60;
+
+/// How long a known-device cookie exempts its holder from the per-account throttle.
+pub const KNOWN_DEVICE_SECS: i64 = 90 * 24 * 3600;
+
+/// What a known-device value carries inside its seal, before the user id and issue time.
+const DEVICE_PREFIX: &str = "consentry-device:";
+
+/// The counters one login attempt is throttled by: the account from this client address
+/// (so failures elsewhere never lock the owner out), and the address across accounts (so
+/// one address cannot spray passwords over many accounts).
+pub struct ThrottleKeys {
+    pub account_address: String,
+    pub address: String,
 }
 
-impl LoginLimiter {
-    pub fn new(window_secs: i64) -> Self {
-        LoginLimiter {
-            window_secs,
-            failures: Mutex::new(HashMap::new()),
+impl ThrottleKeys {
+    pub fn new(username: &str, address: &str) -> Self {
+        ThrottleKeys {
+            account_address: super::secrets::digest(&format!("login\n{username}\n{address}")),
+            address: super::secrets::digest(&format!("login-address\n{address}")),
         }
     }
+}
 
-    /// Failures for `key` within the window ending at `now`.
-    pub fn count(&self, key: &str, now: i64) -> u32 {
-        let mut map = self.failures.lock();
-        let Some(q) = map.get_mut(key) else { return 0 };
-        while q.front().is_some_and(|t| *t <= now - self.window_secs) {
-            q.pop_front();
-        }
-        let n = q.len() as u32;
-        if n == 0 {
-            map.remove(key);
-        }
-        n
-    }
+/// Until when `failures` block further attempts: none below `max`, then a block from the last
+/// failure that doubles with each failure past `max`, never longer than `window`.
+pub fn blocked_until(
+    failures: Option<crate::store::login_failures::Failures>,
+    max: u32,
+    window: i64,
+) -> Option<i64> {
+    let f = failures.filter(|f| f.count >= max)?;
+    let doublings = (f.count - max).min(20);
+    Some(f.last_at + (FIRST_BLOCK_SECS << doublings).min(window))
+}
 
-    pub fn record_failure(&self, key: &str, now: i64) {
-        self.failures
-            .lock()
-            .entry(key.to_string())
-            .or_default()
-            .push_back(now);
-    }
+/// A known-device value for `user_id`: sealed by the server, so only a browser that signed in
+/// to that account here can hold one.
+pub fn known_device(sealer: &crate::sealing::Sealer, user_id: &str, now: i64) -> String {
+    sealer.seal(&format!("{DEVICE_PREFIX}{now}:{user_id}"))
+}
 
-    pub fn clear(&self, key: &str) {
-        self.failures.lock().remove(key);
-    }
+/// Whether `value` is a known-device value this server issued for `user_id`, still fresh.
+pub fn is_known_device(
+    sealer: &crate::sealing::Sealer,
+    value: &str,
+    user_id: &str,
+    now: i64,
+) -> bool {
+    let Some(inner) = sealer.open(value) else {
+        return false;
+    };
+    let Some((issued, user)) = inner
+        .strip_prefix(DEVICE_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return false;
+    };
+    let fresh = issued
+        .parse::<i64>()
+        .is_ok_and(|t| t <= now && now - t < KNOWN_DEVICE_SECS);
+    fresh && super::secrets::ct_eq(user, user_id)
 }
 
 #[cfg(test)]
@@ -156,5 +180,21 @@ mod tests {
             "correct horse",
             Some(&huge)
         ));
+    }
+
+    #[test]
+    fn blocks_start_at_the_limit_and_double_up_to_the_window() {
+        use crate::store::login_failures::Failures;
+        let at = |count| {
+            Some(Failures {
+                count,
+                last_at: 1000,
+            })
+        };
+        assert_eq!(blocked_until(None, 5, 900), None);
+        assert_eq!(blocked_until(at(4), 5, 900), None);
+        assert_eq!(blocked_until(at(5), 5, 900), Some(1060));
+        assert_eq!(blocked_until(at(6), 5, 900), Some(1120));
+        assert_eq!(blocked_until(at(40), 5, 900), Some(1900));
     }
 }

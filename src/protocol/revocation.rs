@@ -1,9 +1,9 @@
 //! Token revocation (RFC 7009). Revoking a refresh token revokes its whole grant. Unknown
-//! tokens, and tokens of other clients, get the same 200 so revocation is no token oracle.
+//! tokens get a 200 (§2.2); a token issued to another client is refused and left alone (§2.1).
 
 use super::secrets;
 use super::tokens::active_access_token;
-use crate::error::OAuthResult;
+use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::grants;
 use crate::types::Client;
@@ -11,25 +11,39 @@ use crate::types::Client;
 pub async fn revoke(p: &Provider, client: &Client, token: &str) -> OAuthResult<()> {
     let now = p.now();
     if let Some(at) = active_access_token(p, token).await? {
-        if at.row.client_id == client.id {
-            let jti = at.row.jti.clone();
-            p.store
-                .write(move |c| grants::revoke_access_token(c, &jti, now))
-                .await?;
+        if at.row.client_id != client.id {
+            return Err(not_yours());
         }
+        let jti = at.row.jti.clone();
+        p.store
+            .write(move |c| grants::revoke_access_token(c, &jti, now))
+            .await?;
         return Ok(());
     }
     let hash = secrets::digest(token);
     let client_id = client.id.clone();
-    p.store
+    let owned = p
+        .store
         .write(move |c| {
-            if let Some((t, g)) = grants::active_refresh_token(c, &hash, now)? {
-                if t.client_id == client_id {
-                    grants::revoke_grant(c, &g.id, now)?;
-                }
+            let Some((t, g)) = grants::active_refresh_token(c, &hash, now)? else {
+                return Ok(true);
+            };
+            if t.client_id != client_id {
+                return Ok(false);
             }
-            Ok(())
+            grants::revoke_grant(c, &g.id, now)?;
+            Ok(true)
         })
-        .await
-        .map_err(Into::into)
+        .await?;
+    if owned {
+        Ok(())
+    } else {
+        Err(not_yours())
+    }
+}
+
+/// RFC 7009 §2.1: the server verifies the token was issued to the requesting client, and
+/// refuses the request when it was not.
+fn not_yours() -> OAuthError {
+    OAuthError::unauthorized_client("the token was not issued to this client")
 }

@@ -426,7 +426,7 @@ async fn check_id_token(
         .upstream_jwks
         .get(jwks_uri, kid.as_deref(), p.now())
         .await
-        .map_err(|e| bad_gateway(format!("jwks: {}", e.description)))?;
+        .map_err(|e| bad_gateway(format!("jwks: {}", e.description())))?;
     let keys = ClientKeys::from_jwks(&set).map_err(|e| bad_gateway(format!("jwks: {e}")))?;
     let (claims, _) = verify_client_jwt(token, &keys, &Alg::ALL)
         .map_err(|e| bad_gateway(format!("ID token signature: {e}")))?;

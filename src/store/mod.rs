@@ -7,6 +7,7 @@ pub mod consents;
 pub mod grants;
 pub mod health;
 pub mod interactions;
+pub mod login_failures;
 mod migrate;
 pub mod outbox;
 pub mod pushed;

@@ -468,8 +468,8 @@ async fn revocation() {
             .form(&[("token", token)])
             .send()
     };
-    // Another client's revocation is answered 200 but changes nothing (no token oracle).
-    assert_eq!(revoke(&other, rt).await.unwrap().status(), 200);
+    // RFC 7009 §2.1: another client's revocation is refused and changes nothing.
+    assert_eq!(revoke(&other, rt).await.unwrap().status(), 400);
     assert_eq!(s.introspect(&c, rt).await["active"], true);
     // RFC 7009 §2.2: unknown tokens get 200 too.
     assert_eq!(revoke(&c, "unknown-token").await.unwrap().status(), 200);

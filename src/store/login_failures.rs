@@ -1,0 +1,50 @@
+//! Login failure counters (the throttle's memory), one row per key digest. A row lives
+//! `window` seconds after its last failure; a failure after that starts counting again.
+
+use super::{exec, optional, StoreResult};
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub last_at: i64,
+}
+
+/// The live counter for `key_hash`, if any.
+pub fn get(conn: &Connection, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
+    optional(
+        conn.prepare_cached(
+            "SELECT failures, last_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![key_hash, now], |r| {
+            Ok(Failures {
+                count: r.get(0)?,
+                last_at: r.get(1)?,
+            })
+        }),
+    )
+}
+
+/// Counts one more failure for `key_hash` at `now`, kept for `window` seconds.
+pub fn record(conn: &Connection, key_hash: &str, now: i64, window: i64) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO login_failures (key_hash, failures, last_at, expires_at)
+         VALUES (?1, 1, ?2, ?2 + ?3)
+         ON CONFLICT (key_hash) DO UPDATE SET
+             failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
+             last_at = ?2,
+             expires_at = ?2 + ?3",
+        params![key_hash, now, window],
+    )?;
+    Ok(())
+}
+
+pub fn clear(conn: &Connection, key_hash: &str) -> StoreResult<()> {
+    exec(
+        conn,
+        "DELETE FROM login_failures WHERE key_hash = ?1",
+        [key_hash],
+    )?;
+    Ok(())
+}

@@ -148,7 +148,7 @@ try {
   ok(current);
 
   current = 'submit login';
-  await submitting('/login', () => loginForm.locator('button[type=submit]').click());
+  await submitting('/login', () => loginForm.getByRole('button', { name: 'Sign in' }).click());
   ok(current);
 
   current = 'bank chooser page';

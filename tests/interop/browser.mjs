@@ -130,7 +130,7 @@ try {
   const interactionUrl = page.url();
   await Promise.all([
     page.waitForRequest((r) => r.method() === 'POST' && /\/login$/.test(new URL(r.url()).pathname)),
-    loginForm.locator('button[type=submit]').click(),
+    loginForm.getByRole('button', { name: 'Sign in' }).click(),
   ]);
   await page.waitForLoadState('domcontentloaded');
   ok(current);

@@ -187,7 +187,7 @@ pub async fn validate(
     // (RFC 6749 §4.1.2.1).
     if let Some(k) = repeated.as_deref().filter(|k| IDENTIFYING.contains(k)) {
         return Err(Refusal::Page(OAuthError::invalid_request(format!(
-            "parameter {k} is repeated (RFC 6749 §3.1)"
+            "parameter {k} is repeated (RFC 6749 section 3.1)"
         ))));
     }
     let client = identify_client(p, get(&params, "client_id"))
@@ -233,7 +233,7 @@ async fn check_request(
     };
     if let Some(k) = repeated {
         return Err(redirect_err(OAuthError::invalid_request(format!(
-            "parameter {k} is repeated (RFC 6749 §3.1)"
+            "parameter {k} is repeated (RFC 6749 section 3.1)"
         ))));
     }
     let profile = fapi::profile_of(p, client);
@@ -242,7 +242,7 @@ async fn check_request(
         || profile == Some(fapi::Profile::Fapi2)
     {
         return Err(redirect_err(OAuthError::invalid_request(
-            "this client must push its authorization requests (RFC 9126 §6)",
+            "this client must push its authorization requests (RFC 9126 section 6)",
         )));
     }
     let (params, object) = with_request_object(p, client, params)
@@ -277,7 +277,7 @@ pub async fn validate_pushed(
     let (params, repeated) = unique(raw);
     if let Some(k) = repeated {
         return Err(OAuthError::invalid_request(format!(
-            "parameter {k} is repeated (RFC 6749 §3.1)"
+            "parameter {k} is repeated (RFC 6749 section 3.1)"
         )));
     }
     if get(&params, "client_id").is_some_and(|id| id != client.id) {
@@ -287,7 +287,7 @@ pub async fn validate_pushed(
     }
     if params.contains_key("request_uri") {
         return Err(OAuthError::invalid_request(
-            "request_uri must not be pushed (RFC 9126 §2.1)",
+            "request_uri must not be pushed (RFC 9126 section 2.1)",
         ));
     }
     let (params, object) = with_request_object(p, client, params).await?;
@@ -381,14 +381,14 @@ fn check_params(
         return Err(OAuthError::new(
             "registration_not_supported",
             400,
-            "the registration parameter is not supported (OIDC Core §7.2.1)",
+            "the registration parameter is not supported (OIDC Core section 7.2.1)",
         ));
     }
     let response_type = check_response_type(client, get(params, "response_type"))?;
     let response_mode = ResponseMode::parse(get(params, "response_mode"), &response_type)?;
     if response_type.contains("id_token") && get(params, "nonce").is_none() {
         return Err(OAuthError::invalid_request(
-            "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core §3.2.2.1)",
+            "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core section 3.2.2.1)",
         ));
     }
     let scope = check_scope(client, get(params, "scope"))?;
@@ -398,7 +398,7 @@ fn check_params(
     )?;
     if client.metadata.is_public() && get(params, "code_challenge").is_none() {
         return Err(OAuthError::invalid_request(
-            "public clients must use PKCE (RFC 9700 §2.1.1)",
+            "public clients must use PKCE (RFC 9700 section 2.1.1)",
         ));
     }
     let prompt = check_prompt(get(params, "prompt"))?;
@@ -453,7 +453,7 @@ async fn identify_client(p: &Provider, client_id: Option<&str>) -> OAuthResult<C
 fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Rejection> {
     let uri = uri.ok_or_else(|| {
         Rejection::Page(OAuthError::invalid_request(
-            "redirect_uri is missing (OIDC Core §3.1.2.1)",
+            "redirect_uri is missing (OIDC Core section 3.1.2.1)",
         ))
     })?;
     if client.metadata.redirect_uris.iter().any(|r| r == uri) {
@@ -544,7 +544,7 @@ fn check_prompt(prompt: Option<&str>) -> OAuthResult<Vec<String>> {
     }
     if values.iter().any(|v| v == "none") && values.len() > 1 {
         return Err(OAuthError::invalid_request(
-            "prompt=none must not be combined with other values (OIDC Core §3.1.2.1)",
+            "prompt=none must not be combined with other values (OIDC Core section 3.1.2.1)",
         ));
     }
     Ok(values)
@@ -674,7 +674,7 @@ pub async fn respond(
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
             let e = OAuthError::access_denied(
-                "the authenticated user is not the user the request asked for (OIDC Core §5.5.1)",
+                "the authenticated user is not the user the request asked for (OIDC Core section 5.5.1)",
             );
             return Err(end_refused(p, interaction_id, e).await);
         }

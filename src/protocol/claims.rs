@@ -44,14 +44,14 @@ impl ClaimsRequest {
     /// Parses and checks the `claims` parameter; anything malformed is `invalid_request`.
     pub fn parse(raw: &str) -> OAuthResult<ClaimsRequest> {
         let value: Value = serde_json::from_str(raw).map_err(|_| {
-            OAuthError::invalid_request("claims is not valid JSON (OIDC Core §5.5)")
+            OAuthError::invalid_request("claims is not valid JSON (OIDC Core section 5.5)")
         })?;
         Self::from_value(&value)
     }
 
     pub fn from_value(value: &Value) -> OAuthResult<ClaimsRequest> {
         let obj = value.as_object().ok_or_else(|| {
-            OAuthError::invalid_request("claims must be a JSON object (OIDC Core §5.5)")
+            OAuthError::invalid_request("claims must be a JSON object (OIDC Core section 5.5)")
         })?;
         Ok(ClaimsRequest {
             id_token: member(obj, "id_token")?,
@@ -94,7 +94,9 @@ fn member(obj: &Map<String, Value>, name: &str) -> OAuthResult<Vec<(String, Clai
         return Ok(Vec::new());
     };
     let m = v.as_object().ok_or_else(|| {
-        OAuthError::invalid_request(format!("claims.{name} must be an object (OIDC Core §5.5)"))
+        OAuthError::invalid_request(format!(
+            "claims.{name} must be an object (OIDC Core section 5.5)"
+        ))
     })?;
     m.iter()
         .map(|(claim, req)| {
@@ -102,12 +104,12 @@ fn member(obj: &Map<String, Value>, name: &str) -> OAuthResult<Vec<(String, Clai
                 Value::Null => ClaimRequest::default(),
                 Value::Object(_) => serde_json::from_value::<ClaimRequest>(req.clone()).map_err(|_| {
                     OAuthError::invalid_request(format!(
-                        "claims.{name}.{claim}: essential must be a boolean and values an array (OIDC Core §5.5.1)"
+                        "claims.{name}.{claim}: essential must be a boolean and values an array (OIDC Core section 5.5.1)"
                     ))
                 })?,
                 _ => {
                     return Err(OAuthError::invalid_request(format!(
-                        "claims.{name}.{claim} must be null or an object (OIDC Core §5.5)"
+                        "claims.{name}.{claim} must be null or an object (OIDC Core section 5.5)"
                     )))
                 }
             };

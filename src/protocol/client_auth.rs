@@ -48,7 +48,7 @@ pub fn presented(
         };
         if form_secret.is_some() {
             return Err(OAuthError::invalid_request(
-                "client credentials must be sent in one way only (RFC 6749 §2.3)",
+                "client credentials must be sent in one way only (RFC 6749 section 2.3)",
             ));
         }
         let decoded = STANDARD
@@ -109,7 +109,7 @@ fn presented_assertion(
     }
     if authorization.is_some() || has_secret {
         return Err(OAuthError::invalid_request(
-            "client credentials must be sent in one way only (RFC 6749 §2.3)",
+            "client credentials must be sent in one way only (RFC 6749 section 2.3)",
         ));
     }
     let assertion = form

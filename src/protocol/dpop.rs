@@ -61,7 +61,7 @@ pub async fn check(
         return Err(OAuthError::new(
             "use_dpop_nonce",
             status,
-            "a DPoP nonce from this provider is required (RFC 9449 §8)",
+            "a DPoP nonce from this provider is required (RFC 9449 section 8)",
         ));
     }
     if let Some(token) = access_token {

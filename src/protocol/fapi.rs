@@ -73,7 +73,7 @@ pub fn check_authorization(
         && has("code_challenge");
     if pkce_required && !pkce_s256 {
         return Err(OAuthError::invalid_request(
-            "PKCE with S256 is required (FAPI 1 Adv. §5.2.2-18, FAPI 2 §5.3.2.2-5)",
+            "PKCE with S256 is required (FAPI 1 Adv. section 5.2.2-18, FAPI 2 section 5.3.2.2-5)",
         ));
     }
     let rt = params
@@ -84,7 +84,7 @@ pub fn check_authorization(
         Profile::Fapi2 => {
             if rt != "code" {
                 return Err(OAuthError::unsupported_response_type(
-                    "FAPI 2 allows only response_type code (§5.3.2.2-2)",
+                    "FAPI 2 allows only response_type code (section 5.3.2.2-2)",
                 ));
             }
         }
@@ -94,12 +94,12 @@ pub fn check_authorization(
                 .is_some_and(|m| m.ends_with("jwt"));
             if !(rt == "code id_token" || (rt == "code" && jarm)) {
                 return Err(OAuthError::invalid_request(
-                    "FAPI 1 Advanced needs response_type code id_token, or code with JARM (§5.2.2-2)",
+                    "FAPI 1 Advanced needs response_type code id_token, or code with JARM (section 5.2.2-2)",
                 ));
             }
             let object = object.ok_or_else(|| {
                 OAuthError::invalid_request(
-                    "FAPI 1 Advanced requires a signed request object (§5.2.2-1)",
+                    "FAPI 1 Advanced requires a signed request object (section 5.2.2-1)",
                 )
             })?;
             check_fapi1_object(object, now)?;
@@ -120,23 +120,23 @@ fn invalid_object(d: &str) -> OAuthError {
 /// nbf no older than 60 minutes; scope, nonce and redirect_uri inside the object.
 fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
     let exp = numeric_date(&object["exp"])
-        .ok_or_else(|| invalid_object("exp is required (FAPI 1 Adv. §5.2.2-13)"))?;
+        .ok_or_else(|| invalid_object("exp is required (FAPI 1 Adv. section 5.2.2-13)"))?;
     let nbf = numeric_date(&object["nbf"])
-        .ok_or_else(|| invalid_object("nbf is required (FAPI 1 Adv. §5.2.2-17)"))?;
+        .ok_or_else(|| invalid_object("nbf is required (FAPI 1 Adv. section 5.2.2-17)"))?;
     if exp - nbf > FAPI1_OBJECT_MAX_SECS {
         return Err(invalid_object(
-            "exp is more than 60 minutes after nbf (FAPI 1 Adv. §5.2.2-13)",
+            "exp is more than 60 minutes after nbf (FAPI 1 Adv. section 5.2.2-13)",
         ));
     }
     if nbf < now - FAPI1_OBJECT_MAX_SECS {
         return Err(invalid_object(
-            "nbf is more than 60 minutes old (FAPI 1 Adv. §5.2.2-17)",
+            "nbf is more than 60 minutes old (FAPI 1 Adv. section 5.2.2-17)",
         ));
     }
     for claim in ["scope", "nonce", "redirect_uri"] {
         if object[claim].as_str().is_none_or(str::is_empty) {
             return Err(invalid_object(&format!(
-                "{claim} is required inside the object (FAPI 1 Adv. §5.2.2-15)"
+                "{claim} is required inside the object (FAPI 1 Adv. section 5.2.2-15)"
             )));
         }
     }
@@ -147,7 +147,7 @@ fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
 pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAuthResult<()> {
     if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
         return Err(OAuthError::invalid_client_metadata(
-            "FAPI clients authenticate with private_key_jwt or mutual TLS (FAPI 1 Adv. §5.2.2-14, FAPI 2 §5.3.2.1)",
+            "FAPI clients authenticate with private_key_jwt or mutual TLS (FAPI 1 Adv. section 5.2.2-14, FAPI 2 section 5.3.2.1)",
         ));
     }
     for alg in [

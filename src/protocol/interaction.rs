@@ -194,7 +194,7 @@ async fn begin_bank(
         let e = OAuthError::new(
             "interaction_required",
             400,
-            "connecting a bank needs the user (OIDC Core §3.1.2.6)",
+            "connecting a bank needs the user (OIDC Core section 3.1.2.6)",
         );
         return refuse(p, &req, client, e);
     }

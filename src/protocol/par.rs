@@ -24,7 +24,7 @@ pub async fn push(
             return Err(OAuthError::new(
                 "invalid_dpop_proof",
                 400,
-                "dpop_jkt does not match the DPoP proof's key (RFC 9449 §10.1)",
+                "dpop_jkt does not match the DPoP proof's key (RFC 9449 section 10.1)",
             ));
         }
         request.dpop_jkt = Some(jkt);

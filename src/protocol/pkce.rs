@@ -10,7 +10,7 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> OAuthRe
     match (challenge, method) {
         (None, None) => Ok(()),
         (None, Some(_)) => Err(OAuthError::invalid_request(
-            "code_challenge_method without code_challenge (RFC 7636 §4.3)",
+            "code_challenge_method without code_challenge (RFC 7636 section 4.3)",
         )),
         (Some(c), m) => {
             if m != Some("S256") {
@@ -50,7 +50,7 @@ pub fn verify(challenge: Option<&str>, verifier: Option<&str>) -> OAuthResult<()
         (Some(c), Some(v)) => {
             if !(43..=128).contains(&v.len()) || !v.bytes().all(is_unreserved) {
                 return Err(OAuthError::invalid_grant(
-                    "code_verifier is malformed (RFC 7636 §4.1)",
+                    "code_verifier is malformed (RFC 7636 section 4.1)",
                 ));
             }
             if ct_eq(&s256(v), c) {

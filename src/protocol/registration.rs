@@ -182,7 +182,7 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
     };
     if code_flow != has("code") || m.allows_grant("implicit") != has("id_token") {
         return Err(OAuthError::invalid_client_metadata(
-            "response_types and grant_types do not match (RFC 7591 §2.1: code needs authorization_code, id_token needs implicit)",
+            "response_types and grant_types do not match (RFC 7591 section 2.1: code needs authorization_code, id_token needs implicit)",
         ));
     }
     if m.allows_grant("refresh_token") && !code_flow {
@@ -277,13 +277,13 @@ fn check_key_metadata(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
         ];
         if named.iter().filter(|n| n.is_some()).count() != 1 {
             return Err(OAuthError::invalid_client_metadata(
-                "tls_client_auth needs exactly one tls_client_auth_* subject or SAN (RFC 8705 §2.1.2)",
+                "tls_client_auth needs exactly one tls_client_auth_* subject or SAN (RFC 8705 section 2.1.2)",
             ));
         }
     }
     if m.token_endpoint_auth_method == "self_signed_tls_client_auth" && m.jwks.is_none() {
         return Err(OAuthError::invalid_client_metadata(
-            "self_signed_tls_client_auth needs jwks with the certificate in x5c (RFC 8705 §2.2)",
+            "self_signed_tls_client_auth needs jwks with the certificate in x5c (RFC 8705 section 2.2)",
         ));
     }
     if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() && m.jwks_uri.is_none()
@@ -502,7 +502,7 @@ fn check_redirect_uri(uri: &str) -> OAuthResult<()> {
         }
         s if s.contains('.') => Ok(()),
         _ => Err(bad(
-            "private-use schemes must be reverse domain names (RFC 8252 §7.1)",
+            "private-use schemes must be reverse domain names (RFC 8252 section 7.1)",
         )),
     }
 }

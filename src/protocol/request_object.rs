@@ -53,7 +53,7 @@ pub async fn parameters(
         // FAPI 1 Adv. §5.2.2-15 (and FAPI 2 Message Signing): aud is required.
         None if fapi::profile_of(p, client).is_some() => {
             return Err(invalid(
-                "aud is required and must be the issuer (FAPI 1 Adv. §5.2.2-15)".into(),
+                "aud is required and must be the issuer (FAPI 1 Adv. section 5.2.2-15)".into(),
             ));
         }
         _ => {}
@@ -62,7 +62,7 @@ pub async fn parameters(
     client_keys::check_times(&claims, now, false, MAX_LIFETIME_SECS, invalid)?;
     if obj.contains_key("request") || obj.contains_key("request_uri") {
         return Err(invalid(
-            "must not contain request or request_uri (RFC 9101 §4)".into(),
+            "must not contain request or request_uri (RFC 9101 section 4)".into(),
         ));
     }
     if let Some(jti) = obj.get("jti").and_then(Value::as_str) {

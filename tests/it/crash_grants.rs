@@ -347,7 +347,10 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         })
         .await
         .unwrap();
-    assert_eq!(revoked, 0, "no grant is revoked by the crash or the retries");
+    assert_eq!(
+        revoked, 0,
+        "no grant is revoked by the crash or the retries"
+    );
     for (e, committed) in exchanged.iter().zip(code_committed) {
         match &e.answer {
             Some(tokens) => {

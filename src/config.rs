@@ -147,6 +147,10 @@ pub struct Lifetimes {
     pub interaction_secs: i64,
     /// How long a pushed request_uri stays usable (RFC 9126 §2.2: short; at most 90 s here).
     pub par_secs: i64,
+    /// How long after a rotation a confidential client may retry it with the old refresh token
+    /// (its answer was lost) while the new one is unused; 0 treats every such retry as reuse
+    /// (RFC 9700 §4.14.2).
+    pub refresh_retry_grace_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +203,7 @@ impl Default for Lifetimes {
             session_secs: 8 * 3600,
             interaction_secs: 15 * 60,
             par_secs: 60,
+            refresh_retry_grace_secs: 60,
         }
     }
 }
@@ -280,6 +285,11 @@ impl Config {
                     "lifetimes.{name} must be positive"
                 )));
             }
+        }
+        if l.refresh_retry_grace_secs < 0 {
+            return Err(ConfigError::Invalid(
+                "lifetimes.refresh_retry_grace_secs must not be negative".into(),
+            ));
         }
         if l.authorization_code_secs > 600 {
             return Err(ConfigError::Invalid(

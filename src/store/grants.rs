@@ -112,7 +112,7 @@ pub fn redeem(
 ) -> StoreResult<Redeemed> {
     let consumed = match what {
         SingleUse::Code(hash) => consume_code(conn, hash, now)?.map(|_| ()),
-        SingleUse::RefreshToken(hash) => rotate_refresh_token(conn, hash, now)?.map(|_| ()),
+        SingleUse::RefreshToken(hash) => rotate_refresh_token(conn, hash, rows, now)?.map(|_| ()),
     };
     match consumed {
         Consumed::Fresh((), grant) => {
@@ -321,17 +321,28 @@ pub fn insert_issued(conn: &Connection, rows: &Issued) -> StoreResult<()> {
     Ok(())
 }
 
-fn refresh_row(
-    conn: &Connection,
-    token_hash: &str,
-) -> StoreResult<Option<(RefreshToken, Option<i64>)>> {
+/// A refresh token row with what its rotation (if any) did.
+struct RefreshRow {
+    token: RefreshToken,
+    rotated_at: Option<i64>,
+    successor_hash: Option<String>,
+    successor_jti: Option<String>,
+    /// The successor as still unused (present and unrotated).
+    successor_unused: bool,
+}
+
+fn refresh_row(conn: &Connection, token_hash: &str) -> StoreResult<Option<RefreshRow>> {
     optional(
         conn.prepare_cached(
-            "SELECT token_hash, grant_id, client_id, scopes, expires_at, rotated_at, jkt, x5t FROM refresh_tokens WHERE token_hash = ?1",
+            "SELECT t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.rotated_at, t.jkt, t.x5t,
+                    t.successor_hash, t.successor_jti, s.token_hash IS NOT NULL
+             FROM refresh_tokens t
+             LEFT JOIN refresh_tokens s ON s.token_hash = t.successor_hash AND s.rotated_at IS NULL
+             WHERE t.token_hash = ?1",
         )?
         .query_row([token_hash], |r| {
-            Ok((
-                RefreshToken {
+            Ok(RefreshRow {
+                token: RefreshToken {
                     token_hash: r.get(0)?,
                     grant_id: r.get(1)?,
                     client_id: r.get(2)?,
@@ -340,32 +351,53 @@ fn refresh_row(
                     jkt: r.get(6)?,
                     x5t: r.get(7)?,
                 },
-                r.get(5)?,
-            ))
+                rotated_at: r.get(5)?,
+                successor_hash: r.get(8)?,
+                successor_jti: r.get(9)?,
+                successor_unused: r.get(10)?,
+            })
         }),
     )
 }
 
-/// A refresh token as stored, and whether it was rotated (used); changes nothing.
+/// When a refresh token was rotated, and the refresh token that rotation issued if it is
+/// still unused (neither rotated nor revoked): what tells a lost answer's retry from a reuse.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub rotated_at: i64,
+    pub unused_successor: Option<String>,
+}
+
+/// A refresh token as stored, and its rotation if it was rotated (used); changes nothing.
 pub fn find_refresh_token(
     conn: &Connection,
     token_hash: &str,
-) -> StoreResult<Option<(RefreshToken, bool)>> {
-    Ok(refresh_row(conn, token_hash)?.map(|(t, rotated)| (t, rotated.is_some())))
+) -> StoreResult<Option<(RefreshToken, Option<Rotation>)>> {
+    Ok(refresh_row(conn, token_hash)?.map(|row| {
+        let rotation = row.rotated_at.map(|rotated_at| Rotation {
+            rotated_at,
+            unused_successor: row.successor_hash.filter(|_| row.successor_unused),
+        });
+        (row.token, rotation)
+    }))
 }
 
-/// Marks a refresh token rotated (used). A second use reports `Replayed`.
-pub fn rotate_refresh_token(
+/// Marks a refresh token rotated (used), recording the refresh token and access token `jti`
+/// the rotation issues. A second use reports `Replayed`.
+fn rotate_refresh_token(
     conn: &Connection,
     token_hash: &str,
+    rows: &Issued,
     now: i64,
 ) -> StoreResult<Consumed<RefreshToken>> {
+    let successor = rows.refresh.as_ref().map(|r| r.token_hash.as_str());
     let first = exec(
         conn,
-        "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
-        params![token_hash, now],
+        "UPDATE refresh_tokens SET rotated_at = ?2, successor_hash = ?3, successor_jti = ?4
+         WHERE token_hash = ?1 AND rotated_at IS NULL",
+        params![token_hash, now, successor, rows.access.jti],
     )? == 1;
-    let Some((token, _)) = refresh_row(conn, token_hash)? else {
+    let Some(RefreshRow { token, .. }) = refresh_row(conn, token_hash)? else {
         return Ok(Consumed::Invalid);
     };
     if !first {
@@ -382,17 +414,67 @@ pub fn rotate_refresh_token(
     }
 }
 
+/// A confidential client retries a rotation of `token_hash` whose answer it never received
+/// (RFC 9700 §4.14.2 allows a retry that cannot be a theft): in the caller's transaction the
+/// pair that rotation issued (`successor_hash` and its access token) is revoked, the successor
+/// marked superseded (presenting it later is a reuse), and `rows` stored in its place. If the
+/// successor was used meanwhile, this is a reuse after all: the grant is revoked.
+pub fn redeem_retry(
+    conn: &Connection,
+    token_hash: &str,
+    successor_hash: &str,
+    rows: &Issued,
+    now: i64,
+) -> StoreResult<Redeemed> {
+    let Some(old) = refresh_row(conn, token_hash)? else {
+        return Ok(Redeemed::Invalid);
+    };
+    let grant_id = old.token.grant_id.clone();
+    let live_grant = get_grant(conn, &grant_id)?.is_some_and(|g| g.revoked_at.is_none());
+    if old.token.expires_at <= now || !live_grant {
+        return Ok(Redeemed::Invalid);
+    }
+    if rows.access.grant_id.as_deref() != Some(grant_id.as_str()) {
+        return Err(super::StoreError::Rejected("tokens for another grant"));
+    }
+    let superseded = old.successor_hash.as_deref() == Some(successor_hash)
+        && exec(
+            conn,
+            "UPDATE refresh_tokens SET rotated_at = ?2, superseded_at = ?2
+             WHERE token_hash = ?1 AND rotated_at IS NULL",
+            params![successor_hash, now],
+        )? == 1;
+    if !superseded {
+        revoke_grant(conn, &grant_id, now)?;
+        return Ok(Redeemed::Replayed { grant_id });
+    }
+    if let Some(jti) = &old.successor_jti {
+        revoke_access_token(conn, jti, now)?;
+    }
+    let successor = rows.refresh.as_ref().map(|r| r.token_hash.as_str());
+    exec(
+        conn,
+        "UPDATE refresh_tokens SET successor_hash = ?2, successor_jti = ?3 WHERE token_hash = ?1",
+        params![token_hash, successor, rows.access.jti],
+    )?;
+    insert_issued(conn, rows)?;
+    Ok(Redeemed::Issued)
+}
+
 /// A usable refresh token (unrotated, unexpired, grant not revoked), for introspection.
 pub fn active_refresh_token(
     conn: &Connection,
     token_hash: &str,
     now: i64,
 ) -> StoreResult<Option<(RefreshToken, Grant)>> {
-    let Some((token, rotated)) = refresh_row(conn, token_hash)? else {
+    let Some(RefreshRow {
+        token, rotated_at, ..
+    }) = refresh_row(conn, token_hash)?
+    else {
         return Ok(None);
     };
     // A disabled client's tokens are not active while it stays disabled.
-    if rotated.is_some()
+    if rotated_at.is_some()
         || token.expires_at <= now
         || !super::clients::is_enabled(conn, &token.client_id)?
     {

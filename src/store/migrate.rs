@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_access_tokens_by_jti.sql"),
     include_str!("migrations/0011_health.sql"),
     include_str!("migrations/0012_login_throttle.sql"),
+    include_str!("migrations/0013_refresh_successor.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

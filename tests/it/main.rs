@@ -31,6 +31,7 @@ mod ops;
 mod outbound_policy;
 mod partner;
 mod plugin_host;
+mod refresh_retry;
 mod registration;
 mod registration_validation;
 mod resilience;

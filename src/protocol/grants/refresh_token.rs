@@ -1,12 +1,13 @@
 //! RFC 6749 §6: refresh tokens rotate on every use; reusing a rotated one revokes the grant
-//! (RFC 9700 §4.14.2).
+//! (RFC 9700 §4.14.2), except a confidential client's prompt retry of a rotation whose answer
+//! it never received (see `lost_answer_retry`).
 
 use super::required;
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::secrets;
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::provider::Provider;
-use crate::store::grants::{self, Redeemed, SingleUse};
+use crate::store::grants::{self, Redeemed, Rotation, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -27,15 +28,15 @@ pub async fn exchange(
     let found = p
         .store
         .read(move |c| {
-            let Some((token, rotated)) = grants::find_refresh_token(c, &h)? else {
+            let Some((token, rotation)) = grants::find_refresh_token(c, &h)? else {
                 return Ok(None);
             };
             let grant = grants::get_grant(c, &token.grant_id)?;
-            Ok(Some((token, rotated, grant)))
+            Ok(Some((token, rotation, grant)))
         })
         .await?;
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-    let Some((token, rotated, grant)) = found else {
+    let Some((token, rotation, grant)) = found else {
         return Err(invalid());
     };
     // RFC 6749 section 6: the token must have been issued to the authenticated client. Another
@@ -43,20 +44,26 @@ pub async fn exchange(
     if token.client_id != client.id {
         return Err(invalid());
     }
-    if rotated {
-        p.store
-            .write(move |c| grants::revoke_grant(c, &token.grant_id, now))
-            .await?;
-        return Err(replayed(client, &grant.map(|g| g.id).unwrap_or_default()));
-    }
+    // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
+    // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
+    let bound = (token.jkt.is_none() || token.jkt == binding.dpop_jkt)
+        && (token.x5t.is_none() || token.x5t == binding.x5t);
+    let retry_of = match rotation {
+        None => None,
+        Some(rotation) => match lost_answer_retry(p, client, rotation, bound, now) {
+            Some(successor) => Some(successor),
+            None => {
+                p.store
+                    .write(move |c| grants::revoke_grant(c, &token.grant_id, now))
+                    .await?;
+                return Err(replayed(client, &grant.map(|g| g.id).unwrap_or_default()));
+            }
+        },
+    };
     let Some(grant) = grant.filter(|g| g.revoked_at.is_none() && token.expires_at > now) else {
         return Err(invalid());
     };
-    // RFC 9449 §5: a DPoP-bound refresh token needs a proof with the same key.
-    // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
-    if (token.jkt.is_some() && token.jkt != binding.dpop_jkt)
-        || (token.x5t.is_some() && token.x5t != binding.x5t)
-    {
+    if !bound {
         return Err(invalid());
     }
     if asked
@@ -83,16 +90,39 @@ pub async fn exchange(
         },
     )
     .await?;
-    // Rotation and the new tokens commit together, or not at all.
+    // Rotation (or the retry's replacement of the lost pair) and the new tokens commit
+    // together, or not at all.
     let redeemed = p
         .store
-        .write(move |c| grants::redeem(c, SingleUse::RefreshToken(&hash), &rows, now))
+        .write(move |c| match &retry_of {
+            Some(successor) => grants::redeem_retry(c, &hash, successor, &rows, now),
+            None => grants::redeem(c, SingleUse::RefreshToken(&hash), &rows, now),
+        })
         .await?;
     match redeemed {
         Redeemed::Issued => Ok(tokens::issued(p, response)),
         Redeemed::Replayed { grant_id } => Err(replayed(client, &grant_id)),
         Redeemed::Invalid => Err(invalid()),
     }
+}
+
+/// A rotated refresh token presented again is a retry of a rotation whose answer was lost,
+/// not a reuse (RFC 9700 §4.14.2), only when a thief cannot be behind it: the client
+/// authenticated (a public client's presenter could be anyone holding the token), the token's
+/// binding holds, the rotation is at most `lifetimes.refresh_retry_grace_secs` old, and the
+/// refresh token it issued was never used. Returns that unused successor, to be replaced.
+fn lost_answer_retry(
+    p: &Provider,
+    client: &Client,
+    rotation: Rotation,
+    bound: bool,
+    now: i64,
+) -> Option<String> {
+    let grace = p.config.lifetimes.refresh_retry_grace_secs;
+    let recent = grace > 0 && now - rotation.rotated_at <= grace;
+    (!client.metadata.is_public() && bound && recent)
+        .then_some(rotation.unused_successor)
+        .flatten()
 }
 
 fn replayed(client: &Client, grant_id: &str) -> OAuthError {

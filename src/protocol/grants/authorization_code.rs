@@ -52,13 +52,13 @@ pub async fn exchange(
     };
     if form.get("redirect_uri").map(String::as_str) != Some(code.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the one in the authorization request (RFC 6749 §4.1.3)",
+            "redirect_uri does not match the one in the authorization request (RFC 6749 section 4.1.3)",
         ));
     }
     // RFC 9449 §10: a code bound by dpop_jkt is redeemed only with that key.
     if code.dpop_jkt.is_some() && code.dpop_jkt != binding.dpop_jkt {
         return Err(OAuthError::invalid_grant(
-            "the code is bound to another DPoP key (RFC 9449 §10)",
+            "the code is bound to another DPoP key (RFC 9449 section 10)",
         ));
     }
     pkce::verify(
@@ -98,6 +98,6 @@ pub async fn exchange(
 fn replayed(client: &Client, grant_id: &str) -> OAuthError {
     tracing::warn!(client_id = %client.id, %grant_id, "authorization code replayed; grant revoked");
     OAuthError::invalid_grant(
-        "the authorization code was already used; tokens issued from it are revoked (RFC 6749 §4.1.2)",
+        "the authorization code was already used; tokens issued from it are revoked (RFC 6749 section 4.1.2)",
     )
 }

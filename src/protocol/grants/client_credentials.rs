@@ -25,7 +25,7 @@ pub async fn exchange(
 ) -> OAuthResult<TokenResponse> {
     if client.metadata.is_public() {
         return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client_credentials (RFC 6749 §4.4)",
+            "public clients cannot use client_credentials (RFC 6749 section 4.4)",
         ));
     }
     let requested = ScopeSet::parse(form.get("scope").map(String::as_str).unwrap_or_default());

@@ -39,14 +39,14 @@ pub async fn token(
     }
     if client.metadata.dpop_bound_access_tokens && dpop_jkt.is_none() {
         return Err(OAuthError::invalid_request(
-            "this client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 §5.2)",
+            "this client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449 section 5.2)",
         ));
     }
     // RFC 8705 §3: certificate-bound access tokens for clients registered for them.
     let x5t = if client.metadata.tls_client_certificate_bound_access_tokens {
         let cert = certificate.ok_or_else(|| {
             OAuthError::invalid_request(
-                "this client's tokens are certificate-bound: use mutual TLS (RFC 8705 §3)",
+                "this client's tokens are certificate-bound: use mutual TLS (RFC 8705 section 3)",
             )
         })?;
         Some(cert.thumbprint())
@@ -73,7 +73,7 @@ fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
         _ => Err(OAuthError::new(
             "invalid_target",
             400,
-            "resource must be an absolute URI without a fragment (RFC 8707 §2)",
+            "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
         )),
     }
 }
@@ -97,10 +97,10 @@ fn sender_constraint(
     let from_cert = || certificate.map(PeerCertificate::thumbprint);
     match super::fapi::profile_of(p, client) {
         Some(super::fapi::Profile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
-            OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (§5.2.2-5)")
+            OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (section 5.2.2-5)")
         }),
         Some(super::fapi::Profile::Fapi2) if dpop_jkt.is_none() => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
-            OAuthError::invalid_request("FAPI 2 tokens are sender-constrained: send a DPoP proof or use mutual TLS (§5.3.2.1-5)")
+            OAuthError::invalid_request("FAPI 2 tokens are sender-constrained: send a DPoP proof or use mutual TLS (section 5.3.2.1-5)")
         }),
         _ => Ok(x5t),
     }

@@ -71,7 +71,7 @@ pub async fn exchange(
         .is_some_and(|a| !a.is_subset(&ScopeSet::parse(&token.scopes)))
     {
         return Err(OAuthError::invalid_scope(
-            "a refresh may not widen the original grant's scope (RFC 6749 §6)",
+            "a refresh may not widen the original grant's scope (RFC 6749 section 6)",
         ));
     }
     let scopes = asked.unwrap_or_else(|| ScopeSet::parse(&token.scopes));
@@ -128,6 +128,6 @@ fn lost_answer_retry(
 fn replayed(client: &Client, grant_id: &str) -> OAuthError {
     tracing::warn!(client_id = %client.id, %grant_id, "rotated refresh token reused; grant revoked");
     OAuthError::invalid_grant(
-        "the refresh token was already used; the grant is revoked (RFC 9700 §4.14.2)",
+        "the refresh token was already used; the grant is revoked (RFC 9700 section 4.14.2)",
     )
 }

@@ -4,9 +4,10 @@
 //! flight; its database and a restarted server are then checked grant by grant.
 
 use crate::harness::*;
+use crate::spawned;
 use consentry::protocol::secrets::digest;
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,36 +22,26 @@ fn long_codes(c: &mut consentry::config::Config) {
     c.lifetimes.authorization_code_secs = 600;
 }
 
-/// The token endpoint of a server the test started as its own process.
+/// The real server binary, serving HTTPS from `dir` with long-lived codes.
+fn spawn(dir: &std::path::Path) -> spawned::Server {
+    spawned::Server::start(spawned::Options {
+        env: vec![("CONSENTRY_LIFETIMES__AUTHORIZATION_CODE_SECS", "600".into())],
+        tls: true,
+        data_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    })
+}
+
+/// The token endpoint of the spawned server.
 struct Spawned {
     base: String,
     http: reqwest::Client,
 }
 
 impl Spawned {
-    /// Starts the real server binary serving HTTPS from `dir` on a free loopback port; returns
-    /// once it answers.
-    async fn start(dir: &std::path::Path) -> (Child, Spawned) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("https://127.0.0.1:{port}");
-        let config = dir.join("crash-test.toml");
-        std::fs::write(&config, "[lifetimes]\nauthorization_code_secs = 600\n").unwrap();
-        let log = std::fs::File::create(dir.join("crash-test.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .args(["--data-dir", dir.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--issuer", &format!("{base}/oidc")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start consentry serve");
-        let ca = std::fs::read(dir.join("keys").join("ca.pem")).unwrap_or_default();
+    /// Talks to `server`, trusting the development CA in its data dir `dir`.
+    fn new(server: &spawned::Server, dir: &std::path::Path) -> Spawned {
+        let ca = std::fs::read(dir.join("keys").join("ca.pem")).expect("the dev CA");
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -58,14 +49,10 @@ impl Spawned {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let s = Spawned { base, http };
-        let until = Instant::now() + Duration::from_secs(60);
-        let discovery = format!("{}/oidc/.well-known/openid-configuration", s.base);
-        while !matches!(s.http.get(&discovery).send().await, Ok(r) if r.status() == 200) {
-            assert!(Instant::now() < until, "the server did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        Spawned {
+            base: format!("https://127.0.0.1:{}", server.port),
+            http,
         }
-        (child, s)
     }
 
     /// A token request; `None` when no answer came (the server died first).
@@ -131,17 +118,7 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         } else {
             code(&journey, &params).await
         };
-        let (status, body) = s
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", &verifier),
-                ],
-            )
-            .await;
+        let (status, body) = s.exchange_code(&client, &code, &verifier).await;
         assert_eq!(status, 200, "{body}");
         refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_string());
     }
@@ -152,8 +129,8 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         codes.push((code(&journey, &params).await, verifier));
     }
     let dir = s.stop().await;
-    let (mut child, spawned) = Spawned::start(dir.path()).await;
-    let spawned = Arc::new(spawned);
+    let mut server = spawn(dir.path());
+    let spawned = Arc::new(Spawned::new(&server, dir.path()));
     let client = Arc::new(client);
 
     // Every grant rotates its refresh token in a loop, as a client would, until the server
@@ -217,8 +194,8 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         })
         .collect();
     answered.notified().await;
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
 
     let mut rotated = Vec::new();
     for t in rotating {
@@ -240,7 +217,9 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
     let db = rusqlite::Connection::open(dir.path().join("consentry.sqlite")).unwrap();
     let one = |sql: &str, key: &str| -> Option<i64> {
         db.query_row(sql, [key], |r| r.get::<_, Option<i64>>(0))
-            .unwrap_or(None)
+            .optional()
+            .unwrap()
+            .flatten()
     };
     let mut code_committed = Vec::new();
     let mut torn = Vec::new();
@@ -315,24 +294,14 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
     for r in rotated.iter() {
         // The client retries with the token it holds, whether or not the rotation it sent
         // last committed (it cannot tell): either way it works and the grant stays.
-        let (status, body) = s
-            .token(
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", &r.held)],
-            )
-            .await;
+        let (status, body) = s.refresh(&client, &r.held).await;
         assert_eq!(
             status, 200,
             "the refresh token the client holds (answer lost {}): {body}",
             r.unanswered
         );
         let next = body["refresh_token"].as_str().unwrap();
-        let (status, body) = s
-            .token(
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", next)],
-            )
-            .await;
+        let (status, body) = s.refresh(&client, next).await;
         assert_eq!(status, 200, "and the one it got for it: {body}");
     }
     let revoked: i64 = s
@@ -363,17 +332,7 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
             }
             // An exchange that never committed is retried and works.
             None if !committed => {
-                let (status, body) = s
-                    .token(
-                        &client,
-                        &[
-                            ("grant_type", "authorization_code"),
-                            ("code", &e.code),
-                            ("redirect_uri", REDIRECT_URI),
-                            ("code_verifier", &e.verifier),
-                        ],
-                    )
-                    .await;
+                let (status, body) = s.exchange_code(&client, &e.code, &e.verifier).await;
                 assert_eq!(status, 200, "a retried exchange: {body}");
             }
             None => {}

@@ -3,36 +3,7 @@
 //! (which would revoke the owner's grant).
 
 use crate::harness::*;
-use serde_json::{json, Value};
-
-async fn code_for(s: &TestServer, c: &TestClient, user: &str) -> (String, String) {
-    let (verifier, challenge) = pkce();
-    let cb = Journey::new(s)
-        .complete(&auth_params(c, &challenge, &[]), user)
-        .await;
-    (query(&cb)["code"].clone(), verifier)
-}
-
-async fn exchange(s: &TestServer, c: &TestClient, code: &str, verifier: &str) -> (u16, Value) {
-    s.token(
-        c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
-}
-
-async fn refresh(s: &TestServer, c: &TestClient, token: &str) -> (u16, Value) {
-    s.token(
-        c,
-        &[("grant_type", "refresh_token"), ("refresh_token", token)],
-    )
-    .await
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn another_clients_attempt_neither_uses_up_a_code_nor_revokes_its_grant() {
@@ -45,28 +16,30 @@ async fn another_clients_attempt_neither_uses_up_a_code_nor_revokes_its_grant() 
 
     // A fresh code: the other client's attempt does not use it up.
     let (code, verifier) = code_for(&s, &owner, "alice").await;
-    let (status, err) = exchange(&s, &other, &code, &verifier).await;
+    let (status, err) = s.exchange_code(&other, &code, &verifier).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (400, Some("invalid_grant"))
     );
-    let (status, tokens) = exchange(&s, &owner, &code, &verifier).await;
+    let (status, tokens) = s.exchange_code(&owner, &code, &verifier).await;
     assert_eq!(status, 200, "the owner still redeems its code: {tokens}");
 
     // A used code: the other client's attempt is no replay by the owner, so the owner's
     // grant stays.
-    let (status, err) = exchange(&s, &other, &code, &verifier).await;
+    let (status, err) = s.exchange_code(&other, &code, &verifier).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (400, Some("invalid_grant"))
     );
     let at = tokens["access_token"].as_str().unwrap();
     assert_eq!(s.introspect(&owner, at).await["active"], true);
-    let (status, body) = refresh(&s, &owner, tokens["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = s
+        .refresh(&owner, tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(status, 200, "the owner's grant is intact: {body}");
 
     // The owner's own replay still revokes (RFC 6749 §4.1.2), so the check above can fail.
-    let (status, _) = exchange(&s, &owner, &code, &verifier).await;
+    let (status, _) = s.exchange_code(&owner, &code, &verifier).await;
     assert_eq!(status, 400);
     assert_eq!(s.introspect(&owner, at).await["active"], false);
 }
@@ -83,23 +56,23 @@ async fn another_clients_attempt_with_a_refresh_token_changes_nothing() {
     let first = tokens_for(&s, &owner, "alice").await;
     let rt1 = first["refresh_token"].as_str().unwrap();
 
-    let (status, err) = refresh(&s, &other, rt1).await;
+    let (status, err) = s.refresh(&other, rt1).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (400, Some("invalid_grant"))
     );
-    let (status, second) = refresh(&s, &owner, rt1).await;
+    let (status, second) = s.refresh(&owner, rt1).await;
     assert_eq!(status, 200, "a fresh token is not used up: {second}");
     let rt2 = second["refresh_token"].as_str().unwrap();
 
     // rt1 is rotated now; presented by another client it is refused, not taken for reuse.
-    let (status, err) = refresh(&s, &other, rt1).await;
+    let (status, err) = s.refresh(&other, rt1).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (400, Some("invalid_grant"))
     );
     let at = second["access_token"].as_str().unwrap();
     assert_eq!(s.introspect(&owner, at).await["active"], true);
-    let (status, third) = refresh(&s, &owner, rt2).await;
+    let (status, third) = s.refresh(&owner, rt2).await;
     assert_eq!(status, 200, "the owner's grant is intact: {third}");
 }

@@ -168,6 +168,34 @@ impl TestServer {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// RFC 6749 §4.1.3: exchanges `code` (with its PKCE `verifier`) at the token endpoint.
+    pub async fn exchange_code(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: &str,
+    ) -> (u16, Value) {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
+    /// RFC 6749 §6: presents the refresh token `rt`.
+    pub async fn refresh(&self, client: &TestClient, rt: &str) -> (u16, Value) {
+        self.token(
+            client,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await
+    }
+
     pub async fn metrics(&self) -> String {
         let res = self
             .browser()
@@ -371,25 +399,23 @@ pub fn jwt_header(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
 }
 
-/// Runs the code flow to tokens for `client` and `username`.
-pub async fn tokens_for(server: &TestServer, client: &TestClient, username: &str) -> Value {
+/// Runs the code flow for `client` and `username` up to a code: the code and its PKCE verifier.
+pub async fn code_for(
+    server: &TestServer,
+    client: &TestClient,
+    username: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce();
-    let journey = Journey::new(server);
-    let cb = journey
+    let cb = Journey::new(server)
         .complete(&auth_params(client, &challenge, &[]), username)
         .await;
-    let code = query(&cb)["code"].clone();
-    let (status, body) = server
-        .token(
-            client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    (query(&cb)["code"].clone(), verifier)
+}
+
+/// Runs the code flow to tokens for `client` and `username`.
+pub async fn tokens_for(server: &TestServer, client: &TestClient, username: &str) -> Value {
+    let (code, verifier) = code_for(server, client, username).await;
+    let (status, body) = server.exchange_code(client, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     body
 }

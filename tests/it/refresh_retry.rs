@@ -10,14 +10,9 @@ use serde_json::{json, Value};
 
 const REUSE: &str = "the refresh token was already used; the grant is revoked";
 
-async fn refresh(s: &TestServer, c: &TestClient, rt: &str) -> (u16, Value) {
-    s.token(c, &[("grant_type", "refresh_token"), ("refresh_token", rt)])
-        .await
-}
-
 /// Rotates `rt` and returns the new refresh token and access token.
 async fn rotate(s: &TestServer, c: &TestClient, rt: &str) -> (String, String) {
-    let (status, body) = refresh(s, c, rt).await;
+    let (status, body) = s.refresh(c, rt).await;
     assert_eq!(status, 200, "{body}");
     let get = |k: &str| body[k].as_str().unwrap().to_string();
     (get("refresh_token"), get("access_token"))
@@ -30,7 +25,7 @@ async fn assert_reuse(s: &TestServer, c: &TestClient, (status, body): (u16, Valu
     assert_eq!(body["error"], "invalid_grant");
     let text = body["error_description"].as_str().unwrap();
     assert!(text.starts_with(REUSE), "{text}");
-    assert_eq!(refresh(s, c, live).await.1["error"], "invalid_grant");
+    assert_eq!(s.refresh(c, live).await.1["error"], "invalid_grant");
 }
 
 async fn confidential() -> (TestServer, TestClient, String) {
@@ -60,7 +55,7 @@ async fn a_retry_within_grace_replaces_the_lost_pair() {
     let (t3, _) = rotate(&s, &c, &t2).await;
     // The replaced refresh token is refused, and presenting it is a reuse: the grant goes
     // (a thief who rotated first and lost the race still trips detection).
-    assert_reuse(&s, &c, refresh(&s, &c, &t1).await, &t3).await;
+    assert_reuse(&s, &c, s.refresh(&c, &t1).await, &t3).await;
 }
 
 #[tokio::test]
@@ -69,7 +64,7 @@ async fn the_old_token_after_its_successor_was_used_is_reuse() {
     let (s, c, t) = confidential().await;
     let (t1, _) = rotate(&s, &c, &t).await;
     let (t2, _) = rotate(&s, &c, &t1).await;
-    assert_reuse(&s, &c, refresh(&s, &c, &t).await, &t2).await;
+    assert_reuse(&s, &c, s.refresh(&c, &t).await, &t2).await;
 }
 
 #[tokio::test]
@@ -80,7 +75,7 @@ async fn the_old_token_after_the_grace_is_reuse() {
     s.provider
         .clock
         .advance(s.provider.config.lifetimes.refresh_retry_grace_secs + 1);
-    assert_reuse(&s, &c, refresh(&s, &c, &t).await, &t1).await;
+    assert_reuse(&s, &c, s.refresh(&c, &t).await, &t1).await;
 }
 
 #[tokio::test]
@@ -93,11 +88,7 @@ async fn a_public_client_gets_no_grace() {
         .await;
     s.user("alice").await;
     let key = DpopKey::new();
-    let (verifier, challenge) = pkce();
-    let cb = Journey::new(&s)
-        .complete(&auth_params(&c, &challenge, &[]), "alice")
-        .await;
-    let code = query(&cb)["code"].clone();
+    let (code, verifier) = code_for(&s, &c, "alice").await;
     let (s, key) = (&s, &key);
     let post = |form: Vec<(&'static str, String)>| async move {
         let proof = key.proof("POST", &s.url("/token"), None, s.provider.now());

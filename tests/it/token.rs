@@ -3,14 +3,6 @@
 use crate::harness::*;
 use serde_json::json;
 
-async fn code_for(s: &TestServer, c: &TestClient, user: &str) -> (String, String) {
-    let (verifier, challenge) = pkce();
-    let cb = Journey::new(s)
-        .complete(&auth_params(c, &challenge, &[]), user)
-        .await;
-    (query(&cb)["code"].clone(), verifier)
-}
-
 #[tokio::test]
 async fn code_exchange_returns_tokens_with_the_oidc_claims() {
     let s = TestServer::start().await;

@@ -3,8 +3,8 @@
 //! The real server binary is killed with SIGKILL while the receiver holds the delivery open.
 
 use crate::harness::*;
+use crate::spawned;
 use serde_json::json;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,29 +116,17 @@ async fn an_event_claimed_by_a_node_that_died_is_redelivered_after_the_delivery_
 
     // The real server claims it and starts delivering; the receiver keeps the delivery open,
     // and the server dies.
-    let config = dir.path().join("webhooks.toml");
-    std::fs::write(
-        &config,
-        format!("[webhooks]\ntimeout_secs = {TIMEOUT_SECS}\npoll_interval_ms = 50\n"),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--data-dir", dir.path().to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start consentry serve");
+    let mut server = spawned::Server::start(spawned::Options {
+        env: vec![
+            ("CONSENTRY_WEBHOOKS__TIMEOUT_SECS", TIMEOUT_SECS.to_string()),
+            ("CONSENTRY_WEBHOOKS__POLL_INTERVAL_MS", "50".into()),
+        ],
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    });
     let claimed = receiver.wait_for(1, Duration::from_secs(60)).await;
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
     assert!(claimed, "the server never delivered the event");
     let event_id = receiver.seen.lock()[0].clone();
 

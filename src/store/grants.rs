@@ -63,30 +63,26 @@ pub struct RefreshToken {
 
 /// What consuming a single-use artefact found.
 #[derive(Debug)]
-pub enum Consumed<T> {
-    /// First use: here it is, with its (unrevoked) grant.
-    Fresh(T, Box<Grant>),
+enum Consumed {
+    /// Consumed now: tokens for this grant may be stored with it.
+    Fresh { grant_id: String },
     /// Used before: the grant it belongs to, so the caller can revoke it.
     Replayed { grant_id: String },
-    /// Unknown, expired, or its grant is revoked.
+    /// Unknown, expired, or its grant is revoked: nothing was changed.
     Invalid,
 }
 
-impl<T> Consumed<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Consumed<U> {
-        match self {
-            Consumed::Fresh(t, g) => Consumed::Fresh(f(t), g),
-            Consumed::Replayed { grant_id } => Consumed::Replayed { grant_id },
-            Consumed::Invalid => Consumed::Invalid,
-        }
-    }
-}
-
 /// A single-use artefact that buys tokens, by digest.
-#[derive(Debug, Clone, Copy)]
-pub enum SingleUse<'a> {
-    Code(&'a str),
-    RefreshToken(&'a str),
+#[derive(Debug, Clone)]
+pub enum SingleUse {
+    Code(String),
+    RefreshToken(String),
+    /// A confidential client's retry of a rotation of `token` whose answer it never received:
+    /// the unused refresh token that rotation issued (`successor`) is replaced.
+    LostAnswerRetry {
+        token: String,
+        successor: String,
+    },
 }
 
 /// What redeeming a single-use artefact did.
@@ -106,17 +102,20 @@ pub enum Redeemed {
 /// replay, and the grant is revoked (RFC 6749 section 4.1.2, RFC 9700 section 4.14.2).
 pub fn redeem(
     conn: &Connection,
-    what: SingleUse<'_>,
+    what: &SingleUse,
     rows: &Issued,
     now: i64,
 ) -> StoreResult<Redeemed> {
     let consumed = match what {
-        SingleUse::Code(hash) => consume_code(conn, hash, now)?.map(|_| ()),
-        SingleUse::RefreshToken(hash) => rotate_refresh_token(conn, hash, rows, now)?.map(|_| ()),
+        SingleUse::Code(hash) => consume_code(conn, hash, now)?,
+        SingleUse::RefreshToken(hash) => rotate_refresh_token(conn, hash, rows, now)?,
+        SingleUse::LostAnswerRetry { token, successor } => {
+            return redeem_retry(conn, token, successor, rows, now)
+        }
     };
     match consumed {
-        Consumed::Fresh((), grant) => {
-            if rows.access.grant_id.as_deref() != Some(grant.id.as_str()) {
+        Consumed::Fresh { grant_id } => {
+            if rows.access.grant_id.as_deref() != Some(grant_id.as_str()) {
                 return Err(super::StoreError::Rejected("tokens for another grant"));
             }
             insert_issued(conn, rows)?;
@@ -223,33 +222,29 @@ pub fn find_code(
     )
 }
 
-/// Marks a code used. A second use reports `Replayed` (the row is kept until it expires so
-/// that replays are recognised).
-pub fn consume_code(
-    conn: &Connection,
-    code_hash: &str,
-    now: i64,
-) -> StoreResult<Consumed<AuthorizationCode>> {
-    let first = exec(
+/// Marks a code used if it is unexpired and its grant unrevoked (else changes nothing). A
+/// second use reports `Replayed` (the row is kept until it expires so that replays are
+/// recognised).
+fn consume_code(conn: &Connection, code_hash: &str, now: i64) -> StoreResult<Consumed> {
+    let fresh = exec(
         conn,
-        "UPDATE authorization_codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
+        "UPDATE authorization_codes SET consumed_at = ?2
+         WHERE code_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2
+           AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
         params![code_hash, now],
     )? == 1;
-    let Some((code, _)) = find_code(conn, code_hash)? else {
+    let Some((code, used)) = find_code(conn, code_hash)? else {
         return Ok(Consumed::Invalid);
     };
-    if !first {
-        return Ok(Consumed::Replayed {
+    Ok(match (fresh, used) {
+        (true, _) => Consumed::Fresh {
             grant_id: code.grant_id,
-        });
-    }
-    if code.expires_at <= now {
-        return Ok(Consumed::Invalid);
-    }
-    match get_grant(conn, &code.grant_id)? {
-        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(code, Box::new(g))),
-        _ => Ok(Consumed::Invalid),
-    }
+        },
+        (false, true) => Consumed::Replayed {
+            grant_id: code.grant_id,
+        },
+        (false, false) => Consumed::Invalid,
+    })
 }
 
 pub fn insert_access_token(conn: &Connection, t: &AccessToken) -> StoreResult<()> {
@@ -382,36 +377,35 @@ pub fn find_refresh_token(
     }))
 }
 
-/// Marks a refresh token rotated (used), recording the refresh token and access token `jti`
-/// the rotation issues. A second use reports `Replayed`.
+/// Marks a refresh token rotated (used) if it is unexpired and its grant unrevoked (else
+/// changes nothing), recording the refresh token and access token `jti` the rotation issues.
+/// A second use reports `Replayed`.
 fn rotate_refresh_token(
     conn: &Connection,
     token_hash: &str,
     rows: &Issued,
     now: i64,
-) -> StoreResult<Consumed<RefreshToken>> {
+) -> StoreResult<Consumed> {
     let successor = rows.refresh.as_ref().map(|r| r.token_hash.as_str());
-    let first = exec(
+    let fresh = exec(
         conn,
         "UPDATE refresh_tokens SET rotated_at = ?2, successor_hash = ?3, successor_jti = ?4
-         WHERE token_hash = ?1 AND rotated_at IS NULL",
+         WHERE token_hash = ?1 AND rotated_at IS NULL AND expires_at > ?2
+           AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
         params![token_hash, now, successor, rows.access.jti],
     )? == 1;
-    let Some(RefreshRow { token, .. }) = refresh_row(conn, token_hash)? else {
+    let Some(RefreshRow {
+        token, rotated_at, ..
+    }) = refresh_row(conn, token_hash)?
+    else {
         return Ok(Consumed::Invalid);
     };
-    if !first {
-        return Ok(Consumed::Replayed {
-            grant_id: token.grant_id,
-        });
-    }
-    if token.expires_at <= now {
-        return Ok(Consumed::Invalid);
-    }
-    match get_grant(conn, &token.grant_id)? {
-        Some(g) if g.revoked_at.is_none() => Ok(Consumed::Fresh(token, Box::new(g))),
-        _ => Ok(Consumed::Invalid),
-    }
+    let grant_id = token.grant_id;
+    Ok(match (fresh, rotated_at.is_some()) {
+        (true, _) => Consumed::Fresh { grant_id },
+        (false, true) => Consumed::Replayed { grant_id },
+        (false, false) => Consumed::Invalid,
+    })
 }
 
 /// A confidential client retries a rotation of `token_hash` whose answer it never received
@@ -419,7 +413,7 @@ fn rotate_refresh_token(
 /// pair that rotation issued (`successor_hash` and its access token) is revoked, the successor
 /// marked superseded (presenting it later is a reuse), and `rows` stored in its place. If the
 /// successor was used meanwhile, this is a reuse after all: the grant is revoked.
-pub fn redeem_retry(
+fn redeem_retry(
     conn: &Connection,
     token_hash: &str,
     successor_hash: &str,

@@ -339,3 +339,57 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_code_or_refresh_token_that_lapsed_meanwhile_is_not_used_up() {
+    // The write that consumes a code or refresh token commits only with the tokens it issues:
+    // when it lapsed between the checks and that write (its grant revoked by a concurrent
+    // request, or its lifetime over), the write refuses and leaves it as it was.
+    use consentry::store::grants::{self, AccessToken, Issued, Redeemed, SingleUse};
+    let s = TestServer::start().await;
+    let client = s.client(json!({})).await;
+    s.user("alice").await;
+    let rt = tokens_for(&s, &client, "alice").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = code_for(&s, &client, "alice").await;
+    let (code_hash, rt_hash) = (digest(&code), digest(&rt));
+    let now = s.provider.now();
+    let (code, refresh, code_used, rt_rotated) = s
+        .provider
+        .store
+        .write(move |c| {
+            let (found, _) = grants::find_code(c, &code_hash)?.expect("the code");
+            let (token, _) = grants::find_refresh_token(c, &rt_hash)?.expect("the token");
+            let rows = |grant_id: &str| Issued {
+                access: AccessToken {
+                    jti: "a-new-access-token".into(),
+                    grant_id: Some(grant_id.into()),
+                    client_id: found.client_id.clone(),
+                    user_id: None,
+                    scopes: String::new(),
+                    expires_at: now + 60,
+                    token_hash: None,
+                },
+                refresh: None,
+            };
+            grants::revoke_grant(c, &found.grant_id, now)?;
+            let code = SingleUse::Code(code_hash.clone());
+            let code = grants::redeem(c, &code, &rows(&found.grant_id), now)?;
+            let expired = token.expires_at;
+            let refresh = SingleUse::RefreshToken(rt_hash.clone());
+            let refresh = grants::redeem(c, &refresh, &rows(&token.grant_id), expired)?;
+            let code_used = grants::find_code(c, &code_hash)?.expect("the code").1;
+            let rotation = grants::find_refresh_token(c, &rt_hash)?
+                .expect("the token")
+                .1;
+            Ok((code, refresh, code_used, rotation.is_some()))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(code, Redeemed::Invalid), "{code:?}");
+    assert!(matches!(refresh, Redeemed::Invalid), "{refresh:?}");
+    assert!(!code_used, "the code is not used up");
+    assert!(!rt_rotated, "the refresh token is not rotated");
+}

@@ -5,7 +5,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::{pkce, secrets};
 use crate::provider::Provider;
-use crate::store::grants::{self, Redeemed, SingleUse};
+use crate::store::grants::{self, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -68,7 +68,7 @@ pub async fn exchange(
     let scopes = ScopeSet::parse(&grant.scopes);
     let refresh =
         scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
-    let tokens::Prepared { response, rows } = tokens::prepare(
+    let prepared = tokens::prepare(
         p,
         tokens::Issue {
             user: None,
@@ -84,15 +84,8 @@ pub async fn exchange(
     )
     .await?;
     // Using the code and storing its tokens commit together, or not at all.
-    let redeemed = p
-        .store
-        .write(move |c| grants::redeem(c, SingleUse::Code(&code_hash), &rows, now))
-        .await?;
-    match redeemed {
-        Redeemed::Issued => Ok(tokens::issued(p, response)),
-        Redeemed::Replayed { grant_id } => Err(replayed(client, &grant_id)),
-        Redeemed::Invalid => Err(invalid()),
-    }
+    let code = SingleUse::Code(code_hash);
+    super::redeem(p, code, prepared, now, |g| replayed(client, g), invalid).await
 }
 
 fn replayed(client: &Client, grant_id: &str) -> OAuthError {

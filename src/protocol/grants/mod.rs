@@ -4,9 +4,10 @@ mod authorization_code;
 mod client_credentials;
 mod refresh_token;
 
-use super::tokens::TokenResponse;
+use super::tokens::{self, TokenResponse};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
+use crate::store::grants::{self, Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
 use crate::types::Client;
 
@@ -75,6 +76,29 @@ fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
             400,
             "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
         )),
+    }
+}
+
+/// Consumes `what` and stores the tokens it buys in one transaction, so a crash leaves both or
+/// neither. If someone used it first, that transaction revoked its grant: `replayed` answers.
+/// If it lapsed since the checks read it, nothing was stored: `invalid` answers.
+async fn redeem(
+    p: &Provider,
+    what: SingleUse,
+    prepared: tokens::Prepared,
+    now: i64,
+    replayed: impl FnOnce(&str) -> OAuthError,
+    invalid: impl FnOnce() -> OAuthError,
+) -> OAuthResult<TokenResponse> {
+    let tokens::Prepared { response, rows } = prepared;
+    let redeemed = p
+        .store
+        .write(move |c| grants::redeem(c, &what, &rows, now))
+        .await?;
+    match redeemed {
+        Redeemed::Issued => Ok(tokens::issued(p, response)),
+        Redeemed::Replayed { grant_id } => Err(replayed(&grant_id)),
+        Redeemed::Invalid => Err(invalid()),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::secrets;
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::provider::Provider;
-use crate::store::grants::{self, Redeemed, Rotation, SingleUse};
+use crate::store::grants::{self, Rotation, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -48,15 +48,20 @@ pub async fn exchange(
     // RFC 8705 §4: a certificate-bound refresh token needs the same certificate.
     let bound = (token.jkt.is_none() || token.jkt == binding.dpop_jkt)
         && (token.x5t.is_none() || token.x5t == binding.x5t);
-    let retry_of = match rotation {
-        None => None,
+    // Rotation, or the retry's replacement of the lost pair.
+    let what = match rotation {
+        None => SingleUse::RefreshToken(hash),
         Some(rotation) => match lost_answer_retry(p, client, rotation, bound, now) {
-            Some(successor) => Some(successor),
+            Some(successor) => SingleUse::LostAnswerRetry {
+                token: hash,
+                successor,
+            },
             None => {
+                let grant_id = token.grant_id.clone();
                 p.store
-                    .write(move |c| grants::revoke_grant(c, &token.grant_id, now))
+                    .write(move |c| grants::revoke_grant(c, &grant_id, now))
                     .await?;
-                return Err(replayed(client, &grant.map(|g| g.id).unwrap_or_default()));
+                return Err(replayed(client, &token.grant_id));
             }
         },
     };
@@ -75,7 +80,7 @@ pub async fn exchange(
         ));
     }
     let scopes = asked.unwrap_or_else(|| ScopeSet::parse(&token.scopes));
-    let tokens::Prepared { response, rows } = tokens::prepare(
+    let prepared = tokens::prepare(
         p,
         tokens::Issue {
             user: None,
@@ -90,20 +95,8 @@ pub async fn exchange(
         },
     )
     .await?;
-    // Rotation (or the retry's replacement of the lost pair) and the new tokens commit
-    // together, or not at all.
-    let redeemed = p
-        .store
-        .write(move |c| match &retry_of {
-            Some(successor) => grants::redeem_retry(c, &hash, successor, &rows, now),
-            None => grants::redeem(c, SingleUse::RefreshToken(&hash), &rows, now),
-        })
-        .await?;
-    match redeemed {
-        Redeemed::Issued => Ok(tokens::issued(p, response)),
-        Redeemed::Replayed { grant_id } => Err(replayed(client, &grant_id)),
-        Redeemed::Invalid => Err(invalid()),
-    }
+    // The rotation (or replacement) and the new tokens commit together, or not at all.
+    super::redeem(p, what, prepared, now, |g| replayed(client, g), invalid).await
 }
 
 /// A rotated refresh token presented again is a retry of a rotation whose answer was lost,

@@ -43,7 +43,7 @@ const LEASE_MARGIN_SECS: i64 = 5;
 /// How long a claimed event is its claimer's alone. One attempt never outlasts the delivery
 /// timeout (`deliver` cuts it off there), so a claim whose node died lapses soon after that
 /// timeout instead of after a fixed minute, without a live attempt ever being doubled.
-pub fn lease_secs(cfg: &WebhookConfig) -> i64 {
+fn lease_secs(cfg: &WebhookConfig) -> i64 {
     i64::try_from(cfg.timeout_secs)
         .unwrap_or(i64::MAX)
         .saturating_add(LEASE_MARGIN_SECS)

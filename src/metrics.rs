@@ -48,8 +48,6 @@ pub struct Metrics {
     pub login_failures: Counter,
     /// Institution script failures by institution and kind (compile, runtime, limit).
     pub plugin_errors: Family<PluginLabels, Counter>,
-    /// Panics of supervised background tasks, by task (each one restarted).
-    pub task_panics: Family<TaskLabel, Counter>,
     /// Failed `accept` calls (file-descriptor limit and the like).
     pub accept_errors: Counter,
 }
@@ -61,7 +59,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Metrics that report `task_panics` (the supervised tasks' counts) with the rest.
+    /// Metrics that also report `task_panics`, the supervised tasks' panics by task (each
+    /// one restarted), counted where the tasks are supervised.
     pub fn new(task_panics: Family<TaskLabel, Counter>) -> Self {
         let mut registry = Registry::with_prefix("consentry");
         let requests = Family::<RequestLabels, Counter>::default();
@@ -80,7 +79,7 @@ impl Metrics {
         registry.register(
             "background_task_panics",
             "Panics of background tasks (each restarted), by task",
-            task_panics.clone(),
+            task_panics,
         );
         registry.register(
             "accept_errors",
@@ -119,7 +118,6 @@ impl Metrics {
             tokens_issued,
             login_failures,
             plugin_errors,
-            task_panics,
             accept_errors,
         }
     }

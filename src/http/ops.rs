@@ -1,7 +1,6 @@
 //! Operations endpoints: liveness, readiness, metrics, and the stylesheet.
 
 use super::{provider, respond};
-use crate::store::{self, StoreError};
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
 
@@ -15,41 +14,13 @@ pub async fn healthz(res: &mut Response) {
 #[handler]
 pub async fn readyz(depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let mut reasons = Vec::new();
-    let now = p.now();
-    match p.store.write(move |c| store::health::touch(c, now)).await {
-        Ok(()) => {}
-        Err(StoreError::DiskFull) => {
-            tracing::error!("not ready: disk full, the database cannot be written");
-            reasons.push("disk full".to_string());
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "not ready: the database refused a write");
-            reasons.push("database write failed".to_string());
-        }
-    }
-    let free = p.store.free_bytes();
-    if free.is_some_and(|b| b < store::health::MIN_FREE_BYTES) && reasons.is_empty() {
-        tracing::error!(
-            free_bytes = free,
-            "not ready: disk full where the database lives"
-        );
-        reasons.push("disk full".to_string());
-    }
-    let tasks = p.store.tasks().states();
-    let down: Vec<&str> = tasks
-        .iter()
-        .filter(|(_, up)| !up)
-        .map(|(n, _)| *n)
-        .collect();
-    if !down.is_empty() {
-        reasons.push(format!("background task down: {}", down.join(", ")));
-    }
-    let tasks: serde_json::Map<String, serde_json::Value> = tasks
+    let ready = p.store.readiness(p.now()).await;
+    let tasks: serde_json::Map<String, serde_json::Value> = ready
+        .tasks
         .iter()
         .map(|(n, up)| (n.to_string(), (if *up { "up" } else { "down" }).into()))
         .collect();
-    let (status, body) = if reasons.is_empty() {
+    let (status, body) = if ready.is_ready() {
         (
             StatusCode::OK,
             serde_json::json!({ "status": "ready", "tasks": tasks }),
@@ -57,7 +28,12 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "status": "not ready", "reasons": reasons, "down": down, "tasks": tasks }),
+            serde_json::json!({
+                "status": "not ready",
+                "reasons": ready.reasons,
+                "down": ready.down(),
+                "tasks": tasks,
+            }),
         )
     };
     respond::json_bytes(res, status, body.to_string());

@@ -1,7 +1,30 @@
-//! The readiness write: one row rewritten on every `/readyz`, so the probe fails when writes do.
+//! Readiness: one row rewritten on every `/readyz`, so the probe fails when writes do, the
+//! free space where the database lives, and the supervised background tasks.
 
-use super::{exec, StoreResult};
+use super::{exec, StoreError, StoreResult};
 use rusqlite::Connection;
+
+/// Whether the store can serve: why not (empty when ready), and each supervised task's state.
+pub struct Readiness {
+    pub reasons: Vec<String>,
+    /// Task name -> running.
+    pub tasks: Vec<(&'static str, bool)>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    /// The tasks that are down.
+    pub fn down(&self) -> Vec<&'static str> {
+        self.tasks
+            .iter()
+            .filter(|(_, up)| !up)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
 
 /// Records that a write succeeded at `now`.
 pub fn touch(c: &Connection, now: i64) -> StoreResult<()> {
@@ -20,6 +43,42 @@ pub fn touch(c: &Connection, now: i64) -> StoreResult<()> {
 pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 impl super::Store {
+    /// Ready when a real write commits at `now`, the disk has at least [`MIN_FREE_BYTES`] left,
+    /// and every supervised task is running; logs each reason it is not.
+    pub async fn readiness(&self, now: i64) -> Readiness {
+        let mut reasons = Vec::new();
+        match self.write(move |c| touch(c, now)).await {
+            Ok(()) => {}
+            Err(StoreError::DiskFull) => {
+                tracing::error!("not ready: disk full, the database cannot be written");
+                reasons.push("disk full".to_string());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "not ready: the database refused a write");
+                reasons.push("database write failed".to_string());
+            }
+        }
+        let free = self.free_bytes();
+        if reasons.is_empty() && free.is_some_and(|b| b < MIN_FREE_BYTES) {
+            tracing::error!(
+                free_bytes = free,
+                "not ready: disk full where the database lives"
+            );
+            reasons.push("disk full".to_string());
+        }
+        let mut ready = Readiness {
+            reasons,
+            tasks: self.tasks().states(),
+        };
+        let down = ready.down();
+        if !down.is_empty() {
+            ready
+                .reasons
+                .push(format!("background task down: {}", down.join(", ")));
+        }
+        ready
+    }
+
     /// Bytes an unprivileged writer may still use on the database's filesystem, if known.
     pub fn free_bytes(&self) -> Option<u64> {
         use std::os::unix::ffi::OsStrExt;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use super::{Cores, PeerCertificate};
 use crate::config::ServerLimits;
@@ -107,27 +107,10 @@ pub async fn serve(
             };
             match acceptor {
                 Some(acceptor) => {
-                    let handshake = Duration::from_secs(limits.tls_handshake_timeout_secs);
-                    let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(t)) => t,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let peer = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .filter(|c| !c.is_empty())
-                        .map(|c| PeerCertificate {
-                            chain: Arc::new(c.iter().map(|d| d.as_ref().to_vec()).collect()),
-                        });
-                    conn.serve(TokioIo::new(tls), Scheme::HTTPS, peer).await;
+                    let timeout = Duration::from_secs(limits.tls_handshake_timeout_secs);
+                    if let Some((tls, peer)) = handshake(&acceptor, stream, timeout, remote).await {
+                        conn.serve(TokioIo::new(tls), Scheme::HTTPS, peer).await;
+                    }
                 }
                 None => conn.serve(TokioIo::new(stream), Scheme::HTTP, None).await,
             }
@@ -149,6 +132,36 @@ pub async fn serve(
             "grace period over; closing the connections still open"
         );
     }
+}
+
+/// Completes the TLS handshake within `timeout`, with the client's certificate chain if it
+/// sent one; `None` (logged) if the handshake failed or took too long.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    timeout: Duration,
+    remote: std::net::SocketAddr,
+) -> Option<(TlsStream<tokio::net::TcpStream>, Option<PeerCertificate>)> {
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            return None;
+        }
+    };
+    let peer = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .filter(|c| !c.is_empty())
+        .map(|c| PeerCertificate {
+            chain: Arc::new(c.iter().map(|d| d.as_ref().to_vec()).collect()),
+        });
+    Some((tls, peer))
 }
 
 /// Paces the accept loop while accepts fail: at the file-descriptor limit every retry fails at

@@ -2,7 +2,7 @@
 //! written, a full disk, idle and slow clients, more connections than it may serve, and the
 //! file-descriptor limit.
 
-use crate::harness::TestServer;
+use crate::harness::{Journey, TestServer};
 use crate::spawned::{self, Options, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -40,14 +40,9 @@ fn logging_to_a_full_stderr_is_dropped_and_counted_and_the_server_serves() {
 #[tokio::test]
 async fn readyz_names_every_supervised_background_task() {
     let s = TestServer::start().await;
-    let res = s
-        .browser()
-        .get(format!("{}/readyz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, _, body) = Journey::new(&s).get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["status"], "ready");
     for task in [
         "sqlite-writer",
@@ -90,6 +85,11 @@ fn readyz_answers_503_disk_full_when_the_data_disk_is_full() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
+        // CI runs as root: there the test must run, not skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot mount a tmpfs for the disk-full test in CI"
+        );
         eprintln!("SKIPPED readyz_answers_503_disk_full_when_the_data_disk_is_full: cannot mount a tmpfs (not root?)");
         return;
     }
@@ -137,21 +137,27 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Starts the server with `o`, opens a connection that sends nothing, and checks that the
+/// server closes it after the one-second timeout `o` sets (and not before).
+fn a_silent_connection_is_closed_after_a_second(o: Options) {
+    let server = Server::start(o);
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(20)));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
 /// Idle connections do not stay open forever: one that sends nothing is closed after
 /// `server.idle_timeout_secs`.
 #[test]
 fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
-    let server = Server::start(Options {
+    a_silent_connection_is_closed_after_a_second(Options {
         env: vec![
             short("CONSENTRY_SERVER__IDLE_TIMEOUT_SECS", 1),
             short("CONSENTRY_SERVER__HEADER_READ_TIMEOUT_SECS", 60),
         ],
         ..Default::default()
     });
-    let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let started = Instant::now();
-    assert!(closed_within(&mut idle, Duration::from_secs(8)));
-    assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
 /// Slowloris: headers trickled in a byte at a time are cut off after
@@ -170,7 +176,8 @@ fn headers_sent_slowly_are_cut_off_after_the_header_read_timeout() {
         .unwrap();
     let started = Instant::now();
     let mut cut_off = false;
-    while started.elapsed() < Duration::from_secs(8) {
+    // Generous for a loaded machine, and far below the 60 s idle timeout.
+    while started.elapsed() < Duration::from_secs(20) {
         if slow.write_all(b"X").is_err() {
             cut_off = true;
             break;
@@ -190,13 +197,12 @@ fn headers_sent_slowly_are_cut_off_after_the_header_read_timeout() {
         }
     }
     assert!(cut_off, "the slow headers kept the connection open");
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// A TLS handshake that never starts is dropped after `server.tls_handshake_timeout_secs`.
 #[test]
 fn a_tls_handshake_not_finished_in_time_is_dropped() {
-    let server = Server::start(Options {
+    a_silent_connection_is_closed_after_a_second(Options {
         tls: true,
         env: vec![
             short("CONSENTRY_SERVER__TLS_HANDSHAKE_TIMEOUT_SECS", 1),
@@ -204,10 +210,6 @@ fn a_tls_handshake_not_finished_in_time_is_dropped() {
         ],
         ..Default::default()
     });
-    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let started = Instant::now();
-    assert!(closed_within(&mut silent, Duration::from_secs(8)));
-    assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
 /// At `server.max_connections` further connections wait (in the listen backlog) and are

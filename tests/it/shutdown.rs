@@ -4,35 +4,32 @@
 use crate::spawned::{self, Options, Server};
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Starts a token request and leaves it in flight (its body half sent), then sends `signal`.
 /// Checks that new connections are refused meanwhile, that the request in flight is answered
 /// 200 once its body is complete, and that the process exits 0.
 fn drains_on(signal: &str) {
     let mut server = Server::start(Options::default());
-    let (head, rest) = spawned::token_request();
-    let mut in_flight = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    in_flight
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    in_flight.write_all(&head).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut in_flight, rest) = spawned::token_request_in_flight(server.port);
     server.signal(signal);
-    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "new connections are refused once stopping"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "the server waits for the request in flight"
-    );
-    assert!(
-        TcpStream::connect(("127.0.0.1", server.port)).is_err(),
-        "new connections are refused once stopping"
     );
     in_flight.write_all(&rest).unwrap();
     let (status, body) = spawned::read_answer(&mut in_flight).unwrap();
     assert_eq!(status, 200, "the request in flight is answered: {body}");
     assert!(body.contains("access_token"), "{body}");
-    let exit = server.exit_status(Duration::from_secs(10));
+    let exit = server.exit_status(Duration::from_secs(20));
     assert_eq!(exit.code(), Some(0), "exit 0 after draining: {exit}");
     assert!(server.log_text().contains("shutting down"));
 }
@@ -57,12 +54,10 @@ fn a_request_stuck_past_the_grace_period_does_not_stop_the_exit() {
         env: vec![("CONSENTRY_SERVER__SHUTDOWN_GRACE_SECS", "1".into())],
         ..Default::default()
     });
-    let (head, _never_sent) = spawned::token_request();
-    let mut stuck = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stuck.write_all(&head).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let (_stuck, _never_sent) = spawned::token_request_in_flight(server.port);
     server.signal("TERM");
-    let exit = server.exit_status(Duration::from_secs(8));
+    // Well before the default grace period (20 s).
+    let exit = server.exit_status(Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0), "{exit}");
     assert!(server.log_text().contains("grace period over"));
 }

@@ -224,3 +224,26 @@ pub fn token_request() -> (Vec<u8>, Vec<u8>) {
         rest.as_bytes().to_vec(),
     )
 }
+
+/// Starts the demo client's token request on a new connection and returns once the server's
+/// handler is reading its body (it asked for it with `100 Continue`), leaving the request in
+/// flight until the returned rest of the body is sent.
+pub fn token_request_in_flight(port: u16) -> (TcpStream, Vec<u8>) {
+    let (head, rest) = token_request();
+    let head = String::from_utf8(head).unwrap();
+    let (headers, first) = head.split_once("\r\n\r\n").unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("{headers}\r\nExpect: 100-continue\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("a 100 Continue answer");
+        interim.push(byte[0]);
+    }
+    let interim = String::from_utf8_lossy(&interim);
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    s.write_all(first.as_bytes()).unwrap();
+    (s, rest)
+}

@@ -351,6 +351,38 @@ async fn cancel_on_consent_returns_access_denied() {
 }
 
 #[tokio::test]
+async fn cancel_on_the_login_page_of_a_bank_journey_returns_access_denied() {
+    // OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: the login page's Cancel is the user refusing,
+    // also when the request asks for a bank connection and its consent step is not reached.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let alice = s.user("alice").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let claims = json!({"id_token": {"sub": {"value": alice}}}).to_string();
+    let extra = [("scope", "openid id:sandbox-bank"), ("claims", &claims)];
+    let (status, interaction, body) = j.authorize(&auth_params(&c, &challenge, &extra)).await;
+    assert_eq!(status, 303, "{body}");
+    let (status, _, page) = j.get(&interaction).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("value=\"deny\""),
+        "login page with Cancel: {page}"
+    );
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let (status, loc, body) = j
+        .post(
+            &format!("{interaction}/consent"),
+            &[("csrf_token", &csrf), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let q = query(&loc);
+    assert_eq!(q["error"], "access_denied", "{loc}");
+    assert_eq!(q["state"], "state-123");
+}
+
+#[tokio::test]
 async fn forms_without_the_csrf_token_are_refused() {
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;

@@ -2,6 +2,7 @@
 //! (RFC 6750 §2), or a DPoP-bound token with its proof (RFC 9449 §7).
 
 use super::{bearer, params, provider, respond};
+use crate::protocol::fapi;
 use crate::protocol::userinfo::{self as info, UserInfo};
 use salvo::prelude::*;
 
@@ -34,17 +35,13 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     }
 }
 
-/// FAPI 1 Part 1 §6.2.1-11: the resource answers with `x-fapi-interaction-id`, the client's
-/// own value when it sent one, else a new UUID (RFC 4122), so both sides can trace the call.
+/// FAPI 1 Part 1 §6.2.1-11: every answer carries `x-fapi-interaction-id` (the protocol chooses
+/// its value).
 fn interaction_id(req: &Request, res: &mut Response) {
     const NAME: &str = "x-fapi-interaction-id";
-    let value = req
-        .headers()
-        .get(NAME)
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .or_else(|| salvo::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok());
-    if let Some(v) = value {
+    let sent = req.headers().get(NAME).and_then(|v| v.to_str().ok());
+    let id = fapi::interaction_id(sent);
+    if let Ok(v) = salvo::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert(NAME, v);
     }
 }

@@ -84,6 +84,19 @@ pub fn peek_header(token: &str) -> Result<Value, JoseError> {
         .map_err(|_| JoseError::Invalid("the JWT header is not JSON".into()))
 }
 
+/// The header's `alg` when it is one of `allowed`. The refusal names the allowed ones, never
+/// the header's value: nothing from an unverified JWT is echoed back.
+pub(super) fn allowed_alg(header: &Value, allowed: &[Alg]) -> Result<Alg, JoseError> {
+    header["alg"]
+        .as_str()
+        .and_then(Alg::parse)
+        .filter(|a| allowed.contains(a))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
+            JoseError::Invalid(format!("alg must be one of {}", names.join(", ")))
+        })
+}
+
 /// Verifies a compact JWS from a client and returns its claims and algorithm.
 pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value, Alg), JoseError> {
     if token.split('.').count() != 3 {
@@ -92,10 +105,7 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
         ));
     }
     let header = peek_header(token)?;
-    let alg_name = header["alg"].as_str().unwrap_or_default();
-    let alg = Alg::parse(alg_name)
-        .filter(|a| allowed.contains(a))
-        .ok_or_else(|| JoseError::Invalid(format!("alg {alg_name} is not allowed")))?;
+    let alg = allowed_alg(&header, allowed)?;
     if header.get("crit").is_some() {
         return Err(JoseError::Invalid("crit headers are not supported".into()));
     }
@@ -174,5 +184,69 @@ pub fn verify_hmac(token: &str, secret: &[u8]) -> Result<Value, JoseError> {
         Err(JoseError::Invalid(
             "the JWT payload is not a JSON object".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::{JwsHeader, JwsSigner};
+    use serde_json::json;
+
+    /// A JWS over `{}` signed by `key` with `alg`, its header naming no key.
+    fn signed_without_kid(key: &Jwk, alg: Alg) -> String {
+        let header = JwsHeader::new();
+        let signer: Box<dyn JwsSigner> = match alg {
+            Alg::RS256 => Box::new(RS256.signer_from_jwk(key).unwrap()),
+            Alg::PS256 => Box::new(PS256.signer_from_jwk(key).unwrap()),
+            Alg::ES256 => Box::new(ES256.signer_from_jwk(key).unwrap()),
+        };
+        josekit::jws::serialize_compact(b"{}", &header, signer.as_ref()).unwrap()
+    }
+
+    /// `key`'s public half as a one-key set, with the members in `extra`.
+    fn key_set(key: &Jwk, extra: Value) -> ClientKeys {
+        let mut public = Value::Object(key.to_public_key().unwrap().as_ref().clone());
+        for (k, v) in extra.as_object().unwrap() {
+            public[k] = v.clone();
+        }
+        ClientKeys::from_jwks(&json!({ "keys": [public] })).unwrap()
+    }
+
+    #[test]
+    fn without_kid_only_signing_keys_of_the_header_alg_are_tried() {
+        // RFC 7515 §4.1.4: no kid, so the key is chosen by type, `use` and `alg` (RFC 7517
+        // §4.2, §4.4); a key marked for encryption or for another algorithm never verifies.
+        let key = Jwk::generate_rsa_key(2048).unwrap();
+        let token = signed_without_kid(&key, Alg::RS256);
+        let all = Alg::ALL;
+        for fitting in [
+            json!({}),
+            json!({"use": "sig", "alg": "RS256", "kid": "k1"}),
+        ] {
+            let (_, alg) = verify(&token, &key_set(&key, fitting.clone()), &all)
+                .unwrap_or_else(|e| panic!("{fitting}: {e}"));
+            assert_eq!(alg, Alg::RS256);
+        }
+        for unfit in [json!({"use": "enc"}), json!({"alg": "PS256"})] {
+            let e =
+                verify(&token, &key_set(&key, unfit.clone()), &all).expect_err(&unfit.to_string());
+            assert!(e.to_string().contains("no registered key"), "{unfit}: {e}");
+        }
+        // The header's alg must also be allowed by the caller.
+        assert!(verify(&token, &key_set(&key, json!({})), &[Alg::PS256]).is_err());
+    }
+
+    #[test]
+    fn a_refused_alg_is_not_echoed() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"<b>HS256 \u00a7 junk</b>"}"#);
+        let token = format!("{header}.e30.c2ln");
+        let key = Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).unwrap();
+        let e = verify(&token, &key_set(&key, json!({})), &[Alg::ES256, Alg::PS256])
+            .expect_err("alg refused")
+            .to_string();
+        assert!(!e.contains("<b>") && !e.contains("junk"), "{e}");
+        assert!(e.contains("ES256, PS256"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! JWTs that carry their own public key in the header (`jwk`), as DPoP proofs do (RFC 9449
 //! §4.2): verified with that key, and identified by its thumbprint.
 
-use super::client_jwt::{peek_header, verifier_for};
+use super::client_jwt::{allowed_alg, peek_header, verifier_for};
 use super::keys::thumbprint;
 use super::{Alg, JoseError};
 use josekit::jwk::Jwk;
@@ -17,10 +17,7 @@ pub struct SelfSigned {
 /// Verifies `token` with the public key in its own header, with an allowed algorithm only.
 pub fn verify(token: &str, allowed: &[Alg]) -> Result<SelfSigned, JoseError> {
     let header = peek_header(token)?;
-    let alg_name = header["alg"].as_str().unwrap_or_default();
-    let alg = Alg::parse(alg_name)
-        .filter(|a| allowed.contains(a))
-        .ok_or_else(|| JoseError::Invalid(format!("alg {alg_name} is not allowed")))?;
+    let alg = allowed_alg(&header, allowed)?;
     let map = header["jwk"]
         .as_object()
         .cloned()

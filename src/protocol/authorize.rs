@@ -245,7 +245,7 @@ async fn check_request(
             "this client must push its authorization requests (RFC 9126 section 6)",
         )));
     }
-    let (params, object) = with_request_object(p, client, params)
+    let (params, object) = with_request_object(p, client, profile, params)
         .await
         .map_err(redirect_err)?;
     // The object may name its own redirect_uri and state; errors from here on go there.
@@ -290,13 +290,14 @@ pub async fn validate_pushed(
             "request_uri must not be pushed (RFC 9126 section 2.1)",
         ));
     }
-    let (params, object) = with_request_object(p, client, params).await?;
+    let profile = fapi::profile_of(p, client);
+    let (params, object) = with_request_object(p, client, profile, params).await?;
     let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
         Ok(r) => r,
         Err(Rejection::Page(e)) => return Err(e),
         Err(Rejection::Redirect(r)) => return Err(r.error),
     };
-    if let Some(profile) = fapi::profile_of(p, client) {
+    if let Some(profile) = profile {
         fapi::check_authorization(profile, &params, object.as_ref(), true, p.now())?;
     }
     let request = check_params(p, client, &params, redirect_uri)?;
@@ -321,13 +322,15 @@ const OUTER_FALLBACK: [&str; 4] = ["client_id", "response_type", "scope", "redir
 async fn with_request_object(
     p: &Provider,
     client: &Client,
+    profile: Option<fapi::Profile>,
     mut params: HashMap<String, String>,
 ) -> OAuthResult<(HashMap<String, String>, Option<serde_json::Value>)> {
     let Some(object) = params.remove("request").filter(|o| !o.is_empty()) else {
         return Ok((params, None));
     };
-    let (mut inner, claims) = super::request_object::parameters(p, client, &object).await?;
-    let fallback: &[&str] = match fapi::profile_of(p, client) {
+    let (mut inner, claims) =
+        super::request_object::parameters(p, client, profile, &object).await?;
+    let fallback: &[&str] = match profile {
         Some(fapi::Profile::Fapi1Advanced) => &OUTER_FALLBACK[..1],
         _ => &OUTER_FALLBACK,
     };

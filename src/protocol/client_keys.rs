@@ -73,14 +73,21 @@ pub fn audience_matches(aud: &Value, accepted: &[&str]) -> bool {
     }
 }
 
-/// A NumericDate claim in whole seconds. RFC 7519 §2 allows non-integer values
-/// (`1733400000.5`); they are floored, since every check here works to the second.
+/// Furthest a NumericDate is taken from the epoch (about 31 million years): any number beyond
+/// is clamped here, so sums and differences of dates never overflow.
+const NUMERIC_DATE_LIMIT: i64 = 1_000_000_000_000_000;
+
+/// A NumericDate claim in whole seconds, or `None` when it is not a JSON number. RFC 7519 §2
+/// allows non-integer values (`1733400000.5`); they are floored, since every check here works
+/// to the second. Values of any size are accepted and clamped, so an absurd date is refused
+/// by the checks that read it (expired, too far ahead) rather than by arithmetic.
 pub fn numeric_date(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| {
-        v.as_f64()
-            .filter(|f| f.is_finite() && f.abs() < 1e15)
-            .map(|f| f.floor() as i64)
-    })
+    let secs = match v.as_i64() {
+        Some(i) => i,
+        // `as` saturates; JSON has no NaN or infinity, but a u64 beyond i64 lands here.
+        None => v.as_f64().filter(|f| !f.is_nan())?.floor() as i64,
+    };
+    Some(secs.clamp(-NUMERIC_DATE_LIMIT, NUMERIC_DATE_LIMIT))
 }
 
 /// The time claims every client JWT must get right: `exp` (when `exp_required`) in the
@@ -114,4 +121,45 @@ pub fn check_times(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numeric_dates_are_whole_seconds_clamped_to_a_range_that_cannot_overflow() {
+        // RFC 7519 §2: a NumericDate is any JSON number, fractions included.
+        assert_eq!(numeric_date(&json!(1733400000)), Some(1733400000));
+        assert_eq!(numeric_date(&json!(1733400000.75)), Some(1733400000));
+        assert_eq!(numeric_date(&json!(-0.5)), Some(-1));
+        for huge in [json!(i64::MAX), json!(u64::MAX), json!(1e300)] {
+            assert_eq!(numeric_date(&huge), Some(NUMERIC_DATE_LIMIT), "{huge}");
+        }
+        for tiny in [json!(i64::MIN), json!(-1e300)] {
+            assert_eq!(numeric_date(&tiny), Some(-NUMERIC_DATE_LIMIT), "{tiny}");
+        }
+        assert_eq!(numeric_date(&json!("1733400000")), None);
+        assert_eq!(numeric_date(&Value::Null), None);
+    }
+
+    #[test]
+    fn absurd_dates_are_refused_by_the_time_checks() {
+        let invalid = |d: String| OAuthError::invalid_request(d);
+        let now = 1_733_400_000;
+        let check = |claims: Value| check_times(&claims, now, true, 3600, invalid);
+        assert!(check(json!({"exp": now + 60, "iat": now as f64 - 0.5})).is_ok());
+        for claims in [
+            json!({"exp": i64::MAX}),
+            json!({"exp": u64::MAX}),
+            json!({"exp": i64::MIN}),
+            json!({"exp": now + 60, "nbf": i64::MAX}),
+            json!({"exp": now + 60, "iat": 1e300}),
+            json!({"exp": "soon"}),
+        ] {
+            let e = check(claims.clone()).expect_err(&claims.to_string());
+            assert_eq!(e.code, "invalid_request");
+        }
+    }
 }

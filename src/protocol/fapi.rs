@@ -143,6 +143,18 @@ fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
     Ok(())
 }
 
+/// The `x-fapi-interaction-id` a resource answers with (FAPI 1 Part 1 §6.2.1-11): the
+/// client's own value when it sent one, else a new RFC 4122 UUID. The client's value must be
+/// a UUID too (§6.2.2-4); anything else is replaced by a new one, so the answer is always a
+/// UUID a client (or the certification suite) can parse and never a reflected arbitrary string.
+pub fn interaction_id(sent: Option<&str>) -> String {
+    sent.filter(|v| v.len() == 36)
+        .and_then(|v| uuid::Uuid::try_parse(v).ok())
+        .unwrap_or_else(uuid::Uuid::new_v4)
+        .hyphenated()
+        .to_string()
+}
+
 /// Registration-time rules for a client under a profile.
 pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAuthResult<()> {
     if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
@@ -171,4 +183,50 @@ pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAu
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_interaction_id_echoes_a_uuid_and_replaces_anything_else() {
+        let sent = "c770aef3-6784-41f7-8e0e-ff5f97bddb3a";
+        assert_eq!(interaction_id(Some(sent)), sent);
+        let upper = sent.to_uppercase();
+        assert_eq!(interaction_id(Some(&upper)), sent, "one UUID, lowercase");
+        let fresh = |v: Option<&str>| {
+            let id = interaction_id(v);
+            assert!(uuid::Uuid::try_parse(&id).is_ok_and(|u| u.get_version_num() == 4));
+            assert_eq!(id.len(), 36, "{id}");
+            id
+        };
+        fresh(None);
+        for junk in [
+            "",
+            "abc",
+            &"x".repeat(8000),
+            "{c770aef3-6784-41f7-8e0e-ff5f97bddb3a}",
+        ] {
+            assert_ne!(fresh(Some(junk)), junk);
+        }
+        assert_ne!(fresh(None), fresh(None), "new ones differ");
+    }
+
+    #[test]
+    fn fapi1_object_dates_of_any_size_are_refused_without_overflow() {
+        // FAPI 1 Adv. §5.2.2-13/17: an nbf at the far end of the number line is far too old
+        // (and too far from exp); the check must say so, not overflow.
+        let now = 1_733_400_000;
+        let object = |nbf: Value| {
+            json!({"exp": now + 60, "nbf": nbf, "scope": "openid", "nonce": "n",
+                   "redirect_uri": "https://rp.example/cb"})
+        };
+        assert!(check_fapi1_object(&object(json!(now)), now).is_ok());
+        for nbf in [json!(i64::MIN), json!(-1e300), json!(now - 3601)] {
+            let e = check_fapi1_object(&object(nbf.clone()), now).expect_err(&nbf.to_string());
+            assert_eq!(e.code, "invalid_request_object", "{nbf}");
+        }
+    }
 }

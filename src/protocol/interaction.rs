@@ -395,18 +395,17 @@ pub async fn login(
 /// The user's answer on the consent page. Approval is remembered for this client; in a bank
 /// interaction it starts the institution's journey instead.
 pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Outcome> {
-    if live.request.bank.is_some() {
+    if approve && live.request.bank.is_some() {
         if !matches!(super::journey::current_step(p, live)?, Step::Consent) {
             return Err(OAuthError::invalid_request(
                 "consent is not what this step asks for",
             ));
         }
-        if approve {
-            return super::journey::start(p, live).await;
-        }
+        return super::journey::start(p, live).await;
     }
-    // The user may cancel at any step, signed in or not (the login page's Cancel too): the
-    // client hears access_denied (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
+    // The user may cancel at any step, signed in or not, in a bank journey too (the login
+    // page's Cancel posts here): the client hears access_denied (OIDC Core §3.1.2.6, RFC 6749
+    // §4.1.2.1).
     if !approve {
         let iid = live.interaction.id.clone();
         let now = p.now();

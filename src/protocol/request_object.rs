@@ -21,15 +21,16 @@ fn invalid(d: String) -> OAuthError {
     )
 }
 
-/// Verifies `object` for `client` and returns its parameters as strings (JSON members such as
-/// `claims` are serialised back to JSON).
+/// Verifies `object` for `client` (under its FAPI `profile`, if any) and returns its
+/// parameters as strings (JSON members such as `claims` are serialised back to JSON).
 pub async fn parameters(
     p: &Provider,
     client: &Client,
+    profile: Option<fapi::Profile>,
     object: &str,
 ) -> OAuthResult<(HashMap<String, String>, Value)> {
     let allowed = fapi::restrict_algs(
-        fapi::profile_of(p, client),
+        profile,
         client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
     );
     let claims = client_keys::verify(p, client, object, &allowed, invalid).await?;
@@ -51,7 +52,7 @@ pub async fn parameters(
             return Err(invalid("aud must be the issuer".into()));
         }
         // FAPI 1 Adv. §5.2.2-15 (and FAPI 2 Message Signing): aud is required.
-        None if fapi::profile_of(p, client).is_some() => {
+        None if profile.is_some() => {
             return Err(invalid(
                 "aud is required and must be the issuer (FAPI 1 Adv. section 5.2.2-15)".into(),
             ));

@@ -270,6 +270,19 @@ async fn session_and_remembered_consent_skip_the_pages() {
     assert!(page.contains("name=\"password\""), "login form expected");
 }
 
+/// The redirect's query for a silent request (`prompt=none`) with `max_age`.
+async fn silent_with_max_age(
+    j: &Journey<'_>,
+    c: &TestClient,
+    challenge: &str,
+    max_age: &str,
+) -> std::collections::HashMap<String, String> {
+    let extra = [("max_age", max_age), ("prompt", "none")];
+    let (status, loc, body) = j.authorize(&auth_params(c, challenge, &extra)).await;
+    assert_eq!(status, 303, "max_age={max_age}: {body}");
+    query(&loc)
+}
+
 #[tokio::test]
 async fn max_age_exceeded_requires_login() {
     // OIDC Core §3.1.2.1: max_age older than the last authentication forces a new one.
@@ -280,22 +293,42 @@ async fn max_age_exceeded_requires_login() {
     let j = Journey::new(&s);
     j.complete(&auth_params(&c, &challenge, &[]), "carol").await;
     s.provider.clock.advance(120);
-    let (_, loc, _) = j
-        .authorize(&auth_params(
-            &c,
-            &challenge,
-            &[("max_age", "60"), ("prompt", "none")],
-        ))
+    let answer = silent_with_max_age(&j, &c, &challenge, "60").await;
+    assert_eq!(answer["error"], "login_required");
+    let answer = silent_with_max_age(&j, &c, &challenge, "600").await;
+    assert!(answer.contains_key("code"), "recent enough: {answer:?}");
+}
+
+#[tokio::test]
+async fn max_age_zero_forces_login_even_in_the_second_of_the_login() {
+    // OIDC Core §3.1.2.1: max_age=0 is prompt=login, however recent the last login is, even
+    // within its own second.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("carol").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let cb = j.complete(&auth_params(&c, &challenge, &[]), "carol").await;
+    assert!(query(&cb).contains_key("code"), "{cb}");
+    // The next request must land in the login's own second (auth_time - now = 0), whatever
+    // the speed of this machine; moving the clock back puts it at or before that second.
+    s.provider.clock.advance(-2);
+
+    // With prompt=none that is login_required.
+    let answer = silent_with_max_age(&j, &c, &challenge, "0").await;
+    assert_eq!(answer["error"], "login_required", "{answer:?}");
+    // Without prompt=none: the login form, not a code.
+    let (status, loc, body) = j
+        .authorize(&auth_params(&c, &challenge, &[("max_age", "0")]))
         .await;
-    assert_eq!(query(&loc)["error"], "login_required");
-    let (_, loc, _) = j
-        .authorize(&auth_params(
-            &c,
-            &challenge,
-            &[("max_age", "600"), ("prompt", "none")],
-        ))
-        .await;
-    assert!(query(&loc).contains_key("code"), "recent enough: {loc}");
+    assert_eq!(status, 303, "{body}");
+    assert!(loc.starts_with("/interaction/"), "login expected: {loc}");
+    let (_, _, page) = j.get(&loc).await;
+    assert!(page.contains("name=\"password\""), "login form expected");
+
+    // A max_age the session is within still needs no login.
+    let answer = silent_with_max_age(&j, &c, &challenge, "600").await;
+    assert!(answer.contains_key("code"), "recent enough: {answer:?}");
 }
 
 #[tokio::test]
@@ -315,6 +348,38 @@ async fn cancel_on_consent_returns_access_denied() {
     // The interaction is finished: posting again is refused.
     let (status, _, _) = j.get(&interaction).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn cancel_on_the_login_page_of_a_bank_journey_returns_access_denied() {
+    // OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: the login page's Cancel is the user refusing,
+    // also when the request asks for a bank connection and its consent step is not reached.
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let alice = s.user("alice").await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&s);
+    let claims = json!({"id_token": {"sub": {"value": alice}}}).to_string();
+    let extra = [("scope", "openid id:sandbox-bank"), ("claims", &claims)];
+    let (status, interaction, body) = j.authorize(&auth_params(&c, &challenge, &extra)).await;
+    assert_eq!(status, 303, "{body}");
+    let (status, _, page) = j.get(&interaction).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("value=\"deny\""),
+        "login page with Cancel: {page}"
+    );
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let (status, loc, body) = j
+        .post(
+            &format!("{interaction}/consent"),
+            &[("csrf_token", &csrf), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let q = query(&loc);
+    assert_eq!(q["error"], "access_denied", "{loc}");
+    assert_eq!(q["state"], "state-123");
 }
 
 #[tokio::test]

@@ -254,39 +254,49 @@ async fn fapi1_user_cancelling_at_login_is_access_denied() {
 
 #[tokio::test]
 async fn userinfo_answers_with_a_new_x_fapi_interaction_id() {
-    // FAPI 1 Part 1 §6.2.1-11: without the client's header, a new RFC 4122 UUID.
+    // FAPI 1 Part 1 §6.2.1-11: without the client's header, a new RFC 4122 UUID; the client's
+    // value must be a UUID (§6.2.2-4), so anything else is answered with a new one too.
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;
     s.user("alice").await;
     let t = tokens_for(&s, &c, "alice").await;
     let at = t["access_token"].as_str().unwrap();
-    let mut seen = Vec::new();
-    for _ in 0..2 {
-        let res = s
-            .browser()
-            .get(s.url("/me"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let id = res.headers()["x-fapi-interaction-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+    let interaction_id = |sent: Option<&str>, token: Option<&str>| {
+        let mut req = s.browser().get(s.url("/me"));
+        if let Some(v) = sent {
+            req = req.header("x-fapi-interaction-id", v);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let id = res.headers()["x-fapi-interaction-id"].to_str().unwrap();
+            (res.status().as_u16(), id.to_string())
+        }
+    };
+    let new_uuid = |id: &str| {
+        let uuid = uuid::Uuid::parse_str(id).expect("a UUID");
         assert_eq!(uuid.get_version_num(), 4, "{id}");
+    };
+    let mut seen = Vec::new();
+    for sent in [None, Some("abc-123"), Some(&*"x".repeat(4000))] {
+        let (status, id) = interaction_id(sent, Some(at)).await;
+        assert_eq!(status, 200);
+        new_uuid(&id);
         seen.push(id);
     }
-    assert_ne!(seen[0], seen[1], "a new one per request");
-    // Refusals carry it too.
-    let res = s
-        .browser()
-        .get(s.url("/me"))
-        .header("x-fapi-interaction-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["x-fapi-interaction-id"], "abc-123");
+    assert!(
+        seen[0] != seen[1] && seen[1] != seen[2],
+        "a new one per request"
+    );
+    // Refusals carry it too, the client's UUID echoed.
+    let sent = "0f5a1b9e-2c4d-4e6f-8a0b-1c2d3e4f5a6b";
+    assert_eq!(
+        interaction_id(Some(sent), None).await,
+        (401, sent.to_string())
+    );
+    let (status, id) = interaction_id(Some("abc-123"), None).await;
+    assert_eq!(status, 401);
+    new_uuid(&id);
 }

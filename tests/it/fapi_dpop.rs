@@ -4,7 +4,8 @@ use crate::harness::*;
 use crate::keys::DpopKey;
 use serde_json::{json, Value};
 
-async fn token_with_proof(
+/// A token request by `c` (client_secret_basic) with `form` and, when given, a DPoP proof.
+pub(crate) async fn token_with_proof(
     s: &TestServer,
     c: &TestClient,
     form: &[(&str, &str)],

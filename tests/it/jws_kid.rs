@@ -2,9 +2,15 @@
 //! §10.1 needs it only to choose among keys), DPoP keys that carry a `kid` (RFC 9449 §4.2), and
 //! non-integer NumericDates (RFC 7519 §2).
 
+use crate::fapi_dpop::token_with_proof;
 use crate::harness::*;
 use crate::keys::{ClientKey, DpopKey};
 use serde_json::{json, Value};
+
+const CLIENT_CREDENTIALS: &[(&str, &str)] = &[
+    ("grant_type", "client_credentials"),
+    ("scope", "accounts:read"),
+];
 
 /// A private_key_jwt client registered with several keys (two RSA, one EC).
 async fn client_with_keys(s: &TestServer, keys: &[&ClientKey]) -> TestClient {
@@ -132,20 +138,7 @@ async fn dpop_proof_whose_jwk_has_a_kid_is_accepted() {
         header.get("kid").is_none(),
         "the header itself names no key"
     );
-    let res = s
-        .browser()
-        .post(s.url("/token"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .header("DPoP", proof)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "accounts:read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = token_with_proof(&s, &c, CLIENT_CREDENTIALS, Some(&proof)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "DPoP");
 }
@@ -180,24 +173,9 @@ async fn fractional_numeric_dates_are_accepted() {
         "dpop+jwt",
     );
     let secret_client = s.client(json!({})).await;
-    let res = s
-        .browser()
-        .post(s.url("/token"))
-        .basic_auth(&secret_client.id, Some(&secret_client.secret))
-        .header("DPoP", proof)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "accounts:read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        200,
-        "DPoP proof: {}",
-        res.text().await.unwrap()
-    );
+    let (status, body) =
+        token_with_proof(&s, &secret_client, CLIENT_CREDENTIALS, Some(&proof)).await;
+    assert_eq!(status, 200, "DPoP proof: {body}");
 
     // Still checked: a fractional exp in the past is expired.
     let mut claims = assertion_claims(&s, &c.id);

@@ -25,7 +25,6 @@ mod interop_rust;
 mod jws_kid;
 mod key_rotation;
 mod login_throttle;
-mod max_age;
 mod openapi;
 mod ops;
 mod outbound_policy;

@@ -103,6 +103,15 @@ fn oidc_core_s5_1_operators_get_a_reason_for_malformed_claims() {
         assert_eq!(e.trim().lines().count(), 1, "{e}");
         assert!(e.contains(names), "{bad}: {e}");
     }
+    // --email and --name are claims too, checked by the same rules.
+    for flag in ["--email", "--name"] {
+        let args = ["users", "add", "--data-dir", d, "--username", "carol"];
+        let args = [&args[..], &["--password-stdin", flag, ""]].concat();
+        let out = consentry(&args, Some(PASSWORD));
+        assert!(!out.status.success(), "{flag} '' accepted");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(flag.trim_start_matches('-')), "{flag}: {e}");
+    }
 }
 
 async fn post_user(s: &TestServer, token: &str, body: &Value) -> (u16, Value) {

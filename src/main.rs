@@ -533,19 +533,22 @@ async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
     }
     let hash = hash_password(&password).map_err(anyhow::Error::msg)?;
     let mut claims = match claims {
-        None => serde_json::Map::new(),
-        Some(text) => consentry::protocol::user_claims::validate(&json_arg("--claims", &text)?)
-            .map_err(refused)?,
+        None => serde_json::json!({}),
+        Some(text) => json_arg("--claims", &text)?,
     };
-    if let Some(e) = email {
-        claims.insert("email".into(), e.into());
-        claims
-            .entry("email_verified")
-            .or_insert_with(|| false.into());
+    // --email and --name win, and are checked with the rest.
+    if let Some(claims) = claims.as_object_mut() {
+        if let Some(e) = email {
+            claims.insert("email".into(), e.into());
+            claims
+                .entry("email_verified")
+                .or_insert_with(|| false.into());
+        }
+        if let Some(n) = name {
+            claims.insert("name".into(), n.into());
+        }
     }
-    if let Some(n) = name {
-        claims.insert("name".into(), n.into());
-    }
+    let claims = consentry::protocol::user_claims::validate(&claims).map_err(refused)?;
     let user = store::users::User {
         id: consentry::protocol::secrets::random_user_id(),
         username: Some(username.clone()),

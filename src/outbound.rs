@@ -86,50 +86,55 @@ impl reqwest::dns::Resolve for PolicyResolver {
 
 /// A globally routable unicast address: not loopback, private (RFC 1918, ULA fc00::/7),
 /// link-local, unspecified, multicast, broadcast, CGNAT (RFC 6598), benchmarking,
-/// documentation or reserved; IPv6 forms that embed an IPv4 address are judged by it.
+/// documentation or reserved; IPv6 forms that reach an IPv4 address are judged by it.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => is_public_v6(v6),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
     }
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
-        || ip.is_unspecified()
         || ip.is_multicast()
         || ip.is_broadcast()
         || ip.is_documentation()
-        || a == 0 // "this network"
+        || a == 0 // "this network", with the unspecified 0.0.0.0
         || (a == 100 && (64..128).contains(&b)) // CGNAT, RFC 6598
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
         || a >= 240) // reserved
 }
 
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
+/// The IPv4 address an IPv6 address delivers to: IPv4-mapped (::ffff:0:0/96),
+/// IPv4-compatible (::/96, deprecated; `::1` and `::` fall in 0.0.0.0/8), NAT64 (64:ff9b::/96,
+/// RFC 6052) and 6to4 (2002::/16, RFC 3056).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) embed an IPv4 address.
-    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        if ip.is_loopback() || ip.is_unspecified() {
-            return false;
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0, 0, 0, 0, 0, 0 | 0xffff, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
+            Some(v4(hi, lo))
         }
-        let [a, b] = s[6].to_be_bytes();
-        let [c, d] = s[7].to_be_bytes();
-        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_multicast()
         || (s[0] & 0xfe00) == 0xfc00 // unique local, RFC 4193
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] == 0x64 && s[1] == 0xff9b) // rest of 64:ff9b::/32: NAT64 local use (RFC 8215)
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo (RFC 4380): a tunnel to an IPv4 host
         || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
 }
 
@@ -159,6 +164,10 @@ mod tests {
             "::ffff:10.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -167,6 +176,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -101,41 +101,9 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Err(e) => return respond::bearer_error(res, &e),
     };
     let result = async {
-        let mut raw = json_body(req).await?;
-        // RFC 7592 §2.2: the body carries the same client_id; the server keeps the secret.
-        if raw.get("client_id").and_then(|v| v.as_str()) != Some(client.id.as_str()) {
-            return Err(OAuthError::invalid_request(
-                "client_id in the body must match the client",
-            ));
-        }
-        if let Some(obj) = raw.as_object_mut() {
-            for k in [
-                "client_id",
-                "client_secret",
-                "registration_access_token",
-                "registration_client_uri",
-                "client_id_issued_at",
-                "client_secret_expires_at",
-            ] {
-                obj.remove(k);
-            }
-        }
-        let mut metadata = reg::parse_metadata(raw, &p.config.outbound)?;
-        reg::keep_operator_owned(&mut metadata, &client.metadata);
-        if metadata.is_public() != client.metadata.is_public() {
-            return Err(OAuthError::invalid_client_metadata(
-                "a client cannot switch between public and confidential",
-            ));
-        }
-        // A change to a secret method needs a secret: issue one, shown once (RFC 7592 §2.2).
-        let (new_secret, secret_hash, secret_sealed) =
-            reg::secret_for_update(&client, &metadata, &p.sealer);
-        let updated = Client {
-            metadata,
-            secret_hash,
-            secret_sealed,
-            ..client.clone()
-        };
+        let raw = json_body(req).await?;
+        let (updated, new_secret) =
+            reg::updated_client(&client, raw, &p.sealer, &p.config.outbound)?;
         let saved = updated.clone();
         let now = p.now();
         let seen = client.clone();

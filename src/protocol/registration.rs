@@ -65,13 +65,8 @@ pub fn new_client(
     })?;
     let fixed_id = take_string(obj, "client_id")?;
     let fixed_secret = take_string(obj, "client_secret")?;
-    for server_owned in [
-        "registration_access_token",
-        "registration_client_uri",
-        "client_id_issued_at",
-        "client_secret_expires_at",
-    ] {
-        obj.remove(server_owned);
+    for server_owned in SERVER_OWNED {
+        obj.remove(*server_owned);
     }
     if registrar == Registrar::Dynamic {
         if let Some(k) = OPERATOR_OWNED.iter().find(|k| obj.contains_key(**k)) {
@@ -113,6 +108,50 @@ pub fn new_client(
         secret,
         registration_token: Some(registration_token),
     })
+}
+
+/// Members of a registration answer (RFC 7591 §3.2.1) the server sets: a request's are ignored.
+const SERVER_OWNED: &[&str] = &[
+    "registration_access_token",
+    "registration_client_uri",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+];
+
+/// RFC 7592 §2.2 update by the client: the body names the same `client_id` and replaces the
+/// metadata; what the server or the operator set stays, a client stays public or
+/// confidential, and a change to a secret method issues the secret it needs (returned once).
+pub fn updated_client(
+    client: &Client,
+    mut raw: Value,
+    sealer: &Sealer,
+    outbound: &OutboundPolicy,
+) -> OAuthResult<(Client, Option<String>)> {
+    if raw.get("client_id").and_then(Value::as_str) != Some(client.id.as_str()) {
+        return Err(OAuthError::invalid_request(
+            "client_id in the body must match the client",
+        ));
+    }
+    if let Some(obj) = raw.as_object_mut() {
+        for k in SERVER_OWNED.iter().chain(&["client_id", "client_secret"]) {
+            obj.remove(*k);
+        }
+    }
+    let mut metadata = parse_metadata(raw, outbound)?;
+    keep_operator_owned(&mut metadata, &client.metadata);
+    if metadata.is_public() != client.metadata.is_public() {
+        return Err(OAuthError::invalid_client_metadata(
+            "a client cannot switch between public and confidential",
+        ));
+    }
+    let (new_secret, secret_hash, secret_sealed) = secret_for_update(client, &metadata, sealer);
+    let updated = Client {
+        metadata,
+        secret_hash,
+        secret_sealed,
+        ..client.clone()
+    };
+    Ok((updated, new_secret))
 }
 
 /// The secret columns after a metadata change (RFC 7592 §2.2 update, admin replace): none

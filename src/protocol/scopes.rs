@@ -77,11 +77,11 @@ pub fn advertised() -> impl Iterator<Item = &'static str> {
         .chain(BANK_SCOPES.iter().copied())
 }
 
-/// What a client may list in its registered `scope`: what discovery advertises, and
-/// `id:{bank}` for one institution (OIDC Discovery `scopes_supported`: a partner copying
-/// that list must be able to register it).
+/// What a client may list in its registered `scope`: every scope a request may name, so all
+/// discovery advertises (OIDC Discovery `scopes_supported`: a partner copying that list must
+/// be able to register it) and `id:{bank}` for one institution.
 pub fn is_registrable(scope: &str) -> bool {
-    advertised().any(|s| s == scope) || scope.starts_with("id:")
+    is_supported(scope) || super::bank::is_bank_scope(scope)
 }
 
 pub fn description(scope: &str) -> &'static str {
@@ -136,4 +136,18 @@ pub fn all_claims() -> Vec<&'static str> {
         out.extend_from_slice(claims_for_scope(s));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_discovery_advertises_can_be_registered_and_requested() {
+        for scope in advertised() {
+            assert!(is_registrable(scope), "{scope}");
+        }
+        assert!(is_registrable("id:sandbox-bank"));
+        assert!(!is_registrable("admin:everything"));
+    }
 }

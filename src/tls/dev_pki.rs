@@ -36,16 +36,15 @@ fn rand_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// The stored CA's common name (CAs made before names were unique all share one).
-fn stored_ca_name(pem: &str) -> Result<String, String> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(err)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(err)?;
+/// A CA certificate's common name (CAs made before names were unique all share one).
+fn common_name(der: &[u8]) -> Result<String, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(err)?;
     let cn = cert
         .subject()
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
-        .ok_or("the stored CA certificate has no common name")?;
+        .ok_or("the certificate has no common name")?;
     Ok(cn.to_string())
 }
 
@@ -71,19 +70,30 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let ca_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca.key");
-    let (ca_pem, ca_key, ca_name) = if ca_path.exists() && ca_key_path.exists() {
-        let key =
-            KeyPair::from_pem(&std::fs::read_to_string(&ca_key_path).map_err(err)?).map_err(err)?;
-        let pem = std::fs::read_to_string(&ca_path).map_err(err)?;
-        let name = stored_ca_name(&pem)?;
-        (pem, key, name)
+    let (ca_der, ca_key, ca_name) = if ca_path.exists() && ca_key_path.exists() {
+        // A damaged stored CA is a clear start-up error naming the file, never a panic.
+        let in_file = |path: &Path| {
+            let path = path.display().to_string();
+            move |e: String| {
+                format!("{path}: {e} (remove ca.pem and ca.key to make a new development CA)")
+            }
+        };
+        let key = std::fs::read_to_string(&ca_key_path)
+            .map_err(err)
+            .and_then(|pem| KeyPair::from_pem(&pem).map_err(err))
+            .map_err(in_file(&ca_key_path))?;
+        let der = CertificateDer::from_pem_file(&ca_path)
+            .map_err(err)
+            .map_err(in_file(&ca_path))?;
+        let name = common_name(&der).map_err(in_file(&ca_path))?;
+        (der, key, name)
     } else {
         let key = KeyPair::generate().map_err(err)?;
         let name = new_ca_name();
         let cert = ca_params(&name)?.self_signed(&key).map_err(err)?;
         crate::files::write_private(&ca_key_path, &key.serialize_pem()).map_err(err)?;
         std::fs::write(&ca_path, cert.pem()).map_err(err)?;
-        (cert.pem(), key, name)
+        (cert.der().clone(), key, name)
     };
     // The same subject and key as the stored CA certificate, so what it signs chains to it.
     let issuer = Issuer::new(ca_params(&ca_name)?, ca_key);
@@ -110,11 +120,33 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
         .map_err(err)?;
     std::fs::write(dir.join("server.pem"), cert.pem()).map_err(err)?;
 
-    let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(err)?;
     let key = PrivateKeyDer::from_pem_slice(server_key.serialize_pem().as_bytes()).map_err(err)?;
     Ok(DevPki {
         ca_path,
         chain: vec![cert.der().clone(), ca_der],
         key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_stored_ca_is_an_error_naming_the_file() {
+        for (file, text) in [
+            ("ca.pem", "not a certificate"),
+            (
+                "ca.pem",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            ),
+            ("ca.key", "not a key"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            ensure_dev_pki(dir.path(), &[]).unwrap();
+            std::fs::write(dir.path().join(file), text).unwrap();
+            let e = ensure_dev_pki(dir.path(), &[]).err().expect(file);
+            assert!(e.contains(file), "{e}");
+        }
+    }
 }

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn consentry(args: &[&str], stdin: Option<&str>) -> Output {
+/// Runs the consentry binary with `args` (and `stdin` written to it), to its end.
+pub fn consentry(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(args)
         .stdin(Stdio::piped())

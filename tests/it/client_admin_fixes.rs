@@ -4,47 +4,55 @@
 //! share a trust bundle.
 
 use crate::banks::{redeem, BankJourney};
+use crate::cli::consentry;
 use crate::harness::*;
 use crate::keys::ClientKey;
 use serde_json::{json, Value};
 
-async fn register(s: &TestServer, body: &Value) -> Value {
+/// Registers `body` dynamically and returns the RFC 7591 §3.2.1 answer.
+async fn registered(s: &TestServer, body: &Value) -> Value {
+    let (status, reg) = s.register(body).await;
+    assert_eq!(status, 201, "{reg}");
+    reg
+}
+
+/// An RFC 7592 §2.2 update of the client `reg` describes.
+async fn update(s: &TestServer, reg: &Value, body: &Value) -> (u16, Value) {
     let res = s
         .browser()
-        .post(s.url("/reg"))
-        .bearer_auth(INITIAL_ACCESS_TOKEN)
+        .put(reg["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
         .json(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json().await.unwrap()
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
+const CLIENT_CREDENTIALS: [(&str, &str); 2] = [
+    ("grant_type", "client_credentials"),
+    ("scope", "accounts:read"),
+];
+
+/// A client-credentials request with the secret in the Authorization header.
 async fn client_credentials_basic(s: &TestServer, id: &str, secret: &str) -> u16 {
-    s.browser()
-        .post(s.url("/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "accounts:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let client = TestClient {
+        id: id.into(),
+        secret: secret.into(),
+    };
+    s.token(&client, &CLIENT_CREDENTIALS).await.0
 }
 
-async fn client_credentials_post(s: &TestServer, id: &str, secret: &str, scope: &str) -> u16 {
+/// The same request with the secret in the form body.
+async fn client_credentials_post(s: &TestServer, id: &str, secret: &str) -> u16 {
+    let mut form = CLIENT_CREDENTIALS.to_vec();
+    form.extend([("client_id", id), ("client_secret", secret)]);
     s.browser()
         .post(s.url("/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap()
@@ -63,21 +71,13 @@ async fn rfc7592_s2_2_switching_to_a_secret_method_issues_the_secret() {
         "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
         "scope": "accounts:read",
     });
-    let reg = register(&s, &meta).await;
+    let reg = registered(&s, &meta).await;
     assert!(reg.get("client_secret").is_none());
     let id = reg["client_id"].as_str().unwrap().to_string();
     meta["client_id"] = json!(id);
     meta["token_endpoint_auth_method"] = json!("client_secret_basic");
-    let res = s
-        .browser()
-        .put(reg["registration_client_uri"].as_str().unwrap())
-        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
-        .json(&meta)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let updated: Value = res.json().await.unwrap();
+    let (status, updated) = update(&s, &reg, &meta).await;
+    assert_eq!(status, 200, "{updated}");
     let secret = updated["client_secret"]
         .as_str()
         .expect("a client_secret for the secret method");
@@ -85,15 +85,8 @@ async fn rfc7592_s2_2_switching_to_a_secret_method_issues_the_secret() {
     assert_eq!(client_credentials_basic(&s, &id, secret).await, 200);
 
     // A second update that keeps the method keeps the secret (and does not show it again).
-    let res = s
-        .browser()
-        .put(reg["registration_client_uri"].as_str().unwrap())
-        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
-        .json(&meta)
-        .send()
-        .await
-        .unwrap();
-    let again: Value = res.json().await.unwrap();
+    let (status, again) = update(&s, &reg, &meta).await;
+    assert_eq!(status, 200, "{again}");
     assert!(again.get("client_secret").is_none(), "{again}");
     assert_eq!(client_credentials_basic(&s, &id, secret).await, 200);
 }
@@ -103,7 +96,7 @@ async fn a_client_without_registered_scope_follows_one_rule_everywhere() {
     // RFC 7591 §2 scope: when omitted the server picks the default; here every supported
     // scope, at the authorization endpoint and with client_credentials alike.
     let s = TestServer::start().await;
-    let reg = register(
+    let reg = registered(
         &s,
         &json!({
             "redirect_uris": [REDIRECT_URI],
@@ -133,16 +126,14 @@ async fn a_client_without_registered_scope_follows_one_rule_everywhere() {
     assert_eq!(status, 303, "{body}");
     assert!(loc.starts_with("/interaction/"), "{loc}");
     // Unknown scopes stay refused in both places (RFC 6749 §5.2 / §4.1.2.1 invalid_scope).
-    let res = s
-        .browser()
-        .post(s.url("/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "nope:read")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    let (status, body) = s
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "nope:read")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_scope");
 }
 
 #[tokio::test]
@@ -152,7 +143,7 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
     let s = TestServer::start().await;
     let basic = s.client(json!({})).await;
     assert_eq!(
-        client_credentials_post(&s, &basic.id, &basic.secret, "accounts:read").await,
+        client_credentials_post(&s, &basic.id, &basic.secret).await,
         200
     );
     let post = s
@@ -164,10 +155,7 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
     );
     // A wrong secret is still refused either way.
     assert_eq!(client_credentials_basic(&s, &post.id, "wrong").await, 401);
-    assert_eq!(
-        client_credentials_post(&s, &basic.id, "wrong", "accounts:read").await,
-        401
-    );
+    assert_eq!(client_credentials_post(&s, &basic.id, "wrong").await, 401);
     // A client_secret_jwt client has a secret too, but must sign with it (OIDC Core §9).
     let jwt = s
         .client(json!({"token_endpoint_auth_method": "client_secret_jwt"}))
@@ -176,10 +164,7 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
         client_credentials_basic(&s, &jwt.id, &jwt.secret).await,
         401
     );
-    assert_eq!(
-        client_credentials_post(&s, &jwt.id, &jwt.secret, "accounts:read").await,
-        401
-    );
+    assert_eq!(client_credentials_post(&s, &jwt.id, &jwt.secret).await, 401);
 }
 
 #[test]
@@ -202,10 +187,10 @@ fn keys_rotate_keeps_retired_keys_for_the_configured_lifetimes() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["keys", "rotate", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = consentry(
+        &["keys", "rotate", "--config", config.to_str().unwrap()],
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -235,15 +220,7 @@ async fn oidc_core_s2_bank_only_journeys_do_not_claim_a_password() {
     let id = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["acr"], consentry::protocol::tokens::BANK_ACR);
     assert!(id.get("amr").is_none(), "{id}");
-    let discovery: Value = s
-        .browser()
-        .get(s.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = s.discovery().await;
     let acrs = discovery["acr_values_supported"].as_array().unwrap();
     assert!(acrs.contains(&id["acr"]), "{acrs:?}");
 

@@ -196,6 +196,33 @@ impl TestServer {
         .await
     }
 
+    /// Dynamic registration (RFC 7591) of `metadata` with the initial access token: the
+    /// status and the JSON answer.
+    pub async fn register(&self, metadata: &Value) -> (u16, Value) {
+        let res = self
+            .browser()
+            .post(self.url("/reg"))
+            .bearer_auth(INITIAL_ACCESS_TOKEN)
+            .json(metadata)
+            .send()
+            .await
+            .expect("registration request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The discovery document.
+    pub async fn discovery(&self) -> Value {
+        self.browser()
+            .get(self.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("discovery")
+            .json()
+            .await
+            .expect("discovery json")
+    }
+
     pub async fn metrics(&self) -> String {
         let res = self
             .browser()

@@ -9,21 +9,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-async fn register(s: &TestServer, body: &Value) -> (u16, Value) {
-    let res = s
-        .browser()
-        .post(s.url("/reg"))
-        .bearer_auth(INITIAL_ACCESS_TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
 fn key_client_metadata(jwks_uri: &str) -> Value {
     json!({
         "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri,
@@ -68,13 +53,13 @@ async fn rfc7591_s2_registration_refuses_fetched_uris_on_internal_or_plain_http_
         "http://rp.example.test/jwks.json".to_string(),
     ];
     for uri in &targets {
-        let (status, body) = register(&s, &key_client_metadata(uri)).await;
+        let (status, body) = s.register(&key_client_metadata(uri)).await;
         assert_eq!(status, 400, "jwks_uri {uri}: {body}");
         assert_eq!(body["error"], "invalid_client_metadata", "jwks_uri {uri}");
 
         let mut meta = json!({"redirect_uris": ["https://app.example.test/cb"]});
         meta["request_uris"] = json!([uri]);
-        let (status, body) = register(&s, &meta).await;
+        let (status, body) = s.register(&meta).await;
         assert_eq!(status, 400, "request_uris {uri}: {body}");
         assert_eq!(
             body["error"], "invalid_client_metadata",
@@ -83,16 +68,14 @@ async fn rfc7591_s2_registration_refuses_fetched_uris_on_internal_or_plain_http_
 
         let mut meta = json!({"redirect_uris": ["https://app.example.test/cb"]});
         meta["sector_identifier_uri"] = json!(uri);
-        let (status, body) = register(&s, &meta).await;
+        let (status, body) = s.register(&meta).await;
         assert_eq!(status, 400, "sector_identifier_uri {uri}: {body}");
         assert_eq!(body["error"], "invalid_client_metadata");
     }
     // Public https targets are fine.
-    let (status, body) = register(
-        &s,
-        &key_client_metadata("https://rp.example.test/jwks.json"),
-    )
-    .await;
+    let (status, body) = s
+        .register(&key_client_metadata("https://rp.example.test/jwks.json"))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was contacted");
 }
@@ -101,7 +84,7 @@ async fn rfc7591_s2_registration_refuses_fetched_uris_on_internal_or_plain_http_
 /// resolver can tell it is loopback), then authenticates with it; returns the token status.
 async fn authenticate_through_localhost(s: &TestServer, port: u16) -> u16 {
     let uri = format!("https://localhost:{port}/jwks.json");
-    let (status, reg) = register(s, &key_client_metadata(&uri)).await;
+    let (status, reg) = s.register(&key_client_metadata(&uri)).await;
     assert_eq!(status, 201, "{reg}");
     let id = reg["client_id"].as_str().unwrap();
     let now = s.provider.now();
@@ -149,10 +132,10 @@ async fn the_development_allowance_reaches_private_targets() {
     assert_eq!(authenticate_through_localhost(&s, port).await, 401);
     assert!(hits.load(Ordering::SeqCst) > 0, "connected to loopback");
     // And plain http on loopback registers.
-    let (status, body) = register(
-        &s,
-        &key_client_metadata(&format!("http://127.0.0.1:{port}/jwks.json")),
-    )
-    .await;
+    let (status, body) = s
+        .register(&key_client_metadata(&format!(
+            "http://127.0.0.1:{port}/jwks.json"
+        )))
+        .await;
     assert_eq!(status, 201, "{body}");
 }

@@ -24,19 +24,22 @@ async fn cc_token(s: &TestServer, c: &TestClient, scope: &str, sub: Option<&str>
     s.token(c, &form).await
 }
 
-async fn bearer(s: &TestServer, c: &TestClient, scope: &str) -> String {
+/// A client-credentials access token for `scope`.
+pub async fn bearer(s: &TestServer, c: &TestClient, scope: &str) -> String {
     let (status, body) = cc_token(s, c, scope, None).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_string()
 }
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
 }
 
-async fn call(
+/// A call to a partner REST route (`path` below the server root) with an optional bearer
+/// token and JSON body.
+pub async fn call(
     s: &TestServer,
     method: &str,
     path: &str,

@@ -20,23 +20,8 @@ fn with(member: &str, value: Value) -> Value {
     m
 }
 
-async fn register(s: &TestServer, body: &Value) -> (u16, Value) {
-    let res = s
-        .browser()
-        .post(s.url("/reg"))
-        .bearer_auth(INITIAL_ACCESS_TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
 async fn refused(s: &TestServer, body: &Value, error: &str, rule: &str) {
-    let (status, answer) = register(s, body).await;
+    let (status, answer) = s.register(body).await;
     assert_eq!(status, 400, "{rule}: {body} -> {answer}");
     assert_eq!(answer["error"], error, "{rule}: {body}");
 }
@@ -64,14 +49,12 @@ async fn rfc3986_redirect_uris_that_are_not_valid_uris_are_refused() {
         .await;
     }
     // Percent-encoded forms of the same are valid URIs.
-    let (status, body) = register(
-        &s,
-        &with(
+    let (status, body) = s
+        .register(&with(
             "redirect_uris",
             json!(["https://app.example.test/caf%C3%A9?x=a%20b"]),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -103,8 +86,9 @@ async fn rfc7591_s2_display_uris_must_be_https_urls() {
             )
             .await;
         }
-        let (status, body) =
-            register(&s, &with(member, json!("https://app.example.test/about"))).await;
+        let (status, body) = s
+            .register(&with(member, json!("https://app.example.test/about")))
+            .await;
         assert_eq!(status, 201, "{member}: {body}");
         assert_eq!(body[member], "https://app.example.test/about");
     }
@@ -144,7 +128,7 @@ async fn rfc7517_unusable_keys_in_jwks_are_refused() {
     for alg in ["PS256", "ES256"] {
         let mut meta = with("jwks", ClientKey::new(alg).jwks());
         meta["token_endpoint_auth_method"] = json!("private_key_jwt");
-        let (status, body) = register(&s, &meta).await;
+        let (status, body) = s.register(&meta).await;
         assert_eq!(status, 201, "{alg}: {body}");
     }
 }
@@ -153,15 +137,7 @@ async fn rfc7517_unusable_keys_in_jwks_are_refused() {
 async fn oidc_registration_s2_pairwise_subjects_are_refused_while_only_public_is_offered() {
     // OIDC Registration §2 subject_type: only what subject_types_supported offers.
     let s = TestServer::start().await;
-    let discovery: Value = s
-        .browser()
-        .get(s.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = s.discovery().await;
     assert_eq!(discovery["subject_types_supported"], json!(["public"]));
     refused(
         &s,
@@ -170,7 +146,7 @@ async fn oidc_registration_s2_pairwise_subjects_are_refused_while_only_public_is
         "OIDC Registration section 2",
     )
     .await;
-    let (status, body) = register(&s, &with("subject_type", json!("public"))).await;
+    let (status, body) = s.register(&with("subject_type", json!("public"))).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -179,15 +155,7 @@ async fn every_scope_discovery_advertises_can_be_registered() {
     // OIDC Discovery scopes_supported: a partner copying the list must be able to register
     // it (it used to fail with "scope id:all is not supported").
     let s = TestServer::start().await;
-    let discovery: Value = s
-        .browser()
-        .get(s.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = s.discovery().await;
     let all: Vec<&str> = discovery["scopes_supported"]
         .as_array()
         .unwrap()
@@ -197,7 +165,7 @@ async fn every_scope_discovery_advertises_can_be_registered() {
     for scope in ["id:all", "id:test", "reauth", "refresh", "openid"] {
         assert!(all.contains(&scope), "{scope} advertised");
     }
-    let (status, body) = register(&s, &with("scope", json!(all.join(" ")))).await;
+    let (status, body) = s.register(&with("scope", json!(all.join(" ")))).await;
     assert_eq!(status, 201, "{body}");
     // A scope nobody advertises is still refused (RFC 7591 §3.2.2 invalid_client_metadata).
     refused(

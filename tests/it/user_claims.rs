@@ -2,10 +2,10 @@
 //! partners (`POST /users`), is checked for its type, and is released by scope and by the
 //! claims parameter.
 
+use crate::cli::consentry;
 use crate::harness::*;
+use crate::partner::{bearer, call};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn full_claims() -> Value {
     json!({
@@ -22,30 +22,9 @@ fn full_claims() -> Value {
 }
 
 fn users_add(dir: &str, username: &str, claims: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args([
-            "users",
-            "add",
-            "--data-dir",
-            dir,
-            "--username",
-            username,
-            "--password-stdin",
-            "--claims",
-            claims,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args = ["users", "add", "--data-dir", dir, "--username", username];
+    let args = [&args[..], &["--password-stdin", "--claims", claims]].concat();
+    consentry(&args, Some(PASSWORD))
 }
 
 #[tokio::test]
@@ -124,26 +103,20 @@ fn oidc_core_s5_1_operators_get_a_reason_for_malformed_claims() {
         assert_eq!(e.trim().lines().count(), 1, "{e}");
         assert!(e.contains(names), "{bad}: {e}");
     }
-}
-
-async fn partner_token(s: &TestServer, c: &TestClient, scope: &str) -> String {
-    let (status, body) = s
-        .token(c, &[("grant_type", "client_credentials"), ("scope", scope)])
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
+    // --email and --name are claims too, checked by the same rules.
+    for flag in ["--email", "--name"] {
+        let args = ["users", "add", "--data-dir", d, "--username", "carol"];
+        let args = [&args[..], &["--password-stdin", flag, ""]].concat();
+        let out = consentry(&args, Some(PASSWORD));
+        assert!(!out.status.success(), "{flag} '' accepted");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(flag.trim_start_matches('-')), "{flag}: {e}");
+    }
 }
 
 async fn post_user(s: &TestServer, token: &str, body: &Value) -> (u16, Value) {
-    let res = s
-        .browser()
-        .post(format!("{}/users", s.base))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
+    let a = call(s, "POST", "/users", Some(token), Some(&body.to_string())).await;
+    (a.status, a.body)
 }
 
 #[tokio::test]
@@ -152,7 +125,7 @@ async fn partners_set_standard_claims_on_their_users() {
     let c = s
         .client(json!({"scope": "openid profile user:create user:read"}))
         .await;
-    let create = partner_token(&s, &c, "user:create").await;
+    let create = bearer(&s, &c, "user:create").await;
     let (status, user) = post_user(
         &s,
         &create,
@@ -163,18 +136,9 @@ async fn partners_set_standard_claims_on_their_users() {
     assert_eq!(user["claims"], full_claims());
     let id = user["userId"].as_str().unwrap();
     // Stored as given: what UserInfo and ID tokens release for this user.
-    let read = partner_token(&s, &c, "user:read").await;
-    let shown: Value = s
-        .browser()
-        .get(format!("{}/users/{id}", s.base))
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(shown["claims"], full_claims());
+    let read = bearer(&s, &c, "user:read").await;
+    let shown = call(&s, "GET", &format!("/users/{id}"), Some(&read), None).await;
+    assert_eq!(shown.body["claims"], full_claims());
     let key = id.to_string();
     let stored = s
         .provider
@@ -198,15 +162,6 @@ async fn partners_set_standard_claims_on_their_users() {
         assert_eq!(status, 400, "{bad}: {body}");
         assert_eq!(body["error"], "invalid_request", "{bad}");
     }
-    let list: Value = s
-        .browser()
-        .get(format!("{}/users", s.base))
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = call(&s, "GET", "/users", Some(&read), None).await.body;
     assert_eq!(list.as_array().unwrap().len(), 1, "nothing half-made");
 }

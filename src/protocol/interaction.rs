@@ -320,29 +320,35 @@ pub async fn login(
 ) -> Result<LoggedIn, LoginFailure> {
     let (username, password) = credentials;
     let now = p.now();
-    let limits = &p.config.login;
-    let keys = ThrottleKeys::new(username, address);
     let name = username.to_string();
-    let (pair_key, address_key) = (keys.account_address.clone(), keys.address.clone());
-    let (user, pair, per_address) = p
+    let user = p
         .store
-        .read(move |c| {
-            Ok((
-                store::users::by_username(c, &name)?,
-                login_failures::get(c, &pair_key, now)?,
-                login_failures::get(c, &address_key, now)?,
-            ))
-        })
+        .read(move |c| store::users::by_username(c, &name))
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
     let known = user.as_ref().is_some_and(|u| {
         known_device.is_some_and(|d| login::is_known_device(&p.sealer, d, &u.id, now))
     });
-    let window = limits.window_secs;
-    let blocked = |f, max| login::blocked_until(f, max, window).is_some_and(|t| now < t);
-    if (!known && blocked(pair, limits.max_failures_per_account))
-        || blocked(per_address, limits.max_failures_per_ip)
-    {
+    // The attempt is counted as a failure in the transaction that admits it, and forgiven
+    // if the password is right: parallel guesses cannot all pass one check.
+    let keys = ThrottleKeys::new(username, address);
+    let (pair_key, address_key) = (keys.account_address.clone(), keys.address.clone());
+    let limits = p.config.login.clone();
+    let admitted = p
+        .store
+        .write(move |c| {
+            let pair = login_failures::get(c, &pair_key, now)?;
+            let per_address = login_failures::get(c, &address_key, now)?;
+            if login::refused(&limits, pair, per_address, known, now) {
+                return Ok(false);
+            }
+            login_failures::record(c, &pair_key, now, limits.window_secs)?;
+            login_failures::record(c, &address_key, now, limits.window_secs)?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    if !admitted {
         return Err(LoginFailure::TooManyAttempts);
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -350,13 +356,6 @@ pub async fn login(
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            p.store
-                .write(move |c| {
-                    login_failures::record(c, &keys.account_address, now, window)?;
-                    login_failures::record(c, &keys.address, now, window)
-                })
-                .await
-                .map_err(|e| LoginFailure::Error(e.into()))?;
             p.metrics.login_failures.inc();
             tracing::info!(%address, "login failed");
             return Err(LoginFailure::BadCredentials);
@@ -374,6 +373,7 @@ pub async fn login(
     p.store
         .write(move |c| {
             login_failures::clear(c, &keys.account_address)?;
+            login_failures::forgive(c, &keys.address)?;
             sessions::insert(c, &hash, &session)?;
             interactions::set_login(
                 c,

@@ -1,6 +1,8 @@
 //! Local username/password login: argon2id hashes, the failure throttle (per account and
 //! client address, and per address) and known-device values that exempt their holder.
 
+use crate::config::LoginLimits;
+use crate::store::login_failures::Failures;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
@@ -91,15 +93,29 @@ impl ThrottleKeys {
 }
 
 /// Until when `failures` block further attempts: none below `max`, then a block from the last
-/// failure that doubles with each failure past `max`, never longer than `window`.
-pub fn blocked_until(
-    failures: Option<crate::store::login_failures::Failures>,
-    max: u32,
-    window: i64,
-) -> Option<i64> {
+/// failure (`expires_at - window`) that doubles with each failure past `max`, never longer
+/// than `window`.
+pub fn blocked_until(failures: Option<Failures>, max: u32, window: i64) -> Option<i64> {
     let f = failures.filter(|f| f.count >= max)?;
     let doublings = (f.count - max).min(20);
-    Some(f.last_at + (FIRST_BLOCK_SECS << doublings).min(window))
+    Some(f.expires_at - window + (FIRST_BLOCK_SECS << doublings).min(window))
+}
+
+/// Whether a login attempt is refused at `now`: the address's own counter refuses everyone
+/// there; the (account, address) counter refuses all but a known device of the account.
+/// Attempts are counted before their password is checked, so parallel guesses cannot pass
+/// the limit between the check and the count.
+pub fn refused(
+    limits: &LoginLimits,
+    pair: Option<Failures>,
+    per_address: Option<Failures>,
+    known_device: bool,
+    now: i64,
+) -> bool {
+    let blocked =
+        |f, max| blocked_until(f, max, limits.window_secs).is_some_and(|until| now < until);
+    (!known_device && blocked(pair, limits.max_failures_per_account))
+        || blocked(per_address, limits.max_failures_per_ip)
 }
 
 /// A known-device value for `user_id`: sealed by the server, so only a browser that signed in
@@ -184,11 +200,10 @@ mod tests {
 
     #[test]
     fn blocks_start_at_the_limit_and_double_up_to_the_window() {
-        use crate::store::login_failures::Failures;
         let at = |count| {
             Some(Failures {
                 count,
-                last_at: 1000,
+                expires_at: 1900,
             })
         };
         assert_eq!(blocked_until(None, 5, 900), None);

@@ -1,5 +1,6 @@
 //! Login failure counters (the throttle's memory), one row per key digest. A row lives
-//! `window` seconds after its last failure; a failure after that starts counting again.
+//! `window` seconds after its last failure (`expires_at`); a failure after that starts
+//! counting again.
 
 use super::{exec, optional, StoreResult};
 use rusqlite::{params, Connection};
@@ -7,19 +8,20 @@ use rusqlite::{params, Connection};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failures {
     pub count: u32,
-    pub last_at: i64,
+    /// The last failure's time plus the window it was counted for.
+    pub expires_at: i64,
 }
 
 /// The live counter for `key_hash`, if any.
 pub fn get(conn: &Connection, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
     optional(
         conn.prepare_cached(
-            "SELECT failures, last_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
+            "SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
         )?
         .query_row(params![key_hash, now], |r| {
             Ok(Failures {
                 count: r.get(0)?,
-                last_at: r.get(1)?,
+                expires_at: r.get(1)?,
             })
         }),
     )
@@ -29,13 +31,22 @@ pub fn get(conn: &Connection, key_hash: &str, now: i64) -> StoreResult<Option<Fa
 pub fn record(conn: &Connection, key_hash: &str, now: i64, window: i64) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO login_failures (key_hash, failures, last_at, expires_at)
-         VALUES (?1, 1, ?2, ?2 + ?3)
+        "INSERT INTO login_failures (key_hash, failures, expires_at)
+         VALUES (?1, 1, ?2 + ?3)
          ON CONFLICT (key_hash) DO UPDATE SET
              failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
-             last_at = ?2,
              expires_at = ?2 + ?3",
         params![key_hash, now, window],
+    )?;
+    Ok(())
+}
+
+/// Takes back one failure counted for `key_hash` (an attempt counted up front that succeeded).
+pub fn forgive(conn: &Connection, key_hash: &str) -> StoreResult<()> {
+    exec(
+        conn,
+        "UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
+        [key_hash],
     )?;
     Ok(())
 }

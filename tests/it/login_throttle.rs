@@ -85,6 +85,8 @@ async fn a_known_device_is_exempt_from_the_accounts_throttle() {
     assert_eq!(try_login(&s, heidi, "heidi", PASSWORD).await, 303);
 }
 
+/// The per-address limit existed before the throttle was reworked; this keeps it from being
+/// lost, and shows it never spills over to another address.
 #[tokio::test]
 async fn one_address_spraying_many_accounts_is_throttled() {
     let s = TestServer::start_with(|c| c.login.max_failures_per_ip = 3).await;
@@ -97,5 +99,32 @@ async fn one_address_spraying_many_accounts_is_throttled() {
     assert_eq!(
         try_login(&s, browser_from(&s, [127, 0, 0, 5]), "ivan", PASSWORD).await,
         303
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_pass_the_limit() {
+    let s = TestServer::start().await;
+    s.user("judy").await;
+    // Separate browsers (their own cookies), one address.
+    let guess = || try_login(&s, browser_from(&s, [127, 0, 0, 6]), "judy", "guess");
+    // Eight guesses at once: each attempt is counted when admitted, so only the first five
+    // reach the password check (checking then counting after the slow hash let all through).
+    let statuses = tokio::join!(
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess()
+    );
+    let statuses = <[u16; 8]>::from(statuses);
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
     );
 }

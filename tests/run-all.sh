@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need first: Debian's chromium (browser test) and
-# the Node packages of the interop tests (openid-client, playwright-core).
+# Runs every test. Installs what the tests need first: Debian's chromium (browser test),
+# the Node packages of the interop tests (openid-client, playwright-core) and the Python
+# ones (Authlib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,21 @@ fi
 
 echo "== npm ci (tests/interop)"
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+
+echo "== pip install (tests/interop_py)"
+# Authlib for the Python interop test, in a venv the test finds; rebuilt only when it is
+# missing or requirements.txt changed since it was made.
+py_venv=tests/interop_py/.venv
+if ! cmp -s tests/interop_py/requirements.txt "$py_venv/requirements.installed"; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  rm -rf "$py_venv"
+  python3 -m venv "$py_venv"
+  "$py_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop_py/requirements.txt
+  cp tests/interop_py/requirements.txt "$py_venv/requirements.installed"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -24,8 +24,11 @@ pub struct Presented {
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// Longest an assertion may be valid for.
-const ASSERTION_MAX_LIFETIME_SECS: i64 = 600;
+/// Longest an assertion may be valid for. RFC 7523 §3 lets us refuse an `exp` "unreasonably
+/// far in the future"; an hour is what stock clients send (Authlib's `PrivateKeyJWT` signs
+/// `exp = iat + 3600`). Replay is stopped by the `jti` for the whole window: this bound only
+/// limits how long a `jti` is remembered.
+const ASSERTION_MAX_LIFETIME_SECS: i64 = 3600;
 
 /// Reads credentials from the `Authorization: Basic` header or the form body; using both is
 /// an error (RFC 6749 §2.3).

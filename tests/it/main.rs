@@ -21,6 +21,7 @@ mod fapi_profiles;
 mod fapi_response;
 mod grant_ownership;
 mod interop_node;
+mod interop_python;
 mod interop_rust;
 mod jws_kid;
 mod key_rotation;

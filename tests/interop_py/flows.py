@@ -6,10 +6,12 @@ error, and exits 1):
      driven over HTTP like a browser, the ID token validated the way Authlib's own OpenID
      client does (joserfc JWS against the provider's JWKS, then Authlib's CodeIDToken
      rules: iss, aud, exp/iat, nonce, at_hash), and userinfo;
-  2. refresh (rotation);
+  2. refresh (rotation), then introspection and revocation (RFC 7662, RFC 7009), and the
+     used code replayed (refused);
   3. client_credentials;
   4. private_key_jwt client authentication (Authlib's PrivateKeyJWT, RS256) on the code
-     grant, refresh and client_credentials.
+     grant, refresh, client_credentials and introspection, and an assertion signed by
+     another key (refused).
 
 Env: ISSUER, CA_FILE (the provider's dev CA, TLS verification stays on), CLIENT_ID and
 CLIENT_SECRET (client_secret_basic), JWT_CLIENT_ID and PRIVATE_JWK (a private_key_jwt
@@ -167,7 +169,8 @@ http.verify = CA_FILE
 def discover():
     md = http.get(f"{ISSUER}/.well-known/openid-configuration", timeout=TIMEOUT).json()
     check(md["issuer"] == ISSUER, f"issuer {md['issuer']}")
-    for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
+    endpoints = ("authorization", "token", "userinfo", "introspection", "revocation")
+    for key in [f"{e}_endpoint" for e in endpoints] + ["jwks_uri"]:
         check(md.get(key), key)
     check("S256" in md.get("code_challenge_methods_supported", []), "S256 advertised")
     check("private_key_jwt" in md.get("token_endpoint_auth_methods_supported", []), "private_key_jwt")
@@ -184,6 +187,7 @@ def session(client_id, secret, auth_method):
         client_id,
         secret,
         token_endpoint_auth_method=auth_method,
+        revocation_endpoint_auth_method=auth_method,
         scope=SCOPE,
         redirect_uri=REDIRECT_URI,
         code_challenge_method="S256",
@@ -245,7 +249,7 @@ def code_flow(browser, client, client_id, login):
         pass
     else:
         raise AssertionError("a wrong nonce was accepted")
-    return token, claims["sub"]
+    return token, claims["sub"], (callback, state, verifier)
 
 
 def refresh(client, token, client_id):
@@ -270,7 +274,7 @@ browser = Browser()
 
 # 1. Code + PKCE, client_secret_basic.
 basic = session(CLIENT_ID, CLIENT_SECRET, "client_secret_basic")
-tokens, sub = step(
+tokens, sub, used_code = step(
     "authorization code grant (PKCE S256, client_secret_basic, id_token validated)",
     lambda: code_flow(browser, basic, CLIENT_ID, login=True),
 )
@@ -284,8 +288,44 @@ def userinfo():
 
 step("userinfo", userinfo)
 
-# 2. Refresh.
-step("refresh token grant (rotation)", lambda: refresh(basic, tokens, CLIENT_ID))
+# 2. Refresh, then the refreshed tokens introspected and revoked.
+refreshed = step("refresh token grant (rotation)", lambda: refresh(basic, tokens, CLIENT_ID))
+
+
+def introspect(client, token, active):
+    info = client.introspect_token(md["introspection_endpoint"], token=token).json()
+    check(info["active"] is active, f"active should be {active}: {info}")
+    if active:
+        check(info["client_id"] == client.client_id, f"client_id in {info}")
+    return info
+
+
+step("introspect access token", lambda: introspect(basic, refreshed["access_token"], True))
+
+
+def revoke():
+    res = basic.revoke_token(md["revocation_endpoint"], token=refreshed["refresh_token"])
+    check(res.status_code == 200, f"revocation: {res.status_code} {res.text}")
+    introspect(basic, refreshed["refresh_token"], False)
+
+
+step("revoke refresh token", revoke)
+
+
+def code_replay_refused():
+    # RFC 6749 §4.1.2: an authorization code is single use.
+    callback, state, verifier = used_code
+    try:
+        basic.fetch_token(
+            md["token_endpoint"], authorization_response=callback, state=state, code_verifier=verifier
+        )
+    except Exception as err:  # noqa: BLE001
+        check(getattr(err, "error", None) == "invalid_grant", f"error {err!r}")
+    else:
+        raise AssertionError("a replayed code was accepted")
+
+
+step("replayed code is invalid_grant", code_replay_refused)
 
 # 3. Client credentials.
 step("client credentials grant (client_secret_basic)", lambda: client_credentials(basic))
@@ -293,12 +333,13 @@ step("client credentials grant (client_secret_basic)", lambda: client_credential
 # 4. private_key_jwt: the same browser is signed in; consent for the second client.
 key = RSAKey.import_key(json.loads(PRIVATE_JWK))
 jwt_client = session(JWT_CLIENT_ID, key, "private_key_jwt")
-jwt_tokens, jwt_sub = step(
+jwt_tokens, _, _ = step(
     "authorization code grant (PKCE S256, private_key_jwt, id_token validated)",
     lambda: code_flow(browser, jwt_client, JWT_CLIENT_ID, login=False),
 )
 step("refresh token grant (private_key_jwt)", lambda: refresh(jwt_client, jwt_tokens, JWT_CLIENT_ID))
-step("client credentials grant (private_key_jwt)", lambda: client_credentials(jwt_client))
+cc = step("client credentials grant (private_key_jwt)", lambda: client_credentials(jwt_client))
+step("introspect access token (private_key_jwt)", lambda: introspect(jwt_client, cc["access_token"], True))
 
 
 def wrong_key_refused():

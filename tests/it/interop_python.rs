@@ -1,6 +1,6 @@
 //! Interop with Python's Authlib as the relying party: code + PKCE with the ID token
-//! validated, userinfo, refresh, client_credentials, and private_key_jwt client
-//! authentication. The script is `tests/interop_py/flows.py`; the test command
+//! validated, userinfo, refresh, introspection, revocation, client_credentials, and
+//! private_key_jwt client authentication. The script is `tests/interop_py/flows.py`; the test command
 //! (`tests/run-all.sh`) installs its pinned packages into `tests/interop_py/.venv`.
 
 use crate::harness::*;
@@ -74,21 +74,26 @@ async fn authlib_completes_code_pkce_refresh_client_credentials_and_private_key_
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "flows.py failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
     for step in [
         "ok - discovery",
         "ok - jwks",
         "ok - authorization code grant (PKCE S256, client_secret_basic, id_token validated)",
         "ok - userinfo",
         "ok - refresh token grant (rotation)",
+        "ok - introspect access token",
+        "ok - revoke refresh token",
+        "ok - replayed code is invalid_grant",
         "ok - client credentials grant (client_secret_basic)",
         "ok - authorization code grant (PKCE S256, private_key_jwt, id_token validated)",
         "ok - refresh token grant (private_key_jwt)",
         "ok - client credentials grant (private_key_jwt)",
+        "ok - introspect access token (private_key_jwt)",
         "ok - private_key_jwt signed by another key is invalid_client",
     ] {
         assert!(stdout.contains(step), "missing `{step}` in:\n{stdout}");
     }
-    assert!(stdout.contains("authlib: 10 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("authlib: 14 passed, 0 failed"), "{stdout}");
 }
 
 /// RFC 7523 §3 only allows refusing an `exp` "unreasonably far in the future": an assertion

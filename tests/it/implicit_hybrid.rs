@@ -304,54 +304,68 @@ async fn token_response_types_are_refused_by_the_rules() {
         .await;
     let (_, challenge) = pkce();
     let j = Journey::new(&s);
-    let cases: &[(&[(&str, &str)], &TestClient, &str, &str)] = &[
+    let cases: &[(&TestClient, ParamCase)] = &[
         (
-            &[("response_type", "code id_token token")],
             &hybrid_only,
-            "unauthorized_client",
-            "RFC 6749 §4.2.2.1: the client is not registered for the response type",
+            (
+                &[("response_type", "code id_token token")],
+                "unauthorized_client",
+                "RFC 6749 §4.2.2.1: the client is not registered for the response type",
+            ),
         ),
         (
-            &[("response_type", "id_token token")],
             &hybrid_only,
-            "unauthorized_client",
-            "RFC 6749 §4.2.2.1: the client is not registered for the response type",
+            (
+                &[("response_type", "id_token token")],
+                "unauthorized_client",
+                "RFC 6749 §4.2.2.1: the client is not registered for the response type",
+            ),
         ),
         (
-            &[("response_type", "id_token token"), ("nonce", "")],
             &c,
-            "invalid_request",
-            "OIDC Core §3.2.2.1: nonce is required with an ID token",
+            (
+                &[("response_type", "id_token token"), ("nonce", "")],
+                "invalid_request",
+                "OIDC Core §3.2.2.1: nonce is required with an ID token",
+            ),
         ),
         (
-            &[("response_type", "code id_token token"), ("nonce", "")],
             &c,
-            "invalid_request",
-            "OIDC Core §3.3.2.11: nonce is required with an ID token",
+            (
+                &[("response_type", "code id_token token"), ("nonce", "")],
+                "invalid_request",
+                "OIDC Core §3.3.2.11: nonce is required with an ID token",
+            ),
         ),
         (
-            &[("response_type", "code token"), ("response_mode", "query")],
             &c,
-            "invalid_request",
-            "Multiple Response Types §5: tokens never travel in the query",
+            (
+                &[("response_type", "code token"), ("response_mode", "query")],
+                "invalid_request",
+                "Multiple Response Types §5: tokens never travel in the query",
+            ),
         ),
         (
-            &[
-                ("response_type", "id_token token"),
-                ("response_mode", "query.jwt"),
-            ],
             &c,
-            "invalid_request",
-            "JARM §2.3.1: not in the query either, as an unencrypted JWT",
+            (
+                &[
+                    ("response_type", "id_token token"),
+                    ("response_mode", "query.jwt"),
+                ],
+                "invalid_request",
+                "JARM §2.3.1: not in the query either, as an unencrypted JWT",
+            ),
         ),
         (
-            &[("response_type", "token")],
             &c,
-            "unsupported_response_type",
-            "RFC 6749 §4.2.2.1: a plain OAuth token without an ID token is not offered",
+            (
+                &[("response_type", "token")],
+                "unsupported_response_type",
+                "RFC 6749 §4.2.2.1: a plain OAuth token without an ID token is not offered",
+            ),
         ),
     ];
-    for (extra, who, error, rule) in cases {
+    for (who, (extra, error, rule)) in cases {
         let (status, loc, body) = j.authorize(&auth_params(who, &challenge, extra)).await;
         assert_eq!(status, 303, "{rule}: {body}");
         // The error travels in the fragment, as the response would have (RFC 6749 §4.2.2.1).

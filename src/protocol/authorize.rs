@@ -3,7 +3,7 @@
 
 use super::claims::ClaimsRequest;
 use super::response::{self, Delivery, ResponseMode};
-use super::{fapi, pkce, scopes, secrets, tokens};
+use super::{fapi, pkce, response_types, scopes, secrets, tokens};
 use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::{self, consents, grants, interactions, sessions::Session};
@@ -44,6 +44,10 @@ pub struct AuthorizationRequest {
 impl AuthorizationRequest {
     pub fn scopes(&self) -> ScopeSet {
         ScopeSet::parse(&self.scope)
+    }
+    /// Whether the response type returns `part` (`code`, `id_token`, `token`).
+    pub fn returns(&self, part: &str) -> bool {
+        response_types::includes(&self.response_type, part)
     }
     pub fn has_prompt(&self, p: &str) -> bool {
         self.prompt.iter().any(|x| x == p)
@@ -260,11 +264,14 @@ async fn check_request(
             mode,
         }))
     };
+    let response_type =
+        response_types::check_requested(client, profile, get(&params, "response_type"))
+            .map_err(redirect_err)?;
     if let Some(profile) = profile {
         fapi::check_authorization(profile, &params, object.as_ref(), false, p.now())
             .map_err(redirect_err)?;
     }
-    check_params(p, client, &params, redirect_uri.clone()).map_err(redirect_err)
+    check_params(p, client, &params, redirect_uri.clone(), response_type).map_err(redirect_err)
 }
 
 /// Validates a pushed authorization request (RFC 9126 §2.1) for an authenticated client.
@@ -297,12 +304,14 @@ pub async fn validate_pushed(
         Err(Rejection::Page(e)) => return Err(e),
         Err(Rejection::Redirect(r)) => return Err(r.error),
     };
+    let response_type =
+        response_types::check_requested(client, profile, get(&params, "response_type"))?;
     if let Some(profile) = profile {
         fapi::check_authorization(profile, &params, object.as_ref(), true, p.now())?;
     }
-    let request = check_params(p, client, &params, redirect_uri)?;
+    let request = check_params(p, client, &params, redirect_uri, response_type)?;
     // RFC 9126 is used by the FAPI 2 profile, which requires PKCE for every pushed code request.
-    if request.response_type.contains("code") && request.code_challenge.is_none() {
+    if request.returns("code") && request.code_challenge.is_none() {
         return Err(OAuthError::invalid_request(
             "pushed authorization requests must use PKCE (S256)",
         ));
@@ -373,12 +382,14 @@ async fn pushed_request(
     Ok(req)
 }
 
-/// The checks every authorization request gets, whichever way it arrived.
+/// The checks every authorization request gets, whichever way it arrived, once its response
+/// type is known to be one the client may use.
 fn check_params(
     p: &Provider,
     client: &Client,
     params: &HashMap<String, String>,
     redirect_uri: String,
+    response_type: String,
 ) -> OAuthResult<AuthorizationRequest> {
     if get(params, "registration").is_some() {
         return Err(OAuthError::new(
@@ -387,11 +398,10 @@ fn check_params(
             "the registration parameter is not supported (OIDC Core section 7.2.1)",
         ));
     }
-    let response_type = check_response_type(client, get(params, "response_type"))?;
     let response_mode = ResponseMode::parse(get(params, "response_mode"), &response_type)?;
-    if response_type.contains("id_token") && get(params, "nonce").is_none() {
+    if response_types::includes(&response_type, "id_token") && get(params, "nonce").is_none() {
         return Err(OAuthError::invalid_request(
-            "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core section 3.2.2.1)",
+            "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core sections 3.2.2.1, 3.3.2.11)",
         ));
     }
     let scope = check_scope(client, get(params, "scope"))?;
@@ -399,7 +409,8 @@ fn check_params(
         get(params, "code_challenge"),
         get(params, "code_challenge_method"),
     )?;
-    if client.metadata.is_public() && get(params, "code_challenge").is_none() {
+    let issues_code = response_types::includes(&response_type, "code");
+    if issues_code && client.metadata.is_public() && get(params, "code_challenge").is_none() {
         return Err(OAuthError::invalid_request(
             "public clients must use PKCE (RFC 9700 section 2.1.1)",
         ));
@@ -466,37 +477,6 @@ fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Reje
             "redirect_uri does not exactly match a registered redirect URI",
         )))
     }
-}
-
-/// The response types we serve, in canonical (sorted) form.
-pub const RESPONSE_TYPES: &[&str] = &["code", "code id_token", "id_token"];
-
-/// Response types are space-separated sets: `id_token code` is `code id_token`.
-pub fn normalize_response_type(rt: &str) -> String {
-    let mut parts: Vec<&str> = rt.split(' ').filter(|s| !s.is_empty()).collect();
-    parts.sort_unstable();
-    parts.join(" ")
-}
-
-fn check_response_type(client: &Client, rt: Option<&str>) -> OAuthResult<String> {
-    let rt = rt.ok_or_else(|| OAuthError::invalid_request("response_type is missing"))?;
-    let rt = normalize_response_type(rt);
-    if !RESPONSE_TYPES.contains(&rt.as_str()) {
-        return Err(OAuthError::unsupported_response_type(format!(
-            "response_type {rt} is not supported"
-        )));
-    }
-    if !client
-        .metadata
-        .response_types
-        .iter()
-        .any(|r| normalize_response_type(r) == rt)
-    {
-        return Err(OAuthError::unauthorized_client(format!(
-            "the client is not registered for response_type {rt}"
-        )));
-    }
-    Ok(rt.to_string())
 }
 
 /// `openid` is required; every scope must be known and allowed for the client. Scopes the
@@ -708,10 +688,18 @@ pub async fn respond(
         revoked_at: None,
         connection_id: connection.as_ref().map(|c| c.connection_id().to_string()),
     };
-    let code = req
-        .response_type
-        .contains("code")
-        .then(secrets::random_token);
+    let code = req.returns("code").then(secrets::random_token);
+    // An access token from the authorization endpoint (OIDC Core §3.2.2.5, §3.3.2.5): signed
+    // now, valid once its row commits with the grant. Never a refresh token (RFC 6749 §4.2.2).
+    let front_token = if req.returns("token") {
+        match front_channel_token(p, client, &grant).await {
+            Ok(t) => Some(t),
+            Err(e) => return Err(end_refused(p, interaction_id, e).await),
+        }
+    } else {
+        None
+    };
+    let access_row = front_token.as_ref().map(|t| t.rows.access.clone());
     let row = code.as_ref().map(|code| grants::AuthorizationCode {
         code_hash: secrets::digest(code),
         grant_id: grant.id.clone(),
@@ -747,11 +735,14 @@ pub async fn respond(
                 w.apply(c, now)?;
             }
             // A bank journey's grant is kept even without a code: its ID token names it.
-            if row.is_some() || connection.is_some() {
+            if row.is_some() || access_row.is_some() || connection.is_some() {
                 grants::insert_grant(c, &stored_grant)?;
             }
             if let Some(row) = &row {
                 grants::insert_code(c, row)?;
+            }
+            if let Some(access) = &access_row {
+                grants::insert_access_token(c, access)?;
             }
             Ok(true)
         })
@@ -771,14 +762,25 @@ pub async fn respond(
     if let Some(code) = &code {
         params.push(("code".to_string(), code.clone()));
     }
-    if req.response_type.contains("id_token") {
-        // Hybrid ID tokens bind the code and state (c_hash, s_hash) and carry no profile
-        // claims; an ID token alone carries the claims its scopes release (OIDC Core §5.4).
+    let access_token = front_token.map(|t| tokens::issued(p, t.response));
+    if let Some(t) = &access_token {
+        params.extend([
+            ("access_token".to_string(), t.access_token.clone()),
+            ("token_type".to_string(), t.token_type.to_string()),
+            ("expires_in".to_string(), t.expires_in.to_string()),
+            // RFC 6749 §4.2.2: required when it differs from the request's (dropped scopes).
+            ("scope".to_string(), t.scope.clone()),
+        ]);
+    }
+    if req.returns("id_token") {
+        // An ID token with a code or access token binds them (c_hash, at_hash; s_hash for
+        // state) and carries no profile claims, which the token endpoint or UserInfo give;
+        // an ID token alone carries the claims its scopes release (OIDC Core §5.4).
         let extras = tokens::IdTokenExtras {
+            access_token: access_token.as_ref().map(|t| t.access_token.as_str()),
             code: code.as_deref(),
             state: req.state.as_deref(),
-            scope_claims: code.is_none(),
-            ..Default::default()
+            scope_claims: code.is_none() && access_token.is_none(),
         };
         let id_token = tokens::id_token(p, client, &grant, req.nonce.as_deref(), extras, now)
             .await
@@ -790,6 +792,30 @@ pub async fn respond(
     }
     response::deliver(p, client, &req.redirect_uri, req.response_mode, params)
         .map_err(NotIssued::Refused)
+}
+
+/// A bearer access token for the user's grant, issued at the authorization endpoint: it is
+/// for UserInfo and the grant's scopes, with no refresh token and no ID token of its own.
+async fn front_channel_token(
+    p: &Provider,
+    client: &Client,
+    grant: &grants::Grant,
+) -> OAuthResult<tokens::Prepared> {
+    tokens::prepare(
+        p,
+        tokens::Issue {
+            client,
+            grant: Some(grant),
+            user: None,
+            audience: None,
+            scopes: ScopeSet::parse(&grant.scopes),
+            nonce: None,
+            refresh: false,
+            id_token: false,
+            binding: tokens::Binding::default(),
+        },
+    )
+    .await
 }
 
 /// A refusal ends the interaction too, so the client hears one answer per interaction; if it

@@ -1,7 +1,6 @@
 //! The discovery document (OpenID Connect Discovery §3, RFC 8414 §2). Everything advertised
 //! here works; it is serialised once at start.
 
-use super::authorize::RESPONSE_TYPES;
 use super::{response, scopes, tokens::ACR_VALUES};
 use crate::jose::Alg;
 use crate::provider::Provider;
@@ -25,7 +24,7 @@ pub fn document(p: &Provider) -> String {
         "introspection_endpoint": e.introspection,
         "revocation_endpoint": e.revocation,
         "scopes_supported": scopes,
-        "response_types_supported": RESPONSE_TYPES,
+        "response_types_supported": super::response_types::SUPPORTED,
         "response_modes_supported": response::SUPPORTED_MODES,
         "authorization_signing_alg_values_supported": algs,
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],

@@ -78,7 +78,7 @@ pub fn check_authorization(
     }
     let rt = params
         .get("response_type")
-        .map(|r| super::authorize::normalize_response_type(r))
+        .map(|r| super::response_types::normalize(r))
         .unwrap_or_default();
     match profile {
         Profile::Fapi2 => {

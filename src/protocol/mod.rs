@@ -24,6 +24,7 @@ pub mod registration;
 pub mod request_object;
 pub mod resource;
 pub mod response;
+pub mod response_types;
 pub mod revocation;
 pub mod scope_policy;
 pub mod scopes;

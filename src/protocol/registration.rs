@@ -1,7 +1,6 @@
 //! Client registration (RFC 7591) and management (RFC 7592), shared by the HTTP endpoint and
 //! the operator CLI: one set of metadata rules for both.
 
-use super::authorize::{normalize_response_type, RESPONSE_TYPES};
 use super::{scopes, secrets};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
@@ -204,26 +203,8 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
             )));
         }
     }
-    for r in &m.response_types {
-        if !RESPONSE_TYPES.contains(&normalize_response_type(r).as_str()) {
-            return Err(OAuthError::invalid_client_metadata(format!(
-                "response_type {r} is not supported"
-            )));
-        }
-    }
+    super::response_types::check_registered(&m)?;
     let code_flow = m.allows_grant("authorization_code");
-    // RFC 7591 §2.1: response types containing code go with the authorization_code grant,
-    // those returning an ID token from the authorization endpoint with implicit; and back.
-    let has = |part: &str| {
-        m.response_types
-            .iter()
-            .any(|r| r.split(' ').any(|x| x == part))
-    };
-    if code_flow != has("code") || m.allows_grant("implicit") != has("id_token") {
-        return Err(OAuthError::invalid_client_metadata(
-            "response_types and grant_types do not match (RFC 7591 section 2.1: code needs authorization_code, id_token needs implicit)",
-        ));
-    }
     if m.allows_grant("refresh_token") && !code_flow {
         return Err(OAuthError::invalid_client_metadata(
             "refresh_token needs the authorization_code grant",
@@ -240,9 +221,9 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
             "public clients cannot use client_credentials",
         ));
     }
-    if code_flow && m.redirect_uris.is_empty() {
+    if (code_flow || m.allows_grant("implicit")) && m.redirect_uris.is_empty() {
         return Err(OAuthError::invalid_redirect_uri(
-            "redirect_uris is required for the authorization_code grant",
+            "redirect_uris is required for the authorization_code and implicit grants",
         ));
     }
     for uri in &m.redirect_uris {

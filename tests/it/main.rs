@@ -20,6 +20,7 @@ mod fapi_par;
 mod fapi_profiles;
 mod fapi_response;
 mod grant_ownership;
+mod implicit_hybrid;
 mod interop_node;
 mod interop_python;
 mod interop_rust;

@@ -64,7 +64,16 @@ impl Tasks {
         let mut backoff = Backoff::default();
         loop {
             let started = Instant::now();
-            match catch_unwind(AssertUnwindSafe(&mut body)) {
+            let fault = fault::take(name);
+            match catch_unwind(AssertUnwindSafe(|| {
+                if let Some(trigger) = &fault {
+                    while !trigger.exists() {
+                        std::thread::sleep(fault::POLL);
+                    }
+                    panic!("injected fault");
+                }
+                body()
+            })) {
                 Ok(()) => return self.ended(name),
                 Err(panic) => {
                     self.panicked(name, &message(&*panic));
@@ -87,8 +96,23 @@ impl Tasks {
             let mut backoff = Backoff::default();
             loop {
                 let started = Instant::now();
+                let body = make();
+                let fault = fault::take(name);
                 // Aborted if the supervisor is: stopping the set stops the task.
-                let mut run = AbortOnDrop(tokio::spawn(make()));
+                let mut run = AbortOnDrop(tokio::spawn(async move {
+                    let Some(trigger) = fault else {
+                        return body.await;
+                    };
+                    let triggered = async {
+                        while !trigger.exists() {
+                            tokio::time::sleep(fault::POLL).await;
+                        }
+                    };
+                    tokio::select! {
+                        () = body => {}
+                        () = triggered => panic!("injected fault"),
+                    }
+                }));
                 match (&mut run.0).await {
                     Ok(()) => return tasks.ended(name),
                     Err(e) if e.is_panic() => {
@@ -100,6 +124,61 @@ impl Tasks {
                 }
             }
         });
+    }
+}
+
+/// Debug builds only (no real input makes a task panic any more, yet tests must prove that a live
+/// server restarts one): `DEBUG_CONSENTRY_PANIC_TASK=<task>:<times>:<file>` makes that task panic
+/// in `times` runs in a row, the first once `file` exists.
+#[cfg(debug_assertions)]
+mod fault {
+    use parking_lot::Mutex;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    /// How often a task waiting to panic looks for the trigger file.
+    pub const POLL: Duration = Duration::from_millis(50);
+
+    struct Plan {
+        task: String,
+        times: u32,
+        trigger: PathBuf,
+    }
+
+    fn plan() -> Option<&'static Mutex<Plan>> {
+        static PLAN: OnceLock<Option<Mutex<Plan>>> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            let spec = std::env::var("DEBUG_CONSENTRY_PANIC_TASK").ok()?;
+            let mut parts = spec.splitn(3, ':');
+            let plan = Plan {
+                task: parts.next()?.to_string(),
+                times: parts.next()?.parse().ok()?,
+                trigger: parts.next()?.into(),
+            };
+            tracing::warn!(%spec, "fault injection: a background task will panic");
+            Some(Mutex::new(plan))
+        })
+        .as_ref()
+    }
+
+    /// Whether this run of `task` is to panic: then the file whose existence triggers it.
+    pub fn take(task: &str) -> Option<PathBuf> {
+        let mut plan = plan()?.lock();
+        if plan.task != task || plan.times == 0 {
+            return None;
+        }
+        plan.times -= 1;
+        Some(plan.trigger.clone())
+    }
+}
+
+#[cfg(not(debug_assertions))]
+mod fault {
+    pub const POLL: std::time::Duration = std::time::Duration::ZERO;
+
+    pub fn take(_: &str) -> Option<std::path::PathBuf> {
+        None
     }
 }
 

@@ -39,6 +39,7 @@ mod resilience;
 mod rfc_points;
 mod shutdown;
 mod spawned;
+mod supervision;
 mod tls;
 mod token;
 mod upstream_bank;

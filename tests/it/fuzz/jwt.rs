@@ -129,7 +129,7 @@ impl Forge<'_> {
                 if rng.one_in(2) {
                     mutate::json(rng, &mut h, HEADER_KEYS);
                     if rng.one_in(2) {
-                        h["alg"] = json!(mutate::word(rng));
+                        set_alg(&mut h, mutate::word(rng));
                     }
                 } else {
                     mutate::json(rng, &mut c, self.claim_keys);
@@ -153,11 +153,11 @@ impl Forge<'_> {
                 let mut h = header.clone();
                 let token = match rng.below(3) {
                     0 => {
-                        h["alg"] = json!(self.attacker.alg);
+                        set_alg(&mut h, self.attacker.alg);
                         self.attacker.sign(&h, claims)
                     }
                     1 => {
-                        h["alg"] = json!(rng.pick(&["none", "None", "NONE", ""]));
+                        set_alg(&mut h, rng.pick(&["none", "None", "NONE", ""]));
                         format!(
                             "{}.{}.{}",
                             b64(h.to_string().as_bytes()),
@@ -170,7 +170,7 @@ impl Forge<'_> {
                             Some(p) => p.to_string(),
                             None => "a-guessed-secret-0123456789abcdefghij".into(),
                         };
-                        h["alg"] = json!("HS256");
+                        set_alg(&mut h, "HS256");
                         Signer::hmac(secret.as_bytes()).sign(&h, claims)
                     }
                 };
@@ -230,6 +230,13 @@ impl Forge<'_> {
             m.pristine &= m.token == before;
         }
         m
+    }
+}
+
+/// Sets the header's `alg` (when the header is still an object).
+fn set_alg(header: &mut Value, alg: &str) {
+    if let Some(h) = header.as_object_mut() {
+        h.insert("alg".into(), json!(alg));
     }
 }
 

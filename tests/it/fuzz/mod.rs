@@ -24,3 +24,4 @@ mod http;
 mod jose;
 mod registration;
 mod request_object;
+mod regressions;

@@ -64,7 +64,9 @@ async fn fuzz_client_assertions() {
         })
         .collect();
     let pkjwt = s
-        .client(json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": keys } }))
+        .client(
+            json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": keys } }),
+        )
         .await;
     let csjwt = s
         .client(json!({ "token_endpoint_auth_method": "client_secret_jwt" }))
@@ -114,7 +116,8 @@ async fn fuzz_client_assertions() {
         }
         let header = rng.one_in(6).then(|| authorization(rng));
         case.inputs.note("form", format!("{form:?}"));
-        case.inputs.note("authorization", header.as_deref().unwrap_or(""));
+        case.inputs
+            .note("authorization", header.as_deref().unwrap_or(""));
         let sent_token = form.get("client_assertion") == Some(&m.token);
         let Ok(presented) = client_auth::presented(header.as_deref(), &form) else {
             assert!(!m.pristine || changed_form || header.is_some());

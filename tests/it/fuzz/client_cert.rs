@@ -25,7 +25,8 @@ fn pki() -> (rustls::RootCertStore, Vec<u8>) {
         SanType::IpAddress("192.0.2.7".parse().unwrap()),
         SanType::IpAddress("2001:db8::7".parse().unwrap()),
     ]);
-    leaf.distinguished_name.push(DnType::CommonName, "client, \"quoted\"");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "client, \"quoted\"");
     leaf.distinguished_name
         .push(DnType::OrganizationName, "Partner Ltd");
     leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
@@ -45,12 +46,21 @@ fn mutate_der(rng: &mut Rng, der: &mut Vec<u8>) {
     match rng.below(4) {
         0 if der.len() > 4 => {
             let at = rng.below(der.len() - 4);
-            let len: &[u8] = rng.pick(&[&[0x84, 0xFF, 0xFF, 0xFF, 0xFF][..], &[0x80], &[0x00], &[0x81, 0x01], &[0xFF]]);
+            let len: &[u8] = rng.pick(&[
+                &[0x84, 0xFF, 0xFF, 0xFF, 0xFF][..],
+                &[0x80],
+                &[0x00],
+                &[0x81, 0x01],
+                &[0xFF],
+            ]);
             der.splice(at..at + 1, len.iter().copied());
         }
         1 if !der.is_empty() => {
             let at = rng.below(der.len());
-            der[at] = rng.pick(&[0x30, 0x31, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x13, 0x17, 0xa0, 0xa3, 0x81, 0x82, 0x86, 0x87]);
+            der[at] = rng.pick(&[
+                0x30, 0x31, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x13, 0x17, 0xa0, 0xa3, 0x81, 0x82,
+                0x86, 0x87,
+            ]);
         }
         _ => mutate::bytes(rng, der),
     }
@@ -65,7 +75,9 @@ async fn fuzz_client_certificates() {
         chain: Arc::new(vec![der.clone()]),
     };
     assert!(original.chains_to(&roots), "the valid certificate chains");
-    assert!(original.names().is_some_and(|n| n.ip.len() == 2 && n.email.len() == 1));
+    assert!(original
+        .names()
+        .is_some_and(|n| n.ip.len() == 2 && n.email.len() == 1));
     run("client_certificates", async |case| {
         let rng = &mut case.rng;
         let mut cert = der.clone();

@@ -14,8 +14,9 @@ const CLAIM_KEYS: &[&str] = &["jti", "htm", "htu", "iat", "ath", "nonce", "exp"]
 fn proof_claims(rng: &mut Rng, url: &str, token: Option<&str>, now: i64) -> Value {
     let mut c = json!({ "jti": rng.next_u64().to_string(), "htm": "POST", "htu": url, "iat": now });
     if let Some(t) = token {
-        c["ath"] = json!(URL_SAFE_NO_PAD
-            .encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes())));
+        c["ath"] = json!(
+            URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()))
+        );
     }
     c
 }

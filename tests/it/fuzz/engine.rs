@@ -10,7 +10,7 @@ const HANG_LIMIT: Duration = Duration::from_secs(20);
 /// Cases per target when no time budget is given.
 const DEFAULT_CASES: u64 = 40;
 /// The seed of untimed runs, so plain `cargo test` is deterministic.
-const DEFAULT_SEED: u64 = 0x5EED_0F_C0_5E_27;
+const DEFAULT_SEED: u64 = 0x5EED_0FC0_5E27;
 /// How much of a failing input is printed.
 const SHOWN_INPUT_BYTES: usize = 4096;
 
@@ -172,9 +172,15 @@ pub async fn run(target: &'static str, mut case: impl AsyncFnMut(&mut Case)) {
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(200));
-                let since = started_case.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                let since = started_case
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .elapsed();
                 if since > HANG_LIMIT && !done.load(Ordering::Relaxed) {
-                    eprintln!("HANG: a case ran over {HANG_LIMIT:?}\n{}", report.describe());
+                    eprintln!(
+                        "HANG: a case ran over {HANG_LIMIT:?}\n{}",
+                        report.describe()
+                    );
                     std::process::exit(101);
                 }
             }

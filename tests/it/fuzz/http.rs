@@ -118,9 +118,8 @@ fn header_value(rng: &mut Rng, base: &str) -> Option<HeaderValue> {
 /// RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 9449 §7, RFC 9440: every bad request gets a 4xx.
 #[tokio::test]
 async fn fuzz_http_requests() {
-    let s =
-        TestServer::start_with(|cfg| cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
-            .await;
+    let s = TestServer::start_with(|cfg| cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
+        .await;
     let c = s.client(json!({})).await;
     let browser = s.browser();
     let basic = format!(
@@ -148,8 +147,15 @@ async fn fuzz_http_requests() {
         ];
         let (method, path, body): (reqwest::Method, String, Vec<u8>) = match rng.below(9) {
             0 | 1 => {
-                let base = [("grant_type", "client_credentials"), ("scope", "accounts:read")];
-                (reqwest::Method::POST, s.url("/token"), form_body(rng, &base))
+                let base = [
+                    ("grant_type", "client_credentials"),
+                    ("scope", "accounts:read"),
+                ];
+                (
+                    reqwest::Method::POST,
+                    s.url("/token"),
+                    form_body(rng, &base),
+                )
             }
             2 => {
                 let base = [
@@ -158,9 +164,17 @@ async fn fuzz_http_requests() {
                     ("redirect_uri", REDIRECT_URI),
                     ("code_verifier", "v"),
                 ];
-                (reqwest::Method::POST, s.url("/token"), form_body(rng, &base))
+                (
+                    reqwest::Method::POST,
+                    s.url("/token"),
+                    form_body(rng, &base),
+                )
             }
-            3 => (reqwest::Method::POST, s.url("/par"), form_body(rng, &auth_base)),
+            3 => (
+                reqwest::Method::POST,
+                s.url("/par"),
+                form_body(rng, &auth_base),
+            ),
             4 => {
                 let query = query_escape(&form_body(rng, &auth_base));
                 (
@@ -169,7 +183,11 @@ async fn fuzz_http_requests() {
                     Vec::new(),
                 )
             }
-            5 => (reqwest::Method::POST, s.url("/auth"), form_body(rng, &auth_base)),
+            5 => (
+                reqwest::Method::POST,
+                s.url("/auth"),
+                form_body(rng, &auth_base),
+            ),
             6 => {
                 let path = rng.pick(&["/token/introspection", "/token/revocation", "/me"]);
                 let base = [("token", "t"), ("token_type_hint", "access_token")];
@@ -232,7 +250,8 @@ async fn fuzz_http_requests() {
                 req = req.header(HeaderName::from_static(name), v);
             }
         }
-        case.inputs.note("request", format!("{method} {path} {headers:?}"));
+        case.inputs
+            .note("request", format!("{method} {path} {headers:?}"));
         case.inputs.note("body", &body);
         let res = match req.send().await {
             Ok(res) => res,
@@ -242,14 +261,28 @@ async fn fuzz_http_requests() {
         };
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
-        assert!(status < 500, "{status} for {method} {}: {text}", &path[..path.len().min(300)]);
+        assert!(
+            status < 500,
+            "{status} for {method} {}: {text}",
+            &path[..path.len().min(300)]
+        );
     })
     .await;
     // Still serving, and still issuing tokens.
-    let health = browser.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    let health = browser
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     let (status, body) = s
-        .token(&c, &[("grant_type", "client_credentials"), ("scope", "accounts:read")])
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+            ],
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }

@@ -23,5 +23,5 @@ mod dpop;
 mod http;
 mod jose;
 mod registration;
-mod request_object;
 mod regressions;
+mod request_object;

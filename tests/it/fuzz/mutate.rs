@@ -74,7 +74,9 @@ pub fn text(rng: &mut Rng) -> String {
         0 | 1 => word(rng).to_string(),
         2 => {
             let n = rng.below(40);
-            (0..n).map(|_| (b' ' + rng.below(95) as u8) as char).collect()
+            (0..n)
+                .map(|_| (b' ' + rng.below(95) as u8) as char)
+                .collect()
         }
         3 => {
             let n = rng.below(20);
@@ -154,7 +156,11 @@ pub fn random_json(rng: &mut Rng, depth: usize) -> Value {
         3 => json!(rng.pick(&[u64::MAX, 1u64 << 53, 1u64 << 63])),
         4 => json!(rng.pick(&[0.5f64, -0.5, 1e300, -1e300, 1.7e308, 5e-324])),
         5 | 6 => json!(text(rng)),
-        7 => Value::Array((0..rng.below(4)).map(|_| random_json(rng, depth - 1)).collect()),
+        7 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| random_json(rng, depth - 1))
+                .collect(),
+        ),
         _ => {
             let mut m = Map::new();
             for _ in 0..rng.below(4) {

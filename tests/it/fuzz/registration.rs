@@ -102,16 +102,19 @@ async fn fuzz_registration_metadata() {
             if let Err(e) = r {
                 assert_eq!(e.status, 400, "{e:?}");
                 assert!(
-                    ["invalid_client_metadata", "invalid_redirect_uri", "invalid_request"]
-                        .contains(&e.code),
+                    [
+                        "invalid_client_metadata",
+                        "invalid_redirect_uri",
+                        "invalid_request"
+                    ]
+                    .contains(&e.code),
                     "{e:?}"
                 );
             }
         };
         let registrar = rng.pick(&[Registrar::Dynamic, Registrar::Operator]);
         check(
-            registration::new_client(raw.clone(), registrar, now, &sealer, &outbound)
-                .map(|_| ()),
+            registration::new_client(raw.clone(), registrar, now, &sealer, &outbound).map(|_| ()),
         );
         let mut update = raw;
         if let Some(o) = update.as_object_mut() {

@@ -61,7 +61,8 @@ fn object_claims(rng: &mut Rng, client_id: &str, issuer: &str, now: i64) -> Valu
         "jti": rng.next_u64().to_string(),
     });
     if rng.one_in(3) {
-        c["claims"] = json!({"id_token": {"email": {"essential": true}, "acr": {"values": ["urn:x"]}}});
+        c["claims"] =
+            json!({"id_token": {"email": {"essential": true}, "acr": {"values": ["urn:x"]}}});
     }
     c
 }
@@ -182,7 +183,10 @@ async fn fuzz_request_objects() {
                 case.inputs.note("pushed parameters", format!("{pairs:?}"));
                 let result = par::push(&p, &under, &pairs, None).await;
                 if m.forged && only_request_is(&pairs, &m.token) {
-                    assert!(result.is_err(), "a forged pushed request object was accepted");
+                    assert!(
+                        result.is_err(),
+                        "a forged pushed request object was accepted"
+                    );
                 }
             }
         }

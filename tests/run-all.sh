@@ -42,5 +42,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== fuzz (bounded)"
+# Each fuzz target for FUZZ_SECONDS seconds (8 by default: about a minute on 2 cores); the
+# cargo test below runs each for a few cases only. README.md, "Fuzzing", says how to run longer.
+FUZZ_SECONDS="${FUZZ_SECONDS:-8}" cargo test --locked --test it fuzz:: -- --nocapture
+
 echo "== cargo test"
 cargo test --locked

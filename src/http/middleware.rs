@@ -35,6 +35,30 @@ pub fn apply_security_headers(req: &Request, res: &mut Response) {
     }
 }
 
+/// A refusal sent before the handler read the body (a wrong content type, missing
+/// credentials) would otherwise end the connection while the client is still sending, and the
+/// client would see a reset instead of the OAuth error: what is left of the body is read and
+/// dropped first, within the bounds used for an oversized body. A client that sent
+/// `Expect: 100-continue` waits for the answer before sending, so it is not asked for a body
+/// nobody will read.
+#[handler]
+pub async fn drain_unread_body(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    ctrl.call_next(req, depot, res).await;
+    let waits_for_answer = req
+        .headers()
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if !waits_for_answer {
+        super::params::drain(req).await;
+    }
+}
+
 #[handler]
 pub async fn metrics(
     req: &mut Request,

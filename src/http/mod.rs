@@ -37,6 +37,7 @@ fn provider(depot: &Depot) -> Arc<Provider> {
 pub fn service(p: Arc<Provider>) -> salvo::Service {
     salvo::Service::new(router(p))
         .hoop(middleware::security_headers)
+        .hoop(middleware::drain_unread_body)
         .hoop(catcher::limit_uri)
         .catcher(catcher::catcher())
 }

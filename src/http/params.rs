@@ -112,7 +112,7 @@ pub async fn payload(req: &mut Request, max: usize) -> OAuthResult<hyper::body::
 }
 
 /// Reads and drops what is left of the body, up to `DRAIN_BYTES` and `DRAIN_TIME`.
-async fn drain(req: &mut Request) {
+pub(super) async fn drain(req: &mut Request) {
     use hyper::body::Body;
     let mut body = std::pin::pin!(req.take_body());
     let mut seen = 0usize;

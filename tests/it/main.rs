@@ -19,6 +19,7 @@ mod fapi_mtls;
 mod fapi_par;
 mod fapi_profiles;
 mod fapi_response;
+mod fuzz;
 mod grant_ownership;
 mod implicit_hybrid;
 mod interop_node;

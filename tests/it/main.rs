@@ -3,6 +3,7 @@
 
 mod harness;
 mod keys;
+mod served;
 
 mod admin;
 mod authorize;
@@ -22,6 +23,7 @@ mod fapi_response;
 mod grant_ownership;
 mod interop_node;
 mod interop_rust;
+mod jwks_refetch;
 mod jws_kid;
 mod key_rotation;
 mod login_throttle;

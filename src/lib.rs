@@ -99,6 +99,9 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         )?,
         mtls_roots,
         jwks_cache: protocol::jwks_fetch::JwksCache::for_clients(config.outbound),
+        request_uri_http: config
+            .outbound
+            .http_client(protocol::request_uri::FETCH_TIMEOUT),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
         scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,

@@ -14,11 +14,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundPolicy {
     /// Development only: allow plain http and loopback / private / link-local targets.
     pub allow_private: bool,
+    /// Least time between two fetches of one `jwks_uri` forced by a JWT its cached set cannot
+    /// verify (a new `kid`): a client's key rotation is seen on first use, while JWTs with
+    /// made-up `kid`s make us contact that server at most once per interval.
+    pub jwks_refetch_interval_secs: u64,
+}
+
+impl Default for OutboundPolicy {
+    fn default() -> Self {
+        OutboundPolicy {
+            allow_private: false,
+            jwks_refetch_interval_secs: 10,
+        }
+    }
 }
 
 impl OutboundPolicy {
@@ -201,6 +214,7 @@ mod tests {
         }
         let dev = OutboundPolicy {
             allow_private: true,
+            ..Default::default()
         };
         assert!(dev.check_uri("http://127.0.0.1:9/jwks").is_ok());
         assert!(dev.check_uri("ftp://127.0.0.1/jwks").is_err());

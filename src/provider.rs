@@ -28,6 +28,8 @@ pub struct Provider {
     pub sealer: crate::sealing::Sealer,
     /// Clients' `jwks_uri` key sets.
     pub jwks_cache: crate::protocol::jwks_fetch::JwksCache,
+    /// Fetches request objects from clients' `request_uris`, under the outbound policy.
+    pub request_uri_http: reqwest::Client,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
     /// Recently authenticated clients (cleared on every change to a client).

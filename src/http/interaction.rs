@@ -19,6 +19,16 @@ async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
     }
 }
 
+/// The client as the login and consent pages show it.
+fn display<'a>(live: &'a Live, name: &'a str) -> views::ClientDisplay<'a> {
+    views::ClientDisplay {
+        name,
+        logo_uri: live.display_uri("logo_uri"),
+        policy_uri: live.display_uri("policy_uri"),
+        tos_uri: live.display_uri("tos_uri"),
+    }
+}
+
 fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step: Step) {
     let i = &live.interaction;
     match step {
@@ -54,7 +64,13 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
             respond::html(
                 res,
                 StatusCode::OK,
-                views::login(&i.id, &i.csrf_token, &live.client_name(), &hint, None),
+                views::login(
+                    &i.id,
+                    &i.csrf_token,
+                    &display(live, &live.client_name()),
+                    &hint,
+                    None,
+                ),
             )
         }
         Step::Consent => respond::html(
@@ -63,7 +79,7 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
             views::consent(
                 &i.id,
                 &i.csrf_token,
-                &live.client_name(),
+                &display(live, &live.client_name()),
                 live.institution_name(p).as_deref(),
                 &live.scope_descriptions(),
             ),
@@ -126,7 +142,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         views::login(
             &i.id,
             &i.csrf_token,
-            &live.client_name(),
+            &display(&live, &live.client_name()),
             &username,
             Some(msg),
         )

@@ -4,10 +4,11 @@ use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 use std::time::Instant;
 
-/// Styles from our own origin only; no scripts; never framed. `form-action` is left out on
-/// purpose: browsers apply it to the redirect that follows the consent form, which goes to the
-/// client's (other-origin) redirect_uri.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// Styles from our own origin only; no scripts; never framed. Images also from any https
+/// origin: the login and consent pages show the client's registered `logo_uri`. `form-action`
+/// is left out on purpose: browsers apply it to the redirect that follows the consent form,
+/// which goes to the client's (other-origin) redirect_uri.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'";
 
 #[handler]
 pub async fn security_headers(

@@ -112,7 +112,7 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
     let kid = header["kid"].as_str();
     let candidates = keys.candidates(alg, kid);
     if candidates.is_empty() {
-        return Err(JoseError::Invalid(
+        return Err(JoseError::NoMatchingKey(
             "no registered key of the client matches the JWT".into(),
         ));
     }
@@ -131,7 +131,7 @@ pub fn verify(token: &str, keys: &ClientKeys, allowed: &[Alg]) -> Result<(Value,
             return Ok((claims, alg));
         }
     }
-    Err(JoseError::Invalid(
+    Err(JoseError::NoMatchingKey(
         "the JWT signature does not verify with the client's keys".into(),
     ))
 }

@@ -23,6 +23,9 @@ pub enum JoseError {
     Sign(String),
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// None of the keys verifies the signature (or none fits it): a newer key set may.
+    #[error("invalid token: {0}")]
+    NoMatchingKey(String),
 }
 
 /// OIDC Core §3.1.3.6 / §3.3.2.11: base64url of the left half of the hash of the value, where

@@ -211,17 +211,21 @@ pub async fn validate(
 async fn check_request(
     p: &Provider,
     client: &Client,
-    params: HashMap<String, String>,
+    mut params: HashMap<String, String>,
     repeated: Option<String>,
 ) -> Result<AuthorizationRequest, Rejection> {
-    if let Some(uri) = get(&params, "request_uri") {
-        return pushed_request(p, client, uri).await;
-    }
+    let by_reference = match get(&params, "request_uri") {
+        Some(uri) if uri.starts_with(PAR_URN_PREFIX) => {
+            return pushed_request(p, client, uri).await
+        }
+        Some(uri) => Some(uri.to_string()),
+        None => None,
+    };
     // JAR (RFC 9101 §5): a request object may carry every parameter but client_id. Until it
     // is verified, errors go to a redirect_uri given outside it, or to an error page.
     let outer_uri = get(&params, "redirect_uri");
     let redirect_uri = match outer_uri {
-        None if params.contains_key("request") => None,
+        None if params.contains_key("request") || by_reference.is_some() => None,
         _ => Some(check_redirect_uri(client, outer_uri)?),
     };
     let state = get(&params, "state").map(String::from);
@@ -248,6 +252,13 @@ async fn check_request(
         return Err(redirect_err(OAuthError::invalid_request(
             "this client must push its authorization requests (RFC 9126 section 6)",
         )));
+    }
+    if let Some(uri) = by_reference {
+        let object = request_by_reference(p, client, profile, &params, &uri)
+            .await
+            .map_err(redirect_err)?;
+        params.remove("request_uri");
+        params.insert("request".into(), object);
     }
     let (params, object) = with_request_object(p, client, profile, params)
         .await
@@ -351,6 +362,32 @@ async fn with_request_object(
     Ok((inner, Some(claims)))
 }
 
+/// The request object a client passes by reference (OIDC Core §6.2, RFC 9101 §5.2), fetched
+/// from one of its registered `request_uris`; it is then checked as one passed by value.
+async fn request_by_reference(
+    p: &Provider,
+    client: &Client,
+    profile: Option<fapi::Profile>,
+    params: &HashMap<String, String>,
+    uri: &str,
+) -> OAuthResult<String> {
+    if params.contains_key("request") {
+        return Err(OAuthError::invalid_request(
+            "request and request_uri must not both be sent (RFC 9101 section 5)",
+        ));
+    }
+    // FAPI clients send request_uri only as issued by our PAR endpoint: nothing of theirs is
+    // fetched (FAPI 2 requires PAR; FAPI 1 Advanced requests by reference come from PAR).
+    if profile.is_some() {
+        return Err(OAuthError::new(
+            "invalid_request_uri",
+            400,
+            "under a FAPI profile request_uri must come from the pushed authorization request endpoint",
+        ));
+    }
+    super::request_uri::fetch(p, client, uri).await
+}
+
 /// The stored request behind a PAR `request_uri`, for the client it was pushed by.
 async fn pushed_request(
     p: &Provider,
@@ -358,15 +395,6 @@ async fn pushed_request(
     uri: &str,
 ) -> Result<AuthorizationRequest, Rejection> {
     let invalid = |d: &str| Rejection::Page(OAuthError::new("invalid_request_uri", 400, d));
-    // RFC 9101 §10.4: fetching request objects by URL is not offered (advertised as
-    // request_uri_parameter_supported: false); only PAR's own request_uris work.
-    if !uri.starts_with(PAR_URN_PREFIX) {
-        return Err(Rejection::Page(OAuthError::new(
-            "request_uri_not_supported",
-            400,
-            "request_uri must come from the pushed authorization request endpoint",
-        )));
-    }
     let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), p.now());
     let stored = p
         .store

@@ -9,32 +9,39 @@ use serde_json::Value;
 /// How much a client's clock may run ahead of ours.
 pub const CLOCK_SKEW_SECS: i64 = 30;
 
-/// The client's registered signing keys: its `jwks`, or what its `jwks_uri` serves (fetched
-/// again when `kid` is not in the cached set). `error` builds the error when there are none.
+/// The client's registered signing keys: its `jwks`, or what its `jwks_uri` serves, with
+/// whether that set was fetched just now. `error` builds the error when there are none.
 async fn keys_of(
     p: &Provider,
     client: &Client,
-    kid: Option<&str>,
     error: fn(String) -> OAuthError,
-) -> OAuthResult<ClientKeys> {
-    let jwks = match (&client.metadata.jwks, &client.metadata.jwks_uri) {
-        (Some(jwks), _) => jwks.clone(),
-        (None, Some(uri)) => p.jwks_cache.get(uri, kid, p.now()).await?,
+) -> OAuthResult<(ClientKeys, bool)> {
+    let (jwks, fresh) = match (&client.metadata.jwks, &client.metadata.jwks_uri) {
+        (Some(jwks), _) => (jwks.clone(), true),
+        (None, Some(uri)) => {
+            let got = p.jwks_cache.current(uri, p.now()).await?;
+            (got.set, got.fresh)
+        }
         (None, None) => {
             return Err(error(
                 "the client has no registered keys (jwks or jwks_uri)".into(),
             ))
         }
     };
-    ClientKeys::from_jwks(&jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
+    Ok((usable(&jwks, error)?, fresh))
+}
+
+fn usable(jwks: &Value, error: fn(String) -> OAuthError) -> OAuthResult<ClientKeys> {
+    ClientKeys::from_jwks(jwks).map_err(|e| error(format!("the client's jwks is unusable: {e}")))
 }
 
 /// The client's keys for encrypting to it.
 pub async fn encryption_keys(p: &Provider, client: &Client) -> OAuthResult<ClientKeys> {
-    keys_of(p, client, None, |d| {
+    keys_of(p, client, |d| {
         OAuthError::server(format!("ID token encryption: {d}"))
     })
     .await
+    .map(|(keys, _)| keys)
 }
 
 /// The algorithms allowed for a JWT from this client: the one it registered, or any we accept.
@@ -46,6 +53,8 @@ pub fn allowed_algs(registered: Option<&str>) -> Vec<Alg> {
 }
 
 /// Verifies the signature with the client's keys; `error` builds the error to answer with.
+/// When no key of a cached `jwks_uri` set verifies it, the set is fetched again (as the cache's
+/// refetch interval allows) and the JWT tried once more: the client may have just rotated.
 pub async fn verify(
     p: &Provider,
     client: &Client,
@@ -53,11 +62,19 @@ pub async fn verify(
     allowed: &[Alg],
     error: fn(String) -> OAuthError,
 ) -> OAuthResult<Value> {
-    let kid = jose::peek_header(token)
-        .ok()
-        .and_then(|h| h["kid"].as_str().map(String::from));
-    let keys = keys_of(p, client, kid.as_deref(), error).await?;
-    jose::verify_client_jwt(token, &keys, allowed)
+    let (keys, fresh) = keys_of(p, client, error).await?;
+    let mut outcome = jose::verify_client_jwt(token, &keys, allowed);
+    if let (Err(jose::JoseError::NoMatchingKey(_)), false, None, Some(uri)) = (
+        &outcome,
+        fresh,
+        &client.metadata.jwks,
+        &client.metadata.jwks_uri,
+    ) {
+        if let Some(set) = p.jwks_cache.refetch(uri, p.now()).await? {
+            outcome = jose::verify_client_jwt(token, &usable(&set, error)?, allowed);
+        }
+    }
+    outcome
         .map(|(claims, _)| claims)
         .map_err(|e| error(e.to_string()))
 }

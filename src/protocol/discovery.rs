@@ -14,7 +14,7 @@ pub fn document(p: &Provider) -> String {
     let scopes: Vec<&str> = scopes::advertised().collect();
     let mut claims = scopes::all_claims();
     claims.push(super::bank::CONNECTION_CLAIM);
-    json!({
+    let mut doc = json!({
         "issuer": p.issuer,
         "authorization_endpoint": e.authorization,
         "token_endpoint": e.token,
@@ -54,13 +54,16 @@ pub fn document(p: &Provider) -> String {
         "claims_supported": claims,
         "claims_parameter_supported": true,
         "request_parameter_supported": true,
-        "request_uri_parameter_supported": false,
+        "request_uri_parameter_supported": true,
         "acr_values_supported": ACR_VALUES,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": true,
-    })
-    .to_string()
+    });
+    // OIDC Core §6.2: request objects are fetched only from the client's registered
+    // request_uris (added here: the literal above is at the macro's recursion limit).
+    doc["require_request_uri_registration"] = true.into();
+    doc.to_string()
 }

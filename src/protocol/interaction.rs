@@ -58,6 +58,17 @@ impl Live {
             .clone()
             .unwrap_or_else(|| self.client.id.clone())
     }
+    /// A registered display URI (`logo_uri`, `policy_uri`, `tos_uri`), when it is https:
+    /// registration checks these, and pages show nothing else (no `javascript:` or plain
+    /// http link, whatever an older record holds).
+    pub fn display_uri(&self, name: &str) -> Option<&str> {
+        self.client
+            .metadata
+            .extra
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|u| u.starts_with("https://"))
+    }
     /// Scopes with their human descriptions, for the consent page.
     pub fn scope_descriptions(&self) -> Vec<(String, &'static str)> {
         self.request

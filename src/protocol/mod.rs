@@ -22,6 +22,7 @@ pub mod partner;
 pub mod pkce;
 pub mod registration;
 pub mod request_object;
+pub mod request_uri;
 pub mod resource;
 pub mod response;
 pub mod response_types;

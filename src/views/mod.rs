@@ -15,10 +15,57 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
+/// What the login and consent pages show of the client: its name and, when registered
+/// (RFC 7591 §2), its logo and the links to its privacy policy and terms of service.
+pub struct ClientDisplay<'a> {
+    pub name: &'a str,
+    pub logo_uri: Option<&'a str>,
+    pub policy_uri: Option<&'a str>,
+    pub tos_uri: Option<&'a str>,
+}
+
+impl ClientDisplay<'_> {
+    /// The logo, above the heading; its alt text is the client's name.
+    fn logo(&self) -> String {
+        self.logo_uri
+            .map(|uri| {
+                format!(
+                    "<img class=\"client-logo\" src=\"{src}\" alt=\"{name}\" referrerpolicy=\"no-referrer\">",
+                    src = attr(uri),
+                    name = attr(self.name),
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// The links to the client's policy and terms, opened apart from this page.
+    fn links(&self) -> String {
+        let links: Vec<String> = [
+            (self.policy_uri, "Privacy policy"),
+            (self.tos_uri, "Terms of service"),
+        ]
+        .into_iter()
+        .filter_map(|(uri, label)| {
+            uri.map(|uri| {
+                format!(
+                    "<a href=\"{href}\" target=\"_blank\" rel=\"noopener noreferrer\">{name}: {label}</a>",
+                    href = attr(uri),
+                    name = text(self.name),
+                )
+            })
+        })
+        .collect();
+        if links.is_empty() {
+            return String::new();
+        }
+        format!("<p class=\"client-links\">{}</p>", links.join(" · "))
+    }
+}
+
 pub fn login(
     uid: &str,
     csrf: &str,
-    client_name: &str,
+    client: &ClientDisplay,
     username: &str,
     error: Option<&str>,
 ) -> String {
@@ -28,7 +75,7 @@ pub fn login(
     layout(
         "Sign in",
         &format!(
-            "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
+            "{logo}<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
 <form method=\"post\" action=\"/interaction/{uid}/login\" autocomplete=\"on\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <label for=\"username\">Username</label>\
@@ -36,8 +83,10 @@ pub fn login(
 <label for=\"password\">Password</label>\
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
 <div class=\"actions\"><button type=\"submit\">Sign in</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>",
-            client = text(client_name),
+<button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>{links}",
+            logo = client.logo(),
+            links = client.links(),
+            client = text(client.name),
             uid = attr(uid),
             csrf = attr(csrf),
             username = attr(username),
@@ -158,7 +207,7 @@ pub fn bank_form(uid: &str, csrf: &str, institution: &str, form: &crate::plugins
 pub fn consent(
     uid: &str,
     csrf: &str,
-    client_name: &str,
+    client: &ClientDisplay,
     institution: Option<&str>,
     scopes: &[(String, &str)],
 ) -> String {
@@ -183,13 +232,15 @@ pub fn consent(
     layout(
         "Allow access",
         &format!(
-            "<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
+            "{logo}<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
 {institution}<ul class=\"scopes\">{items}</ul>\
 <form method=\"post\" action=\"/interaction/{uid}/consent\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Cancel</button>\
-<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button></div></form>",
-            client = text(client_name),
+<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button></div></form>{links}",
+            logo = client.logo(),
+            links = client.links(),
+            client = text(client.name),
             uid = attr(uid),
             csrf = attr(csrf),
         ),

@@ -143,16 +143,16 @@ async fn request_errors_redirect_with_error_state_and_iss() {
 }
 
 #[tokio::test]
-async fn request_uri_other_than_par_is_refused_without_redirect() {
-    // RFC 9101 §6.2: request_uri fetching is not offered (request_uri_parameter_supported false).
+async fn a_request_uri_the_client_did_not_register_is_refused() {
+    // OIDC Core §6.2 with require_request_uri_registration: only registered request_uris are
+    // fetched; anything else is invalid_request_uri (RFC 9101 §7), sent to the redirect_uri.
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;
     let (_, challenge) = pkce();
     let params = auth_params(&c, &challenge, &[("request_uri", "https://x.example/r")]);
     let (status, loc, body) = Journey::new(&s).authorize(&params).await;
-    assert_eq!(status, 400);
-    assert!(loc.is_empty());
-    assert!(body.contains("request_uri_not_supported"), "{body}");
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(query(&loc)["error"], "invalid_request_uri");
 }
 
 #[tokio::test]

@@ -3,12 +3,14 @@
 
 mod harness;
 mod keys;
+mod served;
 
 mod admin;
 mod authorize;
 mod banks;
 mod cli;
 mod client_admin_fixes;
+mod client_display;
 mod crash_grants;
 mod error_text;
 mod fapi1_request_object;
@@ -25,6 +27,7 @@ mod implicit_hybrid;
 mod interop_node;
 mod interop_python;
 mod interop_rust;
+mod jwks_refetch;
 mod jws_kid;
 mod key_rotation;
 mod login_throttle;
@@ -36,6 +39,7 @@ mod plugin_host;
 mod refresh_retry;
 mod registration;
 mod registration_validation;
+mod request_uri;
 mod resilience;
 mod rfc_points;
 mod shutdown;

@@ -28,3 +28,6 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --locked
+
+echo "== conformance/run.sh (OpenID Foundation plans, our runner)"
+./conformance/run.sh

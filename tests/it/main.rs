@@ -9,6 +9,7 @@ mod authorize;
 mod banks;
 mod cli;
 mod client_admin_fixes;
+mod conformance_runner;
 mod crash_grants;
 mod error_text;
 mod fapi1_request_object;

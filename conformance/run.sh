@@ -42,16 +42,16 @@ secret() { echo "conformance-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr
 echo "== provisioning (user and static clients) in $DATA"
 printf '%s' "$PASSWORD" | "$BIN" users add --data-dir "$DATA" --username conformance-user --password-stdin \
   --email conformance@example.com --name "Conformance User" \
-  --claims '{"given_name":"Conformance","family_name":"User","middle_name":"T","nickname":"conf","preferred_username":"conformance","profile":"https://example.com/conformance","picture":"https://example.com/conformance.png","website":"https://example.com","gender":"other","birthdate":"1990-01-01","zoneinfo":"Europe/London","locale":"en-GB","phone_number":"+44 20 7946 0000","phone_number_verified":true,"email_verified":true,"address":{"formatted":"1 Test Street, London","street_address":"1 Test Street","locality":"London","postal_code":"N1 1AA","country":"GB"}}' >/dev/null
+  --claims '{"given_name":"Conformance","family_name":"User","middle_name":"T","nickname":"conf","preferred_username":"conformance","profile":"https://example.com/conformance","picture":"https://example.com/conformance.png","website":"https://example.com","gender":"other","birthdate":"1990-01-01","zoneinfo":"Europe/London","locale":"en-GB","phone_number":"+44 20 7946 0000","phone_number_verified":true,"email_verified":true,"updated_at":1700000000,"address":{"formatted":"1 Test Street, London","street_address":"1 Test Street","locality":"London","postal_code":"N1 1AA","country":"GB"}}' >/dev/null
 
 SCOPE="openid profile email address phone offline_access"
-add_client() { # role auth_method
-  local id="conformance-$1" sec
+add_client() { # name auth_method [role]
+  local id="conformance-$1" sec role="${3:-$2}"
   sec=$(secret)
   "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\"}" >/dev/null
-  printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$2" "$id" "$sec"
+  printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$role" "$id" "$sec"
 }
-CLIENTS="$(add_client basic client_secret_basic),$(add_client post client_secret_post)"
+CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post)"
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &

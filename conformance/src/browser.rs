@@ -13,6 +13,7 @@ pub struct Resp {
     pub location: Option<String>,
     pub content_type: String,
     pub www_authenticate: Option<String>,
+    pub cache_control: Option<String>,
     pub body: String,
 }
 
@@ -49,12 +50,14 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Result<Resp, String> {
     let location = header("location");
     let content_type = header("content-type").unwrap_or_default();
     let www_authenticate = header("www-authenticate");
+    let cache_control = header("cache-control");
     let body = res.text().await.map_err(|e| format!("reading body: {e}"))?;
     Ok(Resp {
         status,
         location,
         content_type,
         www_authenticate,
+        cache_control,
         body,
     })
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 #[command(about = "Replays the OpenID Foundation conformance plans against an OpenID Provider")]
 struct Cli {
     /// Runner configuration (JSON: discovery_url, ca_file, user, clients).
-    #[arg(long)]
-    config: PathBuf,
+    #[arg(long, required_unless_present = "list")]
+    config: Option<PathBuf>,
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "conformance/report")]
     out: PathBuf,
@@ -36,7 +36,15 @@ async fn main() {
         }
         return;
     }
-    let cfg = Config::from_file(&cli.config).unwrap_or_else(|e| fail(&e));
+    let known: Vec<&str> = consentry_conformance::plans::plans()
+        .into_iter()
+        .flat_map(|p| p.entries.into_iter().map(|e| e.module))
+        .collect();
+    if let Some(m) = cli.modules.iter().find(|m| !known.contains(&m.as_str())) {
+        fail(&format!("no module {m} in the plans (see --list)"));
+    }
+    let cfg =
+        Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
     let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
     let plans = run_plans(Arc::new(cfg), ca, &cli.modules, cli.parallel).await;
     std::fs::create_dir_all(&cli.out)

@@ -67,6 +67,16 @@ pub fn plans() -> Vec<Plan> {
         &["oidcc-server-client-secret-post"],
         ClientSecretPost,
     ));
+    basic_entries.extend(basic(
+        &[
+            "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
+            "oidcc-claims-essential",
+            "oidcc-ensure-request-object-with-redirect-uri",
+            "oidcc-refresh-token",
+            "oidcc-ensure-request-with-valid-pkce-succeeds",
+        ],
+        ClientSecretBasic,
+    ));
     vec![
         Plan {
             name: "oidcc-config-certification-test-plan",
@@ -137,6 +147,19 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
         }
         "oidcc-ensure-post-request-succeeds" => {
             Box::pin(oidcc::oidcc_ensure_post_request_succeeds(ctx))
+        }
+        "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported" => Box::pin(
+            oidcc::oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
+                ctx,
+            ),
+        ),
+        "oidcc-claims-essential" => Box::pin(oidcc::oidcc_claims_essential(ctx)),
+        "oidcc-ensure-request-object-with-redirect-uri" => {
+            Box::pin(oidcc::oidcc_ensure_request_object_with_redirect_uri(ctx))
+        }
+        "oidcc-refresh-token" => Box::pin(oidcc::oidcc_refresh_token(ctx)),
+        "oidcc-ensure-request-with-valid-pkce-succeeds" => {
+            Box::pin(oidcc::oidcc_ensure_request_with_valid_pkce_succeeds(ctx))
         }
         _ => return None,
     })

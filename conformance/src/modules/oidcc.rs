@@ -564,19 +564,15 @@ pub async fn oidcc_ui_locales(ctx: &mut Ctx<'_>) -> Flow {
     .await
 }
 
-/// oidcc-claims-locales (OIDCCClaimsLocales): claims_locales must not cause an error; UserInfo
-/// is called as the suite does.
+/// oidcc-claims-locales (OIDCCClaimsLocales): claims_locales=se must not cause an error.
 pub async fn oidcc_claims_locales(ctx: &mut Ctx<'_>) -> Flow {
     flow_with(
         ctx,
-        "AddClaimsLocalesFromConfigurationToAuthorizationEndpointRequest",
-        &["OIDCC-5.2"],
+        "AddClaimsLocalesSeToAuthorizationEndpointRequest",
+        &["OIDCC-5.2", "OIDCC-15.1"],
         &[("claims_locales", "se")],
     )
-    .await?;
-    let resp = call_userinfo(ctx, false, "CallUserInfoEndpoint").await?;
-    ensure_status(ctx, &resp, 200, "EnsureHttpStatusCodeIs200", Failure);
-    validate_userinfo(ctx, &resp)
+    .await
 }
 
 /// oidcc-ensure-request-with-acr-values-succeeds.
@@ -1317,47 +1313,596 @@ pub async fn oidcc_idtoken_unsigned(ctx: &mut Ctx<'_>) -> Flow {
     )
 }
 
-/// oidcc-idtoken-signature (OIDCCIdTokenSignature): the flow with the ID token signature and
-/// kid checked (the static client uses the provider's default alg).
+/// oidcc-idtoken-signature (OIDCCIdTokenSignature): the client names no signing alg, so the
+/// ID token must be RS256 (OIDC Registration §2 default) and carry a kid (OIDCC-10.1, required
+/// always, as the suite does).
 pub async fn oidcc_idtoken_signature(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;
     code_flow(ctx, &Req::default()).await?;
-    let alg = ctx
+    ctx.log.block("ID token signature");
+    let header = ctx
         .id_token
         .as_ref()
-        .map(|t| t.jws.alg().to_string())
+        .map(|t| t.jws.header.clone())
         .unwrap_or_default();
-    let r = if alg != "none" && !alg.is_empty() {
-        Ok(format!("id_token alg {alg}"))
-    } else {
-        Err("id_token is unsigned".into())
+    let r = match header["kid"].as_str() {
+        Some(k) if !k.is_empty() => Ok(format!("id_token kid {k}")),
+        _ => Err("id_token header has no kid".into()),
+    };
+    ctx.log
+        .check("EnsureIdTokenContainsKid", Failure, &["OIDCC-10.1"], r);
+    let r = match header["alg"].as_str() {
+        Some("RS256") => Ok("id_token is signed with RS256".into()),
+        other => Err(format!(
+            "id_token alg must be RS256 when the client registered none, got {other:?}"
+        )),
     };
     ctx.log.check(
-        "EnsureIdTokenSignatureIsNotNone",
+        "EnsureIdTokenSignatureIsRS256",
         Failure,
         &["OIDCC-3.1.3.7"],
         r,
     );
-    let kid = ctx
-        .id_token
-        .as_ref()
-        .and_then(|t| t.jws.header["kid"].as_str().map(str::to_string));
-    let keys = ctx.server_jwks["keys"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let r = match kid {
-        Some(k) if keys.iter().any(|j| j["kid"] == k.as_str()) => {
-            Ok(format!("kid {k} is in the server JWKS"))
+    Ok(())
+}
+
+/// AbstractOIDCCRequestObjectServerTest.skipTestIfNoneUnsupported: unsigned request objects
+/// are tested only where `none` is advertised.
+async fn unsigned_request_object_module(ctx: &mut Ctx<'_>) -> Flow {
+    configure(ctx).await?;
+    if let Some(algs) =
+        json_array_strings(&ctx.server["request_object_signing_alg_values_supported"])
+    {
+        if !algs.iter().any(|a| a == "none") {
+            return Err(ctx.log.skip("'none' is not listed in request_object_signing_alg_values_supported - assuming it is not supported."));
         }
-        Some(k) => Err(format!("kid {k} is not in the server JWKS")),
-        None if keys.len() == 1 => Ok("no kid, and the JWKS has one key".into()),
-        None => Err("the id_token has no kid and the JWKS has several keys".into()),
+    }
+    ctx.log.must_ok(
+        "ConvertAuthorizationEndpointRequestToRequestObject",
+        &[],
+        Err(
+            "unsigned request objects are advertised, but this runner does not send them yet"
+                .into(),
+        ),
+    )
+}
+
+/// oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported.
+pub async fn oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
+    ctx: &mut Ctx<'_>,
+) -> Flow {
+    unsigned_request_object_module(ctx).await
+}
+
+/// oidcc-ensure-request-object-with-redirect-uri.
+pub async fn oidcc_ensure_request_object_with_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
+    unsigned_request_object_module(ctx).await
+}
+
+/// oidcc-ensure-request-with-valid-pkce-succeeds (SetupPkceAndAddToAuthorizationRequest,
+/// AddCodeVerifierToTokenEndpointRequest).
+pub async fn oidcc_ensure_request_with_valid_pkce_succeeds(ctx: &mut Ctx<'_>) -> Flow {
+    configure(ctx).await?;
+    ctx.log.block("Make request to authorization endpoint");
+    let verifier = jose::random_value(32);
+    let challenge = jose::sha256_b64(&verifier);
+    ctx.log.must_ok(
+        "CreateRandomCodeVerifier",
+        &["RFC7636-4.1"],
+        Ok("code_verifier created".into()),
+    )?;
+    ctx.log.must_ok(
+        "CreateS256CodeChallenge",
+        &["RFC7636-4.2"],
+        Ok("S256 challenge".into()),
+    )?;
+    let req = Req {
+        extra: vec![
+            ("code_challenge".into(), challenge),
+            ("code_challenge_method".into(), "S256".into()),
+        ],
+        ..Req::default()
+    };
+    ctx.log.must_ok(
+        "AddCodeChallengeToAuthorizationEndpointRequest",
+        &["RFC7636-4.3"],
+        Ok("code_challenge, code_challenge_method=S256".into()),
+    )?;
+    create_authorization_request(ctx, &req)?;
+    let v = visit(ctx, true).await?;
+    expect_callback(ctx, &v)?;
+    process_callback(ctx)?;
+    ctx.log.block("Token endpoint");
+    create_code_request(ctx);
+    ctx.token_form.push(("code_verifier".into(), verifier));
+    ctx.log.must_ok(
+        "AddCodeVerifierToTokenEndpointRequest",
+        &["RFC7636-4.5"],
+        Ok("code_verifier added".into()),
+    )?;
+    let form = ctx.token_form.clone();
+    let r = call_token_endpoint(ctx, &form).await;
+    let resp = ctx.log.must(
+        "CallTokenEndpointAndReturnFullResponse",
+        &[],
+        r.map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        }),
+    )?;
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus200",
+        &[],
+        if resp.status == 200 {
+            Ok("HTTP 200".into())
+        } else {
+            Err(format!("HTTP {}: {}", resp.status, resp.body))
+        },
+    )?;
+    let body = resp.json().unwrap_or_default();
+    ctx.token_response = Some(resp);
+    accept_token_response(ctx, &body)?;
+    id_token_checks(ctx);
+    request_protected_resource(ctx).await
+}
+
+/// oidcc-claims-essential: `name` requested as an essential UserInfo claim.
+pub async fn oidcc_claims_essential(ctx: &mut Ctx<'_>) -> Flow {
+    configure(ctx).await?;
+    let claims = r#"{"userinfo":{"name":{"essential":true}}}"#;
+    ctx.log.must_ok(
+        "AddUserInfoEssentialNameClaimToAuthorizationEndpointRequest",
+        &["OIDCC-5.5", "OIDCC-5.5.1"],
+        Ok(format!("claims={claims}")),
+    )?;
+    code_flow(
+        ctx,
+        &Req {
+            extra: vec![("claims".into(), claims.into())],
+            ..Req::default()
+        },
+    )
+    .await?;
+    ctx.log.block("Userinfo endpoint");
+    let resp = call_userinfo(ctx, false, "CallUserInfoEndpoint").await?;
+    ensure_status(ctx, &resp, 200, "EnsureHttpStatusCodeIs200", Failure);
+    validate_userinfo(ctx, &resp)?;
+    let ui = ctx.userinfo.clone().unwrap_or_default();
+    let expected = scope_claims(&ctx.scope);
+    let missing: Vec<&&str> = expected.iter().filter(|c| ui.get(**c).is_none()).collect();
+    let r = if missing.is_empty() {
+        Ok("userinfo has the scope's claims".into())
+    } else {
+        Err(format!("missing {missing:?}"))
     };
     ctx.log.check(
-        "CheckIdTokenSignatureKidIsInServerJwks",
+        "VerifyScopesReturnedInUserInfoClaims",
+        Warning,
+        &["OIDCC-5.4"],
+        r,
+    );
+    let r = if ui["name"].is_string() {
+        Ok("name returned in userinfo".into())
+    } else {
+        Err("the essential name claim was not returned in userinfo".into())
+    };
+    ctx.log.check(
+        "EnsureUserInfoContainsName",
+        Warning,
+        &["OIDCC-5.5", "OIDCC-5.5.1"],
+        r,
+    );
+    let has_name = ctx
+        .id_token
+        .as_ref()
+        .is_some_and(|t| t.claims.get("name").is_some());
+    let r = if has_name {
+        Err("Unexpectedly found name in id_token".into())
+    } else {
+        Ok("name claim not found in id_token".into())
+    };
+    ctx.log.check(
+        "EnsureIdTokenDoesNotContainName",
+        Warning,
+        &["OIDCC-5.5", "OIDCC-5.5.1"],
+        r,
+    );
+    Ok(())
+}
+
+fn vschar(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// RefreshTokenRequestSteps: refresh, and compare the new ID token with the first.
+async fn refresh(ctx: &mut Ctx<'_>, label: &str) -> Flow {
+    ctx.log.block(&format!("{label}Refresh Token Request"));
+    let rt = ctx.refresh_token.clone().unwrap_or_default();
+    let first_at = ctx.access_token.clone();
+    let first_id = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.claims.clone())
+        .unwrap_or_default();
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), rt),
+        ("scope".to_string(), ctx.scope.clone()),
+    ];
+    ctx.log.must_ok(
+        "CreateRefreshTokenRequest",
+        &[],
+        Ok("grant_type=refresh_token".into()),
+    )?;
+    ctx.log.must_ok(
+        "AddScopeToTokenEndpointRequest",
+        &["RFC6749-6"],
+        Ok(format!("scope={}", ctx.scope)),
+    )?;
+    ctx.log
+        .must_ok("WaitForOneSecond", &[], Ok("waited".into()))?;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let r = call_token_endpoint(ctx, &form).await;
+    let resp = ctx.log.must(
+        "CallTokenEndpointAndReturnFullResponse",
+        &[],
+        r.map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        }),
+    )?;
+    ensure_status(ctx, &resp, 200, "CheckTokenEndpointHttpStatus200", Failure);
+    let r = if resp.content_type.starts_with("application/json") {
+        Ok("application/json".into())
+    } else {
+        Err(format!("Content-Type '{}'", resp.content_type))
+    };
+    ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
         Failure,
-        &["OIDCC-10.1"],
+        &["RFC6749-5.1"],
+        r,
+    );
+    let r = match resp.cache_control.as_deref() {
+        Some(c) if c.contains("no-store") => Ok(format!("Cache-Control: {c}")),
+        other => Err(format!(
+            "Cache-Control must include no-store, got {other:?}"
+        )),
+    };
+    ctx.log.check(
+        "CheckTokenEndpointCacheHeaders",
+        Failure,
+        &["RFC6749-5.1"],
+        r,
+    );
+    let body = resp.json().unwrap_or_default();
+    ctx.log.must_ok(
+        "CheckIfTokenEndpointResponseError",
+        &[],
+        if body.get("error").is_some() {
+            Err(format!("error: {body}"))
+        } else {
+            Ok("no error".into())
+        },
+    )?;
+    let at = body["access_token"].as_str().map(str::to_string);
+    let at = ctx.log.must(
+        "ExtractAccessTokenFromTokenResponse",
+        &[],
+        at.map(|a| (a, "extracted".to_string()))
+            .ok_or("no access_token".to_string()),
+    )?;
+    let r = if body["token_type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    {
+        Ok("Bearer".into())
+    } else {
+        Err(format!("token_type {}", body["token_type"]))
+    };
+    ctx.log.check(
+        "CheckTokenTypeIsBearer",
+        Failure,
+        &["FAPI1-BASE-6.2.2-1"],
+        r,
+    );
+    let e = shannon_entropy(&at);
+    ctx.log.check(
+        "EnsureMinimumAccessTokenEntropy",
+        Failure,
+        &["FAPI1-BASE-5.2.2-16"],
+        if e > 96.0 {
+            Ok(format!("{e:.1} bits"))
+        } else {
+            Err(format!("{e:.1} bits, 96 required"))
+        },
+    );
+    ctx.log.check(
+        "EnsureAccessTokenContainsAllowedCharactersOnly",
+        Failure,
+        &["RFC6749-A.12"],
+        if vschar(&at) {
+            Ok("VSCHAR only".into())
+        } else {
+            Err("access token has characters outside %x20-7E".into())
+        },
+    );
+    ctx.log.check(
+        "ExtractExpiresInFromTokenEndpointResponse",
+        Warning,
+        &["RFC6749-6", "RFC6749-5.1"],
+        if body.get("expires_in").is_some() {
+            Ok("expires_in present".into())
+        } else {
+            Err("expires_in missing".into())
+        },
+    );
+    if body.get("expires_in").is_some() {
+        let r = if body["expires_in"].as_u64().is_some_and(|n| n > 0) {
+            Ok("positive".into())
+        } else {
+            Err(format!("expires_in {}", body["expires_in"]))
+        };
+        ctx.log
+            .check("ValidateExpiresIn", Failure, &["RFC6749-5.1"], r);
+    }
+    let r = if first_at.as_deref() != Some(at.as_str()) {
+        Ok("a new access token".into())
+    } else {
+        Err("the same access token was returned".into())
+    };
+    ctx.log
+        .check("EnsureAccessTokenValuesAreDifferent", Info, &[], r);
+    ctx.access_token = Some(at);
+    match body["id_token"].as_str().map(jose::decode) {
+        Some(Ok(jws)) => {
+            ctx.log.check(
+                "ExtractIdTokenFromTokenResponse",
+                Info,
+                &[],
+                Ok("id_token present".into()),
+            );
+            let second = jws.claims.clone();
+            // OIDC Core §12.2: iss, sub, aud, azp and auth_time as in the first; iat newer.
+            let mut bad = Vec::new();
+            for c in ["iss", "sub", "aud", "azp", "auth_time"] {
+                if first_id.get(c) != second.get(c) {
+                    bad.push(format!(
+                        "{c}: {:?} then {:?}",
+                        first_id.get(c),
+                        second.get(c)
+                    ));
+                }
+            }
+            if second["iat"].as_i64() < first_id["iat"].as_i64() {
+                bad.push("iat is older than the first id_token's".into());
+            }
+            let r = if bad.is_empty() {
+                Ok("id_token claims are consistent".into())
+            } else {
+                Err(bad.join("; "))
+            };
+            ctx.log
+                .check("CompareIdTokenClaims", Failure, &["OIDCC-12.2"], r);
+            let r = jws.verify(&ctx.server_jwks);
+            ctx.log.check("ValidateIdTokenSignature", Failure, &[], r);
+        }
+        Some(Err(e)) => {
+            ctx.log
+                .check("ExtractIdTokenFromTokenResponse", Failure, &[], Err(e));
+        }
+        None => {
+            ctx.log.check(
+                "ExtractIdTokenFromTokenResponse",
+                Info,
+                &[],
+                Err("no id_token in the refresh response".into()),
+            );
+        }
+    }
+    match body["refresh_token"].as_str() {
+        Some(rt) => {
+            ctx.log.check(
+                "ExtractRefreshTokenFromTokenResponse",
+                Info,
+                &[],
+                Ok("refresh_token present".into()),
+            );
+            let bits = rt.len() * 8;
+            ctx.log.check(
+                "EnsureMinimumRefreshTokenLength",
+                Failure,
+                &["RFC6749-10.10"],
+                if bits >= 128 {
+                    Ok(format!("{bits} bits"))
+                } else {
+                    Err(format!("{bits} bits, 128 required"))
+                },
+            );
+            let e = shannon_entropy(rt);
+            ctx.log.check(
+                "EnsureMinimumRefreshTokenEntropy",
+                Failure,
+                &["RFC6749-10.10"],
+                if e > 96.0 {
+                    Ok(format!("{e:.1} bits"))
+                } else {
+                    Err(format!("{e:.1} bits, 96 required"))
+                },
+            );
+            ctx.refresh_token = Some(rt.to_string());
+        }
+        None => {
+            ctx.log.check(
+                "ExtractRefreshTokenFromTokenResponse",
+                Info,
+                &[],
+                Err("no new refresh_token".into()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One client's part of oidcc-refresh-token: authorize (offline_access, prompt=consent), code,
+/// refresh, UserInfo.
+async fn refresh_flow(ctx: &mut Ctx<'_>, label: &str) -> Flow {
+    ctx.log
+        .block(&format!("{label}Make request to authorization endpoint"));
+    let mut req = Req::default();
+    if ctx.scope.split(' ').any(|s| s == "offline_access") {
+        req.extra.push(("prompt".into(), "consent".into()));
+        ctx.log.must_ok(
+            "AddPromptConsentToAuthorizationEndpointRequestIfScopeContainsOfflineAccess",
+            &["OIDCC-11"],
+            Ok("prompt=consent".into()),
+        )?;
+    }
+    create_authorization_request(ctx, &req)?;
+    let v = visit(ctx, true).await?;
+    expect_callback(ctx, &v)?;
+    process_callback(ctx)?;
+    exchange_code(ctx).await?;
+    let rt = ctx.refresh_token.clone();
+    ctx.log.check(
+        "ExtractRefreshTokenFromTokenResponse",
+        Info,
+        &[],
+        rt.as_ref()
+            .map(|_| "refresh_token present".to_string())
+            .ok_or("no refresh_token".to_string()),
+    );
+    let grants = json_array_strings(&ctx.server["grant_types_supported"]).unwrap_or_default();
+    let Some(rt) = rt else {
+        let r = if grants.iter().any(|g| g == "refresh_token") {
+            Err("grant_types_supported lists refresh_token but none was issued".into())
+        } else {
+            Ok("refresh_token not advertised".into())
+        };
+        ctx.log.check(
+            "EnsureServerConfigurationDoesNotSupportRefreshToken",
+            Warning,
+            &["OIDCD-3"],
+            r,
+        );
+        return Err(ctx
+            .log
+            .skip("Refresh tokens cannot be tested. No refresh token was issued."));
+    };
+    let r = if grants.iter().any(|g| g == "refresh_token") {
+        Ok("refresh_token in grant_types_supported".into())
+    } else {
+        Err("grant_types_supported does not list refresh_token".into())
+    };
+    ctx.log.check(
+        "EnsureServerConfigurationSupportsRefreshToken",
+        Warning,
+        &["OIDCD-3"],
+        r,
+    );
+    ctx.log.check(
+        "EnsureRefreshTokenContainsAllowedCharactersOnly",
+        Failure,
+        &["RFC6749-A.17"],
+        if vschar(&rt) {
+            Ok("VSCHAR only".into())
+        } else {
+            Err("refresh token has characters outside %x20-7E".into())
+        },
+    );
+    refresh(ctx, label).await?;
+    request_protected_resource(ctx).await
+}
+
+/// oidcc-refresh-token (OIDCCRefreshToken, two clients).
+pub async fn oidcc_refresh_token(ctx: &mut Ctx<'_>) -> Flow {
+    configure(ctx).await?;
+    let second = ctx.log.must(
+        "GetStaticClient2Configuration",
+        &[],
+        ctx.cfg.client("client_secret_basic_2").cloned().map(|c| {
+            let s = format!("client_id {}", c.client_id);
+            (c, s)
+        }),
+    )?;
+    let offline = json_array_strings(&ctx.server["scopes_supported"])
+        .unwrap_or_default()
+        .iter()
+        .any(|s| s == "offline_access");
+    if offline {
+        ctx.scope = "openid offline_access".into();
+    }
+    ctx.log.must_ok(
+        "SetScopeInClientConfigurationToOpenIdOfflineAccessIfServerSupportsOfflineAccess",
+        &[],
+        Ok(format!("scope: {}", ctx.scope)),
+    )?;
+    refresh_flow(ctx, "").await?;
+    let first = ctx.client.clone();
+    ctx.client = second;
+    refresh_flow(ctx, "Second client: ").await?;
+    let second_rt = ctx.refresh_token.clone().unwrap_or_default();
+    ctx.client = first;
+    ctx.log
+        .block("Attempting to use refresh_token issued to client 2 with client 1");
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), second_rt),
+        ("scope".to_string(), ctx.scope.clone()),
+    ];
+    ctx.log.must_ok(
+        "CreateRefreshTokenRequest",
+        &[],
+        Ok("client 2's refresh token, client 1's credentials".into()),
+    )?;
+    let r = call_token_endpoint(ctx, &form).await;
+    let resp = ctx.log.must(
+        "CallTokenEndpointAndReturnFullResponse",
+        &[],
+        r.map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        }),
+    )?;
+    let body = resp.json().unwrap_or_default();
+    let codes = [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ];
+    let r = match body["error"].as_str() {
+        Some(e) if codes.contains(&e) => Ok(format!("error {e}")),
+        other => Err(format!(
+            "expected an RFC 6749 §5.2 error, got {other:?} (HTTP {})",
+            resp.status
+        )),
+    };
+    ctx.log
+        .must_ok("ValidateErrorFromTokenEndpointResponseError", &[], r)?;
+    ensure_status(ctx, &resp, 400, "CheckTokenEndpointHttpStatus400", Failure);
+    let r = if resp.content_type.starts_with("application/json") {
+        Ok("application/json".into())
+    } else {
+        Err(format!("Content-Type '{}'", resp.content_type))
+    };
+    ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
+        Failure,
+        &["OIDCC-3.1.3.4"],
+        r,
+    );
+    let r = if body["error"] == "invalid_grant" {
+        Ok("invalid_grant".into())
+    } else {
+        Err(format!("expected invalid_grant, got {}", body["error"]))
+    };
+    ctx.log.check(
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        Failure,
+        &["RFC6749-5.2"],
         r,
     );
     Ok(())

@@ -211,22 +211,42 @@ pub async fn run_plans(
     parallel: usize,
 ) -> Vec<PlanReport> {
     let sem = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
-    let mut handles = Vec::new();
-    for plan in plans() {
-        let mut module_handles = Vec::new();
-        for entry in plan
-            .entries
-            .into_iter()
-            .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module))
-        {
-            let (cfg, ca, sem) = (cfg.clone(), ca.clone(), sem.clone());
-            module_handles.push(tokio::spawn(async move {
-                let _permit = sem.acquire_owned().await.expect("semaphore");
-                run_module(&cfg, ca, &entry).await
-            }));
-        }
-        handles.push((plan.name, module_handles));
+    let plans: Vec<(&'static str, Vec<Entry>)> = plans()
+        .into_iter()
+        .map(|p| {
+            let entries = p
+                .entries
+                .into_iter()
+                .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module))
+                .collect();
+            (p.name, entries)
+        })
+        .collect();
+    // Modules that mostly wait (oidcc-codereuse-30seconds) take their place first, so the
+    // others run during the wait.
+    let mut order: Vec<(usize, usize)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, es))| (0..es.len()).map(move |e| (p, e)))
+        .collect();
+    order.sort_by_key(|&(p, e)| !plans[p].1[e].module.ends_with("-30seconds"));
+    let mut slots: Vec<Vec<Option<tokio::task::JoinHandle<ModuleReport>>>> = plans
+        .iter()
+        .map(|(_, es)| es.iter().map(|_| None).collect())
+        .collect();
+    for (p, e) in order {
+        let entry = plans[p].1[e].clone();
+        let (cfg, ca, sem) = (cfg.clone(), ca.clone(), sem.clone());
+        slots[p][e] = Some(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            run_module(&cfg, ca, &entry).await
+        }));
     }
+    let handles: Vec<(&'static str, Vec<tokio::task::JoinHandle<ModuleReport>>)> = plans
+        .iter()
+        .zip(slots)
+        .map(|((name, _), hs)| (*name, hs.into_iter().flatten().collect()))
+        .collect();
     let mut out = Vec::new();
     for (name, hs) in handles {
         let mut modules = Vec::new();

@@ -42,6 +42,178 @@ fn https_url(server: &Value, name: &str) -> Check {
     }
 }
 
+/// The members RFC 8414 and its registry define, with their JSON types (the suite's
+/// `json-schemas/rfc8414/oauth_authorization_server_metadata.json`, whose
+/// additionalProperties is false).
+const SERVER_METADATA: &[(&str, &str)] = &[
+    ("acr_values_supported", "array"),
+    ("attachments_supported", "array"),
+    ("authorization_challenge_endpoint", "string"),
+    ("authorization_details_types_supported", "array"),
+    ("authorization_encryption_alg_values_supported", "array"),
+    ("authorization_encryption_enc_values_supported", "array"),
+    ("authorization_endpoint", "string"),
+    ("authorization_response_iss_parameter_supported", "boolean"),
+    ("authorization_signing_alg_values_supported", "array"),
+    ("backchannel_authentication_endpoint", "string"),
+    (
+        "backchannel_authentication_request_signing_alg_values_supported",
+        "array",
+    ),
+    ("backchannel_logout_session_supported", "boolean"),
+    ("backchannel_logout_supported", "boolean"),
+    ("backchannel_token_delivery_modes_supported", "array"),
+    ("backchannel_user_code_parameter_supported", "boolean"),
+    ("challenge_endpoint", "string"),
+    ("check_session_iframe", "string"),
+    ("claim_types_supported", "array"),
+    ("claims_in_verified_claims_supported", "array"),
+    ("claims_locales_supported", "array"),
+    ("claims_parameter_supported", "boolean"),
+    ("claims_supported", "array"),
+    (
+        "client_attestation_pop_signing_alg_values_supported",
+        "array",
+    ),
+    ("client_attestation_signing_alg_values_supported", "array"),
+    ("client_id_metadata_document_supported", "boolean"),
+    ("client_registration_types_supported", "array"),
+    ("code_challenge_methods_supported", "array"),
+    ("contacts", "array"),
+    ("description", "string"),
+    ("device_authorization_endpoint", "string"),
+    ("display_name", "string"),
+    ("display_values_supported", "array"),
+    ("documents_check_methods_supported", "array"),
+    ("documents_methods_supported", "array"),
+    ("documents_supported", "array"),
+    ("dpop_signing_alg_values_supported", "array"),
+    ("electronic_records_supported", "array"),
+    ("end_session_endpoint", "string"),
+    ("evidence_supported", "array"),
+    ("federation_registration_endpoint", "string"),
+    ("frontchannel_logout_session_supported", "boolean"),
+    ("frontchannel_logout_supported", "boolean"),
+    ("global_token_revocation_endpoint", "string"),
+    (
+        "global_token_revocation_endpoint_auth_methods_supported",
+        "array",
+    ),
+    ("grant_management_action_required", "boolean"),
+    ("grant_management_actions_supported", "array"),
+    ("grant_management_endpoint", "string"),
+    ("grant_types_supported", "array"),
+    ("id_token_encryption_alg_values_supported", "array"),
+    ("id_token_encryption_enc_values_supported", "array"),
+    ("id_token_signing_alg_values_supported", "array"),
+    ("information_uri", "string"),
+    ("introspection_encryption_alg_values_supported", "array"),
+    ("introspection_encryption_enc_values_supported", "array"),
+    ("introspection_endpoint", "string"),
+    ("introspection_endpoint_auth_methods_supported", "array"),
+    (
+        "introspection_endpoint_auth_signing_alg_values_supported",
+        "array",
+    ),
+    ("introspection_signing_alg_values_supported", "array"),
+    ("issuer", "string"),
+    ("jwks", "object"),
+    ("jwks_uri", "string"),
+    ("keywords", "array"),
+    ("logo_uri", "string"),
+    ("mtls_endpoint_aliases", "object"),
+    ("op_policy_uri", "string"),
+    ("op_tos_uri", "string"),
+    ("organization_name", "string"),
+    ("organization_uri", "string"),
+    ("pre-authorized_grant_anonymous_access_supported", "boolean"),
+    ("prompt_values_supported", "array"),
+    ("protected_resources", "array"),
+    ("pushed_authorization_request_endpoint", "string"),
+    ("registration_endpoint", "string"),
+    ("request_authentication_methods_supported", "any"),
+    (
+        "request_authentication_signing_alg_values_supported",
+        "array",
+    ),
+    ("request_object_encryption_alg_values_supported", "array"),
+    ("request_object_encryption_enc_values_supported", "array"),
+    ("request_object_signing_alg_values_supported", "array"),
+    ("request_parameter_supported", "boolean"),
+    ("request_uri_parameter_supported", "boolean"),
+    ("require_pushed_authorization_requests", "boolean"),
+    ("require_request_uri_registration", "boolean"),
+    ("require_signed_request_object", "boolean"),
+    ("response_modes_supported", "array"),
+    ("response_types_supported", "array"),
+    ("revocation_endpoint", "string"),
+    ("revocation_endpoint_auth_methods_supported", "array"),
+    (
+        "revocation_endpoint_auth_signing_alg_values_supported",
+        "array",
+    ),
+    ("scopes_supported", "array"),
+    ("service_documentation", "string"),
+    ("signed_jwks_uri", "string"),
+    ("signed_metadata", "string"),
+    ("status_list_aggregation_endpoint", "string"),
+    ("subject_types_supported", "array"),
+    ("tls_client_certificate_bound_access_tokens", "boolean"),
+    ("token_endpoint", "string"),
+    ("token_endpoint_auth_methods_supported", "array"),
+    ("token_endpoint_auth_signing_alg_values_supported", "array"),
+    ("transformed_claims_functions_supported", "array"),
+    ("transformed_claims_predefined", "any"),
+    ("trust_frameworks_supported", "array"),
+    ("ui_locales_supported", "array"),
+    ("userinfo_encryption_alg_values_supported", "array"),
+    ("userinfo_encryption_enc_values_supported", "array"),
+    ("userinfo_endpoint", "string"),
+    ("userinfo_signing_alg_values_supported", "array"),
+];
+
+/// ValidateServerMetadataAgainstSchema: each known member has its type.
+fn metadata_types_valid(server: &Value) -> Check {
+    let mut bad = Vec::new();
+    for (name, kind) in SERVER_METADATA {
+        let Some(v) = server.get(*name) else { continue };
+        let ok = match *kind {
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "object" => v.is_object(),
+            _ => true,
+        };
+        if !ok {
+            bad.push(format!("{name} must be a JSON {kind}"));
+        }
+    }
+    if bad.is_empty() {
+        Ok("server metadata matches the RFC 8414 schema".into())
+    } else {
+        Err(bad.join("; "))
+    }
+}
+
+/// CheckForUnexpectedParametersInServerMetadata: members the schema does not know.
+fn unexpected_metadata(server: &Value) -> Check {
+    let unknown: Vec<&String> = server
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !SERVER_METADATA.iter().any(|(n, _)| n == k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if unknown.is_empty() {
+        Ok("no unexpected members".into())
+    } else {
+        Err(format!(
+            "unexpected members in the server metadata: {unknown:?}"
+        ))
+    }
+}
+
 pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.block("Configure");
     let resp = get_dynamic_server_configuration(ctx).await?;
@@ -135,6 +307,18 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
         Failure,
         &["RFC8414-2"],
         r,
+    );
+    ctx.log.check(
+        "ValidateServerMetadataAgainstSchema",
+        Failure,
+        &["OIDCD-3", "RFC8414-2"],
+        metadata_types_valid(&s),
+    );
+    ctx.log.check(
+        "CheckForUnexpectedParametersInServerMetadata",
+        Warning,
+        &["OIDCD-3", "RFC8414-2"],
+        unexpected_metadata(&s),
     );
     ctx.log.check(
         "CheckDiscEndpointSubjectTypesSupported",

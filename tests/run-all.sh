@@ -49,3 +49,6 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-8}" cargo test --locked --test it fuzz:: -- --noca
 
 echo "== cargo test"
 cargo test --locked
+
+echo "== conformance/run.sh (OpenID Foundation plans, our runner)"
+./conformance/run.sh

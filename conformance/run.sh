@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the provider and the conformance runner, starts the provider fresh (temporary SQLite
+# file, free port, its own keys and TLS CA), provisions the user and the clients the plans need
+# through the operator CLI, runs every plan and writes the reports to $OUT
+# (conformance/report by default). Exits non-zero on any FAILED module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-conformance/report}
+PARALLEL=${PARALLEL:-6}
+
+# The provider is built as `cargo test` builds it (so CI, which has just run the tests, reuses
+# that build instead of compiling the provider a second time with other features).
+if [ -z "${NO_BUILD:-}" ]; then
+  echo "== cargo build (provider and runner)"
+  cargo test --locked -q --no-run -p consentry --test it 2>&1 | grep -v '^ *Executable' || true
+  cargo build --locked -q -p consentry-conformance --bin consentry-conformance
+fi
+BIN=target/debug/consentry
+RUNNER=target/debug/consentry-conformance
+
+WORK=$(mktemp -d)
+PID=
+cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ISSUER="https://localhost:$PORT/oidc"
+DATA="$WORK/data"
+mkdir -p "$DATA"
+export CONSENTRY_DEMO=false
+# Modules log in in parallel from fresh browsers; each attempt counts against the login
+# throttle until it succeeds, so parallel logins of one account would trip it.
+export CONSENTRY_LOGIN__MAX_FAILURES_PER_ACCOUNT=100000 CONSENTRY_LOGIN__MAX_FAILURES_PER_IP=100000
+
+PASSWORD="conformance-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+secret() { echo "conformance-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+echo "== provisioning (user and static clients) in $DATA"
+printf '%s' "$PASSWORD" | "$BIN" users add --data-dir "$DATA" --username conformance-user --password-stdin \
+  --email conformance@example.com --name "Conformance User" \
+  --claims '{"given_name":"Conformance","family_name":"User","middle_name":"T","nickname":"conf","preferred_username":"conformance","profile":"https://example.com/conformance","picture":"https://example.com/conformance.png","website":"https://example.com","gender":"other","birthdate":"1990-01-01","zoneinfo":"Europe/London","locale":"en-GB","phone_number":"+44 20 7946 0000","phone_number_verified":true,"email_verified":true,"updated_at":1700000000,"address":{"formatted":"1 Test Street, London","street_address":"1 Test Street","locality":"London","postal_code":"N1 1AA","country":"GB"}}' >/dev/null
+
+SCOPE="openid profile email address phone offline_access"
+add_client() { # name auth_method [role]
+  local id="conformance-$1" sec role="${3:-$2}"
+  sec=$(secret)
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\"}" >/dev/null
+  printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$role" "$id" "$sec"
+}
+CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post)"
+
+echo "== starting the provider on port $PORT"
+"$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 100); do
+  if [ -f "$DATA/keys/ca.pem" ] && curl -sf --cacert "$DATA/keys/ca.pem" "https://localhost:$PORT/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$PID" 2>/dev/null; then cat "$WORK/provider.log"; echo "provider exited"; exit 2; fi
+  sleep 0.2
+done
+
+cat >"$WORK/runner.json" <<JSON
+{"discovery_url":"$ISSUER/.well-known/openid-configuration","ca_file":"$DATA/keys/ca.pem",
+ "user":{"username":"conformance-user","password":"$PASSWORD"},
+ "clients":{$CLIENTS}}
+JSON
+
+echo "== running the plans"
+START=$(date +%s)
+set +e
+"$RUNNER" --config "$WORK/runner.json" --out "$OUT" --parallel "$PARALLEL" "$@"
+STATUS=$?
+set -e
+echo "run time: $(( $(date +%s) - START )) s"
+if [ "$STATUS" -ne 0 ]; then echo "== provider log (last 40 lines)"; tail -40 "$WORK/provider.log"; fi
+exit "$STATUS"

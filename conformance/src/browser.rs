@@ -1,0 +1,225 @@
+//! HTTP for the runner: a back-channel client (token, UserInfo, discovery) and a browser with
+//! a cookie jar that walks the provider's pages, logs in and consents through the forms it is
+//! served, and stops at the redirect to the client's redirect_uri without following it.
+
+use crate::config::User;
+use crate::form;
+use std::collections::BTreeMap;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_type: String,
+    pub www_authenticate: Option<String>,
+    pub cache_control: Option<String>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+pub fn client(ca: Option<&reqwest::Certificate>, cookies: bool) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .cookie_store(cookies)
+        .user_agent("consentry-conformance");
+    if let Some(ca) = ca {
+        b = b.add_root_certificate(ca.clone());
+    }
+    b.build().expect("http client")
+}
+
+pub async fn send(rb: reqwest::RequestBuilder) -> Result<Resp, String> {
+    let res = rb
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let status = res.status().as_u16();
+    let location = header("location");
+    let content_type = header("content-type").unwrap_or_default();
+    let www_authenticate = header("www-authenticate");
+    let cache_control = header("cache-control");
+    let body = res.text().await.map_err(|e| format!("reading body: {e}"))?;
+    Ok(Resp {
+        status,
+        location,
+        content_type,
+        www_authenticate,
+        cache_control,
+        body,
+    })
+}
+
+/// Where a browser visit ended.
+#[derive(Debug, Clone)]
+pub enum Landing {
+    /// Sent to the client's redirect_uri: the URL and, for form_post, the posted fields.
+    Callback {
+        url: Url,
+        query: BTreeMap<String, String>,
+        fragment: BTreeMap<String, String>,
+        form: Option<BTreeMap<String, String>>,
+    },
+    /// A page the browser could not (or was told not to) go past: an error page, or a login
+    /// page when no user may log in.
+    Page {
+        status: u16,
+        url: String,
+        body: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub landing: Landing,
+    pub login_pages: u32,
+    pub consent_pages: u32,
+}
+
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+fn pairs(s: Option<&str>) -> BTreeMap<String, String> {
+    form_urlencoded::parse(s.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn is_callback(url: &Url, redirect_uri: &Url) -> bool {
+    url.scheme() == redirect_uri.scheme()
+        && url.host_str() == redirect_uri.host_str()
+        && url.port_or_known_default() == redirect_uri.port_or_known_default()
+        && url.path() == redirect_uri.path()
+}
+
+enum Next {
+    Get(Url),
+    Post(Url, Vec<(String, String)>),
+}
+
+impl Browser {
+    pub fn new(ca: Option<&reqwest::Certificate>) -> Browser {
+        Browser {
+            http: client(ca, true),
+        }
+    }
+
+    /// Opens `start` and follows the provider's pages. With a `user`, login forms are filled
+    /// and consent is given; without one, the visit stops at the first page with a form.
+    pub async fn visit(
+        &self,
+        start: Url,
+        redirect_uri: &str,
+        user: Option<&User>,
+    ) -> Result<Visit, String> {
+        let redirect_uri = Url::parse(redirect_uri).map_err(|e| format!("redirect_uri: {e}"))?;
+        let (mut login_pages, mut consent_pages) = (0, 0);
+        let mut next = Next::Get(start);
+        for _ in 0..20 {
+            let (url, resp) = match next {
+                Next::Get(u) => (u.clone(), send(self.http.get(u)).await?),
+                Next::Post(u, fields) => (u.clone(), send(self.http.post(u).form(&fields)).await?),
+            };
+            if (300..400).contains(&resp.status) {
+                let loc = resp
+                    .location
+                    .as_deref()
+                    .ok_or("redirect without Location")?;
+                let target = url
+                    .join(loc)
+                    .map_err(|e| format!("bad Location {loc}: {e}"))?;
+                if is_callback(&target, &redirect_uri) {
+                    return Ok(Visit {
+                        landing: Landing::Callback {
+                            query: pairs(target.query()),
+                            fragment: pairs(target.fragment()),
+                            url: target,
+                            form: None,
+                        },
+                        login_pages,
+                        consent_pages,
+                    });
+                }
+                next = Next::Get(target);
+                continue;
+            }
+            let forms = form::forms(&resp.body);
+            // response_mode=form_post: a self-submitting form to the redirect_uri.
+            if let Some(f) = forms.iter().find(|f| {
+                url.join(&f.action)
+                    .map(|a| is_callback(&a, &redirect_uri))
+                    .unwrap_or(false)
+            }) {
+                let target = url.join(&f.action).map_err(|e| e.to_string())?;
+                return Ok(Visit {
+                    landing: Landing::Callback {
+                        query: pairs(target.query()),
+                        fragment: BTreeMap::new(),
+                        url: target,
+                        form: Some(f.fields.iter().cloned().collect()),
+                    },
+                    login_pages,
+                    consent_pages,
+                });
+            }
+            let page = Landing::Page {
+                status: resp.status,
+                url: url.to_string(),
+                body: resp.body.clone(),
+            };
+            let Some(user) = user.filter(|_| resp.status == 200) else {
+                return Ok(Visit {
+                    landing: page,
+                    login_pages: login_pages + u32::from(is_login(&forms)),
+                    consent_pages,
+                });
+            };
+            if let Some(f) = forms
+                .iter()
+                .find(|f| f.has_field("password") && f.method == "post")
+            {
+                login_pages += 1;
+                let mut f = f.clone();
+                f.set("username", &user.username);
+                f.set("password", &user.password);
+                let target = url.join(&f.action).map_err(|e| e.to_string())?;
+                next = Next::Post(target, f.fields);
+                continue;
+            }
+            if let Some(f) = forms
+                .iter()
+                .find(|f| f.button("decision", "approve").is_some())
+            {
+                consent_pages += 1;
+                let mut fields = f.fields.clone();
+                fields.push(("decision".into(), "approve".into()));
+                let target = url.join(&f.action).map_err(|e| e.to_string())?;
+                next = Next::Post(target, fields);
+                continue;
+            }
+            return Ok(Visit {
+                landing: page,
+                login_pages,
+                consent_pages,
+            });
+        }
+        Err("more than 20 pages without reaching the redirect_uri".into())
+    }
+}
+
+fn is_login(forms: &[form::Form]) -> bool {
+    forms.iter().any(|f| f.has_field("password"))
+}

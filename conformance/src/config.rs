@@ -1,0 +1,52 @@
+//! The runner's configuration: the provider under test, the user to log in as, and the
+//! clients provisioned for it (the suite's `server`, `client`, `client2`... configuration).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `server.discoveryUrl`.
+    pub discovery_url: String,
+    /// PEM of the CA to trust for the provider's TLS (none: the system's roots are not used
+    /// either, so this is required for a private CA).
+    pub ca_file: Option<PathBuf>,
+    pub user: User,
+    /// Clients by role: `client_secret_basic`, `client_secret_post`, ...
+    pub clients: BTreeMap<String, Client>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// The first registered redirect URI; the runner never follows it, it reads the response
+    /// from it as the suite's callback endpoint does.
+    pub redirect_uri: String,
+    /// A second registered redirect URI, where a module needs one.
+    #[serde(default)]
+    pub redirect_uri2: Option<String>,
+}
+
+impl Config {
+    pub fn from_file(path: &std::path::Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn client(&self, role: &str) -> Result<&Client, String> {
+        self.clients
+            .get(role)
+            .ok_or_else(|| format!("no client configured for role '{role}'"))
+    }
+}

@@ -1,0 +1,100 @@
+//! consentry-conformance: runs the plans against a provider and writes the report.
+
+use clap::Parser;
+use consentry_conformance::{load_ca, report, run_plans, Config, Verdict};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(about = "Replays the OpenID Foundation conformance plans against an OpenID Provider")]
+struct Cli {
+    /// Runner configuration (JSON: discovery_url, ca_file, user, clients).
+    #[arg(long, required_unless_present = "list")]
+    config: Option<PathBuf>,
+    /// Where the JSON and Markdown reports go.
+    #[arg(long, default_value = "conformance/report")]
+    out: PathBuf,
+    /// Run only these modules (repeatable).
+    #[arg(long = "module")]
+    modules: Vec<String>,
+    /// Modules run at once.
+    #[arg(long, default_value_t = 6)]
+    parallel: usize,
+    /// List the plans and modules, run nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if cli.list {
+        for p in consentry_conformance::plans::plans() {
+            for e in p.entries {
+                println!("{}\t{}\t{}", p.name, e.module, e.auth.name());
+            }
+        }
+        return;
+    }
+    let known: Vec<&str> = consentry_conformance::plans::plans()
+        .into_iter()
+        .flat_map(|p| p.entries.into_iter().map(|e| e.module))
+        .collect();
+    if let Some(m) = cli.modules.iter().find(|m| !known.contains(&m.as_str())) {
+        fail(&format!("no module {m} in the plans (see --list)"));
+    }
+    let cfg =
+        Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
+    let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
+    let plans = run_plans(Arc::new(cfg), ca, &cli.modules, cli.parallel).await;
+    std::fs::create_dir_all(&cli.out)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", cli.out.display())));
+    for p in &plans {
+        let json = serde_json::to_string_pretty(p).expect("report json");
+        write(&cli.out.join(format!("{}.json", p.plan)), &json);
+        write(
+            &cli.out.join(format!("{}.md", p.plan)),
+            &report::markdown(p),
+        );
+    }
+    let all: Vec<&report::ModuleReport> = plans.iter().flat_map(|p| p.modules.iter()).collect();
+    for p in &plans {
+        println!("\n{}", p.plan);
+        for m in &p.modules {
+            let note = m
+                .skip_reason
+                .clone()
+                .or_else(|| m.failures.first().cloned())
+                .unwrap_or_default();
+            println!("  {:<60} {:<8} {}", m.name, m.verdict.as_str(), note);
+        }
+    }
+    let warned: Vec<&&report::ModuleReport> = all
+        .iter()
+        .filter(|m| m.verdict == Verdict::Warning)
+        .collect();
+    if !warned.is_empty() {
+        println!("\nwarnings:");
+        for m in warned {
+            println!("  {}: {}", m.name, m.warnings.join("; "));
+        }
+    }
+    let t = report::totals(all.iter().copied());
+    println!("\nreports in {}", cli.out.display());
+    println!(
+        "{} passed, {} failed, {} skipped",
+        t.passed, t.failed, t.skipped
+    );
+    if t.failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("consentry-conformance: {msg}");
+    std::process::exit(2)
+}

@@ -1,0 +1,973 @@
+//! The module context (the suite's environment) and the condition sequences the OIDCC modules
+//! share (AbstractOIDCCServerTest: configure, authorization request, callback, token endpoint,
+//! ID token checks, UserInfo).
+
+pub mod discovery;
+pub mod oidcc;
+
+use crate::browser::{self, Browser, Landing, Resp, Visit};
+use crate::config::{Client, Config};
+use crate::jose;
+use crate::log::{Check, Flow, Log, Stop};
+use crate::report::Outcome::{self, Failure, Info, Warning};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use url::Url;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl ClientAuth {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuth::ClientSecretBasic => "client_secret_basic",
+            ClientAuth::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+pub struct IdToken {
+    pub raw: String,
+    pub claims: Value,
+    pub jws: jose::Jws,
+}
+
+/// The environment of one module run.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub log: Log,
+    pub ca: Option<reqwest::Certificate>,
+    pub back: reqwest::Client,
+    pub browser: Browser,
+    pub auth: ClientAuth,
+    pub client: Client,
+    pub server: Value,
+    pub server_jwks: Value,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The authorization request as sent (name → value).
+    pub request: BTreeMap<String, String>,
+    /// The authorization endpoint response (callback parameters).
+    pub response: BTreeMap<String, String>,
+    pub code: Option<String>,
+    pub token_form: Vec<(String, String)>,
+    pub token_response: Option<Resp>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<IdToken>,
+    pub userinfo: Option<Value>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        ca: Option<reqwest::Certificate>,
+        auth: ClientAuth,
+    ) -> Result<Ctx<'a>, String> {
+        let client = cfg.client(auth.name())?.clone();
+        Ok(Ctx {
+            cfg,
+            log: Log::default(),
+            back: browser::client(ca.as_ref(), false),
+            browser: Browser::new(ca.as_ref()),
+            ca,
+            auth,
+            client,
+            server: Value::Null,
+            server_jwks: Value::Null,
+            scope: "openid".into(),
+            state: None,
+            nonce: None,
+            request: BTreeMap::new(),
+            response: BTreeMap::new(),
+            code: None,
+            token_form: Vec::new(),
+            token_response: None,
+            access_token: None,
+            refresh_token: None,
+            id_token: None,
+            userinfo: None,
+        })
+    }
+
+    /// A fresh browser: no cookies, so no session at the provider.
+    pub fn new_browser(&mut self) {
+        self.browser = Browser::new(self.ca.as_ref());
+    }
+
+    pub fn server_str(&self, name: &str) -> Option<String> {
+        self.server[name].as_str().map(str::to_string)
+    }
+}
+
+pub fn json_array_strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+// ---- configure -------------------------------------------------------------------------
+
+/// GetDynamicServerConfiguration: fetch and parse the discovery document.
+pub async fn get_dynamic_server_configuration(ctx: &mut Ctx<'_>) -> Flow<Resp> {
+    let url = ctx.cfg.discovery_url.clone();
+    let r = browser::send(ctx.back.get(&url)).await;
+    let r = r.and_then(|resp| match resp.json() {
+        Some(v) if v.is_object() => Ok(((resp, v), format!("fetched {url}"))),
+        _ => Err(format!(
+            "discovery document is not a JSON object (HTTP {})",
+            resp.status
+        )),
+    });
+    let (resp, doc) = ctx
+        .log
+        .must("GetDynamicServerConfiguration", &["OIDCD-4"], r)?;
+    ctx.server = doc;
+    Ok(resp)
+}
+
+/// The suite's standard setup for an OIDCC module with a static client.
+pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Configure");
+    get_dynamic_server_configuration(ctx).await?;
+    let s = ctx.server.clone();
+    ctx.log.must_ok(
+        "CheckServerConfiguration",
+        &[],
+        ["authorization_endpoint", "token_endpoint", "issuer"]
+            .iter()
+            .find(|k| !s[**k].is_string())
+            .map_or(Ok("required endpoints present".into()), |k| {
+                Err(format!("'{k}' missing from the server configuration"))
+            }),
+    )?;
+    fetch_server_keys(ctx).await?;
+    check_server_jwks(ctx);
+    ctx.log.must_ok(
+        "GetStaticClientConfiguration",
+        &[],
+        Ok(format!("client_id {}", ctx.client.client_id)),
+    )?;
+    let method = ctx.auth.name();
+    let supported = json_array_strings(&s["token_endpoint_auth_methods_supported"]);
+    let cond = match ctx.auth {
+        ClientAuth::ClientSecretBasic => "EnsureServerConfigurationSupportsClientSecretBasic",
+        ClientAuth::ClientSecretPost => "EnsureServerConfigurationSupportsClientSecretPost",
+    };
+    let r = match supported {
+        // RFC 8414: when omitted the default is client_secret_basic.
+        None if ctx.auth == ClientAuth::ClientSecretBasic => Ok(
+            "token_endpoint_auth_methods_supported absent: defaults to client_secret_basic".into(),
+        ),
+        Some(list) if list.iter().any(|m| m == method) => Ok(format!("{method} is supported")),
+        _ => Err(format!(
+            "{method} is not listed in token_endpoint_auth_methods_supported"
+        )),
+    };
+    ctx.log.check(cond, Failure, &[], r);
+    ctx.log.must_ok(
+        "SetScopeInClientConfigurationToOpenId",
+        &[],
+        Ok("scope: openid".into()),
+    )?;
+    ctx.scope = "openid".into();
+    Ok(())
+}
+
+/// FetchServerKeys.
+pub async fn fetch_server_keys(ctx: &mut Ctx<'_>) -> Flow {
+    let jwks_uri = ctx.server_str("jwks_uri");
+    let r = match jwks_uri {
+        None => Err("no jwks_uri in the server configuration".to_string()),
+        Some(u) => browser::send(ctx.back.get(&u))
+            .await
+            .and_then(|resp| match resp.json() {
+                Some(v) if v["keys"].is_array() => Ok((v, format!("fetched {u}"))),
+                _ => Err(format!(
+                    "jwks_uri did not return a JWK set (HTTP {})",
+                    resp.status
+                )),
+            }),
+    };
+    ctx.server_jwks = ctx.log.must("FetchServerKeys", &[], r)?;
+    Ok(())
+}
+
+/// ValidateJwksSequence and the key id checks (OIDCC-10.1, RFC 7517 §4.5).
+pub fn check_server_jwks(ctx: &mut Ctx<'_>) {
+    let keys = ctx.server_jwks["keys"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let r = if keys.is_empty() {
+        Err("the server JWKS has no keys".to_string())
+    } else {
+        Ok(format!("{} keys", keys.len()))
+    };
+    ctx.log.check("CheckServerKeysIsValid", Warning, &[], r);
+    let private = ["d", "p", "q", "dp", "dq", "qi", "k"];
+    let r = match keys
+        .iter()
+        .find(|k| private.iter().any(|p| k.get(*p).is_some()) || k["kty"] == "oct")
+    {
+        Some(k) => Err(format!(
+            "key {} has private or symmetric material",
+            k["kid"]
+        )),
+        None => Ok("no private or symmetric keys".into()),
+    };
+    ctx.log.check(
+        "ValidateJwksDoesNotContainPrivateOrSymmetricKeys",
+        Failure,
+        &["RFC7517-1.1"],
+        r,
+    );
+    let r = match keys.iter().find(|k| !k["kty"].is_string()) {
+        Some(k) => Err(format!("key without kty: {k}")),
+        None => Ok("every key has a kty".into()),
+    };
+    ctx.log
+        .check("ValidateJwksSequence", Failure, &["RFC7517-1.1"], r);
+    let r = if keys.iter().all(|k| k["kid"].is_string()) {
+        Ok("every key has a kid".into())
+    } else {
+        Err("a key in the server JWKS has no kid".into())
+    };
+    ctx.log
+        .check("CheckForKeyIdInServerJWKs", Failure, &["OIDCC-10.1"], r);
+    let mut kids: Vec<&str> = keys.iter().filter_map(|k| k["kid"].as_str()).collect();
+    let n = kids.len();
+    kids.sort();
+    kids.dedup();
+    let r = if kids.len() == n {
+        Ok("kids are distinct".into())
+    } else {
+        Err("two keys share a kid".into())
+    };
+    ctx.log.check(
+        "CheckDistinctKeyIdValueInServerJWKs",
+        Failure,
+        &["RFC7517-4.5"],
+        r,
+    );
+}
+
+// ---- authorization request ---------------------------------------------------------------
+
+/// How a module shapes its authorization request (the suite's CreateAuthorizationRequestSteps
+/// with the module's skips and additions).
+pub struct Req {
+    pub response_type: Option<&'static str>,
+    pub nonce: bool,
+    pub extra: Vec<(String, String)>,
+    pub redirect_uri: Option<String>,
+}
+
+impl Default for Req {
+    fn default() -> Self {
+        Req {
+            response_type: Some("code"),
+            nonce: true,
+            extra: Vec::new(),
+            redirect_uri: None,
+        }
+    }
+}
+
+pub fn create_authorization_request(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
+    let mut p = BTreeMap::new();
+    p.insert("client_id".to_string(), ctx.client.client_id.clone());
+    let redirect_uri = req
+        .redirect_uri
+        .clone()
+        .unwrap_or(ctx.client.redirect_uri.clone());
+    p.insert("redirect_uri".to_string(), redirect_uri);
+    p.insert("scope".to_string(), ctx.scope.clone());
+    ctx.log.must_ok(
+        "CreateAuthorizationEndpointRequestFromClientInformation",
+        &[],
+        Ok(format!("client_id, redirect_uri, scope={}", ctx.scope)),
+    )?;
+    let state = jose::random_value(16);
+    ctx.log
+        .must_ok("CreateRandomStateValue", &[], Ok(state.clone()))?;
+    p.insert("state".into(), state.clone());
+    ctx.log.must_ok(
+        "AddStateToAuthorizationEndpointRequest",
+        &[],
+        Ok("state added".into()),
+    )?;
+    ctx.state = Some(state);
+    ctx.nonce = None;
+    if req.nonce {
+        let nonce = jose::random_value(16);
+        ctx.log
+            .must_ok("CreateRandomNonceValue", &[], Ok(nonce.clone()))?;
+        p.insert("nonce".into(), nonce.clone());
+        ctx.log.must_ok(
+            "AddNonceToAuthorizationEndpointRequest",
+            &[],
+            Ok("nonce added".into()),
+        )?;
+        ctx.nonce = Some(nonce);
+    } else {
+        ctx.log.info(
+            "AddNonceToAuthorizationEndpointRequest",
+            "skipped: NOT adding nonce to request",
+        );
+    }
+    match req.response_type {
+        Some(rt) => {
+            p.insert("response_type".into(), rt.into());
+            ctx.log.must_ok(
+                "SetAuthorizationEndpointRequestResponseTypeFromEnvironment",
+                &[],
+                Ok(format!("response_type={rt}")),
+            )?;
+        }
+        None => ctx.log.info(
+            "SetAuthorizationEndpointRequestResponseTypeFromEnvironment",
+            "skipped: Miss out the response_type",
+        ),
+    }
+    for (k, v) in &req.extra {
+        p.insert(k.clone(), v.clone());
+    }
+    ctx.request = p;
+    Ok(())
+}
+
+/// BuildPlainRedirectToAuthorizationEndpoint.
+pub fn authorization_url(ctx: &mut Ctx<'_>) -> Flow<Url> {
+    let endpoint = ctx.server_str("authorization_endpoint").unwrap_or_default();
+    let r = Url::parse(&endpoint)
+        .map_err(|e| e.to_string())
+        .map(|mut u| {
+            u.query_pairs_mut().extend_pairs(ctx.request.iter());
+            let s = u.to_string();
+            (u, s)
+        });
+    ctx.log
+        .must("BuildPlainRedirectToAuthorizationEndpoint", &[], r)
+}
+
+/// The user's browser visits the authorization URL: logs in and consents if `interact`.
+pub async fn visit(ctx: &mut Ctx<'_>, interact: bool) -> Flow<Visit> {
+    let url = authorization_url(ctx)?;
+    let redirect_uri = ctx.request.get("redirect_uri").cloned().unwrap_or_default();
+    let user = ctx.cfg.user.clone();
+    let r = ctx
+        .browser
+        .visit(url, &redirect_uri, interact.then_some(&user))
+        .await;
+    match r {
+        Ok(v) => {
+            ctx.log.info(
+                "performRedirect",
+                format!(
+                    "browser: {} login page(s), {} consent page(s), then {}",
+                    v.login_pages,
+                    v.consent_pages,
+                    match &v.landing {
+                        Landing::Callback { .. } => "the redirect_uri".to_string(),
+                        Landing::Page { status, .. } => format!("a page (HTTP {status})"),
+                    }
+                ),
+            );
+            Ok(v)
+        }
+        Err(e) => {
+            ctx.log.must_ok("performRedirect", &[], Err(e))?;
+            Err(Stop)
+        }
+    }
+}
+
+/// The browser must have come back to the redirect_uri (the suite waits for its callback).
+pub fn expect_callback(ctx: &mut Ctx<'_>, v: &Visit) -> Flow {
+    match &v.landing {
+        Landing::Callback { query, .. } => {
+            ctx.response = query.clone();
+            Ok(())
+        }
+        Landing::Page { status, url, body } => {
+            let text: String = body.chars().take(300).collect();
+            ctx.log.must_ok(
+                "WaitForCallback",
+                &[],
+                Err(format!(
+                    "the provider did not redirect back to the client: HTTP {status} at {url}: {text}"
+                )),
+            )
+        }
+    }
+}
+
+/// AbstractOIDCCServerTest.onAuthorizationCallbackResponse (code flow, query response).
+pub fn process_callback(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Verify authorization endpoint response");
+    ctx.log.check(
+        "CheckMatchingCallbackParameters",
+        Failure,
+        &[],
+        Ok("the redirect_uri has no query of its own".into()),
+    );
+    validate_iss_if_present(ctx);
+    let r = match ctx.response.get("error") {
+        Some(e) => Err(format!(
+            "authorization endpoint returned an error: {e} {}",
+            ctx.response
+                .get("error_description")
+                .cloned()
+                .unwrap_or_default()
+        )),
+        None => Ok("no error in the authorization response".into()),
+    };
+    ctx.log
+        .must_ok("CheckIfAuthorizationEndpointError", &[], r)?;
+    check_state(ctx);
+    let r = match ctx.response.get("code") {
+        Some(c) if !c.is_empty() => Ok((c.clone(), "code found".to_string())),
+        _ => Err("no code in the authorization response".into()),
+    };
+    ctx.code = Some(
+        ctx.log
+            .must("ExtractAuthorizationCodeFromAuthorizationResponse", &[], r)?,
+    );
+    Ok(())
+}
+
+pub fn validate_iss_if_present(ctx: &mut Ctx<'_>) {
+    let issuer = ctx.server_str("issuer").unwrap_or_default();
+    let r = match ctx.response.get("iss") {
+        None => Ok("No 'iss' value in authorization response.".into()),
+        Some(i) if *i == issuer => Ok("'iss' parameter in authorization response matches server's issuer value.".into()),
+        Some(i) => Err(format!(
+            "'iss' parameter in authorization response does not match server's issuer value (expected {issuer}, actual {i})"
+        )),
+    };
+    ctx.log.check(
+        "ValidateIssIfPresentInAuthorizationResponse",
+        Failure,
+        &["OAuth2-iss-2"],
+        r,
+    );
+}
+
+pub fn check_state(ctx: &mut Ctx<'_>) {
+    let actual = ctx.response.get("state");
+    let r = match (&ctx.state, actual) {
+        (None, None) => Ok("No state in response to check".into()),
+        (None, Some(_)) => {
+            Err("No state value was sent, but a state in response was returned".into())
+        }
+        (Some(e), Some(a)) if e == a => Ok("State in response correctly returned".into()),
+        (Some(_), None) => Err("State was passed in request, but is missing from response".into()),
+        (Some(e), Some(a)) => Err(format!(
+            "State in response did not match (expected {e}, actual {a})"
+        )),
+    };
+    ctx.log
+        .check("CheckStateInAuthorizationResponse", Failure, &[], r);
+}
+
+// ---- token endpoint ------------------------------------------------------------------------
+
+/// CreateTokenEndpointRequestForAuthorizationCodeGrant and the client authentication.
+pub fn create_code_request(ctx: &mut Ctx<'_>) {
+    let code = ctx.code.clone().unwrap_or_default();
+    let redirect_uri = ctx.request.get("redirect_uri").cloned().unwrap_or_default();
+    ctx.token_form = vec![
+        ("grant_type".into(), "authorization_code".into()),
+        ("code".into(), code),
+        ("redirect_uri".into(), redirect_uri),
+    ];
+    ctx.log.info(
+        "CreateTokenEndpointRequestForAuthorizationCodeGrant",
+        "grant_type=authorization_code, code, redirect_uri",
+    );
+}
+
+/// Sends `form` to the token endpoint with the client's authentication.
+pub async fn call_token_endpoint(
+    ctx: &mut Ctx<'_>,
+    form: &[(String, String)],
+) -> Result<Resp, String> {
+    let endpoint = ctx.server_str("token_endpoint").unwrap_or_default();
+    let mut form = form.to_vec();
+    let secret = ctx.client.client_secret.clone().unwrap_or_default();
+    let mut rb = ctx.back.post(&endpoint);
+    match ctx.auth {
+        ClientAuth::ClientSecretBasic => {
+            ctx.log.info(
+                "AddBasicAuthClientSecretToRequest",
+                "HTTP Basic with the client secret",
+            );
+            // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let pair = format!("{}:{}", enc(&ctx.client.client_id), enc(&secret));
+            use base64::Engine as _;
+            let b = base64::engine::general_purpose::STANDARD.encode(pair);
+            rb = rb.header("authorization", format!("Basic {b}"));
+        }
+        ClientAuth::ClientSecretPost => {
+            ctx.log.info(
+                "AddFormBasedClientSecretToRequest",
+                "client_id and client_secret in the form",
+            );
+            form.push(("client_id".into(), ctx.client.client_id.clone()));
+            form.push(("client_secret".into(), secret));
+        }
+    }
+    browser::send(rb.form(&form)).await
+}
+
+/// AbstractOIDCCServerTest.requestAuthorizationCode: the code for tokens, with the standard
+/// ID token checks.
+pub async fn exchange_code(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Token endpoint");
+    create_code_request(ctx);
+    let form = ctx.token_form.clone();
+    let r = call_token_endpoint(ctx, &form).await;
+    let resp = ctx.log.must(
+        "CallTokenEndpointAndReturnFullResponse",
+        &[],
+        r.map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        }),
+    )?;
+    ctx.token_response = Some(resp.clone());
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus200",
+        &[],
+        if resp.status == 200 {
+            Ok("HTTP 200".into())
+        } else {
+            Err(format!(
+                "token endpoint returned HTTP {}: {}",
+                resp.status, resp.body
+            ))
+        },
+    )?;
+    let body = resp.json().unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "CheckIfTokenEndpointResponseError",
+        &[],
+        if body.get("error").is_some() {
+            Err(format!("token endpoint error: {body}"))
+        } else {
+            Ok("no error".into())
+        },
+    )?;
+    accept_token_response(ctx, &body)?;
+    id_token_checks(ctx);
+    Ok(())
+}
+
+/// The access token, expiry, refresh token and ID token of a successful token response.
+pub fn accept_token_response(ctx: &mut Ctx<'_>, body: &Value) -> Flow {
+    let at = body["access_token"].as_str().map(str::to_string);
+    ctx.log.must_ok(
+        "CheckForAccessTokenValue",
+        &[],
+        at.clone()
+            .map(|_| "access_token present".into())
+            .ok_or("no access_token".into()),
+    )?;
+    ctx.access_token = at;
+    ctx.log.must_ok(
+        "ExtractAccessTokenFromTokenResponse",
+        &[],
+        Ok("extracted".into()),
+    )?;
+    let has_expires = body.get("expires_in").is_some();
+    ctx.log.check(
+        "ExtractExpiresInFromTokenEndpointResponse",
+        Info,
+        &["RFC6749-5.1"],
+        if has_expires {
+            Ok("expires_in present".into())
+        } else {
+            Err("expires_in missing".into())
+        },
+    );
+    if has_expires {
+        let r = match body["expires_in"].as_u64() {
+            Some(n) if n > 0 => Ok(format!("expires_in {n}")),
+            _ => Err(format!(
+                "expires_in is not a positive integer: {}",
+                body["expires_in"]
+            )),
+        };
+        ctx.log
+            .check("ValidateExpiresIn", Failure, &["RFC6749-5.1"], r);
+    }
+    ctx.refresh_token = body["refresh_token"].as_str().map(str::to_string);
+    ctx.log.check(
+        "CheckForRefreshTokenValue",
+        Info,
+        &[],
+        ctx.refresh_token
+            .as_ref()
+            .map(|_| "refresh_token present".into())
+            .ok_or("no refresh_token".into()),
+    );
+    let r = match body["id_token"].as_str() {
+        None => Err("no id_token in the token endpoint response".to_string()),
+        Some(raw) => jose::decode(raw).map(|jws| {
+            (
+                IdToken {
+                    raw: raw.to_string(),
+                    claims: jws.claims.clone(),
+                    jws,
+                },
+                "id_token extracted".to_string(),
+            )
+        }),
+    };
+    ctx.id_token = Some(ctx.log.must(
+        "ExtractIdTokenFromTokenResponse",
+        &["OIDCC-3.1.3.3", "OIDCC-3.3.3.3"],
+        r,
+    )?);
+    Ok(())
+}
+
+const STRING_CLAIMS: &[&str] = &[
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+];
+const ADDRESS_MEMBERS: &[&str] = &[
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+];
+
+/// AbstractValidateOpenIdStandardClaims: the standard claims (OIDC Core §5.1) have their
+/// types.
+pub fn standard_claims_valid(claims: &Value) -> Check {
+    let mut bad = Vec::new();
+    for c in STRING_CLAIMS {
+        if let Some(v) = claims.get(*c) {
+            if !v.is_string() {
+                bad.push(format!("{c} must be a string"));
+            }
+        }
+    }
+    for c in ["email_verified", "phone_number_verified"] {
+        if let Some(v) = claims.get(c) {
+            if !v.is_boolean() {
+                bad.push(format!("{c} must be a boolean"));
+            }
+        }
+    }
+    if let Some(a) = claims.get("address") {
+        match a.as_object() {
+            None => bad.push("address must be an object".into()),
+            Some(o) => {
+                for (k, v) in o {
+                    if ADDRESS_MEMBERS.contains(&k.as_str()) && !v.is_string() {
+                        bad.push(format!("address.{k} must be a string"));
+                    }
+                }
+            }
+        }
+    }
+    if bad.is_empty() {
+        Ok("claims are valid".into())
+    } else {
+        Err(bad.join("; "))
+    }
+}
+
+/// AbstractUpdatedAtValid: `updated_at`, if present, is a number of seconds, not in the future.
+pub fn updated_at_valid(claims: &Value) -> Check {
+    match claims.get("updated_at") {
+        None => Ok("no updated_at".into()),
+        Some(v) => match v.as_f64() {
+            None => Err(format!("updated_at is not a number: {v}")),
+            Some(t) if t > (now() + 300) as f64 => Err(format!(
+                "updated_at {t} is in the future (milliseconds instead of seconds?)"
+            )),
+            Some(_) => Ok("updated_at is valid".into()),
+        },
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// ValidateIdToken: iss, aud, exp, iat, auth_time, acr (5 minutes of skew, as the suite).
+pub fn validate_id_token(claims: &Value, issuer: &str, client_id: &str) -> Check {
+    let skew = 300;
+    let now = now();
+    if claims["iss"].as_str() != Some(issuer) {
+        return Err(format!(
+            "Issuer mismatch: expected {issuer}, actual {}",
+            claims["iss"]
+        ));
+    }
+    match &claims["aud"] {
+        Value::Array(a) if a.iter().any(|x| x == client_id) => {}
+        Value::String(s) if s == client_id => {}
+        Value::Null => return Err("'aud' claim missing".into()),
+        other => return Err(format!("'aud' is not our client id: {other}")),
+    }
+    let exp = claims["exp"].as_i64().ok_or("'exp' claim missing")?;
+    if exp < now - skew {
+        return Err("Token expired".into());
+    }
+    if exp > now + 50 * 365 * 86400 {
+        return Err("'exp' is unreasonably far in the future".into());
+    }
+    let iat = claims["iat"].as_i64().ok_or("'iat' claim missing")?;
+    if iat > now + skew {
+        return Err("Token 'iat' in the future".into());
+    }
+    if iat < now - skew {
+        return Err("Token 'iat' more than 5 minutes in the past".into());
+    }
+    if let Some(at) = claims.get("auth_time") {
+        let at = at.as_i64().ok_or("auth_time is not a number")?;
+        if at < now - 365 * 86400 {
+            return Err("id_token auth_time is over a year in the past".into());
+        }
+        if at > now + skew {
+            return Err("id_token auth_time is in the future".into());
+        }
+    }
+    if claims["acr"] == "" {
+        return Err("id_token acr is an empty string".into());
+    }
+    Ok("ID token iss, aud, exp, iat, auth_time, acr & nbf claims passed validation checks".into())
+}
+
+/// PerformStandardIdTokenChecks.
+pub fn id_token_checks(ctx: &mut Ctx<'_>) {
+    let Some(t) = ctx.id_token.as_ref() else {
+        return;
+    };
+    let claims = t.claims.clone();
+    let issuer = ctx.server_str("issuer").unwrap_or_default();
+    let r = validate_id_token(&claims, &issuer, &ctx.client.client_id);
+    ctx.log
+        .check("ValidateIdToken", Failure, &["OIDCC-3.1.3.7"], r);
+    ctx.log.check(
+        "ValidateIdTokenStandardClaims",
+        Failure,
+        &["OIDCC-5.1"],
+        standard_claims_valid(&claims),
+    );
+    let r = match (&ctx.nonce, claims["nonce"].as_str()) {
+        (None, None) => Ok("nonce is not in id_token, as expected.".into()),
+        (Some(e), Some(a)) if e == a => Ok("Nonce values match".into()),
+        (e, a) => Err(format!(
+            "Nonce values mismatch: expected {e:?}, actual {a:?}"
+        )),
+    };
+    ctx.log
+        .check("ValidateIdTokenNonce", Failure, &["OIDCC-2"], r);
+    let r = match claims.get("acr") {
+        Some(v) if !v.is_string() => Err("acr value in id_token must be a string".into()),
+        _ => Ok("Nothing to check; the conformance suite did not request an acr claim".into()),
+    };
+    ctx.log.check(
+        "ValidateIdTokenACRClaimAgainstRequest",
+        Failure,
+        &["OIDCC-5.5.1.1"],
+        r,
+    );
+    let r = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.jws.verify(&ctx.server_jwks))
+        .unwrap_or(Err("no id_token".into()));
+    ctx.log.check("ValidateIdTokenSignature", Failure, &[], r);
+    let r = match claims["sub"].as_str() {
+        None | Some("") => Err("id_token does not contain 'sub'".into()),
+        Some(s) if s.len() > 255 => Err("id_token 'sub' exceeds 255 ASCII characters".into()),
+        Some(s) if s.chars().any(|c| (c as u32) < 0x20 || (c as u32) >= 0x7f) => {
+            Err("id_token 'sub' contains a non-printable or non-ASCII character".into())
+        }
+        Some(s) => Ok(format!("Found 'sub' in id_token: {s}")),
+    };
+    ctx.log
+        .check("CheckForSubjectInIdToken", Failure, &["OIDCC-2"], r);
+    ctx.log.check(
+        "EnsureIdTokenUpdatedAtValid",
+        Failure,
+        &["OIDCC-5.1"],
+        updated_at_valid(&claims),
+    );
+}
+
+/// CallProtectedResource / CallUserInfoEndpoint with the access token in the header, by GET
+/// or POST.
+pub async fn call_userinfo(ctx: &mut Ctx<'_>, post: bool, condition: &str) -> Flow<Resp> {
+    let endpoint = ctx.server_str("userinfo_endpoint").unwrap_or_default();
+    let at = ctx.access_token.clone().unwrap_or_default();
+    let rb = if post {
+        ctx.back.post(&endpoint)
+    } else {
+        ctx.back.get(&endpoint)
+    };
+    let r = browser::send(rb.bearer_auth(at)).await.map(|x| {
+        let s = format!("HTTP {}", x.status);
+        (x, s)
+    });
+    ctx.log.must(condition, &["OIDCC-5.3.1"], r)
+}
+
+pub fn ensure_status(
+    ctx: &mut Ctx<'_>,
+    resp: &Resp,
+    want: u16,
+    cond: &str,
+    on_fail: Outcome,
+) -> bool {
+    let r = if resp.status == want {
+        Ok(format!("HTTP {want}"))
+    } else {
+        Err(format!(
+            "expected HTTP {want}, got {}: {}",
+            resp.status,
+            resp.body.chars().take(200).collect::<String>()
+        ))
+    };
+    ctx.log.check(cond, on_fail, &[], r)
+}
+
+/// requestProtectedResource: the access token works at the UserInfo endpoint.
+pub async fn request_protected_resource(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Userinfo endpoint tests");
+    ctx.log.info(
+        "SetProtectedResourceUrlToUserInfoEndpoint",
+        "the UserInfo endpoint",
+    );
+    let resp = call_userinfo(ctx, false, "CallProtectedResource").await?;
+    ensure_status(ctx, &resp, 200, "EnsureHttpStatusCodeIs200", Failure);
+    Ok(())
+}
+
+/// The whole code flow of AbstractOIDCCServerTest: request, login and consent, callback,
+/// tokens, UserInfo.
+pub async fn code_flow(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
+    ctx.log.block("Make request to authorization endpoint");
+    create_authorization_request(ctx, req)?;
+    let v = visit(ctx, true).await?;
+    expect_callback(ctx, &v)?;
+    process_callback(ctx)?;
+    exchange_code(ctx).await?;
+    request_protected_resource(ctx).await
+}
+
+/// The standard UserInfo response checks (AbstractOIDCCUserInfoTest).
+pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
+    let r = if resp.content_type.starts_with("application/json") {
+        Ok("application/json".into())
+    } else {
+        Err(format!("Content-Type is '{}'", resp.content_type))
+    };
+    ctx.log
+        .check("EnsureContentTypeJson", Failure, &["OIDCC-5.3.2"], r);
+    let r = match resp.json() {
+        Some(v) if v.is_object() => Ok((v, "userinfo extracted".to_string())),
+        _ => Err("UserInfo response is not a JSON object".to_string()),
+    };
+    let ui = ctx
+        .log
+        .must("ExtractUserInfoFromUserInfoEndpointResponse", &[], r)?;
+    ctx.log.check(
+        "ValidateUserInfoStandardClaims",
+        Failure,
+        &["OIDCC-5.1"],
+        standard_claims_valid(&ui),
+    );
+    let r = match ui["sub"].as_str() {
+        Some(s) if !s.is_empty() => Ok(format!("sub {s}")),
+        _ => Err("UserInfo has no sub".into()),
+    };
+    ctx.log
+        .check("EnsureUserInfoContainsSub", Failure, &["OIDCC-5.3.2"], r);
+    ctx.log.check(
+        "EnsureUserInfoUpdatedAtValid",
+        Failure,
+        &["OIDCC-5.1"],
+        updated_at_valid(&ui),
+    );
+    let r = match (ui.get("_claim_names"), ui.get("_claim_sources")) {
+        (None, _) => Ok("no aggregated or distributed claims".into()),
+        (Some(names), sources) => {
+            let missing: Vec<String> = names
+                .as_object()
+                .map(|o| {
+                    o.values()
+                        .filter_map(|v| v.as_str())
+                        .filter(|s| sources.and_then(|x| x.get(*s)).is_none())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if missing.is_empty() {
+                Ok("references resolve".into())
+            } else {
+                Err(format!("unknown sources {missing:?}"))
+            }
+        }
+    };
+    ctx.log.check(
+        "EnsureMemberValuesInClaimNameReferenceToMemberNamesInClaimSources",
+        Failure,
+        &["OIDCC-5.6.2"],
+        r,
+    );
+    // OIDC Core §5.3.2 (MUST): the UserInfo sub is the ID token's. The suite runs this check
+    // where the response type includes code (AbstractOIDCCReturnedClaimsServerTest).
+    if let Some(t) = &ctx.id_token {
+        let same = t.claims["sub"] == ui["sub"];
+        let r = if same {
+            Ok("same sub".into())
+        } else {
+            Err(format!(
+                "UserInfo sub {} differs from ID token sub {}",
+                ui["sub"], t.claims["sub"]
+            ))
+        };
+        ctx.log.check(
+            "VerifyUserInfoAndIdTokenInTokenEndpointSameSub",
+            Failure,
+            &["OIDCC-5.3.2"],
+            r,
+        );
+    }
+    ctx.userinfo = Some(ui);
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The plans, as the suite's `*TestPlan` classes list them, with the variants we run, and the
+//! scheduler that runs their modules.
+
+use crate::config::Config;
+use crate::log::Flow;
+use crate::modules::{discovery, oidcc, ClientAuth, Ctx};
+use crate::report::{ModuleReport, PlanReport};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub module: &'static str,
+    pub auth: ClientAuth,
+}
+
+pub struct Plan {
+    pub name: &'static str,
+    pub entries: Vec<Entry>,
+}
+
+fn basic(modules: &[&'static str], auth: ClientAuth) -> Vec<Entry> {
+    modules.iter().map(|m| Entry { module: m, auth }).collect()
+}
+
+/// The plans and modules run today (see conformance/README.md for what is left out and why).
+pub fn plans() -> Vec<Plan> {
+    use ClientAuth::*;
+    let mut basic_entries = basic(
+        &[
+            "oidcc-server",
+            "oidcc-response-type-missing",
+            "oidcc-idtoken-signature",
+            "oidcc-idtoken-unsigned",
+            "oidcc-userinfo-get",
+            "oidcc-userinfo-post-header",
+            "oidcc-userinfo-post-body",
+            "oidcc-ensure-request-without-nonce-succeeds-for-code-flow",
+            "oidcc-scope-profile",
+            "oidcc-scope-email",
+            "oidcc-scope-address",
+            "oidcc-scope-phone",
+            "oidcc-scope-all",
+            "oidcc-alternate-happy-flow",
+            "oidcc-display-page",
+            "oidcc-display-popup",
+            "oidcc-prompt-login",
+            "oidcc-prompt-none-not-logged-in",
+            "oidcc-prompt-none-logged-in",
+            "oidcc-max-age-1",
+            "oidcc-max-age-10000",
+            "oidcc-ensure-request-with-unknown-parameter-succeeds",
+            "oidcc-id-token-hint",
+            "oidcc-login-hint",
+            "oidcc-ui-locales",
+            "oidcc-claims-locales",
+            "oidcc-ensure-request-with-acr-values-succeeds",
+            "oidcc-codereuse",
+            "oidcc-codereuse-30seconds",
+            "oidcc-ensure-registered-redirect-uri",
+            "oidcc-ensure-post-request-succeeds",
+        ],
+        ClientSecretBasic,
+    );
+    basic_entries.extend(basic(
+        &["oidcc-server-client-secret-post"],
+        ClientSecretPost,
+    ));
+    basic_entries.extend(basic(
+        &[
+            "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
+            "oidcc-claims-essential",
+            "oidcc-ensure-request-object-with-redirect-uri",
+            "oidcc-refresh-token",
+            "oidcc-ensure-request-with-valid-pkce-succeeds",
+        ],
+        ClientSecretBasic,
+    ));
+    vec![
+        Plan {
+            name: "oidcc-config-certification-test-plan",
+            entries: basic(
+                &["oidcc-discovery-endpoint-verification"],
+                ClientSecretBasic,
+            ),
+        },
+        Plan {
+            name: "oidcc-basic-certification-test-plan",
+            entries: basic_entries,
+        },
+    ]
+}
+
+pub fn variant(entry: &Entry) -> String {
+    format!(
+        "server_metadata=discovery, client_registration=static_client, response_type=code, response_mode=default, client_auth_type={}",
+        entry.auth.name()
+    )
+}
+
+type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
+
+fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
+    Some(match name {
+        "oidcc-discovery-endpoint-verification" => {
+            Box::pin(discovery::oidcc_discovery_endpoint_verification(ctx))
+        }
+        "oidcc-server" => Box::pin(oidcc::oidcc_server(ctx)),
+        "oidcc-server-client-secret-post" => Box::pin(oidcc::oidcc_server_client_secret_post(ctx)),
+        "oidcc-response-type-missing" => Box::pin(oidcc::oidcc_response_type_missing(ctx)),
+        "oidcc-idtoken-signature" => Box::pin(oidcc::oidcc_idtoken_signature(ctx)),
+        "oidcc-idtoken-unsigned" => Box::pin(oidcc::oidcc_idtoken_unsigned(ctx)),
+        "oidcc-userinfo-get" => Box::pin(oidcc::oidcc_userinfo_get(ctx)),
+        "oidcc-userinfo-post-header" => Box::pin(oidcc::oidcc_userinfo_post_header(ctx)),
+        "oidcc-userinfo-post-body" => Box::pin(oidcc::oidcc_userinfo_post_body(ctx)),
+        "oidcc-ensure-request-without-nonce-succeeds-for-code-flow" => {
+            Box::pin(oidcc::oidcc_ensure_request_without_nonce_succeeds_for_code_flow(ctx))
+        }
+        "oidcc-scope-profile" => Box::pin(oidcc::oidcc_scope_profile(ctx)),
+        "oidcc-scope-email" => Box::pin(oidcc::oidcc_scope_email(ctx)),
+        "oidcc-scope-address" => Box::pin(oidcc::oidcc_scope_address(ctx)),
+        "oidcc-scope-phone" => Box::pin(oidcc::oidcc_scope_phone(ctx)),
+        "oidcc-scope-all" => Box::pin(oidcc::oidcc_scope_all(ctx)),
+        "oidcc-alternate-happy-flow" => Box::pin(oidcc::oidcc_alternate_happy_flow(ctx)),
+        "oidcc-display-page" => Box::pin(oidcc::oidcc_display_page(ctx)),
+        "oidcc-display-popup" => Box::pin(oidcc::oidcc_display_popup(ctx)),
+        "oidcc-prompt-login" => Box::pin(oidcc::oidcc_prompt_login(ctx)),
+        "oidcc-prompt-none-not-logged-in" => Box::pin(oidcc::oidcc_prompt_none_not_logged_in(ctx)),
+        "oidcc-prompt-none-logged-in" => Box::pin(oidcc::oidcc_prompt_none_logged_in(ctx)),
+        "oidcc-max-age-1" => Box::pin(oidcc::oidcc_max_age_1(ctx)),
+        "oidcc-max-age-10000" => Box::pin(oidcc::oidcc_max_age_10000(ctx)),
+        "oidcc-ensure-request-with-unknown-parameter-succeeds" => Box::pin(
+            oidcc::oidcc_ensure_request_with_unknown_parameter_succeeds(ctx),
+        ),
+        "oidcc-id-token-hint" => Box::pin(oidcc::oidcc_id_token_hint(ctx)),
+        "oidcc-login-hint" => Box::pin(oidcc::oidcc_login_hint(ctx)),
+        "oidcc-ui-locales" => Box::pin(oidcc::oidcc_ui_locales(ctx)),
+        "oidcc-claims-locales" => Box::pin(oidcc::oidcc_claims_locales(ctx)),
+        "oidcc-ensure-request-with-acr-values-succeeds" => {
+            Box::pin(oidcc::oidcc_ensure_request_with_acr_values_succeeds(ctx))
+        }
+        "oidcc-codereuse" => Box::pin(oidcc::oidcc_codereuse(ctx)),
+        "oidcc-codereuse-30seconds" => Box::pin(oidcc::oidcc_codereuse_30seconds(ctx)),
+        "oidcc-ensure-registered-redirect-uri" => {
+            Box::pin(oidcc::oidcc_ensure_registered_redirect_uri(ctx))
+        }
+        "oidcc-ensure-post-request-succeeds" => {
+            Box::pin(oidcc::oidcc_ensure_post_request_succeeds(ctx))
+        }
+        "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported" => Box::pin(
+            oidcc::oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
+                ctx,
+            ),
+        ),
+        "oidcc-claims-essential" => Box::pin(oidcc::oidcc_claims_essential(ctx)),
+        "oidcc-ensure-request-object-with-redirect-uri" => {
+            Box::pin(oidcc::oidcc_ensure_request_object_with_redirect_uri(ctx))
+        }
+        "oidcc-refresh-token" => Box::pin(oidcc::oidcc_refresh_token(ctx)),
+        "oidcc-ensure-request-with-valid-pkce-succeeds" => {
+            Box::pin(oidcc::oidcc_ensure_request_with_valid_pkce_succeeds(ctx))
+        }
+        _ => return None,
+    })
+}
+
+/// Runs one module in a fresh context (its own browser, no session at the provider).
+pub async fn run_module(
+    cfg: &Config,
+    ca: Option<reqwest::Certificate>,
+    entry: &Entry,
+) -> ModuleReport {
+    let started = std::time::Instant::now();
+    let mut ctx = match Ctx::new(cfg, ca, entry.auth) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut log = crate::log::Log::default();
+            log.check("configure", crate::report::Outcome::Failure, &[], Err(e));
+            return ModuleReport::from_steps(entry.module, &variant(entry), log.steps, None, 0);
+        }
+    };
+    let known = match dispatch(entry.module, &mut ctx) {
+        Some(fut) => {
+            let _ = fut.await;
+            true
+        }
+        None => false,
+    };
+    if !known {
+        let msg = format!("unknown module {}", entry.module);
+        ctx.log
+            .check("dispatch", crate::report::Outcome::Failure, &[], Err(msg));
+    }
+    let log = std::mem::take(&mut ctx.log);
+    ModuleReport::from_steps(
+        entry.module,
+        &variant(entry),
+        log.steps,
+        log.skipped,
+        started.elapsed().as_millis(),
+    )
+}
+
+/// Runs the plans (only `only` modules, when given), `parallel` modules at a time; each
+/// plan's modules keep the plan's order in the report.
+pub async fn run_plans(
+    cfg: Arc<Config>,
+    ca: Option<reqwest::Certificate>,
+    only: &[String],
+    parallel: usize,
+) -> Vec<PlanReport> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let plans: Vec<(&'static str, Vec<Entry>)> = plans()
+        .into_iter()
+        .map(|p| {
+            let entries = p
+                .entries
+                .into_iter()
+                .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module))
+                .collect();
+            (p.name, entries)
+        })
+        .collect();
+    // Modules that mostly wait (oidcc-codereuse-30seconds) take their place first, so the
+    // others run during the wait.
+    let mut order: Vec<(usize, usize)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, es))| (0..es.len()).map(move |e| (p, e)))
+        .collect();
+    order.sort_by_key(|&(p, e)| !plans[p].1[e].module.ends_with("-30seconds"));
+    let mut slots: Vec<Vec<Option<tokio::task::JoinHandle<ModuleReport>>>> = plans
+        .iter()
+        .map(|(_, es)| es.iter().map(|_| None).collect())
+        .collect();
+    for (p, e) in order {
+        let entry = plans[p].1[e].clone();
+        let (cfg, ca, sem) = (cfg.clone(), ca.clone(), sem.clone());
+        slots[p][e] = Some(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            run_module(&cfg, ca, &entry).await
+        }));
+    }
+    let handles: Vec<(&'static str, Vec<tokio::task::JoinHandle<ModuleReport>>)> = plans
+        .iter()
+        .zip(slots)
+        .map(|((name, _), hs)| (*name, hs.into_iter().flatten().collect()))
+        .collect();
+    let mut out = Vec::new();
+    for (name, hs) in handles {
+        let mut modules = Vec::new();
+        for h in hs {
+            modules.push(h.await.expect("module task"));
+        }
+        if !modules.is_empty() {
+            out.push(PlanReport {
+                plan: name.to_string(),
+                modules,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,278 @@
+//! The conformance runner can fail: a tampering TLS proxy between the runner and an unchanged
+//! provider makes the provider look buggy on the wire, and the matching modules must come out
+//! FAILED (or WARNING where the suite rules so), while they PASS through the same proxy when it
+//! tampers with nothing.
+
+use crate::harness::{TestServer, PASSWORD};
+use consentry_conformance::config::{Client, Config, User};
+use consentry_conformance::modules::ClientAuth;
+use consentry_conformance::{run_module, Entry, ModuleReport, Verdict};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const CALLBACK: &str = "https://rp.conformance.test/callback";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tamper {
+    Nothing,
+    /// RFC 9207 §2.4: the authorization response's `iss` names another issuer.
+    WrongIssInAuthorizationResponse,
+    /// RFC 6749 §4.1.2: a second redemption of a code is answered with the first token
+    /// response, as a provider that does not consume codes would.
+    AcceptReplayedCode,
+}
+
+struct Proxy {
+    upstream: String,
+    tamper: Tamper,
+    http: reqwest::Client,
+    /// Token responses by the code they were issued for.
+    issued: Mutex<HashMap<String, (u16, Bytes)>>,
+}
+
+impl Proxy {
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+        let code = (self.tamper == Tamper::AcceptReplayedCode
+            && parts.uri.path().ends_with("/token")
+            && form.get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .then(|| form.get("code").cloned())
+        .flatten();
+        if let Some((status, cached)) = code
+            .as_ref()
+            .and_then(|c| self.issued.lock().unwrap().get(c).cloned())
+        {
+            return Ok(hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(cached))
+                .unwrap());
+        }
+        let mut up = self
+            .http
+            .request(parts.method.clone(), format!("{}{path}", self.upstream));
+        for (name, value) in parts.headers.iter() {
+            if name != "host" && name != "content-length" {
+                up = up.header(name, value);
+            }
+        }
+        let res = up.body(body).send().await.expect("upstream");
+        let status = res.status().as_u16();
+        let mut out = hyper::Response::builder().status(status);
+        for (name, value) in res.headers() {
+            if name == "content-length" || name == "transfer-encoding" || name == "connection" {
+                continue;
+            }
+            let mut value = value.to_str().unwrap_or_default().to_string();
+            if name == "location" && self.tamper == Tamper::WrongIssInAuthorizationResponse {
+                value = wrong_iss(&value);
+            }
+            out = out.header(name, value);
+        }
+        let bytes = res.bytes().await.unwrap_or_default();
+        if let (Some(code), 200) = (code, status) {
+            self.issued
+                .lock()
+                .unwrap()
+                .insert(code, (status, bytes.clone()));
+        }
+        Ok(out.body(Full::new(bytes)).unwrap())
+    }
+}
+
+/// The redirect with its `iss` parameter replaced by another issuer.
+fn wrong_iss(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_string();
+    };
+    if !url.query_pairs().any(|(k, _)| k == "iss") {
+        return location.to_string();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://attacker.example/oidc".to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+/// A provider reached only through a proxy: its issuer is the proxy's address, and the proxy
+/// serves TLS with the provider's own development certificate.
+struct Setup {
+    _server: TestServer,
+    cfg: Config,
+    ca: reqwest::Certificate,
+    _ca_file: tempfile::NamedTempFile,
+}
+
+async fn setup(tamper: Tamper) -> Setup {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_base = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let issuer = format!("{proxy_base}/oidc");
+    let server = TestServer::start_with(|c| c.issuer = Some(issuer.clone())).await;
+    let client = server.client(json!({ "redirect_uris": [CALLBACK] })).await;
+    server.user("conformance").await;
+
+    let keys = server._dir.path().join("keys");
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(keys.join("server.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(keys.join("server.key")).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let ca = reqwest::Certificate::from_pem(&server.ca_pem).unwrap();
+    let proxy = Arc::new(Proxy {
+        upstream: server.base.clone(),
+        tamper,
+        http: reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        issued: Mutex::new(HashMap::new()),
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, proxy) = (acceptor.clone(), proxy.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| proxy.clone().handle(req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), &server.ca_pem).unwrap();
+    let cfg = Config {
+        discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+        ca_file: Some(ca_file.path().to_path_buf()),
+        user: User {
+            username: "conformance".into(),
+            password: PASSWORD.into(),
+        },
+        clients: [(
+            "client_secret_basic".to_string(),
+            Client {
+                client_id: client.id,
+                client_secret: Some(client.secret),
+                redirect_uri: CALLBACK.into(),
+                redirect_uri2: None,
+            },
+        )]
+        .into(),
+    };
+    Setup {
+        _server: server,
+        cfg,
+        ca,
+        _ca_file: ca_file,
+    }
+}
+
+async fn run(s: &Setup, module: &'static str) -> ModuleReport {
+    let entry = Entry {
+        module,
+        auth: ClientAuth::ClientSecretBasic,
+    };
+    run_module(&s.cfg, Some(s.ca.clone()), &entry).await
+}
+
+fn failed_on(report: &ModuleReport, condition: &str) -> bool {
+    report
+        .failures
+        .iter()
+        .any(|f| f.starts_with(&format!("{condition}:")))
+}
+
+/// RFC 9207 §2.4: a client must refuse an authorization response whose `iss` is not the
+/// issuer; oidcc-server checks it (ValidateIssIfPresentInAuthorizationResponse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidcc_server_fails_when_the_authorization_response_names_another_issuer() {
+    let honest = setup(Tamper::Nothing).await;
+    let report = run(&honest, "oidcc-server").await;
+    assert_eq!(report.verdict, Verdict::Passed, "{report:#?}");
+
+    let tampered = setup(Tamper::WrongIssInAuthorizationResponse).await;
+    let report = run(&tampered, "oidcc-server").await;
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "ValidateIssIfPresentInAuthorizationResponse"),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// RFC 6749 §4.1.2: a code is single-use. The suite's oidcc-codereuse only warns when a code
+/// is redeemed twice (ServerAllowedReusingAuthorizationCode); oidcc-codereuse-30seconds fails
+/// (CheckTokenEndpointHttpStatus400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codereuse_modules_catch_a_provider_that_accepts_a_replayed_code() {
+    let honest = setup(Tamper::Nothing).await;
+    let tampered = setup(Tamper::AcceptReplayedCode).await;
+    let (honest_report, reuse, reuse_30s) = tokio::join!(
+        run(&honest, "oidcc-codereuse"),
+        run(&tampered, "oidcc-codereuse"),
+        run(&tampered, "oidcc-codereuse-30seconds"),
+    );
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    assert_eq!(reuse.verdict, Verdict::Warning, "{reuse:#?}");
+    assert!(reuse
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("ServerAllowedReusingAuthorizationCode:")));
+    assert_eq!(reuse_30s.verdict, Verdict::Failed, "{reuse_30s:#?}");
+    assert!(
+        failed_on(&reuse_30s, "CheckTokenEndpointHttpStatus400"),
+        "{:?}",
+        reuse_30s.failures
+    );
+}

@@ -35,6 +35,18 @@ export CONSENTRY_DEMO=false
 # Modules log in in parallel from fresh browsers; each attempt counts against the login
 # throttle until it succeeds, so parallel logins of one account would trip it.
 export CONSENTRY_LOGIN__MAX_FAILURES_PER_ACCOUNT=100000 CONSENTRY_LOGIN__MAX_FAILURES_PER_IP=100000
+# The runner, as the relying party, serves request objects by reference (request_uri) from its
+# own server on loopback over plain http, which the provider fetches only when allowed to reach
+# private addresses (development setting).
+export CONSENTRY_OUTBOUND__ALLOW_PRIVATE=true
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP_PORT=$(free_port)
+RP_KID=conformance-rp-rsa
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rp-key.pem" 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -in "$WORK/rp-key.pem" -outform DER -out "$WORK/rp-key.der"
+RP_N=$(openssl rsa -in "$WORK/rp-key.pem" -noout -modulus | cut -d= -f2 \
+  | python3 -c 'import sys,base64; print(base64.urlsafe_b64encode(bytes.fromhex(sys.stdin.read().strip())).decode().rstrip("="))')
+RP_JWKS="{\"keys\":[{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"$RP_KID\",\"n\":\"$RP_N\",\"e\":\"AQAB\"}]}"
 
 PASSWORD="conformance-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 secret() { echo "conformance-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
@@ -51,7 +63,15 @@ add_client() { # name auth_method [role]
   "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\"}" >/dev/null
   printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$role" "$id" "$sec"
 }
-CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post)"
+# The client of the request_uri modules: what their dynamic registration would send
+# (request_uris on the runner's server, the runner's RSA key, RS256 request objects).
+add_request_uri_client() {
+  local id="conformance-request-uri" sec uri="http://127.0.0.1:$RP_PORT/requests/request-uri.jwt"
+  sec=$(secret)
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance request_uri\",\"redirect_uris\":[\"https://rp.conformance.test/callback\"],\"token_endpoint_auth_method\":\"client_secret_basic\",\"grant_types\":[\"authorization_code\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\",\"request_uris\":[\"$uri\"],\"request_object_signing_alg\":\"RS256\",\"jwks\":$RP_JWKS}" >/dev/null
+  printf '"request_uri":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","request_uri":"%s"}' "$id" "$sec" "$uri"
+}
+CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &
@@ -65,7 +85,8 @@ done
 cat >"$WORK/runner.json" <<JSON
 {"discovery_url":"$ISSUER/.well-known/openid-configuration","ca_file":"$DATA/keys/ca.pem",
  "user":{"username":"conformance-user","password":"$PASSWORD"},
- "clients":{$CLIENTS}}
+ "clients":{$CLIENTS},
+ "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID"}
 JSON
 
 echo "== running the plans"

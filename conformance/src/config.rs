@@ -16,6 +16,15 @@ pub struct Config {
     pub user: User,
     /// Clients by role: `client_secret_basic`, `client_secret_post`, ...
     pub clients: BTreeMap<String, Client>,
+    /// Where the runner serves its own documents (request objects by reference), e.g.
+    /// `127.0.0.1:8080`; the clients' `request_uris` point there.
+    #[serde(default)]
+    pub rp_listen: Option<String>,
+    /// The clients' RSA signing key (PKCS#8 DER) and its `kid` in their registered `jwks`.
+    #[serde(default)]
+    pub rp_rsa_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub rp_kid: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -36,6 +45,9 @@ pub struct Client {
     /// A second registered redirect URI, where a module needs one.
     #[serde(default)]
     pub redirect_uri2: Option<String>,
+    /// One of the client's registered `request_uris`, served by the runner.
+    #[serde(default)]
+    pub request_uri: Option<String>,
 }
 
 impl Config {

@@ -152,3 +152,24 @@ pub fn random_value(bytes: usize) -> String {
 pub fn sha256_b64(value: &str) -> String {
     b64(ring::digest::digest(&ring::digest::SHA256, value.as_bytes()).as_ref())
 }
+
+/// SignRequestObject with RS256: the client's RSA key (PKCS#8 DER) signs `claims`.
+pub fn sign_rs256(pkcs8_der: &[u8], kid: &str, claims: &Value) -> Result<String, String> {
+    let key =
+        signature::RsaKeyPair::from_pkcs8(pkcs8_der).map_err(|e| format!("client RSA key: {e}"))?;
+    let header = serde_json::json!({"alg": "RS256", "kid": kid, "typ": "oauth-authz-req+jwt"});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| "RS256 signing failed".to_string())?;
+    Ok(format!("{input}.{}", b64(&sig)))
+}

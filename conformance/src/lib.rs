@@ -10,6 +10,7 @@ pub mod log;
 pub mod modules;
 pub mod plans;
 pub mod report;
+pub mod rp_server;
 
 pub use config::Config;
 pub use plans::{run_module, run_plans, Entry};

@@ -46,6 +46,11 @@ async fn main() {
     let cfg =
         Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
     let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
+    if let Some(addr) = &cfg.rp_listen {
+        consentry_conformance::rp_server::serve(addr)
+            .await
+            .unwrap_or_else(|e| fail(&e));
+    }
     let plans = run_plans(Arc::new(cfg), ca, &cli.modules, cli.parallel).await;
     std::fs::create_dir_all(&cli.out)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", cli.out.display())));

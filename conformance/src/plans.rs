@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, oidcc, ClientAuth, Ctx};
+use crate::modules::{discovery, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +69,7 @@ pub fn plans() -> Vec<Plan> {
     ));
     basic_entries.extend(basic(
         &[
+            "oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported",
             "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
             "oidcc-claims-essential",
             "oidcc-ensure-request-object-with-redirect-uri",
@@ -88,6 +89,12 @@ pub fn plans() -> Vec<Plan> {
         Plan {
             name: "oidcc-basic-certification-test-plan",
             entries: basic_entries,
+        },
+        // Of the dynamic plan, only its request_uri module so far, with a client registered
+        // ahead through the operator CLI with the metadata the module would register.
+        Plan {
+            name: "oidcc-dynamic-certification-test-plan",
+            entries: basic(&["oidcc-request-uri-signed-rs256"], ClientSecretBasic),
         },
     ]
 }
@@ -160,6 +167,14 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
         "oidcc-refresh-token" => Box::pin(oidcc::oidcc_refresh_token(ctx)),
         "oidcc-ensure-request-with-valid-pkce-succeeds" => {
             Box::pin(oidcc::oidcc_ensure_request_with_valid_pkce_succeeds(ctx))
+        }
+        "oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported" => Box::pin(
+            request_uri::oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported(
+                ctx,
+            ),
+        ),
+        "oidcc-request-uri-signed-rs256" => {
+            Box::pin(request_uri::oidcc_request_uri_signed_rs256(ctx))
         }
         _ => return None,
     })

@@ -206,9 +206,13 @@ async fn setup(tamper: Tamper) -> Setup {
                 client_secret: Some(client.secret),
                 redirect_uri: CALLBACK.into(),
                 redirect_uri2: None,
+                request_uri: None,
             },
         )]
         .into(),
+        rp_listen: None,
+        rp_rsa_key_file: None,
+        rp_kid: None,
     };
     Setup {
         _server: server,

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod oidcc;
+pub mod request_uri;
 
 use crate::browser::{self, Browser, Landing, Resp, Visit};
 use crate::config::{Client, Config};
@@ -60,6 +61,8 @@ pub struct Ctx<'a> {
     pub refresh_token: Option<String>,
     pub id_token: Option<IdToken>,
     pub userinfo: Option<Value>,
+    /// The condition that builds the redirect to the authorization endpoint from `request`.
+    pub redirect_builder: &'static str,
 }
 
 impl<'a> Ctx<'a> {
@@ -91,6 +94,7 @@ impl<'a> Ctx<'a> {
             refresh_token: None,
             id_token: None,
             userinfo: None,
+            redirect_builder: "BuildPlainRedirectToAuthorizationEndpoint",
         })
     }
 
@@ -343,7 +347,7 @@ pub fn create_authorization_request(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
     Ok(())
 }
 
-/// BuildPlainRedirectToAuthorizationEndpoint.
+/// BuildPlainRedirectToAuthorizationEndpoint (or the module's `redirect_builder`).
 pub fn authorization_url(ctx: &mut Ctx<'_>) -> Flow<Url> {
     let endpoint = ctx.server_str("authorization_endpoint").unwrap_or_default();
     let r = Url::parse(&endpoint)
@@ -353,8 +357,7 @@ pub fn authorization_url(ctx: &mut Ctx<'_>) -> Flow<Url> {
             let s = u.to_string();
             (u, s)
         });
-    ctx.log
-        .must("BuildPlainRedirectToAuthorizationEndpoint", &[], r)
+    ctx.log.must(ctx.redirect_builder, &[], r)
 }
 
 /// The user's browser visits the authorization URL: logs in and consents if `interact`.

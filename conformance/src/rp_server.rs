@@ -1,0 +1,65 @@
+//! The relying party's own small web server (the suite's `handleHttp` for the paths of a
+//! module): it serves the request objects that modules pass by reference (`request_uri`,
+//! OIDC Core §6.2). Plain HTTP on loopback: the provider fetches it only when started with
+//! `outbound.allow_private = true`, as `run.sh` does.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn documents() -> &'static Mutex<HashMap<String, String>> {
+    static DOCS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    DOCS.get_or_init(Default::default)
+}
+
+/// Serves `body` at the path of `url` from now on (replacing what was there).
+pub fn publish(url: &str, body: &str) -> Result<(), String> {
+    let path = url::Url::parse(url)
+        .map_err(|e| format!("{url}: {e}"))?
+        .path()
+        .to_string();
+    documents()
+        .lock()
+        .expect("documents lock")
+        .insert(path, body.to_string());
+    Ok(())
+}
+
+/// Listens on `addr` and answers GETs for published paths (404 otherwise), one request per
+/// connection.
+pub async fn serve(addr: &str) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("rp server on {addr}: {e}"))?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf);
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let body = documents()
+                    .lock()
+                    .expect("documents lock")
+                    .get(&path)
+                    .cloned();
+                let reply = match body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/oauth-authz-req+jwt\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                        b.len()
+                    ),
+                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                };
+                let _ = stream.write_all(reply.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok(())
+}

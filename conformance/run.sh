@@ -57,10 +57,13 @@ printf '%s' "$PASSWORD" | "$BIN" users add --data-dir "$DATA" --username conform
   --claims '{"given_name":"Conformance","family_name":"User","middle_name":"T","nickname":"conf","preferred_username":"conformance","profile":"https://example.com/conformance","picture":"https://example.com/conformance.png","website":"https://example.com","gender":"other","birthdate":"1990-01-01","zoneinfo":"Europe/London","locale":"en-GB","phone_number":"+44 20 7946 0000","phone_number_verified":true,"email_verified":true,"updated_at":1700000000,"address":{"formatted":"1 Test Street, London","street_address":"1 Test Street","locality":"London","postal_code":"N1 1AA","country":"GB"}}' >/dev/null
 
 SCOPE="openid profile email address phone offline_access"
-add_client() { # name auth_method [role]
-  local id="conformance-$1" sec role="${3:-$2}"
+CODE_ONLY='"grant_types":["authorization_code","refresh_token"],"response_types":["code"]'
+# Response types returning tokens from the authorization endpoint are opt-in per client.
+FRONT_CHANNEL='"grant_types":["authorization_code","implicit","refresh_token"],"response_types":["code","code id_token","code token","code id_token token","id_token","id_token token"]'
+add_client() { # name auth_method [role] [grant and response types]
+  local id="conformance-$1" sec role="${3:-$2}" types="${4:-$CODE_ONLY}"
   sec=$(secret)
-  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\"}" >/dev/null
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",$types,\"scope\":\"$SCOPE\"}" >/dev/null
   printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$role" "$id" "$sec"
 }
 # The client of the request_uri modules: what their dynamic registration would send
@@ -72,6 +75,8 @@ add_request_uri_client() {
   printf '"request_uri":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","request_uri":"%s"}' "$id" "$sec" "$uri"
 }
 CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
+CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
+CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &

@@ -71,7 +71,16 @@ async fn main() {
                 .clone()
                 .or_else(|| m.failures.first().cloned())
                 .unwrap_or_default();
-            println!("  {:<60} {:<8} {}", m.name, m.verdict.as_str(), note);
+            // The response type, where a plan runs a module under several.
+            let rt = m
+                .variant
+                .split(", ")
+                .find_map(|v| v.strip_prefix("response_type="))
+                .filter(|rt| *rt != "code")
+                .map(|rt| format!(" ({rt})"))
+                .unwrap_or_default();
+            let name = format!("{}{rt}", m.name);
+            println!("  {:<60} {:<8} {}", name, m.verdict.as_str(), note);
         }
     }
     let warned: Vec<&&report::ModuleReport> = all

@@ -226,6 +226,7 @@ async fn run(s: &Setup, module: &'static str) -> ModuleReport {
     let entry = Entry {
         module,
         auth: ClientAuth::ClientSecretBasic,
+        response_type: "code",
     };
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
 }

@@ -44,6 +44,8 @@ pub struct Ctx<'a> {
     pub back: reqwest::Client,
     pub browser: Browser,
     pub auth: ClientAuth,
+    /// The response_type variant of the module.
+    pub response_type: &'static str,
     pub client: Client,
     pub server: Value,
     pub server_jwks: Value,
@@ -70,8 +72,16 @@ impl<'a> Ctx<'a> {
         cfg: &'a Config,
         ca: Option<reqwest::Certificate>,
         auth: ClientAuth,
+        response_type: &'static str,
     ) -> Result<Ctx<'a>, String> {
-        let client = cfg.client(auth.name())?.clone();
+        // Clients registered for the response types that return tokens from the
+        // authorization endpoint have their own role.
+        let role = if response_type == "code" {
+            auth.name().to_string()
+        } else {
+            format!("{}_front_channel_tokens", auth.name())
+        };
+        let client = cfg.client(&role)?.clone();
         Ok(Ctx {
             cfg,
             log: Log::default(),
@@ -79,6 +89,7 @@ impl<'a> Ctx<'a> {
             browser: Browser::new(ca.as_ref()),
             ca,
             auth,
+            response_type,
             client,
             server: Value::Null,
             server_jwks: Value::Null,
@@ -327,7 +338,9 @@ pub fn create_authorization_request(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
         );
     }
     match req.response_type {
-        Some(rt) => {
+        Some(_) => {
+            // SetAuthorizationEndpointRequestResponseTypeFromEnvironment: the variant's.
+            let rt = ctx.response_type;
             p.insert("response_type".into(), rt.into());
             ctx.log.must_ok(
                 "SetAuthorizationEndpointRequestResponseTypeFromEnvironment",
@@ -395,8 +408,32 @@ pub async fn visit(ctx: &mut Ctx<'_>, interact: bool) -> Flow<Visit> {
 /// The browser must have come back to the redirect_uri (the suite waits for its callback).
 pub fn expect_callback(ctx: &mut Ctx<'_>, v: &Visit) -> Flow {
     match &v.landing {
-        Landing::Callback { query, .. } => {
-            ctx.response = query.clone();
+        Landing::Callback {
+            query, fragment, ..
+        } => {
+            // Without a response_type in the request (oidcc-response-type-missing) the
+            // response is in the query too.
+            if ctx.response_type == "code" || !ctx.request.contains_key("response_type") {
+                ctx.response = query.clone();
+                return Ok(());
+            }
+            // Response types returning tokens answer in the fragment (OAuth 2.0 Multiple
+            // Response Types §5); the query must carry neither a code nor an error.
+            ctx.response = fragment.clone();
+            let r = if query.contains_key("code") {
+                Err("the authorization code is in the URL query, not the fragment".into())
+            } else {
+                Ok("no code in the URL query".into())
+            };
+            ctx.log
+                .check("RejectAuthCodeInUrlQuery", Failure, &["OIDCC-3.3.2.5"], r);
+            let r = if query.contains_key("error") {
+                Err("the error is in the URL query, not the fragment".into())
+            } else {
+                Ok("no error in the URL query".into())
+            };
+            ctx.log
+                .check("RejectErrorInUrlQuery", Failure, &["OAuth2-RT-5"], r);
             Ok(())
         }
         Landing::Page { status, url, body } => {
@@ -443,6 +480,80 @@ pub fn process_callback(ctx: &mut Ctx<'_>) -> Flow {
         ctx.log
             .must("ExtractAuthorizationCodeFromAuthorizationResponse", &[], r)?,
     );
+    front_channel_tokens(ctx)
+}
+
+/// Whether the module's response_type includes `part` (`code`, `token`, `id_token`).
+pub fn response_type_includes(ctx: &Ctx<'_>, part: &str) -> bool {
+    ctx.response_type.split(' ').any(|p| p == part)
+}
+
+/// The tokens of the authorization response itself (AbstractOIDCCServerTest
+/// onAuthorizationCallbackResponse and handleSuccessfulAuthorizationEndpointResponse):
+/// the access token, and the ID token with its checks and c_hash (OIDC Core §3.3.2.11).
+fn front_channel_tokens(ctx: &mut Ctx<'_>) -> Flow {
+    if response_type_includes(ctx, "token") {
+        let r = match ctx.response.get("access_token") {
+            Some(t) if !t.is_empty() => Ok((t.clone(), "access_token found".to_string())),
+            _ => Err("no access_token in the authorization response".to_string()),
+        };
+        ctx.access_token = Some(ctx.log.must(
+            "ExtractAccessTokenFromAuthorizationResponse",
+            &[],
+            r,
+        )?);
+    }
+    if !response_type_includes(ctx, "id_token") {
+        return Ok(());
+    }
+    let r = match ctx.response.get("id_token") {
+        None => Err("no id_token in the authorization response".to_string()),
+        Some(raw) => jose::decode(raw).map(|jws| {
+            (
+                IdToken {
+                    raw: raw.clone(),
+                    claims: jws.claims.clone(),
+                    jws,
+                },
+                "id_token extracted".to_string(),
+            )
+        }),
+    };
+    let token = ctx
+        .log
+        .must("ExtractIdTokenFromAuthorizationResponse", &[], r)?;
+    let (alg, c_hash) = (
+        token.jws.alg().to_string(),
+        token.claims["c_hash"].as_str().map(str::to_string),
+    );
+    ctx.id_token = Some(token);
+    id_token_checks(ctx);
+    if let Some(code) = ctx.code.clone() {
+        let r = c_hash
+            .clone()
+            .map(|h| format!("c_hash {h}"))
+            .ok_or("c_hash is missing from the ID token".to_string());
+        ctx.log
+            .check("ExtractCHash", Failure, &["OIDCC-3.3.2.11"], r);
+        if let Some(h) = c_hash {
+            let r = match jose::half_hash(&alg, &code) {
+                Some(want) if want == h => Ok("c_hash matches the code".into()),
+                Some(want) => Err(format!("c_hash {h} does not match the code ({want})")),
+                None => Err(format!("no hash for alg {alg}")),
+            };
+            ctx.log
+                .check("ValidateCHash", Failure, &["OIDCC-3.3.2.11"], r);
+        }
+    }
+    Ok(())
+}
+
+/// The resource request made with the access token of the authorization response, before
+/// the token endpoint (handleSuccessfulAuthorizationEndpointResponse).
+pub async fn front_channel_resource(ctx: &mut Ctx<'_>) -> Flow {
+    if response_type_includes(ctx, "token") {
+        request_protected_resource(ctx).await?;
+    }
     Ok(())
 }
 
@@ -888,6 +999,7 @@ pub async fn code_flow(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
     let v = visit(ctx, true).await?;
     expect_callback(ctx, &v)?;
     process_callback(ctx)?;
+    front_channel_resource(ctx).await?;
     exchange_code(ctx).await?;
     request_protected_resource(ctx).await
 }

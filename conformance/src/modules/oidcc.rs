@@ -83,6 +83,7 @@ pub async fn oidcc_server(ctx: &mut Ctx<'_>) -> Flow {
         &["RFC6749-10.10", "RFC6819-5.1.4.2-2"],
         r,
     );
+    front_channel_resource(ctx).await?;
     exchange_code(ctx).await?;
     // OIDCCServerTest.additionalTokenEndpointResponseValidation
     let body = ctx

@@ -58,11 +58,13 @@ fn hybrid_entries() -> Vec<Entry> {
             "oidcc-userinfo-post-header",
             "oidcc-userinfo-post-body",
         ]);
-        // With an ID token from the authorization endpoint the nonce is required
-        // (oidcc-ensure-request-without-nonce-fails, not written yet); `code token` may omit it.
-        if rt == "code token" {
-            first.push("oidcc-ensure-request-without-nonce-succeeds-for-code-flow");
-        }
+        // With an ID token from the authorization endpoint the nonce is required;
+        // `code token` may omit it.
+        first.push(if rt == "code token" {
+            "oidcc-ensure-request-without-nonce-succeeds-for-code-flow"
+        } else {
+            "oidcc-ensure-request-without-nonce-fails"
+        });
         first.extend([
             "oidcc-scope-profile",
             "oidcc-scope-email",
@@ -233,6 +235,9 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
         "oidcc-claims-locales" => Box::pin(oidcc::oidcc_claims_locales(ctx)),
         "oidcc-ensure-request-with-acr-values-succeeds" => {
             Box::pin(oidcc::oidcc_ensure_request_with_acr_values_succeeds(ctx))
+        }
+        "oidcc-ensure-request-without-nonce-fails" => {
+            Box::pin(oidcc::oidcc_ensure_request_without_nonce_fails(ctx))
         }
         "oidcc-codereuse" => Box::pin(oidcc::oidcc_codereuse(ctx)),
         "oidcc-codereuse-30seconds" => Box::pin(oidcc::oidcc_codereuse_30seconds(ctx)),

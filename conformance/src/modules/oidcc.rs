@@ -378,6 +378,45 @@ pub async fn oidcc_response_type_missing(ctx: &mut Ctx<'_>) -> Flow {
     Ok(())
 }
 
+/// oidcc-ensure-request-without-nonce-fails (OIDCCEnsureRequestWithoutNonceFails; response
+/// types returning an ID token from the authorization endpoint): OIDC Core §3.2.2.1 / §3.3.2.11
+/// make the nonce REQUIRED, so the request must end on an error page or with invalid_request.
+pub async fn oidcc_ensure_request_without_nonce_fails(ctx: &mut Ctx<'_>) -> Flow {
+    configure(ctx).await?;
+    ctx.log.block("Make request to authorization endpoint");
+    create_authorization_request(
+        ctx,
+        &Req {
+            nonce: false,
+            ..Req::default()
+        },
+    )?;
+    let v = visit(ctx, true).await?;
+    if error_page_review(
+        ctx,
+        &v,
+        "ExpectRequestMissingNonceErrorPage",
+        &["OIDCC-3.2.2.1"],
+    ) {
+        return Ok(());
+    }
+    expect_callback(ctx, &v)?;
+    ctx.log.block("Verify authorization endpoint response");
+    generic_error_checks(ctx);
+    let r = match ctx.response.get("error").map(String::as_str) {
+        Some("invalid_request") => Ok("Authorization endpoint returned expected error".into()),
+        Some(e) => Err(format!("'error' field has unexpected value: {e}")),
+        None => Err("Expected 'error' field not found".into()),
+    };
+    ctx.log.check(
+        "CheckErrorFromAuthorizationEndpointErrorInvalidRequest",
+        Failure,
+        &["OIDCC-3.2.2.1"],
+        r,
+    );
+    Ok(())
+}
+
 /// oidcc-ensure-registered-redirect-uri (OIDCCEnsureRegisteredRedirectUri).
 pub async fn oidcc_ensure_registered_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;

@@ -63,6 +63,9 @@ pub struct Ctx<'a> {
     pub refresh_token: Option<String>,
     pub id_token: Option<IdToken>,
     pub userinfo: Option<Value>,
+    /// oidcc-server also checks at_hash in the authorization endpoint's ID token
+    /// (OIDCCServerTest.performAuthorizationEndpointIdTokenValidation).
+    pub check_front_channel_at_hash: bool,
     /// The condition that builds the redirect to the authorization endpoint from `request`.
     pub redirect_builder: &'static str,
 }
@@ -105,6 +108,7 @@ impl<'a> Ctx<'a> {
             refresh_token: None,
             id_token: None,
             userinfo: None,
+            check_front_channel_at_hash: false,
             redirect_builder: "BuildPlainRedirectToAuthorizationEndpoint",
         })
     }
@@ -522,12 +526,38 @@ fn front_channel_tokens(ctx: &mut Ctx<'_>) -> Flow {
     let token = ctx
         .log
         .must("ExtractIdTokenFromAuthorizationResponse", &[], r)?;
-    let (alg, c_hash) = (
+    let (alg, c_hash, at_hash) = (
         token.jws.alg().to_string(),
         token.claims["c_hash"].as_str().map(str::to_string),
+        token.claims["at_hash"].as_str().map(str::to_string),
     );
     ctx.id_token = Some(token);
     id_token_checks(ctx);
+    if ctx.check_front_channel_at_hash {
+        // OIDC Core §3.3.2.11: at_hash is REQUIRED when an access token is returned with it.
+        let severity = if response_type_includes(ctx, "token") {
+            Failure
+        } else {
+            Info
+        };
+        let r = at_hash
+            .clone()
+            .map(|h| format!("at_hash {h}"))
+            .ok_or("at_hash is missing from the ID token".to_string());
+        ctx.log
+            .check("ExtractAtHash", severity, &["OIDCC-3.3.2.11"], r);
+        if let (Some(h), Some(at)) = (at_hash, ctx.access_token.clone()) {
+            let r = match jose::half_hash(&alg, &at) {
+                Some(want) if want == h => Ok("at_hash matches the access token".into()),
+                Some(want) => Err(format!(
+                    "at_hash {h} does not match the access token ({want})"
+                )),
+                None => Err(format!("no hash for alg {alg}")),
+            };
+            ctx.log
+                .check("ValidateAtHash", Failure, &["OIDCC-3.3.2.11"], r);
+        }
+    }
     if let Some(code) = ctx.code.clone() {
         let r = c_hash
             .clone()

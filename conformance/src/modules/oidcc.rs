@@ -48,6 +48,7 @@ fn scope_claims(scope: &str) -> Vec<&'static str> {
 /// oidcc-server (OIDCCServerTest).
 pub async fn oidcc_server(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;
+    ctx.check_front_channel_at_hash = true;
     ctx.log.block("Make request to authorization endpoint");
     create_authorization_request(ctx, &Req::default())?;
     let v = visit(ctx, true).await?;

@@ -41,6 +41,56 @@ fn with_response_type(
         .collect()
 }
 
+/// The implicit plan (`OIDCCImplicitTestPlan`): one table for `id_token` and for
+/// `id_token token`, then the UserInfo modules and OP-Response-Missing with `id_token token`.
+fn implicit_entries() -> Vec<Entry> {
+    let table: &[&'static str] = &[
+        "oidcc-server",
+        "oidcc-idtoken-signature",
+        "oidcc-ensure-request-without-nonce-fails",
+        "oidcc-scope-profile",
+        "oidcc-scope-email",
+        "oidcc-scope-address",
+        "oidcc-scope-phone",
+        "oidcc-scope-all",
+        "oidcc-display-page",
+        "oidcc-display-popup",
+        "oidcc-prompt-login",
+        "oidcc-prompt-none-not-logged-in",
+        "oidcc-prompt-none-logged-in",
+        "oidcc-max-age-1",
+        "oidcc-max-age-10000",
+        "oidcc-ensure-request-with-unknown-parameter-succeeds",
+        "oidcc-id-token-hint",
+        "oidcc-login-hint",
+        "oidcc-ui-locales",
+        "oidcc-claims-locales",
+        "oidcc-ensure-request-with-acr-values-succeeds",
+        "oidcc-ensure-registered-redirect-uri",
+        "oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported",
+        "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
+        "oidcc-ensure-request-object-with-redirect-uri",
+        "oidcc-claims-essential",
+    ];
+    let mut out = with_response_type(table, ClientAuth::ClientSecretBasic, "id_token");
+    out.extend(with_response_type(
+        table,
+        ClientAuth::ClientSecretBasic,
+        "id_token token",
+    ));
+    out.extend(with_response_type(
+        &[
+            "oidcc-userinfo-get",
+            "oidcc-userinfo-post-header",
+            "oidcc-userinfo-post-body",
+            "oidcc-response-type-missing",
+        ],
+        ClientAuth::ClientSecretBasic,
+        "id_token token",
+    ));
+    out
+}
+
 /// The hybrid plan (`OIDCCHybridTestPlan`): the basic plan's table once per response type,
 /// as the suite lists it, less the modules not written yet (see conformance/README.md).
 fn hybrid_entries() -> Vec<Entry> {
@@ -177,6 +227,10 @@ pub fn plans() -> Vec<Plan> {
         Plan {
             name: "oidcc-hybrid-certification-test-plan",
             entries: hybrid_entries(),
+        },
+        Plan {
+            name: "oidcc-implicit-certification-test-plan",
+            entries: implicit_entries(),
         },
         // Of the dynamic plan, only its request_uri module so far, with a client registered
         // ahead through the operator CLI with the metadata the module would register.

@@ -54,36 +54,39 @@ pub async fn oidcc_server(ctx: &mut Ctx<'_>) -> Flow {
     let v = visit(ctx, true).await?;
     expect_callback(ctx, &v)?;
     process_callback(ctx)?;
-    let code = ctx.code.clone().unwrap_or_default();
-    let r = if code.len() * 8 >= 128 {
-        Ok(format!(
-            "Authorization code is of sufficient length ({} bits)",
-            code.len() * 8
-        ))
-    } else {
-        Err(format!(
-            "Authorization code is not long enough ({} bits)",
-            code.len() * 8
-        ))
-    };
-    ctx.log.check(
-        "EnsureMinimumAuthorizationCodeLength",
-        Failure,
-        &["RFC6749-10.10", "RFC6819-5.1.4.2-2"],
-        r,
-    );
-    let e = shannon_entropy(&code);
-    let r = if e > 96.0 {
-        Ok(format!("entropy {e:.1} bits"))
-    } else {
-        Err(format!("entropy {e:.1} bits, 96 required"))
-    };
-    ctx.log.check(
-        "EnsureMinimumAuthorizationCodeEntropy",
-        Failure,
-        &["RFC6749-10.10", "RFC6819-5.1.4.2-2"],
-        r,
-    );
+    // OIDCCServerTest.performAuthorizationCodeValidation, when there is a code.
+    if response_type_includes(ctx, "code") {
+        let code = ctx.code.clone().unwrap_or_default();
+        let r = if code.len() * 8 >= 128 {
+            Ok(format!(
+                "Authorization code is of sufficient length ({} bits)",
+                code.len() * 8
+            ))
+        } else {
+            Err(format!(
+                "Authorization code is not long enough ({} bits)",
+                code.len() * 8
+            ))
+        };
+        ctx.log.check(
+            "EnsureMinimumAuthorizationCodeLength",
+            Failure,
+            &["RFC6749-10.10", "RFC6819-5.1.4.2-2"],
+            r,
+        );
+        let e = shannon_entropy(&code);
+        let r = if e > 96.0 {
+            Ok(format!("entropy {e:.1} bits"))
+        } else {
+            Err(format!("entropy {e:.1} bits, 96 required"))
+        };
+        ctx.log.check(
+            "EnsureMinimumAuthorizationCodeEntropy",
+            Failure,
+            &["RFC6749-10.10", "RFC6819-5.1.4.2-2"],
+            r,
+        );
+    }
     front_channel_resource(ctx).await?;
     exchange_code(ctx).await?;
     // OIDCCServerTest.additionalTokenEndpointResponseValidation
@@ -92,16 +95,18 @@ pub async fn oidcc_server(ctx: &mut Ctx<'_>) -> Flow {
         .as_ref()
         .and_then(|r| r.json())
         .unwrap_or_default();
-    ctx.log.check(
-        "ExtractExpiresInFromTokenEndpointResponse",
-        Warning,
-        &["RFC6749-5.1"],
-        if body.get("expires_in").is_some() {
-            Ok("expires_in present".into())
-        } else {
-            Err("expires_in missing".into())
-        },
-    );
+    if response_type_includes(ctx, "code") {
+        ctx.log.check(
+            "ExtractExpiresInFromTokenEndpointResponse",
+            Warning,
+            &["RFC6749-5.1"],
+            if body.get("expires_in").is_some() {
+                Ok("expires_in present".into())
+            } else {
+                Err("expires_in missing".into())
+            },
+        );
+    }
     hash_claims(ctx);
     let claims = ctx
         .id_token
@@ -657,6 +662,31 @@ pub async fn oidcc_ensure_request_with_acr_values_succeeds(ctx: &mut Ctx<'_>) ->
 }
 
 /// AbstractOIDCCReturnedClaimsServerTest with `scope`.
+/// VerifyScopesReturnedInAuthorizationEndpointIdToken.
+fn verify_scopes_in_id_token(ctx: &mut Ctx<'_>) {
+    let claims = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.claims.clone())
+        .unwrap_or_default();
+    let expected = scope_claims(&ctx.scope);
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|c| claims.get(**c).is_none())
+        .collect();
+    let r = if missing.is_empty() {
+        Ok("the id_token contains all scope items of scope in authorization request".into())
+    } else {
+        Err(format!("the id_token doesn't contain all scope items of scope in authorization request: missing {missing:?}"))
+    };
+    ctx.log.check(
+        "VerifyScopesReturnedInAuthorizationEndpointIdToken",
+        Warning,
+        &["OIDCC-5.4"],
+        r,
+    );
+}
+
 async fn scope_module(ctx: &mut Ctx<'_>, scope: &str, condition: &str, reverse: bool) -> Flow {
     configure(ctx).await?;
     ctx.log
@@ -697,6 +727,12 @@ async fn scope_module(ctx: &mut Ctx<'_>, scope: &str, condition: &str, reverse: 
         );
     }
     code_flow(ctx, &Req::default()).await?;
+    // AbstractOIDCCReturnedClaimsServerTest: without an access token the claims are in the
+    // ID token of the authorization response.
+    if ctx.response_type == "id_token" {
+        verify_scopes_in_id_token(ctx);
+        return Ok(());
+    }
     ctx.log.block("Userinfo endpoint");
     let resp = call_userinfo(ctx, false, "CallUserInfoEndpoint").await?;
     ensure_status(ctx, &resp, 200, "EnsureHttpStatusCodeIs200", Failure);
@@ -1490,9 +1526,21 @@ pub async fn oidcc_ensure_request_with_valid_pkce_succeeds(ctx: &mut Ctx<'_>) ->
 /// oidcc-claims-essential: `name` requested as an essential UserInfo claim.
 pub async fn oidcc_claims_essential(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;
-    let claims = r#"{"userinfo":{"name":{"essential":true}}}"#;
+    // For response_type id_token the name is asked for in the ID token.
+    let id_token_only = ctx.response_type == "id_token";
+    let (claims, condition) = if id_token_only {
+        (
+            r#"{"id_token":{"name":{"essential":true}}}"#,
+            "AddIdTokenEssentialNameClaimToAuthorizationEndpointRequest",
+        )
+    } else {
+        (
+            r#"{"userinfo":{"name":{"essential":true}}}"#,
+            "AddUserInfoEssentialNameClaimToAuthorizationEndpointRequest",
+        )
+    };
     ctx.log.must_ok(
-        "AddUserInfoEssentialNameClaimToAuthorizationEndpointRequest",
+        condition,
         &["OIDCC-5.5", "OIDCC-5.5.1"],
         Ok(format!("claims={claims}")),
     )?;
@@ -1504,6 +1552,25 @@ pub async fn oidcc_claims_essential(ctx: &mut Ctx<'_>) -> Flow {
         },
     )
     .await?;
+    if id_token_only {
+        verify_scopes_in_id_token(ctx);
+        let has_name = ctx
+            .id_token
+            .as_ref()
+            .is_some_and(|t| t.claims["name"].is_string());
+        let r = if has_name {
+            Ok("name returned in the id_token".into())
+        } else {
+            Err("the essential name claim was not returned in the id_token".into())
+        };
+        ctx.log.check(
+            "EnsureIdTokenContainsName",
+            Warning,
+            &["OIDCC-5.5", "OIDCC-5.5.1"],
+            r,
+        );
+        return Ok(());
+    }
     ctx.log.block("Userinfo endpoint");
     let resp = call_userinfo(ctx, false, "CallUserInfoEndpoint").await?;
     ensure_status(ctx, &resp, 200, "EnsureHttpStatusCodeIs200", Failure);

@@ -79,6 +79,11 @@ async fn main() {
                 .filter(|rt| *rt != "code")
                 .map(|rt| format!(" ({rt})"))
                 .unwrap_or_default();
+            let rt = if m.variant.contains("response_mode=form_post") {
+                format!("{rt} (form_post)")
+            } else {
+                rt
+            };
             let name = format!("{}{rt}", m.name);
             println!("  {:<60} {:<8} {}", name, m.verdict.as_str(), note);
         }

@@ -15,6 +15,8 @@ pub struct Entry {
     pub auth: ClientAuth,
     /// The response_type variant: `code`, `code id_token`, `code token`, ...
     pub response_type: &'static str,
+    /// The response_mode variant: `default` or `form_post`.
+    pub response_mode: &'static str,
 }
 
 pub struct Plan {
@@ -37,6 +39,30 @@ fn with_response_type(
             module: m,
             auth,
             response_type,
+            response_mode: "default",
+        })
+        .collect()
+}
+
+/// The modules of the form-post hybrid plan run today.
+const FORM_POST_HYBRID_SUBSET: &[&str] = &[
+    "oidcc-server",
+    "oidcc-server-client-secret-post",
+    "oidcc-response-type-missing",
+    "oidcc-ensure-request-without-nonce-fails",
+    "oidcc-ensure-request-without-nonce-succeeds-for-code-flow",
+    "oidcc-prompt-none-not-logged-in",
+    "oidcc-userinfo-get",
+];
+
+/// AbstractFormPostTestPlan.changeResponseTypeToFormPost: the same modules with
+/// response_mode=form_post.
+fn form_post(entries: Vec<Entry>) -> Vec<Entry> {
+    entries
+        .into_iter()
+        .map(|e| Entry {
+            response_mode: "form_post",
+            ..e
         })
         .collect()
 }
@@ -222,7 +248,22 @@ pub fn plans() -> Vec<Plan> {
         },
         Plan {
             name: "oidcc-basic-certification-test-plan",
-            entries: basic_entries,
+            entries: basic_entries.clone(),
+        },
+        Plan {
+            name: "oidcc-formpost-basic-certification-test-plan",
+            entries: form_post(basic_entries),
+        },
+        Plan {
+            name: "oidcc-formpost-hybrid-certification-test-plan",
+            // A subset, to keep the run short: the modules whose responses (success and
+            // errors) differ by response type; the others repeat the plain hybrid plan.
+            entries: form_post(
+                hybrid_entries()
+                    .into_iter()
+                    .filter(|e| FORM_POST_HYBRID_SUBSET.contains(&e.module))
+                    .collect(),
+            ),
         },
         Plan {
             name: "oidcc-hybrid-certification-test-plan",
@@ -243,8 +284,9 @@ pub fn plans() -> Vec<Plan> {
 
 pub fn variant(entry: &Entry) -> String {
     format!(
-        "server_metadata=discovery, client_registration=static_client, response_type={}, response_mode=default, client_auth_type={}",
+        "server_metadata=discovery, client_registration=static_client, response_type={}, response_mode={}, client_auth_type={}",
         entry.response_type,
+        entry.response_mode,
         entry.auth.name()
     )
 }
@@ -333,7 +375,13 @@ pub async fn run_module(
     entry: &Entry,
 ) -> ModuleReport {
     let started = std::time::Instant::now();
-    let mut ctx = match Ctx::new(cfg, ca, entry.auth, entry.response_type) {
+    let mut ctx = match Ctx::new(
+        cfg,
+        ca,
+        entry.auth,
+        entry.response_type,
+        entry.response_mode,
+    ) {
         Ok(c) => c,
         Err(e) => {
             let mut log = crate::log::Log::default();

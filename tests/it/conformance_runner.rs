@@ -227,6 +227,7 @@ async fn run(s: &Setup, module: &'static str) -> ModuleReport {
         module,
         auth: ClientAuth::ClientSecretBasic,
         response_type: "code",
+        response_mode: "default",
     };
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
 }

@@ -46,6 +46,8 @@ pub struct Ctx<'a> {
     pub auth: ClientAuth,
     /// The response_type variant of the module.
     pub response_type: &'static str,
+    /// The response_mode variant: `default` or `form_post`.
+    pub response_mode: &'static str,
     pub client: Client,
     pub server: Value,
     pub server_jwks: Value,
@@ -76,6 +78,7 @@ impl<'a> Ctx<'a> {
         ca: Option<reqwest::Certificate>,
         auth: ClientAuth,
         response_type: &'static str,
+        response_mode: &'static str,
     ) -> Result<Ctx<'a>, String> {
         // Clients registered for the response types that return tokens from the
         // authorization endpoint have their own role.
@@ -93,6 +96,7 @@ impl<'a> Ctx<'a> {
             ca,
             auth,
             response_type,
+            response_mode,
             client,
             server: Value::Null,
             server_jwks: Value::Null,
@@ -357,6 +361,14 @@ pub fn create_authorization_request(ctx: &mut Ctx<'_>, req: &Req) -> Flow {
             "skipped: Miss out the response_type",
         ),
     }
+    if ctx.response_mode == "form_post" {
+        p.insert("response_mode".into(), "form_post".into());
+        ctx.log.must_ok(
+            "SetAuthorizationEndpointRequestResponseModeToFormPost",
+            &["OAuth2-FormPost-2"],
+            Ok("response_mode=form_post".into()),
+        )?;
+    }
     for (k, v) in &req.extra {
         p.insert(k.clone(), v.clone());
     }
@@ -413,6 +425,30 @@ pub async fn visit(ctx: &mut Ctx<'_>, interact: bool) -> Flow<Visit> {
 pub fn expect_callback(ctx: &mut Ctx<'_>, v: &Visit) -> Flow {
     match &v.landing {
         Landing::Callback {
+            form: Some(fields), ..
+        } => {
+            // response_mode=form_post: the parameters are the posted form's fields.
+            ctx.response = fields.clone();
+            Ok(())
+        }
+        Landing::Callback {
+            query, fragment, ..
+        } if ctx.response_mode == "form_post"
+            && ctx.request.contains_key("response_type")
+            && !(query.is_empty() && fragment.is_empty()) =>
+        {
+            // The suite's callback for form_post reads only the POST body: a response in the
+            // redirect URL never reaches it.
+            ctx.log.must_ok(
+                "WaitForFormPostCallback",
+                &["OAuth2-FormPost-2"],
+                Err(format!(
+                    "response_mode=form_post was asked for, but the response came in the redirect URL: {}",
+                    v_url(&v.landing)
+                )),
+            )
+        }
+        Landing::Callback {
             query, fragment, ..
         } => {
             // Without a response_type in the request (oidcc-response-type-missing) the
@@ -450,6 +486,13 @@ pub fn expect_callback(ctx: &mut Ctx<'_>, v: &Visit) -> Flow {
                 )),
             )
         }
+    }
+}
+
+fn v_url(l: &Landing) -> String {
+    match l {
+        Landing::Callback { url, .. } => url.to_string(),
+        Landing::Page { url, .. } => url.clone(),
     }
 }
 

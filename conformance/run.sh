@@ -13,7 +13,11 @@ PARALLEL=${PARALLEL:-6}
 # that build instead of compiling the provider a second time with other features).
 if [ -z "${NO_BUILD:-}" ]; then
   echo "== cargo build (provider and runner)"
-  cargo test --locked -q --no-run -p consentry --test it 2>&1 | grep -v '^ *Executable' || true
+  # A failed build stops the run: a stale binary must never be what the plans test.
+  if ! build_log=$(cargo test --locked -q --no-run -p consentry --test it 2>&1); then
+    echo "$build_log" >&2
+    exit 1
+  fi
   cargo build --locked -q -p consentry-conformance --bin consentry-conformance
 fi
 BIN=target/debug/consentry

@@ -76,6 +76,19 @@ impl OutboundPolicy {
     }
 }
 
+/// The body of `res`, read chunk by chunk and refused as soon as it passes `max` bytes, so a
+/// hostile or broken server cannot make us buffer without bound. The error says what failed.
+pub async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max {
+            return Err(format!("the body is larger than {max} bytes"));
+        }
+    }
+    Ok(body)
+}
+
 /// Resolves host names and keeps only the addresses the policy allows.
 struct PolicyResolver {
     policy: OutboundPolicy,

@@ -142,7 +142,7 @@ impl JwksCache {
                 .check_uri(uri)
                 .map_err(|why| fail(format!("{uri}: {why}")))?;
         }
-        let mut res = self
+        let res = self
             .http
             .get(uri)
             .send()
@@ -151,13 +151,9 @@ impl JwksCache {
         if !res.status().is_success() {
             return Err(fail(format!("{uri} answered {}", res.status())));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(fail(format!("{uri} is larger than {MAX_JWKS_BYTES} bytes")));
-            }
-        }
+        let body = crate::outbound::read_capped(res, MAX_JWKS_BYTES)
+            .await
+            .map_err(|e| fail(format!("{uri}: {e}")))?;
         serde_json::from_slice(&body).map_err(|e| fail(format!("{uri}: {e}")))
     }
 }

@@ -63,7 +63,7 @@ pub async fn fetch(p: &Provider, client: &Client, uri: &str) -> OAuthResult<Stri
         .outbound
         .check_uri(without_fragment(uri))
         .map_err(|why| unreachable(format!("{uri}: {why}")))?;
-    let mut res = p
+    let res = p
         .request_uri_http
         .get(url)
         .send()
@@ -72,15 +72,9 @@ pub async fn fetch(p: &Provider, client: &Client, uri: &str) -> OAuthResult<Stri
     if !res.status().is_success() {
         return Err(unreachable(format!("{uri} answered {}", res.status())));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| unreachable(e.to_string()))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_OBJECT_BYTES {
-            return Err(invalid_uri(
-                "the document at request_uri is larger than 32 KiB",
-            ));
-        }
-    }
+    let body = crate::outbound::read_capped(res, MAX_OBJECT_BYTES)
+        .await
+        .map_err(|e| unreachable(format!("{uri}: {e}")))?;
     let text = String::from_utf8(body).map_err(|_| {
         OAuthError::new(
             "invalid_request_object",

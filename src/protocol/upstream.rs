@@ -99,18 +99,9 @@ fn allowed(plugin: &Plugin, url: &str) -> OAuthResult<url::Url> {
 /// Reads a JSON body within the size limit.
 async fn json_body(res: reqwest::Response, what: &str) -> OAuthResult<(u16, Value)> {
     let status = res.status().as_u16();
-    let mut res = res;
-    let mut body = Vec::new();
-    while let Some(chunk) = res
-        .chunk()
+    let body = crate::outbound::read_capped(res, MAX_BODY)
         .await
-        .map_err(|e| bad_gateway(format!("{what}: {e}")))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            return Err(bad_gateway(format!("{what}: body over {MAX_BODY} bytes")));
-        }
-    }
+        .map_err(|e| bad_gateway(format!("{what}: {e}")))?;
     let v = serde_json::from_slice(&body).map_err(|e| bad_gateway(format!("{what}: {e}")))?;
     Ok((status, v))
 }

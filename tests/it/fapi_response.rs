@@ -2,9 +2,7 @@
 //! JWT-secured authorization responses (JARM).
 
 use crate::harness::*;
-use base64::Engine;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 async fn hybrid_client(s: &TestServer, extra: Value) -> TestClient {
     let mut meta = json!({
@@ -15,48 +13,6 @@ async fn hybrid_client(s: &TestServer, extra: Value) -> TestClient {
         meta[k] = v.clone();
     }
     s.client(meta).await
-}
-
-fn fragment(url: &str) -> HashMap<String, String> {
-    let u = url::Url::parse(url).unwrap();
-    assert!(u.query().is_none(), "nothing in the query: {url}");
-    form_urlencoded::parse(u.fragment().expect("a fragment").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn half_hash(v: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
-}
-
-/// Verifies a JWT we signed against the published JWKS and returns its claims.
-async fn verify_with_jwks(s: &TestServer, jwt: &str) -> Value {
-    let jwks: Value = s
-        .browser()
-        .get(s.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = jwt_header(jwt);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("kid published");
-    let jwk = josekit::jwk::Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
-    let verifier: Box<dyn josekit::jws::JwsVerifier> = match header["alg"].as_str().unwrap() {
-        "ES256" => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
-        "PS256" => Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap()),
-        _ => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap()),
-    };
-    let (payload, _) =
-        josekit::jws::deserialize_compact(jwt, verifier.as_ref()).expect("signature verifies");
-    serde_json::from_slice(&payload).unwrap()
 }
 
 #[tokio::test]

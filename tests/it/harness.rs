@@ -426,6 +426,51 @@ pub fn jwt_header(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
 }
 
+/// The parameters of a response carried in the redirect's fragment (nothing in its query).
+pub fn fragment(url: &str) -> std::collections::HashMap<String, String> {
+    let u = url::Url::parse(url).unwrap();
+    assert!(u.query().is_none(), "nothing in the query: {url}");
+    form_urlencoded::parse(u.fragment().expect("a fragment").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// OIDC Core §3.3.2.11 (`at_hash`, `c_hash`, `s_hash`): base64url of the left half of the
+/// SHA-256 digest (RS256, PS256, ES256).
+pub fn half_hash(v: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
+/// Verifies a JWT we signed against the published JWKS (by its kid and alg); its claims.
+pub async fn verify_with_jwks(s: &TestServer, jwt: &str) -> Value {
+    let jwks: Value = s
+        .browser()
+        .get(s.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jwt_header(jwt);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("kid published");
+    let jwk = josekit::jwk::Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
+    let verifier: Box<dyn josekit::jws::JwsVerifier> = match header["alg"].as_str().unwrap() {
+        "ES256" => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
+        "PS256" => Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap()),
+        _ => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap()),
+    };
+    let (payload, _) =
+        josekit::jws::deserialize_compact(jwt, verifier.as_ref()).expect("signature verifies");
+    serde_json::from_slice(&payload).unwrap()
+}
+
 /// Runs the code flow for `client` and `username` up to a code: the code and its PKCE verifier.
 pub async fn code_for(
     server: &TestServer,

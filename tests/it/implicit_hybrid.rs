@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use crate::keys::ClientKey;
-use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -22,47 +21,9 @@ async fn token_client(s: &TestServer, extra: Value) -> TestClient {
     s.client(meta).await
 }
 
-fn fragment(url: &str) -> HashMap<String, String> {
-    let u = url::Url::parse(url).unwrap();
-    assert!(u.query().is_none(), "nothing in the query: {url}");
-    form_urlencoded::parse(u.fragment().expect("a fragment").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-/// OIDC Core §3.3.2.11: base64url of the left half of the SHA-256 digest (RS256, PS256, ES256).
-fn half_hash(v: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
-}
-
-/// Verifies an ID token against the published JWKS (by its kid and alg); returns its claims.
+/// Verifies an ID token against the published JWKS; its claims, with `iss` and `exp` checked.
 async fn verify_id_token(s: &TestServer, jwt: &str) -> Value {
-    let jwks: Value = s
-        .browser()
-        .get(s.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = jwt_header(jwt);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("kid published");
-    let jwk = josekit::jwk::Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
-    let verifier: Box<dyn josekit::jws::JwsVerifier> = match header["alg"].as_str().unwrap() {
-        "ES256" => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
-        "PS256" => Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap()),
-        _ => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap()),
-    };
-    let (payload, _) =
-        josekit::jws::deserialize_compact(jwt, verifier.as_ref()).expect("signature verifies");
-    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let claims = verify_with_jwks(s, jwt).await;
     assert_eq!(claims["iss"], s.issuer);
     assert!(claims["exp"].as_i64().unwrap() > s.provider.now());
     claims

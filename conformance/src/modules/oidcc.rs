@@ -368,18 +368,11 @@ pub async fn oidcc_response_type_missing(ctx: &mut Ctx<'_>) -> Flow {
     expect_callback(ctx, &v)?;
     ctx.log.block("Verify authorization endpoint response");
     generic_error_checks(ctx);
-    let r = match ctx.response.get("error").map(String::as_str) {
-        Some("unsupported_response_type" | "invalid_request") => {
-            Ok("Authorization endpoint returned expected error".into())
-        }
-        Some(e) => Err(format!("'error' field has unexpected value: {e}")),
-        None => Err("Expected 'error' field not found".into()),
-    };
-    ctx.log.check(
+    check_error_is_one_of(
+        ctx,
         "CheckErrorFromAuthorizationEndpointErrorInvalidRequestOrUnsupportedResponseType",
-        Failure,
         &["RFC6749-3.1.1"],
-        r,
+        &["unsupported_response_type", "invalid_request"],
     );
     Ok(())
 }
@@ -409,16 +402,11 @@ pub async fn oidcc_ensure_request_without_nonce_fails(ctx: &mut Ctx<'_>) -> Flow
     expect_callback(ctx, &v)?;
     ctx.log.block("Verify authorization endpoint response");
     generic_error_checks(ctx);
-    let r = match ctx.response.get("error").map(String::as_str) {
-        Some("invalid_request") => Ok("Authorization endpoint returned expected error".into()),
-        Some(e) => Err(format!("'error' field has unexpected value: {e}")),
-        None => Err("Expected 'error' field not found".into()),
-    };
-    ctx.log.check(
+    check_error_is_one_of(
+        ctx,
         "CheckErrorFromAuthorizationEndpointErrorInvalidRequest",
-        Failure,
         &["OIDCC-3.2.2.1"],
-        r,
+        &["invalid_request"],
     );
     Ok(())
 }
@@ -1118,24 +1106,16 @@ pub async fn oidcc_prompt_none_not_logged_in(ctx: &mut Ctx<'_>) -> Flow {
     expect_callback(ctx, &v)?;
     ctx.log.block("Verify authorization endpoint response");
     generic_error_checks(ctx);
-    let allowed = [
-        "interaction_required",
-        "login_required",
-        "account_selection_required",
-        "consent_required",
-    ];
-    let r = match ctx.response.get("error") {
-        None => Err("Expected 'error' field not found".into()),
-        Some(e) if allowed.contains(&e.as_str()) => Ok(format!(
-            "Authorization endpoint returned one of the permitted errors: {e}"
-        )),
-        Some(e) => Err(format!("'error' field has an unexpected value: {e}")),
-    };
-    ctx.log.check(
+    check_error_is_one_of(
+        ctx,
         "CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface",
-        Failure,
         &["OIDCC-3.1.2.6"],
-        r,
+        &[
+            "interaction_required",
+            "login_required",
+            "account_selection_required",
+            "consent_required",
+        ],
     );
     Ok(())
 }
@@ -2014,4 +1994,16 @@ pub async fn oidcc_refresh_token(ctx: &mut Ctx<'_>) -> Flow {
         r,
     );
     Ok(())
+}
+
+/// The authorization endpoint answered with an `error` among `allowed` (a FAILURE otherwise).
+fn check_error_is_one_of(ctx: &mut Ctx<'_>, condition: &str, refs: &[&str], allowed: &[&str]) {
+    let r = match ctx.response.get("error") {
+        None => Err("Expected 'error' field not found".into()),
+        Some(e) if allowed.contains(&e.as_str()) => Ok(format!(
+            "Authorization endpoint returned an expected error: {e}"
+        )),
+        Some(e) => Err(format!("'error' field has an unexpected value: {e}")),
+    };
+    ctx.log.check(condition, Failure, refs, r);
 }

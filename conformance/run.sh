@@ -81,6 +81,18 @@ add_request_uri_client() {
 CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
 CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
 CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
+# The dynamic plan registers its clients itself; the runner takes their RSA keys (ring cannot
+# generate RSA keys) and redirect_uri from these two templates (no client_id: each module
+# registers its own client). The second is oidcc-refresh-token's second client and the key
+# oidcc-refresh-token-rp-key-rotation rotates to.
+dynamic_template() { # role keyfile
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null \
+    | openssl pkcs8 -topk8 -nocrypt -outform DER -out "$2"
+  printf '"%s":{"client_id":"","redirect_uri":"https://rp.conformance.test/callback","signing_key":{"file":"%s","kid":"","alg":"RS256"}}' "$1" "$2"
+}
+CLIENTS="$CLIENTS,$(dynamic_template dynamic "$WORK/dynamic-rsa1.der"),$(dynamic_template dynamic_2 "$WORK/dynamic-rsa2.der")"
+# The hybrid plan's oidcc-refresh-token: its second client, with the hybrid response types.
+CLIENTS="$CLIENTS,$(add_client front-channel-2 client_secret_basic client_secret_basic_front_channel_tokens_2 "$FRONT_CHANNEL")"
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &

@@ -44,17 +44,6 @@ fn with_response_type(
         .collect()
 }
 
-/// The modules of the form-post hybrid plan run today.
-const FORM_POST_HYBRID_SUBSET: &[&str] = &[
-    "oidcc-server",
-    "oidcc-server-client-secret-post",
-    "oidcc-response-type-missing",
-    "oidcc-ensure-request-without-nonce-fails",
-    "oidcc-ensure-request-without-nonce-succeeds-for-code-flow",
-    "oidcc-prompt-none-not-logged-in",
-    "oidcc-userinfo-get",
-];
-
 /// AbstractFormPostTestPlan.changeResponseTypeToFormPost: the same modules with
 /// response_mode=form_post.
 fn form_post(entries: Vec<Entry>) -> Vec<Entry> {
@@ -118,7 +107,7 @@ fn implicit_entries() -> Vec<Entry> {
 }
 
 /// The hybrid plan (`OIDCCHybridTestPlan`): the basic plan's table once per response type,
-/// as the suite lists it, less the modules not written yet (see conformance/README.md).
+/// as the suite lists it.
 fn hybrid_entries() -> Vec<Entry> {
     use ClientAuth::*;
     let mut out = Vec::new();
@@ -147,6 +136,12 @@ fn hybrid_entries() -> Vec<Entry> {
             "oidcc-scope-address",
             "oidcc-scope-phone",
             "oidcc-scope-all",
+        ]);
+        // The suite's "new test in java suite", listed with code id_token only.
+        if rt == "code id_token" {
+            first.push("oidcc-alternate-happy-flow");
+        }
+        first.extend([
             "oidcc-display-page",
             "oidcc-display-popup",
             "oidcc-prompt-login",
@@ -175,6 +170,7 @@ fn hybrid_entries() -> Vec<Entry> {
             "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
             "oidcc-claims-essential",
             "oidcc-ensure-request-object-with-redirect-uri",
+            "oidcc-refresh-token",
         ];
         if rt == "code id_token" {
             last.push("oidcc-ensure-request-with-valid-pkce-succeeds");
@@ -256,14 +252,7 @@ pub fn plans() -> Vec<Plan> {
         },
         Plan {
             name: "oidcc-formpost-hybrid-certification-test-plan",
-            // A subset, to keep the run short: the modules whose responses (success and
-            // errors) differ by response type; the others repeat the plain hybrid plan.
-            entries: form_post(
-                hybrid_entries()
-                    .into_iter()
-                    .filter(|e| FORM_POST_HYBRID_SUBSET.contains(&e.module))
-                    .collect(),
-            ),
+            entries: form_post(hybrid_entries()),
         },
         Plan {
             name: "oidcc-hybrid-certification-test-plan",

@@ -5,7 +5,7 @@
 
 use crate::browser::{self, Resp};
 use crate::config::SigningKeyConfig;
-use crate::jose::{self, Signer};
+use crate::jose::Signer;
 use crate::log::{Check, Flow};
 use crate::modules::Ctx;
 use crate::report::Outcome::{Failure, Info, Warning};
@@ -162,8 +162,11 @@ pub fn add_grant_type(ctx: &mut Ctx<'_>, req: &mut Value, grant: &str) -> Flow {
     if let Some(a) = req["grant_types"].as_array_mut() {
         a.push(json!(grant));
     }
-    ctx.log
-        .must_ok(condition, &[], Ok(format!("grant_types {}", req["grant_types"])))
+    ctx.log.must_ok(
+        condition,
+        &[],
+        Ok(format!("grant_types {}", req["grant_types"])),
+    )
 }
 
 /// CallDynamicRegistrationEndpoint: POSTs the request as JSON with the initial access token.

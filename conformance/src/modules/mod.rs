@@ -1511,7 +1511,10 @@ mod tests {
             serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
             serde_json::json!({"kty": "XYZ"}),
         ] {
-            assert!(jwks_structurally_valid(std::slice::from_ref(&bad)).is_err(), "{bad}");
+            assert!(
+                jwks_structurally_valid(std::slice::from_ref(&bad)).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -11,24 +11,46 @@ use crate::browser::{self, Browser, Landing, Resp, Visit};
 use crate::config::{Client, Config};
 use crate::jose;
 use crate::log::{Check, Flow, Log, Stop};
+use crate::plans::Entry;
 use crate::report::Outcome::{self, Failure, Info, Warning};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use url::Url;
 
+/// The client authentication variant (`client_auth_type`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ClientAuth {
     ClientSecretBasic,
     ClientSecretPost,
+    PrivateKeyJwt,
+    /// RFC 8705 `tls_client_auth`: the client's certificate on the connection.
+    Mtls,
 }
 
 impl ClientAuth {
+    /// The suite's variant value.
     pub fn name(self) -> &'static str {
         match self {
             ClientAuth::ClientSecretBasic => "client_secret_basic",
             ClientAuth::ClientSecretPost => "client_secret_post",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
+            ClientAuth::Mtls => "mtls",
         }
     }
+}
+
+/// How one back-channel request authenticates the client: as the variant says, or as a
+/// negative module bends it.
+#[derive(Clone, Debug)]
+pub enum AuthOverride {
+    /// The variant's method (private_key_jwt: CreateClientAuthenticationAssertionClaims).
+    Default,
+    /// private_key_jwt with these assertion claims, signed with the client's key.
+    Assertion(Value),
+    /// private_key_jwt with exactly this `client_assertion`.
+    RawAssertion(String),
+    /// Only `client_id` in the form: no secret, assertion or certificate check asked for.
+    None,
 }
 
 pub struct IdToken {
@@ -71,33 +93,29 @@ pub struct Ctx<'a> {
     pub check_front_channel_at_hash: bool,
     /// The condition that builds the redirect to the authorization endpoint from `request`.
     pub redirect_builder: &'static str,
+    /// The plan's variant values for this run (`fapi_auth_request_method` → `pushed`, ...).
+    pub variant: BTreeMap<String, String>,
+    /// The configured client role this module runs as (`<role>_2` is its second client).
+    pub role: String,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(
         cfg: &'a Config,
         ca: Option<reqwest::Certificate>,
-        auth: ClientAuth,
-        response_type: &'static str,
-        response_mode: &'static str,
+        entry: &Entry,
     ) -> Result<Ctx<'a>, String> {
-        // Clients registered for the response types that return tokens from the
-        // authorization endpoint have their own role.
-        let role = if response_type == "code" {
-            auth.name().to_string()
-        } else {
-            format!("{}_front_channel_tokens", auth.name())
-        };
+        let role = entry.role();
         let client = cfg.client(&role)?.clone();
         Ok(Ctx {
             cfg,
             log: Log::default(),
-            back: browser::client(ca.as_ref(), false),
+            back: back_channel(ca.as_ref(), &client)?,
             browser: Browser::new(ca.as_ref()),
             ca,
-            auth,
-            response_type,
-            response_mode,
+            auth: entry.auth,
+            response_type: entry.response_type,
+            response_mode: entry.response_mode,
             client,
             server: Value::Null,
             server_jwks: Value::Null,
@@ -115,7 +133,47 @@ impl<'a> Ctx<'a> {
             userinfo: None,
             check_front_channel_at_hash: false,
             redirect_builder: "BuildPlainRedirectToAuthorizationEndpoint",
+            variant: entry
+                .variant
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            role,
         })
+    }
+
+    pub fn variant_is(&self, name: &str, value: &str) -> bool {
+        self.variant.get(name).is_some_and(|v| v == value)
+    }
+
+    /// The suite's second client (`client2`): the role's `_2` client.
+    pub fn client2(&self) -> Result<Client, String> {
+        self.cfg.client(&format!("{}_2", self.role)).cloned()
+    }
+
+    /// The current client's signing key.
+    pub fn signer(&self) -> Result<jose::Signer, String> {
+        let key = self.client.signing_key.as_ref().ok_or(format!(
+            "client {} has no signing_key configured",
+            self.client.client_id
+        ))?;
+        jose::Signer::load(key)
+    }
+
+    /// A back-channel HTTP client presenting `client`'s certificate (none if it has none).
+    pub fn back_for(&self, client: &Client) -> Result<reqwest::Client, String> {
+        back_channel(self.ca.as_ref(), client)
+    }
+
+    /// A back-channel HTTP client that presents no certificate.
+    pub fn back_without_certificate(&self) -> reqwest::Client {
+        browser::client(self.ca.as_ref(), false)
+    }
+
+    /// Whether back-channel requests carry a client certificate (so go to the
+    /// `mtls_endpoint_aliases`, RFC 8705 §5).
+    pub fn presents_certificate(&self) -> bool {
+        self.client.tls.is_some()
     }
 
     /// A fresh browser: no cookies, so no session at the provider.
@@ -125,6 +183,38 @@ impl<'a> Ctx<'a> {
 
     pub fn server_str(&self, name: &str) -> Option<String> {
         self.server[name].as_str().map(str::to_string)
+    }
+}
+
+/// A back-channel client with `client`'s TLS certificate when it has one.
+fn back_channel(
+    ca: Option<&reqwest::Certificate>,
+    client: &Client,
+) -> Result<reqwest::Client, String> {
+    let identity = match &client.tls {
+        None => None,
+        Some(t) => {
+            let read =
+                |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+            let mut pem = read(&t.cert_file)?;
+            pem.push(b'\n');
+            pem.extend(read(&t.key_file)?);
+            Some(
+                reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("client certificate of {}: {e}", client.client_id))?,
+            )
+        }
+    };
+    Ok(browser::client_with_identity(ca, false, identity))
+}
+
+/// The endpoint `name` of the discovery document, or its `mtls_endpoint_aliases` entry when
+/// the client presents a certificate (RFC 8705 §5).
+pub fn endpoint(ctx: &Ctx<'_>, name: &str) -> Option<String> {
+    let alias = ctx.server["mtls_endpoint_aliases"][name].as_str();
+    match alias {
+        Some(a) if ctx.presents_certificate() => Some(a.to_string()),
+        _ => ctx.server_str(name),
     }
 }
 
@@ -183,11 +273,13 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
         &[],
         Ok(format!("client_id {}", ctx.client.client_id)),
     )?;
-    let method = ctx.auth.name();
+    let method = registered_auth_method(ctx.auth);
     let supported = json_array_strings(&s["token_endpoint_auth_methods_supported"]);
     let cond = match ctx.auth {
         ClientAuth::ClientSecretBasic => "EnsureServerConfigurationSupportsClientSecretBasic",
         ClientAuth::ClientSecretPost => "EnsureServerConfigurationSupportsClientSecretPost",
+        ClientAuth::PrivateKeyJwt => "EnsureServerConfigurationSupportsPrivateKeyJwt",
+        ClientAuth::Mtls => "EnsureServerConfigurationSupportsMTLS",
     };
     let r = match supported {
         // RFC 8414: when omitted the default is client_secret_basic.
@@ -240,6 +332,12 @@ pub fn check_server_jwks(ctx: &mut Ctx<'_>) {
         Ok(format!("{} keys", keys.len()))
     };
     ctx.log.check("CheckServerKeysIsValid", Warning, &[], r);
+    ctx.log.check(
+        "ValidateServerJWKs",
+        Failure,
+        &["RFC7517-4", "RFC7518-6"],
+        jwks_structurally_valid(&keys),
+    );
     let private = ["d", "p", "q", "dp", "dq", "qi", "k"];
     let r = match keys
         .iter()
@@ -713,17 +811,71 @@ pub fn create_code_request(ctx: &mut Ctx<'_>) {
     );
 }
 
+/// The `token_endpoint_auth_method` a client of the variant registers.
+pub fn registered_auth_method(auth: ClientAuth) -> &'static str {
+    match auth {
+        ClientAuth::Mtls => "tls_client_auth",
+        other => other.name(),
+    }
+}
+
 /// Sends `form` to the token endpoint with the client's authentication.
 pub async fn call_token_endpoint(
     ctx: &mut Ctx<'_>,
     form: &[(String, String)],
 ) -> Result<Resp, String> {
-    let endpoint = ctx.server_str("token_endpoint").unwrap_or_default();
+    let endpoint = endpoint(ctx, "token_endpoint").unwrap_or_default();
+    post_with_client_auth(ctx, &endpoint, form, AuthOverride::Default, &[]).await
+}
+
+/// CreateClientAuthenticationAssertionClaims: iss = sub = client_id, `aud`, a fresh `jti`,
+/// `nbf` = `iat` = now, `exp` a minute later.
+pub fn client_assertion_claims(ctx: &Ctx<'_>, aud: Value) -> Value {
+    let now = now();
+    serde_json::json!({
+        "iss": ctx.client.client_id, "sub": ctx.client.client_id, "aud": aud,
+        "jti": jose::random_value(15), "nbf": now, "iat": now, "exp": now + 60,
+    })
+}
+
+/// SignClientAuthenticationAssertion with the client's key.
+pub fn sign_client_assertion(ctx: &Ctx<'_>, claims: &Value) -> Result<String, String> {
+    ctx.signer()?.sign(Value::Null, claims)
+}
+
+/// POSTs `form` to `url` authenticating the client as `auth` says (basic, post, an assertion,
+/// or the certificate the back channel presents), with extra `headers` (DPoP).
+pub async fn post_with_client_auth(
+    ctx: &mut Ctx<'_>,
+    url: &str,
+    form: &[(String, String)],
+    auth: AuthOverride,
+    headers: &[(String, String)],
+) -> Result<Resp, String> {
     let mut form = form.to_vec();
     let secret = ctx.client.client_secret.clone().unwrap_or_default();
-    let mut rb = ctx.back.post(&endpoint);
-    match ctx.auth {
-        ClientAuth::ClientSecretBasic => {
+    let mut rb = ctx.back.post(url);
+    let assertion = match (&auth, ctx.auth) {
+        (AuthOverride::None, _) => {
+            ctx.log.info(
+                "AddClientIdToTokenEndpointRequest",
+                "client_id only: no client authentication",
+            );
+            form.push(("client_id".into(), ctx.client.client_id.clone()));
+            None
+        }
+        (AuthOverride::RawAssertion(a), _) => Some(a.clone()),
+        (AuthOverride::Assertion(claims), _) => Some(sign_client_assertion(ctx, claims)?),
+        (AuthOverride::Default, ClientAuth::PrivateKeyJwt) => {
+            let aud = endpoint(ctx, "token_endpoint").unwrap_or_default();
+            let claims = client_assertion_claims(ctx, aud.into());
+            ctx.log.info(
+                "CreateClientAuthenticationAssertionClaims",
+                format!("aud {}", claims["aud"]),
+            );
+            Some(sign_client_assertion(ctx, &claims)?)
+        }
+        (AuthOverride::Default, ClientAuth::ClientSecretBasic) => {
             ctx.log.info(
                 "AddBasicAuthClientSecretToRequest",
                 "HTTP Basic with the client secret",
@@ -734,17 +886,54 @@ pub async fn call_token_endpoint(
             use base64::Engine as _;
             let b = base64::engine::general_purpose::STANDARD.encode(pair);
             rb = rb.header("authorization", format!("Basic {b}"));
+            None
         }
-        ClientAuth::ClientSecretPost => {
+        (AuthOverride::Default, ClientAuth::ClientSecretPost) => {
             ctx.log.info(
                 "AddFormBasedClientSecretToRequest",
                 "client_id and client_secret in the form",
             );
             form.push(("client_id".into(), ctx.client.client_id.clone()));
             form.push(("client_secret".into(), secret));
+            None
         }
+        (AuthOverride::Default, ClientAuth::Mtls) => {
+            ctx.log.info(
+                "AddClientIdToTokenEndpointRequest",
+                "client_id in the form; the client's certificate on the TLS connection",
+            );
+            form.push(("client_id".into(), ctx.client.client_id.clone()));
+            None
+        }
+    };
+    if let Some(a) = assertion {
+        ctx.log.info(
+            "AddClientAssertionToTokenEndpointRequest",
+            "client_assertion_type jwt-bearer and the signed client_assertion",
+        );
+        form.push((
+            "client_assertion_type".into(),
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+        ));
+        form.push(("client_assertion".into(), a));
+    }
+    for (k, v) in headers {
+        rb = rb.header(k.as_str(), v.as_str());
     }
     browser::send(rb.form(&form)).await
+}
+
+/// CallPAREndpoint: pushes the authorization request `params` (RFC 9126 §2.1) with the
+/// client's authentication.
+pub async fn push_authorization_request(
+    ctx: &mut Ctx<'_>,
+    params: &[(String, String)],
+    auth: AuthOverride,
+    headers: &[(String, String)],
+) -> Result<Resp, String> {
+    let url = endpoint(ctx, "pushed_authorization_request_endpoint")
+        .ok_or("no pushed_authorization_request_endpoint in the server configuration")?;
+    post_with_client_auth(ctx, &url, params, auth, headers).await
 }
 
 /// AbstractOIDCCServerTest.requestAuthorizationCode: the code for tokens, with the standard
@@ -892,32 +1081,131 @@ const ADDRESS_MEMBERS: &[&str] = &[
 
 /// AbstractValidateOpenIdStandardClaims: the standard claims (OIDC Core §5.1) have their
 /// types.
-pub fn standard_claims_valid(claims: &Value) -> Check {
-    let mut bad = Vec::new();
-    for c in STRING_CLAIMS {
-        if let Some(v) = claims.get(*c) {
-            if !v.is_string() {
-                bad.push(format!("{c} must be a string"));
+/// AbstractValidateJWKs.checkJWKs (JWKUtil's structural scan): every key has a known `kty`,
+/// the members RFC 7518 §6 requires for it, unpadded base64url values, and EC coordinates of
+/// the curve's size.
+pub fn jwks_structurally_valid(keys: &[Value]) -> Check {
+    let b64url = |v: &Value| {
+        v.as_str().is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    };
+    for (i, k) in keys.iter().enumerate() {
+        let required: &[&str] = match k["kty"].as_str() {
+            Some("RSA") => &["n", "e"],
+            Some("EC") => &["crv", "x", "y"],
+            Some("OKP") => &["crv", "x"],
+            Some("oct") => &["k"],
+            other => return Err(format!("the key at index {i} has an unknown kty {other:?}")),
+        };
+        for m in required.iter().filter(|m| **m != "crv") {
+            if !b64url(&k[*m]) {
+                return Err(format!(
+                    "the key at index {i} has no unpadded base64url '{m}'"
+                ));
             }
+        }
+        if k["kty"] == "EC" {
+            let size = match k["crv"].as_str() {
+                Some("P-256") => 32,
+                Some("P-384") => 48,
+                Some("P-521") => 66,
+                other => return Err(format!("the key at index {i} has an unknown crv {other:?}")),
+            };
+            for c in ["x", "y"] {
+                let len = k[c].as_str().map_or(0, |s| s.len() * 3 / 4);
+                if len != size {
+                    return Err(format!(
+                        "the key at index {i}: '{c}' is {len} bytes, not {size} for {}",
+                        k["crv"]
+                    ));
+                }
+            }
+        }
+    }
+    Ok("keys are valid JSON, contain the required fields and are unpadded base64url".into())
+}
+
+/// The ID token's own claims (ValidateIdTokenStandardClaims.idTokenNonIdentityClaims): what
+/// is left are the identity claims OIDC Core §5.1 defines.
+const ID_TOKEN_NON_IDENTITY_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "c_hash",
+    "at_hash",
+    "s_hash",
+    "jti",
+    "nbf",
+    "verified_claims",
+];
+
+/// AbstractValidateOpenIdStandardClaims: each standard claim present has its type (strings
+/// with content and not "null", booleans, a number, objects), `birthdate` its format, and the
+/// claims are a non-empty object. For an ID token, its own claims are left out first.
+pub fn standard_claims_valid(claims: &Value, id_token: bool) -> Check {
+    let mut claims = claims.clone();
+    if id_token {
+        if let Some(o) = claims.as_object_mut() {
+            for c in ID_TOKEN_NON_IDENTITY_CLAIMS {
+                o.remove(*c);
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    match claims.as_object() {
+        Some(o) if !o.is_empty() => {}
+        _ => return Err("not a JSON object or no identity claims".into()),
+    }
+    for c in STRING_CLAIMS.iter().chain(&["txn"]) {
+        if let Some(v) = claims.get(*c) {
+            if !string_with_content(v) {
+                bad.push(format!("{c} is not a string with content"));
+            }
+        }
+    }
+    if let Some(v) = claims.get("birthdate") {
+        if !v.as_str().is_some_and(birthdate_valid) {
+            bad.push("birthdate is not YYYY-MM-DD, 0000-MM-DD or YYYY".into());
         }
     }
     for c in ["email_verified", "phone_number_verified"] {
         if let Some(v) = claims.get(c) {
             if !v.is_boolean() {
-                bad.push(format!("{c} must be a boolean"));
+                bad.push(format!("{c} is not a boolean"));
+            }
+        }
+    }
+    if let Some(v) = claims.get("updated_at") {
+        if !v.is_number() {
+            bad.push("updated_at is not a number".into());
+        }
+    }
+    for c in ["_claim_names", "_claim_sources"] {
+        if let Some(v) = claims.get(c) {
+            if !v.is_object() {
+                bad.push(format!("{c} is not a JSON object"));
             }
         }
     }
     if let Some(a) = claims.get("address") {
         match a.as_object() {
-            None => bad.push("address must be an object".into()),
-            Some(o) => {
+            Some(o) if !o.is_empty() => {
                 for (k, v) in o {
-                    if ADDRESS_MEMBERS.contains(&k.as_str()) && !v.is_string() {
-                        bad.push(format!("address.{k} must be a string"));
+                    if ADDRESS_MEMBERS.contains(&k.as_str()) && !string_with_content(v) {
+                        bad.push(format!("address.{k} is not a string with content"));
                     }
                 }
             }
+            _ => bad.push("address is not a non-empty JSON object".into()),
         }
     }
     if bad.is_empty() {
@@ -927,7 +1215,42 @@ pub fn standard_claims_valid(claims: &Value) -> Check {
     }
 }
 
-/// AbstractUpdatedAtValid: `updated_at`, if present, is a number of seconds, not in the future.
+/// OIDC Core §5.1: claims not returned are omitted, never empty strings (nor the text "null").
+fn string_with_content(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| !s.trim().is_empty() && !s.eq_ignore_ascii_case("null"))
+}
+
+/// OIDC Core §5.1 `birthdate`: YYYY-MM-DD (a real date; year 0000 when withheld) or YYYY,
+/// the year a plausible one (1850 to this year), as the suite reads it.
+fn birthdate_valid(s: &str) -> bool {
+    let this_year = 1970 + now() / 31_556_952;
+    let sane = |y: i64| (1850..=this_year).contains(&y);
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if s.len() == 4 && digits(s) {
+        return s.parse().is_ok_and(sane);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts[..] else { return false };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 || !(digits(y) && digits(m) && digits(d)) {
+        return false;
+    }
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().unwrap_or(-1),
+        m.parse().unwrap_or(0),
+        d.parse().unwrap_or(0),
+    );
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d) && (y == 0 || sane(y))
+}
+
 pub fn updated_at_valid(claims: &Value) -> Check {
     match claims.get("updated_at") {
         None => Ok("no updated_at".into()),
@@ -1007,7 +1330,7 @@ pub fn id_token_checks(ctx: &mut Ctx<'_>) {
         "ValidateIdTokenStandardClaims",
         Failure,
         &["OIDCC-5.1"],
-        standard_claims_valid(&claims),
+        standard_claims_valid(&claims, true),
     );
     let r = match (&ctx.nonce, claims["nonce"].as_str()) {
         (None, None) => Ok("nonce is not in id_token, as expected.".into()),
@@ -1140,7 +1463,7 @@ pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
         "ValidateUserInfoStandardClaims",
         Failure,
         &["OIDCC-5.1"],
-        standard_claims_valid(&ui),
+        standard_claims_valid(&ui, false),
     );
     let r = match ui["sub"].as_str() {
         Some(s) if !s.is_empty() => Ok(format!("sub {s}")),
@@ -1201,4 +1524,63 @@ pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
     }
     ctx.userinfo = Some(ui);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_structure() {
+        let ok = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        assert!(jwks_structurally_valid(std::slice::from_ref(&ok)).is_ok());
+        for bad in [
+            serde_json::json!({"kty": "RSA", "n": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": "AQAB=", "e": "AQAB"}),
+            serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
+            serde_json::json!({"kty": "XYZ"}),
+        ] {
+            assert!(
+                jwks_structurally_valid(std::slice::from_ref(&bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn birthdates_as_the_suite_reads_them() {
+        for ok in ["1990-01-01", "0000-03-15", "2000-02-29", "1990"] {
+            assert!(birthdate_valid(ok), "{ok}");
+        }
+        for bad in [
+            "1990-1-01",
+            "1990-02-30",
+            "1900-02-29",
+            "1849-01-01",
+            "3000",
+            "",
+            "19900101",
+            "1990-13-01",
+        ] {
+            assert!(!birthdate_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn standard_claims_have_content_and_types() {
+        let id_token =
+            serde_json::json!({"iss": "https://op", "aud": "c", "sub": "u", "nonce": "n"});
+        assert!(standard_claims_valid(&id_token, true).is_ok());
+        for bad in [
+            serde_json::json!({"sub": "u", "name": ""}),
+            serde_json::json!({"sub": "u", "name": "null"}),
+            serde_json::json!({"sub": "u", "email_verified": "true"}),
+            serde_json::json!({"sub": "u", "updated_at": "1700000000"}),
+            serde_json::json!({"sub": "u", "address": {}}),
+            serde_json::json!({"sub": "u", "address": {"country": 44}}),
+            serde_json::json!({}),
+        ] {
+            assert!(standard_claims_valid(&bad, false).is_err(), "{bad}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{discovery, dynamic, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -210,6 +210,38 @@ fn hybrid_entries() -> Vec<Entry> {
     out
 }
 
+/// The dynamic plan (`OIDCCDynamicTestPlan`) with its variant: each module registers its own
+/// clients (modules/dynamic.rs), private_key_jwt, response_type code (the plan leaves the
+/// response type to the tester; `code` is the Dynamic OP profile's).
+fn dynamic_entries() -> Vec<Entry> {
+    const REGISTERED: &[(&str, &str)] = &[
+        ("server_metadata", "discovery"),
+        ("client_registration", "dynamic_client"),
+        ("response_type", "code"),
+        ("response_mode", "default"),
+        ("client_auth_type", "private_key_jwt"),
+    ];
+    let entry = |module: &'static str, variant: &[(&'static str, &'static str)]| Entry {
+        client_role: Some("dynamic"),
+        variant: variant.to_vec(),
+        ..Entry::oidcc(module, ClientAuth::PrivateKeyJwt, "code", "default")
+    };
+    crate::modules::dynamic::MODULES
+        .iter()
+        .map(|m| match *m {
+            "oidcc-discovery-endpoint-verification" => entry(
+                m,
+                &[
+                    ("server_metadata", "discovery"),
+                    ("client_registration", "dynamic_client"),
+                ],
+            ),
+            "oidcc-server-rotate-keys" => entry(m, &[("server_metadata", "discovery")]),
+            _ => entry(m, REGISTERED),
+        })
+        .collect()
+}
+
 /// The plans and modules run today (see conformance/README.md for what is left out and why).
 pub fn plans() -> Vec<Plan> {
     use ClientAuth::*;
@@ -292,11 +324,9 @@ pub fn plans() -> Vec<Plan> {
             name: "oidcc-implicit-certification-test-plan",
             entries: implicit_entries(),
         },
-        // Of the dynamic plan, only its request_uri module so far, with a client registered
-        // ahead through the operator CLI with the metadata the module would register.
         Plan {
             name: "oidcc-dynamic-certification-test-plan",
-            entries: basic(&["oidcc-request-uri-signed-rs256"], ClientSecretBasic),
+            entries: dynamic_entries(),
         },
     ]
 }
@@ -322,6 +352,13 @@ type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 
 fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     Some(match name {
+        // The dynamic plan's modules (some share their name with the basic plan's).
+        name if ctx.variant_is("client_registration", "dynamic_client")
+            || name == "oidcc-server-rotate-keys" =>
+        {
+            let module = dynamic::MODULES.iter().find(|m| **m == name)?;
+            Box::pin(dynamic::run(ctx, module))
+        }
         "oidcc-discovery-endpoint-verification" => {
             Box::pin(discovery::oidcc_discovery_endpoint_verification(ctx))
         }
@@ -388,9 +425,6 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
                 ctx,
             ),
         ),
-        "oidcc-request-uri-signed-rs256" => {
-            Box::pin(request_uri::oidcc_request_uri_signed_rs256(ctx))
-        }
         _ => return None,
     })
 }

@@ -575,7 +575,7 @@ async fn userinfo_rs256(ctx: &mut Ctx<'_>, run: &mut Run) -> Flow {
         "ValidateUserInfoStandardClaims",
         Failure,
         &["OIDCC-5.1"],
-        standard_claims_valid(&userinfo),
+        standard_claims_valid(&userinfo, false),
     );
     let r = match userinfo["sub"].as_str() {
         Some(s) if !s.is_empty() => Ok(format!("sub {s}")),

@@ -322,6 +322,12 @@ pub async fn fetch_server_keys(ctx: &mut Ctx<'_>) -> Flow {
 
 /// ValidateJwksSequence and the key id checks (OIDCC-10.1, RFC 7517 §4.5).
 pub fn check_server_jwks(ctx: &mut Ctx<'_>) {
+    check_server_jwks_as(ctx, Warning);
+}
+
+/// check_server_jwks, with CheckServerKeysIsValid failing as `keys_valid` (a FAILURE in
+/// oidcc-server-rotate-keys).
+pub fn check_server_jwks_as(ctx: &mut Ctx<'_>, keys_valid: Outcome) {
     let keys = ctx.server_jwks["keys"]
         .as_array()
         .cloned()
@@ -331,7 +337,7 @@ pub fn check_server_jwks(ctx: &mut Ctx<'_>) {
     } else {
         Ok(format!("{} keys", keys.len()))
     };
-    ctx.log.check("CheckServerKeysIsValid", Warning, &[], r);
+    ctx.log.check("CheckServerKeysIsValid", keys_valid, &[], r);
     ctx.log.check(
         "ValidateServerJWKs",
         Failure,

@@ -408,17 +408,7 @@ async fn idtoken_rs256(ctx: &mut Ctx<'_>, run: &mut Run) -> Flow {
     process_callback(ctx)?;
     exchange_code(ctx).await?;
     // OIDCCIdTokenRS256.performIdTokenValidation, before the standard checks in the suite.
-    let header = ctx
-        .id_token
-        .as_ref()
-        .map(|t| t.jws.header.clone())
-        .unwrap_or_default();
-    let r = match header["kid"].as_str() {
-        Some(k) if !k.is_empty() => Ok(format!("kid was found in the ID token header: {k}")),
-        _ => Err("kid was not found in the ID token header".into()),
-    };
-    ctx.log
-        .check("EnsureIdTokenContainsKid", Failure, &["OIDCC-10.1"], r);
+    let header = ensure_id_token_contains_kid(ctx);
     let wanted = registration["id_token_signed_response_alg"]
         .as_str()
         .unwrap_or_default();
@@ -722,44 +712,52 @@ async fn redirect_uri_query_ok(ctx: &mut Ctx<'_>, run: &mut Run) -> Flow {
 
 const BAD_REDIRECT: &str = "The authorization server called the registered redirect uri. This should not have happened as the client provided a bad redirect_uri in the request.";
 
-/// oidcc-redirect-uri-query-mismatch (OIDCCRedirectUriQueryMismatch).
+/// oidcc-redirect-uri-query-mismatch (OIDCCRedirectUriQueryMismatch): the client registered a
+/// redirect URI with a query; the request changes that query.
 async fn redirect_uri_query_mismatch(ctx: &mut Ctx<'_>, run: &mut Run) -> Flow {
     let spec = Spec {
         redirect_query: true,
         ..Spec::default()
     };
-    configure_dynamic(ctx, run, &spec).await?;
-    ctx.log.block("Make request to authorization endpoint");
-    create_authorization_request(ctx, &Req::default())?;
-    let bad = with_query(&ctx.client.redirect_uri, "foo", "bar", true);
-    ctx.request.insert("redirect_uri".into(), bad.clone());
-    ctx.log.must_ok(
-        "ReplaceRedirectUriQueryInAuthorizationRequest",
-        &[],
-        Ok(format!("redirect_uri {bad}")),
-    )?;
-    let v = visit_watching(ctx, &bad).await?;
-    expect_redirect_error_page(
+    redirect_uri_query_refused(
         ctx,
-        &v,
-        "ExpectRedirectUriErrorPage",
-        "processCallback",
-        BAD_REDIRECT,
+        run,
+        &spec,
+        "ReplaceRedirectUriQueryInAuthorizationRequest",
+        true,
     )
+    .await
 }
 
-/// oidcc-redirect-uri-query-added (OIDCCRedirectUriQueryAdded).
+/// oidcc-redirect-uri-query-added (OIDCCRedirectUriQueryAdded): the request adds a query to
+/// the registered redirect URI.
 async fn redirect_uri_query_added(ctx: &mut Ctx<'_>, run: &mut Run) -> Flow {
-    configure_dynamic(ctx, run, &Spec::default()).await?;
+    redirect_uri_query_refused(
+        ctx,
+        run,
+        &Spec::default(),
+        "AddQueryToRedirectUriInAuthorizationRequest",
+        false,
+    )
+    .await
+}
+
+/// The authorization request names the registered redirect URI with its query replaced (or
+/// one added): the provider must show an error page, never redirect (OIDC Core §3.1.2.1).
+async fn redirect_uri_query_refused(
+    ctx: &mut Ctx<'_>,
+    run: &mut Run,
+    spec: &Spec,
+    condition: &str,
+    replace: bool,
+) -> Flow {
+    configure_dynamic(ctx, run, spec).await?;
     ctx.log.block("Make request to authorization endpoint");
     create_authorization_request(ctx, &Req::default())?;
-    let bad = with_query(&ctx.client.redirect_uri, "foo", "bar", false);
+    let bad = with_query(&ctx.client.redirect_uri, "foo", "bar", replace);
     ctx.request.insert("redirect_uri".into(), bad.clone());
-    ctx.log.must_ok(
-        "AddQueryToRedirectUriInAuthorizationRequest",
-        &[],
-        Ok(format!("redirect_uri {bad}")),
-    )?;
+    ctx.log
+        .must_ok(condition, &[], Ok(format!("redirect_uri {bad}")))?;
     let v = visit_watching(ctx, &bad).await?;
     expect_redirect_error_page(
         ctx,

@@ -1322,6 +1322,23 @@ pub fn validate_id_token(claims: &Value, issuer: &str, client_id: &str) -> Check
     Ok("ID token iss, aud, exp, iat, auth_time, acr & nbf claims passed validation checks".into())
 }
 
+/// EnsureIdTokenContainsKid (OIDCC-10.1, required always, as the suite does); gives the ID
+/// token's JOSE header for the module's algorithm check.
+pub fn ensure_id_token_contains_kid(ctx: &mut Ctx<'_>) -> Value {
+    let header = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.jws.header.clone())
+        .unwrap_or_default();
+    let r = match header["kid"].as_str() {
+        Some(k) if !k.is_empty() => Ok(format!("kid was found in the ID token header: {k}")),
+        _ => Err("kid was not found in the ID token header".into()),
+    };
+    ctx.log
+        .check("EnsureIdTokenContainsKid", Failure, &["OIDCC-10.1"], r);
+    header
+}
+
 /// PerformStandardIdTokenChecks.
 pub fn id_token_checks(ctx: &mut Ctx<'_>) {
     let Some(t) = ctx.id_token.as_ref() else {

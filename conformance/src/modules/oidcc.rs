@@ -1382,17 +1382,7 @@ pub async fn oidcc_idtoken_signature(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;
     code_flow(ctx, &Req::default()).await?;
     ctx.log.block("ID token signature");
-    let header = ctx
-        .id_token
-        .as_ref()
-        .map(|t| t.jws.header.clone())
-        .unwrap_or_default();
-    let r = match header["kid"].as_str() {
-        Some(k) if !k.is_empty() => Ok(format!("id_token kid {k}")),
-        _ => Err("id_token header has no kid".into()),
-    };
-    ctx.log
-        .check("EnsureIdTokenContainsKid", Failure, &["OIDCC-10.1"], r);
+    let header = ensure_id_token_contains_kid(ctx);
     let r = match header["alg"].as_str() {
         Some("RS256") => Ok("id_token is signed with RS256".into()),
         other => Err(format!(

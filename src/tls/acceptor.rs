@@ -242,6 +242,7 @@ impl Conn<'_> {
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
+            first_read: true,
         });
         let seen = activity.clone();
         let svc =
@@ -324,6 +325,9 @@ struct Activity {
     in_flight: AtomicUsize,
     last: Mutex<Instant>,
     head_since: Mutex<Option<Instant>>,
+    /// HTTP/2: frames (settings, pings, window updates) come and go between requests, so
+    /// only the idle timeout applies, as hyper applies its header timeout to HTTP/1 only.
+    http2: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -332,6 +336,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             last: Mutex::new(Instant::now()),
             head_since: Mutex::new(None),
+            http2: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -345,7 +350,7 @@ impl Activity {
 
     /// Bytes came in: with no request in flight they start the next request's head.
     fn bytes_arrived(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.in_flight.load(Ordering::Relaxed) == 0 && !self.http2.load(Ordering::Relaxed) {
             self.head_since.lock().get_or_insert_with(Instant::now);
         }
     }
@@ -378,6 +383,8 @@ impl Activity {
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// Whether nothing has been read yet: the first bytes tell HTTP/2 (its preface) apart.
+    first_read: bool,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -389,6 +396,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
+            if std::mem::take(&mut self.first_read)
+                && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0")
+            {
+                self.activity.http2.store(true, Ordering::Relaxed);
+            }
             self.activity.bytes_arrived();
         }
         polled

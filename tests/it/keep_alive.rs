@@ -61,3 +61,44 @@ fn a_kept_alive_connection_idle_longer_than_the_header_read_timeout_serves_the_n
         .expect("RFC 9112 §9.3: the kept-alive connection is still open within the idle timeout");
     assert!(second.contains(" 200"), "{second}");
 }
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113 §3.4, §6.5).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// Sends a PING (RFC 9113 §6.7) on `s` and reads frames until its acknowledgement.
+fn h2_ping(s: &mut TcpStream, payload: [u8; 8]) -> std::io::Result<()> {
+    let mut frame = vec![0, 0, 8, 6, 0, 0, 0, 0, 0];
+    frame.extend_from_slice(&payload);
+    s.write_all(&frame)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head)?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body)?;
+        // A PING with the ACK flag carrying our payload.
+        if head[3] == 6 && head[4] & 1 == 1 && body == payload {
+            return Ok(());
+        }
+    }
+}
+
+/// HTTP/2 frames arriving between requests (settings, pings) are not a request's headers:
+/// only the idle timeout closes such a connection, as for HTTP/1 (RFC 9113 §9.1).
+#[test]
+fn an_http2_connection_exchanging_frames_between_requests_outlives_the_header_read_timeout() {
+    let server = Server::start(Options {
+        env: vec![
+            ("CONSENTRY_SERVER__HEADER_READ_TIMEOUT_SECS", "1".into()),
+            ("CONSENTRY_SERVER__IDLE_TIMEOUT_SECS", "60".into()),
+        ],
+        ..Default::default()
+    });
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(H2_PREFACE).unwrap();
+    h2_ping(&mut s, *b"first-pg").expect("the server answers a PING");
+    std::thread::sleep(Duration::from_millis(2500));
+    h2_ping(&mut s, *b"second-p")
+        .expect("RFC 9113 §9.1: the connection is still open within the idle timeout");
+}

@@ -137,6 +137,19 @@ impl Browser {
         redirect_uri: &str,
         user: Option<&User>,
     ) -> Result<Visit, String> {
+        self.visit_deciding(start, redirect_uri, user, "approve")
+            .await
+    }
+
+    /// `visit`, answering the consent page with `decision` (`approve` or `deny`, the user
+    /// cancelling).
+    pub async fn visit_deciding(
+        &self,
+        start: Url,
+        redirect_uri: &str,
+        user: Option<&User>,
+        decision: &str,
+    ) -> Result<Visit, String> {
         let redirect_uri = Url::parse(redirect_uri).map_err(|e| format!("redirect_uri: {e}"))?;
         let (mut login_pages, mut consent_pages) = (0, 0);
         let mut next = Next::Get(start);
@@ -213,11 +226,11 @@ impl Browser {
             }
             if let Some(f) = forms
                 .iter()
-                .find(|f| f.button("decision", "approve").is_some())
+                .find(|f| f.button("decision", decision).is_some())
             {
                 consent_pages += 1;
                 let mut fields = f.fields.clone();
-                fields.push(("decision".into(), "approve".into()));
+                fields.push(("decision".into(), decision.into()));
                 let target = url.join(&f.action).map_err(|e| e.to_string())?;
                 next = Next::Post(target, fields);
                 continue;

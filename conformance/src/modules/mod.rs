@@ -3,6 +3,8 @@
 //! ID token checks, UserInfo).
 
 pub mod discovery;
+pub mod fapi1;
+pub mod jarm;
 pub mod oidcc;
 pub mod request_uri;
 

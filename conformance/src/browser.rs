@@ -217,6 +217,19 @@ impl Browser {
                 .find(|f| f.has_field("password") && f.method == "post")
             {
                 login_pages += 1;
+                // The user cancels on the login page (its own Cancel button, which may post
+                // elsewhere than the form's action).
+                if let Some((_, _, action)) = f
+                    .button("decision", decision)
+                    .filter(|_| decision == "deny")
+                {
+                    let mut fields = f.fields.clone();
+                    fields.push(("decision".into(), decision.into()));
+                    let action = action.clone().unwrap_or(f.action.clone());
+                    let target = url.join(&action).map_err(|e| e.to_string())?;
+                    next = Next::Post(target, fields);
+                    continue;
+                }
                 let mut f = f.clone();
                 f.set("username", &user.username);
                 f.set("password", &user.password);

@@ -3281,6 +3281,9 @@ pub async fn fapi1_advanced_final_user_rejects_authentication(ctx: &mut Ctx<'_>)
         if second {
             switch_to_second_client(ctx, &mut f)?;
         }
+        // The user must be offered the chance to reject, so no login session is carried over
+        // (the suite asks the tester to clear the provider's cookies).
+        ctx.new_browser();
         let t = Tweaks {
             state_len: Some(128),
             ..Tweaks::default()

@@ -36,6 +36,10 @@ pub fn client_with_identity(
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
+        // A provider may close a keep-alive connection that waits for a request (the
+        // header-read timeout, 10 s by default): a pooled connection is only reused while
+        // that cannot have happened, so a slow login never leaves the next call on a dead one.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .cookie_store(cookies)
         .user_agent("consentry-conformance");
     if let Some(ca) = ca {

@@ -1,6 +1,6 @@
 //! The demo client and user created on a zero-config start, so the provider can be tried at once.
 
-use crate::protocol::login::hash_password;
+use crate::protocol::login::new_local_user;
 use crate::protocol::registration::{self, Registrar};
 use crate::provider::Provider;
 use crate::store;
@@ -49,24 +49,15 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
         .await?
         .is_some();
     if !user_exists {
-        let hash = tokio::task::spawn_blocking(|| hash_password(PASSWORD))
-            .await?
-            .map_err(anyhow::Error::msg)?;
-        let user = store::users::User {
-            id: crate::protocol::secrets::random_user_id(),
-            username: Some(USERNAME.into()),
-            password_hash: Some(hash),
-            claims: json!({
-                "name": "Demo User", "given_name": "Demo", "family_name": "User",
-                "email": "demo@example.com", "email_verified": true,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-            managed_by_client: None,
-            client_user_id: None,
-            created_at: now,
-        };
+        let claims = json!({
+            "name": "Demo User", "given_name": "Demo", "family_name": "User",
+            "email": "demo@example.com", "email_verified": true,
+        });
+        // argon2id is slow by design: off the async threads.
+        let user =
+            tokio::task::spawn_blocking(move || new_local_user(USERNAME, PASSWORD, &claims, now))
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         p.store
             .write(move |c| store::users::insert(c, &user))
             .await?;

@@ -52,10 +52,24 @@ pub fn client_with_identity(
 }
 
 pub async fn send(rb: reqwest::RequestBuilder) -> Result<Resp, String> {
-    let res = rb
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
+    let (client, req) = rb.build_split();
+    let req = req.map_err(|e| format!("request failed: {e}"))?;
+    // A kept-alive connection the server closes as the request goes out fails the send; an
+    // idempotent request is sent again once on a new connection, as browsers do
+    // (RFC 9110 §9.2.2).
+    let again = if req.method() == reqwest::Method::GET {
+        req.try_clone()
+    } else {
+        None
+    };
+    let res = match (client.execute(req).await, again) {
+        (Ok(r), _) => r,
+        (Err(e), Some(again)) if e.is_request() => client
+            .execute(again)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?,
+        (Err(e), _) => return Err(format!("request failed: {e}")),
+    };
     let header = |name: &str| {
         res.headers()
             .get(name)

@@ -6,6 +6,42 @@ use crate::store::login_failures::Failures;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+/// The shortest password a local user may be given.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A local user (one who logs in with a username and password): the username, password and
+/// standard claims checked, the password hashed with argon2id. The operator's CLI and the
+/// demo create users through this, so both keep the same rules.
+pub fn new_local_user(
+    username: &str,
+    password: &str,
+    claims: &serde_json::Value,
+    now: i64,
+) -> crate::error::OAuthResult<crate::store::users::User> {
+    use crate::error::OAuthError;
+    if username.trim().is_empty() {
+        return Err(OAuthError::invalid_request(
+            "the username must not be empty",
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(OAuthError::invalid_request(format!(
+            "the password must be at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    let claims = super::user_claims::validate(claims)?;
+    let hash = hash_password(password).map_err(OAuthError::server)?;
+    Ok(crate::store::users::User {
+        id: super::secrets::random_user_id(),
+        username: Some(username.to_string()),
+        password_hash: Some(hash),
+        claims,
+        managed_by_client: None,
+        client_user_id: None,
+        created_at: now,
+    })
+}
+
 /// Hashes a password with argon2id (the crate's default parameters).
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -211,5 +247,30 @@ mod tests {
         assert_eq!(blocked_until(at(5), 5, 900), Some(1060));
         assert_eq!(blocked_until(at(6), 5, 900), Some(1120));
         assert_eq!(blocked_until(at(40), 5, 900), Some(1900));
+    }
+
+    #[test]
+    fn local_users_need_a_username_a_long_enough_password_and_valid_claims() {
+        let claims = serde_json::json!({"email": "a@example.com"});
+        let u = new_local_user("ada", "correct horse", &claims, 1000).unwrap();
+        assert_eq!(u.username.as_deref(), Some("ada"));
+        assert_eq!(u.created_at, 1000);
+        assert!(verify_password_in(
+            &mut Vec::new(),
+            "correct horse",
+            u.password_hash.as_deref()
+        ));
+        for (name, password, claims) in [
+            ("  ", "correct horse", serde_json::json!({})),
+            ("ada", "7 chars", serde_json::json!({})),
+            (
+                "ada",
+                "correct horse",
+                serde_json::json!({"email_verified": "yes"}),
+            ),
+        ] {
+            let e = new_local_user(name, password, &claims, 1000).unwrap_err();
+            assert_eq!(e.code, "invalid_request", "{name:?} {password:?} {claims}");
+        }
     }
 }

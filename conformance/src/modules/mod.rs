@@ -328,6 +328,12 @@ pub fn check_server_jwks(ctx: &mut Ctx<'_>) {
         Ok(format!("{} keys", keys.len()))
     };
     ctx.log.check("CheckServerKeysIsValid", Warning, &[], r);
+    ctx.log.check(
+        "ValidateServerJWKs",
+        Failure,
+        &["RFC7517-4", "RFC7518-6"],
+        jwks_structurally_valid(&keys),
+    );
     let private = ["d", "p", "q", "dp", "dq", "qi", "k"];
     let r = match keys
         .iter()
@@ -1048,32 +1054,131 @@ const ADDRESS_MEMBERS: &[&str] = &[
 
 /// AbstractValidateOpenIdStandardClaims: the standard claims (OIDC Core §5.1) have their
 /// types.
-pub fn standard_claims_valid(claims: &Value) -> Check {
-    let mut bad = Vec::new();
-    for c in STRING_CLAIMS {
-        if let Some(v) = claims.get(*c) {
-            if !v.is_string() {
-                bad.push(format!("{c} must be a string"));
+/// AbstractValidateJWKs.checkJWKs (JWKUtil's structural scan): every key has a known `kty`,
+/// the members RFC 7518 §6 requires for it, unpadded base64url values, and EC coordinates of
+/// the curve's size.
+pub fn jwks_structurally_valid(keys: &[Value]) -> Check {
+    let b64url = |v: &Value| {
+        v.as_str().is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    };
+    for (i, k) in keys.iter().enumerate() {
+        let required: &[&str] = match k["kty"].as_str() {
+            Some("RSA") => &["n", "e"],
+            Some("EC") => &["crv", "x", "y"],
+            Some("OKP") => &["crv", "x"],
+            Some("oct") => &["k"],
+            other => return Err(format!("the key at index {i} has an unknown kty {other:?}")),
+        };
+        for m in required.iter().filter(|m| **m != "crv") {
+            if !b64url(&k[*m]) {
+                return Err(format!(
+                    "the key at index {i} has no unpadded base64url '{m}'"
+                ));
             }
+        }
+        if k["kty"] == "EC" {
+            let size = match k["crv"].as_str() {
+                Some("P-256") => 32,
+                Some("P-384") => 48,
+                Some("P-521") => 66,
+                other => return Err(format!("the key at index {i} has an unknown crv {other:?}")),
+            };
+            for c in ["x", "y"] {
+                let len = k[c].as_str().map_or(0, |s| s.len() * 3 / 4);
+                if len != size {
+                    return Err(format!(
+                        "the key at index {i}: '{c}' is {len} bytes, not {size} for {}",
+                        k["crv"]
+                    ));
+                }
+            }
+        }
+    }
+    Ok("keys are valid JSON, contain the required fields and are unpadded base64url".into())
+}
+
+/// The ID token's own claims (ValidateIdTokenStandardClaims.idTokenNonIdentityClaims): what
+/// is left are the identity claims OIDC Core §5.1 defines.
+const ID_TOKEN_NON_IDENTITY_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "c_hash",
+    "at_hash",
+    "s_hash",
+    "jti",
+    "nbf",
+    "verified_claims",
+];
+
+/// AbstractValidateOpenIdStandardClaims: each standard claim present has its type (strings
+/// with content and not "null", booleans, a number, objects), `birthdate` its format, and the
+/// claims are a non-empty object. For an ID token, its own claims are left out first.
+pub fn standard_claims_valid(claims: &Value, id_token: bool) -> Check {
+    let mut claims = claims.clone();
+    if id_token {
+        if let Some(o) = claims.as_object_mut() {
+            for c in ID_TOKEN_NON_IDENTITY_CLAIMS {
+                o.remove(*c);
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    match claims.as_object() {
+        Some(o) if !o.is_empty() => {}
+        _ => return Err("not a JSON object or no identity claims".into()),
+    }
+    for c in STRING_CLAIMS.iter().chain(&["txn"]) {
+        if let Some(v) = claims.get(*c) {
+            if !string_with_content(v) {
+                bad.push(format!("{c} is not a string with content"));
+            }
+        }
+    }
+    if let Some(v) = claims.get("birthdate") {
+        if !v.as_str().is_some_and(birthdate_valid) {
+            bad.push("birthdate is not YYYY-MM-DD, 0000-MM-DD or YYYY".into());
         }
     }
     for c in ["email_verified", "phone_number_verified"] {
         if let Some(v) = claims.get(c) {
             if !v.is_boolean() {
-                bad.push(format!("{c} must be a boolean"));
+                bad.push(format!("{c} is not a boolean"));
+            }
+        }
+    }
+    if let Some(v) = claims.get("updated_at") {
+        if !v.is_number() {
+            bad.push("updated_at is not a number".into());
+        }
+    }
+    for c in ["_claim_names", "_claim_sources"] {
+        if let Some(v) = claims.get(c) {
+            if !v.is_object() {
+                bad.push(format!("{c} is not a JSON object"));
             }
         }
     }
     if let Some(a) = claims.get("address") {
         match a.as_object() {
-            None => bad.push("address must be an object".into()),
-            Some(o) => {
+            Some(o) if !o.is_empty() => {
                 for (k, v) in o {
-                    if ADDRESS_MEMBERS.contains(&k.as_str()) && !v.is_string() {
-                        bad.push(format!("address.{k} must be a string"));
+                    if ADDRESS_MEMBERS.contains(&k.as_str()) && !string_with_content(v) {
+                        bad.push(format!("address.{k} is not a string with content"));
                     }
                 }
             }
+            _ => bad.push("address is not a non-empty JSON object".into()),
         }
     }
     if bad.is_empty() {
@@ -1083,7 +1188,42 @@ pub fn standard_claims_valid(claims: &Value) -> Check {
     }
 }
 
-/// AbstractUpdatedAtValid: `updated_at`, if present, is a number of seconds, not in the future.
+/// OIDC Core §5.1: claims not returned are omitted, never empty strings (nor the text "null").
+fn string_with_content(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| !s.trim().is_empty() && !s.eq_ignore_ascii_case("null"))
+}
+
+/// OIDC Core §5.1 `birthdate`: YYYY-MM-DD (a real date; year 0000 when withheld) or YYYY,
+/// the year a plausible one (1850 to this year), as the suite reads it.
+fn birthdate_valid(s: &str) -> bool {
+    let this_year = 1970 + now() / 31_556_952;
+    let sane = |y: i64| (1850..=this_year).contains(&y);
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if s.len() == 4 && digits(s) {
+        return s.parse().is_ok_and(sane);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts[..] else { return false };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 || !(digits(y) && digits(m) && digits(d)) {
+        return false;
+    }
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().unwrap_or(-1),
+        m.parse().unwrap_or(0),
+        d.parse().unwrap_or(0),
+    );
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d) && (y == 0 || sane(y))
+}
+
 pub fn updated_at_valid(claims: &Value) -> Check {
     match claims.get("updated_at") {
         None => Ok("no updated_at".into()),
@@ -1163,7 +1303,7 @@ pub fn id_token_checks(ctx: &mut Ctx<'_>) {
         "ValidateIdTokenStandardClaims",
         Failure,
         &["OIDCC-5.1"],
-        standard_claims_valid(&claims),
+        standard_claims_valid(&claims, true),
     );
     let r = match (&ctx.nonce, claims["nonce"].as_str()) {
         (None, None) => Ok("nonce is not in id_token, as expected.".into()),
@@ -1296,7 +1436,7 @@ pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
         "ValidateUserInfoStandardClaims",
         Failure,
         &["OIDCC-5.1"],
-        standard_claims_valid(&ui),
+        standard_claims_valid(&ui, false),
     );
     let r = match ui["sub"].as_str() {
         Some(s) if !s.is_empty() => Ok(format!("sub {s}")),
@@ -1357,4 +1497,63 @@ pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
     }
     ctx.userinfo = Some(ui);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_structure() {
+        let ok = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        assert!(jwks_structurally_valid(std::slice::from_ref(&ok)).is_ok());
+        for bad in [
+            serde_json::json!({"kty": "RSA", "n": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": "AQAB=", "e": "AQAB"}),
+            serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
+            serde_json::json!({"kty": "XYZ"}),
+        ] {
+            assert!(
+                jwks_structurally_valid(std::slice::from_ref(&bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn birthdates_as_the_suite_reads_them() {
+        for ok in ["1990-01-01", "0000-03-15", "2000-02-29", "1990"] {
+            assert!(birthdate_valid(ok), "{ok}");
+        }
+        for bad in [
+            "1990-1-01",
+            "1990-02-30",
+            "1900-02-29",
+            "1849-01-01",
+            "3000",
+            "",
+            "19900101",
+            "1990-13-01",
+        ] {
+            assert!(!birthdate_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn standard_claims_have_content_and_types() {
+        let id_token =
+            serde_json::json!({"iss": "https://op", "aud": "c", "sub": "u", "nonce": "n"});
+        assert!(standard_claims_valid(&id_token, true).is_ok());
+        for bad in [
+            serde_json::json!({"sub": "u", "name": ""}),
+            serde_json::json!({"sub": "u", "name": "null"}),
+            serde_json::json!({"sub": "u", "email_verified": "true"}),
+            serde_json::json!({"sub": "u", "updated_at": "1700000000"}),
+            serde_json::json!({"sub": "u", "address": {}}),
+            serde_json::json!({"sub": "u", "address": {"country": 44}}),
+            serde_json::json!({}),
+        ] {
+            assert!(standard_claims_valid(&bad, false).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,0 +1,75 @@
+//! The command line: the subcommands and what each runs. Each file holds one group; the rules
+//! they apply live in the library, so the CLI, the admin API and registration agree.
+
+mod clients;
+mod keys;
+mod plugins;
+mod serve;
+mod users;
+
+use clap::{Args, Parser, Subcommand};
+use consentry::store::Store;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "consentry",
+    version,
+    about = "OpenID Connect provider for open-banking connections"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the provider.
+    Serve(serve::ServeArgs),
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+    /// Manage local users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check and list institution scripts.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Clients(c) => clients::clients(c).await,
+        Command::Users(u) => users::users(u).await,
+        Command::Keys(k) => keys::keys(k),
+        Command::Plugins(c) => plugins::plugins(c),
+    }
+}
+
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+#[derive(Args)]
+pub struct DataDir {
+    /// Folder holding the database (as given to `serve --data-dir`).
+    #[arg(long, default_value = ".")]
+    pub data_dir: PathBuf,
+}
+
+pub fn open_store(dir: &DataDir) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&dir.data_dir)?;
+    Ok(Store::open(&dir.data_dir.join("consentry.sqlite"))?)
+}
+
+pub fn now() -> i64 {
+    consentry::clock::Clock::default().now()
+}
+
+pub fn json_arg(name: &str, text: &str) -> anyhow::Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))
+}

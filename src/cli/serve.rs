@@ -1,0 +1,144 @@
+//! `consentry serve`: load the configuration, build the provider, print where it listens,
+//! serve until SIGTERM or SIGINT.
+
+use clap::Args;
+use consentry::config::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder for the database and generated keys.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Public issuer URL, e.g. https://localhost:8443/oidc.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Serve plain HTTP (behind a TLS-terminating proxy, or for local benchmarks).
+    #[arg(long)]
+    http: bool,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn init_logging(json: bool, directives: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
+        .map_err(|e| anyhow::anyhow!("log filter {directives:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(consentry::logging::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(i) = args.issuer {
+        config.issuer = Some(i);
+    }
+    config.http |= args.http;
+    config.log_json |= args.log_json;
+    init_logging(config.log_json, &config.log)?;
+    let app = consentry::build_app(config).await?;
+    let listener = app.bind().await?;
+    let p = &app.provider;
+    // Printed without println!, which panics when stdout cannot be written.
+    consentry::logging::print(&banner(&app, listener.local_addr()?));
+    let grace = p.config.server.shutdown_grace_secs;
+    let stop = stop_signal()?;
+    app.run_until(listener, async move {
+        let signal = stop.await;
+        tracing::info!(
+            signal,
+            grace_secs = grace,
+            "shutting down: finishing requests in flight"
+        );
+    })
+    .await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves with the signal's name on SIGTERM or SIGINT (both drain; neither kills at once).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+/// What the server prints when it starts: where it listens, and the demo credentials.
+fn banner(app: &consentry::App, listening: SocketAddr) -> String {
+    use std::fmt::Write as _;
+    let p = &app.provider;
+    let mut out = String::new();
+    let _ = writeln!(out, "Consentry is running");
+    let _ = writeln!(out, "  issuer:      {}", p.issuer);
+    let _ = writeln!(
+        out,
+        "  discovery:   {}/.well-known/openid-configuration",
+        p.issuer
+    );
+    let _ = writeln!(out, "  listening:   {listening}");
+    let _ = writeln!(out, "  data dir:    {}", p.config.data_dir.display());
+    if let Some(ca) = &app.ca_path {
+        let _ = writeln!(
+            out,
+            "  CA cert:     {}  (trust it, e.g. curl --cacert {})",
+            ca.display(),
+            ca.display()
+        );
+    }
+    if p.config.demo {
+        use consentry::demo;
+        let _ = writeln!(
+            out,
+            "  demo client: client_id={} client_secret={}",
+            demo::CLIENT_ID,
+            demo::CLIENT_SECRET
+        );
+        let _ = writeln!(out, "               redirect_uri={}", demo::REDIRECT_URI);
+        let _ = writeln!(
+            out,
+            "  demo user:   username={} password={}",
+            demo::USERNAME,
+            demo::PASSWORD
+        );
+    }
+    let institutions = p.plugins.catalog().list();
+    let _ = writeln!(
+        out,
+        "  institutions: {} from {} (scope id:all shows the chooser)",
+        institutions.len(),
+        p.config.plugins.dir.display()
+    );
+    if p.plugins.get("sandbox-bank").is_some() {
+        let _ = writeln!(
+            out,
+            "  sandbox bank: scope id:sandbox-bank, username=sandbox password=sandbox-password"
+        );
+    }
+    out
+}

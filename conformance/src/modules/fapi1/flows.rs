@@ -3,8 +3,6 @@
 
 use super::*;
 
-// ---- the modules ---------------------------------------------------------------------------
-
 /// fapi1-advanced-final (FAPI1AdvancedFinal): both clients' flows, the second with a redirect
 /// URI carrying a query and reordered parameters, then the second client's token over the
 /// first client's certificate.

@@ -3,8 +3,6 @@
 
 use super::*;
 
-// ---- PAR -------------------------------------------------------------------------------------
-
 /// The error page a refused request_uri shows (ExpectInvalidRequestUriErrorPage).
 const INVALID_REQUEST_URI_PAGE: (&str, &[&str]) =
     ("ExpectInvalidRequestUriErrorPage", &["PAR-2.2"]);

@@ -4,8 +4,6 @@
 
 use super::*;
 
-// ---- possible failure cases and request object negatives -----------------------------------
-
 const EXPECT_UNVERIFIABLE: &[&str] = &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"];
 
 /// fapi1-advanced-final-ensure-response-mode-query: response_mode=query must be refused, or

@@ -3,8 +3,6 @@
 
 use super::*;
 
-// ---- token endpoint negatives ----------------------------------------------------------------
-
 /// The checks of the private_key_jwt negatives (processTokenEndpointResponse).
 fn assertion_refused_checks(ctx: &mut Ctx<'_>, resp: &Resp) {
     token_error_checks(

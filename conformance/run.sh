@@ -129,6 +129,18 @@ CLIENTS="$CLIENTS,$(add_keyed_client fapi1_private_key_jwt rsa1 PS256 client1 "$
 CLIENTS="$CLIENTS,$(add_keyed_client fapi1_private_key_jwt_2 ec2 ES256 client2 "$FAPI1,\"token_endpoint_auth_method\":\"private_key_jwt\",\"request_object_signing_alg\":\"ES256\"" "$FAPI1_REDIRECT2")"
 CLIENTS="$CLIENTS,$(add_keyed_client fapi1_mtls rsa1 PS256 client1 "$FAPI1,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 1)\",\"request_object_signing_alg\":\"PS256\"")"
 CLIENTS="$CLIENTS,$(add_keyed_client fapi1_mtls_2 ec2 ES256 client2 "$FAPI1,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 2)\",\"request_object_signing_alg\":\"ES256\"" "$FAPI1_REDIRECT2")"
+# The dynamic plan registers its clients itself; the runner takes their RSA keys (ring cannot
+# generate RSA keys) and redirect_uri from these two templates (no client_id: each module
+# registers its own client). The second is oidcc-refresh-token's second client and the key
+# oidcc-refresh-token-rp-key-rotation rotates to.
+dynamic_template() { # role keyfile
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null \
+    | openssl pkcs8 -topk8 -nocrypt -outform DER -out "$2"
+  printf '"%s":{"client_id":"","redirect_uri":"https://rp.conformance.test/callback","signing_key":{"file":"%s","kid":"","alg":"RS256"}}' "$1" "$2"
+}
+CLIENTS="$CLIENTS,$(dynamic_template dynamic "$WORK/dynamic-rsa1.der"),$(dynamic_template dynamic_2 "$WORK/dynamic-rsa2.der")"
+# The hybrid plan's oidcc-refresh-token: its second client, with the hybrid response types.
+CLIENTS="$CLIENTS,$(add_client front-channel-2 client_secret_basic client_secret_basic_front_channel_tokens_2 "$FRONT_CHANNEL")"
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &

@@ -213,7 +213,8 @@ impl Signer {
         Signer::from_der("ES256", kid, doc.as_ref()).expect("generated P-256 key")
     }
 
-    /// Signs `claims` as a compact JWS; `header` gets `alg`, and `kid` unless it has one.
+    /// Signs `claims` as a compact JWS; `header` gets `alg`, and `kid` unless it has one or
+    /// the key has none.
     pub fn sign(&self, header: Value, claims: &Value) -> Result<String, String> {
         let mut header = match header {
             Value::Object(m) => m,
@@ -221,9 +222,13 @@ impl Signer {
             other => return Err(format!("JWS header must be an object, not {other}")),
         };
         header.insert("alg".into(), self.alg.clone().into());
-        header
-            .entry("kid")
-            .or_insert_with(|| self.kid.clone().into());
+        // A key registered without a `kid` (the suite's GenerateRS256ClientJWKs) signs
+        // without one.
+        if !self.kid.is_empty() {
+            header
+                .entry("kid")
+                .or_insert_with(|| self.kid.clone().into());
+        }
         let input = format!(
             "{}.{}",
             b64(Value::Object(header).to_string().as_bytes()),

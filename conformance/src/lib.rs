@@ -9,6 +9,7 @@ pub mod jose;
 pub mod log;
 pub mod modules;
 pub mod plans;
+pub mod registration;
 pub mod report;
 pub mod rp_server;
 

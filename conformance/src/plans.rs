@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, fapi1, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{discovery, dynamic, fapi1, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -74,17 +74,6 @@ fn with_response_type(
         .collect()
 }
 
-/// The modules of the form-post hybrid plan run today.
-const FORM_POST_HYBRID_SUBSET: &[&str] = &[
-    "oidcc-server",
-    "oidcc-server-client-secret-post",
-    "oidcc-response-type-missing",
-    "oidcc-ensure-request-without-nonce-fails",
-    "oidcc-ensure-request-without-nonce-succeeds-for-code-flow",
-    "oidcc-prompt-none-not-logged-in",
-    "oidcc-userinfo-get",
-];
-
 /// AbstractFormPostTestPlan.changeResponseTypeToFormPost: the same modules with
 /// response_mode=form_post.
 fn form_post(entries: Vec<Entry>) -> Vec<Entry> {
@@ -148,7 +137,7 @@ fn implicit_entries() -> Vec<Entry> {
 }
 
 /// The hybrid plan (`OIDCCHybridTestPlan`): the basic plan's table once per response type,
-/// as the suite lists it, less the modules not written yet (see conformance/README.md).
+/// as the suite lists it.
 fn hybrid_entries() -> Vec<Entry> {
     use ClientAuth::*;
     let mut out = Vec::new();
@@ -177,6 +166,12 @@ fn hybrid_entries() -> Vec<Entry> {
             "oidcc-scope-address",
             "oidcc-scope-phone",
             "oidcc-scope-all",
+        ]);
+        // The suite's "new test in java suite", listed with code id_token only.
+        if rt == "code id_token" {
+            first.push("oidcc-alternate-happy-flow");
+        }
+        first.extend([
             "oidcc-display-page",
             "oidcc-display-popup",
             "oidcc-prompt-login",
@@ -205,6 +200,7 @@ fn hybrid_entries() -> Vec<Entry> {
             "oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
             "oidcc-claims-essential",
             "oidcc-ensure-request-object-with-redirect-uri",
+            "oidcc-refresh-token",
         ];
         if rt == "code id_token" {
             last.push("oidcc-ensure-request-with-valid-pkce-succeeds");
@@ -212,6 +208,38 @@ fn hybrid_entries() -> Vec<Entry> {
         out.extend(with_response_type(&last, ClientSecretBasic, rt));
     }
     out
+}
+
+/// The dynamic plan (`OIDCCDynamicTestPlan`) with its variant: each module registers its own
+/// clients (modules/dynamic.rs), private_key_jwt, response_type code (the plan leaves the
+/// response type to the tester; `code` is the Dynamic OP profile's).
+fn dynamic_entries() -> Vec<Entry> {
+    const REGISTERED: &[(&str, &str)] = &[
+        ("server_metadata", "discovery"),
+        ("client_registration", "dynamic_client"),
+        ("response_type", "code"),
+        ("response_mode", "default"),
+        ("client_auth_type", "private_key_jwt"),
+    ];
+    let entry = |module: &'static str, variant: &[(&'static str, &'static str)]| Entry {
+        client_role: Some("dynamic"),
+        variant: variant.to_vec(),
+        ..Entry::oidcc(module, ClientAuth::PrivateKeyJwt, "code", "default")
+    };
+    crate::modules::dynamic::MODULES
+        .iter()
+        .map(|m| match *m {
+            "oidcc-discovery-endpoint-verification" => entry(
+                m,
+                &[
+                    ("server_metadata", "discovery"),
+                    ("client_registration", "dynamic_client"),
+                ],
+            ),
+            "oidcc-server-rotate-keys" => entry(m, &[("server_metadata", "discovery")]),
+            _ => entry(m, REGISTERED),
+        })
+        .collect()
 }
 
 /// The plans and modules run today (see conformance/README.md for what is left out and why).
@@ -286,14 +314,7 @@ pub fn plans() -> Vec<Plan> {
         },
         Plan {
             name: "oidcc-formpost-hybrid-certification-test-plan",
-            // A subset, to keep the run short: the modules whose responses (success and
-            // errors) differ by response type; the others repeat the plain hybrid plan.
-            entries: form_post(
-                hybrid_entries()
-                    .into_iter()
-                    .filter(|e| FORM_POST_HYBRID_SUBSET.contains(&e.module))
-                    .collect(),
-            ),
+            entries: form_post(hybrid_entries()),
         },
         Plan {
             name: "oidcc-hybrid-certification-test-plan",
@@ -303,15 +324,13 @@ pub fn plans() -> Vec<Plan> {
             name: "oidcc-implicit-certification-test-plan",
             entries: implicit_entries(),
         },
-        // Of the dynamic plan, only its request_uri module so far, with a client registered
-        // ahead through the operator CLI with the metadata the module would register.
         Plan {
             name: "fapi1-advanced-final-test-plan",
             entries: fapi1::plan_entries(),
         },
         Plan {
             name: "oidcc-dynamic-certification-test-plan",
-            entries: basic(&["oidcc-request-uri-signed-rs256"], ClientSecretBasic),
+            entries: dynamic_entries(),
         },
     ]
 }
@@ -338,6 +357,13 @@ type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     Some(match name {
         n if n.starts_with("fapi1-") => return fapi1::dispatch(n, ctx),
+        // The dynamic plan's modules (some share their name with the basic plan's).
+        name if ctx.variant_is("client_registration", "dynamic_client")
+            || name == "oidcc-server-rotate-keys" =>
+        {
+            let module = dynamic::MODULES.iter().find(|m| **m == name)?;
+            Box::pin(dynamic::run(ctx, module))
+        }
         "oidcc-discovery-endpoint-verification" => {
             Box::pin(discovery::oidcc_discovery_endpoint_verification(ctx))
         }
@@ -404,9 +430,6 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
                 ctx,
             ),
         ),
-        "oidcc-request-uri-signed-rs256" => {
-            Box::pin(request_uri::oidcc_request_uri_signed_rs256(ctx))
-        }
         _ => return None,
     })
 }

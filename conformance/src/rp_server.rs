@@ -1,19 +1,30 @@
 //! The relying party's own small web server (the suite's `handleHttp` for the paths of a
 //! module): it serves the request objects that modules pass by reference (`request_uri`,
-//! OIDC Core §6.2). Plain HTTP on loopback: the provider fetches it only when started with
+//! OIDC Core §6.2), and the clients' `jwks_uri` and `sector_identifier_uri` documents of the
+//! dynamic registration modules. Plain HTTP on loopback: the provider fetches it only when started with
 //! `outbound.allow_private = true`, as `run.sh` does.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn documents() -> &'static Mutex<HashMap<String, String>> {
-    static DOCS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+/// Path → (content type, body).
+type Documents = HashMap<String, (&'static str, String)>;
+
+fn documents() -> &'static Mutex<Documents> {
+    static DOCS: OnceLock<Mutex<Documents>> = OnceLock::new();
     DOCS.get_or_init(Default::default)
 }
 
-/// Serves `body` at the path of `url` from now on (replacing what was there).
+/// Serves the request object `body` at the path of `url` from now on (replacing what was
+/// there).
 pub fn publish(url: &str, body: &str) -> Result<(), String> {
+    publish_as(url, "application/oauth-authz-req+jwt", body)
+}
+
+/// Serves `body` as `content_type` at the path of `url` (its query and fragment are not part
+/// of what an HTTP client asks for).
+pub fn publish_as(url: &str, content_type: &'static str, body: &str) -> Result<(), String> {
     let path = url::Url::parse(url)
         .map_err(|e| format!("{url}: {e}"))?
         .path()
@@ -21,7 +32,7 @@ pub fn publish(url: &str, body: &str) -> Result<(), String> {
     documents()
         .lock()
         .expect("documents lock")
-        .insert(path, body.to_string());
+        .insert(path, (content_type, body.to_string()));
     Ok(())
 }
 
@@ -50,8 +61,8 @@ pub async fn serve(addr: &str) -> Result<(), String> {
                     .get(&path)
                     .cloned();
                 let reply = match body {
-                    Some(b) => format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/oauth-authz-req+jwt\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                    Some((content_type, b)) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
                         b.len()
                     ),
                     None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),

@@ -10,9 +10,12 @@ use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConfig;
 use salvo::http::uri::Scheme;
 use salvo::Service;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
@@ -109,10 +112,10 @@ pub async fn serve(
                 Some(acceptor) => {
                     let timeout = Duration::from_secs(limits.tls_handshake_timeout_secs);
                     if let Some((tls, peer)) = handshake(&acceptor, stream, timeout, remote).await {
-                        conn.serve(TokioIo::new(tls), Scheme::HTTPS, peer).await;
+                        conn.serve(tls, Scheme::HTTPS, peer).await;
                     }
                 }
-                None => conn.serve(TokioIo::new(stream), Scheme::HTTP, None).await,
+                None => conn.serve(stream, Scheme::HTTP, None).await,
             }
         });
     }
@@ -223,9 +226,9 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn serve<I>(mut self, io: I, scheme: Scheme, peer: Option<PeerCertificate>)
+    async fn serve<S>(mut self, stream: S, scheme: Scheme, peer: Option<PeerCertificate>)
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let handler = self.service.hyper_handler(
             self.local.into(),
@@ -236,6 +239,10 @@ impl Conn<'_> {
             None,
         );
         let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
         let seen = activity.clone();
         let svc =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -251,16 +258,26 @@ impl Conn<'_> {
                 }
             });
         let mut builder = Builder::new(TokioExecutor::new());
+        // hyper's own header timeout also runs while a kept-alive connection waits for its
+        // next request, so it would close idle connections long before the idle timeout;
+        // both bounds are kept here instead (`Activity`).
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(self.limits.header_read_timeout_secs));
+            .header_read_timeout(None);
         let conn = builder.serve_connection(io, svc);
         tokio::pin!(conn);
-        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
+        let limits = Limits {
+            idle: Duration::from_secs(self.limits.idle_timeout_secs),
+            head: Duration::from_secs(self.limits.header_read_timeout_secs),
+        };
         let mut closing = false;
         loop {
-            let idle_until = activity.idle_until(idle);
+            // Bytes that start a head arrive while this waits: look again at least once per
+            // header read timeout.
+            let wake_at = activity
+                .next_check(&limits)
+                .min(Instant::now() + limits.head);
             tokio::select! {
                 ended = conn.as_mut() => {
                     if let Err(e) = ended {
@@ -273,10 +290,15 @@ impl Conn<'_> {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = tokio::time::sleep_until(idle_until.into()), if !closing => {
-                    if activity.is_idle_for(idle) {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
+                _ = tokio::time::sleep_until(wake_at.into()), if !closing => {
+                    match activity.expired(&limits) {
+                        // Slowloris: the headers did not all come in time; drop the connection.
+                        Some(Expired::Head) => return,
+                        Some(Expired::Idle) => {
+                            closing = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        None => {}
                     }
                 }
             }
@@ -284,10 +306,24 @@ impl Conn<'_> {
     }
 }
 
-/// Requests in flight on a connection, and when it last started or finished one.
+/// How long a connection may wait between requests, and take to send a request's headers.
+struct Limits {
+    idle: Duration,
+    head: Duration,
+}
+
+/// Which bound a connection went past.
+enum Expired {
+    Head,
+    Idle,
+}
+
+/// Requests in flight on a connection, when it last started or finished one, and when the
+/// first bytes of the next request's head arrived.
 struct Activity {
     in_flight: AtomicUsize,
     last: Mutex<Instant>,
+    head_since: Mutex<Option<Instant>>,
 }
 
 impl Activity {
@@ -295,25 +331,97 @@ impl Activity {
         Activity {
             in_flight: AtomicUsize::new(0),
             last: Mutex::new(Instant::now()),
+            head_since: Mutex::new(None),
         }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         *self.last.lock() = Instant::now();
+        // The whole head is in: the header read timeout ends here.
+        *self.head_since.lock() = None;
         InFlight(self.clone())
     }
 
-    /// When to look again whether the connection has been idle for `idle`.
-    fn idle_until(&self, idle: Duration) -> Instant {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Instant::now() + idle;
+    /// Bytes came in: with no request in flight they start the next request's head.
+    fn bytes_arrived(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            self.head_since.lock().get_or_insert_with(Instant::now);
         }
-        *self.last.lock() + idle
     }
 
-    fn is_idle_for(&self, idle: Duration) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && self.last.lock().elapsed() >= idle
+    /// When to look again whether a bound has passed.
+    fn next_check(&self, limits: &Limits) -> Instant {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Instant::now() + limits.idle;
+        }
+        match *self.head_since.lock() {
+            Some(t) => t + limits.head,
+            None => *self.last.lock() + limits.idle,
+        }
+    }
+
+    fn expired(&self, limits: &Limits) -> Option<Expired> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        match *self.head_since.lock() {
+            Some(t) if t.elapsed() >= limits.head => Some(Expired::Head),
+            Some(_) => None,
+            None if self.last.lock().elapsed() >= limits.idle => Some(Expired::Idle),
+            None => None,
+        }
+    }
+}
+
+/// The connection's stream, telling `Activity` when bytes arrive.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

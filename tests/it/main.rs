@@ -31,6 +31,7 @@ mod interop_python;
 mod interop_rust;
 mod jwks_refetch;
 mod jws_kid;
+mod keep_alive;
 mod key_rotation;
 mod login_throttle;
 mod openapi;

@@ -1,4 +1,5 @@
-//! oidcc-discovery-endpoint-verification (OIDCCDiscoveryEndpointVerification), static client.
+//! oidcc-discovery-endpoint-verification (OIDCCDiscoveryEndpointVerification), with static
+//! and dynamic client registration.
 
 use super::{fetch_server_keys, get_dynamic_server_configuration, json_array_strings, Ctx};
 use crate::log::{Check, Flow};
@@ -28,6 +29,30 @@ pub(super) fn array_contains(
         Ok(format!("{name}: {list:?}"))
     } else {
         Err(format!("{not_enough} ({name}: {list:?})"))
+    }
+}
+
+/// AbstractValidateResponseTypesArray: every one of `wanted` is listed, the words of a
+/// response type in any order.
+fn response_types_contain_all(server: &Value, wanted: &[&str]) -> Check {
+    let words = |s: &str| {
+        let mut w: Vec<String> = s.split(' ').map(str::to_string).collect();
+        w.sort();
+        w
+    };
+    let Some(list) = json_array_strings(&server["response_types_supported"]) else {
+        return Err("'response_types_supported' is missing or not an array of strings".into());
+    };
+    let missing: Vec<&&str> = wanted
+        .iter()
+        .filter(|w| !list.iter().any(|x| words(x) == words(w)))
+        .collect();
+    if missing.is_empty() {
+        Ok(format!("response_types_supported: {list:?}"))
+    } else {
+        Err(format!(
+            "The server does not support all of the mandatory to implement response_types for dynamic OpenID Providers: missing {missing:?} (response_types_supported: {list:?})"
+        ))
     }
 }
 
@@ -242,6 +267,17 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
 
     ctx.log.block("Verify discovery document");
     let s = ctx.server.clone();
+    let dynamic = ctx.variant_is("client_registration", "dynamic_client");
+    if dynamic {
+        // OIDC Core §15.2: dynamic OpenID Providers support these response types.
+        let r = response_types_contain_all(&s, &["code", "id_token", "token id_token"]);
+        ctx.log.check(
+            "OIDCCCheckDiscEndpointResponseTypesSupportedDynamic",
+            Failure,
+            &["OIDCD-3", "OIDCC-15.2"],
+            r,
+        );
+    }
     let r = array_contains(
         &s,
         "response_types_supported",
@@ -257,12 +293,14 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
         1,
         "The server must support at least one of the response types defined in OpenID Connect.",
     );
-    ctx.log.check(
-        "OIDCCCheckDiscEndpointResponseTypesSupported",
-        Failure,
-        &["OIDCD-3", "OIDCC-3"],
-        r,
-    );
+    if !dynamic {
+        ctx.log.check(
+            "OIDCCCheckDiscEndpointResponseTypesSupported",
+            Failure,
+            &["OIDCD-3", "OIDCC-3"],
+            r,
+        );
+    }
     let r = match Url::parse(&ctx.cfg.discovery_url) {
         Ok(u) if !u.path().ends_with("/.well-known/openid-configuration") => {
             Err("discoveryUrl is missing '/.well-known/openid-configuration'".into())
@@ -453,12 +491,31 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
             Some(_) => Ok("grant_types_supported is a non-empty array.".into()),
         },
     };
-    ctx.log.check(
-        "OIDCCCheckDiscEndpointGrantTypesSupported",
-        Failure,
-        &["OIDCD-3"],
-        r,
-    );
+    if dynamic {
+        let r = match s.get("grant_types_supported") {
+            None => Ok("server discovery document does not contain grant_types_supported, so by default authorization_code and implicit are supported".into()),
+            Some(_) => array_contains(
+                &s,
+                "grant_types_supported",
+                &["authorization_code", "implicit"],
+                2,
+                "Servers certifying for the 'dynamic' certification profile are required to support the grant types 'authorization_code' and 'implicit'.",
+            ),
+        };
+        ctx.log.check(
+            "OIDCCCheckDiscEndpointGrantTypesSupportedDynamic",
+            Failure,
+            &["OIDCD-3"],
+            r,
+        );
+    } else {
+        ctx.log.check(
+            "OIDCCCheckDiscEndpointGrantTypesSupported",
+            Failure,
+            &["OIDCD-3"],
+            r,
+        );
+    }
     if s.get("scopes_supported").is_some() {
         ctx.log.check(
             "CheckDiscEndpointScopesSupportedContainsOpenId",

@@ -323,7 +323,12 @@ fn generic_error_checks(ctx: &mut Ctx<'_>) {
 
 /// For modules that accept either an error page (the suite's screenshot placeholder) or an
 /// error redirect: what we can check of the page by machine.
-fn error_page_review(ctx: &mut Ctx<'_>, v: &Visit, condition: &str, reqs: &[&str]) -> bool {
+pub(super) fn error_page_review(
+    ctx: &mut Ctx<'_>,
+    v: &Visit,
+    condition: &str,
+    reqs: &[&str],
+) -> bool {
     if let Landing::Page { status, body, .. } = &v.landing {
         let is_error = *status >= 400 && v.login_pages == 0;
         let text: String = body.chars().take(160).collect();
@@ -1603,7 +1608,7 @@ fn vschar(s: &str) -> bool {
 }
 
 /// RefreshTokenRequestSteps: refresh, and compare the new ID token with the first.
-async fn refresh(ctx: &mut Ctx<'_>, label: &str) -> Flow {
+pub(super) async fn refresh(ctx: &mut Ctx<'_>, label: &str) -> Flow {
     ctx.log.block(&format!("{label}Refresh Token Request"));
     let rt = ctx.refresh_token.clone().unwrap_or_default();
     let first_at = ctx.access_token.clone();
@@ -1908,11 +1913,17 @@ pub async fn oidcc_refresh_token(ctx: &mut Ctx<'_>) -> Flow {
     let second = ctx.log.must(
         "GetStaticClient2Configuration",
         &[],
-        ctx.cfg.client("client_secret_basic_2").cloned().map(|c| {
+        ctx.client2().map(|c| {
             let s = format!("client_id {}", c.client_id);
             (c, s)
         }),
     )?;
+    refresh_token_flows(ctx, second).await
+}
+
+/// OIDCCRefreshToken after the clients are configured: both clients' flows and refreshes,
+/// then client 2's refresh token with client 1's credentials.
+pub(super) async fn refresh_token_flows(ctx: &mut Ctx<'_>, second: Client) -> Flow {
     let offline = json_array_strings(&ctx.server["scopes_supported"])
         .unwrap_or_default()
         .iter()

@@ -37,8 +37,8 @@ use resource::*;
 use shared::*;
 use token::*;
 use token_endpoint::*;
-// These three have namesakes among the OIDC modules' helpers (`super::*`): ours win.
-use callback::process_callback;
+// These have namesakes among the OIDC modules' helpers (`super::*`): ours win.
+use callback::{check_matching_callback_parameters, process_callback};
 use request::create_authorization_request;
 use resource::request_protected_resource;
 

@@ -104,13 +104,14 @@ add_request_uri_client() {
 # A client that signs with a key (KEYNAME: rsa1, rsa2, ec1, ec2 as ALG) and, when CERTNAME
 # (client1, client2) is given, presents that certificate; MEMBERS are its metadata members
 # beyond client_id, client_name, redirect_uris, scope and jwks. Prints its runner entry.
-add_keyed_client() { # role keyname alg certname members
+add_keyed_client() { # role keyname alg certname members [redirect_uri]
   local role=$1 key=$2 alg=$3 cert=$4 members=$5 id="conformance-${1//_/-}" jwks tls=""
+  local redirect=${6:-https://rp.conformance.test/callback}
   jwks=$("$RUNNER" --public-jwk "$WORK/$key.der" --alg "$alg" --kid "$key")
-  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"scope\":\"$SCOPE\",\"jwks\":$jwks,$members}" >/dev/null
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"$redirect\",\"https://rp.conformance.test/callback2\"],\"scope\":\"$SCOPE\",\"jwks\":$jwks,$members}" >/dev/null
   if [ -n "$cert" ]; then tls=",\"tls\":{\"cert_file\":\"$WORK/$cert.crt\",\"key_file\":\"$WORK/$cert.key\"}"; fi
-  printf '"%s":{"client_id":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2","signing_key":{"file":"%s","kid":"%s","alg":"%s"}%s}' \
-    "$role" "$id" "$WORK/$key.der" "$key" "$alg" "$tls"
+  printf '"%s":{"client_id":"%s","redirect_uri":"%s","redirect_uri2":"https://rp.conformance.test/callback2","signing_key":{"file":"%s","kid":"%s","alg":"%s"}%s}' \
+    "$role" "$id" "$redirect" "$WORK/$key.der" "$key" "$alg" "$tls"
 }
 # The subject DN a tls_client_auth client registers for client certificate N.
 client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
@@ -118,6 +119,16 @@ client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
 CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
 CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
 CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
+# FAPI 1 Advanced (fapi1-advanced-final-test-plan): two clients per client authentication
+# variant, the first signing with PS256, the second with ES256 and registered with the redirect
+# URI with a query the plan's second client uses; certificate-bound tokens, so both present
+# a certificate whatever their authentication.
+FAPI1='"fapi_profile":"fapi1_advanced","grant_types":["authorization_code","implicit","refresh_token"],"response_types":["code id_token","code"],"tls_client_certificate_bound_access_tokens":true,"id_token_signed_response_alg":"PS256","authorization_signed_response_alg":"PS256"'
+FAPI1_REDIRECT2="https://rp.conformance.test/callback?dummy1=lorem&dummy2=ipsum"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi1_private_key_jwt rsa1 PS256 client1 "$FAPI1,\"token_endpoint_auth_method\":\"private_key_jwt\",\"request_object_signing_alg\":\"PS256\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi1_private_key_jwt_2 ec2 ES256 client2 "$FAPI1,\"token_endpoint_auth_method\":\"private_key_jwt\",\"request_object_signing_alg\":\"ES256\"" "$FAPI1_REDIRECT2")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi1_mtls rsa1 PS256 client1 "$FAPI1,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 1)\",\"request_object_signing_alg\":\"PS256\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi1_mtls_2 ec2 ES256 client2 "$FAPI1,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 2)\",\"request_object_signing_alg\":\"ES256\"" "$FAPI1_REDIRECT2")"
 # The dynamic plan registers its clients itself; the runner takes their RSA keys (ring cannot
 # generate RSA keys) and redirect_uri from these two templates (no client_id: each module
 # registers its own client). The second is oidcc-refresh-token's second client and the key

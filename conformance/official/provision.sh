@@ -94,9 +94,11 @@ metadata() {
 J
     ;;
     fapi1-private_key_jwt|fapi1-mtls)
+      # The plan's second client redirects to the callback with a query
+      # (AddRedirectUriQuerySuffix): both must be registered.
       local auth=private_key_jwt; [ "$kind" = fapi1-mtls ] && auth=self_signed_tls_client_auth
       cat <<J
-{"client_name": "OIDF $alias", "fapi_profile": "fapi1_advanced", "redirect_uris": ["$cb"],
+{"client_name": "OIDF $alias", "fapi_profile": "fapi1_advanced", "redirect_uris": ["$cb", "$cb?dummy1=lorem&dummy2=ipsum"],
  "response_types": ["code id_token", "code"], "grant_types": ["authorization_code", "implicit", "refresh_token"],
  "token_endpoint_auth_method": "$auth", "token_endpoint_auth_signing_alg": "PS256", "jwks": $jwks,
  "request_object_signing_alg": "PS256", "id_token_signed_response_alg": "PS256",

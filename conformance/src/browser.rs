@@ -36,6 +36,10 @@ pub fn client_with_identity(
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
+        // A provider may close a keep-alive connection that waits for a request (the
+        // header-read timeout, 10 s by default): a pooled connection is only reused while
+        // that cannot have happened, so a slow login never leaves the next call on a dead one.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .cookie_store(cookies)
         .user_agent("consentry-conformance");
     if let Some(ca) = ca {
@@ -151,6 +155,19 @@ impl Browser {
         redirect_uri: &str,
         user: Option<&User>,
     ) -> Result<Visit, String> {
+        self.visit_deciding(start, redirect_uri, user, "approve")
+            .await
+    }
+
+    /// `visit`, answering the consent page with `decision` (`approve` or `deny`, the user
+    /// cancelling).
+    pub async fn visit_deciding(
+        &self,
+        start: Url,
+        redirect_uri: &str,
+        user: Option<&User>,
+        decision: &str,
+    ) -> Result<Visit, String> {
         let redirect_uri = Url::parse(redirect_uri).map_err(|e| format!("redirect_uri: {e}"))?;
         let (mut login_pages, mut consent_pages) = (0, 0);
         let mut next = Next::Get(start);
@@ -218,6 +235,19 @@ impl Browser {
                 .find(|f| f.has_field("password") && f.method == "post")
             {
                 login_pages += 1;
+                // The user cancels on the login page (its own Cancel button, which may post
+                // elsewhere than the form's action).
+                if let Some((_, _, action)) = f
+                    .button("decision", decision)
+                    .filter(|_| decision == "deny")
+                {
+                    let mut fields = f.fields.clone();
+                    fields.push(("decision".into(), decision.into()));
+                    let action = action.clone().unwrap_or(f.action.clone());
+                    let target = url.join(&action).map_err(|e| e.to_string())?;
+                    next = Next::Post(target, fields);
+                    continue;
+                }
                 let mut f = f.clone();
                 f.set("username", &user.username);
                 f.set("password", &user.password);
@@ -227,11 +257,11 @@ impl Browser {
             }
             if let Some(f) = forms
                 .iter()
-                .find(|f| f.button("decision", "approve").is_some())
+                .find(|f| f.button("decision", decision).is_some())
             {
                 consent_pages += 1;
                 let mut fields = f.fields.clone();
-                fields.push(("decision".into(), "approve".into()));
+                fields.push(("decision".into(), decision.into()));
                 let target = url.join(&f.action).map_err(|e| e.to_string())?;
                 next = Next::Post(target, fields);
                 continue;

@@ -102,6 +102,19 @@ async fn main() {
             } else {
                 rt
             };
+            // The plans with variants of their own (FAPI): their values, but the profile's.
+            let rt = if m.variant.contains("response_type=") {
+                rt
+            } else {
+                let values: Vec<&str> = m
+                    .variant
+                    .split(", ")
+                    .filter_map(|v| v.split_once('='))
+                    .filter(|(k, _)| *k != "fapi_profile")
+                    .map(|(_, v)| v)
+                    .collect();
+                format!(" ({})", values.join(", "))
+            };
             let name = format!("{}{rt}", m.name);
             println!("  {:<60} {:<8} {}", name, m.verdict.as_str(), note);
         }

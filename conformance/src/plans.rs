@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, dynamic, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{discovery, dynamic, fapi1, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -325,6 +325,10 @@ pub fn plans() -> Vec<Plan> {
             entries: implicit_entries(),
         },
         Plan {
+            name: "fapi1-advanced-final-test-plan",
+            entries: fapi1::plan_entries(),
+        },
+        Plan {
             name: "oidcc-dynamic-certification-test-plan",
             entries: dynamic_entries(),
         },
@@ -352,6 +356,7 @@ type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 
 fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     Some(match name {
+        n if n.starts_with("fapi1-") => return fapi1::dispatch(n, ctx),
         // The dynamic plan's modules (some share their name with the basic plan's).
         name if ctx.variant_is("client_registration", "dynamic_client")
             || name == "oidcc-server-rotate-keys" =>
@@ -493,7 +498,10 @@ pub async fn run_plans(
         .enumerate()
         .flat_map(|(p, (_, es))| (0..es.len()).map(move |e| (p, e)))
         .collect();
-    order.sort_by_key(|&(p, e)| !plans[p].1[e].module.ends_with("-30seconds"));
+    order.sort_by_key(|&(p, e)| {
+        let m = plans[p].1[e].module;
+        !(m.ends_with("-30seconds") || m.ends_with("expired-request_uri"))
+    });
     let mut slots: Vec<Vec<Option<tokio::task::JoinHandle<ModuleReport>>>> = plans
         .iter()
         .map(|(_, es)| es.iter().map(|_| None).collect())

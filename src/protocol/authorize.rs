@@ -260,9 +260,15 @@ async fn check_request(
         params.remove("request_uri");
         params.insert("request".into(), object);
     }
-    let (params, object) = with_request_object(p, client, profile, params)
-        .await
-        .map_err(redirect_err)?;
+    let sent_object = params.get("request").cloned();
+    let (params, object) = match with_request_object(p, client, profile, params).await {
+        Ok(v) => v,
+        // FAPI 1 Adv. §5.2.2-10: only the object's parameters are used, for errors too.
+        Err(e) if profile == Some(fapi::Profile::Fapi1Advanced) => {
+            return Err(fapi1_object_error(p, client, sent_object.as_deref(), e).await)
+        }
+        Err(e) => return Err(redirect_err(e)),
+    };
     // The object may name its own redirect_uri and state; errors from here on go there.
     let redirect_uri = check_redirect_uri(client, get(&params, "redirect_uri"))?;
     let state = get(&params, "state").map(String::from);
@@ -283,6 +289,41 @@ async fn check_request(
             .map_err(redirect_err)?;
     }
     check_params(p, client, &params, redirect_uri.clone(), response_type).map_err(redirect_err)
+}
+
+/// Where an error about a FAPI 1 Advanced request object goes. The profile uses only the
+/// object's parameters (§5.2.2-10): when its signature is the client's, the error goes to its
+/// redirect_uri with its state, in its response mode (JARM included); an object that cannot
+/// be verified leaves nothing to trust, so the user gets an error page (RFC 6749 §4.1.2.1).
+async fn fapi1_object_error(
+    p: &Provider,
+    client: &Client,
+    object: Option<&str>,
+    error: OAuthError,
+) -> Rejection {
+    let profile = Some(fapi::Profile::Fapi1Advanced);
+    let claims = match object {
+        Some(o) => super::request_object::authentic_claims(p, client, profile, o).await,
+        None => None,
+    };
+    let Some(claims) = claims.as_ref().and_then(serde_json::Value::as_object) else {
+        return Rejection::Page(error);
+    };
+    let inner: HashMap<String, String> =
+        ["redirect_uri", "state", "response_type", "response_mode"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), claims.get(k)?.as_str()?.to_string())))
+            .collect();
+    let redirect_uri = match check_redirect_uri(client, get(&inner, "redirect_uri")) {
+        Ok(uri) => uri,
+        Err(page) => return page,
+    };
+    Rejection::Redirect(Box::new(ErrorRedirect {
+        error,
+        redirect_uri,
+        state: get(&inner, "state").map(String::from),
+        mode: error_mode(&inner),
+    }))
 }
 
 /// Validates a pushed authorization request (RFC 9126 §2.1) for an authenticated client.

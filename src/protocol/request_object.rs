@@ -21,6 +21,28 @@ fn invalid(d: String) -> OAuthError {
     )
 }
 
+/// The algorithms a request object of `client` may be signed with.
+fn allowed_algs(client: &Client, profile: Option<fapi::Profile>) -> Vec<crate::jose::Alg> {
+    fapi::restrict_algs(
+        profile,
+        client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
+    )
+}
+
+/// The claims of `object` when its signature is the client's (an allowed algorithm, one of
+/// its keys), whatever else is wrong with it: what an error about the object may rely on.
+pub async fn authentic_claims(
+    p: &Provider,
+    client: &Client,
+    profile: Option<fapi::Profile>,
+    object: &str,
+) -> Option<Value> {
+    let allowed = allowed_algs(client, profile);
+    client_keys::verify(p, client, object, &allowed, invalid)
+        .await
+        .ok()
+}
+
 /// Verifies `object` for `client` (under its FAPI `profile`, if any) and returns its
 /// parameters as strings (JSON members such as `claims` are serialised back to JSON).
 pub async fn parameters(
@@ -29,10 +51,7 @@ pub async fn parameters(
     profile: Option<fapi::Profile>,
     object: &str,
 ) -> OAuthResult<(HashMap<String, String>, Value)> {
-    let allowed = fapi::restrict_algs(
-        profile,
-        client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
-    );
+    let allowed = allowed_algs(client, profile);
     let claims = client_keys::verify(p, client, object, &allowed, invalid).await?;
     let obj = claims
         .as_object()

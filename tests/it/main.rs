@@ -14,6 +14,7 @@ mod client_display;
 mod conformance_runner;
 mod crash_grants;
 mod error_text;
+mod fapi1_conformance_fixes;
 mod fapi1_request_object;
 mod fapi_client_auth;
 mod fapi_dpop;

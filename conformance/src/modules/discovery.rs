@@ -8,7 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 /// AbstractValidateJsonArray: `name` must be an array holding at least `min` of `wanted`.
-fn array_contains(
+pub(super) fn array_contains(
     server: &Value,
     name: &str,
     wanted: &[&str],
@@ -198,7 +198,7 @@ const SERVER_METADATA: &[(&str, &str)] = &[
 ];
 
 /// ValidateServerMetadataAgainstSchema: each known member has its type.
-fn metadata_types_valid(server: &Value) -> Check {
+pub(super) fn metadata_types_valid(server: &Value) -> Check {
     let mut bad = Vec::new();
     for (name, kind) in SERVER_METADATA {
         let Some(v) = server.get(*name) else { continue };
@@ -221,7 +221,7 @@ fn metadata_types_valid(server: &Value) -> Check {
 }
 
 /// CheckForUnexpectedParametersInServerMetadata: members the schema does not know.
-fn unexpected_metadata(server: &Value) -> Check {
+pub(super) fn unexpected_metadata(server: &Value) -> Check {
     let unknown: Vec<&String> = server
         .as_object()
         .map(|o| {

@@ -4,6 +4,8 @@
 
 pub mod discovery;
 pub mod dynamic;
+pub mod fapi1;
+pub mod jarm;
 pub mod oidcc;
 pub mod request_uri;
 

@@ -173,7 +173,7 @@ const SERVER_METADATA: &[(&str, &str)] = &[
 ];
 
 /// ValidateServerMetadataAgainstSchema: each known member has its type.
-fn metadata_types_valid(server: &Value) -> Check {
+pub(super) fn metadata_types_valid(server: &Value) -> Check {
     let mut bad = Vec::new();
     for (name, kind) in SERVER_METADATA {
         let Some(v) = server.get(*name) else { continue };
@@ -196,7 +196,7 @@ fn metadata_types_valid(server: &Value) -> Check {
 }
 
 /// CheckForUnexpectedParametersInServerMetadata: members the schema does not know.
-fn unexpected_metadata(server: &Value) -> Check {
+pub(super) fn unexpected_metadata(server: &Value) -> Check {
     let unknown: Vec<&String> = server
         .as_object()
         .map(|o| {
@@ -502,6 +502,38 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
             Err("scopes_supported is absent".into()),
         );
     }
+    locale_checks(ctx, &s);
+    let mut bad = Vec::new();
+    if let Some(o) = s.as_object() {
+        for (k, _) in o.iter().filter(|(k, _)| k.ends_with("_endpoint")) {
+            if let Err(e) = https_url(&s, k) {
+                bad.push(e);
+            }
+        }
+    }
+    let r = if bad.is_empty() {
+        Ok("every *_endpoint is https".into())
+    } else {
+        Err(bad.join("; "))
+    };
+    ctx.log
+        .check("CheckDiscEndpointAllEndpointsAreHttps", Failure, &[], r);
+    let r = match s.get("code_challenge_methods_supported") {
+        None => Ok("code_challenge_methods_supported absent".into()),
+        Some(v) if v.is_array() => Ok("code_challenge_methods_supported is an array".into()),
+        Some(_) => Err("code_challenge_methods_supported is not an array".into()),
+    };
+    ctx.log.check(
+        "EnsureServerConfigurationCodeChallengeMethodsSupportedIsAnArray",
+        Failure,
+        &["RFC8414-2", "RFC7636-4.3"],
+        r,
+    );
+    Ok(())
+}
+
+/// CheckDiscEndpointLocalesSyntax and CheckDiscEndpointLocalesCanonicalCasing (RFC 8414 §2).
+pub(super) fn locale_checks(ctx: &mut Ctx<'_>, s: &Value) {
     for (cond, sev) in [
         ("CheckDiscEndpointLocalesSyntax", Failure),
         ("CheckDiscEndpointLocalesCanonicalCasing", Warning),
@@ -544,31 +576,4 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
         };
         ctx.log.check(cond, sev, &["RFC8414-2"], r);
     }
-    let mut bad = Vec::new();
-    if let Some(o) = s.as_object() {
-        for (k, _) in o.iter().filter(|(k, _)| k.ends_with("_endpoint")) {
-            if let Err(e) = https_url(&s, k) {
-                bad.push(e);
-            }
-        }
-    }
-    let r = if bad.is_empty() {
-        Ok("every *_endpoint is https".into())
-    } else {
-        Err(bad.join("; "))
-    };
-    ctx.log
-        .check("CheckDiscEndpointAllEndpointsAreHttps", Failure, &[], r);
-    let r = match s.get("code_challenge_methods_supported") {
-        None => Ok("code_challenge_methods_supported absent".into()),
-        Some(v) if v.is_array() => Ok("code_challenge_methods_supported is an array".into()),
-        Some(_) => Err("code_challenge_methods_supported is not an array".into()),
-    };
-    ctx.log.check(
-        "EnsureServerConfigurationCodeChallengeMethodsSupportedIsAnArray",
-        Failure,
-        &["RFC8414-2", "RFC7636-4.3"],
-        r,
-    );
-    Ok(())
 }

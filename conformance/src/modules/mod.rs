@@ -3,6 +3,7 @@
 //! ID token checks, UserInfo).
 
 pub mod discovery;
+pub mod fapi2;
 pub mod oidcc;
 pub mod request_uri;
 

@@ -52,6 +52,29 @@ RP_N=$(openssl rsa -in "$WORK/rp-key.pem" -noout -modulus | cut -d= -f2 \
   | python3 -c 'import sys,base64; print(base64.urlsafe_b64encode(bytes.fromhex(sys.stdin.read().strip())).decode().rstrip("="))')
 RP_JWKS="{\"keys\":[{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"$RP_KID\",\"n\":\"$RP_N\",\"e\":\"AQAB\"}]}"
 
+# Keys and certificates of the FAPI and private_key_jwt clients: RSA (RS256/PS256) and P-256
+# (ES256) signing keys as PKCS#8 DER, and client certificates from a CA of their own that the
+# provider trusts for tls_client_auth (RFC 8705 §2.1.1).
+for k in rsa1 rsa2; do
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -outform DER -out "$WORK/$k.der"
+done
+for k in ec1 ec2; do
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -outform DER -out "$WORK/$k.der"
+done
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Consentry Conformance mTLS CA" \
+  -keyout "$WORK/mtls-ca.key" -out "$WORK/mtls-ca.pem" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$WORK/client-ext.cnf"
+for n in 1 2; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=Consentry Conformance/CN=conformance-client-$n" \
+    -keyout "$WORK/client$n.key" -out "$WORK/client$n.csr" 2>/dev/null
+  openssl x509 -req -in "$WORK/client$n.csr" -CA "$WORK/mtls-ca.pem" -CAkey "$WORK/mtls-ca.key" -CAcreateserial -days 2 \
+    -extfile "$WORK/client-ext.cnf" -out "$WORK/client$n.crt" 2>/dev/null
+done
+export CONSENTRY_MTLS_TRUST_ANCHORS="$WORK/mtls-ca.pem"
+# Dynamic registration (RFC 7591) is open to holders of this initial access token.
+REGISTRATION_TOKEN="conformance-reg-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export CONSENTRY_REGISTRATION_TOKEN="$REGISTRATION_TOKEN"
+
 PASSWORD="conformance-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 secret() { echo "conformance-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 
@@ -78,6 +101,20 @@ add_request_uri_client() {
   "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance request_uri\",\"redirect_uris\":[\"https://rp.conformance.test/callback\"],\"token_endpoint_auth_method\":\"client_secret_basic\",\"grant_types\":[\"authorization_code\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\",\"request_uris\":[\"$uri\"],\"request_object_signing_alg\":\"RS256\",\"jwks\":$RP_JWKS}" >/dev/null
   printf '"request_uri":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","request_uri":"%s"}' "$id" "$sec" "$uri"
 }
+# A client that signs with a key (KEYNAME: rsa1, rsa2, ec1, ec2 as ALG) and, when CERTNAME
+# (client1, client2) is given, presents that certificate; MEMBERS are its metadata members
+# beyond client_id, client_name, redirect_uris, scope and jwks. Prints its runner entry.
+add_keyed_client() { # role keyname alg certname members
+  local role=$1 key=$2 alg=$3 cert=$4 members=$5 id="conformance-${1//_/-}" jwks tls=""
+  jwks=$("$RUNNER" --public-jwk "$WORK/$key.der" --alg "$alg" --kid "$key")
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"scope\":\"$SCOPE\",\"jwks\":$jwks,$members}" >/dev/null
+  if [ -n "$cert" ]; then tls=",\"tls\":{\"cert_file\":\"$WORK/$cert.crt\",\"key_file\":\"$WORK/$cert.key\"}"; fi
+  printf '"%s":{"client_id":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2","signing_key":{"file":"%s","kid":"%s","alg":"%s"}%s}' \
+    "$role" "$id" "$WORK/$key.der" "$key" "$alg" "$tls"
+}
+# The subject DN a tls_client_auth client registers for client certificate N.
+client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
+
 CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
 CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
 CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
@@ -95,7 +132,9 @@ cat >"$WORK/runner.json" <<JSON
 {"discovery_url":"$ISSUER/.well-known/openid-configuration","ca_file":"$DATA/keys/ca.pem",
  "user":{"username":"conformance-user","password":"$PASSWORD"},
  "clients":{$CLIENTS},
- "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID"}
+ "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
+ "registration_token":"$REGISTRATION_TOKEN",
+ "rotate_keys_command":["$PWD/$BIN","keys","rotate","--data-dir","$DATA"]}
 JSON
 
 echo "== running the plans"

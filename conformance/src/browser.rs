@@ -26,6 +26,15 @@ impl Resp {
 }
 
 pub fn client(ca: Option<&reqwest::Certificate>, cookies: bool) -> reqwest::Client {
+    client_with_identity(ca, cookies, None)
+}
+
+/// A client that presents `identity` (a TLS client certificate) on every connection.
+pub fn client_with_identity(
+    ca: Option<&reqwest::Certificate>,
+    cookies: bool,
+    identity: Option<reqwest::Identity>,
+) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -33,6 +42,9 @@ pub fn client(ca: Option<&reqwest::Certificate>, cookies: bool) -> reqwest::Clie
         .user_agent("consentry-conformance");
     if let Some(ca) = ca {
         b = b.add_root_certificate(ca.clone());
+    }
+    if let Some(id) = identity {
+        b = b.identity(id);
     }
     b.build().expect("http client")
 }

@@ -25,6 +25,13 @@ pub struct Config {
     pub rp_rsa_key_file: Option<PathBuf>,
     #[serde(default)]
     pub rp_kid: Option<String>,
+    /// Initial access token for the provider's `registration_endpoint` (RFC 7591 §3).
+    #[serde(default)]
+    pub registration_token: Option<String>,
+    /// The command (argv) that rotates the provider's signing keys, for the modules that ask
+    /// the operator to rotate them (e.g. `consentry keys rotate --data-dir D`).
+    #[serde(default)]
+    pub rotate_keys_command: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -48,6 +55,33 @@ pub struct Client {
     /// One of the client's registered `request_uris`, served by the runner.
     #[serde(default)]
     pub request_uri: Option<String>,
+    /// The client's private signing key (client assertions, request objects); its public JWK
+    /// is in the client's registered `jwks`.
+    #[serde(default)]
+    pub signing_key: Option<SigningKeyConfig>,
+    /// The client's TLS certificate, presented on every back-channel request of the client
+    /// (RFC 8705 client authentication and certificate-bound tokens).
+    #[serde(default)]
+    pub tls: Option<ClientTlsConfig>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// PKCS#8 DER.
+    pub file: PathBuf,
+    pub kid: String,
+    /// `RS256`, `PS256` or `ES256`.
+    pub alg: String,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// PEM certificate (chain).
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8).
+    pub key_file: PathBuf,
 }
 
 impl Config {

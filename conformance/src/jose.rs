@@ -155,21 +155,148 @@ pub fn sha256_b64(value: &str) -> String {
 
 /// SignRequestObject with RS256: the client's RSA key (PKCS#8 DER) signs `claims`.
 pub fn sign_rs256(pkcs8_der: &[u8], kid: &str, claims: &Value) -> Result<String, String> {
-    let key =
-        signature::RsaKeyPair::from_pkcs8(pkcs8_der).map_err(|e| format!("client RSA key: {e}"))?;
-    let header = serde_json::json!({"alg": "RS256", "kid": kid, "typ": "oauth-authz-req+jwt"});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| "RS256 signing failed".to_string())?;
-    Ok(format!("{input}.{}", b64(&sig)))
+    Signer::from_der("RS256", kid, pkcs8_der)?
+        .sign(serde_json::json!({"typ": "oauth-authz-req+jwt"}), claims)
+}
+
+enum KeyPair {
+    Rsa(signature::RsaKeyPair),
+    Ec(signature::EcdsaKeyPair),
+}
+
+/// A client's private key with the algorithm it signs with: client assertions, request
+/// objects, DPoP proofs.
+pub struct Signer {
+    pub alg: String,
+    pub kid: String,
+    key: KeyPair,
+}
+
+impl Signer {
+    pub fn load(cfg: &crate::config::SigningKeyConfig) -> Result<Signer, String> {
+        let der = std::fs::read(&cfg.file).map_err(|e| format!("{}: {e}", cfg.file.display()))?;
+        Signer::from_der(&cfg.alg, &cfg.kid, &der)
+    }
+
+    /// `alg` is RS256, PS256 (an RSA key) or ES256 (a P-256 key), PKCS#8 DER.
+    pub fn from_der(alg: &str, kid: &str, pkcs8_der: &[u8]) -> Result<Signer, String> {
+        let key = match alg {
+            "RS256" | "PS256" => KeyPair::Rsa(
+                signature::RsaKeyPair::from_pkcs8(pkcs8_der)
+                    .map_err(|e| format!("RSA key for {alg}: {e}"))?,
+            ),
+            "ES256" => KeyPair::Ec(
+                signature::EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8_der,
+                    &ring::rand::SystemRandom::new(),
+                )
+                .map_err(|e| format!("P-256 key for ES256: {e}"))?,
+            ),
+            other => return Err(format!("cannot sign with '{other}'")),
+        };
+        Ok(Signer {
+            alg: alg.to_string(),
+            kid: kid.to_string(),
+            key,
+        })
+    }
+
+    /// A fresh P-256 key (DPoP proofs, keys the provider has never seen).
+    pub fn generate_es256(kid: &str) -> Signer {
+        let rng = ring::rand::SystemRandom::new();
+        let doc = signature::EcdsaKeyPair::generate_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .expect("P-256 key generation");
+        Signer::from_der("ES256", kid, doc.as_ref()).expect("generated P-256 key")
+    }
+
+    /// Signs `claims` as a compact JWS; `header` gets `alg`, and `kid` unless it has one.
+    pub fn sign(&self, header: Value, claims: &Value) -> Result<String, String> {
+        let mut header = match header {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            other => return Err(format!("JWS header must be an object, not {other}")),
+        };
+        header.insert("alg".into(), self.alg.clone().into());
+        header
+            .entry("kid")
+            .or_insert_with(|| self.kid.clone().into());
+        let input = format!(
+            "{}.{}",
+            b64(Value::Object(header).to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        Ok(format!(
+            "{input}.{}",
+            b64(&self.signature(input.as_bytes())?)
+        ))
+    }
+
+    /// The raw signature of `msg` (JWS form: r||s for ECDSA).
+    pub fn signature(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
+        let rng = ring::rand::SystemRandom::new();
+        match &self.key {
+            KeyPair::Rsa(k) => {
+                let padding: &'static dyn signature::RsaEncoding = if self.alg == "PS256" {
+                    &signature::RSA_PSS_SHA256
+                } else {
+                    &signature::RSA_PKCS1_SHA256
+                };
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(padding, &rng, msg, &mut sig)
+                    .map_err(|_| format!("{} signing failed", self.alg))?;
+                Ok(sig)
+            }
+            KeyPair::Ec(k) => k
+                .sign(&rng, msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| "ES256 signing failed".to_string()),
+        }
+    }
+
+    /// The public half as a JWK (`kty`, `kid`, `alg`, `use`, and `n`/`e` or `crv`/`x`/`y`).
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = self.public_key_members();
+        jwk["kid"] = self.kid.clone().into();
+        jwk["alg"] = self.alg.clone().into();
+        jwk["use"] = "sig".into();
+        jwk
+    }
+
+    /// Only the key's required members (RFC 7638 thumbprint input; DPoP `jwk` header).
+    pub fn public_key_members(&self) -> Value {
+        match &self.key {
+            KeyPair::Rsa(k) => {
+                let c = signature::RsaPublicKeyComponents::<Vec<u8>>::from(k.public());
+                serde_json::json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            KeyPair::Ec(k) => {
+                use signature::KeyPair as _;
+                let point = k.public_key().as_ref();
+                serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+            }
+        }
+    }
+
+    /// RFC 7638 JWK thumbprint (SHA-256, base64url): DPoP `jkt`.
+    pub fn thumbprint(&self) -> String {
+        // RFC 7638 §3.2: the required members, lexicographic order, no whitespace.
+        let m = self.public_key_members();
+        let canonical = match &self.key {
+            KeyPair::Rsa(_) => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                m["e"].as_str().unwrap_or(""),
+                m["n"].as_str().unwrap_or("")
+            ),
+            KeyPair::Ec(_) => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                m["x"].as_str().unwrap_or(""),
+                m["y"].as_str().unwrap_or("")
+            ),
+        };
+        sha256_b64(&canonical)
+    }
 }

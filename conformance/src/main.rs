@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[command(about = "Replays the OpenID Foundation conformance plans against an OpenID Provider")]
 struct Cli {
     /// Runner configuration (JSON: discovery_url, ca_file, user, clients).
-    #[arg(long, required_unless_present = "list")]
+    #[arg(long, required_unless_present_any = ["list", "public_jwk"])]
     config: Option<PathBuf>,
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "conformance/report")]
@@ -23,11 +23,29 @@ struct Cli {
     /// List the plans and modules, run nothing.
     #[arg(long)]
     list: bool,
+    /// Print the public JWK set of this private key (PKCS#8 DER) and exit (for provisioning
+    /// the clients' `jwks`); needs --alg and --kid.
+    #[arg(long, value_name = "FILE", requires_all = ["alg", "kid"])]
+    public_jwk: Option<PathBuf>,
+    #[arg(long)]
+    alg: Option<String>,
+    #[arg(long)]
+    kid: Option<String>,
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Some(file) = &cli.public_jwk {
+        let key = consentry_conformance::config::SigningKeyConfig {
+            file: file.clone(),
+            alg: cli.alg.clone().unwrap_or_default(),
+            kid: cli.kid.clone().unwrap_or_default(),
+        };
+        let signer = consentry_conformance::jose::Signer::load(&key).unwrap_or_else(|e| fail(&e));
+        println!("{}", serde_json::json!({"keys": [signer.public_jwk()]}));
+        return;
+    }
     if cli.list {
         for p in consentry_conformance::plans::plans() {
             for e in p.entries {

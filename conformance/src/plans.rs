@@ -17,6 +17,41 @@ pub struct Entry {
     pub response_type: &'static str,
     /// The response_mode variant: `default` or `form_post`.
     pub response_mode: &'static str,
+    /// The configured client the module runs as; none: the OIDCC plans' role for `auth` and
+    /// `response_type`.
+    pub client_role: Option<&'static str>,
+    /// The plan's variant values (shown in the report; modules read them from `Ctx::variant`).
+    pub variant: Vec<(&'static str, &'static str)>,
+}
+
+impl Entry {
+    /// A module of the OIDCC plans (static client, variant by response type and mode).
+    pub fn oidcc(
+        module: &'static str,
+        auth: ClientAuth,
+        response_type: &'static str,
+        response_mode: &'static str,
+    ) -> Entry {
+        Entry {
+            module,
+            auth,
+            response_type,
+            response_mode,
+            client_role: None,
+            variant: Vec::new(),
+        }
+    }
+
+    /// The configured client role the module runs as.
+    pub fn role(&self) -> String {
+        match self.client_role {
+            Some(r) => r.to_string(),
+            // Clients registered for the response types that return tokens from the
+            // authorization endpoint have their own role.
+            None if self.response_type == "code" => self.auth.name().to_string(),
+            None => format!("{}_front_channel_tokens", self.auth.name()),
+        }
+    }
 }
 
 pub struct Plan {
@@ -35,12 +70,7 @@ fn with_response_type(
 ) -> Vec<Entry> {
     modules
         .iter()
-        .map(|m| Entry {
-            module: m,
-            auth,
-            response_type,
-            response_mode: "default",
-        })
+        .map(|m| Entry::oidcc(m, auth, response_type, "default"))
         .collect()
 }
 
@@ -283,6 +313,14 @@ pub fn plans() -> Vec<Plan> {
 }
 
 pub fn variant(entry: &Entry) -> String {
+    if !entry.variant.is_empty() {
+        return entry
+            .variant
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
     format!(
         "server_metadata=discovery, client_registration=static_client, response_type={}, response_mode={}, client_auth_type={}",
         entry.response_type,
@@ -375,13 +413,7 @@ pub async fn run_module(
     entry: &Entry,
 ) -> ModuleReport {
     let started = std::time::Instant::now();
-    let mut ctx = match Ctx::new(
-        cfg,
-        ca,
-        entry.auth,
-        entry.response_type,
-        entry.response_mode,
-    ) {
+    let mut ctx = match Ctx::new(cfg, ca, entry) {
         Ok(c) => c,
         Err(e) => {
             let mut log = crate::log::Log::default();

@@ -123,7 +123,7 @@ impl PeerCertificate {
         use x509_parser::extensions::GeneralName;
         let (_, cert) = x509_parser::parse_x509_certificate(self.leaf()).ok()?;
         let mut names = CertificateNames {
-            subject_dn: normalize_dn(&cert.subject().to_string()),
+            subject_dn: rfc4514_subject(cert.subject())?,
             ..Default::default()
         };
         if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -154,9 +154,27 @@ pub struct CertificateNames {
     pub email: Vec<String>,
 }
 
-/// DNs compare without the spaces after separators (`CN=a, O=b` equals `CN=a,O=b`).
+/// The subject as RFC 4514 §2.1 writes a DN: the last RDN of the certificate's sequence first
+/// (a certificate issued for `/O=Bank/CN=app` is `CN=app,O=Bank`), the form
+/// `tls_client_auth_subject_dn` is registered in (RFC 8705 §2.1.2).
+fn rfc4514_subject(subject: &x509_parser::x509::X509Name<'_>) -> Option<String> {
+    let mut reversed: Vec<_> = subject.iter_rdn().cloned().collect();
+    reversed.reverse();
+    let name = x509_parser::x509::X509Name::new(reversed, subject.as_raw());
+    Some(normalize_dn(
+        &name
+            .to_string_with_registry(x509_parser::objects::oid_registry())
+            .ok()?,
+    ))
+}
+
+/// DNs compare without the spaces around separators (`CN=a, O=b` equals `CN=a,O=b`, and
+/// `A=1 + B=2` equals `A=1+B=2`).
 pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',').map(str::trim).collect::<Vec<_>>().join(",")
+    dn.split(',')
+        .map(|rdn| rdn.split('+').map(str::trim).collect::<Vec<_>>().join("+"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<String> {

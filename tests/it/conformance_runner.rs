@@ -207,12 +207,16 @@ async fn setup(tamper: Tamper) -> Setup {
                 redirect_uri: CALLBACK.into(),
                 redirect_uri2: None,
                 request_uri: None,
+                signing_key: None,
+                tls: None,
             },
         )]
         .into(),
         rp_listen: None,
         rp_rsa_key_file: None,
         rp_kid: None,
+        registration_token: None,
+        rotate_keys_command: None,
     };
     Setup {
         _server: server,
@@ -223,12 +227,7 @@ async fn setup(tamper: Tamper) -> Setup {
 }
 
 async fn run(s: &Setup, module: &'static str) -> ModuleReport {
-    let entry = Entry {
-        module,
-        auth: ClientAuth::ClientSecretBasic,
-        response_type: "code",
-        response_mode: "default",
-    };
+    let entry = Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default");
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
 }
 

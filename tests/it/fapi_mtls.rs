@@ -61,10 +61,13 @@ impl TestCa {
     fn issue(&self, cn: &str, sans: &[&str]) -> ClientCert {
         let mut params =
             CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
+        // The usual order: the organisation, then the common name last (so its RFC 4514
+        // string is `CN=...,O=Partner Ltd`).
+        params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
             .push(DnType::OrganizationName, "Partner Ltd");
+        params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
@@ -158,6 +161,13 @@ async fn tls_client_auth_by_subject_dn_and_san() {
     assert_eq!(status, 200, "{body}");
     let (status, _) = client_credentials(&s, &with_cert(&s, &good), &by_dns.id).await;
     assert_eq!(status, 200, "SAN dNSName");
+    // RFC 4514 §2.1: the DN string starts with the certificate's last RDN; the sequence order
+    // written out (`O=...,CN=...`) is another DN.
+    let sequence_order = s
+        .client(mtls_meta(json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=Partner Ltd,CN=partner-one"})))
+        .await;
+    let (status, _) = client_credentials(&s, &with_cert(&s, &good), &sequence_order.id).await;
+    assert_eq!(status, 401, "RFC 4514 §2.1: RDNs in reverse sequence order");
 
     let other_subject = ca.issue("partner-two", &["other.partner.example"]);
     let untrusted = self_signed("partner-one");

@@ -11,24 +11,46 @@ use crate::browser::{self, Browser, Landing, Resp, Visit};
 use crate::config::{Client, Config};
 use crate::jose;
 use crate::log::{Check, Flow, Log, Stop};
+use crate::plans::Entry;
 use crate::report::Outcome::{self, Failure, Info, Warning};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use url::Url;
 
+/// The client authentication variant (`client_auth_type`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ClientAuth {
     ClientSecretBasic,
     ClientSecretPost,
+    PrivateKeyJwt,
+    /// RFC 8705 `tls_client_auth`: the client's certificate on the connection.
+    Mtls,
 }
 
 impl ClientAuth {
+    /// The suite's variant value.
     pub fn name(self) -> &'static str {
         match self {
             ClientAuth::ClientSecretBasic => "client_secret_basic",
             ClientAuth::ClientSecretPost => "client_secret_post",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
+            ClientAuth::Mtls => "mtls",
         }
     }
+}
+
+/// How one back-channel request authenticates the client: as the variant says, or as a
+/// negative module bends it.
+#[derive(Clone, Debug)]
+pub enum AuthOverride {
+    /// The variant's method (private_key_jwt: CreateClientAuthenticationAssertionClaims).
+    Default,
+    /// private_key_jwt with these assertion claims, signed with the client's key.
+    Assertion(Value),
+    /// private_key_jwt with exactly this `client_assertion`.
+    RawAssertion(String),
+    /// Only `client_id` in the form: no secret, assertion or certificate check asked for.
+    None,
 }
 
 pub struct IdToken {
@@ -71,33 +93,29 @@ pub struct Ctx<'a> {
     pub check_front_channel_at_hash: bool,
     /// The condition that builds the redirect to the authorization endpoint from `request`.
     pub redirect_builder: &'static str,
+    /// The plan's variant values for this run (`fapi_auth_request_method` → `pushed`, ...).
+    pub variant: BTreeMap<String, String>,
+    /// The configured client role this module runs as (`<role>_2` is its second client).
+    pub role: String,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(
         cfg: &'a Config,
         ca: Option<reqwest::Certificate>,
-        auth: ClientAuth,
-        response_type: &'static str,
-        response_mode: &'static str,
+        entry: &Entry,
     ) -> Result<Ctx<'a>, String> {
-        // Clients registered for the response types that return tokens from the
-        // authorization endpoint have their own role.
-        let role = if response_type == "code" {
-            auth.name().to_string()
-        } else {
-            format!("{}_front_channel_tokens", auth.name())
-        };
+        let role = entry.role();
         let client = cfg.client(&role)?.clone();
         Ok(Ctx {
             cfg,
             log: Log::default(),
-            back: browser::client(ca.as_ref(), false),
+            back: back_channel(ca.as_ref(), &client)?,
             browser: Browser::new(ca.as_ref()),
             ca,
-            auth,
-            response_type,
-            response_mode,
+            auth: entry.auth,
+            response_type: entry.response_type,
+            response_mode: entry.response_mode,
             client,
             server: Value::Null,
             server_jwks: Value::Null,
@@ -115,7 +133,47 @@ impl<'a> Ctx<'a> {
             userinfo: None,
             check_front_channel_at_hash: false,
             redirect_builder: "BuildPlainRedirectToAuthorizationEndpoint",
+            variant: entry
+                .variant
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            role,
         })
+    }
+
+    pub fn variant_is(&self, name: &str, value: &str) -> bool {
+        self.variant.get(name).is_some_and(|v| v == value)
+    }
+
+    /// The suite's second client (`client2`): the role's `_2` client.
+    pub fn client2(&self) -> Result<Client, String> {
+        self.cfg.client(&format!("{}_2", self.role)).cloned()
+    }
+
+    /// The current client's signing key.
+    pub fn signer(&self) -> Result<jose::Signer, String> {
+        let key = self.client.signing_key.as_ref().ok_or(format!(
+            "client {} has no signing_key configured",
+            self.client.client_id
+        ))?;
+        jose::Signer::load(key)
+    }
+
+    /// A back-channel HTTP client presenting `client`'s certificate (none if it has none).
+    pub fn back_for(&self, client: &Client) -> Result<reqwest::Client, String> {
+        back_channel(self.ca.as_ref(), client)
+    }
+
+    /// A back-channel HTTP client that presents no certificate.
+    pub fn back_without_certificate(&self) -> reqwest::Client {
+        browser::client(self.ca.as_ref(), false)
+    }
+
+    /// Whether back-channel requests carry a client certificate (so go to the
+    /// `mtls_endpoint_aliases`, RFC 8705 §5).
+    pub fn presents_certificate(&self) -> bool {
+        self.client.tls.is_some()
     }
 
     /// A fresh browser: no cookies, so no session at the provider.
@@ -125,6 +183,38 @@ impl<'a> Ctx<'a> {
 
     pub fn server_str(&self, name: &str) -> Option<String> {
         self.server[name].as_str().map(str::to_string)
+    }
+}
+
+/// A back-channel client with `client`'s TLS certificate when it has one.
+fn back_channel(
+    ca: Option<&reqwest::Certificate>,
+    client: &Client,
+) -> Result<reqwest::Client, String> {
+    let identity = match &client.tls {
+        None => None,
+        Some(t) => {
+            let read =
+                |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+            let mut pem = read(&t.cert_file)?;
+            pem.push(b'\n');
+            pem.extend(read(&t.key_file)?);
+            Some(
+                reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("client certificate of {}: {e}", client.client_id))?,
+            )
+        }
+    };
+    Ok(browser::client_with_identity(ca, false, identity))
+}
+
+/// The endpoint `name` of the discovery document, or its `mtls_endpoint_aliases` entry when
+/// the client presents a certificate (RFC 8705 §5).
+pub fn endpoint(ctx: &Ctx<'_>, name: &str) -> Option<String> {
+    let alias = ctx.server["mtls_endpoint_aliases"][name].as_str();
+    match alias {
+        Some(a) if ctx.presents_certificate() => Some(a.to_string()),
+        _ => ctx.server_str(name),
     }
 }
 
@@ -178,11 +268,13 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
         &[],
         Ok(format!("client_id {}", ctx.client.client_id)),
     )?;
-    let method = ctx.auth.name();
+    let method = registered_auth_method(ctx.auth);
     let supported = json_array_strings(&s["token_endpoint_auth_methods_supported"]);
     let cond = match ctx.auth {
         ClientAuth::ClientSecretBasic => "EnsureServerConfigurationSupportsClientSecretBasic",
         ClientAuth::ClientSecretPost => "EnsureServerConfigurationSupportsClientSecretPost",
+        ClientAuth::PrivateKeyJwt => "EnsureServerConfigurationSupportsPrivateKeyJwt",
+        ClientAuth::Mtls => "EnsureServerConfigurationSupportsMTLS",
     };
     let r = match supported {
         // RFC 8414: when omitted the default is client_secret_basic.
@@ -685,17 +777,71 @@ pub fn create_code_request(ctx: &mut Ctx<'_>) {
     );
 }
 
+/// The `token_endpoint_auth_method` a client of the variant registers.
+pub fn registered_auth_method(auth: ClientAuth) -> &'static str {
+    match auth {
+        ClientAuth::Mtls => "tls_client_auth",
+        other => other.name(),
+    }
+}
+
 /// Sends `form` to the token endpoint with the client's authentication.
 pub async fn call_token_endpoint(
     ctx: &mut Ctx<'_>,
     form: &[(String, String)],
 ) -> Result<Resp, String> {
-    let endpoint = ctx.server_str("token_endpoint").unwrap_or_default();
+    let endpoint = endpoint(ctx, "token_endpoint").unwrap_or_default();
+    post_with_client_auth(ctx, &endpoint, form, AuthOverride::Default, &[]).await
+}
+
+/// CreateClientAuthenticationAssertionClaims: iss = sub = client_id, `aud`, a fresh `jti`,
+/// `nbf` = `iat` = now, `exp` a minute later.
+pub fn client_assertion_claims(ctx: &Ctx<'_>, aud: Value) -> Value {
+    let now = now();
+    serde_json::json!({
+        "iss": ctx.client.client_id, "sub": ctx.client.client_id, "aud": aud,
+        "jti": jose::random_value(15), "nbf": now, "iat": now, "exp": now + 60,
+    })
+}
+
+/// SignClientAuthenticationAssertion with the client's key.
+pub fn sign_client_assertion(ctx: &Ctx<'_>, claims: &Value) -> Result<String, String> {
+    ctx.signer()?.sign(Value::Null, claims)
+}
+
+/// POSTs `form` to `url` authenticating the client as `auth` says (basic, post, an assertion,
+/// or the certificate the back channel presents), with extra `headers` (DPoP).
+pub async fn post_with_client_auth(
+    ctx: &mut Ctx<'_>,
+    url: &str,
+    form: &[(String, String)],
+    auth: AuthOverride,
+    headers: &[(String, String)],
+) -> Result<Resp, String> {
     let mut form = form.to_vec();
     let secret = ctx.client.client_secret.clone().unwrap_or_default();
-    let mut rb = ctx.back.post(&endpoint);
-    match ctx.auth {
-        ClientAuth::ClientSecretBasic => {
+    let mut rb = ctx.back.post(url);
+    let assertion = match (&auth, ctx.auth) {
+        (AuthOverride::None, _) => {
+            ctx.log.info(
+                "AddClientIdToTokenEndpointRequest",
+                "client_id only: no client authentication",
+            );
+            form.push(("client_id".into(), ctx.client.client_id.clone()));
+            None
+        }
+        (AuthOverride::RawAssertion(a), _) => Some(a.clone()),
+        (AuthOverride::Assertion(claims), _) => Some(sign_client_assertion(ctx, claims)?),
+        (AuthOverride::Default, ClientAuth::PrivateKeyJwt) => {
+            let aud = endpoint(ctx, "token_endpoint").unwrap_or_default();
+            let claims = client_assertion_claims(ctx, aud.into());
+            ctx.log.info(
+                "CreateClientAuthenticationAssertionClaims",
+                format!("aud {}", claims["aud"]),
+            );
+            Some(sign_client_assertion(ctx, &claims)?)
+        }
+        (AuthOverride::Default, ClientAuth::ClientSecretBasic) => {
             ctx.log.info(
                 "AddBasicAuthClientSecretToRequest",
                 "HTTP Basic with the client secret",
@@ -706,17 +852,54 @@ pub async fn call_token_endpoint(
             use base64::Engine as _;
             let b = base64::engine::general_purpose::STANDARD.encode(pair);
             rb = rb.header("authorization", format!("Basic {b}"));
+            None
         }
-        ClientAuth::ClientSecretPost => {
+        (AuthOverride::Default, ClientAuth::ClientSecretPost) => {
             ctx.log.info(
                 "AddFormBasedClientSecretToRequest",
                 "client_id and client_secret in the form",
             );
             form.push(("client_id".into(), ctx.client.client_id.clone()));
             form.push(("client_secret".into(), secret));
+            None
         }
+        (AuthOverride::Default, ClientAuth::Mtls) => {
+            ctx.log.info(
+                "AddClientIdToTokenEndpointRequest",
+                "client_id in the form; the client's certificate on the TLS connection",
+            );
+            form.push(("client_id".into(), ctx.client.client_id.clone()));
+            None
+        }
+    };
+    if let Some(a) = assertion {
+        ctx.log.info(
+            "AddClientAssertionToTokenEndpointRequest",
+            "client_assertion_type jwt-bearer and the signed client_assertion",
+        );
+        form.push((
+            "client_assertion_type".into(),
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+        ));
+        form.push(("client_assertion".into(), a));
+    }
+    for (k, v) in headers {
+        rb = rb.header(k.as_str(), v.as_str());
     }
     browser::send(rb.form(&form)).await
+}
+
+/// CallPAREndpoint: pushes the authorization request `params` (RFC 9126 §2.1) with the
+/// client's authentication.
+pub async fn push_authorization_request(
+    ctx: &mut Ctx<'_>,
+    params: &[(String, String)],
+    auth: AuthOverride,
+    headers: &[(String, String)],
+) -> Result<Resp, String> {
+    let url = endpoint(ctx, "pushed_authorization_request_endpoint")
+        .ok_or("no pushed_authorization_request_endpoint in the server configuration")?;
+    post_with_client_auth(ctx, &url, params, auth, headers).await
 }
 
 /// AbstractOIDCCServerTest.requestAuthorizationCode: the code for tokens, with the standard

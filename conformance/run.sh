@@ -104,13 +104,14 @@ add_request_uri_client() {
 # A client that signs with a key (KEYNAME: rsa1, rsa2, ec1, ec2 as ALG) and, when CERTNAME
 # (client1, client2) is given, presents that certificate; MEMBERS are its metadata members
 # beyond client_id, client_name, redirect_uris, scope and jwks. Prints its runner entry.
-add_keyed_client() { # role keyname alg certname members
+add_keyed_client() { # role keyname alg certname members [first redirect_uri]
   local role=$1 key=$2 alg=$3 cert=$4 members=$5 id="conformance-${1//_/-}" jwks tls=""
+  local redirect=${6:-https://rp.conformance.test/callback}
   jwks=$("$RUNNER" --public-jwk "$WORK/$key.der" --alg "$alg" --kid "$key")
-  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"scope\":\"$SCOPE\",\"jwks\":$jwks,$members}" >/dev/null
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"$redirect\",\"https://rp.conformance.test/callback2\"],\"scope\":\"$SCOPE\",\"jwks\":$jwks,$members}" >/dev/null
   if [ -n "$cert" ]; then tls=",\"tls\":{\"cert_file\":\"$WORK/$cert.crt\",\"key_file\":\"$WORK/$cert.key\"}"; fi
-  printf '"%s":{"client_id":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2","signing_key":{"file":"%s","kid":"%s","alg":"%s"}%s}' \
-    "$role" "$id" "$WORK/$key.der" "$key" "$alg" "$tls"
+  printf '"%s":{"client_id":"%s","redirect_uri":"%s","redirect_uri2":"https://rp.conformance.test/callback2","signing_key":{"file":"%s","kid":"%s","alg":"%s"}%s}' \
+    "$role" "$id" "$redirect" "$WORK/$key.der" "$key" "$alg" "$tls"
 }
 # The subject DN a tls_client_auth client registers for client certificate N.
 client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
@@ -118,6 +119,40 @@ client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
 CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
 CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
 CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
+
+# The FAPI 2 clients (fapi2_<client_auth_type>_<sender_constrain>, and the suite's second
+# client as <role>_2, whose registered redirect_uri carries a query of its own as the suite's
+# instructions ask): profile fapi2, PAR required, code only, PS256 (first) and ES256 (second)
+# keys, certificate-bound or DPoP-bound tokens.
+add_fapi2_clients() { # auth sender
+  local auth=$1 sender=$2 role="fapi2_$1_$2" n key alg cert members
+  for n in 1 2; do
+    if [ "$n" = 1 ]; then key=rsa1 alg=PS256; else key=ec2 alg=ES256; fi
+    members='"fapi_profile":"fapi2","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"require_pushed_authorization_requests":true'
+    cert=""
+    if [ "$auth" = mtls ]; then
+      members="$members,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn $n)\""
+      cert=client$n
+    else
+      members="$members,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"$alg\""
+    fi
+    if [ "$sender" = mtls ]; then
+      members="$members,\"tls_client_certificate_bound_access_tokens\":true"
+      cert=client$n
+    else
+      members="$members,\"dpop_bound_access_tokens\":true"
+    fi
+    if [ "$n" = 1 ]; then
+      printf '%s' "$(add_keyed_client "$role" "$key" "$alg" "$cert" "$members")"
+    else
+      printf ',%s' "$(add_keyed_client "${role}_2" "$key" "$alg" "$cert" "$members" "https://rp.conformance.test/callback?dummy1=lorem&dummy2=ipsum")"
+    fi
+  done
+}
+for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "mtls mtls"; do
+  # shellcheck disable=SC2086
+  CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
+done
 
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &

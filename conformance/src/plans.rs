@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{discovery, fapi2, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -309,6 +309,8 @@ pub fn plans() -> Vec<Plan> {
             name: "oidcc-dynamic-certification-test-plan",
             entries: basic(&["oidcc-request-uri-signed-rs256"], ClientSecretBasic),
         },
+        fapi2::security_profile_plan(),
+        fapi2::message_signing_plan(),
     ]
 }
 
@@ -402,6 +404,8 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
         "oidcc-request-uri-signed-rs256" => {
             Box::pin(request_uri::oidcc_request_uri_signed_rs256(ctx))
         }
+        // FAPI 2.0 Security Profile and Message Signing (modules/fapi2.rs).
+        fapi2_module if fapi2_module.starts_with("fapi2-") => return fapi2::dispatch(name, ctx),
         _ => return None,
     })
 }
@@ -470,7 +474,10 @@ pub async fn run_plans(
         .enumerate()
         .flat_map(|(p, (_, es))| (0..es.len()).map(move |e| (p, e)))
         .collect();
-    order.sort_by_key(|&(p, e)| !plans[p].1[e].module.ends_with("-30seconds"));
+    order.sort_by_key(|&(p, e)| {
+        let m = plans[p].1[e].module;
+        !(m.ends_with("-30seconds") || fapi2::WAITING.contains(&m))
+    });
     let mut slots: Vec<Vec<Option<tokio::task::JoinHandle<ModuleReport>>>> = plans
         .iter()
         .map(|(_, es)| es.iter().map(|_| None).collect())

@@ -20,6 +20,7 @@ mod fapi_dpop;
 mod fapi_jar;
 mod fapi_mtls;
 mod fapi_par;
+mod fapi2_conformance_fixes;
 mod fapi_profiles;
 mod fapi_response;
 mod fuzz;

@@ -124,8 +124,9 @@ CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secr
 # client as <role>_2, whose registered redirect_uri carries a query of its own as the suite's
 # instructions ask): profile fapi2, PAR required, code only, PS256 (first) and ES256 (second)
 # keys, certificate-bound or DPoP-bound tokens.
-add_fapi2_clients() { # auth sender
-  local auth=$1 sender=$2 role="fapi2_$1_$2" n key alg cert members
+add_fapi2_clients() { # auth sender [signed]
+  local auth=$1 sender=$2 role="fapi2_$1_$2" n key alg cert members signed=${3:-}
+  if [ -n "$signed" ]; then role="fapi2_signed_$1_$2"; fi
   for n in 1 2; do
     if [ "$n" = 1 ]; then key=rsa1 alg=PS256; else key=ec2 alg=ES256; fi
     members='"fapi_profile":"fapi2","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"require_pushed_authorization_requests":true'
@@ -142,6 +143,9 @@ add_fapi2_clients() { # auth sender
     else
       members="$members,\"dpop_bound_access_tokens\":true"
     fi
+    if [ -n "$signed" ]; then
+      members="$members,\"require_signed_request_object\":true,\"request_object_signing_alg\":\"$alg\",\"authorization_signed_response_alg\":\"PS256\""
+    fi
     if [ "$n" = 1 ]; then
       printf '%s' "$(add_keyed_client "$role" "$key" "$alg" "$cert" "$members")"
     else
@@ -149,7 +153,9 @@ add_fapi2_clients() { # auth sender
     fi
   done
 }
-for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "mtls mtls"; do
+# The Message Signing plan's (signed requests only).
+for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "mtls mtls" \
+  "private_key_jwt dpop signed" "mtls mtls signed"; do
   # shellcheck disable=SC2086
   CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
 done

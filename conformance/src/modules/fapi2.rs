@@ -1872,10 +1872,12 @@ pub async fn authorization_flow(ctx: &mut Ctx<'_>, f: &mut Fapi, req: &AuthReq) 
 /// Start of every server module: the variant's state, configure, the scope.
 pub async fn setup(ctx: &mut Ctx<'_>) -> Flow<Fapi> {
     let f = Fapi::new(ctx);
+    // The client's scope (the suite's client.scope): offline_access, so refresh tokens are
+    // issued and the refresh module can run.
     ctx.scope = if f.openid {
-        "openid email".to_string()
+        "openid email offline_access".to_string()
     } else {
-        "email".to_string()
+        "email offline_access".to_string()
     };
     configure(ctx, &f).await?;
     Ok(f)
@@ -5386,14 +5388,19 @@ pub const WAITING: &[&str] = &[
     "fapi2-security-profile-final-par-attempt-to-use-expired-request_uri",
 ];
 
-/// The configured client of a variant (`<role>_2` is its second client); JARM is asked for
-/// per request (response_mode=jwt), so the same clients serve both response modes.
-fn role(auth: &str, sender: &str) -> &'static str {
-    match (auth, sender) {
-        ("private_key_jwt", "dpop") => "fapi2_private_key_jwt_dpop",
-        ("private_key_jwt", "mtls") => "fapi2_private_key_jwt_mtls",
-        ("mtls", "dpop") => "fapi2_mtls_dpop",
-        _ => "fapi2_mtls_mtls",
+/// The configured client of a variant (`<role>_2` is its second client). JARM is asked for
+/// per request (response_mode=jwt), so the same clients serve both response modes; the
+/// Message Signing plan's clients register `require_signed_request_object`.
+fn role(auth: &str, sender: &str, signed: bool) -> &'static str {
+    match (auth, sender, signed) {
+        ("private_key_jwt", "dpop", false) => "fapi2_private_key_jwt_dpop",
+        ("private_key_jwt", "mtls", false) => "fapi2_private_key_jwt_mtls",
+        ("mtls", "dpop", false) => "fapi2_mtls_dpop",
+        ("mtls", "mtls", false) => "fapi2_mtls_mtls",
+        ("private_key_jwt", "dpop", true) => "fapi2_signed_private_key_jwt_dpop",
+        ("private_key_jwt", "mtls", true) => "fapi2_signed_private_key_jwt_mtls",
+        ("mtls", "dpop", true) => "fapi2_signed_mtls_dpop",
+        _ => "fapi2_signed_mtls_mtls",
     }
 }
 
@@ -5426,7 +5433,7 @@ fn entries(
             },
             response_type: "code",
             response_mode: "default",
-            client_role: Some(role(auth, sender)),
+            client_role: Some(role(auth, sender, signed)),
             variant: vec![
                 ("fapi_profile", "plain_fapi"),
                 ("client_auth_type", auth),

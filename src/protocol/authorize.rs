@@ -339,7 +339,10 @@ fn require_signed_object(
     params: &HashMap<String, String>,
     by_reference: bool,
 ) -> OAuthResult<()> {
-    if client.metadata.require_signed_request_object && !by_reference && !params.contains_key("request") {
+    if client.metadata.require_signed_request_object
+        && !by_reference
+        && !params.contains_key("request")
+    {
         return Err(OAuthError::invalid_request(
             "this client must send its authorization request as a signed request object (RFC 9101 section 10.5)",
         ));

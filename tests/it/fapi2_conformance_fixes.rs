@@ -114,7 +114,10 @@ async fn fapi2_request_objects_need_nbf_and_exp_within_60_minutes() {
     }
     let form = vec![
         ("client_id".to_string(), c.id.clone()),
-        ("request".to_string(), request_object(&s, &key, &c, json!({}))),
+        (
+            "request".to_string(),
+            request_object(&s, &key, &c, json!({})),
+        ),
     ];
     let (status, body) = push_with_aud(&s, &key, &c, json!(s.issuer.clone()), form).await;
     assert_eq!(status, 201, "nbf now and exp in 5 minutes: {body}");
@@ -141,7 +144,10 @@ async fn clients_requiring_signed_request_objects_cannot_push_plain_parameters()
     assert_eq!(body["error"], "invalid_request");
     let form = vec![
         ("client_id".to_string(), c.id.clone()),
-        ("request".to_string(), request_object(&s, &key, &c, json!({}))),
+        (
+            "request".to_string(),
+            request_object(&s, &key, &c, json!({})),
+        ),
     ];
     let (status, body) = push_with_aud(&s, &key, &c, json!(s.issuer.clone()), form).await;
     assert_eq!(status, 201, "{body}");

@@ -163,8 +163,11 @@ fn length_check(what: &str, value: &str) -> Check {
 /// AbstractFAPI2SPFinalServerTestModule.configure and configureClient.
 pub async fn configure(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
     ctx.log.block("Configure");
-    ctx.log
-        .must_ok("CreateRedirectUri", &[], ok(ctx.client.redirect_uri.clone()))?;
+    ctx.log.must_ok(
+        "CreateRedirectUri",
+        &[],
+        ok(ctx.client.redirect_uri.clone()),
+    )?;
     fetch_configuration(ctx, f.openid).await?;
     if f.mtls_auth || f.mtls_bound {
         ctx.log.info(
@@ -237,11 +240,9 @@ fn key_lengths(jwks: &Value) -> Check {
         let bits = match k["kty"].as_str() {
             Some("RSA") => {
                 let n = k["n"].as_str().unwrap_or("");
-                let bytes = base64::Engine::decode(
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    n,
-                )
-                .unwrap_or_default();
+                let bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, n)
+                        .unwrap_or_default();
                 let lead = bytes.iter().take_while(|b| **b == 0).count();
                 ((bytes.len() - lead) * 8, 2048)
             }
@@ -313,7 +314,9 @@ fn configure_client(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
         if FAPI2_ALGS.contains(&alg.as_str()) {
             ok(format!("client key alg {alg} is permitted"))
         } else {
-            fail(format!("client key alg '{alg}' is not one of {FAPI2_ALGS:?}"))
+            fail(format!(
+                "client key alg '{alg}' is not one of {FAPI2_ALGS:?}"
+            ))
         },
     );
     ctx.log.check(
@@ -699,6 +702,15 @@ pub fn build_par_request(ctx: &mut Ctx<'_>, f: &mut Fapi, request_object: Option
     }
 }
 
+/// The request as a signed request object when the variant signs its requests.
+pub fn request_object_if_signed(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow<Option<String>> {
+    if !f.signed {
+        return Ok(None);
+    }
+    create_request_object(ctx, f, &RequestObject::default())?;
+    Ok(Some(sign_request_object(ctx, f)?))
+}
+
 /// A DPoP proof for `method` `url` with the current key and nonce.
 pub fn make_proof(
     ctx: &mut Ctx<'_>,
@@ -714,24 +726,36 @@ pub fn make_proof(
     } else {
         f.as_nonce.clone()
     };
-    let mut claims = dpop::claims(method, url, f.proof_iat_offset, nonce.as_deref(), access_token);
-    ctx.log.must_ok(
-        "CreateDpopHeader",
-        &[],
-        ok("alg ES256, typ dpop+jwt, jwk"),
-    )?;
+    let mut claims = dpop::claims(
+        method,
+        url,
+        f.proof_iat_offset,
+        nonce.as_deref(),
+        access_token,
+    );
     ctx.log
-        .must_ok("CreateDpopClaims", &[], ok(format!("htm {method}, htu {url}")))?;
+        .must_ok("CreateDpopHeader", &[], ok("alg ES256, typ dpop+jwt, jwk"))?;
+    ctx.log.must_ok(
+        "CreateDpopClaims",
+        &[],
+        ok(format!("htm {method}, htu {url}")),
+    )?;
     match f.proof_iat_offset {
         0 => {}
-        o if o < 0 => ctx.log.info("SetDpopIatTo10SecondsInPast", format!("iat moved by {o} s")),
-        o => ctx.log.info("SetDpopIatTo8SecondsInFuture", format!("iat moved by {o} s")),
+        o if o < 0 => ctx
+            .log
+            .info("SetDpopIatTo10SecondsInPast", format!("iat moved by {o} s")),
+        o => ctx.log.info(
+            "SetDpopIatTo8SecondsInFuture",
+            format!("iat moved by {o} s"),
+        ),
     }
     if f.proof_nbf_exp {
         claims["nbf"] = now().into();
         claims["exp"] = (now() + 300).into();
         ctx.log.info("SetDpopNbfToNow", "nbf: now");
-        ctx.log.info("SetDpopExpToFiveMinutesInFuture", "exp: in 5 minutes");
+        ctx.log
+            .info("SetDpopExpToFiveMinutesInFuture", "exp: in 5 minutes");
     }
     if let Some(n) = &nonce {
         ctx.log.check(
@@ -759,11 +783,7 @@ fn nonce_of(resp: &Resp) -> Option<String> {
 /// callParEndpointAndStopOnFailure: the PAR request with the client's authentication (and a
 /// DPoP proof when the code is bound to the DPoP key), retried once on `use_dpop_nonce`.
 /// Without mTLS client authentication no certificate is presented (performParAuthorizationRequestFlow).
-pub async fn call_par(
-    ctx: &mut Ctx<'_>,
-    f: &mut Fapi,
-    auth: super::AuthOverride,
-) -> Flow<Resp> {
+pub async fn call_par(ctx: &mut Ctx<'_>, f: &mut Fapi, auth: super::AuthOverride) -> Flow<Resp> {
     let without_cert = !f.mtls_auth;
     let saved = without_cert.then(|| {
         let plain = ctx.back_without_certificate();
@@ -776,14 +796,15 @@ pub async fn call_par(
     out
 }
 
-async fn call_par_inner(
-    ctx: &mut Ctx<'_>,
-    f: &mut Fapi,
-    auth: super::AuthOverride,
-) -> Flow<Resp> {
+async fn call_par_inner(ctx: &mut Ctx<'_>, f: &mut Fapi, auth: super::AuthOverride) -> Flow<Resp> {
     let url = super::endpoint(ctx, "pushed_authorization_request_endpoint").unwrap_or_default();
     let mut form = f.par_form.clone();
-    if f.mtls_auth && matches!(auth, super::AuthOverride::Default | super::AuthOverride::None) {
+    if f.mtls_auth
+        && matches!(
+            auth,
+            super::AuthOverride::Default | super::AuthOverride::None
+        )
+    {
         // The client authentication adds client_id itself (RFC 8705 §2).
         form.retain(|(k, _)| k != "client_id");
     }
@@ -812,8 +833,8 @@ async fn call_par_inner(
                 (x, s)
             }),
         )?;
-        let nonce_error = resp.status == 400
-            && resp.json().is_some_and(|b| b["error"] == "use_dpop_nonce");
+        let nonce_error =
+            resp.status == 400 && resp.json().is_some_and(|b| b["error"] == "use_dpop_nonce");
         if let Some(n) = nonce_of(&resp) {
             f.as_nonce = Some(n);
         }
@@ -869,11 +890,8 @@ pub fn process_par_response(ctx: &mut Ctx<'_>, f: &mut Fapi, resp: &Resp) -> Flo
         },
     );
     let uri = uri.unwrap_or_default();
-    ctx.log.must_ok(
-        "ExtractRequestUriFromPARResponse",
-        &[],
-        ok(uri.clone()),
-    )?;
+    ctx.log
+        .must_ok("ExtractRequestUriFromPARResponse", &[], ok(uri.clone()))?;
     ctx.log.check(
         "EnsureMinimumRequestUriEntropy",
         Failure,
@@ -926,7 +944,11 @@ pub fn request_uri_redirect(ctx: &mut Ctx<'_>, f: &Fapi, reordered: bool) -> Flo
 
 /// The browser follows `url`: logs in and consents when `interact`.
 pub async fn browse(ctx: &mut Ctx<'_>, url: Url, interact: bool) -> Flow<Visit> {
-    let redirect_uri = ctx.request.get("redirect_uri").cloned().unwrap_or(ctx.client.redirect_uri.clone());
+    let redirect_uri = ctx
+        .request
+        .get("redirect_uri")
+        .cloned()
+        .unwrap_or(ctx.client.redirect_uri.clone());
     let user = ctx.cfg.user.clone();
     let r = ctx
         .browser
@@ -964,8 +986,10 @@ pub async fn par_and_authorize(
 ) -> Flow<Visit> {
     create_authorization_request(ctx, f, req)?;
     push_current_request(ctx, f).await?;
-    ctx.log
-        .block(&format!("{}Make request to authorization endpoint", f.prefix()));
+    ctx.log.block(&format!(
+        "{}Make request to authorization endpoint",
+        f.prefix()
+    ));
     let url = request_uri_redirect(ctx, f, reordered)?;
     browse(ctx, url, true).await
 }
@@ -1072,7 +1096,9 @@ fn jarm_response(
         if others.is_empty() {
             ok("only 'response' in the URL query")
         } else {
-            fail(format!("parameters besides 'response' in the URL query: {others:?}"))
+            fail(format!(
+                "parameters besides 'response' in the URL query: {others:?}"
+            ))
         },
     );
     let mut out = BTreeMap::new();
@@ -1134,12 +1160,8 @@ fn jarm_response(
         },
     );
     let r = jws.verify(&ctx.server_jwks);
-    ctx.log.check(
-        "ValidateJARMSignatureUsingKid",
-        Failure,
-        &["JARM-2.4-5"],
-        r,
-    );
+    ctx.log
+        .check("ValidateJARMSignatureUsingKid", Failure, &["JARM-2.4-5"], r);
     Ok(out)
 }
 
@@ -1331,10 +1353,8 @@ pub async fn call_token(
                     }
                 },
             };
-            ctx.log.info(
-                "AddDpopHeaderForTokenEndpointRequest",
-                "DPoP header added",
-            );
+            ctx.log
+                .info("AddDpopHeaderForTokenEndpointRequest", "DPoP header added");
             headers.push(("DPoP".to_string(), proof));
         }
         let auth = resolve_auth(ctx, f, &how.auth);
@@ -1355,8 +1375,8 @@ pub async fn call_token(
                 return Err(e);
             }
         };
-        let nonce_error = resp.status == 400
-            && resp.json().is_some_and(|b| b["error"] == "use_dpop_nonce");
+        let nonce_error =
+            resp.status == 400 && resp.json().is_some_and(|b| b["error"] == "use_dpop_nonce");
         if let Some(n) = nonce_of(&resp) {
             f.as_nonce = Some(n);
         }
@@ -1374,8 +1394,7 @@ pub async fn call_token(
 
 /// exchangeAuthorizationCode: the token request, then processTokenEndpointResponse.
 pub async fn exchange_code(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
-    ctx.log
-        .block(&format!("{}Call token endpoint", f.prefix()));
+    ctx.log.block(&format!("{}Call token endpoint", f.prefix()));
     create_code_request(ctx, f, true)?;
     let form = ctx.token_form.clone();
     let resp = call_token(ctx, f, &form, &TokenCall::for_variant(f)).await?;
@@ -1537,9 +1556,13 @@ fn id_token_from_token_response(ctx: &mut Ctx<'_>, body: &Value) -> Flow {
         Failure,
         &["FAPI2-SP-FINAL-5.4"],
         if FAPI2_ALGS.contains(&alg.as_str()) {
-            ok(format!("id_token was signed with a permitted algorithm ({alg})"))
+            ok(format!(
+                "id_token was signed with a permitted algorithm ({alg})"
+            ))
         } else {
-            fail(format!("id_token must be signed with a permitted alg (alg {alg})"))
+            fail(format!(
+                "id_token must be signed with a permitted alg (alg {alg})"
+            ))
         },
     );
     for (claim, cond, req) in [
@@ -1669,7 +1692,10 @@ pub async fn call_resource(ctx: &mut Ctx<'_>, f: &mut Fapi, how: &ResourceCall) 
 
 fn status_in(resp: &Resp, ok_range: std::ops::RangeInclusive<u16>, what: &str) -> Check {
     if ok_range.contains(&resp.status) {
-        ok(format!("{what} endpoint http status code was {}", resp.status))
+        ok(format!(
+            "{what} endpoint http status code was {}",
+            resp.status
+        ))
     } else {
         fail(format!(
             "{what} endpoint returned a different http status than expected ({}, expected {}-{}): {}",
@@ -1729,12 +1755,16 @@ fn first_client_resource_headers(ctx: &mut Ctx<'_>) -> Vec<(String, String)> {
         httpdate(t)
     };
     let interaction = uuid_v4();
-    ctx.log.info("AddFAPIAuthDateToResourceEndpointRequest", format!("x-fapi-auth-date: {date}"));
+    ctx.log.info(
+        "AddFAPIAuthDateToResourceEndpointRequest",
+        format!("x-fapi-auth-date: {date}"),
+    );
     ctx.log.info(
         "AddIpV4FapiCustomerIpAddressToResourceEndpointRequest",
         "x-fapi-customer-ip-address: 198.51.100.119",
     );
-    ctx.log.info("CreateRandomFAPIInteractionId", interaction.clone());
+    ctx.log
+        .info("CreateRandomFAPIInteractionId", interaction.clone());
     ctx.log.info(
         "AddFAPIInteractionIdToResourceEndpointRequest",
         format!("x-fapi-interaction-id: {interaction}"),
@@ -1779,11 +1809,7 @@ fn httpdate(t: std::time::SystemTime) -> String {
 fn uuid_v4() -> String {
     let r = jose::random_value(16);
     let h = jose::sha256_b64(&r);
-    let hex: String = h
-        .bytes()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = h.bytes().take(16).map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-4{}-a{}-{}",
         &hex[0..8],
@@ -1891,7 +1917,11 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
     let f = Fapi::new(ctx);
     ctx.log.block("Configure");
     let resp = fetch_configuration(ctx, f.openid).await?;
-    let reqs: &[&str] = if f.openid { &["OIDCD-4"] } else { &["RFC8414-3.2"] };
+    let reqs: &[&str] = if f.openid {
+        &["OIDCD-4"]
+    } else {
+        &["RFC8414-3.2"]
+    };
     ctx.log.check(
         "EnsureDiscoveryEndpointResponseStatusCodeIs200",
         Failure,
@@ -1999,7 +2029,9 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
         Ok(u) if u.scheme() != "https" => fail("Expected https protocol for server.discoveryUrl"),
         Ok(u)
             if u.path().ends_with("/.well-known/openid-configuration")
-                || (!f.openid && u.path().starts_with("/.well-known/oauth-authorization-server")) =>
+                || (!f.openid
+                    && u.path()
+                        .starts_with("/.well-known/oauth-authorization-server")) =>
         {
             ok("discoveryUrl is valid")
         }
@@ -2036,7 +2068,9 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
             Ok(u) if u.scheme() == "https" && u.query().is_none() && u.fragment().is_none() => {
                 ok("issuer is a valid issuer identifier URL")
             }
-            _ => fail(format!("issuer is not a valid RFC 8414 issuer identifier URL: {issuer}")),
+            _ => fail(format!(
+                "issuer is not a valid RFC 8414 issuer identifier URL: {issuer}"
+            )),
         },
     );
     ctx.log.check(
@@ -2183,14 +2217,24 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
             "EnsureServerConfigurationSupportsMTLS",
             Failure,
             &["FAPI2-SP-FINAL-5.3.3.1-5"],
-            array_has(&s, "token_endpoint_auth_methods_supported", &["tls_client_auth", "self_signed_tls_client_auth"], 1),
+            array_has(
+                &s,
+                "token_endpoint_auth_methods_supported",
+                &["tls_client_auth", "self_signed_tls_client_auth"],
+                1,
+            ),
         );
     } else {
         ctx.log.check(
             "EnsureServerConfigurationSupportsPrivateKeyJwt",
             Failure,
             &["FAPI2-SP-FINAL-5.3.2.1-6"],
-            array_has(&s, "token_endpoint_auth_methods_supported", &["private_key_jwt"], 1),
+            array_has(
+                &s,
+                "token_endpoint_auth_methods_supported",
+                &["private_key_jwt"],
+                1,
+            ),
         );
     }
     ctx.log.check(
@@ -2198,8 +2242,12 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
         Failure,
         &["PAR-5"],
         match s.get("require_pushed_authorization_requests") {
-            None | Some(Value::Bool(_)) => ok("require_pushed_authorization_requests is absent or a boolean"),
-            Some(v) => fail(format!("require_pushed_authorization_requests is not a boolean: {v}")),
+            None | Some(Value::Bool(_)) => {
+                ok("require_pushed_authorization_requests is absent or a boolean")
+            }
+            Some(v) => fail(format!(
+                "require_pushed_authorization_requests is not a boolean: {v}"
+            )),
         },
     );
     if f.signed {
@@ -2207,7 +2255,12 @@ pub async fn discovery_end_point_verification(ctx: &mut Ctx<'_>) -> Flow {
             "FAPI2CheckDiscEndpointRequestObjectSigningAlgValuesSupported",
             Failure,
             &[],
-            array_has(&s, "request_object_signing_alg_values_supported", FAPI2_ALGS, 1),
+            array_has(
+                &s,
+                "request_object_signing_alg_values_supported",
+                FAPI2_ALGS,
+                1,
+            ),
         );
     }
     ctx.log.check(
@@ -2262,8 +2315,12 @@ pub async fn happy_flow(ctx: &mut Ctx<'_>) -> Flow {
     happy_flow_resource(ctx, &mut f).await?;
     if f.openid {
         let r = id_token_only_requested_claims(ctx);
-        ctx.log
-            .check("EnsureIdTokenDoesNotContainNonRequestedClaims", Warning, &[], r);
+        ctx.log.check(
+            "EnsureIdTokenDoesNotContainNonRequestedClaims",
+            Warning,
+            &[],
+            r,
+        );
     }
     // Client 2.
     let client1_key = f.dpop_key.take();
@@ -2445,8 +2502,24 @@ async fn happy_flow_resource(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
 /// claims of the requested scopes.
 fn id_token_only_requested_claims(ctx: &Ctx<'_>) -> Check {
     let mut allowed: Vec<&str> = vec![
-        "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
-        "c_hash", "nbf", "jti", "sid", "s_hash", "openbanking_intent_id", "txn",
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "at_hash",
+        "c_hash",
+        "nbf",
+        "jti",
+        "sid",
+        "s_hash",
+        "openbanking_intent_id",
+        "txn",
     ];
     for scope in ctx.scope.split(' ') {
         allowed.extend(match scope {
@@ -2479,12 +2552,18 @@ fn id_token_only_requested_claims(ctx: &Ctx<'_>) -> Check {
         .unwrap_or(Value::Null);
     let extra: Vec<&String> = claims
         .as_object()
-        .map(|o| o.keys().filter(|k| !allowed.contains(&k.as_str())).collect())
+        .map(|o| {
+            o.keys()
+                .filter(|k| !allowed.contains(&k.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
     if extra.is_empty() {
         ok("id_token contains only requested claims")
     } else {
-        fail(format!("id_token contains claims that were not requested: {extra:?}"))
+        fail(format!(
+            "id_token contains claims that were not requested: {extra:?}"
+        ))
     }
 }
 
@@ -2553,14 +2632,12 @@ pub async fn dpop_auth_code_binding_success(ctx: &mut Ctx<'_>) -> Flow {
 fn add_invalid_dpop_jkt(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
     ensure_dpop_key(ctx, f)?;
     let jkt = f.dpop_key.as_ref().map(|k| k.jkt()).unwrap_or_default();
-    let bytes: Vec<u8> = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        &jkt,
-    )
-    .unwrap_or_default()
-    .into_iter()
-    .map(|b| b ^ 0x5a)
-    .collect();
+    let bytes: Vec<u8> =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &jkt)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| b ^ 0x5a)
+            .collect();
     let bad = jose::b64(&bytes);
     ctx.request.insert("dpop_jkt".into(), bad.clone());
     ctx.log.must_ok(
@@ -2631,7 +2708,8 @@ pub async fn ensure_mismatched_dpop_jkt_fails(ctx: &mut Ctx<'_>) -> Flow {
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
     add_invalid_dpop_jkt(ctx, &mut f)?;
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     ctx.log.check(
         "EnsurePARInvalidRequestOrInvalidDpopProof",
@@ -2680,7 +2758,8 @@ pub async fn token_endpoint_fails_with_mismatched_dpop_jkt(ctx: &mut Ctx<'_>) ->
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
     add_invalid_dpop_jkt(ctx, &mut f)?;
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     process_par_response(ctx, &mut f, &resp)?;
     ctx.log.block("Make request to authorization endpoint");
@@ -2815,7 +2894,8 @@ async fn dpop_resource_request(
         let other_key;
         let signer = if change == OtherKey {
             other_key = DpopKey::generate().map_err(|_| Stop)?;
-            ctx.log.info("GenerateNewSignKey", "a new DPoP key signs this proof");
+            ctx.log
+                .info("GenerateNewSignKey", "a new DPoP key signs this proof");
             &other_key
         } else {
             key
@@ -2833,8 +2913,11 @@ async fn dpop_resource_request(
             NotWellFormed => proof = format!("{}.{}", parts[0], parts[1]),
             NoAlg => {
                 let h = String::from_utf8(
-                    base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[0])
-                        .unwrap_or_default(),
+                    base64::Engine::decode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        &parts[0],
+                    )
+                    .unwrap_or_default(),
                 )
                 .unwrap_or_default()
                 .replace("alg", "alg2");
@@ -2856,11 +2939,16 @@ async fn dpop_resource_request(
         }
         ctx.log.info("SignDpopProof", "Signed the DPoP proof");
         let mut rb = ctx.back_without_certificate().get(&url);
-        let scheme = if change == NoProofAsBearer { "Bearer" } else { "DPoP" };
+        let scheme = if change == NoProofAsBearer {
+            "Bearer"
+        } else {
+            "DPoP"
+        };
         rb = rb.header("authorization", format!("{scheme} {at}"));
         match change {
             NoProof | NoProofAsBearer => {
-                ctx.log.info("RemoveDpopFromResourceRequest", "no DPoP header");
+                ctx.log
+                    .info("RemoveDpopFromResourceRequest", "no DPoP header");
             }
             HeaderNameUpperCase => rb = rb.header("DPOP", proof.clone()),
             TwoProofs => {
@@ -2951,8 +3039,13 @@ pub async fn dpop_negative_tests(ctx: &mut Ctx<'_>) -> Flow {
         let resp = dpop_resource_request(ctx, &mut f, *change, &mut fixed_jti).await?;
         // callResourceEndpointStepsForIatAndNonceTests: with a server nonce, the proof is
         // fresh however its iat is set.
-        let used_nonce = iat_case && f.rs_nonce.is_some() && nonce_before.is_none() && resp.status < 300;
-        let (expect_success, must) = if used_nonce { (true, false) } else { (*expect_success, *must) };
+        let used_nonce =
+            iat_case && f.rs_nonce.is_some() && nonce_before.is_none() && resp.status < 300;
+        let (expect_success, must) = if used_nonce {
+            (true, false)
+        } else {
+            (*expect_success, *must)
+        };
         let severity = if must { Failure } else { Warning };
         if expect_success {
             ctx.log.check(
@@ -2963,14 +3056,18 @@ pub async fn dpop_negative_tests(ctx: &mut Ctx<'_>) -> Flow {
             );
         } else {
             let r = if [400, 401].contains(&resp.status) {
-                ok(format!("resource endpoint http status code was {}", resp.status))
+                ok(format!(
+                    "resource endpoint http status code was {}",
+                    resp.status
+                ))
             } else {
                 fail(format!(
                     "resource endpoint returned a different http status than expected ({}, expected 400 or 401)",
                     resp.status
                 ))
             };
-            ctx.log.check("EnsureHttpStatusCodeIs400or401", severity, reqs, r);
+            ctx.log
+                .check("EnsureHttpStatusCodeIs400or401", severity, reqs, r);
         }
     }
     Ok(())
@@ -3019,8 +3116,9 @@ pub fn page_or_callback(
                 "{}Verify authorization endpoint response",
                 f.prefix()
             ));
-            let plain_error =
-                allow_plain_jarm_error && !query.contains_key("response") && query.contains_key("error");
+            let plain_error = allow_plain_jarm_error
+                && !query.contains_key("response")
+                && query.contains_key("error");
             ctx.response = if f.jarm && !plain_error {
                 jarm_response(ctx, query)?
             } else {
@@ -3119,7 +3217,9 @@ pub fn error_response_checks(
         if extra.is_empty() {
             ok("error response includes only expected parameters")
         } else {
-            fail(format!("error response includes unexpected parameters: {extra:?}"))
+            fail(format!(
+                "error response includes unexpected parameters: {extra:?}"
+            ))
         },
     );
     let r = auth_error_in(ctx, allowed);
@@ -3152,7 +3252,10 @@ pub fn token_error_checks(
                 resp.status
             ))
         } else {
-            ok(format!("Token endpoint http status code was {} for error '{error}'", resp.status))
+            ok(format!(
+                "Token endpoint http status code was {} for error '{error}'",
+                resp.status
+            ))
         };
         ctx.log.check(
             "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
@@ -3197,8 +3300,9 @@ pub fn token_error_checks(
         },
     );
     let nqschar = |s: &str| {
-        s.bytes()
-            .all(|b| (0x20..=0x21).contains(&b) || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        s.bytes().all(|b| {
+            (0x20..=0x21).contains(&b) || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+        })
     };
     ctx.log.check(
         "ValidateErrorFromTokenEndpointResponseError",
@@ -3250,7 +3354,8 @@ pub fn token_error_checks(
 /// fapi2-security-profile-final-ensure-authorization-request-without-nonce-success.
 pub async fn without_nonce_success(ctx: &mut Ctx<'_>) -> Flow {
     let f = setup(ctx).await?;
-    ctx.log.info("CreateRandomNonceValue", "skipped: NOT creating nonce");
+    ctx.log
+        .info("CreateRandomNonceValue", "skipped: NOT creating nonce");
     standard(
         ctx,
         f,
@@ -3377,9 +3482,18 @@ pub async fn with_long_nonce(ctx: &mut Ctx<'_>) -> Flow {
     par_then_page_or_callback(
         ctx,
         &mut f,
-        ("EnsurePARInvalidRequestError", &["invalid_request"], &["PAR-2.3"]),
+        (
+            "EnsurePARInvalidRequestError",
+            &["invalid_request"],
+            &["PAR-2.3"],
+        ),
         ("ExpectRequestObjectWithLongNonceErrorPage", &[]),
-        ("EnsureInvalidRequestError", &["invalid_request"], Warning, &["OIDCC-3.3.2.6"]),
+        (
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Warning,
+            &["OIDCC-3.3.2.6"],
+        ),
         true,
     )
     .await
@@ -3399,9 +3513,18 @@ pub async fn with_long_state(ctx: &mut Ctx<'_>) -> Flow {
     par_then_page_or_callback(
         ctx,
         &mut f,
-        ("EnsurePARInvalidRequestError", &["invalid_request"], &["PAR-2.3"]),
+        (
+            "EnsurePARInvalidRequestError",
+            &["invalid_request"],
+            &["PAR-2.3"],
+        ),
         ("ExpectRequestObjectWithLongStateErrorPage", &[]),
-        ("EnsureInvalidRequestError", &["invalid_request"], Warning, &["OIDCC-3.3.2.6"]),
+        (
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Warning,
+            &["OIDCC-3.3.2.6"],
+        ),
         true,
     )
     .await?;
@@ -3430,9 +3553,18 @@ pub async fn par_ensure_pkce_required(ctx: &mut Ctx<'_>) -> Flow {
     par_then_page_or_callback(
         ctx,
         &mut f,
-        ("EnsurePARInvalidRequestError", &["invalid_request"], &["RFC7636-4.4.1"]),
+        (
+            "EnsurePARInvalidRequestError",
+            &["invalid_request"],
+            &["RFC7636-4.4.1"],
+        ),
         ("ExpectPkceMissingErrorPage", &["FAPI2-SP-FINAL-5.3.2.2-5"]),
-        ("EnsureInvalidRequestError", &["invalid_request"], Failure, &["RFC7636-4.4.1"]),
+        (
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Failure,
+            &["RFC7636-4.4.1"],
+        ),
         false,
     )
     .await
@@ -3452,9 +3584,18 @@ pub async fn par_plain_pkce_rejected(ctx: &mut Ctx<'_>) -> Flow {
     par_then_page_or_callback(
         ctx,
         &mut f,
-        ("EnsurePARInvalidRequestError", &["invalid_request"], &["RFC7636-4.4.1"]),
+        (
+            "EnsurePARInvalidRequestError",
+            &["invalid_request"],
+            &["RFC7636-4.4.1"],
+        ),
         ("ExpectPlainPkceErrorPage", &["FAPI2-SP-FINAL-5.3.2.2-5"]),
-        ("EnsureInvalidRequestError", &["invalid_request"], Failure, &["RFC7636-4.4.1"]),
+        (
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Failure,
+            &["RFC7636-4.4.1"],
+        ),
         false,
     )
     .await
@@ -3481,8 +3622,16 @@ pub async fn redirect_uri_in_authorization_request(ctx: &mut Ctx<'_>) -> Flow {
             &["invalid_request", "invalid_request_object"],
             &["PAR-2.3"],
         ),
-        ("ExpectRedirectUriMissingErrorPage", &["FAPI2-SP-FINAL-5.3.2.2-6"]),
-        ("EnsureInvalidRequestError", &["invalid_request"], Failure, &[]),
+        (
+            "ExpectRedirectUriMissingErrorPage",
+            &["FAPI2-SP-FINAL-5.3.2.2-6"],
+        ),
+        (
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Failure,
+            &[],
+        ),
         true,
     )
     .await
@@ -3509,7 +3658,8 @@ pub async fn response_type_fails(ctx: &mut Ctx<'_>, response_type: &'static str)
         format!("response_type={response_type}"),
     );
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     if !(200..300).contains(&resp.status) {
         ctx.log.check(
@@ -3520,7 +3670,11 @@ pub async fn response_type_fails(ctx: &mut Ctx<'_>, response_type: &'static str)
         );
         let r = par_error(
             &resp,
-            &["unsupported_response_type", "invalid_request", "unauthorized_client"],
+            &[
+                "unsupported_response_type",
+                "invalid_request",
+                "unauthorized_client",
+            ],
         );
         ctx.log.check(
             "EnsurePARUnsupportedResponseTypeOrInvalidRequestOrUnauthorizedClientError",
@@ -3536,12 +3690,20 @@ pub async fn response_type_fails(ctx: &mut Ctx<'_>, response_type: &'static str)
     let v = browse(ctx, url, true).await?;
     match &v.landing {
         Landing::Page { .. } => {
-            page_or_callback(ctx, &f, &v, "ExpectResponseTypeErrorPage", &["FAPI2-SP-FINAL-5.3.2.2-1"], false)?;
+            page_or_callback(
+                ctx,
+                &f,
+                &v,
+                "ExpectResponseTypeErrorPage",
+                &["FAPI2-SP-FINAL-5.3.2.2-1"],
+                false,
+            )?;
         }
         Landing::Callback {
             query, fragment, ..
         } => {
-            ctx.log.block("Verify authorization endpoint error response");
+            ctx.log
+                .block("Verify authorization endpoint error response");
             ctx.log.check(
                 "RejectAuthCodeInUrlQuery",
                 Failure,
@@ -3563,7 +3725,11 @@ pub async fn response_type_fails(ctx: &mut Ctx<'_>, response_type: &'static str)
                 },
             );
             let in_fragment = fragment.contains_key("error");
-            ctx.response = if in_fragment { fragment.clone() } else { query.clone() };
+            ctx.response = if in_fragment {
+                fragment.clone()
+            } else {
+                query.clone()
+            };
             ctx.log.must_ok(
                 "DetectWhetherErrorResponseIsInQueryOrFragment",
                 &[],
@@ -3596,11 +3762,13 @@ pub async fn unsigned_without_par_fails(ctx: &mut Ctx<'_>) -> Flow {
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
     ctx.log.block("Make request to authorization endpoint");
     let endpoint = ctx.server_str("authorization_endpoint").unwrap_or_default();
-    let r = Url::parse(&endpoint).map_err(|e| e.to_string()).map(|mut u| {
-        u.query_pairs_mut().extend_pairs(ctx.request.iter());
-        let s = u.to_string();
-        (u, s)
-    });
+    let r = Url::parse(&endpoint)
+        .map_err(|e| e.to_string())
+        .map(|mut u| {
+            u.query_pairs_mut().extend_pairs(ctx.request.iter());
+            let s = u.to_string();
+            (u, s)
+        });
     let url = ctx.log.must(
         "BuildPlainRedirectToAuthorizationEndpoint",
         &["FAPI2-MS-ID1-5.3.1-1"],
@@ -3631,7 +3799,8 @@ pub async fn unsigned_without_par_fails(ctx: &mut Ctx<'_>) -> Flow {
 async fn without_state(ctx: &mut Ctx<'_>, state_outside: bool, page_allowed: bool) -> Flow {
     let mut f = setup(ctx).await?;
     let state = random_len(10);
-    ctx.log.must_ok("CreateRandomStateValue", &[], ok(state.clone()))?;
+    ctx.log
+        .must_ok("CreateRandomStateValue", &[], ok(state.clone()))?;
     create_authorization_request(
         ctx,
         &mut f,
@@ -3670,7 +3839,12 @@ async fn without_state(ctx: &mut Ctx<'_>, state_outside: bool, page_allowed: boo
         error_response_checks(
             ctx,
             "EnsureInvalidRequestInvalidRequestObjectInvalidRequestUriOrAccessDeniedError",
-            &["invalid_request", "invalid_request_object", "invalid_request_uri", "access_denied"],
+            &[
+                "invalid_request",
+                "invalid_request_object",
+                "invalid_request_uri",
+                "access_denied",
+            ],
             Failure,
             &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"],
         );
@@ -3693,7 +3867,8 @@ async fn without_state(ctx: &mut Ctx<'_>, state_outside: bool, page_allowed: boo
         Some(e) => fail(format!("authorization endpoint error {e}")),
         None => ok("No error from authorization endpoint"),
     };
-    ctx.log.must_ok("CheckIfAuthorizationEndpointError", &[], r)?;
+    ctx.log
+        .must_ok("CheckIfAuthorizationEndpointError", &[], r)?;
     ctx.log.check(
         "VerifyNoStateInAuthorizationResponse",
         Failure,
@@ -3750,16 +3925,25 @@ pub async fn different_inside_and_outside(ctx: &mut Ctx<'_>, member: &'static st
     let (cond, page) = if member == "nonce" {
         (
             "AddIncorrectNonceToAuthorizationEndpointRequest",
-            ("ExpectRequestDifferentNonceInsideAndOutsideErrorPage", &["OIDCC-6.1"][..]),
+            (
+                "ExpectRequestDifferentNonceInsideAndOutsideErrorPage",
+                &["OIDCC-6.1"][..],
+            ),
         )
     } else {
         (
             "AddIncorrectStateToAuthorizationEndpointRequest",
-            ("ExpectRequestDifferentStateInsideAndOutsideErrorPage", &["FAPI2-MS-ID1-5.3.2-1"][..]),
+            (
+                "ExpectRequestDifferentStateInsideAndOutsideErrorPage",
+                &["FAPI2-MS-ID1-5.3.2-1"][..],
+            ),
         )
     };
-    ctx.log
-        .must_ok(cond, &[], ok(format!("a different {member} outside the pushed request")))?;
+    ctx.log.must_ok(
+        cond,
+        &[],
+        ok(format!("a different {member} outside the pushed request")),
+    )?;
     ctx.log.block("Make request to authorization endpoint");
     let url = request_uri_redirect(ctx, &f, false)?;
     let v = browse(ctx, url, true).await?;
@@ -3767,7 +3951,13 @@ pub async fn different_inside_and_outside(ctx: &mut Ctx<'_>, member: &'static st
         return Ok(());
     }
     if ctx.response.contains_key("error") {
-        error_response_checks(ctx, "EnsureInvalidRequestError", &["invalid_request"], Failure, &["OIDCC-3.3.2.6"]);
+        error_response_checks(
+            ctx,
+            "EnsureInvalidRequestError",
+            &["invalid_request"],
+            Failure,
+            &["OIDCC-3.3.2.6"],
+        );
         return Ok(());
     }
     // The pushed values are the request's: state and nonce are checked against them.
@@ -3793,7 +3983,8 @@ pub async fn request_object_without_redirect_uri_fails(ctx: &mut Ctx<'_>) -> Flo
                 ..Default::default()
             },
         )?;
-        ctx.log.info("RemoveRedirectUriFromRequestObject", "redirect_uri removed");
+        ctx.log
+            .info("RemoveRedirectUriFromRequestObject", "redirect_uri removed");
         Some(sign_request_object(ctx, &f)?)
     } else {
         None
@@ -3805,7 +3996,8 @@ pub async fn request_object_without_redirect_uri_fails(ctx: &mut Ctx<'_>) -> Flo
         if let Some(o) = f.request_object_claims.as_object_mut() {
             o.remove("redirect_uri");
         }
-        ctx.log.info("RemoveRedirectUriFromRequestObject", "redirect_uri removed");
+        ctx.log
+            .info("RemoveRedirectUriFromRequestObject", "redirect_uri removed");
     }
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     if !(200..300).contains(&resp.status) {
@@ -3845,7 +4037,11 @@ pub async fn request_object_without_redirect_uri_fails(ctx: &mut Ctx<'_>) -> Flo
 /// error page; never a redirect to it (or to the registered one).
 pub async fn tolerate_unregistered_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
-    let bad = format!("{}/{}", ctx.client.redirect_uri.trim_end_matches('/'), random_len(10));
+    let bad = format!(
+        "{}/{}",
+        ctx.client.redirect_uri.trim_end_matches('/'),
+        random_len(10)
+    );
     ctx.log
         .must_ok("CreateBadRedirectUriByAppending", &[], ok(bad.clone()))?;
     create_authorization_request(
@@ -3857,7 +4053,8 @@ pub async fn tolerate_unregistered_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
         },
     )?;
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     if !(200..300).contains(&resp.status) {
         ctx.log.check(
@@ -3872,7 +4069,10 @@ pub async fn tolerate_unregistered_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.block("Make request to authorization endpoint");
     let url = request_uri_redirect(ctx, &f, false)?;
     let registered = ctx.client.redirect_uri.clone();
-    let r = ctx.browser.visit(url, &registered, Some(&ctx.cfg.user.clone())).await;
+    let r = ctx
+        .browser
+        .visit(url, &registered, Some(&ctx.cfg.user.clone()))
+        .await;
     match r {
         Ok(v) => match &v.landing {
             Landing::Callback { url, .. } => {
@@ -3883,7 +4083,14 @@ pub async fn tolerate_unregistered_redirect_uri(ctx: &mut Ctx<'_>) -> Flow {
                 )?;
             }
             Landing::Page { .. } => {
-                page_or_callback(ctx, &f, &v, "ExpectRedirectUriErrorPage", &["PAR-2.1-3"], false)?;
+                page_or_callback(
+                    ctx,
+                    &f,
+                    &v,
+                    "ExpectRedirectUriErrorPage",
+                    &["PAR-2.1-3"],
+                    false,
+                )?;
             }
         },
         Err(e) => {
@@ -3925,7 +4132,8 @@ fn resolve_auth(ctx: &mut Ctx<'_>, f: &Fapi, auth: &super::AuthOverride) -> supe
 
 /// A signed client assertion of `claims`, logged as the suite's SignClientAuthenticationAssertion.
 fn signed_assertion(ctx: &mut Ctx<'_>, claims: &Value) -> Flow<super::AuthOverride> {
-    let r = super::sign_client_assertion(ctx, claims).map(|j| (j, "client assertion signed".to_string()));
+    let r = super::sign_client_assertion(ctx, claims)
+        .map(|j| (j, "client assertion signed".to_string()));
     let jws = ctx.log.must("SignClientAuthenticationAssertion", &[], r)?;
     Ok(super::AuthOverride::RawAssertion(jws))
 }
@@ -3955,7 +4163,10 @@ fn par_auth_error_checks(ctx: &mut Ctx<'_>, resp: &Resp, reqs: &[&str]) {
         Failure,
         reqs,
         if [400, 401].contains(&resp.status) {
-            ok(format!("pushed authorization request endpoint http status code was {}", resp.status))
+            ok(format!(
+                "pushed authorization request endpoint http status code was {}",
+                resp.status
+            ))
         } else {
             fail(format!(
                 "pushed authorization request endpoint returned HTTP {} (expected 400 or 401): {}",
@@ -3964,14 +4175,20 @@ fn par_auth_error_checks(ctx: &mut Ctx<'_>, resp: &Resp, reqs: &[&str]) {
             ))
         },
     );
-    let error = resp.json().and_then(|b| b["error"].as_str().map(str::to_string));
+    let error = resp
+        .json()
+        .and_then(|b| b["error"].as_str().map(str::to_string));
     ctx.log.check(
         "CheckErrorFromParEndpointResponseErrorInvalidClientOrInvalidRequest",
         Failure,
         reqs,
         match error.as_deref() {
-            Some("invalid_client") | Some("invalid_request") => ok(format!("error {}", error.unwrap_or_default())),
-            other => fail(format!("expected invalid_client or invalid_request, got {other:?}")),
+            Some("invalid_client") | Some("invalid_request") => {
+                ok(format!("error {}", error.unwrap_or_default()))
+            }
+            other => fail(format!(
+                "expected invalid_client or invalid_request, got {other:?}"
+            )),
         },
     );
 }
@@ -3989,7 +4206,9 @@ pub async fn par_audience_fails(ctx: &mut Ctx<'_>, which: &'static str) -> Flow 
         ),
         "par" => (
             "AddPAREndpointAsAudToClientAuthenticationAssertionClaims",
-            json!(ctx.server_str("pushed_authorization_request_endpoint").unwrap_or_default()),
+            json!(ctx
+                .server_str("pushed_authorization_request_endpoint")
+                .unwrap_or_default()),
         ),
         _ => (
             "AddTokenEndpointAsAudToClientAuthenticationAssertionClaims",
@@ -3997,7 +4216,8 @@ pub async fn par_audience_fails(ctx: &mut Ctx<'_>, which: &'static str) -> Flow 
         ),
     };
     claims["aud"] = aud.clone();
-    ctx.log.must_ok(cond, &["PAR-2"], ok(format!("aud {aud}")))?;
+    ctx.log
+        .must_ok(cond, &["PAR-2"], ok(format!("aud {aud}")))?;
     let auth = signed_assertion(ctx, &claims)?;
     let resp = par_with_auth(ctx, &mut f, auth).await?;
     par_auth_error_checks(ctx, &resp, &["FAPI2-SP-FINAL-5.3.2.1-8"]);
@@ -4013,7 +4233,12 @@ pub async fn par_assertion_iat_nbf_8_seconds_future_accepted(ctx: &mut Ctx<'_>) 
     claims["nbf"] = (now() + 8).into();
     ctx.log.must_ok(
         "AddIatNbf8SecondsInTheFutureToClientAuthenticationAssertionClaims",
-        &["PAR-2", "RFC7519-4.1.5", "RFC7519-4.1.6", "FAPI2-SP-FINAL-5.3.2.1"],
+        &[
+            "PAR-2",
+            "RFC7519-4.1.5",
+            "RFC7519-4.1.6",
+            "FAPI2-SP-FINAL-5.3.2.1",
+        ],
         ok("iat and nbf 8 seconds in the future"),
     )?;
     let auth = signed_assertion(ctx, &claims)?;
@@ -4025,7 +4250,10 @@ pub async fn par_assertion_iat_nbf_8_seconds_future_accepted(ctx: &mut Ctx<'_>) 
             &["PAR-2.2", "PAR-2.3"],
             fail(format!("HTTP {}: {}", resp.status, resp.body)),
         );
-        ctx.log.info("PAR endpoint", "PAR endpoint doesn't seem to support clock skew, finishing test prematurely.");
+        ctx.log.info(
+            "PAR endpoint",
+            "PAR endpoint doesn't seem to support clock skew, finishing test prematurely.",
+        );
         return Ok(());
     }
     process_par_response(ctx, &mut f, &resp)?;
@@ -4052,7 +4280,12 @@ pub async fn par_assertion_iat_nbf_over_60_seconds_future_fails(ctx: &mut Ctx<'_
     claims["aud"] = ctx.server_str("issuer").unwrap_or_default().into();
     ctx.log.must_ok(
         "AddIatNbfExpOver60SecondsInTheFutureToClientAuthenticationAssertionClaims",
-        &["PAR-2", "RFC7519-4.1.5", "RFC7519-4.1.6", "FAPI2-SP-FINAL-5.3.2.1"],
+        &[
+            "PAR-2",
+            "RFC7519-4.1.5",
+            "RFC7519-4.1.6",
+            "FAPI2-SP-FINAL-5.3.2.1",
+        ],
         ok("iat, nbf and exp 62 seconds in the future"),
     )?;
     let auth = signed_assertion(ctx, &claims)?;
@@ -4066,7 +4299,8 @@ pub async fn par_reject_invalid_http_verb(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     let url = super::endpoint(ctx, "pushed_authorization_request_endpoint").unwrap_or_default();
     let mut form = f.par_form.clone();
     if !f.mtls_auth {
@@ -4106,7 +4340,8 @@ pub async fn par_reject_request_uri_in_form(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
     ctx.log.block("Make request to PAR endpoint");
-    build_par_request(ctx, &mut f, None)?;
+    let ro = request_object_if_signed(ctx, &mut f)?;
+    build_par_request(ctx, &mut f, ro)?;
     f.par_form.push((
         "request_uri".into(),
         "urn:fdc:authlete.com:E2ooXxELkEFSKR90ymYV-BbwAvCC2TozHfSb_mMCw2s".into(),
@@ -4122,7 +4357,14 @@ pub async fn par_reject_request_uri_in_form(ctx: &mut Ctx<'_>) -> Flow {
         "EnsurePARInvalidRequestOrInvalidRequestObjectOrRequestUriNotSupportedError",
         Failure,
         &["PAR-2.1-2"],
-        par_error(&resp, &["invalid_request", "invalid_request_object", "request_uri_not_supported"]),
+        par_error(
+            &resp,
+            &[
+                "invalid_request",
+                "invalid_request_object",
+                "request_uri_not_supported",
+            ],
+        ),
     );
     Ok(())
 }
@@ -4140,11 +4382,13 @@ pub async fn par_without_duplicate_parameters(ctx: &mut Ctx<'_>) -> Flow {
         ("client_id", ctx.client.client_id.clone()),
         ("request_uri", f.request_uri.clone().unwrap_or_default()),
     ];
-    let r = Url::parse(&endpoint).map_err(|e| e.to_string()).map(|mut u| {
-        u.query_pairs_mut().extend_pairs(pairs.iter());
-        let s = u.to_string();
-        (u, s)
-    });
+    let r = Url::parse(&endpoint)
+        .map_err(|e| e.to_string())
+        .map(|mut u| {
+            u.query_pairs_mut().extend_pairs(pairs.iter());
+            let s = u.to_string();
+            (u, s)
+        });
     let url = ctx.log.must(
         "BuildRequestObjectByReferenceRedirectToAuthorizationEndpointWithoutDuplicates",
         &["PAR-4"],
@@ -4165,12 +4409,24 @@ pub async fn par_attempt_reuse_request_uri(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.block("Attempting reuse of request_uri and testing if Authorization server returns error in callback");
     let url = request_uri_redirect(ctx, &f, false)?;
     let v = browse(ctx, url, true).await?;
-    if !page_or_callback(ctx, &f, &v, "ExpectInvalidRequestUriErrorPage", &["PAR-7.3", "PAR-4", "PAR-2.2"], true)? {
+    if !page_or_callback(
+        ctx,
+        &f,
+        &v,
+        "ExpectInvalidRequestUriErrorPage",
+        &["PAR-7.3", "PAR-4", "PAR-2.2"],
+        true,
+    )? {
         return Ok(());
     }
     if ctx.response.contains_key("error") {
         let r = auth_error_in(ctx, &["invalid_request_uri"]);
-        ctx.log.check("EnsureInvalidRequestUriError", Failure, &["PAR-2.2", "JAR-7"], r);
+        ctx.log.check(
+            "EnsureInvalidRequestUriError",
+            Failure,
+            &["PAR-2.2", "JAR-7"],
+            r,
+        );
         return Ok(());
     }
     ctx.log.check(
@@ -4198,19 +4454,34 @@ pub async fn par_attempt_to_use_expired_request_uri(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.block("Make request to PAR endpoint");
     build_par_request(ctx, &mut f, ro)?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
-    let expires_in = resp.json().and_then(|b| b["expires_in"].as_i64()).unwrap_or(0);
+    let expires_in = resp
+        .json()
+        .and_then(|b| b["expires_in"].as_i64())
+        .unwrap_or(0);
     process_par_response(ctx, &mut f, &resp)?;
     ctx.log.block("Attempting use of request_uri after expiry and testing if Authorization server returns error in callback");
     if expires_in > 30 * 60 {
         return Err(ctx.log.skip("The expires in value is longer than 30 minutes so is too long for the suite to wait for it to expire."));
     }
-    ctx.log.info("WaitForExpiry", format!("waiting {} s", expires_in + 1));
-    tokio::time::sleep(std::time::Duration::from_secs((expires_in + 1).max(0) as u64)).await;
+    ctx.log
+        .info("WaitForExpiry", format!("waiting {} s", expires_in + 1));
+    tokio::time::sleep(std::time::Duration::from_secs(
+        (expires_in + 1).max(0) as u64
+    ))
+    .await;
     let url = request_uri_redirect(ctx, &f, false)?;
     let v = browse(ctx, url, true).await?;
-    if page_or_callback(ctx, &f, &v, "ExpectInvalidRequestUriErrorPage", &["PAR-2.2"], true)? {
+    if page_or_callback(
+        ctx,
+        &f,
+        &v,
+        "ExpectInvalidRequestUriErrorPage",
+        &["PAR-2.2"],
+        true,
+    )? {
         let r = auth_error_in(ctx, &["invalid_request_uri"]);
-        ctx.log.check("EnsureInvalidRequestUriError", Failure, &["PAR-2.2"], r);
+        ctx.log
+            .check("EnsureInvalidRequestUriError", Failure, &["PAR-2.2"], r);
     }
     Ok(())
 }
@@ -4224,12 +4495,31 @@ pub async fn par_ensure_request_uri_is_bound_to_client(ctx: &mut Ctx<'_>) -> Flo
     push_current_request(ctx, &mut f).await?;
     ctx.log.block("Attempting to send client2's clientId with request_uri to AS and expect it returns error in callback");
     switch_to_second_client(ctx, &mut f)?;
-    ctx.request.insert("client_id".into(), ctx.client.client_id.clone());
-    ctx.log.must_ok("AddClientIdToAuthorizationEndpointRequest", &["PAR-4"], ok("client2's client_id"))?;
+    ctx.request
+        .insert("client_id".into(), ctx.client.client_id.clone());
+    ctx.log.must_ok(
+        "AddClientIdToAuthorizationEndpointRequest",
+        &["PAR-4"],
+        ok("client2's client_id"),
+    )?;
     let url = request_uri_redirect(ctx, &f, false)?;
     let v = browse(ctx, url, true).await?;
-    if page_or_callback(ctx, &f, &v, "ExpectInvalidRequestUriErrorPage", &["PAR-3-3"], true)? {
-        let r = auth_error_in(ctx, &["invalid_request", "invalid_request_object", "invalid_request_uri"]);
+    if page_or_callback(
+        ctx,
+        &f,
+        &v,
+        "ExpectInvalidRequestUriErrorPage",
+        &["PAR-3-3"],
+        true,
+    )? {
+        let r = auth_error_in(
+            ctx,
+            &[
+                "invalid_request",
+                "invalid_request_object",
+                "invalid_request_uri",
+            ],
+        );
         ctx.log.check(
             "EnsureInvalidRequestInvalidRequestObjectOrInvalidRequestUriError",
             Failure,
@@ -4260,7 +4550,8 @@ pub async fn par_reused_request_uri_before_completion(ctx: &mut Ctx<'_>) -> Flow
             fail("the first visit did not reach a login page")
         },
     );
-    ctx.log.block("Make second request to authorization endpoint");
+    ctx.log
+        .block("Make second request to authorization endpoint");
     let v = browse(ctx, url, true).await?;
     if !page_or_callback(ctx, &f, &v, "ExpectLoginPage", &[], false)? {
         return Ok(());
@@ -4272,7 +4563,13 @@ pub async fn par_reused_request_uri_before_completion(ctx: &mut Ctx<'_>) -> Flow
             &["FAPI2-SP-FINAL-5.3.2.2"],
             fail("the request_uri was refused on its second use before authentication completed"),
         );
-        error_response_checks(ctx, "EnsureInvalidRequestUriError", &["invalid_request_uri"], Failure, &["OIDCC-3.3.2.6"]);
+        error_response_checks(
+            ctx,
+            "EnsureInvalidRequestUriError",
+            &["invalid_request_uri"],
+            Failure,
+            &["OIDCC-3.3.2.6"],
+        );
         return Ok(());
     }
     process_callback(ctx, &f)?;
@@ -4312,7 +4609,13 @@ pub async fn pkce_code_verifier_required(ctx: &mut Ctx<'_>) -> Flow {
     up_to_code(ctx, &mut f).await?;
     let auth = variant_auth(ctx, &f);
     let resp = token_request_with(ctx, &mut f, auth, false).await?;
-    token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+    token_error_checks(
+        ctx,
+        &resp,
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        &["invalid_grant"],
+        false,
+    );
     Ok(())
 }
 
@@ -4321,11 +4624,20 @@ pub async fn incorrect_pkce_code_verifier_rejected(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
     up_to_code(ctx, &mut f).await?;
     let other = jose::random_value(32);
-    ctx.log.info("CreateRandomCodeVerifier", format!("a different verifier: {other}"));
+    ctx.log.info(
+        "CreateRandomCodeVerifier",
+        format!("a different verifier: {other}"),
+    );
     f.code_verifier = Some(other);
     let auth = variant_auth(ctx, &f);
     let resp = token_request_with(ctx, &mut f, auth, true).await?;
-    token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+    token_error_checks(
+        ctx,
+        &resp,
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        &["invalid_grant"],
+        false,
+    );
     Ok(())
 }
 
@@ -4338,7 +4650,11 @@ pub async fn ensure_client_id_in_token_endpoint(ctx: &mut Ctx<'_>) -> Flow {
     up_to_code(ctx, &mut f).await?;
     ctx.log.block("Swapping to Client2");
     let c2 = ctx.client2().map_err(|_| Stop)?;
-    ctx.log.must_ok("AddClientIdToRequest", &["RFC6749-5.2"], ok(format!("client_id {}", c2.client_id)))?;
+    ctx.log.must_ok(
+        "AddClientIdToRequest",
+        &["RFC6749-5.2"],
+        ok(format!("client_id {}", c2.client_id)),
+    )?;
     create_code_request(ctx, &f, true)?;
     let mut form = ctx.token_form.clone();
     // Client 2's client_id with client 1's credentials: its certificate (mtls), or an
@@ -4385,10 +4701,19 @@ pub async fn ensure_authorization_code_is_bound_to_client(ctx: &mut Ctx<'_>) -> 
         if resp.status == 400 {
             ok("HTTP 400")
         } else {
-            fail(format!("expected HTTP 400, got {}: {}", resp.status, resp.body))
+            fail(format!(
+                "expected HTTP 400, got {}: {}",
+                resp.status, resp.body
+            ))
         },
     )?;
-    token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+    token_error_checks(
+        ctx,
+        &resp,
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        &["invalid_grant"],
+        false,
+    );
     switch_to_first_client(ctx, &mut f);
     Ok(())
 }
@@ -4416,7 +4741,13 @@ pub async fn attempt_reuse_authorization_code_after_one_second(ctx: &mut Ctx<'_>
             fail("The server allowed the authorization code to be used twice"),
         );
     } else {
-        token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+        token_error_checks(
+            ctx,
+            &resp,
+            "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+            &["invalid_grant"],
+            false,
+        );
     }
     ctx.log.block("Testing if access token was revoked after authorization code reuse (the AS 'should' have revoked the access token)");
     ctx.access_token = first_token;
@@ -4456,7 +4787,13 @@ pub async fn attempt_to_use_expired_auth_code(ctx: &mut Ctx<'_>) -> Flow {
             fail("The server accepted an authorization code 62 seconds after it was issued"),
         );
     } else {
-        token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+        token_error_checks(
+            ctx,
+            &resp,
+            "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+            &["invalid_grant"],
+            false,
+        );
     }
     Ok(())
 }
@@ -4475,7 +4812,8 @@ async fn assertion_negative(
     let issuer = ctx.server_str("issuer").unwrap_or_default();
     let auth = match change {
         "none" => {
-            ctx.log.must_ok("AddClientIdToRequest", &[], ok("client_id only"))?;
+            ctx.log
+                .must_ok("AddClientIdToRequest", &[], ok("client_id only"))?;
             super::AuthOverride::None
         }
         "rs256" => {
@@ -4488,7 +4826,9 @@ async fn assertion_negative(
                     crate::jose::Signer::from_der("RS256", &k.kid, &der)
                 })
                 .map(|s| (s, "client key with alg RS256".to_string()));
-            let signer = ctx.log.must("ChangeClientJwksAlgToRS256", &["FAPI2-SP-FINAL-5.4"], r)?;
+            let signer = ctx
+                .log
+                .must("ChangeClientJwksAlgToRS256", &["FAPI2-SP-FINAL-5.4"], r)?;
             let r = signer
                 .sign(json!({}), &claims)
                 .map(|j| (j, "signed with RS256".to_string()));
@@ -4511,7 +4851,8 @@ async fn assertion_negative(
                     "RemoveSubFromClientAssertionClaims"
                 }
             };
-            ctx.log.must_ok(cond, &["RFC7523-3"], ok("assertion changed"))?;
+            ctx.log
+                .must_ok(cond, &["RFC7523-3"], ok("assertion changed"))?;
             signed_assertion(ctx, &claims)?
         }
     };
@@ -4529,8 +4870,15 @@ async fn assertion_negative(
                 fail(format!("Content-Type is '{}'", resp.content_type))
             },
         );
-        let error = resp.json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-        let status_ok = if error == "invalid_client" { [400, 401].contains(&resp.status) } else { resp.status == 400 };
+        let error = resp
+            .json()
+            .and_then(|b| b["error"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let status_ok = if error == "invalid_client" {
+            [400, 401].contains(&resp.status)
+        } else {
+            resp.status == 400
+        };
         ctx.log.check(
             "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
             Failure,
@@ -4563,7 +4911,14 @@ pub async fn signed_client_assertion_with_rs256_fails(ctx: &mut Ctx<'_>) -> Flow
         ctx.log.block("Configure");
         return Err(ctx.log.skip(&format!("This test requires RSA keys to be performed, the alg in client configuration is '{alg}' so this test is being skipped. If your server does not support PS256 then this will not prevent you certifying.")));
     }
-    assertion_negative(ctx, "rs256", "CheckErrorFromTokenEndpointResponseErrorInvalidClient", &["invalid_client"], true).await
+    assertion_negative(
+        ctx,
+        "rs256",
+        "CheckErrorFromTokenEndpointResponseErrorInvalidClient",
+        &["invalid_client"],
+        true,
+    )
+    .await
 }
 
 pub async fn client_assertion_in_token_endpoint(ctx: &mut Ctx<'_>) -> Flow {
@@ -4634,35 +4989,66 @@ pub async fn ensure_holder_of_key_required(ctx: &mut Ctx<'_>) -> Flow {
         how.dpop = false;
     } else {
         how.certificate = false;
-        ctx.log.info("RemoveMTLSCertificates", "no client certificate on this request");
+        ctx.log.info(
+            "RemoveMTLSCertificates",
+            "no client certificate on this request",
+        );
     }
     let resp = call_token(ctx, &mut f, &form, &how).await?;
-    ctx.log.check("EnsureHttpStatusCodeIs4xx", Failure, &["RFC6749-5.2"], status_in(&resp, 400..=499, "token"));
+    ctx.log.check(
+        "EnsureHttpStatusCodeIs4xx",
+        Failure,
+        &["RFC6749-5.2"],
+        status_in(&resp, 400..=499, "token"),
+    );
     ctx.log.check(
         "CheckTokenEndpointHttpStatus400or401",
         Warning,
         &["RFC6749-5.2"],
-        if [400, 401].contains(&resp.status) { ok(format!("HTTP {}", resp.status)) } else { fail(format!("HTTP {}", resp.status)) },
+        if [400, 401].contains(&resp.status) {
+            ok(format!("HTTP {}", resp.status))
+        } else {
+            fail(format!("HTTP {}", resp.status))
+        },
     );
     let json = resp.content_type.starts_with("application/json");
     ctx.log.check(
         "CheckTokenEndpointReturnedJsonContentType",
         Warning,
         &["OIDCC-3.1.3.4"],
-        if json { ok("application/json") } else { fail(format!("Content-Type is '{}'", resp.content_type)) },
+        if json {
+            ok("application/json")
+        } else {
+            fail(format!("Content-Type is '{}'", resp.content_type))
+        },
     );
     if json {
         let (cond, expected): (&str, &[(&str, &[u16])]) = if f.dpop {
-            ("CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError", INVALID_REQUEST_GRANT_OR_DPOP)
+            (
+                "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError",
+                INVALID_REQUEST_GRANT_OR_DPOP,
+            )
         } else if f.mtls_auth {
-            ("CheckErrorFromTokenEndpointResponseErrorInvalidClientOrInvalidRequest", &[("invalid_client", &[400, 401]), ("invalid_request", &[400])])
+            (
+                "CheckErrorFromTokenEndpointResponseErrorInvalidClientOrInvalidRequest",
+                &[("invalid_client", &[400, 401]), ("invalid_request", &[400])],
+            )
         } else {
             (
                 "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError",
-                &[("invalid_client", &[400, 401]), ("invalid_grant", &[400]), ("invalid_request", &[400])],
+                &[
+                    ("invalid_client", &[400, 401]),
+                    ("invalid_grant", &[400]),
+                    ("invalid_request", &[400]),
+                ],
             )
         };
-        ctx.log.check(cond, Failure, &["RFC6749-5.2"], token_error(&resp, expected));
+        ctx.log.check(
+            cond,
+            Failure,
+            &["RFC6749-5.2"],
+            token_error(&resp, expected),
+        );
     }
     Ok(())
 }
@@ -4689,7 +5075,11 @@ async fn refresh_request_steps(ctx: &mut Ctx<'_>, f: &mut Fapi, title: &str) -> 
     let first_at = ctx.access_token.clone();
     let rt = ctx.refresh_token.clone().unwrap_or_default();
     let form = refresh_form(ctx, f, &rt);
-    ctx.log.must_ok("CreateRefreshTokenRequest", &[], ok("grant_type=refresh_token"))?;
+    ctx.log.must_ok(
+        "CreateRefreshTokenRequest",
+        &[],
+        ok("grant_type=refresh_token"),
+    )?;
     let auth = variant_auth(ctx, f);
     ctx.log.info("WaitForOneSecond", "1 s");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -4706,20 +5096,30 @@ async fn refresh_request_steps(ctx: &mut Ctx<'_>, f: &mut Fapi, title: &str) -> 
         "CheckTokenEndpointHttpStatus200",
         Failure,
         &["RFC6749-5.1"],
-        if resp.status == 200 { ok("HTTP 200") } else { fail(format!("HTTP {}: {}", resp.status, resp.body)) },
+        if resp.status == 200 {
+            ok("HTTP 200")
+        } else {
+            fail(format!("HTTP {}: {}", resp.status, resp.body))
+        },
     );
     ctx.log.check(
         "CheckTokenEndpointReturnedJsonContentType",
         Failure,
         &["RFC6749-5.1"],
-        if resp.content_type.starts_with("application/json") { ok("application/json") } else { fail(format!("Content-Type is '{}'", resp.content_type)) },
+        if resp.content_type.starts_with("application/json") {
+            ok("application/json")
+        } else {
+            fail(format!("Content-Type is '{}'", resp.content_type))
+        },
     );
     ctx.log.check(
         "CheckTokenEndpointCacheHeaders",
         Failure,
         &["RFC6749-5.1"],
         match resp.cache_control.as_deref() {
-            Some(c) if c.to_ascii_lowercase().contains("no-store") => ok(format!("Cache-Control: {c}")),
+            Some(c) if c.to_ascii_lowercase().contains("no-store") => {
+                ok(format!("Cache-Control: {c}"))
+            }
             other => fail(format!("Cache-Control must be no-store, is {other:?}")),
         },
     );
@@ -4727,58 +5127,121 @@ async fn refresh_request_steps(ctx: &mut Ctx<'_>, f: &mut Fapi, title: &str) -> 
     ctx.log.must_ok(
         "CheckIfTokenEndpointResponseError",
         &[],
-        if body.get("error").is_some() { fail(format!("token endpoint error: {body}")) } else { ok("no error") },
+        if body.get("error").is_some() {
+            fail(format!("token endpoint error: {body}"))
+        } else {
+            ok("no error")
+        },
     )?;
     let at = body["access_token"].as_str().map(str::to_string);
     ctx.log.must_ok(
         "ExtractAccessTokenFromTokenResponse",
         &[],
-        at.clone().map(|_| "access_token".to_string()).ok_or("no access_token".to_string()),
+        at.clone()
+            .map(|_| "access_token".to_string())
+            .ok_or("no access_token".to_string()),
     )?;
     let tt = body["token_type"].as_str().unwrap_or("").to_string();
     if f.dpop {
-        ctx.log.check("CheckTokenTypeIsDpop", Failure, &["DPOP-5"], if tt.eq_ignore_ascii_case("dpop") { ok("token_type DPoP") } else { fail(format!("token_type {tt}")) });
+        ctx.log.check(
+            "CheckTokenTypeIsDpop",
+            Failure,
+            &["DPOP-5"],
+            if tt.eq_ignore_ascii_case("dpop") {
+                ok("token_type DPoP")
+            } else {
+                fail(format!("token_type {tt}"))
+            },
+        );
     } else {
-        ctx.log.check("CheckTokenTypeIsBearer", Failure, &["FAPI1-BASE-6.2.2-1"], if tt.eq_ignore_ascii_case("bearer") { ok("token_type Bearer") } else { fail(format!("token_type {tt}")) });
+        ctx.log.check(
+            "CheckTokenTypeIsBearer",
+            Failure,
+            &["FAPI1-BASE-6.2.2-1"],
+            if tt.eq_ignore_ascii_case("bearer") {
+                ok("token_type Bearer")
+            } else {
+                fail(format!("token_type {tt}"))
+            },
+        );
     }
     let at = at.unwrap_or_default();
-    ctx.log.check("EnsureMinimumAccessTokenEntropy", Failure, &["FAPI1-BASE-5.2.2-16"], entropy_check("access token", &at));
+    ctx.log.check(
+        "EnsureMinimumAccessTokenEntropy",
+        Failure,
+        &["FAPI1-BASE-5.2.2-16"],
+        entropy_check("access token", &at),
+    );
     ctx.log.check(
         "EnsureAccessTokenContainsAllowedCharactersOnly",
         Failure,
         &["RFC6749-A.12"],
-        if at.bytes().all(|b| (0x20..=0x7e).contains(&b)) { ok("VSCHAR only") } else { fail("characters outside VSCHAR") },
+        if at.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            ok("VSCHAR only")
+        } else {
+            fail("characters outside VSCHAR")
+        },
     );
     ctx.log.check(
         "ExtractExpiresInFromTokenEndpointResponse",
         Warning,
         &["RFC6749-6", "RFC6749-5.1"],
-        if body.get("expires_in").is_some() { ok("expires_in present") } else { fail("expires_in missing") },
+        if body.get("expires_in").is_some() {
+            ok("expires_in present")
+        } else {
+            fail("expires_in missing")
+        },
     );
     ctx.log.check(
         "EnsureAccessTokenValuesAreDifferent",
         Info,
         &[],
-        if first_at.as_deref() != Some(at.as_str()) { ok("a new access token") } else { fail("the same access token") },
+        if first_at.as_deref() != Some(at.as_str()) {
+            ok("a new access token")
+        } else {
+            fail("the same access token")
+        },
     );
     ctx.access_token = Some(at);
     f.token_type = Some(tt);
     if let Some(raw) = body["id_token"].as_str() {
         if let Ok(jws) = jose::decode(raw) {
-            ctx.log.info("ExtractIdTokenFromTokenResponse", "id_token extracted");
+            ctx.log
+                .info("ExtractIdTokenFromTokenResponse", "id_token extracted");
             if let Some(first) = first_id {
                 let r = compare_id_token_claims(&first, &jws.claims);
-                ctx.log.check("CompareIdTokenClaims", Failure, &["OIDCC-12.2"], r);
+                ctx.log
+                    .check("CompareIdTokenClaims", Failure, &["OIDCC-12.2"], r);
             }
-            ctx.id_token = Some(IdToken { raw: raw.to_string(), claims: jws.claims.clone(), jws });
+            ctx.id_token = Some(IdToken {
+                raw: raw.to_string(),
+                claims: jws.claims.clone(),
+                jws,
+            });
         }
     } else if !f.openid {
-        ctx.log.info("ExpectNoIdTokenInTokenResponse", "no ID token, as expected without openid");
+        ctx.log.info(
+            "ExpectNoIdTokenInTokenResponse",
+            "no ID token, as expected without openid",
+        );
     }
     if let Some(new_rt) = body["refresh_token"].as_str() {
-        ctx.log.info("ExtractRefreshTokenFromTokenResponse", "a new refresh token");
-        ctx.log.check("EnsureMinimumRefreshTokenLength", Failure, &["RFC6749-10.10"], length_check("Refresh token", new_rt));
-        ctx.log.check("EnsureMinimumRefreshTokenEntropy", Failure, &["RFC6749-10.10"], entropy_check("refresh token", new_rt));
+        ctx.log.info(
+            "ExtractRefreshTokenFromTokenResponse",
+            "a new refresh token",
+        );
+        ctx.log.check(
+            "EnsureMinimumRefreshTokenLength",
+            Failure,
+            &["RFC6749-10.10"],
+            length_check("Refresh token", new_rt),
+        );
+        ctx.log.check(
+            "EnsureMinimumRefreshTokenEntropy",
+            Failure,
+            &["RFC6749-10.10"],
+            entropy_check("refresh token", new_rt),
+        );
         ctx.refresh_token = Some(new_rt.to_string());
     }
     Ok(())
@@ -4788,7 +5251,10 @@ async fn refresh_request_steps(ctx: &mut Ctx<'_>, f: &mut Fapi, title: &str) -> 
 fn compare_id_token_claims(first: &Value, second: &Value) -> Check {
     for c in ["iss", "sub"] {
         if first.get(c).is_none() || first[c] != second[c] {
-            return fail(format!("{c} claims are not the same ({} / {})", first[c], second[c]));
+            return fail(format!(
+                "{c} claims are not the same ({} / {})",
+                first[c], second[c]
+            ));
         }
     }
     if first["iat"].is_null() || second["iat"].is_null() {
@@ -4800,7 +5266,10 @@ fn compare_id_token_claims(first: &Value, second: &Value) -> Check {
     let aud_of = |v: &Value| -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             _ => vec![],
         }
     };
@@ -4834,13 +5303,17 @@ pub async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
         let mut req = AuthReq::default();
         if ctx.scope.split(' ').any(|s| s == "offline_access") {
             req.extra.push(("prompt".into(), "consent".into()));
-            ctx.log.info("AddPromptConsentToAuthorizationEndpointRequestIfScopeContainsOfflineAccess", "prompt=consent");
+            ctx.log.info(
+                "AddPromptConsentToAuthorizationEndpointRequestIfScopeContainsOfflineAccess",
+                "prompt=consent",
+            );
         }
         let v = par_and_authorize(ctx, &mut f, &req, false).await?;
         expect_callback(ctx, &f, &v)?;
         process_callback(ctx, &f)?;
         exchange_code(ctx, &mut f).await?;
-        ctx.log.block(&format!("{}Check for refresh token", f.prefix()));
+        ctx.log
+            .block(&format!("{}Check for refresh token", f.prefix()));
         let Some(rt) = ctx.refresh_token.clone() else {
             ctx.log.check(
                 "FAPIEnsureServerConfigurationDoesNotSupportRefreshToken",
@@ -4852,7 +5325,9 @@ pub async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
                     ok("refresh_token grant not advertised")
                 },
             );
-            return Err(ctx.log.skip("Refresh tokens cannot be tested. No refresh token was issued."));
+            return Err(ctx
+                .log
+                .skip("Refresh tokens cannot be tested. No refresh token was issued."));
         };
         ctx.log.check(
             "EnsureServerConfigurationSupportsRefreshToken",
@@ -4864,21 +5339,34 @@ pub async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
             "EnsureRefreshTokenContainsAllowedCharactersOnly",
             Failure,
             &["RFC6749-A.17"],
-            if rt.bytes().all(|b| (0x20..=0x7e).contains(&b)) { ok("VSCHAR only") } else { fail("characters outside VSCHAR") },
+            if rt.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                ok("VSCHAR only")
+            } else {
+                fail("characters outside VSCHAR")
+            },
         );
         let prev = rt.clone();
         refresh_request_steps(ctx, &mut f, "Refresh Token Request").await?;
         if ctx.refresh_token.as_deref() == Some(prev.as_str()) {
-            ctx.log.info("refresh", "Refresh token not rotated. Skipping lost refresh token test.");
+            ctx.log.info(
+                "refresh",
+                "Refresh token not rotated. Skipping lost refresh token test.",
+            );
         } else {
             ctx.refresh_token = Some(prev);
-            refresh_request_steps(ctx, &mut f, "Refresh Token Request With Previous Token, FAPI 2.0 Security Profile 5.3.2.1-9").await?;
+            refresh_request_steps(
+                ctx,
+                &mut f,
+                "Refresh Token Request With Previous Token, FAPI 2.0 Security Profile 5.3.2.1-9",
+            )
+            .await?;
         }
         request_protected_resource(ctx, &mut f).await?;
         if client == 1 {
             let rt = ctx.refresh_token.clone().unwrap_or_default();
             if !(f.mtls_auth && f.mtls_bound) {
-                ctx.log.block("Attempting to use the refresh_token without client authentication");
+                ctx.log
+                    .block("Attempting to use the refresh_token without client authentication");
                 let mut form = refresh_form(ctx, &f, &rt);
                 let mut how = TokenCall::for_variant(&f);
                 if f.mtls_auth {
@@ -4888,25 +5376,59 @@ pub async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
                 }
                 how.auth = super::AuthOverride::None;
                 let resp = call_token(ctx, &mut f, &form, &how).await?;
-                refresh_error_checks(ctx, &resp, &[("invalid_client", &[400, 401]), ("invalid_grant", &[400]), ("invalid_request", &[400])], "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError");
+                refresh_error_checks(
+                    ctx,
+                    &resp,
+                    &[
+                        ("invalid_client", &[400, 401]),
+                        ("invalid_grant", &[400]),
+                        ("invalid_request", &[400]),
+                    ],
+                    "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError",
+                );
             }
             let form = refresh_form(ctx, &f, &rt);
             let auth = variant_auth(ctx, &f);
             if f.mtls_bound {
                 ctx.log.block("Attempting to use an MTLS sender constrained refresh_token without proof of possession");
-                let how = TokenCall { auth, certificate: false, condition: "CallTokenEndpointAllowingTLSFailure", ..TokenCall::for_variant(&f) };
+                let how = TokenCall {
+                    auth,
+                    certificate: false,
+                    condition: "CallTokenEndpointAllowingTLSFailure",
+                    ..TokenCall::for_variant(&f)
+                };
                 let resp = call_token(ctx, &mut f, &form, &how).await?;
                 let expected: &[(&str, &[u16])] = if f.mtls_auth {
                     &[("invalid_client", &[400, 401]), ("invalid_request", &[400])]
                 } else {
-                    &[("invalid_client", &[400, 401]), ("invalid_grant", &[400]), ("invalid_request", &[400])]
+                    &[
+                        ("invalid_client", &[400, 401]),
+                        ("invalid_grant", &[400]),
+                        ("invalid_request", &[400]),
+                    ]
                 };
-                refresh_error_checks(ctx, &resp, expected, "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError");
+                refresh_error_checks(
+                    ctx,
+                    &resp,
+                    expected,
+                    "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError",
+                );
             } else {
                 ctx.log.block("Attempting to use an DPOP sender constrained refresh_token without proof of possession");
-                let how = TokenCall { auth, dpop: false, condition: "CallTokenEndpointAndReturnFullResponse", ..TokenCall::for_variant(&f) };
+                let how = TokenCall {
+                    auth,
+                    dpop: false,
+                    condition: "CallTokenEndpointAndReturnFullResponse",
+                    ..TokenCall::for_variant(&f)
+                };
                 let resp = call_token(ctx, &mut f, &form, &how).await?;
-                token_error_checks(ctx, &resp, "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError", &["invalid_request", "invalid_grant", "invalid_dpop_proof"], false);
+                token_error_checks(
+                    ctx,
+                    &resp,
+                    "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError",
+                    &["invalid_request", "invalid_grant", "invalid_dpop_proof"],
+                    false,
+                );
             }
         }
     }
@@ -4914,15 +5436,42 @@ pub async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
     let client2_rt = ctx.refresh_token.clone().unwrap_or_default();
     switch_to_first_client(ctx, &mut f);
     f.dpop_key = None;
-    ctx.log.block(if f.dpop { "Try Client1's DPoP key with Client2's access token" } else { "Try Client1's MTLS client certificate with Client2's access token" });
-    let resp = call_resource(ctx, &mut f, &ResourceCall { reqs: &["FAPIRW-5.2.2-5", "RFC8705-3"], ..Default::default() }).await?;
-    ctx.log.check("EnsureHttpStatusCodeIs4xx", Failure, &["RFC6749-4.1.2", "RFC6750-3.1", "RFC8705-3"], status_in(&resp, 400..=499, "resource"));
-    ctx.log.block("Attempting to use refresh_token issued to client 2 with client 1");
+    ctx.log.block(if f.dpop {
+        "Try Client1's DPoP key with Client2's access token"
+    } else {
+        "Try Client1's MTLS client certificate with Client2's access token"
+    });
+    let resp = call_resource(
+        ctx,
+        &mut f,
+        &ResourceCall {
+            reqs: &["FAPIRW-5.2.2-5", "RFC8705-3"],
+            ..Default::default()
+        },
+    )
+    .await?;
+    ctx.log.check(
+        "EnsureHttpStatusCodeIs4xx",
+        Failure,
+        &["RFC6749-4.1.2", "RFC6750-3.1", "RFC8705-3"],
+        status_in(&resp, 400..=499, "resource"),
+    );
+    ctx.log
+        .block("Attempting to use refresh_token issued to client 2 with client 1");
     let form = refresh_form(ctx, &f, &client2_rt);
     let auth = variant_auth(ctx, &f);
-    let how = TokenCall { auth, ..TokenCall::for_variant(&f) };
+    let how = TokenCall {
+        auth,
+        ..TokenCall::for_variant(&f)
+    };
     let resp = call_token(ctx, &mut f, &form, &how).await?;
-    token_error_checks(ctx, &resp, "CheckErrorFromTokenEndpointResponseErrorInvalidGrant", &["invalid_grant"], false);
+    token_error_checks(
+        ctx,
+        &resp,
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        &["invalid_grant"],
+        false,
+    );
     Ok(())
 }
 
@@ -4931,15 +5480,24 @@ fn refresh_error_checks(ctx: &mut Ctx<'_>, resp: &Resp, expected: &[(&str, &[u16
         "CheckTokenEndpointHttpStatus400or401",
         Failure,
         &["RFC6749-6"],
-        if [400, 401].contains(&resp.status) { ok(format!("HTTP {}", resp.status)) } else { fail(format!("HTTP {}: {}", resp.status, resp.body)) },
+        if [400, 401].contains(&resp.status) {
+            ok(format!("HTTP {}", resp.status))
+        } else {
+            fail(format!("HTTP {}: {}", resp.status, resp.body))
+        },
     );
     ctx.log.check(
         "CheckTokenEndpointReturnedJsonContentType",
         Failure,
         &["OIDCC-3.1.3.4"],
-        if resp.content_type.starts_with("application/json") { ok("application/json") } else { fail(format!("Content-Type is '{}'", resp.content_type)) },
+        if resp.content_type.starts_with("application/json") {
+            ok("application/json")
+        } else {
+            fail(format!("Content-Type is '{}'", resp.content_type))
+        },
     );
-    ctx.log.check(cond, Failure, &["RFC6749-6"], token_error(resp, expected));
+    ctx.log
+        .check(cond, Failure, &["RFC6749-6"], token_error(resp, expected));
 }
 
 // ---- Message Signing: request object negatives ---------------------------------------------------
@@ -4963,8 +5521,16 @@ enum RoChange {
 struct RoModule {
     change: RoChange,
     page: (&'static str, &'static [&'static str]),
-    par: (&'static str, &'static [&'static str], &'static [&'static str]),
-    callback: (&'static str, &'static [&'static str], &'static [&'static str]),
+    par: (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
+    callback: (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
     allow_plain_jarm_error: bool,
 }
 
@@ -4976,34 +5542,53 @@ fn broken_request_object(ctx: &mut Ctx<'_>, f: &mut Fapi, change: RoChange) -> F
     match change {
         RoChange::NoExp => {
             shape.exp = false;
-            ctx.log.info("AddExpToRequestObject", "skipped: NOT adding exp to request object");
+            ctx.log.info(
+                "AddExpToRequestObject",
+                "skipped: NOT adding exp to request object",
+            );
         }
         RoChange::NoNbf => {
             shape.nbf = false;
-            ctx.log.info("AddNbfToRequestObject", "skipped: NOT adding nbf to request object");
+            ctx.log.info(
+                "AddNbfToRequestObject",
+                "skipped: NOT adding nbf to request object",
+            );
         }
         RoChange::Expired => {
             shape.exp_offset = -3600;
-            ctx.log.info("AddExpiredExpToRequestObject", "exp an hour ago");
+            ctx.log
+                .info("AddExpiredExpToRequestObject", "exp an hour ago");
         }
         RoChange::BadAud => {
             shape.aud = Some("https://www.other1.example.com/".into());
-            ctx.log.info("AddBadAudToRequestObject", "aud https://www.other1.example.com/");
+            ctx.log.info(
+                "AddBadAudToRequestObject",
+                "aud https://www.other1.example.com/",
+            );
         }
         RoChange::ExpOver60 => {
             shape.exp_offset = 70 * 60;
-            ctx.log.info("AddExpValueIs70MinutesInFutureToRequestObject", "exp in 70 minutes");
+            ctx.log.info(
+                "AddExpValueIs70MinutesInFutureToRequestObject",
+                "exp in 70 minutes",
+            );
         }
         RoChange::NbfOver60 => {
             shape.nbf_offset = -70 * 60;
-            ctx.log.info("AddNbfValueIs70MinutesInPastToRequestObject", "nbf 70 minutes ago");
+            ctx.log.info(
+                "AddNbfValueIs70MinutesInPastToRequestObject",
+                "nbf 70 minutes ago",
+            );
         }
         RoChange::RequestUriInside => {
             shape.claims.push((
                 "request_uri".into(),
                 "urn:ietf:params:oauth:request_uri:bad".into(),
             ));
-            ctx.log.info("AddBadRequestUriToAuthorizationRequest", "request_uri inside the request object");
+            ctx.log.info(
+                "AddBadRequestUriToAuthorizationRequest",
+                "request_uri inside the request object",
+            );
         }
         _ => {}
     }
@@ -5014,7 +5599,11 @@ fn broken_request_object(ctx: &mut Ctx<'_>, f: &mut Fapi, change: RoChange) -> F
         RoChange::AlgNone => {
             let h = jose::b64(br#"{"alg":"none"}"#);
             let jwt = format!("{h}.{}.", jose::b64(claims.to_string().as_bytes()));
-            ctx.log.must_ok("SerializeRequestObjectWithNullAlgorithm", &[], ok("alg none"))?;
+            ctx.log.must_ok(
+                "SerializeRequestObjectWithNullAlgorithm",
+                &[],
+                ok("alg none"),
+            )?;
             jwt
         }
         RoChange::Rs256 => {
@@ -5027,10 +5616,13 @@ fn broken_request_object(ctx: &mut Ctx<'_>, f: &mut Fapi, change: RoChange) -> F
                 })
                 .and_then(|s| s.sign(json!({}), &claims))
                 .map(|j| (j, "signed with RS256".to_string()));
-            ctx.log.must("ChangeClientJwksAlgToRS256", &["FAPI2-SP-FINAL-5.4"], r)?
+            ctx.log
+                .must("ChangeClientJwksAlgToRS256", &["FAPI2-SP-FINAL-5.4"], r)?
         }
         RoChange::OtherClientsKey => {
-            ctx.log.block("Sign request object containing client_id for client 1 using JWK for client 2");
+            ctx.log.block(
+                "Sign request object containing client_id for client 1 using JWK for client 2",
+            );
             let c2 = ctx.client2().map_err(|_| Stop)?;
             let r = c2
                 .signing_key
@@ -5055,7 +5647,10 @@ fn broken_request_object(ctx: &mut Ctx<'_>, f: &mut Fapi, change: RoChange) -> F
                 }
                 parts[2] = jose::b64(&sig);
                 jws = parts.join(".");
-                ctx.log.info("InvalidateRequestObjectSignature", "one bit of the signature flipped");
+                ctx.log.info(
+                    "InvalidateRequestObjectSignature",
+                    "one bit of the signature flipped",
+                );
             }
             jws
         }
@@ -5094,83 +5689,200 @@ async fn request_object_negative(ctx: &mut Ctx<'_>, m: RoModule) -> Flow {
 const INVALID_REQUEST_OBJECT: &[&str] = &["invalid_request_object"];
 
 pub async fn request_object_without_exp_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::NoExp,
-        page: ("ExpectRequestObjectMissingExpClaimErrorPage", &["FAPI2-MS-ID1-5.3.1-4"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2", "PAR-2.3"]),
-        callback: ("EnsureInvalidRequestInvalidRequestUriOrAccessDeniedError", &["invalid_request", "invalid_request_uri", "access_denied"], &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::NoExp,
+            page: (
+                "ExpectRequestObjectMissingExpClaimErrorPage",
+                &["FAPI2-MS-ID1-5.3.1-4"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2", "PAR-2.3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestInvalidRequestUriOrAccessDeniedError",
+                &["invalid_request", "invalid_request_uri", "access_denied"],
+                &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_without_nbf_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::NoNbf,
-        page: ("ExpectRequestObjectMissingNbfClaimErrorPage", &["FAPI2-MS-ID1-5.3.1-3"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.3", "PAR-2.1-3"]),
-        callback: ("EnsureInvalidRequestInvalidRequestUriOrAccessDeniedError", &["invalid_request", "invalid_request_uri", "access_denied"], &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::NoNbf,
+            page: (
+                "ExpectRequestObjectMissingNbfClaimErrorPage",
+                &["FAPI2-MS-ID1-5.3.1-3"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.3", "PAR-2.1-3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestInvalidRequestUriOrAccessDeniedError",
+                &["invalid_request", "invalid_request_uri", "access_denied"],
+                &["OIDCC-3.1.2.6", "RFC6749-4.2.2.1"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn expired_request_object_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::Expired,
-        page: ("ExpectExpiredRequestObjectClaimErrorPage", &["RFC7519-4.1.4"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2", "PAR-2.3"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["OIDCC-3.1.2.6"]),
-        allow_plain_jarm_error: true,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::Expired,
+            page: (
+                "ExpectExpiredRequestObjectClaimErrorPage",
+                &["RFC7519-4.1.4"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2", "PAR-2.3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["OIDCC-3.1.2.6"],
+            ),
+            allow_plain_jarm_error: true,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_with_bad_aud_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::BadAud,
-        page: ("ExpectRequestObjectWithBadAudClaimErrorPage", &["OIDCC-6.1", "RFC7519-4.1.3"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2", "PAR-2.3"]),
-        callback: ("EnsureInvalidRequestUriError", &["invalid_request_uri"], &["JAR-4"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::BadAud,
+            page: (
+                "ExpectRequestObjectWithBadAudClaimErrorPage",
+                &["OIDCC-6.1", "RFC7519-4.1.3"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2", "PAR-2.3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestUriError",
+                &["invalid_request_uri"],
+                &["JAR-4"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_with_exp_over_60_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::ExpOver60,
-        page: ("ExpectRequestObjectWithExpOver60ClaimErrorPage", &["FAPI2-MS-ID1-5.3.1-4"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.3", "PAR-2.1-3"]),
-        callback: ("EnsureInvalidRequestUriError", &["invalid_request_uri"], &["JAR-4"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::ExpOver60,
+            page: (
+                "ExpectRequestObjectWithExpOver60ClaimErrorPage",
+                &["FAPI2-MS-ID1-5.3.1-4"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.3", "PAR-2.1-3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestUriError",
+                &["invalid_request_uri"],
+                &["JAR-4"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_with_nbf_over_60_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::NbfOver60,
-        page: ("ExpectRequestObjectWithNbfOver60ClaimErrorPage", &["OIDCC-6.1", "RFC7519-4.1.5"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.3", "PAR-2.1-3"]),
-        callback: ("EnsureInvalidRequestUriError", &["invalid_request_uri"], &["JAR-4"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::NbfOver60,
+            page: (
+                "ExpectRequestObjectWithNbfOver60ClaimErrorPage",
+                &["OIDCC-6.1", "RFC7519-4.1.5"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.3", "PAR-2.1-3"],
+            ),
+            callback: (
+                "EnsureInvalidRequestUriError",
+                &["invalid_request_uri"],
+                &["JAR-4"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_signature_algorithm_is_not_none(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::AlgNone,
-        page: ("ExpectRequestObjectUnverifiableErrorPage", &["FAPI2-MS-ID1-5.4.2-2"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["OIDCC-3.1.2.6"]),
-        allow_plain_jarm_error: true,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::AlgNone,
+            page: (
+                "ExpectRequestObjectUnverifiableErrorPage",
+                &["FAPI2-MS-ID1-5.4.2-2"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["OIDCC-3.1.2.6"],
+            ),
+            allow_plain_jarm_error: true,
+        },
+    )
+    .await
 }
 
 pub async fn request_object_with_invalid_signature_fails(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::BadSignature,
-        page: ("ExpectRequestObjectInvalidSignatureErrorPage", &[]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["OIDCC-3.1.2.6"]),
-        allow_plain_jarm_error: true,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::BadSignature,
+            page: ("ExpectRequestObjectInvalidSignatureErrorPage", &[]),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["OIDCC-3.1.2.6"],
+            ),
+            allow_plain_jarm_error: true,
+        },
+    )
+    .await
 }
 
 pub async fn signed_request_object_with_rs256_fails(ctx: &mut Ctx<'_>) -> Flow {
@@ -5179,33 +5891,75 @@ pub async fn signed_request_object_with_rs256_fails(ctx: &mut Ctx<'_>) -> Flow {
         ctx.log.block("Configure");
         return Err(ctx.log.skip(&format!("This test requires RSA keys to be performed, the alg in client configuration is '{alg}' so this test is being skipped. If your server does not support PS256 then this will not prevent you certifying.")));
     }
-    request_object_negative(ctx, RoModule {
-        change: RoChange::Rs256,
-        page: ("ExpectSignedRS256RequestObjectErrorPage", &["FAPI2-SP-FINAL-5.4"]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["OIDCC-3.1.2.6"]),
-        allow_plain_jarm_error: true,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::Rs256,
+            page: (
+                "ExpectSignedRS256RequestObjectErrorPage",
+                &["FAPI2-SP-FINAL-5.4"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["OIDCC-3.1.2.6"],
+            ),
+            allow_plain_jarm_error: true,
+        },
+    )
+    .await
 }
 
 pub async fn matching_key_in_authorization_request(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::OtherClientsKey,
-        page: ("ExpectRequestObjectUnverifiableErrorPage", &["FAPI2-MS-ID1-5.3.1-1", "OIDCC-6.3.2"]),
-        par: ("EnsurePARInvalidRequestOrInvalidRequestObjectError", &["invalid_request", "invalid_request_object"], &["JAR-6.2"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["OIDCC-3.1.2.6"]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::OtherClientsKey,
+            page: (
+                "ExpectRequestObjectUnverifiableErrorPage",
+                &["FAPI2-MS-ID1-5.3.1-1", "OIDCC-6.3.2"],
+            ),
+            par: (
+                "EnsurePARInvalidRequestOrInvalidRequestObjectError",
+                &["invalid_request", "invalid_request_object"],
+                &["JAR-6.2"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["OIDCC-3.1.2.6"],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 pub async fn par_reject_request_uri_in_request_object(ctx: &mut Ctx<'_>) -> Flow {
-    request_object_negative(ctx, RoModule {
-        change: RoChange::RequestUriInside,
-        page: ("ExpectRequestObjectUnverifiableErrorPage", &[]),
-        par: ("EnsurePARInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &["JAR-6.2", "PAR-2.1"]),
-        callback: ("EnsureInvalidRequestObjectError", INVALID_REQUEST_OBJECT, &[]),
-        allow_plain_jarm_error: false,
-    }).await
+    request_object_negative(
+        ctx,
+        RoModule {
+            change: RoChange::RequestUriInside,
+            page: ("ExpectRequestObjectUnverifiableErrorPage", &[]),
+            par: (
+                "EnsurePARInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &["JAR-6.2", "PAR-2.1"],
+            ),
+            callback: (
+                "EnsureInvalidRequestObjectError",
+                INVALID_REQUEST_OBJECT,
+                &[],
+            ),
+            allow_plain_jarm_error: false,
+        },
+    )
+    .await
 }
 
 /// fapi2-security-profile-final-ensure-unsigned-request-at-par-endpoint-fails: with signed
@@ -5244,7 +5998,10 @@ pub async fn request_object_with_multiple_aud_succeeds(ctx: &mut Ctx<'_>) -> Flo
             ..Default::default()
         },
     )?;
-    ctx.log.info("AddMultipleAudToRequestObject", "aud: the issuer and two others");
+    ctx.log.info(
+        "AddMultipleAudToRequestObject",
+        "aud: the issuer and two others",
+    );
     let jws = sign_request_object(ctx, &f)?;
     ctx.log.block("Make request to PAR endpoint");
     build_par_request(ctx, &mut f, Some(jws))?;
@@ -5256,12 +6013,18 @@ pub async fn request_object_with_multiple_aud_succeeds(ctx: &mut Ctx<'_>) -> Flo
         ("client_id", ctx.client.client_id.clone()),
         ("request_uri", f.request_uri.clone().unwrap_or_default()),
     ];
-    let r = Url::parse(&endpoint).map_err(|e| e.to_string()).map(|mut u| {
-        u.query_pairs_mut().extend_pairs(pairs.iter());
-        let s = u.to_string();
-        (u, s)
-    });
-    let url = ctx.log.must("BuildRequestObjectByReferenceRedirectToAuthorizationEndpointWithoutDuplicates", &["PAR-4"], r)?;
+    let r = Url::parse(&endpoint)
+        .map_err(|e| e.to_string())
+        .map(|mut u| {
+            u.query_pairs_mut().extend_pairs(pairs.iter());
+            let s = u.to_string();
+            (u, s)
+        });
+    let url = ctx.log.must(
+        "BuildRequestObjectByReferenceRedirectToAuthorizationEndpointWithoutDuplicates",
+        &["PAR-4"],
+        r,
+    )?;
     let v = browse(ctx, url, true).await?;
     expect_callback(ctx, &f, &v)?;
     process_callback(ctx, &f)?;
@@ -5273,14 +6036,29 @@ pub async fn request_object_with_multiple_aud_succeeds(ctx: &mut Ctx<'_>) -> Flo
 pub async fn request_object_with_nbf_8_seconds_future_accepted(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
     create_authorization_request(ctx, &mut f, &AuthReq::default())?;
-    create_request_object(ctx, &mut f, &RequestObject { nbf_offset: 8, ..Default::default() })?;
-    ctx.log.info("AddNbfValueIs8SecondsInFutureToRequestObject", "nbf 8 seconds ahead");
+    create_request_object(
+        ctx,
+        &mut f,
+        &RequestObject {
+            nbf_offset: 8,
+            ..Default::default()
+        },
+    )?;
+    ctx.log.info(
+        "AddNbfValueIs8SecondsInFutureToRequestObject",
+        "nbf 8 seconds ahead",
+    );
     let jws = sign_request_object(ctx, &f)?;
     ctx.log.block("Make request to PAR endpoint");
     build_par_request(ctx, &mut f, Some(jws))?;
     let resp = call_par(ctx, &mut f, super::AuthOverride::Default).await?;
     if resp.status != 201 {
-        ctx.log.check("CheckPAREndpointResponse201WithNoError", Warning, &["PAR-2.2", "PAR-2.3"], fail(format!("HTTP {}: {}", resp.status, resp.body)));
+        ctx.log.check(
+            "CheckPAREndpointResponse201WithNoError",
+            Warning,
+            &["PAR-2.2", "PAR-2.3"],
+            fail(format!("HTTP {}: {}", resp.status, resp.body)),
+        );
         return Ok(());
     }
     process_par_response(ctx, &mut f, &resp)?;
@@ -5470,7 +6248,13 @@ pub fn message_signing_plan() -> crate::plans::Plan {
     let mut out = Vec::new();
     for response_mode in ["plain_response", "jarm"] {
         for (auth, sender) in [("private_key_jwt", "dpop"), ("mtls", "mtls")] {
-            out.extend(entries(auth, sender, "openid_connect", "signed_non_repudiation", response_mode));
+            out.extend(entries(
+                auth,
+                sender,
+                "openid_connect",
+                "signed_non_repudiation",
+                response_mode,
+            ));
         }
     }
     crate::plans::Plan {
@@ -5479,8 +6263,7 @@ pub fn message_signing_plan() -> crate::plans::Plan {
     }
 }
 
-type ModuleFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Flow> + Send + 'a>>;
+type ModuleFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Flow> + Send + 'a>>;
 
 /// The FAPI 2 modules by name.
 pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
@@ -5489,72 +6272,162 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
     Some(match short {
         "discovery-end-point-verification" => Box::pin(discovery_end_point_verification(ctx)),
         "happy-flow" => Box::pin(happy_flow(ctx)),
-        "ensure-request-object-with-multiple-aud-succeeds" => Box::pin(request_object_with_multiple_aud_succeeds(ctx)),
-        "ensure-authorization-request-without-state-success" => Box::pin(without_state_success(ctx)),
-        "ensure-authorization-request-without-nonce-success" => Box::pin(without_nonce_success(ctx)),
-        "ensure-authorization-request-with-64-char-nonce-success" => Box::pin(with_64_char_nonce_success(ctx)),
+        "ensure-request-object-with-multiple-aud-succeeds" => {
+            Box::pin(request_object_with_multiple_aud_succeeds(ctx))
+        }
+        "ensure-authorization-request-without-state-success" => {
+            Box::pin(without_state_success(ctx))
+        }
+        "ensure-authorization-request-without-nonce-success" => {
+            Box::pin(without_nonce_success(ctx))
+        }
+        "ensure-authorization-request-with-64-char-nonce-success" => {
+            Box::pin(with_64_char_nonce_success(ctx))
+        }
         "ensure-other-scope-order-succeeds" => Box::pin(other_scope_order_succeeds(ctx)),
-        "access-token-type-header-case-sensitivity" => Box::pin(access_token_type_header_case_sensitivity(ctx)),
-        "ensure-request-object-with-nbf-8-seconds-in-the-future-is-accepted" => Box::pin(request_object_with_nbf_8_seconds_future_accepted(ctx)),
+        "access-token-type-header-case-sensitivity" => {
+            Box::pin(access_token_type_header_case_sensitivity(ctx))
+        }
+        "ensure-request-object-with-nbf-8-seconds-in-the-future-is-accepted" => {
+            Box::pin(request_object_with_nbf_8_seconds_future_accepted(ctx))
+        }
         "check-dpop-proof-nbf-exp" => Box::pin(check_dpop_proof_nbf_exp(ctx)),
-        "ensure-dpopproof-with-iat-10seconds-before-succeeds" => Box::pin(dpop_iat_10_seconds_before(ctx)),
-        "ensure-dpopproof-with-iat-10seconds-after-succeeds" => Box::pin(dpop_iat_10_seconds_after(ctx)),
+        "ensure-dpopproof-with-iat-10seconds-before-succeeds" => {
+            Box::pin(dpop_iat_10_seconds_before(ctx))
+        }
+        "ensure-dpopproof-with-iat-10seconds-after-succeeds" => {
+            Box::pin(dpop_iat_10_seconds_after(ctx))
+        }
         "ensure-mismatched-dpop-jkt-fails" => Box::pin(ensure_mismatched_dpop_jkt_fails(ctx)),
-        "ensure-token-endpoint-fails-with-mismatched-dpop-proof-jkt" => Box::pin(token_endpoint_fails_with_mismatched_dpop_proof_jkt(ctx)),
-        "ensure-token-endpoint-fails-with-mismatched-dpop-jkt" => Box::pin(token_endpoint_fails_with_mismatched_dpop_jkt(ctx)),
-        "ensure-dpopproof-at-par-endpoint-binding-success" => Box::pin(dpop_proof_at_par_binding_success(ctx)),
+        "ensure-token-endpoint-fails-with-mismatched-dpop-proof-jkt" => {
+            Box::pin(token_endpoint_fails_with_mismatched_dpop_proof_jkt(ctx))
+        }
+        "ensure-token-endpoint-fails-with-mismatched-dpop-jkt" => {
+            Box::pin(token_endpoint_fails_with_mismatched_dpop_jkt(ctx))
+        }
+        "ensure-dpopproof-at-par-endpoint-binding-success" => {
+            Box::pin(dpop_proof_at_par_binding_success(ctx))
+        }
         "ensure-dpop-auth-code-binding-success" => Box::pin(dpop_auth_code_binding_success(ctx)),
-        "ensure-different-nonce-inside-and-outside-request-object" => Box::pin(different_inside_and_outside(ctx, "nonce")),
-        "ensure-different-state-inside-and-outside-request-object" => Box::pin(different_inside_and_outside(ctx, "state")),
+        "ensure-different-nonce-inside-and-outside-request-object" => {
+            Box::pin(different_inside_and_outside(ctx, "nonce"))
+        }
+        "ensure-different-state-inside-and-outside-request-object" => {
+            Box::pin(different_inside_and_outside(ctx, "state"))
+        }
         "ensure-authorization-request-with-long-nonce" => Box::pin(with_long_nonce(ctx)),
         "ensure-authorization-request-with-long-state" => Box::pin(with_long_state(ctx)),
-        "ensure-request-object-without-exp-fails" => Box::pin(request_object_without_exp_fails(ctx)),
-        "ensure-request-object-without-nbf-fails" => Box::pin(request_object_without_nbf_fails(ctx)),
-        "state-only-outside-request-object-not-used" => Box::pin(state_only_outside_request_object_not_used(ctx)),
-        "ensure-request-object-without-redirect-uri-fails" => Box::pin(request_object_without_redirect_uri_fails(ctx)),
+        "ensure-request-object-without-exp-fails" => {
+            Box::pin(request_object_without_exp_fails(ctx))
+        }
+        "ensure-request-object-without-nbf-fails" => {
+            Box::pin(request_object_without_nbf_fails(ctx))
+        }
+        "state-only-outside-request-object-not-used" => {
+            Box::pin(state_only_outside_request_object_not_used(ctx))
+        }
+        "ensure-request-object-without-redirect-uri-fails" => {
+            Box::pin(request_object_without_redirect_uri_fails(ctx))
+        }
         "ensure-expired-request-object-fails" => Box::pin(expired_request_object_fails(ctx)),
-        "ensure-request-object-with-bad-aud-fails" => Box::pin(request_object_with_bad_aud_fails(ctx)),
-        "ensure-request-object-with-exp-over-60-fails" => Box::pin(request_object_with_exp_over_60_fails(ctx)),
-        "ensure-request-object-with-nbf-over-60-fails" => Box::pin(request_object_with_nbf_over_60_fails(ctx)),
-        "ensure-signed-request-object-with-RS256-fails" => Box::pin(signed_request_object_with_rs256_fails(ctx)),
-        "ensure-request-object-signature-algorithm-is-not-none" => Box::pin(request_object_signature_algorithm_is_not_none(ctx)),
-        "ensure-request-object-with-invalid-signature-fails" => Box::pin(request_object_with_invalid_signature_fails(ctx)),
-        "ensure-matching-key-in-authorization-request" => Box::pin(matching_key_in_authorization_request(ctx)),
-        "ensure-unsigned-request-at-par-endpoint-fails" => Box::pin(unsigned_request_at_par_endpoint_fails(ctx)),
-        "plain-fapi-tolerate-unregistered-redirect-uri" => Box::pin(tolerate_unregistered_redirect_uri(ctx)),
-        "ensure-unsigned-authorization-request-without-using-par-fails" => Box::pin(unsigned_without_par_fails(ctx)),
-        "ensure-redirect-uri-in-authorization-request" => Box::pin(redirect_uri_in_authorization_request(ctx)),
-        "ensure-response-type-code-idtoken-fails" => Box::pin(response_type_fails(ctx, "code id_token")),
+        "ensure-request-object-with-bad-aud-fails" => {
+            Box::pin(request_object_with_bad_aud_fails(ctx))
+        }
+        "ensure-request-object-with-exp-over-60-fails" => {
+            Box::pin(request_object_with_exp_over_60_fails(ctx))
+        }
+        "ensure-request-object-with-nbf-over-60-fails" => {
+            Box::pin(request_object_with_nbf_over_60_fails(ctx))
+        }
+        "ensure-signed-request-object-with-RS256-fails" => {
+            Box::pin(signed_request_object_with_rs256_fails(ctx))
+        }
+        "ensure-request-object-signature-algorithm-is-not-none" => {
+            Box::pin(request_object_signature_algorithm_is_not_none(ctx))
+        }
+        "ensure-request-object-with-invalid-signature-fails" => {
+            Box::pin(request_object_with_invalid_signature_fails(ctx))
+        }
+        "ensure-matching-key-in-authorization-request" => {
+            Box::pin(matching_key_in_authorization_request(ctx))
+        }
+        "ensure-unsigned-request-at-par-endpoint-fails" => {
+            Box::pin(unsigned_request_at_par_endpoint_fails(ctx))
+        }
+        "plain-fapi-tolerate-unregistered-redirect-uri" => {
+            Box::pin(tolerate_unregistered_redirect_uri(ctx))
+        }
+        "ensure-unsigned-authorization-request-without-using-par-fails" => {
+            Box::pin(unsigned_without_par_fails(ctx))
+        }
+        "ensure-redirect-uri-in-authorization-request" => {
+            Box::pin(redirect_uri_in_authorization_request(ctx))
+        }
+        "ensure-response-type-code-idtoken-fails" => {
+            Box::pin(response_type_fails(ctx, "code id_token"))
+        }
         "ensure-response-type-token-fails" => Box::pin(response_type_fails(ctx, "token")),
         "ensure-client-id-in-token-endpoint" => Box::pin(ensure_client_id_in_token_endpoint(ctx)),
         "ensure-holder-of-key-required" => Box::pin(ensure_holder_of_key_required(ctx)),
-        "ensure-authorization-code-is-bound-to-client" => Box::pin(ensure_authorization_code_is_bound_to_client(ctx)),
-        "attempt-reuse-authorization-code-after-one-second" => Box::pin(attempt_reuse_authorization_code_after_one_second(ctx)),
-        "ensure-token-endpoint-fails-with-expired-auth-code" => Box::pin(attempt_to_use_expired_auth_code(ctx)),
-        "ensure-signed-client-assertion-with-RS256-fails" => Box::pin(signed_client_assertion_with_rs256_fails(ctx)),
-        "ensure-client-assertion-in-token-endpoint" => Box::pin(client_assertion_in_token_endpoint(ctx)),
-        "ensure-client-assertion-with-exp-is-5-minutes-in-past-fails" => Box::pin(client_assertion_exp_5_minutes_in_past_fails(ctx)),
-        "ensure-client-assertion-with-wrong-aud-fails" => Box::pin(client_assertion_wrong_aud_fails(ctx)),
+        "ensure-authorization-code-is-bound-to-client" => {
+            Box::pin(ensure_authorization_code_is_bound_to_client(ctx))
+        }
+        "attempt-reuse-authorization-code-after-one-second" => {
+            Box::pin(attempt_reuse_authorization_code_after_one_second(ctx))
+        }
+        "ensure-token-endpoint-fails-with-expired-auth-code" => {
+            Box::pin(attempt_to_use_expired_auth_code(ctx))
+        }
+        "ensure-signed-client-assertion-with-RS256-fails" => {
+            Box::pin(signed_client_assertion_with_rs256_fails(ctx))
+        }
+        "ensure-client-assertion-in-token-endpoint" => {
+            Box::pin(client_assertion_in_token_endpoint(ctx))
+        }
+        "ensure-client-assertion-with-exp-is-5-minutes-in-past-fails" => {
+            Box::pin(client_assertion_exp_5_minutes_in_past_fails(ctx))
+        }
+        "ensure-client-assertion-with-wrong-aud-fails" => {
+            Box::pin(client_assertion_wrong_aud_fails(ctx))
+        }
         "ensure-client-assertion-with-no-sub-fails" => Box::pin(client_assertion_no_sub_fails(ctx)),
         "dpop-negative-tests" => Box::pin(dpop_negative_tests(ctx)),
         "refresh-token" => Box::pin(refresh_token(ctx)),
-        "par-ensure-reused-request-uri-prior-to-auth-completion-succeeds" => Box::pin(par_reused_request_uri_before_completion(ctx)),
+        "par-ensure-reused-request-uri-prior-to-auth-completion-succeeds" => {
+            Box::pin(par_reused_request_uri_before_completion(ctx))
+        }
         "par-attempt-reuse-request_uri" => Box::pin(par_attempt_reuse_request_uri(ctx)),
-        "par-attempt-to-use-expired-request_uri" => Box::pin(par_attempt_to_use_expired_request_uri(ctx)),
-        "par-ensure-jwt-client-assertions-nbf-8-seconds-in-the-future-is-accepted" => Box::pin(par_assertion_iat_nbf_8_seconds_future_accepted(ctx)),
-        "par-ensure-jwt-client-assertions-nbf-over-60-seconds-in-the-future-fails" => Box::pin(par_assertion_iat_nbf_over_60_seconds_future_fails(ctx)),
-        "par-attempt-to-use-request_uri-for-different-client" => Box::pin(par_ensure_request_uri_is_bound_to_client(ctx)),
-        "par-authorization-request-containing-request_uri-form-param" => Box::pin(par_reject_request_uri_in_form(ctx)),
+        "par-attempt-to-use-expired-request_uri" => {
+            Box::pin(par_attempt_to_use_expired_request_uri(ctx))
+        }
+        "par-ensure-jwt-client-assertions-nbf-8-seconds-in-the-future-is-accepted" => {
+            Box::pin(par_assertion_iat_nbf_8_seconds_future_accepted(ctx))
+        }
+        "par-ensure-jwt-client-assertions-nbf-over-60-seconds-in-the-future-fails" => {
+            Box::pin(par_assertion_iat_nbf_over_60_seconds_future_fails(ctx))
+        }
+        "par-attempt-to-use-request_uri-for-different-client" => {
+            Box::pin(par_ensure_request_uri_is_bound_to_client(ctx))
+        }
+        "par-authorization-request-containing-request_uri-form-param" => {
+            Box::pin(par_reject_request_uri_in_form(ctx))
+        }
         "par-attempt-invalid-http-method" => Box::pin(par_reject_invalid_http_verb(ctx)),
         "par-ensure-pkce-required" => Box::pin(par_ensure_pkce_required(ctx)),
         "ensure-pkce-code-verifier-required" => Box::pin(pkce_code_verifier_required(ctx)),
-        "incorrect-pkce-code-verifier-rejected" => Box::pin(incorrect_pkce_code_verifier_rejected(ctx)),
+        "incorrect-pkce-code-verifier-rejected" => {
+            Box::pin(incorrect_pkce_code_verifier_rejected(ctx))
+        }
         "par-plain-pkce-rejected" => Box::pin(par_plain_pkce_rejected(ctx)),
-        "par-authorization-request-containing-request_uri" => Box::pin(par_reject_request_uri_in_request_object(ctx)),
+        "par-authorization-request-containing-request_uri" => {
+            Box::pin(par_reject_request_uri_in_request_object(ctx))
+        }
         "par-without-duplicate-parameters" => Box::pin(par_without_duplicate_parameters(ctx)),
         "par-test-array-as-audience-fails" => Box::pin(par_audience_fails(ctx, "array")),
         "par-test-par-endpoint-url-as-audience-fails" => Box::pin(par_audience_fails(ctx, "par")),
-        "par-test-token-endpoint-url-as-audience-fails" => Box::pin(par_audience_fails(ctx, "token")),
+        "par-test-token-endpoint-url-as-audience-fails" => {
+            Box::pin(par_audience_fails(ctx, "token"))
+        }
         _ => return None,
     })
 }

@@ -142,6 +142,46 @@ CLIENTS="$CLIENTS,$(dynamic_template dynamic "$WORK/dynamic-rsa1.der"),$(dynamic
 # The hybrid plan's oidcc-refresh-token: its second client, with the hybrid response types.
 CLIENTS="$CLIENTS,$(add_client front-channel-2 client_secret_basic client_secret_basic_front_channel_tokens_2 "$FRONT_CHANNEL")"
 
+# The FAPI 2 clients (fapi2_<client_auth_type>_<sender_constrain>, and the suite's second
+# client as <role>_2, whose registered redirect_uri carries a query of its own as the suite's
+# instructions ask): profile fapi2, PAR required, code only, PS256 (first) and ES256 (second)
+# keys, certificate-bound or DPoP-bound tokens.
+add_fapi2_clients() { # auth sender [signed]
+  local auth=$1 sender=$2 role="fapi2_$1_$2" n key alg cert members signed=${3:-}
+  if [ -n "$signed" ]; then role="fapi2_signed_$1_$2"; fi
+  for n in 1 2; do
+    if [ "$n" = 1 ]; then key=rsa1 alg=PS256; else key=ec2 alg=ES256; fi
+    members='"fapi_profile":"fapi2","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"require_pushed_authorization_requests":true'
+    cert=""
+    if [ "$auth" = mtls ]; then
+      members="$members,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn $n)\""
+      cert=client$n
+    else
+      members="$members,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"$alg\""
+    fi
+    if [ "$sender" = mtls ]; then
+      members="$members,\"tls_client_certificate_bound_access_tokens\":true"
+      cert=client$n
+    else
+      members="$members,\"dpop_bound_access_tokens\":true"
+    fi
+    if [ -n "$signed" ]; then
+      members="$members,\"require_signed_request_object\":true,\"request_object_signing_alg\":\"$alg\",\"authorization_signed_response_alg\":\"PS256\""
+    fi
+    if [ "$n" = 1 ]; then
+      printf '%s' "$(add_keyed_client "$role" "$key" "$alg" "$cert" "$members")"
+    else
+      printf ',%s' "$(add_keyed_client "${role}_2" "$key" "$alg" "$cert" "$members" "https://rp.conformance.test/callback?dummy1=lorem&dummy2=ipsum")"
+    fi
+  done
+}
+# The Message Signing plan's (signed requests only).
+for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "mtls mtls" \
+  "private_key_jwt dpop signed" "mtls mtls signed"; do
+  # shellcheck disable=SC2086
+  CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
+done
+
 echo "== starting the provider on port $PORT"
 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &
 PID=$!

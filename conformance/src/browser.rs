@@ -14,6 +14,8 @@ pub struct Resp {
     pub content_type: String,
     pub www_authenticate: Option<String>,
     pub cache_control: Option<String>,
+    /// Every response header (lower-case names; the last value of a repeated header).
+    pub headers: BTreeMap<String, String>,
     pub body: String,
 }
 
@@ -81,6 +83,11 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Result<Resp, String> {
     let content_type = header("content-type").unwrap_or_default();
     let www_authenticate = header("www-authenticate");
     let cache_control = header("cache-control");
+    let headers = res
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
     let body = res.text().await.map_err(|e| format!("reading body: {e}"))?;
     Ok(Resp {
         status,
@@ -88,6 +95,7 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Result<Resp, String> {
         content_type,
         www_authenticate,
         cache_control,
+        headers,
         body,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod config;
+pub mod dpop;
 pub mod form;
 pub mod jose;
 pub mod log;

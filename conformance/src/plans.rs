@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, dynamic, fapi1, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{discovery, dynamic, fapi1, fapi2, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -332,6 +332,8 @@ pub fn plans() -> Vec<Plan> {
             name: "oidcc-dynamic-certification-test-plan",
             entries: dynamic_entries(),
         },
+        fapi2::security_profile_plan(),
+        fapi2::message_signing_plan(),
     ]
 }
 
@@ -430,6 +432,8 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
                 ctx,
             ),
         ),
+        // FAPI 2.0 Security Profile and Message Signing (modules/fapi2.rs).
+        fapi2_module if fapi2_module.starts_with("fapi2-") => return fapi2::dispatch(name, ctx),
         _ => return None,
     })
 }
@@ -500,7 +504,9 @@ pub async fn run_plans(
         .collect();
     order.sort_by_key(|&(p, e)| {
         let m = plans[p].1[e].module;
-        !(m.ends_with("-30seconds") || m.ends_with("expired-request_uri"))
+        !(m.ends_with("-30seconds")
+            || m.ends_with("expired-request_uri")
+            || fapi2::WAITING.contains(&m))
     });
     let mut slots: Vec<Vec<Option<tokio::task::JoinHandle<ModuleReport>>>> = plans
         .iter()

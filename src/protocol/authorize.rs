@@ -253,6 +253,7 @@ async fn check_request(
             "this client must push its authorization requests (RFC 9126 section 6)",
         )));
     }
+    require_signed_object(client, &params, by_reference.is_some()).map_err(redirect_err)?;
     if let Some(uri) = by_reference {
         let object = request_by_reference(p, client, profile, &params, &uri)
             .await
@@ -349,6 +350,7 @@ pub async fn validate_pushed(
             "request_uri must not be pushed (RFC 9126 section 2.1)",
         ));
     }
+    require_signed_object(client, &params, false)?;
     let profile = fapi::profile_of(p, client);
     let (params, object) = with_request_object(p, client, profile, params).await?;
     let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
@@ -369,6 +371,24 @@ pub async fn validate_pushed(
         ));
     }
     Ok(request)
+}
+
+/// RFC 9101 §10.5: a client that registered `require_signed_request_object` sends its
+/// parameters only in a request object (by value, or by reference).
+fn require_signed_object(
+    client: &Client,
+    params: &HashMap<String, String>,
+    by_reference: bool,
+) -> OAuthResult<()> {
+    if client.metadata.require_signed_request_object
+        && !by_reference
+        && !params.contains_key("request")
+    {
+        return Err(OAuthError::invalid_request(
+            "this client must send its authorization request as a signed request object (RFC 9101 section 10.5)",
+        ));
+    }
+    Ok(())
 }
 
 /// Outer parameters still read next to a request object, and only when the object lacks them:

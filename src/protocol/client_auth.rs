@@ -260,13 +260,14 @@ async fn verify_assertion(
         return Err(error("iss and sub must both be the client_id".into()));
     }
     let e = p.endpoints();
-    // FAPI 2 §5.3.2.1-8: the audience is the issuer alone.
-    let accepted: Vec<&str> = if profile == Some(fapi::Profile::Fapi2) {
-        vec![&p.issuer]
-    } else {
-        vec![&p.issuer, &e.token, endpoint]
-    };
-    if !client_keys::audience_matches(&claims["aud"], &accepted) {
+    if profile == Some(fapi::Profile::Fapi2) {
+        // FAPI 2 §5.3.2.1-8: only the issuer identifier, and only as a string.
+        if claims["aud"].as_str() != Some(p.issuer.as_str()) {
+            return Err(error(
+                "aud must be the issuer identifier as a string (FAPI 2 section 5.3.2.1-8)".into(),
+            ));
+        }
+    } else if !client_keys::audience_matches(&claims["aud"], &[&p.issuer, &e.token, endpoint]) {
         return Err(error("aud must be the issuer or the endpoint".into()));
     }
     let now = p.now();

@@ -116,23 +116,51 @@ fn invalid_object(d: &str) -> OAuthError {
     )
 }
 
+/// exp and nbf present, at most 60 minutes apart, and nbf no older than 60 minutes (FAPI 1
+/// Adv. §5.2.2-13/17; FAPI 2 Message Signing §5.3.1, clauses named in `clauses`).
+fn check_object_window(object: &Value, now: i64, clauses: [&str; 2]) -> OAuthResult<()> {
+    let [exp_clause, nbf_clause] = clauses;
+    let exp = numeric_date(&object["exp"])
+        .ok_or_else(|| invalid_object(&format!("exp is required ({exp_clause})")))?;
+    let nbf = numeric_date(&object["nbf"])
+        .ok_or_else(|| invalid_object(&format!("nbf is required ({nbf_clause})")))?;
+    if exp - nbf > FAPI1_OBJECT_MAX_SECS {
+        return Err(invalid_object(&format!(
+            "exp is more than 60 minutes after nbf ({exp_clause})"
+        )));
+    }
+    if nbf < now - FAPI1_OBJECT_MAX_SECS {
+        return Err(invalid_object(&format!(
+            "nbf is more than 60 minutes old ({nbf_clause})"
+        )));
+    }
+    Ok(())
+}
+
+/// FAPI 2 Message Signing §5.3.1: a request object carries nbf no older than 60 minutes and
+/// exp no more than 60 minutes after it.
+pub fn check_fapi2_object(object: &Value, now: i64) -> OAuthResult<()> {
+    check_object_window(
+        object,
+        now,
+        [
+            "FAPI 2 Message Signing section 5.3.1-4",
+            "FAPI 2 Message Signing section 5.3.1-3",
+        ],
+    )
+}
+
 /// FAPI 1 Advanced §5.2.2-13/15/17 and §5.2.3-8: exp and nbf, at most 60 minutes apart and
 /// nbf no older than 60 minutes; scope, nonce and redirect_uri inside the object.
 fn check_fapi1_object(object: &Value, now: i64) -> OAuthResult<()> {
-    let exp = numeric_date(&object["exp"])
-        .ok_or_else(|| invalid_object("exp is required (FAPI 1 Adv. section 5.2.2-13)"))?;
-    let nbf = numeric_date(&object["nbf"])
-        .ok_or_else(|| invalid_object("nbf is required (FAPI 1 Adv. section 5.2.2-17)"))?;
-    if exp - nbf > FAPI1_OBJECT_MAX_SECS {
-        return Err(invalid_object(
-            "exp is more than 60 minutes after nbf (FAPI 1 Adv. section 5.2.2-13)",
-        ));
-    }
-    if nbf < now - FAPI1_OBJECT_MAX_SECS {
-        return Err(invalid_object(
-            "nbf is more than 60 minutes old (FAPI 1 Adv. section 5.2.2-17)",
-        ));
-    }
+    check_object_window(
+        object,
+        now,
+        [
+            "FAPI 1 Adv. section 5.2.2-13",
+            "FAPI 1 Adv. section 5.2.2-17",
+        ],
+    )?;
     for claim in ["scope", "nonce", "redirect_uri"] {
         if object[claim].as_str().is_none_or(str::is_empty) {
             return Err(invalid_object(&format!(

@@ -80,6 +80,9 @@ pub async fn parameters(
     }
     let now = p.now();
     client_keys::check_times(&claims, now, false, MAX_LIFETIME_SECS, invalid)?;
+    if profile == Some(fapi::Profile::Fapi2) {
+        fapi::check_fapi2_object(&claims, now)?;
+    }
     if obj.contains_key("request") || obj.contains_key("request_uri") {
         return Err(invalid(
             "must not contain request or request_uri (RFC 9101 section 4)".into(),

@@ -64,6 +64,10 @@ pub struct ClientMetadata {
     /// RFC 9126 §6: authorization requests must come through PAR.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5: authorization requests must be signed request objects (FAPI 2 Message
+    /// Signing §5.3.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_signed_request_object: bool,
     /// Connection types beyond `test` (always available) this client may use: `api`, `legacy`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connection_types: Vec<String>,

@@ -16,6 +16,7 @@ mod crash_grants;
 mod error_text;
 mod fapi1_conformance_fixes;
 mod fapi1_request_object;
+mod fapi2_conformance_fixes;
 mod fapi_client_auth;
 mod fapi_dpop;
 mod fapi_jar;

@@ -559,6 +559,38 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
             Err("scopes_supported is absent".into()),
         );
     }
+    locale_checks(ctx, &s);
+    let mut bad = Vec::new();
+    if let Some(o) = s.as_object() {
+        for (k, _) in o.iter().filter(|(k, _)| k.ends_with("_endpoint")) {
+            if let Err(e) = https_url(&s, k) {
+                bad.push(e);
+            }
+        }
+    }
+    let r = if bad.is_empty() {
+        Ok("every *_endpoint is https".into())
+    } else {
+        Err(bad.join("; "))
+    };
+    ctx.log
+        .check("CheckDiscEndpointAllEndpointsAreHttps", Failure, &[], r);
+    let r = match s.get("code_challenge_methods_supported") {
+        None => Ok("code_challenge_methods_supported absent".into()),
+        Some(v) if v.is_array() => Ok("code_challenge_methods_supported is an array".into()),
+        Some(_) => Err("code_challenge_methods_supported is not an array".into()),
+    };
+    ctx.log.check(
+        "EnsureServerConfigurationCodeChallengeMethodsSupportedIsAnArray",
+        Failure,
+        &["RFC8414-2", "RFC7636-4.3"],
+        r,
+    );
+    Ok(())
+}
+
+/// CheckDiscEndpointLocalesSyntax and CheckDiscEndpointLocalesCanonicalCasing (RFC 8414 §2).
+pub(super) fn locale_checks(ctx: &mut Ctx<'_>, s: &Value) {
     for (cond, sev) in [
         ("CheckDiscEndpointLocalesSyntax", Failure),
         ("CheckDiscEndpointLocalesCanonicalCasing", Warning),
@@ -601,31 +633,4 @@ pub async fn oidcc_discovery_endpoint_verification(ctx: &mut Ctx<'_>) -> Flow {
         };
         ctx.log.check(cond, sev, &["RFC8414-2"], r);
     }
-    let mut bad = Vec::new();
-    if let Some(o) = s.as_object() {
-        for (k, _) in o.iter().filter(|(k, _)| k.ends_with("_endpoint")) {
-            if let Err(e) = https_url(&s, k) {
-                bad.push(e);
-            }
-        }
-    }
-    let r = if bad.is_empty() {
-        Ok("every *_endpoint is https".into())
-    } else {
-        Err(bad.join("; "))
-    };
-    ctx.log
-        .check("CheckDiscEndpointAllEndpointsAreHttps", Failure, &[], r);
-    let r = match s.get("code_challenge_methods_supported") {
-        None => Ok("code_challenge_methods_supported absent".into()),
-        Some(v) if v.is_array() => Ok("code_challenge_methods_supported is an array".into()),
-        Some(_) => Err("code_challenge_methods_supported is not an array".into()),
-    };
-    ctx.log.check(
-        "EnsureServerConfigurationCodeChallengeMethodsSupportedIsAnArray",
-        Failure,
-        &["RFC8414-2", "RFC7636-4.3"],
-        r,
-    );
-    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod discovery;
 pub mod dynamic;
 pub mod fapi1;
+pub mod fapi2;
 pub mod jarm;
 pub mod oidcc;
 pub mod request_uri;

@@ -293,6 +293,7 @@ fn schemas() -> Value {
         "token_endpoint_auth_signing_alg": string,
         "authorization_signed_response_alg": string,
         "require_pushed_authorization_requests": {"type": "boolean"},
+        "require_signed_request_object": {"type": "boolean"},
         "dpop_bound_access_tokens": {"type": "boolean"},
         "tls_client_certificate_bound_access_tokens": {"type": "boolean"},
         "tls_client_auth_subject_dn": string,

@@ -573,7 +573,12 @@ pub fn add_dpop_jkt(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
 pub fn create_request_object(ctx: &mut Ctx<'_>, f: &mut Fapi, shape: &RequestObject) -> Flow {
     let mut claims = json!({});
     for (k, v) in &ctx.request {
-        claims[k] = v.clone().into();
+        // The claims request is a JSON object in a request object (OIDC Core §5.5, §6.1);
+        // the form carries it serialised.
+        claims[k] = match (k.as_str(), serde_json::from_str::<Value>(v)) {
+            ("claims", Ok(object @ Value::Object(_))) => object,
+            _ => v.clone().into(),
+        };
     }
     ctx.log.must_ok(
         "ConvertAuthorizationEndpointRequestToRequestObject",
@@ -944,6 +949,17 @@ pub fn request_uri_redirect(ctx: &mut Ctx<'_>, f: &Fapi, reordered: bool) -> Flo
 
 /// The browser follows `url`: logs in and consents when `interact`.
 pub async fn browse(ctx: &mut Ctx<'_>, url: Url, interact: bool) -> Flow<Visit> {
+    browse_deciding(ctx, url, interact, "approve").await
+}
+
+/// `browse`, the user answering the login or consent page with `decision` (`approve`, or
+/// `deny`: the user cancels).
+pub async fn browse_deciding(
+    ctx: &mut Ctx<'_>,
+    url: Url,
+    interact: bool,
+    decision: &str,
+) -> Flow<Visit> {
     let redirect_uri = ctx
         .request
         .get("redirect_uri")
@@ -952,14 +968,19 @@ pub async fn browse(ctx: &mut Ctx<'_>, url: Url, interact: bool) -> Flow<Visit> 
     let user = ctx.cfg.user.clone();
     let r = ctx
         .browser
-        .visit(url, &redirect_uri, interact.then_some(&user))
+        .visit_deciding(url, &redirect_uri, interact.then_some(&user), decision)
         .await;
     match r {
         Ok(v) => {
+            let chose = if decision == "approve" {
+                String::new()
+            } else {
+                format!(" (the user chose '{decision}')")
+            };
             ctx.log.info(
                 "performRedirect",
                 format!(
-                    "browser: {} login page(s), {} consent page(s), then {}",
+                    "browser: {} login page(s), {} consent page(s){chose}, then {}",
                     v.login_pages,
                     v.consent_pages,
                     match &v.landing {
@@ -1165,28 +1186,35 @@ fn jarm_response(
     Ok(out)
 }
 
-/// onAuthorizationCallbackResponse: the checks of a successful response, then the code.
-pub fn process_callback(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
-    let expected: BTreeMap<String, String> = Url::parse(&ctx.request["redirect_uri"])
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default();
+/// CheckMatchingCallbackParameters: the redirect_uri's own query parameters came back.
+fn matching_callback_parameters(ctx: &Ctx<'_>, f: &Fapi) -> Check {
+    let expected = redirect_uri_query(ctx);
     let bad: Vec<&String> = expected
         .iter()
         .filter(|(k, v)| ctx.response.get(*k) != Some(*v) && !f.jarm)
         .map(|(k, _)| k)
         .collect();
-    ctx.log.check(
-        "CheckMatchingCallbackParameters",
-        Failure,
-        &[],
-        if bad.is_empty() {
-            ok("Callback parameters successfully verified")
-        } else {
-            fail(format!(
-                "the redirect_uri's own query parameters {bad:?} were not kept"
-            ))
-        },
-    );
+    if bad.is_empty() {
+        ok("Callback parameters successfully verified")
+    } else {
+        fail(format!(
+            "the redirect_uri's own query parameters {bad:?} were not kept"
+        ))
+    }
+}
+
+/// The query parameters of the request's own redirect_uri.
+fn redirect_uri_query(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
+    Url::parse(&ctx.request["redirect_uri"])
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// onAuthorizationCallbackResponse: the checks of a successful response, then the code.
+pub fn process_callback(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
+    let r = matching_callback_parameters(ctx, f);
+    ctx.log
+        .check("CheckMatchingCallbackParameters", Failure, &[], r);
     ctx.log.check(
         "RejectStateInUrlFragmentForCodeFlow",
         Failure,
@@ -1206,6 +1234,7 @@ pub fn process_callback(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
     if f.jarm {
         allowed.extend(["aud", "exp"]);
     }
+    let expected = redirect_uri_query(ctx);
     let extra: Vec<&String> = ctx
         .response
         .keys()
@@ -2324,25 +2353,7 @@ pub async fn happy_flow(ctx: &mut Ctx<'_>) -> Flow {
     }
     // Client 2.
     let client1_key = f.dpop_key.take();
-    ctx.log.block("Second client: Setup");
-    switch_to_second_client(ctx, &mut f)?;
-    ctx.log.must_ok(
-        "AddRedirectUriQuerySuffix",
-        &["RFC6749-3.1.2"],
-        ok("?dummy1=lorem&dummy2=ipsum"),
-    )?;
-    let redirect = ctx.client.redirect_uri.clone();
-    ctx.log.must_ok(
-        "CreateRedirectUri",
-        &["RFC6749-3.1.2"],
-        if redirect.contains("dummy1=lorem") && redirect.contains("dummy2=ipsum") {
-            ok(redirect.clone())
-        } else {
-            fail(format!(
-                "client2's redirect_uri must be registered with ?dummy1=lorem&dummy2=ipsum: {redirect}"
-            ))
-        },
-    )?;
+    switch_to_second_client_with_redirect_query(ctx, &mut f)?;
     let req = AuthReq {
         nonce_len: Some(43),
         ..Default::default()
@@ -2391,6 +2402,344 @@ pub async fn happy_flow(ctx: &mut Ctx<'_>) -> Flow {
         Failure,
         &["RFC6749-4.1.2", "RFC6750-3.1", "RFC8705-3"],
         status_in(&resp, 400..=499, "resource"),
+    );
+    Ok(())
+}
+
+/// performAuthorizationFlowWithSecondClient up to the flow: switch to client 2, whose
+/// redirect_uri carries a query the response must keep.
+fn switch_to_second_client_with_redirect_query(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
+    ctx.log.block("Second client: Setup");
+    switch_to_second_client(ctx, f)?;
+    ctx.log.must_ok(
+        "AddRedirectUriQuerySuffix",
+        &["RFC6749-3.1.2"],
+        ok("?dummy1=lorem&dummy2=ipsum"),
+    )?;
+    let redirect = ctx.client.redirect_uri.clone();
+    ctx.log.must_ok(
+        "CreateRedirectUri",
+        &["RFC6749-3.1.2"],
+        if redirect.contains("dummy1=lorem") && redirect.contains("dummy2=ipsum") {
+            ok(redirect.clone())
+        } else {
+            fail(format!(
+                "client2's redirect_uri must be registered with ?dummy1=lorem&dummy2=ipsum: {redirect}"
+            ))
+        },
+    )
+}
+
+/// fapi2-security-profile-final-user-rejects-authentication
+/// (FAPI2SPFinalUserRejectsAuthentication): for each client, in a fresh browser (so the user
+/// is offered the login page), a 128-character state, and the user cancels; the client must
+/// get `access_denied` at its redirect_uri (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
+pub async fn user_rejects_authentication(ctx: &mut Ctx<'_>) -> Flow {
+    let mut f = setup(ctx).await?;
+    configure_second_client(ctx, &mut f)?;
+    for second in [false, true] {
+        if second {
+            switch_to_second_client_with_redirect_query(ctx, &mut f)?;
+        }
+        // The suite asks the tester to clear the provider's cookies: no login session.
+        ctx.new_browser();
+        let req = AuthReq {
+            state_len: Some(128),
+            ..Default::default()
+        };
+        create_authorization_request(ctx, &mut f, &req)?;
+        push_current_request(ctx, &mut f).await?;
+        ctx.log.block(&format!(
+            "{}Make request to authorization endpoint",
+            f.prefix()
+        ));
+        let url = request_uri_redirect(ctx, &f, false)?;
+        let v = browse_deciding(ctx, url, true, "deny").await?;
+        expect_callback(ctx, &f, &v)?;
+        // CheckStateInAuthorizationResponse, EnsureErrorFromAuthorizationEndpointResponse,
+        // CheckForUnexpectedParametersInErrorResponseFromAuthorizationEndpoint (dummy1 and
+        // dummy2 expected for client 2) and the access_denied error.
+        error_response_checks(
+            ctx,
+            "ExpectAccessDeniedErrorFromAuthorizationEndpointDueToUserRejectingRequest",
+            &["access_denied"],
+            Failure,
+            &["OIDCC-3.1.2.6", "RFC6749-4.1.2.1"],
+        );
+        if second {
+            let r = matching_callback_parameters(ctx, &f);
+            ctx.log.must_ok("CheckMatchingCallbackParameters", &[], r)?;
+        }
+    }
+    Ok(())
+}
+
+/// The standard claims of OIDC Core §5.1
+/// (AddAllSupportedStandardClaimsToAuthorizationEndpointRequestIdTokenAndUserinfoClaims.oidcClaims).
+const OIDC_STANDARD_CLAIMS: &[&str] = &[
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+];
+
+/// AbstractAddClaimToAuthorizationEndpointRequest.addRequestsForClaims: each claim asked for
+/// in the next of the OIDC Core §5.5.1 forms (null, {}, essential true, an unknown member that
+/// must be ignored, essential false).
+fn claim_requests(names: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let request = match i % 5 {
+            0 => Value::Null,
+            1 => json!({}),
+            2 => json!({"essential": true}),
+            3 => {
+                let mut member = serde_json::Map::new();
+                member.insert(random_len(10), random_len(10).into());
+                Value::Object(member)
+            }
+            _ => json!({"essential": false}),
+        };
+        out.insert(name.to_string(), request);
+    }
+    Value::Object(out)
+}
+
+/// The claims of `claims` that AbstractValidateOpenIdStandardClaims does not know (the
+/// standard ones, `_claim_names`, `_claim_sources`, `txn` and the address members).
+fn unknown_claims(claims: &Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    for (name, value) in claims.as_object().into_iter().flatten() {
+        let known = OIDC_STANDARD_CLAIMS.contains(&name.as_str())
+            || ["_claim_names", "_claim_sources", "txn"].contains(&name.as_str());
+        if !known {
+            unknown.push(name.clone());
+        } else if name == "address" {
+            for member in value.as_object().into_iter().flatten().map(|(k, _)| k) {
+                if !super::ADDRESS_MEMBERS.contains(&member.as_str()) {
+                    unknown.push(format!("address.{member}"));
+                }
+            }
+        }
+    }
+    unknown
+}
+
+/// ExtractIdentityClaimsFromIdToken: the ID token's claims less its own (iss, aud, exp, ...).
+fn id_token_identity_claims(ctx: &Ctx<'_>) -> Value {
+    let mut claims = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.claims.clone())
+        .unwrap_or(json!({}));
+    if let Some(o) = claims.as_object_mut() {
+        for c in super::ID_TOKEN_NON_IDENTITY_CLAIMS {
+            o.remove(*c);
+        }
+    }
+    claims
+}
+
+/// fapi2-security-profile-final-test-claims-parameter-identity-claims
+/// (FAPI2SPFinalTestClaimsParameterIdentityClaims): every standard claim the server lists in
+/// claims_supported asked for in both the ID token and UserInfo through the claims parameter
+/// (OIDC Core §5.5), plus a location nobody knows; each claim should come back in one of them.
+/// Skipped when the server does not support the claims parameter or no standard claim.
+pub async fn test_claims_parameter_identity_claims(ctx: &mut Ctx<'_>) -> Flow {
+    let mut f = setup(ctx).await?;
+    match &ctx.server["claims_parameter_supported"] {
+        Value::Bool(true) => {}
+        Value::Null | Value::Bool(false) => {
+            return Err(ctx.log.skip("The 'claims_parameter_supported' server metadata indicates that it does not support the claims parameter (which is permitted behaviour), so claims behaviour cannot be tested."));
+        }
+        other => {
+            ctx.log.must_ok(
+                "isClaimsParameterSupported",
+                &[],
+                fail(format!(
+                    "'claims_parameter_supported' in the server metadata is not a boolean: {other}"
+                )),
+            )?;
+        }
+    }
+    // CheckIfOidcStandardClaimsSupported.
+    let supported: Vec<String> = match &ctx.server["claims_supported"] {
+        Value::Null => {
+            ctx.log.info(
+                "CheckIfOidcStandardClaimsSupported",
+                "claims_supported not found in server metadata",
+            );
+            Vec::new()
+        }
+        v => {
+            let r = json_array_strings(v)
+                .map(|all| {
+                    let standard: Vec<String> = all
+                        .into_iter()
+                        .filter(|c| OIDC_STANDARD_CLAIMS.contains(&c.as_str()))
+                        .collect();
+                    let m = format!("standard claims in claims_supported: {standard:?}");
+                    (standard, m)
+                })
+                .ok_or("claims_supported in server metadata is not an array of strings".into());
+            ctx.log
+                .must("CheckIfOidcStandardClaimsSupported", &["OIDCC-5.1"], r)?
+        }
+    };
+    if supported.is_empty() {
+        return Err(ctx.log.skip("The 'claims_supported' server metadata does not contain any standard OpenID Connect claims (which is permitted behaviour), and means claims behaviour cannot be tested."));
+    }
+    create_authorization_request(ctx, &mut f, &AuthReq::default())?;
+    let names: Vec<&str> = supported.iter().map(String::as_str).collect();
+    let requested = claim_requests(&names);
+    let mut claims = json!({ "id_token": requested.clone(), "userinfo": requested.clone() });
+    ctx.log.must_ok(
+        "AddAllSupportedStandardClaimsToAuthorizationEndpointRequestIdTokenAndUserinfoClaims",
+        &["OIDCC-5.1", "OIDCC-5.5", "OIDCD-3"],
+        ok(format!(
+            "Added OpenID Connect claims from claims_supported for id_token and userinfo: {requested}"
+        )),
+    )?;
+    claims[random_len(10)] = claim_requests(&[&random_len(10)]);
+    ctx.log.must_ok(
+        "AddRandomLocationClaimsToAuthorizationEndpointRequest",
+        &["OIDCC-5.5"],
+        ok("Added a request for claims in a random location, which must be ignored"),
+    )?;
+    ctx.request.insert("claims".into(), claims.to_string());
+    push_current_request(ctx, &mut f).await?;
+    ctx.log.block("Make request to authorization endpoint");
+    let url = request_uri_redirect(ctx, &f, false)?;
+    let v = browse(ctx, url, true).await?;
+    expect_callback(ctx, &f, &v)?;
+    process_callback(ctx, &f)?;
+    exchange_code(ctx, &mut f).await?;
+    // requestProtectedResource, replaced by the module: the ID token's and UserInfo's claims.
+    let mut identity = id_token_identity_claims(ctx);
+    ctx.log.info(
+        "ExtractIdentityClaimsFromIdToken",
+        format!("Extracted identity_claims from id_token: {identity}"),
+    );
+    if super::endpoint(ctx, "userinfo_endpoint").is_some() {
+        ctx.log.block("Call userinfo endpoint");
+        ctx.log.must_ok(
+            "CreateEmptyResourceEndpointRequestHeaders",
+            &[],
+            ok("empty headers"),
+        )?;
+        let condition = if f.dpop {
+            ctx.log.info(
+                "SetProtectedResourceUrlToUserInfoEndpoint",
+                "the DPoP proof's htu is the UserInfo endpoint",
+            );
+            "CallProtectedResource"
+        } else {
+            "CallUserInfoEndpoint"
+        };
+        let resp = call_resource(
+            ctx,
+            &mut f,
+            &ResourceCall {
+                condition,
+                ..Default::default()
+            },
+        )
+        .await?;
+        ctx.log.check(
+            "EnsureHttpStatusCodeIs200",
+            Failure,
+            &[],
+            status_in(&resp, 200..=200, "userinfo"),
+        );
+        // EnsureContentTypeJson, ExtractUserInfoFromUserInfoEndpointResponse,
+        // ValidateUserInfoStandardClaims, EnsureUserInfoContainsSub,
+        // EnsureUserInfoUpdatedAtValid, EnsureMemberValuesInClaimNameReference... and
+        // VerifyUserInfoAndIdTokenInTokenEndpointSameSub.
+        super::validate_userinfo(ctx, &resp)?;
+        let userinfo = ctx.userinfo.clone().unwrap_or(json!({}));
+        let unknown = unknown_claims(&userinfo);
+        ctx.log.check(
+            "CheckForUnexpectedClaimsInUserinfo",
+            Warning,
+            &["OIDCC-5.1"],
+            if unknown.is_empty() {
+                ok("userinfo response includes only known claims")
+            } else {
+                fail(format!(
+                    "userinfo response includes claims with names that are not known: {unknown:?}"
+                ))
+            },
+        );
+        // AddIdentityClaimsFromUserInfo: a claim in both must have the same value.
+        let differing: Vec<String> = userinfo
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| identity.get(k.as_str()).is_some_and(|t| t != *v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let r = if differing.is_empty() {
+            ok("Merged identity claims from userinfo with those from id_token")
+        } else {
+            fail(format!(
+                "Value of {differing:?} differs between id_token and userinfo"
+            ))
+        };
+        ctx.log.must_ok("AddIdentityClaimsFromUserInfo", &[], r)?;
+        for (k, v) in userinfo.as_object().into_iter().flatten() {
+            identity[k] = v.clone();
+        }
+    } else {
+        ctx.log.info(
+            "requestProtectedResource",
+            "No userinfo_endpoint in server metadata; skipping calling userinfo endpoint",
+        );
+    }
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|c| identity.get(*c).is_none())
+        .collect();
+    ctx.log.check(
+        "EnsureIdentityClaimsContainRequestedClaims",
+        Warning,
+        &["OIDCC-5.5"],
+        if missing.is_empty() {
+            ok("id_token and userinfo combined contain all the requested claims")
+        } else {
+            fail(format!(
+                "The server did not return all the requested claims; missing: {missing:?}"
+            ))
+        },
+    );
+    let unknown = unknown_claims(&id_token_identity_claims(ctx));
+    ctx.log.check(
+        "CheckForUnexpectedClaimsInIdToken",
+        Warning,
+        &["OIDCC-5.1"],
+        if unknown.is_empty() {
+            ok("id_token includes only known claims")
+        } else {
+            fail(format!(
+                "id_token includes claims with names that are not known: {unknown:?}"
+            ))
+        },
     );
     Ok(())
 }
@@ -6087,16 +6436,18 @@ enum Only {
 /// suite's order; FAPI2SPFinalTestPlan runs the same list less the request-object modules.
 /// Left out: the modules for other profiles (OBUK, Brazil, ConnectID, CBUAE),
 /// `fapi2-security-profile-final-ensure-registered-redirect-uri` (not applicable to
-/// plain_fapi), and the two listed in conformance/README.md as not written yet.
+/// plain_fapi).
 const MODULES: &[(&str, Only, bool)] = &[
     // (module, applies to, needs a signed request: dropped from the Security Profile plan)
     ("fapi2-security-profile-final-discovery-end-point-verification", Only::All, false),
     ("fapi2-security-profile-final-happy-flow", Only::All, false),
+    ("fapi2-security-profile-final-user-rejects-authentication", Only::All, false),
     ("fapi2-security-profile-final-ensure-request-object-with-multiple-aud-succeeds", Only::Signed, true),
     ("fapi2-security-profile-final-ensure-authorization-request-without-state-success", Only::All, false),
     ("fapi2-security-profile-final-ensure-authorization-request-without-nonce-success", Only::OpenId, false),
     ("fapi2-security-profile-final-ensure-authorization-request-with-64-char-nonce-success", Only::OpenId, false),
     ("fapi2-security-profile-final-ensure-other-scope-order-succeeds", Only::OpenId, false),
+    ("fapi2-security-profile-final-test-claims-parameter-identity-claims", Only::OpenId, false),
     ("fapi2-security-profile-final-access-token-type-header-case-sensitivity", Only::All, false),
     ("fapi2-security-profile-final-ensure-request-object-with-nbf-8-seconds-in-the-future-is-accepted", Only::Signed, true),
     ("fapi2-security-profile-final-check-dpop-proof-nbf-exp", Only::Dpop, false),
@@ -6272,6 +6623,10 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
     Some(match short {
         "discovery-end-point-verification" => Box::pin(discovery_end_point_verification(ctx)),
         "happy-flow" => Box::pin(happy_flow(ctx)),
+        "user-rejects-authentication" => Box::pin(user_rejects_authentication(ctx)),
+        "test-claims-parameter-identity-claims" => {
+            Box::pin(test_claims_parameter_identity_claims(ctx))
+        }
         "ensure-request-object-with-multiple-aud-succeeds" => {
             Box::pin(request_object_with_multiple_aud_succeeds(ctx))
         }

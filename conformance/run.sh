@@ -177,7 +177,7 @@ add_fapi2_clients() { # auth sender [signed]
 }
 # The Message Signing plan's (signed requests only).
 for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "mtls mtls" \
-  "private_key_jwt dpop signed" "mtls mtls signed"; do
+  "private_key_jwt dpop signed" "private_key_jwt mtls signed" "mtls dpop signed" "mtls mtls signed"; do
   # shellcheck disable=SC2086
   CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
 done

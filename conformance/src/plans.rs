@@ -432,7 +432,7 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
                 ctx,
             ),
         ),
-        // FAPI 2.0 Security Profile and Message Signing (modules/fapi2.rs).
+        // FAPI 2.0 Security Profile and Message Signing (modules/fapi2/).
         fapi2_module if fapi2_module.starts_with("fapi2-") => return fapi2::dispatch(name, ctx),
         _ => return None,
     })

@@ -42,7 +42,8 @@ pub async fn check(
             "DPoP proof: htm does not match the request method",
         ));
     }
-    if c["htu"].as_str().map(without_query) != Some(without_query(url)) {
+    let htu = c["htu"].as_str().and_then(normalized_htu);
+    if htu.is_none() || htu != normalized_htu(url) {
         return Err(invalid(
             status,
             "DPoP proof: htu does not match the request URL",
@@ -98,9 +99,14 @@ pub async fn check(
     Ok(v.jkt)
 }
 
-/// RFC 9449 §4.3: htu is compared without query and fragment.
-fn without_query(u: &str) -> &str {
-    u.split(['?', '#']).next().unwrap_or(u)
+/// RFC 9449 §4.3: htu is compared without query and fragment, after the syntax- and
+/// scheme-based normalisation of RFC 3986 §6.2.2-6.2.3 (case of scheme and host, default
+/// port, percent-encoding, dot segments), as the URL parser applies it.
+fn normalized_htu(u: &str) -> Option<String> {
+    let mut parsed = url::Url::parse(u).ok()?;
+    parsed.set_query(None);
+    parsed.set_fragment(None);
+    Some(parsed.to_string())
 }
 
 /// How long one nonce is offered; the previous one stays good for as long again.
@@ -139,4 +145,29 @@ fn nonce_is_current(p: &Provider, nonce: &str) -> bool {
     [period, period - 1]
         .iter()
         .any(|b| super::secrets::ct_eq(&nonce_for(p, *b), nonce))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_htu;
+
+    #[test]
+    fn htu_is_compared_after_rfc3986_normalisation() {
+        let url = normalized_htu("https://op.example/oidc/token");
+        for same in [
+            "HTTPS://OP.EXAMPLE/oidc/token",
+            "https://op.example:443/oidc/token",
+            "https://op.example/oidc/token?x=1#f",
+            "https://op.example/oidc/./token",
+        ] {
+            assert_eq!(normalized_htu(same), url, "{same}");
+        }
+        for other in [
+            "https://op.example/oidc/TOKEN",
+            "http://op.example/oidc/token",
+            "not a url",
+        ] {
+            assert_ne!(normalized_htu(other), url, "{other}");
+        }
+    }
 }

@@ -50,6 +50,28 @@ async fn client_credentials_token_is_bound_to_the_proof_key() {
     assert_eq!(intro["token_type"], "DPoP");
 }
 
+/// RFC 9449 §4.3: the server SHOULD normalise htu (RFC 3986 §6.2.2-6.2.3) before comparing,
+/// so a proof naming the endpoint with an upper-case scheme and host, or its default port,
+/// is accepted (the suite's fapi2-security-profile-final-dpop-negative-tests sends one).
+#[tokio::test]
+async fn htu_is_compared_after_uri_normalisation() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let key = DpopKey::new();
+    let url = s.url("/token");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "accounts:read"),
+    ];
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let shouted = format!("{}://{}/{path}", scheme.to_uppercase(), host.to_uppercase());
+    let proof = key.proof("POST", &shouted, None, s.provider.now());
+    let (status, body) = token_with_proof(&s, &c, &form, Some(&proof)).await;
+    assert_eq!(status, 200, "{shouted}: {body}");
+    assert_eq!(body["token_type"], "DPoP");
+}
+
 #[tokio::test]
 async fn bad_proofs_at_the_token_endpoint() {
     let s = TestServer::start().await;

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-conformance/report}
-PARALLEL=${PARALLEL:-6}
+# Modules waiting out an expiry (codes, PAR request_uris) hold a slot; 12 keeps both cores busy.
+PARALLEL=${PARALLEL:-12}
 
 # The provider is built as `cargo test` builds it (so CI, which has just run the tests, reuses
 # that build instead of compiling the provider a second time with other features).

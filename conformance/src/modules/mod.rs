@@ -1342,6 +1342,70 @@ pub fn ensure_id_token_contains_kid(ctx: &mut Ctx<'_>) -> Value {
     header
 }
 
+/// EnsureIdTokenDoesNotContainNonRequestedClaims (the FAPI plans call it with WARNING): the ID
+/// token holds only its own claims and those of the scopes in `scope`.
+pub fn id_token_has_only_requested_claims(claims: &Value, scope: &str) -> Check {
+    let mut allowed: Vec<&str> = vec![
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "at_hash",
+        "c_hash",
+        "nbf",
+        "jti",
+        "sid",
+        "s_hash",
+        "openbanking_intent_id",
+        "txn",
+    ];
+    for s in scope.split(' ') {
+        allowed.extend(match s {
+            "profile" => &[
+                "name",
+                "family_name",
+                "given_name",
+                "middle_name",
+                "nickname",
+                "preferred_username",
+                "profile",
+                "picture",
+                "website",
+                "gender",
+                "birthdate",
+                "zoneinfo",
+                "locale",
+                "updated_at",
+            ][..],
+            "email" => &["email", "email_verified"][..],
+            "address" => &["address"][..],
+            "phone" => &["phone_number", "phone_number_verified"][..],
+            _ => &[][..],
+        });
+    }
+    let extra: Vec<&String> = claims
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !allowed.contains(&k.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if extra.is_empty() {
+        Ok("id_token contains only requested claims".into())
+    } else {
+        Err(format!(
+            "id_token contains claims that were not requested: {extra:?}"
+        ))
+    }
+}
+
 /// PerformStandardIdTokenChecks.
 pub fn id_token_checks(ctx: &mut Ctx<'_>) {
     let Some(t) = ctx.id_token.as_ref() else {
@@ -1555,6 +1619,15 @@ pub fn validate_userinfo(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_token_claims_beyond_the_requested_scopes_are_found() {
+        let t =
+            serde_json::json!({"iss": "i", "sub": "s", "aud": "a", "email": "e@x", "name": "N"});
+        assert!(id_token_has_only_requested_claims(&t, "openid email profile").is_ok());
+        let e = id_token_has_only_requested_claims(&t, "openid email").unwrap_err();
+        assert!(e.contains("name") && !e.contains("email"), "{e}");
+    }
 
     #[test]
     fn jwks_structure() {

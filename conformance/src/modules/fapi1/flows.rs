@@ -25,70 +25,13 @@ fn ensure_id_token_has_only_requested_claims(ctx: &mut Ctx<'_>) {
     let Some(t) = ctx.id_token.as_ref() else {
         return;
     };
-    let mut valid: Vec<&str> = vec![
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "acr",
-        "amr",
-        "azp",
-        "at_hash",
-        "c_hash",
-        "nbf",
-        "jti",
-        "sid",
-        "s_hash",
-        "openbanking_intent_id",
-        "txn",
-    ];
     let scope = ctx.request.get("scope").cloned().unwrap_or_default();
-    for s in scope.split(' ') {
-        valid.extend(match s {
-            "profile" => &[
-                "name",
-                "family_name",
-                "given_name",
-                "middle_name",
-                "nickname",
-                "preferred_username",
-                "profile",
-                "picture",
-                "website",
-                "gender",
-                "birthdate",
-                "zoneinfo",
-                "locale",
-                "updated_at",
-            ][..],
-            "email" => &["email", "email_verified"][..],
-            "address" => &["address"][..],
-            "phone" => &["phone_number", "phone_number_verified"][..],
-            _ => &[][..],
-        });
-    }
-    let extra: Vec<String> = t
-        .claims
-        .as_object()
-        .map(|o| {
-            o.keys()
-                .filter(|k| !valid.contains(&k.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let r = crate::modules::id_token_has_only_requested_claims(&t.claims, &scope);
     ctx.log.check(
         "EnsureIdTokenDoesNotContainNonRequestedClaims",
         Warning,
         &[],
-        if extra.is_empty() {
-            Ok("no non-requested id_token claims found".into())
-        } else {
-            Err(format!("id_token contains non-requested claims {extra:?}"))
-        },
+        r,
     );
 }
 

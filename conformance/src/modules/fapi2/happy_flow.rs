@@ -186,68 +186,10 @@ pub(super) async fn happy_flow_resource(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow
 /// EnsureIdTokenDoesNotContainNonRequestedClaims: only the ID token's own claims and the
 /// claims of the requested scopes.
 pub(super) fn id_token_only_requested_claims(ctx: &Ctx<'_>) -> Check {
-    let mut allowed: Vec<&str> = vec![
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "acr",
-        "amr",
-        "azp",
-        "at_hash",
-        "c_hash",
-        "nbf",
-        "jti",
-        "sid",
-        "s_hash",
-        "openbanking_intent_id",
-        "txn",
-    ];
-    for scope in ctx.scope.split(' ') {
-        allowed.extend(match scope {
-            "profile" => &[
-                "name",
-                "family_name",
-                "given_name",
-                "middle_name",
-                "nickname",
-                "preferred_username",
-                "profile",
-                "picture",
-                "website",
-                "gender",
-                "birthdate",
-                "zoneinfo",
-                "locale",
-                "updated_at",
-            ][..],
-            "email" => &["email", "email_verified"][..],
-            "address" => &["address"][..],
-            "phone" => &["phone_number", "phone_number_verified"][..],
-            _ => &[][..],
-        });
-    }
     let claims = ctx
         .id_token
         .as_ref()
         .map(|t| t.claims.clone())
         .unwrap_or(Value::Null);
-    let extra: Vec<&String> = claims
-        .as_object()
-        .map(|o| {
-            o.keys()
-                .filter(|k| !allowed.contains(&k.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if extra.is_empty() {
-        ok("id_token contains only requested claims")
-    } else {
-        fail(format!(
-            "id_token contains claims that were not requested: {extra:?}"
-        ))
-    }
+    crate::modules::id_token_has_only_requested_claims(&claims, &ctx.scope)
 }

@@ -30,7 +30,7 @@ pub struct Config {
     /// DPoP proofs must carry a nonce this provider issued (RFC 9449 §8).
     pub dpop_require_nonce: bool,
     /// The FAPI profile for clients that do not name one: `fapi1_advanced` or `fapi2`.
-    pub fapi_profile: Option<String>,
+    pub fapi_profile: Option<crate::types::FapiProfile>,
     /// PEM file of the CAs that issue certificates for `tls_client_auth` (RFC 8705 §2.1).
     pub mtls_trust_anchors: Option<PathBuf>,
     /// Proxies allowed to pass the client certificate in the `Client-Cert` header (RFC 9440).
@@ -295,13 +295,6 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "lifetimes.authorization_code_secs must be at most 600 (RFC 6749 §4.1.2)".into(),
             ));
-        }
-        if let Some(f) = &self.fapi_profile {
-            if crate::protocol::fapi::Profile::parse(f).is_none() {
-                return Err(ConfigError::Invalid(format!(
-                    "fapi_profile {f}: use fapi1_advanced or fapi2"
-                )));
-            }
         }
         for (uri, rs) in &self.resource_servers {
             if crate::jose::Alg::parse(&rs.access_token_signing_alg).is_none() {

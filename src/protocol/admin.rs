@@ -427,8 +427,8 @@ impl Admin<'_> {
 
     /// The digest and (for `client_secret_jwt`) sealed copy of a secret.
     fn secret_columns(&self, m: &ClientMetadata, secret: &str) -> (String, Option<String>) {
-        let sealed =
-            (m.token_endpoint_auth_method == "client_secret_jwt").then(|| self.sealer.seal(secret));
+        let sealed = (m.token_endpoint_auth_method == crate::types::AuthMethod::ClientSecretJwt)
+            .then(|| self.sealer.seal(secret));
         (secrets::digest(secret), sealed)
     }
 

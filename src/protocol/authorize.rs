@@ -247,7 +247,7 @@ async fn check_request(
     let profile = fapi::profile_of(p, client);
     if client.metadata.require_pushed_authorization_requests
         || p.config.require_par
-        || profile == Some(fapi::Profile::Fapi2)
+        || profile == Some(crate::types::FapiProfile::Fapi2)
     {
         return Err(redirect_err(OAuthError::invalid_request(
             "this client must push its authorization requests (RFC 9126 section 6)",
@@ -265,7 +265,7 @@ async fn check_request(
     let (params, object) = match with_request_object(p, client, profile, params).await {
         Ok(v) => v,
         // FAPI 1 Adv. §5.2.2-10: only the object's parameters are used, for errors too.
-        Err(e) if profile == Some(fapi::Profile::Fapi1Advanced) => {
+        Err(e) if profile == Some(crate::types::FapiProfile::Fapi1Advanced) => {
             return Err(fapi1_object_error(p, client, sent_object.as_deref(), e).await)
         }
         Err(e) => return Err(redirect_err(e)),
@@ -302,7 +302,7 @@ async fn fapi1_object_error(
     object: Option<&str>,
     error: OAuthError,
 ) -> Rejection {
-    let profile = Some(fapi::Profile::Fapi1Advanced);
+    let profile = Some(crate::types::FapiProfile::Fapi1Advanced);
     let claims = match object {
         Some(o) => super::request_object::authentic_claims(p, client, profile, o).await,
         None => None,
@@ -403,7 +403,7 @@ const OUTER_FALLBACK: [&str; 4] = ["client_id", "response_type", "scope", "redir
 async fn with_request_object(
     p: &Provider,
     client: &Client,
-    profile: Option<fapi::Profile>,
+    profile: Option<crate::types::FapiProfile>,
     mut params: HashMap<String, String>,
 ) -> OAuthResult<(HashMap<String, String>, Option<serde_json::Value>)> {
     let Some(object) = params.remove("request").filter(|o| !o.is_empty()) else {
@@ -412,7 +412,7 @@ async fn with_request_object(
     let (mut inner, claims) =
         super::request_object::parameters(p, client, profile, &object).await?;
     let fallback: &[&str] = match profile {
-        Some(fapi::Profile::Fapi1Advanced) => &OUTER_FALLBACK[..1],
+        Some(crate::types::FapiProfile::Fapi1Advanced) => &OUTER_FALLBACK[..1],
         _ => &OUTER_FALLBACK,
     };
     for k in fallback {
@@ -428,7 +428,7 @@ async fn with_request_object(
 async fn request_by_reference(
     p: &Provider,
     client: &Client,
-    profile: Option<fapi::Profile>,
+    profile: Option<crate::types::FapiProfile>,
     params: &HashMap<String, String>,
     uri: &str,
 ) -> OAuthResult<String> {

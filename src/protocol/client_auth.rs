@@ -7,7 +7,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
 use crate::tls::{normalize_dn, PeerCertificate};
-use crate::types::{Client, Secret};
+use crate::types::{AuthMethod, Client, Secret};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ pub struct Presented {
     pub secret: Option<Secret>,
     /// A signed client assertion (RFC 7523 §2.2).
     pub assertion: Option<String>,
-    pub method: &'static str,
+    pub method: AuthMethod,
 }
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -75,7 +75,7 @@ pub fn presented(
             client_id: id,
             secret: Some(Secret::new(url_decode(secret)?)),
             assertion: None,
-            method: "client_secret_basic",
+            method: AuthMethod::ClientSecretBasic,
         });
     }
     let client_id = form
@@ -88,13 +88,13 @@ pub fn presented(
             client_id,
             secret: Some(Secret::new(s.clone())),
             assertion: None,
-            method: "client_secret_post",
+            method: AuthMethod::ClientSecretPost,
         },
         None => Presented {
             client_id,
             secret: None,
             assertion: None,
-            method: "none",
+            method: AuthMethod::None,
         },
     })
 }
@@ -138,9 +138,9 @@ fn presented_assertion(
         method: if crate::jose::peek_header(assertion)
             .is_ok_and(|h| h["alg"].as_str().is_some_and(|a| a.starts_with("HS")))
         {
-            "client_secret_jwt"
+            AuthMethod::ClientSecretJwt
         } else {
-            "private_key_jwt"
+            AuthMethod::PrivateKeyJwt
         },
     })
 }
@@ -181,18 +181,13 @@ pub async fn authenticate(
         return Err(fail());
     };
     // RFC 8705 §2: mutual-TLS methods send only client_id; the certificate authenticates.
-    let registered = client.metadata.token_endpoint_auth_method.as_str();
-    if fapi::profile_of(p, &client).is_some() && !fapi::AUTH_METHODS.contains(&registered) {
+    let registered = client.metadata.token_endpoint_auth_method;
+    if fapi::profile_of(p, &client).is_some() && !fapi::auth_method_allowed(registered) {
         return Err(fail().with_detail("FAPI clients must use private_key_jwt or mutual TLS"));
     }
-    if presented.method == "none"
-        && matches!(
-            registered,
-            "tls_client_auth" | "self_signed_tls_client_auth"
-        )
-    {
+    if presented.method == AuthMethod::None && registered.is_mtls() {
         let cert = certificate.ok_or_else(|| fail().with_detail("no client certificate"))?;
-        let ok = if registered == "tls_client_auth" {
+        let ok = if registered == AuthMethod::TlsClientAuth {
             pki_certificate_matches(p, &client, cert)
         } else {
             self_signed_certificate_matches(&client, cert)
@@ -214,7 +209,7 @@ pub async fn authenticate(
         return Ok(client);
     }
     match (&presented.secret, &client.secret_hash) {
-        (None, _) if presented.method == "none" => Ok(client),
+        (None, _) if presented.method == AuthMethod::None => Ok(client),
         (Some(s), Some(hash)) if secrets::matches_digest(s.expose(), hash) => Ok(client),
         _ => Err(fail()),
     }
@@ -224,10 +219,14 @@ pub async fn authenticate(
 /// `client_secret_post` stand in for each other: both carry the same secret, only in another
 /// place (RFC 6749 §2.3.1), so a client registered with either may use both (as certified
 /// clients and the OpenID certification plans expect). Every other method stays strict.
-fn method_accepted(registered: &str, presented: &str) -> bool {
-    const SECRET_IN_REQUEST: [&str; 2] = ["client_secret_basic", "client_secret_post"];
-    registered == presented
-        || (SECRET_IN_REQUEST.contains(&registered) && SECRET_IN_REQUEST.contains(&presented))
+fn method_accepted(registered: AuthMethod, presented: AuthMethod) -> bool {
+    let secret_in_request = |m| {
+        matches!(
+            m,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
+    };
+    registered == presented || (secret_in_request(registered) && secret_in_request(presented))
 }
 
 /// RFC 7523 §3 and OIDC Core §9: signed by the client's key with an allowed algorithm,
@@ -244,7 +243,7 @@ async fn verify_assertion(
         profile,
         client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref()),
     );
-    let claims = if client.metadata.token_endpoint_auth_method == "client_secret_jwt" {
+    let claims = if client.metadata.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
         let secret = client
             .secret_sealed
             .as_deref()
@@ -260,7 +259,7 @@ async fn verify_assertion(
         return Err(error("iss and sub must both be the client_id".into()));
     }
     let e = p.endpoints();
-    if profile == Some(fapi::Profile::Fapi2) {
+    if profile == Some(crate::types::FapiProfile::Fapi2) {
         // FAPI 2 §5.3.2.1-8: only the issuer identifier, and only as a string.
         if claims["aud"].as_str() != Some(p.issuer.as_str()) {
             return Err(error(

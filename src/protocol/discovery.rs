@@ -33,7 +33,7 @@ pub fn document(p: &Provider) -> String {
         "userinfo_signing_alg_values_supported": algs,
         "id_token_encryption_alg_values_supported": crate::jose::encrypt::ALGS,
         "id_token_encryption_enc_values_supported": crate::jose::encrypt::ENCS,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"],
+        "token_endpoint_auth_methods_supported": crate::types::AuthMethod::ALL.map(|m| m.as_str()),
         "token_endpoint_auth_signing_alg_values_supported": token_auth_algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,

@@ -1,54 +1,31 @@
 //! The FAPI security profiles, per client or as the provider's default: FAPI 1.0 Advanced and
-//! FAPI 2.0 Security Profile. Each rule names the clause it enforces.
+//! FAPI 2.0 Security FapiProfile. Each rule names the clause it enforces.
 
 use super::client_keys::numeric_date;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::provider::Provider;
-use crate::types::Client;
+use crate::types::{AuthMethod, Client, FapiProfile};
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    Fapi1Advanced,
-    Fapi2,
-}
-
-impl Profile {
-    pub fn parse(s: &str) -> Option<Profile> {
-        match s {
-            "fapi1_advanced" => Some(Profile::Fapi1Advanced),
-            "fapi2" => Some(Profile::Fapi2),
-            _ => None,
-        }
-    }
-}
 
 /// FAPI 1 Advanced §8.6 / FAPI 2 §5.4: PS256 and ES256 only.
 pub const ALGS: [Alg; 2] = [Alg::PS256, Alg::ES256];
 
 /// Client authentication methods the profiles allow (FAPI 1 Adv. §5.2.2-14, FAPI 2 §5.3.2.1).
-pub const AUTH_METHODS: [&str; 3] = [
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-];
+pub fn auth_method_allowed(m: AuthMethod) -> bool {
+    m == AuthMethod::PrivateKeyJwt || m.is_mtls()
+}
 
 /// Longest a FAPI 1 request object may be valid, and oldest its nbf (FAPI 1 Adv. §5.2.2-13/17).
 const FAPI1_OBJECT_MAX_SECS: i64 = 3600;
 
 /// The profile a client runs under: its own, or the provider's default.
-pub fn profile_of(p: &Provider, client: &Client) -> Option<Profile> {
-    client
-        .metadata
-        .fapi_profile
-        .as_deref()
-        .or(p.config.fapi_profile.as_deref())
-        .and_then(Profile::parse)
+pub fn profile_of(p: &Provider, client: &Client) -> Option<FapiProfile> {
+    client.metadata.fapi_profile.or(p.config.fapi_profile)
 }
 
 /// Narrows an algorithm allow-list to the profile's.
-pub fn restrict_algs(profile: Option<Profile>, algs: Vec<Alg>) -> Vec<Alg> {
+pub fn restrict_algs(profile: Option<FapiProfile>, algs: Vec<Alg>) -> Vec<Alg> {
     match profile {
         Some(_) => algs.into_iter().filter(|a| ALGS.contains(a)).collect(),
         None => algs,
@@ -59,7 +36,7 @@ pub fn restrict_algs(profile: Option<Profile>, algs: Vec<Alg>) -> Vec<Alg> {
 /// `object` holds the verified request object's claims when one was used; `pushed` says the
 /// request came through the PAR endpoint.
 pub fn check_authorization(
-    profile: Profile,
+    profile: FapiProfile,
     params: &std::collections::HashMap<String, String>,
     object: Option<&Value>,
     pushed: bool,
@@ -68,7 +45,7 @@ pub fn check_authorization(
     let has = |k: &str| params.get(k).is_some_and(|v| !v.is_empty());
     // FAPI 2 always uses PKCE (§5.3.2.2-5); FAPI 1 Advanced asks it only of pushed requests
     // (§5.2.2-18): a request object passed by value may come without it.
-    let pkce_required = profile == Profile::Fapi2 || pushed;
+    let pkce_required = profile == FapiProfile::Fapi2 || pushed;
     let pkce_s256 = params.get("code_challenge_method").map(String::as_str) == Some("S256")
         && has("code_challenge");
     if pkce_required && !pkce_s256 {
@@ -81,14 +58,14 @@ pub fn check_authorization(
         .map(|r| super::response_types::normalize(r))
         .unwrap_or_default();
     match profile {
-        Profile::Fapi2 => {
+        FapiProfile::Fapi2 => {
             if rt != "code" {
                 return Err(OAuthError::unsupported_response_type(
                     "FAPI 2 allows only response_type code (section 5.3.2.2-2)",
                 ));
             }
         }
-        Profile::Fapi1Advanced => {
+        FapiProfile::Fapi1Advanced => {
             let jarm = params
                 .get("response_mode")
                 .is_some_and(|m| m.ends_with("jwt"));
@@ -184,8 +161,8 @@ pub fn interaction_id(sent: Option<&str>) -> String {
 }
 
 /// Registration-time rules for a client under a profile.
-pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAuthResult<()> {
-    if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
+pub fn check_metadata(profile: FapiProfile, m: &crate::types::ClientMetadata) -> OAuthResult<()> {
+    if !auth_method_allowed(m.token_endpoint_auth_method) {
         return Err(OAuthError::invalid_client_metadata(
             "FAPI clients authenticate with private_key_jwt or mutual TLS (FAPI 1 Adv. section 5.2.2-14, FAPI 2 section 5.3.2.1)",
         ));
@@ -205,7 +182,7 @@ pub fn check_metadata(profile: Profile, m: &crate::types::ClientMetadata) -> OAu
             )));
         }
     }
-    if profile == Profile::Fapi2 && m.response_types.iter().any(|r| r != "code") {
+    if profile == FapiProfile::Fapi2 && m.response_types.iter().any(|r| r != "code") {
         return Err(OAuthError::invalid_client_metadata(
             "FAPI 2 clients use response_type code only",
         ));

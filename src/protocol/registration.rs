@@ -6,7 +6,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::outbound::OutboundPolicy;
 use crate::sealing::Sealer;
-use crate::types::{Client, ClientMetadata, ScopeSet};
+use crate::types::{AuthMethod, Client, ClientMetadata, ScopeSet};
 use serde_json::{json, Value};
 
 const GRANTS: &[&str] = &[
@@ -15,16 +15,6 @@ const GRANTS: &[&str] = &[
     "refresh_token",
     "client_credentials",
 ];
-pub const AUTH_METHODS: &[&str] = &[
-    "client_secret_basic",
-    "client_secret_post",
-    "private_key_jwt",
-    "client_secret_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-    "none",
-];
-
 /// A newly made client and the secrets that are shown once and then only kept as digests.
 pub struct NewClient {
     pub client: Client,
@@ -97,7 +87,7 @@ pub fn new_client(
             secret_hash: secret.as_deref().map(secrets::digest),
             secret_sealed: secret
                 .as_deref()
-                .filter(|_| metadata.token_endpoint_auth_method == "client_secret_jwt")
+                .filter(|_| metadata.token_endpoint_auth_method == AuthMethod::ClientSecretJwt)
                 .map(|s| sealer.seal(s)),
             metadata,
             registration_hash: Some(secrets::digest(&registration_token)),
@@ -162,7 +152,7 @@ pub fn secret_for_update(
     metadata: &ClientMetadata,
     sealer: &Sealer,
 ) -> (Option<String>, Option<String>, Option<String>) {
-    let jwt = metadata.token_endpoint_auth_method == "client_secret_jwt";
+    let jwt = metadata.token_endpoint_auth_method == AuthMethod::ClientSecretJwt;
     let usable = client.secret_hash.is_some() && (!jwt || client.secret_sealed.is_some());
     match (metadata.uses_secret(), usable) {
         (false, _) => (None, None, None),
@@ -209,12 +199,6 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
         return Err(OAuthError::invalid_client_metadata(
             "refresh_token needs the authorization_code grant",
         ));
-    }
-    if !AUTH_METHODS.contains(&m.token_endpoint_auth_method.as_str()) {
-        return Err(OAuthError::invalid_client_metadata(format!(
-            "token_endpoint_auth_method {} is not supported",
-            m.token_endpoint_auth_method
-        )));
     }
     if m.is_public() && m.allows_grant("client_credentials") {
         return Err(OAuthError::invalid_client_metadata(
@@ -267,12 +251,7 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
             "connection_types: {t} is not api, legacy or test"
         )));
     }
-    if let Some(name) = &m.fapi_profile {
-        let profile = super::fapi::Profile::parse(name).ok_or_else(|| {
-            OAuthError::invalid_client_metadata(format!(
-                "fapi_profile {name}: use fapi1_advanced or fapi2"
-            ))
-        })?;
+    if let Some(profile) = m.fapi_profile {
         super::fapi::check_metadata(profile, &m)?;
     }
     Ok(m)
@@ -287,7 +266,7 @@ fn check_key_metadata(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
         crate::jose::check_client_jwks(jwks)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
     }
-    if m.token_endpoint_auth_method == "tls_client_auth" {
+    if m.token_endpoint_auth_method == AuthMethod::TlsClientAuth {
         let named = [
             &m.tls_client_auth_subject_dn,
             &m.tls_client_auth_san_dns,
@@ -301,12 +280,14 @@ fn check_key_metadata(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
             ));
         }
     }
-    if m.token_endpoint_auth_method == "self_signed_tls_client_auth" && m.jwks.is_none() {
+    if m.token_endpoint_auth_method == AuthMethod::SelfSignedTlsClientAuth && m.jwks.is_none() {
         return Err(OAuthError::invalid_client_metadata(
             "self_signed_tls_client_auth needs jwks with the certificate in x5c (RFC 8705 section 2.2)",
         ));
     }
-    if m.token_endpoint_auth_method == "private_key_jwt" && m.jwks.is_none() && m.jwks_uri.is_none()
+    if m.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+        && m.jwks.is_none()
+        && m.jwks_uri.is_none()
     {
         return Err(OAuthError::invalid_client_metadata(
             "private_key_jwt needs the client's jwks or jwks_uri",

@@ -22,7 +22,10 @@ fn invalid(d: String) -> OAuthError {
 }
 
 /// The algorithms a request object of `client` may be signed with.
-fn allowed_algs(client: &Client, profile: Option<fapi::Profile>) -> Vec<crate::jose::Alg> {
+fn allowed_algs(
+    client: &Client,
+    profile: Option<crate::types::FapiProfile>,
+) -> Vec<crate::jose::Alg> {
     fapi::restrict_algs(
         profile,
         client_keys::allowed_algs(client.metadata.request_object_signing_alg.as_deref()),
@@ -34,7 +37,7 @@ fn allowed_algs(client: &Client, profile: Option<fapi::Profile>) -> Vec<crate::j
 pub async fn authentic_claims(
     p: &Provider,
     client: &Client,
-    profile: Option<fapi::Profile>,
+    profile: Option<crate::types::FapiProfile>,
     object: &str,
 ) -> Option<Value> {
     let allowed = allowed_algs(client, profile);
@@ -48,7 +51,7 @@ pub async fn authentic_claims(
 pub async fn parameters(
     p: &Provider,
     client: &Client,
-    profile: Option<fapi::Profile>,
+    profile: Option<crate::types::FapiProfile>,
     object: &str,
 ) -> OAuthResult<(HashMap<String, String>, Value)> {
     let allowed = allowed_algs(client, profile);
@@ -80,7 +83,7 @@ pub async fn parameters(
     }
     let now = p.now();
     client_keys::check_times(&claims, now, false, MAX_LIFETIME_SECS, invalid)?;
-    if profile == Some(fapi::Profile::Fapi2) {
+    if profile == Some(crate::types::FapiProfile::Fapi2) {
         fapi::check_fapi2_object(&claims, now)?;
     }
     if obj.contains_key("request") || obj.contains_key("request_uri") {

@@ -5,8 +5,8 @@
 //! opt-in: a client gets them only by registering them, and never under a FAPI profile or
 //! with sender-constrained tokens, since a token in a browser redirect is a bearer token.
 
-use super::fapi::Profile;
 use crate::error::{OAuthError, OAuthResult};
+use crate::types::FapiProfile as Profile;
 use crate::types::{Client, ClientMetadata};
 
 /// The response types we serve, in canonical (sorted) form. `token` alone (OAuth without an
@@ -62,7 +62,7 @@ pub fn check_registered(m: &ClientMetadata) -> OAuthResult<()> {
             "response_types and grant_types do not match (RFC 7591 section 2.1: code needs authorization_code, id_token and token need implicit)",
         ));
     }
-    let profile = m.fapi_profile.as_deref().and_then(Profile::parse);
+    let profile = m.fapi_profile;
     if has("token") {
         if let Some(why) = front_channel_tokens_refused(m, profile) {
             return Err(OAuthError::invalid_client_metadata(format!(

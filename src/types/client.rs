@@ -1,3 +1,4 @@
+use super::{AuthMethod, FapiProfile};
 use serde::{Deserialize, Serialize};
 
 /// Registered client metadata (RFC 7591 §2, OpenID Connect Registration §2). Unknown members
@@ -11,7 +12,7 @@ pub struct ClientMetadata {
     #[serde(default = "default_response_types")]
     pub response_types: Vec<String>,
     #[serde(default = "default_auth_method")]
-    pub token_endpoint_auth_method: String,
+    pub token_endpoint_auth_method: AuthMethod,
     /// Scopes this client may be granted, space separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -45,7 +46,7 @@ pub struct ClientMetadata {
     pub tls_client_auth_san_email: Option<String>,
     /// The FAPI profile this client runs under: `fapi1_advanced` or `fapi2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fapi_profile: Option<String>,
+    pub fapi_profile: Option<FapiProfile>,
     /// RFC 9449 §5.2: this client's access tokens are always DPoP-bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
@@ -84,20 +85,17 @@ fn default_grant_types() -> Vec<String> {
 fn default_response_types() -> Vec<String> {
     vec!["code".into()]
 }
-fn default_auth_method() -> String {
-    "client_secret_basic".into()
+fn default_auth_method() -> AuthMethod {
+    AuthMethod::ClientSecretBasic
 }
 
 impl ClientMetadata {
     pub fn is_public(&self) -> bool {
-        self.token_endpoint_auth_method == "none"
+        self.token_endpoint_auth_method == AuthMethod::None
     }
     /// Authenticates with a shared secret (and so has one).
     pub fn uses_secret(&self) -> bool {
-        matches!(
-            self.token_endpoint_auth_method.as_str(),
-            "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
-        )
+        self.token_endpoint_auth_method.uses_secret()
     }
     /// The one rule for which scopes a client may be granted, at the authorization endpoint
     /// and with client_credentials alike: those it registered in `scope`; a client that

@@ -429,7 +429,10 @@ async fn discovery_and_registration_offer_the_token_types_opt_in() {
 async fn a_provider_wide_fapi_profile_refuses_front_channel_tokens() {
     // A client registered for `code id_token token` before the provider went FAPI gets no
     // access token from the authorization endpoint once it is.
-    let s = TestServer::start_with(|c| c.fapi_profile = Some("fapi1_advanced".into())).await;
+    let s = TestServer::start_with(|c| {
+        c.fapi_profile = Some(consentry::types::FapiProfile::Fapi1Advanced)
+    })
+    .await;
     let c = token_client(&s, json!({})).await;
     let (_, challenge) = pkce();
     let (status, loc, body) = Journey::new(&s)

@@ -279,7 +279,7 @@ fn schemas() -> Value {
         "response_types": strings,
         "token_endpoint_auth_method": {
             "type": "string",
-            "enum": crate::protocol::registration::AUTH_METHODS,
+            "enum": crate::types::AuthMethod::ALL.map(|m| m.as_str()),
         },
         "scope": {"type": "string", "description": "The scopes the client may be granted, space separated"},
         "client_name": string,

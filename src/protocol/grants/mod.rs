@@ -120,10 +120,10 @@ fn sender_constraint(
 ) -> OAuthResult<Option<String>> {
     let from_cert = || certificate.map(PeerCertificate::thumbprint);
     match super::fapi::profile_of(p, client) {
-        Some(super::fapi::Profile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
+        Some(crate::types::FapiProfile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
             OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (section 5.2.2-5)")
         }),
-        Some(super::fapi::Profile::Fapi2) if dpop_jkt.is_none() => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
+        Some(crate::types::FapiProfile::Fapi2) if dpop_jkt.is_none() => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
             OAuthError::invalid_request("FAPI 2 tokens are sender-constrained: send a DPoP proof or use mutual TLS (section 5.3.2.1-5)")
         }),
         _ => Ok(x5t),

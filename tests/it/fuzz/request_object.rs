@@ -7,7 +7,7 @@ use super::jwt::{Forge, Signer};
 use super::mutate;
 use crate::harness::*;
 use consentry::protocol::{authorize, client_cache, fapi, par, request_object};
-use consentry::types::Client;
+use consentry::types::{Client, FapiProfile};
 use serde_json::{json, Value};
 
 const CLAIM_KEYS: &[&str] = &[
@@ -144,9 +144,11 @@ async fn fuzz_request_objects() {
         let m = forge.mutant(rng, &claims);
         case.inputs.note("request object", &m.token);
         let mut under = client.clone();
-        under.metadata.fapi_profile = rng
-            .pick(&[None, Some("fapi1_advanced"), Some("fapi2")])
-            .map(String::from);
+        under.metadata.fapi_profile = rng.pick(&[
+            None,
+            Some(FapiProfile::Fapi1Advanced),
+            Some(FapiProfile::Fapi2),
+        ]);
         match rng.below(3) {
             0 => {
                 let profile = fapi::profile_of(&p, &under);

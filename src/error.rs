@@ -2,11 +2,81 @@
 
 use std::fmt;
 
+/// The error codes we answer with: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core
+/// §3.1.2.6, RFC 7591 §3.2.2, RFC 9126, RFC 9101, RFC 9449, RFC 8707, and our own `not_found` /
+/// `method_not_allowed` for routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    InvalidToken,
+    InsufficientScope,
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    NotFound,
+    MethodNotAllowed,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidDpopProof,
+    UseDpopNonce,
+    InvalidRequestUri,
+    InvalidRequestObject,
+    InvalidTarget,
+    RegistrationNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::RegistrationNotSupported => "registration_not_supported",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An OAuth / OpenID error: the RFC code, a description safe for clients, the HTTP status,
 /// and an internal detail that only reaches the logs.
 #[derive(Debug, Clone)]
 pub struct OAuthError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Always within the RFC 6749 §5.2 character set: set only through `sanitise`.
     description: String,
     pub status: u16,
@@ -18,7 +88,7 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(code: &'static str, status: u16, description: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, status: u16, description: impl Into<String>) -> Self {
         OAuthError {
             code,
             description: sanitise(&description.into()),
@@ -35,54 +105,54 @@ impl OAuthError {
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", 400, d)
+        Self::new(ErrorCode::InvalidRequest, 400, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", 401, d)
+        Self::new(ErrorCode::InvalidClient, 401, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", 400, d)
+        Self::new(ErrorCode::InvalidGrant, 400, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", 400, d)
+        Self::new(ErrorCode::UnauthorizedClient, 400, d)
     }
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", 400, d)
+        Self::new(ErrorCode::UnsupportedGrantType, 400, d)
     }
     pub fn unsupported_response_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_response_type", 400, d)
+        Self::new(ErrorCode::UnsupportedResponseType, 400, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", 400, d)
+        Self::new(ErrorCode::InvalidScope, 400, d)
     }
     pub fn access_denied(d: impl Into<String>) -> Self {
-        Self::new("access_denied", 400, d)
+        Self::new(ErrorCode::AccessDenied, 400, d)
     }
     pub fn login_required(d: impl Into<String>) -> Self {
-        Self::new("login_required", 400, d)
+        Self::new(ErrorCode::LoginRequired, 400, d)
     }
     pub fn consent_required(d: impl Into<String>) -> Self {
-        Self::new("consent_required", 400, d)
+        Self::new(ErrorCode::ConsentRequired, 400, d)
     }
     pub fn invalid_token(d: impl Into<String>) -> Self {
-        Self::new("invalid_token", 401, d)
+        Self::new(ErrorCode::InvalidToken, 401, d)
     }
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
-        Self::new("insufficient_scope", 403, d)
+        Self::new(ErrorCode::InsufficientScope, 403, d)
     }
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
-        Self::new("invalid_client_metadata", 400, d)
+        Self::new(ErrorCode::InvalidClientMetadata, 400, d)
     }
     pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
-        Self::new("invalid_redirect_uri", 400, d)
+        Self::new(ErrorCode::InvalidRedirectUri, 400, d)
     }
     pub fn not_found(d: impl Into<String>) -> Self {
-        Self::new("not_found", 404, d)
+        Self::new(ErrorCode::NotFound, 404, d)
     }
     /// Anything unexpected: the client sees `server_error`, the log sees why.
     pub fn server(detail: impl fmt::Display) -> Self {
         OAuthError {
-            code: "server_error",
+            code: ErrorCode::ServerError,
             description: "internal error".into(),
             status: 500,
             detail: Some(detail.to_string()),
@@ -102,7 +172,7 @@ impl OAuthError {
 
     /// The RFC 6749 §5.2 JSON body.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self.code, "error_description": self.description })
+        serde_json::json!({ "error": self.code.as_str(), "error_description": self.description })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reading an access token off a request to a protected resource.
 
 use super::params;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::dpop;
 use crate::protocol::resource::Presentation;
 use crate::provider::Provider;
@@ -41,7 +41,7 @@ pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthRe
             "dpop" => {
                 let proof = params::dpop_proof(req)?.ok_or_else(|| {
                     OAuthError::new(
-                        "invalid_dpop_proof",
+                        ErrorCode::InvalidDpopProof,
                         401,
                         "a DPoP proof is required (RFC 9449 section 7.1)",
                     )

@@ -3,6 +3,7 @@
 //! any other error left without a body. Each is a small JSON error with our security headers.
 
 use super::{middleware, respond};
+use crate::error::{ErrorCode, OAuthError};
 use salvo::catcher::Catcher;
 use salvo::prelude::*;
 
@@ -17,17 +18,19 @@ pub fn catcher() -> Catcher {
 async fn error_body(req: &mut Request, res: &mut Response) {
     let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
     let (code, description) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this resource does not accept that method",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the request body is too large"),
-        StatusCode::URI_TOO_LONG => ("invalid_request", "the request URI is too long"),
-        s if s.is_server_error() => ("server_error", "internal error"),
-        _ => ("invalid_request", "the request was refused"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::InvalidRequest, "the request body is too large")
+        }
+        StatusCode::URI_TOO_LONG => (ErrorCode::InvalidRequest, "the request URI is too long"),
+        s if s.is_server_error() => (ErrorCode::ServerError, "internal error"),
+        _ => (ErrorCode::InvalidRequest, "the request was refused"),
     };
-    let e = crate::error::OAuthError::new(code, status.as_u16(), description);
+    let e = OAuthError::new(code, status.as_u16(), description);
     respond::json(res, status, &e.body());
     middleware::apply_security_headers(req, res);
 }

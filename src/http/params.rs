@@ -1,6 +1,6 @@
 //! Reading request parameters: the query string and url-encoded bodies, in order.
 
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use salvo::Request;
 use std::collections::HashMap;
 
@@ -88,7 +88,7 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 pub async fn payload(req: &mut Request, max: usize) -> OAuthResult<hyper::body::Bytes> {
     let too_large = || {
         OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             413,
             format!("the request body is larger than {max} bytes"),
         )
@@ -141,7 +141,7 @@ pub fn dpop_proof(req: &Request) -> OAuthResult<Option<String>> {
     let first = values.next();
     if values.next().is_some() {
         return Err(OAuthError::new(
-            "invalid_dpop_proof",
+            ErrorCode::InvalidDpopProof,
             400,
             "more than one DPoP header",
         ));
@@ -149,7 +149,11 @@ pub fn dpop_proof(req: &Request) -> OAuthResult<Option<String>> {
     first
         .map(|v| {
             v.to_str().map(String::from).map_err(|_| {
-                OAuthError::new("invalid_dpop_proof", 400, "the DPoP header is not text")
+                OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    400,
+                    "the DPoP header is not text",
+                )
             })
         })
         .transpose()

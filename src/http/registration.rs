@@ -1,7 +1,7 @@
 //! Dynamic client registration (RFC 7591) and management (RFC 7592).
 
 use super::{params, provider, respond};
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::registration::{self as reg, Registrar};
 use crate::protocol::secrets;
 use crate::provider::Provider;
@@ -123,7 +123,9 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             })
             .await
             .map_err(|e| match e {
-                store::StoreError::Rejected(why) => OAuthError::new("invalid_request", 409, why),
+                store::StoreError::Rejected(why) => {
+                    OAuthError::new(ErrorCode::InvalidRequest, 409, why)
+                }
                 e => e.into(),
             })?;
         Ok((updated, new_secret))

@@ -1,6 +1,6 @@
 //! One way to write each kind of response: JSON, OAuth errors, HTML pages and redirects.
 
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use salvo::http::header::{self, HeaderValue};
 use salvo::http::StatusCode;
 use salvo::Response;
@@ -60,11 +60,12 @@ pub fn oauth_error(res: &mut Response, e: &OAuthError, auth_scheme: &str) {
 /// under the DPoP scheme (RFC 9449 §7.1) when the request or the problem is DPoP's.
 pub fn resource_error(res: &mut Response, e: &OAuthError, dpop: bool) {
     log(e);
-    let scheme = if dpop || e.code == "invalid_dpop_proof" || e.code == "use_dpop_nonce" {
-        "DPoP algs=\"ES256 PS256 RS256\","
-    } else {
-        "Bearer"
-    };
+    let scheme =
+        if dpop || e.code == ErrorCode::InvalidDpopProof || e.code == ErrorCode::UseDpopNonce {
+            "DPoP algs=\"ES256 PS256 RS256\","
+        } else {
+            "Bearer"
+        };
     let v = if e.no_credentials {
         format!("{} realm=\"consentry\"", scheme.trim_end_matches(','))
     } else {

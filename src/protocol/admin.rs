@@ -5,7 +5,7 @@
 
 use super::registration::{self, Registrar};
 use super::secrets;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::sealing::Sealer;
 use crate::store::{self, Store, StoreError};
@@ -87,7 +87,7 @@ pub fn view(c: &Client) -> Value {
 /// Another change to the client won the race: the caller reads it again and retries.
 fn changed(e: StoreError) -> OAuthError {
     match e {
-        StoreError::Rejected(why) => OAuthError::new("invalid_request", 409, why),
+        StoreError::Rejected(why) => OAuthError::new(ErrorCode::InvalidRequest, 409, why),
         e => e.into(),
     }
 }

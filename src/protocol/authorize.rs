@@ -4,7 +4,7 @@
 use super::claims::ClaimsRequest;
 use super::response::{self, Delivery, ResponseMode};
 use super::{fapi, pkce, response_types, scopes, secrets, tokens};
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::{self, consents, grants, interactions, sessions::Session};
 use crate::types::{Client, ScopeSet};
@@ -441,7 +441,7 @@ async fn request_by_reference(
     // fetched (FAPI 2 requires PAR; FAPI 1 Advanced requests by reference come from PAR).
     if profile.is_some() {
         return Err(OAuthError::new(
-            "invalid_request_uri",
+            ErrorCode::InvalidRequestUri,
             400,
             "under a FAPI profile request_uri must come from the pushed authorization request endpoint",
         ));
@@ -455,7 +455,7 @@ async fn pushed_request(
     client: &Client,
     uri: &str,
 ) -> Result<AuthorizationRequest, Rejection> {
-    let invalid = |d: &str| Rejection::Page(OAuthError::new("invalid_request_uri", 400, d));
+    let invalid = |d: &str| Rejection::Page(OAuthError::new(ErrorCode::InvalidRequestUri, 400, d));
     let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), p.now());
     let stored = p
         .store
@@ -482,7 +482,7 @@ fn check_params(
 ) -> OAuthResult<AuthorizationRequest> {
     if get(params, "registration").is_some() {
         return Err(OAuthError::new(
-            "registration_not_supported",
+            ErrorCode::RegistrationNotSupported,
             400,
             "the registration parameter is not supported (OIDC Core section 7.2.1)",
         ));
@@ -549,7 +549,7 @@ async fn identify_client(p: &Provider, client_id: Option<&str>) -> OAuthResult<C
     super::client_cache::client(p, id)
         .await?
         .map(|c| (*c).clone())
-        .ok_or_else(|| OAuthError::new("invalid_client", 400, "unknown client_id"))
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, 400, "unknown client_id"))
 }
 
 /// Exact string match against the registered list (RFC 9700 §4.1.3); OIDC requires it.

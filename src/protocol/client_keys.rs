@@ -176,7 +176,7 @@ mod tests {
             json!({"exp": "soon"}),
         ] {
             let e = check(claims.clone()).expect_err(&claims.to_string());
-            assert_eq!(e.code, "invalid_request");
+            assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
         }
     }
 }

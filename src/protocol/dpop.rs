@@ -2,7 +2,7 @@
 //! tokens bound to that key are useless to anyone who steals them.
 
 use super::client_keys::CLOCK_SKEW_SECS;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{embedded_jwk, Alg};
 use crate::provider::Provider;
 use crate::store;
@@ -16,7 +16,7 @@ const PROOF_MAX_AGE_SECS: i64 = 60;
 pub const ALGS: [Alg; 3] = Alg::ALL;
 
 fn invalid(status: u16, d: impl Into<String>) -> OAuthError {
-    OAuthError::new("invalid_dpop_proof", status, d)
+    OAuthError::new(ErrorCode::InvalidDpopProof, status, d)
 }
 
 /// Checks a proof for `method` and `url` (and, at a resource, the `access_token` it is sent
@@ -60,7 +60,7 @@ pub async fn check(
     }
     if p.config.dpop_require_nonce && !c["nonce"].as_str().is_some_and(|n| nonce_is_current(p, n)) {
         return Err(OAuthError::new(
-            "use_dpop_nonce",
+            ErrorCode::UseDpopNonce,
             status,
             "a DPoP nonce from this provider is required (RFC 9449 section 8)",
         ));

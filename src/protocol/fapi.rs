@@ -2,7 +2,7 @@
 //! FAPI 2.0 Security FapiProfile. Each rule names the clause it enforces.
 
 use super::client_keys::numeric_date;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::provider::Provider;
 use crate::types::{AuthMethod, Client, FapiProfile};
@@ -87,7 +87,7 @@ pub fn check_authorization(
 
 fn invalid_object(d: &str) -> OAuthError {
     OAuthError::new(
-        "invalid_request_object",
+        ErrorCode::InvalidRequestObject,
         400,
         format!("request object: {d}"),
     )
@@ -231,7 +231,7 @@ mod tests {
         assert!(check_fapi1_object(&object(json!(now)), now).is_ok());
         for nbf in [json!(i64::MIN), json!(-1e300), json!(now - 3601)] {
             let e = check_fapi1_object(&object(nbf.clone()), now).expect_err(&nbf.to_string());
-            assert_eq!(e.code, "invalid_request_object", "{nbf}");
+            assert_eq!(e.code, ErrorCode::InvalidRequestObject, "{nbf}");
         }
     }
 }

@@ -7,7 +7,7 @@ use super::authorize::{
 use super::login::{self, ThrottleKeys};
 use super::response::Delivery;
 use super::{scopes, secrets};
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::interactions::{self, Interaction};
 use crate::store::sessions::{self, Session};
@@ -203,7 +203,7 @@ async fn begin_bank(
 ) -> OAuthResult<Begun> {
     if req.has_prompt("none") {
         let e = OAuthError::new(
-            "interaction_required",
+            ErrorCode::InteractionRequired,
             400,
             "connecting a bank needs the user (OIDC Core section 3.1.2.6)",
         );
@@ -298,7 +298,7 @@ pub fn check_csrf(live: &Live, presented: Option<&str>) -> OAuthResult<()> {
     match presented {
         Some(t) if secrets::ct_eq(t, &live.interaction.csrf_token) => Ok(()),
         _ => Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             403,
             "the form's CSRF token is missing or wrong; reload the page",
         )),

@@ -7,7 +7,7 @@ use super::interaction::{Live, Outcome, Step};
 use super::response::Delivery;
 use super::secrets;
 use super::upstream::{self, UpstreamTokens};
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
 use crate::provider::Provider;
 use crate::store::connections::{self, BankConnection, JourneyWrite};
@@ -142,7 +142,7 @@ pub fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
 fn plugin(p: &Provider, id: &str) -> OAuthResult<Arc<Plugin>> {
     p.plugins.get(id).ok_or_else(|| {
         OAuthError::new(
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             503,
             format!("the institution {id} is not available right now"),
         )
@@ -398,7 +398,7 @@ pub async fn upstream_return(
     let outcome = match upstream::finish(p, &plugin, &pending, params).await {
         Ok(o) => o,
         // A forged or stale answer changes nothing: the user may still come back properly.
-        Err(e) if e.code == "invalid_request" => return Err(e),
+        Err(e) if e.code == ErrorCode::InvalidRequest => return Err(e),
         Err(e) => return end_with(p, live, e).await.map(Outcome::Deliver),
     };
     let action = after_upstream(p, live, &plugin, &mut progress, outcome).await?;
@@ -442,7 +442,7 @@ async fn apply_once(
             p.metrics.plugin_error(&plugin.meta.id, failure.kind);
             tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
             let e = OAuthError::new(
-                "server_error",
+                ErrorCode::ServerError,
                 500,
                 format!(
                     "the journey at {} failed; try again later",
@@ -457,7 +457,7 @@ async fn apply_once(
 /// Ends the interaction with an error sent back to the client.
 async fn end_with(p: &Provider, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
     if let Some(detail) = &e.detail {
-        tracing::warn!(error = e.code, %detail, "bank journey ended");
+        tracing::warn!(error = e.code.as_str(), %detail, "bank journey ended");
     }
     let (iid, now) = (live.interaction.id.clone(), p.now());
     p.store

@@ -270,7 +270,11 @@ mod tests {
             ),
         ] {
             let e = new_local_user(name, password, &claims, 1000).unwrap_err();
-            assert_eq!(e.code, "invalid_request", "{name:?} {password:?} {claims}");
+            assert_eq!(
+                e.code,
+                crate::error::ErrorCode::InvalidRequest,
+                "{name:?} {password:?} {claims}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::authorize::{self, PAR_URN_PREFIX};
 use super::secrets;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
 use crate::types::Client;
@@ -22,7 +22,7 @@ pub async fn push(
     if let Some(jkt) = dpop_jkt {
         if request.dpop_jkt.as_ref().is_some_and(|j| j != &jkt) {
             return Err(OAuthError::new(
-                "invalid_dpop_proof",
+                ErrorCode::InvalidDpopProof,
                 400,
                 "dpop_jkt does not match the DPoP proof's key (RFC 9449 section 10.1)",
             ));

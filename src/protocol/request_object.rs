@@ -3,7 +3,7 @@
 
 use super::client_keys::{self, CLOCK_SKEW_SECS};
 use super::fapi;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store;
 use crate::types::Client;
@@ -15,7 +15,7 @@ const MAX_LIFETIME_SECS: i64 = 3600;
 
 fn invalid(d: String) -> OAuthError {
     OAuthError::new(
-        "invalid_request_object",
+        ErrorCode::InvalidRequestObject,
         400,
         format!("request object: {d}"),
     )

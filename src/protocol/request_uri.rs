@@ -3,7 +3,7 @@
 //! outbound policy (public addresses only, no redirects, time and size limits) and then treat
 //! it exactly as a `request` passed by value.
 
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::types::Client;
 use std::time::Duration;
@@ -16,7 +16,7 @@ pub const MAX_OBJECT_BYTES: usize = 32 * 1024;
 const MAX_URI_CHARS: usize = 512;
 
 fn invalid_uri(description: &str) -> OAuthError {
-    OAuthError::new("invalid_request_uri", 400, description)
+    OAuthError::new(ErrorCode::InvalidRequestUri, 400, description)
 }
 
 /// The URI without its fragment: OIDC Core §6.2 lets the client add (and change) a fragment
@@ -77,7 +77,7 @@ pub async fn fetch(p: &Provider, client: &Client, uri: &str) -> OAuthResult<Stri
         .map_err(|e| unreachable(format!("{uri}: {e}")))?;
     let text = String::from_utf8(body).map_err(|_| {
         OAuthError::new(
-            "invalid_request_object",
+            ErrorCode::InvalidRequestObject,
             400,
             "request object: the document at request_uri is not text",
         )

@@ -3,7 +3,7 @@
 //! checks, and refresh. Every URL must be on a host the institution's script declares.
 
 use super::secrets;
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{peek_header, verify_client_jwt, Alg, ClientKeys};
 use crate::plugins::{OAuthStart, Plugin, UpstreamAuth};
 use crate::provider::Provider;
@@ -72,7 +72,7 @@ pub struct UpstreamTokens {
 
 fn bad_gateway(detail: impl Into<String>) -> OAuthError {
     OAuthError::new(
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         503,
         "the institution's server could not be used; try again later",
     )

@@ -5,7 +5,7 @@ mod client_credentials;
 mod refresh_token;
 
 use super::tokens::{self, TokenResponse};
-use crate::error::{OAuthError, OAuthResult};
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::provider::Provider;
 use crate::store::grants::{self, Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
@@ -72,7 +72,7 @@ fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
     match url::Url::parse(r) {
         Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(Some(r.clone())),
         _ => Err(OAuthError::new(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             400,
             "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
         )),

@@ -3,6 +3,7 @@
 
 use super::engine::run;
 use super::mutate;
+use consentry::error::ErrorCode;
 use consentry::protocol::claims::{self, ClaimsRequest};
 use consentry::types::ScopeSet;
 use serde_json::json;
@@ -51,7 +52,7 @@ async fn fuzz_claims_parameter() {
                 let _ = claims::by_request(&user, &req.userinfo);
                 let _ = claims::by_scope(&user, &ScopeSet::parse("openid profile email"));
             }
-            Err(e) => assert_eq!((e.code, e.status), ("invalid_request", 400)),
+            Err(e) => assert_eq!((e.code, e.status), (ErrorCode::InvalidRequest, 400)),
         }
     })
     .await;

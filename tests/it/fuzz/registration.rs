@@ -5,6 +5,7 @@
 use super::engine::run;
 use super::jwt::Signer;
 use super::mutate;
+use consentry::error::ErrorCode;
 use consentry::outbound::OutboundPolicy;
 use consentry::protocol::registration::{self, Registrar};
 use consentry::sealing::Sealer;
@@ -103,9 +104,9 @@ async fn fuzz_registration_metadata() {
                 assert_eq!(e.status, 400, "{e:?}");
                 assert!(
                     [
-                        "invalid_client_metadata",
-                        "invalid_redirect_uri",
-                        "invalid_request"
+                        ErrorCode::InvalidClientMetadata,
+                        ErrorCode::InvalidRedirectUri,
+                        ErrorCode::InvalidRequest
                     ]
                     .contains(&e.code),
                     "{e:?}"

@@ -13,6 +13,7 @@ pub mod plans;
 pub mod registration;
 pub mod report;
 pub mod rp_server;
+pub mod tls_probe;
 
 pub use config::Config;
 pub use plans::{run_module, run_plans, Entry};

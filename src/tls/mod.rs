@@ -31,13 +31,14 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The `ring` provider limited to the cipher suites FAPI permits (FAPI 1 Advanced §8.5,
-/// FAPI 2 §5.2.1): every TLS 1.3 suite, and only ECDHE with AES-GCM on TLS 1.2.
+/// The `ring` provider limited to the cipher suites both FAPI profiles permit: every TLS 1.3
+/// suite, and on TLS 1.2 only ECDHE_RSA with AES-GCM — the suites FAPI 1 Advanced §8.5 lists
+/// (its DHE ones BCP 195 advises against) and FAPI 2 §5.2.2 (BCP 195) allows. FAPI 1 permits
+/// no ECDSA suite on TLS 1.2, so with the generated ECDSA certificate clients connect with
+/// TLS 1.3; TLS 1.2 clients need an RSA certificate (today: a TLS-terminating proxy).
 fn fapi_provider() -> rustls::crypto::CryptoProvider {
     use rustls::{CipherSuite, SupportedCipherSuite};
-    const TLS12_ALLOWED: [CipherSuite; 4] = [
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    const TLS12_ALLOWED: [CipherSuite; 2] = [
         CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     ];

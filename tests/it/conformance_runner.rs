@@ -281,3 +281,40 @@ async fn codereuse_modules_catch_a_provider_that_accepts_a_replayed_code() {
         reuse_30s.failures
     );
 }
+
+/// FAPI 1 Advanced §8.5-1: on TLS 1.2 only the four (EC)DHE_RSA AES-GCM suites are permitted.
+/// The TLS probes of the FAPI modules (DisallowInsecureCipher) fail a server that takes an
+/// ECDSA suite on TLS 1.2 — the tampering proxy's stock rustls configuration does — and pass
+/// the provider itself, which also refuses TLS 1.0 and 1.1 and prefers TLS 1.3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fapi1_tls_probes_fail_a_server_taking_an_ecdsa_tls12_suite() {
+    use consentry_conformance::log::Log;
+    use consentry_conformance::report::Outcome;
+    use consentry_conformance::tls_probe::{check_endpoint, Ciphers, Target};
+    let proxied = setup(Tamper::Nothing).await;
+    let probe = |url: String| async move {
+        let mut log = Log::default();
+        let target = Target::of(&url).unwrap();
+        check_endpoint(
+            &mut log,
+            &target,
+            Ciphers::Fapi1,
+            &["FAPI1-ADV-8.5-2"],
+            Some("DisallowInsecureCipher"),
+            true,
+        )
+        .await;
+        log.steps
+            .into_iter()
+            .map(|s| (s.condition, s.outcome))
+            .collect::<Vec<_>>()
+    };
+    let stock = probe(proxied.cfg.discovery_url.clone()).await;
+    assert!(
+        stock.contains(&("DisallowInsecureCipher".to_string(), Outcome::Failure)),
+        "{stock:?}"
+    );
+    let ours = probe(proxied._server.base.clone()).await;
+    assert_eq!(ours.len(), 7, "{ours:?}");
+    assert!(ours.iter().all(|(_, o)| *o == Outcome::Success), "{ours:?}");
+}

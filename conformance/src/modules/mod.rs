@@ -9,6 +9,7 @@ pub mod fapi2;
 pub mod jarm;
 pub mod oidcc;
 pub mod request_uri;
+pub mod tls;
 
 use crate::browser::{self, Browser, Landing, Resp, Visit};
 use crate::config::{Client, Config};

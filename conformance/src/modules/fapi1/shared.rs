@@ -12,6 +12,26 @@ pub(super) async fn happy_flow(ctx: &mut Ctx<'_>, f: &mut Fapi, t: &Tweaks, extr
     process_callback(ctx, f)?;
     successful_callback(ctx, f)?;
     redeem_code(ctx, f, TokenAuth::Default).await?;
+    if extra && !f.second {
+        // FAPI1AdvancedFinal.requestProtectedResource: the resource's TLS, probed twice as
+        // the accounts request and accounts resource endpoints (both the resource here).
+        for block in [
+            "Accounts request endpoint TLS test",
+            "Accounts resource endpoint TLS test",
+        ] {
+            let url = endpoint(ctx, "userinfo_endpoint");
+            crate::tls_probe::endpoint_block(
+                &mut ctx.log,
+                block,
+                url,
+                crate::tls_probe::Ciphers::Fapi1,
+                &["FAPI1-ADV-8.5-2"],
+                Some("DisallowInsecureCipher"),
+                true,
+            )
+            .await;
+        }
+    }
     request_protected_resource(ctx, f, extra).await
 }
 

@@ -66,11 +66,8 @@ pub async fn fapi1_advanced_final_ensure_client_id_in_token_endpoint(ctx: &mut C
 /// fapi1-advanced-final-ensure-mtls-holder-of-key-required: the code redeemed without the
 /// client's certificate must fail (FAPI 1 Adv. §5.2.2-6).
 pub async fn fapi1_advanced_final_ensure_mtls_holder_of_key_required(ctx: &mut Ctx<'_>) -> Flow {
-    ctx.log.info(
-        "ExtractTLSTestValuesFromServerConfiguration",
-        "the TLS version and cipher probes (EnsureTLS12WithFAPICiphers, DisallowTLS10, ...) are not run by this runner; its own TLS stack offers only TLS 1.2 and 1.3 with AEAD suites",
-    );
     let mut f = setup(ctx).await?;
+    crate::modules::tls::probe_server_endpoints(ctx, crate::tls_probe::Ciphers::Fapi1).await;
     let Arrival::Visit(v) = authorize(ctx, &mut f, &Tweaks::default()).await? else {
         return Err(Stop);
     };

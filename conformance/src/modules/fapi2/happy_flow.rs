@@ -83,18 +83,21 @@ pub async fn happy_flow(ctx: &mut Ctx<'_>) -> Flow {
 /// requestProtectedResource of the happy flow, with performAdditionalResourceEndpointTests
 /// for the first client.
 pub(super) async fn happy_flow_resource(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
-    ctx.log.block("Resource endpoint TLS test");
     ctx.log.info(
         "ExtractTLSTestValuesFromResourceConfiguration",
         "the UserInfo endpoint",
     );
-    // The runner's TLS stack (rustls) offers only TLS 1.2 and 1.3 with the BCP 195 suites;
-    // the TLS-level checks of the suite are recorded for a human.
-    ctx.log.review(
-        "EnsureTLS12RequireBCP195Ciphers",
-        &["FAPI2-SP-FINAL-5.2.3-2"],
-        "the resource endpoint was reached over TLS 1.2+ by rustls (BCP 195 suites only); protocol-level probing of TLS 1.0/1.1 and weak suites is not done by this runner",
-    );
+    let url = crate::modules::endpoint(ctx, "userinfo_endpoint");
+    crate::tls_probe::endpoint_block(
+        &mut ctx.log,
+        "Resource endpoint TLS test",
+        url,
+        crate::tls_probe::Ciphers::Bcp195,
+        &["FAPI2-SP-FINAL-5.2.3-2", "FAPI2-SP-FINAL-5.2.2"],
+        Some("RequireOnlyBCP195RecommendedCiphersForTLS12"),
+        true,
+    )
+    .await;
     request_protected_resource(ctx, f).await?;
     let headers = first_client_resource_headers(ctx);
     let resp = call_resource(

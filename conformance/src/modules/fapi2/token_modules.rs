@@ -393,12 +393,7 @@ pub async fn client_assertion_no_sub_fails(ctx: &mut Ctx<'_>) -> Flow {
 /// sender constraint (no DPoP proof, or no certificate) must be refused.
 pub async fn ensure_holder_of_key_required(ctx: &mut Ctx<'_>) -> Flow {
     let mut f = setup(ctx).await?;
-    ctx.log.block("Authorization endpoint TLS test");
-    ctx.log.review(
-        "EnsureTLS12RequireBCP195Ciphers",
-        &["FAPI2-SP-FINAL-5.2.3-2"],
-        "the endpoints were reached over TLS 1.2+ by rustls (BCP 195 suites only); protocol-level probing of TLS 1.0/1.1 and weak suites is not done by this runner",
-    );
+    crate::modules::tls::probe_server_endpoints(ctx, crate::tls_probe::Ciphers::Bcp195).await;
     up_to_code(ctx, &mut f).await?;
     ctx.log.block("Call token endpoint");
     create_code_request(ctx, &f, true)?;

@@ -140,6 +140,8 @@ dynamic_template() { # role keyfile
   printf '"%s":{"client_id":"","redirect_uri":"https://rp.conformance.test/callback","signing_key":{"file":"%s","kid":"","alg":"RS256"}}' "$1" "$2"
 }
 CLIENTS="$CLIENTS,$(dynamic_template dynamic "$WORK/dynamic-rsa1.der"),$(dynamic_template dynamic_2 "$WORK/dynamic-rsa2.der")"
+# The OIDCC plans' client_registration=dynamic_client variant: its templates (first and second client).
+CLIENTS="$CLIENTS,$(dynamic_template dynamic_client "$WORK/dynamic-client-rsa1.der"),$(dynamic_template dynamic_client_2 "$WORK/dynamic-client-rsa2.der")"
 # The hybrid plan's oidcc-refresh-token: its second client, with the hybrid response types.
 CLIENTS="$CLIENTS,$(add_client front-channel-2 client_secret_basic client_secret_basic_front_channel_tokens_2 "$FRONT_CHANNEL")"
 

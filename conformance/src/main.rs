@@ -1,6 +1,7 @@
 //! consentry-conformance: runs the plans against a provider and writes the report.
 
 use clap::Parser;
+use consentry_conformance::plans::Selection;
 use consentry_conformance::{load_ca, report, run_plans, Config, Verdict};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,13 @@ struct Cli {
     /// Run only these modules (repeatable).
     #[arg(long = "module")]
     modules: Vec<String>,
+    /// Run only these plans (repeatable), e.g. oidcc-basic-certification-test-plan.
+    #[arg(long = "plan")]
+    plans: Vec<String>,
+    /// Run only the entries with this variant value (repeatable: all must match), e.g.
+    /// client_registration=dynamic_client.
+    #[arg(long = "variant", value_name = "NAME=VALUE")]
+    variants: Vec<String>,
     /// Modules run at once.
     #[arg(long, default_value_t = 6)]
     parallel: usize,
@@ -49,7 +57,8 @@ async fn main() {
     if cli.list {
         for p in consentry_conformance::plans::plans() {
             for e in p.entries {
-                println!("{}\t{}\t{}", p.name, e.module, e.auth.name());
+                let v = consentry_conformance::plans::variant(&e);
+                println!("{}\t{}\t{v}", p.name, e.module);
             }
         }
         return;
@@ -61,6 +70,18 @@ async fn main() {
     if let Some(m) = cli.modules.iter().find(|m| !known.contains(&m.as_str())) {
         fail(&format!("no module {m} in the plans (see --list)"));
     }
+    let plan_names: Vec<&str> = consentry_conformance::plans::plans()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    if let Some(p) = cli.plans.iter().find(|p| !plan_names.contains(&p.as_str())) {
+        fail(&format!("no plan {p} (see --list)"));
+    }
+    let selection = Selection {
+        modules: cli.modules.clone(),
+        plans: cli.plans.clone(),
+        variants: cli.variants.clone(),
+    };
     let cfg =
         Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
     let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
@@ -69,7 +90,7 @@ async fn main() {
             .await
             .unwrap_or_else(|e| fail(&e));
     }
-    let plans = run_plans(Arc::new(cfg), ca, &cli.modules, cli.parallel).await;
+    let plans = run_plans(Arc::new(cfg), ca, &selection, cli.parallel).await;
     std::fs::create_dir_all(&cli.out)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", cli.out.display())));
     for p in &plans {
@@ -114,6 +135,14 @@ async fn main() {
                     .map(|(_, v)| v)
                     .collect();
                 format!(" ({})", values.join(", "))
+            };
+            // The OIDCC plans' modules run with either client registration variant.
+            let rt = if m.variant.contains("response_type=")
+                && m.variant.contains("client_registration=dynamic_client")
+            {
+                format!("{rt} [dynamic_client]")
+            } else {
+                rt
             };
             let name = format!("{}{rt}", m.name);
             println!("  {:<60} {:<8} {}", name, m.verdict.as_str(), note);

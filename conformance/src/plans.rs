@@ -86,6 +86,33 @@ fn form_post(entries: Vec<Entry>) -> Vec<Entry> {
         .collect()
 }
 
+/// The plan's modules with client_registration=dynamic_client: each registers its own clients
+/// (modules/dynamic_client.rs) from the `dynamic_client` templates; the other variant values
+/// stay the static entry's (the OIDCC plans leave ClientRegistration to the tester's menu).
+fn dynamic_client(entries: &[Entry]) -> Vec<Entry> {
+    entries
+        .iter()
+        .map(|e| Entry {
+            client_role: Some(crate::modules::dynamic_client::TEMPLATE_ROLE),
+            variant: vec![
+                ("server_metadata", "discovery"),
+                ("client_registration", "dynamic_client"),
+                ("response_type", e.response_type),
+                ("response_mode", e.response_mode),
+                ("client_auth_type", e.auth.name()),
+            ],
+            ..e.clone()
+        })
+        .collect()
+}
+
+/// Both client registration variants of a plan: the static clients' entries, then the same
+/// modules registering their clients.
+fn static_and_dynamic(entries: Vec<Entry>) -> Vec<Entry> {
+    let dynamic = dynamic_client(&entries);
+    entries.into_iter().chain(dynamic).collect()
+}
+
 /// The implicit plan (`OIDCCImplicitTestPlan`): one table for `id_token` and for
 /// `id_token token`, then the UserInfo modules and OP-Response-Missing with `id_token token`.
 fn implicit_entries() -> Vec<Entry> {
@@ -306,23 +333,23 @@ pub fn plans() -> Vec<Plan> {
         },
         Plan {
             name: "oidcc-basic-certification-test-plan",
-            entries: basic_entries.clone(),
+            entries: static_and_dynamic(basic_entries.clone()),
         },
         Plan {
             name: "oidcc-formpost-basic-certification-test-plan",
-            entries: form_post(basic_entries),
+            entries: static_and_dynamic(form_post(basic_entries)),
         },
         Plan {
             name: "oidcc-formpost-hybrid-certification-test-plan",
-            entries: form_post(hybrid_entries()),
+            entries: static_and_dynamic(form_post(hybrid_entries())),
         },
         Plan {
             name: "oidcc-hybrid-certification-test-plan",
-            entries: hybrid_entries(),
+            entries: static_and_dynamic(hybrid_entries()),
         },
         Plan {
             name: "oidcc-implicit-certification-test-plan",
-            entries: implicit_entries(),
+            entries: static_and_dynamic(implicit_entries()),
         },
         Plan {
             name: "fapi1-advanced-final-test-plan",
@@ -360,11 +387,14 @@ fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture
     Some(match name {
         n if n.starts_with("fapi1-") => return fapi1::dispatch(n, ctx),
         // The dynamic plan's modules (some share their name with the basic plan's).
-        name if ctx.variant_is("client_registration", "dynamic_client")
-            || name == "oidcc-server-rotate-keys" =>
-        {
+        name if ctx.role == "dynamic" || name == "oidcc-server-rotate-keys" => {
             let module = dynamic::MODULES.iter().find(|m| **m == name)?;
             Box::pin(dynamic::run(ctx, module))
+        }
+        // The other plans' dynamic_client variant: OIDCCIdTokenUnsigned is skipped before its
+        // client is registered when `none` is not offered, as the dynamic plan's.
+        "oidcc-idtoken-unsigned" if ctx.variant_is("client_registration", "dynamic_client") => {
+            Box::pin(dynamic::run(ctx, "oidcc-idtoken-unsigned"))
         }
         "oidcc-discovery-endpoint-verification" => {
             Box::pin(discovery::oidcc_discovery_endpoint_verification(ctx))
@@ -465,6 +495,7 @@ pub async fn run_module(
         ctx.log
             .check("dispatch", crate::report::Outcome::Failure, &[], Err(msg));
     }
+    crate::modules::dynamic_client::cleanup(&mut ctx).await;
     let log = std::mem::take(&mut ctx.log);
     ModuleReport::from_steps(
         entry.module,
@@ -475,12 +506,31 @@ pub async fn run_module(
     )
 }
 
-/// Runs the plans (only `only` modules, when given), `parallel` modules at a time; each
-/// plan's modules keep the plan's order in the report.
+/// Which plans, variants and modules to run (each list empty: all).
+#[derive(Default, Debug)]
+pub struct Selection {
+    pub modules: Vec<String>,
+    pub plans: Vec<String>,
+    /// `name=value` variant values the entry must have (all of them).
+    pub variants: Vec<String>,
+}
+
+impl Selection {
+    pub fn includes(&self, plan: &str, entry: &Entry) -> bool {
+        let variant = variant(entry);
+        let values: Vec<&str> = variant.split(", ").collect();
+        (self.modules.is_empty() || self.modules.iter().any(|m| m == entry.module))
+            && (self.plans.is_empty() || self.plans.iter().any(|p| p == plan))
+            && self.variants.iter().all(|v| values.contains(&v.as_str()))
+    }
+}
+
+/// Runs the selected plans and modules, `parallel` modules at a time; each plan's modules keep
+/// the plan's order in the report.
 pub async fn run_plans(
     cfg: Arc<Config>,
     ca: Option<reqwest::Certificate>,
-    only: &[String],
+    selection: &Selection,
     parallel: usize,
 ) -> Vec<PlanReport> {
     let sem = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
@@ -490,7 +540,7 @@ pub async fn run_plans(
             let entries = p
                 .entries
                 .into_iter()
-                .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module))
+                .filter(|e| selection.includes(p.name, e))
                 .collect();
             (p.name, entries)
         })

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod dynamic;
+pub mod dynamic_client;
 pub mod fapi1;
 pub mod fapi2;
 pub mod jarm;
@@ -101,6 +102,13 @@ pub struct Ctx<'a> {
     pub variant: BTreeMap<String, String>,
     /// The configured client role this module runs as (`<role>_2` is its second client).
     pub role: String,
+    /// The module's name (`oidcc-refresh-token`, ...).
+    pub module: &'static str,
+    /// With client_registration=dynamic_client: the clients this run registered (registration
+    /// responses), deleted at the end (dynamic_client.rs).
+    pub registered: Vec<Value>,
+    /// With client_registration=dynamic_client: the registered second client (`client2`).
+    pub registered_client2: Option<Client>,
 }
 
 impl<'a> Ctx<'a> {
@@ -143,6 +151,9 @@ impl<'a> Ctx<'a> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             role,
+            module: entry.module,
+            registered: Vec::new(),
+            registered_client2: None,
         })
     }
 
@@ -150,9 +161,13 @@ impl<'a> Ctx<'a> {
         self.variant.get(name).is_some_and(|v| v == value)
     }
 
-    /// The suite's second client (`client2`): the role's `_2` client.
+    /// The suite's second client (`client2`): the one registered in Configure, or the role's
+    /// `_2` client.
     pub fn client2(&self) -> Result<Client, String> {
-        self.cfg.client(&format!("{}_2", self.role)).cloned()
+        match &self.registered_client2 {
+            Some(c) => Ok(c.clone()),
+            None => self.cfg.client(&format!("{}_2", self.role)).cloned(),
+        }
     }
 
     /// The current client's signing key.
@@ -250,14 +265,29 @@ pub async fn get_dynamic_server_configuration(ctx: &mut Ctx<'_>) -> Flow<Resp> {
     Ok(resp)
 }
 
-/// The suite's standard setup for an OIDCC module with a static client.
+/// The suite's standard setup for an OIDCC module (AbstractOIDCCServerTest.configure).
 pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
-    // With dynamic registration the module's client is registered, and the server's
-    // configuration read, before the module's body runs (dynamic.rs).
-    if ctx.variant_is("client_registration", "dynamic_client") && !ctx.server.is_null() {
-        return Ok(());
+    if ctx.variant_is("client_registration", "dynamic_client") {
+        // The dynamic plan's modules register their client, and read the server's
+        // configuration, before the module's body runs (dynamic.rs).
+        if !ctx.server.is_null() {
+            return Ok(());
+        }
+        return dynamic_client::configure(ctx).await;
     }
     ctx.log.block("Configure");
+    configure_server_and_keys(ctx).await?;
+    ctx.log.must_ok(
+        "GetStaticClientConfiguration",
+        &[],
+        Ok(format!("client_id {}", ctx.client.client_id)),
+    )?;
+    complete_client_configuration_for_auth(ctx)
+}
+
+/// The server half of AbstractOIDCCServerTest.configure: discovery, its sanity checks and the
+/// server's keys.
+pub async fn configure_server_and_keys(ctx: &mut Ctx<'_>) -> Flow {
     get_dynamic_server_configuration(ctx).await?;
     let s = ctx.server.clone();
     ctx.log.must_ok(
@@ -272,13 +302,20 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
     )?;
     fetch_server_keys(ctx).await?;
     check_server_jwks(ctx);
+    Ok(())
+}
+
+/// completeClientConfiguration: scope `openid`, then the variant's client authentication
+/// must be advertised (ConfigureClientFor...).
+pub fn complete_client_configuration_for_auth(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.must_ok(
-        "GetStaticClientConfiguration",
+        "SetScopeInClientConfigurationToOpenId",
         &[],
-        Ok(format!("client_id {}", ctx.client.client_id)),
+        Ok("scope: openid".into()),
     )?;
+    ctx.scope = "openid".into();
     let method = registered_auth_method(ctx.auth);
-    let supported = json_array_strings(&s["token_endpoint_auth_methods_supported"]);
+    let supported = json_array_strings(&ctx.server["token_endpoint_auth_methods_supported"]);
     let cond = match ctx.auth {
         ClientAuth::ClientSecretBasic => "EnsureServerConfigurationSupportsClientSecretBasic",
         ClientAuth::ClientSecretPost => "EnsureServerConfigurationSupportsClientSecretPost",
@@ -296,12 +333,6 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
         )),
     };
     ctx.log.check(cond, Failure, &[], r);
-    ctx.log.must_ok(
-        "SetScopeInClientConfigurationToOpenId",
-        &[],
-        Ok("scope: openid".into()),
-    )?;
-    ctx.scope = "openid".into();
     Ok(())
 }
 

@@ -1900,14 +1900,18 @@ async fn refresh_flow(ctx: &mut Ctx<'_>, label: &str) -> Flow {
 /// oidcc-refresh-token (OIDCCRefreshToken, two clients).
 pub async fn oidcc_refresh_token(ctx: &mut Ctx<'_>) -> Flow {
     configure(ctx).await?;
-    let second = ctx.log.must(
-        "GetStaticClient2Configuration",
-        &[],
-        ctx.client2().map(|c| {
-            let s = format!("client_id {}", c.client_id);
-            (c, s)
-        }),
-    )?;
+    // With dynamic registration the second client was registered in Configure.
+    let second = match ctx.registered_client2.clone() {
+        Some(c) => c,
+        None => ctx.log.must(
+            "GetStaticClient2Configuration",
+            &[],
+            ctx.client2().map(|c| {
+                let s = format!("client_id {}", c.client_id);
+                (c, s)
+            }),
+        )?,
+    };
     refresh_token_flows(ctx, second).await
 }
 

@@ -21,7 +21,10 @@ fn use_request_uri_client(ctx: &mut Ctx<'_>) -> Flow {
 pub async fn oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported(
     ctx: &mut Ctx<'_>,
 ) -> Flow {
-    use_request_uri_client(ctx)?;
+    // With dynamic registration the client registers its own request_uris in Configure.
+    if !ctx.variant_is("client_registration", "dynamic_client") {
+        use_request_uri_client(ctx)?;
+    }
     configure(ctx).await?;
     let algs = json_array_strings(&ctx.server["request_object_signing_alg_values_supported"]);
     if !algs.is_some_and(|a| a.iter().any(|x| x == "none")) {

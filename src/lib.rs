@@ -73,7 +73,10 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             .to_string();
         let pki = tls::ensure_dev_pki(&config.keys_dir(), &[host]).map_err(anyhow::Error::msg)?;
         (
-            Some(tls::server_config(pki.chain, pki.key)?),
+            Some(tls::server_config(
+                (pki.chain, pki.key),
+                (pki.rsa_chain, pki.rsa_key),
+            )?),
             Some(pki.ca_path),
         )
     };

@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 
 pub struct DevPki {
     pub ca_path: PathBuf,
+    /// The ECDSA P-256 server certificate (TLS 1.3) and its chain.
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// The same names under an RSA key, for TLS 1.2 clients: FAPI 1 Advanced §8.5 permits
+    /// only RSA suites on TLS 1.2. Kept in memory only; re-issued on every start.
+    pub rsa_chain: Vec<CertificateDer<'static>>,
+    pub rsa_key: PrivateKeyDer<'static>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -105,7 +110,36 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
         }
     }
     let server_key = KeyPair::generate().map_err(err)?;
-    let mut params = CertificateParams::new(names).map_err(err)?;
+    let cert = server_params(&names)?
+        .signed_by(&server_key, &issuer)
+        .map_err(err)?;
+    crate::files::write_private(&dir.join("server.key"), &server_key.serialize_pem())
+        .map_err(err)?;
+    std::fs::write(dir.join("server.pem"), cert.pem()).map_err(err)?;
+    let key = PrivateKeyDer::from_pem_slice(server_key.serialize_pem().as_bytes()).map_err(err)?;
+
+    // ring cannot generate RSA keys; OpenSSL (under josekit) does, in milliseconds.
+    let rsa_der = josekit::jwk::alg::rsa::RsaKeyPair::generate(2048)
+        .map_err(err)?
+        .to_der_private_key();
+    let rsa_pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(rsa_der);
+    let rsa_pair =
+        KeyPair::from_pkcs8_der_and_sign_algo(&rsa_pkcs8, &rcgen::PKCS_RSA_SHA256).map_err(err)?;
+    let rsa_cert = server_params(&names)?
+        .signed_by(&rsa_pair, &issuer)
+        .map_err(err)?;
+    Ok(DevPki {
+        ca_path,
+        chain: vec![cert.der().clone(), ca_der.clone()],
+        key,
+        rsa_chain: vec![rsa_cert.der().clone(), ca_der],
+        rsa_key: PrivateKeyDer::Pkcs8(rsa_pkcs8),
+    })
+}
+
+/// A server certificate's fields for `names`.
+fn server_params(names: &[String]) -> Result<CertificateParams, String> {
+    let mut params = CertificateParams::new(names.to_vec()).map_err(err)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "Consentry server");
     params.distinguished_name = dn;
@@ -115,17 +149,7 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_identifier_method = KeyIdMethod::Sha256;
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&server_key, &issuer).map_err(err)?;
-    crate::files::write_private(&dir.join("server.key"), &server_key.serialize_pem())
-        .map_err(err)?;
-    std::fs::write(dir.join("server.pem"), cert.pem()).map_err(err)?;
-
-    let key = PrivateKeyDer::from_pem_slice(server_key.serialize_pem().as_bytes()).map_err(err)?;
-    Ok(DevPki {
-        ca_path,
-        chain: vec![cert.der().clone(), ca_der],
-        key,
-    })
+    Ok(params)
 }
 
 #[cfg(test)]

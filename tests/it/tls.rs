@@ -45,9 +45,13 @@ async fn only_fapi_cipher_suites_are_accepted() {
         .await,
         "TLS 1.3"
     );
-    // FAPI 1 Advanced §8.5-1 lists only (EC)DHE_RSA suites for TLS 1.2: with the ECDSA
-    // development certificate no TLS 1.2 suite is permitted (the OpenID Foundation suite's
-    // DisallowInsecureCipher offers every other suite and fails a server that takes one).
+    // FAPI 1 Advanced §8.5-1 lists only (EC)DHE_RSA suites for TLS 1.2 (the OpenID Foundation
+    // suite's DisallowInsecureCipher offers every other suite and fails a server that takes
+    // one): TLS 1.2 clients get the RSA certificate and an ECDHE_RSA suite.
+    assert!(
+        handshake(&s, vec![cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256], tls12).await,
+        "TLS 1.2 ECDHE_RSA + AES-GCM"
+    );
     assert!(
         !handshake(&s, vec![cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256], tls12).await,
         "TLS 1.2 ECDHE_ECDSA is not among FAPI 1's suites"

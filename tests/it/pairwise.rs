@@ -268,6 +268,16 @@ async fn oidc_core_8_1_1_sector_identifier_uri_follows_the_outbound_policy() {
     )
     .await;
     assert_eq!(doc.hits(), 0, "nothing was fetched");
+    // The same registration where the operator allows loopback and http: accepted, so the
+    // refusals above are the policy's.
+    let dev = TestServer::start_with(|c| c.outbound.allow_private = true).await;
+    let (status, body) = dev
+        .register(&metadata(
+            json!({"subject_type": "pairwise", "sector_identifier_uri": doc.url("/s.json")}),
+        ))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(doc.hits(), 1);
 }
 
 #[tokio::test]

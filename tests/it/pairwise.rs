@@ -401,3 +401,66 @@ async fn partner_api_works_with_the_pairwise_ids_a_pairwise_client_sees() {
     let gone = call(&s, "DELETE", &format!("/users/{user_id}"), Some(&del), None).await;
     assert!(gone.status == 204 || gone.status == 200, "{}", gone.body);
 }
+
+#[tokio::test]
+async fn cli_clients_add_takes_the_subject_type() {
+    use crate::cli::consentry;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let meta = r#"{"redirect_uris":["https://partner.example/cb"]}"#;
+    let out = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            meta,
+            "--subject-type",
+            "pairwise",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["subject_type"], "pairwise");
+    // The registration rules hold: several hosts need a sector_identifier_uri (OIDC Core §8.1).
+    let spread = r#"{"redirect_uris":["https://a.example/cb","https://b.example/cb"]}"#;
+    let out = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            spread,
+            "--subject-type",
+            "pairwise",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sector_identifier_uri"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = consentry(
+        &[
+            "clients",
+            "add",
+            "--data-dir",
+            d,
+            "--metadata",
+            meta,
+            "--subject-type",
+            "secret",
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "only public and pairwise");
+}

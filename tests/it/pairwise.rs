@@ -464,3 +464,68 @@ async fn cli_clients_add_takes_the_subject_type() {
     );
     assert!(!out.status.success(), "only public and pairwise");
 }
+
+#[tokio::test]
+async fn bank_connections_webhooks_and_pinned_subs_use_the_pairwise_id() {
+    use crate::banks::{connect_sandbox, redeem, BankJourney};
+    use crate::webhooks::{body, set_webhook, tweak, Receiver};
+    let receiver = Receiver::start(0).await;
+    let s = TestServer::start_with(tweak).await;
+    let c = s
+        .client(json!({
+            "scope": "openid user:read accounts:read",
+            "subject_type": "pairwise",
+        }))
+        .await;
+    set_webhook(&s, &c, &receiver.url).await;
+    let (sub, con_id) = connect_sandbox(&s, &c).await;
+    let cid = c.id.clone();
+    let local = s
+        .provider
+        .store
+        .read(move |conn| consentry::store::users::managed_by(conn, &cid, 10, 0))
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    assert_ne!(sub, local, "the ID token carries the pairwise sub");
+
+    // Webhooks name the user as the client knows it.
+    let e = body(&receiver.wait_for(1).await[0]);
+    assert_eq!(e["eventType"], "connectionCreated");
+    assert_eq!(e["userId"], sub.as_str(), "{e}");
+
+    // The partner API lists the connection under that id.
+    let t = bearer(&s, &c, "user:read").await;
+    let list = call(
+        &s,
+        "GET",
+        &format!("/users/{sub}/connections"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body[0]["id"], con_id.as_str());
+    assert_eq!(list.body[0]["userId"], sub.as_str());
+
+    // A refresh journey pins the user by that sub in the claims parameter (OIDC Core §5.5.1).
+    let (verifier, challenge) = pkce();
+    let claims =
+        json!({"id_token": {"sub": {"value": sub}, "mh:con_id": {"value": con_id}}}).to_string();
+    let b = BankJourney::new(&s);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid refresh"), ("claims", &claims)],
+        ))
+        .await;
+    let (status, cb) = b.approve(&i, "Sandbox Bank").await;
+    assert_eq!(status, 303, "{cb}");
+    let tokens = redeem(&s, &c, &cb, &verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        sub.as_str()
+    );
+}

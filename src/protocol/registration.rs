@@ -459,6 +459,9 @@ fn check_subject_type(m: &ClientMetadata) -> OAuthResult<()> {
         [] => Err(OAuthError::invalid_client_metadata(
             "a pairwise client needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core section 8.1)",
         )),
+        list if list.contains(&None) => Err(OAuthError::invalid_client_metadata(
+            "a redirect_uri without a host names no sector: register a sector_identifier_uri (OIDC Core section 8.1)",
+        )),
         _ => Err(OAuthError::invalid_client_metadata(
             "the redirect_uris of a pairwise client span several hosts: register a sector_identifier_uri (OIDC Core section 8.1)",
         )),

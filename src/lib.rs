@@ -107,6 +107,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             .http_client(protocol::request_uri::FETCH_TIMEOUT),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
+        pairwise: protocol::subject::PairwiseKey::load_or_create(&keys_dir)?,
         scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),

@@ -24,6 +24,8 @@ pub struct Provider {
     pub passwords: crate::password_pool::PasswordPool,
     /// Keys the stateless DPoP nonces (shared by every node through the keys folder).
     pub dpop_nonce_key: ring::hmac::Key,
+    /// Keys pairwise subject identifiers (OIDC Core §8.1); never logged.
+    pub pairwise: crate::protocol::subject::PairwiseKey,
     /// Encryption at rest for recoverable secrets.
     pub sealer: crate::sealing::Sealer,
     /// Clients' `jwks_uri` key sets.

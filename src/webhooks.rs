@@ -155,12 +155,13 @@ async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), 
         .map_err(|err| err.description().to_string())?
         .ok_or_else(|| "the client has no webhook configured".to_string())?;
     let now = p.now();
+    let body = with_client_subject(p, &hook.client, &e.body);
     let res = http
         .post(&hook.url)
         .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, signature(&hook.secret, now, &e.body))
+        .header(SIGNATURE_HEADER, signature(&hook.secret, now, &body))
         .header(EVENT_ID_HEADER, &e.id)
-        .body(e.body.clone())
+        .body(body)
         .send()
         .await
         .map_err(|err| format!("{}: {err}", hook.url))?;
@@ -169,4 +170,19 @@ async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), 
     } else {
         Err(format!("{} answered {}", hook.url, res.status()))
     }
+}
+
+/// The event as the client sees it: a pairwise client (OIDC Core §8.1) gets the `userId` it
+/// knows the user by, computed at delivery from the stored local id.
+fn with_client_subject(p: &Provider, client: &crate::types::Client, body: &str) -> String {
+    if client.metadata.subject_type.as_deref() != Some("pairwise") {
+        return body.to_string();
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.to_string();
+    };
+    if let Some(user) = v["userId"].as_str().map(String::from) {
+        v["userId"] = crate::protocol::subject::for_client(p, client, &user).into();
+    }
+    v.to_string()
 }

@@ -14,6 +14,10 @@ pub enum ClientsCommand {
         /// RFC 7591 client metadata as JSON; client_id and client_secret may be fixed.
         #[arg(long)]
         metadata: String,
+        /// The client's subject identifiers (OIDC Core section 8): the user id itself, or a
+        /// pairwise value per sector. Same as `subject_type` in the metadata.
+        #[arg(long, value_parser = ["public", "pairwise"])]
+        subject_type: Option<String>,
     },
     /// List registered clients as JSON lines.
     List {
@@ -118,8 +122,22 @@ pub fn refused(e: consentry::error::OAuthError) -> anyhow::Error {
 
 pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
-        ClientsCommand::Add { dir, metadata } => {
-            let raw = json_arg("--metadata", &metadata)?;
+        ClientsCommand::Add {
+            dir,
+            metadata,
+            subject_type,
+        } => {
+            let mut raw = json_arg("--metadata", &metadata)?;
+            if let Some(t) = subject_type {
+                if !raw.is_object() {
+                    anyhow::bail!("--metadata must be a JSON object");
+                }
+                let given = raw.get("subject_type").and_then(|v| v.as_str());
+                if given.is_some_and(|g| g != t) {
+                    anyhow::bail!("--subject-type {t} contradicts subject_type in --metadata");
+                }
+                raw["subject_type"] = serde_json::json!(t);
+            }
             let out = AdminStore::open(&dir)?
                 .admin()
                 .create(raw)

@@ -38,6 +38,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
             &p.sealer,
             &p.config.outbound,
         )?;
+        reg::check_sector_document(&new.client.metadata, None, &p.config.outbound).await?;
         let client = new.client.clone();
         p.store
             .write(move |c| store::clients::insert(c, &client))
@@ -104,6 +105,12 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let raw = json_body(req).await?;
         let (updated, new_secret) =
             reg::updated_client(&client, raw, &p.sealer, &p.config.outbound)?;
+        reg::check_sector_document(
+            &updated.metadata,
+            Some(&client.metadata),
+            &p.config.outbound,
+        )
+        .await?;
         let saved = updated.clone();
         let now = p.now();
         let seen = client.clone();

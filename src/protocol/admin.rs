@@ -41,6 +41,8 @@ pub struct Admin<'a> {
 pub struct Webhook {
     pub url: String,
     pub secret: String,
+    /// The client the events go to (its `userId`s are the subjects it knows).
+    pub client: Client,
 }
 
 /// The client's webhook, when it is enabled and has both an endpoint and a secret: for the
@@ -54,16 +56,25 @@ pub async fn webhook(p: &Provider, client_id: &str) -> OAuthResult<Option<Webhoo
                 return Ok(None);
             };
             let sealed = store::clients::webhook_secret_sealed(c, &id)?;
-            Ok(client.metadata.webhook_url.zip(sealed))
+            Ok(client
+                .metadata
+                .webhook_url
+                .clone()
+                .zip(sealed)
+                .map(|w| (w, client)))
         })
         .await?;
-    let Some((url, sealed)) = found else {
+    let Some(((url, sealed), client)) = found else {
         return Ok(None);
     };
     let secret = p.sealer.open(&sealed).ok_or_else(|| {
         OAuthError::server(format!("webhook secret of {client_id} is unreadable"))
     })?;
-    Ok(Some(Webhook { url, secret }))
+    Ok(Some(Webhook {
+        url,
+        secret,
+        client,
+    }))
 }
 
 /// The client's webhook signing secret, unsealed (see `webhook`).
@@ -156,6 +167,7 @@ impl Admin<'_> {
             self.sealer,
             &self.outbound,
         )?;
+        registration::check_sector_document(&new.client.metadata, None, &self.outbound).await?;
         let webhook_secret = new
             .client
             .metadata
@@ -238,6 +250,8 @@ impl Admin<'_> {
             }
         }
         let metadata = registration::parse_metadata(raw, &self.outbound)?;
+        registration::check_sector_document(&metadata, Some(&client.metadata), &self.outbound)
+            .await?;
         self.save(client, metadata).await
     }
 

@@ -25,8 +25,10 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     pub claims: Option<ClaimsRequest>,
     pub login_hint: Option<String>,
-    /// The `sub` of a valid `id_token_hint`.
-    pub hint_sub: Option<String>,
+    /// The local user this request must end with: the `sub` pinned by the claims parameter
+    /// or by a valid `id_token_hint`, mapped from the client's subject (OIDC Core §8.1).
+    #[serde(default)]
+    pub pinned_user: Option<String>,
     pub acr_values: Option<String>,
     #[serde(default)]
     pub response_mode: ResponseMode,
@@ -52,12 +54,10 @@ impl AuthorizationRequest {
     pub fn has_prompt(&self, p: &str) -> bool {
         self.prompt.iter().any(|x| x == p)
     }
-    /// The user this request must end with, from the claims parameter or the id_token_hint.
+    /// The (local) user this request must end with, from the claims parameter or the
+    /// id_token_hint.
     pub fn required_sub(&self) -> Option<String> {
-        self.claims
-            .as_ref()
-            .and_then(|c| c.requested_sub().ok().flatten())
-            .or_else(|| self.hint_sub.clone())
+        self.pinned_user.clone()
     }
 }
 
@@ -523,6 +523,18 @@ fn check_params(
     let hint_sub = get(params, "id_token_hint")
         .map(|h| check_id_token_hint(p, client, h))
         .transpose()?;
+    let pinned_user = claims
+        .as_ref()
+        .and_then(|c| c.requested_sub().ok().flatten())
+        .or(hint_sub)
+        .map(|sub| {
+            super::subject::user_of(p, client, &sub).ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "the requested sub is not one this client knows (OIDC Core section 8.1)",
+                )
+            })
+        })
+        .transpose()?;
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -535,7 +547,7 @@ fn check_params(
         max_age,
         claims,
         login_hint: get(params, "login_hint").map(String::from),
-        hint_sub,
+        pinned_user,
         acr_values: get(params, "acr_values").map(String::from),
         response_mode,
         dpop_jkt: get(params, "dpop_jkt").map(String::from),

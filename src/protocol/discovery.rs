@@ -28,7 +28,7 @@ pub fn document(p: &Provider) -> String {
         "response_modes_supported": response::SUPPORTED_MODES,
         "authorization_signing_alg_values_supported": algs,
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
         "id_token_encryption_alg_values_supported": crate::jose::encrypt::ALGS,

@@ -40,7 +40,7 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,
-            "sub": g.user_id, "iss": p.issuer, "exp": t.expires_at, "iat": g.created_at,
+            "sub": g.user_id.as_deref().map(|u| super::subject::for_client(p, client, u)), "iss": p.issuer, "exp": t.expires_at, "iat": g.created_at,
             "scope_descriptions": describe(&t.scopes),
         })),
         _ => Ok(inactive),

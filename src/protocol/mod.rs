@@ -30,6 +30,7 @@ pub mod revocation;
 pub mod scope_policy;
 pub mod scopes;
 pub mod secrets;
+pub mod subject;
 pub mod tokens;
 pub mod upstream;
 pub mod user_claims;

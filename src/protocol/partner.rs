@@ -8,12 +8,14 @@ use crate::provider::Provider;
 use crate::store::connections::BankConnection;
 use crate::store::users::User;
 use crate::store::{connections, users};
-use crate::types::ScopeSet;
+use crate::types::{Client, ScopeSet};
 use serde::Serialize;
 
 /// The client calling, with the scopes of its token.
 pub struct Caller {
     pub client_id: String,
+    /// The calling client: the user ids it sees are its subjects (OIDC Core §8).
+    pub client: Client,
     pub scopes: ScopeSet,
 }
 
@@ -31,8 +33,15 @@ pub async fn caller(p: &Provider, presented: &Presentation, needed: &str) -> OAu
             "the access token lacks the {needed} scope"
         )));
     }
+    let id = token.row.client_id.clone();
+    let client = p
+        .store
+        .read(move |c| crate::store::clients::get(c, &id))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
     Ok(Caller {
         client_id: token.row.client_id,
+        client,
         scopes,
     })
 }
@@ -55,11 +64,11 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn of(u: User, client_id: &str) -> UserView {
+    fn of(p: &Provider, u: User, client: &Client) -> UserView {
         UserView {
-            user_id: u.id,
+            user_id: super::subject::for_client(p, client, &u.id),
             client_user_id: u.client_user_id,
-            client_id: client_id.to_string(),
+            client_id: client.id.clone(),
             managed_by: "client",
             created_at: u.created_at,
             scopes: None,
@@ -90,14 +99,14 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    fn of(p: &Provider, c: BankConnection) -> ConnectionView {
+    fn of(p: &Provider, c: BankConnection, client: &Client) -> ConnectionView {
         let institution = p.plugins.get(&c.institution_id);
         ConnectionView {
             name: institution.as_ref().map(|i| i.meta.name.clone()),
             bank_ref: institution.as_ref().map(|i| i.meta.bank_ref.clone()),
             kind: institution.as_ref().map(|i| i.meta.kind.as_str()),
             id: c.id,
-            user_id: c.user_id,
+            user_id: super::subject::for_client(p, client, &c.user_id),
             bank_id: c.institution_id,
             status: c.status,
             consent_expires_at: c.consent_expires_at,
@@ -145,7 +154,7 @@ pub async fn create_user(p: &Provider, caller: &Caller, new: NewUser) -> OAuthRe
     };
     let stored = user.clone();
     p.store.write(move |c| users::insert(c, &stored)).await?;
-    let mut view = UserView::of(user, &caller.client_id);
+    let mut view = UserView::of(p, user, &caller.client);
     view.scopes = Some(caller.scopes.to_string());
     Ok(view)
 }
@@ -169,7 +178,7 @@ pub async fn list_users(
         .await?;
     let views = list
         .into_iter()
-        .map(|u| UserView::of(u, &caller.client_id))
+        .map(|u| UserView::of(p, u, &caller.client))
         .collect();
     Ok((views, total))
 }
@@ -178,9 +187,9 @@ fn not_found() -> OAuthError {
     OAuthError::not_found("no such user")
 }
 
-/// One of the caller's users, or not found.
+/// One of the caller's users, named by the id the caller knows it by, or not found.
 async fn managed(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<User> {
-    let id = user_id.to_string();
+    let id = super::subject::user_of(p, &caller.client, user_id).ok_or_else(not_found)?;
     p.store
         .read(move |c| users::get(c, &id))
         .await?
@@ -190,8 +199,9 @@ async fn managed(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<Us
 
 pub async fn get_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<UserView> {
     Ok(UserView::of(
+        p,
         managed(p, caller, user_id).await?,
-        &caller.client_id,
+        &caller.client,
     ))
 }
 
@@ -205,7 +215,10 @@ pub async fn user_connections(
         .store
         .read(move |c| connections::for_user(c, &user.id))
         .await?;
-    Ok(list.into_iter().map(|c| ConnectionView::of(p, c)).collect())
+    Ok(list
+        .into_iter()
+        .map(|c| ConnectionView::of(p, c, &caller.client))
+        .collect())
 }
 
 /// Deletes one of a user's connections: its grants and tokens and its sealed institution

@@ -379,10 +379,7 @@ fn check_fetched_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
             check_fetched_uri("request_uris", uri, outbound)?;
         }
     }
-    if let Some(v) = m.extra.get("sector_identifier_uri") {
-        let uri = v.as_str().ok_or_else(|| {
-            OAuthError::invalid_client_metadata("sector_identifier_uri must be a URI")
-        })?;
+    if let Some(uri) = &m.sector_identifier_uri {
         check_fetched_uri("sector_identifier_uri", uri, outbound)?;
     }
     Ok(())
@@ -416,16 +413,93 @@ fn check_display_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
     Ok(())
 }
 
-/// OIDC Registration §2: only the subject types discovery offers (`public`).
+/// OIDC Registration §2: the subject types discovery offers. A pairwise client needs a
+/// sector (OIDC Core §8.1): its `sector_identifier_uri`, or redirect_uris on one host.
 fn check_subject_type(m: &ClientMetadata) -> OAuthResult<()> {
-    match m.extra.get("subject_type") {
-        None => Ok(()),
-        Some(Value::String(t)) if t == "public" => Ok(()),
-        Some(_) => Err(OAuthError::invalid_client_metadata(
-            "subject_type: only public is supported (subject_types_supported; OIDC Registration section 2)",
+    match m.subject_type.as_deref() {
+        None | Some("public") => return Ok(()),
+        Some("pairwise") => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "subject_type must be public or pairwise (subject_types_supported; OIDC Registration section 2)",
+            ))
+        }
+    }
+    if m.sector_identifier_uri.is_some() {
+        return Ok(());
+    }
+    let host = |u: &String| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    };
+    let mut hosts: Vec<Option<String>> = m.redirect_uris.iter().map(host).collect();
+    hosts.dedup();
+    match hosts.as_slice() {
+        [Some(_)] => Ok(()),
+        [] => Err(OAuthError::invalid_client_metadata(
+            "a pairwise client needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core section 8.1)",
+        )),
+        list if list.contains(&None) => Err(OAuthError::invalid_client_metadata(
+            "a redirect_uri without a host names no sector: register a sector_identifier_uri (OIDC Core section 8.1)",
+        )),
+        _ => Err(OAuthError::invalid_client_metadata(
+            "the redirect_uris of a pairwise client span several hosts: register a sector_identifier_uri (OIDC Core section 8.1)",
         )),
     }
 }
+
+/// Longest `sector_identifier_uri` document read.
+const MAX_SECTOR_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// OIDC Core §8.1.1 / Registration §2: the `sector_identifier_uri` document is fetched (under
+/// the outbound policy) and must be a JSON array of URIs holding every registered
+/// redirect_uri, or registration fails. `stored` is the client as it was (on an update): an
+/// unchanged sector URI and redirect_uris are not fetched again.
+pub async fn check_sector_document(
+    m: &ClientMetadata,
+    stored: Option<&ClientMetadata>,
+    outbound: &OutboundPolicy,
+) -> OAuthResult<()> {
+    let Some(uri) = &m.sector_identifier_uri else {
+        return Ok(());
+    };
+    if stored.is_some_and(|s| {
+        s.sector_identifier_uri.as_ref() == Some(uri) && s.redirect_uris == m.redirect_uris
+    }) {
+        return Ok(());
+    }
+    let bad = |why: String| {
+        OAuthError::invalid_client_metadata(format!(
+            "sector_identifier_uri {}: {why} (OIDC Core section 8.1.1)",
+            printable(uri)
+        ))
+    };
+    let url = outbound.check_uri(uri).map_err(&bad)?;
+    let res = outbound
+        .http_client(SECTOR_FETCH_TIMEOUT)
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| bad(format!("could not be fetched ({e})")))?;
+    if !res.status().is_success() {
+        return Err(bad(format!("answered {}", res.status())));
+    }
+    let body = crate::outbound::read_capped(res, MAX_SECTOR_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| bad(format!("could not be read ({e})")))?;
+    let listed: Vec<String> = serde_json::from_slice(&body)
+        .map_err(|_| bad("is not a JSON array of URI strings".into()))?;
+    match m.redirect_uris.iter().find(|r| !listed.contains(r)) {
+        Some(missing) => Err(bad(format!(
+            "does not list the redirect_uri {}",
+            printable(missing)
+        ))),
+        None => Ok(()),
+    }
+}
+
+const SECTOR_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// RFC 3986 §2: a URI is ASCII, made of unreserved and reserved characters and
 /// percent-encodings. A parser that "fixes" spaces, quotes or raw non-ASCII would store one

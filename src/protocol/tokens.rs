@@ -99,7 +99,10 @@ pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
         .grant
         .and_then(|g| g.user_id.clone())
         .or_else(|| req.user.clone());
-    let sub = user_id.clone().unwrap_or_else(|| req.client.id.clone());
+    let sub = match &user_id {
+        Some(u) => super::subject::for_client(p, req.client, u),
+        None => req.client.id.clone(),
+    };
     let jti = ordered_jti(now);
     let access_exp = now + life.access_token_secs;
     let scope = req.scopes.to_string();
@@ -236,7 +239,7 @@ pub async fn id_token(
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let alg = id_token_alg(p, client);
     let mut c = json!({
-        "iss": p.issuer, "sub": user_id, "aud": client.id,
+        "iss": p.issuer, "sub": super::subject::for_client(p, client, &user_id), "aud": client.id,
         "iat": now, "exp": now + p.config.lifetimes.id_token_secs,
     });
     if let Some(t) = grant.auth_time {

@@ -50,7 +50,10 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Us
     {
         out.extend(claims::by_request(&user.claims, &req.userinfo));
     }
-    out.insert("sub".into(), Value::String(user.id));
+    out.insert(
+        "sub".into(),
+        Value::String(super::subject::for_client(p, &client, &user.id)),
+    );
     match client
         .metadata
         .userinfo_signed_response_alg

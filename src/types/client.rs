@@ -75,6 +75,13 @@ pub struct ClientMetadata {
     /// Where this client's webhook events are delivered (https, or http on loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// OIDC Registration §2: `public` (the default) or `pairwise` (OIDC Core §8.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
+    /// OIDC Core §8.1.1: an https document listing the client's redirect_uris; its host is
+    /// the sector of a pairwise client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -108,6 +115,23 @@ impl ClientMetadata {
     }
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
+    }
+    /// The sector a pairwise client's subject identifiers are computed for (OIDC Core §8.1):
+    /// the host of its `sector_identifier_uri`, else of its redirect_uris (registration made
+    /// sure they share one). `None` for public clients.
+    pub fn pairwise_sector(&self) -> Option<String> {
+        if self.subject_type.as_deref() != Some("pairwise") {
+            return None;
+        }
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        };
+        match &self.sector_identifier_uri {
+            Some(u) => host(u),
+            None => self.redirect_uris.first().and_then(|u| host(u)),
+        }
     }
     /// Test connections are open to every client; api and legacy ones only when granted.
     pub fn allows_connection_type(&self, kind: &str) -> bool {

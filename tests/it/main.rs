@@ -39,6 +39,7 @@ mod login_throttle;
 mod openapi;
 mod ops;
 mod outbound_policy;
+mod pairwise;
 mod partner;
 mod plugin_host;
 mod refresh_retry;

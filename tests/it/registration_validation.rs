@@ -134,20 +134,26 @@ async fn rfc7517_unusable_keys_in_jwks_are_refused() {
 }
 
 #[tokio::test]
-async fn oidc_registration_s2_pairwise_subjects_are_refused_while_only_public_is_offered() {
+async fn oidc_registration_s2_only_the_subject_types_discovery_offers_are_registered() {
     // OIDC Registration §2 subject_type: only what subject_types_supported offers.
     let s = TestServer::start().await;
     let discovery = s.discovery().await;
-    assert_eq!(discovery["subject_types_supported"], json!(["public"]));
+    assert_eq!(
+        discovery["subject_types_supported"],
+        json!(["public", "pairwise"])
+    );
     refused(
         &s,
-        &with("subject_type", json!("pairwise")),
+        &with("subject_type", json!("ephemeral")),
         "invalid_client_metadata",
         "OIDC Registration section 2",
     )
     .await;
-    let (status, body) = s.register(&with("subject_type", json!("public"))).await;
-    assert_eq!(status, 201, "{body}");
+    for t in ["public", "pairwise"] {
+        let (status, body) = s.register(&with("subject_type", json!(t))).await;
+        assert_eq!(status, 201, "{t}: {body}");
+        assert_eq!(body["subject_type"], t);
+    }
 }
 
 #[tokio::test]

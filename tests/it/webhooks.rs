@@ -14,7 +14,7 @@ const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
 /// One request the receiver saw.
 #[derive(Clone, Debug)]
-struct Received {
+pub struct Received {
     signature: String,
     event_id: String,
     body: String,
@@ -22,14 +22,14 @@ struct Received {
 
 /// An HTTP server on loopback that records webhook POSTs and answers 500 while `failing` > 0.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     seen: Arc<Mutex<Vec<Received>>>,
     failing: Arc<Mutex<u32>>,
 }
 
 impl Receiver {
-    async fn start(failing: u32) -> Receiver {
+    pub async fn start(failing: u32) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::serve(listener, failing)
     }
@@ -101,7 +101,7 @@ impl Receiver {
     }
 
     /// Waits (bounded) until `n` requests have arrived.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
             let seen = self.seen.lock().clone();
@@ -133,14 +133,14 @@ fn verify(secret: &str, r: &Received) -> bool {
     ring::hmac::verify(&key, format!("{t}.{}", r.body).as_bytes(), &mac).is_ok()
 }
 
-fn tweak(c: &mut consentry::config::Config) {
+pub fn tweak(c: &mut consentry::config::Config) {
     c.admin_token = Some(ADMIN_TOKEN.into());
     c.webhooks.retry_base_secs = 1;
     c.webhooks.poll_interval_ms = 50;
 }
 
 /// Points `client`'s webhook at `url` through the admin API; returns the signing secret.
-async fn set_webhook(s: &TestServer, client: &TestClient, url: &str) -> String {
+pub async fn set_webhook(s: &TestServer, client: &TestClient, url: &str) -> String {
     let res = s
         .browser()
         .put(format!("{}/admin/clients/{}/webhook", s.base, client.id))
@@ -175,7 +175,7 @@ async fn settled(s: &TestServer, id: &Value) {
     }
 }
 
-fn body(r: &Received) -> Value {
+pub fn body(r: &Received) -> Value {
     serde_json::from_str(&r.body).unwrap()
 }
 

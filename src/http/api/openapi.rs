@@ -302,6 +302,8 @@ fn schemas() -> Value {
         "tls_client_auth_san_ip": string,
         "tls_client_auth_san_email": string,
         "fapi_profile": {"type": "string", "enum": ["fapi1_advanced", "fapi2"]},
+        "subject_type": {"type": "string", "enum": ["public", "pairwise"]},
+        "sector_identifier_uri": {"type": "string", "format": "uri"},
         "connection_types": {"$ref": "#/components/schemas/ConnectionTypes"},
         "webhook_url": {"type": "string", "format": "uri"},
     });

@@ -84,7 +84,9 @@ pub async fn exchange(
 /// The `sub` of a data-access token must be a user this client manages (RFC 6749 §5.2: the
 /// grant is not valid for anyone else).
 async fn managed_user(p: &Provider, client: &Client, sub: &str) -> OAuthResult<String> {
-    let id = sub.to_string();
+    let unknown = || OAuthError::invalid_grant("sub is not a user this client manages");
+    // A pairwise client names its users by their pairwise sub (OIDC Core §8.1).
+    let id = crate::protocol::subject::user_of(p, client, sub).ok_or_else(unknown)?;
     let user = p
         .store
         .read(move |c| crate::store::users::get(c, &id))

@@ -490,7 +490,8 @@ pub async fn run_plans(
             let entries = p
                 .entries
                 .into_iter()
-                .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module))
+                // A plan's name selects all its modules.
+                .filter(|e| only.is_empty() || only.iter().any(|o| o == e.module || o == p.name))
                 .collect();
             (p.name, entries)
         })

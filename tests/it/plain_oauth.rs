@@ -196,3 +196,24 @@ async fn fapi2_client_without_openid_via_par_and_dpop() {
     assert!(body.get("id_token").is_none(), "{body}");
     assert_eq!(body["scope"], "accounts:read");
 }
+
+#[tokio::test]
+async fn a_bank_connection_without_openid_is_named_by_introspection() {
+    // Without openid there is no ID token to carry mh:con_id (contract: Claims), so the
+    // connection the grant made is given by introspection (RFC 7662 §2.2 allows extensions).
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    let (verifier, challenge) = pkce();
+    let b = crate::banks::BankJourney::new(&s);
+    let i = b
+        .start(&plain_params(&c, &challenge, "id:sandbox-bank"))
+        .await;
+    let cb = b.sandbox_bank(&i).await;
+    let tokens = crate::banks::redeem(&s, &c, &cb, &verifier).await;
+    assert!(tokens.get("id_token").is_none(), "{tokens}");
+    let intro = s
+        .introspect(&c, tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(intro["active"], true);
+    assert!(intro["mh:con_id"].is_string(), "{intro}");
+}

@@ -54,7 +54,13 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     // RFC 9449 §4.3: htu is the URL the caller sent to, without its query.
     let htu = format!("{}/gateway{path}", p.issuer);
     let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
-    let token = match bearer::presentation(&p, req, &htu).await {
+    // The Authorization header only (RFC 6750 §2.1): a token in a form body would be
+    // forwarded to the origin with the body.
+    let presented = match params::authorization_header(req) {
+        Some(_) => bearer::presentation(&p, req, &htu).await,
+        None => Err(OAuthError::no_token()),
+    };
+    let token = match presented {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
             rule::admit(&p, &route, &presented).await

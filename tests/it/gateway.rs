@@ -390,3 +390,23 @@ fn routes_to_private_upstreams_need_allow_private() {
     config.outbound.allow_private = true;
     assert!(config.validate().is_ok(), "{:?}", config.validate());
 }
+
+#[tokio::test]
+async fn a_token_in_the_body_is_not_accepted_nor_forwarded() {
+    // RFC 6750 §2.1 only: a form-body token (§2.2) would reach the origin with the body.
+    let origin = Origin::start().await;
+    let s = start(&origin.base).await;
+    let c = s
+        .client(json!({"scope": "openid accounts:read accounts:write"}))
+        .await;
+    let at = client_token(&s, &c, "accounts:write").await;
+    let res = s
+        .browser()
+        .post(s.url("/gateway/payments"))
+        .form(&[("access_token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(origin.count(), 0);
+}

@@ -185,8 +185,19 @@ for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "
   CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
 done
 
+# The FAPI 2 plain_oauth variants' protected resource (resource.resourceUrl): a gateway route
+# whose origin is the runner's own server, which answers only requests carrying the identity
+# the gateway signs.
+cat >"$WORK/provider.toml" <<TOML
+[[gateway.routes]]
+method = "GET"
+path = "/resource"
+scopes = ["email"]
+upstream = "http://127.0.0.1:$RP_PORT"
+TOML
+
 echo "== starting the provider on port $PORT"
-"$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &
+"$BIN" serve --config "$WORK/provider.toml" --data-dir "$DATA" --listen "127.0.0.1:$PORT" --issuer "$ISSUER" >"$WORK/provider.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do
   if [ -f "$DATA/keys/ca.pem" ] && curl -sf --cacert "$DATA/keys/ca.pem" "https://localhost:$PORT/healthz" >/dev/null 2>&1; then break; fi
@@ -199,7 +210,7 @@ cat >"$WORK/runner.json" <<JSON
  "user":{"username":"conformance-user","password":"$PASSWORD"},
  "clients":{$CLIENTS},
  "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
- "registration_token":"$REGISTRATION_TOKEN",
+ "registration_token":"$REGISTRATION_TOKEN","resource_url":"$ISSUER/gateway/resource",
  "rotate_keys_command":["$PWD/$BIN","keys","rotate","--data-dir","$DATA"]}
 JSON
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub server: ServerLimits,
     /// Requests made on a client's behalf (`jwks_uri`, ...): see `crate::outbound`.
     pub outbound: crate::outbound::OutboundPolicy,
+    /// The scope-checked gateway's routes (`[[gateway.routes]]`): see `crate::protocol::gateway`.
+    pub gateway: crate::protocol::gateway::GatewayConfig,
 }
 
 /// Connection limits and timeouts, so idle or slow clients cannot hold the server's
@@ -189,6 +191,7 @@ impl Default for Config {
             webhooks: Default::default(),
             server: ServerLimits::default(),
             outbound: Default::default(),
+            gateway: Default::default(),
         }
     }
 }
@@ -286,6 +289,9 @@ impl Config {
                 )));
             }
         }
+        self.gateway
+            .validate(&self.outbound)
+            .map_err(ConfigError::Invalid)?;
         if l.refresh_retry_grace_secs < 0 {
             return Err(ConfigError::Invalid(
                 "lifetimes.refresh_retry_grace_secs must not be negative".into(),

@@ -114,6 +114,9 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         plugins: load_plugins(&config),
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
+        gateway_http: config
+            .outbound
+            .http_client(protocol::gateway::UPSTREAM_TIMEOUT),
         config,
     };
     provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));

@@ -46,6 +46,8 @@ pub struct Provider {
     pub upstream_http: reqwest::Client,
     /// Institutions' ID-token signing keys.
     pub upstream_jwks: crate::protocol::jwks_fetch::JwksCache,
+    /// Forwards gateway requests to their upstream origins, under the outbound policy.
+    pub gateway_http: reqwest::Client,
 }
 
 /// The endpoint URLs, derived from the issuer once.

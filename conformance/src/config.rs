@@ -32,6 +32,10 @@ pub struct Config {
     /// the operator to rotate them (e.g. `consentry keys rotate --data-dir D`).
     #[serde(default)]
     pub rotate_keys_command: Option<Vec<String>>,
+    /// `resource.resourceUrl`: the protected resource the plain OAuth variants call (they
+    /// have no UserInfo); the openid variants call UserInfo.
+    #[serde(default)]
+    pub resource_url: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Debug)]

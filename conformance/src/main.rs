@@ -15,7 +15,7 @@ struct Cli {
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "conformance/report")]
     out: PathBuf,
-    /// Run only these modules (repeatable).
+    /// Run only these modules (repeatable); a plan's name selects all its modules.
     #[arg(long = "module")]
     modules: Vec<String>,
     /// Run only these plans (repeatable), e.g. oidcc-basic-certification-test-plan.
@@ -65,7 +65,7 @@ async fn main() {
     }
     let known: Vec<&str> = consentry_conformance::plans::plans()
         .into_iter()
-        .flat_map(|p| p.entries.into_iter().map(|e| e.module))
+        .flat_map(|p| std::iter::once(p.name).chain(p.entries.into_iter().map(|e| e.module)))
         .collect();
     if let Some(m) = cli.modules.iter().find(|m| !known.contains(&m.as_str())) {
         fail(&format!("no module {m} in the plans (see --list)"));

@@ -36,6 +36,33 @@ pub fn publish_as(url: &str, content_type: &'static str, body: &str) -> Result<(
     Ok(())
 }
 
+/// The protected resource the plain OAuth variants reach through the provider's gateway
+/// (`resource_url`): paths under it answer any method.
+pub const RESOURCE_PATH: &str = "/resource";
+
+/// The resource's answer: 200 with a JSON body when the gateway passed the caller's identity
+/// (a `Consentry-Identity` JWT), 403 otherwise, so a module fails unless the request came
+/// through the gateway's token check.
+fn resource_reply(head: &str) -> String {
+    let identity = head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("consentry-identity")
+            .then(|| v.trim().to_string())
+    });
+    let (status, body) = match identity {
+        Some(jwt) if jwt.split('.').count() == 3 => ("200 OK", r#"{"resource":"ok"}"#),
+        _ => (
+            "403 Forbidden",
+            r#"{"error":"the gateway's identity header is missing"}"#,
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Listens on `addr` and answers GETs for published paths (404 otherwise), one request per
 /// connection.
 pub async fn serve(addr: &str) -> Result<(), String> {
@@ -55,6 +82,12 @@ pub async fn serve(addr: &str) -> Result<(), String> {
                 }
                 let head = String::from_utf8_lossy(&buf);
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path.starts_with(RESOURCE_PATH) {
+                    let reply = resource_reply(&head);
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                    return;
+                }
                 let body = documents()
                     .lock()
                     .expect("documents lock")

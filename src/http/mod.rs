@@ -9,6 +9,7 @@ mod bearer;
 mod catcher;
 mod cookies;
 mod discovery;
+mod gateway;
 mod interaction;
 mod middleware;
 mod ops;
@@ -64,6 +65,8 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(userinfo::userinfo)
                 .post(userinfo::userinfo),
         )
+        // The scope-checked gateway (`[[gateway.routes]]`), beside UserInfo.
+        .push(Router::with_path("gateway/{**rest}").goal(gateway::forward))
         .push(
             Router::with_path("reg")
                 .hoop(middleware::forget_clients_after_changes)

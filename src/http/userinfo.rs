@@ -37,7 +37,7 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
 
 /// FAPI 1 Part 1 §6.2.1-11: every answer carries `x-fapi-interaction-id` (the protocol chooses
 /// its value).
-fn interaction_id(req: &Request, res: &mut Response) {
+pub(super) fn interaction_id(req: &Request, res: &mut Response) {
     const NAME: &str = "x-fapi-interaction-id";
     let sent = req.headers().get(NAME).and_then(|v| v.to_str().ok());
     let id = fapi::interaction_id(sent);

@@ -488,12 +488,12 @@ fn check_params(
         ));
     }
     let response_mode = ResponseMode::parse(get(params, "response_mode"), &response_type)?;
+    let scope = check_scope(client, get(params, "scope"), &response_type)?;
     if response_types::includes(&response_type, "id_token") && get(params, "nonce").is_none() {
         return Err(OAuthError::invalid_request(
             "nonce is required when an ID token is returned from the authorization endpoint (OIDC Core sections 3.2.2.1, 3.3.2.11)",
         ));
     }
-    let scope = check_scope(client, get(params, "scope"))?;
     pkce::check_challenge(
         get(params, "code_challenge"),
         get(params, "code_challenge_method"),
@@ -580,12 +580,20 @@ fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Reje
     }
 }
 
-/// `openid` is required; every scope must be known and allowed for the client. Scopes the
-/// client cannot use (offline_access without the refresh_token grant) are dropped.
-fn check_scope(client: &Client, scope: Option<&str>) -> OAuthResult<String> {
+/// Every scope must be known and allowed for the client. Scopes the client cannot use
+/// (offline_access without the refresh_token grant) are dropped. Without `openid` the request
+/// is plain OAuth 2.0 (RFC 6749): it gets a code and tokens but no ID token, so a response
+/// type that returns one needs `openid` (OIDC Core §3.3.2.11).
+fn check_scope(client: &Client, scope: Option<&str>, response_type: &str) -> OAuthResult<String> {
     let requested = ScopeSet::parse(scope.unwrap_or_default());
-    if !requested.contains("openid") {
-        return Err(OAuthError::invalid_scope("the openid scope is required"));
+    if requested.is_empty() {
+        // RFC 6749 §3.3: no default scope is defined, so the request fails.
+        return Err(OAuthError::invalid_scope("scope is missing"));
+    }
+    if !requested.contains("openid") && response_type != "code" {
+        return Err(OAuthError::invalid_scope(format!(
+            "the openid scope is required for response type {response_type} (OIDC Core section 3.3.2.11); without it only code is offered"
+        )));
     }
     let mut granted = ScopeSet::default();
     for s in requested.iter() {

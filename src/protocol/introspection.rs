@@ -29,6 +29,9 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
         if let Some(cnf) = c.get("cnf") {
             out["cnf"] = cnf.clone();
         }
+        if let Some(id) = connection_of(p, &at.row).await? {
+            out[super::bank::CONNECTION_CLAIM] = json!(id);
+        }
         return Ok(out);
     }
     let hash = secrets::digest(token);
@@ -45,6 +48,22 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
         })),
         _ => Ok(inactive),
     }
+}
+
+/// The bank connection a bank-scoped grant made. An ID token names it when asked for
+/// (`mh:con_id`); a plain OAuth grant (no `openid`) has no ID token, so introspection does.
+async fn connection_of(p: &Provider, token: &grants::AccessToken) -> OAuthResult<Option<String>> {
+    let bank_scoped = crate::types::ScopeSet::parse(&token.scopes)
+        .iter()
+        .any(super::bank::is_bank_scope);
+    let Some(grant_id) = token.grant_id.clone().filter(|_| bank_scoped) else {
+        return Ok(None);
+    };
+    let grant = p
+        .store
+        .read(move |c| grants::get_grant(c, &grant_id))
+        .await?;
+    Ok(grant.and_then(|g| g.connection_id))
 }
 
 /// Human text for each scope (the same as the consent page shows), for resource servers.

@@ -11,6 +11,7 @@ pub mod client_keys;
 pub mod discovery;
 pub mod dpop;
 pub mod fapi;
+pub mod gateway;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;

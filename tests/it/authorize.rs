@@ -75,9 +75,9 @@ async fn request_errors_redirect_with_error_state_and_iss() {
             "response_type is required",
         ),
         (
-            &[("scope", "profile")],
+            &[("scope", "")],
             "invalid_scope",
-            "openid is required",
+            "a scope is required (RFC 6749 §3.3: no default scope)",
         ),
         (
             &[("scope", "openid unknown:scope")],

@@ -91,6 +91,7 @@ async fn dynamic_client_variant_registers_its_clients_and_deletes_them_at_the_en
         rp_kid: None,
         registration_token: Some(INITIAL_ACCESS_TOKEN.into()),
         rotate_keys_command: None,
+        resource_url: None,
     };
     let ca = reqwest::Certificate::from_pem(&server.ca_pem).unwrap();
     // OIDCCRefreshToken registers two clients (AbstractOIDCCMultipleClient); the hybrid

@@ -217,6 +217,7 @@ async fn setup(tamper: Tamper) -> Setup {
         rp_kid: None,
         registration_token: None,
         rotate_keys_command: None,
+        resource_url: None,
     };
     Setup {
         _server: server,

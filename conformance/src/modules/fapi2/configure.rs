@@ -45,14 +45,18 @@ pub async fn configure(ctx: &mut Ctx<'_>, f: &Fapi) -> Flow {
     ctx.log.must_ok(
         "GetResourceEndpointConfiguration",
         &[],
-        ok("resource: the UserInfo endpoint"),
+        ok(if f.openid {
+            "resource: the UserInfo endpoint"
+        } else {
+            "resource: resource.resourceUrl"
+        }),
     )?;
-    let ui = ctx.server_str("userinfo_endpoint");
+    let url = resource_url(ctx, f);
     ctx.log.must_ok(
         "SetProtectedResourceUrlToSingleResourceEndpoint",
         &[],
-        ui.map(|u| format!("protected resource: {u}"))
-            .ok_or("no userinfo_endpoint".to_string()),
+        url.map(|u| format!("protected resource: {u}"))
+            .ok_or("no protected resource URL".to_string()),
     )
 }
 

@@ -254,7 +254,7 @@ pub(super) async fn dpop_resource_request(
     fixed_jti: &mut Option<String>,
 ) -> Flow<Resp> {
     use ProofChange::*;
-    let url = crate::modules::endpoint(ctx, "userinfo_endpoint").unwrap_or_default();
+    let url = resource_url(ctx, f).unwrap_or_default();
     let at = ctx.access_token.clone().unwrap_or_default();
     ensure_dpop_key(ctx, f)?;
     let mut last = None;

@@ -83,11 +83,14 @@ pub async fn happy_flow(ctx: &mut Ctx<'_>) -> Flow {
 /// requestProtectedResource of the happy flow, with performAdditionalResourceEndpointTests
 /// for the first client.
 pub(super) async fn happy_flow_resource(ctx: &mut Ctx<'_>, f: &mut Fapi) -> Flow {
+    let url = resource_url(ctx, f);
     ctx.log.info(
         "ExtractTLSTestValuesFromResourceConfiguration",
-        "the UserInfo endpoint",
+        format!(
+            "the resource endpoint {}",
+            url.as_deref().unwrap_or("(none)")
+        ),
     );
-    let url = crate::modules::endpoint(ctx, "userinfo_endpoint");
     crate::tls_probe::endpoint_block(
         &mut ctx.log,
         "Resource endpoint TLS test",

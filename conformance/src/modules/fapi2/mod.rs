@@ -220,9 +220,8 @@ fn entries(
 /// openid_connect and plain_oauth, unsigned requests, plain responses.
 pub fn security_profile_plan() -> crate::plans::Plan {
     let mut out = Vec::new();
-    // plain_oauth is not run: Consentry is an OpenID Provider, its authorization endpoint
-    // requires the openid scope (see conformance/README.md).
-    for openid in ["openid_connect"] {
+    // plain_oauth: no openid scope, no ID token; the resource is a gateway route (run.sh).
+    for openid in ["openid_connect", "plain_oauth"] {
         for auth in ["private_key_jwt", "mtls"] {
             for sender in ["dpop", "mtls"] {
                 out.extend(entries(auth, sender, openid, "unsigned", "plain_response"));

@@ -29,8 +29,17 @@ impl Default for ResourceCall {
     }
 }
 
+/// The protected resource: UserInfo for OpenID variants; for plain OAuth, whose tokens carry no
+/// `openid`, the configured `resource_url` (`resource.resourceUrl`).
+pub(super) fn resource_url(ctx: &Ctx<'_>, f: &Fapi) -> Option<String> {
+    match &ctx.cfg.resource_url {
+        Some(u) if !f.openid => Some(u.clone()),
+        _ => crate::modules::endpoint(ctx, "userinfo_endpoint"),
+    }
+}
+
 pub async fn call_resource(ctx: &mut Ctx<'_>, f: &mut Fapi, how: &ResourceCall) -> Flow<Resp> {
-    let url = crate::modules::endpoint(ctx, "userinfo_endpoint").unwrap_or_default();
+    let url = resource_url(ctx, f).unwrap_or_default();
     let at = ctx.access_token.clone().unwrap_or_default();
     let use_dpop = how.dpop.unwrap_or(f.dpop);
     let with_cert = how.certificate.unwrap_or(f.mtls_bound);

@@ -15,6 +15,9 @@
 #   CONSENTRY             the consentry binary [consentry]
 #   INITIAL_ACCESS_TOKEN  the server's `registration_token`, for the dynamic-registration plans
 #   TEST_USER / TEST_PASSWORD  the user the suite's browser logs in as [oidf / generated]
+#   PLAIN_RESOURCE_URL    the resource the FAPI 2 plain_oauth configurations call: a gateway
+#                         route (`[[gateway.routes]]`, scope accounts:read) in front of your
+#                         API [$ISSUER/gateway/accounts]
 #   RESPONSE_TYPES        JSON array of response types the OIDC clients register
 #                         [["code","code id_token","id_token"]]; add "code token",
 #                         "code id_token token" and "id_token token" where the provider offers them
@@ -28,6 +31,7 @@ OUT="${OUT:-./out}"
 CONSENTRY="${CONSENTRY:-consentry}"
 INITIAL_ACCESS_TOKEN="${INITIAL_ACCESS_TOKEN:-}"
 TEST_USER="${TEST_USER:-oidf}"
+PLAIN_RESOURCE_URL="${PLAIN_RESOURCE_URL:-$ISSUER/gateway/accounts}"
 TEST_PASSWORD="${TEST_PASSWORD:-$(openssl rand -hex 16)}"
 RESPONSE_TYPES="${RESPONSE_TYPES:-[\"code\",\"code id_token\",\"id_token\"]}"
 ISSUER="${ISSUER%/}"
@@ -149,6 +153,7 @@ values = {
   "MTLS2_CERT": pem("$c2", "cert.pem") if "$c2" else "null",
   "MTLS2_KEY": pem("$c2", "key.pem") if "$c2" else "null",
   "INITIAL_ACCESS_TOKEN": json.dumps("$INITIAL_ACCESS_TOKEN"),
+  "PLAIN_RESOURCE_URL": json.dumps("$PLAIN_RESOURCE_URL"),
   "TEST_USER": json.dumps("$TEST_USER"), "TEST_PASSWORD": json.dumps("$TEST_PASSWORD"),
 }
 for k, v in values.items():

@@ -115,19 +115,10 @@ const NONCE_KEY_FILE: &str = "dpop-nonce.secret";
 
 /// The HMAC key nonces are derived from, kept in the keys folder so every node agrees.
 pub fn nonce_key(dir: &std::path::Path) -> std::io::Result<ring::hmac::Key> {
-    let path = dir.join(NONCE_KEY_FILE);
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(s) => s,
-        Err(_) => {
-            std::fs::create_dir_all(dir)?;
-            let s = super::secrets::random_token();
-            crate::files::write_private(&path, &s)?;
-            s
-        }
-    };
+    let secret = super::secrets::load_or_create_secret(dir, NONCE_KEY_FILE)?;
     Ok(ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
-        secret.trim().as_bytes(),
+        secret.as_bytes(),
     ))
 }
 

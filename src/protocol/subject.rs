@@ -27,17 +27,8 @@ pub struct PairwiseKey {
 impl PairwiseKey {
     /// The key in `dir`, made on first use.
     pub fn load_or_create(dir: &Path) -> std::io::Result<PairwiseKey> {
-        let path = dir.join(KEY_FILE);
-        let secret = match std::fs::read_to_string(&path) {
-            Ok(s) => s,
-            Err(_) => {
-                std::fs::create_dir_all(dir)?;
-                let s = super::secrets::random_token();
-                crate::files::write_private(&path, &s)?;
-                s
-            }
-        };
-        Ok(PairwiseKey::from_secret(secret.trim().as_bytes()))
+        let secret = super::secrets::load_or_create_secret(dir, KEY_FILE)?;
+        Ok(PairwiseKey::from_secret(secret.as_bytes()))
     }
 
     /// Two independent keys derived from one secret (one to encrypt, one for the iv).

@@ -175,14 +175,16 @@ fn check_server_configuration(ctx: &mut Ctx<'_>) -> Flow {
     )
 }
 
-/// StoreOriginalClientConfiguration, ExtractClientNameFromStoredConfig,
-/// ExtractInitialAccessTokenFromStoredConfig.
-fn stored_client_configuration(ctx: &mut Ctx<'_>) -> Flow {
-    ctx.log.must_ok(
-        "StoreOriginalClientConfiguration",
-        &[],
-        Ok("the client template of the runner configuration".into()),
-    )?;
+/// StoreOriginalClientConfiguration (for a module's first client only),
+/// ExtractClientNameFromStoredConfig, ExtractInitialAccessTokenFromStoredConfig.
+pub(super) fn stored_client_configuration(ctx: &mut Ctx<'_>, first_client: bool) -> Flow {
+    if first_client {
+        ctx.log.must_ok(
+            "StoreOriginalClientConfiguration",
+            &[],
+            Ok("the client template of the runner configuration".into()),
+        )?;
+    }
     ctx.log.must_ok(
         "ExtractClientNameFromStoredConfig",
         &[],
@@ -347,7 +349,7 @@ fn complete_client_configuration(ctx: &mut Ctx<'_>, offline_access: bool) -> Flo
 /// registered with the module's additions. Returns the registration request.
 async fn configure_dynamic(ctx: &mut Ctx<'_>, run: &mut Run, spec: &Spec) -> Flow<Value> {
     configure_server(ctx).await?;
-    stored_client_configuration(ctx)?;
+    stored_client_configuration(ctx, true)?;
     let template = ctx.client.clone();
     let req = register_client(ctx, run, &template, spec).await?;
     complete_client_configuration(ctx, spec.offline_access)?;
@@ -370,7 +372,7 @@ async fn configure_registration_test(ctx: &mut Ctx<'_>) -> Flow {
     )?;
     get_dynamic_server_configuration(ctx).await?;
     check_server_configuration(ctx)?;
-    stored_client_configuration(ctx)
+    stored_client_configuration(ctx, true)
 }
 
 /// `uri` with `name=value` added to its query (`replace`: instead of its query).

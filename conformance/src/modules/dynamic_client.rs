@@ -49,7 +49,7 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
     configure_server_and_keys(ctx).await?;
     let add = additions(ctx.module);
     let template = ctx.client.clone();
-    let first = register(ctx, &template, "StoreOriginalClientConfiguration", &add).await?;
+    let first = register(ctx, &template, true, &add).await?;
     ctx.client = first.clone();
     complete_client_configuration_for_auth(ctx)?;
     if add.second_client {
@@ -61,7 +61,7 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
                 .client(&format!("{}_2", ctx.role))
                 .map(|c| (c.clone(), "the second client template".into())),
         )?;
-        let second = register(ctx, &template2, "", &add).await?;
+        let second = register(ctx, &template2, false, &add).await?;
         ctx.client = second.clone();
         complete_client_configuration_for_auth(ctx)?;
         ctx.client = first;
@@ -81,31 +81,10 @@ pub async fn configure(ctx: &mut Ctx<'_>) -> Flow {
 async fn register(
     ctx: &mut Ctx<'_>,
     template: &Client,
-    store_condition: &str,
+    first_client: bool,
     add: &Additions,
 ) -> Flow<Client> {
-    if !store_condition.is_empty() {
-        ctx.log.must_ok(
-            store_condition,
-            &[],
-            Ok("the client template of the runner configuration".into()),
-        )?;
-    }
-    ctx.log.must_ok(
-        "ExtractClientNameFromStoredConfig",
-        &[],
-        Ok("no client_name configured: one is made per module".into()),
-    )?;
-    let token = if ctx.cfg.registration_token.is_some() {
-        "initial access token configured"
-    } else {
-        "no initial access token configured"
-    };
-    ctx.log.must_ok(
-        "ExtractInitialAccessTokenFromStoredConfig",
-        &[],
-        Ok(token.into()),
-    )?;
+    super::dynamic::stored_client_configuration(ctx, first_client)?;
     // GenerateRS256ClientJWKs: ring cannot generate RSA keys, so the key is the template's.
     let key = ctx.log.must(
         "LoadClientKey",

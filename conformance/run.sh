@@ -94,14 +94,6 @@ add_client() { # name auth_method [role] [grant and response types]
   "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $1\",\"redirect_uris\":[\"https://rp.conformance.test/callback\",\"https://rp.conformance.test/callback2\"],\"token_endpoint_auth_method\":\"$2\",$types,\"scope\":\"$SCOPE\"}" >/dev/null
   printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","redirect_uri2":"https://rp.conformance.test/callback2"}' "$role" "$id" "$sec"
 }
-# The client of the request_uri modules: what their dynamic registration would send
-# (request_uris on the runner's server, the runner's RSA key, RS256 request objects).
-add_request_uri_client() {
-  local id="conformance-request-uri" sec uri="http://127.0.0.1:$RP_PORT/requests/request-uri.jwt"
-  sec=$(secret)
-  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance request_uri\",\"redirect_uris\":[\"https://rp.conformance.test/callback\"],\"token_endpoint_auth_method\":\"client_secret_basic\",\"grant_types\":[\"authorization_code\"],\"response_types\":[\"code\"],\"scope\":\"$SCOPE\",\"request_uris\":[\"$uri\"],\"request_object_signing_alg\":\"RS256\",\"jwks\":$RP_JWKS}" >/dev/null
-  printf '"request_uri":{"client_id":"%s","client_secret":"%s","redirect_uri":"https://rp.conformance.test/callback","request_uri":"%s"}' "$id" "$sec" "$uri"
-}
 # A client that signs with a key (KEYNAME: rsa1, rsa2, ec1, ec2 as ALG) and, when CERTNAME
 # (client1, client2) is given, presents that certificate; MEMBERS are its metadata members
 # beyond client_id, client_name, redirect_uris, scope and jwks. Prints its runner entry.
@@ -117,7 +109,7 @@ add_keyed_client() { # role keyname alg certname members [redirect_uri]
 # The subject DN a tls_client_auth client registers for client certificate N.
 client_dn() { echo "CN=conformance-client-$1,O=Consentry Conformance"; }
 
-CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post),$(add_request_uri_client)"
+CLIENTS="$(add_client basic client_secret_basic),$(add_client basic-2 client_secret_basic client_secret_basic_2),$(add_client post client_secret_post)"
 CLIENTS="$CLIENTS,$(add_client front-channel client_secret_basic client_secret_basic_front_channel_tokens "$FRONT_CHANNEL")"
 CLIENTS="$CLIENTS,$(add_client front-channel-post client_secret_post client_secret_post_front_channel_tokens "$FRONT_CHANNEL")"
 # FAPI 1 Advanced (fapi1-advanced-final-test-plan): two clients per client authentication

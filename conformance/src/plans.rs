@@ -106,11 +106,22 @@ fn dynamic_client(entries: &[Entry]) -> Vec<Entry> {
         .collect()
 }
 
-/// Both client registration variants of a plan: the static clients' entries, then the same
-/// modules registering their clients.
+/// The modules the suite marks `@VariantNotApplicable(ClientRegistration = static_client)`.
+const DYNAMIC_CLIENT_ONLY: [&str; 3] = [
+    "oidcc-idtoken-signature",
+    "oidcc-idtoken-unsigned",
+    "oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported",
+];
+
+/// Both client registration variants of a plan: the static clients' entries (less the
+/// dynamic-only modules), then every module registering its clients.
 fn static_and_dynamic(entries: Vec<Entry>) -> Vec<Entry> {
     let dynamic = dynamic_client(&entries);
-    entries.into_iter().chain(dynamic).collect()
+    entries
+        .into_iter()
+        .filter(|e| !DYNAMIC_CLIENT_ONLY.contains(&e.module))
+        .chain(dynamic)
+        .collect()
 }
 
 /// The implicit plan (`OIDCCImplicitTestPlan`): one table for `id_token` and for

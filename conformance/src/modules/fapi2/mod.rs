@@ -234,20 +234,22 @@ pub fn security_profile_plan() -> crate::plans::Plan {
     }
 }
 
-/// fapi2-message-signing-final-test-plan: private_key_jwt and mtls × dpop and mtls, signed
-/// requests, plain and JARM responses.
+/// fapi2-message-signing-final-test-plan: private_key_jwt and mtls × dpop and mtls ×
+/// openid_connect and plain_oauth, signed requests, plain and JARM responses.
 pub fn message_signing_plan() -> crate::plans::Plan {
     let mut out = Vec::new();
-    for response_mode in ["plain_response", "jarm"] {
-        for auth in ["private_key_jwt", "mtls"] {
-            for sender in ["dpop", "mtls"] {
-                out.extend(entries(
-                    auth,
-                    sender,
-                    "openid_connect",
-                    "signed_non_repudiation",
-                    response_mode,
-                ));
+    for openid in ["openid_connect", "plain_oauth"] {
+        for response_mode in ["plain_response", "jarm"] {
+            for auth in ["private_key_jwt", "mtls"] {
+                for sender in ["dpop", "mtls"] {
+                    out.extend(entries(
+                        auth,
+                        sender,
+                        openid,
+                        "signed_non_repudiation",
+                        response_mode,
+                    ));
+                }
             }
         }
     }

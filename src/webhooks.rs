@@ -175,7 +175,7 @@ async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), 
 /// The event as the client sees it: a pairwise client (OIDC Core §8.1) gets the `userId` it
 /// knows the user by, computed at delivery from the stored local id.
 fn with_client_subject(p: &Provider, client: &crate::types::Client, body: &str) -> String {
-    if client.metadata.subject_type.as_deref() != Some("pairwise") {
+    if !client.metadata.is_pairwise() {
         return body.to_string();
     }
     let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) else {

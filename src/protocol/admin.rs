@@ -16,16 +16,10 @@ use serde_json::{json, Value};
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
-/// Members the server owns: ignored when they come back in a body (a read, edited, put back).
-const SERVER_OWNED: &[&str] = &[
-    "client_id_issued_at",
-    "client_secret_expires_at",
-    "registration_access_token",
-    "registration_client_uri",
-    "disabled",
-    "disabled_at",
-    "webhook_secret",
-];
+/// Members the admin view adds beside registration's server-owned ones
+/// (`registration::SERVER_OWNED`): all are ignored when they come back in a body (a read,
+/// edited, put back).
+const ADMIN_VIEW_ONLY: &[&str] = &["disabled", "disabled_at", "webhook_secret"];
 
 /// What administration runs against: the store, the data key, and the time.
 pub struct Admin<'a> {
@@ -111,7 +105,7 @@ fn strip_server_owned(raw: &mut Value) -> OAuthResult<()> {
     let obj = raw.as_object_mut().ok_or_else(|| {
         OAuthError::invalid_client_metadata("client metadata must be a JSON object")
     })?;
-    for k in SERVER_OWNED {
+    for k in registration::SERVER_OWNED.iter().chain(ADMIN_VIEW_ONLY) {
         obj.remove(*k);
     }
     Ok(())

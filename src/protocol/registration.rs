@@ -100,7 +100,7 @@ pub fn new_client(
 }
 
 /// Members of a registration answer (RFC 7591 §3.2.1) the server sets: a request's are ignored.
-const SERVER_OWNED: &[&str] = &[
+pub const SERVER_OWNED: &[&str] = &[
     "registration_access_token",
     "registration_client_uri",
     "client_id_issued_at",

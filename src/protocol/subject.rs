@@ -85,7 +85,7 @@ impl PairwiseKey {
 /// The sector of a pairwise client; one without a sector (registration refuses that) is a
 /// sector of its own.
 fn sector(client: &Client) -> Option<String> {
-    if client.metadata.subject_type.as_deref() != Some("pairwise") {
+    if !client.metadata.is_pairwise() {
         return None;
     }
     Some(

@@ -116,11 +116,15 @@ impl ClientMetadata {
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }
+    /// OIDC Core §8.1: this client knows users by pairwise subject identifiers.
+    pub fn is_pairwise(&self) -> bool {
+        self.subject_type.as_deref() == Some("pairwise")
+    }
     /// The sector a pairwise client's subject identifiers are computed for (OIDC Core §8.1):
     /// the host of its `sector_identifier_uri`, else of its redirect_uris (registration made
     /// sure they share one). `None` for public clients.
     pub fn pairwise_sector(&self) -> Option<String> {
-        if self.subject_type.as_deref() != Some("pairwise") {
+        if !self.is_pairwise() {
             return None;
         }
         let host = |u: &str| {

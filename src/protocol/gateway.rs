@@ -81,8 +81,13 @@ impl GatewayConfig {
     }
 }
 
-/// Segment by segment: equal, or a `{name}` pattern segment against a non-empty one.
+/// Segment by segment: equal, or a `{name}` pattern segment against a non-empty one. A path
+/// with a dot segment (`.`, `..`, also percent-encoded) matches nothing: the upstream URL
+/// would resolve it (RFC 3986 §5.2.4) and reach a path no route allows.
 fn matches(pattern: &str, path: &str) -> bool {
+    if path.split('/').any(is_dot_segment) {
+        return false;
+    }
     let (mut want, mut got) = (pattern.split('/'), path.split('/'));
     loop {
         match (want.next(), got.next()) {
@@ -92,6 +97,11 @@ fn matches(pattern: &str, path: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+    decoded == "." || decoded == ".."
 }
 
 /// The route's scopes the token lacks, space-separated (empty when it has them all).
@@ -164,6 +174,14 @@ mod tests {
         assert!(!matches("/accounts/{id}", "/accounts/42/more"));
         assert!(!matches("/accounts", "/accounts/42"));
         assert!(!matches("/accounts", "/accountsx"));
+        // A captured segment cannot climb out of the route (RFC 3986 §5.2.4).
+        for dots in ["..", ".", "%2e%2e", "%2E.", ".%2e"] {
+            assert!(
+                !matches("/accounts/{id}", &format!("/accounts/{dots}")),
+                "{dots}"
+            );
+        }
+        assert!(matches("/accounts/{id}", "/accounts/..x"));
     }
 
     #[test]

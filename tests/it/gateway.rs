@@ -410,3 +410,53 @@ async fn a_token_in_the_body_is_not_accepted_nor_forwarded() {
     assert_eq!(res.status(), 401);
     assert_eq!(origin.count(), 0);
 }
+
+/// RFC 3986 §5.2.4: a `{name}` segment of `..` would make the upstream URL climb out of the
+/// route (`/accounts/..` resolves to `/`), reaching a path no route allows with a token
+/// scoped for this one: such paths match no route and nothing is forwarded. Sent as raw
+/// HTTP, since an HTTP client library resolves dot segments before sending.
+#[tokio::test]
+async fn a_dot_segment_cannot_leave_the_route() {
+    let origin = Origin::start().await;
+    let s = start(&origin.base).await;
+    let c = s.client(json!({"scope": "openid accounts:read"})).await;
+    let at = client_token(&s, &c, "accounts:read").await;
+    for path in ["/accounts/..", "/accounts/%2e%2e", "/accounts/.%2E"] {
+        let status = raw_get_status(&s, &format!("/oidc/gateway{path}"), &at).await;
+        assert!(status.starts_with("HTTP/1.1 404"), "{path}: {status}");
+    }
+    assert!(origin.last().is_none(), "nothing reached the origin");
+}
+
+/// The status line of a GET for `target`, written byte for byte over TLS.
+async fn raw_get_status(s: &TestServer, target: &str, token: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&s.ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("https://"))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_string()
+}

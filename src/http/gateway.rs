@@ -43,7 +43,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let method = req.method().as_str().to_string();
     let Some(route) = p.config.gateway.find(&method, &path).cloned() else {
         let e = OAuthError::not_found("no gateway route for this method and path");
-        return respond::json(res, StatusCode::NOT_FOUND, &e.body());
+        return respond::oauth_error(res, &e, "");
     };
     let dpop = params::authorization_header(req)
         .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));
@@ -80,7 +80,8 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     };
     let body = match params::payload(req, MAX_REQUEST_BODY).await {
         Ok(b) => b,
-        Err(e) => return respond::json(res, StatusCode::PAYLOAD_TOO_LARGE, &e.body()),
+        // 413 when too large, 400 when unreadable: the error's own status.
+        Err(e) => return respond::oauth_error(res, &e, ""),
     };
     let url = rule::upstream_url(&route, &path, req.uri().query());
     let mut outbound = p

@@ -1024,26 +1024,14 @@ pub async fn exchange_code(ctx: &mut Ctx<'_>) -> Flow {
     Ok(())
 }
 
-/// The access token, expiry, refresh token and ID token of a successful token response.
-pub fn accept_token_response(ctx: &mut Ctx<'_>, body: &Value) -> Flow {
-    let at = body["access_token"].as_str().map(str::to_string);
-    ctx.log.must_ok(
-        "CheckForAccessTokenValue",
-        &[],
-        at.clone()
-            .map(|_| "access_token present".into())
-            .ok_or("no access_token".into()),
-    )?;
-    ctx.access_token = at;
-    ctx.log.must_ok(
-        "ExtractAccessTokenFromTokenResponse",
-        &[],
-        Ok("extracted".into()),
-    )?;
+/// ExtractExpiresInFromTokenEndpointResponse (`missing_expiry` when absent: INFO in the OIDC
+/// plans, WARNING in FAPI 2), ValidateExpiresIn and CheckForRefreshTokenValue; keeps the
+/// refresh token.
+pub fn check_expiry_and_refresh_token(ctx: &mut Ctx<'_>, body: &Value, missing_expiry: Outcome) {
     let has_expires = body.get("expires_in").is_some();
     ctx.log.check(
         "ExtractExpiresInFromTokenEndpointResponse",
-        Info,
+        missing_expiry,
         &["RFC6749-5.1"],
         if has_expires {
             Ok("expires_in present".into())
@@ -1072,6 +1060,25 @@ pub fn accept_token_response(ctx: &mut Ctx<'_>, body: &Value) -> Flow {
             .map(|_| "refresh_token present".into())
             .ok_or("no refresh_token".into()),
     );
+}
+
+/// The access token, expiry, refresh token and ID token of a successful token response.
+pub fn accept_token_response(ctx: &mut Ctx<'_>, body: &Value) -> Flow {
+    let at = body["access_token"].as_str().map(str::to_string);
+    ctx.log.must_ok(
+        "CheckForAccessTokenValue",
+        &[],
+        at.clone()
+            .map(|_| "access_token present".into())
+            .ok_or("no access_token".into()),
+    )?;
+    ctx.access_token = at;
+    ctx.log.must_ok(
+        "ExtractAccessTokenFromTokenResponse",
+        &[],
+        Ok("extracted".into()),
+    )?;
+    check_expiry_and_refresh_token(ctx, body, Info);
     let r = match body["id_token"].as_str() {
         None => Err("no id_token in the token endpoint response".to_string()),
         Some(raw) => jose::decode(raw).map(|jws| {

@@ -176,38 +176,7 @@ pub fn process_token_response(ctx: &mut Ctx<'_>, f: &mut Fapi, resp: &Resp) -> F
         &[],
         ok(format!("token_type {}", body["token_type"])),
     )?;
-    let has_expires = body.get("expires_in").is_some();
-    ctx.log.check(
-        "ExtractExpiresInFromTokenEndpointResponse",
-        Warning,
-        &["RFC6749-5.1"],
-        if has_expires {
-            ok("expires_in present")
-        } else {
-            fail("expires_in missing")
-        },
-    );
-    if has_expires {
-        let r = match body["expires_in"].as_u64() {
-            Some(n) if n > 0 => ok(format!("expires_in {n}")),
-            _ => fail(format!(
-                "expires_in is not a positive integer: {}",
-                body["expires_in"]
-            )),
-        };
-        ctx.log
-            .check("ValidateExpiresIn", Failure, &["RFC6749-5.1"], r);
-    }
-    ctx.refresh_token = body["refresh_token"].as_str().map(str::to_string);
-    ctx.log.check(
-        "CheckForRefreshTokenValue",
-        Info,
-        &[],
-        ctx.refresh_token
-            .as_ref()
-            .map(|_| "refresh_token present".into())
-            .ok_or("no refresh_token".into()),
-    );
+    crate::modules::check_expiry_and_refresh_token(ctx, &body, Warning);
     if let Some(rt) = ctx.refresh_token.clone() {
         ctx.log.check(
             "EnsureMinimumRefreshTokenLength",

@@ -14,11 +14,11 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod outbound;
-pub mod password_pool;
 pub mod plugins;
 pub mod protocol;
 pub mod provider;
 pub mod sealing;
+pub mod secrets;
 pub mod store;
 pub mod supervise;
 pub mod tls;
@@ -89,15 +89,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         protocol::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
     // Supervised-task panics are counted by the store's task list, shared with the metrics.
     let metrics = metrics::Metrics::new(store.tasks().panics.clone());
-    let mut provider = Provider {
+    let services = protocol::Services {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         issuer,
         store,
         keys: ArcSwap::from_pointee(keys),
-        discovery: ArcSwap::from_pointee(String::new()),
         metrics,
-        clock,
-        passwords: password_pool::PasswordPool::new(
+        passwords: protocol::password_pool::PasswordPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?,
         mtls_roots,
@@ -119,7 +117,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             .http_client(protocol::gateway::UPSTREAM_TIMEOUT),
         config,
     };
-    provider.discovery = ArcSwap::from_pointee(protocol::discovery::document(&provider));
+    let provider = Provider {
+        discovery: ArcSwap::from_pointee(protocol::discovery::document(&services)),
+        services,
+        clock,
+    };
     let provider = Arc::new(provider);
     if provider.config.demo {
         demo::ensure(&provider).await?;
@@ -170,7 +172,7 @@ pub async fn sweep_once(
 fn load_plugins(config: &Config) -> plugins::Registry {
     let registry = plugins::Registry::load(
         &config.plugins.dir,
-        config.plugins.limits(),
+        plugins::sandbox::Limits::from_config(&config.plugins),
         config.plugins.settings.clone(),
     );
     let catalog = registry.catalog();

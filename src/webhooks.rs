@@ -3,38 +3,12 @@
 //! never holds up another. After the last attempt an event is kept as dead for an operator
 //! to inspect and redeliver.
 
-use crate::protocol::secrets;
+use crate::config::webhooks::WebhookConfig;
 use crate::provider::Provider;
+use crate::secrets;
 use crate::store::outbox::{self, Event};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookConfig {
-    /// Attempts before an event is dead.
-    pub max_attempts: i64,
-    /// Delay before the first retry (seconds); doubled each time, plus up to 25 % jitter.
-    pub retry_base_secs: i64,
-    pub retry_max_secs: i64,
-    /// How often the outbox is checked for due events (milliseconds).
-    pub poll_interval_ms: u64,
-    /// Time allowed for one delivery (seconds).
-    pub timeout_secs: u64,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        WebhookConfig {
-            max_attempts: 8,
-            retry_base_secs: 10,
-            retry_max_secs: 3600,
-            poll_interval_ms: 1000,
-            timeout_secs: 10,
-        }
-    }
-}
 
 /// Slack beyond the delivery timeout before a claim lapses: for looking up the client's
 /// webhook and recording the outcome.
@@ -150,7 +124,7 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
 }
 
 async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), String> {
-    let hook = crate::protocol::admin::webhook(p, &e.client_id)
+    let hook = crate::protocol::admin::webhook(&p.ctx(), &e.client_id)
         .await
         .map_err(|err| err.description().to_string())?
         .ok_or_else(|| "the client has no webhook configured".to_string())?;
@@ -182,7 +156,7 @@ fn with_client_subject(p: &Provider, client: &crate::types::Client, body: &str) 
         return body.to_string();
     };
     if let Some(user) = v["userId"].as_str().map(String::from) {
-        v["userId"] = crate::protocol::subject::for_client(p, client, &user).into();
+        v["userId"] = crate::protocol::subject::for_client(&p.ctx(), client, &user).into();
     }
     v.to_string()
 }

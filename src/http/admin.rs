@@ -3,7 +3,7 @@
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::admin::{self, Admin};
-use crate::protocol::secrets;
+use crate::secrets;
 use salvo::prelude::*;
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ fn no_content(res: &mut Response, result: OAuthResult<()>) {
 #[handler]
 pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = async { Admin::of(&p).create(json_body(req).await?).await }.await;
+    let result = async { Admin::of(&p.ctx()).create(json_body(req).await?).await }.await;
     answer(res, StatusCode::CREATED, result);
 }
 
@@ -73,7 +73,7 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             q.get("limit").map(String::as_str),
             q.get("offset").map(String::as_str),
         )?;
-        Admin::of(&p).list(limit, offset).await
+        Admin::of(&p.ctx()).list(limit, offset).await
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -85,7 +85,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     answer(
         res,
         StatusCode::OK,
-        Admin::of(&p).show(&client_id(req)).await,
+        Admin::of(&p.ctx()).show(&client_id(req)).await,
     );
 }
 
@@ -93,34 +93,43 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn replace(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let id = client_id(req);
-    let result = async { Admin::of(&p).replace(&id, json_body(req).await?).await }.await;
+    let result = async {
+        Admin::of(&p.ctx())
+            .replace(&id, json_body(req).await?)
+            .await
+    }
+    .await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn delete(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    no_content(res, Admin::of(&p).delete(&client_id(req)).await);
+    no_content(res, Admin::of(&p.ctx()).delete(&client_id(req)).await);
 }
 
 #[handler]
 pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p).set_disabled(&client_id(req), true).await;
+    let result = Admin::of(&p.ctx())
+        .set_disabled(&client_id(req), true)
+        .await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn enable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p).set_disabled(&client_id(req), false).await;
+    let result = Admin::of(&p.ctx())
+        .set_disabled(&client_id(req), false)
+        .await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn rotate_secret(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p).rotate_secret(&client_id(req)).await;
+    let result = Admin::of(&p.ctx()).rotate_secret(&client_id(req)).await;
     answer(res, StatusCode::OK, result);
 }
 
@@ -130,7 +139,7 @@ pub async fn connection_types(req: &mut Request, depot: &mut Depot, res: &mut Re
     let id = client_id(req);
     let result = async {
         let body = json_body(req).await?;
-        Admin::of(&p).grant_connection_types(&id, body).await
+        Admin::of(&p.ctx()).grant_connection_types(&id, body).await
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -140,7 +149,12 @@ pub async fn connection_types(req: &mut Request, depot: &mut Depot, res: &mut Re
 pub async fn scopes(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let id = client_id(req);
-    let result = async { Admin::of(&p).set_scope(&id, json_body(req).await?).await }.await;
+    let result = async {
+        Admin::of(&p.ctx())
+            .set_scope(&id, json_body(req).await?)
+            .await
+    }
+    .await;
     answer(res, StatusCode::OK, result);
 }
 
@@ -148,12 +162,20 @@ pub async fn scopes(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn set_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let id = client_id(req);
-    let result = async { Admin::of(&p).set_webhook(&id, json_body(req).await?).await }.await;
+    let result = async {
+        Admin::of(&p.ctx())
+            .set_webhook(&id, json_body(req).await?)
+            .await
+    }
+    .await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn remove_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    no_content(res, Admin::of(&p).remove_webhook(&client_id(req)).await);
+    no_content(
+        res,
+        Admin::of(&p.ctx()).remove_webhook(&client_id(req)).await,
+    );
 }

@@ -12,7 +12,7 @@ pub async fn dead(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let client = req.query::<String>("client_id");
     let limit = req.query::<String>("limit");
-    match admin::dead_events(&p, client, limit.as_deref()).await {
+    match admin::dead_events(&p.ctx(), client, limit.as_deref()).await {
         Ok(body) => respond::json(res, StatusCode::OK, &body),
         Err(e) => respond::oauth_error(res, &e, ""),
     }
@@ -23,7 +23,7 @@ pub async fn dead(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn redeliver(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let id = req.param::<String>("event_id").unwrap_or_default();
-    match admin::redeliver(&p, &id).await {
+    match admin::redeliver(&p.ctx(), &id).await {
         Ok(()) => respond::json(res, StatusCode::ACCEPTED, &json!({ "status": "pending" })),
         Err(e) => respond::oauth_error(res, &e, ""),
     }

@@ -16,17 +16,17 @@ pub async fn authorize(req: &mut Request, depot: &mut Depot, res: &mut Response)
     } else {
         params::query_pairs(req)
     };
-    let (request, client) = match authz::validate(&p, &raw).await {
+    let (request, client) = match authz::validate(&p.ctx(), &raw).await {
         Ok(v) => v,
         Err(Refusal::Page(e)) => return respond::error_page(res, &e),
         Err(Refusal::Redirect(d)) => return respond::deliver(res, d),
     };
-    let session = match interaction::session(&p, cookies::get(req, cookies::SESSION)).await {
+    let session = match interaction::session(&p.ctx(), cookies::get(req, cookies::SESSION)).await {
         Ok(s) => s,
         Err(e) => return respond::error_page(res, &e),
     };
     let browser = cookies::browser_id(&p, req, res);
-    match interaction::begin(&p, request, &client, &browser, session).await {
+    match interaction::begin(&p.ctx(), request, &client, &browser, session).await {
         Ok(Begun::Redirect(d)) => respond::deliver(res, d),
         Ok(Begun::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
         Err(e) => respond::error_page(res, &e),

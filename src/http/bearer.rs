@@ -47,7 +47,7 @@ pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthRe
                     )
                 })?;
                 let method = req.method().as_str().to_string();
-                let jkt = dpop::check(p, &proof, &method, htu, Some(&token), 401).await?;
+                let jkt = dpop::check(&p.ctx(), &proof, &method, htu, Some(&token), 401).await?;
                 Ok(Presentation {
                     token,
                     dpop_jkt: Some(jkt),

@@ -38,7 +38,7 @@ pub fn browser_id(p: &Provider, req: &Request, res: &mut Response) -> String {
     }
     let v = p.sealer.seal(&format!(
         "{BROWSER_PREFIX}{}",
-        crate::protocol::secrets::random_token()
+        crate::secrets::random_token()
     ));
     set(res, BROWSER, v.clone(), 24 * 3600);
     v

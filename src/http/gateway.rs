@@ -59,7 +59,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let token = match presented {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
-            rule::admit(&p, &route, &presented).await
+            rule::admit(&p.ctx(), &route, &presented).await
         }
         Err(e) => Err(e),
     };
@@ -74,7 +74,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return;
         }
     };
-    let identity = match rule::identity(&p, &route, &token) {
+    let identity = match rule::identity(&p.ctx(), &route, &token) {
         Ok(jwt) => jwt,
         Err(e) => return respond::resource_error(res, &e, dpop),
     };

@@ -10,7 +10,7 @@ use salvo::prelude::*;
 
 async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
     let uid = req.param::<String>("uid").unwrap_or_default();
-    match interaction::load(p, &uid, cookies::get(req, cookies::BROWSER)).await {
+    match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {
         Ok(l) => Some(l),
         Err(e) => {
             respond::error_page(res, &e);
@@ -80,7 +80,7 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
                 &i.id,
                 &i.csrf_token,
                 &display(live, &live.client_name()),
-                live.institution_name(p).as_deref(),
+                live.institution_name(&p.ctx()).as_deref(),
                 &live.scope_descriptions(),
             ),
         ),
@@ -94,7 +94,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(live) = live(&p, req, res).await else {
         return;
     };
-    match interaction::current_step(&p, &live).await {
+    match interaction::current_step(&p.ctx(), &live).await {
         Ok(step) => show_step(&p, req, res, &live, step),
         Err(e) => respond::error_page(res, &e),
     }
@@ -148,7 +148,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         )
     };
     let credentials = (username.as_str(), password.as_str());
-    match interaction::login(&p, &live, credentials, &address, device.as_deref()).await {
+    match interaction::login(&p.ctx(), &live, credentials, &address, device.as_deref()).await {
         Ok(done) => {
             cookies::set(
                 res,
@@ -195,7 +195,7 @@ pub async fn consent(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return respond::error_page(res, &e);
         }
     };
-    let outcome = interaction::consent(&p, &live, approve).await;
+    let outcome = interaction::consent(&p.ctx(), &live, approve).await;
     respond_outcome(res, &live, outcome);
 }
 
@@ -221,7 +221,7 @@ pub async fn choose(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         return;
     };
     let institution = form.get("institution").cloned().unwrap_or_default();
-    let outcome = journey::choose(&p, &live, &institution)
+    let outcome = journey::choose(&p.ctx(), &live, &institution)
         .await
         .map(|()| Outcome::Continue);
     respond_outcome(res, &live, outcome);
@@ -238,9 +238,9 @@ pub async fn journey_form(req: &mut Request, depot: &mut Depot, res: &mut Respon
         return;
     };
     let outcome = if form.get("action").map(String::as_str) == Some("cancel") {
-        journey::cancel(&p, &live).await.map(Outcome::Deliver)
+        journey::cancel(&p.ctx(), &live).await.map(Outcome::Deliver)
     } else {
-        journey::submit(&p, &live, &form).await
+        journey::submit(&p.ctx(), &live, &form).await
     };
     respond_outcome(res, &live, outcome);
 }
@@ -259,10 +259,10 @@ pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Respo
         .map(|s| crate::protocol::upstream::interaction_of(s))
         .unwrap_or_default()
         .to_string();
-    let live = match interaction::load(&p, &uid, cookies::get(req, cookies::BROWSER)).await {
+    let live = match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {
         Ok(l) => l,
         Err(e) => return respond::error_page(res, &e),
     };
-    let outcome = journey::upstream_return(&p, &live, &params).await;
+    let outcome = journey::upstream_return(&p.ctx(), &live, &params).await;
     respond_outcome(res, &live, outcome);
 }

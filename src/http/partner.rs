@@ -25,7 +25,7 @@ async fn caller(
     let result = match bearer::presentation(p, req, &htu).await {
         Ok(mut presented) => {
             presented.cert_thumbprint = params::client_certificate(p, req).map(|c| c.thumbprint());
-            partner::caller(p, &presented, scope).await
+            partner::caller(&p.ctx(), &presented, scope).await
         }
         Err(e) => Err(e),
     };
@@ -95,7 +95,7 @@ pub async fn create_user(req: &mut Request, depot: &mut Depot, res: &mut Respons
         return;
     };
     let result = match new_user(req).await {
-        Ok(new) => partner::create_user(&p, &c, new).await,
+        Ok(new) => partner::create_user(&p.ctx(), &c, new).await,
         Err(e) => Err(e),
     };
     answer(res, StatusCode::CREATED, result);
@@ -121,7 +121,7 @@ pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response
     let page = page_param(req, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         .and_then(|l| Ok((l, page_param(req, "offset", 0, i64::MAX)?)));
     let result = match page {
-        Ok((limit, offset)) => partner::list_users(&p, &c, limit, offset).await,
+        Ok((limit, offset)) => partner::list_users(&p.ctx(), &c, limit, offset).await,
         Err(e) => Err(e),
     };
     if let Ok((_, total)) = &result {
@@ -142,7 +142,7 @@ pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let Some(c) = caller(&p, req, res, "user:read").await else {
         return;
     };
-    let result = partner::get_user(&p, &c, &path(req, "user_id")).await;
+    let result = partner::get_user(&p.ctx(), &c, &path(req, "user_id")).await;
     answer(res, StatusCode::OK, result);
 }
 
@@ -152,7 +152,7 @@ pub async fn user_connections(req: &mut Request, depot: &mut Depot, res: &mut Re
     let Some(c) = caller(&p, req, res, "user:read").await else {
         return;
     };
-    let result = partner::user_connections(&p, &c, &path(req, "user_id")).await;
+    let result = partner::user_connections(&p.ctx(), &c, &path(req, "user_id")).await;
     answer(res, StatusCode::OK, result);
 }
 
@@ -165,7 +165,7 @@ pub async fn delete_connection(req: &mut Request, depot: &mut Depot, res: &mut R
     let (user, connection) = (path(req, "user_id"), path(req, "connection_id"));
     no_content(
         res,
-        partner::delete_connection(&p, &c, &user, &connection).await,
+        partner::delete_connection(&p.ctx(), &c, &user, &connection).await,
     );
 }
 
@@ -177,6 +177,6 @@ pub async fn delete_user(req: &mut Request, depot: &mut Depot, res: &mut Respons
     };
     no_content(
         res,
-        partner::delete_user(&p, &c, &path(req, "user_id")).await,
+        partner::delete_user(&p.ctx(), &c, &path(req, "user_id")).await,
     );
 }

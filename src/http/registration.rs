@@ -3,8 +3,8 @@
 use super::{params, provider, respond};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::registration::{self as reg, Registrar};
-use crate::protocol::secrets;
 use crate::provider::Provider;
+use crate::secrets;
 use crate::store;
 use crate::types::Client;
 use salvo::prelude::*;

@@ -145,7 +145,7 @@ pub fn deliver(res: &mut Response, d: crate::protocol::response::Delivery) {
 /// RFC 9449 §8.1: offers the current DPoP nonce when the provider requires nonces.
 pub fn dpop_nonce(res: &mut Response, p: &crate::provider::Provider) {
     if p.config.dpop_require_nonce {
-        if let Ok(v) = HeaderValue::from_str(&crate::protocol::dpop::current_nonce(p)) {
+        if let Ok(v) = HeaderValue::from_str(&crate::protocol::dpop::current_nonce(&p.ctx())) {
             res.headers_mut().insert("dpop-nonce", v);
         }
     }

@@ -25,7 +25,7 @@ async fn authenticated(
         .map_err(|e| (e, scheme))?;
     let presented = client_auth::presented(header.as_deref(), &form).map_err(|e| (e, scheme))?;
     let cert = params::client_certificate(p, req);
-    let client = client_auth::authenticate(p, presented, endpoint, cert.as_ref())
+    let client = client_auth::authenticate(&p.ctx(), presented, endpoint, cert.as_ref())
         .await
         .map_err(|e| (e, scheme))?;
     Ok((client, form))
@@ -49,7 +49,7 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = match dpop_key(&p, req, &p.endpoints().token).await {
         Ok(jkt) => {
             let cert = params::client_certificate(&p, req);
-            grants::token(&p, &client, &form, jkt, cert.as_ref()).await
+            grants::token(&p.ctx(), &client, &form, jkt, cert.as_ref()).await
         }
         Err(e) => Err(e),
     };
@@ -62,7 +62,7 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 /// The key thumbprint of the request's DPoP proof (RFC 9449 §4.3), if it sent one.
 async fn dpop_key(p: &Provider, req: &Request, url: &str) -> OAuthResult<Option<String>> {
     match params::dpop_proof(req)? {
-        Some(proof) => dpop::check(p, &proof, "POST", url, None, 400)
+        Some(proof) => dpop::check(&p.ctx(), &proof, "POST", url, None, 400)
             .await
             .map(Some),
         None => Ok(None),
@@ -77,7 +77,7 @@ pub async fn introspection(req: &mut Request, depot: &mut Depot, res: &mut Respo
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
     let result = match token_param(&form) {
-        Ok(t) => intro::introspect(&p, &client, t).await,
+        Ok(t) => intro::introspect(&p.ctx(), &client, t).await,
         Err(e) => Err(e),
     };
     match result {
@@ -94,7 +94,7 @@ pub async fn revocation(req: &mut Request, depot: &mut Depot, res: &mut Response
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
     let result = match token_param(&form) {
-        Ok(t) => revoke::revoke(&p, &client, t).await,
+        Ok(t) => revoke::revoke(&p.ctx(), &client, t).await,
         Err(e) => Err(e),
     };
     match result {
@@ -141,7 +141,9 @@ pub async fn pushed_authorization_request(
     };
     let cert = params::client_certificate(&p, req);
     let client =
-        match client_auth::authenticate(&p, presented, &p.endpoints().par, cert.as_ref()).await {
+        match client_auth::authenticate(&p.ctx(), presented, &p.endpoints().par, cert.as_ref())
+            .await
+        {
             Ok(c) => c,
             Err(e) => return respond::oauth_error(res, &e, scheme),
         };
@@ -152,7 +154,7 @@ pub async fn pushed_authorization_request(
         })
         .collect();
     let result = match dpop_key(&p, req, &p.endpoints().par).await {
-        Ok(jkt) => par::push(&p, &client, &request, jkt).await,
+        Ok(jkt) => par::push(&p.ctx(), &client, &request, jkt).await,
         Err(e) => Err(e),
     };
     match result {

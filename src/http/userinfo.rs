@@ -17,7 +17,7 @@ pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let result = match bearer::presentation(&p, req, &p.endpoints().userinfo).await {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
-            info::claims_for(&p, presented).await
+            info::claims_for(&p.ctx(), presented).await
         }
         Err(e) => Err(e),
     };

@@ -94,13 +94,11 @@ pub fn register(e: &mut Engine) {
     e.register_fn("base64_decode", |s: &str| decode(&STANDARD, s));
     e.register_fn("base64url_decode", |s: &str| decode(&URL_SAFE_NO_PAD, s));
     e.register_fn("sha256_hex", |s: &str| {
-        crate::protocol::secrets::hex(
-            ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref(),
-        )
+        crate::secrets::hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
     });
     e.register_fn("hmac_sha256_hex", |key: &str, msg: &str| {
         let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
-        crate::protocol::secrets::hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
+        crate::secrets::hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
     });
     e.register_fn("random_id", || uuid::Uuid::new_v4().to_string());
     e.register_fn("now", || {

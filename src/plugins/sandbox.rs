@@ -31,6 +31,17 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The operator's limits (`[plugins]`), the rest at their defaults.
+    pub fn from_config(c: &crate::config::PluginsConfig) -> Limits {
+        Limits {
+            max_operations: c.max_operations,
+            deadline: Duration::from_millis(c.hook_timeout_ms),
+            ..Default::default()
+        }
+    }
+}
+
 thread_local! {
     /// When the hook running on this thread must stop. Hooks run on blocking threads, one
     /// call at a time per thread, so a thread-local is exact.

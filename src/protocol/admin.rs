@@ -4,10 +4,10 @@
 //! (`registration::parse_metadata`).
 
 use super::registration::{self, Registrar};
-use super::secrets;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::sealing::Sealer;
+use crate::secrets;
 use crate::store::{self, Store, StoreError};
 use crate::types::{Client, ClientMetadata};
 use serde_json::{json, Value};
@@ -41,9 +41,9 @@ pub struct Webhook {
 
 /// The client's webhook, when it is enabled and has both an endpoint and a secret: for the
 /// worker that delivers events.
-pub async fn webhook(p: &Provider, client_id: &str) -> OAuthResult<Option<Webhook>> {
+pub async fn webhook(cx: &Ctx<'_>, client_id: &str) -> OAuthResult<Option<Webhook>> {
     let id = client_id.to_string();
-    let found = p
+    let found = cx
         .store
         .read(move |c| {
             let Some(client) = store::clients::get(c, &id)? else {
@@ -61,7 +61,7 @@ pub async fn webhook(p: &Provider, client_id: &str) -> OAuthResult<Option<Webhoo
     let Some(((url, sealed), client)) = found else {
         return Ok(None);
     };
-    let secret = p.sealer.open(&sealed).ok_or_else(|| {
+    let secret = cx.sealer.open(&sealed).ok_or_else(|| {
         OAuthError::server(format!("webhook secret of {client_id} is unreadable"))
     })?;
     Ok(Some(Webhook {
@@ -72,8 +72,8 @@ pub async fn webhook(p: &Provider, client_id: &str) -> OAuthResult<Option<Webhoo
 }
 
 /// The client's webhook signing secret, unsealed (see `webhook`).
-pub async fn webhook_secret(p: &Provider, client_id: &str) -> OAuthResult<Option<String>> {
-    Ok(webhook(p, client_id).await?.map(|w| w.secret))
+pub async fn webhook_secret(cx: &Ctx<'_>, client_id: &str) -> OAuthResult<Option<String>> {
+    Ok(webhook(cx, client_id).await?.map(|w| w.secret))
 }
 
 /// How a client reads in the admin API and the CLI: its metadata, id, issue time and whether
@@ -132,13 +132,14 @@ pub fn page_bounds(limit: Option<&str>, offset: Option<&str>) -> OAuthResult<(u3
     Ok((limit, offset))
 }
 
-impl Admin<'_> {
-    pub fn of(p: &Provider) -> Admin<'_> {
+impl<'a> Admin<'a> {
+    pub fn of(cx: &Ctx<'a>) -> Admin<'a> {
+        let services = cx.services();
         Admin {
-            store: &p.store,
-            sealer: &p.sealer,
-            now: p.now(),
-            outbound: p.config.outbound,
+            store: &services.store,
+            sealer: &services.sealer,
+            now: cx.now,
+            outbound: cx.config.outbound,
         }
     }
 
@@ -500,12 +501,12 @@ fn metadata_value(client: &Client) -> OAuthResult<Value> {
 
 /// Dead webhook events, newest first (`GET /admin/webhooks/dead`), optionally for one client.
 pub async fn dead_events(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client_id: Option<String>,
     limit: Option<&str>,
 ) -> OAuthResult<Value> {
     let (limit, _) = page_bounds(limit, None)?;
-    let events = p
+    let events = cx
         .store
         .read(move |c| store::outbox::dead(c, client_id.as_deref(), i64::from(limit)))
         .await?;
@@ -520,15 +521,15 @@ pub async fn dead_events(
 }
 
 /// Puts a dead event back in the queue and wakes the worker; not found unless it is dead.
-pub async fn redeliver(p: &Provider, event_id: &str) -> OAuthResult<()> {
-    let (id, now) = (event_id.to_string(), p.now());
-    if !p
+pub async fn redeliver(cx: &Ctx<'_>, event_id: &str) -> OAuthResult<()> {
+    let (id, now) = (event_id.to_string(), cx.now);
+    if !cx
         .store
         .write(move |c| store::outbox::redeliver(c, &id, now))
         .await?
     {
         return Err(OAuthError::not_found("no dead event with that id"));
     }
-    p.webhook_wake.notify_one();
+    cx.webhook_wake.notify_one();
     Ok(())
 }

@@ -3,9 +3,10 @@
 
 use super::claims::ClaimsRequest;
 use super::response::{self, Delivery, ResponseMode};
-use super::{fapi, pkce, response_types, scopes, secrets, tokens};
+use super::{fapi, pkce, response_types, scopes, tokens};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::{self, consents, grants, interactions, sessions::Session};
 use crate::types::{Client, ScopeSet};
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ impl AuthorizationRequest {
 
 /// Sends a refusal (4xx) to the client's redirect_uri; server errors stay errors.
 pub fn redirect_refusal(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,
     e: OAuthError,
@@ -71,7 +72,7 @@ pub fn redirect_refusal(
     if e.status >= 500 {
         return Err(e);
     }
-    ErrorRedirect::new(req, e).deliver(p, client)
+    ErrorRedirect::new(req, e).deliver(cx, client)
 }
 
 /// Why a request was refused, and where the answer goes.
@@ -105,7 +106,7 @@ impl ErrorRedirect {
 
     /// The response carrying `error`, `error_description`, `state` and the issuer (RFC 9207),
     /// in the request's response mode.
-    pub fn deliver(&self, p: &Provider, client: &Client) -> OAuthResult<Delivery> {
+    pub fn deliver(&self, cx: &Ctx<'_>, client: &Client) -> OAuthResult<Delivery> {
         let mut params = vec![
             ("error".to_string(), self.error.code.to_string()),
             (
@@ -116,7 +117,7 @@ impl ErrorRedirect {
         if let Some(s) = &self.state {
             params.push(("state".into(), s.clone()));
         }
-        response::deliver(p, client, &self.redirect_uri, self.mode, params)
+        response::deliver(cx, client, &self.redirect_uri, self.mode, params)
     }
 }
 
@@ -181,7 +182,7 @@ pub enum Refusal {
 /// a request for a known client: a pushed request by its `request_uri`, a signed request
 /// object, or plain parameters.
 pub async fn validate(
-    p: &Provider,
+    cx: &Ctx<'_>,
     raw: &[(String, String)],
 ) -> Result<(AuthorizationRequest, Client), Refusal> {
     // RFC 6749 §3.1: parameters must not repeat. Checked before anything is trusted, so a
@@ -194,13 +195,13 @@ pub async fn validate(
             "parameter {k} is repeated (RFC 6749 section 3.1)"
         ))));
     }
-    let client = identify_client(p, get(&params, "client_id"))
+    let client = identify_client(cx, get(&params, "client_id"))
         .await
         .map_err(Refusal::Page)?;
-    match check_request(p, &client, params, repeated).await {
+    match check_request(cx, &client, params, repeated).await {
         Ok(request) => Ok((request, client)),
         Err(Rejection::Page(e)) => Err(Refusal::Page(e)),
-        Err(Rejection::Redirect(r)) => Err(match r.deliver(p, &client) {
+        Err(Rejection::Redirect(r)) => Err(match r.deliver(cx, &client) {
             Ok(d) => Refusal::Redirect(d),
             Err(e) => Refusal::Page(e),
         }),
@@ -209,14 +210,14 @@ pub async fn validate(
 
 /// `validate` for an identified client.
 async fn check_request(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     mut params: HashMap<String, String>,
     repeated: Option<String>,
 ) -> Result<AuthorizationRequest, Rejection> {
     let by_reference = match get(&params, "request_uri") {
         Some(uri) if uri.starts_with(PAR_URN_PREFIX) => {
-            return pushed_request(p, client, uri).await
+            return pushed_request(cx, client, uri).await
         }
         Some(uri) => Some(uri.to_string()),
         None => None,
@@ -244,9 +245,9 @@ async fn check_request(
             "parameter {k} is repeated (RFC 6749 section 3.1)"
         ))));
     }
-    let profile = fapi::profile_of(p, client);
+    let profile = fapi::profile_of(cx, client);
     if client.metadata.require_pushed_authorization_requests
-        || p.config.require_par
+        || cx.config.require_par
         || profile == Some(crate::types::FapiProfile::Fapi2)
     {
         return Err(redirect_err(OAuthError::invalid_request(
@@ -255,18 +256,18 @@ async fn check_request(
     }
     require_signed_object(client, &params, by_reference.is_some()).map_err(redirect_err)?;
     if let Some(uri) = by_reference {
-        let object = request_by_reference(p, client, profile, &params, &uri)
+        let object = request_by_reference(cx, client, profile, &params, &uri)
             .await
             .map_err(redirect_err)?;
         params.remove("request_uri");
         params.insert("request".into(), object);
     }
     let sent_object = params.get("request").cloned();
-    let (params, object) = match with_request_object(p, client, profile, params).await {
+    let (params, object) = match with_request_object(cx, client, profile, params).await {
         Ok(v) => v,
         // FAPI 1 Adv. §5.2.2-10: only the object's parameters are used, for errors too.
         Err(e) if profile == Some(crate::types::FapiProfile::Fapi1Advanced) => {
-            return Err(fapi1_object_error(p, client, sent_object.as_deref(), e).await)
+            return Err(fapi1_object_error(cx, client, sent_object.as_deref(), e).await)
         }
         Err(e) => return Err(redirect_err(e)),
     };
@@ -286,10 +287,10 @@ async fn check_request(
         response_types::check_requested(client, profile, get(&params, "response_type"))
             .map_err(redirect_err)?;
     if let Some(profile) = profile {
-        fapi::check_authorization(profile, &params, object.as_ref(), false, p.now())
+        fapi::check_authorization(profile, &params, object.as_ref(), false, cx.now)
             .map_err(redirect_err)?;
     }
-    check_params(p, client, &params, redirect_uri.clone(), response_type).map_err(redirect_err)
+    check_params(cx, client, &params, redirect_uri.clone(), response_type).map_err(redirect_err)
 }
 
 /// Where an error about a FAPI 1 Advanced request object goes. The profile uses only the
@@ -297,14 +298,14 @@ async fn check_request(
 /// redirect_uri with its state, in its response mode (JARM included); an object that cannot
 /// be verified leaves nothing to trust, so the user gets an error page (RFC 6749 §4.1.2.1).
 async fn fapi1_object_error(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     object: Option<&str>,
     error: OAuthError,
 ) -> Rejection {
     let profile = Some(crate::types::FapiProfile::Fapi1Advanced);
     let claims = match object {
-        Some(o) => super::request_object::authentic_claims(p, client, profile, o).await,
+        Some(o) => super::request_object::authentic_claims(cx, client, profile, o).await,
         None => None,
     };
     let Some(claims) = claims.as_ref().and_then(serde_json::Value::as_object) else {
@@ -330,7 +331,7 @@ async fn fapi1_object_error(
 /// Validates a pushed authorization request (RFC 9126 §2.1) for an authenticated client.
 /// Errors are answered as JSON by the PAR endpoint, never redirected.
 pub async fn validate_pushed(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     raw: &[(String, String)],
 ) -> OAuthResult<AuthorizationRequest> {
@@ -351,8 +352,8 @@ pub async fn validate_pushed(
         ));
     }
     require_signed_object(client, &params, false)?;
-    let profile = fapi::profile_of(p, client);
-    let (params, object) = with_request_object(p, client, profile, params).await?;
+    let profile = fapi::profile_of(cx, client);
+    let (params, object) = with_request_object(cx, client, profile, params).await?;
     let redirect_uri = match check_redirect_uri(client, get(&params, "redirect_uri")) {
         Ok(r) => r,
         Err(Rejection::Page(e)) => return Err(e),
@@ -361,9 +362,9 @@ pub async fn validate_pushed(
     let response_type =
         response_types::check_requested(client, profile, get(&params, "response_type"))?;
     if let Some(profile) = profile {
-        fapi::check_authorization(profile, &params, object.as_ref(), true, p.now())?;
+        fapi::check_authorization(profile, &params, object.as_ref(), true, cx.now)?;
     }
-    let request = check_params(p, client, &params, redirect_uri, response_type)?;
+    let request = check_params(cx, client, &params, redirect_uri, response_type)?;
     // RFC 9126 is used by the FAPI 2 profile, which requires PKCE for every pushed code request.
     if request.returns("code") && request.code_challenge.is_none() {
         return Err(OAuthError::invalid_request(
@@ -401,7 +402,7 @@ const OUTER_FALLBACK: [&str; 4] = ["client_id", "response_type", "scope", "redir
 /// `claims`, hint or anything else is ignored. Under FAPI 1 Advanced not even the OIDC
 /// fallbacks are read (§5.2.2-10): only client_id comes from outside.
 async fn with_request_object(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     profile: Option<crate::types::FapiProfile>,
     mut params: HashMap<String, String>,
@@ -410,7 +411,7 @@ async fn with_request_object(
         return Ok((params, None));
     };
     let (mut inner, claims) =
-        super::request_object::parameters(p, client, profile, &object).await?;
+        super::request_object::parameters(cx, client, profile, &object).await?;
     let fallback: &[&str] = match profile {
         Some(crate::types::FapiProfile::Fapi1Advanced) => &OUTER_FALLBACK[..1],
         _ => &OUTER_FALLBACK,
@@ -426,7 +427,7 @@ async fn with_request_object(
 /// The request object a client passes by reference (OIDC Core §6.2, RFC 9101 §5.2), fetched
 /// from one of its registered `request_uris`; it is then checked as one passed by value.
 async fn request_by_reference(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     profile: Option<crate::types::FapiProfile>,
     params: &HashMap<String, String>,
@@ -446,18 +447,18 @@ async fn request_by_reference(
             "under a FAPI profile request_uri must come from the pushed authorization request endpoint",
         ));
     }
-    super::request_uri::fetch(p, client, uri).await
+    super::request_uri::fetch(cx, client, uri).await
 }
 
 /// The stored request behind a PAR `request_uri`, for the client it was pushed by.
 async fn pushed_request(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     uri: &str,
 ) -> Result<AuthorizationRequest, Rejection> {
     let invalid = |d: &str| Rejection::Page(OAuthError::new(ErrorCode::InvalidRequestUri, 400, d));
-    let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), p.now());
-    let stored = p
+    let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), cx.now);
+    let stored = cx
         .store
         .read(move |c| store::pushed::get(c, &hash, &cid, now))
         .await
@@ -474,7 +475,7 @@ async fn pushed_request(
 /// The checks every authorization request gets, whichever way it arrived, once its response
 /// type is known to be one the client may use.
 fn check_params(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     params: &HashMap<String, String>,
     redirect_uri: String,
@@ -513,22 +514,22 @@ fn check_params(
         c.requested_sub()?;
     }
     let scopes = ScopeSet::parse(&scope);
-    let bank = super::bank::classify(p, client, &scopes, claims.as_ref())?;
+    let bank = super::bank::classify(cx, client, &scopes, claims.as_ref())?;
     // Whether a pinned user is really the client's own is checked when the request begins.
     let pins_user = claims
         .as_ref()
         .is_some_and(|c| matches!(c.requested_sub(), Ok(Some(_))));
-    p.scope_policy
+    cx.scope_policy
         .check(&scopes, super::scope_policy::Flow::Authorization, pins_user)?;
     let hint_sub = get(params, "id_token_hint")
-        .map(|h| check_id_token_hint(p, client, h))
+        .map(|h| check_id_token_hint(cx, client, h))
         .transpose()?;
     let pinned_user = claims
         .as_ref()
         .and_then(|c| c.requested_sub().ok().flatten())
         .or(hint_sub)
         .map(|sub| {
-            super::subject::user_of(p, client, &sub).ok_or_else(|| {
+            super::subject::user_of(cx, client, &sub).ok_or_else(|| {
                 OAuthError::invalid_request(
                     "the requested sub is not one this client knows (OIDC Core section 8.1)",
                 )
@@ -556,9 +557,9 @@ fn check_params(
     })
 }
 
-async fn identify_client(p: &Provider, client_id: Option<&str>) -> OAuthResult<Client> {
+async fn identify_client(cx: &Ctx<'_>, client_id: Option<&str>) -> OAuthResult<Client> {
     let id = client_id.ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
-    super::client_cache::client(p, id)
+    super::client_cache::client(cx, id)
         .await?
         .map(|c| (*c).clone())
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, 400, "unknown client_id"))
@@ -653,8 +654,8 @@ fn check_max_age(max_age: Option<&str>) -> OAuthResult<Option<i64>> {
 }
 
 /// An ID token we issued to this client (expired ones are fine as hints, OIDC Core §3.1.2.1).
-fn check_id_token_hint(p: &Provider, client: &Client, hint: &str) -> OAuthResult<String> {
-    let (claims, _) = p.keys().verify_own(hint).map_err(|_| {
+fn check_id_token_hint(cx: &Ctx<'_>, client: &Client, hint: &str) -> OAuthResult<String> {
+    let (claims, _) = cx.keys().verify_own(hint).map_err(|_| {
         OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider")
     })?;
     let aud_ok = match &claims["aud"] {
@@ -662,7 +663,7 @@ fn check_id_token_hint(p: &Provider, client: &Client, hint: &str) -> OAuthResult
         serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
         _ => false,
     };
-    if claims["iss"].as_str() != Some(p.issuer.as_str()) || !aud_ok {
+    if claims["iss"].as_str() != Some(cx.issuer.as_str()) || !aud_ok {
         return Err(OAuthError::invalid_request(
             "id_token_hint was not issued to this client",
         ));
@@ -752,7 +753,7 @@ pub enum NotIssued {
 /// Completes the authorization: creates the grant and a single-use code and/or signs the ID
 /// token the response type asks for, and packs the success response in the request's mode.
 pub async fn respond(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
@@ -768,11 +769,11 @@ pub async fn respond(
             let e = OAuthError::access_denied(
                 "the authenticated user is not the user the request asked for (OIDC Core section 5.5.1)",
             );
-            return Err(end_refused(p, interaction_id, e).await);
+            return Err(end_refused(cx, interaction_id, e).await);
         }
     }
-    let now = p.now();
-    let life = &p.config.lifetimes;
+    let now = cx.now;
+    let life = &cx.config.lifetimes;
     let offline = req.scopes().contains("offline_access");
     let grant = grants::Grant {
         id: uuid::Uuid::new_v4().to_string(),
@@ -801,9 +802,9 @@ pub async fn respond(
     // An access token from the authorization endpoint (OIDC Core §3.2.2.5, §3.3.2.5): signed
     // now, valid once its row commits with the grant. Never a refresh token (RFC 6749 §4.2.2).
     let front_token = if req.returns("token") {
-        match front_channel_token(p, client, &grant).await {
+        match front_channel_token(cx, client, &grant).await {
             Ok(t) => Some(t),
-            Err(e) => return Err(end_refused(p, interaction_id, e).await),
+            Err(e) => return Err(end_refused(cx, interaction_id, e).await),
         }
     } else {
         None
@@ -823,7 +824,7 @@ pub async fn respond(
         (req.pushed.clone(), grant.clone(), interaction_id.clone());
     let remember =
         remember_consent.then(|| (auth.user_id.clone(), client.id.clone(), req.scope.clone()));
-    let stored = p
+    let stored = cx
         .store
         .write(move |c| {
             if let Some(id) = &ending {
@@ -865,13 +866,13 @@ pub async fn respond(
         Err(e) => Some(e.into()),
     };
     if let Some(e) = refusal {
-        return Err(end_refused(p, interaction_id, e).await);
+        return Err(end_refused(cx, interaction_id, e).await);
     }
     let mut params = Vec::new();
     if let Some(code) = &code {
         params.push(("code".to_string(), code.clone()));
     }
-    let access_token = front_token.map(|t| tokens::issued(p, t.response));
+    let access_token = front_token.map(|t| tokens::issued(cx, t.response));
     if let Some(t) = &access_token {
         params.extend([
             ("access_token".to_string(), t.access_token.clone()),
@@ -891,7 +892,7 @@ pub async fn respond(
             state: req.state.as_deref(),
             scope_claims: code.is_none() && access_token.is_none(),
         };
-        let id_token = tokens::id_token(p, client, &grant, req.nonce.as_deref(), extras, now)
+        let id_token = tokens::id_token(cx, client, &grant, req.nonce.as_deref(), extras, now)
             .await
             .map_err(NotIssued::Refused)?;
         params.push(("id_token".to_string(), id_token));
@@ -899,19 +900,19 @@ pub async fn respond(
     if let Some(s) = &req.state {
         params.push(("state".to_string(), s.clone()));
     }
-    response::deliver(p, client, &req.redirect_uri, req.response_mode, params)
+    response::deliver(cx, client, &req.redirect_uri, req.response_mode, params)
         .map_err(NotIssued::Refused)
 }
 
 /// A bearer access token for the user's grant, issued at the authorization endpoint: it is
 /// for UserInfo and the grant's scopes, with no refresh token and no ID token of its own.
 async fn front_channel_token(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     grant: &grants::Grant,
 ) -> OAuthResult<tokens::Prepared> {
     tokens::prepare(
-        p,
+        cx,
         tokens::Issue {
             client,
             grant: Some(grant),
@@ -929,12 +930,12 @@ async fn front_channel_token(
 
 /// A refusal ends the interaction too, so the client hears one answer per interaction; if it
 /// had already ended, that other answer stands.
-async fn end_refused(p: &Provider, interaction_id: Option<String>, e: OAuthError) -> NotIssued {
+async fn end_refused(cx: &Ctx<'_>, interaction_id: Option<String>, e: OAuthError) -> NotIssued {
     let Some(id) = interaction_id else {
         return NotIssued::Refused(e);
     };
-    let now = p.now();
-    match p
+    let now = cx.now;
+    match cx
         .store
         .write(move |c| interactions::complete(c, &id, now))
         .await
@@ -947,11 +948,11 @@ async fn end_refused(p: &Provider, interaction_id: Option<String>, e: OAuthError
 /// Scopes only for users the client manages need the request to pin such a user (contract:
 /// Scopes → Data access, `*:write:all`).
 pub async fn check_managed_user(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,
 ) -> OAuthResult<()> {
-    if !p.scope_policy.needs_managed_user(&req.scopes()) {
+    if !cx.scope_policy.needs_managed_user(&req.scopes()) {
         return Ok(());
     }
     let refused = || {
@@ -960,7 +961,7 @@ pub async fn check_managed_user(
         )
     };
     let sub = req.required_sub().ok_or_else(refused)?;
-    let user = p.store.read(move |c| store::users::get(c, &sub)).await?;
+    let user = cx.store.read(move |c| store::users::get(c, &sub)).await?;
     match user {
         Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(()),
         _ => Err(refused()),

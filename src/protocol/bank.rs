@@ -4,7 +4,7 @@
 use super::claims::ClaimsRequest;
 use crate::error::{OAuthError, OAuthResult};
 use crate::plugins::{ConnectionType, Form, JourneyKind};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store::connections::BankConnection;
 use crate::types::{Client, ScopeSet};
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ pub fn describe(scope: &str) -> Option<&'static str> {
 /// Applies the contract's scope rules (Scopes → Financial institutions, Connection lifecycle)
 /// and the client's connection types. `None` when the request is not about a bank.
 pub fn classify(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     scopes: &ScopeSet,
     claims: Option<&ClaimsRequest>,
@@ -99,7 +99,7 @@ pub fn classify(
             connection_id: None,
         }));
     }
-    let available = p.plugins.get(id).is_some_and(|plugin| {
+    let available = cx.plugins.get(id).is_some_and(|plugin| {
         client
             .metadata
             .allows_connection_type(plugin.meta.kind.as_str())
@@ -151,7 +151,7 @@ fn requested_connection(claims: &ClaimsRequest) -> Option<String> {
 /// A new connection id in the contract's `<institution hash>:<uuid>` form.
 pub fn new_connection_id(institution: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, institution.as_bytes());
-    let hash = super::secrets::hex(&digest.as_ref()[..16]);
+    let hash = crate::secrets::hex(&digest.as_ref()[..16]);
     format!("{hash}:{}", uuid::Uuid::new_v4())
 }
 
@@ -193,18 +193,18 @@ pub struct ConnectionSecrets {
 }
 
 impl ConnectionSecrets {
-    pub fn open(p: &Provider, sealed: Option<&str>) -> ConnectionSecrets {
+    pub fn open(cx: &Ctx<'_>, sealed: Option<&str>) -> ConnectionSecrets {
         sealed
-            .and_then(|s| p.sealer.open(s))
+            .and_then(|s| cx.sealer.open(s))
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default()
     }
-    pub fn seal(&self, p: &Provider) -> Option<String> {
+    pub fn seal(&self, cx: &Ctx<'_>) -> Option<String> {
         if self.data.is_null() && self.upstream.is_none() {
             return None;
         }
         Some(
-            p.sealer
+            cx.sealer
                 .seal(&serde_json::to_string(self).unwrap_or_default()),
         )
     }
@@ -225,13 +225,13 @@ impl Progress {
 
 /// Checks that a reauth/refresh connection belongs to the pinned user and to this client.
 pub async fn owned_connection(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     user_id: &str,
     connection_id: &str,
 ) -> OAuthResult<BankConnection> {
     let id = connection_id.to_string();
-    let found = p
+    let found = cx
         .store
         .read(move |c| crate::store::connections::get(c, &id))
         .await?;

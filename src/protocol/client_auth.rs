@@ -2,9 +2,10 @@
 //! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
 //! (RFC 7523, OIDC Core §9), and `none` for public clients.
 
-use super::{client_keys, fapi, secrets};
+use super::{client_keys, fapi};
 use crate::error::{OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store;
 use crate::tls::{normalize_dn, PeerCertificate};
 use crate::types::{AuthMethod, Client, Secret};
@@ -165,12 +166,12 @@ fn url_decode(s: &str) -> OAuthResult<String> {
 /// `endpoint` is the URL being called (an assertion may name it as its audience).
 /// `certificate` is the TLS client certificate of the request, if any.
 pub async fn authenticate(
-    p: &Provider,
+    cx: &Ctx<'_>,
     presented: Presented,
     endpoint: &str,
     certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<Client> {
-    let client = super::client_cache::client(p, &presented.client_id).await?;
+    let client = super::client_cache::client(cx, &presented.client_id).await?;
     let fail = || OAuthError::invalid_client("client authentication failed");
     let Some(client) = client.map(|c| c.as_ref().clone()) else {
         // Spend the same digest work as a real check.
@@ -182,13 +183,13 @@ pub async fn authenticate(
     };
     // RFC 8705 §2: mutual-TLS methods send only client_id; the certificate authenticates.
     let registered = client.metadata.token_endpoint_auth_method;
-    if fapi::profile_of(p, &client).is_some() && !fapi::auth_method_allowed(registered) {
+    if fapi::profile_of(cx, &client).is_some() && !fapi::auth_method_allowed(registered) {
         return Err(fail().with_detail("FAPI clients must use private_key_jwt or mutual TLS"));
     }
     if presented.method == AuthMethod::None && registered.is_mtls() {
         let cert = certificate.ok_or_else(|| fail().with_detail("no client certificate"))?;
         let ok = if registered == AuthMethod::TlsClientAuth {
-            pki_certificate_matches(p, &client, cert)
+            pki_certificate_matches(cx, &client, cert)
         } else {
             self_signed_certificate_matches(&client, cert)
         };
@@ -205,7 +206,7 @@ pub async fn authenticate(
         )));
     }
     if let Some(assertion) = &presented.assertion {
-        verify_assertion(p, &client, assertion, endpoint).await?;
+        verify_assertion(cx, &client, assertion, endpoint).await?;
         return Ok(client);
     }
     match (&presented.secret, &client.secret_hash) {
@@ -232,13 +233,13 @@ fn method_accepted(registered: AuthMethod, presented: AuthMethod) -> bool {
 /// RFC 7523 §3 and OIDC Core §9: signed by the client's key with an allowed algorithm,
 /// `iss` = `sub` = client_id, `aud` naming us, a short `exp`, and a `jti` never seen before.
 async fn verify_assertion(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     assertion: &str,
     endpoint: &str,
 ) -> OAuthResult<()> {
     let error = |d: String| OAuthError::invalid_client(format!("client assertion: {d}"));
-    let profile = fapi::profile_of(p, client);
+    let profile = fapi::profile_of(cx, client);
     let allowed = fapi::restrict_algs(
         profile,
         client_keys::allowed_algs(client.metadata.token_endpoint_auth_signing_alg.as_deref()),
@@ -247,29 +248,29 @@ async fn verify_assertion(
         let secret = client
             .secret_sealed
             .as_deref()
-            .and_then(|s| p.sealer.open(s))
+            .and_then(|s| cx.sealer.open(s))
             .ok_or_else(|| error("the client has no usable secret".into()))?;
         crate::jose::verify_hmac(assertion, secret.as_bytes()).map_err(|e| error(e.to_string()))?
     } else {
-        client_keys::verify(p, client, assertion, &allowed, error).await?
+        client_keys::verify(cx, client, assertion, &allowed, error).await?
     };
     if claims["iss"].as_str() != Some(client.id.as_str())
         || claims["sub"].as_str() != Some(client.id.as_str())
     {
         return Err(error("iss and sub must both be the client_id".into()));
     }
-    let e = p.endpoints();
+    let e = cx.endpoints();
     if profile == Some(crate::types::FapiProfile::Fapi2) {
         // FAPI 2 §5.3.2.1-8: only the issuer identifier, and only as a string.
-        if claims["aud"].as_str() != Some(p.issuer.as_str()) {
+        if claims["aud"].as_str() != Some(cx.issuer.as_str()) {
             return Err(error(
                 "aud must be the issuer identifier as a string (FAPI 2 section 5.3.2.1-8)".into(),
             ));
         }
-    } else if !client_keys::audience_matches(&claims["aud"], &[&p.issuer, &e.token, endpoint]) {
+    } else if !client_keys::audience_matches(&claims["aud"], &[&cx.issuer, &e.token, endpoint]) {
         return Err(error("aud must be the issuer or the endpoint".into()));
     }
-    let now = p.now();
+    let now = cx.now;
     client_keys::check_times(&claims, now, true, ASSERTION_MAX_LIFETIME_SECS, error)?;
     let jti = claims["jti"]
         .as_str()
@@ -278,7 +279,7 @@ async fn verify_assertion(
     let (scope, jti) = (format!("client_assertion:{}", client.id), jti.to_string());
     let exp =
         client_keys::numeric_date(&claims["exp"]).unwrap_or(now) + client_keys::CLOCK_SKEW_SECS;
-    let first = p
+    let first = cx
         .store
         .write(move |c| store::replay::first_use(c, &scope, &jti, exp))
         .await?;
@@ -289,8 +290,8 @@ async fn verify_assertion(
 }
 
 /// RFC 8705 §2.1: chained to a configured trust anchor, and the registered subject or SAN.
-fn pki_certificate_matches(p: &Provider, client: &Client, cert: &PeerCertificate) -> bool {
-    let Some(roots) = &p.mtls_roots else {
+fn pki_certificate_matches(cx: &Ctx<'_>, client: &Client, cert: &PeerCertificate) -> bool {
+    let Some(roots) = &cx.mtls_roots else {
         return false;
     };
     if !cert.chains_to(roots) {

@@ -4,7 +4,7 @@
 //! CLI) are seen within `TTL`.
 
 use crate::error::OAuthResult;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store;
 use crate::types::Client;
 use parking_lot::RwLock;
@@ -43,18 +43,18 @@ impl ClientCache {
 }
 
 /// An enabled client, from the cache when fresh. Unknown ids are never cached.
-pub async fn client(p: &Provider, id: &str) -> OAuthResult<Option<Arc<Client>>> {
-    if let Some(c) = p.client_cache.fresh(id) {
+pub async fn client(cx: &Ctx<'_>, id: &str) -> OAuthResult<Option<Arc<Client>>> {
+    if let Some(c) = cx.client_cache.fresh(id) {
         return Ok(Some(c));
     }
-    let generation = p.client_cache.generation.load(Ordering::SeqCst);
+    let generation = cx.client_cache.generation.load(Ordering::SeqCst);
     let key = id.to_string();
-    let Some(found) = p.store.read(move |c| store::clients::get(c, &key)).await? else {
+    let Some(found) = cx.store.read(move |c| store::clients::get(c, &key)).await? else {
         return Ok(None);
     };
     let found = Arc::new(found);
-    let mut entries = p.client_cache.entries.write();
-    if p.client_cache.generation.load(Ordering::SeqCst) != generation {
+    let mut entries = cx.client_cache.entries.write();
+    if cx.client_cache.generation.load(Ordering::SeqCst) != generation {
         return Ok(Some(found));
     }
     if entries.len() >= MAX_ENTRIES {

@@ -2,7 +2,7 @@
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::{self, Alg, ClientKeys};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::types::Client;
 use serde_json::Value;
 
@@ -12,14 +12,14 @@ pub const CLOCK_SKEW_SECS: i64 = 30;
 /// The client's registered signing keys: its `jwks`, or what its `jwks_uri` serves, with
 /// whether that set was fetched just now. `error` builds the error when there are none.
 async fn keys_of(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     error: fn(String) -> OAuthError,
 ) -> OAuthResult<(ClientKeys, bool)> {
     let (jwks, fresh) = match (&client.metadata.jwks, &client.metadata.jwks_uri) {
         (Some(jwks), _) => (jwks.clone(), true),
         (None, Some(uri)) => {
-            let got = p.jwks_cache.current(uri, p.now()).await?;
+            let got = cx.jwks_cache.current(uri, cx.now).await?;
             (got.set, got.fresh)
         }
         (None, None) => {
@@ -36,8 +36,8 @@ fn usable(jwks: &Value, error: fn(String) -> OAuthError) -> OAuthResult<ClientKe
 }
 
 /// The client's keys for encrypting to it.
-pub async fn encryption_keys(p: &Provider, client: &Client) -> OAuthResult<ClientKeys> {
-    keys_of(p, client, |d| {
+pub async fn encryption_keys(cx: &Ctx<'_>, client: &Client) -> OAuthResult<ClientKeys> {
+    keys_of(cx, client, |d| {
         OAuthError::server(format!("ID token encryption: {d}"))
     })
     .await
@@ -56,13 +56,13 @@ pub fn allowed_algs(registered: Option<&str>) -> Vec<Alg> {
 /// When no key of a cached `jwks_uri` set verifies it, the set is fetched again (as the cache's
 /// refetch interval allows) and the JWT tried once more: the client may have just rotated.
 pub async fn verify(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     token: &str,
     allowed: &[Alg],
     error: fn(String) -> OAuthError,
 ) -> OAuthResult<Value> {
-    let (keys, fresh) = keys_of(p, client, error).await?;
+    let (keys, fresh) = keys_of(cx, client, error).await?;
     let mut outcome = jose::verify_client_jwt(token, &keys, allowed);
     if let (Err(jose::JoseError::NoMatchingKey(_)), false, None, Some(uri)) = (
         &outcome,
@@ -70,7 +70,7 @@ pub async fn verify(
         &client.metadata.jwks,
         &client.metadata.jwks_uri,
     ) {
-        if let Some(set) = p.jwks_cache.refetch(uri, p.now()).await? {
+        if let Some(set) = cx.jwks_cache.refetch(uri, cx.now).await? {
             outcome = jose::verify_client_jwt(token, &usable(&set, error)?, allowed);
         }
     }

@@ -3,11 +3,11 @@
 
 use super::{response, scopes, tokens::ACR_VALUES};
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::protocol::Services;
 use serde_json::json;
 
-pub fn document(p: &Provider) -> String {
-    let e = p.endpoints();
+pub fn document(cx: &Services) -> String {
+    let e = cx.endpoints();
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
     // client_secret_jwt signs with the shared secret (HS256); the others with keys.
     let token_auth_algs: Vec<&str> = algs.iter().copied().chain(["HS256"]).collect();
@@ -15,7 +15,7 @@ pub fn document(p: &Provider) -> String {
     let mut claims = scopes::all_claims();
     claims.push(super::bank::CONNECTION_CLAIM);
     let mut doc = json!({
-        "issuer": p.issuer,
+        "issuer": cx.issuer,
         "authorization_endpoint": e.authorization,
         "token_endpoint": e.token,
         "userinfo_endpoint": e.userinfo,
@@ -40,7 +40,7 @@ pub fn document(p: &Provider) -> String {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"],
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "pushed_authorization_request_endpoint": e.par,
-        "require_pushed_authorization_requests": p.config.require_par,
+        "require_pushed_authorization_requests": cx.config.require_par,
         "request_object_signing_alg_values_supported": algs,
         "dpop_signing_alg_values_supported": algs,
         "tls_client_certificate_bound_access_tokens": true,

@@ -4,7 +4,7 @@
 use super::client_keys::CLOCK_SKEW_SECS;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{embedded_jwk, Alg};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -23,7 +23,7 @@ fn invalid(status: u16, d: impl Into<String>) -> OAuthError {
 /// with); returns the thumbprint (`jkt`) of the proof's key. `status` is 400 at the token
 /// endpoint and 401 at resources.
 pub async fn check(
-    p: &Provider,
+    cx: &Ctx<'_>,
     proof: &str,
     method: &str,
     url: &str,
@@ -49,7 +49,7 @@ pub async fn check(
             "DPoP proof: htu does not match the request URL",
         ));
     }
-    let now = p.now();
+    let now = cx.now;
     let iat = super::client_keys::numeric_date(&c["iat"])
         .ok_or_else(|| invalid(status, "DPoP proof: iat is required"))?;
     if iat > now + CLOCK_SKEW_SECS || iat < now - PROOF_MAX_AGE_SECS {
@@ -58,7 +58,8 @@ pub async fn check(
             "DPoP proof: iat is outside the accepted window",
         ));
     }
-    if p.config.dpop_require_nonce && !c["nonce"].as_str().is_some_and(|n| nonce_is_current(p, n)) {
+    if cx.config.dpop_require_nonce && !c["nonce"].as_str().is_some_and(|n| nonce_is_current(cx, n))
+    {
         return Err(OAuthError::new(
             ErrorCode::UseDpopNonce,
             status,
@@ -86,7 +87,7 @@ pub async fn check(
         format!("dpop:{}", v.jkt),
         iat + PROOF_MAX_AGE_SECS + CLOCK_SKEW_SECS,
     );
-    if !p
+    if !cx
         .store
         .write(move |c| store::replay::first_use(c, &scope, &jti, until))
         .await?
@@ -115,27 +116,27 @@ const NONCE_KEY_FILE: &str = "dpop-nonce.secret";
 
 /// The HMAC key nonces are derived from, kept in the keys folder so every node agrees.
 pub fn nonce_key(dir: &std::path::Path) -> std::io::Result<ring::hmac::Key> {
-    let secret = super::secrets::load_or_create_secret(dir, NONCE_KEY_FILE)?;
+    let secret = crate::secrets::load_or_create_secret(dir, NONCE_KEY_FILE)?;
     Ok(ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
         secret.as_bytes(),
     ))
 }
 
-fn nonce_for(p: &Provider, period: i64) -> String {
-    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&p.dpop_nonce_key, &period.to_be_bytes()).as_ref())
+fn nonce_for(cx: &Ctx<'_>, period: i64) -> String {
+    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&cx.dpop_nonce_key, &period.to_be_bytes()).as_ref())
 }
 
 /// The nonce to hand out now (sent in the `DPoP-Nonce` header).
-pub fn current_nonce(p: &Provider) -> String {
-    nonce_for(p, p.now() / NONCE_PERIOD_SECS)
+pub fn current_nonce(cx: &Ctx<'_>) -> String {
+    nonce_for(cx, cx.now / NONCE_PERIOD_SECS)
 }
 
-fn nonce_is_current(p: &Provider, nonce: &str) -> bool {
-    let period = p.now() / NONCE_PERIOD_SECS;
+fn nonce_is_current(cx: &Ctx<'_>, nonce: &str) -> bool {
+    let period = cx.now / NONCE_PERIOD_SECS;
     [period, period - 1]
         .iter()
-        .any(|b| super::secrets::ct_eq(&nonce_for(p, *b), nonce))
+        .any(|b| crate::secrets::ct_eq(&nonce_for(cx, *b), nonce))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::client_keys::numeric_date;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::types::{AuthMethod, Client, FapiProfile};
 use serde_json::Value;
 
@@ -20,8 +20,8 @@ pub fn auth_method_allowed(m: AuthMethod) -> bool {
 const FAPI1_OBJECT_MAX_SECS: i64 = 3600;
 
 /// The profile a client runs under: its own, or the provider's default.
-pub fn profile_of(p: &Provider, client: &Client) -> Option<FapiProfile> {
-    client.metadata.fapi_profile.or(p.config.fapi_profile)
+pub fn profile_of(cx: &Ctx<'_>, client: &Client) -> Option<FapiProfile> {
+    client.metadata.fapi_profile.or(cx.config.fapi_profile)
 }
 
 /// Narrows an algorithm allow-list to the profile's.

@@ -6,9 +6,10 @@ use super::authorize::{
 };
 use super::login::{self, ThrottleKeys};
 use super::response::Delivery;
-use super::{scopes, secrets};
+use super::scopes;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::interactions::{self, Interaction};
 use crate::store::sessions::{self, Session};
 use crate::store::{self, consents, login_failures};
@@ -81,9 +82,9 @@ impl Live {
             .collect()
     }
     /// The institution a bank interaction is about, once known.
-    pub fn institution_name(&self, p: &Provider) -> Option<String> {
+    pub fn institution_name(&self, cx: &Ctx<'_>) -> Option<String> {
         let id = self.progress.institution.as_deref()?;
-        p.plugins.get(id).map(|i| i.meta.name.clone())
+        cx.plugins.get(id).map(|i| i.meta.name.clone())
     }
     pub fn authentication(&self) -> Option<Authentication> {
         let i = &self.interaction;
@@ -97,17 +98,18 @@ impl Live {
 }
 
 /// The browser's live session for a session-cookie value.
-pub async fn session(p: &Provider, cookie: Option<&str>) -> OAuthResult<Option<Session>> {
+pub async fn session(cx: &Ctx<'_>, cookie: Option<&str>) -> OAuthResult<Option<Session>> {
     let Some(value) = cookie else { return Ok(None) };
     let hash = secrets::digest(value);
-    let now = p.now();
-    Ok(p.store.read(move |c| sessions::get(c, &hash, now)).await?)
+    let now = cx.now;
+    Ok(cx.store.read(move |c| sessions::get(c, &hash, now)).await?)
 }
 
 /// Consent already given by this user to this client.
-async fn remembered(p: &Provider, user_id: &str, client_id: &str) -> OAuthResult<Option<ScopeSet>> {
+async fn remembered(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthResult<Option<ScopeSet>> {
     let (u, c) = (user_id.to_string(), client_id.to_string());
-    Ok(p.store
+    Ok(cx
+        .store
         .read(move |conn| consents::get(conn, &u, &c))
         .await?
         .map(|s| ScopeSet::parse(&s)))
@@ -124,52 +126,52 @@ pub enum Begun {
 /// Decides what an authorization request needs, opening an interaction when the user must
 /// log in or consent.
 pub async fn begin(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: AuthorizationRequest,
     client: &Client,
     browser_id: &str,
     session: Option<Session>,
 ) -> OAuthResult<Begun> {
-    if let Err(e) = authorize::check_managed_user(p, &req, client).await {
-        return refuse(p, &req, client, e);
+    if let Err(e) = authorize::check_managed_user(cx, &req, client).await {
+        return refuse(cx, &req, client, e);
     }
     if req.bank.is_some() {
-        return begin_bank(p, req, client, browser_id, session).await;
+        return begin_bank(cx, req, client, browser_id, session).await;
     }
     let consent = match &session {
-        Some(s) => remembered(p, &s.user_id, &req.client_id).await?,
+        Some(s) => remembered(cx, &s.user_id, &req.client_id).await?,
         None => None,
     };
-    let now = p.now();
+    let now = cx.now;
     let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
     let user = match next {
-        authorize::Next::Fail(e) => return refuse(p, &req, client, e),
+        authorize::Next::Fail(e) => return refuse(cx, &req, client, e),
         authorize::Next::Issue => {
             let s = session
                 .as_ref()
                 .ok_or_else(|| OAuthError::server("issue without a session"))?;
-            return finish(p, &req, client, &from_session(s), Completion::default())
+            return finish(cx, &req, client, &from_session(s), Completion::default())
                 .await
                 .map(Begun::Redirect);
         }
         authorize::Next::Consent => session.as_ref().map(from_session),
         authorize::Next::Login => None,
     };
-    open(p, &req, browser_id, user, None).await
+    open(cx, &req, browser_id, user, None).await
 }
 
 fn refuse(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,
     e: OAuthError,
 ) -> OAuthResult<Begun> {
-    authorize::redirect_refusal(p, req, client, e).map(Begun::Redirect)
+    authorize::redirect_refusal(cx, req, client, e).map(Begun::Redirect)
 }
 
 /// Stores a new interaction for this browser, with whoever is already known to be the user.
 async fn open(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     browser_id: &str,
     user: Option<Authentication>,
@@ -184,18 +186,18 @@ async fn open(
         auth_time: user.as_ref().map(|a| a.auth_time),
         amr: user.as_ref().map(|a| a.amr.clone()),
         sid: user.map(|a| a.sid),
-        expires_at: p.now() + p.config.lifetimes.interaction_secs,
+        expires_at: cx.now + cx.config.lifetimes.interaction_secs,
         journey,
     };
     let id = i.id.clone();
-    p.store.write(move |c| interactions::insert(c, &i)).await?;
+    cx.store.write(move |c| interactions::insert(c, &i)).await?;
     Ok(Begun::Interaction(id))
 }
 
 /// A bank request always needs the user (chooser, consent, the institution's own journey);
 /// it may start without a login when the client identifies its user or nobody is identified.
 async fn begin_bank(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: AuthorizationRequest,
     client: &Client,
     browser_id: &str,
@@ -207,18 +209,18 @@ async fn begin_bank(
             400,
             "connecting a bank needs the user (OIDC Core section 3.1.2.6)",
         );
-        return refuse(p, &req, client, e);
+        return refuse(cx, &req, client, e);
     }
     let (identity, progress) =
-        match super::journey::identify(p, &req, client, session.as_ref()).await {
+        match super::journey::identify(cx, &req, client, session.as_ref()).await {
             Ok(v) => v,
-            Err(e) => return refuse(p, &req, client, e),
+            Err(e) => return refuse(cx, &req, client, e),
         };
     let user = match identity {
         super::journey::Identity::Known(a) => Some(a),
         _ => None,
     };
-    open(p, &req, browser_id, user, Some(progress.to_json())).await
+    open(cx, &req, browser_id, user, Some(progress.to_json())).await
 }
 
 pub(super) fn from_session(s: &Session) -> Authentication {
@@ -232,31 +234,31 @@ pub(super) fn from_session(s: &Session) -> Authentication {
 
 /// Completes the authorization, turning a refusal into an error response to the client.
 pub(super) async fn finish(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,
     auth: &Authentication,
     along: Completion,
 ) -> OAuthResult<Delivery> {
-    match authorize::respond(p, req, client, auth, along).await {
+    match authorize::respond(cx, req, client, auth, along).await {
         Ok(d) => Ok(d),
         Err(NotIssued::AlreadyEnded) => Err(OAuthError::invalid_request(
             "this sign-in request was already completed",
         )),
-        Err(NotIssued::Refused(e)) => authorize::redirect_refusal(p, req, client, e),
+        Err(NotIssued::Refused(e)) => authorize::redirect_refusal(cx, req, client, e),
     }
 }
 
 /// Loads an interaction for the browser that started it; anything else is not found.
-pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthResult<Live> {
+pub async fn load(cx: &Ctx<'_>, uid: &str, browser_id: Option<&str>) -> OAuthResult<Live> {
     let gone = || {
         OAuthError::invalid_request(
             "this sign-in request has expired or is unknown; start again from the app",
         )
     };
     let browser_id = browser_id.ok_or_else(gone)?;
-    let (id, now) = (uid.to_string(), p.now());
-    let interaction = p
+    let (id, now) = (uid.to_string(), cx.now);
+    let interaction = cx
         .store
         .read(move |c| interactions::get(c, &id, now))
         .await?
@@ -264,7 +266,7 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
         .ok_or_else(gone)?;
     let request: AuthorizationRequest = serde_json::from_str(&interaction.request)
         .map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
-    let client = super::client_cache::client(p, &request.client_id)
+    let client = super::client_cache::client(cx, &request.client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
     let progress = super::bank::Progress::parse(interaction.journey.as_deref())?;
@@ -278,17 +280,17 @@ pub async fn load(p: &Provider, uid: &str, browser_id: Option<&str>) -> OAuthRes
 
 /// What to show for a live interaction: login until someone logged in, then consent unless
 /// it is remembered (and not forced by prompt=consent).
-pub async fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
+pub async fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     if live.request.bank.is_some() {
-        return super::journey::current_step(p, live);
+        return super::journey::current_step(cx, live);
     }
     let Some(auth) = live.authentication() else {
         return Ok(Step::Login);
     };
-    let remembered = remembered(p, &auth.user_id, &live.client.id).await?;
+    let remembered = remembered(cx, &auth.user_id, &live.client.id).await?;
     let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
     if covered && !live.request.has_prompt("consent") {
-        return complete(p, live, &auth, false).await.map(Step::Redirect);
+        return complete(cx, live, &auth, false).await.map(Step::Redirect);
     }
     Ok(Step::Consent)
 }
@@ -323,29 +325,29 @@ pub struct LoggedIn {
 /// (a browser holding this account's known-device value skips the first), opens a browser
 /// session and records the login on the interaction.
 pub async fn login(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     credentials: (&str, &str),
     address: &str,
     known_device: Option<&str>,
 ) -> Result<LoggedIn, LoginFailure> {
     let (username, password) = credentials;
-    let now = p.now();
+    let now = cx.now;
     let name = username.to_string();
-    let user = p
+    let user = cx
         .store
         .read(move |c| store::users::by_username(c, &name))
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
     let known = user.as_ref().is_some_and(|u| {
-        known_device.is_some_and(|d| login::is_known_device(&p.sealer, d, &u.id, now))
+        known_device.is_some_and(|d| login::is_known_device(&cx.sealer, d, &u.id, now))
     });
     // The attempt is counted as a failure in the transaction that admits it, and forgiven
     // if the password is right: parallel guesses cannot all pass one check.
     let keys = ThrottleKeys::new(username, address);
     let (pair_key, address_key) = (keys.account_address.clone(), keys.address.clone());
-    let limits = p.config.login.clone();
-    let admitted = p
+    let limits = cx.config.login.clone();
+    let admitted = cx
         .store
         .write(move |c| {
             let pair = login_failures::get(c, &pair_key, now)?;
@@ -363,11 +365,11 @@ pub async fn login(
         return Err(LoginFailure::TooManyAttempts);
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = p.passwords.verify(password, stored.as_deref()).await;
+    let ok = cx.passwords.verify(password, stored.as_deref()).await;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            p.metrics.login_failures.inc();
+            cx.metrics.login_failures.inc();
             tracing::info!(%address, "login failed");
             return Err(LoginFailure::BadCredentials);
         }
@@ -378,10 +380,10 @@ pub async fn login(
         user_id: user.id.clone(),
         auth_time: now,
         amr: "pwd".into(),
-        expires_at: now + p.config.lifetimes.session_secs,
+        expires_at: now + cx.config.lifetimes.session_secs,
     };
     let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
-    p.store
+    cx.store
         .write(move |c| {
             login_failures::clear(c, &keys.account_address)?;
             login_failures::forgive(c, &keys.address)?;
@@ -399,45 +401,45 @@ pub async fn login(
         .map_err(|e| LoginFailure::Error(e.into()))?;
     Ok(LoggedIn {
         session: cookie,
-        known_device: login::known_device(&p.sealer, &user.id, now),
+        known_device: login::known_device(&cx.sealer, &user.id, now),
     })
 }
 
 /// The user's answer on the consent page. Approval is remembered for this client; in a bank
 /// interaction it starts the institution's journey instead.
-pub async fn consent(p: &Provider, live: &Live, approve: bool) -> OAuthResult<Outcome> {
+pub async fn consent(cx: &Ctx<'_>, live: &Live, approve: bool) -> OAuthResult<Outcome> {
     if approve && live.request.bank.is_some() {
-        if !matches!(super::journey::current_step(p, live)?, Step::Consent) {
+        if !matches!(super::journey::current_step(cx, live)?, Step::Consent) {
             return Err(OAuthError::invalid_request(
                 "consent is not what this step asks for",
             ));
         }
-        return super::journey::start(p, live).await;
+        return super::journey::start(cx, live).await;
     }
     // The user may cancel at any step, signed in or not, in a bank journey too (the login
     // page's Cancel posts here): the client hears access_denied (OIDC Core §3.1.2.6, RFC 6749
     // §4.1.2.1).
     if !approve {
         let iid = live.interaction.id.clone();
-        let now = p.now();
-        p.store
+        let now = cx.now;
+        cx.store
             .write(move |c| interactions::complete(c, &iid, now))
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
         return ErrorRedirect::new(&live.request, e)
-            .deliver(p, &live.client)
+            .deliver(cx, &live.client)
             .map(Outcome::Deliver);
     }
     let auth = live
         .authentication()
         .ok_or_else(|| OAuthError::invalid_request("sign in before giving consent"))?;
-    complete(p, live, &auth, true).await.map(Outcome::Deliver)
+    complete(cx, live, &auth, true).await.map(Outcome::Deliver)
 }
 
 /// Ends the interaction exactly once and issues the code, remembering the approval (when
 /// asked) in the same transaction.
 async fn complete(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     auth: &Authentication,
     remember_consent: bool,
@@ -447,5 +449,5 @@ async fn complete(
         remember_consent,
         connection: None,
     };
-    finish(p, &live.request, &live.client, auth, along).await
+    finish(cx, &live.request, &live.client, auth, along).await
 }

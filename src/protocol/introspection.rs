@@ -1,16 +1,16 @@
 //! Token introspection (RFC 7662): active only for live tokens issued to the asking client.
 
-use super::secrets;
 use super::tokens::active_access_token;
 use crate::error::OAuthResult;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::grants;
 use crate::types::Client;
 use serde_json::{json, Value};
 
-pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResult<Value> {
+pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResult<Value> {
     let inactive = json!({ "active": false });
-    if let Some(at) = active_access_token(p, token).await? {
+    if let Some(at) = active_access_token(cx, token).await? {
         if at.row.client_id != client.id {
             return Ok(inactive);
         }
@@ -29,21 +29,21 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
         if let Some(cnf) = c.get("cnf") {
             out["cnf"] = cnf.clone();
         }
-        if let Some(id) = connection_of(p, &at.row).await? {
+        if let Some(id) = connection_of(cx, &at.row).await? {
             out[super::bank::CONNECTION_CLAIM] = json!(id);
         }
         return Ok(out);
     }
     let hash = secrets::digest(token);
-    let now = p.now();
-    let found = p
+    let now = cx.now;
+    let found = cx
         .store
         .read(|c| grants::active_refresh_token(c, &hash, now))
         .await?;
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,
-            "sub": g.user_id.as_deref().map(|u| super::subject::for_client(p, client, u)), "iss": p.issuer, "exp": t.expires_at, "iat": g.created_at,
+            "sub": g.user_id.as_deref().map(|u| super::subject::for_client(cx, client, u)), "iss": cx.issuer, "exp": t.expires_at, "iat": g.created_at,
             "scope_descriptions": describe(&t.scopes),
         })),
         _ => Ok(inactive),
@@ -52,14 +52,14 @@ pub async fn introspect(p: &Provider, client: &Client, token: &str) -> OAuthResu
 
 /// The bank connection a bank-scoped grant made. An ID token names it when asked for
 /// (`mh:con_id`); a plain OAuth grant (no `openid`) has no ID token, so introspection does.
-async fn connection_of(p: &Provider, token: &grants::AccessToken) -> OAuthResult<Option<String>> {
+async fn connection_of(cx: &Ctx<'_>, token: &grants::AccessToken) -> OAuthResult<Option<String>> {
     let bank_scoped = crate::types::ScopeSet::parse(&token.scopes)
         .iter()
         .any(super::bank::is_bank_scope);
     let Some(grant_id) = token.grant_id.clone().filter(|_| bank_scoped) else {
         return Ok(None);
     };
-    let grant = p
+    let grant = cx
         .store
         .read(move |c| grants::get_grant(c, &grant_id))
         .await?;

@@ -5,11 +5,11 @@ use super::authorize::{Authentication, ErrorRedirect};
 use super::bank::{self, BankRequest, ConnectionSecrets, Progress};
 use super::interaction::{Live, Outcome, Step};
 use super::response::Delivery;
-use super::secrets;
 use super::upstream::{self, UpstreamTokens};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::connections::{self, BankConnection, JourneyWrite};
 use crate::store::{self, interactions, sessions::Session, users};
 use crate::types::Client;
@@ -32,7 +32,7 @@ pub enum Identity {
 /// Decides who a bank request is for (contract: Flow for use case 2; issue rules for a flow with
 /// no identified user), and checks a reauth/refresh connection belongs to them.
 pub async fn identify(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &super::authorize::AuthorizationRequest,
     client: &Client,
     session: Option<&Session>,
@@ -41,14 +41,14 @@ pub async fn identify(
         .bank
         .as_ref()
         .ok_or_else(|| OAuthError::server("not a bank request"))?;
-    let now = p.now();
+    let now = cx.now;
     let fresh_session = session
         .filter(|s| req.max_age.is_none_or(|m| now - s.auth_time <= m))
         .filter(|_| !req.has_prompt("login"));
     let identity = match req.required_sub() {
         Some(sub) => {
             let id = sub.clone();
-            let user = p
+            let user = cx
                 .store
                 .read(move |c| users::get(c, &id))
                 .await?
@@ -77,14 +77,14 @@ pub async fn identify(
     };
     let institution = match (&bank.connection_id, req.required_sub()) {
         (Some(cid), Some(sub)) => Some(
-            bank::owned_connection(p, client, &sub, cid)
+            bank::owned_connection(cx, client, &sub, cid)
                 .await?
                 .institution_id,
         ),
         _ => bank.institution.clone(),
     };
     if let Some(id) = &institution {
-        plugin(p, id)?;
+        plugin(cx, id)?;
     }
     let progress = Progress {
         institution,
@@ -103,14 +103,14 @@ fn bank_of(live: &Live) -> OAuthResult<&BankRequest> {
 }
 
 /// What to show next in a bank interaction.
-pub fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
+pub fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     let progress = &live.progress;
     if progress.login_required && live.interaction.user_id.is_none() {
         return Ok(Step::Login);
     }
     let bank = bank_of(live)?;
     let Some(id) = &progress.institution else {
-        let institutions = p
+        let institutions = cx
             .plugins
             .catalog()
             .of_type(bank.chooser_type())
@@ -123,7 +123,7 @@ pub fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
             .collect();
         return Ok(Step::Chooser(institutions));
     };
-    let plugin = plugin(p, id)?;
+    let plugin = plugin(cx, id)?;
     if !progress.consented {
         return Ok(Step::Consent);
     }
@@ -139,8 +139,8 @@ pub fn current_step(p: &Provider, live: &Live) -> OAuthResult<Step> {
     }
 }
 
-fn plugin(p: &Provider, id: &str) -> OAuthResult<Arc<Plugin>> {
-    p.plugins.get(id).ok_or_else(|| {
+fn plugin(cx: &Ctx<'_>, id: &str) -> OAuthResult<Arc<Plugin>> {
+    cx.plugins.get(id).ok_or_else(|| {
         OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
             503,
@@ -150,14 +150,14 @@ fn plugin(p: &Provider, id: &str) -> OAuthResult<Arc<Plugin>> {
 }
 
 /// The user picked an institution in the chooser.
-pub async fn choose(p: &Provider, live: &Live, institution: &str) -> OAuthResult<()> {
+pub async fn choose(cx: &Ctx<'_>, live: &Live, institution: &str) -> OAuthResult<()> {
     let bank = bank_of(live)?;
     if live.progress.institution.is_some() {
         return Err(OAuthError::invalid_request(
             "an institution was already chosen",
         ));
     }
-    let offered = p.plugins.get(institution).is_some_and(|i| {
+    let offered = cx.plugins.get(institution).is_some_and(|i| {
         bank.chooser_type().is_none_or(|t| i.meta.kind == t)
             && live
                 .client
@@ -171,26 +171,26 @@ pub async fn choose(p: &Provider, live: &Live, institution: &str) -> OAuthResult
     }
     let mut progress = live.progress.clone();
     progress.institution = Some(institution.to_string());
-    save(p, live, &progress).await
+    save(cx, live, &progress).await
 }
 
-async fn save(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<()> {
+async fn save(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<()> {
     let (id, json) = (live.interaction.id.clone(), progress.to_json());
-    p.store
+    cx.store
         .write(move |c| interactions::set_journey(c, &id, &json))
         .await?;
     Ok(())
 }
 
 /// Consent given: start the institution's journey.
-pub async fn start(p: &Provider, live: &Live) -> OAuthResult<Outcome> {
+pub async fn start(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Outcome> {
     let bank = bank_of(live)?;
     let id = live
         .progress
         .institution
         .clone()
         .ok_or_else(|| OAuthError::invalid_request("choose an institution first"))?;
-    let plugin = plugin(p, &id)?;
+    let plugin = plugin(cx, &id)?;
     let mut progress = live.progress.clone();
     progress.consented = true;
     // Reauth and refresh fall back to the connect journey when a script has no such hook.
@@ -199,14 +199,14 @@ pub async fn start(p: &Provider, live: &Live) -> OAuthResult<Outcome> {
         JourneyKind::Refresh if plugin.has_hook("refresh") => "refresh",
         _ => "connect",
     };
-    let ctx = context(p, live, &progress).await?;
-    let action = call(p, &plugin, &mut progress, hook, vec![ctx]).await;
-    apply(p, live, &plugin, progress, action).await
+    let ctx = context(cx, live, &progress).await?;
+    let action = call(cx, &plugin, &mut progress, hook, vec![ctx]).await;
+    apply(cx, live, &plugin, progress, action).await
 }
 
 /// The user answered the script's form.
 pub async fn submit(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     posted: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
@@ -221,7 +221,7 @@ pub async fn submit(
         .form
         .clone()
         .ok_or_else(|| OAuthError::invalid_request("no form is waiting for an answer"))?;
-    let plugin = plugin(p, &id)?;
+    let plugin = plugin(cx, &id)?;
     let mut input = Map::new();
     for f in &form.fields {
         let v = posted.get(&f.name).cloned().unwrap_or_default();
@@ -233,11 +233,11 @@ pub async fn submit(
         }
         input.insert(f.name.clone(), Value::String(v));
     }
-    let ctx = context(p, live, &live.progress).await?;
+    let ctx = context(cx, live, &live.progress).await?;
     let mut progress = live.progress.clone();
     let mut action = if plugin.has_hook("submit") {
         let args = vec![ctx, Value::Object(input.clone())];
-        call(p, &plugin, &mut progress, "submit", args).await
+        call(cx, &plugin, &mut progress, "submit", args).await
     } else {
         Err(HookFailure {
             kind: "result",
@@ -254,31 +254,34 @@ pub async fn submit(
             f.value = input.get(&f.name).and_then(Value::as_str).map(String::from);
         }
     }
-    apply(p, live, &plugin, progress, action).await
+    apply(cx, live, &plugin, progress, action).await
 }
 
 /// Runs a hook with the provider's HTTP client and keys at hand; `newTransactions` events it
 /// raises are kept in `progress` until the journey completes.
 async fn call(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Arc<Plugin>,
     progress: &mut Progress,
     hook: &'static str,
     args: Vec<Value>,
 ) -> Result<Action, HookFailure> {
     let services = crate::plugins::host_io::Services {
-        http: p.upstream_http.clone(),
+        http: cx.upstream_http.clone(),
         runtime: tokio::runtime::Handle::current(),
-        keys: p.keys(),
+        keys: cx.keys(),
     };
-    let (action, events) = p.plugins.call(plugin.clone(), hook, args, services).await?;
+    let (action, events) = cx
+        .plugins
+        .call(plugin.clone(), hook, args, services)
+        .await?;
     progress.new_transactions.extend(events);
     Ok(action)
 }
 
 /// What the script sees of the journey: which one, its own state, and for reauth/refresh the
 /// connection with the data it kept.
-async fn context(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<Value> {
+async fn context(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<Value> {
     let bank = bank_of(live)?;
     let mut ctx = json!({
         "journey": bank.journey.as_str(),
@@ -287,7 +290,7 @@ async fn context(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<
     });
     if let Some(cid) = &bank.connection_id {
         let id = cid.clone();
-        let c = p
+        let c = cx
             .store
             .read(move |conn| connections::get(conn, &id))
             .await?
@@ -295,14 +298,14 @@ async fn context(p: &Provider, live: &Live, progress: &Progress) -> OAuthResult<
         ctx["connection"] = json!({
             "id": c.id,
             "status": c.status,
-            "data": open_data(p, &c),
+            "data": open_data(cx, &c),
         });
     }
     Ok(ctx)
 }
 
-fn open_data(p: &Provider, c: &BankConnection) -> Value {
-    ConnectionSecrets::open(p, c.data_sealed.as_deref()).data
+fn open_data(cx: &Ctx<'_>, c: &BankConnection) -> Value {
+    ConnectionSecrets::open(cx, c.data_sealed.as_deref()).data
 }
 
 /// How many upstream refreshes one step may chain before the script must answer otherwise.
@@ -311,7 +314,7 @@ const MAX_CHAINED_REFRESHES: usize = 3;
 /// Carries out what a hook asked for. Upstream refreshes feed their result straight back to
 /// the script's `callback`, a bounded number of times.
 async fn apply(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     plugin: &Arc<Plugin>,
     mut progress: Progress,
@@ -319,43 +322,43 @@ async fn apply(
 ) -> OAuthResult<Outcome> {
     for _ in 0..MAX_CHAINED_REFRESHES {
         let Ok(Action::RefreshUpstream { state }) = action else {
-            return apply_once(p, live, plugin, progress, action).await;
+            return apply_once(cx, live, plugin, progress, action).await;
         };
         progress.state = state;
-        let stored = stored_upstream(p, live).await?;
+        let stored = stored_upstream(cx, live).await?;
         let outcome = match &stored {
-            Some(t) => upstream::refresh(p, plugin, t).await,
+            Some(t) => upstream::refresh(cx, plugin, t).await,
             None => Err(OAuthError::invalid_request(
                 "the connection holds no institution tokens to refresh",
             )),
         };
         action = match outcome {
-            Ok(o) => after_upstream(p, live, plugin, &mut progress, o).await?,
-            Err(e) => return end_with(p, live, e).await.map(Outcome::Deliver),
+            Ok(o) => after_upstream(cx, live, plugin, &mut progress, o).await?,
+            Err(e) => return end_with(cx, live, e).await.map(Outcome::Deliver),
         };
     }
     let failure = HookFailure {
         kind: "result",
         message: "refresh_upstream asked for again and again".into(),
     };
-    apply_once(p, live, plugin, progress, Err(failure)).await
+    apply_once(cx, live, plugin, progress, Err(failure)).await
 }
 
 /// The institution tokens kept with the connection a reauth/refresh journey renews.
-async fn stored_upstream(p: &Provider, live: &Live) -> OAuthResult<Option<UpstreamTokens>> {
+async fn stored_upstream(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Option<UpstreamTokens>> {
     let Some(id) = bank_of(live)?.connection_id.clone() else {
         return Ok(None);
     };
-    let c = p
+    let c = cx
         .store
         .read(move |conn| connections::get(conn, &id))
         .await?;
-    Ok(c.and_then(|c| ConnectionSecrets::open(p, c.data_sealed.as_deref()).upstream))
+    Ok(c.and_then(|c| ConnectionSecrets::open(cx, c.data_sealed.as_deref()).upstream))
 }
 
 /// Keeps what the institution issued and tells the script how it went.
 async fn after_upstream(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     plugin: &Arc<Plugin>,
     progress: &mut Progress,
@@ -363,11 +366,11 @@ async fn after_upstream(
 ) -> OAuthResult<Result<Action, HookFailure>> {
     if let Some(t) = &outcome.tokens {
         progress.upstream_tokens_sealed = Some(
-            p.sealer
+            cx.sealer
                 .seal(&serde_json::to_string(t).map_err(OAuthError::server)?),
         );
     }
-    save(p, live, progress).await?;
+    save(cx, live, progress).await?;
     if !plugin.has_hook("callback") {
         return Ok(Err(HookFailure {
             kind: "result",
@@ -375,13 +378,13 @@ async fn after_upstream(
                 .into(),
         }));
     }
-    let ctx = context(p, live, progress).await?;
-    Ok(call(p, plugin, progress, "callback", vec![ctx, outcome.result]).await)
+    let ctx = context(cx, live, progress).await?;
+    Ok(call(cx, plugin, progress, "callback", vec![ctx, outcome.result]).await)
 }
 
 /// The browser came back from the institution's authorization server.
 pub async fn upstream_return(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     params: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
@@ -394,19 +397,19 @@ pub async fn upstream_return(
         .institution
         .clone()
         .ok_or_else(|| OAuthError::server("upstream sign-in without an institution"))?;
-    let plugin = plugin(p, &id)?;
-    let outcome = match upstream::finish(p, &plugin, &pending, params).await {
+    let plugin = plugin(cx, &id)?;
+    let outcome = match upstream::finish(cx, &plugin, &pending, params).await {
         Ok(o) => o,
         // A forged or stale answer changes nothing: the user may still come back properly.
         Err(e) if e.code == ErrorCode::InvalidRequest => return Err(e),
-        Err(e) => return end_with(p, live, e).await.map(Outcome::Deliver),
+        Err(e) => return end_with(cx, live, e).await.map(Outcome::Deliver),
     };
-    let action = after_upstream(p, live, &plugin, &mut progress, outcome).await?;
-    apply(p, live, &plugin, progress, action).await
+    let action = after_upstream(cx, live, &plugin, &mut progress, outcome).await?;
+    apply(cx, live, &plugin, progress, action).await
 }
 
 async fn apply_once(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     plugin: &Arc<Plugin>,
     mut progress: Progress,
@@ -416,30 +419,30 @@ async fn apply_once(
         Ok(Action::OAuth { start, state }) => {
             progress.state = state;
             progress.form = None;
-            match upstream::begin(p, plugin, &start, &live.interaction.id).await {
+            match upstream::begin(cx, plugin, &start, &live.interaction.id).await {
                 Ok((url, pending)) => {
                     progress.upstream = Some(pending);
-                    save(p, live, &progress).await?;
+                    save(cx, live, &progress).await?;
                     Ok(Outcome::Leave(url))
                 }
-                Err(e) => end_with(p, live, e).await.map(Outcome::Deliver),
+                Err(e) => end_with(cx, live, e).await.map(Outcome::Deliver),
             }
         }
         Ok(Action::RefreshUpstream { .. }) => Err(OAuthError::server("refresh handled in apply")),
         Ok(Action::Form { form, state }) => {
             progress.form = Some(form);
             progress.state = state;
-            save(p, live, &progress).await?;
+            save(cx, live, &progress).await?;
             Ok(Outcome::Continue)
         }
-        Ok(Action::Done { data }) => finish(p, live, plugin, &progress, data)
+        Ok(Action::Done { data }) => finish(cx, live, plugin, &progress, data)
             .await
             .map(Outcome::Deliver),
-        Ok(Action::Fail { message }) => end_with(p, live, OAuthError::access_denied(message))
+        Ok(Action::Fail { message }) => end_with(cx, live, OAuthError::access_denied(message))
             .await
             .map(Outcome::Deliver),
         Err(failure) => {
-            p.metrics.plugin_error(&plugin.meta.id, failure.kind);
+            cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
             tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
             let e = OAuthError::new(
                 ErrorCode::ServerError,
@@ -449,44 +452,44 @@ async fn apply_once(
                     plugin.meta.name
                 ),
             );
-            end_with(p, live, e).await.map(Outcome::Deliver)
+            end_with(cx, live, e).await.map(Outcome::Deliver)
         }
     }
 }
 
 /// Ends the interaction with an error sent back to the client.
-async fn end_with(p: &Provider, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
+async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
     if let Some(detail) = &e.detail {
         tracing::warn!(error = e.code.as_str(), %detail, "bank journey ended");
     }
-    let (iid, now) = (live.interaction.id.clone(), p.now());
-    p.store
+    let (iid, now) = (live.interaction.id.clone(), cx.now);
+    cx.store
         .write(move |c| interactions::complete(c, &iid, now))
         .await?;
-    ErrorRedirect::new(&live.request, e).deliver(p, &live.client)
+    ErrorRedirect::new(&live.request, e).deliver(cx, &live.client)
 }
 
 /// The journey succeeded: create or renew the connection with the grant and code.
 async fn finish(
-    p: &Provider,
+    cx: &Ctx<'_>,
     live: &Live,
     plugin: &Arc<Plugin>,
     progress: &Progress,
     data: Value,
 ) -> OAuthResult<Delivery> {
     let bank = bank_of(live)?;
-    let now = p.now();
+    let now = cx.now;
     // New institution tokens from this journey, or (on renewal) the ones already kept.
     let fresh: Option<UpstreamTokens> = progress
         .upstream_tokens_sealed
         .as_deref()
-        .and_then(|s| p.sealer.open(s))
+        .and_then(|s| cx.sealer.open(s))
         .and_then(|s| serde_json::from_str(&s).ok());
     let upstream = match fresh {
         Some(t) => Some(t),
-        None => stored_upstream(p, live).await?,
+        None => stored_upstream(cx, live).await?,
     };
-    let data_sealed = ConnectionSecrets { data, upstream }.seal(p);
+    let data_sealed = ConnectionSecrets { data, upstream }.seal(cx);
     let consent_expires_at = plugin
         .meta
         .consent_days
@@ -542,10 +545,11 @@ async fn finish(
         remember_consent: false,
         connection: Some(write),
     };
-    let delivery = super::interaction::finish(p, &live.request, &live.client, &auth, along).await?;
+    let delivery =
+        super::interaction::finish(cx, &live.request, &live.client, &auth, along).await?;
     // The connection's webhook event is in the outbox now (a refusal wrote none; waking the
     // sender then costs one empty look).
-    p.webhook_wake.notify_one();
+    cx.webhook_wake.notify_one();
     Ok(delivery)
 }
 
@@ -570,9 +574,9 @@ fn new_user(client: &Client, now: i64) -> (Authentication, store::users::User) {
 }
 
 /// The user left the institution's journey: the client hears `access_denied`.
-pub async fn cancel(p: &Provider, live: &Live) -> OAuthResult<Delivery> {
+pub async fn cancel(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Delivery> {
     end_with(
-        p,
+        cx,
         live,
         OAuthError::access_denied("the user cancelled the connection"),
     )

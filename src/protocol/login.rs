@@ -32,7 +32,7 @@ pub fn new_local_user(
     let claims = super::user_claims::validate(claims)?;
     let hash = hash_password(password).map_err(OAuthError::server)?;
     Ok(crate::store::users::User {
-        id: super::secrets::random_user_id(),
+        id: crate::secrets::random_user_id(),
         username: Some(username.to_string()),
         password_hash: Some(hash),
         claims,
@@ -122,8 +122,8 @@ pub struct ThrottleKeys {
 impl ThrottleKeys {
     pub fn new(username: &str, address: &str) -> Self {
         ThrottleKeys {
-            account_address: super::secrets::digest(&format!("login\n{username}\n{address}")),
-            address: super::secrets::digest(&format!("login-address\n{address}")),
+            account_address: crate::secrets::digest(&format!("login\n{username}\n{address}")),
+            address: crate::secrets::digest(&format!("login-address\n{address}")),
         }
     }
 }
@@ -179,7 +179,7 @@ pub fn is_known_device(
     let fresh = issued
         .parse::<i64>()
         .is_ok_and(|t| t <= now && now - t < KNOWN_DEVICE_SECS);
-    fresh && super::secrets::ct_eq(user, user_id)
+    fresh && crate::secrets::ct_eq(user, user_id)
 }
 
 #[cfg(test)]

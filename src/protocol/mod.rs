@@ -1,5 +1,5 @@
-//! Pure OAuth 2 / OpenID Connect logic. Handlers call in here; this module never sees HTTP
-//! types, and takes `now` from the provider's clock rather than reading time itself.
+//! Pure OAuth 2 / OpenID Connect logic. Handlers call in here with a [`Ctx`]; this module
+//! never sees HTTP types or the wiring layer, and takes `now` from the context.
 
 pub mod admin;
 pub mod authorize;
@@ -8,6 +8,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod client_cache;
 pub mod client_keys;
+pub mod context;
 pub mod discovery;
 pub mod dpop;
 pub mod fapi;
@@ -20,6 +21,7 @@ pub mod jwks_fetch;
 pub mod login;
 pub mod par;
 pub mod partner;
+pub mod password_pool;
 pub mod pkce;
 pub mod registration;
 pub mod request_object;
@@ -30,9 +32,10 @@ pub mod response_types;
 pub mod revocation;
 pub mod scope_policy;
 pub mod scopes;
-pub mod secrets;
 pub mod subject;
 pub mod tokens;
 pub mod upstream;
 pub mod user_claims;
 pub mod userinfo;
+
+pub use context::{Ctx, Services};

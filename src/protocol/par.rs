@@ -2,9 +2,9 @@
 //! first and gets a short-lived, single-use request_uri bound to it.
 
 use super::authorize::{self, PAR_URN_PREFIX};
-use super::secrets;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store;
 use crate::types::Client;
 use serde_json::{json, Value};
@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 /// `dpop_jkt` is the key of a DPoP proof sent with the push: the code will be bound to it
 /// (RFC 9449 §10.1).
 pub async fn push(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     raw: &[(String, String)],
     dpop_jkt: Option<String>,
 ) -> OAuthResult<Value> {
-    let mut request = authorize::validate_pushed(p, client, raw).await?;
+    let mut request = authorize::validate_pushed(cx, client, raw).await?;
     if let Some(jkt) = dpop_jkt {
         if request.dpop_jkt.as_ref().is_some_and(|j| j != &jkt) {
             return Err(OAuthError::new(
@@ -30,10 +30,10 @@ pub async fn push(
         request.dpop_jkt = Some(jkt);
     }
     let uri = format!("{PAR_URN_PREFIX}{}", secrets::random_token());
-    let life = p.config.lifetimes.par_secs;
-    let (hash, cid, expires_at) = (secrets::digest(&uri), client.id.clone(), p.now() + life);
+    let life = cx.config.lifetimes.par_secs;
+    let (hash, cid, expires_at) = (secrets::digest(&uri), client.id.clone(), cx.now + life);
     let text = serde_json::to_string(&request).map_err(OAuthError::server)?;
-    p.store
+    cx.store
         .write(move |c| store::pushed::insert(c, &hash, &cid, &text, expires_at))
         .await?;
     Ok(json!({ "request_uri": uri, "expires_in": life }))

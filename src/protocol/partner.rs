@@ -4,7 +4,7 @@
 
 use super::resource::{self, Presentation};
 use crate::error::{OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store::connections::BankConnection;
 use crate::store::users::User;
 use crate::store::{connections, users};
@@ -20,8 +20,8 @@ pub struct Caller {
 }
 
 /// Accepts a live client-credentials token carrying `needed` (RFC 6750 §3.1 codes).
-pub async fn caller(p: &Provider, presented: &Presentation, needed: &str) -> OAuthResult<Caller> {
-    let token = resource::authenticate(p, presented).await?;
+pub async fn caller(cx: &Ctx<'_>, presented: &Presentation, needed: &str) -> OAuthResult<Caller> {
+    let token = resource::authenticate(cx, presented).await?;
     if token.row.user_id.is_some() {
         return Err(OAuthError::insufficient_scope(
             "this API takes a client-credentials token, not one issued for a user",
@@ -34,7 +34,7 @@ pub async fn caller(p: &Provider, presented: &Presentation, needed: &str) -> OAu
         )));
     }
     let id = token.row.client_id.clone();
-    let client = p
+    let client = cx
         .store
         .read(move |c| crate::store::clients::get(c, &id))
         .await?
@@ -64,9 +64,9 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn of(p: &Provider, u: User, client: &Client) -> UserView {
+    fn of(cx: &Ctx<'_>, u: User, client: &Client) -> UserView {
         UserView {
-            user_id: super::subject::for_client(p, client, &u.id),
+            user_id: super::subject::for_client(cx, client, &u.id),
             client_user_id: u.client_user_id,
             client_id: client.id.clone(),
             managed_by: "client",
@@ -99,14 +99,14 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    fn of(p: &Provider, c: BankConnection, client: &Client) -> ConnectionView {
-        let institution = p.plugins.get(&c.institution_id);
+    fn of(cx: &Ctx<'_>, c: BankConnection, client: &Client) -> ConnectionView {
+        let institution = cx.plugins.get(&c.institution_id);
         ConnectionView {
             name: institution.as_ref().map(|i| i.meta.name.clone()),
             bank_ref: institution.as_ref().map(|i| i.meta.bank_ref.clone()),
             kind: institution.as_ref().map(|i| i.meta.kind.as_str()),
             id: c.id,
-            user_id: super::subject::for_client(p, client, &c.user_id),
+            user_id: super::subject::for_client(cx, client, &c.user_id),
             bank_id: c.institution_id,
             status: c.status,
             consent_expires_at: c.consent_expires_at,
@@ -127,7 +127,7 @@ pub struct NewUser {
 }
 
 /// `POST /users`: a new user managed by the calling client.
-pub async fn create_user(p: &Provider, caller: &Caller, new: NewUser) -> OAuthResult<UserView> {
+pub async fn create_user(cx: &Ctx<'_>, caller: &Caller, new: NewUser) -> OAuthResult<UserView> {
     let NewUser {
         client_user_id,
         claims,
@@ -144,30 +144,30 @@ pub async fn create_user(p: &Provider, caller: &Caller, new: NewUser) -> OAuthRe
         }
     }
     let user = User {
-        id: super::secrets::random_user_id(),
+        id: crate::secrets::random_user_id(),
         username: None,
         password_hash: None,
         claims,
         managed_by_client: Some(caller.client_id.clone()),
         client_user_id,
-        created_at: p.now(),
+        created_at: cx.now,
     };
     let stored = user.clone();
-    p.store.write(move |c| users::insert(c, &stored)).await?;
-    let mut view = UserView::of(p, user, &caller.client);
+    cx.store.write(move |c| users::insert(c, &stored)).await?;
+    let mut view = UserView::of(cx, user, &caller.client);
     view.scopes = Some(caller.scopes.to_string());
     Ok(view)
 }
 
 /// One page of the caller's users, oldest first, with the total.
 pub async fn list_users(
-    p: &Provider,
+    cx: &Ctx<'_>,
     caller: &Caller,
     limit: i64,
     offset: i64,
 ) -> OAuthResult<(Vec<UserView>, i64)> {
     let cid = caller.client_id.clone();
-    let (list, total) = p
+    let (list, total) = cx
         .store
         .read(move |c| {
             Ok((
@@ -178,7 +178,7 @@ pub async fn list_users(
         .await?;
     let views = list
         .into_iter()
-        .map(|u| UserView::of(p, u, &caller.client))
+        .map(|u| UserView::of(cx, u, &caller.client))
         .collect();
     Ok((views, total))
 }
@@ -188,56 +188,56 @@ fn not_found() -> OAuthError {
 }
 
 /// One of the caller's users, named by the id the caller knows it by, or not found.
-async fn managed(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<User> {
-    let id = super::subject::user_of(p, &caller.client, user_id).ok_or_else(not_found)?;
-    p.store
+async fn managed(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthResult<User> {
+    let id = super::subject::user_of(cx, &caller.client, user_id).ok_or_else(not_found)?;
+    cx.store
         .read(move |c| users::get(c, &id))
         .await?
         .filter(|u| u.managed_by_client.as_deref() == Some(caller.client_id.as_str()))
         .ok_or_else(not_found)
 }
 
-pub async fn get_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<UserView> {
+pub async fn get_user(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthResult<UserView> {
     Ok(UserView::of(
-        p,
-        managed(p, caller, user_id).await?,
+        cx,
+        managed(cx, caller, user_id).await?,
         &caller.client,
     ))
 }
 
 pub async fn user_connections(
-    p: &Provider,
+    cx: &Ctx<'_>,
     caller: &Caller,
     user_id: &str,
 ) -> OAuthResult<Vec<ConnectionView>> {
-    let user = managed(p, caller, user_id).await?;
-    let list = p
+    let user = managed(cx, caller, user_id).await?;
+    let list = cx
         .store
         .read(move |c| connections::for_user(c, &user.id))
         .await?;
     Ok(list
         .into_iter()
-        .map(|c| ConnectionView::of(p, c, &caller.client))
+        .map(|c| ConnectionView::of(cx, c, &caller.client))
         .collect())
 }
 
 /// Deletes one of a user's connections: its grants and tokens and its sealed institution
 /// tokens go with it.
 pub async fn delete_connection(
-    p: &Provider,
+    cx: &Ctx<'_>,
     caller: &Caller,
     user_id: &str,
     connection_id: &str,
 ) -> OAuthResult<()> {
-    let user = managed(p, caller, user_id).await?;
+    let user = managed(cx, caller, user_id).await?;
     let cid = connection_id.to_string();
-    let now = p.now();
-    let deleted = p
+    let now = cx.now;
+    let deleted = cx
         .store
         .write(move |c| connections::delete(c, &user.id, &cid, now))
         .await?;
     if deleted {
-        p.webhook_wake.notify_one();
+        cx.webhook_wake.notify_one();
         Ok(())
     } else {
         Err(OAuthError::not_found("no such connection"))
@@ -245,12 +245,12 @@ pub async fn delete_connection(
 }
 
 /// Deletes a user with every connection, grant and token of theirs.
-pub async fn delete_user(p: &Provider, caller: &Caller, user_id: &str) -> OAuthResult<()> {
-    let user = managed(p, caller, user_id).await?;
-    let (client, now) = (caller.client_id.clone(), p.now());
-    p.store
+pub async fn delete_user(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthResult<()> {
+    let user = managed(cx, caller, user_id).await?;
+    let (client, now) = (caller.client_id.clone(), cx.now);
+    cx.store
         .write(move |c| connections::delete_user(c, &client, &user.id, now))
         .await?;
-    p.webhook_wake.notify_one();
+    cx.webhook_wake.notify_one();
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! PKCE (RFC 7636) with S256 only: `plain` is refused (RFC 9700 §2.1.1).
 
-use super::secrets::ct_eq;
 use crate::error::{OAuthError, OAuthResult};
+use crate::secrets::ct_eq;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 

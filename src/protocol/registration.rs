@@ -1,11 +1,12 @@
 //! Client registration (RFC 7591) and management (RFC 7592), shared by the HTTP endpoint and
 //! the operator CLI: one set of metadata rules for both.
 
-use super::{scopes, secrets};
+use super::scopes;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::outbound::OutboundPolicy;
 use crate::sealing::Sealer;
+use crate::secrets;
 use crate::types::{AuthMethod, Client, ClientMetadata, ScopeSet};
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 use super::client_keys::{self, CLOCK_SKEW_SECS};
 use super::fapi;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store;
 use crate::types::Client;
 use serde_json::Value;
@@ -35,13 +35,13 @@ fn allowed_algs(
 /// The claims of `object` when its signature is the client's (an allowed algorithm, one of
 /// its keys), whatever else is wrong with it: what an error about the object may rely on.
 pub async fn authentic_claims(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     profile: Option<crate::types::FapiProfile>,
     object: &str,
 ) -> Option<Value> {
     let allowed = allowed_algs(client, profile);
-    client_keys::verify(p, client, object, &allowed, invalid)
+    client_keys::verify(cx, client, object, &allowed, invalid)
         .await
         .ok()
 }
@@ -49,13 +49,13 @@ pub async fn authentic_claims(
 /// Verifies `object` for `client` (under its FAPI `profile`, if any) and returns its
 /// parameters as strings (JSON members such as `claims` are serialised back to JSON).
 pub async fn parameters(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     profile: Option<crate::types::FapiProfile>,
     object: &str,
 ) -> OAuthResult<(HashMap<String, String>, Value)> {
     let allowed = allowed_algs(client, profile);
-    let claims = client_keys::verify(p, client, object, &allowed, invalid).await?;
+    let claims = client_keys::verify(cx, client, object, &allowed, invalid).await?;
     let obj = claims
         .as_object()
         .ok_or_else(|| invalid("not a JSON object".into()))?;
@@ -70,7 +70,7 @@ pub async fn parameters(
         }
     }
     match obj.get("aud") {
-        Some(aud) if !client_keys::audience_matches(aud, &[&p.issuer]) => {
+        Some(aud) if !client_keys::audience_matches(aud, &[&cx.issuer]) => {
             return Err(invalid("aud must be the issuer".into()));
         }
         // FAPI 1 Adv. §5.2.2-15 (and FAPI 2 Message Signing): aud is required.
@@ -81,7 +81,7 @@ pub async fn parameters(
         }
         _ => {}
     }
-    let now = p.now();
+    let now = cx.now;
     client_keys::check_times(&claims, now, false, MAX_LIFETIME_SECS, invalid)?;
     if profile == Some(crate::types::FapiProfile::Fapi2) {
         fapi::check_fapi2_object(&claims, now)?;
@@ -99,7 +99,7 @@ pub async fn parameters(
             .unwrap_or(now + MAX_LIFETIME_SECS)
             + CLOCK_SKEW_SECS;
         let jti = jti.to_string();
-        if !p
+        if !cx
             .store
             .write(move |c| store::replay::first_use(c, &scope, &jti, until))
             .await?

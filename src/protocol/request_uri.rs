@@ -4,7 +4,7 @@
 //! it exactly as a `request` passed by value.
 
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::types::Client;
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ pub fn is_registered(client: &Client, uri: &str) -> bool {
 /// The request object at `uri`, for `client`. Unregistered or unreachable URIs, and answers
 /// that are not a successful, reasonably small body, are `invalid_request_uri`
 /// (RFC 9101 §7, OIDC Core §6.4); the content itself is judged by the caller.
-pub async fn fetch(p: &Provider, client: &Client, uri: &str) -> OAuthResult<String> {
+pub async fn fetch(cx: &Ctx<'_>, client: &Client, uri: &str) -> OAuthResult<String> {
     if uri.len() > MAX_URI_CHARS {
         return Err(invalid_uri(
             "request_uri is longer than 512 characters (OIDC Core section 6.2)",
@@ -58,12 +58,12 @@ pub async fn fetch(p: &Provider, client: &Client, uri: &str) -> OAuthResult<Stri
     let unreachable = |detail: String| {
         invalid_uri("the request object could not be fetched from request_uri").with_detail(detail)
     };
-    let url = p
+    let url = cx
         .config
         .outbound
         .check_uri(without_fragment(uri))
         .map_err(|why| unreachable(format!("{uri}: {why}")))?;
-    let res = p
+    let res = cx
         .request_uri_http
         .get(url)
         .send()

@@ -3,7 +3,7 @@
 
 use super::tokens::{active_access_token, ActiveAccessToken};
 use crate::error::{OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 
 /// An access token as presented, with the key of its checked DPoP proof when sent as DPoP.
 pub struct Presentation {
@@ -15,16 +15,16 @@ pub struct Presentation {
 
 /// The live token behind a presentation, or `invalid_token`.
 pub async fn authenticate(
-    p: &Provider,
+    cx: &Ctx<'_>,
     presented: &Presentation,
 ) -> OAuthResult<ActiveAccessToken> {
-    let token = active_access_token(p, &presented.token)
+    let token = active_access_token(cx, &presented.token)
         .await?
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
         })?;
     // RFC 8707: a token for another resource (its `aud`) is not for us.
-    if token.claims["aud"].as_str() != Some(p.issuer.as_str()) {
+    if token.claims["aud"].as_str() != Some(cx.issuer.as_str()) {
         return Err(OAuthError::invalid_token(
             "the access token is for another resource (RFC 8707)",
         ));

@@ -4,7 +4,7 @@
 use super::authorize::append_query;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::types::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -100,8 +100,8 @@ pub enum Delivery {
 /// The algorithm for this client's JARM responses (RS256 unless it registered another).
 /// The client's registered JARM algorithm; by default PS256 under a FAPI profile (FAPI 1
 /// Advanced §8.6 allows only PS256 and ES256), RS256 otherwise.
-fn jarm_alg(p: &Provider, client: &Client) -> Alg {
-    let default = if super::fapi::profile_of(p, client).is_some() {
+fn jarm_alg(cx: &Ctx<'_>, client: &Client) -> Alg {
+    let default = if super::fapi::profile_of(cx, client).is_some() {
         Alg::PS256
     } else {
         Alg::RS256
@@ -117,28 +117,28 @@ fn jarm_alg(p: &Provider, client: &Client) -> Alg {
 /// Packs response parameters for `client` at `redirect_uri` in `mode`. Every response names
 /// the issuer (RFC 9207): as `iss`, or inside the JARM JWT.
 pub fn deliver(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     redirect_uri: &str,
     mode: ResponseMode,
     mut params: Vec<(String, String)>,
 ) -> OAuthResult<Delivery> {
     if mode.is_jwt() {
-        let now = p.now();
+        let now = cx.now;
         let mut claims = Map::new();
-        claims.insert("iss".into(), json!(p.issuer));
+        claims.insert("iss".into(), json!(cx.issuer));
         claims.insert("aud".into(), json!(client.id));
         claims.insert("exp".into(), json!(now + JARM_LIFETIME_SECS));
         for (k, v) in params {
             claims.insert(k, Value::String(v));
         }
-        let jwt = p
+        let jwt = cx
             .keys()
-            .sign(jarm_alg(p, client), None, &Value::Object(claims))
+            .sign(jarm_alg(cx, client), None, &Value::Object(claims))
             .map_err(OAuthError::server)?;
         params = vec![("response".into(), jwt)];
     } else {
-        params.push(("iss".into(), p.issuer.clone()));
+        params.push(("iss".into(), cx.issuer.clone()));
     }
     let pairs: Vec<(&str, &str)> = params
         .iter()

@@ -1,28 +1,28 @@
 //! Token revocation (RFC 7009). Revoking a refresh token revokes its whole grant. Unknown
 //! tokens get a 200 (§2.2); a token issued to another client is refused and left alone (§2.1).
 
-use super::secrets;
 use super::tokens::active_access_token;
 use crate::error::{OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::grants;
 use crate::types::Client;
 
-pub async fn revoke(p: &Provider, client: &Client, token: &str) -> OAuthResult<()> {
-    let now = p.now();
-    if let Some(at) = active_access_token(p, token).await? {
+pub async fn revoke(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResult<()> {
+    let now = cx.now;
+    if let Some(at) = active_access_token(cx, token).await? {
         if at.row.client_id != client.id {
             return Err(not_yours());
         }
         let jti = at.row.jti.clone();
-        p.store
+        cx.store
             .write(move |c| grants::revoke_access_token(c, &jti, now))
             .await?;
         return Ok(());
     }
     let hash = secrets::digest(token);
     let client_id = client.id.clone();
-    let owned = p
+    let owned = cx
         .store
         .write(move |c| {
             let Some((t, g)) = grants::active_refresh_token(c, &hash, now)? else {

@@ -7,7 +7,7 @@
 //! sector and reversible only here, so a `sub` coming back from a client (`id_token_hint`, the
 //! claims parameter, the partner API) leads to its user without a lookup table.
 
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::types::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -27,7 +27,7 @@ pub struct PairwiseKey {
 impl PairwiseKey {
     /// The key in `dir`, made on first use.
     pub fn load_or_create(dir: &Path) -> std::io::Result<PairwiseKey> {
-        let secret = super::secrets::load_or_create_secret(dir, KEY_FILE)?;
+        let secret = crate::secrets::load_or_create_secret(dir, KEY_FILE)?;
         Ok(PairwiseKey::from_secret(secret.as_bytes()))
     }
 
@@ -97,18 +97,18 @@ fn sector(client: &Client) -> Option<String> {
 }
 
 /// The `sub` through which `client` knows the user `user_id`.
-pub fn for_client(p: &Provider, client: &Client, user_id: &str) -> String {
+pub fn for_client(cx: &Ctx<'_>, client: &Client, user_id: &str) -> String {
     match sector(client) {
-        Some(s) => p.pairwise.subject(&s, user_id),
+        Some(s) => cx.pairwise.subject(&s, user_id),
         None => user_id.to_string(),
     }
 }
 
 /// The user a `sub` given by `client` names: itself for public clients; for pairwise clients
 /// only a `sub` made for the client's sector (a local user id is not accepted from them).
-pub fn user_of(p: &Provider, client: &Client, sub: &str) -> Option<String> {
+pub fn user_of(cx: &Ctx<'_>, client: &Client, sub: &str) -> Option<String> {
     match sector(client) {
-        Some(s) => p.pairwise.user_id(&s, sub),
+        Some(s) => cx.pairwise.user_id(&s, sub),
         None => Some(sub.to_string()),
     }
 }

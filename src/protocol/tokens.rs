@@ -2,10 +2,10 @@
 //! opaque rotating refresh tokens (stored as digests), and ID tokens (OIDC Core §2).
 
 use super::claims::{self, ClaimsRequest};
-use super::secrets;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::{half_hash, Alg};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::{self, grants};
 use crate::types::{Client, ScopeSet};
 use serde::Serialize;
@@ -52,8 +52,8 @@ pub struct Binding {
 /// The algorithm for this client's ID tokens (RS256 unless it registered another).
 /// The algorithm for this client's ID tokens: what it registered, else PS256 under a FAPI
 /// profile and RS256 otherwise (OIDC Core §3.1.3.7).
-pub fn id_token_alg(p: &Provider, client: &Client) -> Alg {
-    let default = if super::fapi::profile_of(p, client).is_some() {
+pub fn id_token_alg(cx: &Ctx<'_>, client: &Client) -> Alg {
+    let default = if super::fapi::profile_of(cx, client).is_some() {
         Alg::PS256
     } else {
         Alg::RS256
@@ -67,12 +67,12 @@ pub fn id_token_alg(p: &Provider, client: &Client) -> Alg {
 }
 
 /// Issues tokens that buy nothing single-use (client_credentials): signs them, then stores them.
-pub async fn issue(p: &Provider, req: Issue<'_>) -> OAuthResult<TokenResponse> {
-    let Prepared { response, rows } = prepare(p, req).await?;
-    p.store
+pub async fn issue(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<TokenResponse> {
+    let Prepared { response, rows } = prepare(cx, req).await?;
+    cx.store
         .write(move |c| grants::insert_issued(c, &rows))
         .await?;
-    Ok(issued(p, response))
+    Ok(issued(cx, response))
 }
 
 /// Tokens signed and ready to hand out, and the rows that make them valid. None of them works
@@ -84,23 +84,23 @@ pub struct Prepared {
 }
 
 /// The response for tokens whose rows are committed.
-pub fn issued(p: &Provider, response: TokenResponse) -> TokenResponse {
-    p.metrics.tokens_issued.inc();
+pub fn issued(cx: &Ctx<'_>, response: TokenResponse) -> TokenResponse {
+    cx.metrics.tokens_issued.inc();
     response
 }
 
 /// Builds and signs the tokens `req` asks for, writing nothing. Signing runs here, before the
 /// write transaction, so the writer never waits for it.
-pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
-    let now = p.now();
-    let life = &p.config.lifetimes;
-    let keys = p.keys();
+pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
+    let now = cx.now;
+    let life = &cx.config.lifetimes;
+    let keys = cx.keys();
     let user_id = req
         .grant
         .and_then(|g| g.user_id.clone())
         .or_else(|| req.user.clone());
     let sub = match &user_id {
-        Some(u) => super::subject::for_client(p, req.client, u),
+        Some(u) => super::subject::for_client(cx, req.client, u),
         None => req.client.id.clone(),
     };
     let jti = ordered_jti(now);
@@ -108,7 +108,7 @@ pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
     let scope = req.scopes.to_string();
 
     let mut at_claims = json!({
-        "iss": p.issuer, "sub": sub, "aud": req.audience.as_deref().unwrap_or(&p.issuer), "client_id": req.client.id,
+        "iss": cx.issuer, "sub": sub, "aud": req.audience.as_deref().unwrap_or(&cx.issuer), "client_id": req.client.id,
         "iat": now, "exp": access_exp, "jti": jti, "scope": scope,
     });
     if let Some(t) = req.grant.and_then(|g| g.auth_time) {
@@ -124,7 +124,7 @@ pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
     let alg = req
         .audience
         .as_deref()
-        .and_then(|a| p.config.resource_servers.get(a))
+        .and_then(|a| cx.config.resource_servers.get(a))
         .and_then(|rs| Alg::parse(&rs.access_token_signing_alg))
         .unwrap_or(Alg::ES256);
     let access_token = keys
@@ -139,7 +139,7 @@ pub async fn prepare(p: &Provider, req: Issue<'_>) -> OAuthResult<Prepared> {
             access_token: Some(&access_token),
             ..Default::default()
         };
-        Some(id_token(p, req.client, grant, req.nonce.as_deref(), extras, now).await?)
+        Some(id_token(cx, req.client, grant, req.nonce.as_deref(), extras, now).await?)
     } else {
         None
     };
@@ -220,7 +220,7 @@ pub struct IdTokenExtras<'a> {
 
 /// Builds and signs an ID token for a user grant.
 pub async fn id_token(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     grant: &grants::Grant,
     nonce: Option<&str>,
@@ -232,15 +232,15 @@ pub async fn id_token(
         .clone()
         .ok_or_else(|| OAuthError::server("grant without a user"))?;
     let uid = user_id.clone();
-    let user = p
+    let user = cx
         .store
         .read(move |c| store::users::get(c, &uid))
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let alg = id_token_alg(p, client);
+    let alg = id_token_alg(cx, client);
     let mut c = json!({
-        "iss": p.issuer, "sub": super::subject::for_client(p, client, &user_id), "aud": client.id,
-        "iat": now, "exp": now + p.config.lifetimes.id_token_secs,
+        "iss": cx.issuer, "sub": super::subject::for_client(cx, client, &user_id), "aud": client.id,
+        "iat": now, "exp": now + cx.config.lifetimes.id_token_secs,
     });
     if let Some(t) = grant.auth_time {
         c["auth_time"] = json!(t);
@@ -288,7 +288,7 @@ pub async fn id_token(
             c[k] = v;
         }
     }
-    let jws = p.keys().sign(alg, None, &c).map_err(OAuthError::server)?;
+    let jws = cx.keys().sign(alg, None, &c).map_err(OAuthError::server)?;
     let Some(enc_alg) = client.metadata.id_token_encrypted_response_alg.as_deref() else {
         return Ok(jws);
     };
@@ -297,7 +297,7 @@ pub async fn id_token(
         .id_token_encrypted_response_enc
         .as_deref()
         .unwrap_or("A128CBC-HS256");
-    let keys = super::client_keys::encryption_keys(p, client).await?;
+    let keys = super::client_keys::encryption_keys(cx, client).await?;
     crate::jose::encrypt::nested_jwt(&jws, &keys, enc_alg, enc).map_err(OAuthError::server)
 }
 
@@ -339,7 +339,7 @@ pub struct ActiveAccessToken {
 /// (compared in constant time) is byte for byte one we signed, so its signature needs no
 /// second check; tokens stored without a digest are verified by signature.
 pub async fn active_access_token(
-    p: &Provider,
+    cx: &Ctx<'_>,
     token: &str,
 ) -> OAuthResult<Option<ActiveAccessToken>> {
     let Some(unverified) = unverified_claims(token) else {
@@ -348,8 +348,8 @@ pub async fn active_access_token(
     let Some(jti) = unverified["jti"].as_str().map(String::from) else {
         return Ok(None);
     };
-    let now = p.now();
-    let Some(row) = p
+    let now = cx.now;
+    let Some(row) = cx
         .store
         .read(|c| grants::active_access_token(c, &jti, now))
         .await?
@@ -360,7 +360,7 @@ pub async fn active_access_token(
         // Byte for byte the token we stored: what it says is what we signed.
         Some(hash) if secrets::ct_eq(hash, &secrets::digest(token)) => Some(unverified),
         Some(_) => None,
-        None => p
+        None => cx
             .keys()
             .verify_own(token)
             .ok()
@@ -370,7 +370,7 @@ pub async fn active_access_token(
     let Some(claims) = claims else {
         return Ok(None);
     };
-    if claims["iss"].as_str() != Some(p.issuer.as_str())
+    if claims["iss"].as_str() != Some(cx.issuer.as_str())
         || claims["exp"].as_i64().is_none_or(|e| e <= now)
         || claims["jti"].as_str() != Some(row.jti.as_str())
     {

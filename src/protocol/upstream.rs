@@ -2,11 +2,11 @@
 //! state and nonce, PAR when wanted, client authentication, the code exchange with ID token
 //! checks, and refresh. Every URL must be on a host the institution's script declares.
 
-use super::secrets;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{peek_header, verify_client_jwt, Alg, ClientKeys};
 use crate::plugins::{OAuthStart, Plugin, UpstreamAuth};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -106,13 +106,13 @@ async fn json_body(res: reqwest::Response, what: &str) -> OAuthResult<(u16, Valu
     Ok((status, v))
 }
 
-async fn discover(p: &Provider, plugin: &Plugin, issuer: &str) -> OAuthResult<Value> {
+async fn discover(cx: &Ctx<'_>, plugin: &Plugin, issuer: &str) -> OAuthResult<Value> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
     allowed(plugin, &url)?;
-    let res = p
+    let res = cx
         .upstream_http
         .get(&url)
         .send()
@@ -139,13 +139,13 @@ fn endpoint(plugin: &Plugin, md: &Value, name: &str) -> OAuthResult<String> {
 
 /// Starts the authorization: returns the URL to send the browser to, and what to keep.
 pub async fn begin(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Plugin,
     start: &OAuthStart,
     interaction_id: &str,
 ) -> OAuthResult<(String, Pending)> {
     allowed(plugin, &start.issuer)?;
-    let md = discover(p, plugin, &start.issuer).await?;
+    let md = discover(cx, plugin, &start.issuer).await?;
     let authorization_endpoint = endpoint(plugin, &md, "authorization_endpoint")?;
     let client = UpstreamClient {
         issuer: start.issuer.clone(),
@@ -155,9 +155,9 @@ pub async fn begin(
             .then(|| endpoint(plugin, &md, "jwks_uri"))
             .transpose()?,
         client_id: start.client_id.clone(),
-        client_secret_sealed: start.client_secret.as_deref().map(|s| p.sealer.seal(s)),
+        client_secret_sealed: start.client_secret.as_deref().map(|s| cx.sealer.seal(s)),
         auth: start.auth,
-        redirect_uri: callback_uri(p),
+        redirect_uri: callback_uri(cx),
     };
     let pending = Pending {
         // The interaction id leads the state so the callback can find its interaction; the
@@ -191,7 +191,7 @@ pub async fn begin(
         .map_err(|e| bad_gateway(format!("authorization_endpoint: {e}")))?;
     if push {
         let par = endpoint(plugin, &md, "pushed_authorization_request_endpoint")?;
-        let (status, body) = post_form(p, &pending.client, &par, params).await?;
+        let (status, body) = post_form(cx, &pending.client, &par, params).await?;
         let request_uri = body["request_uri"]
             .as_str()
             .filter(|_| status == 201)
@@ -212,14 +212,14 @@ pub fn interaction_of(state: &str) -> &str {
 }
 
 /// Where institutions send the browser back: register this at the institution.
-pub fn callback_uri(p: &Provider) -> String {
-    let origin = p.issuer.strip_suffix(&p.base_path).unwrap_or(&p.issuer);
+pub fn callback_uri(cx: &Ctx<'_>) -> String {
+    let origin = cx.issuer.strip_suffix(&cx.base_path).unwrap_or(&cx.issuer);
     format!("{origin}/bank-callback")
 }
 
 /// POSTs a form to an upstream endpoint with the client's authentication.
 async fn post_form(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &UpstreamClient,
     url: &str,
     mut form: Vec<(String, String)>,
@@ -227,8 +227,8 @@ async fn post_form(
     let secret = client
         .client_secret_sealed
         .as_deref()
-        .and_then(|s| p.sealer.open(s));
-    let mut req = p.upstream_http.post(url);
+        .and_then(|s| cx.sealer.open(s));
+    let mut req = cx.upstream_http.post(url);
     match client.auth {
         UpstreamAuth::ClientSecretBasic => {
             let secret =
@@ -243,12 +243,12 @@ async fn post_form(
             form.push(("client_secret".into(), secret));
         }
         UpstreamAuth::PrivateKeyJwt => {
-            let now = p.now();
+            let now = cx.now;
             let claims = json!({
                 "iss": client.client_id, "sub": client.client_id, "aud": client.issuer,
                 "iat": now, "exp": now + 60, "jti": secrets::random_token(),
             });
-            let assertion = p
+            let assertion = cx
                 .keys()
                 .sign(Alg::PS256, None, &claims)
                 .map_err(OAuthError::server)?;
@@ -289,7 +289,7 @@ fn refused(error: &str, description: &str) -> Outcome {
 /// Handles the browser's return: checks state and issuer, exchanges the code, checks the
 /// ID token.
 pub async fn finish(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Plugin,
     pending: &Pending,
     params: &HashMap<String, String>,
@@ -320,20 +320,20 @@ pub async fn finish(
         ("redirect_uri".into(), pending.client.redirect_uri.clone()),
         ("code_verifier".into(), pending.verifier.clone()),
     ];
-    token_request(p, plugin, &pending.client, form, Some(&pending.nonce)).await
+    token_request(cx, plugin, &pending.client, form, Some(&pending.nonce)).await
 }
 
 /// A token-endpoint request: a refusal becomes the script's `ok: false` result; an ID token
 /// in the answer is checked (with `nonce` for the code grant).
 async fn token_request(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Plugin,
     client: &UpstreamClient,
     form: Vec<(String, String)>,
     nonce: Option<&str>,
 ) -> OAuthResult<Outcome> {
     allowed(plugin, &client.token_endpoint)?;
-    let (status, body) = post_form(p, client, &client.token_endpoint, form).await?;
+    let (status, body) = post_form(cx, client, &client.token_endpoint, form).await?;
     if status != 200 {
         return Ok(refused(
             body["error"].as_str().unwrap_or("server_error"),
@@ -341,15 +341,15 @@ async fn token_request(
         ));
     }
     let claims = match body["id_token"].as_str() {
-        Some(t) => Some(check_id_token(p, plugin, client, t, nonce).await?),
+        Some(t) => Some(check_id_token(cx, plugin, client, t, nonce).await?),
         None => None,
     };
-    Ok(granted(p, client, &body, claims))
+    Ok(granted(cx, client, &body, claims))
 }
 
 /// Uses the stored refresh token; the new tokens replace the old (rotation included).
 pub async fn refresh(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Plugin,
     stored: &UpstreamTokens,
 ) -> OAuthResult<Outcome> {
@@ -363,7 +363,7 @@ pub async fn refresh(
         ("grant_type".into(), "refresh_token".into()),
         ("refresh_token".into(), rt.clone()),
     ];
-    let mut out = token_request(p, plugin, &stored.client, form, None).await?;
+    let mut out = token_request(cx, plugin, &stored.client, form, None).await?;
     // RFC 6749 §6: without a new refresh token, the old one stays usable.
     if let Some(t) = out.tokens.as_mut() {
         if t.refresh_token.is_none() {
@@ -373,12 +373,12 @@ pub async fn refresh(
     Ok(out)
 }
 
-fn granted(p: &Provider, client: &UpstreamClient, body: &Value, claims: Option<Value>) -> Outcome {
+fn granted(cx: &Ctx<'_>, client: &UpstreamClient, body: &Value, claims: Option<Value>) -> Outcome {
     let tokens = body["access_token"].as_str().map(|at| UpstreamTokens {
         client: client.clone(),
         access_token: at.to_string(),
         refresh_token: body["refresh_token"].as_str().map(String::from),
-        expires_at: body["expires_in"].as_i64().map(|e| p.now() + e),
+        expires_at: body["expires_in"].as_i64().map(|e| cx.now + e),
         scope: body["scope"].as_str().map(String::from),
     });
     let Some(t) = &tokens else {
@@ -399,7 +399,7 @@ fn granted(p: &Provider, client: &UpstreamClient, body: &Value, claims: Option<V
 
 /// OIDC Core §3.1.3.7: signature by the issuer's keys, iss, aud, exp, nonce.
 async fn check_id_token(
-    p: &Provider,
+    cx: &Ctx<'_>,
     plugin: &Plugin,
     client: &UpstreamClient,
     token: &str,
@@ -413,15 +413,15 @@ async fn check_id_token(
     let kid = peek_header(token)
         .ok()
         .and_then(|h| h["kid"].as_str().map(String::from));
-    let set = p
+    let set = cx
         .upstream_jwks
-        .get(jwks_uri, kid.as_deref(), p.now())
+        .get(jwks_uri, kid.as_deref(), cx.now)
         .await
         .map_err(|e| bad_gateway(format!("jwks: {}", e.description())))?;
     let keys = ClientKeys::from_jwks(&set).map_err(|e| bad_gateway(format!("jwks: {e}")))?;
     let (claims, _) = verify_client_jwt(token, &keys, &Alg::ALL)
         .map_err(|e| bad_gateway(format!("ID token signature: {e}")))?;
-    let now = p.now();
+    let now = cx.now;
     let aud_ok = super::client_keys::audience_matches(&claims["aud"], &[&client.client_id]);
     let problem = if claims["iss"].as_str() != Some(client.issuer.as_str()) {
         Some("iss")

@@ -3,7 +3,7 @@
 use super::claims::{self, ClaimsRequest};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store::{self, grants};
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
@@ -17,8 +17,8 @@ pub enum UserInfo {
     Jwt(String),
 }
 
-pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<UserInfo> {
-    let token = super::resource::authenticate(p, &presented).await?;
+pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<UserInfo> {
+    let token = super::resource::authenticate(cx, &presented).await?;
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {
         return Err(OAuthError::insufficient_scope(
@@ -30,7 +30,7 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Us
     })?;
     let grant_id = token.row.grant_id.clone();
     let client_id = token.row.client_id.clone();
-    let (user, grant, client) = p
+    let (user, grant, client) = cx
         .store
         .read(move |c| {
             let user = store::users::get(c, &user_id)?;
@@ -52,7 +52,7 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Us
     }
     out.insert(
         "sub".into(),
-        Value::String(super::subject::for_client(p, &client, &user.id)),
+        Value::String(super::subject::for_client(cx, &client, &user.id)),
     );
     match client
         .metadata
@@ -62,9 +62,9 @@ pub async fn claims_for(p: &Provider, presented: Presentation) -> OAuthResult<Us
     {
         None => Ok(UserInfo::Json(out)),
         Some(alg) => {
-            out.insert("iss".into(), Value::String(p.issuer.clone()));
+            out.insert("iss".into(), Value::String(cx.issuer.clone()));
             out.insert("aud".into(), Value::String(client.id.clone()));
-            let jwt = p
+            let jwt = cx
                 .keys()
                 .sign(alg, None, &Value::Object(out))
                 .map_err(OAuthError::server)?;

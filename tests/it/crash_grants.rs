@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use crate::spawned;
-use consentry::protocol::secrets::digest;
+use consentry::secrets::digest;
 use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};

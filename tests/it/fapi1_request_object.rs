@@ -23,7 +23,7 @@ fn object(s: &TestServer, c: &TestClient, patch: Value) -> Value {
     let now = s.provider.now();
     let mut o = json!({
         "iss": c.id, "aud": s.issuer, "client_id": c.id, "exp": now + 300, "nbf": now, "iat": now,
-        "jti": consentry::protocol::secrets::random_token(),
+        "jti": consentry::secrets::random_token(),
         "response_type": "code id_token", "redirect_uri": REDIRECT_URI, "scope": "openid email",
         "state": "object-state", "nonce": "object-nonce",
     });
@@ -62,7 +62,7 @@ fn assertion(s: &TestServer, key: &ClientKey, c: &TestClient) -> String {
     let now = s.provider.now();
     key.sign(
         &json!({"iss": c.id, "sub": c.id, "aud": s.issuer, "iat": now, "exp": now + 60,
-                "jti": consentry::protocol::secrets::random_token()}),
+                "jti": consentry::secrets::random_token()}),
         true,
     )
 }

@@ -27,7 +27,7 @@ async fn push_with_aud(
     let now = s.provider.now();
     let assertion = key.sign(
         &json!({"iss": c.id, "sub": c.id, "aud": aud, "iat": now, "exp": now + 60,
-                "jti": consentry::protocol::secrets::random_token()}),
+                "jti": consentry::secrets::random_token()}),
         true,
     );
     form.push((
@@ -77,7 +77,7 @@ fn request_object(s: &TestServer, key: &ClientKey, c: &TestClient, change: Value
         "iss": c.id, "aud": s.issuer, "client_id": c.id, "exp": now + 300, "nbf": now,
         "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid",
         "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256",
-        "jti": consentry::protocol::secrets::random_token(),
+        "jti": consentry::secrets::random_token(),
     });
     for (k, v) in change.as_object().unwrap() {
         if v.is_null() {

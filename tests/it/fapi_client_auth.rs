@@ -29,7 +29,7 @@ fn assertion_claims(s: &TestServer, client_id: &str) -> Value {
     let now = s.provider.now();
     json!({
         "iss": client_id, "sub": client_id, "aud": s.url("/token"),
-        "iat": now, "exp": now + 60, "jti": consentry::protocol::secrets::random_token(),
+        "iat": now, "exp": now + 60, "jti": consentry::secrets::random_token(),
     })
 }
 
@@ -102,7 +102,7 @@ async fn bad_client_assertions_are_invalid_client() {
     let with = |k: &str, v: Value| {
         let mut x = base.clone();
         x[k] = v;
-        x["jti"] = json!(consentry::protocol::secrets::random_token());
+        x["jti"] = json!(consentry::secrets::random_token());
         x
     };
     let without = |k: &str| {

@@ -88,7 +88,7 @@ async fn bad_proofs_at_the_token_endpoint() {
         token_with_proof(&s, &c, &form, Some(&replayed)).await.0,
         200
     );
-    let jti = || consentry::protocol::secrets::random_token();
+    let jti = || consentry::secrets::random_token();
     let cases = [
         (replayed.clone(), "RFC 9449 §11.1: a proof is single use"),
         (

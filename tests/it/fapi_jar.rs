@@ -17,7 +17,7 @@ fn object_claims(s: &TestServer, c: &TestClient, challenge: &str) -> Value {
     let now = s.provider.now();
     json!({
         "iss": c.id, "aud": s.issuer, "client_id": c.id, "iat": now, "nbf": now, "exp": now + 300,
-        "jti": consentry::protocol::secrets::random_token(),
+        "jti": consentry::secrets::random_token(),
         "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid email",
         "state": "state-from-object", "nonce": "nonce-from-object",
         "code_challenge": challenge, "code_challenge_method": "S256",

@@ -20,7 +20,7 @@ fn assertion(s: &TestServer, key: &ClientKey, client_id: &str, aud: &str) -> Str
     let now = s.provider.now();
     key.sign(
         &json!({"iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 60,
-                "jti": consentry::protocol::secrets::random_token()}),
+                "jti": consentry::secrets::random_token()}),
         true,
     )
 }

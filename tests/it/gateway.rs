@@ -6,7 +6,7 @@ use crate::fapi_dpop::token_with_proof;
 use crate::fapi_mtls::{self_signed, with_cert};
 use crate::harness::*;
 use crate::keys::DpopKey;
-use consentry::protocol::gateway::Route;
+use consentry::config::gateway::Route;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -135,7 +135,7 @@ impl TestServer {
     pub async fn user(&self, username: &str) -> String {
         let hash = consentry::protocol::login::hash_password(PASSWORD).expect("hash");
         let user = consentry::store::users::User {
-            id: consentry::protocol::secrets::random_user_id(),
+            id: consentry::secrets::random_user_id(),
             username: Some(username.into()),
             password_hash: Some(hash),
             claims: json!({ "name": format!("{username} Example"), "email": format!("{username}@example.test"), "email_verified": true })
@@ -252,7 +252,7 @@ pub type ParamCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
 
 /// A PKCE pair (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {
-    let verifier = consentry::protocol::secrets::random_token();
+    let verifier = consentry::secrets::random_token();
     let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
     (verifier, URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }

@@ -114,7 +114,7 @@ async fn client_assertion_valid_for_an_hour_is_accepted_rfc7523_s3() {
         let assertion = key.sign(
             &json!({
                 "iss": c.id, "sub": c.id, "aud": s.url("/token"), "iat": now,
-                "exp": now + lifetime, "jti": consentry::protocol::secrets::random_token(),
+                "exp": now + lifetime, "jti": consentry::secrets::random_token(),
             }),
             true,
         );

@@ -13,7 +13,7 @@ fn assertion(s: &TestServer, client_id: &str, key: &ClientKey, with_kid: bool) -
     key.sign(
         &json!({
             "iss": client_id, "sub": client_id, "aud": s.url("/token"),
-            "iat": now, "exp": now + 60, "jti": consentry::protocol::secrets::random_token(),
+            "iat": now, "exp": now + 60, "jti": consentry::secrets::random_token(),
         }),
         with_kid,
     )

@@ -27,7 +27,7 @@ fn assertion_claims(s: &TestServer, client_id: &str) -> Value {
     let now = s.provider.now();
     json!({
         "iss": client_id, "sub": client_id, "aud": s.url("/token"),
-        "iat": now, "exp": now + 60, "jti": consentry::protocol::secrets::random_token(),
+        "iat": now, "exp": now + 60, "jti": consentry::secrets::random_token(),
     })
 }
 
@@ -58,7 +58,7 @@ fn request_object(s: &TestServer, c: &TestClient, times: Value) -> Value {
     let (_, challenge) = pkce();
     let mut o = json!({
         "iss": c.id, "aud": s.issuer, "client_id": c.id,
-        "jti": consentry::protocol::secrets::random_token(),
+        "jti": consentry::secrets::random_token(),
         "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid",
         "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256",
     });
@@ -168,7 +168,7 @@ async fn fractional_numeric_dates_are_accepted() {
 
     let dpop = DpopKey::new();
     let proof = dpop.sign(
-        &json!({"jti": consentry::protocol::secrets::random_token(), "htm": "POST",
+        &json!({"jti": consentry::secrets::random_token(), "htm": "POST",
                 "htu": s.url("/token"), "iat": now - 0.5}),
         "dpop+jwt",
     );

@@ -17,7 +17,7 @@ impl ClientKey {
             "ES256" => Jwk::generate_ec_key(EcCurve::P256).unwrap(),
             _ => Jwk::generate_rsa_key(2048).unwrap(),
         };
-        let kid = consentry::protocol::secrets::random_token()[..12].to_string();
+        let kid = consentry::secrets::random_token()[..12].to_string();
         jwk.set_key_id(kid.clone());
         jwk.set_key_use("sig");
         ClientKey { jwk, alg, kid }
@@ -119,7 +119,7 @@ impl DpopKey {
     /// A proof for `method` and `url`, with `ath` when `access_token` is given.
     pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, now: i64) -> String {
         let mut claims = json!({
-            "jti": consentry::protocol::secrets::random_token(), "htm": method, "htu": url, "iat": now,
+            "jti": consentry::secrets::random_token(), "htm": method, "htu": url, "iat": now,
         });
         if let Some(t) = access_token {
             use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -157,7 +157,7 @@ impl DpopKey {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
         let mut claims = json!({
-            "jti": consentry::protocol::secrets::random_token(), "htm": method, "htu": url, "iat": now, "nonce": nonce,
+            "jti": consentry::secrets::random_token(), "htm": method, "htu": url, "iat": now, "nonce": nonce,
         });
         if let Some(t) = access_token {
             claims["ath"] =

@@ -90,7 +90,7 @@ async fn authenticate_through_localhost(s: &TestServer, port: u16) -> u16 {
     let now = s.provider.now();
     let claims = json!({
         "iss": id, "sub": id, "aud": s.url("/token"), "iat": now, "exp": now + 60,
-        "jti": consentry::protocol::secrets::random_token(),
+        "jti": consentry::secrets::random_token(),
     });
     let assertion = ClientKey::new("ES256").sign(&claims, true);
     let res = s

@@ -337,7 +337,7 @@ async fn partner_api_works_with_the_pairwise_ids_a_pairwise_client_sees() {
         .clone();
     assert_ne!(user_id, local, "the partner sees its pairwise id");
     let expected = consentry::protocol::subject::for_client(
-        &s.provider,
+        &s.provider.ctx(),
         &s.provider
             .store
             .read({

@@ -298,7 +298,7 @@ async fn use_case_2_connects_a_bank_to_a_partner_user_and_deletion_cascades() {
     let object = key.sign(
         &json!({
             "iss": c.id, "aud": s.issuer, "client_id": c.id, "iat": now, "exp": now + 300,
-            "jti": consentry::protocol::secrets::random_token(),
+            "jti": consentry::secrets::random_token(),
             "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid id:sandbox-bank offline_access",
             "state": "st", "nonce": "n", "prompt": "consent", "max_age": 86400,
             "code_challenge": challenge, "code_challenge_method": "S256",

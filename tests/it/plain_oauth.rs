@@ -111,7 +111,7 @@ fn assertion(s: &TestServer, key: &ClientKey, client_id: &str) -> String {
     let now = s.provider.now();
     key.sign(
         &json!({"iss": client_id, "sub": client_id, "aud": s.issuer, "iat": now, "exp": now + 60,
-                "jti": consentry::protocol::secrets::random_token()}),
+                "jti": consentry::secrets::random_token()}),
         true,
     )
 }

@@ -2,24 +2,25 @@
 
 use super::required;
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::pkce;
 use crate::protocol::tokens::{self, TokenResponse};
-use crate::protocol::{pkce, secrets};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::grants::{self, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
 pub async fn exchange(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     form: &HashMap<String, String>,
     binding: super::Binding,
 ) -> OAuthResult<TokenResponse> {
     let code_hash = secrets::digest(required(form, "code")?);
-    let now = p.now();
+    let now = cx.now;
     // Every check reads only: a refused request changes nothing.
     let h = code_hash.clone();
-    let found = p
+    let found = cx
         .store
         .read(move |c| {
             let Some((code, used)) = grants::find_code(c, &h)? else {
@@ -42,7 +43,7 @@ pub async fn exchange(
     }
     if used {
         let grant_id = code.grant_id.clone();
-        p.store
+        cx.store
             .write(move |c| grants::revoke_grant(c, &grant_id, now))
             .await?;
         return Err(replayed(client, &code.grant_id));
@@ -69,7 +70,7 @@ pub async fn exchange(
     let refresh =
         scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
     let prepared = tokens::prepare(
-        p,
+        cx,
         tokens::Issue {
             user: None,
             audience: super::audience(form)?,
@@ -85,7 +86,7 @@ pub async fn exchange(
     .await?;
     // Using the code and storing its tokens commit together, or not at all.
     let code = SingleUse::Code(code_hash);
-    super::redeem(p, code, prepared, now, |g| replayed(client, g), invalid).await
+    super::redeem(cx, code, prepared, now, |g| replayed(client, g), invalid).await
 }
 
 fn replayed(client: &Client, grant_id: &str) -> OAuthError {

@@ -2,8 +2,8 @@
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
+use crate::protocol::Ctx;
 use crate::protocol::{scope_policy, scopes};
-use crate::provider::Provider;
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ const USER_ONLY: &[&str] = &[
 ];
 
 pub async fn exchange(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     form: &HashMap<String, String>,
     binding: super::Binding,
@@ -50,9 +50,9 @@ pub async fn exchange(
     // client's own users.
     let user = match form.get("sub").filter(|s| !s.is_empty()) {
         None => None,
-        Some(sub) => Some(managed_user(p, client, sub).await?),
+        Some(sub) => Some(managed_user(cx, client, sub).await?),
     };
-    p.scope_policy.check(
+    cx.scope_policy.check(
         &requested,
         scope_policy::Flow::ClientCredentials {
             for_user: user.is_some(),
@@ -65,7 +65,7 @@ pub async fn exchange(
         ));
     }
     tokens::issue(
-        p,
+        cx,
         tokens::Issue {
             client,
             grant: None,
@@ -83,11 +83,11 @@ pub async fn exchange(
 
 /// The `sub` of a data-access token must be a user this client manages (RFC 6749 §5.2: the
 /// grant is not valid for anyone else).
-async fn managed_user(p: &Provider, client: &Client, sub: &str) -> OAuthResult<String> {
+async fn managed_user(cx: &Ctx<'_>, client: &Client, sub: &str) -> OAuthResult<String> {
     let unknown = || OAuthError::invalid_grant("sub is not a user this client manages");
     // A pairwise client names its users by their pairwise sub (OIDC Core §8.1).
-    let id = crate::protocol::subject::user_of(p, client, sub).ok_or_else(unknown)?;
-    let user = p
+    let id = crate::protocol::subject::user_of(cx, client, sub).ok_or_else(unknown)?;
+    let user = cx
         .store
         .read(move |c| crate::store::users::get(c, &id))
         .await?;

@@ -6,7 +6,7 @@ mod refresh_token;
 
 use super::tokens::{self, TokenResponse};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use crate::store::grants::{self, Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
 use crate::types::Client;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 /// Runs the requested grant for an authenticated client.
 /// `dpop_jkt` is the key thumbprint of a valid DPoP proof sent with the request, if any.
 pub async fn token(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     form: &HashMap<String, String>,
     dpop_jkt: Option<String>,
@@ -54,12 +54,12 @@ pub async fn token(
     } else {
         None
     };
-    let x5t = sender_constraint(p, client, &dpop_jkt, x5t, certificate)?;
+    let x5t = sender_constraint(cx, client, &dpop_jkt, x5t, certificate)?;
     let binding = Binding { dpop_jkt, x5t };
     match grant_type.as_str() {
-        "authorization_code" => authorization_code::exchange(p, client, form, binding).await,
-        "refresh_token" => refresh_token::exchange(p, client, form, binding).await,
-        _ => client_credentials::exchange(p, client, form, binding).await,
+        "authorization_code" => authorization_code::exchange(cx, client, form, binding).await,
+        "refresh_token" => refresh_token::exchange(cx, client, form, binding).await,
+        _ => client_credentials::exchange(cx, client, form, binding).await,
     }
 }
 
@@ -83,7 +83,7 @@ fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
 /// neither. If someone used it first, that transaction revoked its grant: `replayed` answers.
 /// If it lapsed since the checks read it, nothing was stored: `invalid` answers.
 async fn redeem(
-    p: &Provider,
+    cx: &Ctx<'_>,
     what: SingleUse,
     prepared: tokens::Prepared,
     now: i64,
@@ -91,12 +91,12 @@ async fn redeem(
     invalid: impl FnOnce() -> OAuthError,
 ) -> OAuthResult<TokenResponse> {
     let tokens::Prepared { response, rows } = prepared;
-    let redeemed = p
+    let redeemed = cx
         .store
         .write(move |c| grants::redeem(c, &what, &rows, now))
         .await?;
     match redeemed {
-        Redeemed::Issued => Ok(tokens::issued(p, response)),
+        Redeemed::Issued => Ok(tokens::issued(cx, response)),
         Redeemed::Replayed { grant_id } => Err(replayed(&grant_id)),
         Redeemed::Invalid => Err(invalid()),
     }
@@ -112,14 +112,14 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> OAuthResult<&'
 /// FAPI 1 Advanced §5.2.2-5 requires certificate-bound tokens; FAPI 2 §5.3.2.1-5 requires
 /// sender-constrained ones, by DPoP or, failing that, the client's certificate.
 fn sender_constraint(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     dpop_jkt: &Option<String>,
     x5t: Option<String>,
     certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<Option<String>> {
     let from_cert = || certificate.map(PeerCertificate::thumbprint);
-    match super::fapi::profile_of(p, client) {
+    match super::fapi::profile_of(cx, client) {
         Some(crate::types::FapiProfile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
             OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (section 5.2.2-5)")
         }),

@@ -4,15 +4,15 @@
 
 use super::required;
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::secrets;
 use crate::protocol::tokens::{self, TokenResponse};
-use crate::provider::Provider;
+use crate::protocol::Ctx;
+use crate::secrets;
 use crate::store::grants::{self, Rotation, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
 pub async fn exchange(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     form: &HashMap<String, String>,
     binding: super::Binding,
@@ -22,10 +22,10 @@ pub async fn exchange(
         .get("scope")
         .filter(|s| !s.is_empty())
         .map(|s| ScopeSet::parse(s));
-    let now = p.now();
+    let now = cx.now;
     // Every check reads only: a refused request changes nothing.
     let h = hash.clone();
-    let found = p
+    let found = cx
         .store
         .read(move |c| {
             let Some((token, rotation)) = grants::find_refresh_token(c, &h)? else {
@@ -51,14 +51,14 @@ pub async fn exchange(
     // Rotation, or the retry's replacement of the lost pair.
     let what = match rotation {
         None => SingleUse::RefreshToken(hash),
-        Some(rotation) => match lost_answer_retry(p, client, rotation, bound, now) {
+        Some(rotation) => match lost_answer_retry(cx, client, rotation, bound, now) {
             Some(successor) => SingleUse::LostAnswerRetry {
                 token: hash,
                 successor,
             },
             None => {
                 let grant_id = token.grant_id.clone();
-                p.store
+                cx.store
                     .write(move |c| grants::revoke_grant(c, &grant_id, now))
                     .await?;
                 return Err(replayed(client, &token.grant_id));
@@ -81,7 +81,7 @@ pub async fn exchange(
     }
     let scopes = asked.unwrap_or_else(|| ScopeSet::parse(&token.scopes));
     let prepared = tokens::prepare(
-        p,
+        cx,
         tokens::Issue {
             user: None,
             audience: super::audience(form)?,
@@ -96,7 +96,7 @@ pub async fn exchange(
     )
     .await?;
     // The rotation (or replacement) and the new tokens commit together, or not at all.
-    super::redeem(p, what, prepared, now, |g| replayed(client, g), invalid).await
+    super::redeem(cx, what, prepared, now, |g| replayed(client, g), invalid).await
 }
 
 /// A rotated refresh token presented again is a retry of a rotation whose answer was lost,
@@ -105,13 +105,13 @@ pub async fn exchange(
 /// binding holds, the rotation is at most `lifetimes.refresh_retry_grace_secs` old, and the
 /// refresh token it issued was never used. Returns that unused successor, to be replaced.
 fn lost_answer_retry(
-    p: &Provider,
+    cx: &Ctx<'_>,
     client: &Client,
     rotation: Rotation,
     bound: bool,
     now: i64,
 ) -> Option<String> {
-    let grace = p.config.lifetimes.refresh_retry_grace_secs;
+    let grace = cx.config.lifetimes.refresh_retry_grace_secs;
     let recent = grace > 0 && now - rotation.rotated_at <= grace;
     (!client.metadata.is_public() && bound && recent)
         .then_some(rotation.unused_successor)

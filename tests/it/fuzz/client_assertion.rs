@@ -123,7 +123,7 @@ async fn fuzz_client_assertions() {
             assert!(!m.pristine || changed_form || header.is_some());
             return;
         };
-        let result = client_auth::authenticate(&p, presented, &token_endpoint, None).await;
+        let result = client_auth::authenticate(&p.ctx(), presented, &token_endpoint, None).await;
         if let Err(e) = &result {
             assert!(e.status < 500, "a refusal is a client error: {e:?}");
         }

@@ -47,7 +47,7 @@ async fn fuzz_dpop_proofs() {
         let claims = proof_claims(rng, &url, token, p.now());
         let m = forge.mutant(rng, &claims);
         case.inputs.note("proof", &m.token);
-        let result = dpop::check(&p, &m.token, "POST", &url, token, 400).await;
+        let result = dpop::check(&p.ctx(), &m.token, "POST", &url, token, 400).await;
         match &result {
             Err(e) => assert!(e.status < 500, "a refusal is a client error: {e:?}"),
             Ok(_) => assert!(!m.forged, "a forged DPoP proof was accepted"),

@@ -123,7 +123,7 @@ async fn fuzz_request_objects() {
         .client(json!({ "jwks": { "keys": keys }, "scope": "openid profile email" }))
         .await;
     let p = s.provider.clone();
-    let client: Client = client_cache::client(&p, &registered.id)
+    let client: Client = client_cache::client(&p.ctx(), &registered.id)
         .await
         .unwrap()
         .unwrap()
@@ -151,8 +151,8 @@ async fn fuzz_request_objects() {
         ]);
         match rng.below(3) {
             0 => {
-                let profile = fapi::profile_of(&p, &under);
-                let result = request_object::parameters(&p, &under, profile, &m.token).await;
+                let profile = fapi::profile_of(&p.ctx(), &under);
+                let result = request_object::parameters(&p.ctx(), &under, profile, &m.token).await;
                 if m.forged {
                     assert!(result.is_err(), "a forged request object was accepted");
                 }
@@ -171,7 +171,7 @@ async fn fuzz_request_objects() {
                 }
                 mutate_pairs(rng, &mut pairs);
                 case.inputs.note("parameters", format!("{pairs:?}"));
-                let result = authorize::validate(&p, &pairs).await;
+                let result = authorize::validate(&p.ctx(), &pairs).await;
                 if m.forged && only_request_is(&pairs, &m.token) {
                     assert!(result.is_err(), "a forged request object was accepted");
                 }
@@ -183,7 +183,7 @@ async fn fuzz_request_objects() {
                 }
                 mutate_pairs(rng, &mut pairs);
                 case.inputs.note("pushed parameters", format!("{pairs:?}"));
-                let result = par::push(&p, &under, &pairs, None).await;
+                let result = par::push(&p.ctx(), &under, &pairs, None).await;
                 if m.forged && only_request_is(&pairs, &m.token) {
                     assert!(
                         result.is_err(),

@@ -4,7 +4,7 @@
 //! page of it in) each time, and gives it back after a quiet spell. Logins beyond the threads
 //! wait their turn, so a burst of them never holds more than one block per core.
 
-use crate::protocol::login;
+use super::login;
 use argon2::Block;
 use parking_lot::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError};

@@ -1,6 +1,9 @@
 //! Configuration: zero-config defaults, an optional TOML file, then `CONSENTRY_*` environment
 //! variables, then command-line flags. Validated once at start.
 
+pub mod gateway;
+pub mod webhooks;
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,12 +46,12 @@ pub struct Config {
     pub login: LoginLimits,
     pub keys: KeyRotation,
     pub plugins: PluginsConfig,
-    pub webhooks: crate::webhooks::WebhookConfig,
+    pub webhooks: webhooks::WebhookConfig,
     pub server: ServerLimits,
     /// Requests made on a client's behalf (`jwks_uri`, ...): see `crate::outbound`.
     pub outbound: crate::outbound::OutboundPolicy,
-    /// The scope-checked gateway's routes (`[[gateway.routes]]`): see `crate::protocol::gateway`.
-    pub gateway: crate::protocol::gateway::GatewayConfig,
+    /// The scope-checked gateway's routes (`[[gateway.routes]]`): see `gateway`.
+    pub gateway: gateway::GatewayConfig,
 }
 
 /// Connection limits and timeouts, so idle or slow clients cannot hold the server's
@@ -108,24 +111,14 @@ pub struct PluginsConfig {
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        let limits = crate::plugins::sandbox::Limits::default();
         PluginsConfig {
             dir: PathBuf::from("plugins"),
             reload_interval_ms: 1000,
-            hook_timeout_ms: limits.deadline.as_millis() as u64,
-            max_operations: limits.max_operations,
+            // Room for a few HTTPS calls to the institution; loops are cut off at this too.
+            hook_timeout_ms: 5_000,
+            max_operations: 5_000_000,
             settings: Default::default(),
             upstream_ca_file: None,
-        }
-    }
-}
-
-impl PluginsConfig {
-    pub fn limits(&self) -> crate::plugins::sandbox::Limits {
-        crate::plugins::sandbox::Limits {
-            max_operations: self.max_operations,
-            deadline: std::time::Duration::from_millis(self.hook_timeout_ms),
-            ..Default::default()
         }
     }
 }

@@ -1,0 +1,130 @@
+//! The scope-checked gateway's routes (`[[gateway.routes]]`): which method and path pattern
+//! need which scopes, and the upstream origin that serves them. Read by `protocol::gateway`.
+
+use crate::outbound::OutboundPolicy;
+use serde::Deserialize;
+
+/// The methods a route may name.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    pub routes: Vec<Route>,
+}
+
+/// One gateway route: requests to `/gateway{path}` with `method` need every scope in
+/// `scopes` and go to `upstream` + path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub method: String,
+    /// `/accounts` or `/accounts/{id}`: a `{name}` segment matches any one segment.
+    pub path: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The origin (scheme, host, port) the request is forwarded to.
+    pub upstream: String,
+}
+
+impl GatewayConfig {
+    /// Each route must name a method, a path from `/`, and an upstream origin the outbound
+    /// policy allows (https, public unless `outbound.allow_private`).
+    pub fn validate(&self, outbound: &OutboundPolicy) -> Result<(), String> {
+        for r in &self.routes {
+            let name = format!("gateway route {} {}", r.method, r.path);
+            if !METHODS.contains(&r.method.to_ascii_uppercase().as_str()) {
+                return Err(format!(
+                    "{name}: method must be one of {}",
+                    METHODS.join(", ")
+                ));
+            }
+            if !r.path.starts_with('/') {
+                return Err(format!("{name}: path must start with /"));
+            }
+            let url = outbound
+                .check_uri(&r.upstream)
+                .map_err(|e| format!("{name}: upstream {e}"))?;
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return Err(format!("{name}: upstream must be an origin (no path)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first route for `method` whose pattern matches `path`.
+    pub fn find(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.method.eq_ignore_ascii_case(method) && matches(&r.path, path))
+    }
+}
+
+/// Segment by segment: equal, or a `{name}` pattern segment against a non-empty one. A path
+/// with a dot segment (`.`, `..`, also percent-encoded) matches nothing: the upstream URL
+/// would resolve it (RFC 3986 §5.2.4) and reach a path no route allows.
+fn matches(pattern: &str, path: &str) -> bool {
+    if path.split('/').any(is_dot_segment) {
+        return false;
+    }
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+    decoded == "." || decoded == ".."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(matches("/accounts", "/accounts"));
+        assert!(matches("/accounts/{id}", "/accounts/42"));
+        assert!(!matches("/accounts/{id}", "/accounts/"));
+        assert!(!matches("/accounts/{id}", "/accounts/42/more"));
+        assert!(!matches("/accounts", "/accounts/42"));
+        assert!(!matches("/accounts", "/accountsx"));
+        // A captured segment cannot climb out of the route (RFC 3986 §5.2.4).
+        for dots in ["..", ".", "%2e%2e", "%2E.", ".%2e"] {
+            assert!(
+                !matches("/accounts/{id}", &format!("/accounts/{dots}")),
+                "{dots}"
+            );
+        }
+        assert!(matches("/accounts/{id}", "/accounts/..x"));
+    }
+
+    #[test]
+    fn upstreams_must_be_allowed_origins() {
+        let route = |upstream: &str| GatewayConfig {
+            routes: vec![Route {
+                method: "GET".into(),
+                path: "/a".into(),
+                scopes: vec![],
+                upstream: upstream.into(),
+            }],
+        };
+        let strict = OutboundPolicy::default();
+        let open = OutboundPolicy {
+            allow_private: true,
+            ..Default::default()
+        };
+        assert!(route("https://api.example.com").validate(&strict).is_ok());
+        assert!(route("http://127.0.0.1:9000").validate(&strict).is_err());
+        assert!(route("http://127.0.0.1:9000").validate(&open).is_ok());
+        assert!(route("https://api.example.com/base")
+            .validate(&strict)
+            .is_err());
+    }
+}

@@ -23,7 +23,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Client> {
     })
 }
 
-/// The clients table, as one transaction sees them: reached through [`Tx::clients`](super::Tx).
+/// Clients, as one transaction sees them (`tx.clients()`).
 pub struct Clients<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -40,7 +40,7 @@ fn from_row(r: &Row) -> rusqlite::Result<BankConnection> {
     })
 }
 
-/// Bank connections, as one transaction sees them: reached through [`Tx::connections`](super::Tx).
+/// Bank connections, as one transaction sees them (`tx.connections()`).
 pub struct Connections<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -3,7 +3,7 @@
 use super::{exec, optional, StoreResult};
 use rusqlite::{params, Connection};
 
-/// Remembered consents, as one transaction sees them: reached through [`Tx::consents`](super::Tx).
+/// Remembered consents, as one transaction sees them (`tx.consents()`).
 pub struct Consents<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -96,7 +96,7 @@ pub enum Redeemed {
     Invalid,
 }
 
-/// Grants and their codes and tokens, as one transaction sees them: reached through [`Tx::grants`](super::Tx).
+/// Grants and their codes and tokens, as one transaction sees them (`tx.grants()`).
 pub struct Grants<'a> {
     pub(super) conn: &'a Connection,
 }

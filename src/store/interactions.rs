@@ -20,7 +20,7 @@ pub struct Interaction {
     pub journey: Option<String>,
 }
 
-/// Interactions (a sign-in in progress), as one transaction sees them: reached through [`Tx::interactions`](super::Tx).
+/// Interactions (a sign-in in progress), as one transaction sees them (`tx.interactions()`).
 pub struct Interactions<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -12,7 +12,7 @@ pub struct Failures {
     pub expires_at: i64,
 }
 
-/// Failed sign-in counters, as one transaction sees them: reached through [`Tx::login_failures`](super::Tx).
+/// Failed sign-in counters, as one transaction sees them (`tx.login_failures()`).
 pub struct LoginFailures<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -41,7 +41,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
-/// The webhook outbox, as one transaction sees them: reached through [`Tx::outbox`](super::Tx).
+/// The webhook outbox, as one transaction sees it (`tx.outbox()`).
 pub struct Outbox<'a> {
     pub(super) conn: &'a Connection,
 }

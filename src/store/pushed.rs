@@ -3,7 +3,7 @@
 use super::{exec, optional, StoreResult};
 use rusqlite::{params, Connection};
 
-/// Pushed authorization requests, as one transaction sees them: reached through [`Tx::pushed`](super::Tx).
+/// Pushed authorization requests, as one transaction sees them (`tx.pushed()`).
 pub struct Pushed<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -3,7 +3,7 @@
 use super::{exec, StoreError, StoreResult};
 use rusqlite::{params, Connection};
 
-/// The replay cache, as one transaction sees them: reached through [`Tx::replay`](super::Tx).
+/// The replay cache, as one transaction sees it (`tx.replay()`).
 pub struct Replay<'a> {
     pub(super) conn: &'a Connection,
 }

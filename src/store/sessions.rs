@@ -12,7 +12,7 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-/// Sign-in sessions, as one transaction sees them: reached through [`Tx::sessions`](super::Tx).
+/// Sign-in sessions, as one transaction sees them (`tx.sessions()`).
 pub struct Sessions<'a> {
     pub(super) conn: &'a Connection,
 }

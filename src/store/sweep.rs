@@ -26,7 +26,7 @@ pub struct Swept {
     pub more: bool,
 }
 
-/// Expiry sweeping, as one transaction sees them: reached through [`Tx::sweep`](super::Tx).
+/// Deletes expired rows within one transaction (`tx.sweep()`).
 pub struct Sweep<'a> {
     pub(super) conn: &'a Connection,
 }

@@ -40,7 +40,7 @@ fn finish((mut user, claims): (User, String)) -> StoreResult<User> {
     Ok(user)
 }
 
-/// Users, as one transaction sees them: reached through [`Tx::users`](super::Tx).
+/// Users, as one transaction sees them (`tx.users()`).
 pub struct Users<'a> {
     pub(super) conn: &'a Connection,
 }
@@ -99,5 +99,73 @@ impl Users<'_> {
     /// Deletes a user; their sessions, consents, connections and grants go with them.
     pub fn delete(&self, id: &str) -> StoreResult<bool> {
         Ok(exec(self.conn, "DELETE FROM users WHERE id = ?1", [id])? == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::User;
+    use crate::store::{Store, StoreError};
+    use serde_json::json;
+
+    /// A user written through `tx.users()` reads back whole (by id and by username), a
+    /// second user with the same id is a `Conflict`, and a deleted user is gone.
+    #[tokio::test]
+    async fn a_user_round_trips_through_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let alice = User {
+            id: "u-alice".into(),
+            username: Some("alice".into()),
+            password_hash: Some("$argon2id$stub".into()),
+            claims: json!({"name": "Alice", "email": "alice@example.com"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            managed_by_client: Some("client-1".into()),
+            client_user_id: Some("partner-7".into()),
+            created_at: 42,
+        };
+        let stored = alice.clone();
+        store
+            .write(move |tx| tx.users().insert(&stored))
+            .await
+            .unwrap();
+        let (by_id, by_name, managed) = store
+            .read(|tx| {
+                let users = tx.users();
+                Ok((
+                    users.get("u-alice")?.expect("by id"),
+                    users.by_username("alice")?.expect("by username"),
+                    users.count_managed_by("client-1")?,
+                ))
+            })
+            .await
+            .unwrap();
+        for read in [&by_id, &by_name] {
+            assert_eq!(read.id, alice.id);
+            assert_eq!(read.username, alice.username);
+            assert_eq!(read.password_hash, alice.password_hash);
+            assert_eq!(read.claims, alice.claims);
+            assert_eq!(read.managed_by_client, alice.managed_by_client);
+            assert_eq!(read.client_user_id, alice.client_user_id);
+            assert_eq!(read.created_at, alice.created_at);
+        }
+        assert_eq!(managed, 1);
+        let again = alice.clone();
+        let conflict = store
+            .write(move |tx| tx.users().insert(&again))
+            .await
+            .unwrap_err();
+        assert!(matches!(conflict, StoreError::Conflict), "{conflict:?}");
+        assert!(store
+            .write(|tx| tx.users().delete("u-alice"))
+            .await
+            .unwrap());
+        assert!(store
+            .read(|tx| tx.users().get("u-alice"))
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -86,7 +86,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .map(load_roots)
         .transpose()?;
     let upstream_http =
-        protocol::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
+        protocol::bank::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
     // Supervised-task panics are counted by the store's task list, shared with the metrics.
     let metrics = metrics::Metrics::new(store.tasks().panics.clone());
     let services = protocol::Services {

@@ -2,7 +2,7 @@
 
 use super::{cookies, params, provider, respond};
 use crate::protocol::authorize::{self as authz, Refusal};
-use crate::protocol::interaction::{self, Begun};
+use crate::protocol::interaction::{self, Outcome};
 use salvo::prelude::*;
 
 #[handler]
@@ -27,8 +27,9 @@ pub async fn authorize(req: &mut Request, depot: &mut Depot, res: &mut Response)
     };
     let browser = cookies::browser_id(&p, req, res);
     match interaction::begin(&p.ctx(), request, &client, &browser, session).await {
-        Ok(Begun::Redirect(d)) => respond::deliver(res, d),
-        Ok(Begun::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
+        Ok(Outcome::Deliver(d)) => respond::deliver(res, d),
+        Ok(Outcome::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
+        Ok(Outcome::Leave(url)) => respond::redirect(res, &url),
         Err(e) => respond::error_page(res, &e),
     }
 }

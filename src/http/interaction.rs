@@ -2,8 +2,8 @@
 
 use super::{cookies, params, provider, respond};
 use crate::error::OAuthResult;
+use crate::protocol::bank::journey;
 use crate::protocol::interaction::{self, Live, LoginFailure, Outcome, Step};
-use crate::protocol::journey;
 use crate::provider::Provider;
 use crate::views;
 use salvo::prelude::*;
@@ -196,15 +196,13 @@ pub async fn consent(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         }
     };
     let outcome = interaction::consent(&p.ctx(), &live, approve).await;
-    respond_outcome(res, &live, outcome);
+    respond_outcome(res, outcome);
 }
 
-fn respond_outcome(res: &mut Response, live: &Live, outcome: OAuthResult<Outcome>) {
+fn respond_outcome(res: &mut Response, outcome: OAuthResult<Outcome>) {
     match outcome {
         Ok(Outcome::Deliver(d)) => respond::deliver(res, d),
-        Ok(Outcome::Continue) => {
-            respond::redirect(res, &format!("/interaction/{}", live.interaction.id))
-        }
+        Ok(Outcome::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
         Ok(Outcome::Leave(url)) => respond::redirect(res, &url),
         Err(e) => respond::error_page(res, &e),
     }
@@ -223,8 +221,8 @@ pub async fn choose(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let institution = form.get("institution").cloned().unwrap_or_default();
     let outcome = journey::choose(&p.ctx(), &live, &institution)
         .await
-        .map(|()| Outcome::Continue);
-    respond_outcome(res, &live, outcome);
+        .map(|()| Outcome::Interaction(live.interaction.id.clone()));
+    respond_outcome(res, outcome);
 }
 
 /// The user answered (or cancelled) an institution's form.
@@ -242,7 +240,7 @@ pub async fn journey_form(req: &mut Request, depot: &mut Depot, res: &mut Respon
     } else {
         journey::submit(&p.ctx(), &live, &form).await
     };
-    respond_outcome(res, &live, outcome);
+    respond_outcome(res, outcome);
 }
 
 /// The browser back from an institution's authorization server (`/bank-callback`). The state
@@ -256,7 +254,7 @@ pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Respo
     };
     let uid = params
         .get("state")
-        .map(|s| crate::protocol::upstream::interaction_of(s))
+        .map(|s| crate::protocol::bank::upstream::interaction_of(s))
         .unwrap_or_default()
         .to_string();
     let live = match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {
@@ -264,5 +262,5 @@ pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Respo
         Err(e) => return respond::error_page(res, &e),
     };
     let outcome = journey::upstream_return(&p.ctx(), &live, &params).await;
-    respond_outcome(res, &live, outcome);
+    respond_outcome(res, outcome);
 }

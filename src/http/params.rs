@@ -2,7 +2,6 @@
 
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use salvo::Request;
-use std::collections::HashMap;
 
 /// Largest form body we read (request objects in later phases stay far below this).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -37,19 +36,7 @@ pub async fn form_pairs(req: &mut Request) -> OAuthResult<Vec<(String, String)>>
     Ok(form_urlencoded::parse(&body).into_owned().collect())
 }
 
-/// Pairs as a map; a repeated parameter is an error (RFC 6749 §3.1, §3.2).
-pub fn unique(pairs: Vec<(String, String)>) -> OAuthResult<HashMap<String, String>> {
-    let mut map = HashMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        if map.contains_key(&k) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {k} is repeated (RFC 6749 section 3.1)"
-            )));
-        }
-        map.insert(k, v);
-    }
-    Ok(map)
-}
+pub use crate::protocol::params::unique;
 
 pub fn authorization_header(req: &Request) -> Option<String> {
     req.headers()

@@ -55,7 +55,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
 async fn connection_of(cx: &Ctx<'_>, token: &grants::AccessToken) -> OAuthResult<Option<String>> {
     let bank_scoped = crate::types::ScopeSet::parse(&token.scopes)
         .iter()
-        .any(super::bank::is_bank_scope);
+        .any(super::scopes::is_bank_scope);
     let Some(grant_id) = token.grant_id.clone().filter(|_| bank_scoped) else {
         return Ok(None);
     };
@@ -71,7 +71,7 @@ fn describe(scopes: &str) -> Value {
     let map: serde_json::Map<String, Value> = crate::types::ScopeSet::parse(scopes)
         .iter()
         .map(|s| {
-            let text = super::bank::describe(s).unwrap_or_else(|| super::scopes::description(s));
+            let text = super::scopes::description(s);
             (s.to_string(), Value::String(text.to_string()))
         })
         .collect();

@@ -1,7 +1,6 @@
 //! Delivering the authorization response (or error) to the client: the response modes of
 //! OAuth 2.0 Multiple Response Types and Form Post, and JWT-secured responses (JARM).
 
-use super::authorize::append_query;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::protocol::Ctx;
@@ -158,4 +157,18 @@ pub fn deliver(
             fields: params,
         },
     })
+}
+
+/// Adds parameters to a redirect URI, keeping any query it already has (RFC 6749 §3.1.2).
+pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let q = ser.finish();
+    if uri.contains('?') {
+        format!("{uri}&{q}")
+    } else {
+        format!("{uri}?{q}")
+    }
 }

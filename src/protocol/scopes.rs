@@ -81,10 +81,23 @@ pub fn advertised() -> impl Iterator<Item = &'static str> {
 /// discovery advertises (OIDC Discovery `scopes_supported`: a partner copying that list must
 /// be able to register it) and `id:{bank}` for one institution.
 pub fn is_registrable(scope: &str) -> bool {
-    is_supported(scope) || super::bank::is_bank_scope(scope)
+    is_supported(scope) || is_bank_scope(scope)
 }
 
+/// Scopes that steer the bank side rather than name data (`id:*`, `reauth`, `refresh`):
+/// exempt from the client's scope list, and checked against the institutions instead.
+pub fn is_bank_scope(scope: &str) -> bool {
+    scope.starts_with("id:") || scope == "reauth" || scope == "refresh"
+}
+
+/// The text shown for a scope on the consent page (and in introspection).
 pub fn description(scope: &str) -> &'static str {
+    match scope {
+        "reauth" => return "Renew your existing bank connection",
+        "refresh" => return "Update your existing bank connection",
+        s if s.starts_with("id:") => return "Connect an account at your bank",
+        _ => {}
+    }
     SUPPORTED
         .iter()
         .find(|(s, _)| *s == scope)

@@ -1,13 +1,18 @@
 //! The bank side of an interaction: who the connection is for, the chooser, and running the
 //! institution's journey hooks until they finish in a connection (or an error for the client).
 
-use super::authorize::{Authentication, ErrorRedirect};
-use super::bank::{self, BankRequest, ConnectionSecrets, Progress};
-use super::interaction::{Live, Outcome, Step};
-use super::response::Delivery;
+use super::connection::{new_connection_id, owned_connection};
+use super::progress::{ConnectionSecrets, Progress};
+use super::request::BankRequest;
 use super::upstream::{self, UpstreamTokens};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
+use crate::protocol::authorize::decision::{decide, Authentication, Next, SignedIn};
+use crate::protocol::authorize::issue::{self, Completion};
+use crate::protocol::authorize::refusal::ReplyTo;
+use crate::protocol::authorize::request::AuthorizationRequest;
+use crate::protocol::interaction::live::{Live, Outcome, Step};
+use crate::protocol::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::connections::{self, BankConnection, JourneyWrite};
@@ -19,33 +24,33 @@ use std::sync::Arc;
 /// Longest value accepted for one form field.
 const MAX_FIELD_LEN: usize = 4096;
 
-/// Who a bank request is for, decided when it arrives.
-pub enum Identity {
-    /// A user we know: the client's own (pinned by `sub`) or the browser's session.
-    Known(Authentication),
-    /// Nobody yet: the finished journey creates a new user for the connection.
-    Anonymous,
-    /// A pinned user who is not the client's own must log in here first.
-    NeedsLogin,
-}
-
 /// Decides who a bank request is for (contract: Flow for use case 2; issue rules for a flow with
-/// no identified user), and checks a reauth/refresh connection belongs to them.
+/// no identified user), and checks a reauth/refresh connection belongs to them. The user is
+/// known when the client pins one of its own users, or when the browser's session is usable
+/// for the request (the one [`decide`] rule; consent is always asked in a bank journey, so
+/// none is remembered). Nobody known: a pinned user who is not the client's own, or
+/// `prompt=login`, must log in here first (`login_required`); otherwise the finished journey
+/// creates a new user for the connection.
 pub async fn identify(
     cx: &Ctx<'_>,
-    req: &super::authorize::AuthorizationRequest,
+    req: &AuthorizationRequest,
     client: &Client,
     session: Option<&Session>,
-) -> OAuthResult<(Identity, Progress)> {
+) -> OAuthResult<(Option<Authentication>, Progress)> {
     let bank = req
         .bank
         .as_ref()
         .ok_or_else(|| OAuthError::server("not a bank request"))?;
     let now = cx.now;
-    let fresh_session = session
-        .filter(|s| req.max_age.is_none_or(|m| now - s.auth_time <= m))
-        .filter(|_| !req.has_prompt("login"));
-    let identity = match req.required_sub() {
+    let signed_in = match session {
+        Some(s) => SignedIn::Session(s),
+        None => SignedIn::Nobody,
+    };
+    let usable = match decide(req, signed_in, None, now) {
+        Next::Consent(a) | Next::Issue(a) => Some(a),
+        Next::Login | Next::Fail(_) => None,
+    };
+    let (user, login_required) = match req.required_sub() {
         Some(sub) => {
             let id = sub.clone();
             let user = cx
@@ -56,28 +61,26 @@ pub async fn identify(
                     OAuthError::invalid_request("the requested sub is not a known user")
                 })?;
             if user.managed_by_client.as_deref() == Some(client.id.as_str()) {
-                Identity::Known(Authentication {
+                let own = Authentication {
                     user_id: user.id,
                     auth_time: now,
                     amr: String::new(),
                     sid: uuid::Uuid::new_v4().to_string(),
-                })
+                };
+                (Some(own), false)
             } else {
-                match fresh_session.filter(|s| s.user_id == sub) {
-                    Some(s) => Identity::Known(super::interaction::from_session(s)),
-                    None => Identity::NeedsLogin,
-                }
+                let login_required = usable.is_none();
+                (usable, login_required)
             }
         }
-        None => match fresh_session {
-            Some(s) => Identity::Known(super::interaction::from_session(s)),
-            None if req.has_prompt("login") => Identity::NeedsLogin,
-            None => Identity::Anonymous,
-        },
+        None => {
+            let login_required = usable.is_none() && req.has_prompt("login");
+            (usable, login_required)
+        }
     };
     let institution = match (&bank.connection_id, req.required_sub()) {
         (Some(cid), Some(sub)) => Some(
-            bank::owned_connection(cx, client, &sub, cid)
+            owned_connection(cx, client, &sub, cid)
                 .await?
                 .institution_id,
         ),
@@ -88,10 +91,10 @@ pub async fn identify(
     }
     let progress = Progress {
         institution,
-        login_required: matches!(identity, Identity::NeedsLogin),
+        login_required,
         ..Default::default()
     };
-    Ok((identity, progress))
+    Ok((user, progress))
 }
 
 /// The bank side of a live interaction; a form post to a sign-in without one is a bad request.
@@ -430,7 +433,7 @@ async fn apply_once(
             progress.form = Some(form);
             progress.state = state;
             save(cx, live, &progress).await?;
-            Ok(Outcome::Continue)
+            Ok(Outcome::Interaction(live.interaction.id.clone()))
         }
         Ok(Action::Done { data }) => finish(cx, live, plugin, &progress, data)
             .await
@@ -463,7 +466,7 @@ async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Deliv
     cx.store
         .write(move |tx| tx.interactions().complete(&iid, now))
         .await?;
-    ErrorRedirect::new(&live.request, e).deliver(cx, &live.client)
+    ReplyTo::of(&live.request).deliver(cx, &live.client, &e)
 }
 
 /// The journey succeeded: create or renew the connection with the grant and code.
@@ -518,7 +521,7 @@ async fn finish(
                 }
             };
             let connection = BankConnection {
-                id: bank::new_connection_id(&plugin.meta.id),
+                id: new_connection_id(&plugin.meta.id),
                 user_id: auth.user_id.clone(),
                 client_id: live.client.id.clone(),
                 institution_id: plugin.meta.id.clone(),
@@ -537,13 +540,12 @@ async fn finish(
             )
         }
     };
-    let along = super::authorize::Completion {
+    let along = Completion {
         interaction_id: Some(live.interaction.id.clone()),
         remember_consent: false,
         connection: Some(write),
     };
-    let delivery =
-        super::interaction::finish(cx, &live.request, &live.client, &auth, along).await?;
+    let delivery = issue::finish(cx, &live.request, &live.client, &auth, along).await?;
     // The connection's webhook event is in the outbox now (a refusal wrote none; waking the
     // sender then costs one empty look).
     cx.webhook_wake.notify_one();

@@ -1,100 +1,25 @@
 //! The user-facing part of an authorization: an interaction bound to one browser carries the
 //! validated request through login and consent, then ends in a code or an error redirect.
+//! A bank request's interaction runs the bank journey ([`crate::protocol::bank::journey`]).
 
-use super::authorize::{
-    self, Authentication, AuthorizationRequest, Completion, ErrorRedirect, NotIssued,
-};
-use super::login::{self, ThrottleKeys};
-use super::response::Delivery;
-use super::scopes;
+pub mod live;
+
+pub use live::{check_csrf, load, Live, Outcome, Step};
+
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::authorize::decision::{decide, Authentication, Next, SignedIn};
+use crate::protocol::authorize::issue::{finish, Completion};
+use crate::protocol::authorize::refusal::{redirect_refusal, ReplyTo};
+use crate::protocol::authorize::request::AuthorizationRequest;
+use crate::protocol::authorize::validate::check_managed_user;
+use crate::protocol::bank::journey;
+use crate::protocol::login::{self, ThrottleKeys};
+use crate::protocol::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::interactions::Interaction;
 use crate::store::sessions::Session;
 use crate::types::{Client, ScopeSet};
-
-/// Where the browser goes next.
-pub enum Step {
-    /// Show the login form.
-    Login,
-    /// Show the bank chooser with these institutions.
-    Chooser(Vec<std::sync::Arc<crate::plugins::Plugin>>),
-    /// Show the consent form.
-    Consent,
-    /// Show a form an institution's script asked for.
-    BankForm {
-        institution: String,
-        form: crate::plugins::Form,
-    },
-    /// Leave for the client's redirect_uri (success or error).
-    Redirect(Delivery),
-}
-
-/// What a form post leads to.
-pub enum Outcome {
-    /// Back to the client's redirect_uri.
-    Deliver(Delivery),
-    /// Back to the interaction page for its next step.
-    Continue,
-    /// Off to the institution's own authorization server.
-    Leave(String),
-}
-
-/// A live interaction with its request and client, checked against the browser.
-pub struct Live {
-    pub interaction: Interaction,
-    pub request: AuthorizationRequest,
-    pub client: std::sync::Arc<Client>,
-    /// The bank journey's progress (default for other requests).
-    pub progress: super::bank::Progress,
-}
-
-impl Live {
-    pub fn client_name(&self) -> String {
-        self.client
-            .metadata
-            .client_name
-            .clone()
-            .unwrap_or_else(|| self.client.id.clone())
-    }
-    /// A registered display URI (`logo_uri`, `policy_uri`, `tos_uri`), when it is https:
-    /// registration checks these, and pages show nothing else (no `javascript:` or plain
-    /// http link, whatever an older record holds).
-    pub fn display_uri(&self, name: &str) -> Option<&str> {
-        self.client
-            .metadata
-            .extra
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|u| u.starts_with("https://"))
-    }
-    /// Scopes with their human descriptions, for the consent page.
-    pub fn scope_descriptions(&self) -> Vec<(String, &'static str)> {
-        self.request
-            .scopes()
-            .iter()
-            .map(|s| {
-                let text = super::bank::describe(s).unwrap_or_else(|| scopes::description(s));
-                (s.to_string(), text)
-            })
-            .collect()
-    }
-    /// The institution a bank interaction is about, once known.
-    pub fn institution_name(&self, cx: &Ctx<'_>) -> Option<String> {
-        let id = self.progress.institution.as_deref()?;
-        cx.plugins.get(id).map(|i| i.meta.name.clone())
-    }
-    pub fn authentication(&self) -> Option<Authentication> {
-        let i = &self.interaction;
-        Some(Authentication {
-            user_id: i.user_id.clone()?,
-            auth_time: i.auth_time?,
-            amr: i.amr.clone()?,
-            sid: i.sid.clone()?,
-        })
-    }
-}
 
 /// The browser's live session for a session-cookie value.
 pub async fn session(cx: &Ctx<'_>, cookie: Option<&str>) -> OAuthResult<Option<Session>> {
@@ -117,14 +42,6 @@ async fn remembered(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthResult
         .map(|s| ScopeSet::parse(&s)))
 }
 
-/// How an authorization request continues.
-pub enum Begun {
-    /// Nothing to ask the user: straight back to the client (code or error).
-    Redirect(Delivery),
-    /// The user has to log in or consent in this interaction.
-    Interaction(String),
-}
-
 /// Decides what an authorization request needs, opening an interaction when the user must
 /// log in or consent.
 pub async fn begin(
@@ -133,8 +50,8 @@ pub async fn begin(
     client: &Client,
     browser_id: &str,
     session: Option<Session>,
-) -> OAuthResult<Begun> {
-    if let Err(e) = authorize::check_managed_user(cx, &req, client).await {
+) -> OAuthResult<Outcome> {
+    if let Err(e) = check_managed_user(cx, &req, client).await {
         return refuse(cx, &req, client, e);
     }
     if req.bank.is_some() {
@@ -144,20 +61,19 @@ pub async fn begin(
         Some(s) => remembered(cx, &s.user_id, &req.client_id).await?,
         None => None,
     };
-    let now = cx.now;
-    let next = authorize::decide(&req, session.as_ref(), consent.as_ref(), now);
-    let user = match next {
-        authorize::Next::Fail(e) => return refuse(cx, &req, client, e),
-        authorize::Next::Issue => {
-            let s = session
-                .as_ref()
-                .ok_or_else(|| OAuthError::server("issue without a session"))?;
-            return finish(cx, &req, client, &from_session(s), Completion::default())
+    let signed_in = match &session {
+        Some(s) => SignedIn::Session(s),
+        None => SignedIn::Nobody,
+    };
+    let user = match decide(&req, signed_in, consent.as_ref(), cx.now) {
+        Next::Fail(e) => return refuse(cx, &req, client, e),
+        Next::Issue(user) => {
+            return finish(cx, &req, client, &user, Completion::default())
                 .await
-                .map(Begun::Redirect);
+                .map(Outcome::Deliver);
         }
-        authorize::Next::Consent => session.as_ref().map(from_session),
-        authorize::Next::Login => None,
+        Next::Consent(user) => Some(user),
+        Next::Login => None,
     };
     open(cx, &req, browser_id, user, None).await
 }
@@ -167,8 +83,8 @@ fn refuse(
     req: &AuthorizationRequest,
     client: &Client,
     e: OAuthError,
-) -> OAuthResult<Begun> {
-    authorize::redirect_refusal(cx, req, client, e).map(Begun::Redirect)
+) -> OAuthResult<Outcome> {
+    redirect_refusal(cx, req, client, e).map(Outcome::Deliver)
 }
 
 /// Stores a new interaction for this browser, with whoever is already known to be the user.
@@ -178,7 +94,7 @@ async fn open(
     browser_id: &str,
     user: Option<Authentication>,
     journey: Option<String>,
-) -> OAuthResult<Begun> {
+) -> OAuthResult<Outcome> {
     let i = Interaction {
         id: secrets::random_token(),
         browser_hash: secrets::digest(browser_id),
@@ -195,7 +111,7 @@ async fn open(
     cx.store
         .write(move |tx| tx.interactions().insert(&i))
         .await?;
-    Ok(Begun::Interaction(id))
+    Ok(Outcome::Interaction(id))
 }
 
 /// A bank request always needs the user (chooser, consent, the institution's own journey);
@@ -206,7 +122,7 @@ async fn begin_bank(
     client: &Client,
     browser_id: &str,
     session: Option<Session>,
-) -> OAuthResult<Begun> {
+) -> OAuthResult<Outcome> {
     if req.has_prompt("none") {
         let e = OAuthError::new(
             ErrorCode::InteractionRequired,
@@ -215,99 +131,28 @@ async fn begin_bank(
         );
         return refuse(cx, &req, client, e);
     }
-    let (identity, progress) =
-        match super::journey::identify(cx, &req, client, session.as_ref()).await {
-            Ok(v) => v,
-            Err(e) => return refuse(cx, &req, client, e),
-        };
-    let user = match identity {
-        super::journey::Identity::Known(a) => Some(a),
-        _ => None,
+    let (user, progress) = match journey::identify(cx, &req, client, session.as_ref()).await {
+        Ok(v) => v,
+        Err(e) => return refuse(cx, &req, client, e),
     };
     open(cx, &req, browser_id, user, Some(progress.to_json())).await
-}
-
-pub(super) fn from_session(s: &Session) -> Authentication {
-    Authentication {
-        user_id: s.user_id.clone(),
-        auth_time: s.auth_time,
-        amr: s.amr.clone(),
-        sid: s.sid.clone(),
-    }
-}
-
-/// Completes the authorization, turning a refusal into an error response to the client.
-pub(super) async fn finish(
-    cx: &Ctx<'_>,
-    req: &AuthorizationRequest,
-    client: &Client,
-    auth: &Authentication,
-    along: Completion,
-) -> OAuthResult<Delivery> {
-    match authorize::respond(cx, req, client, auth, along).await {
-        Ok(d) => Ok(d),
-        Err(NotIssued::AlreadyEnded) => Err(OAuthError::invalid_request(
-            "this sign-in request was already completed",
-        )),
-        Err(NotIssued::Refused(e)) => authorize::redirect_refusal(cx, req, client, e),
-    }
-}
-
-/// Loads an interaction for the browser that started it; anything else is not found.
-pub async fn load(cx: &Ctx<'_>, uid: &str, browser_id: Option<&str>) -> OAuthResult<Live> {
-    let gone = || {
-        OAuthError::invalid_request(
-            "this sign-in request has expired or is unknown; start again from the app",
-        )
-    };
-    let browser_id = browser_id.ok_or_else(gone)?;
-    let (id, now) = (uid.to_string(), cx.now);
-    let interaction = cx
-        .store
-        .read(move |tx| tx.interactions().get(&id, now))
-        .await?
-        .filter(|i| secrets::ct_eq(&i.browser_hash, &secrets::digest(browser_id)))
-        .ok_or_else(gone)?;
-    let request: AuthorizationRequest = serde_json::from_str(&interaction.request)
-        .map_err(|e| OAuthError::server(format!("interaction request: {e}")))?;
-    let client = super::client_cache::client(cx, &request.client_id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
-    let progress = super::bank::Progress::parse(interaction.journey.as_deref())?;
-    Ok(Live {
-        interaction,
-        request,
-        client,
-        progress,
-    })
 }
 
 /// What to show for a live interaction: login until someone logged in, then consent unless
 /// it is remembered (and not forced by prompt=consent).
 pub async fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     if live.request.bank.is_some() {
-        return super::journey::current_step(cx, live);
+        return journey::current_step(cx, live);
     }
     let Some(auth) = live.authentication() else {
         return Ok(Step::Login);
     };
     let remembered = remembered(cx, &auth.user_id, &live.client.id).await?;
-    let covered = remembered.is_some_and(|r| live.request.scopes().is_subset(&r));
-    if covered && !live.request.has_prompt("consent") {
-        return complete(cx, live, &auth, false).await.map(Step::Redirect);
-    }
-    Ok(Step::Consent)
-}
-
-/// Checks the form's CSRF token against the interaction's, in constant time.
-pub fn check_csrf(live: &Live, presented: Option<&str>) -> OAuthResult<()> {
-    match presented {
-        Some(t) if secrets::ct_eq(t, &live.interaction.csrf_token) => Ok(()),
-        _ => Err(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            403,
-            "the form's CSRF token is missing or wrong; reload the page",
-        )),
+    let signed_in = SignedIn::ThisRequest(&auth);
+    match decide(&live.request, signed_in, remembered.as_ref(), cx.now) {
+        Next::Issue(auth) => complete(cx, live, &auth, false).await.map(Step::Redirect),
+        // Someone logged in here, and prompt=none never opens an interaction: consent it is.
+        Next::Consent(_) | Next::Login | Next::Fail(_) => Ok(Step::Consent),
     }
 }
 
@@ -414,12 +259,12 @@ pub async fn login(
 /// interaction it starts the institution's journey instead.
 pub async fn consent(cx: &Ctx<'_>, live: &Live, approve: bool) -> OAuthResult<Outcome> {
     if approve && live.request.bank.is_some() {
-        if !matches!(super::journey::current_step(cx, live)?, Step::Consent) {
+        if !matches!(journey::current_step(cx, live)?, Step::Consent) {
             return Err(OAuthError::invalid_request(
                 "consent is not what this step asks for",
             ));
         }
-        return super::journey::start(cx, live).await;
+        return journey::start(cx, live).await;
     }
     // The user may cancel at any step, signed in or not, in a bank journey too (the login
     // page's Cancel posts here): the client hears access_denied (OIDC Core §3.1.2.6, RFC 6749
@@ -431,8 +276,8 @@ pub async fn consent(cx: &Ctx<'_>, live: &Live, approve: bool) -> OAuthResult<Ou
             .write(move |tx| tx.interactions().complete(&iid, now))
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
-        return ErrorRedirect::new(&live.request, e)
-            .deliver(cx, &live.client)
+        return ReplyTo::of(&live.request)
+            .deliver(cx, &live.client, &e)
             .map(Outcome::Deliver);
     }
     let auth = live

@@ -167,7 +167,7 @@ pub async fn begin(
         verifier: secrets::random_token(),
         client,
     };
-    let challenge = super::pkce::s256(&pending.verifier);
+    let challenge = crate::protocol::pkce::s256(&pending.verifier);
     let mut params: Vec<(String, String)> = start
         .params
         .iter()
@@ -422,7 +422,8 @@ async fn check_id_token(
     let (claims, _) = verify_client_jwt(token, &keys, &Alg::ALL)
         .map_err(|e| bad_gateway(format!("ID token signature: {e}")))?;
     let now = cx.now;
-    let aud_ok = super::client_keys::audience_matches(&claims["aud"], &[&client.client_id]);
+    let aud_ok =
+        crate::protocol::client_keys::audience_matches(&claims["aud"], &[&client.client_id]);
     let problem = if claims["iss"].as_str() != Some(client.issuer.as_str()) {
         Some("iss")
     } else if !aud_ok {

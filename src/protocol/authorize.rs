@@ -537,7 +537,7 @@ fn check_params(
         })
         .transpose()?;
     Ok(AuthorizationRequest {
-        client_id: client.id.clone(),
+        client_id: client.id.to_string(),
         redirect_uri,
         response_type,
         scope,
@@ -572,7 +572,7 @@ fn check_redirect_uri(client: &Client, uri: Option<&str>) -> Result<String, Reje
             "redirect_uri is missing (OIDC Core section 3.1.2.1)",
         ))
     })?;
-    if client.metadata.redirect_uris.iter().any(|r| r == uri) {
+    if client.metadata.registers_redirect_uri(uri) {
         Ok(uri.to_string())
     } else {
         Err(Rejection::Page(OAuthError::invalid_request(

@@ -22,9 +22,11 @@ mod tests {
 
     #[test]
     fn the_longest_signed_lifetime_plus_skew() {
-        let mut l = Lifetimes::default();
-        l.access_token_secs = 3600;
-        l.id_token_secs = 900;
+        let mut l = Lifetimes {
+            access_token_secs: 3600,
+            id_token_secs: 900,
+            ..Lifetimes::default()
+        };
         assert_eq!(retention_secs(&l), 3660);
         l.id_token_secs = 7200;
         assert_eq!(retention_secs(&l), 7260);

@@ -51,7 +51,10 @@ async fn update(s: &TestServer, r: &Registered, body: &Value) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
 /// Introspection status for a client authenticating with its secret, basic or post.
@@ -90,7 +93,10 @@ async fn rfc7592_update_with_a_secret_other_than_the_current_one_is_refused() {
     let (status, answer) = update(&s, &r, &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["client_name"], "Renamed");
-    assert!(answer.get("client_secret").is_none(), "the secret is kept, not re-issued");
+    assert!(
+        answer.get("client_secret").is_none(),
+        "the secret is kept, not re-issued"
+    );
 }
 
 /// The service clears the client cache on every change: an RFC 7592 update that moves a
@@ -107,7 +113,9 @@ async fn rfc7592_update_applies_to_the_next_request() {
     body["token_endpoint_auth_method"] = json!("client_secret_jwt");
     let (status, answer) = update(&s, &r, &body).await;
     assert_eq!(status, 200, "{answer}");
-    let issued = answer["client_secret"].as_str().expect("a new secret, shown once");
+    let issued = answer["client_secret"]
+        .as_str()
+        .expect("a new secret, shown once");
     assert_ne!(issued, r.secret);
     assert_eq!(authenticates(&s, &r.id, &r.secret, false).await, 401);
     assert_eq!(authenticates(&s, &r.id, &r.secret, true).await, 401);

@@ -2,7 +2,8 @@
 //! registered keys. Only the algorithms in the caller's allow-list are accepted: `none` and
 //! HMAC never are, so a public key can never be used as an HMAC secret.
 
-use super::{Alg, JoseError};
+use super::jwk::Alg;
+use super::JoseError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::Jwk;

@@ -2,8 +2,9 @@
 //! §4.2): verified with that key, and identified by its thumbprint.
 
 use super::client_jwt::{allowed_alg, peek_header, verifier_for};
-use super::keys::thumbprint;
-use super::{Alg, JoseError};
+use super::jwk::thumbprint;
+use super::jwk::Alg;
+use super::JoseError;
 use josekit::jwk::Jwk;
 use serde_json::Value;
 

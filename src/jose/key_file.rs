@@ -1,8 +1,8 @@
 //! The signing-key file and the key lifecycle: `next` (published, not yet signing) →
 //! `current` (signing) → `retired` (published until every token it signed has expired).
 
-use super::keys::generate;
-use super::{Alg, JoseError};
+use super::jwk::{generate, Alg};
+use super::JoseError;
 use josekit::jwk::Jwk;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,37 +1,13 @@
 //! Signing keys: generated on first run into the keys folder, loaded after that.
 
+use super::jwk::{key_error, Alg};
 use super::key_file::{self, Status, StoredKey};
 use super::JoseError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::Jwk;
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, PS256, RS256};
 use std::path::Path;
-
-/// The JWS algorithms we sign with and accept from ourselves. Nothing else is ever allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    RS256,
-    PS256,
-    ES256,
-}
-
-impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::PS256, Alg::ES256];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::RS256 => "RS256",
-            Alg::PS256 => "PS256",
-            Alg::ES256 => "ES256",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Alg> {
-        Alg::ALL.into_iter().find(|a| a.name() == s)
-    }
-}
 
 struct SigningKey {
     kid: String,
@@ -80,20 +56,20 @@ impl KeySet {
                 .to_string();
             let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
                 Alg::RS256 => (
-                    Box::new(RS256.signer_from_jwk(&jwk).map_err(k)?),
-                    Box::new(RS256.verifier_from_jwk(&jwk).map_err(k)?),
+                    Box::new(RS256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Box::new(RS256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
                 Alg::PS256 => (
-                    Box::new(PS256.signer_from_jwk(&jwk).map_err(k)?),
-                    Box::new(PS256.verifier_from_jwk(&jwk).map_err(k)?),
+                    Box::new(PS256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Box::new(PS256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
                 Alg::ES256 => (
-                    Box::new(ES256.signer_from_jwk(&jwk).map_err(k)?),
-                    Box::new(ES256.verifier_from_jwk(&jwk).map_err(k)?),
+                    Box::new(ES256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
             };
             // The public half, with the members clients select keys by.
-            let mut public_jwk = jwk.to_public_key().map_err(k)?;
+            let mut public_jwk = jwk.to_public_key().map_err(key_error)?;
             public_jwk.set_key_id(kid.clone());
             public_jwk.set_algorithm(alg.name());
             public_jwk.set_key_use("sig");
@@ -167,43 +143,6 @@ impl KeySet {
             serde_json::from_slice(&payload).map_err(|e| JoseError::Invalid(e.to_string()))?;
         Ok((claims, header.token_type().map(String::from)))
     }
-}
-
-fn k(e: josekit::JoseError) -> JoseError {
-    JoseError::Keys(e.to_string())
-}
-
-pub(crate) fn generate(alg: Alg) -> Result<Jwk, JoseError> {
-    let mut jwk = match alg {
-        Alg::RS256 | Alg::PS256 => Jwk::generate_rsa_key(2048).map_err(k)?,
-        Alg::ES256 => Jwk::generate_ec_key(EcCurve::P256).map_err(k)?,
-    };
-    jwk.set_key_id(thumbprint(&jwk)?);
-    jwk.set_algorithm(alg.name());
-    jwk.set_key_use("sig");
-    Ok(jwk)
-}
-
-/// RFC 7638 JWK thumbprint (SHA-256): our `kid`, and DPoP's `jkt`.
-pub(crate) fn thumbprint(jwk: &Jwk) -> Result<String, JoseError> {
-    let p = |name: &str| {
-        jwk.parameter(name)
-            .and_then(|v| v.as_str())
-            .map(String::from)
-            .ok_or_else(|| JoseError::Keys(format!("key lacks {name}")))
-    };
-    let canonical = match jwk.key_type() {
-        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
-        "EC" => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            p("crv")?,
-            p("x")?,
-            p("y")?
-        ),
-        other => return Err(JoseError::Keys(format!("unsupported key type {other}"))),
-    };
-    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
-    Ok(URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }
 
 /// The ring key pair for a private P-256 JWK: its scalar `d` and the point `x`, `y`.

@@ -4,13 +4,15 @@
 mod client_jwt;
 pub mod embedded_jwk;
 pub mod encrypt;
+mod jwk;
 mod jwks_check;
 pub mod key_file;
 mod keys;
 
 pub use client_jwt::{peek_header, verify as verify_client_jwt, verify_hmac, ClientKeys};
+pub use jwk::Alg;
 pub use jwks_check::check_client_jwks;
-pub use keys::{Alg, KeySet};
+pub use keys::KeySet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -2,42 +2,10 @@
 //! (in `host_io`) HTTP to the institution's own hosts and JWTs with the host's keys. Nothing
 //! touches files or processes.
 
+use super::call::{fail, HostResult, CONTEXT};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use rhai::{Dynamic, Engine, EvalAltResult};
-
-pub type HostResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// What the host functions know about the hook call running on this thread.
-#[derive(Default, Clone)]
-pub struct CallContext {
-    pub institution: String,
-    pub settings: std::collections::BTreeMap<String, String>,
-    /// Hosts `http_*` may reach: the declared ones and the operator's.
-    pub hosts: Vec<String>,
-    /// HTTP and keys; absent while a script's metadata is read at load time.
-    pub services: Option<super::host_io::Services>,
-    /// `newTransactions` payloads the script raised during this call.
-    pub new_transactions: Vec<serde_json::Value>,
-}
-
-/// Reads the current call's context.
-pub fn context<T>(f: impl FnOnce(&CallContext) -> T) -> T {
-    CONTEXT.with(|c| f(&c.borrow()))
-}
-
-thread_local! {
-    static CONTEXT: std::cell::RefCell<CallContext> = std::cell::RefCell::new(CallContext::default());
-}
-
-/// Runs `f` with `ctx` visible to the host functions on this thread; returns what `f`
-/// returned and the context as the call left it.
-pub fn with_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> (T, CallContext) {
-    CONTEXT.with(|c| *c.borrow_mut() = ctx);
-    let out = f();
-    let left = CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    (out, left)
-}
+use rhai::{Dynamic, Engine};
 
 /// `new_transactions(accounts)`: tells the client's webhook that these accounts have new
 /// transactions (`[#{ id, transactions: [ids] }]`). Sent when a refresh journey completes.
@@ -74,10 +42,6 @@ fn setting(name: &str) -> HostResult<String> {
             )),
         }
     })
-}
-
-pub fn fail<T>(msg: impl Into<String>) -> HostResult<T> {
-    Err(msg.into().into())
 }
 
 pub fn register(e: &mut Engine) {

@@ -2,23 +2,14 @@
 //! (no redirects, bounded time and size), and JWTs signed with this provider's keys or
 //! verified against a key set the script supplies.
 
-use super::host::{context, fail, HostResult};
-use crate::jose::{verify_client_jwt, Alg, ClientKeys, KeySet};
+use super::call::{context, fail, remaining, HostResult, Services};
+use crate::jose::{verify_client_jwt, Alg, ClientKeys};
 use rhai::{Dynamic, Engine, Map};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest any one request may take, whatever the hook's deadline leaves.
 const MAX_REQUEST_TIME: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-
-/// What the I/O functions need from the running provider.
-#[derive(Clone)]
-pub struct Services {
-    pub http: reqwest::Client,
-    pub runtime: tokio::runtime::Handle,
-    pub keys: Arc<KeySet>,
-}
 
 pub fn register(e: &mut Engine) {
     e.register_fn("http_get", |url: &str| {
@@ -80,7 +71,7 @@ fn allowed(url: &str) -> HostResult<url::Url> {
 fn request(method: &str, url: &str, body: Body, headers: Map) -> HostResult<Map> {
     let u = allowed(url)?;
     let s = services()?;
-    let left = super::sandbox::remaining().unwrap_or(MAX_REQUEST_TIME);
+    let left = remaining().unwrap_or(MAX_REQUEST_TIME);
     if left.is_zero() {
         return fail("the hook's time is up");
     }

@@ -2,7 +2,6 @@
 
 use super::plugin::Plugin;
 use super::registry::Registry;
-use super::sandbox;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -188,11 +187,11 @@ impl Registry {
         plugin: Arc<Plugin>,
         hook: &'static str,
         args: Vec<Value>,
-        services: super::host_io::Services,
+        services: super::call::Services,
     ) -> Result<(Action, Vec<Value>), HookFailure> {
         let engine = self.engine.clone();
         let deadline = self.limits.deadline;
-        let context = super::host::CallContext {
+        let context = super::call::CallContext {
             institution: plugin.meta.id.clone(),
             settings: self
                 .settings
@@ -217,8 +216,8 @@ impl Registry {
                 .map(rhai::serde::to_dynamic)
                 .collect::<Result<_, _>>()
                 .map_err(|e| failure("runtime", e.to_string()))?;
-            let (out, left) = super::host::with_context(context, || {
-                sandbox::with_deadline(deadline, || {
+            let (out, left) = super::call::with_context(context, || {
+                super::call::with_deadline(deadline, || {
                     engine.call_fn_with_options::<rhai::Dynamic>(
                         rhai::CallFnOptions::new().eval_ast(false),
                         &mut rhai::Scope::new(),

@@ -1,6 +1,7 @@
 //! The Rhai host for institution scripts: a hardened engine, the plugin API and a registry
 //! that hot-reloads `plugins/`.
 
+pub mod call;
 pub mod host;
 pub mod host_io;
 pub mod institution;

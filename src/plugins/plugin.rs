@@ -1,7 +1,7 @@
 //! One compiled institution script: its validated metadata, its AST and its icon.
 
 use super::institution::Institution;
-use super::sandbox::{self, Limits};
+use super::sandbox::Limits;
 use rhai::{Engine, AST};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ pub fn compile(
         .compile(&source)
         .map_err(|e| err(e.1.line(), format!("syntax error: {}", e.0)))?;
     check_hooks(&ast, &source).map_err(|(line, reason)| err(line, reason))?;
-    let meta_value = sandbox::with_deadline(limits.deadline, || {
+    let meta_value = super::call::with_deadline(limits.deadline, || {
         engine.call_fn_with_options::<rhai::Dynamic>(
             rhai::CallFnOptions::new().eval_ast(false),
             &mut rhai::Scope::new(),

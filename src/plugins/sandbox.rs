@@ -3,8 +3,7 @@
 //! Scripts reach the outside world only through the host functions registered here.
 
 use rhai::{Dynamic, Engine};
-use std::cell::Cell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Limits one hook call runs under.
 #[derive(Debug, Clone, Copy)]
@@ -42,31 +41,6 @@ impl Limits {
     }
 }
 
-thread_local! {
-    /// When the hook running on this thread must stop. Hooks run on blocking threads, one
-    /// call at a time per thread, so a thread-local is exact.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with the wall-clock deadline armed for this thread.
-pub fn with_deadline<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
-    DEADLINE.with(|d| d.set(Some(Instant::now() + limit)));
-    let out = f();
-    DEADLINE.with(|d| d.set(None));
-    out
-}
-
-/// Time left before this thread's hook must stop, if one is running.
-pub fn remaining() -> Option<Duration> {
-    DEADLINE.with(|d| {
-        d.get()
-            .map(|at| at.saturating_duration_since(Instant::now()))
-    })
-}
-
-/// The value a script is terminated with when its deadline passes.
-pub const DEADLINE_PASSED: &str = "deadline passed";
-
 /// Builds the engine. `print`/`debug` go to tracing under the institution named by the
 /// calling thread's log target, which the caller sets with `tracing` spans.
 pub fn engine(limits: &Limits) -> Engine {
@@ -88,8 +62,7 @@ pub fn engine(limits: &Limits) -> Engine {
         if ops % 1024 != 0 {
             return None;
         }
-        let passed = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() >= at));
-        passed.then(|| Dynamic::from(DEADLINE_PASSED))
+        super::call::deadline_passed().then(|| Dynamic::from(super::call::DEADLINE_PASSED))
     });
     e.on_print(|s| tracing::info!(target: "consentry::plugin", "{s}"));
     e.on_debug(|s, _, pos| tracing::debug!(target: "consentry::plugin", line = pos.line(), "{s}"));

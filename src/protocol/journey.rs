@@ -266,7 +266,7 @@ async fn call(
     hook: &'static str,
     args: Vec<Value>,
 ) -> Result<Action, HookFailure> {
-    let services = crate::plugins::host_io::Services {
+    let services = crate::plugins::call::Services {
         http: cx.upstream_http.clone(),
         runtime: tokio::runtime::Handle::current(),
         keys: cx.keys(),

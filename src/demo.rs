@@ -3,7 +3,6 @@
 use crate::protocol::clients::{ClientService, Registrar};
 use crate::protocol::login::new_local_user;
 use crate::provider::Provider;
-use crate::store;
 use serde_json::json;
 
 pub const CLIENT_ID: &str = "demo-client";
@@ -17,7 +16,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     let now = p.now();
     let exists = p
         .store
-        .read(|c| store::clients::get_any(c, CLIENT_ID))
+        .read(|tx| tx.clients().get_any(CLIENT_ID))
         .await?
         .is_some();
     if !exists {
@@ -38,7 +37,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     }
     let user_exists = p
         .store
-        .read(|c| store::users::by_username(c, USERNAME))
+        .read(|tx| tx.users().by_username(USERNAME))
         .await?
         .is_some();
     if !user_exists {
@@ -51,9 +50,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || new_local_user(USERNAME, PASSWORD, &claims, now))
                 .await?
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-        p.store
-            .write(move |c| store::users::insert(c, &user))
-            .await?;
+        p.store.write(move |tx| tx.users().insert(&user)).await?;
     }
     Ok(())
 }

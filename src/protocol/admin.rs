@@ -40,7 +40,7 @@ pub async fn dead_events(
     let (limit, _) = page_bounds(limit, None)?;
     let events = cx
         .store
-        .read(move |c| store::outbox::dead(c, client_id.as_deref(), i64::from(limit)))
+        .read(move |tx| tx.outbox().dead(client_id.as_deref(), i64::from(limit)))
         .await?;
     let view = |e: &store::outbox::Event| {
         json!({
@@ -57,7 +57,7 @@ pub async fn redeliver(cx: &Ctx<'_>, event_id: &str) -> OAuthResult<()> {
     let (id, now) = (event_id.to_string(), cx.now);
     if !cx
         .store
-        .write(move |c| store::outbox::redeliver(c, &id, now))
+        .write(move |tx| tx.outbox().redeliver(&id, now))
         .await?
     {
         return Err(OAuthError::not_found("no dead event with that id"));

@@ -7,7 +7,7 @@ use super::{fapi, pkce, response_types, scopes, tokens};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::{self, consents, grants, interactions, sessions::Session};
+use crate::store::{self, grants, sessions::Session};
 use crate::types::{Client, ScopeSet};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -460,7 +460,7 @@ async fn pushed_request(
     let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), cx.now);
     let stored = cx
         .store
-        .read(move |c| store::pushed::get(c, &hash, &cid, now))
+        .read(move |tx| tx.pushed().get(&hash, &cid, now))
         .await
         .map_err(|e| Rejection::Page(OAuthError::server(e)))?
         .ok_or_else(|| {
@@ -826,33 +826,35 @@ pub async fn respond(
         remember_consent.then(|| (auth.user_id.clone(), client.id.clone(), req.scope.clone()));
     let stored = cx
         .store
-        .write(move |c| {
+        .write(move |tx| {
             if let Some(id) = &ending {
-                if !interactions::complete(c, id, now)? {
+                if !tx.interactions().complete(id, now)? {
                     return Ok(false);
                 }
             }
             if let Some((user_id, client_id, scope)) = &remember {
-                consents::remember(c, user_id, client_id, scope, now)?;
+                tx.consents().remember(user_id, client_id, scope, now)?;
             }
             // RFC 9126 §4: a pushed request is good for one authorization.
             if let Some(h) = &pushed {
-                if !store::pushed::mark_used(c, h, now)? {
-                    return Err(store::StoreError::Rejected("pushed request already used"));
+                if !tx.pushed().mark_used(h, now)? {
+                    return Err(store::StoreError::Refused(
+                        store::Refusal::PushedRequestUsed,
+                    ));
                 }
             }
             if let Some(w) = &connection {
-                w.apply(c, now)?;
+                w.apply(tx, now)?;
             }
             // A bank journey's grant is kept even without a code: its ID token names it.
             if row.is_some() || access_row.is_some() || connection.is_some() {
-                grants::insert_grant(c, &stored_grant)?;
+                tx.grants().insert_grant(&stored_grant)?;
             }
             if let Some(row) = &row {
-                grants::insert_code(c, row)?;
+                tx.grants().insert_code(row)?;
             }
             if let Some(access) = &access_row {
-                grants::insert_access_token(c, access)?;
+                tx.grants().insert_access_token(access)?;
             }
             Ok(true)
         })
@@ -860,7 +862,7 @@ pub async fn respond(
     let refusal = match stored {
         Ok(true) => None,
         Ok(false) => return Err(NotIssued::AlreadyEnded),
-        Err(store::StoreError::Rejected(why)) => Some(OAuthError::invalid_request(format!(
+        Err(store::StoreError::Refused(why)) => Some(OAuthError::invalid_request(format!(
             "the authorization cannot complete: {why}"
         ))),
         Err(e) => Some(e.into()),
@@ -937,7 +939,7 @@ async fn end_refused(cx: &Ctx<'_>, interaction_id: Option<String>, e: OAuthError
     let now = cx.now;
     match cx
         .store
-        .write(move |c| interactions::complete(c, &id, now))
+        .write(move |tx| tx.interactions().complete(&id, now))
         .await
     {
         Ok(false) => NotIssued::AlreadyEnded,
@@ -961,7 +963,7 @@ pub async fn check_managed_user(
         )
     };
     let sub = req.required_sub().ok_or_else(refused)?;
-    let user = cx.store.read(move |c| store::users::get(c, &sub)).await?;
+    let user = cx.store.read(move |tx| tx.users().get(&sub)).await?;
     match user {
         Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(()),
         _ => Err(refused()),

@@ -11,7 +11,7 @@ use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::connections::{self, BankConnection, JourneyWrite};
-use crate::store::{self, interactions, sessions::Session, users};
+use crate::store::{self, sessions::Session};
 use crate::types::Client;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub async fn identify(
             let id = sub.clone();
             let user = cx
                 .store
-                .read(move |c| users::get(c, &id))
+                .read(move |tx| tx.users().get(&id))
                 .await?
                 .ok_or_else(|| {
                     OAuthError::invalid_request("the requested sub is not a known user")
@@ -177,7 +177,7 @@ pub async fn choose(cx: &Ctx<'_>, live: &Live, institution: &str) -> OAuthResult
 async fn save(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<()> {
     let (id, json) = (live.interaction.id.clone(), progress.to_json());
     cx.store
-        .write(move |c| interactions::set_journey(c, &id, &json))
+        .write(move |tx| tx.interactions().set_journey(&id, &json))
         .await?;
     Ok(())
 }
@@ -292,7 +292,7 @@ async fn context(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<
         let id = cid.clone();
         let c = cx
             .store
-            .read(move |conn| connections::get(conn, &id))
+            .read(move |tx| tx.connections().get(&id))
             .await?
             .ok_or_else(|| OAuthError::invalid_request("the connection no longer exists"))?;
         ctx["connection"] = json!({
@@ -349,10 +349,7 @@ async fn stored_upstream(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Option<Upstre
     let Some(id) = bank_of(live)?.connection_id.clone() else {
         return Ok(None);
     };
-    let c = cx
-        .store
-        .read(move |conn| connections::get(conn, &id))
-        .await?;
+    let c = cx.store.read(move |tx| tx.connections().get(&id)).await?;
     Ok(c.and_then(|c| ConnectionSecrets::open(cx, c.data_sealed.as_deref()).upstream))
 }
 
@@ -464,7 +461,7 @@ async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Deliv
     }
     let (iid, now) = (live.interaction.id.clone(), cx.now);
     cx.store
-        .write(move |c| interactions::complete(c, &iid, now))
+        .write(move |tx| tx.interactions().complete(&iid, now))
         .await?;
     ErrorRedirect::new(&live.request, e).deliver(cx, &live.client)
 }

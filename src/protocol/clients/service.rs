@@ -12,7 +12,7 @@ use crate::protocol::client_cache::ClientCache;
 use crate::protocol::Ctx;
 use crate::sealing::Sealer;
 use crate::secrets;
-use crate::store::{self, Store, StoreError};
+use crate::store::{Refusal, Store, StoreError};
 use crate::types::{Client, ClientId, ClientMetadata};
 use serde_json::{json, Value};
 
@@ -47,7 +47,9 @@ pub struct Webhook {
 /// Another change to the client won the race: the caller reads it again and retries.
 fn lost_race(e: StoreError) -> OAuthError {
     match e {
-        StoreError::Rejected(why) => OAuthError::new(ErrorCode::InvalidRequest, 409, why),
+        StoreError::Refused(why @ Refusal::ClientChanged) => {
+            OAuthError::new(ErrorCode::InvalidRequest, 409, why.message())
+        }
         e => e.into(),
     }
 }
@@ -101,7 +103,7 @@ impl<'a> ClientService<'a> {
     pub async fn get(&self, id: &ClientId) -> OAuthResult<Client> {
         let key = id.clone();
         self.store
-            .read(move |c| store::clients::get_any(c, &key))
+            .read(move |tx| tx.clients().get_any(&key))
             .await?
             .ok_or_else(|| not_found(id))
     }
@@ -110,10 +112,7 @@ impl<'a> ClientService<'a> {
     /// token (RFC 7592 §3); an unknown client and a wrong token look the same.
     pub async fn by_registration_token(&self, id: &str, token: &str) -> OAuthResult<Client> {
         let key = id.to_string();
-        let client = self
-            .store
-            .read(move |c| store::clients::get(c, &key))
-            .await?;
+        let client = self.store.read(move |tx| tx.clients().get(&key)).await?;
         match client {
             Some(c)
                 if c.registration_hash
@@ -132,13 +131,13 @@ impl<'a> ClientService<'a> {
     pub async fn page(&self, limit: u32, offset: u64) -> OAuthResult<(Vec<Client>, u64)> {
         Ok(self
             .store
-            .read(move |c| store::clients::page(c, limit, offset))
+            .read(move |tx| tx.clients().page(limit, offset))
             .await?)
     }
 
     /// Every client, oldest first.
     pub async fn all(&self) -> OAuthResult<Vec<Client>> {
-        Ok(self.store.read(store::clients::list).await?)
+        Ok(self.store.read(|tx| tx.clients().list()).await?)
     }
 
     /// Registers a client from RFC 7591 metadata. The answer carries its secret, its
@@ -152,10 +151,10 @@ impl<'a> ClientService<'a> {
         let client = new.client.clone();
         let now = self.now;
         self.store
-            .write(move |c| {
-                store::clients::insert(c, &client)?;
+            .write(move |tx| {
+                tx.clients().insert(&client)?;
                 if let Some(s) = &sealed {
-                    store::clients::set_webhook_secret(c, &client.id, Some(s), now)?;
+                    tx.clients().set_webhook_secret(&client.id, Some(s), now)?;
                 }
                 Ok(())
             })
@@ -273,11 +272,11 @@ impl<'a> ClientService<'a> {
         let now = self.now;
         let saved = self
             .store
-            .write(move |c| {
-                Ok(
-                    store::clients::update_if_unchanged(c, &client, &updated, now)?
-                        && store::clients::set_webhook_secret(c, &updated.id, Some(&sealed), now)?,
-                )
+            .write(move |tx| {
+                Ok(tx.clients().update_if_unchanged(&client, &updated, now)?
+                    && tx
+                        .clients()
+                        .set_webhook_secret(&updated.id, Some(&sealed), now)?)
             })
             .await
             .map_err(lost_race)?;
@@ -301,7 +300,7 @@ impl<'a> ClientService<'a> {
         // `update` drops the secret of metadata without a webhook_url.
         let saved = self
             .store
-            .write(move |c| store::clients::update_if_unchanged(c, &client, &updated, now))
+            .write(move |tx| tx.clients().update_if_unchanged(&client, &updated, now))
             .await
             .map_err(lost_race)?;
         if !saved {
@@ -318,8 +317,8 @@ impl<'a> ClientService<'a> {
         let now = self.now;
         let client = self
             .store
-            .write(move |c| {
-                let Some(client) = store::clients::get_any(c, &key)? else {
+            .write(move |tx| {
+                let Some(client) = tx.clients().get_any(&key)? else {
                     return Ok(None);
                 };
                 // Disabling twice keeps the first time.
@@ -328,7 +327,7 @@ impl<'a> ClientService<'a> {
                 } else {
                     None
                 };
-                store::clients::set_disabled(c, &key, at, now)?;
+                tx.clients().set_disabled(&key, at, now)?;
                 Ok(Some(Client {
                     disabled_at: at,
                     ..client
@@ -345,7 +344,7 @@ impl<'a> ClientService<'a> {
         let key = id.clone();
         let deleted = self
             .store
-            .write(move |c| store::clients::delete(c, &key))
+            .write(move |tx| tx.clients().delete(&key))
             .await?;
         self.forget_cached();
         if deleted {
@@ -370,8 +369,9 @@ impl<'a> ClientService<'a> {
         let now = self.now;
         let saved = self
             .store
-            .write(move |c| {
-                store::clients::set_secret(c, &key, Some(&hash), sealed.as_deref(), now)
+            .write(move |tx| {
+                tx.clients()
+                    .set_secret(&key, Some(&hash), sealed.as_deref(), now)
             })
             .await?;
         if !saved {
@@ -389,7 +389,7 @@ impl<'a> ClientService<'a> {
         let has_webhook = {
             let key = id.clone();
             self.store
-                .read(move |c| store::clients::webhook_secret_sealed(c, &key))
+                .read(move |tx| tx.clients().webhook_secret_sealed(&key))
                 .await?
                 .is_some()
         };
@@ -407,13 +407,14 @@ impl<'a> ClientService<'a> {
         let (hash, sealed) = (columns.hash, columns.sealed);
         let found = self
             .store
-            .write(move |c| {
-                if !store::clients::update_if_unchanged(c, &client, &saved, now)? {
+            .write(move |tx| {
+                if !tx.clients().update_if_unchanged(&client, &saved, now)? {
                     return Ok(false);
                 }
-                store::clients::set_secret(c, &saved.id, hash.as_deref(), sealed.as_deref(), now)?;
+                tx.clients()
+                    .set_secret(&saved.id, hash.as_deref(), sealed.as_deref(), now)?;
                 if let Some(s) = &webhook_sealed {
-                    store::clients::set_webhook_secret(c, &saved.id, Some(s), now)?;
+                    tx.clients().set_webhook_secret(&saved.id, Some(s), now)?;
                 }
                 Ok(true)
             })
@@ -442,11 +443,11 @@ pub async fn webhook(cx: &Ctx<'_>, client_id: &str) -> OAuthResult<Option<Webhoo
     let id = client_id.to_string();
     let found = cx
         .store
-        .read(move |c| {
-            let Some(client) = store::clients::get(c, &id)? else {
+        .read(move |tx| {
+            let Some(client) = tx.clients().get(&id)? else {
                 return Ok(None);
             };
-            let sealed = store::clients::webhook_secret_sealed(c, &id)?;
+            let sealed = tx.clients().webhook_secret_sealed(&id)?;
             Ok(client
                 .metadata
                 .webhook_url

@@ -1,7 +1,7 @@
 //! The demo client and user created on a zero-config start, so the provider can be tried at once.
 
+use crate::protocol::clients::{ClientService, Registrar};
 use crate::protocol::login::new_local_user;
-use crate::protocol::registration::{self, Registrar};
 use crate::provider::Provider;
 use serde_json::json;
 
@@ -30,17 +30,10 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             "token_endpoint_auth_method": "client_secret_basic",
             "scope": "openid profile email address phone offline_access accounts:read transactions:read:all user:create user:read user:delete",
         });
-        let new = registration::new_client(
-            meta,
-            Registrar::Operator,
-            now,
-            &p.sealer,
-            &p.config.outbound,
-        )
-        .map_err(anyhow::Error::msg)?;
-        p.store
-            .write(move |tx| tx.clients().insert(&new.client))
-            .await?;
+        ClientService::of(&p.ctx())
+            .register(meta, Registrar::Operator)
+            .await
+            .map_err(anyhow::Error::msg)?;
     }
     let user_exists = p
         .store

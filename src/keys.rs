@@ -11,15 +11,9 @@ use std::time::{Duration, SystemTime};
 /// How often the key file is checked for changes.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-/// How long a retired key stays published: until every token it signed has expired.
+/// How long a retired key stays published (`protocol::key_retention`).
 pub fn retention_secs(p: &Provider) -> i64 {
-    retention_for(&p.config.lifetimes)
-}
-
-/// The same from configured lifetimes (`consentry keys rotate` reads the configuration).
-pub fn retention_for(l: &crate::config::Lifetimes) -> i64 {
-    // JARM responses live 600 s; a minute of slack for clock skew.
-    l.access_token_secs.max(l.id_token_secs).max(600) + 60
+    crate::protocol::key_retention::retention_secs(&p.config.lifetimes)
 }
 
 /// Rotates the key file in `dir` and returns the new set.

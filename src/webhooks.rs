@@ -124,7 +124,7 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
 }
 
 async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), String> {
-    let hook = crate::protocol::admin::webhook(&p.ctx(), &e.client_id)
+    let hook = crate::protocol::clients::service::webhook(&p.ctx(), &e.client_id)
         .await
         .map_err(|err| err.description().to_string())?
         .ok_or_else(|| "the client has no webhook configured".to_string())?;

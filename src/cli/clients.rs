@@ -3,7 +3,10 @@
 use super::{json_arg, now, open_store, DataDir};
 use clap::Subcommand;
 use consentry::config::Config;
+use consentry::protocol::clients::service::path_id;
+use consentry::protocol::clients::{views, ClientService, Registrar};
 use consentry::store::Store;
+use consentry::types::ClientId;
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
@@ -106,14 +109,13 @@ impl AdminStore {
         })
     }
 
-    fn admin(&self) -> consentry::protocol::admin::Admin<'_> {
-        consentry::protocol::admin::Admin {
-            store: &self.store,
-            sealer: &self.sealer,
-            now: now(),
-            outbound: self.outbound,
-        }
+    fn service(&self) -> ClientService<'_> {
+        ClientService::offline(&self.store, &self.sealer, now(), self.outbound)
     }
+}
+
+fn id(s: &str) -> anyhow::Result<ClientId> {
+    path_id(s).map_err(refused)
 }
 
 pub fn refused(e: consentry::error::OAuthError) -> anyhow::Error {
@@ -138,31 +140,35 @@ pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
                 }
                 raw["subject_type"] = serde_json::json!(t);
             }
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .create(raw)
+            let saved = AdminStore::open(&dir)?
+                .service()
+                .register(raw, Registrar::Operator)
                 .await
                 .map_err(refused)?;
-            println!("{out}");
+            println!("{}", views::admin_saved(&saved));
         }
         ClientsCommand::List { dir } => {
-            let store = open_store(&dir)?;
-            for c in store.read(|tx| tx.clients().list()).await? {
-                println!("{}", consentry::protocol::admin::view(&c));
+            let all = AdminStore::open(&dir)?
+                .service()
+                .all()
+                .await
+                .map_err(refused)?;
+            for c in all {
+                println!("{}", views::admin(&c));
             }
         }
         ClientsCommand::Show { dir, client_id } => {
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .show(&client_id)
+            let client = AdminStore::open(&dir)?
+                .service()
+                .get(&id(&client_id)?)
                 .await
                 .map_err(refused)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            println!("{}", serde_json::to_string_pretty(&views::admin(&client))?);
         }
         ClientsCommand::Remove { dir, client_id } => {
             AdminStore::open(&dir)?
-                .admin()
-                .delete(&client_id)
+                .service()
+                .delete(&id(&client_id)?)
                 .await
                 .map_err(refused)?;
             println!("removed {client_id}");
@@ -173,35 +179,38 @@ pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
             metadata,
         } => {
             let raw = json_arg("--metadata", &metadata)?;
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .replace(&client_id, raw)
+            let saved = AdminStore::open(&dir)?
+                .service()
+                .replace(&id(&client_id)?, raw, Registrar::Operator)
                 .await
                 .map_err(refused)?;
-            println!("{out}");
+            println!("{}", views::admin_saved(&saved));
         }
         ClientsCommand::Disable { dir, client_id } => {
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .set_disabled(&client_id, true)
+            let client = AdminStore::open(&dir)?
+                .service()
+                .set_disabled(&id(&client_id)?, true)
                 .await
                 .map_err(refused)?;
-            println!("{out}");
+            println!("{}", views::admin(&client));
         }
         ClientsCommand::Enable { dir, client_id } => {
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .set_disabled(&client_id, false)
+            let client = AdminStore::open(&dir)?
+                .service()
+                .set_disabled(&id(&client_id)?, false)
                 .await
                 .map_err(refused)?;
-            println!("{out}");
+            println!("{}", views::admin(&client));
         }
         ClientsCommand::RotateSecret { dir, client_id } => {
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .rotate_secret(&client_id)
+            let secret = AdminStore::open(&dir)?
+                .service()
+                .rotate_secret(&id(&client_id)?)
                 .await
                 .map_err(refused)?;
+            let out = serde_json::json!({
+                "client_id": client_id, "client_secret": secret, "client_secret_expires_at": 0,
+            });
             println!("{out}");
         }
         ClientsCommand::Grant {
@@ -217,12 +226,12 @@ pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
                     .map(String::from)
                     .collect()
             });
-            let out = AdminStore::open(&dir)?
-                .admin()
-                .grant(&client_id, types, scope.map(Some))
+            let saved = AdminStore::open(&dir)?
+                .service()
+                .grant(&id(&client_id)?, types, scope.map(Some))
                 .await
                 .map_err(refused)?;
-            println!("{out}");
+            println!("{}", views::admin_saved(&saved));
         }
         ClientsCommand::Webhook {
             dir,
@@ -233,16 +242,16 @@ pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
             Some(url) if !remove => {
                 let body = serde_json::json!({ "url": url });
                 let out = AdminStore::open(&dir)?
-                    .admin()
-                    .set_webhook(&client_id, body)
+                    .service()
+                    .set_webhook(&id(&client_id)?, body)
                     .await
                     .map_err(refused)?;
                 println!("{out}");
             }
             _ => {
                 AdminStore::open(&dir)?
-                    .admin()
-                    .remove_webhook(&client_id)
+                    .service()
+                    .remove_webhook(&id(&client_id)?)
                     .await
                     .map_err(refused)?;
                 println!("removed the webhook of {client_id}");

@@ -34,7 +34,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             if let Some(d) = data_dir {
                 config.data_dir = d;
             }
-            let retention = consentry::keys::retention_for(&config.lifetimes);
+            let retention = consentry::protocol::key_retention::retention_secs(&config.lifetimes);
             consentry::keys::rotate(&config.keys_dir(), now(), retention)?
         }
         KeysCommand::List { dir } => key_file::load_or_create(&dir.data_dir.join("keys"), now())?,

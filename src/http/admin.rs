@@ -2,8 +2,11 @@
 
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::admin::{self, Admin};
+use crate::protocol::admin;
+use crate::protocol::clients::service::path_id;
+use crate::protocol::clients::{views, ClientService, Registrar};
 use crate::secrets;
+use crate::types::ClientId;
 use salvo::prelude::*;
 use serde_json::Value;
 
@@ -36,8 +39,8 @@ async fn json_body(req: &mut Request) -> OAuthResult<Value> {
     params::json_body(req, OAuthError::invalid_client_metadata).await
 }
 
-fn client_id(req: &Request) -> String {
-    req.param::<String>("client_id").unwrap_or_default()
+fn client_id(req: &Request) -> OAuthResult<ClientId> {
+    path_id(&req.param::<String>("client_id").unwrap_or_default())
 }
 
 fn answer(res: &mut Response, status: StatusCode, result: OAuthResult<Value>) {
@@ -60,7 +63,14 @@ fn no_content(res: &mut Response, result: OAuthResult<()>) {
 #[handler]
 pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = async { Admin::of(&p.ctx()).create(json_body(req).await?).await }.await;
+    let result = async {
+        let raw = json_body(req).await?;
+        let saved = ClientService::of(&p.ctx())
+            .register(raw, Registrar::Operator)
+            .await?;
+        Ok(views::admin_saved(&saved))
+    }
+    .await;
     answer(res, StatusCode::CREATED, result);
 }
 
@@ -73,7 +83,11 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             q.get("limit").map(String::as_str),
             q.get("offset").map(String::as_str),
         )?;
-        Admin::of(&p.ctx()).list(limit, offset).await
+        let (clients, total) = ClientService::of(&p.ctx()).page(limit, offset).await?;
+        Ok(serde_json::json!({
+            "clients": clients.iter().map(views::admin).collect::<Vec<_>>(),
+            "total": total,
+        }))
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -82,21 +96,24 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    answer(
-        res,
-        StatusCode::OK,
-        Admin::of(&p.ctx()).show(&client_id(req)).await,
-    );
+    let result = async {
+        let client = ClientService::of(&p.ctx()).get(&client_id(req)?).await?;
+        Ok(views::admin(&client))
+    }
+    .await;
+    answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn replace(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let id = client_id(req);
     let result = async {
-        Admin::of(&p.ctx())
-            .replace(&id, json_body(req).await?)
-            .await
+        let id = client_id(req)?;
+        let raw = json_body(req).await?;
+        let saved = ClientService::of(&p.ctx())
+            .replace(&id, raw, Registrar::Operator)
+            .await?;
+        Ok(views::admin_saved(&saved))
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -105,41 +122,59 @@ pub async fn replace(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn delete(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    no_content(res, Admin::of(&p.ctx()).delete(&client_id(req)).await);
+    let result = async { ClientService::of(&p.ctx()).delete(&client_id(req)?).await }.await;
+    no_content(res, result);
+}
+
+async fn set_disabled(
+    p: &crate::provider::Provider,
+    req: &Request,
+    disabled: bool,
+) -> OAuthResult<Value> {
+    let client = ClientService::of(&p.ctx())
+        .set_disabled(&client_id(req)?, disabled)
+        .await?;
+    Ok(views::admin(&client))
 }
 
 #[handler]
 pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p.ctx())
-        .set_disabled(&client_id(req), true)
-        .await;
+    let result = set_disabled(&p, req, true).await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn enable(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p.ctx())
-        .set_disabled(&client_id(req), false)
-        .await;
+    let result = set_disabled(&p, req, false).await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn rotate_secret(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let result = Admin::of(&p.ctx()).rotate_secret(&client_id(req)).await;
+    let result = async {
+        let id = client_id(req)?;
+        let secret = ClientService::of(&p.ctx()).rotate_secret(&id).await?;
+        Ok(serde_json::json!({
+            "client_id": id, "client_secret": secret, "client_secret_expires_at": 0,
+        }))
+    }
+    .await;
     answer(res, StatusCode::OK, result);
 }
 
 #[handler]
 pub async fn connection_types(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let id = client_id(req);
     let result = async {
+        let id = client_id(req)?;
         let body = json_body(req).await?;
-        Admin::of(&p.ctx()).grant_connection_types(&id, body).await
+        let saved = ClientService::of(&p.ctx())
+            .grant_connection_types(&id, body)
+            .await?;
+        Ok(views::admin_saved(&saved))
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -148,11 +183,11 @@ pub async fn connection_types(req: &mut Request, depot: &mut Depot, res: &mut Re
 #[handler]
 pub async fn scopes(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let id = client_id(req);
     let result = async {
-        Admin::of(&p.ctx())
-            .set_scope(&id, json_body(req).await?)
-            .await
+        let id = client_id(req)?;
+        let body = json_body(req).await?;
+        let saved = ClientService::of(&p.ctx()).set_scope(&id, body).await?;
+        Ok(views::admin_saved(&saved))
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -161,11 +196,10 @@ pub async fn scopes(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn set_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let id = client_id(req);
     let result = async {
-        Admin::of(&p.ctx())
-            .set_webhook(&id, json_body(req).await?)
-            .await
+        let id = client_id(req)?;
+        let body = json_body(req).await?;
+        ClientService::of(&p.ctx()).set_webhook(&id, body).await
     }
     .await;
     answer(res, StatusCode::OK, result);
@@ -174,8 +208,11 @@ pub async fn set_webhook(req: &mut Request, depot: &mut Depot, res: &mut Respons
 #[handler]
 pub async fn remove_webhook(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    no_content(
-        res,
-        Admin::of(&p.ctx()).remove_webhook(&client_id(req)).await,
-    );
+    let result = async {
+        ClientService::of(&p.ctx())
+            .remove_webhook(&client_id(req)?)
+            .await
+    }
+    .await;
+    no_content(res, result);
 }

@@ -88,18 +88,3 @@ pub async fn metrics(
         .get_or_create(&crate::metrics::EndpointLabel { endpoint })
         .observe(started.elapsed().as_secs_f64());
 }
-
-/// After a request that may change a client (admin, registration), forget cached clients so the
-/// change applies to the very next request.
-#[handler]
-pub async fn forget_clients_after_changes(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-    ctrl: &mut FlowCtrl,
-) {
-    ctrl.call_next(req, depot, res).await;
-    if req.method() != salvo::http::Method::GET {
-        super::provider(depot).client_cache.clear();
-    }
-}

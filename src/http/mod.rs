@@ -67,14 +67,9 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         // The scope-checked gateway (`[[gateway.routes]]`), beside UserInfo.
         .push(Router::with_path("gateway/{**rest}").goal(gateway::forward))
-        .push(
-            Router::with_path("reg")
-                .hoop(middleware::forget_clients_after_changes)
-                .post(registration::register),
-        )
+        .push(Router::with_path("reg").post(registration::register))
         .push(
             Router::with_path("reg/{client_id}")
-                .hoop(middleware::forget_clients_after_changes)
                 .get(registration::read)
                 .put(registration::update)
                 .delete(registration::delete),

@@ -1,11 +1,11 @@
-//! Dynamic client registration (RFC 7591) and management (RFC 7592).
+//! Dynamic client registration (RFC 7591) and management (RFC 7592): authentication by the
+//! initial or registration access token, and the answers; the work is the client service's.
 
 use super::{params, provider, respond};
-use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::protocol::registration::{self as reg, Registrar};
+use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::clients::{views, ClientService, Registrar};
 use crate::provider::Provider;
 use crate::secrets;
-use crate::store;
 use crate::types::Client;
 use salvo::prelude::*;
 
@@ -31,24 +31,14 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     }
     let result = async {
         let raw = json_body(req).await?;
-        let new = reg::new_client(
-            raw,
-            Registrar::Dynamic,
-            p.now(),
-            &p.sealer,
-            &p.config.outbound,
-        )?;
-        reg::check_sector_document(&new.client.metadata, None, &p.config.outbound).await?;
-        let client = new.client.clone();
-        p.store
-            .write(move |tx| tx.clients().insert(&client))
-            .await?;
-        Ok::<_, OAuthError>(new)
+        ClientService::of(&p.ctx())
+            .register(raw, Registrar::Dynamic)
+            .await
     }
     .await;
     match result {
         Ok(n) => {
-            let body = reg::response(
+            let body = views::registration_response(
                 &n.client,
                 n.secret.as_deref(),
                 n.registration_token.as_deref(),
@@ -65,20 +55,9 @@ async fn managed(p: &Provider, req: &Request) -> OAuthResult<Client> {
     let id = req.param::<String>("client_id").unwrap_or_default();
     let token = bearer(req)
         .ok_or_else(|| OAuthError::invalid_token("the registration access token is required"))?;
-    let client = p.store.read(move |tx| tx.clients().get(&id)).await?;
-    match client {
-        Some(c)
-            if c.registration_hash
-                .as_deref()
-                .is_some_and(|h| secrets::matches_digest(&token, h)) =>
-        {
-            Ok(c)
-        }
-        // RFC 7592 §3: an unknown client and a wrong token look the same.
-        _ => Err(OAuthError::invalid_token(
-            "the registration access token is not valid for this client",
-        )),
-    }
+    ClientService::of(&p.ctx())
+        .by_registration_token(&id, &token)
+        .await
 }
 
 #[handler]
@@ -88,7 +67,7 @@ pub async fn read(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(c) => respond::json(
             res,
             StatusCode::OK,
-            &reg::response(&c, None, None, &p.endpoints().registration),
+            &views::registration_response(&c, None, None, &p.endpoints().registration),
         ),
         Err(e) => respond::bearer_error(res, &e),
     }
@@ -103,45 +82,21 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     };
     let result = async {
         let raw = json_body(req).await?;
-        let (updated, new_secret) =
-            reg::updated_client(&client, raw, &p.sealer, &p.config.outbound)?;
-        reg::check_sector_document(
-            &updated.metadata,
-            Some(&client.metadata),
-            &p.config.outbound,
-        )
-        .await?;
-        let saved = updated.clone();
-        let now = p.now();
-        let seen = client.clone();
-        p.store
-            .write(move |tx| {
-                let found = tx.clients().update_if_unchanged(&seen, &saved, now)?;
-                if found {
-                    tx.clients().set_secret(
-                        &saved.id,
-                        saved.secret_hash.as_deref(),
-                        saved.secret_sealed.as_deref(),
-                        now,
-                    )?;
-                }
-                Ok(found)
-            })
+        ClientService::of(&p.ctx())
+            .replace(&client.id, raw, Registrar::Dynamic)
             .await
-            .map_err(|e| match e {
-                store::StoreError::Refused(why @ store::Refusal::ClientChanged) => {
-                    OAuthError::new(ErrorCode::InvalidRequest, 409, why.message())
-                }
-                e => e.into(),
-            })?;
-        Ok((updated, new_secret))
     }
     .await;
     match result {
-        Ok((c, secret)) => respond::json(
+        Ok(s) => respond::json(
             res,
             StatusCode::OK,
-            &reg::response(&c, secret.as_deref(), None, &p.endpoints().registration),
+            &views::registration_response(
+                &s.client,
+                s.secret.as_deref(),
+                None,
+                &p.endpoints().registration,
+            ),
         ),
         Err(e) => respond::oauth_error(res, &e, "Bearer"),
     }
@@ -154,12 +109,11 @@ pub async fn delete(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(c) => c,
         Err(e) => return respond::bearer_error(res, &e),
     };
-    let id = client.id.clone();
-    match p.store.write(move |tx| tx.clients().delete(&id)).await {
-        Ok(_) => {
+    match ClientService::of(&p.ctx()).delete(&client.id).await {
+        Ok(()) => {
             respond::no_store(res);
             res.status_code(StatusCode::NO_CONTENT);
         }
-        Err(e) => respond::oauth_error(res, &e.into(), "Bearer"),
+        Err(e) => respond::oauth_error(res, &e, "Bearer"),
     }
 }

@@ -67,7 +67,7 @@ impl UserView {
         UserView {
             user_id: super::subject::for_client(cx, client, &u.id),
             client_user_id: u.client_user_id,
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             managed_by: "client",
             created_at: u.created_at,
             scopes: None,

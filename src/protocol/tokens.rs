@@ -101,7 +101,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
         .or_else(|| req.user.clone());
     let sub = match &user_id {
         Some(u) => super::subject::for_client(cx, req.client, u),
-        None => req.client.id.clone(),
+        None => req.client.id.to_string(),
     };
     let jti = ordered_jti(now);
     let access_exp = now + life.access_token_secs;
@@ -148,7 +148,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
     let access_row = grants::AccessToken {
         jti,
         grant_id: req.grant.map(|g| g.id.clone()),
-        client_id: req.client.id.clone(),
+        client_id: req.client.id.to_string(),
         user_id,
         scopes: scope.clone(),
         expires_at: access_exp,
@@ -158,7 +158,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
         (Some(t), Some(g)) => Some(grants::RefreshToken {
             token_hash: secrets::digest(t),
             grant_id: g.id.clone(),
-            client_id: req.client.id.clone(),
+            client_id: req.client.id.to_string(),
             // RFC 6749 §6: a rotated refresh token keeps the grant's full scope.
             scopes: g.scopes.clone(),
             expires_at: g.expires_at,

@@ -62,7 +62,7 @@ pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<Us
         None => Ok(UserInfo::Json(out)),
         Some(alg) => {
             out.insert("iss".into(), Value::String(cx.issuer.clone()));
-            out.insert("aud".into(), Value::String(client.id.clone()));
+            out.insert("aud".into(), Value::String(client.id.to_string()));
             let jwt = cx
                 .keys()
                 .sign(alg, None, &Value::Object(out))

@@ -1,7 +1,7 @@
 //! Client records.
 
 use super::{exec, optional, Refusal, StoreError, StoreResult};
-use crate::types::{Client, ClientMetadata};
+use crate::types::{Client, ClientId, ClientMetadata};
 use rusqlite::{params, Connection, Row};
 
 const COLUMNS: &str =
@@ -13,7 +13,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Client> {
         rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(Client {
-        id: r.get(0)?,
+        id: ClientId::from_stored(r.get(0)?),
         secret_hash: r.get(1)?,
         metadata,
         registration_hash: r.get(3)?,
@@ -37,7 +37,7 @@ impl Clients<'_> {
             "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
             params![
-                c.id,
+                c.id.as_str(),
                 c.secret_hash,
                 metadata,
                 c.registration_hash,
@@ -59,7 +59,7 @@ impl Clients<'_> {
                  webhook_secret_sealed = CASE WHEN ?6 THEN webhook_secret_sealed END
              WHERE id = ?1",
             params![
-                c.id,
+                c.id.as_str(),
                 c.secret_hash,
                 metadata,
                 c.registration_hash,

@@ -1,4 +1,4 @@
-use super::{AuthMethod, FapiProfile};
+use super::{AuthMethod, ClientId, FapiProfile, RedirectUri, SubjectType};
 use serde::{Deserialize, Serialize};
 
 /// Registered client metadata (RFC 7591 §2, OpenID Connect Registration §2). Unknown members
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientMetadata {
     #[serde(default)]
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     #[serde(default = "default_grant_types")]
     pub grant_types: Vec<String>,
     #[serde(default = "default_response_types")]
@@ -77,7 +77,7 @@ pub struct ClientMetadata {
     pub webhook_url: Option<String>,
     /// OIDC Registration §2: `public` (the default) or `pairwise` (OIDC Core §8.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject_type: Option<String>,
+    pub subject_type: Option<SubjectType>,
     /// OIDC Core §8.1.1: an https document listing the client's redirect_uris; its host is
     /// the sector of a pairwise client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,7 +118,11 @@ impl ClientMetadata {
     }
     /// OIDC Core §8.1: this client knows users by pairwise subject identifiers.
     pub fn is_pairwise(&self) -> bool {
-        self.subject_type.as_deref() == Some("pairwise")
+        self.subject_type == Some(SubjectType::Pairwise)
+    }
+    /// RFC 9700 §4.1.3: `uri` is exactly one of the registered redirect_uris.
+    pub fn registers_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r.matches_exactly(uri))
     }
     /// The sector a pairwise client's subject identifiers are computed for (OIDC Core §8.1):
     /// the host of its `sector_identifier_uri`, else of its redirect_uris (registration made
@@ -127,14 +131,11 @@ impl ClientMetadata {
         if !self.is_pairwise() {
             return None;
         }
-        let host = |u: &str| {
-            url::Url::parse(u)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-        };
         match &self.sector_identifier_uri {
-            Some(u) => host(u),
-            None => self.redirect_uris.first().and_then(|u| host(u)),
+            Some(u) => url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase)),
+            None => self.redirect_uris.first().and_then(RedirectUri::host),
         }
     }
     /// Test connections are open to every client; api and legacy ones only when granted.
@@ -146,7 +147,7 @@ impl ClientMetadata {
 /// A registered client as stored.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub id: String,
+    pub id: ClientId,
     /// SHA-256 digest (base64url) of the client secret; `None` for public clients.
     pub secret_hash: Option<String>,
     pub metadata: ClientMetadata,

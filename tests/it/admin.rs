@@ -568,7 +568,7 @@ async fn webhooks_get_a_secret_that_is_shown_once() {
     assert_eq!(body["url"], url);
     let secret = body["secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 43, "32 random bytes, base64url");
-    let stored = consentry::protocol::admin::webhook_secret(&s.provider.ctx(), &c.id)
+    let stored = consentry::protocol::clients::service::webhook_secret(&s.provider.ctx(), &c.id)
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(secret.as_str()));
@@ -617,7 +617,7 @@ async fn webhooks_get_a_secret_that_is_shown_once() {
     assert_eq!(res.status(), 204);
     let (_, shown) = admin(&s, Method::GET, &format!("/{}", c.id), None).await;
     assert!(shown.get("webhook_url").is_none());
-    let stored = consentry::protocol::admin::webhook_secret(&s.provider.ctx(), &c.id)
+    let stored = consentry::protocol::clients::service::webhook_secret(&s.provider.ctx(), &c.id)
         .await
         .unwrap();
     assert_eq!(stored, None);
@@ -627,7 +627,7 @@ async fn webhooks_get_a_secret_that_is_shown_once() {
     meta["webhook_url"] = json!(url);
     let (c2, body) = create(&s, meta).await;
     let secret = body["webhook_secret"].as_str().unwrap();
-    let stored = consentry::protocol::admin::webhook_secret(&s.provider.ctx(), &c2.id)
+    let stored = consentry::protocol::clients::service::webhook_secret(&s.provider.ctx(), &c2.id)
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(secret));

@@ -2,7 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use consentry::protocol::registration::{self, Registrar};
+use consentry::protocol::clients::{self as registration, Registrar};
 use consentry::provider::Provider;
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
@@ -135,7 +135,7 @@ impl TestServer {
             .await
             .expect("insert client");
         TestClient {
-            id: new.client.id,
+            id: new.client.id.into(),
             secret: new.secret.unwrap_or_default(),
         }
     }

@@ -11,6 +11,7 @@ mod banks;
 mod cli;
 mod client_admin_fixes;
 mod client_display;
+mod client_service;
 mod conformance_dynamic_client;
 mod conformance_runner;
 mod crash_grants;

@@ -238,9 +238,7 @@ pub fn router(base_path: &str) -> Router {
     for op in OPERATIONS {
         let mut r = Router::with_filter(MethodFilter(op.verb.method()));
         if op.security == Security::Admin {
-            r = r
-                .hoop(admin::guard)
-                .hoop(super::middleware::forget_clients_after_changes);
+            r = r.hoop(admin::guard);
         }
         let r = goal(op.id, r);
         let path = op.full_path(base_path);

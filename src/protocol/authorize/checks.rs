@@ -116,7 +116,7 @@ impl Draft {
     ) -> AuthorizationRequest {
         let text = |k: &str| get(params, k).map(String::from);
         AuthorizationRequest {
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             redirect_uri: self.redirect_uri.unwrap_or_default(),
             response_type: self.response_type,
             scope: self.scope,
@@ -194,7 +194,7 @@ pub(super) fn check_redirect_uri(client: &Client, uri: Option<&str>) -> OAuthRes
     let uri = uri.ok_or_else(|| {
         OAuthError::invalid_request("redirect_uri is missing (OIDC Core section 3.1.2.1)")
     })?;
-    if client.metadata.redirect_uris.iter().any(|r| r == uri) {
+    if client.metadata.registers_redirect_uri(uri) {
         Ok(uri.to_string())
     } else {
         Err(OAuthError::invalid_request(
@@ -582,7 +582,7 @@ mod tests {
             .unwrap()
             .extend(metadata.as_object().unwrap().clone());
         Client {
-            id: "rp".into(),
+            id: crate::types::ClientId::parse("rp").unwrap(),
             secret_hash: None,
             metadata: serde_json::from_value(m).expect("metadata"),
             secret_sealed: None,

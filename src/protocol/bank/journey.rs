@@ -523,7 +523,7 @@ async fn finish(
             let connection = BankConnection {
                 id: new_connection_id(&plugin.meta.id),
                 user_id: auth.user_id.clone(),
-                client_id: live.client.id.clone(),
+                client_id: live.client.id.to_string(),
                 institution_id: plugin.meta.id.clone(),
                 status: connections::ACTIVE.into(),
                 data_sealed,
@@ -559,7 +559,7 @@ fn new_user(client: &Client, now: i64) -> (Authentication, store::users::User) {
         username: None,
         password_hash: None,
         claims: Map::new(),
-        managed_by_client: Some(client.id.clone()),
+        managed_by_client: Some(client.id.to_string()),
         client_user_id: None,
         created_at: now,
     };

@@ -54,7 +54,7 @@ impl Live {
             .metadata
             .client_name
             .clone()
-            .unwrap_or_else(|| self.client.id.clone())
+            .unwrap_or_else(|| self.client.id.to_string())
     }
     /// A registered display URI (`logo_uri`, `policy_uri`, `tos_uri`), when it is https:
     /// registration checks these, and pages show nothing else (no `javascript:` or plain

@@ -1,13 +1,13 @@
 //! Client registration metadata (RFC 7591 §2, OIDC Registration §2, RFC 7592 §2.2):
-//! `registration::new_client` (dynamic) and `registration::updated_client`, as the HTTP
-//! endpoint and the CLI call them.
+//! `rules::new_client` and `rules::replaced_metadata` (dynamic and operator), as the client
+//! service calls them for the HTTP endpoints and the CLI.
 
 use super::engine::run;
 use super::jwt::Signer;
 use super::mutate;
 use consentry::error::ErrorCode;
 use consentry::outbound::OutboundPolicy;
-use consentry::protocol::registration::{self, Registrar};
+use consentry::protocol::clients::rules::{self as registration, Registrar};
 use consentry::sealing::Sealer;
 use serde_json::{json, Value};
 
@@ -121,7 +121,7 @@ async fn fuzz_registration_metadata() {
         if let Some(o) = update.as_object_mut() {
             o.insert("client_id".into(), json!(base.id));
         }
-        check(registration::updated_client(&base, update, &sealer, &outbound).map(|_| ()));
+        check(registration::replaced_metadata(&base, update, registrar, &outbound).map(|_| ()));
     })
     .await;
 }

@@ -162,7 +162,7 @@ async fn fuzz_request_objects() {
             }
             1 => {
                 let mut pairs = vec![
-                    ("client_id".to_string(), client.id.clone()),
+                    ("client_id".to_string(), client.id.to_string()),
                     ("request".to_string(), m.token.clone()),
                 ];
                 if rng.one_in(2) {
@@ -179,7 +179,7 @@ async fn fuzz_request_objects() {
             _ => {
                 let mut pairs = vec![("request".to_string(), m.token.clone())];
                 if rng.one_in(2) {
-                    pairs.push(("client_id".into(), client.id.clone()));
+                    pairs.push(("client_id".into(), client.id.to_string()));
                 }
                 mutate_pairs(rng, &mut pairs);
                 case.inputs.note("pushed parameters", format!("{pairs:?}"));

@@ -1,14 +1,13 @@
-//! Client registration (RFC 7591) and management (RFC 7592), shared by the HTTP endpoint and
-//! the operator CLI: one set of metadata rules for both.
+//! Client metadata rules (RFC 7591 §2, OIDC Registration §2): one check for dynamic
+//! registration, RFC 7592 updates, the admin API and the CLI.
 
-use super::scopes;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::outbound::OutboundPolicy;
-use crate::sealing::Sealer;
-use crate::secrets;
-use crate::types::{AuthMethod, Client, ClientMetadata, ScopeSet};
-use serde_json::{json, Value};
+use crate::protocol::scopes;
+use crate::types::uri_text::{check_uri_text, printable};
+use crate::types::{AuthMethod, ClientMetadata, RedirectUri, ScopeSet, SubjectType};
+use serde_json::Value;
 
 const GRANTS: &[&str] = &[
     "authorization_code",
@@ -16,174 +15,10 @@ const GRANTS: &[&str] = &[
     "refresh_token",
     "client_credentials",
 ];
-/// A newly made client and the secrets that are shown once and then only kept as digests.
-pub struct NewClient {
-    pub client: Client,
-    pub secret: Option<String>,
-    pub registration_token: Option<String>,
-}
-
-/// Who is registering: operators may fix `client_id` and `client_secret` (declarative
-/// provisioning); dynamic registration always gets generated ones (RFC 7591 §3.2.1).
-#[derive(Clone, Copy, PartialEq)]
-pub enum Registrar {
-    Operator,
-    Dynamic,
-}
-
-/// Metadata only the operator sets (admin API, CLI): which institutions a client may use and
-/// where its events go. Clients registering or updating themselves never set them.
-pub const OPERATOR_OWNED: &[&str] = &["connection_types", "webhook_url"];
-
-/// RFC 7592 §2.2 update by the client: what the operator granted stays as it was.
-pub fn keep_operator_owned(updated: &mut ClientMetadata, stored: &ClientMetadata) {
-    updated.connection_types = stored.connection_types.clone();
-    updated.webhook_url = stored.webhook_url.clone();
-}
-
-/// Validates metadata and makes a client with fresh (or operator-fixed) credentials.
-/// `sealer` keeps a recoverable copy of the secret for `client_secret_jwt` clients.
-pub fn new_client(
-    mut raw: Value,
-    registrar: Registrar,
-    now: i64,
-    sealer: &Sealer,
-    outbound: &OutboundPolicy,
-) -> OAuthResult<NewClient> {
-    let obj = raw.as_object_mut().ok_or_else(|| {
-        OAuthError::invalid_client_metadata("client metadata must be a JSON object")
-    })?;
-    let fixed_id = take_string(obj, "client_id")?;
-    let fixed_secret = take_string(obj, "client_secret")?;
-    for server_owned in SERVER_OWNED {
-        obj.remove(*server_owned);
-    }
-    if registrar == Registrar::Dynamic {
-        if let Some(k) = OPERATOR_OWNED.iter().find(|k| obj.contains_key(**k)) {
-            return Err(OAuthError::invalid_client_metadata(format!(
-                "{k} is set by the operator (admin API), not by registration"
-            )));
-        }
-    }
-    let metadata = parse_metadata(raw, outbound)?;
-    let (id, secret) = match registrar {
-        Registrar::Operator => (fixed_id, fixed_secret),
-        Registrar::Dynamic => (None, None),
-    };
-    if let Some(s) = &secret {
-        if s.len() < 32 {
-            return Err(OAuthError::invalid_client_metadata(
-                "client_secret must be at least 32 characters (it is stored as a SHA-256 digest)",
-            ));
-        }
-    }
-    // Clients that authenticate with a key (or not at all) get no secret.
-    let secret = metadata
-        .uses_secret()
-        .then(|| secret.unwrap_or_else(secrets::random_token));
-    let registration_token = secrets::random_token();
-    Ok(NewClient {
-        client: Client {
-            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            secret_hash: secret.as_deref().map(secrets::digest),
-            secret_sealed: secret
-                .as_deref()
-                .filter(|_| metadata.token_endpoint_auth_method == AuthMethod::ClientSecretJwt)
-                .map(|s| sealer.seal(s)),
-            metadata,
-            registration_hash: Some(secrets::digest(&registration_token)),
-            created_at: now,
-            disabled_at: None,
-        },
-        secret,
-        registration_token: Some(registration_token),
-    })
-}
-
-/// Members of a registration answer (RFC 7591 §3.2.1) the server sets: a request's are ignored.
-pub const SERVER_OWNED: &[&str] = &[
-    "registration_access_token",
-    "registration_client_uri",
-    "client_id_issued_at",
-    "client_secret_expires_at",
-];
-
-/// RFC 7592 §2.2 update by the client: the body names the same `client_id` and replaces the
-/// metadata; what the server or the operator set stays, a client stays public or
-/// confidential, and a change to a secret method issues the secret it needs (returned once).
-pub fn updated_client(
-    client: &Client,
-    mut raw: Value,
-    sealer: &Sealer,
-    outbound: &OutboundPolicy,
-) -> OAuthResult<(Client, Option<String>)> {
-    if raw.get("client_id").and_then(Value::as_str) != Some(client.id.as_str()) {
-        return Err(OAuthError::invalid_request(
-            "client_id in the body must match the client",
-        ));
-    }
-    if let Some(obj) = raw.as_object_mut() {
-        for k in SERVER_OWNED.iter().chain(&["client_id", "client_secret"]) {
-            obj.remove(*k);
-        }
-    }
-    let mut metadata = parse_metadata(raw, outbound)?;
-    keep_operator_owned(&mut metadata, &client.metadata);
-    if metadata.is_public() != client.metadata.is_public() {
-        return Err(OAuthError::invalid_client_metadata(
-            "a client cannot switch between public and confidential",
-        ));
-    }
-    let (new_secret, secret_hash, secret_sealed) = secret_for_update(client, &metadata, sealer);
-    let updated = Client {
-        metadata,
-        secret_hash,
-        secret_sealed,
-        ..client.clone()
-    };
-    Ok((updated, new_secret))
-}
-
-/// The secret columns after a metadata change (RFC 7592 §2.2 update, admin replace): none
-/// for methods without a secret; the stored one when still usable; otherwise a new secret,
-/// returned once, as registration issues one (a client switched to a secret method would
-/// else have none and be locked out). Gives (new secret, digest, sealed copy).
-pub fn secret_for_update(
-    client: &Client,
-    metadata: &ClientMetadata,
-    sealer: &Sealer,
-) -> (Option<String>, Option<String>, Option<String>) {
-    let jwt = metadata.token_endpoint_auth_method == AuthMethod::ClientSecretJwt;
-    let usable = client.secret_hash.is_some() && (!jwt || client.secret_sealed.is_some());
-    match (metadata.uses_secret(), usable) {
-        (false, _) => (None, None, None),
-        (true, true) => (
-            None,
-            client.secret_hash.clone(),
-            client.secret_sealed.clone().filter(|_| jwt),
-        ),
-        (true, false) => {
-            let secret = secrets::random_token();
-            let sealed = jwt.then(|| sealer.seal(&secret));
-            let hash = secrets::digest(&secret);
-            (Some(secret), Some(hash), sealed)
-        }
-    }
-}
-
-fn take_string(obj: &mut serde_json::Map<String, Value>, key: &str) -> OAuthResult<Option<String>> {
-    match obj.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
-        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
-            "{key} must be a non-empty string"
-        ))),
-    }
-}
-
 /// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2). URIs the server would
 /// fetch are checked against the `outbound` policy.
 pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<ClientMetadata> {
+    check_typed_members(&raw)?;
     let m: ClientMetadata = serde_json::from_value(raw).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
@@ -194,7 +29,7 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
             )));
         }
     }
-    super::response_types::check_registered(&m)?;
+    crate::protocol::response_types::check_registered(&m)?;
     let code_flow = m.allows_grant("authorization_code");
     if m.allows_grant("refresh_token") && !code_flow {
         return Err(OAuthError::invalid_client_metadata(
@@ -210,9 +45,6 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
         return Err(OAuthError::invalid_redirect_uri(
             "redirect_uris is required for the authorization_code and implicit grants",
         ));
-    }
-    for uri in &m.redirect_uris {
-        check_redirect_uri(uri)?;
     }
     if let Some(alg) = &m.id_token_signed_response_alg {
         if Alg::parse(alg).is_none() {
@@ -253,9 +85,24 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
         )));
     }
     if let Some(profile) = m.fapi_profile {
-        super::fapi::check_metadata(profile, &m)?;
+        crate::protocol::fapi::check_metadata(profile, &m)?;
     }
     Ok(m)
+}
+
+/// The members whose type checks them when parsed, checked first so each refusal keeps its
+/// own error: each redirect URI (`invalid_redirect_uri`, RFC 7591 §3.2.2) and the subject
+/// type. Values of the wrong JSON type are left to the parse ("malformed client metadata").
+fn check_typed_members(raw: &Value) -> OAuthResult<()> {
+    let uris = raw.get("redirect_uris").and_then(Value::as_array);
+    for uri in uris.into_iter().flatten().filter_map(Value::as_str) {
+        RedirectUri::parse(uri).map_err(OAuthError::invalid_redirect_uri)?;
+    }
+    if let Some(t) = raw.get("subject_type").and_then(Value::as_str) {
+        SubjectType::parse(t)
+            .ok_or_else(|| OAuthError::invalid_client_metadata(SubjectType::UNSUPPORTED))?;
+    }
+    Ok(())
 }
 
 /// Keys and key algorithms: a usable public JWKS, and only algorithms we allow.
@@ -417,24 +264,10 @@ fn check_display_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthRes
 /// OIDC Registration §2: the subject types discovery offers. A pairwise client needs a
 /// sector (OIDC Core §8.1): its `sector_identifier_uri`, or redirect_uris on one host.
 fn check_subject_type(m: &ClientMetadata) -> OAuthResult<()> {
-    match m.subject_type.as_deref() {
-        None | Some("public") => return Ok(()),
-        Some("pairwise") => {}
-        Some(_) => {
-            return Err(OAuthError::invalid_client_metadata(
-                "subject_type must be public or pairwise (subject_types_supported; OIDC Registration section 2)",
-            ))
-        }
-    }
-    if m.sector_identifier_uri.is_some() {
+    if m.subject_type != Some(SubjectType::Pairwise) || m.sector_identifier_uri.is_some() {
         return Ok(());
     }
-    let host = |u: &String| {
-        url::Url::parse(u)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-    };
-    let mut hosts: Vec<Option<String>> = m.redirect_uris.iter().map(host).collect();
+    let mut hosts: Vec<Option<String>> = m.redirect_uris.iter().map(RedirectUri::host).collect();
     hosts.dedup();
     match hosts.as_slice() {
         [Some(_)] => Ok(()),
@@ -491,51 +324,20 @@ pub async fn check_sector_document(
         .map_err(|e| bad(format!("could not be read ({e})")))?;
     let listed: Vec<String> = serde_json::from_slice(&body)
         .map_err(|_| bad("is not a JSON array of URI strings".into()))?;
-    match m.redirect_uris.iter().find(|r| !listed.contains(r)) {
+    match m
+        .redirect_uris
+        .iter()
+        .find(|r| !listed.iter().any(|l| r.matches_exactly(l)))
+    {
         Some(missing) => Err(bad(format!(
             "does not list the redirect_uri {}",
-            printable(missing)
+            printable(missing.as_str())
         ))),
         None => Ok(()),
     }
 }
 
 const SECTOR_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// RFC 3986 §2: a URI is ASCII, made of unreserved and reserved characters and
-/// percent-encodings. A parser that "fixes" spaces, quotes or raw non-ASCII would store one
-/// URI and compare or send another.
-fn check_uri_text(uri: &str) -> Result<(), String> {
-    const ALLOWED_PUNCTUATION: &str = "-._~:/?#[]@!$&'()*+,;=%";
-    if let Some(c) = uri
-        .chars()
-        .find(|c| !c.is_ascii_alphanumeric() && !ALLOWED_PUNCTUATION.contains(*c))
-    {
-        return Err(format!(
-            "contains a character a URI cannot hold (U+{:04X}; RFC 3986 section 2)",
-            c as u32
-        ));
-    }
-    let bytes = uri.as_bytes();
-    for (i, _) in uri.match_indices('%') {
-        let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
-        if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
-            return Err("has a % that does not start a percent-encoding".into());
-        }
-    }
-    Ok(())
-}
-
-/// A value for an error message: only printable ASCII, the rest replaced.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(200)
-        .map(|c| match c {
-            ' '..='~' if c != '"' && c != '\\' => c,
-            _ => '?',
-        })
-        .collect()
-}
 
 /// Webhook deliveries go to https, or to http on a loopback address for development; no
 /// fragment and no credentials in the URL.
@@ -554,52 +356,4 @@ fn check_webhook_url(uri: &str) -> OAuthResult<()> {
         ("http", _) => Err(bad("http is only allowed for loopback addresses")),
         _ => Err(bad("must be https")),
     }
-}
-
-/// https anywhere; http only on loopback, and private-use schemes for native apps (RFC 8252);
-/// never a fragment (RFC 6749 §3.1.2).
-fn check_redirect_uri(uri: &str) -> OAuthResult<()> {
-    let bad = |why: &str| {
-        OAuthError::invalid_redirect_uri(format!("redirect_uri {}: {why}", printable(uri)))
-    };
-    check_uri_text(uri).map_err(|why| bad(&why))?;
-    let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
-    if url.fragment().is_some() {
-        return Err(bad("must not contain a fragment"));
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => match url.host_str() {
-            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(bad("http is only allowed for loopback addresses")),
-        },
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
-            Err(bad("scheme not allowed"))
-        }
-        s if s.contains('.') => Ok(()),
-        _ => Err(bad(
-            "private-use schemes must be reverse domain names (RFC 8252 section 7.1)",
-        )),
-    }
-}
-
-/// The RFC 7591 §3.2.1 / RFC 7592 §3 response.
-pub fn response(
-    client: &Client,
-    secret: Option<&str>,
-    registration_token: Option<&str>,
-    registration_uri: &str,
-) -> Value {
-    let mut out = serde_json::to_value(&client.metadata).unwrap_or_else(|_| json!({}));
-    out["client_id"] = json!(client.id);
-    out["client_id_issued_at"] = json!(client.created_at);
-    if let Some(s) = secret {
-        out["client_secret"] = json!(s);
-        out["client_secret_expires_at"] = json!(0);
-    }
-    if let Some(t) = registration_token {
-        out["registration_access_token"] = json!(t);
-    }
-    out["registration_client_uri"] = json!(format!("{registration_uri}/{}", client.id));
-    out
 }

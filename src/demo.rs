@@ -3,7 +3,6 @@
 use crate::protocol::login::new_local_user;
 use crate::protocol::registration::{self, Registrar};
 use crate::provider::Provider;
-use crate::store;
 use serde_json::json;
 
 pub const CLIENT_ID: &str = "demo-client";
@@ -17,7 +16,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     let now = p.now();
     let exists = p
         .store
-        .read(|c| store::clients::get_any(c, CLIENT_ID))
+        .read(|tx| tx.clients().get_any(CLIENT_ID))
         .await?
         .is_some();
     if !exists {
@@ -40,12 +39,12 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?;
         p.store
-            .write(move |c| store::clients::insert(c, &new.client))
+            .write(move |tx| tx.clients().insert(&new.client))
             .await?;
     }
     let user_exists = p
         .store
-        .read(|c| store::users::by_username(c, USERNAME))
+        .read(|tx| tx.users().by_username(USERNAME))
         .await?
         .is_some();
     if !user_exists {
@@ -58,9 +57,7 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || new_local_user(USERNAME, PASSWORD, &claims, now))
                 .await?
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-        p.store
-            .write(move |c| store::users::insert(c, &user))
-            .await?;
+        p.store.write(move |tx| tx.users().insert(&user)).await?;
     }
     Ok(())
 }

@@ -145,7 +145,7 @@ pub async fn sweep_once(
     loop {
         let round = p
             .store
-            .write_in_background(move |c| store::sweep::expired(c, now, SWEEP_BATCH))
+            .write_in_background(move |tx| tx.sweep().expired(now, SWEEP_BATCH))
             .await?;
         swept += round.rows;
         if !round.more {
@@ -154,7 +154,7 @@ pub async fn sweep_once(
     }
     let lapsed = p
         .store
-        .write(move |c| store::connections::expire_consents(c, now))
+        .write(move |tx| tx.connections().expire_consents(now))
         .await?;
     if !lapsed.is_empty() {
         p.webhook_wake.notify_one();

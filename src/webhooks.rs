@@ -6,7 +6,7 @@
 use crate::config::webhooks::WebhookConfig;
 use crate::provider::Provider;
 use crate::secrets;
-use crate::store::outbox::{self, Event};
+use crate::store::outbox::Event;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ pub async fn run(p: Arc<Provider>) {
         let now = p.now();
         match p
             .store
-            .write(move |c| outbox::claim_due(c, now, lease, BATCH))
+            .write(move |tx| tx.outbox().claim_due(now, lease, BATCH))
             .await
         {
             Ok(events) => {
@@ -100,7 +100,7 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
         Ok(()) => {
             tracing::info!(event = %e.id, client = %e.client_id, kind = %e.event_type, "webhook delivered");
             p.store
-                .write(move |c| outbox::mark_delivered(c, &id, now))
+                .write(move |tx| tx.outbox().mark_delivered(&id, now))
                 .await
         }
         Err(why) => {
@@ -114,7 +114,7 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
                 }
             }
             p.store
-                .write(move |c| outbox::mark_failed(c, &id, &why, retry))
+                .write(move |tx| tx.outbox().mark_failed(&id, &why, retry))
                 .await
         }
     };

@@ -3,7 +3,7 @@
 use super::{json_arg, now, open_store, DataDir};
 use clap::Subcommand;
 use consentry::config::Config;
-use consentry::store::{self, Store};
+use consentry::store::Store;
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
@@ -147,7 +147,7 @@ pub async fn clients(cmd: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::List { dir } => {
             let store = open_store(&dir)?;
-            for c in store.read(store::clients::list).await? {
+            for c in store.read(|tx| tx.clients().list()).await? {
                 println!("{}", consentry::protocol::admin::view(&c));
             }
         }

@@ -61,7 +61,7 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
     let id = user.id.clone();
     let store = open_store(&dir)?;
     store
-        .write(move |c| store::users::insert(c, &user))
+        .write(move |tx| tx.users().insert(&user))
         .await
         .map_err(|e| match e {
             store::StoreError::Conflict => anyhow::anyhow!("username {username} is taken"),

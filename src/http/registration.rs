@@ -41,7 +41,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         reg::check_sector_document(&new.client.metadata, None, &p.config.outbound).await?;
         let client = new.client.clone();
         p.store
-            .write(move |c| store::clients::insert(c, &client))
+            .write(move |tx| tx.clients().insert(&client))
             .await?;
         Ok::<_, OAuthError>(new)
     }
@@ -65,7 +65,7 @@ async fn managed(p: &Provider, req: &Request) -> OAuthResult<Client> {
     let id = req.param::<String>("client_id").unwrap_or_default();
     let token = bearer(req)
         .ok_or_else(|| OAuthError::invalid_token("the registration access token is required"))?;
-    let client = p.store.read(move |c| store::clients::get(c, &id)).await?;
+    let client = p.store.read(move |tx| tx.clients().get(&id)).await?;
     match client {
         Some(c)
             if c.registration_hash
@@ -115,11 +115,10 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let now = p.now();
         let seen = client.clone();
         p.store
-            .write(move |c| {
-                let found = store::clients::update_if_unchanged(c, &seen, &saved, now)?;
+            .write(move |tx| {
+                let found = tx.clients().update_if_unchanged(&seen, &saved, now)?;
                 if found {
-                    store::clients::set_secret(
-                        c,
+                    tx.clients().set_secret(
                         &saved.id,
                         saved.secret_hash.as_deref(),
                         saved.secret_sealed.as_deref(),
@@ -130,8 +129,8 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             })
             .await
             .map_err(|e| match e {
-                store::StoreError::Rejected(why) => {
-                    OAuthError::new(ErrorCode::InvalidRequest, 409, why)
+                store::StoreError::Refused(why @ store::Refusal::ClientChanged) => {
+                    OAuthError::new(ErrorCode::InvalidRequest, 409, why.message())
                 }
                 e => e.into(),
             })?;
@@ -156,7 +155,7 @@ pub async fn delete(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Err(e) => return respond::bearer_error(res, &e),
     };
     let id = client.id.clone();
-    match p.store.write(move |c| store::clients::delete(c, &id)).await {
+    match p.store.write(move |tx| tx.clients().delete(&id)).await {
         Ok(_) => {
             respond::no_store(res);
             res.status_code(StatusCode::NO_CONTENT);

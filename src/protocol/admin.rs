@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::sealing::Sealer;
 use crate::secrets;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Refusal, Store, StoreError};
 use crate::types::{Client, ClientMetadata};
 use serde_json::{json, Value};
 
@@ -45,11 +45,11 @@ pub async fn webhook(cx: &Ctx<'_>, client_id: &str) -> OAuthResult<Option<Webhoo
     let id = client_id.to_string();
     let found = cx
         .store
-        .read(move |c| {
-            let Some(client) = store::clients::get(c, &id)? else {
+        .read(move |tx| {
+            let Some(client) = tx.clients().get(&id)? else {
                 return Ok(None);
             };
-            let sealed = store::clients::webhook_secret_sealed(c, &id)?;
+            let sealed = tx.clients().webhook_secret_sealed(&id)?;
             Ok(client
                 .metadata
                 .webhook_url
@@ -92,7 +92,9 @@ pub fn view(c: &Client) -> Value {
 /// Another change to the client won the race: the caller reads it again and retries.
 fn changed(e: StoreError) -> OAuthError {
     match e {
-        StoreError::Rejected(why) => OAuthError::new(ErrorCode::InvalidRequest, 409, why),
+        StoreError::Refused(why @ Refusal::ClientChanged) => {
+            OAuthError::new(ErrorCode::InvalidRequest, 409, why.message())
+        }
         e => e.into(),
     }
 }
@@ -146,7 +148,7 @@ impl<'a> Admin<'a> {
     async fn load(&self, id: &str) -> OAuthResult<Client> {
         let key = id.to_string();
         self.store
-            .read(move |c| store::clients::get_any(c, &key))
+            .read(move |tx| tx.clients().get_any(&key))
             .await?
             .ok_or_else(|| not_found(id))
     }
@@ -173,10 +175,10 @@ impl<'a> Admin<'a> {
         let client = new.client.clone();
         let now = self.now;
         self.store
-            .write(move |c| {
-                store::clients::insert(c, &client)?;
+            .write(move |tx| {
+                tx.clients().insert(&client)?;
                 if let Some(s) = &sealed {
-                    store::clients::set_webhook_secret(c, &client.id, Some(s), now)?;
+                    tx.clients().set_webhook_secret(&client.id, Some(s), now)?;
                 }
                 Ok(())
             })
@@ -203,7 +205,7 @@ impl<'a> Admin<'a> {
     pub async fn list(&self, limit: u32, offset: u64) -> OAuthResult<Value> {
         let (clients, total) = self
             .store
-            .read(move |c| store::clients::page(c, limit, offset))
+            .read(move |tx| tx.clients().page(limit, offset))
             .await?;
         Ok(json!({
             "clients": clients.iter().map(view).collect::<Vec<_>>(),
@@ -331,11 +333,11 @@ impl<'a> Admin<'a> {
         let now = self.now;
         let saved = self
             .store
-            .write(move |c| {
-                Ok(
-                    store::clients::update_if_unchanged(c, &client, &updated, now)?
-                        && store::clients::set_webhook_secret(c, &updated.id, Some(&sealed), now)?,
-                )
+            .write(move |tx| {
+                Ok(tx.clients().update_if_unchanged(&client, &updated, now)?
+                    && tx
+                        .clients()
+                        .set_webhook_secret(&updated.id, Some(&sealed), now)?)
             })
             .await
             .map_err(changed)?;
@@ -358,7 +360,7 @@ impl<'a> Admin<'a> {
         // `update` drops the secret of metadata without a webhook_url.
         let saved = self
             .store
-            .write(move |c| store::clients::update_if_unchanged(c, &client, &updated, now))
+            .write(move |tx| tx.clients().update_if_unchanged(&client, &updated, now))
             .await
             .map_err(changed)?;
         if !saved {
@@ -374,8 +376,8 @@ impl<'a> Admin<'a> {
         let now = self.now;
         let client = self
             .store
-            .write(move |c| {
-                let Some(client) = store::clients::get_any(c, &key)? else {
+            .write(move |tx| {
+                let Some(client) = tx.clients().get_any(&key)? else {
                     return Ok(None);
                 };
                 // Disabling twice keeps the first time.
@@ -384,7 +386,7 @@ impl<'a> Admin<'a> {
                 } else {
                     None
                 };
-                store::clients::set_disabled(c, &key, at, now)?;
+                tx.clients().set_disabled(&key, at, now)?;
                 Ok(Some(Client {
                     disabled_at: at,
                     ..client
@@ -400,7 +402,7 @@ impl<'a> Admin<'a> {
         let key = id.to_string();
         if self
             .store
-            .write(move |c| store::clients::delete(c, &key))
+            .write(move |tx| tx.clients().delete(&key))
             .await?
         {
             Ok(())
@@ -424,8 +426,9 @@ impl<'a> Admin<'a> {
         let now = self.now;
         let saved = self
             .store
-            .write(move |c| {
-                store::clients::set_secret(c, &key, Some(&hash), sealed.as_deref(), now)
+            .write(move |tx| {
+                tx.clients()
+                    .set_secret(&key, Some(&hash), sealed.as_deref(), now)
             })
             .await?;
         if !saved {
@@ -451,7 +454,7 @@ impl<'a> Admin<'a> {
         let has_webhook = {
             let key = id.clone();
             self.store
-                .read(move |c| store::clients::webhook_secret_sealed(c, &key))
+                .read(move |tx| tx.clients().webhook_secret_sealed(&key))
                 .await?
                 .is_some()
         };
@@ -468,13 +471,14 @@ impl<'a> Admin<'a> {
         let now = self.now;
         let found = self
             .store
-            .write(move |c| {
-                if !store::clients::update_if_unchanged(c, &client, &saved, now)? {
+            .write(move |tx| {
+                if !tx.clients().update_if_unchanged(&client, &saved, now)? {
                     return Ok(false);
                 }
-                store::clients::set_secret(c, &saved.id, hash.as_deref(), sealed.as_deref(), now)?;
+                tx.clients()
+                    .set_secret(&saved.id, hash.as_deref(), sealed.as_deref(), now)?;
                 if let Some(s) = &webhook_sealed {
-                    store::clients::set_webhook_secret(c, &saved.id, Some(s), now)?;
+                    tx.clients().set_webhook_secret(&saved.id, Some(s), now)?;
                 }
                 Ok(true)
             })
@@ -508,7 +512,7 @@ pub async fn dead_events(
     let (limit, _) = page_bounds(limit, None)?;
     let events = cx
         .store
-        .read(move |c| store::outbox::dead(c, client_id.as_deref(), i64::from(limit)))
+        .read(move |tx| tx.outbox().dead(client_id.as_deref(), i64::from(limit)))
         .await?;
     let view = |e: &store::outbox::Event| {
         json!({
@@ -525,7 +529,7 @@ pub async fn redeliver(cx: &Ctx<'_>, event_id: &str) -> OAuthResult<()> {
     let (id, now) = (event_id.to_string(), cx.now);
     if !cx
         .store
-        .write(move |c| store::outbox::redeliver(c, &id, now))
+        .write(move |tx| tx.outbox().redeliver(&id, now))
         .await?
     {
         return Err(OAuthError::not_found("no dead event with that id"));

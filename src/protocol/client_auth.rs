@@ -6,7 +6,6 @@ use super::{client_keys, fapi};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store;
 use crate::tls::{normalize_dn, PeerCertificate};
 use crate::types::{AuthMethod, Client, Secret};
 use base64::engine::general_purpose::STANDARD;
@@ -281,7 +280,7 @@ async fn verify_assertion(
         client_keys::numeric_date(&claims["exp"]).unwrap_or(now) + client_keys::CLOCK_SKEW_SECS;
     let first = cx
         .store
-        .write(move |c| store::replay::first_use(c, &scope, &jti, exp))
+        .write(move |tx| tx.replay().first_use(&scope, &jti, exp))
         .await?;
     if !first {
         return Err(error("this assertion was already used (jti replay)".into()));

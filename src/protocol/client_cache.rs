@@ -5,7 +5,6 @@
 
 use crate::error::OAuthResult;
 use crate::protocol::Ctx;
-use crate::store;
 use crate::types::Client;
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -49,7 +48,7 @@ pub async fn client(cx: &Ctx<'_>, id: &str) -> OAuthResult<Option<Arc<Client>>> 
     }
     let generation = cx.client_cache.generation.load(Ordering::SeqCst);
     let key = id.to_string();
-    let Some(found) = cx.store.read(move |c| store::clients::get(c, &key)).await? else {
+    let Some(found) = cx.store.read(move |tx| tx.clients().get(&key)).await? else {
         return Ok(None);
     };
     let found = Arc::new(found);

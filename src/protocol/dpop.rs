@@ -5,7 +5,6 @@ use super::client_keys::CLOCK_SKEW_SECS;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{embedded_jwk, Alg};
 use crate::protocol::Ctx;
-use crate::store;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -89,7 +88,7 @@ pub async fn check(
     );
     if !cx
         .store
-        .write(move |c| store::replay::first_use(c, &scope, &jti, until))
+        .write(move |tx| tx.replay().first_use(&scope, &jti, until))
         .await?
     {
         return Err(invalid(

@@ -38,7 +38,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
     let now = cx.now;
     let found = cx
         .store
-        .read(|c| grants::active_refresh_token(c, &hash, now))
+        .read(|tx| tx.grants().active_refresh_token(&hash, now))
         .await?;
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
@@ -61,7 +61,7 @@ async fn connection_of(cx: &Ctx<'_>, token: &grants::AccessToken) -> OAuthResult
     };
     let grant = cx
         .store
-        .read(move |c| grants::get_grant(c, &grant_id))
+        .read(move |tx| tx.grants().get_grant(&grant_id))
         .await?;
     Ok(grant.and_then(|g| g.connection_id))
 }

@@ -5,7 +5,6 @@ use super::authorize::{self, PAR_URN_PREFIX};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store;
 use crate::types::Client;
 use serde_json::{json, Value};
 
@@ -34,7 +33,7 @@ pub async fn push(
     let (hash, cid, expires_at) = (secrets::digest(&uri), client.id.clone(), cx.now + life);
     let text = serde_json::to_string(&request).map_err(OAuthError::server)?;
     cx.store
-        .write(move |c| store::pushed::insert(c, &hash, &cid, &text, expires_at))
+        .write(move |tx| tx.pushed().insert(&hash, &cid, &text, expires_at))
         .await?;
     Ok(json!({ "request_uri": uri, "expires_in": life }))
 }

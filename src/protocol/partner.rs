@@ -7,7 +7,6 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::store::connections::BankConnection;
 use crate::store::users::User;
-use crate::store::{connections, users};
 use crate::types::{Client, ScopeSet};
 use serde::Serialize;
 
@@ -36,7 +35,7 @@ pub async fn caller(cx: &Ctx<'_>, presented: &Presentation, needed: &str) -> OAu
     let id = token.row.client_id.clone();
     let client = cx
         .store
-        .read(move |c| crate::store::clients::get(c, &id))
+        .read(move |tx| tx.clients().get(&id))
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
     Ok(Caller {
@@ -153,7 +152,7 @@ pub async fn create_user(cx: &Ctx<'_>, caller: &Caller, new: NewUser) -> OAuthRe
         created_at: cx.now,
     };
     let stored = user.clone();
-    cx.store.write(move |c| users::insert(c, &stored)).await?;
+    cx.store.write(move |tx| tx.users().insert(&stored)).await?;
     let mut view = UserView::of(cx, user, &caller.client);
     view.scopes = Some(caller.scopes.to_string());
     Ok(view)
@@ -169,10 +168,10 @@ pub async fn list_users(
     let cid = caller.client_id.clone();
     let (list, total) = cx
         .store
-        .read(move |c| {
+        .read(move |tx| {
             Ok((
-                users::managed_by(c, &cid, limit, offset)?,
-                users::count_managed_by(c, &cid)?,
+                tx.users().managed_by(&cid, limit, offset)?,
+                tx.users().count_managed_by(&cid)?,
             ))
         })
         .await?;
@@ -191,7 +190,7 @@ fn not_found() -> OAuthError {
 async fn managed(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthResult<User> {
     let id = super::subject::user_of(cx, &caller.client, user_id).ok_or_else(not_found)?;
     cx.store
-        .read(move |c| users::get(c, &id))
+        .read(move |tx| tx.users().get(&id))
         .await?
         .filter(|u| u.managed_by_client.as_deref() == Some(caller.client_id.as_str()))
         .ok_or_else(not_found)
@@ -213,7 +212,7 @@ pub async fn user_connections(
     let user = managed(cx, caller, user_id).await?;
     let list = cx
         .store
-        .read(move |c| connections::for_user(c, &user.id))
+        .read(move |tx| tx.connections().for_user(&user.id))
         .await?;
     Ok(list
         .into_iter()
@@ -234,7 +233,7 @@ pub async fn delete_connection(
     let now = cx.now;
     let deleted = cx
         .store
-        .write(move |c| connections::delete(c, &user.id, &cid, now))
+        .write(move |tx| tx.connections().delete(&user.id, &cid, now))
         .await?;
     if deleted {
         cx.webhook_wake.notify_one();
@@ -249,7 +248,7 @@ pub async fn delete_user(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthR
     let user = managed(cx, caller, user_id).await?;
     let (client, now) = (caller.client_id.clone(), cx.now);
     cx.store
-        .write(move |c| connections::delete_user(c, &client, &user.id, now))
+        .write(move |tx| tx.connections().delete_user(&client, &user.id, now))
         .await?;
     cx.webhook_wake.notify_one();
     Ok(())

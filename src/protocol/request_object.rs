@@ -5,7 +5,6 @@ use super::client_keys::{self, CLOCK_SKEW_SECS};
 use super::fapi;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::Ctx;
-use crate::store;
 use crate::types::Client;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -101,7 +100,7 @@ pub async fn parameters(
         let jti = jti.to_string();
         if !cx
             .store
-            .write(move |c| store::replay::first_use(c, &scope, &jti, until))
+            .write(move |tx| tx.replay().first_use(&scope, &jti, until))
             .await?
         {
             return Err(invalid(

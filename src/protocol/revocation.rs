@@ -5,7 +5,6 @@ use super::tokens::active_access_token;
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::grants;
 use crate::types::Client;
 
 pub async fn revoke(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResult<()> {
@@ -16,7 +15,7 @@ pub async fn revoke(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResult<(
         }
         let jti = at.row.jti.clone();
         cx.store
-            .write(move |c| grants::revoke_access_token(c, &jti, now))
+            .write(move |tx| tx.grants().revoke_access_token(&jti, now))
             .await?;
         return Ok(());
     }
@@ -24,14 +23,14 @@ pub async fn revoke(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResult<(
     let client_id = client.id.clone();
     let owned = cx
         .store
-        .write(move |c| {
-            let Some((t, g)) = grants::active_refresh_token(c, &hash, now)? else {
+        .write(move |tx| {
+            let Some((t, g)) = tx.grants().active_refresh_token(&hash, now)? else {
                 return Ok(true);
             };
             if t.client_id != client_id {
                 return Ok(false);
             }
-            grants::revoke_grant(c, &g.id, now)?;
+            tx.grants().revoke_grant(&g.id, now)?;
             Ok(true)
         })
         .await?;

@@ -6,7 +6,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::jose::{half_hash, Alg};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::{self, grants};
+use crate::store::grants;
 use crate::types::{Client, ScopeSet};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -70,7 +70,7 @@ pub fn id_token_alg(cx: &Ctx<'_>, client: &Client) -> Alg {
 pub async fn issue(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<TokenResponse> {
     let Prepared { response, rows } = prepare(cx, req).await?;
     cx.store
-        .write(move |c| grants::insert_issued(c, &rows))
+        .write(move |tx| tx.grants().insert_issued(&rows))
         .await?;
     Ok(issued(cx, response))
 }
@@ -234,7 +234,7 @@ pub async fn id_token(
     let uid = user_id.clone();
     let user = cx
         .store
-        .read(move |c| store::users::get(c, &uid))
+        .read(move |tx| tx.users().get(&uid))
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let alg = id_token_alg(cx, client);
@@ -351,7 +351,7 @@ pub async fn active_access_token(
     let now = cx.now;
     let Some(row) = cx
         .store
-        .read(|c| grants::active_access_token(c, &jti, now))
+        .read(|tx| tx.grants().active_access_token(&jti, now))
         .await?
     else {
         return Ok(None);

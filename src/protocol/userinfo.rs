@@ -4,7 +4,6 @@ use super::claims::{self, ClaimsRequest};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::protocol::Ctx;
-use crate::store::{self, grants};
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
@@ -32,13 +31,13 @@ pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<Us
     let client_id = token.row.client_id.clone();
     let (user, grant, client) = cx
         .store
-        .read(move |c| {
-            let user = store::users::get(c, &user_id)?;
+        .read(move |tx| {
+            let user = tx.users().get(&user_id)?;
             let grant = grant_id
-                .map(|g| grants::get_grant(c, &g))
+                .map(|g| tx.grants().get_grant(&g))
                 .transpose()?
                 .flatten();
-            Ok((user, grant, store::clients::get(c, &client_id)?))
+            Ok((user, grant, tx.clients().get(&client_id)?))
         })
         .await?;
     let client = client.ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;

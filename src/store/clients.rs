@@ -1,6 +1,6 @@
 //! Client records.
 
-use super::{exec, optional, StoreError, StoreResult};
+use super::{exec, optional, Refusal, StoreError, StoreResult};
 use crate::types::{Client, ClientMetadata};
 use rusqlite::{params, Connection, Row};
 
@@ -23,179 +23,184 @@ fn from_row(r: &Row) -> rusqlite::Result<Client> {
     })
 }
 
-pub fn insert(conn: &Connection, c: &Client) -> StoreResult<()> {
-    let metadata =
-        serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    exec(
-        conn,
-        "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        params![
-            c.id,
-            c.secret_hash,
-            metadata,
-            c.registration_hash,
-            c.created_at,
-            c.secret_sealed
-        ],
-    )?;
-    Ok(())
+/// Clients, as one transaction sees them (`tx.clients()`).
+pub struct Clients<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-/// Replaces metadata (and the secret digest when given); false when the client does not exist.
-/// Metadata without a `webhook_url` drops the webhook secret with it.
-pub fn update(conn: &Connection, c: &Client, now: i64) -> StoreResult<bool> {
-    let metadata =
-        serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let n = exec(
-        conn,
-        "UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
-             webhook_secret_sealed = CASE WHEN ?6 THEN webhook_secret_sealed END
-         WHERE id = ?1",
-        params![
-            c.id,
-            c.secret_hash,
-            metadata,
-            c.registration_hash,
-            now,
-            c.metadata.webhook_url.is_some()
-        ],
-    )?;
-    Ok(n == 1)
-}
-
-/// An enabled client: a disabled one looks absent to everything that authenticates clients or
-/// serves their requests.
-pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<Client>> {
-    optional(
-        conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM clients WHERE id = ?1 AND disabled_at IS NULL"
-        ))?
-        .query_row([id], from_row),
-    )
-}
-
-/// A client whether enabled or not, for administration.
-pub fn get_any(conn: &Connection, id: &str) -> StoreResult<Option<Client>> {
-    optional(
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE id = ?1"))?
-            .query_row([id], from_row),
-    )
-}
-
-/// Whether the client exists and is enabled (tokens of any other client are not active).
-pub fn is_enabled(conn: &Connection, id: &str) -> StoreResult<bool> {
-    Ok(optional(
-        conn.prepare_cached("SELECT 1 FROM clients WHERE id = ?1 AND disabled_at IS NULL")?
-            .query_row([id], |r| r.get::<_, i64>(0)),
-    )?
-    .is_some())
-}
-
-/// One page of clients in a stable order (oldest first), and how many there are in all.
-pub fn page(conn: &Connection, limit: u32, offset: u64) -> StoreResult<(Vec<Client>, u64)> {
-    let total: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM clients")?
-        .query_row([], |r| r.get(0))?;
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM clients ORDER BY created_at, id LIMIT ?1 OFFSET ?2"
-    ))?;
-    let clients = stmt
-        .query_map(params![limit, offset], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((clients, total.max(0) as u64))
-}
-
-/// Disables (`Some(time)`) or enables (`None`) a client; false when it does not exist.
-pub fn set_disabled(
-    conn: &Connection,
-    id: &str,
-    disabled_at: Option<i64>,
-    now: i64,
-) -> StoreResult<bool> {
-    let n = exec(
-        conn,
-        "UPDATE clients SET disabled_at = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, disabled_at, now],
-    )?;
-    Ok(n == 1)
-}
-
-/// Replaces the client secret: its digest, and the sealed copy `client_secret_jwt` needs.
-pub fn set_secret(
-    conn: &Connection,
-    id: &str,
-    secret_hash: Option<&str>,
-    secret_sealed: Option<&str>,
-    now: i64,
-) -> StoreResult<bool> {
-    let n = exec(
-        conn,
-        "UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, secret_hash, secret_sealed, now],
-    )?;
-    Ok(n == 1)
-}
-
-/// The client's webhook signing secret, sealed (see `crate::sealing`).
-pub fn webhook_secret_sealed(conn: &Connection, id: &str) -> StoreResult<Option<String>> {
-    Ok(optional(
-        conn.prepare_cached("SELECT webhook_secret_sealed FROM clients WHERE id = ?1")?
-            .query_row([id], |r| r.get::<_, Option<String>>(0)),
-    )?
-    .flatten())
-}
-
-/// Sets (sealed) or removes the webhook signing secret; false when the client does not exist.
-pub fn set_webhook_secret(
-    conn: &Connection,
-    id: &str,
-    sealed: Option<&str>,
-    now: i64,
-) -> StoreResult<bool> {
-    let n = exec(
-        conn,
-        "UPDATE clients SET webhook_secret_sealed = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, sealed, now],
-    )?;
-    Ok(n == 1)
-}
-
-pub fn list(conn: &Connection) -> StoreResult<Vec<Client>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM clients ORDER BY created_at, id"
-    ))?;
-    let clients = stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(clients)
-}
-
-pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
-    Ok(exec(conn, "DELETE FROM clients WHERE id = ?1", [id])? == 1)
-}
-
-/// `update`, only if the client is still as `seen` (same secret, metadata and state) — two
-/// administrators' changes never silently undo each other, and a rotated secret never comes
-/// back. `Rejected` when it changed meanwhile; false when it is gone.
-pub fn update_if_unchanged(
-    conn: &Connection,
-    seen: &Client,
-    updated: &Client,
-    now: i64,
-) -> StoreResult<bool> {
-    let Some(current) = get_any(conn, &seen.id)? else {
-        return Ok(false);
-    };
-    let unchanged = current.secret_hash == seen.secret_hash
-        && current.secret_sealed == seen.secret_sealed
-        && current.metadata == seen.metadata
-        && current.disabled_at == seen.disabled_at;
-    if !unchanged {
-        return Err(StoreError::Rejected(
-            "the client changed while this update was made",
-        ));
+impl Clients<'_> {
+    pub fn insert(&self, c: &Client) -> StoreResult<()> {
+        let metadata =
+            serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        exec(
+            self.conn,
+            "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            params![
+                c.id,
+                c.secret_hash,
+                metadata,
+                c.registration_hash,
+                c.created_at,
+                c.secret_sealed
+            ],
+        )?;
+        Ok(())
     }
-    update(conn, updated, now)
+
+    /// Replaces metadata (and the secret digest when given); false when the client does not exist.
+    /// Metadata without a `webhook_url` drops the webhook secret with it.
+    pub fn update(&self, c: &Client, now: i64) -> StoreResult<bool> {
+        let metadata =
+            serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = exec(
+            self.conn,
+            "UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
+                 webhook_secret_sealed = CASE WHEN ?6 THEN webhook_secret_sealed END
+             WHERE id = ?1",
+            params![
+                c.id,
+                c.secret_hash,
+                metadata,
+                c.registration_hash,
+                now,
+                c.metadata.webhook_url.is_some()
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// An enabled client: a disabled one looks absent to everything that authenticates clients or
+    /// serves their requests.
+    pub fn get(&self, id: &str) -> StoreResult<Option<Client>> {
+        optional(
+            self.conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM clients WHERE id = ?1 AND disabled_at IS NULL"
+                ))?
+                .query_row([id], from_row),
+        )
+    }
+
+    /// A client whether enabled or not, for administration.
+    pub fn get_any(&self, id: &str) -> StoreResult<Option<Client>> {
+        optional(
+            self.conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE id = ?1"))?
+                .query_row([id], from_row),
+        )
+    }
+
+    /// Whether the client exists and is enabled (tokens of any other client are not active).
+    pub fn is_enabled(&self, id: &str) -> StoreResult<bool> {
+        Ok(optional(
+            self.conn
+                .prepare_cached("SELECT 1 FROM clients WHERE id = ?1 AND disabled_at IS NULL")?
+                .query_row([id], |r| r.get::<_, i64>(0)),
+        )?
+        .is_some())
+    }
+
+    /// One page of clients in a stable order (oldest first), and how many there are in all.
+    pub fn page(&self, limit: u32, offset: u64) -> StoreResult<(Vec<Client>, u64)> {
+        let total: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM clients")?
+            .query_row([], |r| r.get(0))?;
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM clients ORDER BY created_at, id LIMIT ?1 OFFSET ?2"
+        ))?;
+        let clients = stmt
+            .query_map(params![limit, offset], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((clients, total.max(0) as u64))
+    }
+
+    /// Disables (`Some(time)`) or enables (`None`) a client; false when it does not exist.
+    pub fn set_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64) -> StoreResult<bool> {
+        let n = exec(
+            self.conn,
+            "UPDATE clients SET disabled_at = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, disabled_at, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Replaces the client secret: its digest, and the sealed copy `client_secret_jwt` needs.
+    pub fn set_secret(
+        &self,
+        id: &str,
+        secret_hash: Option<&str>,
+        secret_sealed: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = exec(
+            self.conn,
+            "UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, secret_hash, secret_sealed, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The client's webhook signing secret, sealed (see `crate::sealing`).
+    pub fn webhook_secret_sealed(&self, id: &str) -> StoreResult<Option<String>> {
+        Ok(optional(
+            self.conn
+                .prepare_cached("SELECT webhook_secret_sealed FROM clients WHERE id = ?1")?
+                .query_row([id], |r| r.get::<_, Option<String>>(0)),
+        )?
+        .flatten())
+    }
+
+    /// Sets (sealed) or removes the webhook signing secret; false when the client does not exist.
+    pub fn set_webhook_secret(
+        &self,
+        id: &str,
+        sealed: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = exec(
+            self.conn,
+            "UPDATE clients SET webhook_secret_sealed = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, sealed, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn list(&self) -> StoreResult<Vec<Client>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM clients ORDER BY created_at, id"
+        ))?;
+        let clients = stmt
+            .query_map([], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(clients)
+    }
+
+    pub fn delete(&self, id: &str) -> StoreResult<bool> {
+        Ok(exec(self.conn, "DELETE FROM clients WHERE id = ?1", [id])? == 1)
+    }
+
+    /// `update`, only if the client is still as `seen` (same secret, metadata and state) — two
+    /// administrators' changes never silently undo each other, and a rotated secret never comes
+    /// back. `Refusal::ClientChanged` when it changed meanwhile; false when it is gone.
+    pub fn update_if_unchanged(
+        &self,
+        seen: &Client,
+        updated: &Client,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let Some(current) = self.get_any(&seen.id)? else {
+            return Ok(false);
+        };
+        let unchanged = current.secret_hash == seen.secret_hash
+            && current.secret_sealed == seen.secret_sealed
+            && current.metadata == seen.metadata
+            && current.disabled_at == seen.disabled_at;
+        if !unchanged {
+            return Err(StoreError::Refused(Refusal::ClientChanged));
+        }
+        self.update(updated, now)
+    }
 }

@@ -1,7 +1,7 @@
 //! Bank connections: one per completed connect journey, renewed by reauth and refresh.
 
-use super::users::{self, User};
-use super::{exec, optional, outbox, StoreError, StoreResult};
+use super::users::User;
+use super::{exec, optional, Refusal, StoreError, StoreResult, Tx};
 use rusqlite::{params, Connection, Row};
 use serde_json::{json, Value};
 
@@ -40,39 +40,103 @@ fn from_row(r: &Row) -> rusqlite::Result<BankConnection> {
     })
 }
 
-pub fn insert(conn: &Connection, c: &BankConnection) -> StoreResult<()> {
-    exec(
-        conn,
-        &format!("INSERT INTO connections ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-        params![
-            c.id,
-            c.user_id,
-            c.client_id,
-            c.institution_id,
-            c.status,
-            c.data_sealed,
-            c.consent_expires_at,
-            c.created_at,
-            c.updated_at
-        ],
-    )?;
-    Ok(())
+/// Bank connections, as one transaction sees them (`tx.connections()`).
+pub struct Connections<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<BankConnection>> {
-    optional(
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM connections WHERE id = ?1"))?
-            .query_row([id], from_row),
-    )
-}
+impl Connections<'_> {
+    fn tx(&self) -> Tx<'_> {
+        Tx { conn: self.conn }
+    }
 
-/// A user's connections, oldest first.
-pub fn for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<BankConnection>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, rowid"
-    ))?;
-    let rows = stmt.query_map([user_id], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    pub fn insert(&self, c: &BankConnection) -> StoreResult<()> {
+        exec(
+            self.conn,
+            &format!(
+                "INSERT INTO connections ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                c.id,
+                c.user_id,
+                c.client_id,
+                c.institution_id,
+                c.status,
+                c.data_sealed,
+                c.consent_expires_at,
+                c.created_at,
+                c.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> StoreResult<Option<BankConnection>> {
+        optional(
+            self.conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM connections WHERE id = ?1"))?
+                .query_row([id], from_row),
+        )
+    }
+
+    /// A user's connections, oldest first.
+    pub fn for_user(&self, user_id: &str) -> StoreResult<Vec<BankConnection>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, rowid"
+        ))?;
+        let rows = stmt.query_map([user_id], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a connection event for the client that made the connection.
+    fn event(&self, c: &BankConnection, event_type: &str, now: i64) -> StoreResult<()> {
+        let payload = json!({"connectionId": c.id, "bankId": c.institution_id});
+        self.tx()
+            .outbox()
+            .enqueue(&c.client_id, event_type, &c.user_id, payload, now)?;
+        Ok(())
+    }
+
+    /// Marks connections whose consent has run out as needing reauth (with a
+    /// `connectionReauthRequired` event each); returns them.
+    pub fn expire_consents(&self, now: i64) -> StoreResult<Vec<BankConnection>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "UPDATE connections SET status = 'reauth_required', updated_at = ?1
+             WHERE status = 'active' AND consent_expires_at IS NOT NULL AND consent_expires_at <= ?1
+             RETURNING {COLUMNS}"
+        ))?;
+        let lapsed: Vec<BankConnection> =
+            stmt.query_map([now], from_row)?.collect::<Result<_, _>>()?;
+        for c in &lapsed {
+            self.event(c, "connectionReauthRequired", now)?;
+        }
+        Ok(lapsed)
+    }
+
+    /// Deletes one of `user_id`'s connections with its sealed data (its grants and their tokens go
+    /// with it) and records `connectionDeleted`; false when the user has no such connection.
+    pub fn delete(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        match self.get(id)? {
+            Some(c) if c.user_id == user_id => {
+                self.event(&c, "connectionDeleted", now)?;
+                Ok(exec(self.conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Deletes a user with every connection (`connectionDeleted` each), their data-access tokens,
+    /// and records `userDeleted` for the client that manages them.
+    pub fn delete_user(&self, client_id: &str, user_id: &str, now: i64) -> StoreResult<bool> {
+        for c in self.for_user(user_id)? {
+            self.event(&c, "connectionDeleted", now)?;
+        }
+        self.tx()
+            .outbox()
+            .enqueue(client_id, "userDeleted", user_id, json!({}), now)?;
+        self.tx().grants().revoke_user_access_tokens(user_id, now)?;
+        self.tx().users().delete(user_id)
+    }
 }
 
 /// What a finished journey writes, in the same transaction as its grant and code. Each change
@@ -102,17 +166,19 @@ impl JourneyWrite {
         }
     }
 
-    pub fn apply(&self, conn: &Connection, now: i64) -> StoreResult<()> {
+    /// Writes the journey's outcome in `tx`, the transaction that issues its grant.
+    pub fn apply(&self, tx: &Tx, now: i64) -> StoreResult<()> {
+        let connections = tx.connections();
         match self {
             JourneyWrite::Create {
                 new_user,
                 connection,
             } => {
                 if let Some(u) = new_user {
-                    users::insert(conn, u)?;
+                    tx.users().insert(u)?;
                 }
-                insert(conn, connection)?;
-                event(conn, connection, "connectionCreated", now)
+                connections.insert(connection)?;
+                connections.event(connection, "connectionCreated", now)
             }
             JourneyWrite::Renew {
                 id,
@@ -120,17 +186,17 @@ impl JourneyWrite {
                 consent_expires_at,
                 new_transactions,
             } => {
-                let c = get(conn, id)?
-                    .ok_or(StoreError::Rejected("the connection no longer exists"))?;
+                let c = connections
+                    .get(id)?
+                    .ok_or(StoreError::Refused(Refusal::ConnectionGone))?;
                 exec(
-                    conn,
+                    tx.conn,
                     "UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
                      WHERE id = ?1",
                     params![id, data_sealed, consent_expires_at, now],
                 )?;
                 for payload in new_transactions {
-                    outbox::enqueue(
-                        conn,
+                    tx.outbox().enqueue(
                         &c.client_id,
                         "newTransactions",
                         &c.user_id,
@@ -142,54 +208,4 @@ impl JourneyWrite {
             }
         }
     }
-}
-
-/// Records a connection event for the client that made the connection.
-fn event(conn: &Connection, c: &BankConnection, event_type: &str, now: i64) -> StoreResult<()> {
-    let payload = json!({"connectionId": c.id, "bankId": c.institution_id});
-    outbox::enqueue(conn, &c.client_id, event_type, &c.user_id, payload, now)?;
-    Ok(())
-}
-
-/// Marks connections whose consent has run out as needing reauth (with a
-/// `connectionReauthRequired` event each); returns them.
-pub fn expire_consents(conn: &Connection, now: i64) -> StoreResult<Vec<BankConnection>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE connections SET status = 'reauth_required', updated_at = ?1
-         WHERE status = 'active' AND consent_expires_at IS NOT NULL AND consent_expires_at <= ?1
-         RETURNING {COLUMNS}"
-    ))?;
-    let lapsed: Vec<BankConnection> = stmt.query_map([now], from_row)?.collect::<Result<_, _>>()?;
-    for c in &lapsed {
-        event(conn, c, "connectionReauthRequired", now)?;
-    }
-    Ok(lapsed)
-}
-
-/// Deletes one of `user_id`'s connections with its sealed data (its grants and their tokens go
-/// with it) and records `connectionDeleted`; false when the user has no such connection.
-pub fn delete(conn: &Connection, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
-    match get(conn, id)? {
-        Some(c) if c.user_id == user_id => {
-            event(conn, &c, "connectionDeleted", now)?;
-            Ok(exec(conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
-        }
-        _ => Ok(false),
-    }
-}
-
-/// Deletes a user with every connection (`connectionDeleted` each), their data-access tokens,
-/// and records `userDeleted` for the client that manages them.
-pub fn delete_user(
-    conn: &Connection,
-    client_id: &str,
-    user_id: &str,
-    now: i64,
-) -> StoreResult<bool> {
-    for c in for_user(conn, user_id)? {
-        event(conn, &c, "connectionDeleted", now)?;
-    }
-    outbox::enqueue(conn, client_id, "userDeleted", user_id, json!({}), now)?;
-    super::grants::revoke_user_access_tokens(conn, user_id, now)?;
-    users::delete(conn, user_id)
 }

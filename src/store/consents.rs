@@ -3,26 +3,36 @@
 use super::{exec, optional, StoreResult};
 use rusqlite::{params, Connection};
 
-/// The scopes the user has already consented to for this client.
-pub fn get(conn: &Connection, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-    optional(
-        conn.prepare_cached("SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2")?
-            .query_row(params![user_id, client_id], |r| r.get(0)),
-    )
+/// Remembered consents, as one transaction sees them (`tx.consents()`).
+pub struct Consents<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-pub fn remember(
-    conn: &Connection,
-    user_id: &str,
-    client_id: &str,
-    scopes: &str,
-    now: i64,
-) -> StoreResult<()> {
-    exec(
-        conn,
-        "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-        params![user_id, client_id, scopes, now],
-    )?;
-    Ok(())
+impl Consents<'_> {
+    /// The scopes the user has already consented to for this client.
+    pub fn get(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        optional(
+            self.conn
+                .prepare_cached(
+                    "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2",
+                )?
+                .query_row(params![user_id, client_id], |r| r.get(0)),
+        )
+    }
+
+    pub fn remember(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+            params![user_id, client_id, scopes, now],
+        )?;
+        Ok(())
+    }
 }

@@ -1,8 +1,7 @@
 //! Readiness: one row rewritten on every `/readyz`, so the probe fails when writes do, the
 //! free space where the database lives, and the supervised background tasks.
 
-use super::{exec, StoreError, StoreResult};
-use rusqlite::Connection;
+use super::{exec, StoreError, StoreResult, Tx};
 
 /// Whether the store can serve: why not (empty when ready), and each supervised task's state.
 pub struct Readiness {
@@ -27,9 +26,9 @@ impl Readiness {
 }
 
 /// Records that a write succeeded at `now`.
-pub fn touch(c: &Connection, now: i64) -> StoreResult<()> {
+fn touch(tx: &Tx, now: i64) -> StoreResult<()> {
     exec(
-        c,
+        tx.conn,
         "INSERT INTO health (id, checked_at) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
         [now],
@@ -47,7 +46,7 @@ impl super::Store {
     /// and every supervised task is running; logs each reason it is not.
     pub async fn readiness(&self, now: i64) -> Readiness {
         let mut reasons = Vec::new();
-        match self.write(move |c| touch(c, now)).await {
+        match self.write(move |tx| touch(tx, now)).await {
             Ok(()) => {}
             Err(StoreError::DiskFull) => {
                 tracing::error!("not ready: disk full, the database cannot be written");
@@ -114,9 +113,10 @@ mod tests {
     async fn a_write_refused_for_space_is_disk_full() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        store.write(|c| touch(c, 1)).await.unwrap();
+        store.write(|tx| touch(tx, 1)).await.unwrap();
         let err = store
-            .write(|c| {
+            .write(|tx| {
+                let c = tx.conn;
                 let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
                 c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
                 exec(c, "CREATE TABLE filler (b BLOB)", [])?;

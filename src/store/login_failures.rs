@@ -12,50 +12,57 @@ pub struct Failures {
     pub expires_at: i64,
 }
 
-/// The live counter for `key_hash`, if any.
-pub fn get(conn: &Connection, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
-    optional(
-        conn.prepare_cached(
-            "SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
-        )?
-        .query_row(params![key_hash, now], |r| {
-            Ok(Failures {
-                count: r.get(0)?,
-                expires_at: r.get(1)?,
-            })
-        }),
-    )
+/// Failed sign-in counters, as one transaction sees them (`tx.login_failures()`).
+pub struct LoginFailures<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-/// Counts one more failure for `key_hash` at `now`, kept for `window` seconds.
-pub fn record(conn: &Connection, key_hash: &str, now: i64, window: i64) -> StoreResult<()> {
-    exec(
-        conn,
-        "INSERT INTO login_failures (key_hash, failures, expires_at)
-         VALUES (?1, 1, ?2 + ?3)
-         ON CONFLICT (key_hash) DO UPDATE SET
-             failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
-             expires_at = ?2 + ?3",
-        params![key_hash, now, window],
-    )?;
-    Ok(())
-}
+impl LoginFailures<'_> {
+    /// The live counter for `key_hash`, if any.
+    pub fn get(&self, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
+        optional(
+            self.conn.prepare_cached(
+                "SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![key_hash, now], |r| {
+                Ok(Failures {
+                    count: r.get(0)?,
+                    expires_at: r.get(1)?,
+                })
+            }),
+        )
+    }
 
-/// Takes back one failure counted for `key_hash` (an attempt counted up front that succeeded).
-pub fn forgive(conn: &Connection, key_hash: &str) -> StoreResult<()> {
-    exec(
-        conn,
-        "UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
-        [key_hash],
-    )?;
-    Ok(())
-}
+    /// Counts one more failure for `key_hash` at `now`, kept for `window` seconds.
+    pub fn record(&self, key_hash: &str, now: i64, window: i64) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "INSERT INTO login_failures (key_hash, failures, expires_at)
+             VALUES (?1, 1, ?2 + ?3)
+             ON CONFLICT (key_hash) DO UPDATE SET
+                 failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
+                 expires_at = ?2 + ?3",
+            params![key_hash, now, window],
+        )?;
+        Ok(())
+    }
 
-pub fn clear(conn: &Connection, key_hash: &str) -> StoreResult<()> {
-    exec(
-        conn,
-        "DELETE FROM login_failures WHERE key_hash = ?1",
-        [key_hash],
-    )?;
-    Ok(())
+    /// Takes back one failure counted for `key_hash` (an attempt counted up front that succeeded).
+    pub fn forgive(&self, key_hash: &str) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
+            [key_hash],
+        )?;
+        Ok(())
+    }
+
+    pub fn clear(&self, key_hash: &str) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "DELETE FROM login_failures WHERE key_hash = ?1",
+            [key_hash],
+        )?;
+        Ok(())
+    }
 }

@@ -1,5 +1,18 @@
-//! SQLite storage: one read-write connection that commits many small writes per transaction
-//! (group commit), and a pool of read-only connections. SQL lives only below this module.
+//! Storage behind a backend-neutral API. Every read and write job receives a [`Tx`], a handle
+//! on one transaction (or, for reads, one consistent snapshot), and reaches the data through
+//! one small repository per concept: `tx.clients().get(id)`, `tx.grants().redeem(...)`,
+//! `tx.replay().first_use(...)`, `tx.connections()`, `tx.outbox()`, and so on. Those
+//! repository methods, their row types and [`Refusal`] are the whole contract: no connection,
+//! row, SQL string or driver error ever leaves this module. A job refuses its own work with
+//! `StoreError::Refused(refusal)`, which rolls back everything that job wrote.
+//!
+//! Today's backend is SQLite: one read-write connection that commits many small writes per
+//! transaction (group commit, each job in its own savepoint), a pool of read-only connections,
+//! and a checkpoint thread. A second backend (PostgreSQL) implements the same repository
+//! methods behind the same `Tx` (which then holds either backend's transaction), and keeps the
+//! same rules: single-use artefacts are consumed by a conditional update or a unique
+//! constraint in the transaction that issues what they buy, and a refusal is a `Refusal`.
+//! Callers never change when it is added.
 
 pub mod clients;
 pub mod connections;
@@ -11,6 +24,7 @@ pub mod login_failures;
 mod migrate;
 pub mod outbox;
 pub mod pushed;
+mod refusal;
 pub mod replay;
 pub mod sessions;
 pub mod sweep;
@@ -24,10 +38,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub use refusal::Refusal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Any other failure of the database: its detail is for logs only.
     #[error("sqlite: {0}")]
-    Sqlite(rusqlite::Error),
+    Sqlite(DriverError),
     /// SQLite could not grow a file (ENOSPC, SQLITE_FULL): nothing of the write was kept.
     #[error("disk full: the database could not be written")]
     DiskFull,
@@ -39,7 +56,7 @@ pub enum StoreError {
     Closed,
     /// A write job refused its own work; everything it wrote is rolled back.
     #[error("write rolled back: {0}")]
-    Rejected(&'static str),
+    Refused(Refusal),
     /// The transaction a write was queued for could not begin; nothing of it was written.
     #[error("the write transaction could not begin: {0}")]
     NotStarted(String),
@@ -50,9 +67,14 @@ impl From<rusqlite::Error> for StoreError {
         if is_disk_full(&e) {
             return StoreError::DiskFull;
         }
-        StoreError::Sqlite(e)
+        StoreError::Sqlite(DriverError(e))
     }
 }
+
+/// The database driver's own error, kept opaque: callers log it, never inspect it.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DriverError(rusqlite::Error);
 
 fn is_disk_full(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
@@ -74,6 +96,62 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One transaction (a write job's savepoint, or a read's snapshot): what every job passed to
+/// [`Store::read`] or [`Store::write`] receives. Its repositories are the store's operations.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> Tx<'a> {
+    pub fn clients(&self) -> clients::Clients<'a> {
+        clients::Clients { conn: self.conn }
+    }
+
+    pub fn connections(&self) -> connections::Connections<'a> {
+        connections::Connections { conn: self.conn }
+    }
+
+    pub fn consents(&self) -> consents::Consents<'a> {
+        consents::Consents { conn: self.conn }
+    }
+
+    pub fn grants(&self) -> grants::Grants<'a> {
+        grants::Grants { conn: self.conn }
+    }
+
+    pub fn interactions(&self) -> interactions::Interactions<'a> {
+        interactions::Interactions { conn: self.conn }
+    }
+
+    pub fn login_failures(&self) -> login_failures::LoginFailures<'a> {
+        login_failures::LoginFailures { conn: self.conn }
+    }
+
+    pub fn outbox(&self) -> outbox::Outbox<'a> {
+        outbox::Outbox { conn: self.conn }
+    }
+
+    pub fn pushed(&self) -> pushed::Pushed<'a> {
+        pushed::Pushed { conn: self.conn }
+    }
+
+    pub fn replay(&self) -> replay::Replay<'a> {
+        replay::Replay { conn: self.conn }
+    }
+
+    pub fn sessions(&self) -> sessions::Sessions<'a> {
+        sessions::Sessions { conn: self.conn }
+    }
+
+    pub fn sweep(&self) -> sweep::Sweep<'a> {
+        sweep::Sweep { conn: self.conn }
+    }
+
+    pub fn users(&self) -> users::Users<'a> {
+        users::Users { conn: self.conn }
+    }
+}
 
 /// Runs inside the write transaction (or learns why it could not begin); returns the hook
 /// that delivers the result once the transaction's fate is known.
@@ -326,7 +404,7 @@ impl Store {
     /// ever grows heavy can move off the async threads without touching its callers.)
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T>,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T>,
     {
         let writes = &self.inner.writes;
         if let Some(conn) = writes.conn.try_lock() {
@@ -336,13 +414,13 @@ impl Store {
             };
             let conn = lent.conn.as_ref().expect("lent connection");
             let _ = conn.busy_timeout(READ_BUSY_WAIT);
-            return f(conn);
+            return f(&Tx { conn });
         }
         let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
             None => open_reader(&self.inner.path)?,
         };
-        let out = f(&conn);
+        let out = f(&Tx { conn: &conn });
         self.inner.readers.lock().push(conn);
         out
     }
@@ -353,7 +431,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         let rx = self.queue(f)?;
         // One turn for the other requests ready on this thread, so their writes join this commit.
@@ -367,7 +445,7 @@ impl Store {
     pub async fn write_in_background<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         let rx = self.queue(f)?;
         self.inner.writes.queued.notify_one();
@@ -377,7 +455,7 @@ impl Store {
     fn queue<T, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: WriteJob = Box::new(move |conn| {
@@ -402,21 +480,18 @@ impl Store {
     }
 
     /// A synchronous read for start-up and CLI code that runs outside the runtime.
-    pub fn read_blocking<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let conn = open_reader(&self.inner.path)?;
-        f(&conn)
+        f(&Tx { conn: &conn })
     }
 }
 
 fn run_in_savepoint<T>(
     conn: &Connection,
-    f: impl FnOnce(&Connection) -> StoreResult<T>,
+    f: impl FnOnce(&Tx<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
     control(conn, "SAVEPOINT job")?;
-    match f(conn) {
+    match f(&Tx { conn }) {
         Ok(v) => {
             control(conn, "RELEASE job")?;
             Ok(v)
@@ -585,7 +660,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 }
 
 /// Reads an optional single row, mapping "no rows" to `None`.
-pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
+fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
@@ -594,11 +669,7 @@ pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
 }
 
 /// Executes a statement, mapping unique violations to `Conflict`.
-pub(crate) fn exec(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<usize> {
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(StoreError::from_sqlite)
@@ -615,7 +686,7 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         let store = Store::open(&path).unwrap();
         store
-            .write(move |c| exec(c, &format!("CREATE TABLE t (v {column})"), []))
+            .write(move |tx| exec(tx.conn, &format!("CREATE TABLE t (v {column})"), []))
             .await
             .unwrap();
         (dir, path, store)
@@ -632,7 +703,7 @@ mod tests {
         let writer = store.clone();
         let queued = tokio::spawn(async move {
             writer
-                .write(|c| exec(c, "INSERT INTO t VALUES (1)", []))
+                .write(|tx| exec(tx.conn, "INSERT INTO t VALUES (1)", []))
                 .await
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -640,7 +711,11 @@ mod tests {
         other.execute_batch("COMMIT").unwrap();
         assert_eq!(queued.await.unwrap().unwrap(), 1);
         let rows: i64 = store
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .read(|tx| {
+                Ok(tx
+                    .conn
+                    .query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+            })
             .await
             .unwrap();
         assert_eq!(rows, 1, "committed exactly once");
@@ -650,7 +725,7 @@ mod tests {
     /// and while it holds it writes a row. Returns what the write inserted, failing the test
     /// if the write was still waiting 5 s later, and how the read ended.
     async fn write_behind_a_read<T: Send + 'static>(
-        then: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        then: impl FnOnce(&Tx) -> StoreResult<T> + Send + 'static,
     ) -> (usize, Result<StoreResult<T>, tokio::task::JoinError>) {
         let (_dir, _, store) = store_with_table("INTEGER").await;
         let (held, holding) = oneshot::channel();
@@ -665,7 +740,7 @@ mod tests {
                 .await
         });
         holding.await.unwrap();
-        let write = store.write(|c| exec(c, "INSERT INTO t VALUES (1)", []));
+        let write = store.write(|tx| exec(tx.conn, "INSERT INTO t VALUES (1)", []));
         let inserted = tokio::time::timeout(Duration::from_secs(5), write)
             .await
             .expect("the write was left waiting after the read let go")
@@ -679,7 +754,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_queued_behind_a_read_commits_when_the_read_ends() {
         let (inserted, read) =
-            write_behind_a_read(|c| Ok(!c.is_readonly(rusqlite::DatabaseName::Main)?)).await;
+            write_behind_a_read(|tx| Ok(!tx.conn.is_readonly(rusqlite::DatabaseName::Main)?)).await;
         assert_eq!(inserted, 1);
         assert!(
             read.unwrap().unwrap(),
@@ -715,7 +790,7 @@ mod tests {
             .map(|i| {
                 let s = store.clone();
                 tokio::spawn(async move {
-                    s.write(move |c| exec(c, "INSERT INTO t VALUES (?1)", [i]))
+                    s.write(move |tx| exec(tx.conn, "INSERT INTO t VALUES (?1)", [i]))
                         .await
                 })
             })
@@ -724,10 +799,12 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), 1);
         }
         let (rows, sum): (i64, i64) = store
-            .read(|c| {
-                Ok(c.query_row("SELECT count(*), sum(v) FROM t", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?)
+            .read(|tx| {
+                Ok(tx
+                    .conn
+                    .query_row("SELECT count(*), sum(v) FROM t", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?)
             })
             .await
             .unwrap();
@@ -745,9 +822,9 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
         store
-            .write(|c| {
-                exec(c, "CREATE TABLE t (v BLOB)", [])?;
-                exec(c, "INSERT INTO t VALUES (zeroblob(1000000))", [])
+            .write(|tx| {
+                exec(tx.conn, "CREATE TABLE t (v BLOB)", [])?;
+                exec(tx.conn, "INSERT INTO t VALUES (zeroblob(1000000))", [])
             })
             .await
             .unwrap();

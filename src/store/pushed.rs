@@ -3,42 +3,45 @@
 use super::{exec, optional, StoreResult};
 use rusqlite::{params, Connection};
 
-pub fn insert(
-    conn: &Connection,
-    id_hash: &str,
-    client_id: &str,
-    request: &str,
-    expires_at: i64,
-) -> StoreResult<()> {
-    exec(
-        conn,
-        "INSERT INTO pushed_requests (id_hash, client_id, request, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id_hash, client_id, request, expires_at],
-    )?;
-    Ok(())
+/// Pushed authorization requests, as one transaction sees them (`tx.pushed()`).
+pub struct Pushed<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-/// The stored request for a live, unused request_uri of `client_id`.
-pub fn get(
-    conn: &Connection,
-    id_hash: &str,
-    client_id: &str,
-    now: i64,
-) -> StoreResult<Option<String>> {
-    optional(
-        conn.prepare_cached(
-            "SELECT request FROM pushed_requests
-             WHERE id_hash = ?1 AND client_id = ?2 AND expires_at > ?3 AND used_at IS NULL",
-        )?
-        .query_row(params![id_hash, client_id, now], |r| r.get(0)),
-    )
-}
+impl Pushed<'_> {
+    pub fn insert(
+        &self,
+        id_hash: &str,
+        client_id: &str,
+        request: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "INSERT INTO pushed_requests (id_hash, client_id, request, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id_hash, client_id, request, expires_at],
+        )?;
+        Ok(())
+    }
 
-/// Marks a request_uri used once its authorization completes; false if it already was.
-pub fn mark_used(conn: &Connection, id_hash: &str, now: i64) -> StoreResult<bool> {
-    Ok(exec(
-        conn,
-        "UPDATE pushed_requests SET used_at = ?2 WHERE id_hash = ?1 AND used_at IS NULL",
-        params![id_hash, now],
-    )? == 1)
+    /// The stored request for a live, unused request_uri of `client_id`.
+    pub fn get(&self, id_hash: &str, client_id: &str, now: i64) -> StoreResult<Option<String>> {
+        optional(
+            self.conn
+                .prepare_cached(
+                    "SELECT request FROM pushed_requests
+                 WHERE id_hash = ?1 AND client_id = ?2 AND expires_at > ?3 AND used_at IS NULL",
+                )?
+                .query_row(params![id_hash, client_id, now], |r| r.get(0)),
+        )
+    }
+
+    /// Marks a request_uri used once its authorization completes; false if it already was.
+    pub fn mark_used(&self, id_hash: &str, now: i64) -> StoreResult<bool> {
+        Ok(exec(
+            self.conn,
+            "UPDATE pushed_requests SET used_at = ?2 WHERE id_hash = ?1 AND used_at IS NULL",
+            params![id_hash, now],
+        )? == 1)
+    }
 }

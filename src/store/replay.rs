@@ -3,15 +3,22 @@
 use super::{exec, StoreError, StoreResult};
 use rusqlite::{params, Connection};
 
-/// Records `jti` for `scope`; false when it was already seen (a replay).
-pub fn first_use(conn: &Connection, scope: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
-    match exec(
-        conn,
-        "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3)",
-        params![scope, jti, expires_at],
-    ) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict) => Ok(false),
-        Err(e) => Err(e),
+/// The replay cache, as one transaction sees it (`tx.replay()`).
+pub struct Replay<'a> {
+    pub(super) conn: &'a Connection,
+}
+
+impl Replay<'_> {
+    /// Records `jti` for `scope`; false when it was already seen (a replay).
+    pub fn first_use(&self, scope: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
+        match exec(
+            self.conn,
+            "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3)",
+            params![scope, jti, expires_at],
+        ) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -12,34 +12,45 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub fn insert(conn: &Connection, id_hash: &str, s: &Session) -> StoreResult<()> {
-    exec(
-        conn,
-        "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
-    )?;
-    Ok(())
+/// Sign-in sessions, as one transaction sees them (`tx.sessions()`).
+pub struct Sessions<'a> {
+    pub(super) conn: &'a Connection,
 }
 
-/// The live session for a cookie digest, if it has not expired.
-pub fn get(conn: &Connection, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
-    optional(
-        conn.prepare_cached(
-            "SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
-        )?
-        .query_row(params![id_hash, now], |r| {
-            Ok(Session {
-                sid: r.get(0)?,
-                user_id: r.get(1)?,
-                auth_time: r.get(2)?,
-                amr: r.get(3)?,
-                expires_at: r.get(4)?,
-            })
-        }),
-    )
-}
+impl Sessions<'_> {
+    pub fn insert(&self, id_hash: &str, s: &Session) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
+        )?;
+        Ok(())
+    }
 
-pub fn delete(conn: &Connection, id_hash: &str) -> StoreResult<()> {
-    exec(conn, "DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
-    Ok(())
+    /// The live session for a cookie digest, if it has not expired.
+    pub fn get(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
+        optional(
+            self.conn.prepare_cached(
+                "SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![id_hash, now], |r| {
+                Ok(Session {
+                    sid: r.get(0)?,
+                    user_id: r.get(1)?,
+                    auth_time: r.get(2)?,
+                    amr: r.get(3)?,
+                    expires_at: r.get(4)?,
+                })
+            }),
+        )
+    }
+
+    pub fn delete(&self, id_hash: &str) -> StoreResult<()> {
+        exec(
+            self.conn,
+            "DELETE FROM sessions WHERE id_hash = ?1",
+            [id_hash],
+        )?;
+        Ok(())
+    }
 }

@@ -26,31 +26,38 @@ pub struct Swept {
     pub more: bool,
 }
 
-/// Removes at most `limit` expired rows from each table. Small rounds keep every write that
-/// queues behind one (they share the single writer) waiting only briefly; callers repeat while
-/// `more` is set.
-pub fn expired(conn: &Connection, now: i64, limit: i64) -> StoreResult<Swept> {
-    let mut swept = Swept::default();
-    for (table, key) in EXPIRING {
+/// Deletes expired rows within one transaction (`tx.sweep()`).
+pub struct Sweep<'a> {
+    pub(super) conn: &'a Connection,
+}
+
+impl Sweep<'_> {
+    /// Removes at most `limit` expired rows from each table. Small rounds keep every write that
+    /// queues behind one (they share the single writer) waiting only briefly; callers repeat while
+    /// `more` is set.
+    pub fn expired(&self, now: i64, limit: i64) -> StoreResult<Swept> {
+        let mut swept = Swept::default();
+        for (table, key) in EXPIRING {
+            let n = exec(
+                self.conn,
+                &format!(
+                    "DELETE FROM {table} WHERE {key} IN
+                     (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
+                ),
+                rusqlite::params![now, limit],
+            )?;
+            swept.rows += n;
+            swept.more |= n as i64 == limit;
+        }
+        // Delivered webhook events are kept a while for support, then go.
         let n = exec(
-            conn,
-            &format!(
-                "DELETE FROM {table} WHERE {key} IN
-                 (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
-            ),
-            rusqlite::params![now, limit],
+            self.conn,
+            "DELETE FROM webhook_events WHERE rowid IN
+             (SELECT rowid FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
+            rusqlite::params![now - DELIVERED_EVENTS_KEPT_SECS, limit],
         )?;
         swept.rows += n;
         swept.more |= n as i64 == limit;
+        Ok(swept)
     }
-    // Delivered webhook events are kept a while for support, then go.
-    let n = exec(
-        conn,
-        "DELETE FROM webhook_events WHERE rowid IN
-         (SELECT rowid FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
-        rusqlite::params![now - DELIVERED_EVENTS_KEPT_SECS, limit],
-    )?;
-    swept.rows += n;
-    swept.more |= n as i64 == limit;
-    Ok(swept)
 }

@@ -97,11 +97,10 @@ async fn token_state(s: &TestServer, access_token: &str, refresh_token: &str) ->
     let now = s.provider.now();
     s.provider
         .store
-        .read(move |conn| {
-            use consentry::store::grants;
+        .read(move |tx| {
             Ok((
-                grants::active_access_token(conn, &jti, now)?.is_some(),
-                grants::active_refresh_token(conn, &hash, now)?.is_some(),
+                tx.grants().active_access_token(&jti, now)?.is_some(),
+                tx.grants().active_refresh_token(&hash, now)?.is_some(),
             ))
         })
         .await
@@ -662,7 +661,7 @@ async fn a_deleted_client_is_gone() {
     assert!(
         s.provider
             .store
-            .read(move |conn| consentry::store::grants::active_access_token(conn, &jti, now))
+            .read(move |tx| tx.grants().active_access_token(&jti, now))
             .await
             .unwrap()
             .is_none(),
@@ -723,7 +722,7 @@ async fn an_update_made_from_a_stale_read_is_refused() {
     let seen = s
         .provider
         .store
-        .read(move |conn| consentry::store::clients::get_any(conn, &id))
+        .read(move |tx| tx.clients().get_any(&id))
         .await
         .unwrap()
         .unwrap();
@@ -737,12 +736,15 @@ async fn an_update_made_from_a_stale_read_is_refused() {
     let result = s
         .provider
         .store
-        .write(move |conn| {
-            consentry::store::clients::update_if_unchanged(conn, &seen, &updated, now)
-        })
+        .write(move |tx| tx.clients().update_if_unchanged(&seen, &updated, now))
         .await;
     assert!(
-        matches!(result, Err(consentry::store::StoreError::Rejected(_))),
+        matches!(
+            result,
+            Err(consentry::store::StoreError::Refused(
+                consentry::store::Refusal::ClientChanged
+            ))
+        ),
         "{result:?}"
     );
     assert_eq!(

@@ -273,7 +273,7 @@ async fn connecting_a_bank_with_nobody_identified_creates_a_user_and_a_connectio
     let user = s
         .provider
         .store
-        .read(move |c| consentry::store::users::get(c, &sub))
+        .read(move |tx| tx.users().get(&sub))
         .await
         .unwrap()
         .expect("a new user for the connection");
@@ -283,7 +283,7 @@ async fn connecting_a_bank_with_nobody_identified_creates_a_user_and_a_connectio
     let conn = s
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap()
         .unwrap();
@@ -591,16 +591,11 @@ async fn reauth_renews_the_same_connection_for_the_clients_user() {
     let (sub, con_id) = connect_sandbox(&s, &c).await;
     // Let the consent lapse: the connection needs reauth.
     let cid = con_id.clone();
-    s.provider
-        .store
-        .write(move |conn| {
-            conn.execute(
-                "UPDATE connections SET status = 'reauth_required', consent_expires_at = 1 WHERE id = ?1",
-                [&cid],
-            )?;
-            Ok(())
-        })
-        .await
+    s.database()
+        .execute(
+            "UPDATE connections SET status = 'reauth_required', consent_expires_at = 1 WHERE id = ?1",
+            [&cid],
+        )
         .unwrap();
     // Contract: reauth with response_type id_token; the client's own user needs no login.
     let (_, challenge) = pkce();
@@ -641,7 +636,7 @@ async fn reauth_renews_the_same_connection_for_the_clients_user() {
     let conn = s
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap()
         .unwrap();
@@ -727,7 +722,7 @@ async fn lapsed_consent_marks_the_connection_as_needing_reauth() {
     let conn = s
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap()
         .unwrap();

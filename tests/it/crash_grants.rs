@@ -305,16 +305,12 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         assert_eq!(status, 200, "and the one it got for it: {body}");
     }
     let revoked: i64 = s
-        .provider
-        .store
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL",
-                [],
-                |row| row.get(0),
-            )?)
-        })
-        .await
+        .database()
+        .query_row(
+            "SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
         .unwrap();
     assert_eq!(
         revoked, 0,
@@ -345,7 +341,7 @@ async fn a_code_or_refresh_token_that_lapsed_meanwhile_is_not_used_up() {
     // The write that consumes a code or refresh token commits only with the tokens it issues:
     // when it lapsed between the checks and that write (its grant revoked by a concurrent
     // request, or its lifetime over), the write refuses and leaves it as it was.
-    use consentry::store::grants::{self, AccessToken, Issued, Redeemed, SingleUse};
+    use consentry::store::grants::{AccessToken, Issued, Redeemed, SingleUse};
     let s = TestServer::start().await;
     let client = s.client(json!({})).await;
     s.user("alice").await;
@@ -359,9 +355,12 @@ async fn a_code_or_refresh_token_that_lapsed_meanwhile_is_not_used_up() {
     let (code, refresh, code_used, rt_rotated) = s
         .provider
         .store
-        .write(move |c| {
-            let (found, _) = grants::find_code(c, &code_hash)?.expect("the code");
-            let (token, _) = grants::find_refresh_token(c, &rt_hash)?.expect("the token");
+        .write(move |tx| {
+            let (found, _) = tx.grants().find_code(&code_hash)?.expect("the code");
+            let (token, _) = tx
+                .grants()
+                .find_refresh_token(&rt_hash)?
+                .expect("the token");
             let rows = |grant_id: &str| Issued {
                 access: AccessToken {
                     jti: "a-new-access-token".into(),
@@ -374,14 +373,18 @@ async fn a_code_or_refresh_token_that_lapsed_meanwhile_is_not_used_up() {
                 },
                 refresh: None,
             };
-            grants::revoke_grant(c, &found.grant_id, now)?;
+            tx.grants().revoke_grant(&found.grant_id, now)?;
             let code = SingleUse::Code(code_hash.clone());
-            let code = grants::redeem(c, &code, &rows(&found.grant_id), now)?;
+            let code = tx.grants().redeem(&code, &rows(&found.grant_id), now)?;
             let expired = token.expires_at;
             let refresh = SingleUse::RefreshToken(rt_hash.clone());
-            let refresh = grants::redeem(c, &refresh, &rows(&token.grant_id), expired)?;
-            let code_used = grants::find_code(c, &code_hash)?.expect("the code").1;
-            let rotation = grants::find_refresh_token(c, &rt_hash)?
+            let refresh = tx
+                .grants()
+                .redeem(&refresh, &rows(&token.grant_id), expired)?;
+            let code_used = tx.grants().find_code(&code_hash)?.expect("the code").1;
+            let rotation = tx
+                .grants()
+                .find_refresh_token(&rt_hash)?
                 .expect("the token")
                 .1;
             Ok((code, refresh, code_used, rotation.is_some()))

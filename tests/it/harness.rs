@@ -99,6 +99,15 @@ impl TestServer {
         format!("{}{}", self.issuer, path)
     }
 
+    /// The server's database file opened on a connection of the test's own, for looking at
+    /// (or tampering with) rows the store's operations do not expose. Committed writes of the
+    /// server are visible to it (WAL).
+    pub fn database(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(self.provider.config.database_path()).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        db
+    }
+
     /// Registers a confidential client (client_secret_basic) with `extra` metadata merged in.
     pub async fn client(&self, extra: Value) -> TestClient {
         let mut meta = json!({
@@ -122,7 +131,7 @@ impl TestServer {
         let client = new.client.clone();
         self.provider
             .store
-            .write(move |c| consentry::store::clients::insert(c, &client))
+            .write(move |tx| tx.clients().insert(&client))
             .await
             .expect("insert client");
         TestClient {
@@ -149,7 +158,7 @@ impl TestServer {
         let id = user.id.clone();
         self.provider
             .store
-            .write(move |c| consentry::store::users::insert(c, &user))
+            .write(move |tx| tx.users().insert(&user))
             .await
             .expect("insert user");
         id

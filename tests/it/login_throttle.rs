@@ -56,10 +56,8 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere() {
     );
     // The counters live in the database (DESIGN: shared by every node).
     let rows: i64 = s
-        .provider
-        .store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))?))
-        .await
+        .database()
+        .query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))
         .unwrap();
     assert!(rows >= 2, "{rows} counter rows");
     // The block backs off: a minute after the fifth failure, one more try is allowed.

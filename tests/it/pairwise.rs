@@ -330,7 +330,7 @@ async fn partner_api_works_with_the_pairwise_ids_a_pairwise_client_sees() {
     let local = s
         .provider
         .store
-        .read(move |conn| consentry::store::users::managed_by(conn, &cid, 10, 0))
+        .read(move |tx| tx.users().managed_by(&cid, 10, 0))
         .await
         .unwrap()[0]
         .id
@@ -342,7 +342,7 @@ async fn partner_api_works_with_the_pairwise_ids_a_pairwise_client_sees() {
             .store
             .read({
                 let id = c.id.clone();
-                move |conn| consentry::store::clients::get(conn, &id)
+                move |tx| tx.clients().get(&id)
             })
             .await
             .unwrap()
@@ -483,7 +483,7 @@ async fn bank_connections_webhooks_and_pinned_subs_use_the_pairwise_id() {
     let local = s
         .provider
         .store
-        .read(move |conn| consentry::store::users::managed_by(conn, &cid, 10, 0))
+        .read(move |tx| tx.users().managed_by(&cid, 10, 0))
         .await
         .unwrap()[0]
         .id

@@ -373,7 +373,7 @@ async fn use_case_2_connects_a_bank_to_a_partner_user_and_deletion_cascades() {
     let row = s
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap();
     assert!(row.is_none(), "the connection and its sealed data are gone");

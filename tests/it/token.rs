@@ -490,23 +490,22 @@ async fn expired_rows_are_swept() {
     let c = s.client(json!({})).await;
     s.user("alice").await;
     tokens_for(&s, &c, "alice").await;
-    let count = |p: std::sync::Arc<consentry::provider::Provider>| async move {
-        p.store
-            .read(|c| Ok(c.query_row("SELECT (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM authorization_codes)", [], |r| r.get::<_, i64>(0))?))
-            .await
+    let count = || {
+        s.database()
+            .query_row("SELECT (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM authorization_codes)", [], |r| r.get::<_, i64>(0))
             .unwrap()
     };
-    assert!(count(s.provider.clone()).await > 0);
+    assert!(count() > 0);
     s.provider.clock.advance(31 * 24 * 3600);
     let now = s.provider.now();
     let swept = s
         .provider
         .store
-        .write(move |c| consentry::store::sweep::expired(c, now, 1_000))
+        .write(move |tx| tx.sweep().expired(now, 1_000))
         .await
         .unwrap();
     assert!(swept.rows > 0 && !swept.more, "{swept:?}");
-    assert_eq!(count(s.provider.clone()).await, 0);
+    assert_eq!(count(), 0);
 }
 
 #[tokio::test]
@@ -536,34 +535,27 @@ async fn a_sweep_deletes_in_bounded_rounds_until_nothing_expired_is_left() {
             ],
         )
         .await;
-    let tokens = |p: std::sync::Arc<consentry::provider::Provider>| async move {
-        p.store
-            .read(|c| {
-                Ok(c.query_row("SELECT count(*) FROM access_tokens", [], |r| {
-                    r.get::<_, i64>(0)
-                })?)
+    let tokens = || {
+        s.database()
+            .query_row("SELECT count(*) FROM access_tokens", [], |r| {
+                r.get::<_, i64>(0)
             })
-            .await
             .unwrap()
     };
-    assert_eq!(tokens(s.provider.clone()).await, 6);
+    assert_eq!(tokens(), 6);
     s.provider.clock.advance(3600);
     let now = s.provider.now();
     let round = s
         .provider
         .store
-        .write(move |c| consentry::store::sweep::expired(c, now, 2))
+        .write(move |tx| tx.sweep().expired(now, 2))
         .await
         .unwrap();
     assert_eq!(round.rows, 2, "a round stops at its limit");
     assert!(round.more);
-    assert_eq!(tokens(s.provider.clone()).await, 4);
+    assert_eq!(tokens(), 4);
     consentry::sweep_once(&s.provider).await.unwrap();
-    assert_eq!(
-        tokens(s.provider.clone()).await,
-        0,
-        "the sweep repeats until none are left"
-    );
+    assert_eq!(tokens(), 0, "the sweep repeats until none are left");
     assert_eq!(
         s.introspect(&c, live["access_token"].as_str().unwrap())
             .await["active"],

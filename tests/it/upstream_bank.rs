@@ -118,7 +118,7 @@ async fn an_api_bank_journey_runs_at_the_upstream_server_and_keeps_its_tokens_se
         .agg
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap()
         .unwrap();
@@ -172,7 +172,7 @@ async fn an_api_bank_journey_runs_at_the_upstream_server_and_keeps_its_tokens_se
         .agg
         .provider
         .store
-        .read(move |c| consentry::store::connections::get(c, &cid))
+        .read(move |tx| tx.connections().get(&cid))
         .await
         .unwrap()
         .unwrap();

@@ -143,7 +143,7 @@ async fn partners_set_standard_claims_on_their_users() {
     let stored = s
         .provider
         .store
-        .read(move |c| consentry::store::users::get(c, &key))
+        .read(move |tx| tx.users().get(&key))
         .await
         .unwrap()
         .unwrap();

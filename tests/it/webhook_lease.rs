@@ -106,8 +106,9 @@ async fn an_event_claimed_by_a_node_that_died_is_redelivered_after_the_delivery_
     let now = consentry::clock::Clock::default().now();
     let id = client.id.clone();
     let recorded = store
-        .write(move |c| {
-            consentry::store::outbox::enqueue(c, &id, "userDeleted", "user-1", json!({}), now)
+        .write(move |tx| {
+            tx.outbox()
+                .enqueue(&id, "userDeleted", "user-1", json!({}), now)
         })
         .await
         .unwrap();

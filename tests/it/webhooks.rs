@@ -163,7 +163,7 @@ async fn settled(s: &TestServer, id: &Value) {
         let e = s
             .provider
             .store
-            .read(move |c| consentry::store::outbox::get(c, &i))
+            .read(move |tx| tx.outbox().get(&i))
             .await
             .unwrap()
             .unwrap();

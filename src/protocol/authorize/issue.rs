@@ -10,7 +10,7 @@ use crate::protocol::response::{self, Delivery};
 use crate::protocol::tokens;
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::{self, consents, grants, interactions};
+use crate::store::{self, grants};
 use crate::types::{Client, ScopeSet};
 
 /// What else an authorization writes, in the one transaction that creates its grant and code,
@@ -110,33 +110,35 @@ pub async fn respond(
         remember_consent.then(|| (auth.user_id.clone(), client.id.clone(), req.scope.clone()));
     let stored = cx
         .store
-        .write(move |c| {
+        .write(move |tx| {
             if let Some(id) = &ending {
-                if !interactions::complete(c, id, now)? {
+                if !tx.interactions().complete(id, now)? {
                     return Ok(false);
                 }
             }
             if let Some((user_id, client_id, scope)) = &remember {
-                consents::remember(c, user_id, client_id, scope, now)?;
+                tx.consents().remember(user_id, client_id, scope, now)?;
             }
             // RFC 9126 §4: a pushed request is good for one authorization.
             if let Some(h) = &pushed {
-                if !store::pushed::mark_used(c, h, now)? {
-                    return Err(store::StoreError::Rejected("pushed request already used"));
+                if !tx.pushed().mark_used(h, now)? {
+                    return Err(store::StoreError::Refused(
+                        store::Refusal::PushedRequestUsed,
+                    ));
                 }
             }
             if let Some(w) = &connection {
-                w.apply(c, now)?;
+                w.apply(tx, now)?;
             }
             // A bank journey's grant is kept even without a code: its ID token names it.
             if row.is_some() || access_row.is_some() || connection.is_some() {
-                grants::insert_grant(c, &stored_grant)?;
+                tx.grants().insert_grant(&stored_grant)?;
             }
             if let Some(row) = &row {
-                grants::insert_code(c, row)?;
+                tx.grants().insert_code(row)?;
             }
             if let Some(access) = &access_row {
-                grants::insert_access_token(c, access)?;
+                tx.grants().insert_access_token(access)?;
             }
             Ok(true)
         })
@@ -144,7 +146,7 @@ pub async fn respond(
     let refusal = match stored {
         Ok(true) => None,
         Ok(false) => return Err(NotIssued::AlreadyEnded),
-        Err(store::StoreError::Rejected(why)) => Some(OAuthError::invalid_request(format!(
+        Err(store::StoreError::Refused(why)) => Some(OAuthError::invalid_request(format!(
             "the authorization cannot complete: {why}"
         ))),
         Err(e) => Some(e.into()),
@@ -221,7 +223,7 @@ async fn end_refused(cx: &Ctx<'_>, interaction_id: Option<String>, e: OAuthError
     let now = cx.now;
     match cx
         .store
-        .write(move |c| interactions::complete(c, &id, now))
+        .write(move |tx| tx.interactions().complete(&id, now))
         .await
     {
         Ok(false) => NotIssued::AlreadyEnded,

@@ -11,7 +11,6 @@ use crate::plugins::ConnectionType;
 use crate::protocol::params::{self, get};
 use crate::protocol::{client_cache, fapi, request_object, request_uri, subject, Ctx};
 use crate::secrets;
-use crate::store;
 use crate::types::{Client, FapiProfile};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -210,7 +209,7 @@ async fn pushed_request(
     let (hash, cid, now) = (secrets::digest(uri), client.id.clone(), cx.now);
     let stored = cx
         .store
-        .read(move |c| store::pushed::get(c, &hash, &cid, now))
+        .read(move |tx| tx.pushed().get(&hash, &cid, now))
         .await
         .map_err(OAuthError::server)?
         .ok_or_else(|| {
@@ -250,7 +249,7 @@ pub async fn check_managed_user(
         )
     };
     let sub = req.required_sub().ok_or_else(refused)?;
-    let user = cx.store.read(move |c| store::users::get(c, &sub)).await?;
+    let user = cx.store.read(move |tx| tx.users().get(&sub)).await?;
     match user {
         Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(()),
         _ => Err(refused()),

@@ -21,10 +21,7 @@ pub async fn owned_connection(
     connection_id: &str,
 ) -> OAuthResult<BankConnection> {
     let id = connection_id.to_string();
-    let found = cx
-        .store
-        .read(move |c| crate::store::connections::get(c, &id))
-        .await?;
+    let found = cx.store.read(move |tx| tx.connections().get(&id)).await?;
     match found {
         Some(c) if c.user_id == user_id && c.client_id == client.id => Ok(c),
         _ => Err(OAuthError::invalid_request(format!(

@@ -16,7 +16,7 @@ use crate::protocol::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::connections::{self, BankConnection, JourneyWrite};
-use crate::store::{self, interactions, sessions::Session, users};
+use crate::store::{self, sessions::Session};
 use crate::types::Client;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -55,7 +55,7 @@ pub async fn identify(
             let id = sub.clone();
             let user = cx
                 .store
-                .read(move |c| users::get(c, &id))
+                .read(move |tx| tx.users().get(&id))
                 .await?
                 .ok_or_else(|| {
                     OAuthError::invalid_request("the requested sub is not a known user")
@@ -180,7 +180,7 @@ pub async fn choose(cx: &Ctx<'_>, live: &Live, institution: &str) -> OAuthResult
 async fn save(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<()> {
     let (id, json) = (live.interaction.id.clone(), progress.to_json());
     cx.store
-        .write(move |c| interactions::set_journey(c, &id, &json))
+        .write(move |tx| tx.interactions().set_journey(&id, &json))
         .await?;
     Ok(())
 }
@@ -295,7 +295,7 @@ async fn context(cx: &Ctx<'_>, live: &Live, progress: &Progress) -> OAuthResult<
         let id = cid.clone();
         let c = cx
             .store
-            .read(move |conn| connections::get(conn, &id))
+            .read(move |tx| tx.connections().get(&id))
             .await?
             .ok_or_else(|| OAuthError::invalid_request("the connection no longer exists"))?;
         ctx["connection"] = json!({
@@ -352,10 +352,7 @@ async fn stored_upstream(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Option<Upstre
     let Some(id) = bank_of(live)?.connection_id.clone() else {
         return Ok(None);
     };
-    let c = cx
-        .store
-        .read(move |conn| connections::get(conn, &id))
-        .await?;
+    let c = cx.store.read(move |tx| tx.connections().get(&id)).await?;
     Ok(c.and_then(|c| ConnectionSecrets::open(cx, c.data_sealed.as_deref()).upstream))
 }
 
@@ -467,7 +464,7 @@ async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Deliv
     }
     let (iid, now) = (live.interaction.id.clone(), cx.now);
     cx.store
-        .write(move |c| interactions::complete(c, &iid, now))
+        .write(move |tx| tx.interactions().complete(&iid, now))
         .await?;
     ReplyTo::of(&live.request).deliver(cx, &live.client, &e)
 }

@@ -6,7 +6,7 @@ use crate::protocol::pkce;
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::grants::{self, SingleUse};
+use crate::store::grants::SingleUse;
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -22,11 +22,11 @@ pub async fn exchange(
     let h = code_hash.clone();
     let found = cx
         .store
-        .read(move |c| {
-            let Some((code, used)) = grants::find_code(c, &h)? else {
+        .read(move |tx| {
+            let Some((code, used)) = tx.grants().find_code(&h)? else {
                 return Ok(None);
             };
-            let grant = grants::get_grant(c, &code.grant_id)?;
+            let grant = tx.grants().get_grant(&code.grant_id)?;
             Ok(Some((code, used, grant)))
         })
         .await?;
@@ -44,7 +44,7 @@ pub async fn exchange(
     if used {
         let grant_id = code.grant_id.clone();
         cx.store
-            .write(move |c| grants::revoke_grant(c, &grant_id, now))
+            .write(move |tx| tx.grants().revoke_grant(&grant_id, now))
             .await?;
         return Err(replayed(client, &code.grant_id));
     }

@@ -87,10 +87,7 @@ async fn managed_user(cx: &Ctx<'_>, client: &Client, sub: &str) -> OAuthResult<S
     let unknown = || OAuthError::invalid_grant("sub is not a user this client manages");
     // A pairwise client names its users by their pairwise sub (OIDC Core §8.1).
     let id = crate::protocol::subject::user_of(cx, client, sub).ok_or_else(unknown)?;
-    let user = cx
-        .store
-        .read(move |c| crate::store::users::get(c, &id))
-        .await?;
+    let user = cx.store.read(move |tx| tx.users().get(&id)).await?;
     match user {
         Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(u.id),
         _ => Err(OAuthError::invalid_grant(

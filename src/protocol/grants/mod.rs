@@ -7,7 +7,7 @@ mod refresh_token;
 use super::tokens::{self, TokenResponse};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::Ctx;
-use crate::store::grants::{self, Redeemed, SingleUse};
+use crate::store::grants::{Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
 use crate::types::Client;
 
@@ -93,7 +93,7 @@ async fn redeem(
     let tokens::Prepared { response, rows } = prepared;
     let redeemed = cx
         .store
-        .write(move |c| grants::redeem(c, &what, &rows, now))
+        .write(move |tx| tx.grants().redeem(&what, &rows, now))
         .await?;
     match redeemed {
         Redeemed::Issued => Ok(tokens::issued(cx, response)),

@@ -7,7 +7,7 @@ use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::grants::{self, Rotation, SingleUse};
+use crate::store::grants::{Rotation, SingleUse};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -27,11 +27,11 @@ pub async fn exchange(
     let h = hash.clone();
     let found = cx
         .store
-        .read(move |c| {
-            let Some((token, rotation)) = grants::find_refresh_token(c, &h)? else {
+        .read(move |tx| {
+            let Some((token, rotation)) = tx.grants().find_refresh_token(&h)? else {
                 return Ok(None);
             };
-            let grant = grants::get_grant(c, &token.grant_id)?;
+            let grant = tx.grants().get_grant(&token.grant_id)?;
             Ok(Some((token, rotation, grant)))
         })
         .await?;
@@ -59,7 +59,7 @@ pub async fn exchange(
             None => {
                 let grant_id = token.grant_id.clone();
                 cx.store
-                    .write(move |c| grants::revoke_grant(c, &grant_id, now))
+                    .write(move |tx| tx.grants().revoke_grant(&grant_id, now))
                     .await?;
                 return Err(replayed(client, &token.grant_id));
             }

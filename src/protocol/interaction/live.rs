@@ -9,7 +9,7 @@ use crate::protocol::bank::progress::Progress;
 use crate::protocol::response::Delivery;
 use crate::protocol::{client_cache, scopes, Ctx};
 use crate::secrets;
-use crate::store::interactions::{self, Interaction};
+use crate::store::interactions::Interaction;
 use crate::types::Client;
 
 /// Where the browser goes next.
@@ -105,7 +105,7 @@ pub async fn load(cx: &Ctx<'_>, uid: &str, browser_id: Option<&str>) -> OAuthRes
     let (id, now) = (uid.to_string(), cx.now);
     let interaction = cx
         .store
-        .read(move |c| interactions::get(c, &id, now))
+        .read(move |tx| tx.interactions().get(&id, now))
         .await?
         .filter(|i| secrets::ct_eq(&i.browser_hash, &secrets::digest(browser_id)))
         .ok_or_else(gone)?;

@@ -17,9 +17,8 @@ use crate::protocol::login::{self, ThrottleKeys};
 use crate::protocol::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::interactions::{self, Interaction};
-use crate::store::sessions::{self, Session};
-use crate::store::{self, consents, login_failures};
+use crate::store::interactions::Interaction;
+use crate::store::sessions::Session;
 use crate::types::{Client, ScopeSet};
 
 /// The browser's live session for a session-cookie value.
@@ -27,7 +26,10 @@ pub async fn session(cx: &Ctx<'_>, cookie: Option<&str>) -> OAuthResult<Option<S
     let Some(value) = cookie else { return Ok(None) };
     let hash = secrets::digest(value);
     let now = cx.now;
-    Ok(cx.store.read(move |c| sessions::get(c, &hash, now)).await?)
+    Ok(cx
+        .store
+        .read(move |tx| tx.sessions().get(&hash, now))
+        .await?)
 }
 
 /// Consent already given by this user to this client.
@@ -35,7 +37,7 @@ async fn remembered(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthResult
     let (u, c) = (user_id.to_string(), client_id.to_string());
     Ok(cx
         .store
-        .read(move |conn| consents::get(conn, &u, &c))
+        .read(move |tx| tx.consents().get(&u, &c))
         .await?
         .map(|s| ScopeSet::parse(&s)))
 }
@@ -106,7 +108,9 @@ async fn open(
         journey,
     };
     let id = i.id.clone();
-    cx.store.write(move |c| interactions::insert(c, &i)).await?;
+    cx.store
+        .write(move |tx| tx.interactions().insert(&i))
+        .await?;
     Ok(Outcome::Interaction(id))
 }
 
@@ -181,7 +185,7 @@ pub async fn login(
     let name = username.to_string();
     let user = cx
         .store
-        .read(move |c| store::users::by_username(c, &name))
+        .read(move |tx| tx.users().by_username(&name))
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;
     let known = user.as_ref().is_some_and(|u| {
@@ -194,14 +198,16 @@ pub async fn login(
     let limits = cx.config.login.clone();
     let admitted = cx
         .store
-        .write(move |c| {
-            let pair = login_failures::get(c, &pair_key, now)?;
-            let per_address = login_failures::get(c, &address_key, now)?;
+        .write(move |tx| {
+            let pair = tx.login_failures().get(&pair_key, now)?;
+            let per_address = tx.login_failures().get(&address_key, now)?;
             if login::refused(&limits, pair, per_address, known, now) {
                 return Ok(false);
             }
-            login_failures::record(c, &pair_key, now, limits.window_secs)?;
-            login_failures::record(c, &address_key, now, limits.window_secs)?;
+            tx.login_failures()
+                .record(&pair_key, now, limits.window_secs)?;
+            tx.login_failures()
+                .record(&address_key, now, limits.window_secs)?;
             Ok(true)
         })
         .await
@@ -229,12 +235,11 @@ pub async fn login(
     };
     let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
     cx.store
-        .write(move |c| {
-            login_failures::clear(c, &keys.account_address)?;
-            login_failures::forgive(c, &keys.address)?;
-            sessions::insert(c, &hash, &session)?;
-            interactions::set_login(
-                c,
+        .write(move |tx| {
+            tx.login_failures().clear(&keys.account_address)?;
+            tx.login_failures().forgive(&keys.address)?;
+            tx.sessions().insert(&hash, &session)?;
+            tx.interactions().set_login(
                 &iid,
                 &session.user_id,
                 session.auth_time,
@@ -268,7 +273,7 @@ pub async fn consent(cx: &Ctx<'_>, live: &Live, approve: bool) -> OAuthResult<Ou
         let iid = live.interaction.id.clone();
         let now = cx.now;
         cx.store
-            .write(move |c| interactions::complete(c, &iid, now))
+            .write(move |tx| tx.interactions().complete(&iid, now))
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
         return ReplyTo::of(&live.request)

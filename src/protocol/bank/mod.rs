@@ -3,9 +3,10 @@
 //! ([`journey`], [`upstream`]), the progress kept with the interaction ([`progress`]), and the
 //! connection it ends in ([`connection`]).
 //!
-//! Dependencies point one way: `journey` uses the others and the authorization modules
-//! (`authorize`, `interaction::live`); nothing here is imported back by them except
-//! `request` (the request type names a [`BankRequest`]) and `progress`.
+//! Dependencies point one way: `journey` uses the other files here and the authorization
+//! modules (`authorize::{decision, issue, refusal}`, `interaction::live`). Those use only
+//! `request` (the [`BankRequest`] an authorization request carries) and `progress` (kept with
+//! an interaction); the interaction flow calls into `journey`, and nothing calls back.
 
 pub mod connection;
 pub mod journey;

@@ -37,6 +37,7 @@ mod jwks_refetch;
 mod jws_kid;
 mod keep_alive;
 mod key_rotation;
+mod layers;
 mod login_throttle;
 mod openapi;
 mod ops;

@@ -105,8 +105,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             .http_client(protocol::request_uri::FETCH_TIMEOUT),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
         dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
-        pairwise: protocol::subject::PairwiseKey::load_or_create(&keys_dir)?,
-        scope_policy: protocol::scope_policy::Policy::load(config.scope_policy.as_deref())?,
+        pairwise: protocol::oidc::subject::PairwiseKey::load_or_create(&keys_dir)?,
+        scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),
         plugins: load_plugins(&config),
@@ -114,11 +114,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         gateway_http: config
             .outbound
-            .http_client(protocol::gateway::UPSTREAM_TIMEOUT),
+            .http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT),
         config,
     };
     let provider = Provider {
-        discovery: ArcSwap::from_pointee(protocol::discovery::document(&services)),
+        discovery: ArcSwap::from_pointee(protocol::oidc::discovery::document(&services)),
         services,
         clock,
     };

@@ -156,7 +156,7 @@ fn with_client_subject(p: &Provider, client: &crate::types::Client, body: &str) 
         return body.to_string();
     };
     if let Some(user) = v["userId"].as_str().map(String::from) {
-        v["userId"] = crate::protocol::subject::for_client(&p.ctx(), client, &user).into();
+        v["userId"] = crate::protocol::oidc::subject::for_client(&p.ctx(), client, &user).into();
     }
     v.to_string()
 }

@@ -1,5 +1,5 @@
 //! The scope-checked gateway's routes (`[[gateway.routes]]`): which method and path pattern
-//! need which scopes, and the upstream origin that serves them. Read by `protocol::gateway`.
+//! need which scopes, and the upstream origin that serves them. Read by `protocol::tokens::gateway`.
 
 use crate::outbound::OutboundPolicy;
 use serde::Deserialize;

@@ -2,9 +2,9 @@
 
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::admin;
 use crate::protocol::clients::service::path_id;
 use crate::protocol::clients::{views, ClientService, Registrar};
+use crate::protocol::partner_api::admin;
 use crate::secrets;
 use crate::types::ClientId;
 use salvo::prelude::*;

@@ -2,7 +2,7 @@
 //! same `admin_token` as client administration).
 
 use super::{provider, respond};
-use crate::protocol::admin;
+use crate::protocol::partner_api::admin;
 use salvo::prelude::*;
 use serde_json::json;
 

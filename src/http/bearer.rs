@@ -3,7 +3,7 @@
 use super::params;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::dpop;
-use crate::protocol::resource::Presentation;
+use crate::protocol::tokens::resource::Presentation;
 use crate::provider::Provider;
 use salvo::prelude::*;
 

@@ -4,7 +4,7 @@
 
 use super::{bearer, params, provider, respond, userinfo};
 use crate::error::{ErrorCode, OAuthError};
-use crate::protocol::gateway::{self as rule, IDENTITY_HEADER};
+use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use salvo::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use salvo::prelude::*;
 

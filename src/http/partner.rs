@@ -3,7 +3,7 @@
 
 use super::{bearer, params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::partner::{self, Caller};
+use crate::protocol::partner_api::partner::{self, Caller};
 use crate::provider::Provider;
 use salvo::prelude::*;
 

@@ -125,8 +125,8 @@ pub fn redirect(res: &mut Response, location: &str) {
 
 /// Sends the authorization response: a 303 redirect, or the form-post page (its one inline
 /// script is allowed by hash in this page's CSP).
-pub fn deliver(res: &mut Response, d: crate::protocol::response::Delivery) {
-    use crate::protocol::response::Delivery;
+pub fn deliver(res: &mut Response, d: crate::protocol::oidc::response::Delivery) {
+    use crate::protocol::oidc::response::Delivery;
     match d {
         Delivery::Redirect(url) => redirect(res, &url),
         Delivery::FormPost { action, fields } => {

@@ -3,7 +3,8 @@
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::{
-    client_auth, dpop, grants, introspection as intro, par, revocation as revoke,
+    client_auth, dpop, par, tokens::grants, tokens::introspection as intro,
+    tokens::revocation as revoke,
 };
 use crate::provider::Provider;
 use crate::types::Client;

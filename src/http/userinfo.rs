@@ -3,7 +3,7 @@
 
 use super::{bearer, params, provider, respond};
 use crate::protocol::fapi;
-use crate::protocol::userinfo::{self as info, UserInfo};
+use crate::protocol::tokens::userinfo::{self as info, UserInfo};
 use salvo::prelude::*;
 
 #[handler]

@@ -24,7 +24,7 @@ pub struct Services {
     /// Keys the stateless DPoP nonces (shared by every node through the keys folder).
     pub dpop_nonce_key: ring::hmac::Key,
     /// Keys pairwise subject identifiers (OIDC Core §8.1); never logged.
-    pub pairwise: super::subject::PairwiseKey,
+    pub pairwise: super::oidc::subject::PairwiseKey,
     /// Encryption at rest for recoverable secrets.
     pub sealer: crate::sealing::Sealer,
     /// Clients' `jwks_uri` key sets.
@@ -38,7 +38,7 @@ pub struct Services {
     /// Wakes the webhook worker when an event was written.
     pub webhook_wake: tokio::sync::Notify,
     /// The scope rules enforced wherever scopes are asked for.
-    pub scope_policy: super::scope_policy::Policy,
+    pub scope_policy: super::oidc::scope_policy::Policy,
     /// The institutions, as scripts under `plugins/`.
     pub plugins: crate::plugins::Registry,
     /// HTTP client for institutions' own servers.

@@ -55,7 +55,7 @@ pub fn check_authorization(
     }
     let rt = params
         .get("response_type")
-        .map(|r| super::response_types::normalize(r))
+        .map(|r| super::oidc::response_types::normalize(r))
         .unwrap_or_default();
     match profile {
         FapiProfile::Fapi2 => {

@@ -29,7 +29,7 @@ pub fn new_local_user(
             "the password must be at least {MIN_PASSWORD_LEN} characters"
         )));
     }
-    let claims = super::user_claims::validate(claims)?;
+    let claims = super::oidc::user_claims::validate(claims)?;
     let hash = hash_password(password).map_err(OAuthError::server)?;
     Ok(crate::store::users::User {
         id: crate::secrets::random_user_id(),

@@ -336,7 +336,7 @@ async fn partner_api_works_with_the_pairwise_ids_a_pairwise_client_sees() {
         .id
         .clone();
     assert_ne!(user_id, local, "the partner sees its pairwise id");
-    let expected = consentry::protocol::subject::for_client(
+    let expected = consentry::protocol::oidc::subject::for_client(
         &s.provider.ctx(),
         &s.provider
             .store

@@ -6,7 +6,7 @@ use super::decision::Authentication;
 use super::refusal::redirect_refusal;
 use super::request::AuthorizationRequest;
 use crate::error::{OAuthError, OAuthResult};
-use crate::protocol::response::{self, Delivery};
+use crate::protocol::oidc::response::{self, Delivery};
 use crate::protocol::tokens;
 use crate::protocol::Ctx;
 use crate::secrets;

@@ -4,8 +4,8 @@
 
 use super::request::AuthorizationRequest;
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::oidc::response::{self, Delivery, ResponseMode};
 use crate::protocol::params::get;
-use crate::protocol::response::{self, Delivery, ResponseMode};
 use crate::protocol::Ctx;
 use crate::types::Client;
 use std::collections::HashMap;

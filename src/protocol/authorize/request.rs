@@ -3,9 +3,9 @@
 //! used.
 
 use crate::protocol::bank::request::BankRequest;
-use crate::protocol::claims::ClaimsRequest;
-use crate::protocol::response::ResponseMode;
-use crate::protocol::response_types;
+use crate::protocol::oidc::claims::ClaimsRequest;
+use crate::protocol::oidc::response::ResponseMode;
+use crate::protocol::oidc::response_types;
 use crate::types::ScopeSet;
 use serde::{Deserialize, Serialize};
 

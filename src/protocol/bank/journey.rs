@@ -12,7 +12,7 @@ use crate::protocol::authorize::issue::{self, Completion};
 use crate::protocol::authorize::refusal::ReplyTo;
 use crate::protocol::authorize::request::AuthorizationRequest;
 use crate::protocol::interaction::live::{Live, Outcome, Step};
-use crate::protocol::response::Delivery;
+use crate::protocol::oidc::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::connections::{self, BankConnection, JourneyWrite};

@@ -3,7 +3,7 @@
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::plugins::{ConnectionType, JourneyKind};
-use crate::protocol::claims::ClaimsRequest;
+use crate::protocol::oidc::claims::ClaimsRequest;
 use crate::types::{Client, ScopeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::outbound::OutboundPolicy;
-use crate::protocol::scopes;
+use crate::protocol::oidc::scopes;
 use crate::types::uri_text::{check_uri_text, printable};
 use crate::types::{AuthMethod, ClientMetadata, RedirectUri, ScopeSet, SubjectType};
 use serde_json::Value;
@@ -29,7 +29,7 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
             )));
         }
     }
-    crate::protocol::response_types::check_registered(&m)?;
+    crate::protocol::oidc::response_types::check_registered(&m)?;
     let code_flow = m.allows_grant("authorization_code");
     if m.allows_grant("refresh_token") && !code_flow {
         return Err(OAuthError::invalid_client_metadata(

@@ -14,7 +14,7 @@ use crate::protocol::authorize::request::AuthorizationRequest;
 use crate::protocol::authorize::validate::check_managed_user;
 use crate::protocol::bank::journey;
 use crate::protocol::login::{self, ThrottleKeys};
-use crate::protocol::response::Delivery;
+use crate::protocol::oidc::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::interactions::Interaction;

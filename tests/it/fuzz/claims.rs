@@ -4,7 +4,7 @@
 use super::engine::run;
 use super::mutate;
 use consentry::error::ErrorCode;
-use consentry::protocol::claims::{self, ClaimsRequest};
+use consentry::protocol::oidc::claims::{self, ClaimsRequest};
 use consentry::types::ScopeSet;
 use serde_json::json;
 

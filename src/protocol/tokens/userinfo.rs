@@ -1,13 +1,13 @@
 //! The UserInfo endpoint (OIDC Core §5.3): claims for the access token's user and scopes.
 
-use super::claims::{self, ClaimsRequest};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
+use crate::protocol::oidc::claims::{self, ClaimsRequest};
 use crate::protocol::Ctx;
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
-pub use super::resource::Presentation;
+pub use crate::protocol::tokens::resource::Presentation;
 
 /// The UserInfo response: JSON, or a signed JWT for clients that registered
 /// `userinfo_signed_response_alg` (OIDC Core §5.3.2).
@@ -17,7 +17,7 @@ pub enum UserInfo {
 }
 
 pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<UserInfo> {
-    let token = super::resource::authenticate(cx, &presented).await?;
+    let token = crate::protocol::tokens::resource::authenticate(cx, &presented).await?;
     let scopes = ScopeSet::parse(&token.row.scopes);
     if !scopes.contains("openid") {
         return Err(OAuthError::insufficient_scope(
@@ -51,7 +51,9 @@ pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<Us
     }
     out.insert(
         "sub".into(),
-        Value::String(super::subject::for_client(cx, &client, &user.id)),
+        Value::String(crate::protocol::oidc::subject::for_client(
+            cx, &client, &user.id,
+        )),
     );
     match client
         .metadata

@@ -1,8 +1,8 @@
 //! Checking an access token presented at one of our protected resources (UserInfo, the
 //! partner API): live, and presented the way it is bound (RFC 9449 §7, RFC 8705 §3).
 
-use super::tokens::{active_access_token, ActiveAccessToken};
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::tokens::{active_access_token, ActiveAccessToken};
 use crate::protocol::Ctx;
 
 /// An access token as presented, with the key of its checked DPoP proof when sent as DPoP.

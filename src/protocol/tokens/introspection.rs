@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662): active only for live tokens issued to the asking client.
 
-use super::tokens::active_access_token;
 use crate::error::OAuthResult;
+use crate::protocol::tokens::active_access_token;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::grants;
@@ -30,7 +30,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
             out["cnf"] = cnf.clone();
         }
         if let Some(id) = connection_of(cx, &at.row).await? {
-            out[super::bank::CONNECTION_CLAIM] = json!(id);
+            out[crate::protocol::bank::CONNECTION_CLAIM] = json!(id);
         }
         return Ok(out);
     }
@@ -43,7 +43,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({
             "active": true, "token_type": "refresh_token", "scope": t.scopes, "client_id": t.client_id,
-            "sub": g.user_id.as_deref().map(|u| super::subject::for_client(cx, client, u)), "iss": cx.issuer, "exp": t.expires_at, "iat": g.created_at,
+            "sub": g.user_id.as_deref().map(|u| crate::protocol::oidc::subject::for_client(cx, client, u)), "iss": cx.issuer, "exp": t.expires_at, "iat": g.created_at,
             "scope_descriptions": describe(&t.scopes),
         })),
         _ => Ok(inactive),
@@ -55,7 +55,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
 async fn connection_of(cx: &Ctx<'_>, token: &grants::AccessToken) -> OAuthResult<Option<String>> {
     let bank_scoped = crate::types::ScopeSet::parse(&token.scopes)
         .iter()
-        .any(super::scopes::is_bank_scope);
+        .any(crate::protocol::oidc::scopes::is_bank_scope);
     let Some(grant_id) = token.grant_id.clone().filter(|_| bank_scoped) else {
         return Ok(None);
     };
@@ -71,7 +71,7 @@ fn describe(scopes: &str) -> Value {
     let map: serde_json::Map<String, Value> = crate::types::ScopeSet::parse(scopes)
         .iter()
         .map(|s| {
-            let text = super::scopes::description(s);
+            let text = crate::protocol::oidc::scopes::description(s);
             (s.to_string(), Value::String(text.to_string()))
         })
         .collect();

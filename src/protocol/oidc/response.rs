@@ -100,7 +100,7 @@ pub enum Delivery {
 /// The client's registered JARM algorithm; by default PS256 under a FAPI profile (FAPI 1
 /// Advanced §8.6 allows only PS256 and ES256), RS256 otherwise.
 fn jarm_alg(cx: &Ctx<'_>, client: &Client) -> Alg {
-    let default = if super::fapi::profile_of(cx, client).is_some() {
+    let default = if crate::protocol::fapi::profile_of(cx, client).is_some() {
         Alg::PS256
     } else {
         Alg::RS256

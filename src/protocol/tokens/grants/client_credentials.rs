@@ -3,7 +3,7 @@
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::Ctx;
-use crate::protocol::{scope_policy, scopes};
+use crate::protocol::{oidc::scope_policy, oidc::scopes};
 use crate::types::{Client, ScopeSet};
 use std::collections::HashMap;
 
@@ -86,7 +86,7 @@ pub async fn exchange(
 async fn managed_user(cx: &Ctx<'_>, client: &Client, sub: &str) -> OAuthResult<String> {
     let unknown = || OAuthError::invalid_grant("sub is not a user this client manages");
     // A pairwise client names its users by their pairwise sub (OIDC Core §8.1).
-    let id = crate::protocol::subject::user_of(cx, client, sub).ok_or_else(unknown)?;
+    let id = crate::protocol::oidc::subject::user_of(cx, client, sub).ok_or_else(unknown)?;
     let user = cx.store.read(move |tx| tx.users().get(&id)).await?;
     match user {
         Some(u) if u.managed_by_client.as_deref() == Some(client.id.as_str()) => Ok(u.id),

@@ -1,8 +1,8 @@
 //! Token revocation (RFC 7009). Revoking a refresh token revokes its whole grant. Unknown
 //! tokens get a 200 (§2.2); a token issued to another client is refused and left alone (§2.1).
 
-use super::tokens::active_access_token;
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::tokens::active_access_token;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::types::Client;

@@ -4,14 +4,14 @@ mod authorization_code;
 mod client_credentials;
 mod refresh_token;
 
-use super::tokens::{self, TokenResponse};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::Ctx;
 use crate::store::grants::{Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
 use crate::types::Client;
 
-pub use super::tokens::Binding;
+pub use crate::protocol::tokens::Binding;
 use std::collections::HashMap;
 
 /// Runs the requested grant for an authenticated client.
@@ -119,7 +119,7 @@ fn sender_constraint(
     certificate: Option<&PeerCertificate>,
 ) -> OAuthResult<Option<String>> {
     let from_cert = || certificate.map(PeerCertificate::thumbprint);
-    match super::fapi::profile_of(cx, client) {
+    match crate::protocol::fapi::profile_of(cx, client) {
         Some(crate::types::FapiProfile::Fapi1Advanced) => x5t.or_else(from_cert).map(Some).ok_or_else(|| {
             OAuthError::invalid_request("FAPI 1 Advanced tokens are certificate-bound: use mutual TLS (section 5.2.2-5)")
         }),

@@ -2,8 +2,8 @@
 //! users' connections with client-credentials tokens. A client sees only the users it manages;
 //! anything else is "not found", never another partner's data.
 
-use super::resource::{self, Presentation};
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::tokens::resource::{self, Presentation};
 use crate::protocol::Ctx;
 use crate::store::connections::BankConnection;
 use crate::store::users::User;
@@ -65,7 +65,7 @@ pub struct UserView {
 impl UserView {
     fn of(cx: &Ctx<'_>, u: User, client: &Client) -> UserView {
         UserView {
-            user_id: super::subject::for_client(cx, client, &u.id),
+            user_id: crate::protocol::oidc::subject::for_client(cx, client, &u.id),
             client_user_id: u.client_user_id,
             client_id: client.id.to_string(),
             managed_by: "client",
@@ -105,7 +105,7 @@ impl ConnectionView {
             bank_ref: institution.as_ref().map(|i| i.meta.bank_ref.clone()),
             kind: institution.as_ref().map(|i| i.meta.kind.as_str()),
             id: c.id,
-            user_id: super::subject::for_client(cx, client, &c.user_id),
+            user_id: crate::protocol::oidc::subject::for_client(cx, client, &c.user_id),
             bank_id: c.institution_id,
             status: c.status,
             consent_expires_at: c.consent_expires_at,
@@ -133,7 +133,7 @@ pub async fn create_user(cx: &Ctx<'_>, caller: &Caller, new: NewUser) -> OAuthRe
     } = new;
     let claims = match &claims {
         None | Some(serde_json::Value::Null) => Default::default(),
-        Some(c) => super::user_claims::validate(c)?,
+        Some(c) => crate::protocol::oidc::user_claims::validate(c)?,
     };
     if let Some(id) = &client_user_id {
         if id.is_empty() || id.len() > MAX_CLIENT_USER_ID {
@@ -188,7 +188,8 @@ fn not_found() -> OAuthError {
 
 /// One of the caller's users, named by the id the caller knows it by, or not found.
 async fn managed(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthResult<User> {
-    let id = super::subject::user_of(cx, &caller.client, user_id).ok_or_else(not_found)?;
+    let id = crate::protocol::oidc::subject::user_of(cx, &caller.client, user_id)
+        .ok_or_else(not_found)?;
     cx.store
         .read(move |tx| tx.users().get(&id))
         .await?

@@ -1,9 +1,9 @@
 //! The discovery document (OpenID Connect Discovery §3, RFC 8414 §2). Everything advertised
 //! here works; it is serialised once at start.
 
-use super::{response, scopes, tokens::ACR_VALUES};
 use crate::jose::Alg;
 use crate::protocol::Services;
+use crate::protocol::{oidc::response, oidc::scopes, tokens::ACR_VALUES};
 use serde_json::json;
 
 pub fn document(cx: &Services) -> String {
@@ -13,7 +13,7 @@ pub fn document(cx: &Services) -> String {
     let token_auth_algs: Vec<&str> = algs.iter().copied().chain(["HS256"]).collect();
     let scopes: Vec<&str> = scopes::advertised().collect();
     let mut claims = scopes::all_claims();
-    claims.push(super::bank::CONNECTION_CLAIM);
+    claims.push(crate::protocol::bank::CONNECTION_CLAIM);
     let mut doc = json!({
         "issuer": cx.issuer,
         "authorization_endpoint": e.authorization,
@@ -24,7 +24,7 @@ pub fn document(cx: &Services) -> String {
         "introspection_endpoint": e.introspection,
         "revocation_endpoint": e.revocation,
         "scopes_supported": scopes,
-        "response_types_supported": super::response_types::SUPPORTED,
+        "response_types_supported": crate::protocol::oidc::response_types::SUPPORTED,
         "response_modes_supported": response::SUPPORTED_MODES,
         "authorization_signing_alg_values_supported": algs,
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],

@@ -1,12 +1,21 @@
-//! Issuing tokens: RFC 9068 JWT access tokens (their `jti` stored so they can be revoked),
-//! opaque rotating refresh tokens (stored as digests), and ID tokens (OIDC Core §2).
+//! Tokens: issuing them here — RFC 9068 JWT access tokens (their `jti` stored so they can be
+//! revoked), opaque rotating refresh tokens (stored as digests), and ID tokens (OIDC Core §2)
+//! — and the grants that redeem for them (`grants`), then what takes them: introspection,
+//! revocation, the resource check, UserInfo and the scope-checked gateway.
 
-use super::claims::{self, ClaimsRequest};
+pub mod gateway;
+pub mod grants;
+pub mod introspection;
+pub mod resource;
+pub mod revocation;
+pub mod userinfo;
+
+use super::oidc::claims::{self, ClaimsRequest};
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::{half_hash, Alg};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::grants;
+use crate::store::grants as stored;
 use crate::types::{Client, ScopeSet};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -29,7 +38,7 @@ pub struct TokenResponse {
 pub struct Issue<'a> {
     pub client: &'a Client,
     /// The user's grant; `None` for a client acting for itself (client_credentials).
-    pub grant: Option<&'a grants::Grant>,
+    pub grant: Option<&'a stored::Grant>,
     /// The user a grant-less token is for (client_credentials with `sub`).
     pub user: Option<String>,
     /// RFC 8707: the resource the token is for (its `aud`); the issuer otherwise.
@@ -80,7 +89,7 @@ pub async fn issue(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<TokenResponse> {
 /// them in the transaction that consumes it, so a crash leaves either both or neither.
 pub struct Prepared {
     pub response: TokenResponse,
-    pub rows: grants::Issued,
+    pub rows: stored::Issued,
 }
 
 /// The response for tokens whose rows are committed.
@@ -100,7 +109,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
         .and_then(|g| g.user_id.clone())
         .or_else(|| req.user.clone());
     let sub = match &user_id {
-        Some(u) => super::subject::for_client(cx, req.client, u),
+        Some(u) => super::oidc::subject::for_client(cx, req.client, u),
         None => req.client.id.to_string(),
     };
     let jti = ordered_jti(now);
@@ -145,7 +154,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
     };
 
     let refresh_token = req.refresh.then(secrets::random_token);
-    let access_row = grants::AccessToken {
+    let access_row = stored::AccessToken {
         jti,
         grant_id: req.grant.map(|g| g.id.clone()),
         client_id: req.client.id.to_string(),
@@ -155,7 +164,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
         token_hash: Some(secrets::digest(&access_token)),
     };
     let refresh_row = match (&refresh_token, req.grant) {
-        (Some(t), Some(g)) => Some(grants::RefreshToken {
+        (Some(t), Some(g)) => Some(stored::RefreshToken {
             token_hash: secrets::digest(t),
             grant_id: g.id.clone(),
             client_id: req.client.id.to_string(),
@@ -191,7 +200,7 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
     };
     Ok(Prepared {
         response,
-        rows: grants::Issued {
+        rows: stored::Issued {
             access: access_row,
             refresh: refresh_row,
         },
@@ -222,7 +231,7 @@ pub struct IdTokenExtras<'a> {
 pub async fn id_token(
     cx: &Ctx<'_>,
     client: &Client,
-    grant: &grants::Grant,
+    grant: &stored::Grant,
     nonce: Option<&str>,
     extras: IdTokenExtras<'_>,
     now: i64,
@@ -239,7 +248,7 @@ pub async fn id_token(
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let alg = id_token_alg(cx, client);
     let mut c = json!({
-        "iss": cx.issuer, "sub": super::subject::for_client(cx, client, &user_id), "aud": client.id,
+        "iss": cx.issuer, "sub": super::oidc::subject::for_client(cx, client, &user_id), "aud": client.id,
         "iat": now, "exp": now + cx.config.lifetimes.id_token_secs,
     });
     if let Some(t) = grant.auth_time {
@@ -313,7 +322,7 @@ pub const ACR_VALUES: &[&str] = &[DEFAULT_ACR, BANK_ACR];
 
 /// OIDC Core §2 `acr`: what the grant recorded, else what its authentication methods show
 /// (a password only when `pwd` is among them).
-fn acr_of(grant: &grants::Grant) -> &str {
+fn acr_of(grant: &stored::Grant) -> &str {
     if let Some(acr) = grant.acr.as_deref() {
         return acr;
     }
@@ -331,7 +340,7 @@ fn acr_of(grant: &grants::Grant) -> &str {
 /// A verified access token of ours that is still active in the store.
 pub struct ActiveAccessToken {
     pub claims: Value,
-    pub row: grants::AccessToken,
+    pub row: stored::AccessToken,
 }
 
 /// Finds one of our access tokens that is still active in the store (revoked or unknown tokens

@@ -5,11 +5,11 @@
 //! identity in a JWT it signs with its own key (`Consentry-Identity`), which the origin
 //! verifies against the provider's JWKS; so a header the caller sends cannot pass for it.
 
-use super::resource::{self, Presentation};
-use super::tokens::ActiveAccessToken;
 use crate::config::gateway::Route;
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
+use crate::protocol::tokens::resource::{self, Presentation};
+use crate::protocol::tokens::ActiveAccessToken;
 use crate::protocol::Ctx;
 use crate::types::ScopeSet;
 use serde_json::json;

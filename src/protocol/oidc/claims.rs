@@ -1,7 +1,7 @@
 //! The OpenID Connect claims request parameter (Core §5.5) and claim release by scope.
 
-use super::scopes::claims_for_scope;
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::oidc::scopes::claims_for_scope;
 use crate::types::ScopeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

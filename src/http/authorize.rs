@@ -16,17 +16,19 @@ pub async fn authorize(req: &mut Request, depot: &mut Depot, res: &mut Response)
     } else {
         params::query_pairs(req)
     };
-    let (request, client) = match authz::validate(&p.ctx(), &raw).await {
+    // One instant for every rule of this request.
+    let cx = p.ctx();
+    let (request, client) = match authz::validate(&cx, &raw).await {
         Ok(v) => v,
         Err(Refusal::Page(e)) => return respond::error_page(res, &e),
         Err(Refusal::Redirect(d)) => return respond::deliver(res, d),
     };
-    let session = match interaction::session(&p.ctx(), cookies::get(req, cookies::SESSION)).await {
+    let session = match interaction::session(&cx, cookies::get(req, cookies::SESSION)).await {
         Ok(s) => s,
         Err(e) => return respond::error_page(res, &e),
     };
     let browser = cookies::browser_id(&p, req, res);
-    match interaction::begin(&p.ctx(), request, &client, &browser, session).await {
+    match interaction::begin(&cx, request, &client, &browser, session).await {
         Ok(Outcome::Deliver(d)) => respond::deliver(res, d),
         Ok(Outcome::Interaction(uid)) => respond::redirect(res, &format!("/interaction/{uid}")),
         Ok(Outcome::Leave(url)) => respond::redirect(res, &url),

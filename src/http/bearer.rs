@@ -4,12 +4,12 @@ use super::params;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::dpop;
 use crate::protocol::tokens::resource::Presentation;
-use crate::provider::Provider;
+use crate::protocol::Ctx;
 use salvo::prelude::*;
 
 /// How the access token was presented (RFC 6750 §2, RFC 9449 §7), with its DPoP proof
 /// checked against `htu` when the scheme is DPoP, and the TLS client certificate's thumbprint.
-pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthResult<Presentation> {
+pub async fn presentation(cx: &Ctx<'_>, req: &mut Request, htu: &str) -> OAuthResult<Presentation> {
     let header = params::authorization_header(req);
     let body_token = body_token(req).await;
     let query_token = params::query_pairs(req)
@@ -47,7 +47,7 @@ pub async fn presentation(p: &Provider, req: &mut Request, htu: &str) -> OAuthRe
                     )
                 })?;
                 let method = req.method().as_str().to_string();
-                let jkt = dpop::check(&p.ctx(), &proof, &method, htu, Some(&token), 401).await?;
+                let jkt = dpop::check(cx, &proof, &method, htu, Some(&token), 401).await?;
                 Ok(Presentation {
                     token,
                     dpop_jkt: Some(jkt),

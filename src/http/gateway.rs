@@ -31,8 +31,9 @@ const NOT_RELAYED: &[&str] = &[
 #[handler]
 pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    let cx = p.ctx();
     userinfo::interaction_id(req, res);
-    respond::dpop_nonce(res, &p);
+    respond::dpop_nonce(res, &cx);
     let prefix = format!("{}/gateway", p.base_path);
     let path = req
         .uri()
@@ -49,17 +50,17 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));
     // RFC 9449 §4.3: htu is the URL the caller sent to, without its query.
     let htu = format!("{}/gateway{path}", p.issuer);
-    let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
+    let cert = params::client_certificate(&cx, req).map(|c| c.thumbprint());
     // The Authorization header only (RFC 6750 §2.1): a token in a form body would be
     // forwarded to the origin with the body.
     let presented = match params::authorization_header(req) {
-        Some(_) => bearer::presentation(&p, req, &htu).await,
+        Some(_) => bearer::presentation(&cx, req, &htu).await,
         None => Err(OAuthError::no_token()),
     };
     let token = match presented {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
-            rule::admit(&p.ctx(), &route, &presented).await
+            rule::admit(&cx, &route, &presented).await
         }
         Err(e) => Err(e),
     };
@@ -74,7 +75,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return;
         }
     };
-    let identity = match rule::identity(&p.ctx(), &route, &token) {
+    let identity = match rule::identity(&cx, &route, &token) {
         Ok(jwt) => jwt,
         Err(e) => return respond::resource_error(res, &e, dpop),
     };

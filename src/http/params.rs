@@ -149,7 +149,7 @@ pub fn dpop_proof(req: &Request) -> OAuthResult<Option<String>> {
 /// The client's TLS certificate: from the handshake, or — only when the connection comes from
 /// a configured trusted proxy — from the RFC 9440 `Client-Cert` header.
 pub fn client_certificate(
-    p: &crate::provider::Provider,
+    p: &crate::protocol::Services,
     req: &Request,
 ) -> Option<crate::tls::PeerCertificate> {
     let from_proxy = req

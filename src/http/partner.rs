@@ -22,10 +22,11 @@ async fn caller(
     let htu = format!("{origin}{}", req.uri().path());
     let dpop = params::authorization_header(req)
         .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));
-    let result = match bearer::presentation(p, req, &htu).await {
+    let cx = p.ctx();
+    let result = match bearer::presentation(&cx, req, &htu).await {
         Ok(mut presented) => {
             presented.cert_thumbprint = params::client_certificate(p, req).map(|c| c.thumbprint());
-            partner::caller(&p.ctx(), &presented, scope).await
+            partner::caller(&cx, &presented, scope).await
         }
         Err(e) => Err(e),
     };

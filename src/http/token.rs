@@ -2,11 +2,11 @@
 
 use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::Ctx;
 use crate::protocol::{
     client_auth, dpop, par, tokens::grants, tokens::introspection as intro,
     tokens::revocation as revoke,
 };
-use crate::provider::Provider;
 use crate::types::Client;
 use salvo::prelude::*;
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 /// Reads the form and authenticates the client. On failure, the error's 401 challenge names
 /// the scheme the client tried.
 async fn authenticated(
-    p: &Provider,
+    cx: &Ctx<'_>,
     req: &mut Request,
     endpoint: &str,
 ) -> Result<(Client, HashMap<String, String>), (OAuthError, &'static str)> {
@@ -25,8 +25,8 @@ async fn authenticated(
         .and_then(params::unique)
         .map_err(|e| (e, scheme))?;
     let presented = client_auth::presented(header.as_deref(), &form).map_err(|e| (e, scheme))?;
-    let cert = params::client_certificate(p, req);
-    let client = client_auth::authenticate(&p.ctx(), presented, endpoint, cert.as_ref())
+    let cert = params::client_certificate(cx, req);
+    let client = client_auth::authenticate(cx, presented, endpoint, cert.as_ref())
         .await
         .map_err(|e| (e, scheme))?;
     Ok((client, form))
@@ -42,15 +42,17 @@ fn token_param(form: &HashMap<String, String>) -> OAuthResult<&str> {
 #[handler]
 pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    respond::dpop_nonce(res, &p);
-    let (client, form) = match authenticated(&p, req, &p.endpoints().token).await {
+    // One instant for every rule of this request.
+    let cx = p.ctx();
+    respond::dpop_nonce(res, &cx);
+    let (client, form) = match authenticated(&cx, req, &p.endpoints().token).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
-    let result = match dpop_key(&p, req, &p.endpoints().token).await {
+    let result = match dpop_key(&cx, req, &p.endpoints().token).await {
         Ok(jkt) => {
-            let cert = params::client_certificate(&p, req);
-            grants::token(&p.ctx(), &client, &form, jkt, cert.as_ref()).await
+            let cert = params::client_certificate(&cx, req);
+            grants::token(&cx, &client, &form, jkt, cert.as_ref()).await
         }
         Err(e) => Err(e),
     };
@@ -61,9 +63,9 @@ pub async fn token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 }
 
 /// The key thumbprint of the request's DPoP proof (RFC 9449 §4.3), if it sent one.
-async fn dpop_key(p: &Provider, req: &Request, url: &str) -> OAuthResult<Option<String>> {
+async fn dpop_key(cx: &Ctx<'_>, req: &Request, url: &str) -> OAuthResult<Option<String>> {
     match params::dpop_proof(req)? {
-        Some(proof) => dpop::check(&p.ctx(), &proof, "POST", url, None, 400)
+        Some(proof) => dpop::check(cx, &proof, "POST", url, None, 400)
             .await
             .map(Some),
         None => Ok(None),
@@ -73,12 +75,13 @@ async fn dpop_key(p: &Provider, req: &Request, url: &str) -> OAuthResult<Option<
 #[handler]
 pub async fn introspection(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let (client, form) = match authenticated(&p, req, &p.endpoints().introspection).await {
+    let cx = p.ctx();
+    let (client, form) = match authenticated(&cx, req, &p.endpoints().introspection).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
     let result = match token_param(&form) {
-        Ok(t) => intro::introspect(&p.ctx(), &client, t).await,
+        Ok(t) => intro::introspect(&cx, &client, t).await,
         Err(e) => Err(e),
     };
     match result {
@@ -90,12 +93,13 @@ pub async fn introspection(req: &mut Request, depot: &mut Depot, res: &mut Respo
 #[handler]
 pub async fn revocation(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let (client, form) = match authenticated(&p, req, &p.endpoints().revocation).await {
+    let cx = p.ctx();
+    let (client, form) = match authenticated(&cx, req, &p.endpoints().revocation).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
     };
     let result = match token_param(&form) {
-        Ok(t) => revoke::revoke(&p.ctx(), &client, t).await,
+        Ok(t) => revoke::revoke(&cx, &client, t).await,
         Err(e) => Err(e),
     };
     match result {
@@ -115,7 +119,8 @@ pub async fn pushed_authorization_request(
     res: &mut Response,
 ) {
     let p = provider(depot);
-    respond::dpop_nonce(res, &p);
+    let cx = p.ctx();
+    respond::dpop_nonce(res, &cx);
     let header = params::authorization_header(req);
     let scheme = if header.is_some() { "Basic" } else { "" };
     let raw = match params::form_pairs(req).await {
@@ -140,11 +145,9 @@ pub async fn pushed_authorization_request(
         Ok(p) => p,
         Err(e) => return respond::oauth_error(res, &e, scheme),
     };
-    let cert = params::client_certificate(&p, req);
+    let cert = params::client_certificate(&cx, req);
     let client =
-        match client_auth::authenticate(&p.ctx(), presented, &p.endpoints().par, cert.as_ref())
-            .await
-        {
+        match client_auth::authenticate(&cx, presented, &p.endpoints().par, cert.as_ref()).await {
             Ok(c) => c,
             Err(e) => return respond::oauth_error(res, &e, scheme),
         };
@@ -154,8 +157,8 @@ pub async fn pushed_authorization_request(
             !["client_secret", "client_assertion", "client_assertion_type"].contains(&k.as_str())
         })
         .collect();
-    let result = match dpop_key(&p, req, &p.endpoints().par).await {
-        Ok(jkt) => par::push(&p.ctx(), &client, &request, jkt).await,
+    let result = match dpop_key(&cx, req, &p.endpoints().par).await {
+        Ok(jkt) => par::push(&cx, &client, &request, jkt).await,
         Err(e) => Err(e),
     };
     match result {

@@ -9,15 +9,16 @@ use salvo::prelude::*;
 #[handler]
 pub async fn userinfo(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
+    let cx = p.ctx();
     interaction_id(req, res);
-    respond::dpop_nonce(res, &p);
-    let cert = params::client_certificate(&p, req).map(|c| c.thumbprint());
+    respond::dpop_nonce(res, &cx);
+    let cert = params::client_certificate(&cx, req).map(|c| c.thumbprint());
     let dpop = params::authorization_header(req)
         .is_some_and(|h| h.to_ascii_lowercase().starts_with("dpop "));
-    let result = match bearer::presentation(&p, req, &p.endpoints().userinfo).await {
+    let result = match bearer::presentation(&cx, req, &p.endpoints().userinfo).await {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
-            info::claims_for(&p.ctx(), presented).await
+            info::claims_for(&cx, presented).await
         }
         Err(e) => Err(e),
     };

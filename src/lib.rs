@@ -102,9 +102,9 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         jwks_cache: protocol::jwks_fetch::JwksCache::for_clients(config.outbound),
         request_uri_http: config
             .outbound
-            .http_client(protocol::request_uri::FETCH_TIMEOUT),
+            .http_client(protocol::fapi::request_uri::FETCH_TIMEOUT),
         sealer: sealing::Sealer::load_or_create(&keys_dir)?,
-        dpop_nonce_key: protocol::dpop::nonce_key(&keys_dir)?,
+        dpop_nonce_key: protocol::fapi::dpop::nonce_key(&keys_dir)?,
         pairwise: protocol::oidc::subject::PairwiseKey::load_or_create(&keys_dir)?,
         scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),

@@ -2,7 +2,7 @@
 
 use super::params;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::protocol::dpop;
+use crate::protocol::fapi::dpop;
 use crate::protocol::tokens::resource::Presentation;
 use crate::protocol::Ctx;
 use salvo::prelude::*;

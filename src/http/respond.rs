@@ -145,7 +145,7 @@ pub fn deliver(res: &mut Response, d: crate::protocol::oidc::response::Delivery)
 /// RFC 9449 §8.1: offers the current DPoP nonce when the provider requires nonces.
 pub fn dpop_nonce(res: &mut Response, cx: &crate::protocol::Ctx<'_>) {
     if cx.config.dpop_require_nonce {
-        if let Ok(v) = HeaderValue::from_str(&crate::protocol::dpop::current_nonce(cx)) {
+        if let Ok(v) = HeaderValue::from_str(&crate::protocol::fapi::dpop::current_nonce(cx)) {
             res.headers_mut().insert("dpop-nonce", v);
         }
     }

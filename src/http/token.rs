@@ -4,7 +4,7 @@ use super::{params, provider, respond};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::Ctx;
 use crate::protocol::{
-    client_auth, dpop, par, tokens::grants, tokens::introspection as intro,
+    client_auth, fapi::dpop, fapi::par, tokens::grants, tokens::introspection as intro,
     tokens::revocation as revoke,
 };
 use crate::types::Client;

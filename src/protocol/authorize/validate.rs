@@ -9,7 +9,9 @@ use super::request::{AuthorizationRequest, IDENTIFYING, PAR_URN_PREFIX};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::plugins::ConnectionType;
 use crate::protocol::params::{self, get};
-use crate::protocol::{client_cache, fapi, oidc::subject, request_object, request_uri, Ctx};
+use crate::protocol::{
+    client_cache, fapi, fapi::request_object, fapi::request_uri, oidc::subject, Ctx,
+};
 use crate::secrets;
 use crate::types::{Client, FapiProfile};
 use serde_json::Value;

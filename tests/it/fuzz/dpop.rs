@@ -6,7 +6,7 @@ use super::jwt::{Forge, Signer};
 use crate::harness::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use consentry::protocol::dpop;
+use consentry::protocol::fapi::dpop;
 use serde_json::{json, Value};
 
 const CLAIM_KEYS: &[&str] = &["jti", "htm", "htu", "iat", "ath", "nonce", "exp"];

@@ -6,7 +6,7 @@ use super::engine::{run, Rng};
 use super::jwt::{Forge, Signer};
 use super::mutate;
 use crate::harness::*;
-use consentry::protocol::{authorize, client_cache, fapi, par, request_object};
+use consentry::protocol::{authorize, client_cache, fapi, fapi::par, fapi::request_object};
 use consentry::types::{Client, FapiProfile};
 use serde_json::{json, Value};
 

@@ -1,8 +1,8 @@
 //! Pushed authorization requests (RFC 9126): the client posts its authorization parameters
 //! first and gets a short-lived, single-use request_uri bound to it.
 
-use super::authorize::{self, PAR_URN_PREFIX};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::authorize::{self, PAR_URN_PREFIX};
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::types::Client;

@@ -1,9 +1,9 @@
 //! DPoP proofs (RFC 9449 §4.3): a JWT signed with the client's own key for one request, so
 //! tokens bound to that key are useless to anyone who steals them.
 
-use super::client_keys::CLOCK_SKEW_SECS;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::jose::{embedded_jwk, Alg};
+use crate::protocol::client_keys::CLOCK_SKEW_SECS;
 use crate::protocol::Ctx;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -49,7 +49,7 @@ pub async fn check(
         ));
     }
     let now = cx.now;
-    let iat = super::client_keys::numeric_date(&c["iat"])
+    let iat = crate::protocol::client_keys::numeric_date(&c["iat"])
         .ok_or_else(|| invalid(status, "DPoP proof: iat is required"))?;
     if iat > now + CLOCK_SKEW_SECS || iat < now - PROOF_MAX_AGE_SECS {
         return Err(invalid(

@@ -1,5 +1,12 @@
 //! The FAPI security profiles, per client or as the provider's default: FAPI 1.0 Advanced and
-//! FAPI 2.0 Security FapiProfile. Each rule names the clause it enforces.
+//! FAPI 2.0 Security Profile. Each rule names the clause it enforces. The folder holds the
+//! building blocks the profiles require: pushed requests (`par`, RFC 9126), request objects
+//! (`request_object`, `request_uri`, RFC 9101) and DPoP (`dpop`, RFC 9449).
+
+pub mod dpop;
+pub mod par;
+pub mod request_object;
+pub mod request_uri;
 
 use super::client_keys::numeric_date;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};

@@ -1,9 +1,9 @@
 //! Signed request objects (RFC 9101, OIDC Core §6): verified with the client's keys, checked,
 //! and turned into authorization parameters that win over the query's.
 
-use super::client_keys::{self, CLOCK_SKEW_SECS};
-use super::fapi;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::client_keys::{self, CLOCK_SKEW_SECS};
+use crate::protocol::fapi;
 use crate::protocol::Ctx;
 use crate::types::Client;
 use serde_json::Value;

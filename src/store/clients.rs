@@ -191,6 +191,24 @@ impl Clients<'_> {
         updated: &Client,
         now: i64,
     ) -> StoreResult<bool> {
+        Ok(self.still_as(seen)? && self.update(updated, now)?)
+    }
+
+    /// `set_secret`, only if the client is still as `seen`: a secret made for one
+    /// authentication method never lands on a client that changed to another meanwhile.
+    pub fn set_secret_if_unchanged(
+        &self,
+        seen: &Client,
+        secret_hash: &str,
+        secret_sealed: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(self.still_as(seen)?
+            && self.set_secret(&seen.id, Some(secret_hash), secret_sealed, now)?)
+    }
+
+    /// Whether the client exists and is as `seen`; `Refusal::ClientChanged` when it changed.
+    fn still_as(&self, seen: &Client) -> StoreResult<bool> {
         let Some(current) = self.get_any(&seen.id)? else {
             return Ok(false);
         };
@@ -201,6 +219,58 @@ impl Clients<'_> {
         if !unchanged {
             return Err(StoreError::Refused(Refusal::ClientChanged));
         }
-        self.update(updated, now)
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{exec, Refusal, Store, StoreError};
+
+    /// A secret made for the client as it was read never lands on a client that changed
+    /// meanwhile (e.g. to another authentication method): the change is refused, whole.
+    #[tokio::test]
+    async fn a_secret_is_set_only_on_the_client_as_it_was_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let seen = store
+            .write(|tx| {
+                exec(
+                    tx.conn,
+                    "INSERT INTO clients (id, secret_hash, metadata, created_at, updated_at)
+                     VALUES ('c1', 'old', '{}', 1, 1)",
+                    [],
+                )?;
+                Ok(tx.clients().get_any("c1")?.expect("inserted"))
+            })
+            .await
+            .unwrap();
+        let unchanged = seen.clone();
+        let set = store
+            .write(move |tx| {
+                tx.clients()
+                    .set_secret_if_unchanged(&unchanged, "new", None, 2)
+            })
+            .await
+            .unwrap();
+        assert!(set);
+        // `seen` is now stale: its secret digest is the old one.
+        let refused = store
+            .write(move |tx| {
+                tx.clients()
+                    .set_secret_if_unchanged(&seen, "newer", None, 3)
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StoreError::Refused(Refusal::ClientChanged)),
+            "{refused:?}"
+        );
+        let now = store
+            .read(|tx| tx.clients().get_any("c1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.secret_hash.as_deref(), Some("new"));
     }
 }

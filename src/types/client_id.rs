@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A client identifier (RFC 6749 §2.2). One that comes from outside (an operator's fixed
-/// `client_id`) is checked by [`ClientId::parse`]: visible ASCII only (RFC 6749 Appendix A.1,
-/// `VSCHAR`), at most [`ClientId::MAX_LEN`] characters.
+/// `client_id`) is checked by [`ClientId::parse`]: printable ASCII only (RFC 6749 Appendix A.1,
+/// `VSCHAR`: %x20-7E), at most [`ClientId::MAX_LEN`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientId(String);
@@ -24,7 +24,8 @@ impl ClientId {
         }
         if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(
-                "client_id must be visible ASCII characters (RFC 6749 appendix A.1)".into(),
+                "client_id must be printable ASCII characters (RFC 6749 appendix A.1, VSCHAR)"
+                    .into(),
             );
         }
         Ok(ClientId(s.to_string()))
@@ -117,9 +118,9 @@ mod tests {
         assert_eq!(ClientId::parse("a b~").unwrap().as_str(), "a b~");
         for (bad, why) in [
             ("", "non-empty"),
-            ("caf\u{e9}", "visible ASCII"),
-            ("tab\there", "visible ASCII"),
-            ("new\nline", "visible ASCII"),
+            ("caf\u{e9}", "printable ASCII"),
+            ("tab\there", "printable ASCII"),
+            ("new\nline", "printable ASCII"),
         ] {
             let e = ClientId::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad:?}: {e}");

@@ -16,7 +16,7 @@ use crate::protocol::oidc::claims::ClaimsRequest;
 use crate::protocol::oidc::response::ResponseMode;
 use crate::protocol::oidc::scope_policy::{Flow, Policy};
 use crate::protocol::params::{self, get};
-use crate::protocol::{fapi, oidc::response_types, oidc::scopes, pkce};
+use crate::protocol::{client_keys, fapi, oidc::response_types, oidc::scopes, pkce};
 use crate::types::{Client, FapiProfile, ScopeSet};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -374,16 +374,7 @@ fn scope_allowed(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
             granted.insert(s);
             continue;
         }
-        if !scopes::is_supported(s) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {s} is not supported"
-            )));
-        }
-        if !client.metadata.allows_scope(s) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {s} is not allowed for this client"
-            )));
-        }
+        scopes::check_for_client(s, client)?;
         if s == "offline_access" && !client.metadata.allows_grant("refresh_token") {
             continue;
         }
@@ -498,12 +489,7 @@ fn id_token_hint(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
     let claims = i.lookups.own_id_token(hint).ok_or_else(|| {
         OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider")
     })?;
-    let client_id = &i.client.id;
-    let aud_ok = match &claims["aud"] {
-        Value::String(a) => a == client_id,
-        Value::Array(a) => a.iter().any(|x| x.as_str() == Some(client_id)),
-        _ => false,
-    };
+    let aud_ok = client_keys::audience_matches(&claims["aud"], &[i.client.id.as_str()]);
     if claims["iss"].as_str() != Some(i.issuer) || !aud_ok {
         return Err(OAuthError::invalid_request(
             "id_token_hint was not issued to this client",
@@ -835,7 +821,7 @@ mod tests {
         }
         .with("request_uri", "https://rp.example/r");
         assert!(by_reference.run(AS_SENT).0.is_ok());
-        // A pushed request_uri is refused by its own rule first, never counted as an object.
+        // Pushed without an object: refused as well, the rule holds on every channel.
         let mut pushed = Case {
             client: case.client.clone(),
             ..Case::new(&valid())

@@ -219,6 +219,11 @@ mod tests {
             decide(&request(&[], Some(5)), SignedIn::Session(&s), None, NOW),
             Next::Consent(_)
         ));
+        // "Just now", not "in 30 s": max_age=0 still asks again (a negative age would pass).
+        assert!(matches!(
+            decide(&request(&[], Some(0)), SignedIn::Session(&s), None, NOW),
+            Next::Login
+        ));
         let ancient = session("u1", i64::MIN);
         assert!(matches!(
             decide(

@@ -27,7 +27,7 @@ pub struct Completion {
 
 /// Why `respond` issued nothing.
 #[derive(Debug)]
-pub enum NotIssued {
+enum NotIssued {
     /// The interaction had already ended (its form was posted twice); nothing was written.
     AlreadyEnded,
     /// Refused, for the client to hear; the interaction (if any) has ended without a grant.
@@ -36,7 +36,7 @@ pub enum NotIssued {
 
 /// Completes the authorization: creates the grant and a single-use code and/or signs the ID
 /// token the response type asks for, and packs the success response in the request's mode.
-pub async fn respond(
+async fn respond(
     cx: &Ctx<'_>,
     req: &AuthorizationRequest,
     client: &Client,

@@ -14,8 +14,6 @@ pub mod refusal;
 pub mod request;
 pub mod validate;
 
-pub use decision::{decide, Authentication, Next, SignedIn};
-pub use issue::{finish, respond, Completion, NotIssued};
-pub use refusal::{redirect_refusal, Refusal, ReplyTo};
-pub use request::{AuthorizationRequest, PAR_URN_PREFIX};
-pub use validate::{check_managed_user, validate, validate_pushed};
+pub use refusal::Refusal;
+pub use request::PAR_URN_PREFIX;
+pub use validate::{validate, validate_pushed};

@@ -14,4 +14,4 @@ pub mod progress;
 pub mod request;
 pub mod upstream;
 
-pub use request::{BankRequest, CONNECTION_CLAIM};
+pub use request::CONNECTION_CLAIM;

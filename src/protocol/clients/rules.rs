@@ -220,11 +220,25 @@ pub fn secret_for_update(
 }
 
 /// A client's secret columns, and the new secret when one was made (shown once).
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Default, Clone, PartialEq)]
 pub struct SecretColumns {
     pub new_secret: Option<String>,
     pub hash: Option<String>,
     pub sealed: Option<String>,
+}
+
+/// Which columns are set, never their values: the secret must not reach a log.
+impl std::fmt::Debug for SecretColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretColumns")
+            .field(
+                "new_secret",
+                &self.new_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("hash", &self.hash.as_ref().map(|_| "[redacted]"))
+            .field("sealed", &self.sealed.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// The digest and (for `client_secret_jwt`, whose HMAC needs the secret itself) sealed copy

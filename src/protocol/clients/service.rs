@@ -26,8 +26,9 @@ pub struct ClientService<'a> {
     cache: Option<&'a ClientCache>,
 }
 
-/// A client as a change left it, with the secrets the change made (each shown once).
-#[derive(Debug, Clone)]
+/// A client as a change left it, with the secrets the change made (each shown once). No
+/// `Debug`: the secrets must never reach a log.
+#[derive(Clone)]
 pub struct Saved {
     pub client: Client,
     pub secret: Option<String>,
@@ -35,8 +36,8 @@ pub struct Saved {
     pub webhook_secret: Option<String>,
 }
 
-/// A webhook endpoint and the secret its deliveries are signed with.
-#[derive(Debug, Clone)]
+/// A webhook endpoint and the secret its deliveries are signed with (no `Debug`, as above).
+#[derive(Clone)]
 pub struct Webhook {
     pub url: String,
     pub secret: String,
@@ -58,9 +59,14 @@ fn not_found(id: &str) -> OAuthError {
     OAuthError::not_found(format!("no client {id}"))
 }
 
-/// A client id from a path: one that cannot be an id names no client.
+/// A client id from a path, as a lookup key: an empty one names no client.
 pub fn path_id(s: &str) -> OAuthResult<ClientId> {
-    ClientId::parse(s).map_err(|_| not_found(s))
+    // Only emptiness is refused: a client registered before ids were checked must stay
+    // reachable (to show, disable or delete it).
+    if s.is_empty() {
+        return Err(not_found(s));
+    }
+    Ok(ClientId::from_stored(s.to_string()))
 }
 
 impl<'a> ClientService<'a> {
@@ -365,15 +371,15 @@ impl<'a> ClientService<'a> {
         }
         let secret = secrets::random_token();
         let (hash, sealed) = rules::secret_columns(&client.metadata, &secret, self.sealer);
-        let key = id.clone();
         let now = self.now;
         let saved = self
             .store
             .write(move |tx| {
                 tx.clients()
-                    .set_secret(&key, Some(&hash), sealed.as_deref(), now)
+                    .set_secret_if_unchanged(&client, &hash, sealed.as_deref(), now)
             })
-            .await?;
+            .await
+            .map_err(lost_race)?;
         if !saved {
             return Err(not_found(id));
         }

@@ -43,20 +43,30 @@ fn replace(
 #[test]
 fn server_owned_members_are_never_taken_from_a_body() {
     let (_d, sealer) = sealer();
+    // Written out, not read from `SERVER_OWNED`: dropping one from that list must fail here.
+    let owned = [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_id_issued_at",
+        "client_secret_expires_at",
+        "disabled",
+        "disabled_at",
+        "webhook_secret",
+    ];
     let mut raw = metadata("client_secret_basic");
-    for k in SERVER_OWNED {
-        raw[*k] = json!("from the body");
+    for k in owned {
+        raw[k] = json!("from the body");
     }
     for registrar in [Registrar::Dynamic, Registrar::Operator] {
         let new = register(raw.clone(), registrar, &sealer);
-        for k in SERVER_OWNED {
-            assert!(!new.client.metadata.extra.contains_key(*k), "{k}");
+        for k in owned {
+            assert!(!new.client.metadata.extra.contains_key(k), "{k}");
         }
         let mut update = raw.clone();
         update["client_id"] = json!(new.client.id);
         let m = replace(&new.client, update, registrar).unwrap();
-        for k in SERVER_OWNED {
-            assert!(!m.extra.contains_key(*k), "{registrar:?} {k}");
+        for k in owned {
+            assert!(!m.extra.contains_key(k), "{registrar:?} {k}");
         }
     }
 }
@@ -98,15 +108,19 @@ fn only_the_operator_fixes_credentials_and_grants() {
         .err()
         .unwrap();
         assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{k}");
-        assert!(register(m, Registrar::Operator, &sealer)
-            .client
-            .metadata
-            .extra
-            .is_empty());
+        let granted = register(m, Registrar::Operator, &sealer).client.metadata;
+        if *k == "webhook_url" {
+            assert_eq!(
+                granted.webhook_url.as_deref(),
+                Some("https://hooks.example.test/cb")
+            );
+        } else {
+            assert_eq!(granted.connection_types, ["api"]);
+        }
     }
 }
 
-/// RFC 6749 Appendix A.1: an operator-fixed client_id is visible ASCII.
+/// RFC 6749 Appendix A.1: an operator-fixed client_id is printable ASCII (VSCHAR, %x20-7E).
 #[test]
 fn a_fixed_client_id_is_checked() {
     let (_d, sealer) = sealer();
@@ -122,7 +136,7 @@ fn a_fixed_client_id_is_checked() {
     .err()
     .unwrap();
     assert_eq!(e.code, ErrorCode::InvalidClientMetadata);
-    assert!(e.description().contains("visible ASCII"), "{e:?}");
+    assert!(e.description().contains("printable ASCII"), "{e:?}");
 }
 
 /// RFC 7592 §2.2: the client names itself in an update; the operator may leave it out.

@@ -58,6 +58,26 @@ pub fn is_supported(scope: &str) -> bool {
     SUPPORTED.iter().any(|(s, _)| *s == scope)
 }
 
+/// RFC 6749 §3.3: a scope the provider supports and the client is registered for, or
+/// `invalid_scope` naming which of the two it is not.
+pub fn check_for_client(
+    scope: &str,
+    client: &crate::types::Client,
+) -> crate::error::OAuthResult<()> {
+    use crate::error::OAuthError;
+    if !is_supported(scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {scope} is not supported"
+        )));
+    }
+    if !client.metadata.allows_scope(scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {scope} is not allowed for this client"
+        )));
+    }
+    Ok(())
+}
+
 /// The bank scopes discovery lists: the chooser filters and the connection lifecycle scopes.
 /// `id:{bank}` names one institution of the connection lists and is not listed.
 pub const BANK_SCOPES: &[&str] = &[

@@ -35,16 +35,7 @@ pub async fn exchange(
                 "scope {s} needs an end user and is not available with client_credentials"
             )));
         }
-        if !scopes::is_supported(s) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {s} is not supported"
-            )));
-        }
-        if !client.metadata.allows_scope(s) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {s} is not allowed for this client"
-            )));
-        }
+        scopes::check_for_client(s, client)?;
     }
     // Contract (Client credentials): `sub` asks for a data-access token for one of the
     // client's own users.

@@ -57,7 +57,17 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let store = store::Store::open(&config.database_path()).context("cannot open the database")?;
+    let location = match &config.database_url {
+        Some(url) => {
+            store::Location::parse(url).map_err(|e| anyhow::anyhow!("database_url: {e}"))?
+        }
+        None => store::Location::Sqlite(config.database_path()),
+    };
+    let pool = store::PostgresOptions {
+        pool_size: config.database_pool_size,
+    };
+    let store = store::Store::open_at(&location, &pool)
+        .with_context(|| format!("cannot open the database {}", location.display()))?;
     let clock = clock::Clock::default();
     let keys_dir = config.keys_dir();
     let keys = jose::KeySet::load_or_generate(&config.keys_dir(), clock.now())?;

@@ -50,5 +50,16 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-8}" cargo test --locked --test it fuzz:: -- --noca
 echo "== cargo test"
 cargo test --locked
 
+echo "== PostgreSQL (Debian's package, a server of its own in a temporary folder)"
+pg_dir="$(mktemp -d /tmp/consentry-pg.XXXXXX)"
+chmod 755 "$pg_dir"
+stop_pg() { tests/pg/server.sh stop "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+trap stop_pg EXIT
+eval "$(tests/pg/server.sh start "$pg_dir")"
+
+echo "== cargo test --test it, on PostgreSQL"
+# The same integration suite, every in-process server on a schema of its own.
+PG_TEST_DATABASE_URL="$PG_TEST_DATABASE_URL" cargo test --locked --test it
+
 echo "== conformance/run.sh (OpenID Foundation plans, our runner)"
 ./conformance/run.sh

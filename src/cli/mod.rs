@@ -7,8 +7,9 @@ mod plugins;
 mod serve;
 mod users;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use consentry::store::Store;
+use consentry::store::{Location, PostgresOptions, Store};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -59,11 +60,22 @@ pub struct DataDir {
     /// Folder holding the database (as given to `serve --data-dir`).
     #[arg(long, default_value = ".")]
     pub data_dir: PathBuf,
+    /// The PostgreSQL database (as given to `serve --database-url`), instead of the data
+    /// folder's SQLite file.
+    #[arg(long, env = "CONSENTRY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 pub fn open_store(dir: &DataDir) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&dir.data_dir)?;
-    Ok(Store::open(&dir.data_dir.join("consentry.sqlite"))?)
+    let location = match &dir.database_url {
+        Some(url) => Location::parse(url).map_err(anyhow::Error::msg)?,
+        None => {
+            std::fs::create_dir_all(&dir.data_dir)?;
+            Location::Sqlite(dir.data_dir.join("consentry.sqlite"))
+        }
+    };
+    Store::open_at(&location, &PostgresOptions::default())
+        .with_context(|| format!("cannot open the database {}", location.display()))
 }
 
 pub fn now() -> i64 {

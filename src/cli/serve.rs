@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Folder for the database and generated keys.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL database to keep the data in (postgres://...); the SQLite file in the data
+    /// folder when unset.
+    #[arg(long, env = "CONSENTRY_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Address to listen on, e.g. 127.0.0.1:8443.
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -46,6 +50,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(d) = args.data_dir {
         config.data_dir = d;
+    }
+    if let Some(u) = args.database_url {
+        config.database_url = Some(u);
     }
     if let Some(l) = args.listen {
         config.listen = l;
@@ -103,6 +110,7 @@ fn banner(app: &consentry::App, listening: SocketAddr) -> String {
     );
     let _ = writeln!(out, "  listening:   {listening}");
     let _ = writeln!(out, "  data dir:    {}", p.config.data_dir.display());
+    let _ = writeln!(out, "  database:    {}", p.store.location().display());
     if let Some(ca) = &app.ca_path {
         let _ = writeln!(
             out,

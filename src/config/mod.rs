@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Folder holding the SQLite database and generated keys.
     pub data_dir: PathBuf,
+    /// `postgres://user:password@host:port/db?sslmode=...` to keep the data in PostgreSQL
+    /// (several nodes over one database); the SQLite file in `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// PostgreSQL connections each node keeps open at most.
+    pub database_pool_size: usize,
     pub listen: SocketAddr,
     /// Public issuer identifier; defaults to `https://localhost:PORT/oidc`.
     pub issuer: Option<String>,
@@ -162,6 +167,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("."),
+            database_url: None,
+            database_pool_size: 16,
             listen: "127.0.0.1:8443".parse().expect("static address"),
             issuer: None,
             http: false,
@@ -253,6 +260,11 @@ impl Config {
 
     /// Checks what serde cannot; call after every override has been applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "database_pool_size must be at least 1".into(),
+            ));
+        }
         let issuer = self.issuer();
         let url = url::Url::parse(&issuer)
             .map_err(|e| ConfigError::Invalid(format!("issuer {issuer}: {e}")))?;

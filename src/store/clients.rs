@@ -1,17 +1,16 @@
 //! Client records.
 
-use super::{exec, optional, Refusal, StoreError, StoreResult};
+use super::sql::{args, Conn, Row};
+use super::{exec, Refusal, StoreError, StoreResult};
 use crate::types::{Client, ClientId, ClientMetadata};
-use rusqlite::{params, Connection, Row};
 
 const COLUMNS: &str =
     "id, secret_hash, metadata, registration_hash, created_at, secret_sealed, disabled_at";
 
-fn from_row(r: &Row) -> rusqlite::Result<Client> {
+fn from_row(r: &Row) -> StoreResult<Client> {
     let metadata: String = r.get(2)?;
-    let metadata: ClientMetadata = serde_json::from_str(&metadata).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let metadata: ClientMetadata = serde_json::from_str(&metadata)
+        .map_err(|e| StoreError::Corrupt(format!("client metadata: {e}")))?;
     Ok(Client {
         id: ClientId::from_stored(r.get(0)?),
         secret_hash: r.get(1)?,
@@ -25,7 +24,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Client> {
 
 /// Clients, as one transaction sees them (`tx.clients()`).
 pub struct Clients<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Clients<'_> {
@@ -33,10 +32,10 @@ impl Clients<'_> {
         let metadata =
             serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         exec(
-            self.conn,
-            "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
+self.conn,
+"INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-            params![
+args![
                 c.id.as_str(),
                 c.secret_hash,
                 metadata,
@@ -44,7 +43,7 @@ impl Clients<'_> {
                 c.created_at,
                 c.secret_sealed
             ],
-        )?;
+)?;
         Ok(())
     }
 
@@ -54,11 +53,11 @@ impl Clients<'_> {
         let metadata =
             serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = exec(
-            self.conn,
-            "UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
+self.conn,
+"UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
                  webhook_secret_sealed = CASE WHEN ?6 THEN webhook_secret_sealed END
              WHERE id = ?1",
-            params![
+args![
                 c.id.as_str(),
                 c.secret_hash,
                 metadata,
@@ -66,54 +65,52 @@ impl Clients<'_> {
                 now,
                 c.metadata.webhook_url.is_some()
             ],
-        )?;
+)?;
         Ok(n == 1)
     }
 
     /// An enabled client: a disabled one looks absent to everything that authenticates clients or
     /// serves their requests.
     pub fn get(&self, id: &str) -> StoreResult<Option<Client>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM clients WHERE id = ?1 AND disabled_at IS NULL"
-                ))?
-                .query_row([id], from_row),
+        self.conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM clients WHERE id = ?1 AND disabled_at IS NULL"),
+            args![id],
+            from_row,
         )
     }
 
     /// A client whether enabled or not, for administration.
     pub fn get_any(&self, id: &str) -> StoreResult<Option<Client>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE id = ?1"))?
-                .query_row([id], from_row),
+        self.conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM clients WHERE id = ?1"),
+            args![id],
+            from_row,
         )
     }
 
     /// Whether the client exists and is enabled (tokens of any other client are not active).
     pub fn is_enabled(&self, id: &str) -> StoreResult<bool> {
-        Ok(optional(
-            self.conn
-                .prepare_cached("SELECT 1 FROM clients WHERE id = ?1 AND disabled_at IS NULL")?
-                .query_row([id], |r| r.get::<_, i64>(0)),
-        )?
-        .is_some())
+        Ok(self
+            .conn
+            .query_opt(
+                "SELECT 1 FROM clients WHERE id = ?1 AND disabled_at IS NULL",
+                args![id],
+                |r| r.get::<i64>(0),
+            )?
+            .is_some())
     }
 
     /// One page of clients in a stable order (oldest first), and how many there are in all.
     pub fn page(&self, limit: u32, offset: u64) -> StoreResult<(Vec<Client>, u64)> {
         let total: i64 = self
             .conn
-            .prepare_cached("SELECT COUNT(*) FROM clients")?
-            .query_row([], |r| r.get(0))?;
+            .query_one("SELECT COUNT(*) FROM clients", args![], |r| r.get(0))?;
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM clients ORDER BY created_at, id LIMIT ?1 OFFSET ?2"
-        ))?;
-        let clients = stmt
-            .query_map(params![limit, offset], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let clients = self.conn.query_all(
+            &format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id LIMIT ?1 OFFSET ?2"),
+            args![limit, offset],
+            from_row,
+        )?;
         Ok((clients, total.max(0) as u64))
     }
 
@@ -122,7 +119,7 @@ impl Clients<'_> {
         let n = exec(
             self.conn,
             "UPDATE clients SET disabled_at = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, disabled_at, now],
+            args![id, disabled_at, now],
         )?;
         Ok(n == 1)
     }
@@ -136,21 +133,23 @@ impl Clients<'_> {
         now: i64,
     ) -> StoreResult<bool> {
         let n = exec(
-            self.conn,
-            "UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, secret_hash, secret_sealed, now],
-        )?;
+self.conn,
+"UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
+args![id, secret_hash, secret_sealed, now],
+)?;
         Ok(n == 1)
     }
 
     /// The client's webhook signing secret, sealed (see `crate::sealing`).
     pub fn webhook_secret_sealed(&self, id: &str) -> StoreResult<Option<String>> {
-        Ok(optional(
-            self.conn
-                .prepare_cached("SELECT webhook_secret_sealed FROM clients WHERE id = ?1")?
-                .query_row([id], |r| r.get::<_, Option<String>>(0)),
-        )?
-        .flatten())
+        Ok(self
+            .conn
+            .query_opt(
+                "SELECT webhook_secret_sealed FROM clients WHERE id = ?1",
+                args![id],
+                |r| r.get::<Option<String>>(0),
+            )?
+            .flatten())
     }
 
     /// Sets (sealed) or removes the webhook signing secret; false when the client does not exist.
@@ -163,23 +162,21 @@ impl Clients<'_> {
         let n = exec(
             self.conn,
             "UPDATE clients SET webhook_secret_sealed = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, sealed, now],
+            args![id, sealed, now],
         )?;
         Ok(n == 1)
     }
 
     pub fn list(&self) -> StoreResult<Vec<Client>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM clients ORDER BY created_at, id"
-        ))?;
-        let clients = stmt
-            .query_map([], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(clients)
+        self.conn.query_all(
+            &format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id"),
+            args![],
+            from_row,
+        )
     }
 
     pub fn delete(&self, id: &str) -> StoreResult<bool> {
-        Ok(exec(self.conn, "DELETE FROM clients WHERE id = ?1", [id])? == 1)
+        Ok(exec(self.conn, "DELETE FROM clients WHERE id = ?1", args![id])? == 1)
     }
 
     /// `update`, only if the client is still as `seen` (same secret, metadata and state) — two
@@ -225,6 +222,7 @@ impl Clients<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::sql::args;
     use crate::store::{exec, Refusal, Store, StoreError};
 
     /// A secret made for the client as it was read never lands on a client that changed
@@ -239,7 +237,7 @@ mod tests {
                     tx.conn,
                     "INSERT INTO clients (id, secret_hash, metadata, created_at, updated_at)
                      VALUES ('c1', 'old', '{}', 1, 1)",
-                    [],
+                    args![],
                 )?;
                 Ok(tx.clients().get_any("c1")?.expect("inserted"))
             })

@@ -1,8 +1,8 @@
 //! Bank connections: one per completed connect journey, renewed by reauth and refresh.
 
+use super::sql::{args, Conn, Row};
 use super::users::User;
-use super::{exec, optional, Refusal, StoreError, StoreResult, Tx};
-use rusqlite::{params, Connection, Row};
+use super::{exec, Refusal, StoreError, StoreResult, Tx};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +26,7 @@ pub const REAUTH_REQUIRED: &str = "reauth_required";
 
 const COLUMNS: &str = "id, user_id, client_id, institution_id, status, data_sealed, consent_expires_at, created_at, updated_at";
 
-fn from_row(r: &Row) -> rusqlite::Result<BankConnection> {
+fn from_row(r: &Row) -> StoreResult<BankConnection> {
     Ok(BankConnection {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -42,7 +42,7 @@ fn from_row(r: &Row) -> rusqlite::Result<BankConnection> {
 
 /// Bank connections, as one transaction sees them (`tx.connections()`).
 pub struct Connections<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Connections<'_> {
@@ -56,7 +56,7 @@ impl Connections<'_> {
             &format!(
                 "INSERT INTO connections ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
-            params![
+            args![
                 c.id,
                 c.user_id,
                 c.client_id,
@@ -72,20 +72,22 @@ impl Connections<'_> {
     }
 
     pub fn get(&self, id: &str) -> StoreResult<Option<BankConnection>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM connections WHERE id = ?1"))?
-                .query_row([id], from_row),
+        self.conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM connections WHERE id = ?1"),
+            args![id],
+            from_row,
         )
     }
 
     /// A user's connections, oldest first.
     pub fn for_user(&self, user_id: &str) -> StoreResult<Vec<BankConnection>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, rowid"
-        ))?;
-        let rows = stmt.query_map([user_id], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_all(
+            &format!(
+                "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY created_at, rowid"
+            ),
+            args![user_id],
+            from_row,
+        )
     }
 
     /// Records a connection event for the client that made the connection.
@@ -100,13 +102,15 @@ impl Connections<'_> {
     /// Marks connections whose consent has run out as needing reauth (with a
     /// `connectionReauthRequired` event each); returns them.
     pub fn expire_consents(&self, now: i64) -> StoreResult<Vec<BankConnection>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "UPDATE connections SET status = 'reauth_required', updated_at = ?1
-             WHERE status = 'active' AND consent_expires_at IS NOT NULL AND consent_expires_at <= ?1
-             RETURNING {COLUMNS}"
-        ))?;
-        let lapsed: Vec<BankConnection> =
-            stmt.query_map([now], from_row)?.collect::<Result<_, _>>()?;
+        let lapsed = self.conn.query_all(
+            &format!(
+                "UPDATE connections SET status = 'reauth_required', updated_at = ?1
+                 WHERE status = 'active' AND consent_expires_at IS NOT NULL AND consent_expires_at <= ?1
+                 RETURNING {COLUMNS}"
+            ),
+            args![now],
+            from_row,
+        )?;
         for c in &lapsed {
             self.event(c, "connectionReauthRequired", now)?;
         }
@@ -119,7 +123,11 @@ impl Connections<'_> {
         match self.get(id)? {
             Some(c) if c.user_id == user_id => {
                 self.event(&c, "connectionDeleted", now)?;
-                Ok(exec(self.conn, "DELETE FROM connections WHERE id = ?1", [id])? == 1)
+                Ok(exec(
+                    self.conn,
+                    "DELETE FROM connections WHERE id = ?1",
+                    args![id],
+                )? == 1)
             }
             _ => Ok(false),
         }
@@ -190,11 +198,11 @@ impl JourneyWrite {
                     .get(id)?
                     .ok_or(StoreError::Refused(Refusal::ConnectionGone))?;
                 exec(
-                    tx.conn,
-                    "UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
+tx.conn,
+"UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
                      WHERE id = ?1",
-                    params![id, data_sealed, consent_expires_at, now],
-                )?;
+args![id, data_sealed, consent_expires_at, now],
+)?;
                 for payload in new_transactions {
                     tx.outbox().enqueue(
                         &c.client_id,

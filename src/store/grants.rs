@@ -1,8 +1,8 @@
 //! Grants and the artefacts issued from them: authorization codes, access tokens (by `jti`)
 //! and refresh tokens (by digest). Revoking a grant revokes everything issued from it.
 
-use super::{exec, optional, Refusal, StoreError, StoreResult, Tx};
-use rusqlite::{params, Connection, Row};
+use super::sql::{args, Conn, Row};
+use super::{exec, Refusal, StoreError, StoreResult, Tx};
 
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -98,7 +98,7 @@ pub enum Redeemed {
 
 /// Grants and their codes and tokens, as one transaction sees them (`tx.grants()`).
 pub struct Grants<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Grants<'_> {
@@ -136,19 +136,19 @@ impl Grants<'_> {
 
     pub fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
+self.conn,
+"INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
-        )?;
+args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
+)?;
         Ok(())
     }
 
     pub fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"))?
-                .query_row([id], grant_row),
+        self.conn.query_opt(
+            &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"),
+            args![id],
+            grant_row,
         )
     }
 
@@ -157,39 +157,35 @@ impl Grants<'_> {
         exec(
             self.conn,
             "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![grant_id, now],
+            args![grant_id, now],
         )?;
         exec(
             self.conn,
             "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
-            params![grant_id, now],
+            args![grant_id, now],
         )?;
         exec(
             self.conn,
             "DELETE FROM refresh_tokens WHERE grant_id = ?1",
-            [grant_id],
+            args![grant_id],
         )?;
         Ok(())
     }
 
     pub fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, dpop_jkt, expires_at)
+self.conn,
+"INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, dpop_jkt, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.dpop_jkt, c.expires_at],
-        )?;
+args![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.dpop_jkt, c.expires_at],
+)?;
         Ok(())
     }
 
     /// A code as stored, and whether it was used; changes nothing.
     pub fn find_code(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, bool)>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt, consumed_at
-                 FROM authorization_codes WHERE code_hash = ?1",
-            )?
-            .query_row([code_hash], |r| {
+        self.conn.query_opt("SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt, consumed_at
+                 FROM authorization_codes WHERE code_hash = ?1", args![code_hash], |r| {
                 let code = AuthorizationCode {
                     code_hash: r.get(0)?,
                     grant_id: r.get(1)?,
@@ -200,9 +196,8 @@ impl Grants<'_> {
                     expires_at: r.get(6)?,
                     dpop_jkt: r.get(7)?,
                 };
-                Ok((code, r.get::<_, Option<i64>>(8)?.is_some()))
-            }),
-        )
+                Ok((code, r.get::<Option<i64>>(8)?.is_some()))
+            })
     }
 
     /// Marks a code used if it is unexpired and its grant unrevoked (else changes nothing). A
@@ -214,7 +209,7 @@ impl Grants<'_> {
             "UPDATE authorization_codes SET consumed_at = ?2
              WHERE code_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2
                AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
-            params![code_hash, now],
+            args![code_hash, now],
         )? == 1;
         let Some((code, used)) = self.find_code(code_hash)? else {
             return Ok(Consumed::Invalid);
@@ -232,23 +227,19 @@ impl Grants<'_> {
 
     pub fn insert_access_token(&self, t: &AccessToken) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at, token_hash)
+self.conn,
+"INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at, token_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token_hash],
-        )?;
+args![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token_hash],
+)?;
         Ok(())
     }
 
     /// A live access token: known, unexpired, not revoked, and its client enabled.
     pub fn active_access_token(&self, jti: &str, now: i64) -> StoreResult<Option<AccessToken>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
+        self.conn.query_opt("SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
                  WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2
-                   AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)",
-            )?
-            .query_row(params![jti, now], |r| {
+                   AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)", args![jti, now], |r| {
                 Ok(AccessToken {
                     jti: r.get(0)?,
                     grant_id: r.get(1)?,
@@ -258,25 +249,24 @@ impl Grants<'_> {
                     expires_at: r.get(5)?,
                     token_hash: r.get(6)?,
                 })
-            }),
-        )
+            })
     }
 
     pub fn revoke_access_token(&self, jti: &str, now: i64) -> StoreResult<()> {
         exec(
             self.conn,
             "UPDATE access_tokens SET revoked_at = ?2 WHERE jti = ?1 AND revoked_at IS NULL",
-            params![jti, now],
+            args![jti, now],
         )?;
         Ok(())
     }
 
     pub fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt, x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5t],
-        )?;
+self.conn,
+"INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt, x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+args![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5t],
+)?;
         Ok(())
     }
 
@@ -289,15 +279,11 @@ impl Grants<'_> {
     }
 
     fn refresh_row(&self, token_hash: &str) -> StoreResult<Option<RefreshRow>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.rotated_at, t.jkt, t.x5t,
+        self.conn.query_opt("SELECT t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.rotated_at, t.jkt, t.x5t,
                         t.successor_hash, t.successor_jti, s.token_hash IS NOT NULL
                  FROM refresh_tokens t
                  LEFT JOIN refresh_tokens s ON s.token_hash = t.successor_hash AND s.rotated_at IS NULL
-                 WHERE t.token_hash = ?1",
-            )?
-            .query_row([token_hash], |r| {
+                 WHERE t.token_hash = ?1", args![token_hash], |r| {
                 Ok(RefreshRow {
                     token: RefreshToken {
                         token_hash: r.get(0)?,
@@ -313,8 +299,7 @@ impl Grants<'_> {
                     successor_jti: r.get(9)?,
                     successor_unused: r.get(10)?,
                 })
-            }),
-        )
+            })
     }
 
     /// A refresh token as stored, and its rotation if it was rotated (used); changes nothing.
@@ -346,7 +331,7 @@ impl Grants<'_> {
             "UPDATE refresh_tokens SET rotated_at = ?2, successor_hash = ?3, successor_jti = ?4
              WHERE token_hash = ?1 AND rotated_at IS NULL AND expires_at > ?2
                AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
-            params![token_hash, now, successor, rows.access.jti],
+            args![token_hash, now, successor, rows.access.jti],
         )? == 1;
         let Some(RefreshRow {
             token, rotated_at, ..
@@ -392,7 +377,7 @@ impl Grants<'_> {
                 self.conn,
                 "UPDATE refresh_tokens SET rotated_at = ?2, superseded_at = ?2
                  WHERE token_hash = ?1 AND rotated_at IS NULL",
-                params![successor_hash, now],
+                args![successor_hash, now],
             )? == 1;
         if !superseded {
             self.revoke_grant(&grant_id, now)?;
@@ -403,10 +388,10 @@ impl Grants<'_> {
         }
         let successor = rows.refresh.as_ref().map(|r| r.token_hash.as_str());
         exec(
-            self.conn,
-            "UPDATE refresh_tokens SET successor_hash = ?2, successor_jti = ?3 WHERE token_hash = ?1",
-            params![token_hash, successor, rows.access.jti],
-        )?;
+self.conn,
+"UPDATE refresh_tokens SET successor_hash = ?2, successor_jti = ?3 WHERE token_hash = ?1",
+args![token_hash, successor, rows.access.jti],
+)?;
         self.insert_issued(rows)?;
         Ok(Redeemed::Issued)
     }
@@ -442,14 +427,14 @@ impl Grants<'_> {
             self.conn,
             "UPDATE access_tokens SET revoked_at = ?2
              WHERE user_id = ?1 AND grant_id IS NULL AND revoked_at IS NULL",
-            params![user_id, now],
+            args![user_id, now],
         )
     }
 }
 
 const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at, connection_id";
 
-fn grant_row(r: &Row) -> rusqlite::Result<Grant> {
+fn grant_row(r: &Row) -> StoreResult<Grant> {
     Ok(Grant {
         id: r.get(0)?,
         client_id: r.get(1)?,

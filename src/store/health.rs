@@ -1,6 +1,7 @@
 //! Readiness: one row rewritten on every `/readyz`, so the probe fails when writes do, the
 //! free space where the database lives, and the supervised background tasks.
 
+use super::sql::args;
 use super::{exec, StoreError, StoreResult, Tx};
 
 /// Whether the store can serve: why not (empty when ready), and each supervised task's state.
@@ -31,7 +32,7 @@ fn touch(tx: &Tx, now: i64) -> StoreResult<()> {
         tx.conn,
         "INSERT INTO health (id, checked_at) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
-        [now],
+        args![now],
     )?;
     Ok(())
 }
@@ -81,7 +82,7 @@ impl super::Store {
     /// Bytes an unprivileged writer may still use on the database's filesystem, if known.
     pub fn free_bytes(&self) -> Option<u64> {
         use std::os::unix::ffi::OsStrExt;
-        let dir = self.inner.path.parent()?;
+        let dir = self.sqlite_path()?.parent()?;
         let dir = if dir.as_os_str().is_empty() {
             std::path::Path::new(".")
         } else {
@@ -117,10 +118,11 @@ mod tests {
         let err = store
             .write(|tx| {
                 let c = tx.conn;
-                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-                exec(c, "CREATE TABLE filler (b BLOB)", [])?;
-                exec(c, "INSERT INTO filler VALUES (zeroblob(1000000))", [])?;
+                let raw = c.sqlite();
+                let pages: i64 = raw.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                raw.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+                exec(c, "CREATE TABLE filler (b BLOB)", args![])?;
+                exec(c, "INSERT INTO filler VALUES (zeroblob(1000000))", args![])?;
                 Ok(())
             })
             .await

@@ -1,7 +1,7 @@
 //! Pending authorization requests between the authorization endpoint and login/consent.
 
-use super::{exec, optional, StoreResult};
-use rusqlite::{params, Connection};
+use super::sql::{args, Conn};
+use super::{exec, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct Interaction {
@@ -22,28 +22,24 @@ pub struct Interaction {
 
 /// Interactions (a sign-in in progress), as one transaction sees them (`tx.interactions()`).
 pub struct Interactions<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Interactions<'_> {
     pub fn insert(&self, i: &Interaction) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey)
+self.conn,
+"INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at, i.journey],
-        )?;
+args![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at, i.journey],
+)?;
         Ok(())
     }
 
     /// A live, not yet completed interaction.
     pub fn get(&self, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey
-                 FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL",
-            )?
-            .query_row(params![id, now], |r| {
+        self.conn.query_opt("SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey
+                 FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL", args![id, now], |r| {
                 Ok(Interaction {
                     id: r.get(0)?,
                     browser_hash: r.get(1)?,
@@ -56,8 +52,7 @@ impl Interactions<'_> {
                     expires_at: r.get(8)?,
                     journey: r.get(9)?,
                 })
-            }),
-        )
+            })
     }
 
     /// Records who logged in for this interaction.
@@ -70,10 +65,10 @@ impl Interactions<'_> {
         sid: &str,
     ) -> StoreResult<()> {
         exec(
-            self.conn,
-            "UPDATE interactions SET user_id = ?2, auth_time = ?3, amr = ?4, sid = ?5 WHERE id = ?1",
-            params![id, user_id, auth_time, amr, sid],
-        )?;
+self.conn,
+"UPDATE interactions SET user_id = ?2, auth_time = ?3, amr = ?4, sid = ?5 WHERE id = ?1",
+args![id, user_id, auth_time, amr, sid],
+)?;
         Ok(())
     }
 
@@ -82,7 +77,7 @@ impl Interactions<'_> {
         Ok(exec(
             self.conn,
             "UPDATE interactions SET completed_at = ?2 WHERE id = ?1 AND completed_at IS NULL",
-            params![id, now],
+            args![id, now],
         )? == 1)
     }
 
@@ -91,7 +86,7 @@ impl Interactions<'_> {
         exec(
             self.conn,
             "UPDATE interactions SET journey = ?2 WHERE id = ?1 AND completed_at IS NULL",
-            params![id, journey],
+            args![id, journey],
         )?;
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! `window` seconds after its last failure (`expires_at`); a failure after that starts
 //! counting again.
 
-use super::{exec, optional, StoreResult};
-use rusqlite::{params, Connection};
+use super::sql::{args, Conn};
+use super::{exec, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failures {
@@ -14,23 +14,18 @@ pub struct Failures {
 
 /// Failed sign-in counters, as one transaction sees them (`tx.login_failures()`).
 pub struct LoginFailures<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl LoginFailures<'_> {
     /// The live counter for `key_hash`, if any.
     pub fn get(&self, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
-            )?
-            .query_row(params![key_hash, now], |r| {
+        self.conn.query_opt("SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2", args![key_hash, now], |r| {
                 Ok(Failures {
                     count: r.get(0)?,
                     expires_at: r.get(1)?,
                 })
-            }),
-        )
+            })
     }
 
     /// Counts one more failure for `key_hash` at `now`, kept for `window` seconds.
@@ -42,7 +37,7 @@ impl LoginFailures<'_> {
              ON CONFLICT (key_hash) DO UPDATE SET
                  failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
                  expires_at = ?2 + ?3",
-            params![key_hash, now, window],
+            args![key_hash, now, window],
         )?;
         Ok(())
     }
@@ -50,10 +45,10 @@ impl LoginFailures<'_> {
     /// Takes back one failure counted for `key_hash` (an attempt counted up front that succeeded).
     pub fn forgive(&self, key_hash: &str) -> StoreResult<()> {
         exec(
-            self.conn,
-            "UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
-            [key_hash],
-        )?;
+self.conn,
+"UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
+args![key_hash],
+)?;
         Ok(())
     }
 
@@ -61,7 +56,7 @@ impl LoginFailures<'_> {
         exec(
             self.conn,
             "DELETE FROM login_failures WHERE key_hash = ?1",
-            [key_hash],
+            args![key_hash],
         )?;
         Ok(())
     }

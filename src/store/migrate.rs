@@ -1,4 +1,5 @@
-//! Schema migrations, tracked in SQLite's `user_version`.
+//! Schema migrations: SQLite's, tracked in its `user_version`, and PostgreSQL's, tracked in a
+//! table and applied under an advisory lock so that nodes starting together apply each once.
 
 use super::StoreResult;
 use rusqlite::Connection;
@@ -29,4 +30,43 @@ pub fn apply(conn: &mut Connection) -> StoreResult<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
+
+/// Any fixed number: the advisory lock every node takes while it migrates.
+const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7472;
+
+pub fn apply_postgres(s: &super::postgres::Session) -> StoreResult<()> {
+    s.batch("BEGIN")?;
+    let applied = (|| {
+        s.batch(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+             CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        ))?;
+        let rows = s.query(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?;
+        let current: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+        for (i, sql) in POSTGRES_MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(current as usize)
+        {
+            s.batch(sql)?;
+            s.batch(&format!(
+                "INSERT INTO schema_migrations VALUES ({}, extract(epoch from now())::bigint)",
+                i + 1
+            ))?;
+        }
+        Ok(())
+    })();
+    match applied {
+        Ok(()) => s.batch("COMMIT"),
+        Err(e) => {
+            let _ = s.batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! event exists exactly when its change does; workers claim due events with a lease so that
 //! several nodes never deliver the same attempt twice.
 
-use super::{exec, optional, StoreResult};
-use rusqlite::{params, Connection, Row};
+use super::sql::{args, Conn, Dialect, Row};
+use super::{exec, StoreResult};
 use serde_json::{json, Value};
 
 pub const PENDING: &str = "pending";
@@ -26,7 +26,7 @@ pub struct Event {
 
 const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
-fn from_row(r: &Row) -> rusqlite::Result<Event> {
+fn from_row(r: &Row) -> StoreResult<Event> {
     Ok(Event {
         id: r.get(0)?,
         client_id: r.get(1)?,
@@ -43,7 +43,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
 
 /// The webhook outbox, as one transaction sees it (`tx.outbox()`).
 pub struct Outbox<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Outbox<'_> {
@@ -63,34 +63,40 @@ impl Outbox<'_> {
             json!({"id": id, "eventType": event_type, "userId": user_id, "payload": payload})
                 .to_string();
         Ok(exec(
-            self.conn,
-            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at)
-             SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?5 FROM clients
+self.conn,
+"INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), 'pending', CAST(?5 AS BIGINT), CAST(?5 AS BIGINT) FROM clients
              WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL AND disabled_at IS NULL",
-            params![id, client_id, event_type, body, now],
-        )? == 1)
+args![id, client_id, event_type, body, now],
+)? == 1)
     }
 
     /// Claims up to `limit` due events for `lease_secs`; each is returned to exactly one caller.
     pub fn claim_due(&self, now: i64, lease_secs: i64, limit: i64) -> StoreResult<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "UPDATE webhook_events SET next_attempt_at = ?1 + ?2
-             WHERE id IN (SELECT id FROM webhook_events
-                          WHERE status = 'pending' AND next_attempt_at <= ?1
-                          ORDER BY next_attempt_at LIMIT ?3)
-             RETURNING {COLUMNS}"
-        ))?;
-        let rows = stmt.query_map(params![now, lease_secs, limit], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_all(
+            &format!(
+                "UPDATE webhook_events SET next_attempt_at = CAST(?1 AS BIGINT) + CAST(?2 AS BIGINT)
+                 WHERE id IN (SELECT id FROM webhook_events
+                              WHERE status = 'pending' AND next_attempt_at <= ?1
+                              ORDER BY next_attempt_at LIMIT ?3 {SKIP_LOCKED})
+                 RETURNING {COLUMNS}",
+                SKIP_LOCKED = match self.conn.dialect() {
+                    Dialect::Sqlite => "",
+                    Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+                }
+            ),
+            args![now, lease_secs, limit],
+            from_row,
+        )
     }
 
     pub fn mark_delivered(&self, id: &str, now: i64) -> StoreResult<()> {
         exec(
-            self.conn,
-            "UPDATE webhook_events SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+self.conn,
+"UPDATE webhook_events SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
              WHERE id = ?1",
-            params![id, now],
-        )?;
+args![id, now],
+)?;
         Ok(())
     }
 
@@ -99,32 +105,32 @@ impl Outbox<'_> {
         exec(
             self.conn,
             "UPDATE webhook_events SET attempts = attempts + 1, last_error = ?2,
-                 status = CASE WHEN ?3 IS NULL THEN 'dead' ELSE 'pending' END,
-                 next_attempt_at = COALESCE(?3, next_attempt_at)
+                 status = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN 'dead' ELSE 'pending' END,
+                 next_attempt_at = COALESCE(CAST(?3 AS BIGINT), next_attempt_at)
              WHERE id = ?1",
-            params![id, error, retry_at],
+            args![id, error, retry_at],
         )?;
         Ok(())
     }
 
     /// Dead events, newest first, optionally for one client.
     pub fn dead(&self, client_id: Option<&str>, limit: i64) -> StoreResult<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM webhook_events
-             WHERE status = 'dead' AND (?1 IS NULL OR client_id = ?1)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![client_id, limit], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_all(
+            &format!(
+                "SELECT {COLUMNS} FROM webhook_events
+                 WHERE status = 'dead' AND (CAST(?1 AS TEXT) IS NULL OR client_id = ?1)
+                 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+            ),
+            args![client_id, limit],
+            from_row,
+        )
     }
 
     pub fn get(&self, id: &str) -> StoreResult<Option<Event>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM webhook_events WHERE id = ?1"
-                ))?
-                .query_row([id], from_row),
+        self.conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM webhook_events WHERE id = ?1"),
+            args![id],
+            from_row,
         )
     }
 
@@ -134,7 +140,7 @@ impl Outbox<'_> {
             self.conn,
             "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = ?2
              WHERE id = ?1 AND status = 'dead'",
-            params![id, now],
+            args![id, now],
         )? == 1)
     }
 }

@@ -36,6 +36,7 @@ impl std::fmt::Display for Refusal {
 #[cfg(test)]
 mod tests {
     use super::Refusal;
+    use crate::store::sql::args;
     use crate::store::users::User;
     use crate::store::{exec, Store, StoreError};
 
@@ -65,7 +66,7 @@ mod tests {
                     tx.conn,
                     "INSERT INTO clients (id, metadata, created_at, updated_at)
                      VALUES ('client-1', '{}', 1, 1)",
-                    [],
+                    args![],
                 )?;
                 tx.pushed().insert("uri-hash", "client-1", "{}", 100)
             })

@@ -1,11 +1,11 @@
 //! The replay cache: a JWT id may be seen once per scope until it expires.
 
+use super::sql::{args, Conn};
 use super::{exec, StoreError, StoreResult};
-use rusqlite::{params, Connection};
 
 /// The replay cache, as one transaction sees it (`tx.replay()`).
 pub struct Replay<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Replay<'_> {
@@ -14,7 +14,7 @@ impl Replay<'_> {
         match exec(
             self.conn,
             "INSERT INTO seen_jtis (scope, jti, expires_at) VALUES (?1, ?2, ?3)",
-            params![scope, jti, expires_at],
+            args![scope, jti, expires_at],
         ) {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),

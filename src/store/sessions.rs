@@ -1,7 +1,7 @@
 //! Browser sessions (the login state behind the session cookie).
 
-use super::{exec, optional, StoreResult};
-use rusqlite::{params, Connection};
+use super::sql::{args, Conn};
+use super::{exec, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -14,26 +14,22 @@ pub struct Session {
 
 /// Sign-in sessions, as one transaction sees them (`tx.sessions()`).
 pub struct Sessions<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Sessions<'_> {
     pub fn insert(&self, id_hash: &str, s: &Session) -> StoreResult<()> {
         exec(
-            self.conn,
-            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
-        )?;
+self.conn,
+"INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+args![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
+)?;
         Ok(())
     }
 
     /// The live session for a cookie digest, if it has not expired.
     pub fn get(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
-        optional(
-            self.conn.prepare_cached(
-                "SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
-            )?
-            .query_row(params![id_hash, now], |r| {
+        self.conn.query_opt("SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2", args![id_hash, now], |r| {
                 Ok(Session {
                     sid: r.get(0)?,
                     user_id: r.get(1)?,
@@ -41,15 +37,14 @@ impl Sessions<'_> {
                     amr: r.get(3)?,
                     expires_at: r.get(4)?,
                 })
-            }),
-        )
+            })
     }
 
     pub fn delete(&self, id_hash: &str) -> StoreResult<()> {
         exec(
             self.conn,
             "DELETE FROM sessions WHERE id_hash = ?1",
-            [id_hash],
+            args![id_hash],
         )?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Deletes what has expired, so the database stays bounded under sustained load.
 
+use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
-use rusqlite::Connection;
 
 const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
 
@@ -28,7 +28,7 @@ pub struct Swept {
 
 /// Deletes expired rows within one transaction (`tx.sweep()`).
 pub struct Sweep<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Sweep<'_> {
@@ -38,24 +38,35 @@ impl Sweep<'_> {
     pub fn expired(&self, now: i64, limit: i64) -> StoreResult<Swept> {
         let mut swept = Swept::default();
         for (table, key) in EXPIRING {
+            // PostgreSQL has no rowid: its tuple id names a row within one statement.
+            let key = match (*key, self.conn.dialect()) {
+                ("rowid", Dialect::Postgres) => "ctid",
+                (key, _) => key,
+            };
             let n = exec(
                 self.conn,
                 &format!(
                     "DELETE FROM {table} WHERE {key} IN
                      (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
                 ),
-                rusqlite::params![now, limit],
+                args![now, limit],
             )?;
             swept.rows += n;
             swept.more |= n as i64 == limit;
         }
         // Delivered webhook events are kept a while for support, then go.
         let n = exec(
-            self.conn,
-            "DELETE FROM webhook_events WHERE rowid IN
-             (SELECT rowid FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
-            rusqlite::params![now - DELIVERED_EVENTS_KEPT_SECS, limit],
-        )?;
+self.conn,
+&format!(
+                "DELETE FROM webhook_events WHERE {key} IN
+                 (SELECT {key} FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
+                key = match self.conn.dialect() {
+                    Dialect::Sqlite => "rowid",
+                    Dialect::Postgres => "ctid",
+                }
+            ),
+args![now - DELIVERED_EVENTS_KEPT_SECS, limit],
+)?;
         swept.rows += n;
         swept.more |= n as i64 == limit;
         Ok(swept)

@@ -1,7 +1,7 @@
 //! End-user records.
 
-use super::{exec, optional, StoreError, StoreResult};
-use rusqlite::{params, Connection, Row};
+use super::sql::{args, Conn, Row};
+use super::{exec, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -19,7 +19,7 @@ pub struct User {
 const COLUMNS: &str =
     "id, username, password_hash, claims, managed_by_client, client_user_id, created_at";
 
-fn from_row(r: &Row) -> rusqlite::Result<(User, String)> {
+fn from_row(r: &Row) -> StoreResult<(User, String)> {
     Ok((
         User {
             id: r.get(0)?,
@@ -42,63 +42,67 @@ fn finish((mut user, claims): (User, String)) -> StoreResult<User> {
 
 /// Users, as one transaction sees them (`tx.users()`).
 pub struct Users<'a> {
-    pub(super) conn: &'a Connection,
+    pub(super) conn: Conn<'a>,
 }
 
 impl Users<'_> {
     pub fn insert(&self, u: &User) -> StoreResult<()> {
         let claims = serde_json::Value::Object(u.claims.clone()).to_string();
         exec(
-            self.conn,
-            "INSERT INTO users (id, username, password_hash, claims, managed_by_client, client_user_id, created_at)
+self.conn,
+"INSERT INTO users (id, username, password_hash, claims, managed_by_client, client_user_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![u.id, u.username, u.password_hash, claims, u.managed_by_client, u.client_user_id, u.created_at],
-        )?;
+args![u.id, u.username, u.password_hash, claims, u.managed_by_client, u.client_user_id, u.created_at],
+)?;
         Ok(())
     }
 
     pub fn get(&self, id: &str) -> StoreResult<Option<User>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
-                .query_row([id], from_row),
-        )?
-        .map(finish)
-        .transpose()
+        self.conn
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+                args![id],
+                from_row,
+            )?
+            .map(finish)
+            .transpose()
     }
 
     pub fn by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        optional(
-            self.conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))?
-                .query_row([username], from_row),
-        )?
-        .map(finish)
-        .transpose()
+        self.conn
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"),
+                args![username],
+                from_row,
+            )?
+            .map(finish)
+            .transpose()
     }
 
     /// The users a client manages, oldest first, one page at a time.
     pub fn managed_by(&self, client_id: &str, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM users WHERE managed_by_client = ?1
-             ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = stmt
-            .query_map(params![client_id, limit, offset], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.conn.query_all(
+            &format!(
+                "SELECT {COLUMNS} FROM users WHERE managed_by_client = ?1
+                 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
+            ),
+            args![client_id, limit, offset],
+            from_row,
+        )?;
         rows.into_iter().map(finish).collect()
     }
 
     pub fn count_managed_by(&self, client_id: &str) -> StoreResult<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM users WHERE managed_by_client = ?1")?
-            .query_row([client_id], |r| r.get(0))?)
+        self.conn.query_one(
+            "SELECT COUNT(*) FROM users WHERE managed_by_client = ?1",
+            args![client_id],
+            |r| r.get(0),
+        )
     }
 
     /// Deletes a user; their sessions, consents, connections and grants go with them.
     pub fn delete(&self, id: &str) -> StoreResult<bool> {
-        Ok(exec(self.conn, "DELETE FROM users WHERE id = ?1", [id])? == 1)
+        Ok(exec(self.conn, "DELETE FROM users WHERE id = ?1", args![id])? == 1)
     }
 }
 

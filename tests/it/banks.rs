@@ -591,12 +591,11 @@ async fn reauth_renews_the_same_connection_for_the_clients_user() {
     let (sub, con_id) = connect_sandbox(&s, &c).await;
     // Let the consent lapse: the connection needs reauth.
     let cid = con_id.clone();
-    s.database()
-        .execute(
-            "UPDATE connections SET status = 'reauth_required', consent_expires_at = 1 WHERE id = ?1",
-            [&cid],
-        )
-        .unwrap();
+    s.sql_exec(
+        "UPDATE connections SET status = 'reauth_required', consent_expires_at = 1 WHERE id = ?1",
+        &[&cid],
+    )
+    .await;
     // Contract: reauth with response_type id_token; the client's own user needs no login.
     let (_, challenge) = pkce();
     let b = BankJourney::new(&s);

@@ -305,13 +305,8 @@ async fn a_kill_during_issuance_leaves_every_grant_usable() {
         assert_eq!(status, 200, "and the one it got for it: {body}");
     }
     let revoked: i64 = s
-        .database()
-        .query_row(
-            "SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+        .sql_count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+        .await;
     assert_eq!(
         revoked, 0,
         "no grant is revoked by the crash or the retries"

@@ -18,6 +18,8 @@ pub struct TestServer {
     pub issuer: String,
     pub provider: Arc<Provider>,
     pub ca_pem: Vec<u8>,
+    /// The PostgreSQL database (one schema of it) when the suite runs on PostgreSQL.
+    pub database_url: Option<String>,
     /// Kept so the data dir lives as long as the server.
     pub _dir: tempfile::TempDir,
     /// The serving task; aborting it stops the server and its background work.
@@ -66,7 +68,10 @@ impl TestServer {
             },
             ..Default::default()
         };
+        config.database_url = postgres_schema_for(dir.path()).await;
+        config.database_pool_size = 4;
         tweak(&mut config);
+        let database_url = config.database_url.clone();
         let app = consentry::build_app(config).await.expect("build app");
         let provider = app.provider.clone();
         let ca_pem = std::fs::read(app.ca_path.clone().expect("https")).expect("ca.pem");
@@ -77,6 +82,7 @@ impl TestServer {
             base,
             provider,
             ca_pem,
+            database_url,
             _dir: dir,
             task,
         }
@@ -99,10 +105,44 @@ impl TestServer {
         format!("{}{}", self.issuer, path)
     }
 
-    /// The server's database file opened on a connection of the test's own, for looking at
-    /// (or tampering with) rows the store's operations do not expose. Committed writes of the
-    /// server are visible to it (WAL).
-    pub fn database(&self) -> rusqlite::Connection {
+    /// Runs `sql` (with `?1`.. text arguments) on a connection of the test's own to the
+    /// server's database, for tampering with rows the store's operations do not expose; how
+    /// many rows it changed.
+    pub async fn sql_exec(&self, sql: &str, args: &[&str]) -> u64 {
+        match &self.database_url {
+            Some(url) => {
+                let client = postgres_client(url).await;
+                let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                client
+                    .execute(&dollar_placeholders(sql), &args)
+                    .await
+                    .unwrap()
+            }
+            None => {
+                let db = self.sqlite();
+                db.execute(sql, rusqlite::params_from_iter(args)).unwrap() as u64
+            }
+        }
+    }
+
+    /// The number a query (`SELECT count(*) ...`) returns, read on a connection of the test's
+    /// own. Committed writes of the server are visible to it.
+    pub async fn sql_count(&self, sql: &str) -> i64 {
+        match &self.database_url {
+            Some(url) => postgres_client(url)
+                .await
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get(0),
+            None => self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap(),
+        }
+    }
+
+    fn sqlite(&self) -> rusqlite::Connection {
         let db = rusqlite::Connection::open(self.provider.config.database_path()).unwrap();
         db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
         db
@@ -499,4 +539,45 @@ pub async fn tokens_for(server: &TestServer, client: &TestClient, username: &str
     let (status, body) = server.exchange_code(client, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// When the suite runs on PostgreSQL (`PG_TEST_DATABASE_URL` is set), the URL of a schema of
+/// that database for the server whose data dir is `dir`: made on first start, the same on a
+/// restart in the same dir. `None` on SQLite.
+pub async fn postgres_schema_for(dir: &std::path::Path) -> Option<String> {
+    let base = std::env::var("PG_TEST_DATABASE_URL").ok()?;
+    let marker = dir.join("postgres-schema");
+    let schema = match std::fs::read_to_string(&marker) {
+        Ok(s) => s,
+        Err(_) => {
+            let s = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let client = postgres_client(&base).await;
+            client
+                .batch_execute(&format!("CREATE SCHEMA {s}"))
+                .await
+                .unwrap();
+            std::fs::write(&marker, &s).unwrap();
+            s
+        }
+    };
+    Some(with_search_path(&base, &schema))
+}
+
+fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+async fn postgres_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(conn);
+    client
+}
+
+fn dollar_placeholders(sql: &str) -> String {
+    (1..=9).fold(sql.to_string(), |s, i| {
+        s.replace(&format!("?{i}"), &format!("${i}"))
+    })
 }

@@ -55,10 +55,7 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere() {
         303
     );
     // The counters live in the database (DESIGN: shared by every node).
-    let rows: i64 = s
-        .database()
-        .query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = s.sql_count("SELECT count(*) FROM login_failures").await;
     assert!(rows >= 2, "{rows} counter rows");
     // The block backs off: a minute after the fifth failure, one more try is allowed.
     s.provider.clock.advance(61);

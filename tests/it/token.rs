@@ -491,11 +491,11 @@ async fn expired_rows_are_swept() {
     s.user("alice").await;
     tokens_for(&s, &c, "alice").await;
     let count = || {
-        s.database()
-            .query_row("SELECT (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM authorization_codes)", [], |r| r.get::<_, i64>(0))
-            .unwrap()
+        s.sql_count(
+            "SELECT (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM authorization_codes)",
+        )
     };
-    assert!(count() > 0);
+    assert!(count().await > 0);
     s.provider.clock.advance(31 * 24 * 3600);
     let now = s.provider.now();
     let swept = s
@@ -505,7 +505,7 @@ async fn expired_rows_are_swept() {
         .await
         .unwrap();
     assert!(swept.rows > 0 && !swept.more, "{swept:?}");
-    assert_eq!(count(), 0);
+    assert_eq!(count().await, 0);
 }
 
 #[tokio::test]
@@ -535,14 +535,8 @@ async fn a_sweep_deletes_in_bounded_rounds_until_nothing_expired_is_left() {
             ],
         )
         .await;
-    let tokens = || {
-        s.database()
-            .query_row("SELECT count(*) FROM access_tokens", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
-    };
-    assert_eq!(tokens(), 6);
+    let tokens = || s.sql_count("SELECT count(*) FROM access_tokens");
+    assert_eq!(tokens().await, 6);
     s.provider.clock.advance(3600);
     let now = s.provider.now();
     let round = s
@@ -553,9 +547,9 @@ async fn a_sweep_deletes_in_bounded_rounds_until_nothing_expired_is_left() {
         .unwrap();
     assert_eq!(round.rows, 2, "a round stops at its limit");
     assert!(round.more);
-    assert_eq!(tokens(), 4);
+    assert_eq!(tokens().await, 4);
     consentry::sweep_once(&s.provider).await.unwrap();
-    assert_eq!(tokens(), 0, "the sweep repeats until none are left");
+    assert_eq!(tokens().await, 0, "the sweep repeats until none are left");
     assert_eq!(
         s.introspect(&c, live["access_token"].as_str().unwrap())
             .await["active"],

@@ -213,11 +213,11 @@ write_env() {
   {
     echo "# tests/pg/server.sh: the server in $DIR (source this file, or eval the start output)"
     printf "export %s='%s'\n" \
-      CONSENTRY_TEST_PG_DIR "$DIR" \
-      CONSENTRY_TEST_DATABASE_URL "postgres://$APP_ROLE:$APP_PW@127.0.0.1:$PORT/$APP_DB" \
-      CONSENTRY_TEST_TLS_DATABASE_URL "postgres://$TLS_ROLE:$TLS_PW@localhost:$PORT/$APP_DB?sslmode=require" \
-      CONSENTRY_TEST_PG_CA "$DIR/server.crt" \
-      CONSENTRY_TEST_PG_ADMIN_URL "$admin_url" \
+      PG_TEST_DIR "$DIR" \
+      PG_TEST_DATABASE_URL "postgres://$APP_ROLE:$APP_PW@127.0.0.1:$PORT/$APP_DB" \
+      PG_TEST_TLS_DATABASE_URL "postgres://$TLS_ROLE:$TLS_PW@localhost:$PORT/$APP_DB?sslmode=require" \
+      PG_TEST_CA "$DIR/server.crt" \
+      PG_TEST_ADMIN_URL "$admin_url" \
       PGHOST 127.0.0.1 \
       PGPORT "$PORT" \
       PGUSER "$APP_ROLE" \

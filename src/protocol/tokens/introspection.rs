@@ -38,7 +38,7 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
     let now = cx.now;
     let found = cx
         .store
-        .read(|tx| tx.grants().active_refresh_token(&hash, now))
+        .read(move |tx| tx.grants().active_refresh_token(&hash, now))
         .await?;
     match found {
         Some((t, g)) if t.client_id == client.id => Ok(json!({

@@ -360,7 +360,7 @@ pub async fn active_access_token(
     let now = cx.now;
     let Some(row) = cx
         .store
-        .read(|tx| tx.grants().active_access_token(&jti, now))
+        .read(move |tx| tx.grants().active_access_token(&jti, now))
         .await?
     else {
         return Ok(None);

@@ -32,10 +32,10 @@ impl Clients<'_> {
         let metadata =
             serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         exec(
-self.conn,
-"INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
+            self.conn,
+            "INSERT INTO clients (id, secret_hash, metadata, registration_hash, created_at, updated_at, secret_sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-args![
+            args![
                 c.id.as_str(),
                 c.secret_hash,
                 metadata,
@@ -43,7 +43,7 @@ args![
                 c.created_at,
                 c.secret_sealed
             ],
-)?;
+        )?;
         Ok(())
     }
 
@@ -53,11 +53,11 @@ args![
         let metadata =
             serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = exec(
-self.conn,
-"UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
+            self.conn,
+            "UPDATE clients SET secret_hash = ?2, metadata = ?3, registration_hash = ?4, updated_at = ?5,
                  webhook_secret_sealed = CASE WHEN ?6 THEN webhook_secret_sealed END
              WHERE id = ?1",
-args![
+            args![
                 c.id.as_str(),
                 c.secret_hash,
                 metadata,
@@ -65,7 +65,7 @@ args![
                 now,
                 c.metadata.webhook_url.is_some()
             ],
-)?;
+        )?;
         Ok(n == 1)
     }
 
@@ -133,10 +133,10 @@ args![
         now: i64,
     ) -> StoreResult<bool> {
         let n = exec(
-self.conn,
-"UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
-args![id, secret_hash, secret_sealed, now],
-)?;
+            self.conn,
+            "UPDATE clients SET secret_hash = ?2, secret_sealed = ?3, updated_at = ?4 WHERE id = ?1",
+            args![id, secret_hash, secret_sealed, now],
+        )?;
         Ok(n == 1)
     }
 

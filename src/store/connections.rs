@@ -198,11 +198,11 @@ impl JourneyWrite {
                     .get(id)?
                     .ok_or(StoreError::Refused(Refusal::ConnectionGone))?;
                 exec(
-tx.conn,
-"UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
+                    tx.conn,
+                    "UPDATE connections SET status = 'active', data_sealed = ?2, consent_expires_at = ?3, updated_at = ?4
                      WHERE id = ?1",
-args![id, data_sealed, consent_expires_at, now],
-)?;
+                    args![id, data_sealed, consent_expires_at, now],
+                )?;
                 for payload in new_transactions {
                     tx.outbox().enqueue(
                         &c.client_id,

@@ -26,11 +26,11 @@ impl Consents<'_> {
         now: i64,
     ) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)
+            self.conn,
+            "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-args![user_id, client_id, scopes, now],
-)?;
+            args![user_id, client_id, scopes, now],
+        )?;
         Ok(())
     }
 }

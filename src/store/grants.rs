@@ -136,11 +136,11 @@ impl Grants<'_> {
 
     pub fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
+            self.conn,
+            "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
-)?;
+            args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
+        )?;
         Ok(())
     }
 
@@ -174,18 +174,21 @@ args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.ac
 
     pub fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, dpop_jkt, expires_at)
+            self.conn,
+            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, dpop_jkt, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-args![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.dpop_jkt, c.expires_at],
-)?;
+            args![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.dpop_jkt, c.expires_at],
+        )?;
         Ok(())
     }
 
     /// A code as stored, and whether it was used; changes nothing.
     pub fn find_code(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, bool)>> {
-        self.conn.query_opt("SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt, consumed_at
-                 FROM authorization_codes WHERE code_hash = ?1", args![code_hash], |r| {
+        self.conn.query_opt(
+            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, expires_at, dpop_jkt, consumed_at
+                 FROM authorization_codes WHERE code_hash = ?1",
+            args![code_hash],
+            |r| {
                 let code = AuthorizationCode {
                     code_hash: r.get(0)?,
                     grant_id: r.get(1)?,
@@ -227,19 +230,22 @@ args![c.code_hash, c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.
 
     pub fn insert_access_token(&self, t: &AccessToken) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at, token_hash)
+            self.conn,
+            "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, scopes, expires_at, token_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-args![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token_hash],
-)?;
+            args![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token_hash],
+        )?;
         Ok(())
     }
 
     /// A live access token: known, unexpired, not revoked, and its client enabled.
     pub fn active_access_token(&self, jti: &str, now: i64) -> StoreResult<Option<AccessToken>> {
-        self.conn.query_opt("SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
+        self.conn.query_opt(
+            "SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
                  WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2
-                   AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)", args![jti, now], |r| {
+                   AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)",
+            args![jti, now],
+            |r| {
                 Ok(AccessToken {
                     jti: r.get(0)?,
                     grant_id: r.get(1)?,
@@ -263,10 +269,10 @@ args![t.jti, t.grant_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.token
 
     pub fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt, x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-args![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5t],
-)?;
+            self.conn,
+            "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, jkt, x5t) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5t],
+        )?;
         Ok(())
     }
 
@@ -279,11 +285,14 @@ args![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5
     }
 
     fn refresh_row(&self, token_hash: &str) -> StoreResult<Option<RefreshRow>> {
-        self.conn.query_opt("SELECT t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.rotated_at, t.jkt, t.x5t,
+        self.conn.query_opt(
+            "SELECT t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.rotated_at, t.jkt, t.x5t,
                         t.successor_hash, t.successor_jti, s.token_hash IS NOT NULL
                  FROM refresh_tokens t
                  LEFT JOIN refresh_tokens s ON s.token_hash = t.successor_hash AND s.rotated_at IS NULL
-                 WHERE t.token_hash = ?1", args![token_hash], |r| {
+                 WHERE t.token_hash = ?1",
+            args![token_hash],
+            |r| {
                 Ok(RefreshRow {
                     token: RefreshToken {
                         token_hash: r.get(0)?,
@@ -388,10 +397,10 @@ args![t.token_hash, t.grant_id, t.client_id, t.scopes, t.expires_at, t.jkt, t.x5
         }
         let successor = rows.refresh.as_ref().map(|r| r.token_hash.as_str());
         exec(
-self.conn,
-"UPDATE refresh_tokens SET successor_hash = ?2, successor_jti = ?3 WHERE token_hash = ?1",
-args![token_hash, successor, rows.access.jti],
-)?;
+            self.conn,
+            "UPDATE refresh_tokens SET successor_hash = ?2, successor_jti = ?3 WHERE token_hash = ?1",
+            args![token_hash, successor, rows.access.jti],
+        )?;
         self.insert_issued(rows)?;
         Ok(Redeemed::Issued)
     }

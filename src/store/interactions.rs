@@ -28,18 +28,21 @@ pub struct Interactions<'a> {
 impl Interactions<'_> {
     pub fn insert(&self, i: &Interaction) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey)
+            self.conn,
+            "INSERT INTO interactions (id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-args![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at, i.journey],
-)?;
+            args![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.amr, i.sid, i.expires_at, i.journey],
+        )?;
         Ok(())
     }
 
     /// A live, not yet completed interaction.
     pub fn get(&self, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
-        self.conn.query_opt("SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey
-                 FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL", args![id, now], |r| {
+        self.conn.query_opt(
+            "SELECT id, browser_hash, csrf_token, request, user_id, auth_time, amr, sid, expires_at, journey
+                 FROM interactions WHERE id = ?1 AND expires_at > ?2 AND completed_at IS NULL",
+            args![id, now],
+            |r| {
                 Ok(Interaction {
                     id: r.get(0)?,
                     browser_hash: r.get(1)?,
@@ -65,10 +68,10 @@ args![i.id, i.browser_hash, i.csrf_token, i.request, i.user_id, i.auth_time, i.a
         sid: &str,
     ) -> StoreResult<()> {
         exec(
-self.conn,
-"UPDATE interactions SET user_id = ?2, auth_time = ?3, amr = ?4, sid = ?5 WHERE id = ?1",
-args![id, user_id, auth_time, amr, sid],
-)?;
+            self.conn,
+            "UPDATE interactions SET user_id = ?2, auth_time = ?3, amr = ?4, sid = ?5 WHERE id = ?1",
+            args![id, user_id, auth_time, amr, sid],
+        )?;
         Ok(())
     }
 

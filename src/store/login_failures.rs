@@ -20,7 +20,10 @@ pub struct LoginFailures<'a> {
 impl LoginFailures<'_> {
     /// The live counter for `key_hash`, if any.
     pub fn get(&self, key_hash: &str, now: i64) -> StoreResult<Option<Failures>> {
-        self.conn.query_opt("SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2", args![key_hash, now], |r| {
+        self.conn.query_opt(
+            "SELECT failures, expires_at FROM login_failures WHERE key_hash = ?1 AND expires_at > ?2",
+            args![key_hash, now],
+            |r| {
                 Ok(Failures {
                     count: r.get(0)?,
                     expires_at: r.get(1)?,
@@ -33,10 +36,10 @@ impl LoginFailures<'_> {
         exec(
             self.conn,
             "INSERT INTO login_failures (key_hash, failures, expires_at)
-             VALUES (?1, 1, ?2 + ?3)
+             VALUES (?1, 1, CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT))
              ON CONFLICT (key_hash) DO UPDATE SET
-                 failures = CASE WHEN expires_at > ?2 THEN failures + 1 ELSE 1 END,
-                 expires_at = ?2 + ?3",
+                 failures = CASE WHEN login_failures.expires_at > ?2 THEN login_failures.failures + 1 ELSE 1 END,
+                 expires_at = CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)",
             args![key_hash, now, window],
         )?;
         Ok(())
@@ -45,10 +48,10 @@ impl LoginFailures<'_> {
     /// Takes back one failure counted for `key_hash` (an attempt counted up front that succeeded).
     pub fn forgive(&self, key_hash: &str) -> StoreResult<()> {
         exec(
-self.conn,
-"UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
-args![key_hash],
-)?;
+            self.conn,
+            "UPDATE login_failures SET failures = failures - 1 WHERE key_hash = ?1 AND failures > 0",
+            args![key_hash],
+        )?;
         Ok(())
     }
 

@@ -63,12 +63,12 @@ impl Outbox<'_> {
             json!({"id": id, "eventType": event_type, "userId": user_id, "payload": payload})
                 .to_string();
         Ok(exec(
-self.conn,
-"INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at)
+            self.conn,
+            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at)
              SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), 'pending', CAST(?5 AS BIGINT), CAST(?5 AS BIGINT) FROM clients
              WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL AND disabled_at IS NULL",
-args![id, client_id, event_type, body, now],
-)? == 1)
+            args![id, client_id, event_type, body, now],
+        )? == 1)
     }
 
     /// Claims up to `limit` due events for `lease_secs`; each is returned to exactly one caller.
@@ -92,11 +92,11 @@ args![id, client_id, event_type, body, now],
 
     pub fn mark_delivered(&self, id: &str, now: i64) -> StoreResult<()> {
         exec(
-self.conn,
-"UPDATE webhook_events SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+            self.conn,
+            "UPDATE webhook_events SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1, last_error = NULL
              WHERE id = ?1",
-args![id, now],
-)?;
+            args![id, now],
+        )?;
         Ok(())
     }
 

@@ -249,10 +249,15 @@ fn connection_settings(url: &str) -> StoreResult<(tokio_postgres::Config, Option
             _ => Some((k.into_owned(), v.into_owned())),
         })
         .collect();
-    parsed.set_query(None);
-    if !kept.is_empty() {
-        parsed.query_pairs_mut().extend_pairs(kept);
-    }
+    // Percent-encoded, not form-encoded: the driver reads `+` as a plus, not a space.
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let query: Vec<String> = kept
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    parsed.set_query((!query.is_empty()).then(|| query.join("&")).as_deref());
     let config =
         tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| bad(e.to_string()))?;
     let wants_tls = verify || config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable;
@@ -299,7 +304,11 @@ impl From<tokio_postgres::Error> for StoreError {
         match e.code() {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
             Some(c) if *c == SqlState::DISK_FULL => StoreError::DiskFull,
-            _ => StoreError::Database(DriverError::Postgres(e.to_string())),
+            _ => StoreError::Database(DriverError::Postgres(match e.as_db_error() {
+                // The driver's own text is only "db error": the server's says what happened.
+                Some(db) => format!("{} ({})", db.message(), db.code().code()),
+                None => e.to_string(),
+            })),
         }
     }
 }

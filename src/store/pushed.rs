@@ -17,10 +17,10 @@ impl Pushed<'_> {
         expires_at: i64,
     ) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO pushed_requests (id_hash, client_id, request, expires_at) VALUES (?1, ?2, ?3, ?4)",
-args![id_hash, client_id, request, expires_at],
-)?;
+            self.conn,
+            "INSERT INTO pushed_requests (id_hash, client_id, request, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            args![id_hash, client_id, request, expires_at],
+        )?;
         Ok(())
     }
 

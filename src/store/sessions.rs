@@ -20,16 +20,19 @@ pub struct Sessions<'a> {
 impl Sessions<'_> {
     pub fn insert(&self, id_hash: &str, s: &Session) -> StoreResult<()> {
         exec(
-self.conn,
-"INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-args![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
-)?;
+            self.conn,
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            args![id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at],
+        )?;
         Ok(())
     }
 
     /// The live session for a cookie digest, if it has not expired.
     pub fn get(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
-        self.conn.query_opt("SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2", args![id_hash, now], |r| {
+        self.conn.query_opt(
+            "SELECT sid, user_id, auth_time, amr, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+            args![id_hash, now],
+            |r| {
                 Ok(Session {
                     sid: r.get(0)?,
                     user_id: r.get(1)?,

@@ -3,6 +3,9 @@
 use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
 
+/// Any fixed number: the advisory lock of the node that sweeps.
+const SWEEP_LOCK: i64 = 0x7377_6565_7000;
+
 const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
 
 /// Each table, and how to name its rows (access tokens are keyed by jti, without rowids).
@@ -37,6 +40,17 @@ impl Sweep<'_> {
     /// `more` is set.
     pub fn expired(&self, now: i64, limit: i64) -> StoreResult<Swept> {
         let mut swept = Swept::default();
+        // Several nodes share one PostgreSQL database: one sweeps at a time (the others skip
+        // the round), so their deletes never wait on each other's row locks or deadlock.
+        if self.conn.dialect() == Dialect::Postgres
+            && !self.conn.query_one(
+                "SELECT pg_try_advisory_xact_lock(?1)",
+                args![SWEEP_LOCK],
+                |r| r.get::<bool>(0),
+            )?
+        {
+            return Ok(swept);
+        }
         for (table, key) in EXPIRING {
             // PostgreSQL has no rowid: its tuple id names a row within one statement.
             let key = match (*key, self.conn.dialect()) {
@@ -56,8 +70,8 @@ impl Sweep<'_> {
         }
         // Delivered webhook events are kept a while for support, then go.
         let n = exec(
-self.conn,
-&format!(
+            self.conn,
+            &format!(
                 "DELETE FROM webhook_events WHERE {key} IN
                  (SELECT {key} FROM webhook_events WHERE status = 'delivered' AND delivered_at < ?1 LIMIT ?2)",
                 key = match self.conn.dialect() {
@@ -65,8 +79,8 @@ self.conn,
                     Dialect::Postgres => "ctid",
                 }
             ),
-args![now - DELIVERED_EVENTS_KEPT_SECS, limit],
-)?;
+            args![now - DELIVERED_EVENTS_KEPT_SECS, limit],
+        )?;
         swept.rows += n;
         swept.more |= n as i64 == limit;
         Ok(swept)

@@ -49,11 +49,11 @@ impl Users<'_> {
     pub fn insert(&self, u: &User) -> StoreResult<()> {
         let claims = serde_json::Value::Object(u.claims.clone()).to_string();
         exec(
-self.conn,
-"INSERT INTO users (id, username, password_hash, claims, managed_by_client, client_user_id, created_at)
+            self.conn,
+            "INSERT INTO users (id, username, password_hash, claims, managed_by_client, client_user_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-args![u.id, u.username, u.password_hash, claims, u.managed_by_client, u.client_user_id, u.created_at],
-)?;
+            args![u.id, u.username, u.password_hash, claims, u.managed_by_client, u.client_user_id, u.created_at],
+        )?;
         Ok(())
     }
 

@@ -68,6 +68,7 @@ impl TestServer {
             },
             ..Default::default()
         };
+        log_when_asked();
         config.database_url = postgres_schema_for(dir.path()).await;
         config.database_pool_size = 4;
         tweak(&mut config);
@@ -563,9 +564,11 @@ pub async fn postgres_schema_for(dir: &std::path::Path) -> Option<String> {
     Some(with_search_path(&base, &schema))
 }
 
+/// The URL with the schema to use, and commits that do not wait for the disk (the suite's
+/// server is thrown away; what a test checks is the provider's own commit rules).
 fn with_search_path(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+    format!("{url}{sep}options=-c%20search_path%3D{schema}%20-c%20synchronous_commit%3Doff")
 }
 
 async fn postgres_client(url: &str) -> tokio_postgres::Client {
@@ -580,4 +583,62 @@ fn dollar_placeholders(sql: &str) -> String {
     (1..=9).fold(sql.to_string(), |s, i| {
         s.replace(&format!("?{i}"), &format!("${i}"))
     })
+}
+
+/// `TEST_LOG=consentry=debug` prints the in-process servers' logs (for finding out why a test
+/// failed).
+fn log_when_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        ONCE.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
+/// A PostgreSQL server for tests that need one whichever backend the suite runs on (several
+/// nodes over one database): `PG_TEST_DATABASE_URL`, or else one started (once per machine)
+/// by `tests/pg/server.sh` under the system's temporary folder.
+pub fn postgres_base_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("PG_TEST_DATABASE_URL") {
+            return url;
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pg/server.sh");
+        let dir = std::env::temp_dir().join("consentry-it-postgres");
+        let out = std::process::Command::new(script)
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("run tests/pg/server.sh");
+        assert!(
+            out.status.success(),
+            "tests/pg/server.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| {
+                let v = l.strip_prefix("export PG_TEST_DATABASE_URL=")?;
+                Some(v.trim_matches(['\'', '"']).to_string())
+            })
+            .expect("the script prints PG_TEST_DATABASE_URL")
+    })
+    .clone()
+}
+
+/// A new, empty schema of [`postgres_base_url`]'s database, as a URL.
+pub async fn new_postgres_schema() -> String {
+    let base = postgres_base_url();
+    let s = format!("t_{}", uuid::Uuid::new_v4().simple());
+    postgres_client(&base)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {s}"))
+        .await
+        .unwrap();
+    with_search_path(&base, &s)
 }

@@ -12,6 +12,7 @@ mod cli;
 mod client_admin_fixes;
 mod client_display;
 mod client_service;
+mod cluster;
 mod conformance_dynamic_client;
 mod conformance_runner;
 mod crash_grants;

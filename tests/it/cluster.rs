@@ -1,0 +1,259 @@
+//! Several nodes over one PostgreSQL database (issue: scale-out). Each node is a provider of
+//! its own (its own caches, connection pool and TLS certificate) sharing only the database,
+//! the issuer and the operator's secret files (`keys/data.key`, `keys/dpop-nonce.secret`,
+//! `keys/pairwise-subject.secret`), as the README tells operators to run them. Every rule of a
+//! flow must hold whichever node serves each request.
+
+use crate::harness::*;
+use serde_json::json;
+
+/// The secret files every node of one installation is given by its operator.
+const SHARED_SECRETS: &[&str] = &["data.key", "dpop-nonce.secret", "pairwise-subject.secret"];
+
+struct Cluster {
+    nodes: Vec<TestServer>,
+    /// A browser that trusts every node's certificate and keeps one cookie jar for all of
+    /// them (cookies are per host, not per port), as one browser behind a load balancer.
+    browser: reqwest::Client,
+}
+
+impl Cluster {
+    /// `n` nodes on a new schema of the test PostgreSQL server, all with the first one's issuer.
+    async fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, |_| {}).await
+    }
+
+    /// Like `start`, with `tweak` applied to every node's configuration.
+    async fn start_with(n: usize, tweak: fn(&mut consentry::config::Config)) -> Cluster {
+        let url = new_postgres_schema().await;
+        let first = {
+            let url = url.clone();
+            TestServer::start_with(move |c| {
+                c.database_url = Some(url);
+                tweak(c);
+            })
+            .await
+        };
+        let issuer = first.provider.config.issuer();
+        let first_keys = first.provider.config.keys_dir();
+        let mut nodes = vec![first];
+        for _ in 1..n {
+            let dir = tempfile::tempdir().unwrap();
+            let keys = dir.path().join("keys");
+            std::fs::create_dir_all(&keys).unwrap();
+            for file in SHARED_SECRETS {
+                std::fs::copy(first_keys.join(file), keys.join(file)).unwrap();
+            }
+            let (url, issuer) = (url.clone(), issuer.clone());
+            nodes.push(
+                TestServer::start_in(dir, move |c| {
+                    c.database_url = Some(url);
+                    c.issuer = Some(issuer);
+                    tweak(c);
+                })
+                .await,
+            );
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none());
+        for node in &nodes {
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_pem(&node.ca_pem).unwrap());
+        }
+        Cluster {
+            nodes,
+            browser: builder.build().unwrap(),
+        }
+    }
+
+    fn node(&self, i: usize) -> &TestServer {
+        &self.nodes[i % self.nodes.len()]
+    }
+
+    /// The browser, on node `i`.
+    fn on(&self, i: usize) -> Journey<'_> {
+        Journey {
+            server: self.node(i),
+            browser: self.browser.clone(),
+        }
+    }
+
+    /// A client and a user, written through the first node.
+    async fn client_and_user(&self) -> TestClient {
+        let client = self.nodes[0].client(json!({})).await;
+        self.nodes[0].user("alice").await;
+        client
+    }
+
+    /// Authorization, login and consent, each request on the next node; returns the code.
+    async fn code_hopping(&self, client: &TestClient, challenge: &str) -> String {
+        let (status, interaction, body) = self
+            .on(0)
+            .authorize(&auth_params(client, challenge, &[]))
+            .await;
+        assert_eq!(status, 303, "authorize on node 0: {body}");
+        let (status, _, page) = self.on(1).get(&interaction).await;
+        assert_eq!(status, 200, "login page on node 1: {page}");
+        let csrf = hidden(&page, "csrf_token").expect("csrf token");
+        let (status, back, body) = self
+            .on(2)
+            .post(
+                &format!("{interaction}/login"),
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, back.as_str()),
+            (303, interaction.as_str()),
+            "login on node 2: {body}"
+        );
+        let (status, _, page) = self.on(3).get(&interaction).await;
+        assert_eq!(status, 200, "consent page on node 0: {page}");
+        let csrf = hidden(&page, "csrf_token").expect("csrf token");
+        let (status, cb, _) = self
+            .on(4)
+            .post(
+                &format!("{interaction}/consent"),
+                &[("csrf_token", &csrf), ("decision", "approve")],
+            )
+            .await;
+        assert_eq!(status, 303, "consent on node 1");
+        query(&cb)
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code in {cb}"))
+    }
+}
+
+/// A browser that lands on another node at every step completes login and consent, and the
+/// code it gets is redeemed at a third (interactions, CSRF state and browser sessions live in
+/// the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_hopping_between_nodes_at_every_step_completes_the_flow() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client_and_user().await;
+    let (verifier, challenge) = pkce();
+    let code = cluster.code_hopping(&client, &challenge).await;
+    let (status, tokens) = cluster
+        .node(2)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    // The access token node 2 issued is active at node 0 and node 1.
+    let at = tokens["access_token"].as_str().unwrap();
+    for i in 0..2 {
+        let info = cluster.node(i).introspect(&client, at).await;
+        assert_eq!(info["active"], true, "node {i}: {info}");
+    }
+}
+
+/// RFC 6749 §4.1.2: a code used twice is refused and everything issued from it is revoked,
+/// across nodes: node A issues the code, node B redeems it, node C refuses the replay, and
+/// the tokens node B issued are then dead everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replayed_at_another_node_is_refused_and_revokes_what_was_issued() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client_and_user().await;
+    let (verifier, challenge) = pkce();
+    let code = cluster.code_hopping(&client, &challenge).await;
+    let (status, tokens) = cluster
+        .node(1)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, replay) = cluster
+        .node(2)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    assert_eq!(status, 400, "{replay}");
+    assert_eq!(replay["error"], "invalid_grant");
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    for i in 0..3 {
+        let info = cluster.node(i).introspect(&client, at).await;
+        assert_eq!(
+            info["active"], false,
+            "node {i} still takes the token: {info}"
+        );
+    }
+    let (status, body) = cluster.node(0).refresh(&client, rt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+/// RFC 9700 §4.14.2 across nodes: two nodes redeeming one refresh token at the same instant
+/// give exactly one new pair; the loser answers invalid_grant. The grant then follows the rule
+/// a single node applies to a second use: it is revoked, so the winner's pair dies too. (With
+/// `refresh_retry_grace_secs` off: within that grace a confidential client's second use is
+/// taken as the retry of a lost answer and replaces the first pair, on one node as on many.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_redeeming_one_refresh_token_at_once_give_exactly_one_pair() {
+    let cluster = Cluster::start_with(3, |c| c.lifetimes.refresh_retry_grace_secs = 0).await;
+    let client = cluster.client_and_user().await;
+    let (verifier, challenge) = pkce();
+    let code = cluster.code_hopping(&client, &challenge).await;
+    let (_, tokens) = cluster
+        .node(0)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (a, b) = tokio::join!(
+        cluster.node(1).refresh(&client, &rt),
+        cluster.node(2).refresh(&client, &rt)
+    );
+    let won: Vec<_> = [&a, &b].into_iter().filter(|(s, _)| *s == 200).collect();
+    let lost: Vec<_> = [&a, &b].into_iter().filter(|(s, _)| *s != 200).collect();
+    assert_eq!(won.len(), 1, "exactly one node wins: {a:?} {b:?}");
+    assert_eq!(lost[0].0, 400, "{:?}", lost[0]);
+    assert_eq!(lost[0].1["error"], "invalid_grant");
+    let new_rt = won[0].1["refresh_token"].as_str().unwrap();
+    let (status, body) = cluster.node(0).refresh(&client, new_rt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the reuse revoked the grant: {body}"
+    );
+}
+
+/// Revocation at one node takes effect at once on every other (RFC 7009: no cache of token
+/// state in a node's memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client_and_user().await;
+    let (verifier, challenge) = pkce();
+    let code = cluster.code_hopping(&client, &challenge).await;
+    let (_, tokens) = cluster
+        .node(0)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        cluster.node(2).introspect(&client, at).await["active"],
+        true
+    );
+    let res = cluster
+        .node(1)
+        .browser()
+        .post(cluster.node(1).url("/token/revocation"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for i in 0..3 {
+        let info = cluster.node(i).introspect(&client, at).await;
+        assert_eq!(info["active"], false, "node {i}: {info}");
+    }
+}

@@ -11,15 +11,19 @@ pub const REDIRECT_URI: &str = "https://localhost:3000/callback";
 pub const USERNAME: &str = "demo";
 pub const PASSWORD: &str = "demo-password";
 
-/// Creates the demo client and user unless they exist.
+/// Creates the demo client and user unless they exist. Several nodes starting at the same
+/// instant on one database may race here: the one whose insert loses finds the other's.
 pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
     let now = p.now();
-    let exists = p
-        .store
-        .read(|tx| tx.clients().get_any(CLIENT_ID))
-        .await?
-        .is_some();
-    if !exists {
+    let client_exists = || async {
+        anyhow::Ok(
+            p.store
+                .read(|tx| tx.clients().get_any(CLIENT_ID))
+                .await?
+                .is_some(),
+        )
+    };
+    if !client_exists().await? {
         let meta = json!({
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
@@ -30,10 +34,14 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             "token_endpoint_auth_method": "client_secret_basic",
             "scope": "openid profile email address phone offline_access accounts:read transactions:read:all user:create user:read user:delete",
         });
-        ClientService::of(&p.ctx())
+        let registered = ClientService::of(&p.ctx())
             .register(meta, Registrar::Operator)
-            .await
-            .map_err(anyhow::Error::msg)?;
+            .await;
+        if let Err(e) = registered {
+            if !client_exists().await? {
+                return Err(anyhow::Error::msg(e));
+            }
+        }
     }
     let user_exists = p
         .store
@@ -50,7 +58,10 @@ pub async fn ensure(p: &Provider) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || new_local_user(USERNAME, PASSWORD, &claims, now))
                 .await?
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-        p.store.write(move |tx| tx.users().insert(&user)).await?;
+        match p.store.write(move |tx| tx.users().insert(&user)).await {
+            Ok(()) | Err(crate::store::StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }

@@ -6,7 +6,13 @@ use std::process::{Command, Output, Stdio};
 
 /// Runs the consentry binary with `args` (and `stdin` written to it), to its end.
 pub fn consentry(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentry"));
+    // The suite's PostgreSQL run: the data dir's schema, as the in-process servers use.
+    let data_dir = args.windows(2).find(|w| w[0] == "--data-dir").map(|w| w[1]);
+    if let Some(url) = data_dir.and_then(|d| crate::harness::postgres_schema_for(d.as_ref())) {
+        cmd.env("CONSENTRY_DATABASE_URL", url);
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -257,3 +257,171 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
         assert_eq!(info["active"], false, "node {i}: {info}");
     }
 }
+
+/// The real binary as one node of a cluster on `database_url`, serving plain HTTP, with
+/// `issuer` (its own address if `None`).
+fn spawn_node(database_url: &str, issuer: Option<String>) -> crate::spawned::Server {
+    crate::spawned::Server::start(crate::spawned::Options {
+        env: vec![("CONSENTRY_DATABASE_URL", database_url.to_string())],
+        issuer,
+        ..Default::default()
+    })
+}
+
+/// A token request for the demo client (the binary creates it on start) at `port`.
+async fn client_credentials(http: &reqwest::Client, port: u16) -> Option<String> {
+    let res = http
+        .post(format!("http://127.0.0.1:{port}/oidc/token"))
+        .header(
+            "authorization",
+            format!("Basic {}", crate::spawned::DEMO_BASIC),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .ok()?;
+    if res.status() != 200 {
+        return None;
+    }
+    let body: serde_json::Value = res.json().await.ok()?;
+    Some(body["access_token"].as_str()?.to_string())
+}
+
+/// A node killed with SIGKILL in the middle of a load loses no token it acknowledged: every
+/// access token a client received from it is active at another node afterwards (issuance
+/// commits before the answer leaves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_load_loses_no_acknowledged_token() {
+    let url = new_postgres_schema().await;
+    let mut doomed = spawn_node(&url, None);
+    let survivor = spawn_node(&url, Some(format!("http://127.0.0.1:{}/oidc", doomed.port)));
+    let http = reqwest::Client::new();
+    let acknowledged = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let port = doomed.port;
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, acknowledged) = (http.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                while let Some(token) = client_credentials(&http, port).await {
+                    acknowledged.lock().push(token);
+                }
+            })
+        })
+        .collect();
+    // Let the load run, then kill the node under it.
+    while acknowledged.lock().len() < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    doomed.signal("KILL");
+    doomed.exit_status(std::time::Duration::from_secs(10));
+    for task in load {
+        task.await.unwrap();
+    }
+    let tokens = acknowledged.lock().clone();
+    assert!(tokens.len() >= 50, "{} tokens", tokens.len());
+    for token in &tokens {
+        let res = http
+            .post(format!(
+                "http://127.0.0.1:{}/oidc/token/introspection",
+                survivor.port
+            ))
+            .header(
+                "authorization",
+                format!("Basic {}", crate::spawned::DEMO_BASIC),
+            )
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let info: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            info["active"], true,
+            "an acknowledged token was lost: {info}"
+        );
+    }
+}
+
+/// Three nodes started at the same instant on a new database all come up: migrations run
+/// once (under an advisory lock) and the demo client and user are made once, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_the_same_instant_on_a_new_database_all_come_up() {
+    let url = new_postgres_schema().await;
+    let nodes: Vec<_> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..3).map(|_| s.spawn(|| spawn_node(&url, None))).collect();
+        starts.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let http = reqwest::Client::new();
+    for node in &nodes {
+        let ready = http
+            .get(format!("http://127.0.0.1:{}/readyz", node.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200, "{}", node.log_text());
+        assert!(
+            client_credentials(&http, node.port).await.is_some(),
+            "the demo client works at every node"
+        );
+    }
+}
+
+/// `/readyz` answers 503 while the database is unreachable and 200 again once it is back,
+/// without a restart (the pool replaces the broken connections). On a PostgreSQL server of
+/// its own, which this test stops and starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_the_database_is_down_and_recovers_without_a_restart() {
+    let dir = tempfile::Builder::new()
+        .prefix("consentry-pg-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pg/server.sh");
+    let pg = |verb: &str| {
+        let out = std::process::Command::new(&script)
+            .arg(verb)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let exports = pg("start");
+    let url = exports
+        .lines()
+        .find_map(|l| l.strip_prefix("export PG_TEST_DATABASE_URL="))
+        .map(|v| v.trim_matches(['\'', '"']).to_string())
+        .expect("the script prints PG_TEST_DATABASE_URL");
+    let node = spawn_node(&url, None);
+    let http = reqwest::Client::new();
+    let ready = || async {
+        http.get(format!("http://127.0.0.1:{}/readyz", node.port))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+    pg("stop");
+    assert_eq!(ready().await, 503, "{}", node.log_text());
+    pg("start");
+    let started = std::time::Instant::now();
+    while ready().await != 200 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not ready again: {}",
+            node.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(node);
+    pg("stop");
+}

@@ -69,7 +69,7 @@ impl TestServer {
             ..Default::default()
         };
         log_when_asked();
-        config.database_url = postgres_schema_for(dir.path()).await;
+        config.database_url = postgres_schema_for(dir.path());
         config.database_pool_size = 4;
         tweak(&mut config);
         let database_url = config.database_url.clone();
@@ -542,26 +542,43 @@ pub async fn tokens_for(server: &TestServer, client: &TestClient, username: &str
     body
 }
 
-/// When the suite runs on PostgreSQL (`PG_TEST_DATABASE_URL` is set), the URL of a schema of
-/// that database for the server whose data dir is `dir`: made on first start, the same on a
-/// restart in the same dir. `None` on SQLite.
-pub async fn postgres_schema_for(dir: &std::path::Path) -> Option<String> {
-    let base = std::env::var("PG_TEST_DATABASE_URL").ok()?;
+/// When the suite runs on PostgreSQL (`IT_BACKEND=postgres`), the URL of a schema of the test
+/// database ([`postgres_base_url`]) for the server whose data dir is `dir`: made on first
+/// start, the same on a restart in the same dir. `None` on SQLite.
+/// (Synchronous, for the helpers that start the binary or its CLI too.)
+pub fn postgres_schema_for(dir: &std::path::Path) -> Option<String> {
+    if std::env::var("IT_BACKEND").ok()? != "postgres" {
+        return None;
+    }
+    let base = postgres_base_url();
     let marker = dir.join("postgres-schema");
     let schema = match std::fs::read_to_string(&marker) {
         Ok(s) => s,
         Err(_) => {
             let s = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let client = postgres_client(&base).await;
-            client
-                .batch_execute(&format!("CREATE SCHEMA {s}"))
-                .await
-                .unwrap();
+            create_schema(&base, &s);
+            std::fs::create_dir_all(dir).unwrap();
             std::fs::write(&marker, &s).unwrap();
             s
         }
     };
     Some(with_search_path(&base, &schema))
+}
+
+/// Creates `schema` on a thread and runtime of its own (callers may be inside a runtime, or in
+/// none).
+fn create_schema(base: &str, schema: &str) {
+    let (base, sql) = (base.to_string(), format!("CREATE SCHEMA {schema}"));
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { postgres_client(&base).await.batch_execute(&sql).await })
+            .unwrap()
+    })
+    .join()
+    .unwrap();
 }
 
 /// The URL with the schema to use, and commits that do not wait for the disk (the suite's
@@ -635,10 +652,14 @@ pub fn postgres_base_url() -> String {
 pub async fn new_postgres_schema() -> String {
     let base = postgres_base_url();
     let s = format!("t_{}", uuid::Uuid::new_v4().simple());
-    postgres_client(&base)
-        .await
-        .batch_execute(&format!("CREATE SCHEMA {s}"))
-        .await
-        .unwrap();
+    create_schema(&base, &s);
     with_search_path(&base, &s)
+}
+
+/// Where a server with data dir `dir` keeps its data, for opening its store directly.
+pub fn store_location(dir: &std::path::Path) -> consentry::store::Location {
+    match postgres_schema_for(dir) {
+        Some(url) => consentry::store::Location::Postgres(url),
+        None => consentry::store::Location::Sqlite(dir.join("consentry.sqlite")),
+    }
 }

@@ -24,6 +24,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// `ulimit -n` for the process.
     pub max_files: Option<u32>,
+    /// The issuer (its own address if unset), e.g. another node's for a cluster.
+    pub issuer: Option<String>,
 }
 
 pub struct Server {
@@ -61,7 +63,9 @@ impl Server {
             "--listen".into(),
             format!("127.0.0.1:{port}"),
             "--issuer".into(),
-            format!("{scheme}://127.0.0.1:{port}/oidc"),
+            o.issuer
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}/oidc")),
         ];
         if !o.tls {
             args.push("--http".into());
@@ -84,6 +88,10 @@ impl Server {
         };
         cmd.env("CONSENTRY_PLUGINS__RELOAD_INTERVAL_MS", "0")
             .stdin(Stdio::null());
+        // The suite's PostgreSQL run: the data dir's schema, as the in-process servers use.
+        if let Some(url) = crate::harness::postgres_schema_for(&data_dir) {
+            cmd.env("CONSENTRY_DATABASE_URL", url);
+        }
         for (k, v) in &o.env {
             cmd.env(k, v);
         }

@@ -102,7 +102,11 @@ async fn an_event_claimed_by_a_node_that_died_is_redelivered_after_the_delivery_
     let dir = s.stop().await;
 
     // An event waiting in the outbox for the next server to deliver.
-    let store = consentry::store::Store::open(&dir.path().join("consentry.sqlite")).unwrap();
+    let store = consentry::store::Store::open_at(
+        &store_location(dir.path()),
+        &consentry::store::PostgresOptions::default(),
+    )
+    .unwrap();
     let now = consentry::clock::Clock::default().now();
     let id = client.id.clone();
     let recorded = store

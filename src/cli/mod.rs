@@ -5,6 +5,7 @@ mod clients;
 mod keys;
 mod plugins;
 mod serve;
+mod store_ops;
 mod users;
 
 use anyhow::Context;
@@ -36,6 +37,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Apply the database migrations and exit (`serve` applies them too).
+    Migrate(DataDir),
+    /// Write a consistent copy of the SQLite database while the provider serves.
+    Backup(store_ops::BackupArgs),
+    /// Copy every row of one database into a new, empty one (e.g. SQLite into PostgreSQL).
+    MigrateStore(store_ops::MigrateStoreArgs),
     /// Check and list institution scripts.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -48,6 +55,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Users(u) => users::users(u).await,
         Command::Keys(k) => keys::keys(k),
         Command::Plugins(c) => plugins::plugins(c),
+        Command::Migrate(dir) => store_ops::migrate(&dir),
+        Command::Backup(a) => store_ops::backup(&a),
+        Command::MigrateStore(a) => store_ops::migrate_store(&a).await,
     }
 }
 

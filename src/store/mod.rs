@@ -31,6 +31,7 @@ pub mod sessions;
 pub(crate) mod sql;
 mod sqlite;
 pub mod sweep;
+pub mod transfer;
 pub mod users;
 mod value;
 

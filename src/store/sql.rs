@@ -123,6 +123,14 @@ pub enum Row<'r> {
 }
 
 impl Row<'_> {
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            Row::Sqlite(r) => r.as_ref().column_count(),
+            Row::Postgres(r) => r.len(),
+        }
+    }
+
     /// Column `i` (from 0) as a `T`.
     pub fn get<T: Column>(&self, i: usize) -> StoreResult<T> {
         match self {

@@ -4,6 +4,7 @@
 mod harness;
 mod keys;
 mod served;
+mod store_ops;
 
 mod admin;
 mod authorize;

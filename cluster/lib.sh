@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Pieces of a local Consentry cluster, sourced by cluster/run.sh and benches/run.sh (from the
 # repository root): a throw-away PostgreSQL (tests/pg/server.sh), N nodes over one database
 # sharing the operator's secret files, and an nginx round robin in front of them.
@@ -84,6 +85,13 @@ cluster_node_wait() {
   done
   tail -n 30 "$(cluster_node_dir "$i")/node.log" >&2 || true
   cluster_die "node $((i + 1)) did not come up on port ${NODE_PORTS[$i]} (log: $(cluster_node_dir "$i")/node.log)"
+}
+
+# The shared files node 1 has, by name.
+cluster_shared_present() {
+  local f out=()
+  for f in "${CLUSTER_SHARED_FILES[@]}"; do [ -f "$(cluster_node_dir 0)/keys/$f" ] && out+=("$f"); done
+  echo "${out[*]}"
 }
 
 # Starts ${#NODE_PORTS[@]} nodes over database URL $1: the first alone (it makes the secrets
@@ -206,7 +214,7 @@ EOF
   local nginx
   nginx=$(cluster_nginx_bin)
   "$nginx" -t -q -p "$lb" -e "$lb/error.log" -c "$lb/nginx.conf" || cluster_die "nginx refused its configuration ($lb/nginx.conf)"
-  setsid "$nginx" -p "$lb" -e "$lb/error.log" -c "$lb/nginx.conf" </dev/null >>"$lb/error.log" 2>&1 &
+  setsid "$nginx" -p "$lb" -e "$lb/error.log" -c "$lb/nginx.conf" </dev/null >"$lb/nginx.out" 2>&1 &
   cluster_record_pid nginx $!
   for _ in $(seq 100); do
     cluster_port_busy "$FRONT_PORT" && return 0

@@ -77,7 +77,7 @@ cluster_nodes_start "$PG_TEST_DATABASE_URL"
 for i in "${!NODE_PORTS[@]}"; do
   echo "   node $((i + 1)): $(cluster_node_url "$i") pid $(cat "$CLUSTER_DIR/pids/node$((i + 1)).pid"), data $(cluster_node_dir "$i")"
 done
-echo "   secret files copied from node 1 to the others: $(cd "$(cluster_node_dir 0)/keys" && ls "${CLUSTER_SHARED_FILES[@]}" 2>/dev/null | xargs)"
+echo "   secret files copied from node 1 to the others: $(cluster_shared_present)"
 
 echo "== nginx round robin on https://127.0.0.1:$FRONT_PORT (TLS to each node, verified against their CAs)"
 cluster_lb_start
@@ -106,7 +106,7 @@ step() {
   BODY=$(cat "$WALK/$STEP.body")
   node=$(tr -d '\r' <"$WALK/$STEP.headers" | sed -n 's/^[Xx]-[Nn]ode: //p' | tail -n 1)
   LOCATION=$(tr -d '\r' <"$WALK/$STEP.headers" | sed -n 's/^[Ll]ocation: //p' | tail -n 1)
-  printf '  %2d. %-34s HTTP %s  served by %s\n' "$STEP" "$name" "$STATUS" "${node:-?}"
+  printf '  %2d. %-38s HTTP %s  served by %s\n' "$STEP" "$name" "$STATUS" "${node:-?}"
   NODES_SEEN+=("${node:-?}")
   if [ "$STATUS" != "$want" ]; then
     echo "      expected HTTP $want; body: ${BODY:0:400}" >&2
@@ -163,6 +163,7 @@ step "code exchange (/oidc/token)" 200 -u "$CLIENT" "$TOKEN" -d grant_type=autho
 ACCESS=$(json access_token)
 REFRESH=$(json refresh_token)
 [ -n "$REFRESH" ] || cluster_die "no refresh token"
+[ -n "$(json id_token)" ] || cluster_die "no ID token"
 echo "      token_type $(json token_type), expires_in $(json expires_in), scope \"$(json scope)\", id_token and refresh_token present"
 
 step "userinfo (/oidc/me)" 200 -H "Authorization: Bearer $ACCESS" "$USERINFO"

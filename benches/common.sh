@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by benches/run.sh and benches/sustain.sh (from the repository root, KIT_SRC set):
 # a release build, a fresh data folder, a private copy of the side-by-side kit, and the kit's
 # `bench` client. Sets BIN (unless given: another build, for A/B runs), DATA, KIT and BENCH_AUTH;

@@ -70,7 +70,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         .with_context(|| format!("cannot open the database {}", location.display()))?;
     let clock = clock::Clock::default();
     let keys_dir = config.keys_dir();
-    let keys = jose::KeySet::load_or_generate(&config.keys_dir(), clock.now())?;
+    let sealer = sealing::Sealer::load_or_create(&keys_dir)?;
+    // The database's key set (every node's), stored by the first node to start.
+    let keys = keys::load_or_create(&store, &sealer, &keys_dir, clock.now())
+        .await?
+        .key_set()?;
     let issuer = config.issuer();
     let issuer_url = url::Url::parse(&issuer)?;
     let (tls, ca_path) = if config.http {
@@ -113,7 +117,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         request_uri_http: config
             .outbound
             .http_client(protocol::fapi::request_uri::FETCH_TIMEOUT),
-        sealer: sealing::Sealer::load_or_create(&keys_dir)?,
+        sealer,
         dpop_nonce_key: protocol::fapi::dpop::nonce_key(&keys_dir)?,
         pairwise: protocol::oidc::subject::PairwiseKey::load_or_create(&keys_dir)?,
         scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,

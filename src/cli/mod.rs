@@ -53,7 +53,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Clients(c) => clients::clients(c).await,
         Command::Users(u) => users::users(u).await,
-        Command::Keys(k) => keys::keys(k),
+        Command::Keys(k) => keys::keys(k).await,
         Command::Plugins(c) => plugins::plugins(c),
         Command::Migrate(dir) => store_ops::migrate(&dir),
         Command::Backup(a) => store_ops::backup(&a),

@@ -1,13 +1,12 @@
-//! Signing keys: generated on first run into the keys folder, loaded after that.
+//! The provider's signing keys, ready to sign and verify, built from the stored key set.
 
 use super::jwk::{key_error, Alg};
-use super::key_file::{self, Status, StoredKey};
+use super::stored_keys::{Status, StoredKey};
 use super::JoseError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::Jwk;
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, PS256, RS256};
-use std::path::Path;
 
 struct SigningKey {
     kid: String,
@@ -28,11 +27,6 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// Loads the key file from `dir` (creating it on first run).
-    pub fn load_or_generate(dir: &Path, now: i64) -> Result<KeySet, JoseError> {
-        KeySet::from_stored(&key_file::load_or_create(dir, now)?)
-    }
-
     /// Builds the set: `current` keys sign, every stored key verifies and is published.
     pub fn from_stored(stored: &[StoredKey]) -> Result<KeySet, JoseError> {
         let private: Vec<(Jwk, bool)> = stored
@@ -196,8 +190,8 @@ mod tests {
     /// The ring-signed ES256 tokens verify with the OpenSSL-backed verifier clients would use.
     #[test]
     fn ring_es256_signatures_verify_with_josekit() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = KeySet::load_or_generate(dir.path(), 1_700_000_000).unwrap();
+        let stored = super::super::stored_keys::generate(1_700_000_000).unwrap();
+        let keys = KeySet::from_stored(&stored).unwrap();
         let claims = serde_json::json!({"sub": "x", "n": 1});
         let token = keys.sign(Alg::ES256, Some("at+jwt"), &claims).unwrap();
         let (back, typ) = keys.verify_own(&token).unwrap();

@@ -6,8 +6,8 @@ pub mod embedded_jwk;
 pub mod encrypt;
 mod jwk;
 mod jwks_check;
-pub mod key_file;
 mod keys;
+pub mod stored_keys;
 
 pub use client_jwt::{peek_header, verify as verify_client_jwt, verify_hmac, ClientKeys};
 pub use jwk::Alg;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_health.sql"),
     include_str!("migrations/0012_login_throttle.sql"),
     include_str!("migrations/0013_refresh_successor.sql"),
+    include_str!("migrations/0014_signing_keys.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -32,7 +33,10 @@ pub fn apply(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
-const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_schema.sql"),
+    include_str!("migrations/postgres/0002_signing_keys.sql"),
+];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.
 const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7472;

@@ -28,6 +28,7 @@ pub mod pushed;
 mod refusal;
 pub mod replay;
 pub mod sessions;
+pub mod signing_keys;
 pub(crate) mod sql;
 mod sqlite;
 pub mod sweep;
@@ -147,6 +148,10 @@ impl<'a> Tx<'a> {
 
     pub fn sessions(&self) -> sessions::Sessions<'a> {
         sessions::Sessions { conn: self.conn }
+    }
+
+    pub fn signing_keys(&self) -> signing_keys::SigningKeys<'a> {
+        signing_keys::SigningKeys { conn: self.conn }
     }
 
     pub fn sweep(&self) -> sweep::Sweep<'a> {

@@ -171,13 +171,19 @@ async fn rfc6749_s2_3_1_secret_basic_and_post_carry_the_same_secret() {
 fn keys_rotate_keeps_retired_keys_for_the_configured_lifetimes() {
     // Retired keys stay published until every token they signed has expired: with an
     // access-token lifetime of two hours, a key retired 20 minutes ago must stay.
-    use consentry::jose::key_file::{self, Status};
+    // The set starts as an earlier version's key file, rotated 20 minutes ago (imported).
+    use consentry::jose::stored_keys::{self, Status};
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     let now = consentry::clock::Clock::default().now();
-    let mut keys = key_file::load_or_create(&keys_dir, now - 1200).unwrap();
-    key_file::rotate(&mut keys, now - 1200, 7260).unwrap();
-    key_file::save(&keys_dir, &keys).unwrap();
+    let mut keys = stored_keys::generate(now - 1200).unwrap();
+    stored_keys::rotate(&mut keys, now - 1200, 7260).unwrap();
+    std::fs::create_dir_all(&keys_dir).unwrap();
+    std::fs::write(
+        stored_keys::legacy_path(&keys_dir),
+        stored_keys::to_document(&keys).unwrap(),
+    )
+    .unwrap();
     let config = dir.path().join("consentry.toml");
     std::fs::write(
         &config,
@@ -196,8 +202,12 @@ fn keys_rotate_keeps_retired_keys_for_the_configured_lifetimes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let keys = key_file::load_or_create(&keys_dir, now).unwrap();
-    let retired = keys.iter().filter(|k| k.status == Status::Retired).count();
+    let retired = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|k| k["status"] == json!(Status::Retired))
+        .count();
     assert_eq!(retired, 6, "the earlier retired keys are still published");
 }
 

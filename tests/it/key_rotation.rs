@@ -23,18 +23,41 @@ async fn kids(s: &TestServer) -> HashSet<String> {
         .collect()
 }
 
-fn stored(s: &TestServer) -> Vec<consentry::jose::key_file::StoredKey> {
-    consentry::jose::key_file::load_or_create(&s.provider.config.keys_dir(), s.provider.now())
+/// The key set the database holds.
+async fn stored(s: &TestServer) -> Vec<consentry::jose::stored_keys::StoredKey> {
+    consentry::keys::load(&s.provider.store, &s.provider.sealer)
+        .await
         .unwrap()
+        .expect("a stored key set")
+        .keys
 }
 
-fn kid_with(s: &TestServer, alg: &str, status: consentry::jose::key_file::Status) -> String {
+async fn kid_with(
+    s: &TestServer,
+    alg: &str,
+    status: consentry::jose::stored_keys::Status,
+) -> String {
     stored(s)
+        .await
         .iter()
         .find(|k| k.alg().map(|a| a.name()) == Some(alg) && k.status == status)
         .unwrap()
         .kid()
         .to_string()
+}
+
+/// Rotates the stored keys, as `consentry keys rotate` does.
+async fn rotate(s: &TestServer, retention: i64) {
+    let p = &s.provider;
+    consentry::keys::rotate(
+        &p.store,
+        &p.sealer,
+        &p.config.keys_dir(),
+        p.now(),
+        retention,
+    )
+    .await
+    .unwrap();
 }
 
 /// Waits for the running server to publish a different key set.
@@ -51,7 +74,7 @@ async fn wait_for_reload(s: &TestServer, before: &HashSet<String>) -> HashSet<St
 
 #[tokio::test]
 async fn next_keys_are_published_before_they_sign() {
-    use consentry::jose::key_file::Status;
+    use consentry::jose::stored_keys::Status;
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;
     assert_eq!(
@@ -72,19 +95,20 @@ async fn next_keys_are_published_before_they_sign() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(kid, kid_with(&s, "ES256", Status::Current));
-    assert_ne!(kid, kid_with(&s, "ES256", Status::Next));
+    assert_eq!(kid, kid_with(&s, "ES256", Status::Current).await);
+    assert_ne!(kid, kid_with(&s, "ES256", Status::Next).await);
 }
 
 #[tokio::test]
 async fn rotation_under_load_fails_no_request_and_old_tokens_keep_working() {
-    use consentry::jose::key_file::Status;
+    use consentry::jose::stored_keys::Status;
     let s = TestServer::start().await;
     let c = s.client(json!({})).await;
     s.user("alice").await;
     let old = tokens_for(&s, &c, "alice").await;
-    let next_es256 = kid_with(&s, "ES256", Status::Next);
+    let next_es256 = kid_with(&s, "ES256", Status::Next).await;
     let first_current: HashSet<String> = stored(&s)
+        .await
         .iter()
         .filter(|k| k.status == Status::Current)
         .map(|k| k.kid().to_string())
@@ -114,7 +138,7 @@ async fn rotation_under_load_fails_no_request_and_old_tokens_keep_working() {
         })
     };
     let retention = consentry::keys::retention_secs(&s.provider);
-    consentry::keys::rotate(&s.provider.config.keys_dir(), s.provider.now(), retention).unwrap();
+    rotate(&s, retention).await;
     let after = wait_for_reload(&s, &before).await;
     assert_eq!(
         load.await.unwrap(),
@@ -158,7 +182,7 @@ async fn rotation_under_load_fails_no_request_and_old_tokens_keep_working() {
 
     // Once every token a retired key signed has expired, the next rotation drops it.
     s.provider.clock.advance(retention + 1);
-    consentry::keys::rotate(&s.provider.config.keys_dir(), s.provider.now(), retention).unwrap();
+    rotate(&s, retention).await;
     let later = wait_for_reload(&s, &after).await;
     assert!(
         first_current.is_disjoint(&later),

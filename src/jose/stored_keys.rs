@@ -1,13 +1,17 @@
-//! The signing-key file and the key lifecycle: `next` (published, not yet signing) →
+//! The signing keys as stored, and the key lifecycle: `next` (published, not yet signing) →
 //! `current` (signing) → `retired` (published until every token it signed has expired).
+//! The whole set is one JSON document (`{"keys": [...]}`, private JWKs): the database holds it
+//! sealed (`crate::keys`); earlier versions kept it in `keys/signing-keys.json`, which is read
+//! once to import it.
 
-use super::jwk::{generate, Alg};
+use super::jwk::{generate as generate_jwk, Alg};
 use super::JoseError;
 use josekit::jwk::Jwk;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const KEY_FILE: &str = "signing-keys.json";
+/// Where earlier versions kept the key set, under the keys folder.
+pub const LEGACY_FILE: &str = "signing-keys.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,7 +37,7 @@ pub struct StoredKey {
 impl StoredKey {
     fn new(alg: Alg, status: Status, now: i64) -> Result<StoredKey, JoseError> {
         Ok(StoredKey {
-            jwk: generate(alg)?.as_ref().clone(),
+            jwk: generate_jwk(alg)?.as_ref().clone(),
             status,
             created_at: now,
             activated_at: (status == Status::Current).then_some(now),
@@ -61,44 +65,61 @@ impl StoredKey {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct FileFormat {
+struct Document {
     keys: Vec<StoredKey>,
 }
 
-pub fn path(dir: &Path) -> PathBuf {
-    dir.join(KEY_FILE)
-}
-
-/// The stored keys; creates a `current` and a `next` key per algorithm on first use.
-pub fn load_or_create(dir: &Path, now: i64) -> Result<Vec<StoredKey>, JoseError> {
-    let file = path(dir);
-    if file.exists() {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| JoseError::Keys(format!("{}: {e}", file.display())))?;
-        let parsed: FileFormat = serde_json::from_str(&text)
-            .map_err(|e| JoseError::Keys(format!("{}: {e}", file.display())))?;
-        return Ok(parsed.keys);
-    }
+/// A new key set: a `current` and a `next` key per algorithm.
+pub fn generate(now: i64) -> Result<Vec<StoredKey>, JoseError> {
     let mut keys = Vec::new();
     for alg in Alg::ALL {
         keys.push(StoredKey::new(alg, Status::Current, now)?);
         keys.push(StoredKey::new(alg, Status::Next, now)?);
     }
-    save(dir, &keys)?;
     Ok(keys)
 }
 
-/// Writes the key file atomically (a running server never reads half a file).
-pub fn save(dir: &Path, keys: &[StoredKey]) -> Result<(), JoseError> {
-    std::fs::create_dir_all(dir).map_err(|e| JoseError::Keys(e.to_string()))?;
-    let text = serde_json::to_string_pretty(&FileFormat {
+/// The key set as one JSON document (private keys included: seal it before storing it).
+pub fn to_document(keys: &[StoredKey]) -> Result<String, JoseError> {
+    serde_json::to_string(&Document {
         keys: keys.to_vec(),
     })
-    .map_err(|e| JoseError::Keys(e.to_string()))?;
-    let tmp = dir.join(format!("{KEY_FILE}.tmp"));
-    crate::files::write_private(&tmp, &text)
-        .map_err(|e| JoseError::Keys(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path(dir)).map_err(|e| JoseError::Keys(e.to_string()))
+    .map_err(|e| JoseError::Keys(e.to_string()))
+}
+
+/// The key set a document holds.
+pub fn from_document(text: &str) -> Result<Vec<StoredKey>, JoseError> {
+    let doc: Document =
+        serde_json::from_str(text).map_err(|e| JoseError::Keys(format!("key set: {e}")))?;
+    if doc.keys.is_empty() {
+        return Err(JoseError::Keys("key set: no key".into()));
+    }
+    Ok(doc.keys)
+}
+
+pub fn legacy_path(keys_dir: &Path) -> PathBuf {
+    keys_dir.join(LEGACY_FILE)
+}
+
+/// The key set of an earlier version's key file in `keys_dir`, if there is one.
+pub fn read_legacy_file(keys_dir: &Path) -> Result<Option<Vec<StoredKey>>, JoseError> {
+    let file = legacy_path(keys_dir);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => from_document(&text)
+            .map(Some)
+            .map_err(|e| JoseError::Keys(format!("{}: {e}", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(JoseError::Keys(format!("{}: {e}", file.display()))),
+    }
+}
+
+/// When the set last rotated: the time its `next` keys were made (by a rotation or, for a
+/// set never rotated, at its creation).
+pub fn last_change(keys: &[StoredKey]) -> Option<i64> {
+    keys.iter()
+        .filter(|k| k.status == Status::Next)
+        .map(|k| k.created_at)
+        .max()
 }
 
 /// Rotates every algorithm: `current` retires, `next` becomes `current`, and a new `next` is

@@ -54,6 +54,7 @@ mod registration_validation;
 mod request_uri;
 mod resilience;
 mod rfc_points;
+mod shared_keys;
 mod shutdown;
 mod spawned;
 mod supervision;

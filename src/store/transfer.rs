@@ -21,6 +21,7 @@ const TABLES: &[&str] = &[
     "pushed_requests",
     "webhook_events",
     "login_failures",
+    "signing_keys",
 ];
 
 /// How many rows one copying transaction takes.

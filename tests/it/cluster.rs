@@ -258,12 +258,40 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
     }
 }
 
+/// The operator's data key of one installation, given to every node it runs: it seals the
+/// signing keys in the database, so a node without it cannot start.
+struct DataKey(tempfile::TempDir);
+
+impl DataKey {
+    fn new() -> DataKey {
+        let dir = tempfile::tempdir().unwrap();
+        consentry::sealing::Sealer::load_or_create(&dir.path().join("keys")).unwrap();
+        DataKey(dir)
+    }
+
+    /// A data folder of a node's own, holding the installation's data key.
+    fn node_dir(&self) -> std::path::PathBuf {
+        let dir = self
+            .0
+            .path()
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        std::fs::copy(
+            self.0.path().join("keys/data.key"),
+            dir.join("keys/data.key"),
+        )
+        .unwrap();
+        dir
+    }
+}
+
 /// The real binary as one node of a cluster on `database_url`, serving plain HTTP, with
-/// `issuer` (its own address if `None`).
-fn spawn_node(database_url: &str, issuer: Option<String>) -> crate::spawned::Server {
+/// `issuer` (its own address if `None`) and the installation's data key.
+fn spawn_node(database_url: &str, issuer: Option<String>, key: &DataKey) -> crate::spawned::Server {
     crate::spawned::Server::start(crate::spawned::Options {
         env: vec![("CONSENTRY_DATABASE_URL", database_url.to_string())],
         issuer,
+        data_dir: Some(key.node_dir()),
         ..Default::default()
     })
 }
@@ -293,8 +321,13 @@ async fn client_credentials(http: &reqwest::Client, port: u16) -> Option<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_load_loses_no_acknowledged_token() {
     let url = new_postgres_schema().await;
-    let mut doomed = spawn_node(&url, None);
-    let survivor = spawn_node(&url, Some(format!("http://127.0.0.1:{}/oidc", doomed.port)));
+    let key = DataKey::new();
+    let mut doomed = spawn_node(&url, None, &key);
+    let survivor = spawn_node(
+        &url,
+        Some(format!("http://127.0.0.1:{}/oidc", doomed.port)),
+        &key,
+    );
     let http = reqwest::Client::new();
     let acknowledged = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let port = doomed.port;
@@ -346,8 +379,11 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_at_the_same_instant_on_a_new_database_all_come_up() {
     let url = new_postgres_schema().await;
+    let key = DataKey::new();
     let nodes: Vec<_> = std::thread::scope(|s| {
-        let starts: Vec<_> = (0..3).map(|_| s.spawn(|| spawn_node(&url, None))).collect();
+        let starts: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| spawn_node(&url, None, &key)))
+            .collect();
         starts.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let http = reqwest::Client::new();
@@ -399,7 +435,8 @@ async fn readyz_is_503_while_the_database_is_down_and_recovers_without_a_restart
         .find_map(|l| l.strip_prefix("export PG_TEST_DATABASE_URL="))
         .map(|v| v.trim_matches(['\'', '"']).to_string())
         .expect("the script prints PG_TEST_DATABASE_URL");
-    let node = spawn_node(&url, None);
+    let key = DataKey::new();
+    let node = spawn_node(&url, None, &key);
     let http = reqwest::Client::new();
     let ready = || async {
         http.get(format!("http://127.0.0.1:{}/readyz", node.port))

@@ -245,7 +245,7 @@ async fn nodes_creating_the_keys_at_the_same_instant_end_up_with_one_set() {
     // A new database (migrated once), and three nodes starting on it at the same instant,
     // each with the operator's data key.
     let dir = tempfile::tempdir().unwrap();
-    let location = match postgres_schema_for(dir.path()).await {
+    let location = match postgres_schema_for(dir.path()) {
         Some(url) => Location::Postgres(url),
         None => Location::Sqlite(dir.path().join("consentry.sqlite")),
     };
@@ -379,4 +379,38 @@ async fn an_earlier_key_file_is_imported_and_no_longer_written() {
     let rotated_kids: BTreeSet<String> = rotated.keys.iter().map(|k| k.kid().to_string()).collect();
     assert_eq!(kids(&jwks(&s).await), rotated_kids);
     assert_eq!(s.introspect(&c, &at).await["active"], true);
+}
+
+/// `consentry migrate-store` carries the signing keys: a provider moved from SQLite into
+/// PostgreSQL publishes the same keys, and a token signed before the move still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_to_another_database_keeps_the_signing_keys() {
+    let s = TestServer::start_with(|c| c.database_url = None).await;
+    let c = s.client(json!({})).await;
+    let before = jwks(&s).await;
+    let at = access_token(&s, &c).await;
+    let issuer = s.issuer.clone();
+    let dir = s.stop().await;
+    let target = new_postgres_schema().await;
+    let sqlite = format!("sqlite:{}", dir.path().join("consentry.sqlite").display());
+    let out = cli(vec![
+        "migrate-store".into(),
+        "--from".into(),
+        sqlite,
+        "--to".into(),
+        target.clone(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved = TestServer::start_in(dir, move |c| {
+        c.database_url = Some(target);
+        c.issuer = Some(issuer);
+    })
+    .await;
+    assert_eq!(jwks(&moved).await, before, "the same keys after the move");
+    assert_eq!(moved.introspect(&c, &at).await["active"], true);
 }

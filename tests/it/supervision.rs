@@ -129,11 +129,14 @@ fn a_panicking_key_watcher_is_counted_reported_and_restarted_while_the_server_se
     let server = start_with_panicking("key-watcher", dir.path());
     survives_panics_of(&server, "key-watcher");
     let before = published_kids(server.port);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["keys", "rotate", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
+    let data = dir.path().join("data");
+    let mut rotate = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"));
+    rotate.args(["keys", "rotate", "--data-dir"]).arg(&data);
+    // The keys live in the database: on the suite's PostgreSQL run, the server's schema.
+    if let Some(url) = crate::harness::postgres_schema_for(&data) {
+        rotate.env("CONSENTRY_DATABASE_URL", url);
+    }
+    let out = rotate.output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while published_kids(server.port) == before {

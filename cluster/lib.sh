@@ -14,10 +14,9 @@
 cluster_die() { echo "cluster: $*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# The three secret files every node needs from the first (README "Several nodes"), and the
-# signing keys while they live in a file: copying that one is harmless once keys live in the
-# database (the file is then absent, or unused).
-CLUSTER_SHARED_FILES=(data.key dpop-nonce.secret pairwise-subject.secret signing-keys.json)
+# The three secret files every node needs from the first (README "Several nodes"); the signing
+# keys live in the database, sealed with data.key.
+CLUSTER_SHARED_FILES=(data.key dpop-nonce.secret pairwise-subject.secret)
 
 cluster_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -1,6 +1,6 @@
 //! Client records.
 
-use super::sql::{args, Conn, Row};
+use super::sql::{args, Conn, Dialect, Row};
 use super::{exec, Refusal, StoreError, StoreResult};
 use crate::types::{Client, ClientId, ClientMetadata};
 
@@ -205,8 +205,19 @@ impl Clients<'_> {
     }
 
     /// Whether the client exists and is as `seen`; `Refusal::ClientChanged` when it changed.
+    /// On PostgreSQL the row stays locked until the transaction ends, so a change another node
+    /// commits meanwhile is waited for and then seen (SQLite's single writer gives the same).
     fn still_as(&self, seen: &Client) -> StoreResult<bool> {
-        let Some(current) = self.get_any(&seen.id)? else {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let Some(current) = self.conn.query_opt(
+            &format!("SELECT {COLUMNS} FROM clients WHERE id = ?1{lock}"),
+            args![seen.id.as_str()],
+            from_row,
+        )?
+        else {
             return Ok(false);
         };
         let unchanged = current.secret_hash == seen.secret_hash

@@ -2,7 +2,7 @@
 //! `window` seconds after its last failure (`expires_at`); a failure after that starts
 //! counting again.
 
-use super::sql::{args, Conn};
+use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,25 @@ impl LoginFailures<'_> {
                     expires_at: r.get(1)?,
                 })
             })
+    }
+
+    /// Holds `key_hash` until the transaction ends, so that judging an attempt and counting it
+    /// are one step even when nodes admit attempts for the same key at once (SQLite's single
+    /// writer already makes them one; on PostgreSQL an advisory lock on the key's hash does).
+    /// Hold several keys in one order (`hold_all`) so two attempts never wait on each other.
+    pub fn hold_all(&self, keys: &[&str]) -> StoreResult<()> {
+        if self.conn.dialect() == Dialect::Postgres {
+            let mut keys = keys.to_vec();
+            keys.sort_unstable();
+            for key in keys {
+                self.conn.query_one(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))",
+                    args![key],
+                    |_| Ok(()),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Counts one more failure for `key_hash` at `now`, kept for `window` seconds.

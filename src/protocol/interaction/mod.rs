@@ -199,6 +199,7 @@ pub async fn login(
     let admitted = cx
         .store
         .write(move |tx| {
+            tx.login_failures().hold_all(&[&pair_key, &address_key])?;
             let pair = tx.login_failures().get(&pair_key, now)?;
             let per_address = tx.login_failures().get(&address_key, now)?;
             if login::refused(&limits, pair, per_address, known, now) {

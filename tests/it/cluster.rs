@@ -462,3 +462,46 @@ async fn readyz_is_503_while_the_database_is_down_and_recovers_without_a_restart
     drop(node);
     pg("stop");
 }
+
+/// A client disabled through the admin API of one node is refused by every other within the
+/// stated bound (each node keeps a client for two seconds at most), and never accepted again
+/// after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_disabled_at_one_node_is_refused_at_the_others_within_the_bound() {
+    const ADMIN: &str = "admin-token-0123456789abcdefghijklmnopq";
+    let cluster = Cluster::start_with(3, |c| c.admin_token = Some(ADMIN.into())).await;
+    let client = cluster.client_and_user().await;
+    let cc = [("grant_type", "client_credentials")];
+    for i in 0..3 {
+        let (status, body) = cluster.node(i).token(&client, &cc).await;
+        assert_eq!(status, 200, "node {i}: {body}");
+    }
+    let res = cluster
+        .node(0)
+        .browser()
+        .post(format!(
+            "{}/admin/clients/{}/disable",
+            cluster.node(0).base,
+            client.id
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let disabled = std::time::Instant::now();
+    for i in 1..3 {
+        loop {
+            let (status, body) = cluster.node(i).token(&client, &cc).await;
+            if status == 401 {
+                assert_eq!(body["error"], "invalid_client", "{body}");
+                break;
+            }
+            assert!(
+                disabled.elapsed() < std::time::Duration::from_secs(3),
+                "node {i} still takes the disabled client: {status} {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -254,14 +254,6 @@ impl Store {
         &self.inner.location
     }
 
-    /// Which backend holds the data.
-    pub fn dialect(&self) -> sql::Dialect {
-        match self.inner.backend {
-            Backend::Sqlite(_) => sql::Dialect::Sqlite,
-            Backend::Postgres(_) => sql::Dialect::Postgres,
-        }
-    }
-
     /// The store's supervised threads; the provider adds its own background tasks here.
     pub fn tasks(&self) -> &crate::supervise::Tasks {
         &self.inner.tasks
@@ -305,14 +297,6 @@ impl Store {
         match &self.inner.backend {
             Backend::Sqlite(s) => s.write_in_background(f).await,
             Backend::Postgres(p) => p.run(postgres::Access::Write, on_postgres(f)).await,
-        }
-    }
-
-    /// A synchronous read for start-up and CLI code that runs outside the runtime.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        match &self.inner.backend {
-            Backend::Sqlite(s) => s.read_blocking(f),
-            Backend::Postgres(p) => p.read_blocking(on_postgres(f)),
         }
     }
 

@@ -136,11 +136,6 @@ impl Postgres {
             handle: self.handle.clone(),
         })
     }
-
-    /// Like `blocking`, inside a read transaction.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Session) -> StoreResult<T>) -> StoreResult<T> {
-        self.blocking(|s| s.transaction(Access::Read, f))
-    }
 }
 
 impl Session {

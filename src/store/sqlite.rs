@@ -335,14 +335,6 @@ impl Sqlite {
         self.writes.push(job)?;
         Ok(rx)
     }
-
-    /// A synchronous read for start-up and CLI code that runs outside the runtime.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = open_reader(&self.path)?;
-        f(&Tx {
-            conn: Conn::Sqlite(&conn),
-        })
-    }
 }
 
 fn run_in_savepoint<T>(

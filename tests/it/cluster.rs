@@ -88,6 +88,15 @@ impl Cluster {
         client
     }
 
+    /// A code from `code_hopping`, redeemed at node `at`: the tokens (a 200 is asserted).
+    async fn tokens_hopping(&self, client: &TestClient, at: usize) -> serde_json::Value {
+        let (verifier, challenge) = pkce();
+        let code = self.code_hopping(client, &challenge).await;
+        let (status, tokens) = self.node(at).exchange_code(client, &code, &verifier).await;
+        assert_eq!(status, 200, "code exchange at node {at}: {tokens}");
+        tokens
+    }
+
     /// Authorization, login and consent, each request on the next node; returns the code.
     async fn code_hopping(&self, client: &TestClient, challenge: &str) -> String {
         let (status, interaction, body) = self
@@ -139,13 +148,7 @@ impl Cluster {
 async fn a_browser_hopping_between_nodes_at_every_step_completes_the_flow() {
     let cluster = Cluster::start(3).await;
     let client = cluster.client_and_user().await;
-    let (verifier, challenge) = pkce();
-    let code = cluster.code_hopping(&client, &challenge).await;
-    let (status, tokens) = cluster
-        .node(2)
-        .exchange_code(&client, &code, &verifier)
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = cluster.tokens_hopping(&client, 2).await;
     // The access token node 2 issued is active at node 0 and node 1.
     let at = tokens["access_token"].as_str().unwrap();
     for i in 0..2 {
@@ -200,12 +203,7 @@ async fn a_code_replayed_at_another_node_is_refused_and_revokes_what_was_issued(
 async fn two_nodes_redeeming_one_refresh_token_at_once_give_exactly_one_pair() {
     let cluster = Cluster::start_with(3, |c| c.lifetimes.refresh_retry_grace_secs = 0).await;
     let client = cluster.client_and_user().await;
-    let (verifier, challenge) = pkce();
-    let code = cluster.code_hopping(&client, &challenge).await;
-    let (_, tokens) = cluster
-        .node(0)
-        .exchange_code(&client, &code, &verifier)
-        .await;
+    let tokens = cluster.tokens_hopping(&client, 0).await;
     let rt = tokens["refresh_token"].as_str().unwrap().to_string();
     let (a, b) = tokio::join!(
         cluster.node(1).refresh(&client, &rt),
@@ -231,12 +229,7 @@ async fn two_nodes_redeeming_one_refresh_token_at_once_give_exactly_one_pair() {
 async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
     let cluster = Cluster::start(3).await;
     let client = cluster.client_and_user().await;
-    let (verifier, challenge) = pkce();
-    let code = cluster.code_hopping(&client, &challenge).await;
-    let (_, tokens) = cluster
-        .node(0)
-        .exchange_code(&client, &code, &verifier)
-        .await;
+    let tokens = cluster.tokens_hopping(&client, 0).await;
     let at = tokens["access_token"].as_str().unwrap();
     assert_eq!(
         cluster.node(2).introspect(&client, at).await["active"],

@@ -110,6 +110,12 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
+    fn postgres(s: &'a postgres::Session) -> Tx<'a> {
+        Tx {
+            conn: Conn::Postgres(s),
+        }
+    }
+
     pub fn clients(&self) -> clients::Clients<'a> {
         clients::Clients { conn: self.conn }
     }
@@ -269,21 +275,23 @@ impl Store {
     {
         match &self.inner.backend {
             Backend::Sqlite(s) => s.read(f),
-            Backend::Postgres(p) => p.run(postgres::Access::Read, on_postgres(f)).await,
+            Backend::Postgres(p) => p.read(move |s| f(&Tx::postgres(s))).await,
         }
     }
 
     /// Runs `f` inside a write transaction: everything it wrote commits together, or, if it
     /// fails or refuses, nothing of it. Resolves after the commit. Keep `f` small: on SQLite
-    /// it may run on the calling thread, committed with whatever else is queued.
+    /// it may run on the calling thread, committed with whatever else is queued. On PostgreSQL
+    /// a deadlock or a serialization failure runs it again, so it must change nothing but the
+    /// database.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         match &self.inner.backend {
             Backend::Sqlite(s) => s.write(f).await,
-            Backend::Postgres(p) => p.run(postgres::Access::Write, on_postgres(f)).await,
+            Backend::Postgres(p) => p.write(move |s| f(&Tx::postgres(s))).await,
         }
     }
 
@@ -292,11 +300,11 @@ impl Store {
     pub async fn write_in_background<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         match &self.inner.backend {
             Backend::Sqlite(s) => s.write_in_background(f).await,
-            Backend::Postgres(p) => p.run(postgres::Access::Write, on_postgres(f)).await,
+            Backend::Postgres(p) => p.write_alone(move |s| f(&Tx::postgres(s))).await,
         }
     }
 
@@ -312,15 +320,4 @@ impl Store {
 /// Runs a statement on `conn`; how many rows it changed (unique violations are `Conflict`).
 fn exec(conn: Conn, sql: &str, args: &[&dyn sql::Param]) -> StoreResult<usize> {
     conn.exec(sql, args)
-}
-
-/// A job as the PostgreSQL backend runs it: on one session, inside its transaction.
-fn on_postgres<T>(
-    f: impl FnOnce(&Tx<'_>) -> StoreResult<T>,
-) -> impl FnOnce(&postgres::Session) -> StoreResult<T> {
-    move |s| {
-        f(&Tx {
-            conn: Conn::Postgres(s),
-        })
-    }
 }

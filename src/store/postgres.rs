@@ -1,17 +1,20 @@
-//! The PostgreSQL backend, for several stateless nodes over one database. Each job runs in a
-//! transaction of its own on a pooled connection (tokio-postgres, deadpool): PostgreSQL orders
-//! concurrent writers itself, so there is no group commit here, and single use holds across
-//! nodes because every consumption is a conditional update or a unique insert that the
-//! database serialises.
+//! The PostgreSQL backend, for several stateless nodes over one database (tokio-postgres,
+//! deadpool). Writes are committed in groups (`group_commit`): each job in a savepoint of a
+//! transaction shared with the other writes queued at the time. Reads run in a read-only
+//! snapshot of their own. Single use holds across nodes because every consumption is a
+//! conditional update or a unique insert that the database serialises.
 //!
 //! Jobs are synchronous closures (the repositories are shared with SQLite), so a job runs on a
-//! blocking thread of this backend's own runtime, and each statement waits there for the
-//! driver. That runtime also drives the connections, so the CLI and start-up code, which run
-//! outside any runtime, use it the same way.
+//! blocking thread (reads) or a writer thread (writes), and each statement waits there for the
+//! driver. Transaction control rides along with the next statement rather than costing a round
+//! trip of its own. This backend's runtime drives the connections, so the CLI and start-up
+//! code, which run outside any runtime, use it the same way.
 
 use super::value::Value;
 use super::{DriverError, StoreError, StoreResult};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use group_commit::GroupCommit;
+use std::cell::{Cell, RefCell};
 use std::str::FromStr;
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::error::SqlState;
@@ -30,8 +33,12 @@ impl Default for Options {
     }
 }
 
+mod group_commit;
+
 pub(crate) struct Postgres {
     pool: Pool,
+    /// Write jobs waiting for their commit, and the threads that commit them.
+    writes: GroupCommit,
     /// Drives the connections and runs the jobs' blocking threads.
     runtime: Option<Runtime>,
     handle: Handle,
@@ -39,25 +46,47 @@ pub(crate) struct Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        self.writes.close();
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
     }
 }
 
-/// One job's connection, inside its transaction.
+/// One job's connection, inside its transaction. Transaction control (BEGIN, savepoints) is
+/// not sent on its own: it waits in `unsent` and travels with the next statement, in the same
+/// flight (tokio-postgres pipelines requests sent together), so it costs no round trip.
 pub(crate) struct Session {
     client: deadpool_postgres::Object,
     handle: Handle,
+    unsent: RefCell<String>,
+    /// Some control or statement went to the server since the transaction was opened.
+    sent: Cell<bool>,
+    /// A statement failed since this was last cleared: PostgreSQL then refuses everything else
+    /// in the transaction until it is rolled back (to a savepoint).
+    failed: Cell<bool>,
+    /// A deadlock or a serialization failure ended the transaction: its work must run again.
+    doomed: Cell<bool>,
 }
 
 /// How a job's transaction begins.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     /// One consistent snapshot, no writes.
     Read,
     /// Read committed: single-use rules hold through conditional updates and unique keys.
     Write,
+}
+
+/// How a transaction ended.
+pub(crate) enum Ended {
+    Committed,
+    RolledBack,
+    /// Ended by a deadlock or a serialization failure: nothing of it was kept, and running it
+    /// again may succeed.
+    Doomed,
+    /// COMMIT itself failed: nothing of it was kept.
+    Failed(StoreError),
 }
 
 impl Postgres {
@@ -92,10 +121,12 @@ impl Postgres {
             .map_err(|e| {
                 StoreError::NotStarted(format!("cannot create the connection pool: {e}"))
             })?;
+        let writes = GroupCommit::start(pool.clone(), handle.clone())?;
         let pg = Postgres {
             pool,
             runtime: Some(runtime),
             handle,
+            writes,
         };
         // On a thread of its own: the caller may be inside a runtime, where waiting is not allowed.
         std::thread::scope(|s| {
@@ -106,9 +137,62 @@ impl Postgres {
         Ok(pg)
     }
 
-    /// Runs `f` in its own transaction on a blocking thread; resolves once it has committed
-    /// (or rolled back: an error, a refusal or a panic keeps nothing of it).
-    pub async fn run<T, F>(&self, access: Access, f: F) -> StoreResult<T>
+    /// Runs `f` in a read-only transaction of its own, on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Session) -> StoreResult<T> + Send + 'static,
+    {
+        self.on_blocking_thread(move |s| {
+            let mut out = None;
+            s.alone(Access::Read, |s| {
+                let r = f(s);
+                let ok = r.is_ok();
+                out = Some(r);
+                ok
+            });
+            out.unwrap_or(Err(StoreError::Closed))
+        })
+        .await
+    }
+
+    /// Runs `f` in a write transaction: committed with the other writes queued at the time
+    /// (group commit, each in its own savepoint), resolved after the commit. A deadlock or a
+    /// serialization failure runs `f` again, so it must not change anything but the database.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Session) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writes
+            .push(Box::new(group_commit::Queued::new(f, reply)))?;
+        match answer.await {
+            Ok(Ok(out)) => out,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Like `write`, in a transaction of its own: for housekeeping whose rounds take
+    /// milliseconds, which must not hold up the writes committed together.
+    pub async fn write_alone<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Session) -> StoreResult<T> + Send + 'static,
+    {
+        self.on_blocking_thread(move |s| {
+            let mut job = group_commit::Queued::unqueued(f);
+            match group_commit::run_alone(s, &mut job) {
+                None => job.take(),
+                Some(e) => job.take().and(Err(e)),
+            }
+        })
+        .await
+    }
+
+    /// Runs `f` on a pooled connection, on a blocking thread of this backend's runtime.
+    async fn on_blocking_thread<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Session) -> StoreResult<T> + Send + 'static,
@@ -118,8 +202,10 @@ impl Postgres {
         let job = self.handle.spawn_blocking(move || {
             // Taken here, inside this backend's runtime, so new connections are driven by it.
             let client = handle.block_on(pool.get()).map_err(pool_error)?;
-            let session = Session { client, handle };
-            session.transaction(access, f)
+            let session = Session::new(client, handle);
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&session)));
+            session.release();
+            out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
         job.await.map_err(|e| match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
@@ -127,52 +213,154 @@ impl Postgres {
         })?
     }
 
-    /// Like `run`, for code outside any runtime (start-up, the CLI): waits for the database on
-    /// the calling thread.
+    /// Code outside any runtime (start-up, the CLI) waits for the database on the calling
+    /// thread: `f` gets a connection and runs its own transactions.
     pub fn blocking<T>(&self, f: impl FnOnce(&Session) -> StoreResult<T>) -> StoreResult<T> {
         let client = self.handle.block_on(self.pool.get()).map_err(pool_error)?;
-        f(&Session {
-            client,
-            handle: self.handle.clone(),
-        })
+        let session = Session::new(client, self.handle.clone());
+        let out = f(&session);
+        session.release();
+        out
     }
 }
 
 impl Session {
-    /// Runs `f` between BEGIN and COMMIT; an error rolls back everything it wrote.
-    pub fn transaction<T>(
-        &self,
-        access: Access,
-        f: impl FnOnce(&Session) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        self.batch(match access {
-            Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-            Access::Write => "BEGIN",
-        })?;
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
-        match out {
-            Ok(Ok(v)) => {
-                self.batch("COMMIT")?;
-                Ok(v)
-            }
-            Ok(Err(e)) => {
-                self.batch("ROLLBACK")?;
-                Err(e)
-            }
-            Err(panic) => {
-                let _ = self.batch("ROLLBACK");
-                std::panic::resume_unwind(panic)
-            }
+    fn new(client: deadpool_postgres::Object, handle: Handle) -> Session {
+        Session {
+            client,
+            handle,
+            unsent: RefCell::default(),
+            sent: Cell::new(false),
+            failed: Cell::new(false),
+            doomed: Cell::new(false),
         }
     }
 
+    /// Runs `job` in a transaction of its own and ends it: committed when `job` says it
+    /// succeeded, rolled back otherwise (or on a panic, which then goes on). A transaction
+    /// that never sent a statement costs no round trip; a read's COMMIT is not waited for.
+    pub fn alone(&self, access: Access, job: impl FnOnce(&Session) -> bool) -> Ended {
+        self.sent.set(false);
+        self.failed.set(false);
+        self.doomed.set(false);
+        self.defer(match access {
+            Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            Access::Write => "BEGIN",
+        });
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(self)));
+        if !self.sent.get() {
+            self.unsent.borrow_mut().clear();
+            return match ok {
+                Ok(true) => Ended::Committed,
+                Ok(false) => Ended::RolledBack,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+        }
+        let commit = matches!(ok, Ok(true)) && !self.failed.get() && !self.doomed.get();
+        let ended = if self.doomed.get() {
+            Ended::Doomed
+        } else if commit {
+            Ended::Committed
+        } else {
+            Ended::RolledBack
+        };
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        let ended = match access {
+            // Nothing of a read depends on its end: it goes out as the connection is released.
+            Access::Read => {
+                self.defer(end);
+                ended
+            }
+            Access::Write => match self.batch(end) {
+                Ok(()) => ended,
+                Err(_) if self.doomed.get() => Ended::Doomed,
+                Err(e) => Ended::Failed(e),
+            },
+        };
+        match ok {
+            Ok(_) => ended,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Queues transaction control to go out with the next statement.
+    pub(super) fn defer(&self, control: &str) {
+        let mut unsent = self.unsent.borrow_mut();
+        unsent.push_str(control);
+        unsent.push(';');
+    }
+
+    /// How much control is waiting to be sent: with `forget_unsent`, takes back what was
+    /// queued since, when no statement carried it out.
+    pub(super) fn unsent_len(&self) -> usize {
+        self.unsent.borrow().len()
+    }
+
+    pub(super) fn forget_unsent(&self, from: usize) {
+        self.unsent.borrow_mut().truncate(from);
+    }
+
+    pub(super) fn take_failed(&self) -> bool {
+        self.failed.replace(false)
+    }
+
+    pub(super) fn doomed(&self) -> bool {
+        self.doomed.get()
+    }
+
+    /// Sends what the connection still owes (a read's COMMIT) and returns the connection to
+    /// the pool once the server has answered it.
+    fn release(self) {
+        let owed = self.unsent.take();
+        if owed.is_empty() {
+            return;
+        }
+        let client = self.client;
+        self.handle.spawn(async move {
+            let _ = client.batch_execute(&owed).await;
+        });
+    }
+
+    /// Sends `request` with the control queued before it, in one flight.
+    fn send<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        let control = self.unsent.take();
+        self.sent.set(true);
+        let out = if control.is_empty() {
+            self.handle.block_on(request)
+        } else {
+            let (control, out) = self
+                .handle
+                .block_on(async { tokio::join!(self.client.batch_execute(&control), request) });
+            // Transaction control that failed leaves the savepoints in doubt: the whole
+            // transaction is run again.
+            if control.is_err() {
+                self.doomed.set(true);
+            }
+            control.and(out)
+        };
+        out.map_err(|e| {
+            self.failed.set(true);
+            if matches!(
+                e.code(),
+                Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE)
+            ) {
+                self.doomed.set(true);
+            }
+            StoreError::from(e)
+        })
+    }
+
+    /// Runs statements given as text (no arguments), such as a migration.
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
-        Ok(self.handle.block_on(self.client.batch_execute(sql))?)
+        self.send(self.client.batch_execute(sql))
     }
 
     pub fn exec(&self, sql: &str, args: &[Value]) -> StoreResult<usize> {
         let sql = placeholders(sql);
-        self.handle.block_on(async {
+        self.send(async {
             let stmt = self.client.prepare_cached(&sql).await?;
             let n = self.client.execute(&stmt, &refs(args)).await?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -181,9 +369,9 @@ impl Session {
 
     pub fn query(&self, sql: &str, args: &[Value]) -> StoreResult<Vec<tokio_postgres::Row>> {
         let sql = placeholders(sql);
-        self.handle.block_on(async {
+        self.send(async {
             let stmt = self.client.prepare_cached(&sql).await?;
-            Ok(self.client.query(&stmt, &refs(args)).await?)
+            self.client.query(&stmt, &refs(args)).await
         })
     }
 }

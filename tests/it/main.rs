@@ -46,6 +46,7 @@ mod ops;
 mod outbound_policy;
 mod pairwise;
 mod partner;
+mod pg_writes;
 mod plain_oauth;
 mod plugin_host;
 mod refresh_retry;

@@ -75,9 +75,7 @@ impl Postgres {
             .thread_name("postgres")
             .enable_all()
             .build()
-            .map_err(|e| {
-                StoreError::Unusable(format!("cannot start the database runtime: {e}"))
-            })?;
+            .map_err(|e| StoreError::Unusable(format!("cannot start the database runtime: {e}")))?;
         let handle = runtime.handle().clone();
         let manager = match tls {
             Some(tls) => Manager::from_config(config, tls, manager_config()),
@@ -89,9 +87,7 @@ impl Postgres {
             .wait_timeout(Some(std::time::Duration::from_secs(10)))
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .build()
-            .map_err(|e| {
-                StoreError::Unusable(format!("cannot create the connection pool: {e}"))
-            })?;
+            .map_err(|e| StoreError::Unusable(format!("cannot create the connection pool: {e}")))?;
         let pg = Postgres {
             pool,
             runtime: Some(runtime),

@@ -335,7 +335,7 @@ const PLANTS: &[(&str, &str)] = &[
 /// every live row alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_sweeping_at_once_remove_expired_rows_and_keep_live_ones() {
-    const EXPIRED: i64 = 1200;
+    const EXPIRED: i64 = 600;
     const LIVE: i64 = 20;
     let cluster = Cluster::start(3).await;
     let client = cluster.nodes[0].client(json!({})).await;
@@ -343,6 +343,19 @@ async fn three_nodes_sweeping_at_once_remove_expired_rows_and_keep_live_ones() {
     let db = &cluster.nodes[0];
     let now = db.provider.now();
     let (expired_at, live_at) = ((now - 60).to_string(), (now + 3600).to_string());
+    // One node's sweep running all the while the rows are planted and a second node sweeps
+    // (its transaction holds the sweep's lock; here a connection of the test's own holds it):
+    // the second skips its round at once rather than queue behind the first's row locks.
+    let (holder, connection) =
+        tokio_postgres::connect(db.database_url.as_ref().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let lock = consentry::store::sweep::SWEEP_LOCK;
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({lock})"))
+        .await
+        .unwrap();
     // A live grant for the planted codes and tokens to belong to.
     let kept = "INSERT INTO grants (id, client_id, user_id, scopes, created_at, expires_at)
                 VALUES ('kept', ?1, ?2, 'openid', 0, ?3::text::bigint)";
@@ -362,6 +375,27 @@ async fn three_nodes_sweeping_at_once_remove_expired_rows_and_keep_live_ones() {
             key_of(table)
         )
     };
+    let expired_left = || async {
+        let mut left = 0;
+        for (table, _) in PLANTS {
+            left += db.sql_count(&count(table, "expired")).await;
+        }
+        left
+    };
+    let skipped = tokio::time::timeout(
+        Duration::from_secs(10),
+        consentry::sweep_once(&cluster.nodes[1].provider),
+    )
+    .await
+    .expect("a second sweep does not wait for the first");
+    assert!(skipped.is_ok(), "{skipped:?}");
+    assert_eq!(
+        expired_left().await,
+        EXPIRED * PLANTS.len() as i64,
+        "skipped"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
     // Every node sweeps at once, until nothing expired is left (one holds the sweep at a
     // time; a round removes at most a batch per table, and the holder repeats).
     let until = Instant::now() + Duration::from_secs(30);
@@ -378,10 +412,7 @@ async fn three_nodes_sweeping_at_once_remove_expired_rows_and_keep_live_ones() {
             let result = round.await.unwrap();
             assert!(result.is_ok(), "node {i}'s sweep failed: {result:?}");
         }
-        let mut left = 0;
-        for (table, _) in PLANTS {
-            left += db.sql_count(&count(table, "expired")).await;
-        }
+        let left = expired_left().await;
         if left == 0 {
             break;
         }

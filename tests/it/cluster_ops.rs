@@ -1,6 +1,7 @@
 //! What several nodes over one PostgreSQL database share besides the flows (issue: scale-out,
 //! items 2 and 3): the webhook outbox, the login throttle's counters and the expiry sweeper;
-//! and how a node meets its database at start (TLS, a wrong password, nobody listening).
+//! and how a node meets its database at start (items 3 and 4: TLS, a wrong password, nobody
+//! listening).
 //! The nodes and helpers are `cluster.rs`'s.
 
 use crate::cluster::{client_credentials, spawn_node, Cluster, DataKey};
@@ -8,6 +9,7 @@ use crate::harness::*;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,7 +30,7 @@ struct Delivery {
 struct FlakyReceiver {
     url: String,
     seen: Arc<Mutex<Vec<Delivery>>>,
-    round: Arc<std::sync::atomic::AtomicUsize>,
+    round: Arc<AtomicUsize>,
 }
 
 impl FlakyReceiver {
@@ -82,7 +84,7 @@ impl FlakyReceiver {
             seen.push(Delivery {
                 body_id: body["id"].as_str().unwrap_or_default().to_string(),
                 header_id,
-                round: self.round.load(std::sync::atomic::Ordering::SeqCst),
+                round: self.round.load(Ordering::SeqCst),
                 answered,
             });
             answered
@@ -170,9 +172,7 @@ async fn three_nodes_deliver_each_outbox_event_once_and_retry_it_under_its_id() 
             assert!(Instant::now() < until, "round {round}: {seen:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        receiver
-            .round
-            .store(round, std::sync::atomic::Ordering::SeqCst);
+        receiver.round.store(round, Ordering::SeqCst);
         for node in &cluster.nodes {
             node.provider.clock.advance(100);
         }

@@ -552,6 +552,10 @@ async fn a_node_reaches_the_database_over_verified_tls_and_nothing_less() {
     // sslmode=require alone: TLS here always verifies the server, so it needs the CA.
     let text = refused_start(&tls_url);
     assert!(text.contains("add sslrootcert=PATH"), "{text}");
+    assert!(
+        !text.contains("could not begin"),
+        "a setting, not a transaction: {text}"
+    );
 
     // Without TLS the server refuses the role.
     let plain = tls_url.replace("sslmode=require", "sslmode=disable");

@@ -60,11 +60,11 @@ cargo test --locked
 
 echo "== cargo test --test it, on PostgreSQL"
 # The same integration suite, every in-process server on a schema of its own (the cluster
-# tests already ran on PostgreSQL above).
+# tests, cluster:: and cluster_ops::, already ran on PostgreSQL above).
 # Left out: the tests of SQLite's own file and threads (a kill mid-write read back from the
 # file, a full data disk, the WAL checkpoint thread, its online backup; the move from SQLite
 # into PostgreSQL ran above).
-IT_BACKEND=postgres cargo test --locked --test it -- --skip cluster:: --skip store_ops:: \
+IT_BACKEND=postgres cargo test --locked --test it -- --skip cluster:: --skip cluster_ops:: --skip store_ops:: \
   --skip crash_grants::a_kill_during_issuance_leaves_every_grant_usable \
   --skip resilience::readyz_answers_503_disk_full_when_the_data_disk_is_full \
   --skip supervision::a_panicking_wal_checkpoint_thread_is_counted_reported_and_restarted_while_the_server_serves

@@ -62,6 +62,10 @@ pub enum StoreError {
     /// The transaction a write was queued for could not begin; nothing of it was written.
     #[error("the write transaction could not begin: {0}")]
     NotStarted(String),
+    /// The database cannot be reached as configured (its URL, its TLS settings): the reason,
+    /// for the operator starting a node.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -104,9 +104,7 @@ impl Postgres {
             .thread_name("postgres")
             .enable_all()
             .build()
-            .map_err(|e| {
-                StoreError::NotStarted(format!("cannot start the database runtime: {e}"))
-            })?;
+            .map_err(|e| StoreError::Unusable(format!("cannot start the database runtime: {e}")))?;
         let handle = runtime.handle().clone();
         let manager = match tls {
             Some(tls) => Manager::from_config(config, tls, manager_config()),
@@ -118,9 +116,7 @@ impl Postgres {
             .wait_timeout(Some(std::time::Duration::from_secs(10)))
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .build()
-            .map_err(|e| {
-                StoreError::NotStarted(format!("cannot create the connection pool: {e}"))
-            })?;
+            .map_err(|e| StoreError::Unusable(format!("cannot create the connection pool: {e}")))?;
         let writes = GroupCommit::start(pool.clone(), handle.clone())?;
         let pg = Postgres {
             pool,
@@ -414,7 +410,7 @@ type Tls = tokio_postgres_rustls::MakeRustlsConnect;
 /// certificate: TLS here always verifies the server, so `sslmode=require` (or `verify-ca`,
 /// `verify-full`) needs it.
 fn connection_settings(url: &str) -> StoreResult<(tokio_postgres::Config, Option<Tls>)> {
-    let bad = |why: String| StoreError::NotStarted(format!("bad database URL: {why}"));
+    let bad = |why: String| StoreError::Unusable(format!("bad database URL: {why}"));
     let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     let mut root = None;
     let mut verify = false;
@@ -459,7 +455,7 @@ fn connection_settings(url: &str) -> StoreResult<(tokio_postgres::Config, Option
 }
 
 fn tls_to(ca_path: &str) -> StoreResult<Tls> {
-    let bad = |why: String| StoreError::NotStarted(format!("sslrootcert {ca_path}: {why}"));
+    let bad = |why: String| StoreError::Unusable(format!("sslrootcert {ca_path}: {why}"));
     let pem = std::fs::read(ca_path).map_err(|e| bad(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
@@ -490,10 +486,26 @@ impl From<tokio_postgres::Error> for StoreError {
             _ => StoreError::Database(DriverError::Postgres(match e.as_db_error() {
                 // The driver's own text is only "db error": the server's says what happened.
                 Some(db) => format!("{} ({})", db.message(), db.code().code()),
-                None => e.to_string(),
+                None => with_causes(&e),
             })),
         }
     }
+}
+
+/// The driver's message with the causes it leaves out of its own text ("error connecting to
+/// server" says nothing of a refused connection; "error performing TLS handshake" nothing of
+/// an untrusted certificate).
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
 
-/// Any fixed number: the advisory lock of the node that sweeps.
-const SWEEP_LOCK: i64 = 0x7377_6565_7000;
+/// Any fixed number: the advisory lock of the node that sweeps (PostgreSQL).
+pub const SWEEP_LOCK: i64 = 0x7377_6565_7000;
 
 const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
 

@@ -10,21 +10,21 @@ use serde_json::json;
 /// The secret files every node of one installation is given by its operator.
 const SHARED_SECRETS: &[&str] = &["data.key", "dpop-nonce.secret", "pairwise-subject.secret"];
 
-struct Cluster {
-    nodes: Vec<TestServer>,
+pub(crate) struct Cluster {
+    pub(crate) nodes: Vec<TestServer>,
     /// A browser that trusts every node's certificate and keeps one cookie jar for all of
     /// them (cookies are per host, not per port), as one browser behind a load balancer.
-    browser: reqwest::Client,
+    pub(crate) browser: reqwest::Client,
 }
 
 impl Cluster {
     /// `n` nodes on a new schema of the test PostgreSQL server, all with the first one's issuer.
-    async fn start(n: usize) -> Cluster {
+    pub(crate) async fn start(n: usize) -> Cluster {
         Cluster::start_with(n, |_| {}).await
     }
 
     /// Like `start`, with `tweak` applied to every node's configuration.
-    async fn start_with(n: usize, tweak: fn(&mut consentry::config::Config)) -> Cluster {
+    pub(crate) async fn start_with(n: usize, tweak: fn(&mut consentry::config::Config)) -> Cluster {
         let url = new_postgres_schema().await;
         let first = {
             let url = url.clone();
@@ -69,12 +69,12 @@ impl Cluster {
         }
     }
 
-    fn node(&self, i: usize) -> &TestServer {
+    pub(crate) fn node(&self, i: usize) -> &TestServer {
         &self.nodes[i % self.nodes.len()]
     }
 
     /// The browser, on node `i`.
-    fn on(&self, i: usize) -> Journey<'_> {
+    pub(crate) fn on(&self, i: usize) -> Journey<'_> {
         Journey {
             server: self.node(i),
             browser: self.browser.clone(),
@@ -82,14 +82,14 @@ impl Cluster {
     }
 
     /// A client and a user, written through the first node.
-    async fn client_and_user(&self) -> TestClient {
+    pub(crate) async fn client_and_user(&self) -> TestClient {
         let client = self.nodes[0].client(json!({})).await;
         self.nodes[0].user("alice").await;
         client
     }
 
     /// A code from `code_hopping`, redeemed at node `at`: the tokens (a 200 is asserted).
-    async fn tokens_hopping(&self, client: &TestClient, at: usize) -> serde_json::Value {
+    pub(crate) async fn tokens_hopping(&self, client: &TestClient, at: usize) -> serde_json::Value {
         let (verifier, challenge) = pkce();
         let code = self.code_hopping(client, &challenge).await;
         let (status, tokens) = self.node(at).exchange_code(client, &code, &verifier).await;
@@ -98,7 +98,7 @@ impl Cluster {
     }
 
     /// Authorization, login and consent, each request on the next node; returns the code.
-    async fn code_hopping(&self, client: &TestClient, challenge: &str) -> String {
+    pub(crate) async fn code_hopping(&self, client: &TestClient, challenge: &str) -> String {
         let (status, interaction, body) = self
             .on(0)
             .authorize(&auth_params(client, challenge, &[]))
@@ -253,17 +253,17 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
 
 /// The operator's data key of one installation, given to every node it runs: it seals the
 /// signing keys in the database, so a node without it cannot start.
-struct DataKey(tempfile::TempDir);
+pub(crate) struct DataKey(tempfile::TempDir);
 
 impl DataKey {
-    fn new() -> DataKey {
+    pub(crate) fn new() -> DataKey {
         let dir = tempfile::tempdir().unwrap();
         consentry::sealing::Sealer::load_or_create(&dir.path().join("keys")).unwrap();
         DataKey(dir)
     }
 
     /// A data folder of a node's own, holding the installation's data key.
-    fn node_dir(&self) -> std::path::PathBuf {
+    pub(crate) fn node_dir(&self) -> std::path::PathBuf {
         let dir = self
             .0
             .path()
@@ -280,7 +280,11 @@ impl DataKey {
 
 /// The real binary as one node of a cluster on `database_url`, serving plain HTTP, with
 /// `issuer` (its own address if `None`) and the installation's data key.
-fn spawn_node(database_url: &str, issuer: Option<String>, key: &DataKey) -> crate::spawned::Server {
+pub(crate) fn spawn_node(
+    database_url: &str,
+    issuer: Option<String>,
+    key: &DataKey,
+) -> crate::spawned::Server {
     crate::spawned::Server::start(crate::spawned::Options {
         env: vec![("CONSENTRY_DATABASE_URL", database_url.to_string())],
         issuer,
@@ -290,7 +294,7 @@ fn spawn_node(database_url: &str, issuer: Option<String>, key: &DataKey) -> crat
 }
 
 /// A token request for the demo client (the binary creates it on start) at `port`.
-async fn client_credentials(http: &reqwest::Client, port: u16) -> Option<String> {
+pub(crate) async fn client_credentials(http: &reqwest::Client, port: u16) -> Option<String> {
     let res = http
         .post(format!("http://127.0.0.1:{port}/oidc/token"))
         .header(

@@ -620,11 +620,17 @@ fn log_when_asked() {
 /// nodes over one database): `PG_TEST_DATABASE_URL`, or else one started (once per machine)
 /// by `tests/pg/server.sh` under the system's temporary folder.
 pub fn postgres_base_url() -> String {
-    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("PG_TEST_DATABASE_URL") {
-            return url;
-        }
+    postgres_test_var("PG_TEST_DATABASE_URL")
+}
+
+/// One of the variables `tests/pg/server.sh` exports (README there): the environment's, or
+/// else the one of the server [`postgres_base_url`] starts.
+pub fn postgres_test_var(name: &str) -> String {
+    if let Ok(v) = std::env::var(name) {
+        return v;
+    }
+    static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let exports = STARTED.get_or_init(|| {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pg/server.sh");
         let dir = std::env::temp_dir().join("consentry-it-postgres");
         let out = std::process::Command::new(script)
@@ -637,15 +643,19 @@ pub fn postgres_base_url() -> String {
             "tests/pg/server.sh start failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| {
-                let v = l.strip_prefix("export PG_TEST_DATABASE_URL=")?;
-                Some(v.trim_matches(['\'', '"']).to_string())
-            })
-            .expect("the script prints PG_TEST_DATABASE_URL")
-    })
-    .clone()
+        String::from_utf8_lossy(&out.stdout).to_string()
+    });
+    let prefix = format!("export {name}=");
+    exports
+        .lines()
+        .find_map(|l| {
+            Some(
+                l.strip_prefix(&prefix)?
+                    .trim_matches(['\'', '"'])
+                    .to_string(),
+            )
+        })
+        .unwrap_or_else(|| panic!("tests/pg/server.sh prints no {name}"))
 }
 
 /// A new, empty schema of [`postgres_base_url`]'s database, as a URL.

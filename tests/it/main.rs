@@ -14,6 +14,7 @@ mod client_admin_fixes;
 mod client_display;
 mod client_service;
 mod cluster;
+mod cluster_ops;
 mod conformance_dynamic_client;
 mod conformance_runner;
 mod crash_grants;

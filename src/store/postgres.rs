@@ -15,6 +15,7 @@ use super::{DriverError, StoreError, StoreResult};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use group_commit::GroupCommit;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::str::FromStr;
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::error::SqlState;
@@ -23,7 +24,8 @@ use tokio_postgres::types::ToSql;
 /// Settings an operator may give besides the URL.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Connections each node keeps open at most.
+    /// Connections each node keeps open at most for reads and housekeeping; each of the
+    /// group-commit writers has one more of its own.
     pub pool_size: usize,
 }
 
@@ -58,7 +60,7 @@ impl Drop for Postgres {
 /// flight (tokio-postgres pipelines requests sent together), so it costs no round trip.
 pub(crate) struct Session {
     client: deadpool_postgres::Object,
-    handle: Handle,
+    driver: Driver,
     unsent: RefCell<String>,
     /// Some control or statement went to the server since the transaction was opened.
     sent: Cell<bool>,
@@ -106,18 +108,9 @@ impl Postgres {
             .build()
             .map_err(|e| StoreError::Unusable(format!("cannot start the database runtime: {e}")))?;
         let handle = runtime.handle().clone();
-        let manager = match tls {
-            Some(tls) => Manager::from_config(config, tls, manager_config()),
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config()),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .map_err(|e| StoreError::Unusable(format!("cannot create the connection pool: {e}")))?;
-        let writes = GroupCommit::start(pool.clone(), handle.clone())?;
+        let connector = Connector { config, tls };
+        let pool = connector.pool(options.pool_size.max(1))?;
+        let writes = GroupCommit::start(&connector)?;
         let pg = Postgres {
             pool,
             runtime: Some(runtime),
@@ -198,7 +191,7 @@ impl Postgres {
         let job = self.handle.spawn_blocking(move || {
             // Taken here, inside this backend's runtime, so new connections are driven by it.
             let client = handle.block_on(pool.get()).map_err(pool_error)?;
-            let session = Session::new(client, handle);
+            let session = Session::new(client, Driver::Shared(handle));
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&session)));
             session.release();
             out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -213,7 +206,7 @@ impl Postgres {
     /// thread: `f` gets a connection and runs its own transactions.
     pub fn blocking<T>(&self, f: impl FnOnce(&Session) -> StoreResult<T>) -> StoreResult<T> {
         let client = self.handle.block_on(self.pool.get()).map_err(pool_error)?;
-        let session = Session::new(client, self.handle.clone());
+        let session = Session::new(client, Driver::Shared(self.handle.clone()));
         let out = f(&session);
         session.release();
         out
@@ -221,10 +214,10 @@ impl Postgres {
 }
 
 impl Session {
-    fn new(client: deadpool_postgres::Object, handle: Handle) -> Session {
+    pub(super) fn new(client: deadpool_postgres::Object, driver: Driver) -> Session {
         Session {
             client,
-            handle,
+            driver,
             unsent: RefCell::default(),
             sent: Cell::new(false),
             failed: Cell::new(false),
@@ -312,9 +305,14 @@ impl Session {
             return;
         }
         let client = self.client;
-        self.handle.spawn(async move {
+        let end = async move {
             let _ = client.batch_execute(&owed).await;
-        });
+        };
+        match self.driver {
+            Driver::Shared(handle) => drop(handle.spawn(end)),
+            // Nobody else drives this connection: end it now.
+            Driver::Own(runtime) => runtime.block_on(end),
+        }
     }
 
     /// Sends `request` with the control queued before it, in one flight.
@@ -325,10 +323,10 @@ impl Session {
         let control = self.unsent.take();
         self.sent.set(true);
         let out = if control.is_empty() {
-            self.handle.block_on(request)
+            self.driver.block_on(request)
         } else {
             let (control, out) = self
-                .handle
+                .driver
                 .block_on(async { tokio::join!(self.client.batch_execute(&control), request) });
             // Transaction control that failed leaves the savepoints in doubt: the whole
             // transaction is run again.
@@ -393,6 +391,50 @@ pub(crate) fn placeholders(sql: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// How to open connections: the settings of the backend's pool, and of each writer's own.
+struct Connector {
+    config: tokio_postgres::Config,
+    tls: Option<Tls>,
+}
+
+impl Connector {
+    fn pool(&self, size: usize) -> StoreResult<Pool> {
+        let manager = match &self.tls {
+            Some(tls) => Manager::from_config(self.config.clone(), tls.clone(), manager_config()),
+            None => {
+                Manager::from_config(self.config.clone(), tokio_postgres::NoTls, manager_config())
+            }
+        };
+        Pool::builder(manager)
+            .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Unusable(format!("cannot create the connection pool: {e}")))
+    }
+}
+
+/// What a session waits on for the driver.
+#[derive(Clone)]
+pub(crate) enum Driver {
+    /// The backend's runtime, whose worker threads drive the pool's connections.
+    Shared(Handle),
+    /// A runtime of the calling thread's own, driving a connection only it uses: a statement
+    /// then goes out and comes back on the thread that waits for it, with no hand-over
+    /// between threads (a writer's).
+    Own(Rc<Runtime>),
+}
+
+impl Driver {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match self {
+            Driver::Shared(handle) => handle.block_on(f),
+            Driver::Own(runtime) => runtime.block_on(f),
+        }
+    }
 }
 
 fn manager_config() -> ManagerConfig {

@@ -9,19 +9,20 @@
 //! them; its jobs are run again, each in a transaction of its own, and only their callers
 //! notice (a little later). Jobs are therefore `Fn` and change nothing but the database.
 
-use super::{pool_error, Access, Ended, Session};
+use super::{pool_error, Access, Connector, Driver, Ended, Session};
 use crate::store::{StoreError, StoreResult};
 use deadpool_postgres::Pool;
 use parking_lot::{Condvar, Mutex};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 /// Most jobs committed together.
 const BATCH_MAX: usize = 64;
 /// Writer threads per node: while one waits for its commit, another fills the next batch.
-const WRITERS: usize = 2;
+const WRITERS: usize = 4;
 /// Times a job is run alone when deadlocks or serialization failures keep ending it.
 const ATTEMPTS: usize = 3;
 
@@ -132,15 +133,23 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn start(pool: Pool, handle: Handle) -> StoreResult<GroupCommit> {
+    /// Starts the writer threads, each with a connection and a runtime of its own.
+    pub fn start(connector: &Connector) -> StoreResult<GroupCommit> {
         let shared = Arc::new(Shared::default());
         for i in 0..WRITERS {
-            let (shared, pool, handle) = (shared.clone(), pool.clone(), handle.clone());
+            let pool = connector.pool(1)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    StoreError::Unusable(format!("cannot start a database writer: {e}"))
+                })?;
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("postgres-writer-{i}"))
-                .spawn(move || writer_loop(&shared, &pool, &handle))
+                .spawn(move || writer_loop(&shared, &pool, Rc::new(runtime)))
                 .map_err(|e| {
-                    StoreError::NotStarted(format!("cannot start a database writer thread: {e}"))
+                    StoreError::Unusable(format!("cannot start a database writer: {e}"))
                 })?;
         }
         Ok(GroupCommit { shared })
@@ -164,7 +173,7 @@ impl GroupCommit {
     }
 }
 
-fn writer_loop(shared: &Shared, pool: &Pool, handle: &Handle) {
+fn writer_loop(shared: &Shared, pool: &Pool, runtime: Rc<Runtime>) {
     loop {
         let jobs = {
             let mut q = shared.queue.lock();
@@ -182,7 +191,7 @@ fn writer_loop(shared: &Shared, pool: &Pool, handle: &Handle) {
             }
             jobs
         };
-        let client = match handle.block_on(pool.get()) {
+        let client = match runtime.block_on(pool.get()) {
             Ok(client) => client,
             Err(e) => {
                 let e = pool_error(e);
@@ -192,7 +201,7 @@ fn writer_loop(shared: &Shared, pool: &Pool, handle: &Handle) {
                 continue;
             }
         };
-        let session = Session::new(client, handle.clone());
+        let session = Session::new(client, Driver::Own(runtime.clone()));
         commit_together(&session, jobs);
         session.release();
     }

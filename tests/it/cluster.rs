@@ -1,20 +1,23 @@
 //! Several nodes over one PostgreSQL database (issue: scale-out). Each node is a provider of
 //! its own (its own caches, connection pool and TLS certificate) sharing only the database,
-//! the issuer and the operator's secret files (`keys/data.key`, `keys/dpop-nonce.secret`,
-//! `keys/pairwise-subject.secret`), as the README tells operators to run them. Every rule of a
-//! flow must hold whichever node serves each request.
+//! the issuer and the operator's secrets (the data key given by `--data-key`, and
+//! `keys/dpop-nonce.secret`, `keys/pairwise-subject.secret`), as the README tells operators to
+//! run them. Every rule of a flow must hold whichever node serves each request.
 
 use crate::harness::*;
 use serde_json::json;
 
-/// The secret files every node of one installation is given by its operator.
-const SHARED_SECRETS: &[&str] = &["data.key", "dpop-nonce.secret", "pairwise-subject.secret"];
+/// The secret files besides the data key that every node of one installation is given by its
+/// operator in its keys folder.
+const SHARED_SECRETS: &[&str] = &["dpop-nonce.secret", "pairwise-subject.secret"];
 
 struct Cluster {
     nodes: Vec<TestServer>,
     /// A browser that trusts every node's certificate and keeps one cookie jar for all of
     /// them (cookies are per host, not per port), as one browser behind a load balancer.
     browser: reqwest::Client,
+    /// The installation's data key, given to every node.
+    _key: DataKey,
 }
 
 impl Cluster {
@@ -24,12 +27,14 @@ impl Cluster {
     }
 
     /// Like `start`, with `tweak` applied to every node's configuration.
-    async fn start_with(n: usize, tweak: fn(&mut consentry::config::Config)) -> Cluster {
+    async fn start_with(n: usize, tweak: impl Fn(&mut consentry::config::Config)) -> Cluster {
         let url = new_postgres_schema().await;
+        let key = DataKey::new();
         let first = {
-            let url = url.clone();
-            TestServer::start_with(move |c| {
+            let (url, key) = (url.clone(), key.file());
+            TestServer::start_with(|c| {
                 c.database_url = Some(url);
+                c.data_key = Some(key);
                 tweak(c);
             })
             .await
@@ -44,11 +49,12 @@ impl Cluster {
             for file in SHARED_SECRETS {
                 std::fs::copy(first_keys.join(file), keys.join(file)).unwrap();
             }
-            let (url, issuer) = (url.clone(), issuer.clone());
+            let (url, issuer, key) = (url.clone(), issuer.clone(), key.file());
             nodes.push(
-                TestServer::start_in(dir, move |c| {
+                TestServer::start_in(dir, |c| {
                     c.database_url = Some(url);
                     c.issuer = Some(issuer);
+                    c.data_key = Some(key);
                     tweak(c);
                 })
                 .await,
@@ -66,6 +72,7 @@ impl Cluster {
         Cluster {
             nodes,
             browser: builder.build().unwrap(),
+            _key: key,
         }
     }
 
@@ -251,30 +258,20 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
     }
 }
 
-/// The operator's data key of one installation, given to every node it runs: it seals the
-/// signing keys in the database, so a node without it cannot start.
+/// The operator's data key of one installation, given to every node it runs
+/// (`--data-key`): it seals the signing keys in the database, so a node without it cannot
+/// start.
 struct DataKey(tempfile::TempDir);
 
 impl DataKey {
     fn new() -> DataKey {
         let dir = tempfile::tempdir().unwrap();
-        consentry::sealing::Sealer::load_or_create(&dir.path().join("keys")).unwrap();
+        consentry::sealing::Sealer::new_data_key_file(&dir.path().join("data.key")).unwrap();
         DataKey(dir)
     }
 
-    /// A data folder of a node's own, holding the installation's data key.
-    fn node_dir(&self) -> std::path::PathBuf {
-        let dir = self
-            .0
-            .path()
-            .join(uuid::Uuid::new_v4().simple().to_string());
-        std::fs::create_dir_all(dir.join("keys")).unwrap();
-        std::fs::copy(
-            self.0.path().join("keys/data.key"),
-            dir.join("keys/data.key"),
-        )
-        .unwrap();
-        dir
+    fn file(&self) -> std::path::PathBuf {
+        self.0.path().join("data.key")
     }
 }
 
@@ -282,9 +279,11 @@ impl DataKey {
 /// `issuer` (its own address if `None`) and the installation's data key.
 fn spawn_node(database_url: &str, issuer: Option<String>, key: &DataKey) -> crate::spawned::Server {
     crate::spawned::Server::start(crate::spawned::Options {
-        env: vec![("CONSENTRY_DATABASE_URL", database_url.to_string())],
+        env: vec![
+            ("CONSENTRY_DATABASE_URL", database_url.to_string()),
+            ("CONSENTRY_DATA_KEY", key.file().display().to_string()),
+        ],
         issuer,
-        data_dir: Some(key.node_dir()),
         ..Default::default()
     })
 }

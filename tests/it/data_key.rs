@@ -195,11 +195,6 @@ async fn a_client_secret_jwt_client_added_by_the_cli_with_the_data_key_authentic
         &[("CONSENTRY_DATA_KEY", key_arg)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        files_under(cwd.path()),
-        vec![key.display().to_string()],
-        "the CLI made no key of its own"
-    );
 
     let node = TestServer::start_with(|c| {
         c.database_url = Some(url);
@@ -237,4 +232,9 @@ async fn a_client_secret_jwt_client_added_by_the_cli_with_the_data_key_authentic
     let body: Value = res.json().await.unwrap_or(Value::Null);
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].is_string(), "{body}");
+    assert_eq!(
+        files_under(cwd.path()),
+        vec![key.display().to_string()],
+        "the CLI made no key of its own"
+    );
 }

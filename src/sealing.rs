@@ -138,3 +138,53 @@ fn random_key() -> std::io::Result<[u8; 32]> {
         .map_err(|_| std::io::Error::other("no randomness"))?;
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source<'a>(
+        file: Option<&'a Path>,
+        keys_dir: &'a Path,
+        may_create: bool,
+    ) -> DataKeySource<'a> {
+        DataKeySource {
+            file,
+            keys_dir,
+            may_create,
+        }
+    }
+
+    #[test]
+    fn a_data_key_is_made_only_where_making_one_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        // Shared database: refused, nothing written.
+        let e = Sealer::open_data_key(&source(None, &keys, false))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("--data-key FILE"), "{e}");
+        assert!(!keys.exists());
+        // A named file is never made, even where making one is allowed.
+        let named = dir.path().join("operator.key");
+        assert!(Sealer::open_data_key(&source(Some(&named), &keys, true)).is_err());
+        assert!(!named.exists());
+        // One node alone: made on first use, then the same key.
+        let made = Sealer::open_data_key(&source(None, &keys, true)).unwrap();
+        let sealed = made.seal("secret");
+        let again = Sealer::open_data_key(&source(None, &keys, false)).unwrap();
+        assert_eq!(again.open(&sealed).as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn a_new_data_key_file_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.key");
+        Sealer::new_data_key_file(&file).unwrap();
+        let key = Sealer::open_data_key(&source(Some(&file), dir.path(), false)).unwrap();
+        let sealed = key.seal("secret");
+        assert!(Sealer::new_data_key_file(&file).is_err());
+        let same = Sealer::open_data_key(&source(Some(&file), dir.path(), false)).unwrap();
+        assert_eq!(same.open(&sealed).as_deref(), Some("secret"));
+    }
+}

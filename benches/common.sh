@@ -32,7 +32,8 @@ wait_healthy() {
 
 # PostgreSQL runs (DATABASE_URL=postgres://...): a fresh schema for this run, reached through the
 # URL's search_path, so runs never see each other's rows. Sets SCHEMA and exports
-# CONSENTRY_DATABASE_URL, which `serve` and `clients add` read; bench_database_drop removes it.
+# CONSENTRY_DATABASE_URL, which `serve` and `clients add` read, and a data key in $DATA/keys;
+# bench_database_drop removes the schema.
 bench_database_setup() {
   command -v psql >/dev/null || { echo "DATABASE_URL needs the psql command (apt-get install -y postgresql-client)" >&2; exit 1; }
   SCHEMA="bench_$(date -u +%Y%m%d%H%M%S)_$$"
@@ -41,6 +42,10 @@ bench_database_setup() {
   local sep='?'
   [[ "$DATABASE_URL" == *\?* ]] && sep='&'
   export CONSENTRY_DATABASE_URL="$DATABASE_URL${sep}options=-c%20search_path%3D$SCHEMA"
+  # The operator's data key (with PostgreSQL no command makes one), where `serve` and
+  # `clients add` look for it: the data folder's keys/data.key.
+  mkdir -p "$DATA/keys"
+  "$BIN" keys new-data-key "$DATA/keys/data.key" >/dev/null
 }
 
 bench_database_drop() {

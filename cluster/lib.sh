@@ -14,8 +14,9 @@
 cluster_die() { echo "cluster: $*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# The three secret files every node needs from the first (README "Several nodes"); the signing
-# keys live in the database, sealed with data.key.
+# The three secret files every node needs (README "Several nodes"): the operator's data.key,
+# made here before any node starts (no node makes one over PostgreSQL), and the two secrets the
+# first node makes; the signing keys live in the database, sealed with data.key.
 CLUSTER_SHARED_FILES=(data.key dpop-nonce.secret pairwise-subject.secret)
 
 cluster_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -37,7 +38,8 @@ cluster_prepare_dir() {
 # Starts (or reuses) the throw-away PostgreSQL in $CLUSTER_DIR/pg; exports PG_TEST_* and PG*.
 cluster_pg_start() {
   local out
-  out=$(tests/pg/server.sh start "$CLUSTER_DIR/pg") || cluster_die "PostgreSQL did not start"
+  # Not the balancer's PORT: server.sh takes PORT as its own.
+  out=$(env -u PORT tests/pg/server.sh start "$CLUSTER_DIR/pg") || cluster_die "PostgreSQL did not start"
   eval "$out"
 }
 
@@ -93,14 +95,19 @@ cluster_shared_present() {
   echo "${out[*]}"
 }
 
-# Starts ${#NODE_PORTS[@]} nodes over database URL $1: the first alone (it makes the secrets
-# and, on a new database, the schema and demo data), its secret files copied to the others,
-# then the others together.
+# Starts ${#NODE_PORTS[@]} nodes over database URL $1: the operator's data key made in the
+# first node's keys/ (unless there), the first node alone (it makes the other two secrets and,
+# on a new database, the schema and demo data), its secret files copied to the others, then the
+# others together.
 cluster_nodes_start() {
   local url=$1 n=${#NODE_PORTS[@]} i f first
+  first=$(cluster_node_dir 0)/keys
+  mkdir -p "$first"
+  chmod 700 "$(cluster_node_dir 0)" "$first"
+  [ -f "$first/data.key" ] || "$BIN" keys new-data-key "$first/data.key" >/dev/null ||
+    cluster_die "cannot make the data key $first/data.key"
   cluster_node_start 0 "$url"
   cluster_node_wait 0
-  first=$(cluster_node_dir 0)/keys
   for ((i = 1; i < n; i++)); do
     mkdir -p "$(cluster_node_dir "$i")/keys"
     chmod 700 "$(cluster_node_dir "$i")" "$(cluster_node_dir "$i")/keys"

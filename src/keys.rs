@@ -59,7 +59,7 @@ fn open(sealer: &Sealer, row: SealedKeySet) -> anyhow::Result<StoredKeySet> {
     let text = sealer.open(&row.sealed).ok_or_else(|| {
         anyhow::anyhow!(
             "the signing keys in the database are sealed under another data key: give this \
-             node the data key (keys/data.key) of the others"
+             node the data key of the others (--data-key FILE, or keys/data.key)"
         )
     })?;
     Ok(StoredKeySet {

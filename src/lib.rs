@@ -66,11 +66,16 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let pool = store::PostgresOptions {
         pool_size: config.database_pool_size,
     };
+    let keys_dir = config.keys_dir();
+    // Before the database: a node without the operator's data key must not start at all.
+    let sealer = sealing::Sealer::open_data_key(&sealing::DataKeySource {
+        file: config.data_key.as_deref(),
+        keys_dir: &keys_dir,
+        may_create: !location.is_shared(),
+    })?;
     let store = store::Store::open_at(&location, &pool)
         .with_context(|| format!("cannot open the database {}", location.display()))?;
     let clock = clock::Clock::default();
-    let keys_dir = config.keys_dir();
-    let sealer = sealing::Sealer::load_or_create(&keys_dir)?;
     // The database's key set (every node's), stored by the first node to start.
     let keys = keys::load_or_create(&store, &sealer, &keys_dir, clock.now())
         .await?

@@ -1,6 +1,6 @@
 //! `consentry clients ...`: the admin API's client management, offline on the data folder.
 
-use super::{json_arg, now, open_store, DataDir};
+use super::{json_arg, now, open_store, SealedDataDir};
 use clap::Subcommand;
 use consentry::config::Config;
 use consentry::protocol::clients::service::path_id;
@@ -13,7 +13,7 @@ pub enum ClientsCommand {
     /// Register a client from RFC 7591 metadata; prints it (with its secret) as JSON.
     Add {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         /// RFC 7591 client metadata as JSON; client_id and client_secret may be fixed.
         #[arg(long)]
         metadata: String,
@@ -25,24 +25,24 @@ pub enum ClientsCommand {
     /// List registered clients as JSON lines.
     List {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
     },
     /// Show one client's metadata as JSON.
     Show {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
     },
     /// Remove a client and everything issued to it.
     Remove {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
     },
     /// Replace a client's metadata (checked as registration checks it); the secret is kept.
     Update {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
         /// The complete RFC 7591 client metadata as JSON.
         #[arg(long)]
@@ -51,26 +51,26 @@ pub enum ClientsCommand {
     /// Disable a client: it cannot authenticate or authorize, and its tokens are not active.
     Disable {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
     },
     /// Enable a disabled client again.
     Enable {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
     },
     /// Give a client a new secret (printed once as JSON); the old one stops working.
     RotateSecret {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
     },
     /// Set the connection types (api, legacy, test) and/or the scopes a client may use.
     #[command(group(clap::ArgGroup::new("grants").required(true).multiple(true)))]
     Grant {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
         /// Comma-separated connection types, e.g. api,legacy ("" for none beyond test).
         #[arg(long, group = "grants")]
@@ -83,7 +83,7 @@ pub enum ClientsCommand {
     #[command(group(clap::ArgGroup::new("action").required(true)))]
     Webhook {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
         client_id: String,
         #[arg(long, group = "action")]
         url: Option<String>,
@@ -100,12 +100,12 @@ struct AdminStore {
 }
 
 impl AdminStore {
-    fn open(dir: &DataDir) -> anyhow::Result<AdminStore> {
+    fn open(dir: &SealedDataDir) -> anyhow::Result<AdminStore> {
         Ok(AdminStore {
             // The outbound policy comes from the environment (`CONSENTRY_OUTBOUND__*`).
             outbound: Config::load(None)?.outbound,
-            sealer: consentry::sealing::Sealer::load_or_create(&dir.data_dir.join("keys"))?,
-            store: open_store(dir)?,
+            sealer: dir.sealer()?,
+            store: open_store(&dir.dir)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! `consentry keys rotate|list`: the signing keys in the database, which every node serves.
 
-use super::{now, open_store, DataDir};
+use super::{now, open_sealer, open_store, DataDir, SealedDataDir};
 use clap::Subcommand;
 use consentry::config::Config;
 use consentry::sealing::Sealer;
@@ -25,11 +25,22 @@ pub enum KeysCommand {
         /// configuration's `database_url`), instead of the data folder's SQLite file.
         #[arg(long)]
         database_url: Option<String>,
+        /// The operator's data key file (as given to `serve --data-key`; default: the
+        /// configuration's `data_key`, `CONSENTRY_DATA_KEY`, else `DATA_DIR/keys/data.key`).
+        /// Required with PostgreSQL.
+        #[arg(long)]
+        data_key: Option<PathBuf>,
     },
     /// List the signing keys (kid, algorithm, status) as JSON lines.
     List {
         #[command(flatten)]
-        dir: DataDir,
+        dir: SealedDataDir,
+    },
+    /// Write a new data key to FILE (owner-only; never over an existing file), for the
+    /// operator to give every node of a PostgreSQL installation (`serve --data-key FILE`).
+    NewDataKey {
+        /// Where to write the key.
+        file: PathBuf,
     },
 }
 
@@ -39,6 +50,7 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             config,
             data_dir,
             database_url,
+            data_key,
         } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(d) = data_dir {
@@ -47,21 +59,29 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             if let Some(url) = database_url {
                 config.database_url = Some(url);
             }
+            if let Some(key) = data_key {
+                config.data_key = Some(key);
+            }
             let retention = consentry::protocol::key_retention::retention_secs(&config.lifetimes);
             let dir = DataDir {
                 data_dir: config.data_dir.clone(),
                 database_url: config.database_url.clone(),
             };
+            let sealer = open_sealer(&dir, config.data_key.as_deref())?;
             let store = open_store(&dir)?;
             let keys_dir = config.keys_dir();
-            let sealer = Sealer::load_or_create(&keys_dir)?;
             consentry::keys::rotate(&store, &sealer, &keys_dir, now(), retention).await?
         }
         KeysCommand::List { dir } => {
-            let store = open_store(&dir)?;
-            let keys_dir = dir.data_dir.join("keys");
-            let sealer = Sealer::load_or_create(&keys_dir)?;
+            let sealer = dir.sealer()?;
+            let store = open_store(&dir.dir)?;
+            let keys_dir = dir.dir.data_dir.join("keys");
             consentry::keys::load_or_create(&store, &sealer, &keys_dir, now()).await?
+        }
+        KeysCommand::NewDataKey { file } => {
+            Sealer::new_data_key_file(&file)?;
+            consentry::logging::print(&format!("new data key written to {}\n", file.display()));
+            return Ok(());
         }
     };
     for k in &set.keys {

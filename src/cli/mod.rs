@@ -10,8 +10,9 @@ mod users;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use consentry::sealing::{DataKeySource, Sealer};
 use consentry::store::{Location, PostgresOptions, Store};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -76,14 +77,46 @@ pub struct DataDir {
     pub database_url: Option<String>,
 }
 
-pub fn open_store(dir: &DataDir) -> anyhow::Result<Store> {
-    let location = match &dir.database_url {
+/// A database and the operator's data key, for the commands that seal or open secrets.
+#[derive(Args)]
+pub struct SealedDataDir {
+    #[command(flatten)]
+    pub dir: DataDir,
+    /// The operator's data key file (as given to `serve --data-key`); default
+    /// `DATA_DIR/keys/data.key`. Required with --database-url: never made by a command.
+    #[arg(long, env = "CONSENTRY_DATA_KEY")]
+    pub data_key: Option<PathBuf>,
+}
+
+impl SealedDataDir {
+    /// The data key, refused (never made) when the database is PostgreSQL and no key is given.
+    pub fn sealer(&self) -> anyhow::Result<Sealer> {
+        open_sealer(&self.dir, self.data_key.as_deref())
+    }
+}
+
+/// The data key for `dir`'s database: `file`, else `DATA_DIR/keys/data.key`, made there only
+/// for an SQLite database (with PostgreSQL a key made here would be no node's key).
+pub fn open_sealer(dir: &DataDir, file: Option<&Path>) -> anyhow::Result<Sealer> {
+    Ok(Sealer::open_data_key(&DataKeySource {
+        file,
+        keys_dir: &dir.data_dir.join("keys"),
+        may_create: !location(dir)?.is_shared(),
+    })?)
+}
+
+fn location(dir: &DataDir) -> anyhow::Result<Location> {
+    Ok(match &dir.database_url {
         Some(url) => Location::parse(url).map_err(anyhow::Error::msg)?,
-        None => {
-            std::fs::create_dir_all(&dir.data_dir)?;
-            Location::Sqlite(dir.data_dir.join("consentry.sqlite"))
-        }
-    };
+        None => Location::Sqlite(dir.data_dir.join("consentry.sqlite")),
+    })
+}
+
+pub fn open_store(dir: &DataDir) -> anyhow::Result<Store> {
+    let location = location(dir)?;
+    if let Location::Sqlite(_) = location {
+        std::fs::create_dir_all(&dir.data_dir)?;
+    }
     Store::open_at(&location, &PostgresOptions::default())
         .with_context(|| format!("cannot open the database {}", location.display()))
 }

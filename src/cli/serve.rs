@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// folder when unset.
     #[arg(long, env = "CONSENTRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// The operator's data key file, the same on every node (default:
+    /// `DATA_DIR/keys/data.key`, made on first start with SQLite; required with PostgreSQL).
+    #[arg(long, env = "CONSENTRY_DATA_KEY")]
+    data_key: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8443.
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -53,6 +57,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(u) = args.database_url {
         config.database_url = Some(u);
+    }
+    if let Some(k) = args.data_key {
+        config.data_key = Some(k);
     }
     if let Some(l) = args.listen {
         config.listen = l;

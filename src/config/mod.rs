@@ -18,6 +18,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// PostgreSQL connections each node keeps open at most.
     pub database_pool_size: usize,
+    /// The operator's data key file (seals stored upstream tokens, `client_secret_jwt` and
+    /// webhook secrets, and the signing keys in the database); `<data_dir>/keys/data.key` when
+    /// unset, made there on first start with SQLite. Required with PostgreSQL: every node is
+    /// given the same file.
+    pub data_key: Option<PathBuf>,
     pub listen: SocketAddr,
     /// Public issuer identifier; defaults to `https://localhost:PORT/oidc`.
     pub issuer: Option<String>,
@@ -169,6 +174,7 @@ impl Default for Config {
             data_dir: PathBuf::from("."),
             database_url: None,
             database_pool_size: 16,
+            data_key: None,
             listen: "127.0.0.1:8443".parse().expect("static address"),
             issuer: None,
             http: false,

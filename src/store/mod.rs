@@ -192,6 +192,12 @@ impl Location {
         }
     }
 
+    /// Whether several nodes may share it (PostgreSQL), so that what every node must agree
+    /// on, such as the data key, has to come from the operator.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+
     /// The location without credentials, for logs and the start banner.
     pub fn display(&self) -> String {
         match self {

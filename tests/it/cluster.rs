@@ -1,20 +1,23 @@
 //! Several nodes over one PostgreSQL database (issue: scale-out). Each node is a provider of
 //! its own (its own caches, connection pool and TLS certificate) sharing only the database,
-//! the issuer and the operator's secret files (`keys/data.key`, `keys/dpop-nonce.secret`,
-//! `keys/pairwise-subject.secret`), as the README tells operators to run them. Every rule of a
-//! flow must hold whichever node serves each request.
+//! the issuer and the operator's secrets (the data key given by `--data-key`, and
+//! `keys/dpop-nonce.secret`, `keys/pairwise-subject.secret`), as the README tells operators to
+//! run them. Every rule of a flow must hold whichever node serves each request.
 
 use crate::harness::*;
 use serde_json::json;
 
-/// The secret files every node of one installation is given by its operator.
-const SHARED_SECRETS: &[&str] = &["data.key", "dpop-nonce.secret", "pairwise-subject.secret"];
+/// The secret files besides the data key that every node of one installation is given by its
+/// operator in its keys folder.
+const SHARED_SECRETS: &[&str] = &["dpop-nonce.secret", "pairwise-subject.secret"];
 
 pub(crate) struct Cluster {
     pub(crate) nodes: Vec<TestServer>,
     /// A browser that trusts every node's certificate and keeps one cookie jar for all of
     /// them (cookies are per host, not per port), as one browser behind a load balancer.
     pub(crate) browser: reqwest::Client,
+    /// The installation's data key, given to every node.
+    _key: DataKey,
 }
 
 impl Cluster {
@@ -24,12 +27,17 @@ impl Cluster {
     }
 
     /// Like `start`, with `tweak` applied to every node's configuration.
-    pub(crate) async fn start_with(n: usize, tweak: fn(&mut consentry::config::Config)) -> Cluster {
+    pub(crate) async fn start_with(
+        n: usize,
+        tweak: impl Fn(&mut consentry::config::Config),
+    ) -> Cluster {
         let url = new_postgres_schema().await;
+        let key = DataKey::new();
         let first = {
-            let url = url.clone();
-            TestServer::start_with(move |c| {
+            let (url, key) = (url.clone(), key.file());
+            TestServer::start_with(|c| {
                 c.database_url = Some(url);
+                c.data_key = Some(key);
                 tweak(c);
             })
             .await
@@ -44,11 +52,12 @@ impl Cluster {
             for file in SHARED_SECRETS {
                 std::fs::copy(first_keys.join(file), keys.join(file)).unwrap();
             }
-            let (url, issuer) = (url.clone(), issuer.clone());
+            let (url, issuer, key) = (url.clone(), issuer.clone(), key.file());
             nodes.push(
-                TestServer::start_in(dir, move |c| {
+                TestServer::start_in(dir, |c| {
                     c.database_url = Some(url);
                     c.issuer = Some(issuer);
+                    c.data_key = Some(key);
                     tweak(c);
                 })
                 .await,
@@ -66,6 +75,7 @@ impl Cluster {
         Cluster {
             nodes,
             browser: builder.build().unwrap(),
+            _key: key,
         }
     }
 
@@ -251,30 +261,20 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
     }
 }
 
-/// The operator's data key of one installation, given to every node it runs: it seals the
-/// signing keys in the database, so a node without it cannot start.
+/// The operator's data key of one installation, given to every node it runs
+/// (`--data-key`): it seals the signing keys in the database, so a node without it cannot
+/// start.
 pub(crate) struct DataKey(tempfile::TempDir);
 
 impl DataKey {
     pub(crate) fn new() -> DataKey {
         let dir = tempfile::tempdir().unwrap();
-        consentry::sealing::Sealer::load_or_create(&dir.path().join("keys")).unwrap();
+        consentry::sealing::Sealer::new_data_key_file(&dir.path().join("data.key")).unwrap();
         DataKey(dir)
     }
 
-    /// A data folder of a node's own, holding the installation's data key.
-    pub(crate) fn node_dir(&self) -> std::path::PathBuf {
-        let dir = self
-            .0
-            .path()
-            .join(uuid::Uuid::new_v4().simple().to_string());
-        std::fs::create_dir_all(dir.join("keys")).unwrap();
-        std::fs::copy(
-            self.0.path().join("keys/data.key"),
-            dir.join("keys/data.key"),
-        )
-        .unwrap();
-        dir
+    pub(crate) fn file(&self) -> std::path::PathBuf {
+        self.0.path().join("data.key")
     }
 }
 
@@ -286,9 +286,11 @@ pub(crate) fn spawn_node(
     key: &DataKey,
 ) -> crate::spawned::Server {
     crate::spawned::Server::start(crate::spawned::Options {
-        env: vec![("CONSENTRY_DATABASE_URL", database_url.to_string())],
+        env: vec![
+            ("CONSENTRY_DATABASE_URL", database_url.to_string()),
+            ("CONSENTRY_DATA_KEY", key.file().display().to_string()),
+        ],
         issuer,
-        data_dir: Some(key.node_dir()),
         ..Default::default()
     })
 }
@@ -501,4 +503,176 @@ async fn a_client_disabled_at_one_node_is_refused_at_the_others_within_the_bound
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The aggregator's registration at the upstream bank of `bank_journey_hopping`.
+const AGGREGATOR: &str = "consentry-aggregator";
+const AGGREGATOR_SECRET: &str = "aggregator-secret-0123456789abcdefghijklmnop";
+
+/// Asks for the connection id in the ID token (contract: Claims).
+const WANT_CONNECTION: &str = r#"{"id_token":{"mh:con_id":{"essential":true}}}"#;
+
+impl Cluster {
+    /// The same request as `url` (an address of node 0, the issuer's origin, as the upstream
+    /// bank was told), sent to node `i` instead, as a load balancer would route it.
+    fn at(&self, i: usize, url: &str) -> String {
+        url.replacen(&self.node(0).base, &self.node(i).base, 1)
+    }
+
+    /// The consent page on node `page_at`, approved on node `post_at`; where the browser goes.
+    async fn approve_hopping(&self, interaction: &str, page_at: usize, post_at: usize) -> String {
+        let (status, _, page) = self.on(page_at).get(interaction).await;
+        assert_eq!(status, 200, "consent page on node {page_at}: {page}");
+        assert!(
+            page.contains("OAuth Bank"),
+            "consent names the bank: {page}"
+        );
+        let csrf = hidden(&page, "csrf_token").expect("csrf token");
+        let (status, to, body) = self
+            .on(post_at)
+            .post(
+                &format!("{interaction}/consent"),
+                &[("csrf_token", &csrf), ("decision", "approve")],
+            )
+            .await;
+        assert_eq!(status, 303, "consent on node {post_at}: {body}");
+        to
+    }
+}
+
+/// Issue item 6: a browser landing on another node at every request of a bank journey — the
+/// authorization, the consent page, the consent (which sends it to the bank), the bank's
+/// callback, the code exchange — completes it, and the id_token names the new connection in
+/// `mh:con_id` (contract: Claims). The callback goes to a node that neither sent the browser
+/// to the bank nor is the one the callback URL names, so the upstream state (PKCE verifier,
+/// state, nonce) must come from the database. The connection is then read through the
+/// partner API at another node, and a refresh journey hopping again renews it with the
+/// bank's sealed refresh token (opened with the operator's shared data key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_hopping_between_nodes_at_every_step_completes_a_bank_journey() {
+    // An upstream bank: another Consentry, which the shipped oauth-bank template reaches.
+    let bank = TestServer::start().await;
+    let settings: std::collections::BTreeMap<String, String> = [
+        ("issuer", bank.issuer.as_str()),
+        ("hosts", "127.0.0.1"),
+        ("client_id", AGGREGATOR),
+        ("client_secret", AGGREGATOR_SECRET),
+        ("scope", "openid accounts:read offline_access"),
+        ("auth", "client_secret_basic"),
+        ("par", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let bank_ca = bank.provider.config.keys_dir().join("ca.pem");
+    let cluster = Cluster::start_with(3, move |c| {
+        c.plugins
+            .settings
+            .insert("oauth-bank".into(), settings.clone());
+        c.plugins.upstream_ca_file = Some(bank_ca.clone());
+    })
+    .await;
+    let callback = format!("{}/bank-callback", cluster.node(0).base);
+    bank.client(json!({
+        "client_id": AGGREGATOR, "client_secret": AGGREGATOR_SECRET, "redirect_uris": [callback],
+    }))
+    .await;
+    bank.user("banker").await;
+    let client = cluster
+        .node(0)
+        .client(json!({
+            "connection_types": ["api"],
+            "scope": "openid profile email offline_access accounts:read user:read",
+        }))
+        .await;
+
+    let (verifier, challenge) = pkce();
+    let params = auth_params(
+        &client,
+        &challenge,
+        &[
+            ("scope", "openid id:oauth-bank"),
+            ("claims", WANT_CONNECTION),
+        ],
+    );
+    let (status, interaction, body) = cluster.on(0).authorize(&params).await;
+    assert_eq!(status, 303, "authorize on node 0: {body}");
+    let to_bank = cluster.approve_hopping(&interaction, 1, 2).await;
+    assert!(
+        to_bank.starts_with(&bank.issuer),
+        "node 2 sends the browser to the bank: {to_bank}"
+    );
+
+    // At the bank, another site with cookies of its own.
+    let at_bank = Journey::new(&bank);
+    let (status, bank_interaction, body) = at_bank.get(&to_bank).await;
+    assert_eq!(status, 303, "bank authorize: {body}");
+    let (status, _, _) = at_bank.login(&bank_interaction, "banker", PASSWORD).await;
+    assert_eq!(status, 303);
+    let back = at_bank.decide(&bank_interaction, "approve").await;
+    assert!(back.starts_with(&callback), "{back}");
+
+    // The callback on node 1: not node 2, which began the upstream authorization, nor node 0,
+    // whose address the bank was given.
+    let (status, cb, body) = cluster.on(1).get(&cluster.at(1, &back)).await;
+    assert_eq!(status, 303, "callback on node 1: {body}");
+    assert!(cb.starts_with(REDIRECT_URI), "{cb}");
+    let code = query(&cb).get("code").cloned().expect("a code");
+    let (status, tokens) = cluster
+        .node(0)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    assert_eq!(status, 200, "code exchange on node 0: {tokens}");
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    let con_id = id["mh:con_id"].as_str().expect("mh:con_id").to_string();
+    let sub = id["sub"].as_str().unwrap().to_string();
+
+    // The connection, read at node 2 through the partner API (the user is the client's own).
+    let (status, cc) = cluster
+        .node(2)
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "user:read")],
+        )
+        .await;
+    assert_eq!(status, 200, "{cc}");
+    let res = cluster
+        .node(2)
+        .browser()
+        .get(format!("{}/users/{sub}/connections", cluster.node(2).base))
+        .bearer_auth(cc["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let connections: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(connections[0]["id"], con_id.as_str(), "{connections}");
+    assert_eq!(connections[0]["bankId"], "oauth-bank", "{connections}");
+    assert_eq!(connections[0]["status"], "active", "{connections}");
+
+    // A refresh journey, hopping again: node 0 opens the connection's sealed upstream tokens
+    // (sealed by node 1) and renews them at the bank, with no bank login.
+    let (verifier, challenge) = pkce();
+    let claims =
+        json!({"id_token": {"sub": {"value": sub}, "mh:con_id": {"value": con_id}}}).to_string();
+    let params = auth_params(
+        &client,
+        &challenge,
+        &[("scope", "openid refresh"), ("claims", &claims)],
+    );
+    let (status, interaction, body) = cluster.on(1).authorize(&params).await;
+    assert_eq!(status, 303, "authorize on node 1: {body}");
+    let cb = cluster.approve_hopping(&interaction, 2, 0).await;
+    assert!(
+        cb.starts_with(REDIRECT_URI),
+        "renewed without the bank: {cb}"
+    );
+    let code = query(&cb).get("code").cloned().expect("a code");
+    let (status, tokens) = cluster
+        .node(1)
+        .exchange_code(&client, &code, &verifier)
+        .await;
+    assert_eq!(status, 200, "code exchange on node 1: {tokens}");
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["mh:con_id"], con_id.as_str());
 }

@@ -562,6 +562,16 @@ pub fn postgres_schema_for(dir: &std::path::Path) -> Option<String> {
             s
         }
     };
+    // The data key the operator gives a PostgreSQL installation (no node makes one), at the
+    // data folder's default place.
+    let key = dir.join("keys").join(consentry::sealing::DATA_KEY_FILE);
+    if !key.exists() {
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        match consentry::sealing::Sealer::new_data_key_file(&key) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            made => made.unwrap(),
+        }
+    }
     Some(with_search_path(&base, &schema))
 }
 

@@ -18,6 +18,7 @@ mod cluster_ops;
 mod conformance_dynamic_client;
 mod conformance_runner;
 mod crash_grants;
+mod data_key;
 mod error_text;
 mod fapi1_conformance_fixes;
 mod fapi1_request_object;

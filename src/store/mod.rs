@@ -10,7 +10,9 @@
 //! both). SQLite, the embedded default (`sqlite.rs`): one read-write connection that commits
 //! many small writes per transaction (group commit, each job in its own savepoint), a pool of
 //! read-only connections, and a checkpoint thread. PostgreSQL (`postgres.rs`), for several
-//! nodes over one database: a pool of connections, one transaction per job. On both,
+//! nodes over one database: writer threads that also commit many writes per transaction (a
+//! failed job that changed rows sends them all round again, each alone), and a pool of
+//! connections for reads. On both,
 //! single-use artefacts are consumed by a conditional update or a unique constraint in the
 //! transaction that issues what they buy, and a refusal is a `Refusal`.
 

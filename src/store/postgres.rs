@@ -1,6 +1,6 @@
 //! The PostgreSQL backend, for several stateless nodes over one database (tokio-postgres,
-//! deadpool). Writes are committed in groups (`group_commit`): each job in a savepoint of a
-//! transaction shared with the other writes queued at the time. Reads run in a read-only
+//! deadpool). Writes are committed in groups (`group_commit`): each job in a transaction
+//! shared with the other writes queued at the time. Reads run in a read-only
 //! snapshot of their own. Single use holds across nodes because every consumption is a
 //! conditional update or a unique insert that the database serialises.
 //!
@@ -55,7 +55,7 @@ impl Drop for Postgres {
     }
 }
 
-/// One job's connection, inside its transaction. Transaction control (BEGIN, savepoints) is
+/// One job's connection, inside its transaction. Transaction control (BEGIN) is
 /// not sent on its own: it waits in `unsent` and travels with the next statement, in the same
 /// flight (tokio-postgres pipelines requests sent together), so it costs no round trip.
 pub(crate) struct Session {
@@ -64,9 +64,12 @@ pub(crate) struct Session {
     unsent: RefCell<String>,
     /// Some control or statement went to the server since the transaction was opened.
     sent: Cell<bool>,
-    /// A statement failed since this was last cleared: PostgreSQL then refuses everything else
-    /// in the transaction until it is rolled back (to a savepoint).
+    /// A statement failed in this transaction: PostgreSQL then refuses everything else
+    /// in the transaction until it is rolled back.
     failed: Cell<bool>,
+    /// The current job has changed rows (or may have), or one of its statements failed: if it
+    /// fails, its transaction must be rolled back.
+    traces: Cell<bool>,
     /// A deadlock or a serialization failure ended the transaction: its work must run again.
     doomed: Cell<bool>,
 }
@@ -146,7 +149,7 @@ impl Postgres {
     }
 
     /// Runs `f` in a write transaction: committed with the other writes queued at the time
-    /// (group commit, each in its own savepoint), resolved after the commit. A deadlock or a
+    /// (group commit), resolved after the commit. A deadlock or a
     /// serialization failure runs `f` again, so it must not change anything but the database.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -221,6 +224,7 @@ impl Session {
             unsent: RefCell::default(),
             sent: Cell::new(false),
             failed: Cell::new(false),
+            traces: Cell::new(false),
             doomed: Cell::new(false),
         }
     }
@@ -279,18 +283,18 @@ impl Session {
         unsent.push(';');
     }
 
-    /// How much control is waiting to be sent: with `forget_unsent`, takes back what was
-    /// queued since, when no statement carried it out.
-    pub(super) fn unsent_len(&self) -> usize {
-        self.unsent.borrow().len()
+    /// A job of a shared transaction starts: nothing it does is known yet.
+    pub(super) fn start_job(&self) {
+        self.traces.set(false);
     }
 
-    pub(super) fn forget_unsent(&self, from: usize) {
-        self.unsent.borrow_mut().truncate(from);
+    /// The job has changed rows, or may have, or one of its statements failed.
+    pub(super) fn job_left_traces(&self) -> bool {
+        self.traces.get()
     }
 
-    pub(super) fn take_failed(&self) -> bool {
-        self.failed.replace(false)
+    pub(super) fn statement_failed(&self) -> bool {
+        self.failed.get()
     }
 
     pub(super) fn doomed(&self) -> bool {
@@ -328,8 +332,8 @@ impl Session {
             let (control, out) = self
                 .driver
                 .block_on(async { tokio::join!(self.client.batch_execute(&control), request) });
-            // Transaction control that failed leaves the savepoints in doubt: the whole
-            // transaction is run again.
+            // Transaction control that failed leaves the transaction in doubt: its work is
+            // run again.
             if control.is_err() {
                 self.doomed.set(true);
             }
@@ -337,6 +341,7 @@ impl Session {
         };
         out.map_err(|e| {
             self.failed.set(true);
+            self.traces.set(true);
             if matches!(
                 e.code(),
                 Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE)
@@ -354,19 +359,31 @@ impl Session {
 
     pub fn exec(&self, sql: &str, args: &[Value]) -> StoreResult<usize> {
         let sql = placeholders(sql);
-        self.send(async {
+        let changed = self.send(async {
             let stmt = self.client.prepare_cached(&sql).await?;
             let n = self.client.execute(&stmt, &refs(args)).await?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
-        })
+        })?;
+        if changed > 0 {
+            self.traces.set(true);
+        }
+        Ok(changed)
     }
 
     pub fn query(&self, sql: &str, args: &[Value]) -> StoreResult<Vec<tokio_postgres::Row>> {
-        let sql = placeholders(sql);
-        self.send(async {
-            let stmt = self.client.prepare_cached(&sql).await?;
+        let rows = self.send(async {
+            let stmt = self.client.prepare_cached(&placeholders(sql)).await?;
             self.client.query(&stmt, &refs(args)).await
-        })
+        })?;
+        // Rows from anything but a SELECT (an UPDATE ... RETURNING) are rows it changed.
+        let select = sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case("select"));
+        if !select && !rows.is_empty() {
+            self.traces.set(true);
+        }
+        Ok(rows)
     }
 }
 

@@ -486,12 +486,15 @@ fn on_schema_of(url: &str, schema_url: &str) -> String {
 /// with a failure within 20 s (the connection pool waits 10 s at most). Its standard error.
 fn refused_start(database_url: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::new();
     let log = dir.path().join("consentry.log");
     let file = std::fs::File::create(&log).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(["serve", "--http", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--database-url", database_url])
+        .arg("--data-key")
+        .arg(key.file())
         .env_remove("CONSENTRY_DATABASE_URL")
         .stdin(std::process::Stdio::null())
         .stdout(file.try_clone().unwrap())

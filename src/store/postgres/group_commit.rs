@@ -1,5 +1,5 @@
 //! Group commit on PostgreSQL: write jobs queue, and a few writer threads each run whatever is
-//! queued in one transaction, every job in its own savepoint, then commit once. A commit (and
+//! queued in one transaction, then commit once. A commit (and
 //! its WAL flush) is the dear part of a small write; sharing it lets one node issue many
 //! tokens per commit, as the SQLite backend does. Each job's result is held until the commit,
 //! so nothing is acknowledged before it is durable.
@@ -85,7 +85,7 @@ where
         // PostgreSQL keeps nothing of a job after one of its statements failed, even if the
         // job carried on: it must not report success.
         let answer = match answer {
-            Ok(Ok(_)) if s.take_failed() => Ok(Err(StoreError::Corrupt(
+            Ok(Ok(_)) if s.statement_failed() => Ok(Err(StoreError::Corrupt(
                 "a write job went on after one of its statements failed".into(),
             ))),
             other => other,
@@ -207,32 +207,24 @@ fn writer_loop(shared: &Shared, pool: &Pool, runtime: Rc<Runtime>) {
     }
 }
 
-/// Runs `jobs` in one transaction, each in a savepoint, and answers them after the commit.
+/// Runs `jobs` in one transaction and answers them after the commit. A job that fails having
+/// changed nothing harms no one; one that fails after changing rows (or whose statement failed)
+/// needs its changes undone, and so, without a savepoint per job (two more statements and a
+/// subtransaction each, for a case the token path never meets), the whole transaction is
+/// rolled back and every job is run again alone.
 fn commit_together(s: &Session, mut jobs: Vec<Box<dyn Job>>) {
-    let mut ran = 0;
     let ended = s.alone(Access::Write, |s| {
         for job in jobs.iter_mut() {
-            ran += 1;
-            let before = s.unsent_len();
-            s.defer("SAVEPOINT job");
+            s.start_job();
             let ok = job.run(s);
-            if s.unsent_len() > before {
-                // It sent no statement: no savepoint to end.
-                s.forget_unsent(before);
-            } else if ok {
-                s.defer("RELEASE SAVEPOINT job");
-            } else {
-                s.take_failed();
-                s.defer("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
-            }
-            if s.doomed() {
+            if (!ok && s.job_left_traces()) || s.doomed() {
                 return false;
             }
         }
         true
     });
     match ended {
-        Ended::Committed | Ended::RolledBack => {
+        Ended::Committed => {
             for job in jobs {
                 job.finish(None);
             }
@@ -243,10 +235,10 @@ fn commit_together(s: &Session, mut jobs: Vec<Box<dyn Job>>) {
                 job.finish(Some(&e));
             }
         }
-        Ended::Doomed => {
+        Ended::RolledBack | Ended::Doomed => {
             tracing::debug!(
-                jobs = ran,
-                "a group commit deadlocked; running its jobs alone"
+                jobs = jobs.len(),
+                "a group commit was rolled back; running its jobs alone"
             );
             for mut job in jobs {
                 let failure = run_alone(s, job.as_mut());

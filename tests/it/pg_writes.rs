@@ -35,7 +35,8 @@ async fn exists(store: &Store, id: &str) -> bool {
 }
 
 /// Concurrent writes, committed together, where some fail (a duplicate key, a job that refuses
-/// after writing): each failure is its caller's alone, and everything else commits.
+/// after writing): each failure is its caller's alone, and everything else commits. The
+/// refusals run once among successes only (no failed statement), once among duplicates too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_jobs_committed_together_with_others_keep_nothing_and_harm_none() {
     let (_, store) = open().await;
@@ -43,51 +44,48 @@ async fn failing_jobs_committed_together_with_others_keep_nothing_and_harm_none(
         .write(|tx| tx.users().insert(&user("taken")))
         .await
         .unwrap();
-    let mut jobs = tokio::task::JoinSet::new();
-    for i in 0..60 {
-        let store = store.clone();
-        jobs.spawn(async move {
-            let out = match i % 3 {
-                0 => {
-                    store
-                        .write(move |tx| tx.users().insert(&user(&format!("new-{i}"))))
-                        .await
-                }
-                1 => store.write(|tx| tx.users().insert(&user("taken"))).await,
-                _ => {
-                    store
-                        .write(move |tx| {
-                            tx.users().insert(&user(&format!("refused-{i}")))?;
-                            Err(StoreError::Corrupt("the job refuses after writing".into()))
-                        })
-                        .await
-                }
-            };
-            (i, out)
-        });
-    }
-    while let Some(done) = jobs.join_next().await {
-        let (i, out) = done.unwrap();
-        match i % 3 {
-            0 => assert!(out.is_ok(), "job {i}: {out:?}"),
-            1 => assert!(matches!(out, Err(StoreError::Conflict)), "job {i}: {out:?}"),
-            _ => assert!(
-                matches!(out, Err(StoreError::Corrupt(_))),
-                "job {i}: {out:?}"
-            ),
+    for (round, kinds) in [(0, 2), (1, 3)] {
+        let mut jobs = tokio::task::JoinSet::new();
+        for i in 0..60 {
+            let store = store.clone();
+            jobs.spawn(async move {
+                let out = match i % kinds {
+                    0 => {
+                        store
+                            .write(move |tx| tx.users().insert(&user(&format!("new-{round}-{i}"))))
+                            .await
+                    }
+                    1 => {
+                        store
+                            .write(move |tx| {
+                                tx.users().insert(&user(&format!("refused-{round}-{i}")))?;
+                                Err(StoreError::Corrupt("the job refuses after writing".into()))
+                            })
+                            .await
+                    }
+                    _ => store.write(|tx| tx.users().insert(&user("taken"))).await,
+                };
+                (i, out)
+            });
         }
-    }
-    for i in 0..60 {
-        match i % 3 {
-            0 => assert!(
-                exists(&store, &format!("new-{i}")).await,
-                "new-{i} committed"
-            ),
-            2 => assert!(
-                !exists(&store, &format!("refused-{i}")).await,
-                "refused-{i} rolled back"
-            ),
-            _ => {}
+        while let Some(done) = jobs.join_next().await {
+            let (i, out) = done.unwrap();
+            match i % kinds {
+                0 => assert!(out.is_ok(), "job {i}: {out:?}"),
+                1 => assert!(
+                    matches!(out, Err(StoreError::Corrupt(_))),
+                    "job {i}: {out:?}"
+                ),
+                _ => assert!(matches!(out, Err(StoreError::Conflict)), "job {i}: {out:?}"),
+            }
+        }
+        for i in 0..60 {
+            let (new, refused) = (format!("new-{round}-{i}"), format!("refused-{round}-{i}"));
+            match i % kinds {
+                0 => assert!(exists(&store, &new).await, "{new} committed"),
+                1 => assert!(!exists(&store, &refused).await, "{refused} rolled back"),
+                _ => {}
+            }
         }
     }
 }

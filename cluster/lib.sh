@@ -14,10 +14,10 @@
 cluster_die() { echo "cluster: $*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# The three secret files every node needs (README "Several nodes"): the operator's data.key,
-# made here before any node starts (no node makes one over PostgreSQL), and the two secrets the
-# first node makes; the signing keys live in the database, sealed with data.key.
-CLUSTER_SHARED_FILES=(data.key dpop-nonce.secret pairwise-subject.secret)
+# The one secret file every node needs (README "Several nodes"): the operator's data.key, made
+# here before any node starts (no node makes one over PostgreSQL). The signing keys live in the
+# database, sealed with it; the DPoP nonce and pairwise subject keys derive from it.
+CLUSTER_SHARED_FILES=(data.key)
 
 cluster_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -96,9 +96,8 @@ cluster_shared_present() {
 }
 
 # Starts ${#NODE_PORTS[@]} nodes over database URL $1: the operator's data key made in the
-# first node's keys/ (unless there), the first node alone (it makes the other two secrets and,
-# on a new database, the schema and demo data), its secret files copied to the others, then the
-# others together.
+# first node's keys/ (unless there), the first node alone (on a new database it makes the schema
+# and the demo data), the data key copied to the others, then the others together.
 cluster_nodes_start() {
   local url=$1 n=${#NODE_PORTS[@]} i f first
   first=$(cluster_node_dir 0)/keys

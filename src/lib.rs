@@ -108,6 +108,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         protocol::bank::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
     // Supervised-task panics are counted by the store's task list, shared with the metrics.
     let metrics = metrics::Metrics::new(store.tasks().panics.clone());
+    let dpop_nonce_key = protocol::fapi::dpop::nonce_key(&sealer);
+    let pairwise = protocol::oidc::subject::PairwiseKey::load(&keys_dir, &sealer)?;
     let services = protocol::Services {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         issuer,
@@ -123,8 +125,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             .outbound
             .http_client(protocol::fapi::request_uri::FETCH_TIMEOUT),
         sealer,
-        dpop_nonce_key: protocol::fapi::dpop::nonce_key(&keys_dir)?,
-        pairwise: protocol::oidc::subject::PairwiseKey::load_or_create(&keys_dir)?,
+        dpop_nonce_key,
+        pairwise,
         scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),

@@ -12,6 +12,9 @@ pub const DATA_KEY_FILE: &str = "data.key";
 
 pub struct Sealer {
     key: LessSafeKey,
+    /// Derives the installation's other secrets from the data key, so that it is the one
+    /// secret an operator gives every node.
+    derive: ring::hmac::Key,
 }
 
 /// Where a node finds the operator's data key.
@@ -79,7 +82,17 @@ impl Sealer {
         })?;
         Ok(Sealer {
             key: LessSafeKey::new(unbound),
+            derive: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
         })
+    }
+
+    /// A 256-bit secret for `purpose`, derived from the data key (HMAC-SHA256 of the label):
+    /// the same on every node given the same data key, and independent of every other purpose.
+    pub fn derived_secret(&self, purpose: &str) -> [u8; 32] {
+        let tag = ring::hmac::sign(&self.derive, format!("consentry {purpose}").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// Writes a new data key to `path` (owner-only), never over an existing file.

@@ -18,23 +18,6 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
-/// The secret kept in `dir/file`, made on first use. Only a missing file is replaced: any other
-/// read error is returned, since a secret that derived values depend on (pairwise subjects,
-/// DPoP nonces) must never change behind an operator's back.
-pub fn load_or_create_secret(dir: &std::path::Path, file: &str) -> std::io::Result<String> {
-    let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(s.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)?;
-            let s = random_token();
-            crate::files::write_private(&path, &s)?;
-            Ok(s)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// 24 hex characters, the contract's user-id shape.
 pub fn random_user_id() -> String {
     hex(&random_bytes::<12>())
@@ -62,22 +45,4 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// Checks a presented secret against its stored digest in constant time.
 pub fn matches_digest(presented: &str, stored_digest: &str) -> bool {
     ct_eq(&digest(presented), stored_digest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_kept_secret_is_made_once_and_never_replaced_by_a_failed_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        let made = load_or_create_secret(&keys, "a.secret").unwrap();
-        assert_eq!(load_or_create_secret(&keys, "a.secret").unwrap(), made);
-        // A path that exists but cannot be read as text (here a folder) is an error, not a
-        // reason to write a new secret over it.
-        std::fs::create_dir(keys.join("b.secret")).unwrap();
-        assert!(load_or_create_secret(&keys, "b.secret").is_err());
-        assert!(keys.join("b.secret").is_dir());
-    }
 }

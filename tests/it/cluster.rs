@@ -1,15 +1,10 @@
 //! Several nodes over one PostgreSQL database (issue: scale-out). Each node is a provider of
 //! its own (its own caches, connection pool and TLS certificate) sharing only the database,
-//! the issuer and the operator's secrets (the data key given by `--data-key`, and
-//! `keys/dpop-nonce.secret`, `keys/pairwise-subject.secret`), as the README tells operators to
-//! run them. Every rule of a flow must hold whichever node serves each request.
+//! the issuer and the operator's data key (given by `--data-key`; the DPoP nonce and pairwise
+//! subject keys derive from it), as the README tells operators to run them. Every rule of a flow must hold whichever node serves each request.
 
 use crate::harness::*;
 use serde_json::json;
-
-/// The secret files besides the data key that every node of one installation is given by its
-/// operator in its keys folder.
-const SHARED_SECRETS: &[&str] = &["dpop-nonce.secret", "pairwise-subject.secret"];
 
 pub(crate) struct Cluster {
     pub(crate) nodes: Vec<TestServer>,
@@ -43,15 +38,9 @@ impl Cluster {
             .await
         };
         let issuer = first.provider.config.issuer();
-        let first_keys = first.provider.config.keys_dir();
         let mut nodes = vec![first];
         for _ in 1..n {
             let dir = tempfile::tempdir().unwrap();
-            let keys = dir.path().join("keys");
-            std::fs::create_dir_all(&keys).unwrap();
-            for file in SHARED_SECRETS {
-                std::fs::copy(first_keys.join(file), keys.join(file)).unwrap();
-            }
             let (url, issuer, key) = (url.clone(), issuer.clone(), key.file());
             nodes.push(
                 TestServer::start_in(dir, |c| {
@@ -258,6 +247,30 @@ async fn a_token_revoked_at_one_node_is_inactive_at_every_other_at_once() {
     for i in 0..3 {
         let info = cluster.node(i).introspect(&client, at).await;
         assert_eq!(info["active"], false, "node {i}: {info}");
+    }
+}
+
+/// Issue item 3: the data key is the one secret the operator gives every node. Nodes that were
+/// given nothing else hand out the same DPoP nonce (RFC 9449 §8: a nonce from one node is good
+/// at the next) and the same pairwise `sub` (OIDC Core §8.1) for a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_given_only_the_data_key_agree_on_dpop_nonces_and_pairwise_subjects() {
+    let cluster = Cluster::start(2).await;
+    let nonces: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| consentry::protocol::fapi::dpop::current_nonce(&n.provider.ctx()))
+        .collect();
+    assert_eq!(nonces[0], nonces[1]);
+    let subs: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.provider.ctx().pairwise.subject("https://rp.example", "user-1"))
+        .collect();
+    assert_eq!(subs[0], subs[1]);
+    for node in &cluster.nodes {
+        let keys = node.provider.config.keys_dir();
+        assert!(!keys.join("dpop-nonce.secret").exists() && !keys.join("pairwise-subject.secret").exists());
     }
 }
 

@@ -111,15 +111,13 @@ fn normalized_htu(u: &str) -> Option<String> {
 
 /// How long one nonce is offered; the previous one stays good for as long again.
 const NONCE_PERIOD_SECS: i64 = 300;
-const NONCE_KEY_FILE: &str = "dpop-nonce.secret";
 
-/// The HMAC key nonces are derived from, kept in the keys folder so every node agrees.
-pub fn nonce_key(dir: &std::path::Path) -> std::io::Result<ring::hmac::Key> {
-    let secret = crate::secrets::load_or_create_secret(dir, NONCE_KEY_FILE)?;
-    Ok(ring::hmac::Key::new(
+/// The HMAC key nonces are derived from: derived from the data key, so every node agrees.
+pub fn nonce_key(sealer: &crate::sealing::Sealer) -> ring::hmac::Key {
+    ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
-        secret.as_bytes(),
-    ))
+        &sealer.derived_secret("dpop nonce key"),
+    )
 }
 
 fn nonce_for(cx: &Ctx<'_>, period: i64) -> String {

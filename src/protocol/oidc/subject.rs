@@ -17,18 +17,28 @@ use std::path::Path;
 
 const KEY_FILE: &str = "pairwise-subject.secret";
 
-/// The keys behind pairwise identifiers. Shared by every node through the keys folder and
-/// never rotated: a new key would change every pairwise `sub` clients know.
+/// The keys behind pairwise identifiers, never rotated: a new key would change every pairwise
+/// `sub` clients know. Derived from the data key, so every node given it agrees; an
+/// installation whose keys folder already holds a pairwise secret file (made by earlier
+/// versions) keeps using it.
 pub struct PairwiseKey {
     aead: LessSafeKey,
     iv: hmac::Key,
 }
 
 impl PairwiseKey {
-    /// The key in `dir`, made on first use.
-    pub fn load_or_create(dir: &Path) -> std::io::Result<PairwiseKey> {
-        let secret = crate::secrets::load_or_create_secret(dir, KEY_FILE)?;
-        Ok(PairwiseKey::from_secret(secret.as_bytes()))
+    /// The secret file in `dir` if there is one, else the secret derived from the data key.
+    pub fn load(dir: &Path, sealer: &crate::sealing::Sealer) -> std::io::Result<PairwiseKey> {
+        match std::fs::read_to_string(dir.join(KEY_FILE)) {
+            Ok(secret) => Ok(PairwiseKey::from_secret(secret.trim().as_bytes())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PairwiseKey::from_secret(
+                &sealer.derived_secret("pairwise subject key"),
+            )),
+            Err(e) => Err(std::io::Error::other(format!(
+                "{}: {e}",
+                dir.join(KEY_FILE).display()
+            ))),
+        }
     }
 
     /// Two independent keys derived from one secret (one to encrypt, one for the iv).
@@ -116,6 +126,26 @@ pub fn user_of(cx: &Ctx<'_>, client: &Client, sub: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key derives from the data key (the same for every node given it, made nowhere on
+    /// disk), except where an earlier version left a secret file, which keeps its subjects.
+    #[test]
+    fn the_pairwise_key_derives_from_the_data_key_unless_a_secret_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = crate::sealing::Sealer::load_or_create(dir.path()).unwrap();
+        let again = crate::sealing::Sealer::load_or_create(dir.path()).unwrap();
+        let derived = PairwiseKey::load(dir.path(), &sealer).unwrap();
+        let same = PairwiseKey::load(dir.path(), &again).unwrap();
+        assert_eq!(derived.subject("s", "u"), same.subject("s", "u"));
+        assert!(!dir.path().join(KEY_FILE).exists());
+        std::fs::write(dir.path().join(KEY_FILE), "kept-secret\n").unwrap();
+        let kept = PairwiseKey::load(dir.path(), &sealer).unwrap();
+        assert_eq!(
+            kept.subject("s", "u"),
+            PairwiseKey::from_secret(b"kept-secret").subject("s", "u")
+        );
+        assert_ne!(kept.subject("s", "u"), derived.subject("s", "u"));
+    }
 
     #[test]
     fn pairwise_subjects_are_stable_per_sector_and_reversible_only_there() {

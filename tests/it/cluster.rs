@@ -265,12 +265,20 @@ async fn nodes_given_only_the_data_key_agree_on_dpop_nonces_and_pairwise_subject
     let subs: Vec<String> = cluster
         .nodes
         .iter()
-        .map(|n| n.provider.ctx().pairwise.subject("https://rp.example", "user-1"))
+        .map(|n| {
+            n.provider
+                .ctx()
+                .pairwise
+                .subject("https://rp.example", "user-1")
+        })
         .collect();
     assert_eq!(subs[0], subs[1]);
     for node in &cluster.nodes {
         let keys = node.provider.config.keys_dir();
-        assert!(!keys.join("dpop-nonce.secret").exists() && !keys.join("pairwise-subject.secret").exists());
+        assert!(
+            !keys.join("dpop-nonce.secret").exists()
+                && !keys.join("pairwise-subject.secret").exists()
+        );
     }
 }
 

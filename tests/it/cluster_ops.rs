@@ -588,3 +588,69 @@ async fn a_node_stops_at_start_saying_why_it_cannot_reach_the_database() {
         "names where: {text}"
     );
 }
+
+/// Issue item 3: DPoP `htu` (RFC 9449 §4.3) and a client assertion's `aud` (RFC 7523 §3) name
+/// the issuer's endpoints whichever node serves the request: a node checks them against the
+/// issuer's URLs, never against the Host the request reached it by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_htu_and_assertion_aud_are_the_issuers_urls_at_every_node() {
+    let cluster = Cluster::start(2).await;
+    let node = &cluster.nodes[1];
+    // The issuer's token endpoint (node 0's address, as behind a balancer), and the same
+    // endpoint at the address this request reaches node 1 by.
+    let issuers_token = format!("{}/token", node.provider.config.issuer());
+    let own_token = node.url("/token");
+    assert_ne!(
+        own_token, issuers_token,
+        "node 1 is not at the issuer's address"
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "accounts:read"),
+    ];
+
+    let c = node.client(json!({})).await;
+    let key = crate::keys::DpopKey::new();
+    for (htu, want) in [(issuers_token.clone(), 200), (own_token.clone(), 400)] {
+        let proof = key.proof("POST", &htu, None, node.provider.now());
+        let res = node
+            .browser()
+            .post(&own_token)
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&form)
+            .header("DPoP", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), want, "DPoP htu {htu}");
+    }
+
+    let signer = crate::keys::ClientKey::new("ES256");
+    let pk = node
+        .client(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": signer.jwks()}))
+        .await;
+    for (aud, want) in [(issuers_token.clone(), 200), (own_token.clone(), 401)] {
+        let now = node.provider.now();
+        let assertion = signer.sign(
+            &json!({"iss": pk.id, "sub": pk.id, "aud": aud, "iat": now, "exp": now + 60,
+                    "jti": consentry::secrets::random_token()}),
+            true,
+        );
+        let res = node
+            .browser()
+            .post(&own_token)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), want, "assertion aud {aud}");
+    }
+}

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// One webhook POST the receiver saw: the event id in its header and in its body, the test's
 /// round it arrived in, and what the receiver answered.
@@ -51,32 +51,11 @@ impl FlakyReceiver {
     }
 
     async fn handle(self, mut stream: tokio::net::TcpStream) {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let (head, body_start) = loop {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&buf[..i]).to_lowercase(), i + 4);
-            }
+        let Some(request) = crate::webhooks::read_request(&mut stream).await else {
+            return;
         };
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| Some(l.strip_prefix(name)?.trim().to_string()))
-                .unwrap_or_default()
-        };
-        let len: usize = header("content-length:").parse().unwrap_or(0);
-        while buf.len() < body_start + len {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body: Value = serde_json::from_slice(&buf[body_start..]).unwrap_or(Value::Null);
-        let header_id = header("consentry-event-id:");
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let header_id = request.header("consentry-event-id");
         let answered = {
             let mut seen = self.seen.lock();
             let before = seen.iter().filter(|d| d.header_id == header_id).count();

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// One webhook POST the receiver saw: the event id in its header and in its body, the test's
 /// round it arrived in, and what the receiver answered.
@@ -51,32 +51,11 @@ impl FlakyReceiver {
     }
 
     async fn handle(self, mut stream: tokio::net::TcpStream) {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let (head, body_start) = loop {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&buf[..i]).to_lowercase(), i + 4);
-            }
+        let Some(request) = crate::webhooks::read_request(&mut stream).await else {
+            return;
         };
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| Some(l.strip_prefix(name)?.trim().to_string()))
-                .unwrap_or_default()
-        };
-        let len: usize = header("content-length:").parse().unwrap_or(0);
-        while buf.len() < body_start + len {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body: Value = serde_json::from_slice(&buf[body_start..]).unwrap_or(Value::Null);
-        let header_id = header("consentry-event-id:");
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let header_id = request.header("consentry-event-id");
         let answered = {
             let mut seen = self.seen.lock();
             let before = seen.iter().filter(|d| d.header_id == header_id).count();
@@ -587,4 +566,70 @@ async fn a_node_stops_at_start_saying_why_it_cannot_reach_the_database() {
         text.contains(&format!("127.0.0.1:{port}")),
         "names where: {text}"
     );
+}
+
+/// Issue item 3: DPoP `htu` (RFC 9449 §4.3) and a client assertion's `aud` (RFC 7523 §3) name
+/// the issuer's endpoints whichever node serves the request: a node checks them against the
+/// issuer's URLs, never against the Host the request reached it by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_htu_and_assertion_aud_are_the_issuers_urls_at_every_node() {
+    let cluster = Cluster::start(2).await;
+    let node = &cluster.nodes[1];
+    // The issuer's token endpoint (node 0's address, as behind a balancer), and the same
+    // endpoint at the address this request reaches node 1 by.
+    let issuers_token = format!("{}/token", node.provider.config.issuer());
+    let own_token = node.url("/token");
+    assert_ne!(
+        own_token, issuers_token,
+        "node 1 is not at the issuer's address"
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "accounts:read"),
+    ];
+
+    let c = node.client(json!({})).await;
+    let key = crate::keys::DpopKey::new();
+    for (htu, want) in [(issuers_token.clone(), 200), (own_token.clone(), 400)] {
+        let proof = key.proof("POST", &htu, None, node.provider.now());
+        let res = node
+            .browser()
+            .post(&own_token)
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&form)
+            .header("DPoP", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), want, "DPoP htu {htu}");
+    }
+
+    let signer = crate::keys::ClientKey::new("ES256");
+    let pk = node
+        .client(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": signer.jwks()}))
+        .await;
+    for (aud, want) in [(issuers_token.clone(), 200), (own_token.clone(), 401)] {
+        let now = node.provider.now();
+        let assertion = signer.sign(
+            &json!({"iss": pk.id, "sub": pk.id, "aud": aud, "iat": now, "exp": now + 60,
+                    "jti": consentry::secrets::random_token()}),
+            true,
+        );
+        let res = node
+            .browser()
+            .post(&own_token)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounts:read"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), want, "assertion aud {aud}");
+    }
 }

@@ -28,6 +28,56 @@ pub struct Receiver {
     failing: Arc<Mutex<u32>>,
 }
 
+/// One HTTP/1.1 request as a test's receiver on loopback read it.
+pub(crate) struct Request {
+    head: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value (names compared without case); empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Reads one request from `stream`: headers, then as much body as Content-Length says.
+pub(crate) async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body_start) = loop {
+        let n = stream.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
+        }
+    };
+    let mut request = Request {
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = request.header("content-length").parse().unwrap_or(0);
+    while buf.len() < body_start + len {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    request.body = buf.split_off(body_start);
+    Some(request)
+}
+
 impl Receiver {
     pub async fn start(failing: u32) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,38 +100,11 @@ impl Receiver {
     }
 
     async fn handle(self, mut stream: tokio::net::TcpStream) {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        // Headers, then as much body as Content-Length says.
-        let (head, body_start) = loop {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
-            }
+        let Some(request) = read_request(&mut stream).await else {
+            return;
         };
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case(name)
-                        .then(|| v.trim().to_string())
-                })
-                .unwrap_or_default()
-        };
-        let len: usize = header("content-length").parse().unwrap_or(0);
-        while buf.len() < body_start + len {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = String::from_utf8_lossy(&buf[body_start..]).to_string();
+        let header = |name: &str| request.header(name);
+        let body = String::from_utf8_lossy(&request.body).to_string();
         self.seen.lock().push(Received {
             signature: header("consentry-signature"),
             event_id: header("consentry-event-id"),

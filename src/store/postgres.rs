@@ -75,7 +75,7 @@ pub(crate) struct Session {
 }
 
 /// How a job's transaction begins.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(crate) enum Access {
     /// One consistent snapshot, no writes.
     Read,

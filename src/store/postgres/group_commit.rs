@@ -97,8 +97,9 @@ where
 
     fn finish(mut self: Box<Self>, failure: Option<&StoreError>) {
         let answer = match (failure, self.answer.take()) {
-            (_, None) => Ok(Err(StoreError::Closed)),
-            (Some(e), Some(Ok(Ok(_)))) => Ok(Err(again(e))),
+            // Never run (the group ended before its turn): the group's failure is its own.
+            (Some(e), None) | (Some(e), Some(Ok(Ok(_)))) => Ok(Err(again(e))),
+            (None, None) => Ok(Err(StoreError::Closed)),
             (_, Some(answer)) => answer,
         };
         if let Some(reply) = self.reply.take() {

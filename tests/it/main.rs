@@ -57,6 +57,7 @@ mod registration_validation;
 mod request_uri;
 mod resilience;
 mod rfc_points;
+mod schema_parity;
 mod shared_keys;
 mod shutdown;
 mod spawned;

@@ -47,6 +47,25 @@ pub struct Dashboard {
     pub connections: Vec<ConnectionEntry>,
 }
 
+/// What one app holds of the user, gathered from its consent and live grants: every scope,
+/// the latest grant and the latest expiry.
+#[derive(Default)]
+struct Granted {
+    scopes: ScopeSet,
+    at: i64,
+    until: Option<i64>,
+}
+
+impl Granted {
+    fn add(&mut self, scopes: &str, at: i64, until: Option<i64>) {
+        ScopeSet::parse(scopes)
+            .iter()
+            .for_each(|s| self.scopes.insert(s));
+        self.at = self.at.max(at);
+        self.until = self.until.max(until);
+    }
+}
+
 /// What the user's dashboard lists: every app with a live grant or a remembered consent, and
 /// every connection, all of this user only.
 pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
@@ -61,44 +80,37 @@ pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
             ))
         })
         .await?;
-    // Per client: the scopes, the latest grant time and the latest expiry.
-    let mut by_client: BTreeMap<String, (ScopeSet, i64, Option<i64>)> = BTreeMap::new();
+    let mut by_client: BTreeMap<String, Granted> = BTreeMap::new();
     for c in consents {
-        let e = by_client
+        by_client
             .entry(c.client_id)
-            .or_insert_with(|| (ScopeSet::parse(""), 0, None));
-        ScopeSet::parse(&c.scopes)
-            .iter()
-            .for_each(|s| e.0.insert(s));
-        e.1 = e.1.max(c.granted_at);
+            .or_default()
+            .add(&c.scopes, c.granted_at, None);
     }
     for g in grants {
-        let e = by_client
+        by_client
             .entry(g.client_id)
-            .or_insert_with(|| (ScopeSet::parse(""), 0, None));
-        ScopeSet::parse(&g.scopes)
-            .iter()
-            .for_each(|s| e.0.insert(s));
-        e.1 = e.1.max(g.created_at);
-        e.2 = Some(e.2.unwrap_or(0).max(g.expires_at));
+            .or_default()
+            .add(&g.scopes, g.created_at, Some(g.expires_at));
     }
     let mut apps = Vec::with_capacity(by_client.len());
-    for (client_id, (scope_set, granted_at, expires_at)) in by_client {
+    for (client_id, granted) in by_client {
         let client = client_cache::client(cx, &client_id).await?;
         let (name, logo_uri) = match &client {
             Some(c) => (client_name(c), display_uri(c, "logo_uri").map(String::from)),
             None => (client_id.clone(), None),
         };
         apps.push(AppAccess {
-            scopes: scope_set
+            scopes: granted
+                .scopes
                 .iter()
                 .map(|s| (s.to_string(), scopes::description(s)))
                 .collect(),
             client_id,
             name,
             logo_uri,
-            granted_at,
-            expires_at,
+            granted_at: granted.at,
+            expires_at: granted.until,
         });
     }
     apps.sort_by_key(|a| std::cmp::Reverse(a.granted_at));

@@ -6,6 +6,7 @@ mod keys;
 mod served;
 mod store_ops;
 
+mod account;
 mod admin;
 mod authorize;
 mod banks;

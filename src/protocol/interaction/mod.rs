@@ -170,15 +170,29 @@ pub struct LoggedIn {
     pub known_device: String,
 }
 
-/// Verifies a username and password, throttled per (account, client address) and per address
-/// (a browser holding this account's known-device value skips the first), opens a browser
-/// session and records the login on the interaction.
+/// Signs in on an interaction's login page: [`sign_in`], recording the login on the
+/// interaction in the transaction that opens the session.
 pub async fn login(
     cx: &Ctx<'_>,
     live: &Live,
     credentials: (&str, &str),
     address: &str,
     known_device: Option<&str>,
+) -> Result<LoggedIn, LoginFailure> {
+    let on = Some(live.interaction.id.clone());
+    sign_in(cx, credentials, address, known_device, on).await
+}
+
+/// Verifies a username and password, throttled per (account, client address) and per address
+/// (a browser holding this account's known-device value skips the first), and opens a browser
+/// session; with `interaction`, the login is recorded on it in the same transaction. Every
+/// login page (interactions, the user's dashboard) signs in through this.
+pub async fn sign_in(
+    cx: &Ctx<'_>,
+    credentials: (&str, &str),
+    address: &str,
+    known_device: Option<&str>,
+    interaction: Option<String>,
 ) -> Result<LoggedIn, LoginFailure> {
     let (username, password) = credentials;
     let now = cx.now;
@@ -234,19 +248,22 @@ pub async fn login(
         amr: "pwd".into(),
         expires_at: now + cx.config.lifetimes.session_secs,
     };
-    let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
+    let hash = secrets::digest(&cookie);
     cx.store
         .write(move |tx| {
             tx.login_failures().clear(&keys.account_address)?;
             tx.login_failures().forgive(&keys.address)?;
             tx.sessions().insert(&hash, &session)?;
-            tx.interactions().set_login(
-                &iid,
-                &session.user_id,
-                session.auth_time,
-                &session.amr,
-                &session.sid,
-            )
+            match &interaction {
+                Some(iid) => tx.interactions().set_login(
+                    iid,
+                    &session.user_id,
+                    session.auth_time,
+                    &session.amr,
+                    &session.sid,
+                ),
+                None => Ok(()),
+            }
         })
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;

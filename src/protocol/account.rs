@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::interaction::live::{client_name, display_uri};
-use crate::protocol::{bank, client_cache, oidc::scopes, Ctx};
+use crate::protocol::{bank, client_cache, logout, oidc::scopes, Ctx};
 use crate::secrets;
 use crate::store::grants::Grant;
 use crate::store::StoreResult;
@@ -141,14 +141,20 @@ pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
 
 /// Ends an app's access: every grant `client_id` holds for this user is revoked with all its
 /// access and refresh tokens, the remembered consent is forgotten, and the app is told
-/// ([`notify_app_revoked`]), all in one transaction. Not found (nothing changed) when the
+/// (a back-channel logout notice per session, [`notify_app_revoked`]'s webhook), all in one
+/// transaction. Not found (nothing changed) when the
 /// app has no grant or consent of this user.
 pub async fn revoke_app(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthResult<()> {
     let (uid, cid, now) = (user_id.to_string(), client_id.to_string(), cx.now);
     let ended = cx
         .store
         .write(move |tx| {
-            let grants = tx.grants().revoke_for_user(&uid, &cid, now)?;
+            let grants = tx.grants().live_of_user_and_client(&uid, &cid)?;
+            let ending = logout::Ending::ClientGrants {
+                user_id: uid.clone(),
+                client_id: cid.clone(),
+            };
+            logout::end_in(tx, &ending, now)?;
             let forgotten = tx.consents().forget(&uid, &cid)?;
             if grants.is_empty() && !forgotten {
                 return Ok(false);
@@ -165,11 +171,8 @@ pub async fn revoke_app(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthRe
 }
 
 /// Tells the app that the user ended its access, in the transaction that ends it: the
-/// `grantRevoked` webhook through the outbox.
-///
-/// LOGOUT NOTICE: Back-Channel Logout 1.0 §2.5 (a logout token to the client's
-/// `backchannel_logout_uri` for each session the revoked grants were issued in, `grant.sid`,
-/// and `user_id` as `sub`) plugs in HERE, in this same transaction, through the outbox.
+/// `grantRevoked` webhook through the outbox (the back-channel logout notices for the grants'
+/// sessions are [`logout::end_in`]'s).
 pub fn notify_app_revoked(
     tx: &Tx<'_>,
     client_id: &str,

@@ -444,15 +444,23 @@ impl Grants<'_> {
         )
     }
 
-    /// Revokes every unrevoked grant `client_id` holds for `user_id`, with every token issued
-    /// from them; returns the grants it revoked.
-    pub fn revoke_for_user(
+    /// The unrevoked grants issued from the browser session `sid` (OpenID Back-Channel Logout
+    /// 1.0 §2.7: what ending that session reaches).
+    pub fn live_of_session(&self, sid: &str) -> StoreResult<Vec<Grant>> {
+        self.conn.query_all(
+            &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE sid = ?1 AND revoked_at IS NULL"),
+            args![sid],
+            grant_row,
+        )
+    }
+
+    /// The unrevoked grants of `user_id` to `client_id`, oldest first.
+    pub fn live_of_user_and_client(
         &self,
         user_id: &str,
         client_id: &str,
-        now: i64,
     ) -> StoreResult<Vec<Grant>> {
-        let grants = self.conn.query_all(
+        self.conn.query_all(
             &format!(
                 "SELECT {GRANT_COLUMNS} FROM grants
                  WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL
@@ -460,11 +468,7 @@ impl Grants<'_> {
             ),
             args![user_id, client_id],
             grant_row,
-        )?;
-        for g in &grants {
-            self.revoke_grant(&g.id, now)?;
-        }
-        Ok(grants)
+        )
     }
 
     /// Revokes a user's data-access tokens (those with no grant; the others go with their grant).

@@ -4,6 +4,7 @@
 
 use crate::banks::{redeem, BankJourney};
 use crate::harness::*;
+use crate::logout::{check_logout_token, LogoutReceiver};
 use crate::webhooks::{body, set_webhook, tweak, Receiver};
 use serde_json::{json, Value};
 
@@ -224,6 +225,48 @@ async fn revoking_an_app_ends_its_tokens_and_consent_and_sends_grant_revoked() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// Back-Channel Logout 1.0 §2.5: revoking an app from the dashboard also sends the app a
+/// logout token for each session its grants came from; the dashboard's own session stays.
+#[tokio::test]
+async fn revoking_an_app_sends_a_backchannel_logout_token_for_its_session_bcl_2_5() {
+    let receiver = LogoutReceiver::start(0).await;
+    let s = TestServer::start_with(|c| {
+        tweak(c);
+        c.outbound.allow_private = true;
+    })
+    .await;
+    let c = s
+        .client(json!({
+            "client_name": "Budget App",
+            "backchannel_logout_uri": receiver.url,
+            "backchannel_logout_session_required": true,
+        }))
+        .await;
+    s.user("alice").await;
+    let (alice, tokens) = signed_in(&s, &c, "alice").await;
+    let (_, csrf) = dashboard(&alice).await;
+    let (status, _, _) = alice
+        .post(
+            "/account/apps/revoke",
+            &[("csrf_token", &csrf), ("client_id", &c.id)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let sent = receiver.wait_for(1).await;
+    let claims = check_logout_token(&s, &sent[0], &c).await;
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["sid"], id_token["sid"],
+        "section 2.4: the session's sid"
+    );
+    assert_eq!(claims["sub"], id_token["sub"]);
+    let (page, _) = dashboard(&alice).await;
+    assert!(
+        !page.contains("type=\"password\""),
+        "the dashboard's own session stays (no sign-in form): {page}"
+    );
 }
 
 /// The first delivered event of `kind`.

@@ -568,3 +568,27 @@ async fn rfc8628_a_device_flow_connects_a_sandbox_bank() {
         1
     );
 }
+
+#[tokio::test]
+async fn rfc8628_5_4_the_user_confirms_every_device_even_with_remembered_consent() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let c = public_device_client(&s).await;
+    let j = Journey::new(&s);
+    let first = start(&s, &c, "openid").await;
+    answer(&j, first["user_code"].as_str().unwrap(), "alice", "approve").await;
+    // Same browser, signed in, consent remembered: the next code still asks.
+    let second = start(&s, &c, "openid").await;
+    let code = second["user_code"].as_str().unwrap();
+    let (status, interaction, body) = enter_code(&j, code).await;
+    assert_eq!(status, 303, "{body}");
+    let (status, loc, page) = j.get(&interaction).await;
+    assert_eq!(
+        status, 200,
+        "RFC 8628 section 5.4: no silent approval (went to {loc})"
+    );
+    assert!(
+        page.contains("Allow access") && page.contains(code),
+        "{page}"
+    );
+}

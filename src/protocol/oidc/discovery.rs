@@ -48,7 +48,7 @@ pub fn document(cx: &Services) -> String {
         "mtls_endpoint_aliases": {
             "token_endpoint": e.token, "pushed_authorization_request_endpoint": e.par,
             "introspection_endpoint": e.introspection, "revocation_endpoint": e.revocation,
-            "userinfo_endpoint": e.userinfo,
+            "userinfo_endpoint": e.userinfo, "device_authorization_endpoint": e.device_authorization,
         },
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,

@@ -592,3 +592,30 @@ async fn rfc8628_5_4_the_user_confirms_every_device_even_with_remembered_consent
         "{page}"
     );
 }
+
+#[test]
+fn rfc8628_the_cli_adds_a_public_device_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let meta = json!({
+        "client_id": "tv-app",
+        "grant_types": [GRANT, "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    })
+    .to_string();
+    let out = crate::cli::consentry(
+        &["clients", "add", "--data-dir", d, "--metadata", &meta],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["grant_types"], json!([GRANT, "refresh_token"]));
+    assert!(
+        added.get("client_secret").is_none_or(Value::is_null),
+        "{added}"
+    );
+}

@@ -619,3 +619,37 @@ fn rfc8628_the_cli_adds_a_public_device_client() {
         "{added}"
     );
 }
+
+#[tokio::test]
+async fn rfc9449_a_device_polling_with_a_dpop_proof_gets_bound_tokens() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let c = s
+        .client(json!({
+            "grant_types": ["authorization_code", "refresh_token", GRANT],
+            "client_name": "Desktop Budget App",
+        }))
+        .await;
+    let res = s
+        .browser()
+        .post(s.url("/device/auth"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    let d: Value = res.json().await.unwrap();
+    let j = Journey::new(&s);
+    answer(&j, d["user_code"].as_str().unwrap(), "alice", "approve").await;
+    let key = crate::keys::DpopKey::new();
+    let proof = key.proof("POST", &s.url("/token"), None, s.provider.now());
+    let form = [
+        ("grant_type", GRANT),
+        ("device_code", d["device_code"].as_str().unwrap()),
+    ];
+    let (status, body) = crate::fapi_dpop::token_with_proof(&s, &c, &form, Some(&proof)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP", "RFC 9449 section 5");
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(at)["cnf"]["jkt"], key.jkt());
+}

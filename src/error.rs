@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// The error codes we answer with: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core
-/// §3.1.2.6, RFC 7591 §3.2.2, RFC 9126, RFC 9101, RFC 9449, RFC 8707, and our own `not_found` /
+/// §3.1.2.6, RFC 7591 §3.2.2, RFC 8628 §3.5, RFC 9126, RFC 9101, RFC 9449, RFC 8707, and our own `not_found` /
 /// `method_not_allowed` for routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidRequestObject,
     InvalidTarget,
     RegistrationNotSupported,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -62,6 +65,9 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }

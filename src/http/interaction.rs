@@ -82,6 +82,8 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
                 &display(live, &live.client_name()),
                 live.institution_name(&p.ctx()).as_deref(),
                 &live.scope_descriptions(),
+                crate::protocol::device::verification::shown_code(&p.ctx(), &live.request)
+                    .as_deref(),
             ),
         ),
         Step::Redirect(d) => respond::deliver(res, d),

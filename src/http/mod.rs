@@ -9,6 +9,7 @@ mod banks;
 mod bearer;
 mod catcher;
 mod cookies;
+mod device;
 mod discovery;
 mod gateway;
 mod interaction;
@@ -62,6 +63,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         .push(Router::with_path("token/revocation").post(token::revocation))
         .push(Router::with_path("par").post(token::pushed_authorization_request))
+        .push(Router::with_path("device/auth").post(token::device_authorization))
         .push(
             Router::with_path("me")
                 .get(userinfo::userinfo)
@@ -121,4 +123,10 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
+        // RFC 8628 §3.3: the device verification page.
+        .push(
+            Router::with_path("device")
+                .get(device::show)
+                .post(device::enter),
+        )
 }

@@ -139,6 +139,20 @@ pub fn deliver(res: &mut Response, d: crate::protocol::oidc::response::Delivery)
                 crate::views::form_post(&action, &fields),
             );
         }
+        Delivery::DeviceDone(None) => html(res, StatusCode::OK, crate::views::device_done(None)),
+        Delivery::DeviceDone(Some(e)) => {
+            log(&e);
+            let status = if e.status >= 500 {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
+            html(
+                res,
+                status,
+                crate::views::device_done(Some(e.description())),
+            );
+        }
     }
 }
 

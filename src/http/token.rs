@@ -166,3 +166,26 @@ pub async fn pushed_authorization_request(
         Err(e) => respond::oauth_error(res, &e, "Basic"),
     }
 }
+
+/// RFC 8628 §3.1: the device authorization endpoint, client-authenticated as the token
+/// endpoint is (a public client sends only its client_id).
+#[handler]
+pub async fn device_authorization(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let url = p.endpoints().device_authorization;
+    let (client, form) = match authenticated(&cx, req, &url).await {
+        Ok(v) => v,
+        Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
+    };
+    let request: Vec<(String, String)> = form
+        .into_iter()
+        .filter(|(k, _)| {
+            !["client_secret", "client_assertion", "client_assertion_type"].contains(&k.as_str())
+        })
+        .collect();
+    match crate::protocol::device::authorization::authorize(&cx, &client, &request).await {
+        Ok(body) => respond::json(res, StatusCode::OK, &body),
+        Err(e) => respond::oauth_error(res, &e, "Basic"),
+    }
+}

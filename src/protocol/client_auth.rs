@@ -1,5 +1,5 @@
-//! Client authentication at the token, PAR, introspection and revocation endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! Client authentication at the token, PAR, device authorization, introspection and revocation
+//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
 //! (RFC 7523, OIDC Core §9), and `none` for public clients.
 
 use super::{client_keys, fapi};

@@ -60,6 +60,7 @@ pub struct Endpoints {
     pub registration: String,
     pub par: String,
     pub end_session: String,
+    pub device_authorization: String,
 }
 
 impl Services {
@@ -75,6 +76,7 @@ impl Services {
             registration: format!("{i}/reg"),
             par: format!("{i}/par"),
             end_session: format!("{i}/session/end"),
+            device_authorization: format!("{i}/device/auth"),
         }
     }
 

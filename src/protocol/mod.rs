@@ -9,6 +9,7 @@ pub mod client_cache;
 pub mod client_keys;
 pub mod clients;
 pub mod context;
+pub mod device;
 pub mod fapi;
 pub mod interaction;
 pub mod jwks_fetch;

@@ -83,6 +83,11 @@ pub enum SingleUse {
         token: String,
         successor: String,
     },
+    /// RFC 8628 §3.5: an approved device code, spent by the client it was issued to.
+    DeviceCode {
+        hash: String,
+        client_id: String,
+    },
 }
 
 /// What redeeming a single-use artefact did.
@@ -116,6 +121,18 @@ impl Grants<'_> {
             SingleUse::RefreshToken(hash) => self.rotate_refresh_token(hash, rows, now)?,
             SingleUse::LostAnswerRetry { token, successor } => {
                 return self.redeem_retry(token, successor, rows, now)
+            }
+            // A spent device code is refused, not a reason to revoke: the poll that spent it
+            // holds the tokens.
+            SingleUse::DeviceCode { hash, client_id } => {
+                match self
+                    .tx()
+                    .device_authorizations()
+                    .consume(hash, client_id, now)?
+                {
+                    Some(grant_id) => Consumed::Fresh { grant_id },
+                    None => Consumed::Invalid,
+                }
             }
         };
         match consumed {

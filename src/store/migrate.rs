@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_login_throttle.sql"),
     include_str!("migrations/0013_refresh_successor.sql"),
     include_str!("migrations/0014_signing_keys.sql"),
+    include_str!("migrations/0015_device_authorizations.sql"),
     include_str!("migrations/0016_logout.sql"),
 ];
 
@@ -37,6 +38,7 @@ pub fn apply(conn: &mut Connection) -> StoreResult<()> {
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_signing_keys.sql"),
+    include_str!("migrations/postgres/0003_device_authorizations.sql"),
     include_str!("migrations/postgres/0004_logout.sql"),
 ];
 

@@ -19,6 +19,7 @@
 pub mod clients;
 pub mod connections;
 pub mod consents;
+pub mod device_authorizations;
 pub mod grants;
 pub mod health;
 pub mod interactions;
@@ -132,6 +133,10 @@ impl<'a> Tx<'a> {
 
     pub fn consents(&self) -> consents::Consents<'a> {
         consents::Consents { conn: self.conn }
+    }
+
+    pub fn device_authorizations(&self) -> device_authorizations::DeviceAuthorizations<'a> {
+        device_authorizations::DeviceAuthorizations { conn: self.conn }
     }
 
     pub fn grants(&self) -> grants::Grants<'a> {

@@ -13,6 +13,8 @@ pub enum Refusal {
     ConnectionGone,
     /// Another change to the client committed between reading it and writing it back.
     ClientChanged,
+    /// RFC 8628: the device authorization expired or was answered before this sign-in ended.
+    DeviceAuthorizationEnded,
 }
 
 impl Refusal {
@@ -23,6 +25,9 @@ impl Refusal {
             Refusal::TokensForAnotherGrant => "tokens for another grant",
             Refusal::ConnectionGone => "the connection no longer exists",
             Refusal::ClientChanged => "the client changed while this update was made",
+            Refusal::DeviceAuthorizationEnded => {
+                "the device authorization has expired or was already answered"
+            }
         }
     }
 }

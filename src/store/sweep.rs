@@ -17,6 +17,7 @@ const EXPIRING: &[(&str, &str)] = &[
     ("sessions", "rowid"),
     ("seen_jtis", "rowid"),
     ("pushed_requests", "rowid"),
+    ("device_authorizations", "rowid"),
     ("login_failures", "key_hash"),
     // A grant outlives its tokens only while one of them can still be used.
     ("grants", "rowid"),

@@ -19,6 +19,7 @@ const TABLES: &[&str] = &[
     "refresh_tokens",
     "seen_jtis",
     "pushed_requests",
+    "device_authorizations",
     "webhook_events",
     "login_failures",
     "signing_keys",

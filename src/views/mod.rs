@@ -221,7 +221,17 @@ pub fn consent(
     client: &ClientDisplay,
     institution: Option<&str>,
     scopes: &[(String, &str)],
+    user_code: Option<&str>,
 ) -> String {
+    // RFC 8628 §5.4: the user checks that the code is the one their device shows.
+    let user_code = user_code
+        .map(|c| {
+            format!(
+                "<p>Code on your device: <strong class=\"user-code\">{}</strong>. Allow only if your device shows this code.</p>",
+                text(c)
+            )
+        })
+        .unwrap_or_default();
     let institution = institution
         .map(|i| {
             format!(
@@ -244,7 +254,7 @@ pub fn consent(
         "Allow access",
         &format!(
             "{logo}<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
-{institution}<ul class=\"scopes\">{items}</ul>\
+{user_code}{institution}<ul class=\"scopes\">{items}</ul>\
 <form method=\"post\" action=\"/interaction/{uid}/consent\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Cancel</button>\
@@ -256,6 +266,45 @@ pub fn consent(
             csrf = attr(csrf),
         ),
     )
+}
+
+/// RFC 8628 §3.3: the verification page, where the user enters the code their device shows.
+/// A `user_code` from `verification_uri_complete` is filled in; the user still confirms it.
+pub fn device_entry(csrf: &str, user_code: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    layout(
+        "Connect a device",
+        &format!(
+            "<h1>Connect a device</h1><p class=\"lead\">Enter the code your device shows.</p>{error}\
+<form method=\"post\" action=\"/device\" autocomplete=\"off\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<label for=\"user_code\">Code</label>\
+<input id=\"user_code\" name=\"user_code\" type=\"text\" required autofocus autocapitalize=\"characters\" spellcheck=\"false\" placeholder=\"XXXX-XXXX\" value=\"{code}\">\
+<div class=\"actions\"><button type=\"submit\">Continue</button></div></form>",
+            csrf = attr(csrf),
+            code = attr(user_code),
+        ),
+    )
+}
+
+/// The end of a device sign-in: approved, or why not. Either way the user returns to the device.
+pub fn device_done(error: Option<&str>) -> String {
+    match error {
+        None => layout(
+            "Device connected",
+            "<h1>Device connected</h1><p class=\"lead\">You can return to your device; it will continue on its own.</p>",
+        ),
+        Some(e) => layout(
+            "Device not connected",
+            &format!(
+                "<h1>Device not connected</h1><p class=\"error\" role=\"alert\">{}</p>\
+<p class=\"lead\">You can return to your device.</p>",
+                text(e)
+            ),
+        ),
+    }
 }
 
 pub fn error(title: &str, description: &str) -> String {

@@ -418,3 +418,36 @@ async fn rp_initiated_logout_confirmation_works_in_headless_chromium() {
         "the session row is deleted"
     );
 }
+
+#[tokio::test]
+async fn openid_client_runs_the_device_flow_with_chromium_on_the_verification_page() {
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({
+            "client_name": "Desktop App",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "response_types": [],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    s.user("alice").await;
+    let out = node(
+        &s,
+        "device.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - initiateDeviceAuthorization",
+        "ok - consent shows the app and the code, approve",
+        "ok - pollDeviceAuthorizationGrant completes and the ID token validates",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}

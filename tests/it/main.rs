@@ -20,6 +20,7 @@ mod conformance_dynamic_client;
 mod conformance_runner;
 mod crash_grants;
 mod data_key;
+mod device_flow;
 mod error_text;
 mod fapi1_conformance_fixes;
 mod fapi1_request_object;

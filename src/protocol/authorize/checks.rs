@@ -29,6 +29,9 @@ pub enum Channel {
     Front,
     /// Pushed by the authenticated client to the PAR endpoint (RFC 9126).
     Pushed,
+    /// Sent by the authenticated client to the device authorization endpoint (RFC 8628 §3.1):
+    /// no redirect_uri, response type or PKCE.
+    Device,
 }
 
 /// What the checks may ask of the provider beyond plain data.
@@ -133,6 +136,7 @@ impl Draft {
             dpop_jkt: text("dpop_jkt"),
             pushed: None,
             bank: self.bank,
+            device: None,
         }
     }
 }
@@ -171,6 +175,17 @@ pub const REQUEST: &[Check] = &[
     ("id_token_hint", id_token_hint),
     ("pinned user", pinned_user_known),
     ("PKCE for pushed requests", pushed_requests_use_pkce),
+];
+
+/// RFC 8628 §3.1: a device authorization request's scope, checked as the authorization
+/// endpoint checks it (bank scopes, the claims parameter and the scope policy included).
+pub const DEVICE: &[Check] = &[
+    ("no repeated parameter", no_repeated_parameter),
+    ("scope", scope_allowed),
+    ("claims", claims_parameter),
+    ("bank scopes", bank_scopes),
+    ("scope policy", scope_policy),
+    ("pinned user", pinned_user_known),
 ];
 
 /// Runs `checks` in order; the first failure refuses the request. `draft.redirect_uri` then
@@ -362,7 +377,7 @@ fn scope_allowed(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
         return Err(OAuthError::invalid_scope("scope is missing"));
     }
     let response_type = d.response_type.as_str();
-    if !requested.contains("openid") && response_type != "code" {
+    if !requested.contains("openid") && response_type != "code" && i.channel != Channel::Device {
         return Err(OAuthError::invalid_scope(format!(
             "the openid scope is required for response type {response_type} (OIDC Core section 3.3.2.11); without it only code is offered"
         )));

@@ -48,12 +48,13 @@ async fn respond(
         remember_consent,
         connection,
     } = along;
+    let device = req.device_id();
     if let Some(sub) = req.required_sub() {
         if sub != auth.user_id {
             let e = OAuthError::access_denied(
                 "the authenticated user is not the user the request asked for (OIDC Core section 5.5.1)",
             );
-            return Err(end_refused(cx, interaction_id, e).await);
+            return Err(end_refused(cx, interaction_id, device, e).await);
         }
     }
     let now = cx.now;
@@ -88,7 +89,7 @@ async fn respond(
     let front_token = if req.returns("token") {
         match front_channel_token(cx, client, &grant).await {
             Ok(t) => Some(t),
-            Err(e) => return Err(end_refused(cx, interaction_id, e).await),
+            Err(e) => return Err(end_refused(cx, interaction_id, device, e).await),
         }
     } else {
         None
@@ -104,8 +105,12 @@ async fn respond(
         dpop_jkt: req.dpop_jkt.clone(),
         expires_at: now + life.authorization_code_secs,
     });
-    let (pushed, stored_grant, ending) =
-        (req.pushed.clone(), grant.clone(), interaction_id.clone());
+    let (pushed, stored_grant, ending, approving) = (
+        req.pushed.clone(),
+        grant.clone(),
+        interaction_id.clone(),
+        device.clone(),
+    );
     let remember =
         remember_consent.then(|| (auth.user_id.clone(), client.id.clone(), req.scope.clone()));
     let stored = cx
@@ -130,9 +135,21 @@ async fn respond(
             if let Some(w) = &connection {
                 w.apply(tx, now)?;
             }
-            // A bank journey's grant is kept even without a code: its ID token names it.
-            if row.is_some() || access_row.is_some() || connection.is_some() {
+            // A bank journey's grant is kept even without a code: its ID token names it. A
+            // device's grant waits for the device's next poll (RFC 8628 §3.5).
+            if row.is_some() || access_row.is_some() || connection.is_some() || approving.is_some()
+            {
                 tx.grants().insert_grant(&stored_grant)?;
+            }
+            if let Some(id) = &approving {
+                if !tx
+                    .device_authorizations()
+                    .approve(id, &stored_grant.id, now)?
+                {
+                    return Err(store::StoreError::Refused(
+                        store::Refusal::DeviceAuthorizationEnded,
+                    ));
+                }
             }
             if let Some(row) = &row {
                 tx.grants().insert_code(row)?;
@@ -152,7 +169,10 @@ async fn respond(
         Err(e) => Some(e.into()),
     };
     if let Some(e) = refusal {
-        return Err(end_refused(cx, interaction_id, e).await);
+        return Err(end_refused(cx, interaction_id, device, e).await);
+    }
+    if device.is_some() {
+        return Ok(Delivery::DeviceDone(None));
     }
     let mut params = Vec::new();
     if let Some(code) = &code {
@@ -215,15 +235,26 @@ async fn front_channel_token(
 }
 
 /// A refusal ends the interaction too, so the client hears one answer per interaction; if it
-/// had already ended, that other answer stands.
-async fn end_refused(cx: &Ctx<'_>, interaction_id: Option<String>, e: OAuthError) -> NotIssued {
+/// had already ended, that other answer stands. A device hears `access_denied` when it polls.
+async fn end_refused(
+    cx: &Ctx<'_>,
+    interaction_id: Option<String>,
+    device: Option<String>,
+    e: OAuthError,
+) -> NotIssued {
     let Some(id) = interaction_id else {
         return NotIssued::Refused(e);
     };
     let now = cx.now;
     match cx
         .store
-        .write(move |tx| tx.interactions().complete(&id, now))
+        .write(move |tx| {
+            let ended = tx.interactions().complete(&id, now)?;
+            if let Some(d) = &device {
+                tx.device_authorizations().deny(d)?;
+            }
+            Ok(ended)
+        })
         .await
     {
         Ok(false) => NotIssued::AlreadyEnded,

@@ -16,4 +16,4 @@ pub mod validate;
 
 pub use refusal::Refusal;
 pub use request::PAR_URN_PREFIX;
-pub use validate::{validate, validate_pushed};
+pub use validate::{validate, validate_device, validate_pushed};

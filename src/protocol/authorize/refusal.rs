@@ -26,6 +26,9 @@ pub struct ReplyTo {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub mode: ResponseMode,
+    /// A device sign-in (RFC 8628): the error is shown to the user, and the device hears it
+    /// when it polls.
+    pub device: bool,
 }
 
 impl ReplyTo {
@@ -35,6 +38,7 @@ impl ReplyTo {
             redirect_uri: req.redirect_uri.clone(),
             state: req.state.clone(),
             mode: req.response_mode,
+            device: req.device.is_some(),
         }
     }
 
@@ -45,6 +49,7 @@ impl ReplyTo {
             redirect_uri: redirect_uri.to_string(),
             state: get(params, "state").map(String::from),
             mode: error_mode(params),
+            device: false,
         }
     }
 
@@ -56,6 +61,9 @@ impl ReplyTo {
         client: &Client,
         error: &OAuthError,
     ) -> OAuthResult<Delivery> {
+        if self.device {
+            return Ok(Delivery::DeviceDone(Some(error.clone())));
+        }
         let mut params = vec![
             ("error".to_string(), error.code.to_string()),
             (

@@ -45,6 +45,17 @@ pub struct AuthorizationRequest {
     /// The bank connection this request asks for (`id:*`, `reauth`, `refresh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank: Option<BankRequest>,
+    /// RFC 8628: the device authorization this sign-in answers (no redirect_uri then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceLink>,
+}
+
+/// The device authorization a sign-in on the verification page answers, and the user code
+/// the user typed, sealed, for the consent page to show (RFC 8628 §5.4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceLink {
+    pub id: String,
+    pub user_code_sealed: String,
 }
 
 impl AuthorizationRequest {
@@ -62,5 +73,9 @@ impl AuthorizationRequest {
     /// id_token_hint.
     pub fn required_sub(&self) -> Option<String> {
         self.pinned_user.clone()
+    }
+    /// The device authorization this request answers, if it came from the verification page.
+    pub fn device_id(&self) -> Option<String> {
+        self.device.as_ref().map(|d| d.id.clone())
     }
 }

@@ -76,6 +76,38 @@ pub async fn validate_pushed(
         .map_err(|(e, _)| e)
 }
 
+/// Validates a device authorization request (RFC 8628 §3.1) for an authenticated client: its
+/// scope (and claims) as the authorization endpoint would check them. The request has no
+/// redirect_uri, state, nonce or PKCE, and the user always confirms on the consent page, even
+/// when consent is remembered (RFC 8628 §5.4: the user must see which device they approve).
+pub fn validate_device(
+    cx: &Ctx<'_>,
+    client: &Client,
+    raw: &[(String, String)],
+) -> OAuthResult<AuthorizationRequest> {
+    let (params, repeated) = params::collect(raw.to_vec());
+    let input = Input {
+        client,
+        params: &params,
+        repeated: &repeated,
+        channel: Channel::Device,
+        profile: fapi::profile_of(cx, client),
+        object: None,
+        issuer: &cx.issuer,
+        require_par: false,
+        scope_policy: &cx.scope_policy,
+        lookups: cx,
+        now: cx.now,
+    };
+    let mut draft = Draft::default();
+    checks::run(checks::DEVICE, &input, &mut draft)?;
+    let mut req = draft.into_request(client, &params);
+    req.response_type = String::new();
+    (req.state, req.nonce, req.code_challenge, req.dpop_jkt) = (None, None, None, None);
+    req.prompt = vec!["consent".into()];
+    Ok(req)
+}
+
 /// The one way through the checks, for every channel: the rules on the parameters as sent,
 /// the request object (fetched when passed by reference) in their place, then the rules on
 /// the request's own parameters.

@@ -463,8 +463,16 @@ async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Deliv
         tracing::warn!(error = e.code.as_str(), %detail, "bank journey ended");
     }
     let (iid, now) = (live.interaction.id.clone(), cx.now);
+    let device = live.request.device_id();
     cx.store
-        .write(move |tx| tx.interactions().complete(&iid, now))
+        .write(move |tx| {
+            tx.interactions().complete(&iid, now)?;
+            // RFC 8628 §3.5: a device waiting on this journey hears access_denied.
+            if let Some(d) = &device {
+                tx.device_authorizations().deny(d)?;
+            }
+            Ok(())
+        })
         .await?;
     ReplyTo::of(&live.request).deliver(cx, &live.client, &e)
 }

@@ -14,11 +14,30 @@ const GRANTS: &[&str] = &[
     "implicit",
     "refresh_token",
     "client_credentials",
+    crate::protocol::device::GRANT_TYPE,
 ];
+/// RFC 7591 §2: `response_types` defaults to `code`, which needs the authorization_code grant;
+/// a client registering grants without any browser redirect (a device-only client, RFC 8628)
+/// gets none by default instead.
+fn default_response_types(raw: &mut Value) {
+    let Some(m) = raw.as_object_mut() else { return };
+    let redirects = m
+        .get("grant_types")
+        .and_then(Value::as_array)
+        .is_none_or(|g| {
+            g.iter()
+                .any(|g| g == "authorization_code" || g == "implicit")
+        });
+    if !redirects && !m.contains_key("response_types") {
+        m.insert("response_types".into(), Value::Array(Vec::new()));
+    }
+}
+
 /// Parses and checks metadata (RFC 7591 §2, OIDC Registration §2). URIs the server would
 /// fetch are checked against the `outbound` policy.
-pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<ClientMetadata> {
+pub fn parse_metadata(mut raw: Value, outbound: &OutboundPolicy) -> OAuthResult<ClientMetadata> {
     check_typed_members(&raw)?;
+    default_response_types(&mut raw);
     let m: ClientMetadata = serde_json::from_value(raw).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
@@ -31,9 +50,10 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
     }
     crate::protocol::oidc::response_types::check_registered(&m)?;
     let code_flow = m.allows_grant("authorization_code");
-    if m.allows_grant("refresh_token") && !code_flow {
+    let device_flow = m.allows_grant(crate::protocol::device::GRANT_TYPE);
+    if m.allows_grant("refresh_token") && !code_flow && !device_flow {
         return Err(OAuthError::invalid_client_metadata(
-            "refresh_token needs the authorization_code grant",
+            "refresh_token needs the authorization_code or device_code grant",
         ));
     }
     if m.is_public() && m.allows_grant("client_credentials") {

@@ -289,9 +289,16 @@ pub async fn consent(cx: &Ctx<'_>, live: &Live, approve: bool) -> OAuthResult<Ou
     // §4.1.2.1).
     if !approve {
         let iid = live.interaction.id.clone();
-        let now = cx.now;
+        let (now, device) = (cx.now, live.request.device_id());
+        // RFC 8628 §3.5: the device hears access_denied, decided in the same transaction.
         cx.store
-            .write(move |tx| tx.interactions().complete(&iid, now))
+            .write(move |tx| {
+                tx.interactions().complete(&iid, now)?;
+                if let Some(d) = &device {
+                    tx.device_authorizations().deny(d)?;
+                }
+                Ok(())
+            })
             .await?;
         let e = OAuthError::access_denied("the user declined the request");
         return ReplyTo::of(&live.request)

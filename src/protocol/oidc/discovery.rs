@@ -27,7 +27,7 @@ pub fn document(cx: &Services) -> String {
         "response_types_supported": crate::protocol::oidc::response_types::SUPPORTED,
         "response_modes_supported": response::SUPPORTED_MODES,
         "authorization_signing_alg_values_supported": algs,
-        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials", crate::protocol::device::GRANT_TYPE],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
@@ -48,7 +48,7 @@ pub fn document(cx: &Services) -> String {
         "mtls_endpoint_aliases": {
             "token_endpoint": e.token, "pushed_authorization_request_endpoint": e.par,
             "introspection_endpoint": e.introspection, "revocation_endpoint": e.revocation,
-            "userinfo_endpoint": e.userinfo,
+            "userinfo_endpoint": e.userinfo, "device_authorization_endpoint": e.device_authorization,
         },
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
@@ -72,5 +72,6 @@ pub fn document(cx: &Services) -> String {
     doc["backchannel_logout_session_supported"] = true.into();
     doc["frontchannel_logout_supported"] = true.into();
     doc["frontchannel_logout_session_supported"] = true.into();
+    doc["device_authorization_endpoint"] = e.device_authorization.into();
     doc.to_string()
 }

@@ -94,6 +94,9 @@ pub enum Delivery {
         action: String,
         fields: Vec<(String, String)>,
     },
+    /// RFC 8628: the verification page's sign-in ended; the user goes back to the device.
+    /// With the error it ended in, if it was refused.
+    DeviceDone(Option<OAuthError>),
 }
 
 /// The algorithm for this client's JARM responses (RS256 unless it registered another).

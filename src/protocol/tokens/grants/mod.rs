@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
@@ -27,7 +28,12 @@ pub async fn token(
         .get("grant_type")
         .filter(|g| !g.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    let supported = ["authorization_code", "refresh_token", "client_credentials"];
+    let supported = [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        crate::protocol::device::GRANT_TYPE,
+    ];
     if !supported.contains(&grant_type.as_str()) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant_type} is not supported"
@@ -59,6 +65,9 @@ pub async fn token(
     match grant_type.as_str() {
         "authorization_code" => authorization_code::exchange(cx, client, form, binding).await,
         "refresh_token" => refresh_token::exchange(cx, client, form, binding).await,
+        crate::protocol::device::GRANT_TYPE => {
+            device_code::exchange(cx, client, form, binding).await
+        }
         _ => client_credentials::exchange(cx, client, form, binding).await,
     }
 }

@@ -40,7 +40,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(d) => respond::html(
             res,
             StatusCode::OK,
-            views::dashboard(&csrf, &d, notice(req)),
+            views::dashboard(&csrf, &d, notice(req), &p.endpoints().end_session),
         ),
         Err(e) => respond::error_page(res, &e),
     }

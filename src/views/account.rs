@@ -37,7 +37,9 @@ fn revoke_form(action: &str, csrf: &str, field: &str, id: &str, label: &str) -> 
 }
 
 /// The signed-in user's apps and connections.
-pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>) -> String {
+/// `sign_out` is the end-session endpoint: without an ID token hint it asks the user to
+/// confirm (OpenID RP-Initiated Logout 1.0 §2), then signs out everywhere it must.
+pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>, sign_out: &str) -> String {
     let notice = notice
         .map(|n| format!("<p class=\"notice\" role=\"status\">{}</p>", text(n)))
         .unwrap_or_default();
@@ -131,7 +133,9 @@ pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>) -> String {
         &format!(
             "<h1>Your apps and banks</h1>{notice}\
 <section aria-labelledby=\"apps\"><h2 id=\"apps\">Apps with access</h2>{apps}</section>\
-<section aria-labelledby=\"banks\"><h2 id=\"banks\">Bank connections</h2>{connections}</section>"
+<section aria-labelledby=\"banks\"><h2 id=\"banks\">Bank connections</h2>{connections}</section>\
+<p class=\"client-links\"><a href=\"{sign_out}\">Sign out</a></p>",
+            sign_out = attr(sign_out)
         ),
     )
 }

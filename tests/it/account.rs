@@ -269,6 +269,35 @@ async fn revoking_an_app_sends_a_backchannel_logout_token_for_its_session_bcl_2_
     );
 }
 
+/// The dashboard's "Sign out" goes to the end-session endpoint, which asks first (no ID token
+/// hint: OpenID RP-Initiated Logout 1.0 §2) and then ends the session.
+#[tokio::test]
+async fn the_dashboard_signs_out_through_the_end_session_confirmation() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({})).await;
+    s.user("alice").await;
+    let (alice, _) = signed_in(&s, &c, "alice").await;
+    let (page, _) = dashboard(&alice).await;
+    let link = format!("href=\"{}\"", s.url("/session/end"));
+    assert!(page.contains(&link), "a sign-out link to {link}: {page}");
+    let (status, _, confirm) = alice.get(&s.url("/session/end")).await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&confirm, "csrf_token").expect("the confirmation form");
+    let (status, _, done) = alice
+        .post(
+            "/oidc/session/end/confirm",
+            &[("csrf_token", &csrf), ("decision", "logout")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(done.contains("You are signed out"), "{done}");
+    let (page, _) = dashboard(&alice).await;
+    assert!(
+        page.contains("type=\"password\""),
+        "signed out: the dashboard asks to sign in again: {page}"
+    );
+}
+
 /// The first delivered event of `kind`.
 async fn body_of_first(receiver: &Receiver, kind: &str) -> Value {
     let mut n = 1;

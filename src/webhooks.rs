@@ -6,7 +6,7 @@
 use crate::config::webhooks::WebhookConfig;
 use crate::provider::Provider;
 use crate::secrets;
-use crate::store::outbox::Event;
+use crate::store::outbox::{Event, CIBA_PING};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,9 +91,13 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
     // Bounded by the delivery timeout as a whole (not only the HTTP exchange), which is what
     // keeps the attempt inside its lease.
     let timeout = Duration::from_secs(p.config.webhooks.timeout_secs);
-    let result = tokio::time::timeout(timeout, attempt(&p, &http, &e))
-        .await
-        .unwrap_or_else(|_| Err("no answer within the delivery timeout".into()));
+    let ping = e.delivery == CIBA_PING;
+    let result = if ping {
+        tokio::time::timeout(timeout, ciba_ping(&p, &e)).await
+    } else {
+        tokio::time::timeout(timeout, attempt(&p, &http, &e)).await
+    };
+    let result = result.unwrap_or_else(|_| Err("no answer within the delivery timeout".into()));
     let (now, id) = (p.now(), e.id.clone());
     let cfg = &p.config.webhooks;
     let outcome = match result {
@@ -104,7 +108,12 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
                 .await
         }
         Err(why) => {
-            let retry = next_attempt(cfg, e.attempts + 1, now);
+            // CIBA Core §10.2: a ping is sent once; the client can always poll instead.
+            let retry = if ping {
+                None
+            } else {
+                next_attempt(cfg, e.attempts + 1, now)
+            };
             match retry {
                 Some(_) => {
                     tracing::info!(event = %e.id, client = %e.client_id, %why, "webhook failed; will retry")
@@ -143,6 +152,42 @@ async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), 
         Ok(())
     } else {
         Err(format!("{} answered {}", hook.url, res.status()))
+    }
+}
+
+/// CIBA Core §10.2: POSTs `{"auth_req_id": ...}` with the client's notification token as a
+/// bearer token to its `backchannel_client_notification_endpoint`, under the outbound policy;
+/// redirects are not followed and any 2xx is success.
+async fn ciba_ping(p: &Provider, e: &Event) -> Result<(), String> {
+    let secrets = crate::protocol::ciba::approval::ping_secrets(&p.sealer, &e.body)
+        .ok_or_else(|| "the ping's sealed secrets cannot be opened".to_string())?;
+    let client = crate::protocol::client_cache::client(&p.ctx(), &e.client_id)
+        .await
+        .map_err(|err| err.description().to_string())?
+        .ok_or_else(|| "the client no longer exists".to_string())?;
+    let url = client
+        .metadata
+        .backchannel_client_notification_endpoint
+        .clone()
+        .ok_or_else(|| "the client has no backchannel_client_notification_endpoint".to_string())?;
+    let outbound = &p.config.outbound;
+    let target = outbound
+        .check_uri(&url)
+        .map_err(|why| format!("{url}: {why}"))?;
+    let body = serde_json::json!({ "auth_req_id": secrets.auth_req_id }).to_string();
+    let res = outbound
+        .http_client(Duration::from_secs(p.config.webhooks.timeout_secs))
+        .post(target)
+        .header("content-type", "application/json")
+        .bearer_auth(&secrets.client_notification_token)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| format!("{url}: {err}"))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {}", res.status()))
     }
 }
 

@@ -7,6 +7,7 @@ mod authorize;
 mod banks;
 mod bearer;
 mod catcher;
+mod ciba;
 mod cookies;
 mod discovery;
 mod gateway;
@@ -60,6 +61,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         .push(Router::with_path("token/revocation").post(token::revocation))
         .push(Router::with_path("par").post(token::pushed_authorization_request))
+        .push(Router::with_path("backchannel").post(ciba::backchannel_authentication))
         .push(
             Router::with_path("me")
                 .get(userinfo::userinfo)
@@ -98,6 +100,13 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .push(Router::with_path("consent").post(interaction::consent))
                 .push(Router::with_path("choose").post(interaction::choose))
                 .push(Router::with_path("journey").post(interaction::journey_form)),
+        )
+        // The CIBA approval page (the demo's and sandbox's stand-in for a bank's app).
+        .push(
+            Router::with_path("ciba")
+                .get(ciba::page)
+                .push(Router::with_path("login").post(ciba::login))
+                .push(Router::with_path("decide").post(ciba::decide)),
         )
         // The REST API (partner, admin, webhooks, banks, operations): built from its table,
         // which is also its OpenAPI document (`api.rs`).

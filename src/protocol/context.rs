@@ -59,6 +59,7 @@ pub struct Endpoints {
     pub revocation: String,
     pub registration: String,
     pub par: String,
+    pub backchannel: String,
 }
 
 impl Services {
@@ -73,6 +74,7 @@ impl Services {
             revocation: format!("{i}/token/revocation"),
             registration: format!("{i}/reg"),
             par: format!("{i}/par"),
+            backchannel: format!("{i}/backchannel"),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod bank;
+pub mod ciba;
 pub mod client_auth;
 pub mod client_cache;
 pub mod client_keys;

@@ -22,9 +22,16 @@ pub struct Event {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// What kind of delivery: `webhook`, or `ciba_ping` (a CIBA Core §10.2 notification).
+    pub delivery: String,
 }
 
-const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
+/// A webhook event: signed POST of the body to the client's `webhook_url`.
+pub const WEBHOOK: &str = "webhook";
+/// A CIBA ping (Core §10.2): the body is the sealed `auth_req_id` and notification token.
+pub const CIBA_PING: &str = "ciba_ping";
+
+const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at, delivery";
 
 fn from_row(r: &Row) -> StoreResult<Event> {
     Ok(Event {
@@ -38,6 +45,7 @@ fn from_row(r: &Row) -> StoreResult<Event> {
         last_error: r.get(7)?,
         created_at: r.get(8)?,
         delivered_at: r.get(9)?,
+        delivery: r.get(10)?,
     })
 }
 
@@ -68,6 +76,27 @@ impl Outbox<'_> {
              SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), 'pending', CAST(?5 AS BIGINT), CAST(?5 AS BIGINT) FROM clients
              WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL AND disabled_at IS NULL",
             args![id, client_id, event_type, body, now],
+        )? == 1)
+    }
+
+    /// Records a delivery of another kind than a webhook (`delivery`, e.g. [`CIBA_PING`]) for
+    /// an enabled `client_id`, with `body` as the worker needs it; returns whether one was
+    /// recorded.
+    pub fn enqueue_delivery(
+        &self,
+        client_id: &str,
+        delivery: &str,
+        event_type: &str,
+        body: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let id = uuid::Uuid::new_v4().to_string();
+        Ok(exec(
+            self.conn,
+            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at, delivery)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), 'pending', CAST(?5 AS BIGINT), CAST(?5 AS BIGINT), CAST(?6 AS TEXT) FROM clients
+             WHERE id = ?2 AND disabled_at IS NULL",
+            args![id, client_id, event_type, body, now, delivery],
         )? == 1)
     }
 

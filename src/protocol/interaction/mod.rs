@@ -180,6 +180,19 @@ pub async fn login(
     address: &str,
     known_device: Option<&str>,
 ) -> Result<LoggedIn, LoginFailure> {
+    let iid = Some(live.interaction.id.clone());
+    sign_in(cx, credentials, address, known_device, iid).await
+}
+
+/// The same login outside an interaction (the CIBA approval page), or recorded on the
+/// interaction `interaction_id` when there is one.
+pub async fn sign_in(
+    cx: &Ctx<'_>,
+    credentials: (&str, &str),
+    address: &str,
+    known_device: Option<&str>,
+    interaction_id: Option<String>,
+) -> Result<LoggedIn, LoginFailure> {
     let (username, password) = credentials;
     let now = cx.now;
     let name = username.to_string();
@@ -234,19 +247,22 @@ pub async fn login(
         amr: "pwd".into(),
         expires_at: now + cx.config.lifetimes.session_secs,
     };
-    let (hash, iid) = (secrets::digest(&cookie), live.interaction.id.clone());
+    let hash = secrets::digest(&cookie);
     cx.store
         .write(move |tx| {
             tx.login_failures().clear(&keys.account_address)?;
             tx.login_failures().forgive(&keys.address)?;
             tx.sessions().insert(&hash, &session)?;
-            tx.interactions().set_login(
-                &iid,
-                &session.user_id,
-                session.auth_time,
-                &session.amr,
-                &session.sid,
-            )
+            match &interaction_id {
+                Some(iid) => tx.interactions().set_login(
+                    iid,
+                    &session.user_id,
+                    session.auth_time,
+                    &session.amr,
+                    &session.sid,
+                ),
+                None => Ok(()),
+            }
         })
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;

@@ -1,6 +1,7 @@
 //! The token endpoint's grant types (RFC 6749 §4), one file each.
 
 mod authorization_code;
+mod ciba;
 mod client_credentials;
 mod refresh_token;
 
@@ -27,7 +28,12 @@ pub async fn token(
         .get("grant_type")
         .filter(|g| !g.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    let supported = ["authorization_code", "refresh_token", "client_credentials"];
+    let supported = [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        crate::types::CIBA_GRANT,
+    ];
     if !supported.contains(&grant_type.as_str()) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant_type} is not supported"
@@ -59,6 +65,7 @@ pub async fn token(
     match grant_type.as_str() {
         "authorization_code" => authorization_code::exchange(cx, client, form, binding).await,
         "refresh_token" => refresh_token::exchange(cx, client, form, binding).await,
+        crate::types::CIBA_GRANT => ciba::exchange(cx, client, form, binding).await,
         _ => client_credentials::exchange(cx, client, form, binding).await,
     }
 }

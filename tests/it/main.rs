@@ -9,6 +9,7 @@ mod store_ops;
 mod admin;
 mod authorize;
 mod banks;
+mod ciba;
 mod cli;
 mod client_admin_fixes;
 mod client_display;

@@ -847,3 +847,91 @@ async fn approval_page_refuses_forms_without_its_csrf_token_and_other_users_requ
         2
     );
 }
+
+/// An institution whose script answers `decoupled_request` by the binding message, as a bank's
+/// app would after asking its customer.
+const DECOUPLED_BANK: &str = r#"fn institution() {
+    #{ id: "decoupled-bank", name: "Decoupled Bank", type: "test", bankRef: "decoupled-bank" }
+}
+
+fn connect(ctx) {
+    #{ fail: "not used here" }
+}
+
+fn decoupled_request(request) {
+    if request.binding_message == "BANK-YES" && request.client == "Desk App" {
+        #{ approve: true }
+    } else if request.binding_message == "BANK-NO" {
+        #{ deny: true }
+    } else {
+        #{}
+    }
+}
+"#;
+
+#[tokio::test]
+async fn the_users_institution_answers_through_its_decoupled_request_hook() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::write(plugins.path().join("decoupled.rhai"), DECOUPLED_BANK).unwrap();
+    let dir = plugins.path().to_path_buf();
+    let s = TestServer::start_with(move |c| c.plugins.dir = dir).await;
+    let ivy = s.user("ivy").await;
+    let c = poll_client(&s).await;
+    let now = s.provider.now();
+    let connection = consentry::store::connections::BankConnection {
+        id: format!("decoupled:{}", uuid::Uuid::new_v4()),
+        user_id: ivy.clone(),
+        client_id: c.id.clone(),
+        institution_id: "decoupled-bank".into(),
+        status: "active".into(),
+        data_sealed: None,
+        consent_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    s.provider
+        .store
+        .write(move |tx| tx.connections().insert(&connection))
+        .await
+        .unwrap();
+
+    let ask = |message: &'static str| {
+        let (s, c) = (&s, &c);
+        async move {
+            let (status, ack) = backchannel(
+                s,
+                c,
+                &[
+                    ("scope", "openid"),
+                    ("login_hint", "ivy"),
+                    ("binding_message", message),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{ack}");
+            ack["auth_req_id"].as_str().unwrap().to_string()
+        }
+    };
+    let approved = ask("BANK-YES").await;
+    let (status, tokens) = poll(&s, &c, &approved).await;
+    assert_eq!(status, 200, "the bank's approval is the user's: {tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ivy);
+    assert_eq!(
+        claims["acr"], "urn:consentry:acr:bank",
+        "authenticated by the bank, not by a password here"
+    );
+
+    let denied = ask("BANK-NO").await;
+    let (_, body) = poll(&s, &c, &denied).await;
+    assert_eq!(body["error"], "access_denied", "{body}");
+
+    let left = ask("ASK-ON-THE-PAGE").await;
+    let (_, body) = poll(&s, &c, &left).await;
+    assert_eq!(
+        body["error"], "authorization_pending",
+        "no answer from the script leaves the request to the approval page"
+    );
+    let approver = Approver::sign_in(&s, "ivy").await;
+    assert!(approver.get().await.1.contains("ASK-ON-THE-PAGE"));
+}

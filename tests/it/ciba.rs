@@ -935,3 +935,66 @@ async fn the_users_institution_answers_through_its_decoupled_request_hook() {
     let approver = Approver::sign_in(&s, "ivy").await;
     assert!(approver.get().await.1.contains("ASK-ON-THE-PAGE"));
 }
+
+#[tokio::test]
+async fn fapi_ciba_poll_flow_over_mutual_tls_issues_certificate_bound_tokens() {
+    let s = TestServer::start().await;
+    let jill = s.user("jill").await;
+    let cert = crate::fapi_mtls::self_signed("ciba-rp");
+    let key = ClientKey::new("PS256");
+    let mut jwks = cert.jwks();
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(key.jwks()["keys"][0].clone());
+    let c = s
+        .client(json!({
+            "grant_types": [CIBA], "response_types": [], "redirect_uris": [],
+            "token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": jwks,
+            "fapi_profile": "fapi1_advanced", "tls_client_certificate_bound_access_tokens": true,
+            "backchannel_token_delivery_mode": "poll",
+            "backchannel_authentication_request_signing_alg": "PS256",
+        }))
+        .await;
+    let f = FapiClient {
+        id: c.id.clone(),
+        key,
+    };
+    let object = f.signed(&s, |c| c["login_hint"] = json!("jill"));
+    let http = crate::fapi_mtls::with_cert(&s, &cert);
+    let res = http
+        .post(s.url("/backchannel"))
+        .form(&[("client_id", c.id.as_str()), ("request", object.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ack: Value = res.json().await.unwrap();
+    let id = ack["auth_req_id"].as_str().unwrap();
+    let approver = Approver::sign_in(&s, "jill").await;
+    approver.answer("FAPI-1", "approve").await;
+    let res = http
+        .post(s.url("/token"))
+        .form(&[
+            ("client_id", c.id.as_str()),
+            ("grant_type", CIBA),
+            ("auth_req_id", id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let at = jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(
+        at["cnf"]["x5t#S256"],
+        cert.thumbprint(),
+        "FAPI-CIBA: the access token is bound to the client's certificate (RFC 8705 section 3)"
+    );
+    let id_token = verify_with_jwks(&s, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(id_token["sub"], jill);
+    assert_eq!(
+        jwt_header(tokens["id_token"].as_str().unwrap())["alg"],
+        "PS256"
+    );
+}

@@ -44,6 +44,11 @@ pub fn browser_id(p: &Provider, req: &Request, res: &mut Response) -> String {
     v
 }
 
+/// The browser-binding value the request carries, when this server minted it.
+pub fn minted_browser_id<'a>(p: &Provider, req: &'a Request) -> Option<&'a str> {
+    get(req, BROWSER).filter(|v| minted(p, v))
+}
+
 fn minted(p: &Provider, value: &str) -> bool {
     p.sealer
         .open(value)

@@ -1,5 +1,6 @@
 //! The salvo router and thin handlers: parse the request, call `protocol`, write the response.
 
+mod account;
 mod admin;
 mod admin_webhooks;
 pub mod api;
@@ -107,6 +108,14 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(ciba::page)
                 .push(Router::with_path("login").post(ciba::login))
                 .push(Router::with_path("decide").post(ciba::decide)),
+        )
+        // The user's own dashboard: the apps and banks they gave access to.
+        .push(
+            Router::with_path("account")
+                .get(account::show)
+                .push(Router::with_path("login").post(account::login))
+                .push(Router::with_path("apps/revoke").post(account::revoke_app))
+                .push(Router::with_path("connections/revoke").post(account::revoke_connection)),
         )
         // The REST API (partner, admin, webhooks, banks, operations): built from its table,
         // which is also its OpenAPI document (`api.rs`).

@@ -1,6 +1,7 @@
 //! Pure OAuth 2 / OpenID Connect logic. Handlers call in here with a [`Ctx`]; this module
 //! never sees HTTP types or the wiring layer, and takes `now` from the context.
 
+pub mod account;
 pub mod authorize;
 pub mod bank;
 pub mod ciba;

@@ -3,6 +3,14 @@
 use super::sql::{args, Conn};
 use super::{exec, StoreResult};
 
+/// A remembered consent: the scopes a user approved for a client, and when.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub client_id: String,
+    pub scopes: String,
+    pub granted_at: i64,
+}
+
 /// Remembered consents, as one transaction sees them (`tx.consents()`).
 pub struct Consents<'a> {
     pub(super) conn: Conn<'a>,
@@ -32,5 +40,29 @@ impl Consents<'_> {
             args![user_id, client_id, scopes, now],
         )?;
         Ok(())
+    }
+
+    /// Every consent the user remembered, by client.
+    pub fn for_user(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        self.conn.query_all(
+            "SELECT client_id, scopes, granted_at FROM consents WHERE user_id = ?1 ORDER BY granted_at, client_id",
+            args![user_id],
+            |r| {
+                Ok(Consent {
+                    client_id: r.get(0)?,
+                    scopes: r.get(1)?,
+                    granted_at: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// Forgets the user's consent for this client; whether there was one.
+    pub fn forget(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        Ok(exec(
+            self.conn,
+            "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2",
+            args![user_id, client_id],
+        )? == 1)
     }
 }

@@ -433,6 +433,43 @@ impl Grants<'_> {
             .map(|g| (token, g)))
     }
 
+    /// A user's grants still in force (unrevoked, unexpired), oldest first: the apps the
+    /// user's dashboard lists.
+    pub fn live_for_user(&self, user_id: &str, now: i64) -> StoreResult<Vec<Grant>> {
+        self.conn.query_all(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM grants
+                 WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+                 ORDER BY created_at, id"
+            ),
+            args![user_id, now],
+            grant_row,
+        )
+    }
+
+    /// Revokes every unrevoked grant `client_id` holds for `user_id`, with every token issued
+    /// from them; returns the grants it revoked.
+    pub fn revoke_for_user(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<Grant>> {
+        let grants = self.conn.query_all(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM grants
+                 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL
+                 ORDER BY created_at, id"
+            ),
+            args![user_id, client_id],
+            grant_row,
+        )?;
+        for g in &grants {
+            self.revoke_grant(&g.id, now)?;
+        }
+        Ok(grants)
+    }
+
     /// Revokes a user's data-access tokens (those with no grant; the others go with their grant).
     pub fn revoke_user_access_tokens(&self, user_id: &str, now: i64) -> StoreResult<usize> {
         exec(

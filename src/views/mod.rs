@@ -4,6 +4,9 @@ pub mod ciba;
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
+mod account;
+pub use account::{account_login, dashboard};
+
 /// The stylesheet served at `/assets/consentry.css` (CSP allows styles from self only).
 pub const STYLESHEET: &str = include_str!("consentry.css");
 
@@ -79,20 +82,27 @@ pub fn login(
         &format!(
             "{logo}<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
 <form method=\"post\" action=\"/interaction/{uid}/login\" autocomplete=\"on\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus value=\"{username}\">\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<div class=\"actions\"><button type=\"submit\">Sign in</button>\
+{fields}<div class=\"actions\"><button type=\"submit\">Sign in</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>{links}",
             logo = client.logo(),
             links = client.links(),
             client = text(client.name),
             uid = attr(uid),
-            csrf = attr(csrf),
-            username = attr(username),
+            fields = login_fields(csrf, username),
         ),
+    )
+}
+
+/// The fields of every sign-in form: the CSRF token, the username and the password.
+fn login_fields(csrf: &str, username: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<label for=\"username\">Username</label>\
+<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus value=\"{username}\">\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>",
+        csrf = attr(csrf),
+        username = attr(username),
     )
 }
 

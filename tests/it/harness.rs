@@ -598,7 +598,7 @@ fn with_search_path(url: &str, schema: &str) -> String {
     format!("{url}{sep}options=-c%20search_path%3D{schema}%20-c%20synchronous_commit%3Doff")
 }
 
-async fn postgres_client(url: &str) -> tokio_postgres::Client {
+pub async fn postgres_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect to the test database");

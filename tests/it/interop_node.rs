@@ -319,6 +319,44 @@ async fn bank_connection_works_in_headless_chromium() {
     assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{con_id}");
 }
 
+/// The user's dashboard in a real browser: the page signs the visitor in, lists the app they
+/// granted access to, and after Revoke the app is gone and its token no longer active.
+#[tokio::test]
+async fn the_dashboard_revokes_an_app_in_headless_chromium() {
+    let s = TestServer::start().await;
+    let c = s.client(json!({"client_name": "Dashboard RP"})).await;
+    s.user("alice").await;
+    let tokens = tokens_for(&s, &c, "alice").await;
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(s.introspect(&c, at).await["active"], true);
+    let out = node(
+        &s,
+        "account_browser.mjs",
+        &[
+            ("ACCOUNT_URL", format!("{}/account", s.base)),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("APP_NAME", "Dashboard RP".into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - sign-in form at /account",
+        "ok - sign in",
+        "ok - the app is listed",
+        "ok - revoke the app",
+        "ok - no page errors",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+    assert_eq!(
+        s.introspect(&c, at).await["active"],
+        false,
+        "the revoke in the browser ended the app's token"
+    );
+}
+
 /// The contract's "Flow for use case 2" with openid-client as the partner: a client-managed
 /// user from the users API, a signed request object pinning `sub` and asking for
 /// `mh:con_id`, consent and Sandbox Bank without a login page, then a data-access token

@@ -6,6 +6,7 @@ mod keys;
 mod served;
 mod store_ops;
 
+mod account;
 mod admin;
 mod authorize;
 mod banks;
@@ -58,6 +59,7 @@ mod registration_validation;
 mod request_uri;
 mod resilience;
 mod rfc_points;
+mod schema_parity;
 mod shared_keys;
 mod shutdown;
 mod spawned;

@@ -29,3 +29,24 @@ pub async fn owned_connection(
         ))),
     }
 }
+
+/// Deletes one of `user_id`'s connections (its grants, tokens and sealed institution tokens go
+/// with it) and records `connectionDeleted` in the same transaction; the partner API and the
+/// user's own dashboard both end connections through this. Not found when the user has no
+/// such connection, and nothing is changed then.
+pub async fn delete_connection(
+    cx: &Ctx<'_>,
+    user_id: &str,
+    connection_id: &str,
+) -> OAuthResult<()> {
+    let (uid, cid, now) = (user_id.to_string(), connection_id.to_string(), cx.now);
+    let deleted = cx
+        .store
+        .write(move |tx| tx.connections().delete(&uid, &cid, now))
+        .await?;
+    if !deleted {
+        return Err(OAuthError::not_found("no such connection"));
+    }
+    cx.webhook_wake.notify_one();
+    Ok(())
+}

@@ -50,22 +50,10 @@ pub struct Live {
 
 impl Live {
     pub fn client_name(&self) -> String {
-        self.client
-            .metadata
-            .client_name
-            .clone()
-            .unwrap_or_else(|| self.client.id.to_string())
+        client_name(&self.client)
     }
-    /// A registered display URI (`logo_uri`, `policy_uri`, `tos_uri`), when it is https:
-    /// registration checks these, and pages show nothing else (no `javascript:` or plain
-    /// http link, whatever an older record holds).
     pub fn display_uri(&self, name: &str) -> Option<&str> {
-        self.client
-            .metadata
-            .extra
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|u| u.starts_with("https://"))
+        display_uri(&self.client, name)
     }
     /// Scopes with their human descriptions, for the consent page.
     pub fn scope_descriptions(&self) -> Vec<(String, &'static str)> {
@@ -92,6 +80,27 @@ impl Live {
             sid: i.sid.clone()?,
         })
     }
+}
+
+/// The client's name as pages show it: its registered `client_name`, else its id.
+pub fn client_name(client: &Client) -> String {
+    client
+        .metadata
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.id.to_string())
+}
+
+/// A registered display URI (`logo_uri`, `policy_uri`, `tos_uri`), when it is https:
+/// registration checks these, and pages show nothing else (no `javascript:` or plain http
+/// link, whatever an older record holds).
+pub fn display_uri<'a>(client: &'a Client, name: &str) -> Option<&'a str> {
+    client
+        .metadata
+        .extra
+        .get(name)
+        .and_then(|v| v.as_str())
+        .filter(|u| u.starts_with("https://"))
 }
 
 /// Loads an interaction for the browser that started it; anything else is not found.

@@ -170,9 +170,8 @@ pub struct LoggedIn {
     pub known_device: String,
 }
 
-/// Verifies a username and password, throttled per (account, client address) and per address
-/// (a browser holding this account's known-device value skips the first), opens a browser
-/// session and records the login on the interaction.
+/// Signs in on an interaction's login page: [`sign_in`], recording the login on the
+/// interaction in the transaction that opens the session.
 pub async fn login(
     cx: &Ctx<'_>,
     live: &Live,
@@ -180,18 +179,20 @@ pub async fn login(
     address: &str,
     known_device: Option<&str>,
 ) -> Result<LoggedIn, LoginFailure> {
-    let iid = Some(live.interaction.id.clone());
-    sign_in(cx, credentials, address, known_device, iid).await
+    let on = Some(live.interaction.id.clone());
+    sign_in(cx, credentials, address, known_device, on).await
 }
 
-/// The same login outside an interaction (the CIBA approval page), or recorded on the
-/// interaction `interaction_id` when there is one.
+/// Verifies a username and password, throttled per (account, client address) and per address
+/// (a browser holding this account's known-device value skips the first), and opens a browser
+/// session; with `interaction`, the login is recorded on it in the same transaction. Every
+/// login page (interactions, the user's dashboard) signs in through this.
 pub async fn sign_in(
     cx: &Ctx<'_>,
     credentials: (&str, &str),
     address: &str,
     known_device: Option<&str>,
-    interaction_id: Option<String>,
+    interaction: Option<String>,
 ) -> Result<LoggedIn, LoginFailure> {
     let (username, password) = credentials;
     let now = cx.now;
@@ -253,7 +254,7 @@ pub async fn sign_in(
             tx.login_failures().clear(&keys.account_address)?;
             tx.login_failures().forgive(&keys.address)?;
             tx.sessions().insert(&hash, &session)?;
-            match &interaction_id {
+            match &interaction {
                 Some(iid) => tx.interactions().set_login(
                     iid,
                     &session.user_id,

@@ -230,18 +230,7 @@ pub async fn delete_connection(
     connection_id: &str,
 ) -> OAuthResult<()> {
     let user = managed(cx, caller, user_id).await?;
-    let cid = connection_id.to_string();
-    let now = cx.now;
-    let deleted = cx
-        .store
-        .write(move |tx| tx.connections().delete(&user.id, &cid, now))
-        .await?;
-    if deleted {
-        cx.webhook_wake.notify_one();
-        Ok(())
-    } else {
-        Err(OAuthError::not_found("no such connection"))
-    }
+    crate::protocol::bank::connection::delete_connection(cx, &user.id, connection_id).await
 }
 
 /// Deletes a user with every connection, grant and token of theirs.

@@ -1,0 +1,167 @@
+//! The user's dashboard at `/account`: sign in (the login pages' own sign-in, throttle and
+//! CSRF rules), see the apps and bank connections, revoke either.
+
+use super::{cookies, params, provider, respond};
+use crate::error::OAuthError;
+use crate::protocol::account;
+use crate::protocol::interaction::{self, LoginFailure};
+use crate::provider::Provider;
+use crate::store::sessions::Session;
+use crate::views;
+use salvo::prelude::*;
+use std::collections::HashMap;
+
+/// The signed-in user's session, if any.
+async fn session(p: &Provider, req: &Request) -> Result<Option<Session>, OAuthError> {
+    interaction::session(&p.ctx(), cookies::get(req, cookies::SESSION)).await
+}
+
+/// What a revoke left the page saying.
+fn notice(req: &Request) -> Option<&'static str> {
+    match req.query::<String>("revoked").as_deref() {
+        Some("app") => Some("The app's access has ended."),
+        Some("connection") => Some("The bank connection has been removed."),
+        _ => None,
+    }
+}
+
+#[handler]
+pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let csrf = account::csrf_token(&cookies::browser_id(&p, req, res));
+    let user = match session(&p, req).await {
+        Ok(Some(s)) => s.user_id,
+        Ok(None) => {
+            return respond::html(res, StatusCode::OK, views::account_login(&csrf, "", None))
+        }
+        Err(e) => return respond::error_page(res, &e),
+    };
+    match account::dashboard(&p.ctx(), &user).await {
+        Ok(d) => respond::html(
+            res,
+            StatusCode::OK,
+            views::dashboard(&csrf, &d, notice(req)),
+        ),
+        Err(e) => respond::error_page(res, &e),
+    }
+}
+
+/// Reads a dashboard form and checks its CSRF token before anything else happens.
+async fn form(
+    p: &Provider,
+    req: &mut Request,
+    res: &mut Response,
+) -> Option<HashMap<String, String>> {
+    let form = match params::form_pairs(req).await.and_then(params::unique) {
+        Ok(f) => f,
+        Err(e) => {
+            respond::error_page(res, &e);
+            return None;
+        }
+    };
+    let browser = cookies::minted_browser_id(p, req);
+    if let Err(e) = account::check_csrf(browser, form.get("csrf_token").map(String::as_str)) {
+        respond::html(
+            res,
+            StatusCode::FORBIDDEN,
+            views::error("Request refused", e.description()),
+        );
+        return None;
+    }
+    Some(form)
+}
+
+#[handler]
+pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(form) = form(&p, req, res).await else {
+        return;
+    };
+    let csrf = form.get("csrf_token").cloned().unwrap_or_default();
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let address = params::client_ip(req);
+    let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
+    let credentials = (username.as_str(), password.as_str());
+    let page = |msg: &str| views::account_login(&csrf, &username, Some(msg));
+    match interaction::sign_in(&p.ctx(), credentials, &address, device.as_deref(), None).await {
+        Ok(done) => {
+            let session_secs = p.config.lifetimes.session_secs;
+            cookies::set(res, cookies::SESSION, done.session, session_secs);
+            cookies::set(
+                res,
+                cookies::KNOWN_DEVICE,
+                done.known_device,
+                crate::protocol::login::KNOWN_DEVICE_SECS,
+            );
+            respond::redirect(res, "/account");
+        }
+        Err(LoginFailure::BadCredentials) => respond::html(
+            res,
+            StatusCode::UNAUTHORIZED,
+            page("Wrong username or password."),
+        ),
+        Err(LoginFailure::TooManyAttempts) => respond::html(
+            res,
+            StatusCode::TOO_MANY_REQUESTS,
+            page("Too many failed attempts. Wait a few minutes and try again."),
+        ),
+        Err(LoginFailure::Error(e)) => respond::error_page(res, &e),
+    }
+}
+
+/// A revoke form's field and the signed-in user, or the answer already written: 403 for a
+/// bad CSRF token, back to the sign-in form without a session.
+async fn revoke_request(
+    p: &Provider,
+    req: &mut Request,
+    res: &mut Response,
+    field: &str,
+) -> Option<(String, String)> {
+    let form = form(p, req, res).await?;
+    let user = match session(p, req).await {
+        Ok(Some(s)) => s.user_id,
+        Ok(None) => {
+            respond::redirect(res, "/account");
+            return None;
+        }
+        Err(e) => {
+            respond::error_page(res, &e);
+            return None;
+        }
+    };
+    Some((user, form.get(field).cloned().unwrap_or_default()))
+}
+
+/// After a revoke: back to the dashboard, or 404 when the id is not one of the user's.
+fn after_revoke(res: &mut Response, outcome: Result<(), OAuthError>, what: &str) {
+    match outcome {
+        Ok(()) => respond::redirect(res, &format!("/account?revoked={what}")),
+        Err(e) if e.status == 404 => respond::html(
+            res,
+            StatusCode::NOT_FOUND,
+            views::error("Not found", e.description()),
+        ),
+        Err(e) => respond::error_page(res, &e),
+    }
+}
+
+#[handler]
+pub async fn revoke_app(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some((user, client_id)) = revoke_request(&p, req, res, "client_id").await else {
+        return;
+    };
+    let outcome = account::revoke_app(&p.ctx(), &user, &client_id).await;
+    after_revoke(res, outcome, "app");
+}
+
+#[handler]
+pub async fn revoke_connection(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some((user, id)) = revoke_request(&p, req, res, "connection_id").await else {
+        return;
+    };
+    let outcome = account::revoke_connection(&p.ctx(), &user, &id).await;
+    after_revoke(res, outcome, "connection");
+}

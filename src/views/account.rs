@@ -1,0 +1,172 @@
+//! The user's dashboard (`/account`): its sign-in form, and the apps and bank connections
+//! with a revoke form each. Same page rules as login and consent: `lang`, labels, no script.
+
+use super::{layout, login_fields};
+use crate::protocol::account::Dashboard;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+/// The dashboard's sign-in form.
+pub fn account_login(csrf: &str, username: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1><p class=\"lead\">to see the apps and banks you gave access to</p>{error}\
+<form method=\"post\" action=\"/account/login\" autocomplete=\"on\">{fields}\
+<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
+            fields = login_fields(csrf, username),
+        ),
+    )
+}
+
+/// A revoke button in its own form: the CSRF token and the id of what it ends.
+fn revoke_form(action: &str, csrf: &str, field: &str, id: &str, label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<input type=\"hidden\" name=\"{field}\" value=\"{id}\">\
+<button type=\"submit\" class=\"secondary\" aria-label=\"{label}\">Revoke</button></form>",
+        action = attr(action),
+        csrf = attr(csrf),
+        field = attr(field),
+        id = attr(id),
+        label = attr(label),
+    )
+}
+
+/// The signed-in user's apps and connections.
+pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>) -> String {
+    let notice = notice
+        .map(|n| format!("<p class=\"notice\" role=\"status\">{}</p>", text(n)))
+        .unwrap_or_default();
+    let apps: String = d
+        .apps
+        .iter()
+        .map(|a| {
+            let logo = a
+                .logo_uri
+                .as_deref()
+                .map(|u| {
+                    format!(
+                        "<img class=\"app-logo\" src=\"{}\" alt=\"\" referrerpolicy=\"no-referrer\">",
+                        attr(u)
+                    )
+                })
+                .unwrap_or_default();
+            let scopes: String = a
+                .scopes
+                .iter()
+                .map(|(s, desc)| {
+                    format!(
+                        "<li><span class=\"desc\">{}</span> <code>{}</code></li>",
+                        text(desc),
+                        text(s)
+                    )
+                })
+                .collect();
+            let expires = match a.expires_at {
+                Some(t) => date(t),
+                None => "when you revoke it".into(),
+            };
+            format!(
+                "<li class=\"entry app\"><h3>{logo}{name}</h3><ul class=\"scopes\">{scopes}</ul>\
+<p class=\"when\">Granted {granted} · Access ends {expires}</p>{form}</li>",
+                name = text(&a.name),
+                granted = date(a.granted_at),
+                form = revoke_form(
+                    "/account/apps/revoke",
+                    csrf,
+                    "client_id",
+                    &a.client_id,
+                    &format!("Revoke access for {}", a.name),
+                ),
+            )
+        })
+        .collect();
+    let apps = if apps.is_empty() {
+        "<p class=\"lead\">No app has access to your data.</p>".to_string()
+    } else {
+        format!("<ul class=\"entries\">{apps}</ul>")
+    };
+    let connections: String = d
+        .connections
+        .iter()
+        .map(|c| {
+            let expires = c
+                .consent_expires_at
+                .map(|t| format!(" · Consent ends {}", date(t)))
+                .unwrap_or_default();
+            let status = match c.status.as_str() {
+                "active" => "Active",
+                "reauth_required" => "Needs renewing",
+                other => other,
+            };
+            format!(
+                "<li class=\"entry connection\"><h3>{bank}</h3>\
+<p>Through {app} · Status: <span class=\"status\">{status}</span></p>\
+<p class=\"when\">Connected {connected}{expires}</p>{form}</li>",
+                bank = text(&c.institution),
+                app = text(&c.app),
+                status = text(status),
+                connected = date(c.created_at),
+                form = revoke_form(
+                    "/account/connections/revoke",
+                    csrf,
+                    "connection_id",
+                    &c.id,
+                    &format!("Revoke the connection to {}", c.institution),
+                ),
+            )
+        })
+        .collect();
+    let connections = if connections.is_empty() {
+        "<p class=\"lead\">No bank is connected.</p>".to_string()
+    } else {
+        format!("<ul class=\"entries\">{connections}</ul>")
+    };
+    layout(
+        "Your apps and banks",
+        &format!(
+            "<h1>Your apps and banks</h1>{notice}\
+<section aria-labelledby=\"apps\"><h2 id=\"apps\">Apps with access</h2>{apps}</section>\
+<section aria-labelledby=\"banks\"><h2 id=\"banks\">Bank connections</h2>{connections}</section>"
+        ),
+    )
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC` in a `<time>` element.
+fn date(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let (h, min) = (secs / 3600, secs % 3600 / 60);
+    format!(
+        "<time datetime=\"{y:04}-{m:02}-{d:02}T{h:02}:{min:02}Z\">{y:04}-{m:02}-{d:02} {h:02}:{min:02} UTC</time>"
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert!(super::date(0).contains(">1970-01-01 00:00 UTC<"));
+        assert!(super::date(951_782_400).contains(">2000-02-29 00:00 UTC<"));
+        assert!(super::date(1_796_570_000).contains(">2026-12-06 15:13 UTC<"));
+        assert!(super::date(1_709_210_096).contains(">2024-02-29 12:34 UTC<"));
+    }
+}

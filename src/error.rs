@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidRequestObject,
     InvalidTarget,
     RegistrationNotSupported,
+    /// CIBA Core §13 and §11 (with RFC 8628 §3.5 for the polling errors).
+    UnknownUserId,
+    InvalidBindingMessage,
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
@@ -65,6 +68,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
+            ErrorCode::UnknownUserId => "unknown_user_id",
+            ErrorCode::InvalidBindingMessage => "invalid_binding_message",
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",

@@ -7,7 +7,7 @@
 use crate::config::webhooks::WebhookConfig;
 use crate::provider::Provider;
 use crate::secrets;
-use crate::store::outbox::Event;
+use crate::store::outbox::{Event, BACKCHANNEL_LOGOUT, CIBA_PING};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +56,8 @@ fn next_attempt(cfg: &WebhookConfig, attempts_made: i64, now: i64) -> Option<i64
 #[derive(Clone)]
 struct Http {
     webhook: reqwest::Client,
-    logout: reqwest::Client,
+    /// For logout tokens and CIBA pings: URLs the client registered, under the outbound policy.
+    outbound: reqwest::Client,
 }
 
 /// Runs forever: claims due events and delivers each on its own task.
@@ -76,7 +77,7 @@ pub async fn run(p: Arc<Provider>) {
     };
     let http = Http {
         webhook,
-        logout: crate::protocol::logout::backchannel::http_client(&p.ctx(), timeout),
+        outbound: p.config.outbound.http_client(timeout),
     };
     let every = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let lease = lease_secs(&cfg);
@@ -105,6 +106,7 @@ async fn deliver(p: Arc<Provider>, http: Http, e: Event) {
     // Bounded by the delivery timeout as a whole (not only the HTTP exchange), which is what
     // keeps the attempt inside its lease.
     let timeout = Duration::from_secs(p.config.webhooks.timeout_secs);
+    let ping = e.kind == CIBA_PING;
     let result = tokio::time::timeout(timeout, attempt(&p, &http, &e))
         .await
         .unwrap_or_else(|_| Err("no answer within the delivery timeout".into()));
@@ -118,7 +120,12 @@ async fn deliver(p: Arc<Provider>, http: Http, e: Event) {
                 .await
         }
         Err(why) => {
-            let retry = next_attempt(cfg, e.attempts + 1, now);
+            // CIBA Core §10.2: a ping is sent once; the client can always poll instead.
+            let retry = if ping {
+                None
+            } else {
+                next_attempt(cfg, e.attempts + 1, now)
+            };
             match retry {
                 Some(_) => {
                     tracing::info!(event = %e.id, client = %e.client_id, %why, "webhook failed; will retry")
@@ -138,15 +145,19 @@ async fn deliver(p: Arc<Provider>, http: Http, e: Event) {
 }
 
 async fn attempt(p: &Provider, http: &Http, e: &Event) -> Result<(), String> {
-    if e.kind == crate::store::outbox::BACKCHANNEL_LOGOUT {
-        let cx = p.ctx();
-        return crate::protocol::logout::backchannel::deliver(
-            &cx,
-            &http.logout,
-            &e.client_id,
-            &e.body,
-        )
-        .await;
+    match e.kind.as_str() {
+        BACKCHANNEL_LOGOUT => {
+            let cx = p.ctx();
+            return crate::protocol::logout::backchannel::deliver(
+                &cx,
+                &http.outbound,
+                &e.client_id,
+                &e.body,
+            )
+            .await;
+        }
+        CIBA_PING => return ciba_ping(p, &http.outbound, e).await,
+        _ => {}
     }
     let http = &http.webhook;
     let hook = crate::protocol::clients::service::webhook(&p.ctx(), &e.client_id)
@@ -168,6 +179,42 @@ async fn attempt(p: &Provider, http: &Http, e: &Event) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{} answered {}", hook.url, res.status()))
+    }
+}
+
+/// CIBA Core §10.2: POSTs `{"auth_req_id": ...}` with the client's notification token as a
+/// bearer token to its `backchannel_client_notification_endpoint`, under the outbound policy;
+/// redirects are not followed and any 2xx is success.
+async fn ciba_ping(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), String> {
+    let secrets = crate::protocol::ciba::approval::ping_secrets(&p.sealer, &e.body)
+        .ok_or_else(|| "the ping's sealed secrets cannot be opened".to_string())?;
+    let client = crate::protocol::client_cache::client(&p.ctx(), &e.client_id)
+        .await
+        .map_err(|err| err.description().to_string())?
+        .ok_or_else(|| "the client no longer exists".to_string())?;
+    let url = client
+        .metadata
+        .backchannel_client_notification_endpoint
+        .clone()
+        .ok_or_else(|| "the client has no backchannel_client_notification_endpoint".to_string())?;
+    let target = p
+        .config
+        .outbound
+        .check_uri(&url)
+        .map_err(|why| format!("{url}: {why}"))?;
+    let body = serde_json::json!({ "auth_req_id": secrets.auth_req_id }).to_string();
+    let res = http
+        .post(target)
+        .header("content-type", "application/json")
+        .bearer_auth(&secrets.client_notification_token)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| format!("{url}: {err}"))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {}", res.status()))
     }
 }
 

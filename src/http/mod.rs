@@ -8,6 +8,7 @@ mod authorize;
 mod banks;
 mod bearer;
 mod catcher;
+mod ciba;
 mod cookies;
 mod device;
 mod discovery;
@@ -64,6 +65,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("token/revocation").post(token::revocation))
         .push(Router::with_path("par").post(token::pushed_authorization_request))
         .push(Router::with_path("device/auth").post(token::device_authorization))
+        .push(Router::with_path("backchannel").post(ciba::backchannel_authentication))
         .push(
             Router::with_path("me")
                 .get(userinfo::userinfo)
@@ -108,6 +110,13 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .push(Router::with_path("consent").post(interaction::consent))
                 .push(Router::with_path("choose").post(interaction::choose))
                 .push(Router::with_path("journey").post(interaction::journey_form)),
+        )
+        // The CIBA approval page (the demo's and sandbox's stand-in for a bank's app).
+        .push(
+            Router::with_path("ciba")
+                .get(ciba::page)
+                .push(Router::with_path("login").post(ciba::login))
+                .push(Router::with_path("decide").post(ciba::decide)),
         )
         // The user's own dashboard: the apps and banks they gave access to.
         .push(

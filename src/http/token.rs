@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 /// Reads the form and authenticates the client. On failure, the error's 401 challenge names
 /// the scheme the client tried.
-async fn authenticated(
+pub(super) async fn authenticated(
     cx: &Ctx<'_>,
     req: &mut Request,
     endpoint: &str,

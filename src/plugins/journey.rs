@@ -180,8 +180,8 @@ impl Action {
 }
 
 impl Registry {
-    /// Calls `hook` with JSON arguments on a blocking thread, under the deadline; a panic, an
-    /// error or an exceeded limit ends as a `HookFailure`, never anything worse.
+    /// Calls a journey `hook` and reads its answer as an [`Action`], with the
+    /// `newTransactions` events it raised.
     pub async fn call(
         &self,
         plugin: Arc<Plugin>,
@@ -189,6 +189,21 @@ impl Registry {
         args: Vec<Value>,
         services: super::call::Services,
     ) -> Result<(Action, Vec<Value>), HookFailure> {
+        let (value, events) = self.call_value(plugin, hook, args, services).await?;
+        let action = Action::parse(value).map_err(|m| failure("result", m))?;
+        Ok((action, events))
+    }
+
+    /// Calls `hook` with JSON arguments on a blocking thread, under the deadline, and returns
+    /// what it returned as JSON; a panic, an error or an exceeded limit ends as a
+    /// `HookFailure`, never anything worse.
+    pub async fn call_value(
+        &self,
+        plugin: Arc<Plugin>,
+        hook: &'static str,
+        args: Vec<Value>,
+        services: super::call::Services,
+    ) -> Result<(Value, Vec<Value>), HookFailure> {
         let engine = self.engine.clone();
         let deadline = self.limits.deadline;
         let context = super::call::CallContext {
@@ -230,8 +245,7 @@ impl Registry {
             let out = out.map_err(|e| classify(&e))?;
             let value: Value =
                 rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
-            let action = Action::parse(value).map_err(|m| failure("result", m))?;
-            Ok((action, left.new_transactions))
+            Ok((value, left.new_transactions))
         });
         match task.await {
             Ok(r) => r,

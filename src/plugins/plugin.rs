@@ -34,6 +34,8 @@ pub const HOOKS: &[(&str, &[&str], bool)] = &[
     ("refresh", &["ctx"], false),
     ("submit", &["ctx", "input"], false),
     ("callback", &["ctx", "result"], false),
+    // CIBA: a request to authenticate one of the institution's customers.
+    ("decoupled_request", &["request"], false),
 ];
 
 pub struct Plugin {

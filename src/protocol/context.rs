@@ -61,6 +61,7 @@ pub struct Endpoints {
     pub par: String,
     pub end_session: String,
     pub device_authorization: String,
+    pub backchannel: String,
 }
 
 impl Services {
@@ -77,6 +78,7 @@ impl Services {
             par: format!("{i}/par"),
             end_session: format!("{i}/session/end"),
             device_authorization: format!("{i}/device/auth"),
+            backchannel: format!("{i}/backchannel"),
         }
     }
 

@@ -63,7 +63,7 @@ pub struct RefreshToken {
 
 /// What consuming a single-use artefact found.
 #[derive(Debug)]
-enum Consumed {
+pub(super) enum Consumed {
     /// Consumed now: tokens for this grant may be stored with it.
     Fresh { grant_id: String },
     /// Used before: the grant it belongs to, so the caller can revoke it.
@@ -77,6 +77,8 @@ enum Consumed {
 pub enum SingleUse {
     Code(String),
     RefreshToken(String),
+    /// An approved CIBA request, by the digest of its `auth_req_id` (CIBA Core §10.1).
+    AuthReqId(String),
     /// A confidential client's retry of a rotation of `token` whose answer it never received:
     /// the unused refresh token that rotation issued (`successor`) is replaced.
     LostAnswerRetry {
@@ -119,6 +121,7 @@ impl Grants<'_> {
         let consumed = match what {
             SingleUse::Code(hash) => self.consume_code(hash, now)?,
             SingleUse::RefreshToken(hash) => self.rotate_refresh_token(hash, rows, now)?,
+            SingleUse::AuthReqId(hash) => self.tx().ciba().consume(hash, now)?,
             SingleUse::LostAnswerRetry { token, successor } => {
                 return self.redeem_retry(token, successor, rows, now)
             }

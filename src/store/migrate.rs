@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_signing_keys.sql"),
     include_str!("migrations/0015_device_authorizations.sql"),
     include_str!("migrations/0016_logout.sql"),
+    include_str!("migrations/0017_ciba.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -40,6 +41,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_signing_keys.sql"),
     include_str!("migrations/postgres/0003_device_authorizations.sql"),
     include_str!("migrations/postgres/0004_logout.sql"),
+    include_str!("migrations/postgres/0005_ciba.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

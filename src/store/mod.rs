@@ -16,6 +16,7 @@
 //! single-use artefacts are consumed by a conditional update or a unique constraint in the
 //! transaction that issues what they buy, and a refusal is a `Refusal`.
 
+pub mod ciba;
 pub mod clients;
 pub mod connections;
 pub mod consents;
@@ -121,6 +122,10 @@ impl<'a> Tx<'a> {
         Tx {
             conn: Conn::Postgres(s),
         }
+    }
+
+    pub fn ciba(&self) -> ciba::Ciba<'a> {
+        ciba::Ciba { conn: self.conn }
     }
 
     pub fn clients(&self) -> clients::Clients<'a> {

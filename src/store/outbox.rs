@@ -10,11 +10,6 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 
-/// How an event is delivered: a signed webhook POST to the client's `webhook_url`, or a
-/// logout token POSTed to its `backchannel_logout_uri` (OpenID Back-Channel Logout 1.0 §2.5).
-pub const WEBHOOK: &str = "webhook";
-pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
@@ -27,9 +22,17 @@ pub struct Event {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
-    /// [`WEBHOOK`] or [`BACKCHANNEL_LOGOUT`].
+    /// [`WEBHOOK`], [`BACKCHANNEL_LOGOUT`] or [`CIBA_PING`].
     pub kind: String,
 }
+
+/// A signed webhook POST of the body to the client's `webhook_url`.
+pub const WEBHOOK: &str = "webhook";
+/// A logout token POSTed to the client's `backchannel_logout_uri` (Back-Channel Logout 1.0
+/// §2.5); the body names the user and session.
+pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+/// A CIBA ping (Core §10.2): the body is the sealed `auth_req_id` and notification token.
+pub const CIBA_PING: &str = "ciba_ping";
 
 const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at, kind";
 
@@ -79,7 +82,7 @@ impl Outbox<'_> {
         )? == 1)
     }
 
-    /// Records a back-channel logout notice for `client_id` (enabled, with a
+    /// Records a back-channel logout notice for an enabled `client_id` (with a
     /// `backchannel_logout_uri`: the caller checked): the user it is about and the session
     /// that ended, if one did. The logout token is made at each delivery attempt, so its
     /// short `exp` holds on a retry too.
@@ -90,15 +93,36 @@ impl Outbox<'_> {
         sid: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let id = uuid::Uuid::new_v4().to_string();
         let body = json!({"userId": user_id, "sid": sid}).to_string();
-        exec(
-            self.conn,
-            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at, kind)
-             VALUES (?1, ?2, 'backchannelLogout', ?3, 'pending', ?4, ?4, 'backchannel_logout')",
-            args![id, client_id, body, now],
+        self.enqueue_delivery(
+            client_id,
+            BACKCHANNEL_LOGOUT,
+            "backchannelLogout",
+            &body,
+            now,
         )?;
         Ok(())
+    }
+
+    /// Records a delivery of another kind than a webhook (`kind`, e.g. [`CIBA_PING`]) for
+    /// an enabled `client_id`, with `body` as the worker needs it; returns whether one was
+    /// recorded.
+    pub fn enqueue_delivery(
+        &self,
+        client_id: &str,
+        kind: &str,
+        event_type: &str,
+        body: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let id = uuid::Uuid::new_v4().to_string();
+        Ok(exec(
+            self.conn,
+            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at, kind)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), 'pending', CAST(?5 AS BIGINT), CAST(?5 AS BIGINT), CAST(?6 AS TEXT) FROM clients
+             WHERE id = ?2 AND disabled_at IS NULL",
+            args![id, client_id, event_type, body, now, kind],
+        )? == 1)
     }
 
     /// Claims up to `limit` due events for `lease_secs`; each is returned to exactly one caller.

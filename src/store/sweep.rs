@@ -8,6 +8,10 @@ pub const SWEEP_LOCK: i64 = 0x7377_6565_7000;
 
 const DELIVERED_EVENTS_KEPT_SECS: i64 = 7 * 24 * 3600;
 
+/// An expired CIBA request is kept this long, so a client polling it hears `expired_token`
+/// (CIBA Core §11) rather than that it is unknown.
+const CIBA_REQUESTS_KEPT_SECS: i64 = 600;
+
 /// Each table, and how to name its rows (access tokens are keyed by jti, without rowids).
 const EXPIRING: &[(&str, &str)] = &[
     ("authorization_codes", "rowid"),
@@ -18,6 +22,7 @@ const EXPIRING: &[(&str, &str)] = &[
     ("seen_jtis", "rowid"),
     ("pushed_requests", "rowid"),
     ("device_authorizations", "rowid"),
+    ("ciba_requests", "rowid"),
     ("login_failures", "key_hash"),
     // A grant outlives its tokens only while one of them can still be used.
     ("grants", "rowid"),
@@ -58,13 +63,17 @@ impl Sweep<'_> {
                 ("rowid", Dialect::Postgres) => "ctid",
                 (key, _) => key,
             };
+            let cutoff = match *table {
+                "ciba_requests" => now - CIBA_REQUESTS_KEPT_SECS,
+                _ => now,
+            };
             let n = exec(
                 self.conn,
                 &format!(
                     "DELETE FROM {table} WHERE {key} IN
                      (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
                 ),
-                args![now, limit],
+                args![cutoff, limit],
             )?;
             swept.rows += n;
             swept.more |= n as i64 == limit;

@@ -17,6 +17,7 @@ const TABLES: &[&str] = &[
     "authorization_codes",
     "access_tokens",
     "refresh_tokens",
+    "ciba_requests",
     "seen_jtis",
     "pushed_requests",
     "device_authorizations",

@@ -98,6 +98,20 @@ pub struct ClientMetadata {
     /// … with the `iss` and `sid` query parameters when this is true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub frontchannel_logout_session_required: bool,
+    /// CIBA Core §4: how this client gets its tokens, `poll` or `ping` (`push` is refused:
+    /// FAPI-CIBA §5.2.2 allows only poll and ping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<String>,
+    /// CIBA Core §4: where ping notifications go (https; required for ping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
+    /// CIBA Core §4: the algorithm of this client's signed authentication requests; when set,
+    /// every request must be signed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_request_signing_alg: Option<String>,
+    /// CIBA Core §4: user codes are not supported, so only `false` is accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_user_code_parameter: bool,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -111,6 +125,9 @@ fn default_response_types() -> Vec<String> {
 fn default_auth_method() -> AuthMethod {
     AuthMethod::ClientSecretBasic
 }
+
+/// The CIBA grant type (CIBA Core §10.1).
+pub const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 
 impl ClientMetadata {
     pub fn is_public(&self) -> bool {

@@ -11,7 +11,7 @@ mod subject_type;
 pub mod uri_text;
 
 pub use auth_method::AuthMethod;
-pub use client::{Client, ClientMetadata};
+pub use client::{Client, ClientMetadata, CIBA_GRANT};
 pub use client_id::ClientId;
 pub use fapi_profile::FapiProfile;
 pub use redirect_uri::RedirectUri;

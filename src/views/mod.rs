@@ -1,5 +1,7 @@
 //! Server-rendered pages: login, consent and errors. Every value is HTML-escaped.
 
+pub mod ciba;
+
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 mod account;
@@ -9,7 +11,7 @@ pub mod logout;
 /// The stylesheet served at `/assets/consentry.css` (CSP allows styles from self only).
 pub const STYLESHEET: &str = include_str!("consentry.css");
 
-fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

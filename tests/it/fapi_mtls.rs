@@ -28,7 +28,7 @@ impl ClientCert {
         base64::engine::general_purpose::STANDARD.encode(&self.der)
     }
     /// A JWKS holding this certificate (for self_signed_tls_client_auth).
-    fn jwks(&self) -> Value {
+    pub fn jwks(&self) -> Value {
         json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "x5c": [self.x5c()],
             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]})
     }

@@ -72,6 +72,44 @@ async fn openid_client_completes_the_flow() {
     assert!(out.contains(" 0 failed"), "{out}");
 }
 
+/// N5: CIBA poll mode (CIBA Core §7, §10.1) with `initiateBackchannelAuthentication` and
+/// `pollBackchannelAuthenticationGrant`, approved on the approval page.
+#[tokio::test]
+async fn openid_client_completes_a_ciba_poll_flow_approved_on_the_approval_page() {
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({
+            "client_name": "Node CIBA RP",
+            "grant_types": ["urn:openid:params:grant-type:ciba"],
+            "response_types": [],
+            "redirect_uris": [],
+            "backchannel_token_delivery_mode": "poll",
+        }))
+        .await;
+    let alice = s.user("alice").await;
+    let out = node(
+        &s,
+        "ciba.mjs",
+        &[
+            ("ISSUER", s.issuer.clone()),
+            ("CLIENT_ID", c.id.clone()),
+            ("CLIENT_SECRET", c.secret.clone()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("EXPECTED_SUB", alice),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - initiateBackchannelAuthentication",
+        "ok - approval page: approve the request showing the binding message",
+        "ok - pollBackchannelAuthenticationGrant returns validated tokens",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    assert!(out.contains(" 0 failed"), "{out}");
+}
+
 #[tokio::test]
 async fn login_and_consent_work_in_headless_chromium() {
     let s = TestServer::start().await;

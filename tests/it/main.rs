@@ -10,6 +10,7 @@ mod account;
 mod admin;
 mod authorize;
 mod banks;
+mod ciba;
 mod cli;
 mod client_admin_fixes;
 mod client_display;

@@ -6,7 +6,7 @@ use crate::jose::Alg;
 use crate::outbound::OutboundPolicy;
 use crate::protocol::oidc::scopes;
 use crate::types::uri_text::{check_uri_text, printable};
-use crate::types::{AuthMethod, ClientMetadata, RedirectUri, ScopeSet, SubjectType};
+use crate::types::{AuthMethod, ClientMetadata, RedirectUri, ScopeSet, SubjectType, CIBA_GRANT};
 use serde_json::Value;
 
 const GRANTS: &[&str] = &[
@@ -15,6 +15,7 @@ const GRANTS: &[&str] = &[
     "refresh_token",
     "client_credentials",
     crate::protocol::device::GRANT_TYPE,
+    CIBA_GRANT,
 ];
 /// RFC 7591 §2: `response_types` defaults to `code`, which needs the authorization_code grant;
 /// a client registering grants without any browser redirect (a device-only client, RFC 8628)
@@ -51,9 +52,10 @@ pub fn parse_metadata(mut raw: Value, outbound: &OutboundPolicy) -> OAuthResult<
     crate::protocol::oidc::response_types::check_registered(&m)?;
     let code_flow = m.allows_grant("authorization_code");
     let device_flow = m.allows_grant(crate::protocol::device::GRANT_TYPE);
-    if m.allows_grant("refresh_token") && !code_flow && !device_flow {
+    if m.allows_grant("refresh_token") && !code_flow && !device_flow && !m.allows_grant(CIBA_GRANT)
+    {
         return Err(OAuthError::invalid_client_metadata(
-            "refresh_token needs the authorization_code or device_code grant",
+            "refresh_token needs the authorization_code, device_code or CIBA grant",
         ));
     }
     if m.is_public() && m.allows_grant("client_credentials") {
@@ -93,6 +95,7 @@ pub fn parse_metadata(mut raw: Value, outbound: &OutboundPolicy) -> OAuthResult<
     check_display_uris(&m, outbound)?;
     check_subject_type(&m)?;
     check_logout_uris(&m, outbound)?;
+    check_ciba_metadata(&m, outbound)?;
     if let Some(uri) = &m.webhook_url {
         check_webhook_url(uri)?;
     }
@@ -135,6 +138,61 @@ fn check_typed_members(raw: &Value) -> OAuthResult<()> {
             .ok_or_else(|| OAuthError::invalid_client_metadata(SubjectType::UNSUPPORTED))?;
     }
     Ok(())
+}
+
+/// CIBA Core §4 with FAPI-CIBA §5.2.2: a CIBA client is confidential and names its token
+/// delivery mode, poll or ping (push is not offered); ping needs an https notification
+/// endpoint the server may call under the outbound policy; user codes are not supported.
+fn check_ciba_metadata(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthResult<()> {
+    if m.backchannel_user_code_parameter {
+        return Err(OAuthError::invalid_client_metadata(
+            "backchannel_user_code_parameter: user codes are not supported (CIBA Core section 4; discovery says backchannel_user_code_parameter_supported false)",
+        ));
+    }
+    if let Some(alg) = &m.backchannel_authentication_request_signing_alg {
+        if Alg::parse(alg).is_none() {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "backchannel_authentication_request_signing_alg {alg} is not supported (RS256, PS256, ES256)"
+            )));
+        }
+    }
+    let mode = m.backchannel_token_delivery_mode.as_deref();
+    match mode {
+        None | Some("poll" | "ping") => {}
+        Some("push") => {
+            return Err(OAuthError::invalid_client_metadata(
+                "backchannel_token_delivery_mode push is not supported: FAPI-CIBA (section 5.2.2) allows only poll and ping",
+            ))
+        }
+        Some(other) => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "backchannel_token_delivery_mode {} is not poll or ping (CIBA Core section 4)",
+                printable(other)
+            )))
+        }
+    }
+    if let Some(uri) = &m.backchannel_client_notification_endpoint {
+        check_fetched_uri("backchannel_client_notification_endpoint", uri, outbound)?;
+    }
+    if !m.allows_grant(CIBA_GRANT) {
+        return Ok(());
+    }
+    if m.is_public() {
+        return Err(OAuthError::invalid_client_metadata(
+            "the CIBA grant is for confidential clients only (CIBA Core section 4)",
+        ));
+    }
+    match mode {
+        None => Err(OAuthError::invalid_client_metadata(
+            "backchannel_token_delivery_mode is required with the CIBA grant (CIBA Core section 4)",
+        )),
+        Some("ping") if m.backchannel_client_notification_endpoint.is_none() => {
+            Err(OAuthError::invalid_client_metadata(
+                "backchannel_client_notification_endpoint is required for ping mode (CIBA Core section 4)",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Keys and key algorithms: a usable public JWKS, and only algorithms we allow.

@@ -177,6 +177,7 @@ pub fn check_metadata(profile: FapiProfile, m: &crate::types::ClientMetadata) ->
     for alg in [
         &m.id_token_signed_response_alg,
         &m.request_object_signing_alg,
+        &m.backchannel_authentication_request_signing_alg,
         &m.token_endpoint_auth_signing_alg,
         &m.authorization_signed_response_alg,
     ]

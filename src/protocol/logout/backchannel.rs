@@ -10,7 +10,6 @@ use crate::protocol::Ctx;
 use crate::secrets;
 use crate::types::Client;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// §2.4: the member of `events` that makes a JWT a logout token.
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -90,10 +89,4 @@ pub async fn deliver(
     } else {
         Err(format!("{uri} answered {}", res.status()))
     }
-}
-
-/// The HTTP client for deliveries: the outbound policy's (checked addresses, no redirects,
-/// no proxy).
-pub fn http_client(cx: &Ctx<'_>, timeout: Duration) -> reqwest::Client {
-    cx.config.outbound.http_client(timeout)
 }

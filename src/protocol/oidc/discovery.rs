@@ -27,7 +27,7 @@ pub fn document(cx: &Services) -> String {
         "response_types_supported": crate::protocol::oidc::response_types::SUPPORTED,
         "response_modes_supported": response::SUPPORTED_MODES,
         "authorization_signing_alg_values_supported": algs,
-        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials", crate::protocol::device::GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials", crate::protocol::device::GRANT_TYPE, crate::types::CIBA_GRANT],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
@@ -73,5 +73,12 @@ pub fn document(cx: &Services) -> String {
     doc["frontchannel_logout_supported"] = true.into();
     doc["frontchannel_logout_session_supported"] = true.into();
     doc["device_authorization_endpoint"] = e.device_authorization.into();
+    // CIBA Core §4: poll and ping (FAPI-CIBA allows no push), signed requests, no user codes.
+    doc["backchannel_authentication_endpoint"] = e.backchannel.clone().into();
+    doc["backchannel_token_delivery_modes_supported"] = json!(["poll", "ping"]);
+    doc["backchannel_authentication_request_signing_alg_values_supported"] = json!(algs);
+    doc["backchannel_user_code_parameter_supported"] = false.into();
+    doc["mtls_endpoint_aliases"]["backchannel_authentication_endpoint"] =
+        e.backchannel.clone().into();
     doc.to_string()
 }

@@ -1,6 +1,6 @@
 -- Logout (OpenID RP-Initiated, Back-Channel and Front-Channel Logout 1.0).
 -- Back-channel logout notices travel through the webhook outbox as a second kind of delivery,
--- enqueued in the transaction that ends the session: 'webhook' | 'backchannel_logout'.
+-- enqueued in the transaction that ends the session: 'webhook' | 'backchannel_logout' (and, from 0017, 'ciba_ping').
 ALTER TABLE webhook_events ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';
 -- Ending a browser session finds the grants it took part in; ending a user's sessions finds
 -- them by user.

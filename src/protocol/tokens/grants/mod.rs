@@ -1,6 +1,7 @@
 //! The token endpoint's grant types (RFC 6749 §4), one file each.
 
 mod authorization_code;
+mod ciba;
 mod client_credentials;
 mod device_code;
 mod refresh_token;
@@ -33,6 +34,7 @@ pub async fn token(
         "refresh_token",
         "client_credentials",
         crate::protocol::device::GRANT_TYPE,
+        crate::types::CIBA_GRANT,
     ];
     if !supported.contains(&grant_type.as_str()) {
         return Err(OAuthError::unsupported_grant_type(format!(
@@ -68,6 +70,7 @@ pub async fn token(
         crate::protocol::device::GRANT_TYPE => {
             device_code::exchange(cx, client, form, binding).await
         }
+        crate::types::CIBA_GRANT => ciba::exchange(cx, client, form, binding).await,
         _ => client_credentials::exchange(cx, client, form, binding).await,
     }
 }

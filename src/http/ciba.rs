@@ -1,0 +1,148 @@
+//! CIBA: the backchannel authentication endpoint, and the approval page where a signed-in user
+//! answers the requests waiting for them (`/ciba`).
+
+use super::{cookies, params, provider, respond};
+use crate::protocol::authorize::decision::Authentication;
+use crate::protocol::ciba::{approval, request};
+use crate::protocol::interaction::{self, LoginFailure};
+use crate::views;
+use salvo::prelude::*;
+use std::collections::HashMap;
+
+/// CIBA Core §7: `POST /oidc/backchannel`, client-authenticated as at the token endpoint.
+#[handler]
+pub async fn backchannel_authentication(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let (client, form) =
+        match super::token::authenticated(&cx, req, &p.endpoints().backchannel).await {
+            Ok(v) => v,
+            Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),
+        };
+    let asked: HashMap<String, String> = form
+        .into_iter()
+        .filter(|(k, _)| !request::CREDENTIALS.contains(&k.as_str()))
+        .collect();
+    match request::authenticate(&cx, &client, &asked).await {
+        Ok(body) => respond::json(res, StatusCode::OK, &body),
+        Err(e) => respond::oauth_error(res, &e, "Basic"),
+    }
+}
+
+/// `GET /ciba`: the sign-in form, or the signed-in user's pending requests.
+#[handler]
+pub async fn page(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let csrf = approval::csrf_token(&cookies::browser_id(&p, req, res));
+    let session = match interaction::session(&cx, cookies::get(req, cookies::SESSION)).await {
+        Ok(s) => s,
+        Err(e) => return respond::error_page(res, &e),
+    };
+    let Some(session) = session else {
+        return respond::html(res, StatusCode::OK, views::ciba::sign_in(&csrf, "", None));
+    };
+    match approval::pending(&cx, &session.user_id).await {
+        Ok(list) => respond::html(
+            res,
+            StatusCode::OK,
+            views::ciba::pending(&csrf, &list, cx.now),
+        ),
+        Err(e) => respond::error_page(res, &e),
+    }
+}
+
+/// Reads a posted form and checks its CSRF token against the browser's.
+async fn form(req: &mut Request, res: &mut Response) -> Option<HashMap<String, String>> {
+    let form = match params::form_pairs(req).await.and_then(params::unique) {
+        Ok(f) => f,
+        Err(e) => {
+            respond::error_page(res, &e);
+            return None;
+        }
+    };
+    let browser = cookies::get(req, cookies::BROWSER);
+    if let Err(e) = approval::check_csrf(browser, form.get("csrf_token").map(String::as_str)) {
+        respond::html(
+            res,
+            StatusCode::FORBIDDEN,
+            views::error("Request refused", e.description()),
+        );
+        return None;
+    }
+    Some(form)
+}
+
+/// `POST /ciba/login`: the same login, throttling and session as the sign-in pages.
+#[handler]
+pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let Some(form) = form(req, res).await else {
+        return;
+    };
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let address = params::client_ip(req);
+    let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
+    let csrf = form.get("csrf_token").cloned().unwrap_or_default();
+    let again = |msg: &str| views::ciba::sign_in(&csrf, &username, Some(msg));
+    let credentials = (username.as_str(), password.as_str());
+    match interaction::sign_in(&cx, credentials, &address, device.as_deref(), None).await {
+        Ok(done) => {
+            cookies::set(
+                res,
+                cookies::SESSION,
+                done.session,
+                p.config.lifetimes.session_secs,
+            );
+            cookies::set(
+                res,
+                cookies::KNOWN_DEVICE,
+                done.known_device,
+                crate::protocol::login::KNOWN_DEVICE_SECS,
+            );
+            respond::redirect(res, "/ciba");
+        }
+        Err(LoginFailure::BadCredentials) => respond::html(
+            res,
+            StatusCode::UNAUTHORIZED,
+            again("Wrong username or password."),
+        ),
+        Err(LoginFailure::TooManyAttempts) => respond::html(
+            res,
+            StatusCode::TOO_MANY_REQUESTS,
+            again("Too many failed attempts. Wait a few minutes and try again."),
+        ),
+        Err(LoginFailure::Error(e)) => respond::error_page(res, &e),
+    }
+}
+
+/// `POST /ciba/decide`: approve or deny one of the signed-in user's requests.
+#[handler]
+pub async fn decide(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let Some(form) = form(req, res).await else {
+        return;
+    };
+    let session = match interaction::session(&cx, cookies::get(req, cookies::SESSION)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return respond::redirect(res, "/ciba"),
+        Err(e) => return respond::error_page(res, &e),
+    };
+    let approve = match form.get("decision").map(String::as_str) {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            let e = crate::error::OAuthError::invalid_request("decision must be approve or deny");
+            return respond::error_page(res, &e);
+        }
+    };
+    let id = form.get("request").cloned().unwrap_or_default();
+    let auth = Authentication::from_session(&session);
+    match approval::decide(&cx, &auth, &id, approve).await {
+        Ok(()) => respond::html(res, StatusCode::OK, views::ciba::answered(approve)),
+        Err(e) => respond::error_page(res, &e),
+    }
+}

@@ -1,0 +1,230 @@
+//! The user's answer to a backchannel authentication request (CIBA Core §5, step 3): shown on
+//! the approval page to the signed-in user it names, approved or denied once. Approval writes
+//! the grant in the transaction that records the decision; in ping mode the same transaction
+//! queues the client's notification (CIBA Core §10.2) in the outbox.
+
+use super::PingSecrets;
+use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::authorize::decision::Authentication;
+use crate::protocol::{client_cache, oidc::scopes, Ctx};
+use crate::store::ciba::CibaRequest;
+use crate::store::grants::Grant;
+use crate::store::outbox::CIBA_PING;
+use crate::types::{Client, ScopeSet};
+
+/// A pending request as the approval page shows it.
+pub struct Pending {
+    pub id: String,
+    pub client_name: String,
+    pub scopes: Vec<(String, &'static str)>,
+    pub binding_message: Option<String>,
+    pub expires_at: i64,
+}
+
+/// The hook an institution's script may define to hear of a request for one of its customers.
+pub const HOOK: &str = "decoupled_request";
+
+/// Tells the institutions the user banks with (those of their connections whose script
+/// defines `decoupled_request`) of a new request, so the bank's app can ask the customer. The
+/// script answers `#{ approve: true }`, `#{ deny: true }`, or anything else to leave the
+/// request to the approval page. A script that fails changes nothing.
+pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
+    let uid = request.user_id.clone();
+    let connections = match cx
+        .store
+        .read(move |tx| tx.connections().for_user(&uid))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "the user's institutions are unreadable"),
+    };
+    let mut told = std::collections::HashSet::new();
+    for c in connections {
+        let Some(plugin) = cx.plugins.get(&c.institution_id) else {
+            continue;
+        };
+        if !plugin.has_hook(HOOK) || !told.insert(c.institution_id.clone()) {
+            continue;
+        }
+        let arg = serde_json::json!({
+            "id": request.id,
+            "user": request.user_id,
+            "connection": c.id,
+            "client": client.metadata.client_name.clone().unwrap_or_else(|| client.id.to_string()),
+            "scopes": ScopeSet::parse(&request.scopes).iter().collect::<Vec<_>>(),
+            "binding_message": request.binding_message,
+            "expires_at": request.expires_at,
+        });
+        let services = crate::plugins::call::Services {
+            http: cx.upstream_http.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            keys: cx.keys(),
+        };
+        let answer = cx
+            .plugins
+            .call_value(plugin.clone(), HOOK, vec![arg], services)
+            .await;
+        let approve = match &answer {
+            Ok((v, _)) if v["approve"] == true => true,
+            Ok((v, _)) if v["deny"] == true => false,
+            Ok(_) => continue,
+            Err(f) => {
+                tracing::warn!(institution = %c.institution_id, kind = f.kind, error = %f.message, "decoupled_request failed");
+                continue;
+            }
+        };
+        // The institution authenticated its customer itself: no login here, so no amr and
+        // the bank's acr.
+        let auth = Authentication {
+            user_id: request.user_id.clone(),
+            auth_time: cx.now,
+            amr: String::new(),
+            sid: uuid::Uuid::new_v4().to_string(),
+        };
+        if let Err(e) = decide(cx, &auth, &request.id, approve).await {
+            tracing::info!(institution = %c.institution_id, error = %e, "the institution's answer came too late");
+        }
+        return;
+    }
+}
+
+/// The user's undecided requests, with the app's name and what it asks for.
+pub async fn pending(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Vec<Pending>> {
+    let (uid, now) = (user_id.to_string(), cx.now);
+    let rows = cx
+        .store
+        .read(move |tx| tx.ciba().pending_for_user(&uid, now))
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let Some(client) = client_cache::client(cx, &r.client_id).await? else {
+            continue;
+        };
+        let client_name = client
+            .metadata
+            .client_name
+            .clone()
+            .unwrap_or_else(|| client.id.to_string());
+        out.push(Pending {
+            id: r.id,
+            client_name,
+            scopes: ScopeSet::parse(&r.scopes)
+                .iter()
+                .map(|s| (s.to_string(), scopes::description(s)))
+                .collect(),
+            binding_message: r.binding_message,
+            expires_at: r.expires_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Records the signed-in user's decision on their request `id`. On approval the grant is
+/// created with the decision; in ping mode the notification is queued with it. Refused when
+/// the request is not this user's, has expired or was decided already.
+pub async fn decide(
+    cx: &Ctx<'_>,
+    auth: &Authentication,
+    id: &str,
+    approve: bool,
+) -> OAuthResult<()> {
+    let (rid, now) = (id.to_string(), cx.now);
+    let user_id = auth.user_id.clone();
+    let gone = || {
+        OAuthError::invalid_request(
+            "this request has expired, was already answered, or is not yours",
+        )
+    };
+    let request = cx
+        .store
+        .read(move |tx| {
+            Ok(tx
+                .ciba()
+                .pending_for_user(&user_id, now)?
+                .into_iter()
+                .find(|r| r.id == rid))
+        })
+        .await?
+        .ok_or_else(gone)?;
+    let grant = approve.then(|| grant_for(cx, auth, &request));
+    let ping = request.ping_sealed.clone();
+    let (rid, uid, client_id) = (
+        request.id.clone(),
+        auth.user_id.clone(),
+        request.client_id.clone(),
+    );
+    let decided = cx
+        .store
+        .write(move |tx| {
+            let grant_id = grant.as_ref().map(|g| g.id.as_str());
+            let Some(decided) = tx.ciba().decide(&rid, &uid, grant_id, now)? else {
+                return Ok(false);
+            };
+            if let Some(g) = &grant {
+                tx.grants().insert_grant(g)?;
+            }
+            if let Some(sealed) = ping.as_deref().filter(|_| decided.delivery_mode == "ping") {
+                tx.outbox()
+                    .enqueue_delivery(&client_id, CIBA_PING, "ciba_ping", sealed, now)?;
+            }
+            Ok(true)
+        })
+        .await?;
+    if !decided {
+        return Err(gone());
+    }
+    if request.ping_sealed.is_some() {
+        cx.webhook_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// The grant an approval creates: the request's scopes, the user's sign-in, and a lifetime
+/// that outlasts the request (or the refresh chain, with `offline_access`).
+fn grant_for(cx: &Ctx<'_>, auth: &Authentication, request: &CibaRequest) -> Grant {
+    let now = cx.now;
+    let life = &cx.config.lifetimes;
+    let offline = ScopeSet::parse(&request.scopes).contains("offline_access");
+    Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: request.client_id.clone(),
+        user_id: Some(auth.user_id.clone()),
+        scopes: request.scopes.clone(),
+        claims: None,
+        auth_time: Some(auth.auth_time),
+        amr: Some(auth.amr.clone()),
+        acr: None,
+        sid: Some(auth.sid.clone()),
+        created_at: now,
+        expires_at: if offline {
+            now + life.refresh_token_secs
+        } else {
+            (now + life.access_token_secs).max(request.expires_at)
+        },
+        revoked_at: None,
+        connection_id: None,
+    }
+}
+
+/// The secrets a ping carries, opened from their seal.
+pub fn ping_secrets(sealer: &crate::sealing::Sealer, sealed: &str) -> Option<PingSecrets> {
+    serde_json::from_str(&sealer.open(sealed)?).ok()
+}
+
+/// The approval page's CSRF token: derived from the browser's server-minted binding value
+/// (an HttpOnly cookie), so only a page served to that browser can carry it.
+pub fn csrf_token(browser_id: &str) -> String {
+    crate::secrets::digest(&format!("ciba-approval-csrf:{browser_id}"))
+}
+
+/// Checks a posted CSRF token against the browser's, in constant time.
+pub fn check_csrf(browser_id: Option<&str>, presented: Option<&str>) -> OAuthResult<()> {
+    match (browser_id, presented) {
+        (Some(b), Some(t)) if crate::secrets::ct_eq(t, &csrf_token(b)) => Ok(()),
+        _ => Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidRequest,
+            403,
+            "the form's CSRF token is missing or wrong; reload the page",
+        )),
+    }
+}

@@ -4,7 +4,7 @@
 use super::{cookies, params, provider, respond};
 use crate::error::OAuthError;
 use crate::protocol::account;
-use crate::protocol::interaction::{self, LoginFailure};
+use crate::protocol::interaction;
 use crate::provider::Provider;
 use crate::store::sessions::Session;
 use crate::views;
@@ -84,30 +84,9 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
     let credentials = (username.as_str(), password.as_str());
     let page = |msg: &str| views::account_login(&csrf, &username, Some(msg));
-    match interaction::sign_in(&p.ctx(), credentials, &address, device.as_deref(), None).await {
-        Ok(done) => {
-            let session_secs = p.config.lifetimes.session_secs;
-            cookies::set(res, cookies::SESSION, done.session, session_secs);
-            cookies::set(
-                res,
-                cookies::KNOWN_DEVICE,
-                done.known_device,
-                crate::protocol::login::KNOWN_DEVICE_SECS,
-            );
-            respond::redirect(res, "/account");
-        }
-        Err(LoginFailure::BadCredentials) => respond::html(
-            res,
-            StatusCode::UNAUTHORIZED,
-            page("Wrong username or password."),
-        ),
-        Err(LoginFailure::TooManyAttempts) => respond::html(
-            res,
-            StatusCode::TOO_MANY_REQUESTS,
-            page("Too many failed attempts. Wait a few minutes and try again."),
-        ),
-        Err(LoginFailure::Error(e)) => respond::error_page(res, &e),
-    }
+    let outcome =
+        interaction::sign_in(&p.ctx(), credentials, &address, device.as_deref(), None).await;
+    super::interaction::answer_sign_in(&p, res, outcome, "/account", page);
 }
 
 /// A revoke form's field and the signed-in user, or the answer already written: 403 for a

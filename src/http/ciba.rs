@@ -4,7 +4,7 @@
 use super::{cookies, params, provider, respond};
 use crate::protocol::authorize::decision::Authentication;
 use crate::protocol::ciba::{approval, request};
-use crate::protocol::interaction::{self, LoginFailure};
+use crate::protocol::interaction;
 use crate::views;
 use salvo::prelude::*;
 use std::collections::HashMap;
@@ -88,34 +88,8 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let csrf = form.get("csrf_token").cloned().unwrap_or_default();
     let again = |msg: &str| views::ciba::sign_in(&csrf, &username, Some(msg));
     let credentials = (username.as_str(), password.as_str());
-    match interaction::sign_in(&cx, credentials, &address, device.as_deref(), None).await {
-        Ok(done) => {
-            cookies::set(
-                res,
-                cookies::SESSION,
-                done.session,
-                p.config.lifetimes.session_secs,
-            );
-            cookies::set(
-                res,
-                cookies::KNOWN_DEVICE,
-                done.known_device,
-                crate::protocol::login::KNOWN_DEVICE_SECS,
-            );
-            respond::redirect(res, "/ciba");
-        }
-        Err(LoginFailure::BadCredentials) => respond::html(
-            res,
-            StatusCode::UNAUTHORIZED,
-            again("Wrong username or password."),
-        ),
-        Err(LoginFailure::TooManyAttempts) => respond::html(
-            res,
-            StatusCode::TOO_MANY_REQUESTS,
-            again("Too many failed attempts. Wait a few minutes and try again."),
-        ),
-        Err(LoginFailure::Error(e)) => respond::error_page(res, &e),
-    }
+    let outcome = interaction::sign_in(&cx, credentials, &address, device.as_deref(), None).await;
+    super::interaction::answer_sign_in(&p, res, outcome, "/ciba", again);
 }
 
 /// `POST /ciba/decide`: approve or deny one of the signed-in user's requests.

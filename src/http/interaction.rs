@@ -3,7 +3,7 @@
 use super::{cookies, params, provider, respond};
 use crate::error::OAuthResult;
 use crate::protocol::bank::journey;
-use crate::protocol::interaction::{self, Live, LoginFailure, Outcome, Step};
+use crate::protocol::interaction::{self, Live, LoggedIn, LoginFailure, Outcome, Step};
 use crate::provider::Provider;
 use crate::views;
 use salvo::prelude::*;
@@ -150,7 +150,22 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         )
     };
     let credentials = (username.as_str(), password.as_str());
-    match interaction::login(&p.ctx(), &live, credentials, &address, device.as_deref()).await {
+    let outcome =
+        interaction::login(&p.ctx(), &live, credentials, &address, device.as_deref()).await;
+    answer_sign_in(&p, res, outcome, &format!("/interaction/{}", i.id), page);
+}
+
+/// Answers a sign-in form (the login page's, the dashboard's, the CIBA approval page's): on
+/// success sets the session and known-device cookies and goes on to `next`; otherwise shows
+/// the form again (`page`) saying why, 401 for wrong credentials, 429 when throttled.
+pub(super) fn answer_sign_in(
+    p: &Provider,
+    res: &mut Response,
+    outcome: Result<LoggedIn, LoginFailure>,
+    next: &str,
+    page: impl Fn(&str) -> String,
+) {
+    match outcome {
         Ok(done) => {
             cookies::set(
                 res,
@@ -164,7 +179,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                 done.known_device,
                 crate::protocol::login::KNOWN_DEVICE_SECS,
             );
-            respond::redirect(res, &format!("/interaction/{}", i.id));
+            respond::redirect(res, next);
         }
         Err(LoginFailure::BadCredentials) => respond::html(
             res,

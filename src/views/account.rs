@@ -1,23 +1,18 @@
 //! The user's dashboard (`/account`): its sign-in form, and the apps and bank connections
 //! with a revoke form each. Same page rules as login and consent: `lang`, labels, no script.
 
-use super::{layout, login_fields};
+use super::{layout, sign_in_page};
 use crate::protocol::account::Dashboard;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 /// The dashboard's sign-in form.
 pub fn account_login(csrf: &str, username: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1><p class=\"lead\">to see the apps and banks you gave access to</p>{error}\
-<form method=\"post\" action=\"/account/login\" autocomplete=\"on\">{fields}\
-<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
-            fields = login_fields(csrf, username),
-        ),
+    sign_in_page(
+        "/account/login",
+        "to see the apps and banks you gave access to",
+        csrf,
+        username,
+        error,
     )
 }
 

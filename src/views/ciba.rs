@@ -7,23 +7,12 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 /// Sign in to see the requests waiting for you.
 pub fn sign_in(csrf: &str, username: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1><p class=\"lead\">to answer the sign-in requests apps sent you</p>{error}\
-<form method=\"post\" action=\"/ciba/login\" autocomplete=\"on\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus value=\"{username}\">\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
-            csrf = attr(csrf),
-            username = attr(username),
-        ),
+    super::sign_in_page(
+        "/ciba/login",
+        "to answer the sign-in requests apps sent you",
+        csrf,
+        username,
+        error,
     )
 }
 

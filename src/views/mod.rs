@@ -94,6 +94,31 @@ pub fn login(
     )
 }
 
+/// A page holding only a sign-in form that posts to `action` (the dashboard's, the CIBA
+/// approval page's); `lead` says what signing in is for, `error` why the last try failed.
+pub fn sign_in_page(
+    action: &str,
+    lead: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1><p class=\"lead\">{lead}</p>{error}\
+<form method=\"post\" action=\"{action}\" autocomplete=\"on\">{fields}\
+<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
+            lead = text(lead),
+            action = attr(action),
+            fields = login_fields(csrf, username),
+        ),
+    )
+}
+
 /// The fields of every sign-in form: the CSRF token, the username and the password.
 fn login_fields(csrf: &str, username: &str) -> String {
     format!(

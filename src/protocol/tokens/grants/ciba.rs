@@ -5,12 +5,12 @@
 
 use super::required;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::protocol::tokens::{self, TokenResponse};
+use crate::protocol::tokens::TokenResponse;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::ciba::{Poll, APPROVED, DENIED};
 use crate::store::grants::SingleUse;
-use crate::types::{Client, ScopeSet};
+use crate::types::Client;
 use std::collections::HashMap;
 
 fn polling(code: ErrorCode, description: &str) -> OAuthError {
@@ -84,24 +84,7 @@ pub async fn exchange(
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(|| OAuthError::invalid_grant("the grant of this auth_req_id was revoked"))?;
-    let scopes = ScopeSet::parse(&grant.scopes);
-    let refresh =
-        scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
-    let prepared = tokens::prepare(
-        cx,
-        tokens::Issue {
-            user: None,
-            audience: super::audience(form)?,
-            client,
-            grant: Some(&grant),
-            id_token: scopes.contains("openid"),
-            scopes,
-            nonce: None,
-            refresh,
-            binding,
-        },
-    )
-    .await?;
+    let prepared = super::prepare_for_approved(cx, client, form, binding, &grant).await?;
     // Using the auth_req_id and storing its tokens commit together, or not at all.
     super::redeem(
         cx,

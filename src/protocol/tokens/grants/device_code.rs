@@ -5,12 +5,12 @@
 use super::required;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::device::SLOW_DOWN_STEP_SECS;
-use crate::protocol::tokens::{self, TokenResponse};
+use crate::protocol::tokens::TokenResponse;
 use crate::protocol::Ctx;
 use crate::secrets;
 use crate::store::device_authorizations::Status;
 use crate::store::grants::{Grant, SingleUse};
-use crate::types::{Client, ScopeSet};
+use crate::types::Client;
 use std::collections::HashMap;
 
 /// What a poll found.
@@ -115,24 +115,7 @@ pub async fn exchange(
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(invalid)?,
     };
-    let scopes = ScopeSet::parse(&grant.scopes);
-    let refresh =
-        scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
-    let prepared = tokens::prepare(
-        cx,
-        tokens::Issue {
-            user: None,
-            audience: super::audience(form)?,
-            client,
-            grant: Some(&grant),
-            id_token: scopes.contains("openid"),
-            scopes,
-            nonce: None,
-            refresh,
-            binding,
-        },
-    )
-    .await?;
+    let prepared = super::prepare_for_approved(cx, client, form, binding, &grant).await?;
     // Spending the code and storing its tokens commit together: of two polls, one issues.
     let code = SingleUse::DeviceCode {
         hash,

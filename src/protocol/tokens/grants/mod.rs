@@ -9,9 +9,9 @@ mod refresh_token;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::tokens::{self, TokenResponse};
 use crate::protocol::Ctx;
-use crate::store::grants::{Redeemed, SingleUse};
+use crate::store::grants::{Grant, Redeemed, SingleUse};
 use crate::tls::PeerCertificate;
-use crate::types::Client;
+use crate::types::{Client, ScopeSet};
 
 pub use crate::protocol::tokens::Binding;
 use std::collections::HashMap;
@@ -89,6 +89,35 @@ fn audience(form: &HashMap<String, String>) -> OAuthResult<Option<String>> {
             "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
         )),
     }
+}
+
+/// The tokens for a grant the user approved away from the client (the device flow, CIBA):
+/// an access token, an ID token with `openid`, a refresh token with `offline_access`.
+async fn prepare_for_approved(
+    cx: &Ctx<'_>,
+    client: &Client,
+    form: &HashMap<String, String>,
+    binding: Binding,
+    grant: &Grant,
+) -> OAuthResult<tokens::Prepared> {
+    let scopes = ScopeSet::parse(&grant.scopes);
+    let refresh =
+        scopes.contains("offline_access") && client.metadata.allows_grant("refresh_token");
+    tokens::prepare(
+        cx,
+        tokens::Issue {
+            user: None,
+            audience: audience(form)?,
+            client,
+            grant: Some(grant),
+            id_token: scopes.contains("openid"),
+            scopes,
+            nonce: None,
+            refresh,
+            binding,
+        },
+    )
+    .await
 }
 
 /// Consumes `what` and stores the tokens it buys in one transaction, so a crash leaves both or

@@ -178,19 +178,10 @@ async fn parameters(
     );
     let claims = client_keys::verify(cx, client, object, &allowed, invalid_signed).await?;
     check_signed_claims(cx, client, &claims).await?;
-    let mut out = HashMap::new();
-    for (k, v) in claims.as_object().into_iter().flatten() {
-        if ["iss", "aud", "exp", "nbf", "iat", "jti"].contains(&k.as_str()) {
-            continue;
-        }
-        let text = match v {
-            Value::String(s) => s.clone(),
-            Value::Null => continue,
-            other => other.to_string(),
-        };
-        out.insert(k.clone(), text);
-    }
-    Ok(out)
+    Ok(claims
+        .as_object()
+        .map(crate::protocol::fapi::request_object::parameters_of)
+        .unwrap_or_default())
 }
 
 fn invalid_signed(d: String) -> OAuthError {

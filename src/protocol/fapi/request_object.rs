@@ -108,6 +108,13 @@ pub async fn parameters(
             ));
         }
     }
+    Ok((parameters_of(obj), claims))
+}
+
+/// The request parameters a signed request object carries: every claim but the JWT's own
+/// (`iss`, `aud`, `exp`, `nbf`, `iat`, `jti`), as form values (JSON values other than
+/// strings in their JSON text; nulls left out).
+pub fn parameters_of(obj: &serde_json::Map<String, Value>) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for (k, v) in obj {
         if ["iss", "aud", "exp", "nbf", "iat", "jti"].contains(&k.as_str()) {
@@ -120,5 +127,5 @@ pub async fn parameters(
         };
         out.insert(k.clone(), text);
     }
-    Ok((out, claims))
+    out
 }

@@ -43,16 +43,7 @@ pub async fn logout_token(
         .sign(id_token_alg(cx, client), Some("logout+jwt"), &claims)
         .map_err(OAuthError::server)?;
     // §2.4: encrypted as the client's ID tokens are, when it asked for that.
-    let Some(alg) = client.metadata.id_token_encrypted_response_alg.as_deref() else {
-        return Ok(jws);
-    };
-    let enc = client
-        .metadata
-        .id_token_encrypted_response_enc
-        .as_deref()
-        .unwrap_or("A128CBC-HS256");
-    let keys = crate::protocol::client_keys::encryption_keys(cx, client).await?;
-    crate::jose::encrypt::nested_jwt(&jws, &keys, alg, enc).map_err(OAuthError::server)
+    crate::protocol::tokens::encrypted_like_id_tokens(cx, client, jws).await
 }
 
 /// One delivery attempt of an outbox notice (`body`: `{userId, sid}`) to its client: `Ok`

@@ -298,6 +298,16 @@ pub async fn id_token(
         }
     }
     let jws = cx.keys().sign(alg, None, &c).map_err(OAuthError::server)?;
+    encrypted_like_id_tokens(cx, client, jws).await
+}
+
+/// `jws` encrypted to the client as its ID tokens are, when it registered
+/// `id_token_encrypted_response_alg` (OIDC Core §10.2); else as it is.
+pub async fn encrypted_like_id_tokens(
+    cx: &Ctx<'_>,
+    client: &Client,
+    jws: String,
+) -> OAuthResult<String> {
     let Some(enc_alg) = client.metadata.id_token_encrypted_response_alg.as_deref() else {
         return Ok(jws);
     };

@@ -313,8 +313,9 @@ impl Browser {
         self.logout_walk(Next::Get(start), rp).await
     }
 
-    /// Submits a page's confirmation form (the user says yes to logging out: its first
-    /// submit button that is not a cancel), then goes on as `logout_visit`.
+    /// Submits a page's confirmation form (the user says yes to logging out: its log-out
+    /// button, else its first submit button that does not decline), then goes on as
+    /// `logout_visit`.
     pub async fn confirm_logout(
         &self,
         page_url: &str,
@@ -328,10 +329,22 @@ impl Browser {
             .find(|f| f.method == "post")
             .ok_or("the page has no form to confirm the logout with")?;
         let mut fields = f.fields.clone();
-        let button = f.buttons.iter().find(|(_, v, _)| {
+        // The button that logs out: one named so, else the first that does not decline.
+        let declines = |v: &str| {
             let v = v.to_ascii_lowercase();
-            !(v.contains("cancel") || v.contains("deny") || v == "no")
-        });
+            ["cancel", "deny", "stay", "keep"]
+                .iter()
+                .any(|w| v.contains(w))
+                || v == "no"
+        };
+        let button = f
+            .buttons
+            .iter()
+            .find(|(_, v, _)| {
+                let v = v.to_ascii_lowercase().replace([' ', '_', '-'], "");
+                v.contains("logout") || v.contains("signout")
+            })
+            .or_else(|| f.buttons.iter().find(|(_, v, _)| !declines(v)));
         let mut action = f.action.clone();
         if let Some((name, value, formaction)) = button {
             if !name.is_empty() {

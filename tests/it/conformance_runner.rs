@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 const CALLBACK: &str = "https://rp.conformance.test/callback";
+/// The logout client's registered post_logout_redirect_uri (never fetched: the runner's
+/// browser stops there).
+const POST_LOGOUT: &str = "https://rp.conformance.test/post_logout_redirect";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tamper {
@@ -26,6 +29,12 @@ enum Tamper {
     /// RFC 6749 §4.1.2: a second redemption of a code is answered with the first token
     /// response, as a provider that does not consume codes would.
     AcceptReplayedCode,
+    /// RP-Initiated Logout 1.0 §2: the redirect to the post_logout_redirect_uri loses the
+    /// `state` the client sent.
+    DropPostLogoutState,
+    /// RP-Initiated Logout 1.0 §2 and §3.1: the end-session endpoint sends the browser to
+    /// whatever `post_logout_redirect_uri` it is given, registered or not.
+    RedirectToAnyPostLogoutUri,
 }
 
 struct Proxy {
@@ -78,6 +87,14 @@ impl Proxy {
         }
         let res = up.body(body).send().await.expect("upstream");
         let status = res.status().as_u16();
+        if let Some(to) = self.any_post_logout_redirect(parts.uri.path(), parts.uri.query(), status)
+        {
+            return Ok(hyper::Response::builder()
+                .status(303)
+                .header("location", to)
+                .body(Full::new(Bytes::new()))
+                .unwrap());
+        }
         let mut out = hyper::Response::builder().status(status);
         for (name, value) in res.headers() {
             if name == "content-length" || name == "transfer-encoding" || name == "connection" {
@@ -86,6 +103,9 @@ impl Proxy {
             let mut value = value.to_str().unwrap_or_default().to_string();
             if name == "location" && self.tamper == Tamper::WrongIssInAuthorizationResponse {
                 value = wrong_iss(&value);
+            }
+            if name == "location" && self.tamper == Tamper::DropPostLogoutState {
+                value = without_state(&value);
             }
             out = out.header(name, value);
         }
@@ -98,6 +118,52 @@ impl Proxy {
         }
         Ok(out.body(Full::new(bytes)).unwrap())
     }
+}
+
+impl Proxy {
+    /// RedirectToAnyPostLogoutUri: where the end-session endpoint refused to redirect (an
+    /// error or confirmation page), the redirect to the requested post_logout_redirect_uri.
+    fn any_post_logout_redirect(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        status: u16,
+    ) -> Option<String> {
+        if self.tamper != Tamper::RedirectToAnyPostLogoutUri
+            || !path.ends_with("/session/end")
+            || (300..400).contains(&status)
+        {
+            return None;
+        }
+        let params: HashMap<String, String> = form_urlencoded::parse(query?.as_bytes())
+            .into_owned()
+            .collect();
+        let mut to = url::Url::parse(params.get("post_logout_redirect_uri")?).ok()?;
+        if let Some(state) = params.get("state") {
+            to.query_pairs_mut().append_pair("state", state);
+        }
+        Some(to.to_string())
+    }
+}
+
+/// A redirect to the post_logout_redirect_uri without its `state`.
+fn without_state(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_string();
+    };
+    if !url.path().ends_with("/post_logout_redirect") {
+        return location.to_string();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "state")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    if !pairs.is_empty() {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// The redirect with its `iss` parameter replaced by another issuer.
@@ -141,6 +207,9 @@ async fn setup(tamper: Tamper) -> Setup {
     let issuer = format!("{proxy_base}/oidc");
     let server = TestServer::start_with(|c| c.issuer = Some(issuer.clone())).await;
     let client = server.client(json!({ "redirect_uris": [CALLBACK] })).await;
+    let logout_client = server
+        .client(json!({ "redirect_uris": [CALLBACK], "post_logout_redirect_uris": [POST_LOGOUT] }))
+        .await;
     server.user("conformance").await;
 
     let keys = server._dir.path().join("keys");
@@ -199,21 +268,38 @@ async fn setup(tamper: Tamper) -> Setup {
             username: "conformance".into(),
             password: PASSWORD.into(),
         },
-        clients: [(
-            "client_secret_basic".to_string(),
-            Client {
-                client_id: client.id,
-                client_secret: Some(client.secret),
-                redirect_uri: CALLBACK.into(),
-                redirect_uri2: None,
-                request_uri: None,
-                post_logout_redirect_uri: None,
-                backchannel_logout_uri: None,
-                frontchannel_logout_uri: None,
-                signing_key: None,
-                tls: None,
-            },
-        )]
+        clients: [
+            (
+                "client_secret_basic".to_string(),
+                Client {
+                    client_id: client.id,
+                    client_secret: Some(client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: None,
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: None,
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
+            (
+                "logout".to_string(),
+                Client {
+                    client_id: logout_client.id,
+                    client_secret: Some(logout_client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: Some(POST_LOGOUT.into()),
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: None,
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
+        ]
         .into(),
         rp_listen: None,
         rp_rsa_key_file: None,
@@ -232,6 +318,15 @@ async fn setup(tamper: Tamper) -> Setup {
 
 async fn run(s: &Setup, module: &'static str) -> ModuleReport {
     let entry = Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default");
+    run_module(&s.cfg, Some(s.ca.clone()), &entry).await
+}
+
+/// A module of the RP-Initiated Logout plan, as the plan lists it (its own client).
+async fn run_logout(s: &Setup, module: &'static str) -> ModuleReport {
+    let entry = Entry {
+        client_role: Some("logout"),
+        ..Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default")
+    };
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
 }
 
@@ -321,4 +416,55 @@ async fn the_fapi1_tls_probes_fail_a_server_taking_an_ecdsa_tls12_suite() {
     let ours = probe(proxied._server.base.clone()).await;
     assert_eq!(ours.len(), 7, "{ours:?}");
     assert!(ours.iter().all(|(_, o)| *o == Outcome::Success), "{ours:?}");
+}
+
+/// RP-Initiated Logout 1.0 §2: the OP passes the client's `state` back on the redirect to the
+/// post_logout_redirect_uri; oidcc-rp-initiated-logout fails when it is lost
+/// (CheckPostLogoutState), and passes (ending with the prompt=none check) when it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_fails_when_the_post_logout_redirect_loses_state() {
+    let honest = setup(Tamper::Nothing).await;
+    let tampered = setup(Tamper::DropPostLogoutState).await;
+    let (honest_report, report) = tokio::join!(
+        run_logout(&honest, "oidcc-rp-initiated-logout"),
+        run_logout(&tampered, "oidcc-rp-initiated-logout"),
+    );
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    assert!(honest_report.steps.iter().any(
+        |s| s.condition == "CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface"
+    ));
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "CheckPostLogoutState"),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// RP-Initiated Logout 1.0 §3.1: the OP must not redirect to a post_logout_redirect_uri the
+/// client did not register; the bad-post-logout-redirect-uri module fails an OP that does
+/// (the suite's handleHttp: "OP has incorrectly called ..."), and records a REVIEW of the
+/// error page of one that does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_post_logout_redirect_uri_module_fails_an_op_redirecting_to_an_unregistered_uri() {
+    const MODULE: &str = "oidcc-rp-initiated-logout-bad-post-logout-redirect-uri";
+    let honest = setup(Tamper::Nothing).await;
+    let tampered = setup(Tamper::RedirectToAnyPostLogoutUri).await;
+    let (honest_report, report) =
+        tokio::join!(run_logout(&honest, MODULE), run_logout(&tampered, MODULE));
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    assert!(
+        honest_report
+            .reviews
+            .iter()
+            .any(|r| r.starts_with("ExpectPostLogoutRedirectUriNotRegisteredErrorPage:")),
+        "{:?}",
+        honest_report.reviews
+    );
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "handlePostLogoutRedirect"),
+        "{:?}",
+        report.failures
+    );
 }

@@ -355,9 +355,10 @@ async fn logout_module(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
         uri,
     )?;
     configure(ctx).await?;
-    // Requests left over from an earlier run of this client are not this module's.
-    for path in rp_server::RECORDED_PATHS {
-        rp_server::take_received(path);
+    // Requests left over from an earlier run of this client are not this module's (each
+    // client's logout URIs are its own, so other modules' requests stay where they are).
+    for uri in [&backchannel_uri, &frontchannel_uri].into_iter().flatten() {
+        rp_server::take_received(uri.path());
     }
     // The first authorization: the whole code flow, with a 128 character state so a
     // provider corrupting long values shows (AbstractOIDCCRpInitiatedLogout.onConfigure).

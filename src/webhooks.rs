@@ -1,4 +1,5 @@
-//! Delivering the webhook outbox: signed POSTs to each client's endpoint, retried with
+//! Delivering the outbox: webhooks (signed POSTs to each client's endpoint) and back-channel
+//! logout notices (logout tokens POSTed to its `backchannel_logout_uri`), retried with
 //! exponential backoff and jitter, each event on its own task so a slow or failing endpoint
 //! never holds up another. After the last attempt an event is kept as dead for an operator
 //! to inspect and redeliver.
@@ -50,11 +51,20 @@ fn next_attempt(cfg: &WebhookConfig, attempts_made: i64, now: i64) -> Option<i64
     Some(now + exp.max(1) + jitter)
 }
 
+/// The HTTP clients of the deliveries: webhooks go to the operator-set `webhook_url`; logout
+/// tokens to a URI the client registered, so under the outbound policy.
+#[derive(Clone)]
+struct Http {
+    webhook: reqwest::Client,
+    logout: reqwest::Client,
+}
+
 /// Runs forever: claims due events and delivers each on its own task.
 pub async fn run(p: Arc<Provider>) {
     let cfg = p.config.webhooks.clone();
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(cfg.timeout_secs))
+    let timeout = Duration::from_secs(cfg.timeout_secs);
+    let webhook = match reqwest::Client::builder()
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {
@@ -63,6 +73,10 @@ pub async fn run(p: Arc<Provider>) {
             tracing::error!(error = %e, "webhook delivery disabled: no HTTP client");
             return;
         }
+    };
+    let http = Http {
+        webhook,
+        logout: crate::protocol::logout::backchannel::http_client(&p.ctx(), timeout),
     };
     let every = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let lease = lease_secs(&cfg);
@@ -87,7 +101,7 @@ pub async fn run(p: Arc<Provider>) {
     }
 }
 
-async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
+async fn deliver(p: Arc<Provider>, http: Http, e: Event) {
     // Bounded by the delivery timeout as a whole (not only the HTTP exchange), which is what
     // keeps the attempt inside its lease.
     let timeout = Duration::from_secs(p.config.webhooks.timeout_secs);
@@ -123,7 +137,18 @@ async fn deliver(p: Arc<Provider>, http: reqwest::Client, e: Event) {
     }
 }
 
-async fn attempt(p: &Provider, http: &reqwest::Client, e: &Event) -> Result<(), String> {
+async fn attempt(p: &Provider, http: &Http, e: &Event) -> Result<(), String> {
+    if e.kind == crate::store::outbox::BACKCHANNEL_LOGOUT {
+        let cx = p.ctx();
+        return crate::protocol::logout::backchannel::deliver(
+            &cx,
+            &http.logout,
+            &e.client_id,
+            &e.body,
+        )
+        .await;
+    }
+    let http = &http.webhook;
     let hook = crate::protocol::clients::service::webhook(&p.ctx(), &e.client_id)
         .await
         .map_err(|err| err.description().to_string())?

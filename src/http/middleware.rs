@@ -8,7 +8,7 @@ use std::time::Instant;
 /// origin: the login and consent pages show the client's registered `logo_uri`. `form-action`
 /// is left out on purpose: browsers apply it to the redirect that follows the consent form,
 /// which goes to the client's (other-origin) redirect_uri.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'";
 
 #[handler]
 pub async fn security_headers(

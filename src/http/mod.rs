@@ -11,6 +11,7 @@ mod cookies;
 mod discovery;
 mod gateway;
 mod interaction;
+mod logout;
 mod middleware;
 mod ops;
 mod params;
@@ -67,6 +68,12 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         // The scope-checked gateway (`[[gateway.routes]]`), beside UserInfo.
         .push(Router::with_path("gateway/{**rest}").goal(gateway::forward))
+        .push(
+            Router::with_path("session/end")
+                .get(logout::end)
+                .post(logout::end),
+        )
+        .push(Router::with_path("session/end/confirm").post(logout::confirm))
         .push(Router::with_path("reg").post(registration::register))
         .push(
             Router::with_path("reg/{client_id}")

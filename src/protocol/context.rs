@@ -59,6 +59,7 @@ pub struct Endpoints {
     pub revocation: String,
     pub registration: String,
     pub par: String,
+    pub end_session: String,
 }
 
 impl Services {
@@ -73,6 +74,7 @@ impl Services {
             revocation: format!("{i}/token/revocation"),
             registration: format!("{i}/reg"),
             par: format!("{i}/par"),
+            end_session: format!("{i}/session/end"),
         }
     }
 

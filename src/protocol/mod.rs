@@ -13,6 +13,7 @@ pub mod interaction;
 pub mod jwks_fetch;
 pub mod key_retention;
 pub mod login;
+pub mod logout;
 pub mod oidc;
 pub mod params;
 pub mod partner_api;

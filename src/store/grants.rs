@@ -430,6 +430,31 @@ impl Grants<'_> {
             .map(|g| (token, g)))
     }
 
+    /// The unrevoked grants issued from the browser session `sid` (OpenID Back-Channel Logout
+    /// 1.0 §2.7: what ending that session reaches).
+    pub fn live_of_session(&self, sid: &str) -> StoreResult<Vec<Grant>> {
+        self.conn.query_all(
+            &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE sid = ?1 AND revoked_at IS NULL"),
+            args![sid],
+            grant_row,
+        )
+    }
+
+    /// The unrevoked grants of `user_id` to `client_id`.
+    pub fn live_of_user_and_client(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Vec<Grant>> {
+        self.conn.query_all(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL"
+            ),
+            args![user_id, client_id],
+            grant_row,
+        )
+    }
+
     /// Revokes a user's data-access tokens (those with no grant; the others go with their grant).
     pub fn revoke_user_access_tokens(&self, user_id: &str, now: i64) -> StoreResult<usize> {
         exec(

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_login_throttle.sql"),
     include_str!("migrations/0013_refresh_successor.sql"),
     include_str!("migrations/0014_signing_keys.sql"),
+    include_str!("migrations/0016_logout.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -36,6 +37,7 @@ pub fn apply(conn: &mut Connection) -> StoreResult<()> {
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_signing_keys.sql"),
+    include_str!("migrations/postgres/0004_logout.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

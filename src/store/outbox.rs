@@ -10,6 +10,11 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 
+/// How an event is delivered: a signed webhook POST to the client's `webhook_url`, or a
+/// logout token POSTed to its `backchannel_logout_uri` (OpenID Back-Channel Logout 1.0 §2.5).
+pub const WEBHOOK: &str = "webhook";
+pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
@@ -22,9 +27,11 @@ pub struct Event {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// [`WEBHOOK`] or [`BACKCHANNEL_LOGOUT`].
+    pub kind: String,
 }
 
-const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
+const COLUMNS: &str = "id, client_id, event_type, body, status, attempts, next_attempt_at, last_error, created_at, delivered_at, kind";
 
 fn from_row(r: &Row) -> StoreResult<Event> {
     Ok(Event {
@@ -38,6 +45,7 @@ fn from_row(r: &Row) -> StoreResult<Event> {
         last_error: r.get(7)?,
         created_at: r.get(8)?,
         delivered_at: r.get(9)?,
+        kind: r.get(10)?,
     })
 }
 
@@ -69,6 +77,28 @@ impl Outbox<'_> {
              WHERE id = ?2 AND webhook_secret_sealed IS NOT NULL AND disabled_at IS NULL",
             args![id, client_id, event_type, body, now],
         )? == 1)
+    }
+
+    /// Records a back-channel logout notice for `client_id` (enabled, with a
+    /// `backchannel_logout_uri`: the caller checked): the user it is about and the session
+    /// that ended, if one did. The logout token is made at each delivery attempt, so its
+    /// short `exp` holds on a retry too.
+    pub fn enqueue_logout(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        sid: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = json!({"userId": user_id, "sid": sid}).to_string();
+        exec(
+            self.conn,
+            "INSERT INTO webhook_events (id, client_id, event_type, body, status, next_attempt_at, created_at, kind)
+             VALUES (?1, ?2, 'backchannelLogout', ?3, 'pending', ?4, ?4, 'backchannel_logout')",
+            args![id, client_id, body, now],
+        )?;
+        Ok(())
     }
 
     /// Claims up to `limit` due events for `lease_secs`; each is returned to exactly one caller.

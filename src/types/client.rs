@@ -82,6 +82,22 @@ pub struct ClientMetadata {
     /// the sector of a pairwise client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
+    /// OpenID RP-Initiated Logout 1.0 §3.1: where the end-session endpoint may send the
+    /// browser back after a logout (exact match, like redirect_uris).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// OpenID Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// … and whether they must carry `sid` (ours always do).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+    /// OpenID Front-Channel Logout 1.0 §2: the page the logged-out page loads in an iframe…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// … with the `iss` and `sid` query parameters when this is true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_session_required: bool,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -123,6 +139,13 @@ impl ClientMetadata {
     /// RFC 9700 §4.1.3: `uri` is exactly one of the registered redirect_uris.
     pub fn registers_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r.matches_exactly(uri))
+    }
+    /// OpenID RP-Initiated Logout 1.0 §3: `uri` is exactly one of the registered
+    /// post_logout_redirect_uris.
+    pub fn registers_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r.matches_exactly(uri))
     }
     /// The sector a pairwise client's subject identifiers are computed for (OIDC Core §8.1):
     /// the host of its `sector_identifier_uri`, else of its redirect_uris (registration made

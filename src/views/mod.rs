@@ -2,6 +2,8 @@
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
+pub mod logout;
+
 /// The stylesheet served at `/assets/consentry.css` (CSP allows styles from self only).
 pub const STYLESHEET: &str = include_str!("consentry.css");
 

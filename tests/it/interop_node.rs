@@ -327,3 +327,56 @@ async fn openid_client_runs_use_case_2_as_the_partner() {
     }
     assert!(out.contains(" 0 failed"), "{out}");
 }
+
+/// OpenID RP-Initiated Logout 1.0 §2 in a real browser: without an id_token_hint the user
+/// confirms on the provider's page, then lands on the registered post_logout_redirect_uri
+/// with `state`, and the session is gone.
+#[tokio::test]
+async fn rp_initiated_logout_confirmation_works_in_headless_chromium() {
+    const POST_LOGOUT: &str = "https://rp.example.test/logged-out";
+    let s = TestServer::start().await;
+    let c = s
+        .client(json!({"client_name": "Browser RP", "post_logout_redirect_uris": [POST_LOGOUT]}))
+        .await;
+    s.user("alice").await;
+    let (_, challenge) = pkce();
+    let mut auth = url::Url::parse(&s.url("/auth")).unwrap();
+    auth.query_pairs_mut()
+        .extend_pairs(auth_params(&c, &challenge, &[]));
+    let mut end = url::Url::parse(&s.url("/session/end")).unwrap();
+    end.query_pairs_mut().extend_pairs([
+        ("client_id", c.id.as_str()),
+        ("post_logout_redirect_uri", POST_LOGOUT),
+        ("state", "logout-state-1"),
+    ]);
+    let out = node(
+        &s,
+        "logout_browser.mjs",
+        &[
+            ("AUTH_URL", auth.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("END_SESSION_URL", end.to_string()),
+            ("POST_LOGOUT_URI", POST_LOGOUT.into()),
+        ],
+    )
+    .await;
+    for step in [
+        "ok - sign in and consent",
+        "ok - logout confirmation page",
+        "ok - sign out",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    let landed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("LOGGED_OUT "))
+        .unwrap_or_else(|| panic!("no LOGGED_OUT line in:\n{out}"));
+    assert_eq!(landed, format!("{POST_LOGOUT}?state=logout-state-1"));
+    assert_eq!(
+        s.sql_count("SELECT count(*) FROM sessions").await,
+        0,
+        "the session row is deleted"
+    );
+}

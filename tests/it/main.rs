@@ -43,6 +43,7 @@ mod keep_alive;
 mod key_rotation;
 mod layers;
 mod login_throttle;
+mod logout;
 mod openapi;
 mod ops;
 mod outbound_policy;

@@ -72,6 +72,7 @@ pub fn parse_metadata(raw: Value, outbound: &OutboundPolicy) -> OAuthResult<Clie
     check_fetched_uris(&m, outbound)?;
     check_display_uris(&m, outbound)?;
     check_subject_type(&m)?;
+    check_logout_uris(&m, outbound)?;
     if let Some(uri) = &m.webhook_url {
         check_webhook_url(uri)?;
     }
@@ -97,6 +98,17 @@ fn check_typed_members(raw: &Value) -> OAuthResult<()> {
     let uris = raw.get("redirect_uris").and_then(Value::as_array);
     for uri in uris.into_iter().flatten().filter_map(Value::as_str) {
         RedirectUri::parse(uri).map_err(OAuthError::invalid_redirect_uri)?;
+    }
+    // OpenID RP-Initiated Logout 1.0 §3.1: held to the rules of redirect_uris.
+    let uris = raw
+        .get("post_logout_redirect_uris")
+        .and_then(Value::as_array);
+    for uri in uris.into_iter().flatten().filter_map(Value::as_str) {
+        RedirectUri::parse(uri).map_err(|why| {
+            OAuthError::invalid_client_metadata(format!(
+                "post_logout_{why} (OpenID RP-Initiated Logout 1.0 section 3.1)"
+            ))
+        })?;
     }
     if let Some(t) = raw.get("subject_type").and_then(Value::as_str) {
         SubjectType::parse(t)
@@ -281,6 +293,43 @@ fn check_subject_type(m: &ClientMetadata) -> OAuthResult<()> {
             "the redirect_uris of a pairwise client span several hosts: register a sector_identifier_uri (OIDC Core section 8.1)",
         )),
     }
+}
+
+/// OpenID Back-Channel Logout 1.0 §2.2: the server POSTs logout tokens to
+/// `backchannel_logout_uri`, so it follows the outbound policy like `jwks_uri`, without a
+/// fragment. Front-Channel Logout 1.0 §2: the browser loads `frontchannel_logout_uri` in an
+/// iframe: an absolute https URL (http only in development), without a fragment.
+fn check_logout_uris(m: &ClientMetadata, outbound: &OutboundPolicy) -> OAuthResult<()> {
+    if let Some(uri) = &m.backchannel_logout_uri {
+        check_fetched_uri("backchannel_logout_uri", uri, outbound)?;
+        if uri.contains('#') {
+            return Err(OAuthError::invalid_client_metadata(
+                "backchannel_logout_uri must not contain a fragment (Back-Channel Logout 1.0 section 2.2)",
+            ));
+        }
+    }
+    if let Some(uri) = &m.frontchannel_logout_uri {
+        let bad = |why: &str| {
+            OAuthError::invalid_client_metadata(format!(
+                "frontchannel_logout_uri {}: {why} (Front-Channel Logout 1.0 section 2)",
+                printable(uri)
+            ))
+        };
+        check_uri_text(uri).map_err(|why| bad(&why))?;
+        let url = url::Url::parse(uri).map_err(|_| bad("not an absolute URL"))?;
+        if url.fragment().is_some() {
+            return Err(bad("must not contain a fragment"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if outbound.allow_private => {}
+            _ => return Err(bad("must be an https URL")),
+        }
+        if url.host().is_none() {
+            return Err(bad("must name a host"));
+        }
+    }
+    Ok(())
 }
 
 /// Longest `sector_identifier_uri` document read.

@@ -65,5 +65,12 @@ pub fn document(cx: &Services) -> String {
     // OIDC Core §6.2: request objects are fetched only from the client's registered
     // request_uris (added here: the literal above is at the macro's recursion limit).
     doc["require_request_uri_registration"] = true.into();
+    // OpenID RP-Initiated, Back-Channel and Front-Channel Logout 1.0: every logout token
+    // carries sid, and front-channel frames get iss and sid when the client asks.
+    doc["end_session_endpoint"] = e.end_session.into();
+    doc["backchannel_logout_supported"] = true.into();
+    doc["backchannel_logout_session_supported"] = true.into();
+    doc["frontchannel_logout_supported"] = true.into();
+    doc["frontchannel_logout_session_supported"] = true.into();
     doc.to_string()
 }

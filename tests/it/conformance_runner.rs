@@ -35,6 +35,9 @@ enum Tamper {
     /// RP-Initiated Logout 1.0 §2 and §3.1: the end-session endpoint sends the browser to
     /// whatever `post_logout_redirect_uri` it is given, registered or not.
     RedirectToAnyPostLogoutUri,
+    /// Front-Channel Logout 1.0 §2: the logged-out page's iframes load the client's
+    /// frontchannel_logout_uri without the `sid` the client asked for.
+    DropSidFromFrontchannelFrames,
 }
 
 struct Proxy {
@@ -109,7 +112,10 @@ impl Proxy {
             }
             out = out.header(name, value);
         }
-        let bytes = res.bytes().await.unwrap_or_default();
+        let mut bytes = res.bytes().await.unwrap_or_default();
+        if self.tamper == Tamper::DropSidFromFrontchannelFrames {
+            bytes = Bytes::from(without_frame_sid(&String::from_utf8_lossy(&bytes)));
+        }
         if let (Some(code), 200) = (code, status) {
             self.issued
                 .lock()
@@ -144,6 +150,35 @@ impl Proxy {
         }
         Some(to.to_string())
     }
+}
+
+/// A page whose front-channel logout iframes (`src` on a `/frontchannel_logout` path) have
+/// lost their `sid` parameter.
+fn without_frame_sid(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("src=\"") {
+        let (head, tail) = rest.split_at(at + 5);
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let src = tail[..end].replace("&amp;", "&");
+        let src = match url::Url::parse(&src) {
+            Ok(mut u) if u.path().ends_with("/frontchannel_logout") => {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .filter(|(k, _)| k != "sid")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+                u.to_string()
+            }
+            _ => src,
+        };
+        out.push_str(&src.replace('&', "&amp;"));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A redirect to the post_logout_redirect_uri without its `state`.
@@ -205,10 +240,31 @@ async fn setup(tamper: Tamper) -> Setup {
         listener.local_addr().unwrap().port()
     );
     let issuer = format!("{proxy_base}/oidc");
-    let server = TestServer::start_with(|c| c.issuer = Some(issuer.clone())).await;
+    // The runner's own server receives the front-channel logout requests (plain http on
+    // loopback, which the provider accepts in development).
+    let rp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rp_base = format!("http://{}", rp_listener.local_addr().unwrap());
+    drop(rp_listener);
+    consentry_conformance::rp_server::serve(rp_base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let server = TestServer::start_with(|c| {
+        c.issuer = Some(issuer.clone());
+        c.outbound.allow_private = true;
+    })
+    .await;
     let client = server.client(json!({ "redirect_uris": [CALLBACK] })).await;
     let logout_client = server
         .client(json!({ "redirect_uris": [CALLBACK], "post_logout_redirect_uris": [POST_LOGOUT] }))
+        .await;
+    let frontchannel_uri = format!("{rp_base}/frontchannel_logout");
+    let frontchannel_client = server
+        .client(json!({
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": [POST_LOGOUT],
+            "frontchannel_logout_uri": frontchannel_uri,
+            "frontchannel_logout_session_required": true,
+        }))
         .await;
     server.user("conformance").await;
 
@@ -299,6 +355,21 @@ async fn setup(tamper: Tamper) -> Setup {
                     tls: None,
                 },
             ),
+            (
+                "logout_frontchannel".to_string(),
+                Client {
+                    client_id: frontchannel_client.id,
+                    client_secret: Some(frontchannel_client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: Some(POST_LOGOUT.into()),
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: Some(frontchannel_uri),
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
         ]
         .into(),
         rp_listen: None,
@@ -323,8 +394,13 @@ async fn run(s: &Setup, module: &'static str) -> ModuleReport {
 
 /// A module of the RP-Initiated Logout plan, as the plan lists it (its own client).
 async fn run_logout(s: &Setup, module: &'static str) -> ModuleReport {
+    let role = if module.contains("frontchannel") {
+        "logout_frontchannel"
+    } else {
+        "logout"
+    };
     let entry = Entry {
-        client_role: Some("logout"),
+        client_role: Some(role),
         ..Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default")
     };
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
@@ -464,6 +540,28 @@ async fn bad_post_logout_redirect_uri_module_fails_an_op_redirecting_to_an_unreg
     assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
     assert!(
         failed_on(&report, "handlePostLogoutRedirect"),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// Front-Channel Logout 1.0 §2-3: with `frontchannel_logout_session_required`, the OP adds `iss`
+/// and `sid` to the frontchannel_logout_uri its logged-out page loads. The front-channel
+/// module sees the request on the runner's server and fails when `sid` is missing
+/// (CheckIdTokenSidMatchesFrontChannelLogoutRequest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontchannel_logout_fails_when_the_logout_frame_omits_sid() {
+    const MODULE: &str = "oidcc-frontchannel-rp-initiated-logout";
+    // One after the other: the runner keeps one record of received requests per process,
+    // by path, and each module takes what arrived at its client's path.
+    let honest = setup(Tamper::Nothing).await;
+    let honest_report = run_logout(&honest, MODULE).await;
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    let tampered = setup(Tamper::DropSidFromFrontchannelFrames).await;
+    let report = run_logout(&tampered, MODULE).await;
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "CheckIdTokenSidMatchesFrontChannelLogoutRequest"),
         "{:?}",
         report.failures
     );

@@ -919,3 +919,37 @@ async fn ending_a_users_grant_with_a_client_revokes_it_and_notifies_the_client()
     let claims = check_logout_token(&s, &seen[0], &c).await;
     assert_eq!(claims["sub"], alice);
 }
+
+#[tokio::test]
+async fn ending_all_of_a_users_sessions_notifies_per_session() {
+    let s = server().await;
+    let alice = s.user("alice").await;
+    s.user("bob").await;
+    let receiver = LogoutReceiver::start(0).await;
+    let c = s
+        .client(json!({"backchannel_logout_uri": receiver.url, "backchannel_logout_session_required": true}))
+        .await;
+    let (_, laptop) = signed_in(&s, &c, "alice", "openid").await;
+    let (_, phone) = signed_in(&s, &c, "alice", "openid").await;
+    signed_in(&s, &c, "bob", "openid").await;
+    let ended = logout::end(
+        &s.provider.ctx(),
+        Ending::AllSessionsOf {
+            user_id: alice.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended.sessions.len(), 2);
+    assert_eq!(sessions(&s).await, 1, "bob stays signed in");
+    let mut sids: Vec<Value> = Vec::new();
+    for t in receiver.wait_for(2).await {
+        let claims = check_logout_token(&s, &t, &c).await;
+        assert_eq!(claims["sub"], alice);
+        sids.push(claims["sid"].clone());
+    }
+    for issued in [&laptop, &phone] {
+        let sid = jwt_claims(issued["id_token"].as_str().unwrap())["sid"].clone();
+        assert!(sids.contains(&sid), "a notice for each session: {sids:?}");
+    }
+}

@@ -258,3 +258,21 @@ fn with_state(uri: &str, state: Option<&str>) -> OAuthResult<String> {
     url.query_pairs_mut().append_pair("state", state);
     Ok(url.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_state;
+
+    #[test]
+    fn rp_initiated_3_state_is_added_to_the_registered_uris_own_query() {
+        assert_eq!(
+            with_state("https://rp.example/out?lang=en", Some("a b&c")).unwrap(),
+            "https://rp.example/out?lang=en&state=a+b%26c"
+        );
+        assert_eq!(
+            with_state("https://rp.example/out", None).unwrap(),
+            "https://rp.example/out",
+            "no state, the URI unchanged"
+        );
+    }
+}

@@ -50,8 +50,12 @@ pub struct Received {
 
 /// Paths whose requests are recorded for the module that waits for them: the back-channel
 /// and front-channel logout URIs (OpenID Back-Channel Logout 1.0 §2.5, Front-Channel Logout
-/// 1.0 §2).
+/// 1.0 §2), under the runner's base URL or a module's own (`/dynamic/<random>/...`).
 pub const RECORDED_PATHS: [&str; 2] = ["/backchannel_logout", "/frontchannel_logout"];
+
+fn recorded(path: &str) -> bool {
+    RECORDED_PATHS.iter().any(|p| path.ends_with(p))
+}
 
 fn received() -> &'static Mutex<Vec<Received>> {
     static RECEIVED: OnceLock<Mutex<Vec<Received>>> = OnceLock::new();
@@ -134,7 +138,7 @@ pub async fn serve(addr: &str) -> Result<(), String> {
                     Some((p, q)) => (p.to_string(), q.to_string()),
                     None => (target.clone(), String::new()),
                 };
-                if RECORDED_PATHS.contains(&path.as_str()) {
+                if recorded(&path) {
                     let body = read_body(&mut stream, &buf).await;
                     received().lock().expect("received lock").push(Received {
                         method: head.split_whitespace().next().unwrap_or("").to_string(),

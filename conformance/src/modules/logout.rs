@@ -55,6 +55,33 @@ fn module_entry(module: &'static str, role: &'static str) -> Entry {
     }
 }
 
+/// The plans leave client registration to the tester's menu: the static entries, then the
+/// same modules registering their client (`dynamic_client` templates, modules/dynamic_client.rs).
+fn static_and_dynamic(entries: Vec<Entry>) -> Vec<Entry> {
+    let dynamic: Vec<Entry> = entries
+        .iter()
+        .map(|e| {
+            let mut variant = vec![
+                ("server_metadata", "discovery"),
+                ("client_registration", "dynamic_client"),
+            ];
+            if !e.module.ends_with("discovery-endpoint-verification") {
+                variant.extend([
+                    ("response_type", "code"),
+                    ("response_mode", "default"),
+                    ("client_auth_type", "client_secret_basic"),
+                ]);
+            }
+            Entry {
+                client_role: Some(dynamic_client::TEMPLATE_ROLE),
+                variant,
+                ..e.clone()
+            }
+        })
+        .collect();
+    entries.into_iter().chain(dynamic).collect()
+}
+
 pub fn rp_initiated_plan() -> Plan {
     let mut entries = vec![discovery_entry(
         "oidcc-rp-initiated-logout-discovery-endpoint-verification",
@@ -67,33 +94,33 @@ pub fn rp_initiated_plan() -> Plan {
     );
     Plan {
         name: "oidcc-rp-initiated-logout-certification-test-plan",
-        entries,
+        entries: static_and_dynamic(entries),
     }
 }
 
 pub fn backchannel_plan() -> Plan {
     Plan {
         name: "oidcc-backchannel-rp-initiated-logout-certification-test-plan",
-        entries: vec![
+        entries: static_and_dynamic(vec![
             discovery_entry(
                 "oidcc-backchannel-logout-discovery-endpoint-verification",
                 BACKCHANNEL_ROLE,
             ),
             module_entry("oidcc-backchannel-rp-initiated-logout", BACKCHANNEL_ROLE),
-        ],
+        ]),
     }
 }
 
 pub fn frontchannel_plan() -> Plan {
     Plan {
         name: "oidcc-frontchannel-rp-initiated-logout-certification-test-plan",
-        entries: vec![
+        entries: static_and_dynamic(vec![
             discovery_entry(
                 "oidcc-frontchannel-logout-discovery-endpoint-verification",
                 FRONTCHANNEL_ROLE,
             ),
             module_entry("oidcc-frontchannel-rp-initiated-logout", FRONTCHANNEL_ROLE),
-        ],
+        ]),
     }
 }
 
@@ -322,7 +349,29 @@ struct Logout {
     id_token_claims: Value,
 }
 
+/// With dynamic_client the module makes its URIs on its own base URL (the suite's
+/// `base_url`, one per test: here a random path on the runner's server), and registers them.
+fn dynamic_logout_uris(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
+    let r = match ctx.cfg.rp_listen.as_deref() {
+        Some(addr) => {
+            let base = format!("http://{addr}/dynamic/{}", jose::random_value(12));
+            Ok((base.clone(), format!("base_url {base}")))
+        }
+        None => Err("no rp_listen configured: the runner cannot receive logout requests".into()),
+    };
+    let base = ctx.log.must("CreateBaseUrl", &[], r)?;
+    ctx.client.post_logout_redirect_uri = Some(format!("{base}/post_logout_redirect"));
+    ctx.client.backchannel_logout_uri =
+        (kind == Kind::Backchannel).then(|| format!("{base}/backchannel_logout"));
+    ctx.client.frontchannel_logout_uri =
+        (kind == Kind::Frontchannel).then(|| format!("{base}/frontchannel_logout"));
+    Ok(())
+}
+
 async fn logout_module(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
+    if ctx.variant_is("client_registration", "dynamic_client") {
+        dynamic_logout_uris(ctx, kind)?;
+    }
     let backchannel_uri = match kind {
         Kind::Backchannel => {
             let uri = ctx.client.backchannel_logout_uri.clone();
@@ -446,19 +495,23 @@ fn id_token_hint(ctx: &mut Ctx<'_>, kind: Kind, raw: &str) -> Flow<String> {
             Ok(jwt)
         }
         Kind::BadIdTokenHint => {
-            // GenerateJWKsFromClientSecret (HS256 needs a secret of at least 32 bytes),
+            // Without client_jwks (a static client_secret_basic client),
+            // GenerateJWKsFromClientSecret (HS256 needs a secret of at least 32 bytes); then
             // GenerateFakeIdTokenClaims (iss and aud the wrong way round: "issued" by the
-            // client), SignFakeIdToken.
+            // client), SignFakeIdToken with the client's keys.
             let secret = ctx.client.client_secret.clone().unwrap_or_default();
-            let r = if secret.len() >= 32 {
-                Ok(((), "Generated JWK Set from symmetric key".to_string()))
-            } else {
-                Err(format!(
-                    "The client secret configured in the test plan is too short to sign a JWT with. The HS256 requires a secret with at least 32 bytes and the provided secret is {} bytes.",
-                    secret.len()
-                ))
-            };
-            ctx.log.must("GenerateJWKsFromClientSecret", &[], r)?;
+            let has_jwks = ctx.client.signing_key.is_some();
+            if !has_jwks {
+                let r = if secret.len() >= 32 {
+                    Ok(((), "Generated JWK Set from symmetric key".to_string()))
+                } else {
+                    Err(format!(
+                        "The client secret configured in the test plan is too short to sign a JWT with. The HS256 requires a secret with at least 32 bytes and the provided secret is {} bytes.",
+                        secret.len()
+                    ))
+                };
+                ctx.log.must("GenerateJWKsFromClientSecret", &[], r)?;
+            }
             let iat = now();
             let claims = serde_json::json!({
                 "iss": ctx.client.client_id,
@@ -470,13 +523,22 @@ fn id_token_hint(ctx: &mut Ctx<'_>, kind: Kind, raw: &str) -> Flow<String> {
             });
             ctx.log
                 .must_ok("GenerateFakeIdTokenClaims", &[], Ok(format!("{claims}")))?;
-            let jwt = sign_hs256(secret.as_bytes(), &claims);
-            ctx.log.must_ok(
+            let r = if has_jwks {
+                ctx.signer()
+                    .and_then(|k| k.sign(serde_json::json!({}), &claims))
+            } else {
+                Ok(sign_hs256(secret.as_bytes(), &claims))
+            };
+            ctx.log.must(
                 "SignFakeIdToken",
                 &[],
-                Ok("Signed a 'fake' ID token using the client's keys".into()),
-            )?;
-            Ok(jwt)
+                r.map(|jwt| {
+                    (
+                        jwt,
+                        "Signed a 'fake' ID token using the client's keys".into(),
+                    )
+                }),
+            )
         }
         _ => Ok(raw.to_string()),
     }
@@ -914,11 +976,32 @@ async fn verify_backchannel_request(ctx: &mut Ctx<'_>, m: &Logout, uri: &Url) ->
     );
     ctx.log
         .check("EnsureIncomingTls13", Warning, &["RFC9325-3.1.1"], tls);
-    ctx.log.info(
-        "ValidateLogoutTokenFromBackchannelLogoutRequestEncryption",
-        "skipped: the client has no client_jwks (client_secret_basic)",
-    );
     let raw = req.form.get("logout_token").cloned();
+    if ctx.client.signing_key.is_none() {
+        ctx.log.info(
+            "ValidateLogoutTokenFromBackchannelLogoutRequestEncryption",
+            "skipped: the client has no client_jwks (client_secret_basic)",
+        );
+    } else {
+        // The client registered only a signing key, so the token must not be a JWE.
+        let r = match raw.as_deref().map(|t| t.split('.').count()) {
+            None => Err(
+                "Couldn't find logout_token in backchannel_logout_request.body_form_params".into(),
+            ),
+            Some(5) => Err(
+                "the logout token is encrypted, but the client registered no encryption key".into(),
+            ),
+            Some(_) => Ok(
+                "The logout token is not encrypted using an asymmetric encryption algorithm".into(),
+            ),
+        };
+        ctx.log.check(
+            "ValidateLogoutTokenFromBackchannelLogoutRequestEncryption",
+            Warning,
+            &["OIDCBCL-2.4"],
+            r,
+        );
+    }
     let r = match raw.as_deref().map(jose::decode) {
         None => {
             Err("Couldn't find logout_token in backchannel_logout_request.body_form_params".into())

@@ -441,6 +441,8 @@ async fn logout_module(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
         end_session_state: None,
         id_token_claims,
     };
+    ctx.log
+        .block("Redirect to end session endpoint & wait for response");
     let hint = id_token_hint(ctx, kind, &id_token_raw)?;
     let visit = end_session(ctx, &mut m, hint).await?;
     match kind.expect() {

@@ -177,6 +177,26 @@ for fapi2_variant in "private_key_jwt dpop" "private_key_jwt mtls" "mtls dpop" "
   CLIENTS="$CLIENTS,$(add_fapi2_clients $fapi2_variant)"
 done
 
+# The logout plans' clients (client_secret_basic, code): as the suite asks of static clients,
+# their URIs are on the relying party's own base URL (the runner's server, which records the
+# logout requests it receives): redirect_uri .../callback, post_logout_redirect_uris
+# .../post_logout_redirect, and .../backchannel_logout or .../frontchannel_logout.
+RP_BASE="http://127.0.0.1:$RP_PORT"
+add_logout_client() { # role [members]
+  local role=$1 members=${2:-} id="conformance-${1//_/-}" sec
+  sec=$(secret)
+  "$BIN" clients add --data-dir "$DATA" --metadata "{\"client_id\":\"$id\",\"client_secret\":\"$sec\",\"client_name\":\"Conformance $role\",\"redirect_uris\":[\"$RP_BASE/callback\"],\"post_logout_redirect_uris\":[\"$RP_BASE/post_logout_redirect\"],\"token_endpoint_auth_method\":\"client_secret_basic\",$CODE_ONLY,\"scope\":\"$SCOPE\"$members}" >/dev/null
+  printf '"%s":{"client_id":"%s","client_secret":"%s","redirect_uri":"%s/callback","post_logout_redirect_uri":"%s/post_logout_redirect"' "$role" "$id" "$sec" "$RP_BASE" "$RP_BASE"
+  case "$members" in
+    *backchannel_logout_uri*) printf ',"backchannel_logout_uri":"%s/backchannel_logout"' "$RP_BASE" ;;
+    *frontchannel_logout_uri*) printf ',"frontchannel_logout_uri":"%s/frontchannel_logout"' "$RP_BASE" ;;
+  esac
+  printf '}'
+}
+CLIENTS="$CLIENTS,$(add_logout_client logout)"
+CLIENTS="$CLIENTS,$(add_logout_client logout_backchannel ",\"backchannel_logout_uri\":\"$RP_BASE/backchannel_logout\",\"backchannel_logout_session_required\":true")"
+CLIENTS="$CLIENTS,$(add_logout_client logout_frontchannel ",\"frontchannel_logout_uri\":\"$RP_BASE/frontchannel_logout\",\"frontchannel_logout_session_required\":true")"
+
 # The FAPI 2 plain_oauth variants' protected resource (resource.resourceUrl): a gateway route
 # whose origin is the runner's own server, which answers only requests carrying the identity
 # the gateway signs.

@@ -287,3 +287,130 @@ impl Browser {
 fn is_login(forms: &[form::Form]) -> bool {
     forms.iter().any(|f| f.has_field("password"))
 }
+
+/// Where a visit to the end-session endpoint ended, and the front-channel logout iframes the
+/// browser loaded on the way (OpenID Front-Channel Logout 1.0 §3).
+#[derive(Debug, Clone)]
+pub struct LogoutVisit {
+    pub landing: Landing,
+    /// Each iframe URL loaded, with the HTTP status it answered (or the error).
+    pub iframes: Vec<(String, Result<u16, String>)>,
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+impl Browser {
+    /// Opens `start` (the end-session endpoint) and follows the provider's redirects and
+    /// pages as a browser without script would: every iframe of a page is loaded, and a
+    /// `<meta http-equiv="refresh">` is followed. Stops at the first URL on the relying
+    /// party's origin `rp` (not requested: the module reads it), or at a page that goes
+    /// nowhere by itself (an error page, a confirmation form, the logged-out page).
+    pub async fn logout_visit(&self, start: Url, rp: &Url) -> Result<LogoutVisit, String> {
+        self.logout_walk(Next::Get(start), rp).await
+    }
+
+    /// Submits a page's confirmation form (the user says yes to logging out: its log-out
+    /// button, else its first submit button that does not decline), then goes on as
+    /// `logout_visit`.
+    pub async fn confirm_logout(
+        &self,
+        page_url: &str,
+        body: &str,
+        rp: &Url,
+    ) -> Result<LogoutVisit, String> {
+        let page = Url::parse(page_url).map_err(|e| format!("page URL: {e}"))?;
+        let forms = form::forms(body);
+        let f = forms
+            .iter()
+            .find(|f| f.method == "post")
+            .ok_or("the page has no form to confirm the logout with")?;
+        let mut fields = f.fields.clone();
+        // The button that logs out: one named so, else the first that does not decline.
+        let declines = |v: &str| {
+            let v = v.to_ascii_lowercase();
+            ["cancel", "deny", "stay", "keep"]
+                .iter()
+                .any(|w| v.contains(w))
+                || v == "no"
+        };
+        let button = f
+            .buttons
+            .iter()
+            .find(|(_, v, _)| {
+                let v = v.to_ascii_lowercase().replace([' ', '_', '-'], "");
+                v.contains("logout") || v.contains("signout")
+            })
+            .or_else(|| f.buttons.iter().find(|(_, v, _)| !declines(v)));
+        let mut action = f.action.clone();
+        if let Some((name, value, formaction)) = button {
+            if !name.is_empty() {
+                fields.push((name.clone(), value.clone()));
+            }
+            if let Some(a) = formaction {
+                action = a.clone();
+            }
+        }
+        let target = page.join(&action).map_err(|e| e.to_string())?;
+        self.logout_walk(Next::Post(target, fields), rp).await
+    }
+
+    async fn logout_walk(&self, mut next: Next, rp: &Url) -> Result<LogoutVisit, String> {
+        let mut iframes = Vec::new();
+        for _ in 0..20 {
+            let (url, resp) = match next {
+                Next::Get(u) => (u.clone(), send(self.http.get(u)).await?),
+                Next::Post(u, fields) => (u.clone(), send(self.http.post(u).form(&fields)).await?),
+            };
+            let onward = if (300..400).contains(&resp.status) {
+                let loc = resp
+                    .location
+                    .as_deref()
+                    .ok_or("redirect without Location")?;
+                Some(
+                    url.join(loc)
+                        .map_err(|e| format!("bad Location {loc}: {e}"))?,
+                )
+            } else {
+                for src in form::iframe_srcs(&resp.body) {
+                    let Ok(u) = url.join(&src) else {
+                        iframes.push((src, Err("not a URL".to_string())));
+                        continue;
+                    };
+                    let r = send(self.http.get(u.clone())).await.map(|r| r.status);
+                    iframes.push((u.to_string(), r));
+                }
+                match form::meta_refresh(&resp.body) {
+                    Some(m) => Some(url.join(&m).map_err(|e| format!("bad refresh {m}: {e}"))?),
+                    None => None,
+                }
+            };
+            let Some(target) = onward else {
+                return Ok(LogoutVisit {
+                    landing: Landing::Page {
+                        status: resp.status,
+                        url: url.to_string(),
+                        body: resp.body,
+                    },
+                    iframes,
+                });
+            };
+            if same_origin(&target, rp) {
+                return Ok(LogoutVisit {
+                    landing: Landing::Callback {
+                        query: pairs(target.query()),
+                        fragment: pairs(target.fragment()),
+                        url: target,
+                        form: None,
+                    },
+                    iframes,
+                });
+            }
+            next = Next::Get(target);
+        }
+        Err("more than 20 pages after the end-session endpoint".into())
+    }
+}

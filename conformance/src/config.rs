@@ -56,6 +56,16 @@ pub struct Client {
     /// A second registered redirect URI, where a module needs one.
     #[serde(default)]
     pub redirect_uri2: Option<String>,
+    /// The client's registered `post_logout_redirect_uris` entry (OpenID RP-Initiated Logout
+    /// 1.0 §3.1; the suite's `base_url + "/post_logout_redirect"`).
+    #[serde(default)]
+    pub post_logout_redirect_uri: Option<String>,
+    /// Its `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2), on the runner's server.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Its `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2), on the runner's server.
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
     /// One of the client's registered `request_uris`, served by the runner.
     #[serde(default)]
     pub request_uri: Option<String>,

@@ -113,6 +113,33 @@ fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
     out
 }
 
+/// The `src` of every `<iframe>` of a page (the logged-out page's front-channel logout
+/// iframes, OpenID Front-Channel Logout 1.0 §3).
+pub fn iframe_srcs(html: &str) -> Vec<String> {
+    tags(html)
+        .into_iter()
+        .filter(|(name, _)| name == "iframe")
+        .filter_map(|(_, attrs)| attr(&attrs, "src").map(str::to_string))
+        .collect()
+}
+
+/// The URL of a `<meta http-equiv="refresh" content="N; url=...">`, the way a page without
+/// script sends the browser on.
+pub fn meta_refresh(html: &str) -> Option<String> {
+    tags(html).into_iter().find_map(|(name, attrs)| {
+        let refresh = name == "meta"
+            && attr(&attrs, "http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
+        let content = attr(&attrs, "content").filter(|_| refresh)?;
+        let (_, url) = content.split_once(';')?;
+        let url = url.trim();
+        let url = url
+            .strip_prefix("url=")
+            .or_else(|| url.strip_prefix("URL="))
+            .unwrap_or(url);
+        Some(url.trim_matches(|c| c == '\'' || c == '"').to_string())
+    })
+}
+
 /// The forms of a page.
 pub fn forms(html: &str) -> Vec<Form> {
     let mut out = Vec::new();
@@ -179,5 +206,17 @@ mod tests {
         assert!(f.has_field("username"));
         assert!(f.button("decision", "approve").is_some());
         assert!(f.button("decision", "maybe").is_none());
+    }
+
+    #[test]
+    fn reads_iframes_and_meta_refresh() {
+        let html = r#"<meta http-equiv="refresh" content="0; url=https://rp.example/post?state=a&amp;b=c">
+<iframe src="https://rp.example/fc?iss=x&amp;sid=y" title="x"></iframe>"#;
+        assert_eq!(iframe_srcs(html), vec!["https://rp.example/fc?iss=x&sid=y"]);
+        assert_eq!(
+            meta_refresh(html).as_deref(),
+            Some("https://rp.example/post?state=a&b=c")
+        );
+        assert_eq!(meta_refresh("<p>no refresh</p>"), None);
     }
 }

@@ -23,6 +23,9 @@ fn template(dir: &std::path::Path, name: &str) -> Client {
         redirect_uri: CALLBACK.into(),
         redirect_uri2: None,
         request_uri: None,
+        post_logout_redirect_uri: None,
+        backchannel_logout_uri: None,
+        frontchannel_logout_uri: None,
         signing_key: Some(SigningKeyConfig {
             file,
             kid: String::new(),

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 const CALLBACK: &str = "https://rp.conformance.test/callback";
+/// The logout client's registered post_logout_redirect_uri (never fetched: the runner's
+/// browser stops there).
+const POST_LOGOUT: &str = "https://rp.conformance.test/post_logout_redirect";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tamper {
@@ -26,6 +29,15 @@ enum Tamper {
     /// RFC 6749 §4.1.2: a second redemption of a code is answered with the first token
     /// response, as a provider that does not consume codes would.
     AcceptReplayedCode,
+    /// RP-Initiated Logout 1.0 §2: the redirect to the post_logout_redirect_uri loses the
+    /// `state` the client sent.
+    DropPostLogoutState,
+    /// RP-Initiated Logout 1.0 §2 and §3.1: the end-session endpoint sends the browser to
+    /// whatever `post_logout_redirect_uri` it is given, registered or not.
+    RedirectToAnyPostLogoutUri,
+    /// Front-Channel Logout 1.0 §2: the logged-out page's iframes load the client's
+    /// frontchannel_logout_uri without the `sid` the client asked for.
+    DropSidFromFrontchannelFrames,
 }
 
 struct Proxy {
@@ -78,6 +90,14 @@ impl Proxy {
         }
         let res = up.body(body).send().await.expect("upstream");
         let status = res.status().as_u16();
+        if let Some(to) = self.any_post_logout_redirect(parts.uri.path(), parts.uri.query(), status)
+        {
+            return Ok(hyper::Response::builder()
+                .status(303)
+                .header("location", to)
+                .body(Full::new(Bytes::new()))
+                .unwrap());
+        }
         let mut out = hyper::Response::builder().status(status);
         for (name, value) in res.headers() {
             if name == "content-length" || name == "transfer-encoding" || name == "connection" {
@@ -87,9 +107,15 @@ impl Proxy {
             if name == "location" && self.tamper == Tamper::WrongIssInAuthorizationResponse {
                 value = wrong_iss(&value);
             }
+            if name == "location" && self.tamper == Tamper::DropPostLogoutState {
+                value = without_state(&value);
+            }
             out = out.header(name, value);
         }
-        let bytes = res.bytes().await.unwrap_or_default();
+        let mut bytes = res.bytes().await.unwrap_or_default();
+        if self.tamper == Tamper::DropSidFromFrontchannelFrames {
+            bytes = Bytes::from(without_frame_sid(&String::from_utf8_lossy(&bytes)));
+        }
         if let (Some(code), 200) = (code, status) {
             self.issued
                 .lock()
@@ -98,6 +124,81 @@ impl Proxy {
         }
         Ok(out.body(Full::new(bytes)).unwrap())
     }
+}
+
+impl Proxy {
+    /// RedirectToAnyPostLogoutUri: where the end-session endpoint refused to redirect (an
+    /// error or confirmation page), the redirect to the requested post_logout_redirect_uri.
+    fn any_post_logout_redirect(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        status: u16,
+    ) -> Option<String> {
+        if self.tamper != Tamper::RedirectToAnyPostLogoutUri
+            || !path.ends_with("/session/end")
+            || (300..400).contains(&status)
+        {
+            return None;
+        }
+        let params: HashMap<String, String> = form_urlencoded::parse(query?.as_bytes())
+            .into_owned()
+            .collect();
+        let mut to = url::Url::parse(params.get("post_logout_redirect_uri")?).ok()?;
+        if let Some(state) = params.get("state") {
+            to.query_pairs_mut().append_pair("state", state);
+        }
+        Some(to.to_string())
+    }
+}
+
+/// A page whose front-channel logout iframes (`src` on a `/frontchannel_logout` path) have
+/// lost their `sid` parameter.
+fn without_frame_sid(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("src=\"") {
+        let (head, tail) = rest.split_at(at + 5);
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let src = tail[..end].replace("&amp;", "&");
+        let src = match url::Url::parse(&src) {
+            Ok(mut u) if u.path().ends_with("/frontchannel_logout") => {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .filter(|(k, _)| k != "sid")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+                u.to_string()
+            }
+            _ => src,
+        };
+        out.push_str(&src.replace('&', "&amp;"));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A redirect to the post_logout_redirect_uri without its `state`.
+fn without_state(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_string();
+    };
+    if !url.path().ends_with("/post_logout_redirect") {
+        return location.to_string();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "state")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    if !pairs.is_empty() {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// The redirect with its `iss` parameter replaced by another issuer.
@@ -139,8 +240,32 @@ async fn setup(tamper: Tamper) -> Setup {
         listener.local_addr().unwrap().port()
     );
     let issuer = format!("{proxy_base}/oidc");
-    let server = TestServer::start_with(|c| c.issuer = Some(issuer.clone())).await;
+    // The runner's own server receives the front-channel logout requests (plain http on
+    // loopback, which the provider accepts in development).
+    let rp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rp_base = format!("http://{}", rp_listener.local_addr().unwrap());
+    drop(rp_listener);
+    consentry_conformance::rp_server::serve(rp_base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let server = TestServer::start_with(|c| {
+        c.issuer = Some(issuer.clone());
+        c.outbound.allow_private = true;
+    })
+    .await;
     let client = server.client(json!({ "redirect_uris": [CALLBACK] })).await;
+    let logout_client = server
+        .client(json!({ "redirect_uris": [CALLBACK], "post_logout_redirect_uris": [POST_LOGOUT] }))
+        .await;
+    let frontchannel_uri = format!("{rp_base}/frontchannel_logout");
+    let frontchannel_client = server
+        .client(json!({
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": [POST_LOGOUT],
+            "frontchannel_logout_uri": frontchannel_uri,
+            "frontchannel_logout_session_required": true,
+        }))
+        .await;
     server.user("conformance").await;
 
     let keys = server._dir.path().join("keys");
@@ -199,18 +324,53 @@ async fn setup(tamper: Tamper) -> Setup {
             username: "conformance".into(),
             password: PASSWORD.into(),
         },
-        clients: [(
-            "client_secret_basic".to_string(),
-            Client {
-                client_id: client.id,
-                client_secret: Some(client.secret),
-                redirect_uri: CALLBACK.into(),
-                redirect_uri2: None,
-                request_uri: None,
-                signing_key: None,
-                tls: None,
-            },
-        )]
+        clients: [
+            (
+                "client_secret_basic".to_string(),
+                Client {
+                    client_id: client.id,
+                    client_secret: Some(client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: None,
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: None,
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
+            (
+                "logout".to_string(),
+                Client {
+                    client_id: logout_client.id,
+                    client_secret: Some(logout_client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: Some(POST_LOGOUT.into()),
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: None,
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
+            (
+                "logout_frontchannel".to_string(),
+                Client {
+                    client_id: frontchannel_client.id,
+                    client_secret: Some(frontchannel_client.secret),
+                    redirect_uri: CALLBACK.into(),
+                    redirect_uri2: None,
+                    request_uri: None,
+                    post_logout_redirect_uri: Some(POST_LOGOUT.into()),
+                    backchannel_logout_uri: None,
+                    frontchannel_logout_uri: Some(frontchannel_uri),
+                    signing_key: None,
+                    tls: None,
+                },
+            ),
+        ]
         .into(),
         rp_listen: None,
         rp_rsa_key_file: None,
@@ -229,6 +389,20 @@ async fn setup(tamper: Tamper) -> Setup {
 
 async fn run(s: &Setup, module: &'static str) -> ModuleReport {
     let entry = Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default");
+    run_module(&s.cfg, Some(s.ca.clone()), &entry).await
+}
+
+/// A module of the RP-Initiated Logout plan, as the plan lists it (its own client).
+async fn run_logout(s: &Setup, module: &'static str) -> ModuleReport {
+    let role = if module.contains("frontchannel") {
+        "logout_frontchannel"
+    } else {
+        "logout"
+    };
+    let entry = Entry {
+        client_role: Some(role),
+        ..Entry::oidcc(module, ClientAuth::ClientSecretBasic, "code", "default")
+    };
     run_module(&s.cfg, Some(s.ca.clone()), &entry).await
 }
 
@@ -318,4 +492,77 @@ async fn the_fapi1_tls_probes_fail_a_server_taking_an_ecdsa_tls12_suite() {
     let ours = probe(proxied._server.base.clone()).await;
     assert_eq!(ours.len(), 7, "{ours:?}");
     assert!(ours.iter().all(|(_, o)| *o == Outcome::Success), "{ours:?}");
+}
+
+/// RP-Initiated Logout 1.0 §2: the OP passes the client's `state` back on the redirect to the
+/// post_logout_redirect_uri; oidcc-rp-initiated-logout fails when it is lost
+/// (CheckPostLogoutState), and passes (ending with the prompt=none check) when it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_fails_when_the_post_logout_redirect_loses_state() {
+    let honest = setup(Tamper::Nothing).await;
+    let tampered = setup(Tamper::DropPostLogoutState).await;
+    let (honest_report, report) = tokio::join!(
+        run_logout(&honest, "oidcc-rp-initiated-logout"),
+        run_logout(&tampered, "oidcc-rp-initiated-logout"),
+    );
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    assert!(honest_report.steps.iter().any(
+        |s| s.condition == "CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface"
+    ));
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "CheckPostLogoutState"),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// RP-Initiated Logout 1.0 §3.1: the OP must not redirect to a post_logout_redirect_uri the
+/// client did not register; the bad-post-logout-redirect-uri module fails an OP that does
+/// (the suite's handleHttp: "OP has incorrectly called ..."), and records a REVIEW of the
+/// error page of one that does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_post_logout_redirect_uri_module_fails_an_op_redirecting_to_an_unregistered_uri() {
+    const MODULE: &str = "oidcc-rp-initiated-logout-bad-post-logout-redirect-uri";
+    let honest = setup(Tamper::Nothing).await;
+    let tampered = setup(Tamper::RedirectToAnyPostLogoutUri).await;
+    let (honest_report, report) =
+        tokio::join!(run_logout(&honest, MODULE), run_logout(&tampered, MODULE));
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    assert!(
+        honest_report
+            .reviews
+            .iter()
+            .any(|r| r.starts_with("ExpectPostLogoutRedirectUriNotRegisteredErrorPage:")),
+        "{:?}",
+        honest_report.reviews
+    );
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "handlePostLogoutRedirect"),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// Front-Channel Logout 1.0 §2-3: with `frontchannel_logout_session_required`, the OP adds `iss`
+/// and `sid` to the frontchannel_logout_uri its logged-out page loads. The front-channel
+/// module sees the request on the runner's server and fails when `sid` is missing
+/// (CheckIdTokenSidMatchesFrontChannelLogoutRequest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontchannel_logout_fails_when_the_logout_frame_omits_sid() {
+    const MODULE: &str = "oidcc-frontchannel-rp-initiated-logout";
+    // One after the other: the runner keeps one record of received requests per process,
+    // by path, and each module takes what arrived at its client's path.
+    let honest = setup(Tamper::Nothing).await;
+    let honest_report = run_logout(&honest, MODULE).await;
+    assert_eq!(honest_report.verdict, Verdict::Passed, "{honest_report:#?}");
+    let tampered = setup(Tamper::DropSidFromFrontchannelFrames).await;
+    let report = run_logout(&tampered, MODULE).await;
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        failed_on(&report, "CheckIdTokenSidMatchesFrontChannelLogoutRequest"),
+        "{:?}",
+        report.failures
+    );
 }

@@ -56,7 +56,7 @@ fn response_types_contain_all(server: &Value, wanted: &[&str]) -> Check {
     }
 }
 
-fn https_url(server: &Value, name: &str) -> Check {
+pub(super) fn https_url(server: &Value, name: &str) -> Check {
     let Some(s) = server[name].as_str() else {
         return Err(format!("'{name}' is missing or not a string"));
     };

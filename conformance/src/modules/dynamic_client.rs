@@ -129,6 +129,7 @@ async fn register(
         )?;
         request_uri = Some(uri);
     }
+    add_logout_uris(ctx, template, &mut req)?;
     let registered = reg::register(ctx, &req).await?;
     ctx.registered.push(registered.clone());
     let mut client = template.clone();
@@ -137,6 +138,52 @@ async fn register(
     client.request_uri = request_uri;
     client.signing_key = Some(key.signing);
     Ok(client)
+}
+
+/// The logout modules' createDynamicClientRegistrationRequest additions, for the URIs the
+/// module made (AbstractOIDCCRpInitiatedLogout, OIDCCBackChannelRpInitiatedLogout,
+/// OIDCCFrontChannelRpInitiatedLogout).
+fn add_logout_uris(ctx: &mut Ctx<'_>, template: &Client, req: &mut Value) -> Flow {
+    if let Some(uri) = &template.post_logout_redirect_uri {
+        req["post_logout_redirect_uris"] = json!([uri]);
+        ctx.log.must_ok(
+            "AddPostLogoutRedirectUriToDynamicRegistrationRequest",
+            &["OIDCRIL-3.1"],
+            Ok(format!("post_logout_redirect_uris [{uri}]")),
+        )?;
+    }
+    for (channel, uri, reqs) in [
+        (
+            "backchannel",
+            &template.backchannel_logout_uri,
+            "OIDCBCL-2.2",
+        ),
+        (
+            "frontchannel",
+            &template.frontchannel_logout_uri,
+            "OIDCFCL-2",
+        ),
+    ] {
+        let Some(uri) = uri else { continue };
+        let title = if channel == "backchannel" {
+            "Backchannel"
+        } else {
+            "Frontchannel"
+        };
+        req[format!("{channel}_logout_session_required")] = json!(true);
+        ctx.log.must_ok(
+            &format!("Add{title}LogoutSessionRequiredTrueToDynamicRegistrationRequest"),
+            &[reqs],
+            Ok(format!("{channel}_logout_session_required true")),
+        )?;
+        req[format!("{channel}_logout_uri")] = json!(uri);
+        ctx.log.must_ok(
+            &format!("Add{title}LogoutUriToDynamicRegistrationRequest"),
+            &[reqs],
+            Ok(format!("{channel}_logout_uri {uri}")),
+        )?;
+    }
+    Ok(())
 }
 
 /// A request_uri on the runner's own server, with a fragment (OIDC Core §6.2).

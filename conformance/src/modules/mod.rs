@@ -8,6 +8,7 @@ pub mod dynamic_client;
 pub mod fapi1;
 pub mod fapi2;
 pub mod jarm;
+pub mod logout;
 pub mod oidcc;
 pub mod request_uri;
 pub mod tls;

@@ -230,7 +230,7 @@ pub async fn oidcc_server_client_secret_post(ctx: &mut Ctx<'_>) -> Flow {
 }
 
 /// The generic error-response checks (performGenericAuthorizationEndpointErrorResponseValidation).
-fn generic_error_checks(ctx: &mut Ctx<'_>) {
+pub(super) fn generic_error_checks(ctx: &mut Ctx<'_>) {
     check_state(ctx);
     validate_iss_if_present(ctx);
     let r = match ctx.response.get("error") {
@@ -2002,7 +2002,12 @@ pub(super) async fn refresh_token_flows(ctx: &mut Ctx<'_>, second: Client) -> Fl
 }
 
 /// The authorization endpoint answered with an `error` among `allowed` (a FAILURE otherwise).
-fn check_error_is_one_of(ctx: &mut Ctx<'_>, condition: &str, refs: &[&str], allowed: &[&str]) {
+pub(super) fn check_error_is_one_of(
+    ctx: &mut Ctx<'_>,
+    condition: &str,
+    refs: &[&str],
+    allowed: &[&str],
+) {
     let r = match ctx.response.get("error") {
         None => Err("Expected 'error' field not found".into()),
         Some(e) if allowed.contains(&e.as_str()) => Ok(format!(

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::log::Flow;
-use crate::modules::{discovery, dynamic, fapi1, fapi2, oidcc, request_uri, ClientAuth, Ctx};
+use crate::modules::{ciba, discovery, dynamic, fapi1, fapi2, oidcc, request_uri, ClientAuth, Ctx};
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
 use std::pin::Pin;
@@ -372,6 +372,7 @@ pub fn plans() -> Vec<Plan> {
         },
         fapi2::security_profile_plan(),
         fapi2::message_signing_plan(),
+        ciba::plan(),
     ]
 }
 
@@ -397,6 +398,7 @@ type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     Some(match name {
         n if n.starts_with("fapi1-") => return fapi1::dispatch(n, ctx),
+        n if n.starts_with("fapi-ciba-") => return ciba::dispatch(n, ctx),
         // The dynamic plan's modules (some share their name with the basic plan's).
         name if ctx.role == "dynamic" || name == "oidcc-server-rotate-keys" => {
             let module = dynamic::MODULES.iter().find(|m| **m == name)?;

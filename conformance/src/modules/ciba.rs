@@ -1,0 +1,1234 @@
+//! fapi-ciba-id1-test-plan (FAPICIBAID1TestPlan), plain_fapi, poll mode, mtls client
+//! authentication: the modules of AbstractFAPICIBAID1 and its subclasses. Every backchannel
+//! authentication request is a signed request object (FAPI-CIBA §5.2.2); the runner plays the
+//! user on the provider's approval page (`/ciba`), as its browser plays the login page
+//! elsewhere (the suite's TellUserToDoCIBAAuthentication).
+
+use super::*;
+use crate::jose::{b64, random_value};
+use serde_json::json;
+use std::time::Duration;
+
+/// The plan's client role (tls_client_auth, poll mode, PS256 request objects).
+pub const ROLE: &str = "fapi_ciba_mtls";
+
+/// The modules run, in the plan's order.
+pub const MODULES: [&str; 22] = [
+    "fapi-ciba-id1-discovery-end-point-verification",
+    "fapi-ciba-id1",
+    "fapi-ciba-id1-user-rejects-authentication",
+    "fapi-ciba-id1-multiple-call-to-token-endpoint",
+    "fapi-ciba-id1-auth-req-id-expired",
+    "fapi-ciba-id1-ensure-request-object-missing-aud-fails",
+    "fapi-ciba-id1-ensure-request-object-bad-aud-fails",
+    "fapi-ciba-id1-ensure-request-object-missing-iss-fails",
+    "fapi-ciba-id1-ensure-request-object-bad-iss-fails",
+    "fapi-ciba-id1-ensure-request-object-missing-exp-fails",
+    "fapi-ciba-id1-ensure-request-object-expired-exp-fails",
+    "fapi-ciba-id1-ensure-request-object-exp-is-70-minutes-in-future-fails",
+    "fapi-ciba-id1-ensure-request-object-missing-iat-fails",
+    "fapi-ciba-id1-ensure-request-object-missing-nbf-fails",
+    "fapi-ciba-id1-ensure-request-object-nbf-is-10-minutes-in-future-fails",
+    "fapi-ciba-id1-ensure-request-object-nbf-is-70-minutes-in-past-fails",
+    "fapi-ciba-id1-ensure-request-object-missing-jti-fails",
+    "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-none-fails",
+    "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-RS256-fails",
+    "fapi-ciba-id1-ensure-authorization-request-with-multiple-hints-fails",
+    "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request",
+    "fapi-ciba-id1-ensure-backchannel-authorization-request-without-request-fails",
+];
+
+pub fn plan() -> crate::plans::Plan {
+    let entries = MODULES
+        .iter()
+        .map(|m| {
+            let mut e = crate::plans::Entry::oidcc(m, ClientAuth::Mtls, "code", "default");
+            e.client_role = Some(ROLE);
+            e.variant = vec![
+                ("client_auth_type", "mtls"),
+                ("fapi_ciba_profile", "plain_fapi"),
+                ("ciba_mode", "poll"),
+                ("client_registration", "static_client"),
+            ];
+            e
+        })
+        .collect();
+    crate::plans::Plan {
+        name: "fapi-ciba-id1-test-plan",
+        entries,
+    }
+}
+
+type ModuleFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Flow> + Send + 'a>>;
+
+pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
+    let m: ModuleFuture<'a> = match name {
+        "fapi-ciba-id1-discovery-end-point-verification" => Box::pin(discovery(ctx)),
+        "fapi-ciba-id1" => Box::pin(happy(ctx, Happy::Plain)),
+        "fapi-ciba-id1-user-rejects-authentication" => Box::pin(happy(ctx, Happy::Reject)),
+        "fapi-ciba-id1-multiple-call-to-token-endpoint" => Box::pin(happy(ctx, Happy::Twice)),
+        "fapi-ciba-id1-auth-req-id-expired" => Box::pin(auth_req_id_expired(ctx)),
+        "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request" => {
+            Box::pin(wrong_auth_req_id(ctx))
+        }
+        n => {
+            let bad = bad_request(n)?;
+            Box::pin(refused(ctx, bad))
+        }
+    };
+    Some(m)
+}
+
+// ---- configuration -------------------------------------------------------------------------
+
+/// AbstractFAPICIBAID1.configure for a static mtls client.
+async fn setup(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Configure");
+    ctx.log.must_ok(
+        "CreateCIBANotificationEndpointUri",
+        &[],
+        Ok("poll mode: no notification endpoint used".into()),
+    )?;
+    get_dynamic_server_configuration(ctx).await?;
+    let s = ctx.server.clone();
+    ctx.log.must_ok(
+        "CheckCIBAServerConfiguration",
+        &["CIBA-4"],
+        [
+            "backchannel_authentication_endpoint",
+            "token_endpoint",
+            "issuer",
+        ]
+        .iter()
+        .find(|k| !s[**k].is_string())
+        .map_or(Ok("CIBA endpoints present".into()), |k| {
+            Err(format!("'{k}' missing from the server configuration"))
+        }),
+    )?;
+    fetch_server_keys(ctx).await?;
+    check_server_jwks(ctx);
+    let c = ctx.client.clone();
+    ctx.log.must_ok(
+        "GetStaticClientConfiguration",
+        &[],
+        Ok(format!("client_id {}", c.client_id)),
+    )?;
+    let r = ctx.signer().map(|s| {
+        (
+            s.public_jwk(),
+            "the client's private key is usable".to_string(),
+        )
+    });
+    let jwk = ctx
+        .log
+        .must("ValidateClientJWKsPrivatePart", &["RFC7517-1.1"], r)?;
+    ctx.log.must_ok(
+        "ExtractMTLSCertificatesFromConfiguration",
+        &[],
+        c.tls
+            .as_ref()
+            .map(|_| "client certificate configured".into())
+            .ok_or("no TLS client certificate configured".into()),
+    )?;
+    ctx.log.must_ok(
+        "CheckForKeyIdInClientJWKs",
+        &["OIDCC-10.1"],
+        if jwk["kid"].is_string() {
+            Ok("the key has a kid".into())
+        } else {
+            Err("the client's key has no kid".into())
+        },
+    )?;
+    let alg = jwk["alg"].as_str().unwrap_or("");
+    ctx.log.check(
+        "FAPICheckKeyAlgInClientJWKs",
+        Failure,
+        &["FAPI-RW-8.6"],
+        if alg == "PS256" || alg == "ES256" {
+            Ok(format!("alg {alg}"))
+        } else {
+            Err(format!(
+                "the client key's alg must be PS256 or ES256, not '{alg}'"
+            ))
+        },
+    );
+    ctx.scope = "openid".into();
+    Ok(())
+}
+
+// ---- the backchannel authentication request ------------------------------------------------
+
+/// How a negative module bends the request (the module's `createAuthorizationRequest` /
+/// `createAuthorizationRequestObject` overrides).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Bad {
+    None,
+    MissingAud,
+    BadAud,
+    MissingIss,
+    BadIss,
+    MissingExp,
+    ExpiredExp,
+    Exp70MinutesInFuture,
+    MissingIat,
+    MissingNbf,
+    Nbf10MinutesInFuture,
+    Nbf70MinutesInPast,
+    MissingJti,
+    AlgNone,
+    AlgRs256,
+    MultipleHints,
+    WithoutRequest,
+}
+
+fn bad_request(module: &str) -> Option<Bad> {
+    let suffix = module.strip_prefix("fapi-ciba-id1-")?;
+    Some(match suffix {
+        "ensure-request-object-missing-aud-fails" => Bad::MissingAud,
+        "ensure-request-object-bad-aud-fails" => Bad::BadAud,
+        "ensure-request-object-missing-iss-fails" => Bad::MissingIss,
+        "ensure-request-object-bad-iss-fails" => Bad::BadIss,
+        "ensure-request-object-missing-exp-fails" => Bad::MissingExp,
+        "ensure-request-object-expired-exp-fails" => Bad::ExpiredExp,
+        "ensure-request-object-exp-is-70-minutes-in-future-fails" => Bad::Exp70MinutesInFuture,
+        "ensure-request-object-missing-iat-fails" => Bad::MissingIat,
+        "ensure-request-object-missing-nbf-fails" => Bad::MissingNbf,
+        "ensure-request-object-nbf-is-10-minutes-in-future-fails" => Bad::Nbf10MinutesInFuture,
+        "ensure-request-object-nbf-is-70-minutes-in-past-fails" => Bad::Nbf70MinutesInPast,
+        "ensure-request-object-missing-jti-fails" => Bad::MissingJti,
+        "ensure-request-object-signature-algorithm-is-none-fails" => Bad::AlgNone,
+        "ensure-request-object-signature-algorithm-is-RS256-fails" => Bad::AlgRs256,
+        "ensure-authorization-request-with-multiple-hints-fails" => Bad::MultipleHints,
+        "ensure-backchannel-authorization-request-without-request-fails" => Bad::WithoutRequest,
+        _ => return None,
+    })
+}
+
+/// createAuthorizationRequest, createAuthorizationRequestObject, performAuthorizationRequest
+/// and CallBackchannelAuthenticationEndpoint. `binding` is the binding message, which also
+/// lets the runner, as the user, find this request on the approval page.
+async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bad, binding: &str) -> Flow<Resp> {
+    ctx.log.block("Create backchannel authentication request");
+    let mut req = serde_json::Map::new();
+    req.insert("scope".into(), json!(ctx.scope));
+    ctx.log.must_ok(
+        "AddScopeToAuthorizationEndpointRequest",
+        &["CIBA-7.1"],
+        Ok(format!("scope {}", ctx.scope)),
+    )?;
+    let user = ctx.cfg.user.username.clone();
+    req.insert("login_hint".into(), json!(user));
+    ctx.log.must_ok(
+        "AddHintToAuthorizationEndpointRequest",
+        &["CIBA-7.1"],
+        Ok(format!("login_hint {user}")),
+    )?;
+    if bad == Bad::MultipleHints {
+        // FAPICIBAID1EnsureAuthorizationRequestWithMultipleHintsFails: an id_token_hint too.
+        req.insert("id_token_hint".into(), json!("eyJhbGciOiJub25lIn0.e30."));
+        ctx.log.must_ok(
+            "AddIdTokenHintToAuthorizationEndpointRequest",
+            &["CIBA-7.1"],
+            Ok("id_token_hint added beside login_hint".into()),
+        )?;
+    }
+    req.insert("binding_message".into(), json!(binding));
+    ctx.log.must_ok(
+        "AddBindingMessageToAuthorizationEndpointRequest",
+        &["FAPI-CIBA-5.2.2-2"],
+        Ok(format!("binding_message {binding}")),
+    )?;
+    let url = endpoint(ctx, "backchannel_authentication_endpoint").unwrap_or_default();
+    let form: Vec<(String, String)> = if bad == Bad::WithoutRequest {
+        // FAPI-CIBA §5.2.2-1: the parameters are sent as a plain form, no request object.
+        ctx.log.must_ok(
+            "CreateBackchannelAuthenticationEndpointRequest",
+            &["CIBA-7.1"],
+            Ok("the parameters as form members, no signed request object".into()),
+        )?;
+        req.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()
+    } else {
+        let object = request_object(ctx, req, bad)?;
+        ctx.log.must_ok(
+            "CreateBackchannelAuthenticationEndpointRequest",
+            &["CIBA-7.1"],
+            Ok("request".into()),
+        )?;
+        ctx.log.must_ok(
+            "AddRequestToBackchannelAuthenticationEndpointRequest",
+            &[],
+            Ok("request added".into()),
+        )?;
+        vec![("request".into(), object)]
+    };
+    ctx.log.block("Call backchannel authentication endpoint");
+    let r = post_with_client_auth(ctx, &url, &form, AuthOverride::Default, &[])
+        .await
+        .map(|x| {
+            let s = format!("HTTP {}: {}", x.status, x.body);
+            (x, s)
+        });
+    ctx.log
+        .must("CallBackchannelAuthenticationEndpoint", &[], r)
+}
+
+/// ConvertAuthorizationEndpointRequestToRequestObject, the CIBA-7.1.1 claims (less the one the
+/// module leaves out, or bent), SignRequestObject.
+fn request_object(
+    ctx: &mut Ctx<'_>,
+    mut claims: serde_json::Map<String, Value>,
+    bad: Bad,
+) -> Flow<String> {
+    ctx.log.must_ok(
+        "ConvertAuthorizationEndpointRequestToRequestObject",
+        &[],
+        Ok("request object claims".into()),
+    )?;
+    let now = now();
+    let issuer = ctx.server_str("issuer").unwrap_or_default();
+    let client_id = ctx.client.client_id.clone();
+    let mut add = |ctx: &mut Ctx<'_>, name: &str, cond: &str, v: Value, skip: bool| {
+        if skip {
+            return;
+        }
+        ctx.log.info(cond, format!("{name}: {v}"));
+        claims.insert(name.into(), v);
+    };
+    add(
+        ctx,
+        "iat",
+        "AddIatToRequestObject",
+        json!(now),
+        bad == Bad::MissingIat,
+    );
+    let exp = match bad {
+        Bad::ExpiredExp => now - 5 * 60,
+        Bad::Exp70MinutesInFuture => now + 70 * 60,
+        _ => now + 5 * 60,
+    };
+    add(
+        ctx,
+        "exp",
+        "AddExpToRequestObject",
+        json!(exp),
+        bad == Bad::MissingExp,
+    );
+    let nbf = match bad {
+        Bad::Nbf10MinutesInFuture => now + 10 * 60,
+        Bad::Nbf70MinutesInPast => now - 70 * 60,
+        _ => now,
+    };
+    add(
+        ctx,
+        "nbf",
+        "AddNbfToRequestObject",
+        json!(nbf),
+        bad == Bad::MissingNbf,
+    );
+    add(
+        ctx,
+        "jti",
+        "AddJtiToRequestObject",
+        json!(random_value(16)),
+        bad == Bad::MissingJti,
+    );
+    let aud = if bad == Bad::BadAud {
+        format!("{issuer}/bad-aud")
+    } else {
+        issuer
+    };
+    add(
+        ctx,
+        "aud",
+        "AddAudToRequestObject",
+        json!(aud),
+        bad == Bad::MissingAud,
+    );
+    let iss = if bad == Bad::BadIss {
+        "invalid-issuer".to_string()
+    } else {
+        client_id
+    };
+    add(
+        ctx,
+        "iss",
+        "AddIssToRequestObject",
+        json!(iss),
+        bad == Bad::MissingIss,
+    );
+    let claims = Value::Object(claims);
+    let r = match bad {
+        Bad::AlgNone => Ok(format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none"}"#),
+            b64(claims.to_string().as_bytes())
+        )),
+        Bad::AlgRs256 => ctx
+            .client
+            .signing_key
+            .as_ref()
+            .ok_or("no signing key".to_string())
+            .and_then(|k| {
+                let der = std::fs::read(&k.file).map_err(|e| e.to_string())?;
+                crate::jose::Signer::from_der("RS256", &k.kid, &der)?.sign(Value::Null, &claims)
+            }),
+        _ => ctx.signer().and_then(|s| s.sign(Value::Null, &claims)),
+    };
+    let condition = match bad {
+        Bad::AlgNone => "SerializeRequestObjectWithNullAlgorithm",
+        Bad::AlgRs256 => "SignRequestObjectWithRS256",
+        _ => "SignRequestObject",
+    };
+    ctx.log.must(
+        condition,
+        &["CIBA-7.1.1"],
+        r.map(|j| (j, "request object made".to_string())),
+    )
+}
+
+/// performValidateAuthorizationResponse: the backchannel endpoint's acknowledgement (CIBA §7.3).
+fn validate_acknowledgement(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow<String> {
+    ctx.log.block("Verify backchannel authentication response");
+    ctx.log.must_ok(
+        "CheckBackchannelAuthenticationEndpointHttpStatus200",
+        &["CIBA-7.3"],
+        status_is(resp, 200),
+    )?;
+    ctx.log.must_ok(
+        "CheckBackchannelAuthenticationEndpointContentType",
+        &["CIBA-7.3"],
+        json_content_type(resp),
+    )?;
+    let body = resp.json().unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "CheckIfBackchannelAuthenticationEndpointResponseError",
+        &[],
+        if body.get("error").is_some() {
+            Err(format!("backchannel endpoint error: {body}"))
+        } else {
+            Ok("no error".into())
+        },
+    )?;
+    let r = body["auth_req_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| (s.to_string(), "auth_req_id present".to_string()))
+        .ok_or("auth_req_id missing or not a string".to_string());
+    let id = ctx
+        .log
+        .must("ValidateAuthenticationRequestId", &["CIBA-7.3"], r)?;
+    ctx.log.check(
+        "EnsureMinimumAuthenticationRequestIdLength",
+        Failure,
+        &["CIBA-7.3"],
+        if id.len() >= 22 {
+            Ok(format!("{} characters", id.len()))
+        } else {
+            Err(format!("auth_req_id is only {} characters", id.len()))
+        },
+    );
+    let bits = entropy_bits(&id);
+    ctx.log.check(
+        "EnsureMinimumAuthenticationRequestIdEntropy",
+        Failure,
+        &["CIBA-7.3"],
+        if bits >= 64.0 {
+            Ok(format!("about {bits:.0} bits"))
+        } else {
+            Err(format!(
+                "auth_req_id has about {bits:.0} bits of entropy, less than 64"
+            ))
+        },
+    );
+    ctx.log.check(
+        "EnsureRecommendedAuthenticationRequestIdEntropy",
+        Warning,
+        &["CIBA-7.3"],
+        if bits >= 128.0 {
+            Ok(format!("about {bits:.0} bits"))
+        } else {
+            Err(format!(
+                "auth_req_id has about {bits:.0} bits of entropy, less than 128"
+            ))
+        },
+    );
+    ctx.log.check(
+        "ValidateAuthenticationRequestIdExpiresIn",
+        Failure,
+        &["CIBA-7.3"],
+        match body["expires_in"].as_i64() {
+            Some(n) if n > 0 => Ok(format!("expires_in {n}")),
+            _ => Err(format!(
+                "expires_in is not a positive number: {}",
+                body["expires_in"]
+            )),
+        },
+    );
+    ctx.log.check(
+        "ValidateAuthenticationRequestIdInterval",
+        Failure,
+        &["CIBA-7.3"],
+        match body.get("interval") {
+            None => Ok("no interval (5 s by default)".into()),
+            Some(v) => match v.as_i64() {
+                Some(n) if (0..=60).contains(&n) => Ok(format!("interval {n}")),
+                _ => Err(format!(
+                    "interval is not a number of seconds from 0 to 60: {v}"
+                )),
+            },
+        },
+    );
+    Ok(id)
+}
+
+/// The suite's shannon-entropy estimate of an identifier (bits per character × length).
+fn entropy_bits(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = s.chars().count() as f64;
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * n
+}
+
+fn status_is(resp: &Resp, want: u16) -> Check {
+    if resp.status == want {
+        Ok(format!("HTTP {want}"))
+    } else {
+        Err(format!(
+            "expected HTTP {want}, got {}: {}",
+            resp.status, resp.body
+        ))
+    }
+}
+
+fn json_content_type(resp: &Resp) -> Check {
+    if resp.content_type.starts_with("application/json") {
+        Ok(resp.content_type.clone())
+    } else {
+        Err(format!(
+            "content type is '{}', not application/json",
+            resp.content_type
+        ))
+    }
+}
+
+/// validateErrorFromBackchannelAuthorizationRequestResponse (CIBA §13).
+fn validate_backchannel_error(ctx: &mut Ctx<'_>, resp: &Resp, allowed: &[&str]) -> Flow {
+    ctx.log
+        .block("Verify backchannel authentication error response");
+    let body = resp.json().unwrap_or(Value::Null);
+    let err = body["error"].as_str().unwrap_or("").to_string();
+    ctx.log.check(
+        "ValidateErrorResponseFromBackchannelAuthenticationEndpoint",
+        Failure,
+        &["CIBA-13"],
+        if allowed.contains(&err.as_str()) {
+            Ok(format!("error {err}"))
+        } else {
+            Err(format!(
+                "error must be one of {allowed:?}, got: {}",
+                resp.body
+            ))
+        },
+    );
+    ctx.log.check(
+        "ValidateErrorUriFromBackchannelAuthenticationEndpoint",
+        Failure,
+        &["CIBA-13"],
+        match body.get("error_uri") {
+            None => Ok("no error_uri".into()),
+            Some(v) if v.as_str().is_some_and(|u| Url::parse(u).is_ok()) => {
+                Ok("error_uri is a URI".into())
+            }
+            Some(v) => Err(format!("error_uri is not a URI: {v}")),
+        },
+    );
+    let desc = body["error_description"].as_str().unwrap_or("");
+    ctx.log.check(
+        "CheckErrorDescriptionFromBackchannelAuthenticationEndpointContainsCRLFTAB",
+        Warning,
+        &["RFC6749-5.2"],
+        if desc.contains(['\r', '\n', '\t']) {
+            Err("error_description contains CR, LF or TAB".into())
+        } else {
+            Ok("no CR, LF or TAB".into())
+        },
+    );
+    ctx.log.check(
+        "ValidateErrorDescriptionFromBackchannelAuthenticationEndpoint",
+        Failure,
+        &["CIBA-13"],
+        if desc
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        {
+            Ok("error_description uses the allowed characters".into())
+        } else {
+            Err(format!(
+                "error_description has characters RFC 6749 §5.2 forbids: {desc}"
+            ))
+        },
+    );
+    ctx.log.check(
+        "CheckBackchannelAuthenticationEndpointHttpStatus400",
+        Failure,
+        &["CIBA-13"],
+        status_is(resp, 400),
+    );
+    Ok(())
+}
+
+// ---- the user, on the approval page ---------------------------------------------------------
+
+/// TellUserToDoCIBAAuthentication: the runner signs in at `/ciba` as the user and answers the
+/// request showing `binding` (approve or deny).
+async fn user_answers(ctx: &mut Ctx<'_>, binding: &str, approve: bool) -> Flow {
+    ctx.log.block("The user authenticates on the approval page");
+    let r = answer_on_page(ctx, binding, approve).await;
+    let what = if approve { "approved" } else { "denied" };
+    ctx.log.must_ok(
+        "TellUserToDoCIBAAuthentication",
+        &["CIBA-8"],
+        r.map(|_| format!("the user {what} the request on the approval page")),
+    )
+}
+
+async fn answer_on_page(ctx: &Ctx<'_>, binding: &str, approve: bool) -> Result<(), String> {
+    let issuer = ctx.server_str("issuer").unwrap_or_default();
+    let page = Url::parse(&issuer)
+        .and_then(|u| u.join("/ciba"))
+        .map_err(|e| e.to_string())?;
+    let http = crate::browser::client(ctx.ca.as_ref(), true);
+    let get = |http: &reqwest::Client| {
+        let url = page.clone();
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.map_err(|e| e.to_string())?;
+            r.text().await.map_err(|e| e.to_string())
+        }
+    };
+    let html = get(&http).await?;
+    let csrf = hidden(&html, "csrf_token").ok_or("no csrf_token on the sign-in form")?;
+    let user = &ctx.cfg.user;
+    let res = http
+        .post(page.join("/ciba/login").map_err(|e| e.to_string())?)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", user.username.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() && !res.status().is_redirection() {
+        return Err(format!(
+            "sign-in on the approval page: HTTP {}",
+            res.status()
+        ));
+    }
+    let html = get(&http).await?;
+    let at = html.find(&format!(">{binding}<")).ok_or(format!(
+        "the request with binding message {binding} is not on the approval page"
+    ))?;
+    let start = html[..at].rfind("<section").ok_or("no request section")?;
+    let section = &html[start..];
+    let csrf = hidden(section, "csrf_token").ok_or("no csrf_token in the request's form")?;
+    let id = hidden(section, "request").ok_or("no request id in the request's form")?;
+    let decision = if approve { "approve" } else { "deny" };
+    let res = http
+        .post(page.join("/ciba/decide").map_err(|e| e.to_string())?)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", id.as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if res.status().is_success() || res.status().is_redirection() {
+        Ok(())
+    } else {
+        Err(format!(
+            "answering on the approval page: HTTP {}",
+            res.status()
+        ))
+    }
+}
+
+/// The value of the first hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker)? + marker.len();
+    let end = html[at..].find('"')?;
+    Some(html[at..at + end].to_string())
+}
+
+// ---- the token endpoint ---------------------------------------------------------------------
+
+/// CreateTokenEndpointRequestForCIBAGrant, AddAuthReqIdToTokenEndpointRequest,
+/// CallTokenEndpointAndReturnFullResponse.
+async fn poll(ctx: &mut Ctx<'_>, auth_req_id: &str) -> Flow<Resp> {
+    ctx.log.must_ok(
+        "CreateTokenEndpointRequestForCIBAGrant",
+        &[],
+        Ok("grant_type urn:openid:params:grant-type:ciba".into()),
+    )?;
+    ctx.log.must_ok(
+        "AddAuthReqIdToTokenEndpointRequest",
+        &[],
+        Ok("auth_req_id added".into()),
+    )?;
+    let form = vec![
+        (
+            "grant_type".to_string(),
+            "urn:openid:params:grant-type:ciba".to_string(),
+        ),
+        ("auth_req_id".to_string(), auth_req_id.to_string()),
+    ];
+    let r = call_token_endpoint(ctx, &form).await.map(|x| {
+        let s = format!("HTTP {}", x.status);
+        (x, s)
+    });
+    let resp = ctx
+        .log
+        .must("CallTokenEndpointAndReturnFullResponse", &[], r)?;
+    ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
+        Failure,
+        &["OIDCC-3.1.3.4"],
+        json_content_type(&resp),
+    );
+    Ok(resp)
+}
+
+fn token_error(resp: &Resp) -> String {
+    resp.json()
+        .and_then(|b| b["error"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// verifyTokenEndpointResponseIsPendingOrSlowDown.
+fn expect_pending(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus400",
+        &["OIDCC-3.1.3.4"],
+        status_is(resp, 400),
+    )?;
+    validate_token_error(ctx, resp)?;
+    let e = token_error(resp);
+    ctx.log.must_ok(
+        "EnsureErrorTokenEndpointSlowdownOrAuthorizationPending",
+        &["CIBA-11"],
+        if e == "authorization_pending" || e == "slow_down" {
+            Ok(format!("error {e}"))
+        } else {
+            Err(format!(
+                "expected authorization_pending or slow_down: {}",
+                resp.body
+            ))
+        },
+    )
+}
+
+/// validateErrorFromTokenEndpointResponse (RFC 6749 §5.2).
+fn validate_token_error(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
+    let body = resp.json().unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "ValidateErrorFromTokenEndpointResponseError",
+        &["RFC6749-5.2"],
+        if body["error"].as_str().is_some_and(|e| !e.is_empty()) {
+            Ok(format!("error {}", body["error"]))
+        } else {
+            Err(format!("no error in the response: {}", resp.body))
+        },
+    )?;
+    let desc = body["error_description"].as_str().unwrap_or("");
+    ctx.log.check(
+        "CheckErrorDescriptionFromTokenEndpointResponseErrorContainsCRLFTAB",
+        Warning,
+        &["RFC6749-5.2"],
+        if desc.contains(['\r', '\n', '\t']) {
+            Err("error_description contains CR, LF or TAB".into())
+        } else {
+            Ok("no CR, LF or TAB".into())
+        },
+    );
+    ctx.log.must_ok(
+        "ValidateErrorDescriptionFromTokenEndpointResponseError",
+        &["RFC6749-5.2"],
+        if desc
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        {
+            Ok("error_description uses the allowed characters".into())
+        } else {
+            Err(format!(
+                "error_description has characters RFC 6749 §5.2 forbids: {desc}"
+            ))
+        },
+    )?;
+    ctx.log.must_ok(
+        "ValidateErrorUriFromTokenEndpointResponseError",
+        &["RFC6749-5.2"],
+        match body.get("error_uri") {
+            None => Ok("no error_uri".into()),
+            Some(v) if v.as_str().is_some_and(|u| Url::parse(u).is_ok()) => {
+                Ok("error_uri is a URI".into())
+            }
+            Some(v) => Err(format!("error_uri is not a URI: {v}")),
+        },
+    )
+}
+
+/// handleSuccessfulTokenEndpointResponse and the ID token checks.
+fn accept_tokens(ctx: &mut Ctx<'_>, resp: &Resp) -> Flow {
+    ctx.log.block("Verify token endpoint response");
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus200",
+        &["RFC6749-5.1"],
+        status_is(resp, 200),
+    )?;
+    let cc = resp.cache_control.clone().unwrap_or_default();
+    ctx.log.check(
+        "CheckTokenEndpointCacheHeaders",
+        Failure,
+        &["CIBA-10.1.1", "OIDCC-3.1.3.3", "RFC6749-5.1"],
+        if cc.contains("no-store") {
+            Ok(format!("Cache-Control: {cc}"))
+        } else {
+            Err(format!("Cache-Control must be no-store, is '{cc}'"))
+        },
+    );
+    let body = resp.json().unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "CheckIfTokenEndpointResponseError",
+        &[],
+        if body.get("error").is_some() {
+            Err(format!("token endpoint error: {body}"))
+        } else {
+            Ok("no error".into())
+        },
+    )?;
+    accept_token_response(ctx, &body)?;
+    let at = ctx.access_token.clone().unwrap_or_default();
+    ctx.log.check(
+        "EnsureMinimumAccessTokenEntropy",
+        Failure,
+        &["FAPI1-BASE-5.2.2-16"],
+        if entropy_bits(&at) >= 128.0 {
+            Ok("enough entropy".into())
+        } else {
+            Err("the access token has less than 128 bits of entropy".into())
+        },
+    );
+    ensure_id_token_contains_kid(ctx);
+    id_token_checks(ctx);
+    let alg = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.jws.alg().to_string())
+        .unwrap_or_default();
+    ctx.log.check(
+        "FAPIValidateIdTokenSigningAlg",
+        Failure,
+        &["FAPI-RW-8.6", "FAPI1-ADV-8.6"],
+        if alg == "PS256" || alg == "ES256" {
+            Ok(format!("alg {alg}"))
+        } else {
+            Err(format!(
+                "the ID token is signed with {alg}, not PS256 or ES256"
+            ))
+        },
+    );
+    let claims = ctx
+        .id_token
+        .as_ref()
+        .map(|t| t.claims.clone())
+        .unwrap_or(Value::Null);
+    ctx.log.check(
+        "ValidateIdTokenNotIncludeCHashAndSHash",
+        Warning,
+        &[],
+        if claims.get("c_hash").is_some() || claims.get("s_hash").is_some() {
+            Err("the CIBA ID token carries c_hash or s_hash".into())
+        } else {
+            Ok("no c_hash nor s_hash".into())
+        },
+    );
+    Ok(())
+}
+
+/// A random binding message (CIBA §7.1: shown to the user; here it also marks the request).
+fn binding_message() -> String {
+    format!("CONF-{}", random_value(6).replace(['-', '_'], "x"))
+}
+
+// ---- the modules ----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Happy {
+    Plain,
+    Reject,
+    Twice,
+}
+
+/// FAPICIBAID1 and the modules that change its ending: the request, a first poll (pending),
+/// the user's answer on the page, then the poll that answers.
+async fn happy(ctx: &mut Ctx<'_>, kind: Happy) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bad::None, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    let interval = resp
+        .json()
+        .and_then(|b| b["interval"].as_u64())
+        .unwrap_or(5);
+    ctx.log
+        .block("Poll the token endpoint before the user has answered");
+    let first = poll(ctx, &id).await?;
+    expect_pending(ctx, &first)?;
+    user_answers(ctx, &binding, kind != Happy::Reject).await?;
+    // waitForPollingAuthenticationToComplete: the next poll after the interval.
+    tokio::time::sleep(Duration::from_secs(interval + 1)).await;
+    ctx.log
+        .block("Poll the token endpoint after the user's answer");
+    let answer = poll(ctx, &id).await?;
+    if kind == Happy::Reject {
+        // FAPICIBAID1UserRejectsAuthentication: CIBA §11, access_denied.
+        ctx.log.must_ok(
+            "CheckTokenEndpointHttpStatus400",
+            &["OIDCC-3.1.3.4"],
+            status_is(&answer, 400),
+        )?;
+        validate_token_error(ctx, &answer)?;
+        let e = token_error(&answer);
+        return ctx.log.must_ok(
+            "CheckErrorFromTokenEndpointResponseErrorAccessDenied",
+            &["CIBA-11"],
+            if e == "access_denied" {
+                Ok("access_denied".into())
+            } else {
+                Err(format!("expected access_denied: {}", answer.body))
+            },
+        );
+    }
+    accept_tokens(ctx, &answer)?;
+    ctx.log.block("Call the protected resource (UserInfo)");
+    let r = call_userinfo(ctx, false, "CallProtectedResource").await?;
+    ctx.log.check(
+        "CheckForDateHeaderInResourceResponse",
+        Failure,
+        &["FAPI-R-6.2.1-10"],
+        r.headers
+            .get("date")
+            .map(|d| format!("Date: {d}"))
+            .ok_or("no Date header in the resource response".into()),
+    );
+    ctx.log.check(
+        "EnsureResourceResponseReturnedJsonContentType",
+        Failure,
+        &["FAPI1-BASE-6.2.1-9"],
+        json_content_type(&r),
+    );
+    if kind == Happy::Twice {
+        // FAPICIBAID1MultipleCallToTokenEndpoint: the auth_req_id is single use (CIBA §11:
+        // invalid_grant once used).
+        ctx.log
+            .block("Call the token endpoint a second time with the same auth_req_id");
+        let again = poll(ctx, &id).await?;
+        ctx.log.must_ok(
+            "CheckTokenEndpointHttpStatus400",
+            &["OIDCC-3.1.3.4"],
+            status_is(&again, 400),
+        )?;
+        validate_token_error(ctx, &again)?;
+        let e = token_error(&again);
+        ctx.log.must_ok(
+            "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+            &["CIBA-11"],
+            if e == "invalid_grant" {
+                Ok("invalid_grant".into())
+            } else {
+                Err(format!("expected invalid_grant: {}", again.body))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// FAPICIBAID1AuthReqIdExpired: `requested_expiry` of 30 s, never answered; after it has
+/// passed, the token endpoint answers expired_token (CIBA §11).
+async fn auth_req_id_expired(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel_with_expiry(ctx, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    let expires_in = resp
+        .json()
+        .and_then(|b| b["expires_in"].as_u64())
+        .unwrap_or(30);
+    ctx.log.block("Wait for the auth_req_id to expire");
+    tokio::time::sleep(Duration::from_secs(expires_in + 2)).await;
+    let r = poll(ctx, &id).await?;
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus400",
+        &["OIDCC-3.1.3.4"],
+        status_is(&r, 400),
+    )?;
+    validate_token_error(ctx, &r)?;
+    let e = token_error(&r);
+    ctx.log.must_ok(
+        "ExpectExpiredTokenErrorFromTokenEndpoint",
+        &["CIBA-11"],
+        if e == "expired_token" {
+            Ok("expired_token".into())
+        } else {
+            Err(format!("expected expired_token: {}", r.body))
+        },
+    )
+}
+
+/// The standard request with AddRequestedExp30sToAuthorizationEndpointRequest.
+async fn call_backchannel_with_expiry(ctx: &mut Ctx<'_>, binding: &str) -> Flow<Resp> {
+    ctx.log.must_ok(
+        "AddRequestedExp30sToAuthorizationEndpointRequest",
+        &["CIBA-11"],
+        Ok("requested_expiry 30".into()),
+    )?;
+    let scope = ctx.scope.clone();
+    let user = ctx.cfg.user.username.clone();
+    let mut req = serde_json::Map::new();
+    req.insert("scope".into(), json!(scope));
+    req.insert("login_hint".into(), json!(user));
+    req.insert("binding_message".into(), json!(binding));
+    req.insert("requested_expiry".into(), json!(30));
+    let object = request_object(ctx, req, Bad::None)?;
+    let url = endpoint(ctx, "backchannel_authentication_endpoint").unwrap_or_default();
+    let form = vec![("request".to_string(), object)];
+    let r = post_with_client_auth(ctx, &url, &form, AuthOverride::Default, &[])
+        .await
+        .map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        });
+    ctx.log
+        .must("CallBackchannelAuthenticationEndpoint", &[], r)
+}
+
+/// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up
+/// auth_req_id is invalid_grant (CIBA §11).
+async fn wrong_auth_req_id(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bad::None, &binding).await?;
+    validate_acknowledgement(ctx, &resp)?;
+    ctx.log
+        .block("Call the token endpoint with a wrong auth_req_id");
+    ctx.log.must_ok(
+        "AddWrongAuthReqIdToTokenEndpointRequest",
+        &[],
+        Ok("a random auth_req_id".into()),
+    )?;
+    let r = poll(ctx, &random_value(32)).await?;
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatus400",
+        &["OIDCC-3.1.3.4"],
+        status_is(&r, 400),
+    )?;
+    validate_token_error(ctx, &r)?;
+    let e = token_error(&r);
+    ctx.log.must_ok(
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        &["CIBA-11"],
+        if e == "invalid_grant" {
+            Ok("invalid_grant".into())
+        } else {
+            Err(format!("expected invalid_grant: {}", r.body))
+        },
+    )
+}
+
+/// The negative modules of the backchannel request (request object claims, alg, hints, no
+/// request object): the endpoint answers an error (CIBA §13).
+async fn refused(ctx: &mut Ctx<'_>, bad: Bad) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, bad, &binding).await?;
+    let allowed: &[&str] = match bad {
+        Bad::MultipleHints | Bad::WithoutRequest => &["invalid_request"],
+        _ => &["invalid_request", "invalid_request_object"],
+    };
+    validate_backchannel_error(ctx, &resp, allowed)
+}
+
+/// FAPICIBAID1DiscoveryEndpointVerification (and AbstractFAPIDiscoveryEndpointVerification),
+/// poll mode, mtls.
+async fn discovery(ctx: &mut Ctx<'_>) -> Flow {
+    ctx.log.block("Configure");
+    let resp = get_dynamic_server_configuration(ctx).await?;
+    ctx.log.check(
+        "EnsureDiscoveryEndpointResponseStatusCodeIs200",
+        Failure,
+        &["OIDCD-4"],
+        status_is(&resp, 200),
+    );
+    ctx.log.check(
+        "CheckDiscoveryEndpointReturnedJsonContentType",
+        Failure,
+        &["OIDCD-4"],
+        json_content_type(&resp),
+    );
+    let s = ctx.server.clone();
+    let strings = |k: &str| json_array_strings(&s[k]).unwrap_or_default();
+    let has = |k: &str, v: &str| strings(k).iter().any(|x| x == v);
+    let issuer = s["issuer"].as_str().unwrap_or("").to_string();
+    ctx.log.check(
+        "CheckDiscEndpointIssuer",
+        Failure,
+        &["OIDCD-4.3", "OIDCD-7.2"],
+        if ctx.cfg.discovery_url == format!("{issuer}/.well-known/openid-configuration") {
+            Ok(format!("issuer {issuer}"))
+        } else {
+            Err(format!("issuer {issuer} does not match the discovery URL"))
+        },
+    );
+    ctx.log.check(
+        "CheckTLSClientCertificateBoundAccessTokensTrue",
+        Failure,
+        &["FAPI-RW-5.2.2-6", "RFC8705-3.3"],
+        if s["tls_client_certificate_bound_access_tokens"] == json!(true) {
+            Ok("true".into())
+        } else {
+            Err("tls_client_certificate_bound_access_tokens is not true".into())
+        },
+    );
+    ctx.log.check(
+        "CheckDiscEndpointIdTokenSigningAlgValuesSupportedContainsPS256OrES256",
+        Failure,
+        &["FAPI-RW-8.6"],
+        if has("id_token_signing_alg_values_supported", "PS256")
+            || has("id_token_signing_alg_values_supported", "ES256")
+        {
+            Ok("PS256 or ES256 listed".into())
+        } else {
+            Err("id_token_signing_alg_values_supported lists neither PS256 nor ES256".into())
+        },
+    );
+    ctx.log.check(
+        "CheckDiscEndpointTokenEndpointAuthMethodsSupportedContainsPrivateKeyOrTlsClient",
+        Failure,
+        &["FAPI-RW-5.2.2-14"],
+        if [
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth",
+        ]
+        .iter()
+        .any(|m| has("token_endpoint_auth_methods_supported", m))
+        {
+            Ok("listed".into())
+        } else {
+            Err("no FAPI client authentication method listed".into())
+        },
+    );
+    ctx.log.check(
+        "CheckDiscEndpointTokenEndpoint",
+        Failure,
+        &["OIDCD-3"],
+        s["token_endpoint"]
+            .as_str()
+            .filter(|u| u.starts_with("https://"))
+            .map(|u| format!("token_endpoint {u}"))
+            .ok_or("token_endpoint missing or not https".into()),
+    );
+    ctx.log.check(
+        "CheckJwksUri",
+        Failure,
+        &["OIDCD-3"],
+        s["jwks_uri"]
+            .as_str()
+            .filter(|u| u.starts_with("https://"))
+            .map(|u| format!("jwks_uri {u}"))
+            .ok_or("jwks_uri missing or not https".into()),
+    );
+    ctx.log.check(
+        "EnsureServerConfigurationSupportsMTLS",
+        Failure,
+        &["FAPI-RW-5.2.2-6"],
+        if has("token_endpoint_auth_methods_supported", "tls_client_auth")
+            || has(
+                "token_endpoint_auth_methods_supported",
+                "self_signed_tls_client_auth",
+            )
+        {
+            Ok("mutual TLS client authentication listed".into())
+        } else {
+            Err("no tls_client_auth in token_endpoint_auth_methods_supported".into())
+        },
+    );
+    ctx.log.check(
+        "CheckDiscBackchannelAuthorizationEndpoint",
+        Failure,
+        &["CIBA-4"],
+        s["backchannel_authentication_endpoint"]
+            .as_str()
+            .filter(|u| u.starts_with("https://"))
+            .map(|u| format!("backchannel_authentication_endpoint {u}"))
+            .ok_or("backchannel_authentication_endpoint missing or not https".into()),
+    );
+    let algs = strings("backchannel_authentication_request_signing_alg_values_supported");
+    ctx.log.check(
+        "CheckDiscEndpointBackchannelAuthenticationRequestSigningAlgValuesSupported",
+        Warning,
+        &["CIBA-4"],
+        if !algs.is_empty() && algs.iter().all(|a| a == "PS256" || a == "ES256") {
+            Ok(format!("{algs:?}"))
+        } else {
+            Err(format!(
+                "backchannel_authentication_request_signing_alg_values_supported should list only PS256/ES256: {algs:?}"
+            ))
+        },
+    );
+    ctx.log.check(
+        "CheckBackchannelUserCodeParameterSupported",
+        Warning,
+        &["CIBA-4"],
+        match s.get("backchannel_user_code_parameter_supported") {
+            None | Some(Value::Bool(_)) => Ok("absent or a boolean".into()),
+            Some(v) => Err(format!(
+                "backchannel_user_code_parameter_supported is not a boolean: {v}"
+            )),
+        },
+    );
+    ctx.log.check(
+        "FAPICIBACheckDiscEndpointGrantTypesSupported",
+        Failure,
+        &["CIBA-4"],
+        if has("grant_types_supported", "urn:openid:params:grant-type:ciba") {
+            Ok("the CIBA grant is listed".into())
+        } else {
+            Err("grant_types_supported lacks urn:openid:params:grant-type:ciba".into())
+        },
+    );
+    ctx.log.check(
+        "CheckBackchannelTokenDeliveryPollModeSupported",
+        Failure,
+        &["FAPI-RW-5.2.2-6"],
+        if has("backchannel_token_delivery_modes_supported", "poll") {
+            Ok("poll listed".into())
+        } else {
+            Err("backchannel_token_delivery_modes_supported lacks poll".into())
+        },
+    );
+    Ok(())
+}

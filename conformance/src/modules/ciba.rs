@@ -6,6 +6,8 @@
 
 use super::*;
 use crate::jose::{b64, random_value};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::json;
 use std::time::Duration;
 
@@ -14,12 +16,15 @@ use std::time::Duration;
 pub const ROLE: &str = "fapi_ciba_mtls";
 
 /// The modules run, in the plan's order.
-pub const MODULES: [&str; 22] = [
+pub const MODULES: [&str; 26] = [
     "fapi-ciba-id1-discovery-end-point-verification",
     "fapi-ciba-id1",
     "fapi-ciba-id1-user-rejects-authentication",
     "fapi-ciba-id1-multiple-call-to-token-endpoint",
     "fapi-ciba-id1-auth-req-id-expired",
+    "fapi-ciba-id1-ensure-authorization-request-with-binding-message-succeeds",
+    "fapi-ciba-id1-ensure-other-scope-order-succeeds",
+    "fapi-ciba-id1-ensure-requested-expiry-as-string-succeeds",
     "fapi-ciba-id1-ensure-request-object-missing-aud-fails",
     "fapi-ciba-id1-ensure-request-object-bad-aud-fails",
     "fapi-ciba-id1-ensure-request-object-missing-iss-fails",
@@ -33,6 +38,7 @@ pub const MODULES: [&str; 22] = [
     "fapi-ciba-id1-ensure-request-object-nbf-is-70-minutes-in-past-fails",
     "fapi-ciba-id1-ensure-request-object-missing-jti-fails",
     "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-none-fails",
+    "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-bad-fails",
     "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-RS256-fails",
     "fapi-ciba-id1-ensure-authorization-request-with-multiple-hints-fails",
     "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request",
@@ -69,9 +75,22 @@ type ModuleFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Flow>
 pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     let m: ModuleFuture<'a> = match name {
         "fapi-ciba-id1-discovery-end-point-verification" => Box::pin(discovery(ctx)),
-        "fapi-ciba-id1" => Box::pin(happy(ctx, Happy::Plain)),
-        "fapi-ciba-id1-user-rejects-authentication" => Box::pin(happy(ctx, Happy::Reject)),
-        "fapi-ciba-id1-multiple-call-to-token-endpoint" => Box::pin(happy(ctx, Happy::Twice)),
+        "fapi-ciba-id1" => Box::pin(happy(ctx, Happy::Plain, Bend::None)),
+        "fapi-ciba-id1-user-rejects-authentication" => {
+            Box::pin(happy(ctx, Happy::Reject, Bend::None))
+        }
+        "fapi-ciba-id1-multiple-call-to-token-endpoint" => {
+            Box::pin(happy(ctx, Happy::Twice, Bend::None))
+        }
+        "fapi-ciba-id1-ensure-authorization-request-with-binding-message-succeeds" => {
+            Box::pin(happy(ctx, Happy::Plain, Bend::BindingMessageAgain))
+        }
+        "fapi-ciba-id1-ensure-other-scope-order-succeeds" => {
+            Box::pin(happy(ctx, Happy::Plain, Bend::ReverseScope))
+        }
+        "fapi-ciba-id1-ensure-requested-expiry-as-string-succeeds" => {
+            Box::pin(happy(ctx, Happy::Plain, Bend::ExpiryAsString))
+        }
         "fapi-ciba-id1-auth-req-id-expired" => Box::pin(auth_req_id_expired(ctx)),
         "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request" => {
             Box::pin(wrong_auth_req_id(ctx))
@@ -157,7 +176,7 @@ async fn setup(ctx: &mut Ctx<'_>) -> Flow {
             ))
         },
     );
-    ctx.scope = "openid".into();
+    ctx.scope = "openid email".into();
     Ok(())
 }
 
@@ -184,6 +203,11 @@ enum Bend {
     AlgRs256,
     MultipleHints,
     WithoutRequest,
+    BadSignature,
+    // Tweaks of the modules that must succeed.
+    BindingMessageAgain,
+    ReverseScope,
+    ExpiryAsString,
 }
 
 fn bad_request(module: &str) -> Option<Bend> {
@@ -205,6 +229,7 @@ fn bad_request(module: &str) -> Option<Bend> {
         "ensure-request-object-signature-algorithm-is-RS256-fails" => Bend::AlgRs256,
         "ensure-authorization-request-with-multiple-hints-fails" => Bend::MultipleHints,
         "ensure-backchannel-authorization-request-without-request-fails" => Bend::WithoutRequest,
+        "ensure-request-object-signature-algorithm-is-bad-fails" => Bend::BadSignature,
         _ => return None,
     })
 }
@@ -243,6 +268,34 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
         &["FAPI-CIBA-5.2.2-2"],
         Ok(format!("binding_message {binding}")),
     )?;
+    match bad {
+        Bend::BindingMessageAgain => ctx.log.must_ok(
+            "AddBindingMessageToAuthorizationEndpointRequest",
+            &["CIBA-7.1"],
+            Ok(format!("binding_message {binding}")),
+        )?,
+        Bend::ReverseScope => {
+            // RFC 6749 §3.3: the scope's order carries no meaning.
+            let reversed: Vec<&str> = ctx.scope.split(' ').rev().collect();
+            let reversed = reversed.join(" ");
+            req.insert("scope".into(), json!(reversed));
+            ctx.log.must_ok(
+                "ReverseScopeOrderInAuthorizationEndpointRequest",
+                &["RFC6749-3.3", "CIBA-7.1"],
+                Ok(format!("scope {reversed}")),
+            )?
+        }
+        Bend::ExpiryAsString => {
+            // CIBA §7.1.1: in a signed request, requested_expiry may be a string.
+            req.insert("requested_expiry".into(), json!("30"));
+            ctx.log.must_ok(
+                "AddRequestedExp30sAsStringToAuthorizationEndpointRequest",
+                &["CIBA-7.1", "CIBA-7.1.1"],
+                Ok("requested_expiry \"30\"".into()),
+            )?
+        }
+        _ => {}
+    }
     let url = endpoint(ctx, "backchannel_authentication_endpoint").unwrap_or_default();
     let form: Vec<(String, String)> = if bad == Bend::WithoutRequest {
         // FAPI-CIBA §5.2.2-1: the parameters are sent as a plain form, no request object.
@@ -386,11 +439,27 @@ fn request_object(
         Bend::AlgRs256 => "SignRequestObjectWithRS256",
         _ => "SignRequestObject",
     };
-    ctx.log.must(
+    let object = ctx.log.must(
         condition,
         &["CIBA-7.1.1"],
         r.map(|j| (j, "request object made".to_string())),
-    )
+    )?;
+    if bad != Bend::BadSignature {
+        return Ok(object);
+    }
+    // InvalidateRequestObjectSignature: one bit of the signature flipped.
+    let (head, sig) = object.rsplit_once('.').unwrap_or((&object, ""));
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+    if let Some(b) = bytes.first_mut() {
+        *b ^= 1;
+    }
+    let bent = format!("{head}.{}", URL_SAFE_NO_PAD.encode(bytes));
+    ctx.log.must_ok(
+        "InvalidateRequestObjectSignature",
+        &["CIBA-7.2"],
+        Ok("the signature's first byte altered".into()),
+    )?;
+    Ok(bent)
 }
 
 /// performValidateAuthorizationResponse: the backchannel endpoint's acknowledgement (CIBA §7.3).
@@ -889,10 +958,10 @@ enum Happy {
 
 /// FAPICIBAID1 and the modules that change its ending: the request, a first poll (pending),
 /// the user's answer on the page, then the poll that answers.
-async fn happy(ctx: &mut Ctx<'_>, kind: Happy) -> Flow {
+async fn happy(ctx: &mut Ctx<'_>, kind: Happy, bend: Bend) -> Flow {
     setup(ctx).await?;
     let binding = binding_message();
-    let resp = call_backchannel(ctx, Bend::None, &binding).await?;
+    let resp = call_backchannel(ctx, bend, &binding).await?;
     let id = validate_acknowledgement(ctx, &resp)?;
     let interval = resp
         .json()

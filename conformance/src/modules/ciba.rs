@@ -45,13 +45,28 @@ pub const MODULES: [&str; 26] = [
     "fapi-ciba-id1-ensure-backchannel-authorization-request-without-request-fails",
 ];
 
+/// The modules the suite marks `@VariantNotApplicable(ClientAuthType = mtls)`.
+pub const PRIVATE_KEY_JWT_MODULES: [&str; 4] = [
+    "fapi-ciba-id1-ensure-without-client-assertion-in-token-endpoint-request",
+    "fapi-ciba-id1-ensure-without-client-assertion-in-backchannel-authorization-request",
+    "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-backchannel-authorization-request-is-RS256-fails",
+    "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-token-endpoint-request-is-RS256-fails",
+];
+
 pub fn plan() -> crate::plans::Plan {
     let entries = [
         (ClientAuth::Mtls, ROLE),
         (ClientAuth::PrivateKeyJwt, "fapi_ciba_private_key_jwt"),
     ]
     .iter()
-    .flat_map(|&(auth, role)| MODULES.iter().map(move |m| (auth, role, *m)))
+    .flat_map(|&(auth, role)| {
+        let only = if auth == ClientAuth::PrivateKeyJwt {
+            &PRIVATE_KEY_JWT_MODULES[..]
+        } else {
+            &[][..]
+        };
+        MODULES.iter().chain(only).map(move |m| (auth, role, *m))
+    })
     .map(|(auth, role, m)| {
         let mut e = crate::plans::Entry::oidcc(m, auth, "code", "default");
         e.client_role = Some(role);
@@ -94,6 +109,12 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
         "fapi-ciba-id1-auth-req-id-expired" => Box::pin(auth_req_id_expired(ctx)),
         "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request" => {
             Box::pin(wrong_auth_req_id(ctx))
+        }
+        "fapi-ciba-id1-ensure-without-client-assertion-in-token-endpoint-request" => {
+            Box::pin(token_auth_refused(ctx, false))
+        }
+        "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-token-endpoint-request-is-RS256-fails" => {
+            Box::pin(token_auth_refused(ctx, true))
         }
         n => {
             let bad = bad_request(n)?;
@@ -204,6 +225,8 @@ enum Bend {
     MultipleHints,
     WithoutRequest,
     BadSignature,
+    NoClientAssertion,
+    Rs256ClientAssertion,
     // Tweaks of the modules that must succeed.
     BindingMessageAgain,
     ReverseScope,
@@ -230,6 +253,12 @@ fn bad_request(module: &str) -> Option<Bend> {
         "ensure-authorization-request-with-multiple-hints-fails" => Bend::MultipleHints,
         "ensure-backchannel-authorization-request-without-request-fails" => Bend::WithoutRequest,
         "ensure-request-object-signature-algorithm-is-bad-fails" => Bend::BadSignature,
+        "ensure-without-client-assertion-in-backchannel-authorization-request" => {
+            Bend::NoClientAssertion
+        }
+        "ensure-client-assertion-signature-algorithm-in-backchannel-authorization-request-is-RS256-fails" => {
+            Bend::Rs256ClientAssertion
+        }
         _ => return None,
     })
 }
@@ -322,7 +351,12 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
         vec![("request".into(), object)]
     };
     ctx.log.block("Call backchannel authentication endpoint");
-    let r = post_with_client_auth(ctx, &url, &form, AuthOverride::Default, &[])
+    let over = client_auth(
+        ctx,
+        bad == Bend::NoClientAssertion,
+        bad == Bend::Rs256ClientAssertion,
+    )?;
+    let r = post_with_client_auth(ctx, &url, &form, over, &[])
         .await
         .map(|x| {
             let s = format!("HTTP {}: {}", x.status, x.body);
@@ -330,6 +364,39 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
         });
     ctx.log
         .must("CallBackchannelAuthenticationEndpoint", &[], r)
+}
+
+/// The client authentication of a request: the variant's, only `client_id`
+/// (AddClientIdToRequest), or a client assertion signed with RS256 (ChangeClientJwksAlgToRS256,
+/// which FAPI-CIBA §7.10 forbids).
+fn client_auth(ctx: &mut Ctx<'_>, client_id_only: bool, rs256: bool) -> Flow<AuthOverride> {
+    if client_id_only {
+        ctx.log.must_ok(
+            "AddClientIdToRequest",
+            &[],
+            Ok("client_id only, no client_assertion".into()),
+        )?;
+        return Ok(AuthOverride::None);
+    }
+    if !rs256 {
+        return Ok(AuthOverride::Default);
+    }
+    let aud = endpoint(ctx, "token_endpoint").unwrap_or_default();
+    let claims = client_assertion_claims(ctx, json!(aud));
+    let r = ctx
+        .client
+        .signing_key
+        .as_ref()
+        .ok_or("no signing key".to_string())
+        .and_then(|k| {
+            let der = std::fs::read(&k.file).map_err(|e| e.to_string())?;
+            crate::jose::Signer::from_der("RS256", &k.kid, &der)?.sign(json!({}), &claims)
+        })
+        .map(|j| (j, "client assertion signed with RS256".to_string()));
+    let jwt = ctx
+        .log
+        .must("ChangeClientJwksAlgToRS256", &["FAPI-CIBA-7.10"], r)?;
+    Ok(AuthOverride::RawAssertion(jwt))
 }
 
 /// ConvertAuthorizationEndpointRequestToRequestObject, the CIBA-7.1.1 claims (less the one the
@@ -597,7 +664,12 @@ fn json_content_type(resp: &Resp) -> Check {
 }
 
 /// validateErrorFromBackchannelAuthorizationRequestResponse (CIBA §13).
-fn validate_backchannel_error(ctx: &mut Ctx<'_>, resp: &Resp, allowed: &[&str]) -> Flow {
+fn validate_backchannel_error(
+    ctx: &mut Ctx<'_>,
+    resp: &Resp,
+    allowed: &[&str],
+    client_auth: bool,
+) -> Flow {
     ctx.log
         .block("Verify backchannel authentication error response");
     let body = resp.json().unwrap_or(Value::Null);
@@ -653,11 +725,39 @@ fn validate_backchannel_error(ctx: &mut Ctx<'_>, resp: &Resp, allowed: &[&str]) 
             ))
         },
     );
+    if !client_auth {
+        ctx.log.check(
+            "CheckBackchannelAuthenticationEndpointHttpStatus400",
+            Failure,
+            &["CIBA-13"],
+            status_is(resp, 400),
+        );
+        return Ok(());
+    }
+    // The client authentication modules: CIBA §13, invalid_client may come with 401.
     ctx.log.check(
-        "CheckBackchannelAuthenticationEndpointHttpStatus400",
+        "CheckErrorFromBackchannelAuthenticationEndpointError",
         Failure,
         &["CIBA-13"],
-        status_is(resp, 400),
+        if allowed.contains(&err.as_str()) {
+            Ok(format!("error {err}"))
+        } else {
+            Err(format!(
+                "error must be one of {allowed:?}, got: {}",
+                resp.body
+            ))
+        },
+    );
+    ctx.log.check(
+        "CheckBackchannelAuthenticationEndpointErrorHttpStatus",
+        Failure,
+        &["CIBA-13"],
+        match (resp.status, err.as_str()) {
+            (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", resp.status)),
+            (st, e) => Err(format!(
+                "expected HTTP 400 (401 for invalid_client), got {st} {e}"
+            )),
+        },
     );
     Ok(())
 }
@@ -752,6 +852,10 @@ fn hidden(html: &str, name: &str) -> Option<String> {
 /// CreateTokenEndpointRequestForCIBAGrant, AddAuthReqIdToTokenEndpointRequest,
 /// CallTokenEndpointAndReturnFullResponse.
 async fn poll(ctx: &mut Ctx<'_>, auth_req_id: &str) -> Flow<Resp> {
+    poll_as(ctx, auth_req_id, AuthOverride::Default).await
+}
+
+async fn poll_as(ctx: &mut Ctx<'_>, auth_req_id: &str, over: AuthOverride) -> Flow<Resp> {
     ctx.log.must_ok(
         "CreateTokenEndpointRequestForCIBAGrant",
         &[],
@@ -769,10 +873,13 @@ async fn poll(ctx: &mut Ctx<'_>, auth_req_id: &str) -> Flow<Resp> {
         ),
         ("auth_req_id".to_string(), auth_req_id.to_string()),
     ];
-    let r = call_token_endpoint(ctx, &form).await.map(|x| {
-        let s = format!("HTTP {}", x.status);
-        (x, s)
-    });
+    let url = endpoint(ctx, "token_endpoint").unwrap_or_default();
+    let r = post_with_client_auth(ctx, &url, &form, over, &[])
+        .await
+        .map(|x| {
+            let s = format!("HTTP {}", x.status);
+            (x, s)
+        });
     let resp = ctx
         .log
         .must("CallTokenEndpointAndReturnFullResponse", &[], r)?;
@@ -1099,6 +1206,55 @@ async fn call_backchannel_with_expiry(ctx: &mut Ctx<'_>, binding: &str) -> Flow<
         .must("CallBackchannelAuthenticationEndpoint", &[], r)
 }
 
+/// FAPICIBAID1EnsureWithoutClientAssertionInTokenEndpointFails and
+/// FAPICIBAID1EnsureClientAssertionSignatureAlgorithmInTokenEndpointRequestIsRS256Fails: a
+/// valid auth_req_id redeemed without proper client authentication is refused.
+async fn token_auth_refused(ctx: &mut Ctx<'_>, rs256: bool) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bend::None, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    ctx.log
+        .block("Call the token endpoint without proper client authentication");
+    let over = client_auth(ctx, !rs256, rs256)?;
+    let r = poll_as(ctx, &id, over).await?;
+    validate_token_error(ctx, &r)?;
+    ctx.log.check(
+        "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
+        Failure,
+        &["RFC6749-5.2", "CIBA-13"],
+        match (r.status, token_error(&r).as_str()) {
+            (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", r.status)),
+            (st, e) => Err(format!(
+                "expected HTTP 400 (or 401 with invalid_client), got {st} {e}"
+            )),
+        },
+    );
+    let e = token_error(&r);
+    let (cond, ok) = if rs256 {
+        (
+            "CheckErrorFromTokenEndpointResponseErrorInvalidClient",
+            e == "invalid_client",
+        )
+    } else {
+        (
+            "CheckErrorFromTokenEndpointResponseErrorInvalidClientOrInvalidRequest",
+            e == "invalid_client" || e == "invalid_request",
+        )
+    };
+    ctx.log.check(
+        cond,
+        Failure,
+        &["RFC6749-5.2", "CIBA-13"],
+        if ok {
+            Ok(format!("error {e}"))
+        } else {
+            Err(format!("unexpected error: {}", r.body))
+        },
+    );
+    Ok(())
+}
+
 /// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up
 /// auth_req_id is invalid_grant (CIBA §11).
 async fn wrong_auth_req_id(ctx: &mut Ctx<'_>) -> Flow {
@@ -1139,10 +1295,14 @@ async fn refused(ctx: &mut Ctx<'_>, bad: Bend) -> Flow {
     let binding = binding_message();
     let resp = call_backchannel(ctx, bad, &binding).await?;
     let allowed: &[&str] = match bad {
+        Bend::NoClientAssertion | Bend::Rs256ClientAssertion => {
+            &["access_denied", "invalid_request", "invalid_client"]
+        }
         Bend::MultipleHints | Bend::WithoutRequest => &["invalid_request"],
         _ => &["invalid_request", "invalid_request_object"],
     };
-    validate_backchannel_error(ctx, &resp, allowed)
+    let client_auth = matches!(bad, Bend::NoClientAssertion | Bend::Rs256ClientAssertion);
+    validate_backchannel_error(ctx, &resp, allowed, client_auth)
 }
 
 /// FAPICIBAID1DiscoveryEndpointVerification (and AbstractFAPIDiscoveryEndpointVerification),

@@ -674,17 +674,27 @@ fn validate_backchannel_error(
         .block("Verify backchannel authentication error response");
     let body = resp.json().unwrap_or(Value::Null);
     let err = body["error"].as_str().unwrap_or("").to_string();
+    // Only error, error_description and error_uri.
+    let extra: Vec<&String> = body
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !["error", "error_description", "error_uri"].contains(&k.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
     ctx.log.check(
         "ValidateErrorResponseFromBackchannelAuthenticationEndpoint",
         Failure,
         &["CIBA-13"],
-        if allowed.contains(&err.as_str()) {
-            Ok(format!("error {err}"))
-        } else {
+        if err.is_empty() {
+            Err(format!("No error parameter found: {}", resp.body))
+        } else if !extra.is_empty() {
             Err(format!(
-                "error must be one of {allowed:?}, got: {}",
-                resp.body
+                "error response includes unexpected parameters: {extra:?}"
             ))
+        } else {
+            Ok("error response includes only expected parameters".into())
         },
     );
     ctx.log.check(
@@ -731,6 +741,17 @@ fn validate_backchannel_error(
             Failure,
             &["CIBA-13"],
             status_is(resp, 400),
+        );
+        // AbstractFAPICIBAID1EnsureSendingInvalidBackchannelAuthorizationRequest.
+        ctx.log.check(
+            "CheckErrorFromBackchannelAuthenticationEndpointErrorInvalidRequest",
+            Failure,
+            &["CIBA-13"],
+            if allowed.contains(&err.as_str()) {
+                Ok(format!("error {err}"))
+            } else {
+                Err(format!("error must be invalid_request, got: {}", resp.body))
+            },
         );
         return Ok(());
     }
@@ -1298,8 +1319,7 @@ async fn refused(ctx: &mut Ctx<'_>, bad: Bend) -> Flow {
         Bend::NoClientAssertion | Bend::Rs256ClientAssertion => {
             &["access_denied", "invalid_request", "invalid_client"]
         }
-        Bend::MultipleHints | Bend::WithoutRequest => &["invalid_request"],
-        _ => &["invalid_request", "invalid_request_object"],
+        _ => &["invalid_request"],
     };
     let client_auth = matches!(bad, Bend::NoClientAssertion | Bend::Rs256ClientAssertion);
     validate_backchannel_error(ctx, &resp, allowed, client_auth)

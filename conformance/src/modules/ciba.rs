@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const ROLE: &str = "fapi_ciba_mtls";
 
 /// The modules run, in the plan's order.
-pub const MODULES: [&str; 26] = [
+pub const MODULES: [&str; 27] = [
     "fapi-ciba-id1-discovery-end-point-verification",
     "fapi-ciba-id1",
     "fapi-ciba-id1-user-rejects-authentication",
@@ -40,9 +40,17 @@ pub const MODULES: [&str; 26] = [
     "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-none-fails",
     "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-bad-fails",
     "fapi-ciba-id1-ensure-request-object-signature-algorithm-is-RS256-fails",
+    "fapi-ciba-id1-ensure-request-object-signed-by-other-client-fails",
     "fapi-ciba-id1-ensure-authorization-request-with-multiple-hints-fails",
     "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request",
     "fapi-ciba-id1-ensure-backchannel-authorization-request-without-request-fails",
+];
+
+/// The modules the suite marks `@VariantNotApplicable(ClientAuthType = private_key_jwt)`.
+pub const MTLS_MODULES: [&str; 3] = [
+    "fapi-ciba-id1-ensure-different-client-id-and-issuer-in-backchannel-authorization-request",
+    "fapi-ciba-id1-ensure-wrong-client-id-in-token-endpoint-request",
+    "fapi-ciba-id1-ensure-wrong-client-id-in-backchannel-authorization-request",
 ];
 
 /// The modules the suite marks `@VariantNotApplicable(ClientAuthType = mtls)`.
@@ -63,7 +71,7 @@ pub fn plan() -> crate::plans::Plan {
         let only = if auth == ClientAuth::PrivateKeyJwt {
             &PRIVATE_KEY_JWT_MODULES[..]
         } else {
-            &[][..]
+            &MTLS_MODULES[..]
         };
         MODULES.iter().chain(only).map(move |m| (auth, role, *m))
     })
@@ -112,6 +120,9 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
         }
         "fapi-ciba-id1-ensure-without-client-assertion-in-token-endpoint-request" => {
             Box::pin(token_auth_refused(ctx, false))
+        }
+        "fapi-ciba-id1-ensure-wrong-client-id-in-token-endpoint-request" => {
+            Box::pin(wrong_client_id_at_token_endpoint(ctx))
         }
         "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-token-endpoint-request-is-RS256-fails" => {
             Box::pin(token_auth_refused(ctx, true))
@@ -225,6 +236,9 @@ enum Bend {
     MultipleHints,
     WithoutRequest,
     BadSignature,
+    SignedByOtherClient,
+    WrongClientId,
+    DifferentClientIdAndIssuer,
     NoClientAssertion,
     Rs256ClientAssertion,
     // Tweaks of the modules that must succeed.
@@ -253,6 +267,11 @@ fn bad_request(module: &str) -> Option<Bend> {
         "ensure-authorization-request-with-multiple-hints-fails" => Bend::MultipleHints,
         "ensure-backchannel-authorization-request-without-request-fails" => Bend::WithoutRequest,
         "ensure-request-object-signature-algorithm-is-bad-fails" => Bend::BadSignature,
+        "ensure-request-object-signed-by-other-client-fails" => Bend::SignedByOtherClient,
+        "ensure-wrong-client-id-in-backchannel-authorization-request" => Bend::WrongClientId,
+        "ensure-different-client-id-and-issuer-in-backchannel-authorization-request" => {
+            Bend::DifferentClientIdAndIssuer
+        }
         "ensure-without-client-assertion-in-backchannel-authorization-request" => {
             Bend::NoClientAssertion
         }
@@ -356,12 +375,30 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
         bad == Bend::NoClientAssertion,
         bad == Bend::Rs256ClientAssertion,
     )?;
+    // The mtls modules that swap in the second client's client_id over the first client's
+    // certificate (the suite's env.mapKey("client", "client2")).
+    let own_id = ctx.client.client_id.clone();
+    if matches!(bad, Bend::WrongClientId | Bend::DifferentClientIdAndIssuer) {
+        let r = ctx
+            .client2()
+            .map(|c| (c.client_id, "the second client's client_id".to_string()));
+        ctx.client.client_id = ctx.log.must("GetStaticClient2Configuration", &[], r)?;
+        ctx.log.must_ok(
+            "AddClientIdToRequest",
+            &[],
+            Ok(format!(
+                "client_id {} with the first client's certificate",
+                ctx.client.client_id
+            )),
+        )?;
+    }
     let r = post_with_client_auth(ctx, &url, &form, over, &[])
         .await
         .map(|x| {
             let s = format!("HTTP {}: {}", x.status, x.body);
             (x, s)
         });
+    ctx.client.client_id = own_id;
     ctx.log
         .must("CallBackchannelAuthenticationEndpoint", &[], r)
 }
@@ -499,6 +536,15 @@ fn request_object(
                 let der = std::fs::read(&k.file).map_err(|e| e.to_string())?;
                 crate::jose::Signer::from_der("RS256", &k.kid, &der)?.sign(Value::Null, &claims)
             }),
+        // FAPICIBAID1EnsureRequestObjectSignedByOtherClientFails: the second client's key.
+        Bend::SignedByOtherClient => ctx
+            .client2()
+            .and_then(|c| {
+                c.signing_key
+                    .ok_or("the second client has no key".to_string())
+            })
+            .and_then(|k| crate::jose::Signer::load(&k))
+            .and_then(|s| s.sign(Value::Null, &claims)),
         _ => ctx.signer().and_then(|s| s.sign(Value::Null, &claims)),
     };
     let condition = match bad {
@@ -664,11 +710,24 @@ fn json_content_type(resp: &Resp) -> Check {
 }
 
 /// validateErrorFromBackchannelAuthorizationRequestResponse (CIBA §13).
+/// Which error checks a negative module makes after the CIBA §13 ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// AbstractFAPICIBAID1EnsureSendingInvalidBackchannelAuthorizationRequest: HTTP 400 and
+    /// invalid_request.
+    InvalidRequest,
+    /// The client authentication modules: access_denied, invalid_request or invalid_client,
+    /// HTTP 400, 401 or 403.
+    ClientAuth,
+    /// HTTP 401 and invalid_client.
+    InvalidClient401,
+}
+
 fn validate_backchannel_error(
     ctx: &mut Ctx<'_>,
     resp: &Resp,
     allowed: &[&str],
-    client_auth: bool,
+    kind: ErrorKind,
 ) -> Flow {
     ctx.log
         .block("Verify backchannel authentication error response");
@@ -735,7 +794,26 @@ fn validate_backchannel_error(
             ))
         },
     );
-    if !client_auth {
+    if kind == ErrorKind::InvalidClient401 {
+        ctx.log.check(
+            "CheckBackchannelAuthenticationEndpointHttpStatus401",
+            Failure,
+            &["CIBA-13"],
+            status_is(resp, 401),
+        );
+        ctx.log.check(
+            "CheckErrorFromBackchannelAuthenticationEndpointErrorInvalidClient",
+            Failure,
+            &["CIBA-13"],
+            if err == "invalid_client" {
+                Ok("invalid_client".into())
+            } else {
+                Err(format!("error must be invalid_client, got: {}", resp.body))
+            },
+        );
+        return Ok(());
+    }
+    if kind == ErrorKind::InvalidRequest {
         ctx.log.check(
             "CheckBackchannelAuthenticationEndpointHttpStatus400",
             Failure,
@@ -774,9 +852,9 @@ fn validate_backchannel_error(
         Failure,
         &["CIBA-13"],
         match (resp.status, err.as_str()) {
-            (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", resp.status)),
-            (st, e) => Err(format!(
-                "expected HTTP 400 (401 for invalid_client), got {st} {e}"
+            (400 | 401 | 403, _) => Ok(format!("HTTP {}", resp.status)),
+            (st, _) => Err(format!(
+                "http status was not matching 400 or 403 or 401: {st}"
             )),
         },
     );
@@ -1276,6 +1354,47 @@ async fn token_auth_refused(ctx: &mut Ctx<'_>, rs256: bool) -> Flow {
     Ok(())
 }
 
+/// FAPICIBAID1EnsureWrongClientIdInTokenEndpointRequest: the auth_req_id redeemed with the
+/// second client's client_id over the first client's certificate is invalid_client.
+async fn wrong_client_id_at_token_endpoint(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bend::None, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    ctx.log
+        .block("Swapping to Client2 and calling token endpoint");
+    let own_id = ctx.client.client_id.clone();
+    let r = ctx
+        .client2()
+        .map(|c| (c.client_id, "the second client's client_id".to_string()));
+    ctx.client.client_id = ctx.log.must("GetStaticClient2Configuration", &[], r)?;
+    let r = poll(ctx, &id).await;
+    ctx.client.client_id = own_id;
+    let r = r?;
+    ctx.log.must_ok(
+        "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
+        &["OIDCC-3.1.3.4"],
+        match (r.status, token_error(&r).as_str()) {
+            (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", r.status)),
+            (st, e) => Err(format!(
+                "expected HTTP 400 (or 401 with invalid_client), got {st} {e}"
+            )),
+        },
+    )?;
+    let e = token_error(&r);
+    ctx.log.check(
+        "CheckErrorFromTokenEndpointResponseErrorInvalidClient",
+        Failure,
+        &["RFC6749-5.2"],
+        if e == "invalid_client" {
+            Ok("invalid_client".into())
+        } else {
+            Err(format!("expected invalid_client: {}", r.body))
+        },
+    );
+    validate_token_error(ctx, &r)
+}
+
 /// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up
 /// auth_req_id is invalid_grant (CIBA §11).
 async fn wrong_auth_req_id(ctx: &mut Ctx<'_>) -> Flow {
@@ -1316,13 +1435,20 @@ async fn refused(ctx: &mut Ctx<'_>, bad: Bend) -> Flow {
     let binding = binding_message();
     let resp = call_backchannel(ctx, bad, &binding).await?;
     let allowed: &[&str] = match bad {
-        Bend::NoClientAssertion | Bend::Rs256ClientAssertion => {
+        Bend::NoClientAssertion | Bend::Rs256ClientAssertion | Bend::WrongClientId => {
             &["access_denied", "invalid_request", "invalid_client"]
         }
+        Bend::DifferentClientIdAndIssuer => &["invalid_client"],
         _ => &["invalid_request"],
     };
-    let client_auth = matches!(bad, Bend::NoClientAssertion | Bend::Rs256ClientAssertion);
-    validate_backchannel_error(ctx, &resp, allowed, client_auth)
+    let kind = match bad {
+        Bend::NoClientAssertion | Bend::Rs256ClientAssertion | Bend::WrongClientId => {
+            ErrorKind::ClientAuth
+        }
+        Bend::DifferentClientIdAndIssuer => ErrorKind::InvalidClient401,
+        _ => ErrorKind::InvalidRequest,
+    };
+    validate_backchannel_error(ctx, &resp, allowed, kind)
 }
 
 /// FAPICIBAID1DiscoveryEndpointVerification (and AbstractFAPIDiscoveryEndpointVerification),

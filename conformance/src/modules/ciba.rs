@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const ROLE: &str = "fapi_ciba_mtls";
 
 /// The modules run, in the plan's order.
-pub const MODULES: [&str; 27] = [
+pub const MODULES: [&str; 28] = [
     "fapi-ciba-id1-discovery-end-point-verification",
     "fapi-ciba-id1",
     "fapi-ciba-id1-user-rejects-authentication",
@@ -25,6 +25,7 @@ pub const MODULES: [&str; 27] = [
     "fapi-ciba-id1-ensure-authorization-request-with-binding-message-succeeds",
     "fapi-ciba-id1-ensure-other-scope-order-succeeds",
     "fapi-ciba-id1-ensure-requested-expiry-as-string-succeeds",
+    "fapi-ciba-id1-ensure-authorization-request-with-potentially-bad-binding-message",
     "fapi-ciba-id1-ensure-request-object-missing-aud-fails",
     "fapi-ciba-id1-ensure-request-object-bad-aud-fails",
     "fapi-ciba-id1-ensure-request-object-missing-iss-fails",
@@ -54,7 +55,8 @@ pub const MTLS_MODULES: [&str; 3] = [
 ];
 
 /// The modules the suite marks `@VariantNotApplicable(ClientAuthType = mtls)`.
-pub const PRIVATE_KEY_JWT_MODULES: [&str; 4] = [
+pub const PRIVATE_KEY_JWT_MODULES: [&str; 5] = [
+    "fapi-ciba-id1-ensure-client-assertion-with-iss-aud-to-token-endpoint-succeeds",
     "fapi-ciba-id1-ensure-without-client-assertion-in-token-endpoint-request",
     "fapi-ciba-id1-ensure-without-client-assertion-in-backchannel-authorization-request",
     "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-backchannel-authorization-request-is-RS256-fails",
@@ -120,6 +122,12 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
         }
         "fapi-ciba-id1-ensure-without-client-assertion-in-token-endpoint-request" => {
             Box::pin(token_auth_refused(ctx, false))
+        }
+        "fapi-ciba-id1-ensure-authorization-request-with-potentially-bad-binding-message" => {
+            Box::pin(potentially_bad_binding_message(ctx))
+        }
+        "fapi-ciba-id1-ensure-client-assertion-with-iss-aud-to-token-endpoint-succeeds" => {
+            Box::pin(iss_aud_assertion(ctx))
         }
         "fapi-ciba-id1-ensure-wrong-client-id-in-token-endpoint-request" => {
             Box::pin(wrong_client_id_at_token_endpoint(ctx))
@@ -721,6 +729,8 @@ enum ErrorKind {
     ClientAuth,
     /// HTTP 401 and invalid_client.
     InvalidClient401,
+    /// HTTP 400; the module checks the error itself.
+    Other,
 }
 
 fn validate_backchannel_error(
@@ -810,6 +820,15 @@ fn validate_backchannel_error(
             } else {
                 Err(format!("error must be invalid_client, got: {}", resp.body))
             },
+        );
+        return Ok(());
+    }
+    if kind == ErrorKind::Other {
+        ctx.log.check(
+            "CheckBackchannelAuthenticationEndpointHttpStatus400",
+            Failure,
+            &["CIBA-13"],
+            status_is(resp, 400),
         );
         return Ok(());
     }
@@ -1393,6 +1412,105 @@ async fn wrong_client_id_at_token_endpoint(ctx: &mut Ctx<'_>) -> Flow {
         },
     );
     validate_token_error(ctx, &r)
+}
+
+/// AddPotentiallyBadBindingMessageToAuthorizationEndpointRequest's message.
+const POTENTIALLY_BAD_BINDING_MESSAGE: &str = "1234 \u{1F44D}\u{1F3FF} 品川 Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt mollit anim id est laborum.";
+
+/// FAPICIBAID1EnsureAuthorizationRequestWithPotentiallyBadBindingMessage: a long binding
+/// message with non-ASCII characters; the server either shows it (the suite then waits for a
+/// screenshot) or answers invalid_binding_message (CIBA §13).
+async fn potentially_bad_binding_message(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    ctx.log.must_ok(
+        "AddPotentiallyBadBindingMessageToAuthorizationEndpointRequest",
+        &["CIBA-7.1"],
+        Ok("a long binding message with emoji and CJK characters".into()),
+    )?;
+    let resp = call_backchannel(ctx, Bend::None, POTENTIALLY_BAD_BINDING_MESSAGE).await?;
+    let error = resp
+        .json()
+        .and_then(|b| b["error"].as_str().map(str::to_string));
+    let Some(error) = error else {
+        validate_acknowledgement(ctx, &resp)?;
+        ctx.log.review(
+            "ExpectBindingMessageCorrectDisplay",
+            &["CIBA-7.1"],
+            "the provider accepted the binding message; the suite asks for a screenshot of it",
+        );
+        return Ok(());
+    };
+    validate_backchannel_error(ctx, &resp, &[], ErrorKind::Other)?;
+    ctx.log.check(
+        "CheckErrorFromBackchannelAuthenticationEndpointErrorInvalidBindingMessage",
+        Failure,
+        &["CIBA-13"],
+        if error == "invalid_binding_message" {
+            Ok("invalid_binding_message".into())
+        } else {
+            Err(format!("expected invalid_binding_message: {}", resp.body))
+        },
+    );
+    Ok(())
+}
+
+/// FAPICIBAID1EnsureClientAssertionWithIssAudToTokenEndpointSucceeds: a client assertion
+/// whose `aud` is the issuer (RFC 7523 §3) should be accepted at the token endpoint; a
+/// refusal must be invalid_client (and is a WARNING).
+async fn iss_aud_assertion(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bend::None, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    ctx.log.block("Call token endpoint expecting pending");
+    let issuer = ctx.server_str("issuer").unwrap_or_default();
+    let claims = client_assertion_claims(ctx, json!(issuer));
+    ctx.log.must_ok(
+        "UpdateClientAuthenticationAssertionClaimsWithISSAud",
+        &[],
+        Ok(format!("aud {issuer}")),
+    )?;
+    let r = poll_as(ctx, &id, AuthOverride::Assertion(claims)).await?;
+    ctx.log.check(
+        "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
+        Failure,
+        &["RFC6749-5.2", "CIBA-13"],
+        match (r.status, token_error(&r).as_str()) {
+            (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", r.status)),
+            (st, e) => Err(format!(
+                "expected HTTP 400 (or 401 with invalid_client), got {st} {e}"
+            )),
+        },
+    );
+    validate_token_error(ctx, &r)?;
+    let e = token_error(&r);
+    let pending = e == "authorization_pending" || e == "slow_down";
+    ctx.log.check(
+        "EnsureErrorTokenEndpointSlowdownOrAuthorizationPending",
+        Warning,
+        &[],
+        if pending {
+            Ok(format!("error {e}"))
+        } else {
+            Err(format!(
+                "expected authorization_pending or slow_down: {}",
+                r.body
+            ))
+        },
+    );
+    if !pending {
+        ctx.log.check(
+            "CheckErrorFromTokenEndpointResponseErrorInvalidClient",
+            Failure,
+            &["RFC6749-5.2", "CIBA-13"],
+            if e == "invalid_client" {
+                Ok("invalid_client".into())
+            } else {
+                Err(format!("expected invalid_client: {}", r.body))
+            },
+        );
+    }
+    Ok(())
 }
 
 /// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up

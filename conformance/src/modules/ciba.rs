@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const ROLE: &str = "fapi_ciba_mtls";
 
 /// The modules run, in the plan's order.
-pub const MODULES: [&str; 28] = [
+pub const MODULES: [&str; 29] = [
     "fapi-ciba-id1-discovery-end-point-verification",
     "fapi-ciba-id1",
     "fapi-ciba-id1-user-rejects-authentication",
@@ -45,6 +45,7 @@ pub const MODULES: [&str; 28] = [
     "fapi-ciba-id1-ensure-authorization-request-with-multiple-hints-fails",
     "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request",
     "fapi-ciba-id1-ensure-backchannel-authorization-request-without-request-fails",
+    "fapi-ciba-id1-ensure-mtls-holder-of-key-required",
 ];
 
 /// The modules the suite marks `@VariantNotApplicable(ClientAuthType = private_key_jwt)`.
@@ -128,6 +129,9 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
         }
         "fapi-ciba-id1-ensure-client-assertion-with-iss-aud-to-token-endpoint-succeeds" => {
             Box::pin(iss_aud_assertion(ctx))
+        }
+        "fapi-ciba-id1-ensure-mtls-holder-of-key-required" => {
+            Box::pin(mtls_holder_of_key_required(ctx))
         }
         "fapi-ciba-id1-ensure-wrong-client-id-in-token-endpoint-request" => {
             Box::pin(wrong_client_id_at_token_endpoint(ctx))
@@ -1511,6 +1515,131 @@ async fn iss_aud_assertion(ctx: &mut Ctx<'_>) -> Flow {
         );
     }
     Ok(())
+}
+
+/// FAPICIBAID1EnsureMTLSHolderOfKeyRequired: the endpoints' TLS, then the auth_req_id
+/// redeemed without the client's certificate must fail (FAPI-RW §5.2.2-6: certificate-bound
+/// tokens need the certificate).
+async fn mtls_holder_of_key_required(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    crate::modules::tls::probe_server_endpoints(ctx, crate::tls_probe::Ciphers::Fapi1).await;
+    let binding = binding_message();
+    let resp = call_backchannel(ctx, Bend::None, &binding).await?;
+    let id = validate_acknowledgement(ctx, &resp)?;
+    ctx.log
+        .block("Call token endpoint without the client certificate");
+    ctx.log.must_ok(
+        "RemoveMTLSCertificates",
+        &[],
+        Ok("no client certificate on the connection".into()),
+    )?;
+    let form = vec![
+        (
+            "grant_type".to_string(),
+            "urn:openid:params:grant-type:ciba".to_string(),
+        ),
+        ("auth_req_id".to_string(), id),
+    ];
+    let url = endpoint(ctx, "token_endpoint").unwrap_or_default();
+    let bare = ctx.back_without_certificate();
+    let with_cert = std::mem::replace(&mut ctx.back, bare);
+    let r = post_with_client_auth(ctx, &url, &form, AuthOverride::Default, &[]).await;
+    ctx.back = with_cert;
+    let r = match r {
+        Err(e) => {
+            // A dropped TLS connection is an acceptable refusal.
+            ctx.log.check(
+                "CallTokenEndpointAllowingTLSFailure",
+                Failure,
+                &["FAPI-RW-5.2.2-6"],
+                Ok(format!(
+                    "Call to token_endpoint failed due to a TLS issue: {e}"
+                )),
+            );
+            return Ok(());
+        }
+        Ok(r) => r,
+    };
+    ctx.log.check(
+        "CallTokenEndpointAllowingTLSFailure",
+        Failure,
+        &["FAPI-RW-5.2.2-6"],
+        Ok(format!("HTTP {}", r.status)),
+    );
+    ctx.log.check(
+        "EnsureHttpStatusCodeIs4xx",
+        Failure,
+        &["RFC6749-5.2"],
+        if (400..500).contains(&r.status) {
+            Ok(format!("HTTP {}", r.status))
+        } else {
+            Err(format!(
+                "expected a 4xx status, got {}: {}",
+                r.status, r.body
+            ))
+        },
+    );
+    ctx.log.check(
+        "CheckTokenEndpointHttpStatus400or401",
+        Warning,
+        &["RFC6749-5.2"],
+        if r.status == 400 || r.status == 401 {
+            Ok(format!("HTTP {}", r.status))
+        } else {
+            Err(format!("expected HTTP 400 or 401, got {}", r.status))
+        },
+    );
+    let json = ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
+        Warning,
+        &["OIDCC-3.1.3.4"],
+        json_content_type(&r),
+    );
+    if !json {
+        return Ok(());
+    }
+    let e = token_error(&r);
+    if ctx.auth == ClientAuth::Mtls {
+        ctx.log.check(
+            "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError",
+            Failure,
+            &["RFC6749-5.2"],
+            match (r.status, e.as_str()) {
+                (400, _) | (401, "invalid_client") => Ok(format!("HTTP {}", r.status)),
+                (st, e) => Err(format!(
+                    "expected HTTP 400 (or 401 with invalid_client), got {st} {e}"
+                )),
+            },
+        );
+        ctx.log.check(
+            "CheckErrorFromTokenEndpointResponseErrorInvalidClientOrInvalidRequest",
+            Failure,
+            &["RFC6749-5.2"],
+            if e == "invalid_client" || e == "invalid_request" {
+                Ok(format!("error {e}"))
+            } else {
+                Err(format!(
+                    "expected invalid_client or invalid_request: {}",
+                    r.body
+                ))
+            },
+        );
+    } else {
+        ctx.log.check(
+            "CheckTokenEndpointReturnedInvalidClientGrantOrRequestError",
+            Failure,
+            &["RFC6749-5.2"],
+            if ["invalid_client", "invalid_grant", "invalid_request"].contains(&e.as_str()) {
+                Ok(format!("error {e}"))
+            } else {
+                Err(format!(
+                    "expected invalid_client, invalid_grant or invalid_request: {}",
+                    r.body
+                ))
+            },
+        );
+    }
+    validate_token_error(ctx, &r)
 }
 
 /// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up

@@ -179,7 +179,7 @@ done
 
 # FAPI-CIBA (fapi-ciba-id1-test-plan, plain_fapi, poll, mtls): a client of the CIBA grant that
 # authenticates with its certificate and signs its backchannel requests with PS256.
-FAPI_CIBA='"fapi_profile":"fapi1_advanced","grant_types":["urn:openid:params:grant-type:ciba"],"response_types":[],"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"PS256","tls_client_certificate_bound_access_tokens":true,"id_token_signed_response_alg":"PS256"'
+FAPI_CIBA='"fapi_profile":"fapi1_advanced","grant_types":["urn:openid:params:grant-type:ciba","refresh_token"],"response_types":[],"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"PS256","tls_client_certificate_bound_access_tokens":true,"id_token_signed_response_alg":"PS256"'
 CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_mtls rsa1 PS256 client1 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 1)\"")"
 # The plan's second clients (signed-by-other-client, and the mtls modules that swap in the
 # second client's client_id): the other key and certificate.

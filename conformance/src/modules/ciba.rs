@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const ROLE: &str = "fapi_ciba_mtls";
 
 /// The modules run, in the plan's order.
-pub const MODULES: [&str; 29] = [
+pub const MODULES: [&str; 30] = [
     "fapi-ciba-id1-discovery-end-point-verification",
     "fapi-ciba-id1",
     "fapi-ciba-id1-user-rejects-authentication",
@@ -46,6 +46,7 @@ pub const MODULES: [&str; 29] = [
     "fapi-ciba-id1-ensure-wrong-authentication-request-id-in-token-endpoint-request",
     "fapi-ciba-id1-ensure-backchannel-authorization-request-without-request-fails",
     "fapi-ciba-id1-ensure-mtls-holder-of-key-required",
+    "fapi-ciba-id1-refresh-token",
 ];
 
 /// The modules the suite marks `@VariantNotApplicable(ClientAuthType = private_key_jwt)`.
@@ -130,6 +131,7 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
         "fapi-ciba-id1-ensure-client-assertion-with-iss-aud-to-token-endpoint-succeeds" => {
             Box::pin(iss_aud_assertion(ctx))
         }
+        "fapi-ciba-id1-refresh-token" => Box::pin(refresh_token(ctx)),
         "fapi-ciba-id1-ensure-mtls-holder-of-key-required" => {
             Box::pin(mtls_holder_of_key_required(ctx))
         }
@@ -1189,6 +1191,11 @@ enum Happy {
 /// the user's answer on the page, then the poll that answers.
 async fn happy(ctx: &mut Ctx<'_>, kind: Happy, bend: Bend) -> Flow {
     setup(ctx).await?;
+    flow(ctx, kind, bend).await
+}
+
+/// The flow of `happy`, after Configure.
+async fn flow(ctx: &mut Ctx<'_>, kind: Happy, bend: Bend) -> Flow {
     let binding = binding_message();
     let resp = call_backchannel(ctx, bend, &binding).await?;
     let id = validate_acknowledgement(ctx, &resp)?;
@@ -1640,6 +1647,208 @@ async fn mtls_holder_of_key_required(ctx: &mut Ctx<'_>) -> Flow {
         );
     }
     validate_token_error(ctx, &r)
+}
+
+/// FAPICIBAID1RefreshToken (AbstractFAPICIBAID1MultipleClient): each client's flow, then
+/// its refresh token redeemed (RefreshTokenRequestSteps); finally the second client's refresh
+/// token presented by the first is invalid_grant (RFC 6749 §6: bound to its client).
+async fn refresh_token(ctx: &mut Ctx<'_>) -> Flow {
+    setup(ctx).await?;
+    ctx.scope = "openid email offline_access".into();
+    let one = (ctx.client.clone(), ctx.back.clone());
+    flow(ctx, Happy::Plain, Bend::None).await?;
+    refresh(ctx, "").await?;
+    ctx.log.block("Switch to the second client");
+    let r = ctx.client2().and_then(|c| {
+        let back = ctx.back_for(&c)?;
+        Ok(((c, back), "the second client".to_string()))
+    });
+    let (c2, back2) = ctx.log.must("GetStaticClient2Configuration", &[], r)?;
+    ctx.client = c2;
+    ctx.back = back2;
+    flow(ctx, Happy::Plain, Bend::None).await?;
+    let second = refresh(ctx, "Second client: ").await?;
+    ctx.client = one.0;
+    ctx.back = one.1;
+    ctx.log
+        .block("Attempting to use refresh_token issued to client 2 with client 1");
+    ctx.log.must_ok(
+        "CreateRefreshTokenRequest",
+        &[],
+        Ok("grant_type refresh_token".into()),
+    )?;
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), second),
+        ("scope".to_string(), ctx.scope.clone()),
+    ];
+    let r = call_token_endpoint(ctx, &form).await.map(|x| {
+        let s = format!("HTTP {}", x.status);
+        (x, s)
+    });
+    let r = ctx
+        .log
+        .must("CallTokenEndpointAndReturnFullResponse", &[], r)?;
+    validate_token_error(ctx, &r)?;
+    ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
+        Failure,
+        &["OIDCC-3.1.3.4"],
+        json_content_type(&r),
+    );
+    let e = token_error(&r);
+    ctx.log.check(
+        "CheckErrorFromTokenEndpointResponseErrorInvalidGrant",
+        Failure,
+        &["RFC6749-5.2"],
+        if e == "invalid_grant" {
+            Ok("invalid_grant".into())
+        } else {
+            Err(format!("expected invalid_grant: {}", r.body))
+        },
+    );
+    Ok(())
+}
+
+/// The current client's refresh token redeemed (RefreshTokenRequestSteps); returns the new
+/// refresh token (or the old one when none is issued).
+async fn refresh(ctx: &mut Ctx<'_>, who: &str) -> Flow<String> {
+    ctx.log.block(&format!("{who}Check for refresh token"));
+    let rt = ctx.refresh_token.clone();
+    let rt = ctx.log.must(
+        "ExtractRefreshTokenFromTokenResponse",
+        &[],
+        rt.map(|t| (t, "refresh_token present".to_string()))
+            .ok_or("no refresh_token was issued with offline_access".to_string()),
+    )?;
+    ctx.log.check(
+        "EnsureRefreshTokenContainsAllowedCharactersOnly",
+        Failure,
+        &["RFC6749-A.17"],
+        if rt.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            Ok("VSCHAR only".into())
+        } else {
+            Err("the refresh token has characters outside VSCHAR".into())
+        },
+    );
+    ctx.log.block(&format!("{who}Refresh the tokens"));
+    ctx.log.must_ok(
+        "CreateRefreshTokenRequest",
+        &[],
+        Ok("grant_type refresh_token".into()),
+    )?;
+    ctx.log.must_ok(
+        "AddScopeToTokenEndpointRequest",
+        &["RFC6749-6"],
+        Ok(format!("scope {}", ctx.scope)),
+    )?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ctx.log
+        .must_ok("WaitForOneSecond", &[], Ok("waited".into()))?;
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), rt.clone()),
+        ("scope".to_string(), ctx.scope.clone()),
+    ];
+    let first_at = ctx.access_token.clone();
+    let r = call_token_endpoint(ctx, &form).await.map(|x| {
+        let s = format!("HTTP {}", x.status);
+        (x, s)
+    });
+    let r = ctx
+        .log
+        .must("CallTokenEndpointAndReturnFullResponse", &[], r)?;
+    ctx.log.check(
+        "CheckTokenEndpointReturnedJsonContentType",
+        Failure,
+        &["RFC6749-5.1"],
+        json_content_type(&r),
+    );
+    let cc = r.cache_control.clone().unwrap_or_default();
+    ctx.log.check(
+        "CheckTokenEndpointCacheHeaders",
+        Failure,
+        &["RFC6749-5.1"],
+        if cc.contains("no-store") {
+            Ok(format!("Cache-Control: {cc}"))
+        } else {
+            Err(format!("Cache-Control must be no-store, is '{cc}'"))
+        },
+    );
+    let body = r.json().unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "CheckIfTokenEndpointResponseError",
+        &[],
+        if body.get("error").is_some() {
+            Err(format!("token endpoint error: {body}"))
+        } else {
+            Ok("no error".into())
+        },
+    )?;
+    let at = body["access_token"].as_str().map(str::to_string);
+    ctx.log.must_ok(
+        "ExtractAccessTokenFromTokenResponse",
+        &[],
+        at.clone()
+            .map(|_| "access_token present".into())
+            .ok_or("no access_token".into()),
+    )?;
+    let tt = body["token_type"].as_str().unwrap_or("");
+    ctx.log.check(
+        "CheckTokenTypeIsBearer",
+        Failure,
+        &["FAPI-R-6.2.2-1", "FAPI1-BASE-6.2.2-1"],
+        if tt.eq_ignore_ascii_case("bearer") {
+            Ok("Bearer".into())
+        } else {
+            Err(format!("token_type is '{tt}', not Bearer"))
+        },
+    );
+    ctx.log.check(
+        "EnsureMinimumAccessTokenEntropy",
+        Failure,
+        &["FAPI-R-5.2.2-16", "FAPI1-BASE-5.2.2-16"],
+        if entropy_bits(at.as_deref().unwrap_or("")) >= 128.0 {
+            Ok("enough entropy".into())
+        } else {
+            Err("the access token has less than 128 bits of entropy".into())
+        },
+    );
+    ctx.log.check(
+        "EnsureAccessTokenValuesAreDifferent",
+        Info,
+        &[],
+        if at != first_at {
+            Ok("a new access token".into())
+        } else {
+            Err("the same access token as before".into())
+        },
+    );
+    ctx.access_token = at;
+    ctx.log.check(
+        "ExtractExpiresInFromTokenEndpointResponse",
+        Warning,
+        &["RFC6749-6", "RFC6749-5.1"],
+        if body.get("expires_in").is_some() {
+            Ok("expires_in present".into())
+        } else {
+            Err("expires_in missing".into())
+        },
+    );
+    let new_rt = body["refresh_token"].as_str().map(str::to_string);
+    ctx.log.check(
+        "ExtractRefreshTokenFromTokenResponse",
+        Info,
+        &[],
+        new_rt
+            .as_ref()
+            .map(|_| "a refresh token".into())
+            .ok_or("no new refresh token".into()),
+    );
+    ctx.log
+        .block(&format!("{who}Call the protected resource (UserInfo)"));
+    call_userinfo(ctx, false, "CallProtectedResource").await?;
+    Ok(new_rt.unwrap_or(rt))
 }
 
 /// FAPICIBAID1EnsureWrongAuthenticationRequestIdInTokenEndpointRequest: a made-up

@@ -196,6 +196,15 @@ add_logout_client() { # role [members]
 CLIENTS="$CLIENTS,$(add_logout_client logout)"
 CLIENTS="$CLIENTS,$(add_logout_client logout_backchannel ",\"backchannel_logout_uri\":\"$RP_BASE/backchannel_logout\",\"backchannel_logout_session_required\":true")"
 CLIENTS="$CLIENTS,$(add_logout_client logout_frontchannel ",\"frontchannel_logout_uri\":\"$RP_BASE/frontchannel_logout\",\"frontchannel_logout_session_required\":true")"
+# FAPI-CIBA (fapi-ciba-id1-test-plan, plain_fapi, poll, mtls): a client of the CIBA grant that
+# authenticates with its certificate and signs its backchannel requests with PS256.
+FAPI_CIBA='"fapi_profile":"fapi1_advanced","grant_types":["urn:openid:params:grant-type:ciba","refresh_token"],"response_types":[],"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"PS256","tls_client_certificate_bound_access_tokens":true,"id_token_signed_response_alg":"PS256"'
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_mtls rsa1 PS256 client1 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 1)\"")"
+# The plan's second clients (signed-by-other-client, and the mtls modules that swap in the
+# second client's client_id): the other key and certificate.
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_mtls_2 rsa2 PS256 client2 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 2)\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_private_key_jwt_2 rsa1 PS256 client1 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_private_key_jwt rsa2 PS256 client2 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
 
 # The FAPI 2 plain_oauth variants' protected resource (resource.resourceUrl): a gateway route
 # whose origin is the runner's own server, which answers only requests carrying the identity

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::log::Flow;
 use crate::modules::{
-    discovery, dynamic, fapi1, fapi2, logout, oidcc, request_uri, ClientAuth, Ctx,
+    ciba, discovery, dynamic, fapi1, fapi2, logout, oidcc, request_uri, ClientAuth, Ctx,
 };
 use crate::report::{ModuleReport, PlanReport};
 use std::future::Future;
@@ -377,6 +377,7 @@ pub fn plans() -> Vec<Plan> {
         logout::rp_initiated_plan(),
         logout::backchannel_plan(),
         logout::frontchannel_plan(),
+        ciba::plan(),
     ]
 }
 
@@ -402,6 +403,7 @@ type ModuleFuture<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFuture<'a>> {
     Some(match name {
         n if n.starts_with("fapi1-") => return fapi1::dispatch(n, ctx),
+        n if n.starts_with("fapi-ciba-") => return ciba::dispatch(n, ctx),
         // The three logout plans (modules/logout.rs).
         n if n.contains("logout") => return logout::dispatch(n, ctx),
         // The dynamic plan's modules (some share their name with the basic plan's).

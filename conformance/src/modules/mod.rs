@@ -2,6 +2,7 @@
 //! share (AbstractOIDCCServerTest: configure, authorization request, callback, token endpoint,
 //! ID token checks, UserInfo).
 
+pub mod ciba;
 pub mod discovery;
 pub mod dynamic;
 pub mod dynamic_client;

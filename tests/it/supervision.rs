@@ -68,6 +68,9 @@ fn survives_panics_of(server: &Server, task: &str) {
     let mut seen_down = false;
     loop {
         serves_protocol_requests(port);
+        // Counted before readiness is read: a last panic counted after a `200` was read
+        // could otherwise pass for one already restarted from.
+        let counted = panics_of(port, task);
         let (status, body) = readyz(port);
         if status == 503 {
             assert_eq!(body["tasks"][task], "down", "{body}");
@@ -81,7 +84,7 @@ fn survives_panics_of(server: &Server, task: &str) {
         } else {
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["tasks"][task], "up", "{body}");
-            if seen_down && panics_of(port, task) == u64::from(PANICS) {
+            if seen_down && counted == u64::from(PANICS) {
                 break;
             }
         }

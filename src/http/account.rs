@@ -1,15 +1,15 @@
 //! The user's dashboard at `/account`: sign in (the login pages' own sign-in, throttle and
 //! CSRF rules), see the apps and bank connections, revoke either.
 
-use super::{cookies, params, provider, respond};
+use super::{cookies, page_form, params, provider, respond};
 use crate::error::OAuthError;
 use crate::protocol::account;
 use crate::protocol::interaction;
+use crate::protocol::page_csrf;
 use crate::provider::Provider;
 use crate::store::sessions::Session;
 use crate::views;
 use salvo::prelude::*;
-use std::collections::HashMap;
 
 /// The signed-in user's session, if any.
 async fn session(p: &Provider, req: &Request) -> Result<Option<Session>, OAuthError> {
@@ -28,7 +28,7 @@ fn notice(req: &Request) -> Option<&'static str> {
 #[handler]
 pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let csrf = account::csrf_token(&cookies::browser_id(&p, req, res));
+    let csrf = page_form::csrf_token(&p, req, res, page_csrf::ACCOUNT);
     let user = match session(&p, req).await {
         Ok(Some(s)) => s.user_id,
         Ok(None) => {
@@ -46,35 +46,10 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     }
 }
 
-/// Reads a dashboard form and checks its CSRF token before anything else happens.
-async fn form(
-    p: &Provider,
-    req: &mut Request,
-    res: &mut Response,
-) -> Option<HashMap<String, String>> {
-    let form = match params::form_pairs(req).await.and_then(params::unique) {
-        Ok(f) => f,
-        Err(e) => {
-            respond::error_page(res, &e);
-            return None;
-        }
-    };
-    let browser = cookies::minted_browser_id(p, req);
-    if let Err(e) = account::check_csrf(browser, form.get("csrf_token").map(String::as_str)) {
-        respond::html(
-            res,
-            StatusCode::FORBIDDEN,
-            views::error("Request refused", e.description()),
-        );
-        return None;
-    }
-    Some(form)
-}
-
 #[handler]
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let Some(form) = form(&p, req, res).await else {
+    let Some(form) = page_form::checked(&p, req, res, page_csrf::ACCOUNT).await else {
         return;
     };
     let csrf = form.get("csrf_token").cloned().unwrap_or_default();
@@ -97,7 +72,7 @@ async fn revoke_request(
     res: &mut Response,
     field: &str,
 ) -> Option<(String, String)> {
-    let form = form(p, req, res).await?;
+    let form = page_form::checked(p, req, res, page_csrf::ACCOUNT).await?;
     let user = match session(p, req).await {
         Ok(Some(s)) => s.user_id,
         Ok(None) => {

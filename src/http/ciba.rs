@@ -1,10 +1,11 @@
 //! CIBA: the backchannel authentication endpoint, and the approval page where a signed-in user
 //! answers the requests waiting for them (`/ciba`).
 
-use super::{cookies, params, provider, respond};
+use super::{cookies, page_form, params, provider, respond};
 use crate::protocol::authorize::decision::Authentication;
 use crate::protocol::ciba::{approval, request};
 use crate::protocol::interaction;
+use crate::protocol::page_csrf;
 use crate::views;
 use salvo::prelude::*;
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ pub async fn backchannel_authentication(req: &mut Request, depot: &mut Depot, re
 pub async fn page(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cx = p.ctx();
-    let csrf = approval::csrf_token(&cookies::browser_id(&p, req, res));
+    let csrf = page_form::csrf_token(&p, req, res, page_csrf::CIBA_APPROVAL);
     let session = match interaction::session(&cx, cookies::get(req, cookies::SESSION)).await {
         Ok(s) => s,
         Err(e) => return respond::error_page(res, &e),
@@ -52,33 +53,12 @@ pub async fn page(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     }
 }
 
-/// Reads a posted form and checks its CSRF token against the browser's.
-async fn form(req: &mut Request, res: &mut Response) -> Option<HashMap<String, String>> {
-    let form = match params::form_pairs(req).await.and_then(params::unique) {
-        Ok(f) => f,
-        Err(e) => {
-            respond::error_page(res, &e);
-            return None;
-        }
-    };
-    let browser = cookies::get(req, cookies::BROWSER);
-    if let Err(e) = approval::check_csrf(browser, form.get("csrf_token").map(String::as_str)) {
-        respond::html(
-            res,
-            StatusCode::FORBIDDEN,
-            views::error("Request refused", e.description()),
-        );
-        return None;
-    }
-    Some(form)
-}
-
 /// `POST /ciba/login`: the same login, throttling and session as the sign-in pages.
 #[handler]
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cx = p.ctx();
-    let Some(form) = form(req, res).await else {
+    let Some(form) = page_form::checked(&p, req, res, page_csrf::CIBA_APPROVAL).await else {
         return;
     };
     let username = form.get("username").cloned().unwrap_or_default();
@@ -97,7 +77,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn decide(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cx = p.ctx();
-    let Some(form) = form(req, res).await else {
+    let Some(form) = page_form::checked(&p, req, res, page_csrf::CIBA_APPROVAL).await else {
         return;
     };
     let session = match interaction::session(&cx, cookies::get(req, cookies::SESSION)).await {

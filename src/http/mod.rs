@@ -17,6 +17,7 @@ mod interaction;
 mod logout;
 mod middleware;
 mod ops;
+mod page_form;
 mod params;
 mod partner;
 mod registration;

@@ -2,10 +2,9 @@
 //! their bank connections, each of which the user can revoke. Open-banking access dashboards
 //! let the customer end any access they gave, at any time.
 
-use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::interaction::live::{client_name, display_uri};
 use crate::protocol::{bank, client_cache, logout, oidc::scopes, Ctx};
-use crate::secrets;
 use crate::store::grants::Grant;
 use crate::store::StoreResult;
 use crate::store::Tx;
@@ -202,22 +201,4 @@ pub async fn revoke_connection(
     connection_id: &str,
 ) -> OAuthResult<()> {
     bank::connection::delete_connection(cx, user_id, connection_id).await
-}
-
-/// The CSRF token of the dashboard's forms, bound to the browser's server-minted, HttpOnly
-/// browser cookie: a page elsewhere can neither read that cookie nor derive this value.
-pub fn csrf_token(browser_id: &str) -> String {
-    secrets::digest(&format!("consentry-account-csrf\n{browser_id}"))
-}
-
-/// Checks a dashboard form's CSRF token, in constant time, before anything else is done.
-pub fn check_csrf(browser_id: Option<&str>, presented: Option<&str>) -> OAuthResult<()> {
-    match (browser_id, presented) {
-        (Some(b), Some(t)) if secrets::ct_eq(t, &csrf_token(b)) => Ok(()),
-        _ => Err(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            403,
-            "the form's CSRF token is missing or wrong; reload the page",
-        )),
-    }
 }

@@ -18,6 +18,7 @@ pub mod key_retention;
 pub mod login;
 pub mod logout;
 pub mod oidc;
+pub mod page_csrf;
 pub mod params;
 pub mod partner_api;
 pub mod password_pool;

@@ -210,21 +210,3 @@ fn grant_for(cx: &Ctx<'_>, auth: &Authentication, request: &CibaRequest) -> Gran
 pub fn ping_secrets(sealer: &crate::sealing::Sealer, sealed: &str) -> Option<PingSecrets> {
     serde_json::from_str(&sealer.open(sealed)?).ok()
 }
-
-/// The approval page's CSRF token: derived from the browser's server-minted binding value
-/// (an HttpOnly cookie), so only a page served to that browser can carry it.
-pub fn csrf_token(browser_id: &str) -> String {
-    crate::secrets::digest(&format!("ciba-approval-csrf:{browser_id}"))
-}
-
-/// Checks a posted CSRF token against the browser's, in constant time.
-pub fn check_csrf(browser_id: Option<&str>, presented: Option<&str>) -> OAuthResult<()> {
-    match (browser_id, presented) {
-        (Some(b), Some(t)) if crate::secrets::ct_eq(t, &csrf_token(b)) => Ok(()),
-        _ => Err(OAuthError::new(
-            crate::error::ErrorCode::InvalidRequest,
-            403,
-            "the form's CSRF token is missing or wrong; reload the page",
-        )),
-    }
-}

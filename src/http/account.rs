@@ -116,6 +116,8 @@ pub async fn revoke_connection(req: &mut Request, depot: &mut Depot, res: &mut R
     let Some((user, id)) = revoke_request(&p, req, res, "connection_id").await else {
         return;
     };
-    let outcome = account::revoke_connection(&p.ctx(), &user, &id).await;
+    // The partner API's own deletion (its grants, tokens and webhook); another user's
+    // connection is not found.
+    let outcome = crate::protocol::bank::connection::delete_connection(&p.ctx(), &user, &id).await;
     after_revoke(res, outcome, "connection");
 }

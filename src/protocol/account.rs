@@ -4,7 +4,7 @@
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::interaction::live::{client_name, display_uri};
-use crate::protocol::{bank, client_cache, logout, oidc::scopes, Ctx};
+use crate::protocol::{client_cache, logout, oidc::scopes, Ctx};
 use crate::store::grants::Grant;
 use crate::store::StoreResult;
 use crate::store::Tx;
@@ -141,19 +141,18 @@ pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
 /// Ends an app's access: every grant `client_id` holds for this user is revoked with all its
 /// access and refresh tokens, the remembered consent is forgotten, and the app is told
 /// (a back-channel logout notice per session, [`notify_app_revoked`]'s webhook), all in one
-/// transaction. Not found (nothing changed) when the
-/// app has no grant or consent of this user.
+/// transaction. Not found (nothing changed) when the app has no grant or consent of this
+/// user.
 pub async fn revoke_app(cx: &Ctx<'_>, user_id: &str, client_id: &str) -> OAuthResult<()> {
     let (uid, cid, now) = (user_id.to_string(), client_id.to_string(), cx.now);
     let ended = cx
         .store
         .write(move |tx| {
-            let grants = tx.grants().live_of_user_and_client(&uid, &cid)?;
             let ending = logout::Ending::ClientGrants {
                 user_id: uid.clone(),
                 client_id: cid.clone(),
             };
-            logout::end_in(tx, &ending, now)?;
+            let grants = logout::end_in(tx, &ending, now)?.revoked;
             let forgotten = tx.consents().forget(&uid, &cid)?;
             if grants.is_empty() && !forgotten {
                 return Ok(false);
@@ -191,14 +190,4 @@ pub fn notify_app_revoked(
     tx.outbox()
         .enqueue(client_id, GRANT_REVOKED, user_id, payload, now)?;
     Ok(())
-}
-
-/// Ends one of the user's own bank connections, as the partner API's deletion does (the same
-/// store call and `connectionDeleted` webhook). Not found when it is not this user's.
-pub async fn revoke_connection(
-    cx: &Ctx<'_>,
-    user_id: &str,
-    connection_id: &str,
-) -> OAuthResult<()> {
-    bank::connection::delete_connection(cx, user_id, connection_id).await
 }

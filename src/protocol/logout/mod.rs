@@ -44,6 +44,8 @@ pub struct Ended {
     pub sessions: Vec<String>,
     /// Each client that took part, once per session.
     pub participants: Vec<Participant>,
+    /// The grants revoked.
+    pub revoked: Vec<Grant>,
 }
 
 /// Ends `what`, in one transaction: deletes the sessions; revokes their grants lacking
@@ -85,11 +87,13 @@ pub fn end_in(tx: &Tx<'_>, what: &Ending, now: i64) -> crate::store::StoreResult
         ),
     };
     let mut participants: Vec<Participant> = Vec::new();
+    let mut revoked = Vec::new();
     for g in &grants {
         // Back-Channel Logout 1.0 §2.7: refresh tokens issued for offline access outlive the
         // session; the others end with it.
         if revoke_all || !ScopeSet::parse(&g.scopes).contains("offline_access") {
             tx.grants().revoke_grant(&g.id, now)?;
+            revoked.push(g.clone());
         }
         let seen = participants
             .iter()
@@ -112,6 +116,7 @@ pub fn end_in(tx: &Tx<'_>, what: &Ending, now: i64) -> crate::store::StoreResult
     Ok(Ended {
         sessions,
         participants,
+        revoked,
     })
 }
 

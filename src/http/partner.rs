@@ -170,6 +170,19 @@ pub async fn delete_connection(req: &mut Request, depot: &mut Depot, res: &mut R
     );
 }
 
+/// `GET /users/{id}/connections/{connection-id}/token`: the institution's access token
+/// (`Cache-Control: no-store`, like every answer here).
+#[handler]
+pub async fn connection_token(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(c) = caller(&p, req, res, "connections:token").await else {
+        return;
+    };
+    let (user, connection) = (path(req, "user_id"), path(req, "connection_id"));
+    let result = partner::connection_token(&p.ctx(), &c, &user, &connection).await;
+    answer(res, StatusCode::OK, result);
+}
+
 #[handler]
 pub async fn delete_user(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);

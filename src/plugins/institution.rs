@@ -61,6 +61,14 @@ pub struct Institution {
     /// Days a completed connection's consent lasts before it needs reauth (none: no expiry).
     #[serde(default)]
     pub consent_days: Option<u32>,
+    /// Whether partners may be handed the institution's upstream access tokens
+    /// (`GET /users/{id}/connections/{id}/token`); `tokenHandout: false` forbids it.
+    #[serde(default = "handout_allowed")]
+    pub token_handout: bool,
+}
+
+fn handout_allowed() -> bool {
+    true
 }
 
 const ACCOUNT_TYPES: &[&str] = &["cash", "card", "pension", "mortgage", "investment", "loan"];

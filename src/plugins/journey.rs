@@ -71,8 +71,15 @@ pub enum UpstreamAuth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthStart {
-    /// The upstream issuer; its discovery document is read from it.
+    /// The upstream issuer; its discovery document is read from it. Empty for a plain OAuth 2
+    /// server (Slack, Google-style): then the two endpoints below are given instead.
+    #[serde(default)]
     pub issuer: String,
+    /// Without an issuer: where to send the user, and where to exchange the code.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
     pub client_id: String,
     /// For the client_secret_* methods; best read with `setting("client_secret")`.
     #[serde(default)]

@@ -117,6 +117,16 @@ impl Connections<'_> {
         Ok(lapsed)
     }
 
+    /// Replaces a connection's sealed data if it is still `old` (nothing renewed it since it
+    /// was read); whether it was replaced.
+    pub fn replace_sealed(&self, id: &str, old: &str, new: &str, now: i64) -> StoreResult<bool> {
+        Ok(exec(
+            self.conn,
+            "UPDATE connections SET data_sealed = ?3, updated_at = ?4 WHERE id = ?1 AND data_sealed = ?2",
+            args![id, old, new, now],
+        )? == 1)
+    }
+
     /// Deletes one of `user_id`'s connections with its sealed data (its grants and their tokens go
     /// with it) and records `connectionDeleted`; false when the user has no such connection.
     pub fn delete(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {

@@ -36,6 +36,7 @@ pub mod signing_keys;
 pub(crate) mod sql;
 mod sqlite;
 pub mod sweep;
+pub mod token_handouts;
 pub mod transfer;
 pub mod users;
 mod value;
@@ -178,6 +179,10 @@ impl<'a> Tx<'a> {
 
     pub fn sweep(&self) -> sweep::Sweep<'a> {
         sweep::Sweep { conn: self.conn }
+    }
+
+    pub fn token_handouts(&self) -> token_handouts::TokenHandouts<'a> {
+        token_handouts::TokenHandouts { conn: self.conn }
     }
 
     pub fn users(&self) -> users::Users<'a> {

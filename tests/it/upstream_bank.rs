@@ -2,70 +2,17 @@
 //! second Consentry instance plays the bank. The shipped `oauth-bank` template, configured by
 //! settings only, sends the user there and back, and the host does the client side.
 
+use crate::bank_pair::*;
 use crate::banks::{redeem, BankJourney};
 use crate::harness::*;
 use serde_json::{json, Value};
 
-const AGGREGATOR_CLIENT: &str = "consentry-aggregator";
-const AGGREGATOR_SECRET: &str = "aggregator-secret-0123456789abcdefghijklmnop";
-
-/// The bank, and the aggregator (the provider under test) configured to use it.
-struct Pair {
-    bank: TestServer,
-    agg: TestServer,
-}
-
 async fn pair(auth: &str, par: bool) -> Pair {
-    let bank = TestServer::start().await;
-    let settings = json!({
-        "issuer": bank.issuer, "hosts": "127.0.0.1", "client_id": AGGREGATOR_CLIENT,
-        "client_secret": AGGREGATOR_SECRET, "scope": "openid accounts:read offline_access",
-        "auth": auth, "par": par.to_string(),
-    });
-    let settings: std::collections::BTreeMap<String, String> = settings
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect();
-    let bank_ca = bank.provider.config.keys_dir().join("ca.pem");
-    let agg = TestServer::start_with(move |c| {
-        c.plugins.settings.insert("oauth-bank".into(), settings);
-        c.plugins.upstream_ca_file = Some(bank_ca);
-    })
-    .await;
-    Pair { bank, agg }
-}
-
-impl Pair {
-    /// Registers the aggregator at the bank (its callback as redirect URI) and a bank user.
-    async fn register_at_bank(&self, extra: Value) {
-        let mut meta = json!({
-            "client_id": AGGREGATOR_CLIENT, "client_secret": AGGREGATOR_SECRET,
-            "redirect_uris": [format!("{}/bank-callback", self.agg.base)],
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            meta[k] = v.clone();
-        }
-        self.bank.client(meta).await;
-        self.bank.user("banker").await;
-    }
-
-    /// At the bank: follow its authorize redirect, log in, consent; returns where the bank
-    /// sends the browser back (the aggregator's callback).
-    async fn at_the_bank(&self, bank_authorize_url: &str, decision: &str) -> String {
-        assert!(
-            bank_authorize_url.starts_with(&self.bank.issuer),
-            "{bank_authorize_url}"
-        );
-        // The bank is another site: its own cookie jar, as a browser keeps per site.
-        let j = Journey::new(&self.bank);
-        let (status, interaction, body) = j.get(bank_authorize_url).await;
-        assert_eq!(status, 303, "bank authorize: {body}");
-        let (status, _, _) = j.login(&interaction, "banker", PASSWORD).await;
-        assert_eq!(status, 303);
-        j.decide(&interaction, decision).await
-    }
+    Pair::start(
+        |bank| vec![("oauth-bank", oidc_settings(bank, auth, par))],
+        |_| {},
+    )
+    .await
 }
 
 #[tokio::test]
@@ -132,11 +79,7 @@ async fn an_api_bank_journey_runs_at_the_upstream_server_and_keeps_its_tokens_se
         .to_string();
     let bank_at = secrets["upstream"]["access_token"].as_str().unwrap();
     // The access token really is the bank's: it introspects as active there.
-    let bank_client = TestClient {
-        id: AGGREGATOR_CLIENT.into(),
-        secret: AGGREGATOR_SECRET.into(),
-    };
-    let i = pr.bank.introspect(&bank_client, bank_at).await;
+    let i = pr.bank.introspect(&pr.bank_client(), bank_at).await;
     assert_eq!(i["active"], true, "{i}");
     assert_eq!(
         secrets["data"]["scope"],

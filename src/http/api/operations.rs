@@ -82,6 +82,27 @@ const DEAD_QUERY: &[Param] = &[
     },
 ];
 
+const HANDOUT_QUERY: &[Param] = &[
+    Param {
+        name: "client_id",
+        description: "Only this client's entries",
+        schema: r#"{"type": "string"}"#,
+        example: "",
+    },
+    Param {
+        name: "connection_id",
+        description: "Only this connection's entries",
+        schema: r#"{"type": "string"}"#,
+        example: "",
+    },
+    Param {
+        name: "limit",
+        description: "At most this many entries (1–500; anything else is 400)",
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}"#,
+        example: "",
+    },
+];
+
 const ICON_QUERY: &[Param] = &[Param {
     name: "defaultIcon",
     description: "`true`: answer the generic icon when the institution has none",
@@ -198,6 +219,37 @@ pub const OPERATIONS: &[Operation] = &[
         answers: &[
             empty(204, "Deleted"),
             error(404, "No such user or connection (`not_found`)"),
+        ],
+        ..OP
+    },
+    Operation {
+        id: "getConnectionToken",
+        path: "/users/{user_id}/connections/{connection_id}/token",
+        tag: "connections",
+        summary: "A working access token of the connection's institution",
+        description: "For connections to institutions with their own authorization server: \
+                      the institution's access token, refreshed first when it has expired or \
+                      expires within 60 seconds (one refresh at a time per connection). Every \
+                      answer is recorded in the audit log (`GET /admin/token-handouts`). 403 \
+                      `access_denied` when the institution forbids hand-out.",
+        security: Security::Scope("connections:token"),
+        answers: &[
+            json(200, "The institution's token", "UpstreamToken"),
+            error(404, "No such user or connection (`not_found`)"),
+            error(
+                409,
+                "The connection holds no institution tokens, or needs reauthorisation \
+                 (`invalid_request`)",
+            ),
+            error(
+                502,
+                "The institution refused the refresh (`invalid_grant`); the connection needs \
+                 reauthorisation",
+            ),
+            error(
+                503,
+                "The institution's server could not be used (`temporarily_unavailable`)",
+            ),
         ],
         ..OP
     },
@@ -426,6 +478,17 @@ pub const OPERATIONS: &[Operation] = &[
             json(202, "Queued", "Redelivery"),
             error(404, "No dead event with that id (`not_found`)"),
         ],
+        ..OP
+    },
+    // The audit log of upstream token hand-outs.
+    Operation {
+        id: "listTokenHandouts",
+        path: "/admin/token-handouts",
+        tag: "connections",
+        summary: "The audit log of upstream token hand-outs and refusals, newest first",
+        security: Security::Admin,
+        query: HANDOUT_QUERY,
+        answers: &[json(200, "The entries", "TokenHandoutList"), BAD_REQUEST],
         ..OP
     },
     // Operations.

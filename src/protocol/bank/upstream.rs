@@ -46,6 +46,7 @@ pub struct Pending {
 /// the connection so its tokens can be refreshed later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpstreamClient {
+    /// Empty for a plain OAuth 2 server configured by its endpoints (no discovery, no ID token).
     pub issuer: String,
     pub token_endpoint: String,
     #[serde(default)]
@@ -62,6 +63,9 @@ pub struct UpstreamClient {
 pub struct UpstreamTokens {
     pub client: UpstreamClient,
     pub access_token: String,
+    /// As the institution named it (`Bearer` when it did not).
+    #[serde(default)]
+    pub token_type: Option<String>,
     #[serde(default)]
     pub refresh_token: Option<String>,
     #[serde(default)]
@@ -137,6 +141,36 @@ fn endpoint(plugin: &Plugin, md: &Value, name: &str) -> OAuthResult<String> {
     Ok(url.to_string())
 }
 
+/// The server's discovery document (empty for a plain OAuth 2 server) with its authorization
+/// and token endpoints: discovered from the issuer, or given by the script when it names none.
+async fn server_metadata(
+    cx: &Ctx<'_>,
+    plugin: &Plugin,
+    start: &OAuthStart,
+) -> OAuthResult<(Value, String, String)> {
+    if start.issuer.is_empty() {
+        let given = |url: &Option<String>, name: &str| match url {
+            Some(u) => allowed(plugin, u).map(|_| u.clone()),
+            None => Err(bad_gateway(format!(
+                "oauth: without an issuer, {name} must be given"
+            ))),
+        };
+        let authorization = given(&start.authorization_endpoint, "authorization_endpoint")?;
+        let token = given(&start.token_endpoint, "token_endpoint")?;
+        if start.par {
+            return Err(bad_gateway(
+                "oauth: par needs an issuer to discover its endpoint",
+            ));
+        }
+        return Ok((json!({}), authorization, token));
+    }
+    allowed(plugin, &start.issuer)?;
+    let md = discover(cx, plugin, &start.issuer).await?;
+    let authorization = endpoint(plugin, &md, "authorization_endpoint")?;
+    let token = endpoint(plugin, &md, "token_endpoint")?;
+    Ok((md, authorization, token))
+}
+
 /// Starts the authorization: returns the URL to send the browser to, and what to keep.
 pub async fn begin(
     cx: &Ctx<'_>,
@@ -144,12 +178,10 @@ pub async fn begin(
     start: &OAuthStart,
     interaction_id: &str,
 ) -> OAuthResult<(String, Pending)> {
-    allowed(plugin, &start.issuer)?;
-    let md = discover(cx, plugin, &start.issuer).await?;
-    let authorization_endpoint = endpoint(plugin, &md, "authorization_endpoint")?;
+    let (md, authorization_endpoint, token_endpoint) = server_metadata(cx, plugin, start).await?;
     let client = UpstreamClient {
         issuer: start.issuer.clone(),
-        token_endpoint: endpoint(plugin, &md, "token_endpoint")?,
+        token_endpoint,
         jwks_uri: md["jwks_uri"]
             .is_string()
             .then(|| endpoint(plugin, &md, "jwks_uri"))
@@ -183,6 +215,10 @@ pub async fn begin(
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ] {
+        // A nonce is OpenID Connect's; a plain OAuth 2 server gets none.
+        if k == "nonce" && start.issuer.is_empty() {
+            continue;
+        }
         params.retain(|(pk, _)| pk != k);
         params.push((k.into(), v.into()));
     }
@@ -244,8 +280,13 @@ async fn post_form(
         }
         UpstreamAuth::PrivateKeyJwt => {
             let now = cx.now;
+            // RFC 7523 §3: the audience is the issuer, or the token endpoint without one.
+            let aud = match client.issuer.as_str() {
+                "" => &client.token_endpoint,
+                issuer => issuer,
+            };
             let claims = json!({
-                "iss": client.client_id, "sub": client.client_id, "aud": client.issuer,
+                "iss": client.client_id, "sub": client.client_id, "aud": aud,
                 "iat": now, "exp": now + 60, "jti": secrets::random_token(),
             });
             let assertion = cx
@@ -300,8 +341,9 @@ pub async fn finish(
             "the institution's answer does not match this sign-in (state)",
         ));
     }
-    // RFC 9207: when the institution names itself, it must be the issuer we went to.
-    if let Some(iss) = get("iss") {
+    // RFC 9207: when the institution names itself, it must be the issuer we went to (a
+    // server configured without an issuer cannot be checked so).
+    if let Some(iss) = get("iss").filter(|_| !pending.client.issuer.is_empty()) {
         if iss != pending.client.issuer {
             return Ok(refused(
                 "invalid_request",
@@ -364,10 +406,14 @@ pub async fn refresh(
         ("refresh_token".into(), rt.clone()),
     ];
     let mut out = token_request(cx, plugin, &stored.client, form, None).await?;
-    // RFC 6749 §6: without a new refresh token, the old one stays usable.
+    // RFC 6749 §6: without a new refresh token, the old one stays usable; §5.1: a scope left
+    // out is the one granted before.
     if let Some(t) = out.tokens.as_mut() {
         if t.refresh_token.is_none() {
             t.refresh_token = stored.refresh_token.clone();
+        }
+        if t.scope.is_none() {
+            t.scope = stored.scope.clone();
         }
     }
     Ok(out)
@@ -377,6 +423,7 @@ fn granted(cx: &Ctx<'_>, client: &UpstreamClient, body: &Value, claims: Option<V
     let tokens = body["access_token"].as_str().map(|at| UpstreamTokens {
         client: client.clone(),
         access_token: at.to_string(),
+        token_type: body["token_type"].as_str().map(String::from),
         refresh_token: body["refresh_token"].as_str().map(String::from),
         expires_at: body["expires_in"].as_i64().map(|e| cx.now + e),
         scope: body["scope"].as_str().map(String::from),

@@ -52,6 +52,10 @@ pub const SUPPORTED: &[(&str, &str)] = &[
         "user:delete",
         "Delete the user profiles you manage (client credentials only)",
     ),
+    (
+        "connections:token",
+        "Be handed the bank's access token of a connection of a user you manage (client credentials only)",
+    ),
 ];
 
 pub fn is_supported(scope: &str) -> bool {

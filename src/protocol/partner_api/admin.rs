@@ -1,5 +1,6 @@
 //! Operator administration beside client management (`clients::ClientService`): paging
-//! bounds for lists, and the dead webhook events (list, redeliver).
+//! bounds for lists, the dead webhook events (list, redeliver), and the audit log of upstream
+//! token hand-outs.
 
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::Ctx;
@@ -64,4 +65,32 @@ pub async fn redeliver(cx: &Ctx<'_>, event_id: &str) -> OAuthResult<()> {
     }
     cx.webhook_wake.notify_one();
     Ok(())
+}
+
+/// The audit log of upstream token hand-outs, newest first (`GET /admin/token-handouts`).
+pub async fn token_handouts(
+    cx: &Ctx<'_>,
+    client_id: Option<String>,
+    connection_id: Option<String>,
+    limit: Option<&str>,
+) -> OAuthResult<Value> {
+    let (limit, _) = page_bounds(limit, None)?;
+    let entries = cx
+        .store
+        .read(move |tx| {
+            tx.token_handouts().list(
+                client_id.as_deref(),
+                connection_id.as_deref(),
+                i64::from(limit),
+            )
+        })
+        .await?;
+    let view = |e: &store::token_handouts::HandoutRecord| {
+        json!({
+            "id": e.id, "at": e.at, "clientId": e.client_id, "userId": e.user_id,
+            "connectionId": e.connection_id, "institutionId": e.institution_id,
+            "refreshed": e.refreshed, "outcome": e.outcome, "detail": e.detail,
+        })
+    };
+    Ok(json!({ "entries": entries.iter().map(view).collect::<Vec<_>>() }))
 }

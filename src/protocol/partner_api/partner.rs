@@ -3,6 +3,7 @@
 //! anything else is "not found", never another partner's data.
 
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::bank::handout::{self, Audit, HandedOut};
 use crate::protocol::tokens::resource::{self, Presentation};
 use crate::protocol::Ctx;
 use crate::store::connections::BankConnection;
@@ -242,4 +243,43 @@ pub async fn delete_user(cx: &Ctx<'_>, caller: &Caller, user_id: &str) -> OAuthR
         .await?;
     cx.webhook_wake.notify_one();
     Ok(())
+}
+
+/// `GET /users/{id}/connections/{connection-id}/token`: a working access token of the
+/// connection's institution, refreshed first when needed; every answer is audited. Another
+/// client's user or connection is "not found".
+pub async fn connection_token(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+    connection_id: &str,
+) -> OAuthResult<HandedOut> {
+    let mut audit = Audit {
+        client_id: caller.client_id.clone(),
+        user_id: user_id.to_string(),
+        connection_id: connection_id.to_string(),
+        institution_id: None,
+    };
+    let found = match managed(cx, caller, user_id).await {
+        Ok(user) => {
+            audit.user_id = user.id.clone();
+            let id = connection_id.to_string();
+            cx.store
+                .read(move |tx| tx.connections().get(&id))
+                .await?
+                .filter(|c| c.user_id == user.id && c.client_id == caller.client_id)
+                .ok_or_else(|| OAuthError::not_found("no such connection"))
+        }
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(c) => {
+            audit.institution_id = Some(c.institution_id.clone());
+            handout::hand_out(cx, &audit, c).await
+        }
+        Err(e) => {
+            audit.record(cx, false, Err(&e)).await;
+            Err(e)
+        }
+    }
 }

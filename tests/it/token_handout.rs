@@ -386,3 +386,42 @@ async fn a_plain_oauth2_provider_works_with_settings_only_and_an_institution_may
     assert_eq!(entries[0]["outcome"], "access_denied");
     assert_eq!(entries[0]["institutionId"], "locked-bank");
 }
+
+#[tokio::test]
+async fn two_nodes_handing_out_an_expiring_token_at_once_refresh_it_once() {
+    // Two aggregator nodes over one PostgreSQL database, the bank beside them.
+    let bank = TestServer::start().await;
+    let settings = oidc_settings(&bank, "client_secret_basic", false);
+    let bank_ca = bank.provider.config.keys_dir().join("ca.pem");
+    let mut cluster = crate::cluster::Cluster::start_with(2, move |c| {
+        c.plugins
+            .settings
+            .insert("oauth-bank".into(), settings.clone());
+        c.plugins.upstream_ca_file = Some(bank_ca.clone());
+    })
+    .await;
+    let second = cluster.nodes.pop().unwrap();
+    let first = cluster.nodes.pop().unwrap();
+    let pr = Pair { bank, agg: first };
+    pr.register_at_bank(json!({})).await;
+    let c = partner(&pr.agg).await;
+    let (user, con) = pr.connect(&c, "oauth-bank", "OAuth Bank").await;
+    let refreshes = bank_refresh_tokens(&pr).await;
+    for node in [&pr.agg, &second] {
+        node.provider.clock.advance(570);
+    }
+    let t = bearer(&pr.agg, &c, "connections:token").await;
+    let path = token_path(&user, &con);
+    let at = |node| call(node, "GET", &path, Some(&t), None);
+    let (a, b, c3, d) = tokio::join!(at(&pr.agg), at(&second), at(&pr.agg), at(&second));
+    let answers = [a, b, c3, d];
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["access_token"], answers[0].body["access_token"]);
+    }
+    assert_eq!(
+        bank_refresh_tokens(&pr).await,
+        refreshes + 1,
+        "exactly one refresh grant at the bank across both nodes"
+    );
+}

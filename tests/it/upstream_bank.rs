@@ -232,3 +232,53 @@ async fn an_unconfigured_bank_or_one_on_an_undeclared_host_fails_only_that_journ
     let (_, cb) = b.approve(&i, "OAuth Bank").await;
     assert_eq!(query(&cb)["error"], "temporarily_unavailable", "{cb}");
 }
+
+#[tokio::test]
+async fn a_plain_oauth2_provider_gets_its_scope_separator_and_no_nonce() {
+    // Slack-style settings: endpoints instead of an issuer, scopes joined by commas. The
+    // browser is sent there without any discovery, so no server needs to answer.
+    let agg = TestServer::start_with(|c| {
+        let settings = [
+            (
+                "authorization_endpoint",
+                "https://127.0.0.1/oauth/v2/authorize",
+            ),
+            ("token_endpoint", "https://127.0.0.1/api/oauth.v2.access"),
+            ("hosts", "127.0.0.1"),
+            ("client_id", "x"),
+            ("client_secret", "y"),
+            ("auth", "client_secret_post"),
+            ("scope", "channels:read chat:write"),
+            ("scope_separator", ","),
+        ];
+        let m = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.plugins.settings.insert("oauth-bank".into(), m);
+    })
+    .await;
+    let c = agg.client(json!({"connection_types": ["api"]})).await;
+    let (_, challenge) = pkce();
+    let b = BankJourney::new(&agg);
+    let i = b
+        .start(&auth_params(
+            &c,
+            &challenge,
+            &[("scope", "openid id:oauth-bank")],
+        ))
+        .await;
+    let (status, to_bank) = b.approve(&i, "OAuth Bank").await;
+    assert_eq!(status, 303);
+    assert!(
+        to_bank.starts_with("https://127.0.0.1/oauth/v2/authorize?"),
+        "{to_bank}"
+    );
+    let q = query(&to_bank);
+    assert_eq!(q["scope"], "channels:read,chat:write");
+    assert!(
+        !q.contains_key("nonce"),
+        "a nonce is OpenID Connect's: {to_bank}"
+    );
+    assert_eq!(q["code_challenge_method"], "S256");
+}

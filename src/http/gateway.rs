@@ -6,8 +6,8 @@ use super::{bearer, params, provider, respond, userinfo};
 use crate::config::gateway::Route;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::budget;
-use crate::protocol::Ctx;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
+use crate::protocol::Ctx;
 use salvo::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use salvo::prelude::*;
 

@@ -68,7 +68,8 @@ impl Budget {
             return Err(bad("limit must be a non-negative integer"));
         }
         match (&b.unit, &b.currency) {
-            (Unit::Amount, Some(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {}
+            (Unit::Amount, Some(c))
+                if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {}
             (Unit::Amount, _) => return Err(bad("an amount budget needs an ISO 4217 currency")),
             (Unit::Calls, Some(_)) => return Err(bad("a calls budget has no currency")),
             (Unit::Calls, None) => {}
@@ -346,14 +347,18 @@ mod tests {
         assert_eq!(Period::None.end(0), None);
         // February of a leap year.
         let feb = days_from_civil(2028, 2, 1) * DAY;
-        assert_eq!(Period::Month.end(feb), Some(days_from_civil(2028, 3, 1) * DAY));
+        assert_eq!(
+            Period::Month.end(feb),
+            Some(days_from_civil(2028, 3, 1) * DAY)
+        );
         assert_eq!(Period::Month.start(feb + 28 * DAY), feb);
     }
 
     #[test]
     fn budgets_are_described_in_words() {
-        let b = Budget::parse(r#"{"limit":10000,"unit":"amount","period":"month","currency":"GBP"}"#)
-            .unwrap();
+        let b =
+            Budget::parse(r#"{"limit":10000,"unit":"amount","period":"month","currency":"GBP"}"#)
+                .unwrap();
         assert_eq!(b.describe(), "up to £100.00 per month");
         let b = Budget::parse(r#"{"limit":500,"unit":"calls","period":"day"}"#).unwrap();
         assert_eq!(b.describe(), "up to 500 calls per day");

@@ -437,3 +437,60 @@ async fn the_partner_reads_and_sets_a_users_grant_budget() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_budget_pushed_with_par_is_put_to_the_user_and_spent() {
+    let origin = Origin::start().await;
+    let s = start(&origin.base).await;
+    s.user("alice").await;
+    let c = s.client(json!({"scope": SCOPES})).await;
+    let (verifier, challenge) = pkce();
+    let budget = r#"{"limit":1,"unit":"calls","period":"month"}"#;
+    let params = auth_params(
+        &c,
+        &challenge,
+        &[("scope", "openid accounts:read"), ("budget", budget)],
+    );
+    let res = s
+        .browser()
+        .post(s.url("/par"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let pushed: Value = res.json().await.unwrap();
+    let j = Journey::new(&s);
+    let by_reference = vec![
+        ("client_id".to_string(), c.id.clone()),
+        (
+            "request_uri".to_string(),
+            pushed["request_uri"].as_str().unwrap().to_string(),
+        ),
+    ];
+    let (status, interaction, body) = j.authorize(&by_reference).await;
+    assert_eq!(status, 303, "{body}");
+    j.login(&interaction, "alice", PASSWORD).await;
+    let (_, _, page) = j.get(&interaction).await;
+    assert!(page.contains("up to 1 call per month"), "{page}");
+    let cb = j.decide(&interaction, "approve").await;
+    let (status, tokens) = s.exchange_code(&c, &query(&cb)["code"], &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let at = access(&tokens);
+    assert_eq!(get_account(&s, &at).await.status(), 201);
+    assert_over_budget(get_account(&s, &at).await).await;
+    // prompt=none cannot agree to a budget (OIDC Core §3.1.2.1: consent_required).
+    let (_, loc, _) = j
+        .authorize(&auth_params(
+            &c,
+            &challenge,
+            &[
+                ("scope", "openid accounts:read"),
+                ("budget", budget),
+                ("prompt", "none"),
+            ],
+        ))
+        .await;
+    assert_eq!(query(&loc)["error"], "consent_required", "{loc}");
+}

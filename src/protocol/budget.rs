@@ -365,6 +365,15 @@ mod tests {
     }
 
     #[test]
+    fn each_unit_counts_what_it_names() {
+        assert_eq!(Cost::Calls(2).in_unit(Unit::Calls), 2);
+        assert_eq!(Cost::Calls(2).in_unit(Unit::Amount), 0);
+        assert_eq!(Cost::Amount(500).in_unit(Unit::Calls), 1);
+        assert_eq!(Cost::Amount(500).in_unit(Unit::Amount), 500);
+        assert_eq!(Cost::Free.in_unit(Unit::Calls), 0);
+    }
+
+    #[test]
     fn malformed_budgets_are_refused() {
         for bad in [
             "not json",

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     InteractionRequired,
     InvalidToken,
     InsufficientScope,
+    /// The grant's budget has no room for the request (our own, after RFC 6750 §3.1's
+    /// insufficient_scope: 403 with a Bearer challenge).
+    InsufficientBudget,
     InvalidClientMetadata,
     InvalidRedirectUri,
     NotFound,
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InsufficientBudget => "insufficient_budget",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::NotFound => "not_found",
@@ -150,6 +154,9 @@ impl OAuthError {
     }
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InsufficientScope, 403, d)
+    }
+    pub fn insufficient_budget(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InsufficientBudget, 403, d)
     }
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidClientMetadata, 400, d)

@@ -25,6 +25,12 @@ pub struct Route {
     pub scopes: Vec<String>,
     /// The origin (scheme, host, port) the request is forwarded to.
     pub upstream: String,
+    /// What a request spends from its grant's budget: a fixed number of calls...
+    #[serde(default)]
+    pub cost: Option<i64>,
+    /// ... or the amount (minor units) at this JSON pointer (RFC 6901) in the request body.
+    #[serde(default)]
+    pub cost_from: Option<String>,
 }
 
 impl GatewayConfig {
@@ -47,6 +53,20 @@ impl GatewayConfig {
                 .map_err(|e| format!("{name}: upstream {e}"))?;
             if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
                 return Err(format!("{name}: upstream must be an origin (no path)"));
+            }
+            match (r.cost, &r.cost_from) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("{name}: cost and cost_from are exclusive"))
+                }
+                (Some(n), None) if n < 0 => {
+                    return Err(format!("{name}: cost must be a non-negative integer"))
+                }
+                (None, Some(p)) if !p.starts_with('/') => {
+                    return Err(format!(
+                        "{name}: cost_from must be a JSON pointer such as /amount"
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -113,6 +133,8 @@ mod tests {
                 path: "/a".into(),
                 scopes: vec![],
                 upstream: upstream.into(),
+                cost: None,
+                cost_from: None,
             }],
         };
         let strict = OutboundPolicy::default();
@@ -126,5 +148,25 @@ mod tests {
         assert!(route("https://api.example.com/base")
             .validate(&strict)
             .is_err());
+    }
+
+    #[test]
+    fn cost_rules_are_checked_at_startup() {
+        let with = |cost: Option<i64>, cost_from: Option<&str>| GatewayConfig {
+            routes: vec![Route {
+                method: "POST".into(),
+                path: "/payments".into(),
+                scopes: vec![],
+                upstream: "https://api.example.com".into(),
+                cost,
+                cost_from: cost_from.map(String::from),
+            }],
+        };
+        let p = OutboundPolicy::default();
+        assert!(with(Some(1), None).validate(&p).is_ok());
+        assert!(with(None, Some("/amount")).validate(&p).is_ok());
+        assert!(with(Some(1), Some("/amount")).validate(&p).is_err());
+        assert!(with(Some(-1), None).validate(&p).is_err());
+        assert!(with(None, Some("amount")).validate(&p).is_err());
     }
 }

@@ -3,8 +3,11 @@
 //! its credentials, and the upstream's answer relayed.
 
 use super::{bearer, params, provider, respond, userinfo};
-use crate::error::{ErrorCode, OAuthError};
+use crate::config::gateway::Route;
+use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::budget;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
+use crate::protocol::Ctx;
 use salvo::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
@@ -79,6 +82,14 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(jwt) => jwt,
         Err(e) => return respond::resource_error(res, &e, dpop),
     };
+    // The grant's budget is spent before the upstream is called, and not refunded whatever
+    // the upstream answers (README: Budgets).
+    if let Err(e) = spend_budget(req, &cx, &route, token.row.grant_id.as_deref()).await {
+        return match e.code {
+            ErrorCode::InsufficientBudget => respond::resource_error(res, &e, dpop),
+            _ => respond::oauth_error(res, &e, ""),
+        };
+    }
     let body = match params::payload(req, MAX_REQUEST_BODY).await {
         Ok(b) => b,
         // 413 when too large, 400 when unreadable: the error's own status.
@@ -101,6 +112,22 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(answer) => relay(res, answer).await,
         Err(e) => bad_gateway(res, &e.to_string()),
     }
+}
+
+/// The route's cost (a `cost_from` route's body is read for its amount, capped), spent from
+/// the grant's budget: 400 for a body without the amount, 403 `insufficient_budget`.
+async fn spend_budget(
+    req: &mut Request,
+    cx: &Ctx<'_>,
+    route: &Route,
+    grant_id: Option<&str>,
+) -> OAuthResult<()> {
+    let body = match route.cost_from {
+        Some(_) => params::payload(req, MAX_REQUEST_BODY).await?,
+        None => Default::default(),
+    };
+    let cost = budget::cost_of(route, &body)?;
+    budget::spend(cx, grant_id, cost).await
 }
 
 /// The caller's headers without its credentials (`Authorization`, `DPoP`), any identity

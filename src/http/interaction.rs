@@ -84,6 +84,11 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
                 &live.scope_descriptions(),
                 crate::protocol::device::verification::shown_code(&p.ctx(), &live.request)
                     .as_deref(),
+                live.request
+                    .budget
+                    .as_ref()
+                    .map(|b| b.describe())
+                    .as_deref(),
             ),
         ),
         Step::Redirect(d) => respond::deliver(res, d),

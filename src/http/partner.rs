@@ -194,3 +194,34 @@ pub async fn delete_user(req: &mut Request, depot: &mut Depot, res: &mut Respons
         partner::delete_user(&p.ctx(), &c, &path(req, "user_id")).await,
     );
 }
+
+#[handler]
+pub async fn user_grants(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(c) = caller(&p, req, res, "user:read").await else {
+        return;
+    };
+    let result = partner::user_grants(&p.ctx(), &c, &path(req, "user_id")).await;
+    answer(res, StatusCode::OK, result);
+}
+
+/// Setting a budget provisions the user's access: the `user:create` scope.
+#[handler]
+pub async fn set_budget(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(c) = caller(&p, req, res, "user:create").await else {
+        return;
+    };
+    let (user, grant) = (path(req, "user_id"), path(req, "grant_id"));
+    let result = match json_body(req).await {
+        Ok(body) => partner::set_budget(&p.ctx(), &c, &user, &grant, &body).await,
+        Err(e) => Err(e),
+    };
+    answer(res, StatusCode::OK, result);
+}
+
+async fn json_body(req: &mut Request) -> OAuthResult<serde_json::Value> {
+    let body = params::payload(req, MAX_BODY).await?;
+    serde_json::from_slice(&body)
+        .map_err(|_| OAuthError::invalid_request("the body must be a JSON object"))
+}

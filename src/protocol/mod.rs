@@ -4,6 +4,7 @@
 pub mod account;
 pub mod authorize;
 pub mod bank;
+pub mod budget;
 pub mod ciba;
 pub mod client_auth;
 pub mod client_cache;

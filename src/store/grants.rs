@@ -21,6 +21,8 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
     /// The bank connection this grant was made for, if any.
     pub connection_id: Option<String>,
+    /// A shorter access-token lifetime the client asked for (`expires_in` at authorization).
+    pub access_token_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,9 +159,9 @@ impl Grants<'_> {
     pub fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         exec(
             self.conn,
-            "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id],
+            "INSERT INTO grants (id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, connection_id, access_token_secs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            args![g.id, g.client_id, g.user_id, g.scopes, g.claims, g.auth_time, g.amr, g.acr, g.sid, g.created_at, g.expires_at, g.connection_id, g.access_token_secs],
         )?;
         Ok(())
     }
@@ -502,7 +504,7 @@ impl Grants<'_> {
     }
 }
 
-const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at, connection_id";
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scopes, claims, auth_time, amr, acr, sid, created_at, expires_at, revoked_at, connection_id, access_token_secs";
 
 fn grant_row(r: &Row) -> StoreResult<Grant> {
     Ok(Grant {
@@ -519,6 +521,7 @@ fn grant_row(r: &Row) -> StoreResult<Grant> {
         expires_at: r.get(10)?,
         revoked_at: r.get(11)?,
         connection_id: r.get(12)?,
+        access_token_secs: r.get(13)?,
     })
 }
 

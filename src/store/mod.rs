@@ -16,6 +16,7 @@
 //! single-use artefacts are consumed by a conditional update or a unique constraint in the
 //! transaction that issues what they buy, and a refusal is a `Refusal`.
 
+pub mod budgets;
 pub mod ciba;
 pub mod clients;
 pub mod connections;
@@ -123,6 +124,10 @@ impl<'a> Tx<'a> {
         Tx {
             conn: Conn::Postgres(s),
         }
+    }
+
+    pub fn budgets(&self) -> budgets::Budgets<'a> {
+        budgets::Budgets { conn: self.conn }
     }
 
     pub fn ciba(&self) -> ciba::Ciba<'a> {

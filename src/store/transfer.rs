@@ -14,6 +14,7 @@ const TABLES: &[&str] = &[
     "consents",
     "connections",
     "grants",
+    "grant_budgets",
     "authorization_codes",
     "access_tokens",
     "refresh_tokens",

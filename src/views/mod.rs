@@ -249,7 +249,17 @@ pub fn consent(
     institution: Option<&str>,
     scopes: &[(String, &str)],
     user_code: Option<&str>,
+    budget: Option<&str>,
 ) -> String {
+    // The grant's spending limit, in words ("up to £100.00 per month").
+    let budget = budget
+        .map(|b| {
+            format!(
+                "<p class=\"budget\">Spending limit: <strong>{}</strong>.</p>",
+                text(b)
+            )
+        })
+        .unwrap_or_default();
     // RFC 8628 §5.4: the user checks that the code is the one their device shows.
     let user_code = user_code
         .map(|c| {
@@ -281,7 +291,7 @@ pub fn consent(
         "Allow access",
         &format!(
             "{logo}<h1>Allow access</h1><p class=\"lead\"><strong>{client}</strong> is asking to:</p>\
-{user_code}{institution}<ul class=\"scopes\">{items}</ul>\
+{user_code}{institution}<ul class=\"scopes\">{items}</ul>{budget}\
 <form method=\"post\" action=\"/interaction/{uid}/consent\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Cancel</button>\

@@ -14,13 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An origin on loopback that records each request it gets (head and body) and answers 201
 /// with a JSON body and an `x-origin` header.
-struct Origin {
-    base: String,
+pub(crate) struct Origin {
+    pub(crate) base: String,
     seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Origin {
-    async fn start() -> Origin {
+    pub(crate) async fn start() -> Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -47,7 +47,7 @@ impl Origin {
         self.seen.lock().last().cloned()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.seen.lock().len()
     }
 }
@@ -96,12 +96,14 @@ fn header_of(head: &str, name: &str) -> Option<String> {
     })
 }
 
-fn route(method: &str, path: &str, scopes: &[&str], upstream: &str) -> Route {
+pub(crate) fn route(method: &str, path: &str, scopes: &[&str], upstream: &str) -> Route {
     Route {
         method: method.into(),
         path: path.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         upstream: upstream.into(),
+        cost: None,
+        cost_from: None,
     }
 }
 

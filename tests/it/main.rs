@@ -36,6 +36,7 @@ mod fapi_profiles;
 mod fapi_response;
 mod fuzz;
 mod gateway;
+mod gateway_budget;
 mod grant_ownership;
 mod implicit_hybrid;
 mod interop_node;

@@ -203,6 +203,8 @@ fn goal(id: &str, r: Router) -> Router {
         "getUser" => r.goal(partner::get_user),
         "deleteUser" => r.goal(partner::delete_user),
         "listUserConnections" => r.goal(partner::user_connections),
+        "listUserGrants" => r.goal(partner::user_grants),
+        "setGrantBudget" => r.goal(partner::set_budget),
         "deleteUserConnection" | "deleteUserConnectionPlural" => r.goal(partner::delete_connection),
         "getConnectionToken" => r.goal(partner::connection_token),
         "listAllConnections" => r.goal(banks::all_connections),

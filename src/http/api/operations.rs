@@ -18,6 +18,12 @@ pub const PATH_PARAMS: &[Param] = &[
         example: "00000000-0000-4000-8000-000000000000",
     },
     Param {
+        name: "grant_id",
+        description: "One of the user's grants to the calling client (`grantId`)",
+        schema: r#"{"type": "string"}"#,
+        example: "00000000-0000-4000-8000-000000000000",
+    },
+    Param {
         name: "client_id",
         description: "The client's `client_id`",
         schema: r#"{"type": "string"}"#,
@@ -191,6 +197,37 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "List the user's bank connections",
         security: Security::Scope("user:read"),
         answers: &[list(200, "The user's connections", "Connection"), NO_USER],
+        ..OP
+    },
+    Operation {
+        id: "listUserGrants",
+        path: "/users/{user_id}/grants",
+        tag: "grants",
+        summary: "List the user's live grants to the calling client, with their budgets",
+        security: Security::Scope("user:read"),
+        answers: &[list(200, "The user's grants", "Grant"), NO_USER],
+        ..OP
+    },
+    Operation {
+        id: "setGrantBudget",
+        verb: Verb::Put,
+        path: "/users/{user_id}/grants/{grant_id}/budget",
+        tag: "grants",
+        summary: "Set the budget of one of the user's grants",
+        description: "A limit of calls or of an amount (minor units) per UTC day, week, month \
+                      or in all. What the current period spent is kept when the unit and \
+                      period stay the same.",
+        security: Security::Scope("user:create"),
+        request: Some(RequestBody {
+            body: Body::Json("BudgetSet"),
+            required: true,
+            description: "The budget",
+        }),
+        answers: &[
+            json(200, "The budget as it now stands", "Budget"),
+            BAD_REQUEST,
+            error(404, "No such user or grant (`not_found`)"),
+        ],
         ..OP
     },
     Operation {

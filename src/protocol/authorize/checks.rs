@@ -12,6 +12,7 @@ use super::request::{AuthorizationRequest, IDENTIFYING};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::plugins::ConnectionType;
 use crate::protocol::bank::request::{self as bank, BankRequest};
+use crate::protocol::budget::Budget;
 use crate::protocol::oidc::claims::ClaimsRequest;
 use crate::protocol::oidc::response::ResponseMode;
 use crate::protocol::oidc::scope_policy::{Flow, Policy};
@@ -108,6 +109,8 @@ pub struct Draft {
     /// The `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub pinned_user: Option<String>,
+    pub budget: Option<Budget>,
+    pub expires_in: Option<i64>,
 }
 
 impl Draft {
@@ -137,6 +140,8 @@ impl Draft {
             pushed: None,
             bank: self.bank,
             device: None,
+            budget: self.budget,
+            expires_in: self.expires_in,
         }
     }
 }
@@ -170,6 +175,8 @@ pub const REQUEST: &[Check] = &[
     ("prompt", prompt_values),
     ("max_age", max_age_value),
     ("claims", claims_parameter),
+    ("budget", budget_parameter),
+    ("expires_in", expires_in_value),
     ("bank scopes", bank_scopes),
     ("scope policy", scope_policy),
     ("id_token_hint", id_token_hint),
@@ -458,6 +465,26 @@ fn max_age_value(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
         .map(|m| {
             m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
                 OAuthError::invalid_request("max_age must be a non-negative integer")
+            })
+        })
+        .transpose()?;
+    Ok(())
+}
+
+/// A budget for the grant (see `protocol::budget`): a JSON object, shown on the consent page.
+fn budget_parameter(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
+    d.budget = i.get("budget").map(Budget::parse).transpose()?;
+    Ok(())
+}
+
+/// Alby's `expires_in`: a shorter access-token lifetime for the grant, in whole seconds
+/// (capped at the configured lifetime when tokens are issued; never longer).
+fn expires_in_value(i: &Input<'_>, d: &mut Draft) -> OAuthResult<()> {
+    d.expires_in = i
+        .get("expires_in")
+        .map(|v| {
+            v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                OAuthError::invalid_request("expires_in must be a positive integer of seconds")
             })
         })
         .transpose()?;

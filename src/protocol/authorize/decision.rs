@@ -86,7 +86,8 @@ pub fn decide(
             Next::Login
         };
     };
-    let covered = remembered.is_some_and(|r| req.scopes().is_subset(r));
+    // A budget is agreed on the consent page each time it is asked for.
+    let covered = remembered.is_some_and(|r| req.scopes().is_subset(r)) && req.budget.is_none();
     if !covered || req.has_prompt("consent") {
         return if none {
             Next::Fail(OAuthError::consent_required("the user must consent"))

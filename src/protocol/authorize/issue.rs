@@ -82,7 +82,9 @@ async fn respond(
             },
         revoked_at: None,
         connection_id: connection.as_ref().map(|c| c.connection_id().to_string()),
+        access_token_secs: req.expires_in,
     };
+    let budget = req.budget.as_ref().map(|b| b.row(&grant.id, now));
     let code = req.returns("code").then(secrets::random_token);
     // An access token from the authorization endpoint (OIDC Core §3.2.2.5, §3.3.2.5): signed
     // now, valid once its row commits with the grant. Never a refresh token (RFC 6749 §4.2.2).
@@ -140,6 +142,9 @@ async fn respond(
             if row.is_some() || access_row.is_some() || connection.is_some() || approving.is_some()
             {
                 tx.grants().insert_grant(&stored_grant)?;
+                if let Some(b) = &budget {
+                    tx.budgets().set(b, now)?;
+                }
             }
             if let Some(id) = &approving {
                 if !tx

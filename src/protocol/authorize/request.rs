@@ -3,6 +3,7 @@
 //! used.
 
 use crate::protocol::bank::request::BankRequest;
+use crate::protocol::budget::Budget;
 use crate::protocol::oidc::claims::ClaimsRequest;
 use crate::protocol::oidc::response::ResponseMode;
 use crate::protocol::oidc::response_types;
@@ -48,6 +49,12 @@ pub struct AuthorizationRequest {
     /// RFC 8628: the device authorization this sign-in answers (no redirect_uri then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceLink>,
+    /// The budget the client asks the grant to carry (shown on the consent page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    /// A shorter access-token lifetime for the grant (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
 }
 
 /// The device authorization a sign-in on the verification page answers, and the user code

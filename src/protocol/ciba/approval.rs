@@ -203,6 +203,7 @@ fn grant_for(cx: &Ctx<'_>, auth: &Authentication, request: &CibaRequest) -> Gran
         },
         revoked_at: None,
         connection_id: None,
+        access_token_secs: None,
     }
 }
 

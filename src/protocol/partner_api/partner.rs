@@ -283,3 +283,76 @@ pub async fn connection_token(
         }
     }
 }
+
+/// A user's grant to the calling client, as the partner sees it, with its budget.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantView {
+    pub grant_id: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `{limit, unit, period, currency?, spent, remaining, period_ends_at}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<serde_json::Value>,
+}
+
+/// The user's live grants to the calling client (others' grants are not the caller's to see).
+async fn live_grants(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+) -> OAuthResult<Vec<crate::store::grants::Grant>> {
+    let user = managed(cx, caller, user_id).await?;
+    let (cid, now) = (caller.client_id.clone(), cx.now);
+    let grants = cx
+        .store
+        .read(move |tx| tx.grants().live_of_user_and_client(&user.id, &cid))
+        .await?;
+    Ok(grants.into_iter().filter(|g| g.expires_at > now).collect())
+}
+
+/// `GET /users/{id}/grants`: the user's grants to the caller and what their budgets have left.
+pub async fn user_grants(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+) -> OAuthResult<Vec<GrantView>> {
+    let mut out = Vec::new();
+    for g in live_grants(cx, caller, user_id).await? {
+        out.push(GrantView {
+            budget: crate::protocol::budget::read(cx, &g.id).await?,
+            grant_id: g.id,
+            scopes: g.scopes,
+            created_at: g.created_at,
+            expires_at: g.expires_at,
+        });
+    }
+    Ok(out)
+}
+
+/// `PUT /users/{id}/grants/{grant}/budget`: sets the grant's budget (what this period spent is
+/// kept when the unit and period stay the same). Answers the budget as it now stands.
+pub async fn set_budget(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+    grant_id: &str,
+    body: &serde_json::Value,
+) -> OAuthResult<serde_json::Value> {
+    let budget = crate::protocol::budget::Budget::from_value(body)?;
+    let known = live_grants(cx, caller, user_id)
+        .await?
+        .iter()
+        .any(|g| g.id == grant_id);
+    if !known {
+        return Err(OAuthError::not_found("no such grant"));
+    }
+    let (row, now) = (budget.row(grant_id, cx.now), cx.now);
+    cx.store
+        .write(move |tx| tx.budgets().set(&row, now))
+        .await?;
+    crate::protocol::budget::read(cx, grant_id)
+        .await?
+        .ok_or_else(|| OAuthError::server("the budget was not stored"))
+}

@@ -32,6 +32,12 @@ pub async fn introspect(cx: &Ctx<'_>, client: &Client, token: &str) -> OAuthResu
         if let Some(id) = connection_of(cx, &at.row).await? {
             out[crate::protocol::bank::CONNECTION_CLAIM] = json!(id);
         }
+        // The grant's budget and what is left of it this period, for the resource server.
+        if let Some(grant_id) = &at.row.grant_id {
+            if let Some(b) = crate::protocol::budget::read(cx, grant_id).await? {
+                out["budget"] = b;
+            }
+        }
         return Ok(out);
     }
     let hash = secrets::digest(token);

@@ -113,7 +113,12 @@ pub async fn prepare(cx: &Ctx<'_>, req: Issue<'_>) -> OAuthResult<Prepared> {
         None => req.client.id.to_string(),
     };
     let jti = ordered_jti(now);
-    let access_exp = now + life.access_token_secs;
+    // Alby's `expires_in`: a grant may ask for shorter-lived access tokens, never longer ones.
+    let lifetime = req
+        .grant
+        .and_then(|g| g.access_token_secs)
+        .map_or(life.access_token_secs, |s| s.min(life.access_token_secs));
+    let access_exp = now + lifetime;
     let scope = req.scopes.to_string();
 
     let mut at_claims = json!({

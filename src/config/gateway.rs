@@ -25,6 +25,10 @@ pub struct Route {
     pub scopes: Vec<String>,
     /// The origin (scheme, host, port) the request is forwarded to.
     pub upstream: String,
+    /// A `GET` route whose `Upgrade: websocket` requests are tunnelled to the upstream's
+    /// WebSocket (RFC 6455) once the token is checked; other routes refuse upgrades.
+    #[serde(default)]
+    pub websocket: bool,
 }
 
 impl GatewayConfig {
@@ -38,6 +42,10 @@ impl GatewayConfig {
                     "{name}: method must be one of {}",
                     METHODS.join(", ")
                 ));
+            }
+            if r.websocket && !r.method.eq_ignore_ascii_case("GET") {
+                // RFC 6455 §4.1: the opening handshake is a GET.
+                return Err(format!("{name}: websocket routes must be GET"));
             }
             if !r.path.starts_with('/') {
                 return Err(format!("{name}: path must start with /"));
@@ -113,6 +121,7 @@ mod tests {
                 path: "/a".into(),
                 scopes: vec![],
                 upstream: upstream.into(),
+                websocket: false,
             }],
         };
         let strict = OutboundPolicy::default();

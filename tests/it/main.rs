@@ -35,6 +35,7 @@ mod fapi_profiles;
 mod fapi_response;
 mod fuzz;
 mod gateway;
+mod gateway_stream;
 mod grant_ownership;
 mod implicit_hybrid;
 mod interop_node;

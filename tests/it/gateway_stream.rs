@@ -174,6 +174,57 @@ async fn a_declared_body_over_the_cap_gets_413_before_forwarding() {
     assert!(!*reached.lock(), "nothing reached the origin");
 }
 
+#[tokio::test]
+async fn a_chunked_body_past_the_cap_is_cut_off_and_gets_413() {
+    // A body of no declared length is counted as it streams: past the cap the forwarded
+    // request is aborted (the origin never sees it end) and the caller gets 413.
+    let (listener, base) = listen().await;
+    let ended = Arc::new(Mutex::new(false));
+    let flag = ended.clone();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut all = Vec::new();
+        let mut chunk = vec![0u8; 65536];
+        while let Ok(n) = sock.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&chunk[..n]);
+            if all.ends_with(b"\r\n0\r\n\r\n") {
+                *flag.lock() = true;
+            }
+        }
+    });
+    let s = provider_with(vec![route("POST", "/uploads", &["accounts:write"], &base)]).await;
+    let c = s.client(json!({"scope": "openid accounts:write"})).await;
+    let at = client_token(&s, &c, "accounts:write").await;
+    let (mut reader, mut writer) = tokio::io::split(tls_stream(&s).await);
+    let head = format!(
+        "POST /oidc/gateway/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {at}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await.unwrap();
+        let piece = vec![b'x'; 1024 * 1024];
+        // One MiB more than the cap, then the last chunk; the gateway may stop reading first.
+        for _ in 0..MAX_REQUEST_BODY / piece.len() + 1 {
+            let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+            if writer.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT * 3, reader.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "{}",
+        text.lines().next().unwrap_or("")
+    );
+    assert!(!*ended.lock(), "the origin never got a whole body");
+}
+
 /// A WebSocket origin on plain `ws://` loopback: it records each handshake's headers and
 /// whether the caller closed, echoes text, and closes itself on `bye`.
 struct EchoOrigin {
@@ -349,4 +400,19 @@ async fn websocket_handshakes_without_a_good_token_are_refused_before_any_upgrad
     let good = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
     assert_eq!(ws_connect(&s, "/plain", Some(&good)).await.err(), Some(400));
     assert!(origin.handshakes.lock().is_empty(), "no handshake upstream");
+
+    // With its proof (htm GET, htu the gateway's https URL), the DPoP-bound token opens it.
+    let url = s.url("/gateway/live/1");
+    let now = s.provider.now();
+    let url_ws = url.replace("https://", "wss://");
+    let mut request = url_ws.into_client_request().unwrap();
+    let h = request.headers_mut();
+    h.insert("authorization", without_proof.parse().unwrap());
+    let proof = key.proof("GET", &url, Some(bound), now);
+    h.insert("dpop", proof.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tls_stream(&s).await)
+        .await
+        .expect("RFC 9449 §4.3: a proof for the https URL of the route");
+    ws.send(Message::text("proved")).await.unwrap();
+    assert_eq!(next_message(&mut ws).await, Some(Message::text("proved")));
 }

@@ -114,6 +114,23 @@ mod tests {
     }
 
     #[test]
+    fn websocket_routes_must_be_get() {
+        // RFC 6455 §4.1: the opening handshake is a GET.
+        let route = |method: &str| GatewayConfig {
+            routes: vec![Route {
+                method: method.into(),
+                path: "/live".into(),
+                scopes: vec![],
+                upstream: "https://api.example.com".into(),
+                websocket: true,
+            }],
+        };
+        let policy = OutboundPolicy::default();
+        assert!(route("GET").validate(&policy).is_ok());
+        assert!(route("POST").validate(&policy).is_err());
+    }
+
+    #[test]
     fn upstreams_must_be_allowed_origins() {
         let route = |upstream: &str| GatewayConfig {
             routes: vec![Route {

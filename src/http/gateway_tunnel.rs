@@ -4,7 +4,7 @@
 //! upstream's are joined and their bytes (the frames, untouched) copied both ways. When one
 //! side closes, the other's sending half is shut, so closing either side closes the other.
 
-use super::gateway::{bad_gateway, forwarded_headers, relay, relay_headers, INTERACTION_ID};
+use super::gateway_relay::{bad_gateway, forwarded_headers, relay, relay_headers, INTERACTION_ID};
 use super::respond;
 use crate::config::gateway::Route;
 use crate::error::OAuthError;

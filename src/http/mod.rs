@@ -13,6 +13,7 @@ mod cookies;
 mod device;
 mod discovery;
 mod gateway;
+mod gateway_relay;
 mod gateway_tunnel;
 mod interaction;
 mod logout;

@@ -11,6 +11,7 @@
 #   benches/gateway.sh                          # 10 s per case, 1 wrk thread, 8 connections
 #   DURATION=30s THREADS=2 CONNS=32 benches/gateway.sh
 #   BIN=/tmp/consentry-before benches/gateway.sh  # another server build, not rebuilt
+#   ORIGIN=path benches/gateway.sh              # an origin already built (benches/origin.rs)
 #   WRK="taskset -c 0 wrk" SERVE="taskset -c 1" benches/gateway.sh  # pinned (see the bench README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,8 @@ DURATION="${DURATION:-10s}" THREADS="${THREADS:-1}" CONNS="${CONNS:-8}"
 WRK="${WRK:-wrk}" SERVE="${SERVE:-}"
 [ -n "${BIN:-}" ] || cargo build --release --quiet
 BIN="${BIN:-target/release/consentry}"
-ORIGIN=$(cargo bench --no-run --bench origin 2>&1 | sed -n 's/.*(\(target\/[^)]*\/origin-[0-9a-f]*\)).*/\1/p' | tail -n 1)
+[ -n "${ORIGIN:-}" ] ||
+  ORIGIN=$(cargo bench --no-run --bench origin 2>&1 | sed -n 's/.*(\(target\/[^)]*\/origin-[0-9a-f]*\)).*/\1/p' | tail -n 1)
 [ -x "$ORIGIN" ] || { echo "could not build benches/origin.rs" >&2; exit 1; }
 DATA=$(mktemp -d)
 SERVER="" ORIGIN_PID=""

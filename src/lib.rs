@@ -135,7 +135,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         gateway_http: config
             .outbound
-            .http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT),
+            .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT),
         config,
     };
     let provider = Provider {

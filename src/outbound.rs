@@ -66,13 +66,28 @@ impl OutboundPolicy {
     /// An HTTP client that resolves names through this policy, follows no redirects and
     /// ignores proxy settings (a proxy would connect on our behalf, unchecked).
     pub fn http_client(&self, timeout: Duration) -> reqwest::Client {
-        reqwest::Client::builder()
+        self.client_builder()
             .timeout(timeout)
+            .build()
+            .expect("an HTTP client with static settings")
+    }
+
+    /// The same client for bodies streamed through (a total timeout would cut a long
+    /// stream): `idle` bounds the connection and each wait for the next chunk; the caller
+    /// bounds the wait for the response head.
+    pub fn streaming_http_client(&self, idle: Duration) -> reqwest::Client {
+        self.client_builder()
+            .connect_timeout(idle)
+            .read_timeout(idle)
+            .build()
+            .expect("an HTTP client with static settings")
+    }
+
+    fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver { policy: *self }))
-            .build()
-            .expect("an HTTP client with static settings")
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Route {
     /// ... or the amount (minor units) at this JSON pointer (RFC 6901) in the request body.
     #[serde(default)]
     pub cost_from: Option<String>,
+    /// A `GET` route whose `Upgrade: websocket` requests are tunnelled to the upstream's
+    /// WebSocket (RFC 6455) once the token is checked; other routes refuse upgrades.
+    #[serde(default)]
+    pub websocket: bool,
 }
 
 impl GatewayConfig {
@@ -44,6 +48,10 @@ impl GatewayConfig {
                     "{name}: method must be one of {}",
                     METHODS.join(", ")
                 ));
+            }
+            if r.websocket && !r.method.eq_ignore_ascii_case("GET") {
+                // RFC 6455 §4.1: the opening handshake is a GET.
+                return Err(format!("{name}: websocket routes must be GET"));
             }
             if !r.path.starts_with('/') {
                 return Err(format!("{name}: path must start with /"));
@@ -126,6 +134,25 @@ mod tests {
     }
 
     #[test]
+    fn websocket_routes_must_be_get() {
+        // RFC 6455 §4.1: the opening handshake is a GET.
+        let route = |method: &str| GatewayConfig {
+            routes: vec![Route {
+                method: method.into(),
+                path: "/live".into(),
+                scopes: vec![],
+                upstream: "https://api.example.com".into(),
+                cost: None,
+                cost_from: None,
+                websocket: true,
+            }],
+        };
+        let policy = OutboundPolicy::default();
+        assert!(route("GET").validate(&policy).is_ok());
+        assert!(route("POST").validate(&policy).is_err());
+    }
+
+    #[test]
     fn upstreams_must_be_allowed_origins() {
         let route = |upstream: &str| GatewayConfig {
             routes: vec![Route {
@@ -135,6 +162,7 @@ mod tests {
                 upstream: upstream.into(),
                 cost: None,
                 cost_from: None,
+                websocket: false,
             }],
         };
         let strict = OutboundPolicy::default();
@@ -160,6 +188,7 @@ mod tests {
                 upstream: "https://api.example.com".into(),
                 cost,
                 cost_from: cost_from.map(String::from),
+                websocket: false,
             }],
         };
         let p = OutboundPolicy::default();

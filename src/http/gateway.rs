@@ -1,35 +1,24 @@
 //! The gateway endpoint, `/gateway/{path}`: the route's token and scope check, then the
 //! request forwarded to the route's upstream with the caller's signed identity instead of
-//! its credentials, and the upstream's answer relayed.
+//! its credentials, and the upstream's answer relayed (`gateway_relay`: bodies stream both
+//! ways, nothing is held whole). WebSocket routes are tunnelled (`gateway_tunnel`).
 
-use super::{bearer, params, provider, respond, userinfo};
+use super::gateway_relay::{bad_gateway, forwarded_headers, relay, Capped, INTERACTION_ID};
+use super::{bearer, gateway_tunnel, params, provider, respond, userinfo};
 use crate::config::gateway::Route;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::budget;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use crate::protocol::Ctx;
-use salvo::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use crate::Provider;
+use hyper::body::Body;
+use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-const INTERACTION_ID: &str = "x-fapi-interaction-id";
-
-/// The largest request body forwarded (bytes).
-const MAX_REQUEST_BODY: usize = 1024 * 1024;
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself: never relayed.
-const NOT_RELAYED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
+/// The largest request body forwarded (bytes), counted as it streams through.
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
 #[handler]
 pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
@@ -90,12 +79,31 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             _ => respond::oauth_error(res, &e, ""),
         };
     }
-    let body = match params::payload(req, MAX_REQUEST_BODY).await {
-        Ok(b) => b,
-        // 413 when too large, 400 when unreadable: the error's own status.
-        Err(e) => return respond::oauth_error(res, &e, ""),
-    };
-    let url = rule::upstream_url(&route, &path, req.uri().query());
+    if gateway_tunnel::wants_websocket(req) {
+        return gateway_tunnel::open(&p, &route, &path, identity, req, res).await;
+    }
+    send(&p, &route, &path, identity, req, res).await
+}
+
+/// Forwards `req` (its head, and its body as it arrives) to the route's upstream with the
+/// signed `identity`, and relays the answer as it arrives. The caller has checked the token.
+pub async fn send(
+    p: &Provider,
+    route: &Route,
+    path: &str,
+    identity: String,
+    req: &mut Request,
+    res: &mut Response,
+) {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return respond::oauth_error(res, &too_large(), "");
+    }
+    let url = rule::upstream_url(route, path, req.uri().query());
     let mut outbound = p
         .gateway_http
         .request(req.method().clone(), &url)
@@ -105,17 +113,23 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     if let Some(id) = res.headers().get(INTERACTION_ID).cloned() {
         outbound = outbound.header(INTERACTION_ID, id);
     }
-    if !body.is_empty() {
-        outbound = outbound.body(body);
+    let body = req.take_body();
+    let over = Arc::new(AtomicBool::new(false));
+    if !body.is_end_stream() {
+        // Its length, when the caller declared one, goes on as Content-Length (size hint).
+        let capped = Capped::new(body, MAX_REQUEST_BODY, over.clone());
+        outbound = outbound.body(reqwest::Body::wrap(capped));
     }
     match outbound.send().await {
-        Ok(answer) => relay(res, answer).await,
+        Ok(answer) => relay(res, answer),
+        Err(_) if over.load(Ordering::Relaxed) => respond::oauth_error(res, &too_large(), ""),
         Err(e) => bad_gateway(res, &e.to_string()),
     }
 }
 
-/// The route's cost (a `cost_from` route's body is read for its amount, capped), spent from
-/// the grant's budget: 400 for a body without the amount, 403 `insufficient_budget`.
+/// The route's cost (a `cost_from` route's body is read for its amount, capped, and put back
+/// to be forwarded), spent from the grant's budget: 400 for a body without the amount, 403
+/// `insufficient_budget`.
 async fn spend_budget(
     req: &mut Request,
     cx: &Ctx<'_>,
@@ -123,62 +137,23 @@ async fn spend_budget(
     grant_id: Option<&str>,
 ) -> OAuthResult<()> {
     let body = match route.cost_from {
-        Some(_) => params::payload(req, MAX_REQUEST_BODY).await?,
+        Some(_) => {
+            let body = params::payload(req, MAX_REQUEST_BODY).await?;
+            *req.body_mut() = body.clone().into();
+            body
+        }
         None => Default::default(),
     };
     let cost = budget::cost_of(route, &body)?;
     budget::spend(cx, grant_id, cost).await
 }
 
-/// The caller's headers without its credentials (`Authorization`, `DPoP`), any identity
-/// header it made up, hop-by-hop headers, and `x-fapi-interaction-id` (set below from ours).
-fn forwarded_headers(from: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for (name, value) in from {
-        let n = name.as_str();
-        let credential = ["authorization", "dpop", IDENTITY_HEADER, INTERACTION_ID].contains(&n);
-        if credential || NOT_RELAYED.contains(&n) {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
-    out
-}
-
-/// The upstream's status, headers (less hop-by-hop ones) and body.
-async fn relay(res: &mut Response, answer: reqwest::Response) {
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let body = match crate::outbound::read_capped(answer, rule::MAX_UPSTREAM_BODY).await {
-        Ok(b) => b,
-        Err(why) => return bad_gateway(res, &why),
-    };
-    res.status_code(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY));
-    for (name, value) in &headers {
-        if NOT_RELAYED.contains(&name.as_str()) || name.as_str() == INTERACTION_ID {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            res.headers_mut().append(n, v);
-        }
-    }
-    let _ = res.write_body(body);
-}
-
-/// RFC 9110 §15.6.3: the upstream could not be reached or gave no usable answer.
-fn bad_gateway(res: &mut Response, why: &str) {
-    tracing::warn!(error = why, "gateway upstream unreachable");
-    respond::json(
-        res,
-        StatusCode::BAD_GATEWAY,
-        &serde_json::json!({
-            "error": "bad_gateway",
-            "error_description": "the upstream server could not be reached",
-        }),
-    );
+fn too_large() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidRequest,
+        413,
+        format!("the request body is larger than {MAX_REQUEST_BODY} bytes"),
+    )
 }
 
 fn add_scope_to_challenge(res: &mut Response, scope: &str) {

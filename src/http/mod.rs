@@ -13,6 +13,8 @@ mod cookies;
 mod device;
 mod discovery;
 mod gateway;
+mod gateway_relay;
+mod gateway_tunnel;
 mod interaction;
 mod logout;
 mod middleware;

@@ -266,7 +266,8 @@ impl Conn<'_> {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(None);
-        let conn = builder.serve_connection(io, svc);
+        // With upgrades: a gateway WebSocket route takes the connection over (RFC 6455).
+        let conn = builder.serve_connection_with_upgrades(io, svc);
         tokio::pin!(conn);
         let limits = Limits {
             idle: Duration::from_secs(self.limits.idle_timeout_secs),

@@ -43,7 +43,7 @@ impl Origin {
         Origin { base, seen }
     }
 
-    fn last(&self) -> Option<(String, String)> {
+    pub(crate) fn last(&self) -> Option<(String, String)> {
         self.seen.lock().last().cloned()
     }
 
@@ -53,7 +53,7 @@ impl Origin {
 }
 
 /// The request head (lower-cased) and its body, by Content-Length.
-async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String) {
+pub(crate) async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let split = loop {
@@ -87,7 +87,7 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String) {
 }
 
 /// The value of header `name` in a recorded request head.
-fn header_of(head: &str, name: &str) -> Option<String> {
+pub(crate) fn header_of(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()
@@ -104,6 +104,7 @@ pub(crate) fn route(method: &str, path: &str, scopes: &[&str], upstream: &str) -
         upstream: upstream.into(),
         cost: None,
         cost_from: None,
+        websocket: false,
     }
 }
 
@@ -121,7 +122,7 @@ async fn start(upstream: &str) -> TestServer {
     .await
 }
 
-async fn client_token(s: &TestServer, c: &TestClient, scope: &str) -> String {
+pub(crate) async fn client_token(s: &TestServer, c: &TestClient, scope: &str) -> String {
     let (status, body) = s
         .token(c, &[("grant_type", "client_credentials"), ("scope", scope)])
         .await;
@@ -432,8 +433,29 @@ async fn a_dot_segment_cannot_leave_the_route() {
 
 /// The status line of a GET for `target`, written byte for byte over TLS.
 async fn raw_get_status(s: &TestServer, target: &str, token: &str) -> String {
+    let mut tls = tls_stream(s).await;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    status_line(&mut tls).await
+}
+
+/// The first line of what the server sends back, read to the end.
+pub(crate) async fn status_line(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> String {
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// A TLS connection to the test server (HTTP/1.1: no ALPN), trusting its CA.
+pub(crate) async fn tls_stream(
+    s: &TestServer,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls::pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&s.ca_pem) {
         roots.add(cert.unwrap()).unwrap();
@@ -449,16 +471,8 @@ async fn raw_get_status(s: &TestServer, target: &str, token: &str) -> String {
         .await
         .unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
         .connect(name, tcp)
         .await
-        .unwrap();
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    tls.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tls.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.lines().next().unwrap_or_default().to_string()
+        .unwrap()
 }

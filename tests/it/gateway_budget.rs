@@ -175,6 +175,11 @@ async fn amounts_are_read_from_the_body_and_spent_until_the_budget_is_used_up() 
     let at = access(&tokens);
 
     assert_eq!(pay(&s, &at, r#"{"amount":600}"#).await.0, 201);
+    assert_eq!(
+        origin.last().map(|(_, body)| body).as_deref(),
+        Some(r#"{"amount":600}"#),
+        "the body read for its amount is still forwarded whole"
+    );
     let (status, body) = pay(&s, &at, r#"{"amount":500}"#).await;
     assert_eq!(
         (status, body["error"].as_str()),

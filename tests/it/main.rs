@@ -37,6 +37,7 @@ mod fapi_response;
 mod fuzz;
 mod gateway;
 mod gateway_budget;
+mod gateway_stream;
 mod grant_ownership;
 mod implicit_hybrid;
 mod interop_node;

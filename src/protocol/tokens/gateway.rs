@@ -20,7 +20,8 @@ pub const IDENTITY_HEADER: &str = "consentry-identity";
 pub const IDENTITY_TYP: &str = "consentry-identity+jwt";
 /// How long the origin may accept an identity assertion (seconds).
 const IDENTITY_SECS: i64 = 60;
-/// How long an upstream may take to answer before the gateway gives up (502).
+/// How long an upstream may take to answer, or to send the next chunk of its body, before
+/// the gateway gives up (502, or the relayed body cut short).
 pub const UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The largest upstream body the gateway relays (bytes).
 pub const MAX_UPSTREAM_BODY: usize = 16 * 1024 * 1024;

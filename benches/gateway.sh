@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The gateway's overhead, as a number: the same GET to a local origin (benches/origin.rs, one
+# thread, a small JSON answer) measured three ways with the same wrk load, in one sitting:
+#   direct   wrk → origin
+#   check    wrk → Consentry's gateway, a route the token lacks the scope for: the whole token
+#            check (RFC 6750 / RFC 9068 JWT, its database row), then 403; nothing forwarded
+#   gateway  wrk → Consentry's gateway → origin (token check, signed identity, forwarding)
+# The overhead beyond the token check is gateway − check − direct (p50 and mean). Release build,
+# plain HTTP on loopback, a fresh database.
+#
+#   benches/gateway.sh                          # 10 s per case, 1 wrk thread, 8 connections
+#   DURATION=30s THREADS=2 CONNS=32 benches/gateway.sh
+#   BIN=/tmp/consentry-before benches/gateway.sh  # another server build, not rebuilt
+#   ORIGIN=path benches/gateway.sh              # an origin already built (benches/origin.rs)
+#   WRK="taskset -c 0 wrk" SERVE="taskset -c 1" benches/gateway.sh  # pinned (see the bench README)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)" >&2; exit 1; }
+PORT="${PORT:-18083}" ORIGIN_PORT="${ORIGIN_PORT:-18093}"
+DURATION="${DURATION:-10s}" THREADS="${THREADS:-1}" CONNS="${CONNS:-8}"
+WRK="${WRK:-wrk}" SERVE="${SERVE:-}"
+[ -n "${BIN:-}" ] || cargo build --release --quiet
+BIN="${BIN:-target/release/consentry}"
+[ -n "${ORIGIN:-}" ] ||
+  ORIGIN=$(cargo bench --no-run --bench origin 2>&1 | sed -n 's/.*(\(target\/[^)]*\/origin-[0-9a-f]*\)).*/\1/p' | tail -n 1)
+[ -x "$ORIGIN" ] || { echo "could not build benches/origin.rs" >&2; exit 1; }
+DATA=$(mktemp -d)
+SERVER="" ORIGIN_PID=""
+cleanup() {
+  for pid in $SERVER $ORIGIN_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+$SERVE "$ORIGIN" "$ORIGIN_PORT" &
+ORIGIN_PID=$!
+UPSTREAM="http://127.0.0.1:$ORIGIN_PORT"
+cat > "$DATA/gateway.toml" <<TOML
+[outbound]
+allow_private = true
+
+[[gateway.routes]]
+method = "GET"
+path = "/accounts"
+scopes = ["accounts:read"]
+upstream = "$UPSTREAM"
+
+[[gateway.routes]]
+method = "GET"
+path = "/denied"
+scopes = ["accounts:write"]
+upstream = "$UPSTREAM"
+TOML
+AUTH=bench:bench-secret-bench-secret-bench-secret
+"$BIN" clients add --data-dir "$DATA" --metadata '{
+  "client_id": "bench", "client_secret": "'"${AUTH#bench:}"'",
+  "grant_types": ["client_credentials"], "response_types": [],
+  "token_endpoint_auth_method": "client_secret_basic", "scope": "accounts:read"}' > /dev/null
+BASE="http://127.0.0.1:$PORT/oidc"
+CONSENTRY_DEMO=false CONSENTRY_LOG=warn CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS=3600 \
+  $SERVE "$BIN" serve --http --data-dir "$DATA" --config "$DATA/gateway.toml" \
+  --listen "127.0.0.1:$PORT" --issuer "$BASE" > "$DATA/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+AT=$(curl -sf -u "$AUTH" -d grant_type=client_credentials -d scope=accounts:read "$BASE/token" |
+  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+[ -n "$AT" ] || { echo "no access token; server log: $DATA/server.log" >&2; cat "$DATA/server.log" >&2; exit 1; }
+status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AT" "$1"; }
+for want in "200 $UPSTREAM/accounts" "403 $BASE/gateway/denied" "200 $BASE/gateway/accounts"; do
+  got=$(status "${want#* }")
+  [ "$got" = "${want%% *}" ] || { echo "${want#* } answered $got, not ${want%% *}" >&2; exit 1; }
+done
+
+# wrk's latency figures in µs.
+micros() { awk '{v = $1 + 0; if ($1 ~ /us$/) print v; else if ($1 ~ /ms$/) print v * 1000; else if ($1 ~ /s$/) print v * 1000000; else print v}'; }
+run() {
+  local name=$1 url=$2 out="$DATA/$1.txt"
+  $WRK -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Bearer $AT" "$url" > /dev/null # warm-up
+  $WRK -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Authorization: Bearer $AT" "$url" > "$out"
+  local rps p50 p99 mean
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
+  mean=$(awk '$1 == "Latency" {print $2; exit}' "$out" | micros)
+  p50=$(awk '$1 == "50%" {print $2}' "$out" | micros)
+  p99=$(awk '$1 == "99%" {print $2}' "$out" | micros)
+  printf '| %-8s | %10s | %8.0f | %8.0f | %8.0f |\n' "$name" "$rps" "$mean" "$p50" "$p99"
+  echo "$mean $p50" > "$DATA/$name.lat"
+}
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin)"
+echo "| case     |      req/s |  mean µs |   p50 µs |   p99 µs |"
+echo "|----------|-----------:|---------:|---------:|---------:|"
+run direct "$UPSTREAM/accounts"
+run check "$BASE/gateway/denied"
+run gateway "$BASE/gateway/accounts"
+read -r dm dp < "$DATA/direct.lat"
+read -r cm cp < "$DATA/check.lat"
+read -r gm gp < "$DATA/gateway.lat"
+awk -v dm="$dm" -v dp="$dp" -v cm="$cm" -v cp="$cp" -v gm="$gm" -v gp="$gp" 'BEGIN {
+  printf "gateway overhead beyond the token check (gateway - check - direct): mean %.0f µs, p50 %.0f µs\n", gm - cm - dm, gp - cp - dp }'

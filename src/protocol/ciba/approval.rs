@@ -26,7 +26,8 @@ pub const HOOK: &str = "decoupled_request";
 
 /// Tells the institutions the user banks with (those of their connections whose script
 /// defines `decoupled_request`) of a new request, so the bank's app can ask the customer. The
-/// script answers `#{ approve: true }`, `#{ deny: true }`, or anything else to leave the
+/// script answers `#{ approve: true }`, `#{ deny: true }`, `#{ pending: true, reference }` when
+/// its backend will answer later (`super::bank_callback`), or anything else to leave the
 /// request to the approval page. A script that fails changes nothing.
 pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
     let uid = request.user_id.clone();
@@ -55,36 +56,49 @@ pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
             "binding_message": request.binding_message,
             "expires_at": request.expires_at,
         });
-        let services = crate::plugins::call::Services {
-            http: cx.upstream_http.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            keys: cx.keys(),
-        };
         let answer = cx
             .plugins
-            .call_value(plugin.clone(), HOOK, vec![arg], services)
+            .call_value(
+                plugin.clone(),
+                HOOK,
+                vec![arg],
+                super::bank_callback::services(cx),
+            )
             .await;
         let approve = match &answer {
             Ok((v, _)) if v["approve"] == true => true,
             Ok((v, _)) if v["deny"] == true => false,
+            Ok((v, _)) if v["pending"] == true => {
+                return super::bank_callback::await_answer(
+                    cx,
+                    &c.institution_id,
+                    request,
+                    &v["reference"],
+                )
+                .await;
+            }
             Ok(_) => continue,
             Err(f) => {
                 tracing::warn!(institution = %c.institution_id, kind = f.kind, error = %f.message, "decoupled_request failed");
                 continue;
             }
         };
-        // The institution authenticated its customer itself: no login here, so no amr and
-        // the bank's acr.
-        let auth = Authentication {
-            user_id: request.user_id.clone(),
-            auth_time: cx.now,
-            amr: String::new(),
-            sid: uuid::Uuid::new_v4().to_string(),
-        };
+        let auth = bank_authentication(cx, request);
         if let Err(e) = decide(cx, &auth, &request.id, approve).await {
             tracing::info!(institution = %c.institution_id, error = %e, "the institution's answer came too late");
         }
         return;
+    }
+}
+
+/// The institution authenticated its customer itself: no login here, so no amr (and the
+/// bank's acr).
+pub(super) fn bank_authentication(cx: &Ctx<'_>, request: &CibaRequest) -> Authentication {
+    Authentication {
+        user_id: request.user_id.clone(),
+        auth_time: cx.now,
+        amr: String::new(),
+        sid: uuid::Uuid::new_v4().to_string(),
     }
 }
 

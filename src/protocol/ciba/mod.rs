@@ -5,6 +5,7 @@
 //! (`tokens::grants::ciba`), told first by a ping in ping mode.
 
 pub mod approval;
+pub mod bank_callback;
 pub mod request;
 
 use crate::error::{ErrorCode, OAuthError};

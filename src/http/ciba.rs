@@ -3,7 +3,7 @@
 
 use super::{cookies, page_form, params, provider, respond};
 use crate::protocol::authorize::decision::Authentication;
-use crate::protocol::ciba::{approval, bank_callback, request};
+use crate::protocol::ciba::{approval, bank, request};
 use crate::protocol::interaction;
 use crate::protocol::page_csrf;
 use crate::views;
@@ -130,7 +130,7 @@ pub async fn bank_answer(req: &mut Request, depot: &mut Depot, res: &mut Respons
         "headers": headers,
         "body": body,
     });
-    match bank_callback::answer(&cx, &institution, call).await {
+    match bank::answer(&cx, &institution, call).await {
         Ok(a) => respond::json(
             res,
             StatusCode::OK,

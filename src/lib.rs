@@ -53,8 +53,9 @@ pub struct App {
 
 /// Opens the database (migrating it), loads or generates keys and TLS material, and creates
 /// the demo client and user when enabled.
-pub async fn build_app(config: Config) -> anyhow::Result<App> {
+pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     config.validate()?;
+    config.outbound.load_ca_file().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let location = match &config.database_url {
@@ -120,7 +121,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?,
         mtls_roots,
-        jwks_cache: protocol::jwks_fetch::JwksCache::for_clients(config.outbound),
+        jwks_cache: protocol::jwks_fetch::JwksCache::for_clients(config.outbound.clone()),
         request_uri_http: config
             .outbound
             .http_client(protocol::fapi::request_uri::FETCH_TIMEOUT),

@@ -8,13 +8,17 @@
 //! before each request), and on every address a host name resolves to, inside the HTTP
 //! client's resolver, so the address actually connected to is the one that was checked (a
 //! name that resolves to 127.0.0.1, or starts to later, is refused too).
+//!
+//! Servers are authenticated by the web PKI, plus the CAs of `ca_file` when the operator gives
+//! one (clients whose receivers use a private CA).
 
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundPolicy {
     /// Development only: allow plain http and loopback / private / link-local targets.
@@ -23,6 +27,11 @@ pub struct OutboundPolicy {
     /// verify (a new `kid`): a client's key rotation is seen on first use, while JWTs with
     /// made-up `kid`s make us contact that server at most once per interval.
     pub jwks_refetch_interval_secs: u64,
+    /// A PEM bundle of CAs trusted besides the web PKI for these requests (`load_ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file` (DER), read once at startup and shared by every client.
+    #[serde(skip)]
+    pub extra_roots: Arc<Vec<Vec<u8>>>,
 }
 
 impl Default for OutboundPolicy {
@@ -30,11 +39,23 @@ impl Default for OutboundPolicy {
         OutboundPolicy {
             allow_private: false,
             jwks_refetch_interval_secs: 10,
+            ca_file: None,
+            extra_roots: Default::default(),
         }
     }
 }
 
 impl OutboundPolicy {
+    /// Reads `ca_file`'s certificates, once at startup: a file that is missing, unreadable or
+    /// holds no certificate is an error naming the setting.
+    pub fn load_ca_file(&mut self) -> Result<(), String> {
+        let Some(path) = self.ca_file.as_deref() else {
+            return Ok(());
+        };
+        self.extra_roots = Arc::new(read_pem_certificates(path)?);
+        Ok(())
+    }
+
     /// Why `uri` may not be fetched, checked on its text alone (scheme, IP-literal host).
     pub fn check_uri(&self, uri: &str) -> Result<url::Url, String> {
         let url = url::Url::parse(uri).map_err(|_| "not an absolute URL".to_string())?;
@@ -84,11 +105,36 @@ impl OutboundPolicy {
     }
 
     fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver { policy: *self }))
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow_private: self.allow_private,
+            }));
+        for der in self.extra_roots.iter() {
+            let cert = reqwest::Certificate::from_der(der).expect("checked by load_ca_file");
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
     }
+}
+
+/// The certificates (DER) of the PEM bundle at `path`; an error names `outbound.ca_file`.
+fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |e: String| format!("outbound.ca_file {}: {e}", path.display());
+    let mut certs = Vec::new();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?
+    {
+        let der = cert.map_err(|e| bad(e.to_string()))?.to_vec();
+        reqwest::Certificate::from_der(&der).map_err(|e| bad(e.to_string()))?;
+        certs.push(der);
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no certificate".into()));
+    }
+    Ok(certs)
 }
 
 /// The body of `res`, read chunk by chunk and refused as soon as it passes `max` bytes, so a
@@ -106,12 +152,15 @@ pub async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Vec<u
 
 /// Resolves host names and keeps only the addresses the policy allows.
 struct PolicyResolver {
-    policy: OutboundPolicy,
+    allow_private: bool,
 }
 
 impl reqwest::dns::Resolve for PolicyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.policy;
+        let policy = OutboundPolicy {
+            allow_private: self.allow_private,
+            ..Default::default()
+        };
         let host = name.as_str().to_string();
         Box::pin(async move {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -246,5 +295,20 @@ mod tests {
         };
         assert!(dev.check_uri("http://127.0.0.1:9/jwks").is_ok());
         assert!(dev.check_uri("ftp://127.0.0.1/jwks").is_err());
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_or_holds_no_certificate_is_an_error_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [dir.path().join("missing.pem"), empty] {
+            let mut policy = OutboundPolicy {
+                ca_file: Some(path.clone()),
+                ..Default::default()
+            };
+            let e = policy.load_ca_file().unwrap_err();
+            assert!(e.starts_with("outbound.ca_file"), "{}: {e}", path.display());
+        }
     }
 }

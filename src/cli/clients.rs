@@ -103,14 +103,18 @@ impl AdminStore {
     fn open(dir: &SealedDataDir) -> anyhow::Result<AdminStore> {
         Ok(AdminStore {
             // The outbound policy comes from the environment (`CONSENTRY_OUTBOUND__*`).
-            outbound: Config::load(None)?.outbound,
+            outbound: {
+                let mut outbound = Config::load(None)?.outbound;
+                outbound.load_ca_file().map_err(anyhow::Error::msg)?;
+                outbound
+            },
             sealer: dir.sealer()?,
             store: open_store(&dir.dir)?,
         })
     }
 
     fn service(&self) -> ClientService<'_> {
-        ClientService::offline(&self.store, &self.sealer, now(), self.outbound)
+        ClientService::offline(&self.store, &self.sealer, now(), self.outbound.clone())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{cookies, page_form, params, provider, respond};
 use crate::protocol::authorize::decision::Authentication;
-use crate::protocol::ciba::{approval, request};
+use crate::protocol::ciba::{approval, bank, request};
 use crate::protocol::interaction;
 use crate::protocol::page_csrf;
 use crate::views;
@@ -98,5 +98,44 @@ pub async fn decide(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     match approval::decide(&cx, &auth, &id, approve).await {
         Ok(()) => respond::html(res, StatusCode::OK, views::ciba::answered(approve)),
         Err(e) => respond::error_page(res, &e),
+    }
+}
+
+/// The most a bank's callback may send.
+const MAX_CALLBACK_BYTES: usize = 64 * 1024;
+
+/// `POST /institutions/{institution_id}/decoupled`: a bank's backend delivers its customer's
+/// answer to a request its `decoupled_request` hook left pending. The institution's
+/// `decoupled_callback` hook authenticates the call from its headers and raw body.
+#[handler]
+pub async fn bank_answer(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let cx = p.ctx();
+    let institution = req.param::<String>("institution_id").unwrap_or_default();
+    let body = match params::payload(req, MAX_CALLBACK_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return respond::oauth_error(res, &e, ""),
+    };
+    let Ok(body) = String::from_utf8(body.to_vec()) else {
+        let e = crate::error::OAuthError::invalid_request("the callback's body must be UTF-8");
+        return respond::oauth_error(res, &e, "");
+    };
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.into())))
+        .collect();
+    let call = serde_json::json!({
+        "method": req.method().as_str(),
+        "headers": headers,
+        "body": body,
+    });
+    match bank::answer(&cx, &institution, call).await {
+        Ok(a) => respond::json(
+            res,
+            StatusCode::OK,
+            &serde_json::json!({ "status": if a.approved { "approved" } else { "denied" } }),
+        ),
+        Err(e) => respond::oauth_error(res, &e, ""),
     }
 }

@@ -135,6 +135,8 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
+        // A bank's backend answering a CIBA request later (its `decoupled_callback` hook).
+        .push(Router::with_path("institutions/{institution_id}/decoupled").post(ciba::bank_answer))
         // RFC 8628 §3.3: the device verification page.
         .push(
             Router::with_path("device")

@@ -36,6 +36,8 @@ pub const HOOKS: &[(&str, &[&str], bool)] = &[
     ("callback", &["ctx", "result"], false),
     // CIBA: a request to authenticate one of the institution's customers.
     ("decoupled_request", &["request"], false),
+    // CIBA: the institution's backend answering such a request later.
+    ("decoupled_callback", &["message"], false),
 ];
 
 pub struct Plugin {

@@ -44,8 +44,8 @@ impl JwksCache {
     pub fn for_clients(policy: OutboundPolicy) -> JwksCache {
         JwksCache {
             http: policy.http_client(FETCH_TIMEOUT),
-            policy: Some(policy),
             refetch_interval: i64::try_from(policy.jwks_refetch_interval_secs).unwrap_or(i64::MAX),
+            policy: Some(policy),
             entries: Mutex::new(HashMap::new()),
         }
     }

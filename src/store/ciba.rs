@@ -173,6 +173,40 @@ impl Ciba<'_> {
         )
     }
 
+    /// Records that `institution` will answer the pending, unexpired request `id` later, under
+    /// its own `reference`. False when the request is no longer pending, or already awaits a
+    /// bank; an error when the institution used `reference` before (it must be unique).
+    pub fn await_bank(
+        &self,
+        id: &str,
+        institution: &str,
+        reference: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(exec(
+            self.conn,
+            "UPDATE ciba_requests SET bank_institution = ?2, bank_reference = ?3
+             WHERE id = ?1 AND status = 'pending' AND expires_at > ?4 AND bank_reference IS NULL",
+            args![id, institution, reference, now],
+        )? == 1)
+    }
+
+    /// The request `institution` awaits an answer for under `reference`, whatever its state.
+    pub fn by_bank_reference(
+        &self,
+        institution: &str,
+        reference: &str,
+    ) -> StoreResult<Option<CibaRequest>> {
+        self.conn.query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM ciba_requests
+                 WHERE bank_institution = ?1 AND bank_reference = ?2"
+            ),
+            args![institution, reference],
+            from_row,
+        )
+    }
+
     /// Marks an approved request redeemed, if it is unexpired, unused and its grant unrevoked
     /// (else changes nothing). A second use reports `Replayed`.
     pub(super) fn consume(&self, auth_req_hash: &str, now: i64) -> StoreResult<Consumed> {

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_device_authorizations.sql"),
     include_str!("migrations/0016_logout.sql"),
     include_str!("migrations/0017_ciba.sql"),
+    include_str!("migrations/0018_ciba_bank_reference.sql"),
     include_str!("migrations/0019_grant_budgets.sql"),
     include_str!("migrations/0021_token_handouts.sql"),
 ];
@@ -44,6 +45,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_device_authorizations.sql"),
     include_str!("migrations/postgres/0004_logout.sql"),
     include_str!("migrations/postgres/0005_ciba.sql"),
+    include_str!("migrations/postgres/0006_ciba_bank_reference.sql"),
     include_str!("migrations/postgres/0007_grant_budgets.sql"),
     include_str!("migrations/postgres/0009_token_handouts.sql"),
 ];

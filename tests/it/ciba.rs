@@ -663,7 +663,7 @@ async fn ciba_7_1_1_fapi_clients_must_send_signed_requests_with_every_claim() {
 }
 
 /// A loopback receiver for ping notifications: records each request's Authorization header
-/// and body, answers 204.
+/// and body, answers 204. Plain http, or HTTPS with a certificate of its own CA.
 #[derive(Clone)]
 struct PingReceiver {
     url: String,
@@ -672,27 +672,55 @@ struct PingReceiver {
 
 impl PingReceiver {
     async fn start() -> PingReceiver {
+        Self::serve(None).await
+    }
+
+    /// An HTTPS receiver whose certificate a new CA in `ca_dir` issued (`ca_dir/ca.pem`).
+    async fn start_https(ca_dir: &std::path::Path) -> PingReceiver {
+        let pki = consentry::tls::ensure_dev_pki(ca_dir, &[]).unwrap();
+        let tls = consentry::tls::server_config((pki.chain, pki.key), (pki.rsa_chain, pki.rsa_key))
+            .unwrap();
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> PingReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let r = PingReceiver {
-            url: format!("http://{}/ciba-ping", listener.local_addr().unwrap()),
+            url: format!("{scheme}://{}/ciba-ping", listener.local_addr().unwrap()),
             seen: Default::default(),
         };
         let seen = r.seen.clone();
         tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let seen = seen.clone();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, tls) = (seen.clone(), tls.clone());
                 tokio::spawn(async move {
-                    if let Some(req) = read_request(&mut stream).await {
-                        let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-                        seen.lock().push((req.header("authorization"), body));
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                Self::answer(stream, &seen).await
+                            }
+                        }
+                        None => Self::answer(stream, &seen).await,
                     }
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .await;
                 });
             }
         });
         r
+    }
+
+    async fn answer(
+        mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        seen: &Mutex<Vec<(String, Value)>>,
+    ) {
+        if let Some(req) = read_request(&mut stream).await {
+            let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            seen.lock().push((req.header("authorization"), body));
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        let _ = stream.shutdown().await;
     }
 
     async fn wait_for(&self, n: usize) -> Vec<(String, Value)> {
@@ -996,5 +1024,346 @@ async fn fapi_ciba_poll_flow_over_mutual_tls_issues_certificate_bound_tokens() {
     assert_eq!(
         jwt_header(tokens["id_token"].as_str().unwrap())["alg"],
         "PS256"
+    );
+}
+
+/// A ping client whose notification endpoint is `receiver`; asks for `frank`'s approval.
+async fn ping_over(s: &TestServer, receiver: &PingReceiver, message: &str) -> String {
+    let c = s
+        .client(json!({
+            "grant_types": [CIBA], "response_types": [], "redirect_uris": [],
+            "backchannel_token_delivery_mode": "ping",
+            "backchannel_client_notification_endpoint": receiver.url,
+        }))
+        .await;
+    let (status, ack) = backchannel(
+        s,
+        &c,
+        &[
+            ("scope", "openid"),
+            ("login_hint", "frank"),
+            ("binding_message", message),
+            ("client_notification_token", "tls-token"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{ack}");
+    Approver::sign_in(s, "frank")
+        .await
+        .answer(message, "approve")
+        .await;
+    ack["auth_req_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn ping_reaches_an_https_receiver_whose_ca_is_the_operators_outbound_ca_file() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let receiver = PingReceiver::start_https(ca_dir.path()).await;
+    let ca = ca_dir.path().join("ca.pem");
+    let s = TestServer::start_with(move |c| {
+        c.outbound.allow_private = true;
+        c.outbound.ca_file = Some(ca);
+        c.webhooks.poll_interval_ms = 50;
+    })
+    .await;
+    s.user("frank").await;
+    let id = ping_over(&s, &receiver, "TLS-1").await;
+    let pings = receiver.wait_for(1).await;
+    assert_eq!(
+        pings[0],
+        ("Bearer tls-token".to_string(), json!({"auth_req_id": id})),
+        "CIBA 10.2: the ping arrives over HTTPS, the receiver's CA trusted from outbound.ca_file"
+    );
+}
+
+#[tokio::test]
+async fn ping_to_an_https_receiver_of_an_unknown_ca_is_refused_without_outbound_ca_file() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let receiver = PingReceiver::start_https(ca_dir.path()).await;
+    let s = TestServer::start_with(|c| {
+        c.outbound.allow_private = true;
+        c.webhooks.poll_interval_ms = 50;
+    })
+    .await;
+    s.user("frank").await;
+    ping_over(&s, &receiver, "TLS-2").await;
+    let until = Instant::now() + Duration::from_secs(20);
+    while s
+        .sql_count(
+            "SELECT count(*) FROM webhook_events WHERE event_type = 'ciba_ping' AND last_error IS NOT NULL",
+        )
+        .await
+        == 0
+    {
+        assert!(Instant::now() < until, "the ping was never attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        receiver.seen.lock().is_empty(),
+        "RFC 8446 / web PKI: a receiver whose certificate chains to no trusted CA gets nothing"
+    );
+}
+
+/// An institution whose app asks its customer and whose backend answers later: its
+/// `decoupled_request` leaves each request pending under its own reference, and its
+/// `decoupled_callback` accepts a call signed with its callback secret (HMAC-SHA256 of the
+/// body, hex, in `x-bank-signature`).
+fn late_bank(id: &str) -> String {
+    format!(
+        r#"fn institution() {{
+    #{{ id: "{id}", name: "Late Bank", type: "test", bankRef: "{id}" }}
+}}
+
+fn connect(ctx) {{
+    #{{ fail: "not used here" }}
+}}
+
+fn decoupled_request(request) {{
+    #{{ pending: true, reference: "push-" + request.binding_message }}
+}}
+
+fn decoupled_callback(message) {{
+    let signature = message.headers["x-bank-signature"];
+    let expected = hmac_sha256_hex(setting("callback_secret"), message.body);
+    if type_of(signature) != "string" || !constant_time_eq(signature, expected) {{
+        throw "the callback's signature does not verify";
+    }}
+    let answer = json_parse(message.body);
+    #{{ reference: answer.reference, approved: answer.approved }}
+}}
+"#
+    )
+}
+
+const LATE_SECRET: &str = "late-bank-callback-secret";
+
+/// A server with two late-answering institutions (`late-bank`, `other-bank`, each with its own
+/// callback secret).
+async fn late_bank_server(
+    tweak: impl FnOnce(&mut consentry::config::Config),
+) -> (TestServer, tempfile::TempDir) {
+    let plugins = tempfile::tempdir().unwrap();
+    for id in ["late-bank", "other-bank"] {
+        std::fs::write(plugins.path().join(format!("{id}.rhai")), late_bank(id)).unwrap();
+    }
+    let dir = plugins.path().to_path_buf();
+    let s = TestServer::start_with(move |c| {
+        c.plugins.dir = dir;
+        for (id, secret) in [("late-bank", LATE_SECRET), ("other-bank", "other-secret")] {
+            c.plugins.settings.insert(
+                id.into(),
+                [("callback_secret".to_string(), secret.to_string())].into(),
+            );
+        }
+        tweak(c);
+    })
+    .await;
+    (s, plugins)
+}
+
+/// Connects `user` to `late-bank` through `client`.
+async fn bank_customer(s: &TestServer, user_id: &str, client: &TestClient) {
+    let now = s.provider.now();
+    let connection = consentry::store::connections::BankConnection {
+        id: format!("late:{}", uuid::Uuid::new_v4()),
+        user_id: user_id.to_string(),
+        client_id: client.id.clone(),
+        institution_id: "late-bank".into(),
+        status: "active".into(),
+        data_sealed: None,
+        consent_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    s.provider
+        .store
+        .write(move |tx| tx.connections().insert(&connection))
+        .await
+        .unwrap();
+}
+
+/// Posts the bank backend's answer for `reference` to `institution`'s callback route, signed
+/// with `secret`.
+async fn bank_answers(
+    s: &TestServer,
+    institution: &str,
+    secret: &str,
+    reference: &str,
+    approved: bool,
+) -> (u16, Value) {
+    let body = json!({ "reference": reference, "approved": approved }).to_string();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let signature: String = ring::hmac::sign(&key, body.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let res = s
+        .browser()
+        .post(format!("{}/institutions/{institution}/decoupled", s.base))
+        .header("content-type", "application/json")
+        .header("x-bank-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn ask_late(
+    s: &TestServer,
+    c: &TestClient,
+    user: &str,
+    message: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut form = vec![
+        ("scope", "openid"),
+        ("login_hint", user),
+        ("binding_message", message),
+    ];
+    form.extend_from_slice(extra);
+    let (status, ack) = backchannel(s, c, &form).await;
+    assert_eq!(status, 200, "{ack}");
+    ack["auth_req_id"].as_str().unwrap().to_string()
+}
+
+async fn pending_count(s: &TestServer) -> i64 {
+    s.sql_count("SELECT count(*) FROM ciba_requests WHERE status = 'pending'")
+        .await
+}
+
+#[tokio::test]
+async fn a_bank_approves_later_from_its_backend_and_the_ping_client_is_told() {
+    let (s, _plugins) = late_bank_server(|c| {
+        c.outbound.allow_private = true;
+        c.webhooks.poll_interval_ms = 50;
+    })
+    .await;
+    let kim_id = s.user("kim").await;
+    let receiver = PingReceiver::start().await;
+    let c = s
+        .client(json!({
+            "grant_types": [CIBA], "response_types": [], "redirect_uris": [],
+            "backchannel_token_delivery_mode": "ping",
+            "backchannel_client_notification_endpoint": receiver.url,
+        }))
+        .await;
+    bank_customer(&s, &kim_id, &c).await;
+    let id = ask_late(
+        &s,
+        &c,
+        "kim",
+        "LATE-1",
+        &[("client_notification_token", "late-token")],
+    )
+    .await;
+    let (_, body) = poll(&s, &c, &id).await;
+    assert_eq!(
+        body["error"], "authorization_pending",
+        "the bank has not answered yet: {body}"
+    );
+    assert!(receiver.seen.lock().is_empty());
+
+    let (status, body) = bank_answers(&s, "late-bank", LATE_SECRET, "push-LATE-1", true).await;
+    assert_eq!((status, &body), (200, &json!({"status": "approved"})));
+    let pings = receiver.wait_for(1).await;
+    assert_eq!(
+        pings[0],
+        ("Bearer late-token".to_string(), json!({"auth_req_id": id})),
+        "CIBA 10.2: the bank's late answer pings the client"
+    );
+    let (status, tokens) = poll(&s, &c, &id).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        kim_id
+    );
+
+    let (status, body) = bank_answers(&s, "late-bank", LATE_SECRET, "push-LATE-1", false).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("invalid_request")),
+        "a replayed callback after the decision is refused: {body}"
+    );
+    assert_eq!(
+        s.sql_count("SELECT count(*) FROM ciba_requests WHERE status = 'approved'")
+            .await,
+        1,
+        "the replay changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_banks_late_denial_is_access_denied_and_bad_or_foreign_callbacks_change_nothing() {
+    let (s, _plugins) = late_bank_server(|_| {}).await;
+    let lee = s.user("lee").await;
+    let c = poll_client(&s).await;
+    bank_customer(&s, &lee, &c).await;
+    let id = ask_late(&s, &c, "lee", "LATE-2", &[]).await;
+
+    let (status, body) = bank_answers(&s, "late-bank", "forged-secret", "push-LATE-2", true).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("access_denied")),
+        "a callback whose signature the bank's script does not verify is refused: {body}"
+    );
+    assert_eq!(
+        pending_count(&s).await,
+        1,
+        "the refused callback changed nothing"
+    );
+
+    let (status, body) = bank_answers(&s, "other-bank", "other-secret", "push-LATE-2", true).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "another institution cannot answer a request it was not asked: {body}"
+    );
+    assert_eq!(
+        pending_count(&s).await,
+        1,
+        "the foreign callback changed nothing"
+    );
+
+    let (status, body) = bank_answers(&s, "no-such-bank", LATE_SECRET, "push-LATE-2", true).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = bank_answers(&s, "late-bank", LATE_SECRET, "push-UNKNOWN", true).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "unknown reference: {body}"
+    );
+
+    let (status, body) = bank_answers(&s, "late-bank", LATE_SECRET, "push-LATE-2", false).await;
+    assert_eq!((status, &body), (200, &json!({"status": "denied"})));
+    let (_, body) = poll(&s, &c, &id).await;
+    assert_eq!(
+        body["error"], "access_denied",
+        "CIBA 11: the bank's denial: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_banks_answer_after_the_request_expired_is_refused() {
+    let (s, _plugins) = late_bank_server(|_| {}).await;
+    let max = s.user("max").await;
+    let c = poll_client(&s).await;
+    bank_customer(&s, &max, &c).await;
+    ask_late(&s, &c, "max", "LATE-3", &[]).await;
+    s.sql_exec("UPDATE ciba_requests SET expires_at = 1", &[])
+        .await;
+    let (status, body) = bank_answers(&s, "late-bank", LATE_SECRET, "push-LATE-3", true).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("expired_token")),
+        "CIBA 7.3 expires_in: an answer after expiry is refused: {body}"
+    );
+    assert_eq!(pending_count(&s).await, 1, "nothing changed");
+    assert_eq!(
+        s.sql_count("SELECT count(*) FROM grants").await,
+        0,
+        "no grant was written"
     );
 }

@@ -50,7 +50,9 @@ impl Request {
 }
 
 /// Reads one request from `stream`: headers, then as much body as Content-Length says.
-pub(crate) async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
+pub(crate) async fn read_request(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head, body_start) = loop {

@@ -10,7 +10,7 @@ use crate::protocol::{client_cache, oidc::scopes, Ctx};
 use crate::store::ciba::CibaRequest;
 use crate::store::grants::Grant;
 use crate::store::outbox::CIBA_PING;
-use crate::types::{Client, ScopeSet};
+use crate::types::ScopeSet;
 
 /// A pending request as the approval page shows it.
 pub struct Pending {
@@ -19,73 +19,6 @@ pub struct Pending {
     pub scopes: Vec<(String, &'static str)>,
     pub binding_message: Option<String>,
     pub expires_at: i64,
-}
-
-/// The hook an institution's script may define to hear of a request for one of its customers.
-pub const HOOK: &str = "decoupled_request";
-
-/// Tells the institutions the user banks with (those of their connections whose script
-/// defines `decoupled_request`) of a new request, so the bank's app can ask the customer. The
-/// script answers `#{ approve: true }`, `#{ deny: true }`, or anything else to leave the
-/// request to the approval page. A script that fails changes nothing.
-pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
-    let uid = request.user_id.clone();
-    let connections = match cx
-        .store
-        .read(move |tx| tx.connections().for_user(&uid))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!(error = %e, "the user's institutions are unreadable"),
-    };
-    let mut told = std::collections::HashSet::new();
-    for c in connections {
-        let Some(plugin) = cx.plugins.get(&c.institution_id) else {
-            continue;
-        };
-        if !plugin.has_hook(HOOK) || !told.insert(c.institution_id.clone()) {
-            continue;
-        }
-        let arg = serde_json::json!({
-            "id": request.id,
-            "user": request.user_id,
-            "connection": c.id,
-            "client": client.metadata.client_name.clone().unwrap_or_else(|| client.id.to_string()),
-            "scopes": ScopeSet::parse(&request.scopes).iter().collect::<Vec<_>>(),
-            "binding_message": request.binding_message,
-            "expires_at": request.expires_at,
-        });
-        let services = crate::plugins::call::Services {
-            http: cx.upstream_http.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            keys: cx.keys(),
-        };
-        let answer = cx
-            .plugins
-            .call_value(plugin.clone(), HOOK, vec![arg], services)
-            .await;
-        let approve = match &answer {
-            Ok((v, _)) if v["approve"] == true => true,
-            Ok((v, _)) if v["deny"] == true => false,
-            Ok(_) => continue,
-            Err(f) => {
-                tracing::warn!(institution = %c.institution_id, kind = f.kind, error = %f.message, "decoupled_request failed");
-                continue;
-            }
-        };
-        // The institution authenticated its customer itself: no login here, so no amr and
-        // the bank's acr.
-        let auth = Authentication {
-            user_id: request.user_id.clone(),
-            auth_time: cx.now,
-            amr: String::new(),
-            sid: uuid::Uuid::new_v4().to_string(),
-        };
-        if let Err(e) = decide(cx, &auth, &request.id, approve).await {
-            tracing::info!(institution = %c.institution_id, error = %e, "the institution's answer came too late");
-        }
-        return;
-    }
 }
 
 /// The user's undecided requests, with the app's name and what it asks for.

@@ -1,10 +1,12 @@
 //! CIBA: OpenID Client-Initiated Backchannel Authentication Core 1.0, poll and ping modes, with
 //! the FAPI-CIBA profile's rules. A client asks for a user's authentication at the backchannel
-//! endpoint (`request`), the user approves or denies it (`approval`: the approval page, or an
-//! institution's script), and the client redeems its `auth_req_id` at the token endpoint
-//! (`tokens::grants::ciba`), told first by a ping in ping mode.
+//! endpoint (`request`), the user approves or denies it (`approval`: the approval page), or
+//! their bank does (`bank`: an institution's script, at once or later from its backend), and
+//! the client redeems its `auth_req_id` at the token endpoint (`tokens::grants::ciba`), told
+//! first by a ping in ping mode.
 
 pub mod approval;
+pub mod bank;
 pub mod request;
 
 use crate::error::{ErrorCode, OAuthError};

@@ -133,7 +133,7 @@ pub async fn authenticate(
     };
     let stored = row.clone();
     cx.store.write(move |tx| tx.ciba().insert(&stored)).await?;
-    super::approval::announce(cx, client, &row).await;
+    super::bank::announce(cx, client, &row).await;
     Ok(Acknowledgement {
         auth_req_id,
         expires_in,

@@ -77,7 +77,7 @@ impl<'a> ClientService<'a> {
             store: &services.store,
             sealer: &services.sealer,
             now: cx.now,
-            outbound: cx.config.outbound,
+            outbound: cx.config.outbound.clone(),
             cache: Some(&services.client_cache),
         }
     }

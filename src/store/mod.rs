@@ -31,6 +31,7 @@ pub mod postgres;
 pub mod pushed;
 mod refusal;
 pub mod replay;
+pub mod saml_requests;
 pub mod sessions;
 pub mod signing_keys;
 pub(crate) mod sql;
@@ -166,6 +167,10 @@ impl<'a> Tx<'a> {
 
     pub fn replay(&self) -> replay::Replay<'a> {
         replay::Replay { conn: self.conn }
+    }
+
+    pub fn saml_requests(&self) -> saml_requests::SamlRequests<'a> {
+        saml_requests::SamlRequests { conn: self.conn }
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'a> {

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod context;
 pub mod device;
 pub mod fapi;
+pub mod federation;
 pub mod interaction;
 pub mod jwks_fetch;
 pub mod key_retention;

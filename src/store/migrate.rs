@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_device_authorizations.sql"),
     include_str!("migrations/0016_logout.sql"),
     include_str!("migrations/0017_ciba.sql"),
+    include_str!("migrations/0020_federation.sql"),
     include_str!("migrations/0022_saml_requests.sql"),
 ];
 
@@ -43,6 +44,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_device_authorizations.sql"),
     include_str!("migrations/postgres/0004_logout.sql"),
     include_str!("migrations/postgres/0005_ciba.sql"),
+    include_str!("migrations/postgres/0008_federation.sql"),
     include_str!("migrations/postgres/0010_saml_requests.sql"),
 ];
 

@@ -21,6 +21,7 @@ pub mod clients;
 pub mod connections;
 pub mod consents;
 pub mod device_authorizations;
+pub mod federation;
 pub mod grants;
 pub mod health;
 pub mod interactions;
@@ -143,6 +144,10 @@ impl<'a> Tx<'a> {
 
     pub fn device_authorizations(&self) -> device_authorizations::DeviceAuthorizations<'a> {
         device_authorizations::DeviceAuthorizations { conn: self.conn }
+    }
+
+    pub fn federation(&self) -> federation::Federation<'a> {
+        federation::Federation { conn: self.conn }
     }
 
     pub fn grants(&self) -> grants::Grants<'a> {

@@ -66,6 +66,20 @@ pub struct ProviderConfig {
     /// Extra CA certificates (PEM) to trust for this provider's TLS.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    // --- kind = "saml" ---
+    /// The IdP's SAML metadata (its entity id, SSO endpoint and signing certificates), as a
+    /// file or an https URL fetched under the outbound policy: one of the two.
+    #[serde(default)]
+    pub idp_metadata_file: Option<PathBuf>,
+    #[serde(default)]
+    pub idp_metadata_url: Option<String>,
+    /// Our SP entity id towards this IdP (default `{issuer}/saml/metadata`).
+    #[serde(default)]
+    pub sp_entity_id: Option<String>,
+    /// SAML attributes say nothing of verification: with `true` the IdP's e-mail attribute
+    /// counts as verified (so the `email` and `existing` link rules may use it).
+    #[serde(default)]
+    pub trust_email: bool,
 }
 
 impl FederationConfig {
@@ -90,8 +104,9 @@ impl FederationConfig {
             if p.name.trim().is_empty() {
                 return Err(format!("federation.providers {}: name must be set", p.id));
             }
-            if p.kind == ProviderKind::Oidc {
-                p.validate_oidc()?;
+            match p.kind {
+                ProviderKind::Oidc => p.validate_oidc()?,
+                ProviderKind::Saml => p.validate_saml()?,
             }
         }
         Ok(())
@@ -104,6 +119,36 @@ impl FederationConfig {
 }
 
 impl ProviderConfig {
+    fn validate_saml(&self) -> Result<(), String> {
+        let id = &self.id;
+        match (&self.idp_metadata_file, &self.idp_metadata_url) {
+            (Some(file), None) if !file.is_file() => {
+                return Err(format!(
+                    "federation.providers {id}: idp_metadata_file {} is not a file",
+                    file.display()
+                ))
+            }
+            (Some(_), None) => {}
+            (None, Some(url)) if !url.starts_with("https://") => {
+                return Err(format!(
+                    "federation.providers {id}: idp_metadata_url must be https"
+                ))
+            }
+            (None, Some(_)) => {}
+            _ => {
+                return Err(format!(
+                    "federation.providers {id}: a saml provider needs one of idp_metadata_file, idp_metadata_url"
+                ))
+            }
+        }
+        if let Some(entity_id) = &self.sp_entity_id {
+            url::Url::parse(entity_id).map_err(|e| {
+                format!("federation.providers {id}: sp_entity_id must be a URI: {e}")
+            })?;
+        }
+        Ok(())
+    }
+
     fn validate_oidc(&self) -> Result<(), String> {
         let id = &self.id;
         let issuer = self

@@ -22,6 +22,7 @@ mod params;
 mod partner;
 mod registration;
 mod respond;
+mod saml;
 mod token;
 mod userinfo;
 
@@ -80,6 +81,11 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .post(logout::end),
         )
         .push(Router::with_path("session/end/confirm").post(logout::confirm))
+        // SAML 2.0 service provider (federated login): metadata, ACS, the browser's return.
+        .push(Router::with_path("saml/metadata").get(saml::metadata))
+        .push(Router::with_path("saml/metadata/{provider}").get(saml::metadata))
+        .push(Router::with_path("saml/acs").post(saml::acs))
+        .push(Router::with_path("saml/continue").get(saml::continue_sign_in))
         .push(Router::with_path("reg").post(registration::register))
         .push(
             Router::with_path("reg/{client_id}")
@@ -110,7 +116,8 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .push(Router::with_path("login").post(interaction::login))
                 .push(Router::with_path("consent").post(interaction::consent))
                 .push(Router::with_path("choose").post(interaction::choose))
-                .push(Router::with_path("journey").post(interaction::journey_form)),
+                .push(Router::with_path("journey").post(interaction::journey_form))
+                .push(Router::with_path("federated/{provider}").post(saml::start)),
         )
         // The CIBA approval page (the demo's and sandbox's stand-in for a bank's app).
         .push(

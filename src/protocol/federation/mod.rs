@@ -3,6 +3,8 @@
 //! [`sign_in_federated`], which finds or makes the local user by the provider's link rule and
 //! opens the session, like a password sign-in does.
 
+pub mod saml;
+
 use crate::config::federation::{LinkRule, ProviderConfig};
 use crate::error::OAuthError;
 use crate::protocol::interaction::{LoggedIn, LoginFailure};

@@ -8,7 +8,7 @@ use crate::provider::Provider;
 use crate::views;
 use salvo::prelude::*;
 
-async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
+pub(super) async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
     let uid = req.param::<String>("uid").unwrap_or_default();
     match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {
         Ok(l) => Some(l),
@@ -117,7 +117,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 }
 
 /// Reads the posted form and checks its CSRF token.
-async fn form(
+pub(super) async fn form(
     req: &mut Request,
     res: &mut Response,
     live: &Live,

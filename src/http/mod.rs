@@ -12,6 +12,7 @@ mod ciba;
 mod cookies;
 mod device;
 mod discovery;
+mod federation;
 mod gateway;
 mod interaction;
 mod logout;
@@ -117,7 +118,7 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .push(Router::with_path("consent").post(interaction::consent))
                 .push(Router::with_path("choose").post(interaction::choose))
                 .push(Router::with_path("journey").post(interaction::journey_form))
-                .push(Router::with_path("federated/{provider}").post(saml::start)),
+                .push(Router::with_path("federated/{provider}").post(federation::begin)),
         )
         // The CIBA approval page (the demo's and sandbox's stand-in for a bank's app).
         .push(
@@ -140,6 +141,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("assets/consentry.css").get(ops::stylesheet))
         .push(Router::with_path(rfc8414).get(discovery::openid_configuration))
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
+        .push(Router::with_path("federated/callback").get(federation::callback))
         // RFC 8628 §3.3: the device verification page.
         .push(
             Router::with_path("device")

@@ -100,32 +100,3 @@ pub async fn continue_sign_in(req: &mut Request, depot: &mut Depot, res: &mut Re
         views::error("Sign-in refused", why)
     });
 }
-
-/// `POST /interaction/{uid}/federated/{provider}` for a SAML provider: the login page's button
-/// (CSRF-checked) sends the browser to the IdP with an AuthnRequest bound to the interaction.
-#[handler]
-pub async fn start(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let p = provider(depot);
-    let Some(live) = super::interaction::live(&p, req, res).await else {
-        return;
-    };
-    if super::interaction::form(req, res, &live).await.is_none() {
-        return;
-    }
-    let cx = p.ctx();
-    let id = req.param::<String>("provider").unwrap_or_default();
-    let Some(upstream) = cx
-        .config
-        .federation
-        .provider(&id)
-        .filter(|c| c.kind == crate::config::federation::ProviderKind::Saml)
-    else {
-        let e =
-            OAuthError::invalid_request(format!("no SAML identity provider {id:?} is configured"));
-        return respond::error_page(res, &e);
-    };
-    match saml::start(&cx, upstream, &live.interaction.id).await {
-        Ok(departure) => respond::deliver(res, departure),
-        Err(e) => respond::error_page(res, &e),
-    }
-}

@@ -25,5 +25,6 @@ pub mod partner_api;
 pub mod password_pool;
 pub mod pkce;
 pub mod tokens;
+pub mod upstream_oidc;
 
 pub use context::{Ctx, Services};

@@ -17,6 +17,8 @@ use crate::store::users::User;
 use crate::store::{StoreResult, Tx};
 use serde_json::Value;
 
+pub mod oidc;
+
 /// The `amr` of a session opened by an upstream provider's sign-in.
 pub const AMR: &str = "fed";
 

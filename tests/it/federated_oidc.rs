@@ -33,6 +33,10 @@ async fn fed(link: LinkRule) -> Fed {
             scope: None,
             token_endpoint_auth_method: Default::default(),
             ca_file: Some(ca),
+            idp_metadata_file: None,
+            idp_metadata_url: None,
+            sp_entity_id: None,
+            trust_email: false,
         })
     })
     .await;

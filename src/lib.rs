@@ -105,8 +105,10 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         .as_deref()
         .map(load_roots)
         .transpose()?;
-    let upstream_http =
-        protocol::bank::upstream::http_client(config.plugins.upstream_ca_file.as_deref())?;
+    let upstream_http = protocol::upstream_oidc::http_client(
+        config.plugins.upstream_ca_file.as_deref(),
+        "plugins.upstream_ca_file",
+    )?;
     // Supervised-task panics are counted by the store's task list, shared with the metrics.
     let metrics = metrics::Metrics::new(store.tasks().panics.clone());
     let dpop_nonce_key = protocol::fapi::dpop::nonce_key(&sealer);
@@ -134,6 +136,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         plugins: load_plugins(&config),
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
+        federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
         gateway_http: config
             .outbound
             .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT),

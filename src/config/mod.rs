@@ -1,6 +1,7 @@
 //! Configuration: zero-config defaults, an optional TOML file, then `CONSENTRY_*` environment
 //! variables, then command-line flags. Validated once at start.
 
+pub mod federation;
 pub mod gateway;
 pub mod webhooks;
 
@@ -62,6 +63,8 @@ pub struct Config {
     pub outbound: crate::outbound::OutboundPolicy,
     /// The scope-checked gateway's routes (`[[gateway.routes]]`): see `gateway`.
     pub gateway: gateway::GatewayConfig,
+    /// Upstream identity providers the login page offers.
+    pub federation: federation::FederationConfig,
 }
 
 /// Connection limits and timeouts, so idle or slow clients cannot hold the server's
@@ -198,6 +201,7 @@ impl Default for Config {
             server: ServerLimits::default(),
             outbound: Default::default(),
             gateway: Default::default(),
+            federation: Default::default(),
         }
     }
 }
@@ -303,6 +307,7 @@ impl Config {
         self.gateway
             .validate(&self.outbound)
             .map_err(ConfigError::Invalid)?;
+        self.federation.validate().map_err(ConfigError::Invalid)?;
         if l.refresh_retry_grace_secs < 0 {
             return Err(ConfigError::Invalid(
                 "lifetimes.refresh_retry_grace_secs must not be negative".into(),

@@ -8,7 +8,7 @@ use crate::provider::Provider;
 use crate::views;
 use salvo::prelude::*;
 
-async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
+pub(super) async fn live(p: &Provider, req: &Request, res: &mut Response) -> Option<Live> {
     let uid = req.param::<String>("uid").unwrap_or_default();
     match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {
         Ok(l) => Some(l),
@@ -27,6 +27,30 @@ fn display<'a>(live: &'a Live, name: &'a str) -> views::ClientDisplay<'a> {
         policy_uri: live.display_uri("policy_uri"),
         tos_uri: live.display_uri("tos_uri"),
     }
+}
+
+/// The interaction's login page: the password form and a button per upstream identity
+/// provider; `error` says why the last try failed.
+pub(super) fn login_page(p: &Provider, live: &Live, username: &str, error: Option<&str>) -> String {
+    let buttons: Vec<views::FederatedButton> = p
+        .config
+        .federation
+        .providers
+        .iter()
+        .map(|f| views::FederatedButton {
+            id: &f.id,
+            name: &f.name,
+        })
+        .collect();
+    let i = &live.interaction;
+    views::login(
+        &i.id,
+        &i.csrf_token,
+        &display(live, &live.client_name()),
+        username,
+        error,
+        &buttons,
+    )
 }
 
 fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step: Step) {
@@ -61,17 +85,7 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
         ),
         Step::Login => {
             let hint = live.request.login_hint.clone().unwrap_or_default();
-            respond::html(
-                res,
-                StatusCode::OK,
-                views::login(
-                    &i.id,
-                    &i.csrf_token,
-                    &display(live, &live.client_name()),
-                    &hint,
-                    None,
-                ),
-            )
+            respond::html(res, StatusCode::OK, login_page(p, live, &hint, None))
         }
         Step::Consent => respond::html(
             res,
@@ -108,7 +122,7 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 }
 
 /// Reads the posted form and checks its CSRF token.
-async fn form(
+pub(super) async fn form(
     req: &mut Request,
     res: &mut Response,
     live: &Live,
@@ -145,15 +159,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let address = params::client_ip(req);
     let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
     let i = &live.interaction;
-    let page = |msg: &str| {
-        views::login(
-            &i.id,
-            &i.csrf_token,
-            &display(&live, &live.client_name()),
-            &username,
-            Some(msg),
-        )
-    };
+    let page = |msg: &str| login_page(&p, &live, &username, Some(msg));
     let credentials = (username.as_str(), password.as_str());
     let outcome =
         interaction::login(&p.ctx(), &live, credentials, &address, device.as_deref()).await;
@@ -196,6 +202,7 @@ pub(super) fn answer_sign_in(
             StatusCode::TOO_MANY_REQUESTS,
             page("Too many failed attempts. Wait a few minutes and try again."),
         ),
+        Err(LoginFailure::Refused(why)) => respond::html(res, StatusCode::FORBIDDEN, page(&why)),
         Err(LoginFailure::Error(e)) => respond::error_page(res, &e),
     }
 }

@@ -12,6 +12,7 @@ mod ciba;
 mod cookies;
 mod device;
 mod discovery;
+mod federation;
 mod gateway;
 mod gateway_relay;
 mod gateway_tunnel;
@@ -24,6 +25,7 @@ mod params;
 mod partner;
 mod registration;
 mod respond;
+mod saml;
 mod token;
 mod userinfo;
 
@@ -82,6 +84,11 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .post(logout::end),
         )
         .push(Router::with_path("session/end/confirm").post(logout::confirm))
+        // SAML 2.0 service provider (federated login): metadata, ACS, the browser's return.
+        .push(Router::with_path("saml/metadata").get(saml::metadata))
+        .push(Router::with_path("saml/metadata/{provider}").get(saml::metadata))
+        .push(Router::with_path("saml/acs").post(saml::acs))
+        .push(Router::with_path("saml/continue").get(saml::continue_sign_in))
         .push(Router::with_path("reg").post(registration::register))
         .push(
             Router::with_path("reg/{client_id}")
@@ -112,7 +119,8 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .push(Router::with_path("login").post(interaction::login))
                 .push(Router::with_path("consent").post(interaction::consent))
                 .push(Router::with_path("choose").post(interaction::choose))
-                .push(Router::with_path("journey").post(interaction::journey_form)),
+                .push(Router::with_path("journey").post(interaction::journey_form))
+                .push(Router::with_path("federated/{provider}").post(federation::begin)),
         )
         // The CIBA approval page (the demo's and sandbox's stand-in for a bank's app).
         .push(
@@ -137,6 +145,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .push(Router::with_path("bank-callback").get(interaction::bank_callback))
         // A bank's backend answering a CIBA request later (its `decoupled_callback` hook).
         .push(Router::with_path("institutions/{institution_id}/decoupled").post(ciba::bank_answer))
+        .push(Router::with_path("federated/callback").get(federation::callback))
         // RFC 8628 §3.3: the device verification page.
         .push(
             Router::with_path("device")

@@ -45,6 +45,8 @@ pub struct Services {
     pub upstream_http: reqwest::Client,
     /// Institutions' ID-token signing keys.
     pub upstream_jwks: super::jwks_fetch::JwksCache,
+    /// The upstream OpenID providers of federated login: HTTP clients and caches.
+    pub federation: super::federation::oidc::Upstreams,
     /// Forwards gateway requests to their upstream origins, under the outbound policy.
     pub gateway_http: reqwest::Client,
 }

@@ -13,6 +13,7 @@ pub mod clients;
 pub mod context;
 pub mod device;
 pub mod fapi;
+pub mod federation;
 pub mod interaction;
 pub mod jwks_fetch;
 pub mod key_retention;
@@ -25,5 +26,6 @@ pub mod partner_api;
 pub mod password_pool;
 pub mod pkce;
 pub mod tokens;
+pub mod upstream_oidc;
 
 pub use context::{Ctx, Services};

@@ -24,7 +24,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_ciba.sql"),
     include_str!("migrations/0018_ciba_bank_reference.sql"),
     include_str!("migrations/0019_grant_budgets.sql"),
+    include_str!("migrations/0020_federation.sql"),
     include_str!("migrations/0021_token_handouts.sql"),
+    include_str!("migrations/0022_saml_requests.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -47,7 +49,9 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_ciba.sql"),
     include_str!("migrations/postgres/0006_ciba_bank_reference.sql"),
     include_str!("migrations/postgres/0007_grant_budgets.sql"),
+    include_str!("migrations/postgres/0008_federation.sql"),
     include_str!("migrations/postgres/0009_token_handouts.sql"),
+    include_str!("migrations/postgres/0010_saml_requests.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

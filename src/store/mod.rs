@@ -22,6 +22,7 @@ pub mod clients;
 pub mod connections;
 pub mod consents;
 pub mod device_authorizations;
+pub mod federation;
 pub mod grants;
 pub mod health;
 pub mod interactions;
@@ -32,6 +33,7 @@ pub mod postgres;
 pub mod pushed;
 mod refusal;
 pub mod replay;
+pub mod saml_requests;
 pub mod sessions;
 pub mod signing_keys;
 pub(crate) mod sql;
@@ -150,6 +152,10 @@ impl<'a> Tx<'a> {
         device_authorizations::DeviceAuthorizations { conn: self.conn }
     }
 
+    pub fn federation(&self) -> federation::Federation<'a> {
+        federation::Federation { conn: self.conn }
+    }
+
     pub fn grants(&self) -> grants::Grants<'a> {
         grants::Grants { conn: self.conn }
     }
@@ -172,6 +178,10 @@ impl<'a> Tx<'a> {
 
     pub fn replay(&self) -> replay::Replay<'a> {
         replay::Replay { conn: self.conn }
+    }
+
+    pub fn saml_requests(&self) -> saml_requests::SamlRequests<'a> {
+        saml_requests::SamlRequests { conn: self.conn }
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'a> {

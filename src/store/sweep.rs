@@ -23,6 +23,7 @@ const EXPIRING: &[(&str, &str)] = &[
     ("pushed_requests", "rowid"),
     ("device_authorizations", "rowid"),
     ("ciba_requests", "rowid"),
+    ("saml_requests", "rowid"),
     ("login_failures", "key_hash"),
     // A grant outlives its tokens only while one of them can still be used.
     ("grants", "rowid"),

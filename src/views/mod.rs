@@ -68,12 +68,19 @@ impl ClientDisplay<'_> {
     }
 }
 
+/// An upstream identity provider offered on the login page.
+pub struct FederatedButton<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
 pub fn login(
     uid: &str,
     csrf: &str,
     client: &ClientDisplay,
     username: &str,
     error: Option<&str>,
+    federated: &[FederatedButton],
 ) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
@@ -84,14 +91,37 @@ pub fn login(
             "{logo}<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
 <form method=\"post\" action=\"/interaction/{uid}/login\" autocomplete=\"on\">\
 {fields}<div class=\"actions\"><button type=\"submit\">Sign in</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>{links}",
+<button type=\"submit\" name=\"decision\" value=\"deny\" formaction=\"/interaction/{uid}/consent\" formnovalidate class=\"secondary\">Cancel</button></div></form>{federated}{links}",
             logo = client.logo(),
             links = client.links(),
             client = text(client.name),
             uid = attr(uid),
             fields = login_fields(csrf, username),
+            federated = federated_buttons(uid, csrf, federated),
         ),
     )
+}
+
+/// One small form per upstream identity provider: a POST carrying the CSRF token.
+fn federated_buttons(uid: &str, csrf: &str, providers: &[FederatedButton]) -> String {
+    if providers.is_empty() {
+        return String::new();
+    }
+    let forms: String = providers
+        .iter()
+        .map(|p| {
+            format!(
+                "<form method=\"post\" action=\"/interaction/{uid}/federated/{id}\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<button type=\"submit\" class=\"secondary\">Sign in with {name}</button></form>",
+                uid = attr(uid),
+                id = attr(p.id),
+                csrf = attr(csrf),
+                name = text(p.name),
+            )
+        })
+        .collect();
+    format!("<section class=\"federated\" aria-label=\"Other ways to sign in\"><p class=\"lead\">or</p>{forms}</section>")
 }
 
 /// A page holding only a sign-in form that posts to `action` (the dashboard's, the CIBA

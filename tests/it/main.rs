@@ -34,6 +34,8 @@ mod fapi_mtls;
 mod fapi_par;
 mod fapi_profiles;
 mod fapi_response;
+mod federated_oidc;
+mod federated_saml;
 mod fuzz;
 mod gateway;
 mod gateway_budget;

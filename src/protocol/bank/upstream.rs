@@ -1,35 +1,18 @@
 //! The client side of an institution's own OAuth 2 / OpenID Connect server: discovery, PKCE,
 //! state and nonce, PAR when wanted, client authentication, the code exchange with ID token
-//! checks, and refresh. Every URL must be on a host the institution's script declares.
+//! checks, and refresh (the generic parts in [`crate::protocol::upstream_oidc`]). Every URL
+//! must be on a host the institution's script declares.
 
-use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::jose::{peek_header, verify_client_jwt, Alg, ClientKeys};
-use crate::plugins::{OAuthStart, Plugin, UpstreamAuth};
+use crate::error::{OAuthError, OAuthResult};
+use crate::plugins::{OAuthStart, Plugin};
+use crate::protocol::upstream_oidc::{self, bad_gateway};
 use crate::protocol::Ctx;
 use crate::secrets;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BODY: usize = 256 * 1024;
-
-/// The HTTP client for institutions' servers: no redirects, short timeouts, the web PKI plus
-/// any operator-configured CAs.
-pub fn http_client(extra_ca: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = extra_ca {
-        let pem = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("plugins.upstream_ca_file {}: {e}", path.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    Ok(b.build()?)
-}
+pub use crate::protocol::upstream_oidc::UpstreamClient;
 
 /// An authorization in progress at the institution, kept with the interaction (the client
 /// secret sealed).
@@ -40,22 +23,6 @@ pub struct Pending {
     pub verifier: String,
     #[serde(flatten)]
     pub client: UpstreamClient,
-}
-
-/// How to reach and authenticate to the institution's token endpoint; kept (sealed) with
-/// the connection so its tokens can be refreshed later.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UpstreamClient {
-    /// Empty for a plain OAuth 2 server configured by its endpoints (no discovery, no ID token).
-    pub issuer: String,
-    pub token_endpoint: String,
-    #[serde(default)]
-    pub jwks_uri: Option<String>,
-    pub client_id: String,
-    #[serde(default)]
-    pub client_secret_sealed: Option<String>,
-    pub auth: UpstreamAuth,
-    pub redirect_uri: String,
 }
 
 /// Tokens the institution issued, stored sealed with the connection.
@@ -74,15 +41,6 @@ pub struct UpstreamTokens {
     pub scope: Option<String>,
 }
 
-fn bad_gateway(detail: impl Into<String>) -> OAuthError {
-    OAuthError::new(
-        ErrorCode::TemporarilyUnavailable,
-        503,
-        "the institution's server could not be used; try again later",
-    )
-    .with_detail(detail)
-}
-
 /// Refuses URLs off the institution's hosts, and anything but HTTPS. The hosts are those the
 /// script declares plus those the operator adds in its `hosts` setting (comma separated), so
 /// a template can be pointed at any server.
@@ -98,47 +56,6 @@ fn allowed(plugin: &Plugin, url: &str) -> OAuthResult<url::Url> {
         )));
     }
     Ok(u)
-}
-
-/// Reads a JSON body within the size limit.
-async fn json_body(res: reqwest::Response, what: &str) -> OAuthResult<(u16, Value)> {
-    let status = res.status().as_u16();
-    let body = crate::outbound::read_capped(res, MAX_BODY)
-        .await
-        .map_err(|e| bad_gateway(format!("{what}: {e}")))?;
-    let v = serde_json::from_slice(&body).map_err(|e| bad_gateway(format!("{what}: {e}")))?;
-    Ok((status, v))
-}
-
-async fn discover(cx: &Ctx<'_>, plugin: &Plugin, issuer: &str) -> OAuthResult<Value> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    allowed(plugin, &url)?;
-    let res = cx
-        .upstream_http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| bad_gateway(format!("{url}: {e}")))?;
-    let (status, md) = json_body(res, &url).await?;
-    if status != 200 {
-        return Err(bad_gateway(format!("{url} answered {status}")));
-    }
-    // OpenID Discovery §4.3: the document must name the issuer it was fetched for.
-    if md["issuer"].as_str() != Some(issuer) {
-        return Err(bad_gateway(format!("{url} names issuer {}", md["issuer"])));
-    }
-    Ok(md)
-}
-
-fn endpoint(plugin: &Plugin, md: &Value, name: &str) -> OAuthResult<String> {
-    let url = md[name]
-        .as_str()
-        .ok_or_else(|| bad_gateway(format!("discovery has no {name}")))?;
-    allowed(plugin, url)?;
-    Ok(url.to_string())
 }
 
 /// The server's discovery document (empty for a plain OAuth 2 server) with its authorization
@@ -165,9 +82,10 @@ async fn server_metadata(
         return Ok((json!({}), authorization, token));
     }
     allowed(plugin, &start.issuer)?;
-    let md = discover(cx, plugin, &start.issuer).await?;
-    let authorization = endpoint(plugin, &md, "authorization_endpoint")?;
-    let token = endpoint(plugin, &md, "token_endpoint")?;
+    let rule = |url: &str| allowed(plugin, url);
+    let md = upstream_oidc::discover(&cx.upstream_http, &start.issuer, &rule).await?;
+    let authorization = upstream_oidc::endpoint(&md, "authorization_endpoint", &rule)?;
+    let token = upstream_oidc::endpoint(&md, "token_endpoint", &rule)?;
     Ok((md, authorization, token))
 }
 
@@ -179,12 +97,14 @@ pub async fn begin(
     interaction_id: &str,
 ) -> OAuthResult<(String, Pending)> {
     let (md, authorization_endpoint, token_endpoint) = server_metadata(cx, plugin, start).await?;
+    let rule = |url: &str| allowed(plugin, url);
+    let endpoint = |md: &Value, name: &str| upstream_oidc::endpoint(md, name, &rule);
     let client = UpstreamClient {
         issuer: start.issuer.clone(),
         token_endpoint,
         jwks_uri: md["jwks_uri"]
             .is_string()
-            .then(|| endpoint(plugin, &md, "jwks_uri"))
+            .then(|| endpoint(&md, "jwks_uri"))
             .transpose()?,
         client_id: start.client_id.clone(),
         client_secret_sealed: start.client_secret.as_deref().map(|s| cx.sealer.seal(s)),
@@ -199,35 +119,33 @@ pub async fn begin(
         verifier: secrets::random_token(),
         client,
     };
-    let challenge = crate::protocol::pkce::s256(&pending.verifier);
     let mut params: Vec<(String, String)> = start
         .params
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (k, v) in [
-        ("response_type", "code"),
-        ("client_id", start.client_id.as_str()),
-        ("redirect_uri", pending.client.redirect_uri.as_str()),
-        ("scope", start.scope.as_str()),
-        ("state", pending.state.as_str()),
-        ("nonce", pending.nonce.as_str()),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ] {
+    for (k, v) in upstream_oidc::authorization_params(
+        &start.client_id,
+        &pending.client.redirect_uri,
+        &start.scope,
+        &pending.state,
+        &pending.nonce,
+        &pending.verifier,
+    ) {
         // A nonce is OpenID Connect's; a plain OAuth 2 server gets none.
         if k == "nonce" && start.issuer.is_empty() {
             continue;
         }
-        params.retain(|(pk, _)| pk != k);
-        params.push((k.into(), v.into()));
+        params.retain(|(pk, _)| *pk != k);
+        params.push((k, v));
     }
     let push = start.par || md["require_pushed_authorization_requests"] == json!(true);
     let mut url = url::Url::parse(&authorization_endpoint)
         .map_err(|e| bad_gateway(format!("authorization_endpoint: {e}")))?;
     if push {
-        let par = endpoint(plugin, &md, "pushed_authorization_request_endpoint")?;
-        let (status, body) = post_form(cx, &pending.client, &par, params).await?;
+        let par = endpoint(&md, "pushed_authorization_request_endpoint")?;
+        let (status, body) =
+            upstream_oidc::post_form(cx, &cx.upstream_http, &pending.client, &par, params).await?;
         let request_uri = body["request_uri"]
             .as_str()
             .filter(|_| status == 201)
@@ -251,67 +169,6 @@ pub fn interaction_of(state: &str) -> &str {
 pub fn callback_uri(cx: &Ctx<'_>) -> String {
     let origin = cx.issuer.strip_suffix(&cx.base_path).unwrap_or(&cx.issuer);
     format!("{origin}/bank-callback")
-}
-
-/// POSTs a form to an upstream endpoint with the client's authentication.
-async fn post_form(
-    cx: &Ctx<'_>,
-    client: &UpstreamClient,
-    url: &str,
-    mut form: Vec<(String, String)>,
-) -> OAuthResult<(u16, Value)> {
-    let secret = client
-        .client_secret_sealed
-        .as_deref()
-        .and_then(|s| cx.sealer.open(s));
-    let mut req = cx.upstream_http.post(url);
-    match client.auth {
-        UpstreamAuth::ClientSecretBasic => {
-            let secret =
-                secret.ok_or_else(|| bad_gateway("client_secret_basic without a secret"))?;
-            // RFC 6749 §2.3.1: both parts form-encoded before Basic.
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            req = req.basic_auth(enc(&client.client_id), Some(enc(&secret)));
-        }
-        UpstreamAuth::ClientSecretPost => {
-            let secret =
-                secret.ok_or_else(|| bad_gateway("client_secret_post without a secret"))?;
-            form.push(("client_secret".into(), secret));
-        }
-        UpstreamAuth::PrivateKeyJwt => {
-            let now = cx.now;
-            // RFC 7523 §3: the audience is the issuer, or the token endpoint without one.
-            let aud = match client.issuer.as_str() {
-                "" => &client.token_endpoint,
-                issuer => issuer,
-            };
-            let claims = json!({
-                "iss": client.client_id, "sub": client.client_id, "aud": aud,
-                "iat": now, "exp": now + 60, "jti": secrets::random_token(),
-            });
-            let assertion = cx
-                .keys()
-                .sign(Alg::PS256, None, &claims)
-                .map_err(OAuthError::server)?;
-            form.push((
-                "client_assertion_type".into(),
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-            ));
-            form.push(("client_assertion".into(), assertion));
-        }
-        UpstreamAuth::None => {}
-    }
-    // Every method but Basic names the client in the body (once: a PAR body already does).
-    let basic = client.auth == UpstreamAuth::ClientSecretBasic;
-    if !basic && !form.iter().any(|(k, _)| k == "client_id") {
-        form.push(("client_id".into(), client.client_id.clone()));
-    }
-    let res = req
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| bad_gateway(format!("{url}: {e}")))?;
-    json_body(res, url).await
 }
 
 /// The outcome of an upstream step, as the script's `callback(ctx, result)` sees it.
@@ -356,12 +213,7 @@ pub async fn finish(
     }
     let code =
         get("code").ok_or_else(|| OAuthError::invalid_request("no code from the institution"))?;
-    let form = vec![
-        ("grant_type".into(), "authorization_code".into()),
-        ("code".into(), code.to_string()),
-        ("redirect_uri".into(), pending.client.redirect_uri.clone()),
-        ("code_verifier".into(), pending.verifier.clone()),
-    ];
+    let form = upstream_oidc::code_form(code, &pending.client.redirect_uri, &pending.verifier);
     token_request(cx, plugin, &pending.client, form, Some(&pending.nonce)).await
 }
 
@@ -375,7 +227,9 @@ async fn token_request(
     nonce: Option<&str>,
 ) -> OAuthResult<Outcome> {
     allowed(plugin, &client.token_endpoint)?;
-    let (status, body) = post_form(cx, client, &client.token_endpoint, form).await?;
+    let (status, body) =
+        upstream_oidc::post_form(cx, &cx.upstream_http, client, &client.token_endpoint, form)
+            .await?;
     if status != 200 {
         return Ok(refused(
             body["error"].as_str().unwrap_or("server_error"),
@@ -444,7 +298,7 @@ fn granted(cx: &Ctx<'_>, client: &UpstreamClient, body: &Value, claims: Option<V
     }
 }
 
-/// OIDC Core §3.1.3.7: signature by the issuer's keys, iss, aud, exp, nonce.
+/// OIDC Core §3.1.3.7, with the key set fetched only from the institution's hosts.
 async fn check_id_token(
     cx: &Ctx<'_>,
     plugin: &Plugin,
@@ -452,40 +306,8 @@ async fn check_id_token(
     token: &str,
     nonce: Option<&str>,
 ) -> OAuthResult<Value> {
-    let jwks_uri = client
-        .jwks_uri
-        .as_deref()
-        .ok_or_else(|| bad_gateway("an ID token but no jwks_uri in discovery"))?;
-    allowed(plugin, jwks_uri)?;
-    let kid = peek_header(token)
-        .ok()
-        .and_then(|h| h["kid"].as_str().map(String::from));
-    let set = cx
-        .upstream_jwks
-        .get(jwks_uri, kid.as_deref(), cx.now)
-        .await
-        .map_err(|e| bad_gateway(format!("jwks: {}", e.description())))?;
-    let keys = ClientKeys::from_jwks(&set).map_err(|e| bad_gateway(format!("jwks: {e}")))?;
-    let (claims, _) = verify_client_jwt(token, &keys, &Alg::ALL)
-        .map_err(|e| bad_gateway(format!("ID token signature: {e}")))?;
-    let now = cx.now;
-    let aud_ok =
-        crate::protocol::client_keys::audience_matches(&claims["aud"], &[&client.client_id]);
-    let problem = if claims["iss"].as_str() != Some(client.issuer.as_str()) {
-        Some("iss")
-    } else if !aud_ok {
-        Some("aud")
-    } else if claims["exp"].as_i64().is_none_or(|e| e <= now) {
-        Some("exp")
-    } else if nonce.is_some() && claims["nonce"].as_str() != nonce {
-        Some("nonce")
-    } else {
-        None
-    };
-    match problem {
-        Some(what) => Err(bad_gateway(format!(
-            "the institution's ID token has a bad {what}"
-        ))),
-        None => Ok(claims),
+    if let Some(jwks_uri) = &client.jwks_uri {
+        allowed(plugin, jwks_uri)?;
     }
+    upstream_oidc::verify_id_token(cx, &cx.upstream_jwks, client, token, nonce).await
 }

@@ -160,6 +160,9 @@ pub async fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
 pub enum LoginFailure {
     BadCredentials,
     TooManyAttempts,
+    /// Refused for a reason the user should read on the login page (e.g. a federated
+    /// identity the operator's link rule does not let in).
+    Refused(String),
     Error(OAuthError),
 }
 

@@ -74,6 +74,23 @@ pub fn validate(claims: &Value) -> OAuthResult<Map<String, Value>> {
     Ok(obj.clone())
 }
 
+/// The standard claims (OIDC Core §5.1) among `claims` that pass [`validate`]'s checks; the
+/// rest (other names, wrong types) is dropped. For claims an upstream provider asserted.
+pub fn standard_only(claims: &Value) -> Map<String, Value> {
+    let Some(obj) = claims.as_object() else {
+        return Map::new();
+    };
+    obj.iter()
+        .filter(|(name, value)| {
+            STANDARD
+                .iter()
+                .find(|(n, _)| n == name)
+                .is_some_and(|(_, kind)| check(kind, value).is_ok())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn check(kind: &Kind, value: &Value) -> Result<(), String> {
     match kind {
         Kind::Text => text(value).map(drop),

@@ -1,0 +1,193 @@
+// A SAML 2.0 identity provider on loopback for the federated-login tests, built on samlify
+// (XML-DSig by xml-crypto). It signs with the key it is given and publishes its metadata; the
+// provider under test trusts that metadata and nothing else.
+//
+// Environment: IDP_KEY, IDP_CERT (PEM files: the key it signs with and the certificate its
+// metadata publishes), OTHER_KEY, OTHER_CERT (a second pair, for responses signed by a key
+// the metadata does not name). Prints `listening <port>` once it serves.
+//
+//   GET  /metadata        the IdP's metadata (HTTP-Redirect SSO endpoint)
+//   POST /sp              the service provider's metadata, as the operator would register it
+//   GET  /sso             the HTTP-Redirect binding's AuthnRequest; answers the browser with
+//                         the HTTP-POST binding's auto-submitting form to the SP's ACS.
+//                         Test-only query parameters: `user` (the account signing in) and
+//                         `variant` (a deliberately broken response, see VARIANTS).
+import http from 'node:http';
+import fs from 'node:fs';
+import samlify from 'samlify';
+
+const { IdentityProvider, ServiceProvider, SamlLib, Constants } = samlify;
+
+// The IdP does not schema-check the AuthnRequests it receives; the SP under test is what
+// these tests check.
+samlify.setSchemaValidator({ validate: async () => 'not checked by the test IdP' });
+
+const read = (name) => fs.readFileSync(process.env[name], 'utf8');
+const keys = {
+  own: { key: read('IDP_KEY'), cert: read('IDP_CERT') },
+  other: { key: read('OTHER_KEY'), cert: read('OTHER_CERT') },
+};
+
+const USERS = {
+  alice: { email: 'alice.saml@example.test', name: 'Alice Saml' },
+  bob: { email: 'bob.saml@example.test', name: 'Bob Saml' },
+};
+
+let sp = null; // the registered service provider (samlify entity)
+let idp = null; // built once the port is known
+let base = '';
+
+function identityProvider(pair) {
+  return IdentityProvider({
+    entityID: `${base}/metadata`,
+    privateKey: pair.key,
+    signingCert: pair.cert,
+    wantAuthnRequestsSigned: false,
+    nameIDFormat: [Constants.namespace.format.persistent],
+    singleSignOnService: [
+      { Binding: Constants.namespace.binding.redirect, Location: `${base}/sso` },
+    ],
+  });
+}
+
+// How each variant breaks the response (SAML Core / Profiles rules the SP must enforce).
+const VARIANTS = {
+  good: (t) => t,
+  wrong_audience: (t) => ({ ...t, Audience: 'https://someone-else.example.test/sp' }),
+  wrong_recipient: (t) => ({
+    ...t,
+    Destination: 'https://someone-else.example.test/acs',
+    SubjectRecipient: 'https://someone-else.example.test/acs',
+  }),
+  expired: (t) => {
+    const past = new Date(Date.now() - 10 * 60 * 1000).toISOString();
+    const earlier = new Date(Date.now() - 20 * 60 * 1000).toISOString();
+    return {
+      ...t,
+      IssueInstant: earlier,
+      ConditionsNotBefore: earlier,
+      ConditionsNotOnOrAfter: past,
+      SubjectConfirmationDataNotOnOrAfter: past,
+    };
+  },
+  wrong_in_response_to: (t) => ({ ...t, InResponseTo: '_not-a-request-of-this-sp' }),
+  failed_status: (t) => ({ ...t, StatusCode: Constants.StatusCode.Requester }),
+};
+
+function templateValues(request, user) {
+  const now = new Date();
+  const later = new Date(now.getTime() + 5 * 60 * 1000).toISOString();
+  const acs = sp.entityMeta.getAssertionConsumerService(Constants.wording.binding.post);
+  const sessionIndex = idp.entitySetting.generateID();
+  const attributes = [
+    ['email', user.email],
+    ['displayName', user.name],
+  ]
+    .map(
+      ([name, value]) =>
+        `<saml:Attribute Name="${name}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic">` +
+        `<saml:AttributeValue xsi:type="xs:string">${value}</saml:AttributeValue></saml:Attribute>`,
+    )
+    .join('');
+  return {
+    ID: idp.entitySetting.generateID(),
+    AssertionID: idp.entitySetting.generateID(),
+    Destination: acs,
+    Audience: sp.entityMeta.getEntityID(),
+    SubjectRecipient: acs,
+    Issuer: idp.entityMeta.getEntityID(),
+    IssueInstant: now.toISOString(),
+    StatusCode: Constants.StatusCode.Success,
+    ConditionsNotBefore: now.toISOString(),
+    ConditionsNotOnOrAfter: later,
+    SubjectConfirmationDataNotOnOrAfter: later,
+    NameIDFormat: Constants.namespace.format.persistent,
+    NameID: `saml-${user.key}`,
+    InResponseTo: request.extract.request.id,
+    // Raw XML, spliced in after the template's values (which samlify escapes) are filled.
+    AuthnStatement: '',
+    AttributeStatement: '',
+    statements:
+      `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="${sessionIndex}">` +
+      '<saml:AuthnContext><saml:AuthnContextClassRef>' +
+      'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport' +
+      '</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>' +
+      `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>`,
+  };
+}
+
+function render(values) {
+  const filled = SamlLib.replaceTagsByValue(SamlLib.defaultLoginResponseTemplate.context, values);
+  return filled.replace('</saml:Conditions>', `</saml:Conditions>${values.statements}`);
+}
+
+async function respond(request, user, variant) {
+  const values = (VARIANTS[variant] ?? VARIANTS.good)(templateValues(request, user));
+  if (variant === 'unsigned') {
+    // No signature on the Response nor on the Assertion.
+    return Buffer.from(render(values)).toString('base64');
+  }
+  const signer = variant === 'other_key' ? identityProvider(keys.other) : idp;
+  const out = await signer.createLoginResponse(sp, request, 'post', {}, {
+    customTagReplacement: () => ({
+      id: values.ID,
+      context: render(values),
+    }),
+  });
+  return out.context;
+}
+
+function form(action, fields) {
+  const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const inputs = Object.entries(fields)
+    .filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => `<input type="hidden" name="${k}" value="${esc(v)}">`)
+    .join('');
+  return (
+    '<!doctype html><html lang="en"><body onload="document.forms[0].submit()">' +
+    `<form method="post" action="${esc(action)}">${inputs}<button>Continue</button></form></body></html>`
+  );
+}
+
+async function body(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, base);
+    if (req.method === 'GET' && url.pathname === '/metadata') {
+      res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
+      return res.end(idp.getMetadata());
+    }
+    if (req.method === 'POST' && url.pathname === '/sp') {
+      sp = ServiceProvider({ metadata: await body(req) });
+      res.writeHead(204);
+      return res.end();
+    }
+    if (req.method === 'GET' && url.pathname === '/sso') {
+      if (!sp) throw new Error('no service provider registered');
+      const query = Object.fromEntries(url.searchParams);
+      const request = await idp.parseLoginRequest(sp, 'redirect', { query });
+      const name = query.user ?? 'alice';
+      const user = { key: name, ...USERS[name] };
+      const response = await respond(request, user, query.variant ?? 'good');
+      const acs = sp.entityMeta.getAssertionConsumerService(Constants.wording.binding.post);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end(form(acs, { SAMLResponse: response, RelayState: query.RelayState }));
+    }
+    res.writeHead(404);
+    res.end('not found');
+  } catch (e) {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`idp error: ${e?.message ?? e}`);
+  }
+});
+
+server.listen(0, '127.0.0.1', () => {
+  base = `http://127.0.0.1:${server.address().port}`;
+  idp = identityProvider(keys.own);
+  console.log(`listening ${server.address().port}`);
+});

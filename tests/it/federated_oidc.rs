@@ -1,0 +1,326 @@
+//! Federated login with an upstream OpenID provider: a second Consentry instance plays the
+//! identity provider (IdP); the provider under test (RP) offers it on its login page, runs
+//! the code flow with PKCE, state and nonce, checks the ID token, and links or creates the
+//! local user by the configured rule.
+
+use crate::harness::*;
+use consentry::config::federation::{LinkRule, ProviderConfig, ProviderKind};
+use serde_json::{json, Value};
+
+const RP_CLIENT: &str = "consentry-federated-rp";
+const RP_SECRET: &str = "federated-rp-secret-0123456789abcdefghijklmn";
+const PROVIDER: &str = "upstream";
+
+/// The identity provider, and the provider under test configured to use it.
+struct Fed {
+    idp: TestServer,
+    rp: TestServer,
+}
+
+async fn fed(link: LinkRule) -> Fed {
+    let idp = TestServer::start().await;
+    let ca = idp.provider.config.keys_dir().join("ca.pem");
+    let issuer = idp.issuer.clone();
+    let rp = TestServer::start_with(move |c| {
+        c.federation.providers.push(ProviderConfig {
+            id: PROVIDER.into(),
+            name: "Upstream ID".into(),
+            kind: ProviderKind::Oidc,
+            link,
+            issuer: Some(issuer),
+            client_id: Some(RP_CLIENT.into()),
+            client_secret: Some(RP_SECRET.into()),
+            scope: None,
+            token_endpoint_auth_method: Default::default(),
+            ca_file: Some(ca),
+            idp_metadata_file: None,
+            idp_metadata_url: None,
+            sp_entity_id: None,
+            trust_email: false,
+        })
+    })
+    .await;
+    idp.client(json!({
+        "client_id": RP_CLIENT, "client_secret": RP_SECRET,
+        "redirect_uris": [format!("{}/federated/callback", rp.base)],
+    }))
+    .await;
+    Fed { idp, rp }
+}
+
+impl Fed {
+    /// At the RP: an authorization request, then the provider's button on the login page.
+    /// Returns the interaction and the URL of the IdP's authorization endpoint.
+    async fn to_idp(&self, j: &Journey<'_>, params: &[(String, String)]) -> (String, String) {
+        let (status, interaction, body) = j.authorize(params).await;
+        assert_eq!(status, 303, "authorize: {body}");
+        let (status, _, page) = j.get(&interaction).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Sign in with Upstream ID"), "{page}");
+        let csrf = hidden(&page, "csrf_token").unwrap();
+        let button = format!("{interaction}/federated/{PROVIDER}");
+        let (status, _, _) = j.post(&button, &[("csrf_token", "forged")]).await;
+        assert_eq!(status, 403, "the provider button checks the CSRF token");
+        let (status, to_idp, body) = j.post(&button, &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, 303, "{body}");
+        assert!(to_idp.starts_with(&self.idp.issuer), "{to_idp}");
+        let q = query(&to_idp);
+        assert_eq!(q["client_id"], RP_CLIENT);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(
+            q["redirect_uri"],
+            format!("{}/federated/callback", self.rp.base)
+        );
+        assert!(q["scope"].split(' ').any(|s| s == "openid"));
+        assert!(q.contains_key("nonce") && q.contains_key("state"));
+        (interaction, to_idp)
+    }
+
+    /// At the IdP (its own cookie jar, as another site): log in as `username` and decide;
+    /// returns where the IdP sends the browser back.
+    async fn at_idp(&self, url: &str, username: &str, decision: &str) -> String {
+        let j = Journey::new(&self.idp);
+        let (status, interaction, body) = j.get(url).await;
+        assert_eq!(status, 303, "IdP authorize: {body}");
+        let (status, _, _) = j.login(&interaction, username, PASSWORD).await;
+        assert_eq!(status, 303);
+        let back = j.decide(&interaction, decision).await;
+        assert!(
+            back.starts_with(&format!("{}/federated/callback", self.rp.base)),
+            "{back}"
+        );
+        back
+    }
+
+    /// A whole authorization at the RP signed in at the IdP as `username`: the tokens.
+    async fn authorize_via_idp(&self, username: &str) -> Value {
+        let c = self.rp.client(json!({})).await;
+        let (verifier, challenge) = pkce();
+        let j = Journey::new(&self.rp);
+        let (interaction, to_idp) = self.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+        let back = self.at_idp(&to_idp, username, "approve").await;
+        let (status, next, body) = j.get(&back).await;
+        assert_eq!(
+            (status, next.as_str()),
+            (303, interaction.as_str()),
+            "{body}"
+        );
+        let cb = j.decide(&interaction, "approve").await;
+        let code = query(&cb)["code"].clone();
+        let (status, tokens) = self.rp.exchange_code(&c, &code, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    }
+
+    /// The RP's local user linked to the IdP's subject.
+    async fn linked(&self, idp_subject: &str) -> Option<String> {
+        let sub = idp_subject.to_string();
+        self.rp
+            .provider
+            .store
+            .read(move |tx| tx.federation().linked_user(PROVIDER, &sub))
+            .await
+            .unwrap()
+    }
+
+    /// Users the RP created for federated logins (they have no username; the demo's and
+    /// the tests' local users do).
+    async fn rp_users(&self) -> i64 {
+        self.rp
+            .sql_count("SELECT count(*) FROM users WHERE username IS NULL")
+            .await
+    }
+}
+
+fn sub_of(tokens: &Value) -> String {
+    jwt_claims(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn create_rule_signs_in_a_new_local_user_and_a_second_login_reuses_the_link() {
+    let f = fed(LinkRule::Create).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    let tokens = f.authorize_via_idp("alice").await;
+    let local = f
+        .linked(&alice_at_idp)
+        .await
+        .expect("linked on first login");
+    assert_ne!(local, alice_at_idp, "a local user of its own");
+    assert_eq!(sub_of(&tokens), local, "tokens are the linked local user's");
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["amr"], json!(["fed"]), "{id_token}");
+    // The new user has the IdP's claims (from UserInfo) and no password.
+    let user =
+        f.rp.provider
+            .store
+            .read(move |tx| tx.users().get(&local))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(user.claims["email"], "alice@example.test");
+    assert_eq!(user.claims["name"], "alice Example");
+    assert!(user.password_hash.is_none() && user.username.is_none());
+    assert_eq!(f.rp_users().await, 1);
+
+    let again = f.authorize_via_idp("alice").await;
+    assert_eq!(
+        sub_of(&again),
+        sub_of(&tokens),
+        "the second login reuses the link"
+    );
+    assert_eq!(f.rp_users().await, 1, "no second user");
+}
+
+#[tokio::test]
+async fn email_rule_links_the_local_user_with_the_same_verified_email() {
+    let f = fed(LinkRule::Email).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    let local_alice = f.rp.user("alice").await;
+    let tokens = f.authorize_via_idp("alice").await;
+    assert_eq!(sub_of(&tokens), local_alice);
+    assert_eq!(
+        f.linked(&alice_at_idp).await.as_deref(),
+        Some(local_alice.as_str())
+    );
+    assert_eq!(f.rp_users().await, 0, "linked, not created");
+}
+
+#[tokio::test]
+async fn existing_rule_refuses_an_identity_without_a_local_account_and_links_one_with() {
+    let f = fed(LinkRule::Existing).await;
+    let bob_at_idp = f.idp.user("bob").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (_, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let back = f.at_idp(&to_idp, "bob", "approve").await;
+    let (status, _, page) = j.get(&back).await;
+    assert_eq!(status, 403, "link rule existing: no local account, refused");
+    assert!(
+        page.contains("No account here has this verified e-mail"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Sign in with Upstream ID"),
+        "the login page again: {page}"
+    );
+    assert!(f.linked(&bob_at_idp).await.is_none());
+    assert_eq!(f.rp_users().await, 0, "nobody created");
+
+    let local_bob = f.rp.user("bob").await;
+    let tokens = f.authorize_via_idp("bob").await;
+    assert_eq!(sub_of(&tokens), local_bob);
+}
+
+#[tokio::test]
+async fn rfc6749_10_12_a_tampered_state_is_refused_and_a_callback_is_single_use() {
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (interaction, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let state = query(&back)["state"].clone();
+    let tampered = back.replace(&state, &format!("{state}x"));
+    let (status, loc, _) = j.get(&tampered).await;
+    assert_eq!((status, loc.as_str()), (400, ""), "tampered state refused");
+    let (status, next, _) = j.get(&back).await;
+    assert_eq!((status, next.as_str()), (303, interaction.as_str()));
+    let (status, _, _) = j.get(&back).await;
+    assert_eq!(status, 400, "the same answer twice: single use");
+}
+
+#[tokio::test]
+async fn rfc9207_an_answer_naming_another_issuer_is_refused() {
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (_, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let iss = query(&back)["iss"].clone();
+    assert_eq!(iss, f.idp.issuer, "the IdP names itself (RFC 9207)");
+    let mut url = url::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://evil.example".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, _, page) = j.get(url.as_str()).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("RFC 9207"), "{page}");
+    assert_eq!(f.rp_users().await, 0);
+}
+
+#[tokio::test]
+async fn oidc_core_3_1_3_7_an_id_token_with_another_nonce_is_refused() {
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (interaction, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    // The nonce kept with the interaction is not the one the IdP put in its ID token.
+    let iid = interaction["/interaction/".len()..].to_string();
+    let now = f.rp.provider.now();
+    let pending =
+        f.rp.provider
+            .store
+            .read(move |tx| tx.federation().pending_login(&iid, now))
+            .await
+            .unwrap()
+            .unwrap();
+    let mut kept: Value =
+        serde_json::from_str(&f.rp.provider.sealer.open(&pending.data_sealed).unwrap()).unwrap();
+    kept["nonce"] = json!("another-nonce");
+    let resealed = f.rp.provider.sealer.seal(&kept.to_string());
+    let changed =
+        f.rp.sql_exec(
+            "UPDATE federated_logins SET data_sealed = ?1",
+            &[resealed.as_str()],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let (status, loc, page) = j.get(&back).await;
+    // The error page answers 500 for the upstream's 503 temporarily_unavailable.
+    assert_eq!(
+        (status, loc.as_str()),
+        (500, ""),
+        "ID token nonce mismatch refused"
+    );
+    assert!(page.contains("upstream server could not be used"), "{page}");
+    assert_eq!(f.rp_users().await, 0, "nobody signed in");
+}
+
+#[tokio::test]
+async fn upstream_access_denied_shows_the_login_page_again() {
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (interaction, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let back = f.at_idp(&to_idp, "alice", "deny").await;
+    assert_eq!(query(&back)["error"], "access_denied");
+    let (status, _, page) = j.get(&back).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Upstream ID did not sign you in"), "{page}");
+    assert!(
+        page.contains(&format!("{interaction}/login")),
+        "the login form again"
+    );
+    assert_eq!(f.rp_users().await, 0);
+}

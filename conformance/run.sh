@@ -47,6 +47,16 @@ export CONSENTRY_OUTBOUND__ALLOW_PRIVATE=true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RP_PORT=$(free_port)
 RP_KID=conformance-rp-rsa
+# The runner's server answers https (the logout and CIBA notification URIs, as the suite's
+# are) with a certificate for 127.0.0.1 from a CA of its own, which the provider trusts for
+# the requests it makes on a client's behalf (outbound.ca_file).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Consentry Conformance RP CA" \
+  -keyout "$WORK/rp-ca.key" -out "$WORK/rp-ca.pem" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/rp-ext.cnf"
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$WORK/rp-tls.key" -out "$WORK/rp-tls.csr" 2>/dev/null
+openssl x509 -req -in "$WORK/rp-tls.csr" -CA "$WORK/rp-ca.pem" -CAkey "$WORK/rp-ca.key" -CAcreateserial -days 2 \
+  -extfile "$WORK/rp-ext.cnf" -out "$WORK/rp-tls.crt" 2>/dev/null
+export CONSENTRY_OUTBOUND__CA_FILE="$WORK/rp-ca.pem"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rp-key.pem" 2>/dev/null
 openssl pkcs8 -topk8 -nocrypt -in "$WORK/rp-key.pem" -outform DER -out "$WORK/rp-key.der"
 RP_N=$(openssl rsa -in "$WORK/rp-key.pem" -noout -modulus | cut -d= -f2 \
@@ -181,7 +191,7 @@ done
 # their URIs are on the relying party's own base URL (the runner's server, which records the
 # logout requests it receives): redirect_uri .../callback, post_logout_redirect_uris
 # .../post_logout_redirect, and .../backchannel_logout or .../frontchannel_logout.
-RP_BASE="http://127.0.0.1:$RP_PORT"
+RP_BASE="https://127.0.0.1:$RP_PORT"
 add_logout_client() { # role [members]
   local role=$1 members=${2:-} id="conformance-${1//_/-}" sec
   sec=$(secret)
@@ -230,7 +240,8 @@ cat >"$WORK/runner.json" <<JSON
 {"discovery_url":"$ISSUER/.well-known/openid-configuration","ca_file":"$DATA/keys/ca.pem",
  "user":{"username":"conformance-user","password":"$PASSWORD"},
  "clients":{$CLIENTS},
- "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
+ "rp_listen":"127.0.0.1:$RP_PORT",
+ "rp_tls":{"cert_file":"$WORK/rp-tls.crt","key_file":"$WORK/rp-tls.key","ca_file":"$WORK/rp-ca.pem"},"rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
  "registration_token":"$REGISTRATION_TOKEN","resource_url":"$ISSUER/gateway/resource",
  "rotate_keys_command":["$PWD/$BIN","keys","rotate","--data-dir","$DATA"]}
 JSON

@@ -25,6 +25,15 @@ impl Resp {
     }
 }
 
+/// A CA every client of the runner trusts besides the provider's: the runner's own server's
+/// (its https logout and notification URIs, which the browser loads too).
+static EXTRA_ROOT: std::sync::OnceLock<reqwest::Certificate> = std::sync::OnceLock::new();
+
+/// Trusts `ca` in every client made from now on.
+pub fn trust_also(ca: reqwest::Certificate) {
+    let _ = EXTRA_ROOT.set(ca);
+}
+
 pub fn client(ca: Option<&reqwest::Certificate>, cookies: bool) -> reqwest::Client {
     client_with_identity(ca, cookies, None)
 }
@@ -45,6 +54,9 @@ pub fn client_with_identity(
         .cookie_store(cookies)
         .user_agent("consentry-conformance");
     if let Some(ca) = ca {
+        b = b.add_root_certificate(ca.clone());
+    }
+    if let Some(ca) = EXTRA_ROOT.get() {
         b = b.add_root_certificate(ca.clone());
     }
     if let Some(id) = identity {

@@ -86,7 +86,7 @@ async fn main() {
         Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
     let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
     if let Some(addr) = &cfg.rp_listen {
-        consentry_conformance::rp_server::serve(addr)
+        consentry_conformance::rp_server::serve(addr, cfg.rp_tls.as_ref())
             .await
             .unwrap_or_else(|e| fail(&e));
     }

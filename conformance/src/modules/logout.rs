@@ -354,7 +354,12 @@ struct Logout {
 fn dynamic_logout_uris(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
     let r = match ctx.cfg.rp_listen.as_deref() {
         Some(addr) => {
-            let base = format!("http://{addr}/dynamic/{}", jose::random_value(12));
+            let scheme = if ctx.cfg.rp_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let base = format!("{scheme}://{addr}/dynamic/{}", jose::random_value(12));
             Ok((base.clone(), format!("base_url {base}")))
         }
         None => Err("no rp_listen configured: the runner cannot receive logout requests".into()),
@@ -948,6 +953,50 @@ async fn logged_out_page_review(ctx: &mut Ctx<'_>, m: &Logout, mut v: LogoutVisi
 
 // ---- back-channel ----------------------------------------------------------------------------
 
+/// EnsureIncomingTls12WithSecureCipherOrTls13 and EnsureIncomingTls13 (warnings in the
+/// suite) on the connection that carried `req`.
+pub fn check_incoming_tls(ctx: &mut Ctx<'_>, req: &Received) {
+    let tls = req.tls.as_ref();
+    let r = match tls {
+        None => Err("TLS Protocol not found: the request came over plain http".to_string()),
+        Some(t) if t.protocol == "TLSv1.3" => Ok("Found TLS 1.3 connection".to_string()),
+        Some(t)
+            if t.protocol == "TLSv1.2"
+                && RECOMMENDED_TLS12_CIPHERS.contains(&t.cipher.as_str()) =>
+        {
+            Ok(format!(
+                "TLS 1.2 in use and cipher is one recommended by BCP195: {}",
+                t.cipher
+            ))
+        }
+        Some(t) => Err(format!(
+            "neither TLS 1.3 nor TLS 1.2 with a cipher BCP195 recommends: {} {}",
+            t.protocol, t.cipher
+        )),
+    };
+    ctx.log.check(
+        "EnsureIncomingTls12WithSecureCipherOrTls13",
+        Warning,
+        &["BCP195-3.1.1"],
+        r,
+    );
+    let r = match tls {
+        None => Err("TLS protocol not found: the request came over plain http".to_string()),
+        Some(t) if t.protocol == "TLSv1.3" => Ok("TLS 1.3 in use".to_string()),
+        Some(t) => Err(format!("Client doesn't support TLS 1.3: {}", t.protocol)),
+    };
+    ctx.log
+        .check("EnsureIncomingTls13", Warning, &["RFC9325-3.1.1"], r);
+}
+
+/// The TLS 1.2 ciphers of RFC 7525 (the suite's list, OpenSSL names).
+const RECOMMENDED_TLS12_CIPHERS: [&str; 4] = [
+    "DHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+];
+
 /// OIDCCBackChannelRpInitiatedLogout.validateLogoutResults, "Verify backchannel logout
 /// request": the request the provider POSTed to the client's backchannel_logout_uri.
 async fn verify_backchannel_request(ctx: &mut Ctx<'_>, m: &Logout, uri: &Url) -> Flow {
@@ -963,21 +1012,7 @@ async fn verify_backchannel_request(ctx: &mut Ctx<'_>, m: &Logout, uri: &Url) ->
         .log
         .must("WaitForBackchannelLogoutRequest", &["OIDCBCL-2.5"], r)?;
     ctx.log.block("Verify backchannel logout request");
-    // The receiver is plain http on loopback: the provider's outbound client trusts only
-    // public roots, so it cannot reach a runner certificate (see conformance/README.md).
-    let tls = if uri.scheme() == "https" {
-        Ok("TLS".to_string())
-    } else {
-        Err("TLS Protocol not found: the backchannel_logout_uri is plain http".to_string())
-    };
-    ctx.log.check(
-        "EnsureIncomingTls12WithSecureCipherOrTls13",
-        Warning,
-        &["BCP195-3.1.1"],
-        tls.clone(),
-    );
-    ctx.log
-        .check("EnsureIncomingTls13", Warning, &["RFC9325-3.1.1"], tls);
+    check_incoming_tls(ctx, &req);
     let raw = req.form.get("logout_token").cloned();
     if ctx.client.signing_key.is_none() {
         ctx.log.info(

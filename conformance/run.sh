@@ -216,6 +216,14 @@ CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_mtls_2 rsa2 PS256 client2 "$FAPI_
 CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_private_key_jwt_2 rsa1 PS256 client1 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
 CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_private_key_jwt rsa2 PS256 client2 "$FAPI_CIBA,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
 
+# The same in ping mode (ciba_mode=ping): the provider pings the runner's https notification
+# endpoint (CIBA §10.2), with the plan's own clients.
+FAPI_CIBA_PING="${FAPI_CIBA/\"poll\"/\"ping\"},\"backchannel_client_notification_endpoint\":\"$RP_BASE/ciba-notification-endpoint\""
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_ping_mtls rsa1 PS256 client1 "$FAPI_CIBA_PING,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 1)\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_ping_mtls_2 rsa2 PS256 client2 "$FAPI_CIBA_PING,\"token_endpoint_auth_method\":\"tls_client_auth\",\"tls_client_auth_subject_dn\":\"$(client_dn 2)\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_ping_private_key_jwt_2 rsa1 PS256 client1 "$FAPI_CIBA_PING,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
+CLIENTS="$CLIENTS,$(add_keyed_client fapi_ciba_ping_private_key_jwt rsa2 PS256 client2 "$FAPI_CIBA_PING,\"token_endpoint_auth_method\":\"private_key_jwt\",\"token_endpoint_auth_signing_alg\":\"PS256\"")"
+
 # The FAPI 2 plain_oauth variants' protected resource (resource.resourceUrl): a gateway route
 # whose origin is the runner's own server, which answers only requests carrying the identity
 # the gateway signs.

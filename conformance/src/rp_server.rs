@@ -118,11 +118,7 @@ pub fn plan_replies(token: &str, replies: Vec<Reply>) {
 /// The answer to `r`: its planned one, else 204 at the CIBA notification endpoint (the
 /// suite's), else 200 not cached (Back-Channel Logout 1.0 §2.8, Front-Channel Logout 1.0 §2).
 fn reply_to(r: &Received) -> String {
-    let token = r
-        .headers
-        .get("authorization")
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = bearer(r).unwrap_or("");
     let planned = {
         let mut all = planned().lock().expect("planned lock");
         all.get_mut(token).and_then(|replies| {
@@ -167,24 +163,45 @@ fn received() -> &'static Mutex<Vec<Received>> {
 
 /// Takes the requests received so far at `path` (each is handed to one caller).
 pub fn take_received(path: &str) -> Vec<Received> {
+    take_received_where(path, |_| true)
+}
+
+/// Takes the requests received so far at `path` that `mine` picks (modules that run at once
+/// share the CIBA notification endpoint: each picks its own by its bearer token).
+pub fn take_received_where(path: &str, mine: impl Fn(&Received) -> bool) -> Vec<Received> {
     let mut all = received().lock().expect("received lock");
     let (mine, rest): (Vec<Received>, Vec<Received>) = std::mem::take(&mut *all)
         .into_iter()
-        .partition(|r| r.path == path);
+        .partition(|r| r.path == path && mine(r));
     *all = rest;
     mine
 }
 
 /// Waits up to `within` for a request at `path`.
 pub async fn wait_received(path: &str, within: std::time::Duration) -> Vec<Received> {
+    wait_received_where(path, within, |_| true).await
+}
+
+/// Waits up to `within` for a request at `path` that `mine` picks.
+pub async fn wait_received_where(
+    path: &str,
+    within: std::time::Duration,
+    mine: impl Fn(&Received) -> bool,
+) -> Vec<Received> {
     let until = std::time::Instant::now() + within;
     loop {
-        let got = take_received(path);
+        let got = take_received_where(path, &mine);
         if !got.is_empty() || std::time::Instant::now() >= until {
             return got;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// The bearer token of `r`'s `Authorization` header.
+pub fn bearer(r: &Received) -> Option<&str> {
+    let (scheme, token) = r.headers.get("authorization")?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn pairs(s: &str) -> BTreeMap<String, String> {

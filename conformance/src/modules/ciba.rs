@@ -1,4 +1,4 @@
-//! fapi-ciba-id1-test-plan (FAPICIBAID1TestPlan), plain_fapi, poll mode, mtls and
+//! fapi-ciba-id1-test-plan (FAPICIBAID1TestPlan), plain_fapi, poll and ping mode, mtls and
 //! private_key_jwt client authentication: the modules of AbstractFAPICIBAID1 and its subclasses. Every backchannel
 //! authentication request is a signed request object (FAPI-CIBA §5.2.2); the runner plays the
 //! user on the provider's approval page (`/ciba`), as its browser plays the login page
@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::jose::{b64, random_value};
+use crate::rp_server;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::json;
@@ -65,27 +66,52 @@ pub const PRIVATE_KEY_JWT_MODULES: [&str; 5] = [
     "fapi-ciba-id1-ensure-client-assertion-signature-algorithm-in-token-endpoint-request-is-RS256-fails",
 ];
 
+/// The modules the suite marks `@VariantNotApplicable(CIBAMode = poll)`: the client
+/// notification endpoint's answers the provider must live with (CIBA §10.2).
+pub const PING_MODULES: [&str; 5] = [
+    "fapi-ciba-id1-ping-backchannel-notification-endpoint-response-has-body",
+    "fapi-ciba-id1-ping-backchannel-notification-endpoint-response-401",
+    "fapi-ciba-id1-ping-backchannel-notification-endpoint-response-403",
+    "fapi-ciba-id1-ping-with-mtls-ciba-notification-endpoint-response-401-and-require-server-does-not-retry",
+    "fapi-ciba-id1-ping-backchannel-notification-endpoint-return-redirect-request",
+];
+
 pub fn plan() -> crate::plans::Plan {
     let entries = [
-        (ClientAuth::Mtls, ROLE),
-        (ClientAuth::PrivateKeyJwt, "fapi_ciba_private_key_jwt"),
+        ("poll", ClientAuth::Mtls, ROLE),
+        (
+            "poll",
+            ClientAuth::PrivateKeyJwt,
+            "fapi_ciba_private_key_jwt",
+        ),
+        ("ping", ClientAuth::Mtls, "fapi_ciba_ping_mtls"),
+        (
+            "ping",
+            ClientAuth::PrivateKeyJwt,
+            "fapi_ciba_ping_private_key_jwt",
+        ),
     ]
     .iter()
-    .flat_map(|&(auth, role)| {
+    .flat_map(|&(mode, auth, role)| {
         let only = if auth == ClientAuth::PrivateKeyJwt {
             &PRIVATE_KEY_JWT_MODULES[..]
         } else {
             &MTLS_MODULES[..]
         };
-        MODULES.iter().chain(only).map(move |m| (auth, role, *m))
+        let ping: &[&str] = if mode == "ping" { &PING_MODULES } else { &[] };
+        MODULES
+            .iter()
+            .chain(only)
+            .chain(ping)
+            .map(move |m| (mode, auth, role, *m))
     })
-    .map(|(auth, role, m)| {
+    .map(|(mode, auth, role, m)| {
         let mut e = crate::plans::Entry::oidcc(m, auth, "code", "default");
         e.client_role = Some(role);
         e.variant = vec![
             ("client_auth_type", auth.name()),
             ("fapi_ciba_profile", "plain_fapi"),
-            ("ciba_mode", "poll"),
+            ("ciba_mode", mode),
             ("client_registration", "static_client"),
         ];
         e
@@ -132,6 +158,8 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
             Box::pin(iss_aud_assertion(ctx))
         }
         "fapi-ciba-id1-refresh-token" => Box::pin(refresh_token(ctx)),
+        // The notification endpoint's answer (`planned_replies`) is all they change.
+        n if PING_MODULES.contains(&n) => Box::pin(happy(ctx, Happy::Plain, Bend::None)),
         "fapi-ciba-id1-ensure-mtls-holder-of-key-required" => {
             Box::pin(mtls_holder_of_key_required(ctx))
         }
@@ -154,11 +182,18 @@ pub fn dispatch<'a, 'b: 'a>(name: &str, ctx: &'a mut Ctx<'b>) -> Option<ModuleFu
 /// AbstractFAPICIBAID1.configure for a static mtls client.
 async fn setup(ctx: &mut Ctx<'_>) -> Flow {
     ctx.log.block("Configure");
-    ctx.log.must_ok(
-        "CreateCIBANotificationEndpointUri",
-        &[],
-        Ok("poll mode: no notification endpoint used".into()),
-    )?;
+    let r = if ping_mode(ctx) {
+        notification_uri(ctx, NOTIFICATION_PATH).map(|u| {
+            let s = format!("notification_uri {u}");
+            (u, s)
+        })
+    } else {
+        Ok((
+            String::new(),
+            "poll mode: no notification endpoint used".into(),
+        ))
+    };
+    ctx.log.must("CreateCIBANotificationEndpointUri", &[], r)?;
     get_dynamic_server_configuration(ctx).await?;
     let s = ctx.server.clone();
     ctx.log.must_ok(
@@ -330,6 +365,7 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
         &["FAPI-CIBA-5.2.2-2"],
         Ok(format!("binding_message {binding}")),
     )?;
+    add_notification_token(ctx, &mut req)?;
     match bad {
         Bend::BindingMessageAgain => ctx.log.must_ok(
             "AddBindingMessageToAuthorizationEndpointRequest",
@@ -971,6 +1007,212 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     Some(html[at..at + end].to_string())
 }
 
+// ---- ping mode ------------------------------------------------------------------------------
+
+/// The client notification endpoint's path on the runner's server (the suite's
+/// `base_url + "/ciba-notification-endpoint"`), where the ping clients of `run.sh` registered
+/// their `backchannel_client_notification_endpoint`.
+const NOTIFICATION_PATH: &str = "/ciba-notification-endpoint";
+
+/// Where FAPICIBAID1PingNotificationEndpointReturnsRedirectRequest sends the provider; it must
+/// not follow (CreateInvalidCIBANotificationEndpointUri).
+const INVALID_NOTIFICATION_PATH: &str = "/invalid-ciba-notification-endpoint";
+
+/// How long the provider has to ping once the user has answered.
+const PING_WAIT: Duration = Duration::from_secs(30);
+
+/// The plan's `ciba_mode` is `ping`.
+fn ping_mode(ctx: &Ctx<'_>) -> bool {
+    ctx.variant.get("ciba_mode").map(String::as_str) == Some("ping")
+}
+
+/// `path` on the runner's https server.
+fn notification_uri(ctx: &Ctx<'_>, path: &str) -> Result<String, String> {
+    match (&ctx.cfg.rp_listen, &ctx.cfg.rp_tls) {
+        (Some(addr), Some(_)) => Ok(format!("https://{addr}{path}")),
+        _ => Err("ping mode needs the runner's https server (rp_listen and rp_tls)".into()),
+    }
+}
+
+/// In ping mode, CreateRandomClientNotificationToken and
+/// AddClientNotificationTokenToAuthorizationEndpointRequest (CIBA §7.1), and the answers the
+/// runner's notification endpoint gives this token's pings.
+fn add_notification_token(ctx: &mut Ctx<'_>, req: &mut serde_json::Map<String, Value>) -> Flow {
+    if !ping_mode(ctx) {
+        return Ok(());
+    }
+    // RFC 6750 §2.1 b64token, with one trailing '=' as the suite's.
+    let token = format!("{}=", random_value(32));
+    req.insert("client_notification_token".into(), json!(token));
+    ctx.request
+        .insert("client_notification_token".into(), token.clone());
+    let invalid = notification_uri(ctx, INVALID_NOTIFICATION_PATH).unwrap_or_default();
+    rp_server::plan_replies(&token, planned_replies(ctx.module, &invalid));
+    ctx.log.must_ok(
+        "AddClientNotificationTokenToAuthorizationEndpointRequest",
+        &["CIBA-7.1"],
+        Ok(format!("client_notification_token {token}")),
+    )
+}
+
+/// The notification endpoint's answers to a module's pings (the suite's handlePingCallback):
+/// 204 unless the module says otherwise.
+fn planned_replies(module: &str, invalid_uri: &str) -> Vec<rp_server::Reply> {
+    use rp_server::Reply;
+    let with_body = |status, body: &str| Reply {
+        status,
+        location: None,
+        body: body.to_string(),
+    };
+    match PING_MODULES.iter().position(|m| *m == module) {
+        Some(0) => vec![with_body(
+            200,
+            "Backchannel Notification Endpoint returns a HTTP 200 OK response with a body.",
+        )],
+        Some(1) => vec![with_body(401, "CIBA Notification Endpoint returns a HTTP 401 Unauthorized response, even though the token is valid.")],
+        Some(2) => vec![with_body(403, "CIBA Notification Endpoint returns a HTTP 403 Forbidden response, even though the token is valid.")],
+        Some(3) => vec![
+            with_body(401, "CIBA Notification Endpoint returns a HTTP 401 Unauthorized response, even though the token is valid."),
+            Reply::status(204),
+        ],
+        Some(4) => vec![Reply {
+            status: 301,
+            location: Some(invalid_uri.to_string()),
+            body: String::new(),
+        }],
+        _ => vec![Reply::status(204)],
+    }
+}
+
+/// Ping mode's wait for the user's answer: the provider's notification with this module's
+/// token (verifyNotificationCallback), what the module checks after it, then the token
+/// endpoint (processPingNotificationCallback).
+async fn await_ping(ctx: &mut Ctx<'_>, auth_req_id: &str) -> Flow<Resp> {
+    let token = ctx
+        .request
+        .get("client_notification_token")
+        .cloned()
+        .unwrap_or_default();
+    let mine = |r: &rp_server::Received| rp_server::bearer(r) == Some(token.as_str());
+    let got = rp_server::wait_received_where(NOTIFICATION_PATH, PING_WAIT, &mine).await;
+    let r = match got.into_iter().next() {
+        Some(r) => Ok((r, "the provider called the notification endpoint".to_string())),
+        None => Err(format!(
+            "no request with this client_notification_token reached the notification endpoint within {} s of the user's answer",
+            PING_WAIT.as_secs()
+        )),
+    };
+    let ping = ctx.log.must("WaitForPingNotification", &["CIBA-10.2"], r)?;
+    if ctx.module == PING_MODULES[3] {
+        // FAPICIBAID1PingNotificationEndpointReturns401AndRequireServerDoesNotRetry: 5 s
+        // later, no second call (CIBA §10.2).
+        let again =
+            rp_server::wait_received_where(NOTIFICATION_PATH, Duration::from_secs(5), &mine).await;
+        let n = 1 + again.len();
+        ctx.log.check(
+            "ExpectServerDoesNotCallNotificationEndpointTwice",
+            Failure,
+            &["CIBA-10.2"],
+            if n == 1 {
+                Ok("Server called notification endpoint once".into())
+            } else {
+                Err(format!(
+                    "Server called notification endpoint {n} times while it shouldn't."
+                ))
+            },
+        );
+    }
+    if ctx.module == PING_MODULES[4] {
+        // FAPICIBAID1PingNotificationEndpointReturnsRedirectRequest: within 15 s the provider
+        // must not have followed the 301 (CIBA §10.2).
+        let followed = rp_server::wait_received_where(
+            INVALID_NOTIFICATION_PATH,
+            Duration::from_secs(15),
+            &mine,
+        )
+        .await;
+        ctx.log.check(
+            "ServerCalledInvalidNotificationEndpoint",
+            Failure,
+            &["CIBA-10.2"],
+            if followed.is_empty() {
+                Ok("the provider did not follow the notification endpoint's redirect".into())
+            } else {
+                Err("the provider followed the notification endpoint's redirect".into())
+            },
+        );
+    }
+    verify_notification(ctx, &ping, &token, auth_req_id)?;
+    ctx.log
+        .block("Calling token endpoint after ping notification");
+    poll(ctx, auth_req_id).await
+}
+
+/// verifyNotificationCallback: TLS, JSON, the bearer token, and a body of only the
+/// `auth_req_id` (CIBA §10.2).
+fn verify_notification(
+    ctx: &mut Ctx<'_>,
+    ping: &rp_server::Received,
+    token: &str,
+    auth_req_id: &str,
+) -> Flow {
+    ctx.log.block("Verify notification callback");
+    super::logout::check_incoming_tls(ctx, ping);
+    let content_type = ping
+        .headers
+        .get("content-type")
+        .cloned()
+        .unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    ctx.log.must_ok(
+        "CheckIncomingContentTypeIsApplicationJson",
+        &["CIBA-10.2"],
+        if mime == "application/json" {
+            Ok(format!("Content-Type {content_type}"))
+        } else {
+            Err(format!("content-type header does not have the expected value application/json: '{content_type}'"))
+        },
+    )?;
+    ctx.log.must_ok(
+        "VerifyBearerTokenHeaderCallback",
+        &["CIBA-10.2"],
+        if rp_server::bearer(ping) == Some(token) {
+            Ok("'Authorization' header in notification callback contained client_notification_token.".into())
+        } else {
+            Err(format!(
+                "The value of the 'Authorization' header in the notification callback is not correct: {:?}",
+                ping.headers.get("authorization")
+            ))
+        },
+    )?;
+    let body: Value = serde_json::from_str(&ping.body).unwrap_or(Value::Null);
+    ctx.log.must_ok(
+        "CheckAuthReqIdInCallback",
+        &["CIBA-10.2"],
+        match body["auth_req_id"].as_str() {
+            Some(id) if id == auth_req_id => {
+                Ok("auth_req_id valued received in callback is correct".into())
+            }
+            Some(id) => Err(format!("auth_req_id does not match: {id}")),
+            None => Err("auth_req_id missing from CIBA callback".into()),
+        },
+    )?;
+    ctx.log.must_ok(
+        "CheckNotificationCallbackOnlyAuthReqId",
+        &["CIBA-10.2"],
+        match body.as_object() {
+            None => Err("body received in notification callback must be JSON".into()),
+            Some(o) if o.len() == 1 => {
+                Ok("body received in notification callback contained only auth_req_id".into())
+            }
+            Some(o) => Err(format!(
+                "body received in notification callback did not contain only auth_req_id: {}",
+                Value::Object(o.clone())
+            )),
+        },
+    )
+}
+
 // ---- the token endpoint ---------------------------------------------------------------------
 
 /// CreateTokenEndpointRequestForCIBAGrant, AddAuthReqIdToTokenEndpointRequest,
@@ -1208,11 +1450,27 @@ async fn flow(ctx: &mut Ctx<'_>, kind: Happy, bend: Bend) -> Flow {
     let first = poll(ctx, &id).await?;
     expect_pending(ctx, &first)?;
     user_answers(ctx, &binding, kind != Happy::Reject).await?;
-    // waitForPollingAuthenticationToComplete: the next poll after the interval.
-    tokio::time::sleep(Duration::from_secs(interval + 1)).await;
-    ctx.log
-        .block("Poll the token endpoint after the user's answer");
-    let answer = poll(ctx, &id).await?;
+    let answer = if ping_mode(ctx) {
+        let answer = await_ping(ctx, &id).await?;
+        if ctx.module == PING_MODULES[0] && answer.status != 200 {
+            // FAPICIBAID1PingNotificationEndpointReturnsABody: the token endpoint's failure
+            // after a notification answered with a body is the suite's warning.
+            ctx.log.check(
+                "CheckTokenEndpointHttpStatus200",
+                Warning,
+                &["CIBA-10.2"],
+                status_is(&answer, 200),
+            );
+            return Ok(());
+        }
+        answer
+    } else {
+        // waitForPollingAuthenticationToComplete: the next poll after the interval.
+        tokio::time::sleep(Duration::from_secs(interval + 1)).await;
+        ctx.log
+            .block("Poll the token endpoint after the user's answer");
+        poll(ctx, &id).await?
+    };
     if kind == Happy::Reject {
         // FAPICIBAID1UserRejectsAuthentication: CIBA §11, access_denied.
         ctx.log.must_ok(
@@ -1322,6 +1580,7 @@ async fn call_backchannel_with_expiry(ctx: &mut Ctx<'_>, binding: &str) -> Flow<
     req.insert("login_hint".into(), json!(user));
     req.insert("binding_message".into(), json!(binding));
     req.insert("requested_expiry".into(), json!(30));
+    add_notification_token(ctx, &mut req)?;
     let object = request_object(ctx, req, Bend::None)?;
     let url = endpoint(ctx, "backchannel_authentication_endpoint").unwrap_or_default();
     let form = vec![("request".to_string(), object)];
@@ -2070,14 +2329,21 @@ async fn discovery(ctx: &mut Ctx<'_>) -> Flow {
             Err("grant_types_supported lacks urn:openid:params:grant-type:ciba".into())
         },
     );
+    let (condition, mode) = if ping_mode(ctx) {
+        ("CheckBackchannelTokenDeliveryPingModeSupported", "ping")
+    } else {
+        ("CheckBackchannelTokenDeliveryPollModeSupported", "poll")
+    };
     ctx.log.check(
-        "CheckBackchannelTokenDeliveryPollModeSupported",
+        condition,
         Failure,
         &["FAPI-RW-5.2.2-6"],
-        if has("backchannel_token_delivery_modes_supported", "poll") {
-            Ok("poll listed".into())
+        if has("backchannel_token_delivery_modes_supported", mode) {
+            Ok(format!("{mode} listed"))
         } else {
-            Err("backchannel_token_delivery_modes_supported lacks poll".into())
+            Err(format!(
+                "backchannel_token_delivery_modes_supported lacks {mode}"
+            ))
         },
     );
     Ok(())

@@ -294,6 +294,8 @@ enum Bend {
     BindingMessageAgain,
     ReverseScope,
     ExpiryAsString,
+    /// FAPICIBAID1AuthReqIdExpired: `requested_expiry` 30 (a number).
+    Expiry30,
 }
 
 fn bad_request(module: &str) -> Option<Bend> {
@@ -381,6 +383,14 @@ async fn call_backchannel(ctx: &mut Ctx<'_>, bad: Bend, binding: &str) -> Flow<R
                 "ReverseScopeOrderInAuthorizationEndpointRequest",
                 &["RFC6749-3.3", "CIBA-7.1"],
                 Ok(format!("scope {reversed}")),
+            )?
+        }
+        Bend::Expiry30 => {
+            req.insert("requested_expiry".into(), json!(30));
+            ctx.log.must_ok(
+                "AddRequestedExp30sToAuthorizationEndpointRequest",
+                &["CIBA-11"],
+                Ok("requested_expiry 30".into()),
             )?
         }
         Bend::ExpiryAsString => {
@@ -1539,7 +1549,7 @@ async fn flow(ctx: &mut Ctx<'_>, kind: Happy, bend: Bend) -> Flow {
 async fn auth_req_id_expired(ctx: &mut Ctx<'_>) -> Flow {
     setup(ctx).await?;
     let binding = binding_message();
-    let resp = call_backchannel_with_expiry(ctx, &binding).await?;
+    let resp = call_backchannel(ctx, Bend::Expiry30, &binding).await?;
     let id = validate_acknowledgement(ctx, &resp)?;
     let expires_in = resp
         .json()
@@ -1564,34 +1574,6 @@ async fn auth_req_id_expired(ctx: &mut Ctx<'_>) -> Flow {
             Err(format!("expected expired_token: {}", r.body))
         },
     )
-}
-
-/// The standard request with AddRequestedExp30sToAuthorizationEndpointRequest.
-async fn call_backchannel_with_expiry(ctx: &mut Ctx<'_>, binding: &str) -> Flow<Resp> {
-    ctx.log.must_ok(
-        "AddRequestedExp30sToAuthorizationEndpointRequest",
-        &["CIBA-11"],
-        Ok("requested_expiry 30".into()),
-    )?;
-    let scope = ctx.scope.clone();
-    let user = ctx.cfg.user.username.clone();
-    let mut req = serde_json::Map::new();
-    req.insert("scope".into(), json!(scope));
-    req.insert("login_hint".into(), json!(user));
-    req.insert("binding_message".into(), json!(binding));
-    req.insert("requested_expiry".into(), json!(30));
-    add_notification_token(ctx, &mut req)?;
-    let object = request_object(ctx, req, Bend::None)?;
-    let url = endpoint(ctx, "backchannel_authentication_endpoint").unwrap_or_default();
-    let form = vec![("request".to_string(), object)];
-    let r = post_with_client_auth(ctx, &url, &form, AuthOverride::Default, &[])
-        .await
-        .map(|x| {
-            let s = format!("HTTP {}", x.status);
-            (x, s)
-        });
-    ctx.log
-        .must("CallBackchannelAuthenticationEndpoint", &[], r)
 }
 
 /// FAPICIBAID1EnsureWithoutClientAssertionInTokenEndpointFails and

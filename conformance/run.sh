@@ -248,8 +248,7 @@ cat >"$WORK/runner.json" <<JSON
 {"discovery_url":"$ISSUER/.well-known/openid-configuration","ca_file":"$DATA/keys/ca.pem",
  "user":{"username":"conformance-user","password":"$PASSWORD"},
  "clients":{$CLIENTS},
- "rp_listen":"127.0.0.1:$RP_PORT",
- "rp_tls":{"cert_file":"$WORK/rp-tls.crt","key_file":"$WORK/rp-tls.key","ca_file":"$WORK/rp-ca.pem"},"rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
+ "rp_listen":"127.0.0.1:$RP_PORT","rp_rsa_key_file":"$WORK/rp-key.der","rp_kid":"$RP_KID",
  "registration_token":"$REGISTRATION_TOKEN","resource_url":"$ISSUER/gateway/resource",
  "rotate_keys_command":["$PWD/$BIN","keys","rotate","--data-dir","$DATA"]}
 JSON
@@ -257,7 +256,8 @@ JSON
 echo "== running the plans"
 START=$(date +%s)
 set +e
-"$RUNNER" --config "$WORK/runner.json" --out "$OUT" --parallel "$PARALLEL" "$@"
+"$RUNNER" --config "$WORK/runner.json" --out "$OUT" --parallel "$PARALLEL" \
+  --rp-tls-cert "$WORK/rp-tls.crt" --rp-tls-key "$WORK/rp-tls.key" --rp-tls-ca "$WORK/rp-ca.pem" "$@"
 STATUS=$?
 set -e
 echo "run time: $(( $(date +%s) - START )) s"

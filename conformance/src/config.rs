@@ -20,10 +20,6 @@ pub struct Config {
     /// `127.0.0.1:8080`; the clients' `request_uris` point there.
     #[serde(default)]
     pub rp_listen: Option<String>,
-    /// The certificate and key the runner's server presents to TLS clients (it answers both
-    /// https and plain http on `rp_listen`); their CA is the provider's `outbound.ca_file`.
-    #[serde(default)]
-    pub rp_tls: Option<RpTlsConfig>,
     /// The clients' RSA signing key (PKCS#8 DER) and its `kid` in their registered `jwks`.
     #[serde(default)]
     pub rp_rsa_key_file: Option<PathBuf>,
@@ -102,8 +98,10 @@ pub struct ClientTlsConfig {
     pub key_file: PathBuf,
 }
 
-#[derive(Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
+/// The certificate and key the runner's server presents to TLS clients (it answers both https
+/// and plain http on `rp_listen`); their CA is the provider's `outbound.ca_file`
+/// (`--rp-tls-cert`, `--rp-tls-key`, `--rp-tls-ca`).
+#[derive(Clone, Debug)]
 pub struct RpTlsConfig {
     /// PEM certificate (chain).
     pub cert_file: PathBuf,

@@ -39,6 +39,15 @@ struct Cli {
     alg: Option<String>,
     #[arg(long)]
     kid: Option<String>,
+    /// The runner's server also answers https on rp_listen, with this certificate (PEM)...
+    #[arg(long, value_name = "FILE", requires_all = ["rp_tls_key", "rp_tls_ca"])]
+    rp_tls_cert: Option<PathBuf>,
+    /// ... its key (PEM, PKCS#8)...
+    #[arg(long, value_name = "FILE")]
+    rp_tls_key: Option<PathBuf>,
+    /// ... and the CA that issued it (given to the provider as outbound.ca_file).
+    #[arg(long, value_name = "FILE")]
+    rp_tls_ca: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -86,7 +95,15 @@ async fn main() {
         Config::from_file(cli.config.as_deref().expect("--config")).unwrap_or_else(|e| fail(&e));
     let ca = load_ca(&cfg).unwrap_or_else(|e| fail(&e));
     if let Some(addr) = &cfg.rp_listen {
-        consentry_conformance::rp_server::serve(addr, cfg.rp_tls.as_ref())
+        let tls =
+            cli.rp_tls_cert
+                .clone()
+                .map(|cert_file| consentry_conformance::config::RpTlsConfig {
+                    cert_file,
+                    key_file: cli.rp_tls_key.clone().unwrap_or_default(),
+                    ca_file: cli.rp_tls_ca.clone().unwrap_or_default(),
+                });
+        consentry_conformance::rp_server::serve_with_tls(addr, tls.as_ref())
             .await
             .unwrap_or_else(|e| fail(&e));
     }

@@ -4,7 +4,7 @@
 //! dynamic registration modules; and it receives the logout notices of the logout plans
 //! (`backchannel_logout_uri`, `frontchannel_logout_uri`) and the CIBA pings
 //! (`backchannel_client_notification_endpoint`). On loopback, so the provider reaches it only
-//! when started with `outbound.allow_private = true`; https with the certificate of `rp_tls`,
+//! when started with `outbound.allow_private = true`; https with the certificate of `--rp-tls-cert`,
 //! whose CA `run.sh` gives the provider as `outbound.ca_file`, and plain http on the same port.
 
 use crate::config::RpTlsConfig;
@@ -274,10 +274,27 @@ fn tls_params(conn: &rustls::ServerConnection) -> Tls {
 }
 
 /// Listens on `addr` and answers GETs for published paths (404 otherwise), one request per
-/// connection; with `tls`, a connection that opens with a TLS handshake is served over TLS
+/// connection, in plain http.
+pub async fn serve(addr: &str) -> Result<(), String> {
+    serve_with_tls(addr, None).await
+}
+
+/// `https` once the server answers TLS, else `http`: the scheme of the URIs the provider
+/// calls on the runner (logout and notification URIs).
+pub fn scheme() -> &'static str {
+    if HTTPS.get().is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+static HTTPS: OnceLock<()> = OnceLock::new();
+
+/// `serve`; with `tls`, a connection that opens with a TLS handshake is served over TLS
 /// (the logout and CIBA notification URIs are https), others in plain http (request objects,
 /// documents and the gateway's upstream).
-pub async fn serve(addr: &str, tls: Option<&RpTlsConfig>) -> Result<(), String> {
+pub async fn serve_with_tls(addr: &str, tls: Option<&RpTlsConfig>) -> Result<(), String> {
     let acceptor = tls.map(tls_acceptor).transpose()?;
     if let Some(tls) = tls {
         let pem = std::fs::read(&tls.ca_file)
@@ -285,6 +302,7 @@ pub async fn serve(addr: &str, tls: Option<&RpTlsConfig>) -> Result<(), String> 
         let ca = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("rp_tls {}: {e}", tls.ca_file.display()))?;
         crate::browser::trust_also(ca);
+        let _ = HTTPS.set(());
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await

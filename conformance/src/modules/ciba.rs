@@ -1038,9 +1038,9 @@ fn ping_mode(ctx: &Ctx<'_>) -> bool {
 
 /// `path` on the runner's https server.
 fn notification_uri(ctx: &Ctx<'_>, path: &str) -> Result<String, String> {
-    match (&ctx.cfg.rp_listen, &ctx.cfg.rp_tls) {
-        (Some(addr), Some(_)) => Ok(format!("https://{addr}{path}")),
-        _ => Err("ping mode needs the runner's https server (rp_listen and rp_tls)".into()),
+    match &ctx.cfg.rp_listen {
+        Some(addr) if rp_server::scheme() == "https" => Ok(format!("https://{addr}{path}")),
+        _ => Err("ping mode needs the runner's https server (rp_listen and --rp-tls-cert)".into()),
     }
 }
 

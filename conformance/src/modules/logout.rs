@@ -354,11 +354,7 @@ struct Logout {
 fn dynamic_logout_uris(ctx: &mut Ctx<'_>, kind: Kind) -> Flow {
     let r = match ctx.cfg.rp_listen.as_deref() {
         Some(addr) => {
-            let scheme = if ctx.cfg.rp_tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
+            let scheme = rp_server::scheme();
             let base = format!("{scheme}://{addr}/dynamic/{}", jose::random_value(12));
             Ok((base.clone(), format!("base_url {base}")))
         }

@@ -90,3 +90,40 @@ pub fn apply_postgres(s: &super::postgres::Session) -> StoreResult<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files of `dir`, in file-name (= number) order.
+    fn files_in_order(dir: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// Migrations are applied by their position in the lists, so each list must hold every
+    /// file of its folder in number order: branches adding migrations side by side can merge
+    /// them out of order, and a database would then skip or repeat one.
+    #[test]
+    fn every_migration_is_listed_once_in_number_order() {
+        let sqlite = files_in_order("src/store/migrations");
+        assert!(sqlite
+            .iter()
+            .map(String::as_str)
+            .eq(MIGRATIONS.iter().copied()));
+        let postgres = files_in_order("src/store/migrations/postgres");
+        assert!(postgres
+            .iter()
+            .map(String::as_str)
+            .eq(POSTGRES_MIGRATIONS.iter().copied()));
+    }
+}

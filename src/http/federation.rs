@@ -52,7 +52,7 @@ pub async fn callback(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     };
     let uid = params
         .get("state")
-        .map(|s| oidc::interaction_of(s))
+        .map(|s| crate::protocol::upstream_oidc::interaction_of(s))
         .unwrap_or_default()
         .to_string();
     let cx = p.ctx();

@@ -206,10 +206,11 @@ pub fn cost_of(route: &Route, body: &[u8]) -> OAuthResult<Cost> {
         let amount = v
             .pointer(pointer)
             .and_then(Value::as_i64)
-            .filter(|a| *a >= 0)
+            // Above the largest limit an amount can never fit, and would overflow the sum.
+            .filter(|a| (0..=MAX_LIMIT).contains(a))
             .ok_or_else(|| {
                 OAuthError::invalid_request(format!(
-                    "the amount at {pointer} must be a non-negative integer in minor units"
+                    "the amount at {pointer} must be an integer from 0 to {MAX_LIMIT} in minor units"
                 ))
             })?;
         return Ok(Cost::Amount(amount));
@@ -371,6 +372,33 @@ mod tests {
         assert_eq!(Cost::Amount(500).in_unit(Unit::Calls), 1);
         assert_eq!(Cost::Amount(500).in_unit(Unit::Amount), 500);
         assert_eq!(Cost::Free.in_unit(Unit::Calls), 0);
+    }
+
+    #[test]
+    fn amounts_must_be_integers_a_limit_can_hold() {
+        let route = Route {
+            method: "POST".into(),
+            path: "/payments".into(),
+            scopes: vec![],
+            upstream: "https://api.example.com".into(),
+            cost: None,
+            cost_from: Some("/amount".into()),
+            websocket: false,
+        };
+        assert!(matches!(
+            cost_of(&route, br#"{"amount":500}"#),
+            Ok(Cost::Amount(500))
+        ));
+        for bad in [
+            r#"{"amount":-1}"#,
+            r#"{"amount":1.5}"#,
+            r#"{"amount":"500"}"#,
+            r#"{"amount":9223372036854775807}"#,
+            r#"{}"#,
+            "not json",
+        ] {
+            assert!(cost_of(&route, bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

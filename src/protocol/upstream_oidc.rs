@@ -50,6 +50,20 @@ pub struct UpstreamClient {
     pub redirect_uri: String,
 }
 
+/// The interaction a returning `state` names: states are made `{interaction id}.{random}` so
+/// the callback can find its interaction; only the browser cookie and the random part
+/// (compared in constant time by the caller) make it trusted.
+pub fn interaction_of(state: &str) -> &str {
+    state.split('.').next().unwrap_or_default()
+}
+
+/// `path` on the server's origin (the issuer without its base path): where upstream servers
+/// send the browser back.
+pub fn return_uri(cx: &Ctx<'_>, path: &str) -> String {
+    let origin = cx.issuer.strip_suffix(&cx.base_path).unwrap_or(&cx.issuer);
+    format!("{origin}{path}")
+}
+
 /// The upstream server failed us (unreachable, malformed, or a check on its answer failed):
 /// the user may try again later; `detail` is logged, never shown.
 pub fn bad_gateway(detail: impl Into<String>) -> OAuthError {

@@ -159,16 +159,9 @@ pub async fn begin(
     Ok((url.to_string(), pending))
 }
 
-/// The interaction a returning `state` names (see `begin`); only the browser cookie and the
-/// state's random part, checked in `finish`, make it trusted.
-pub fn interaction_of(state: &str) -> &str {
-    state.split('.').next().unwrap_or_default()
-}
-
 /// Where institutions send the browser back: register this at the institution.
 pub fn callback_uri(cx: &Ctx<'_>) -> String {
-    let origin = cx.issuer.strip_suffix(&cx.base_path).unwrap_or(&cx.issuer);
-    format!("{origin}/bank-callback")
+    upstream_oidc::return_uri(cx, "/bank-callback")
 }
 
 /// The outcome of an upstream step, as the script's `callback(ctx, result)` sees it.

@@ -91,14 +91,7 @@ async fn metadata(cx: &Ctx<'_>, up: &Upstream, issuer: &str) -> OAuthResult<Valu
 
 /// Where providers send the browser back: register this at the provider.
 pub fn callback_uri(cx: &Ctx<'_>) -> String {
-    let origin = cx.issuer.strip_suffix(&cx.base_path).unwrap_or(&cx.issuer);
-    format!("{origin}/federated/callback")
-}
-
-/// The interaction a returning `state` names; only the browser cookie and the state itself
-/// (its digest compared in constant time in `finish`) make it trusted.
-pub fn interaction_of(state: &str) -> &str {
-    state.split('.').next().unwrap_or_default()
+    upstream_oidc::return_uri(cx, "/federated/callback")
 }
 
 fn client_of(cx: &Ctx<'_>, p: &ProviderConfig, md: &Value) -> OAuthResult<UpstreamClient> {

@@ -44,7 +44,7 @@ pub enum Command {
     Backup(store_ops::BackupArgs),
     /// Copy every row of one database into a new, empty one (e.g. SQLite into PostgreSQL).
     MigrateStore(store_ops::MigrateStoreArgs),
-    /// Check and list institution scripts.
+    /// Check, list and rehearse institution scripts.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
 }
@@ -55,7 +55,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Clients(c) => clients::clients(c).await,
         Command::Users(u) => users::users(u).await,
         Command::Keys(k) => keys::keys(k).await,
-        Command::Plugins(c) => plugins::plugins(c),
+        Command::Plugins(c) => plugins::plugins(c).await,
         Command::Migrate(dir) => store_ops::migrate(&dir),
         Command::Backup(a) => store_ops::backup(&a),
         Command::MigrateStore(a) => store_ops::migrate_store(&a).await,

@@ -1,7 +1,9 @@
-//! `consentry plugins check|list`: compile institution scripts without a server.
+//! `consentry plugins check|list|test`: compile institution scripts and rehearse their
+//! journeys without a server.
 
+use anyhow::Context;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {
@@ -16,11 +18,19 @@ pub enum PluginsCommand {
         #[arg(long, default_value = "plugins")]
         dir: PathBuf,
     },
+    /// Rehearse a script's journey as each case file describes it (without one: connect, and
+    /// show the first step); prints every step and exits non-zero on the first mismatch.
+    Test {
+        file: PathBuf,
+        #[arg(long = "case", num_args = 1..)]
+        cases: Vec<PathBuf>,
+    },
 }
 
-pub fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
+pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
     use consentry::plugins::{plugin, sandbox, Registry};
     match cmd {
+        PluginsCommand::Test { file, cases } => test(&file, &cases).await,
         PluginsCommand::Check { files } => {
             let limits = sandbox::Limits::default();
             let engine = sandbox::engine(&limits);
@@ -64,4 +74,51 @@ pub fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Plays each case against the script; the first mismatch of each case is printed, and the
+/// command fails naming the first one.
+async fn test(file: &Path, cases: &[PathBuf]) -> anyhow::Result<()> {
+    use consentry::plugins::rehearsal::{Case, Rehearser};
+    let rehearser = Rehearser::new(file).map_err(anyhow::Error::msg)?;
+    let mut played = Vec::new();
+    for path in cases {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let case = Case::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        played.push((path.display().to_string(), case));
+    }
+    if played.is_empty() {
+        played.push(("(no case: connect, first step)".into(), Case::smoke()));
+    }
+    let mut failures = Vec::new();
+    for (name, case) in &played {
+        println!(
+            "case {name} at {} ({})",
+            rehearser.institution(),
+            case.journey.as_str()
+        );
+        if !case.description.is_empty() {
+            println!("  {}", case.description);
+        }
+        let run = rehearser.run(case).await;
+        for line in &run.transcript {
+            println!("  {line}");
+        }
+        match run.mismatch {
+            None => println!("  ok"),
+            Some(m) => {
+                println!("  MISMATCH {m}");
+                failures.push(format!("{name}: {m}"));
+            }
+        }
+    }
+    anyhow::ensure!(
+        failures.is_empty(),
+        "{} of {} cases failed; first: {}",
+        failures.len(),
+        played.len(),
+        failures[0]
+    );
+    Ok(())
 }

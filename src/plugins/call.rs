@@ -3,6 +3,7 @@
 //! wall-clock deadline. Hooks run on blocking threads, one call at a time per thread, so
 //! thread-locals are exact.
 
+use super::http_stub::HttpStub;
 use crate::jose::KeySet;
 use rhai::EvalAltResult;
 use std::cell::Cell;
@@ -22,6 +23,8 @@ pub struct CallContext {
     pub services: Option<Services>,
     /// `newTransactions` payloads the script raised during this call.
     pub new_transactions: Vec<serde_json::Value>,
+    /// Only in a rehearsal (`consentry plugins test`): canned answers in place of the network.
+    pub http_stub: Option<Arc<HttpStub>>,
 }
 
 /// Reads the current call's context.

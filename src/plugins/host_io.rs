@@ -70,6 +70,11 @@ fn allowed(url: &str) -> HostResult<url::Url> {
 
 fn request(method: &str, url: &str, body: Body, headers: Map) -> HostResult<Map> {
     let u = allowed(url)?;
+    // A rehearsal (`consentry plugins test`) answers from its case, never the network.
+    if let Some(stub) = context(|c| c.http_stub.clone()) {
+        let canned = stub.answer(method, url).or_else(fail)?;
+        return to_script(canned.status, canned.headers, canned.body.as_bytes());
+    }
     let s = services()?;
     let left = remaining().unwrap_or(MAX_REQUEST_TIME);
     if left.is_zero() {
@@ -119,7 +124,12 @@ fn request(method: &str, url: &str, body: Body, headers: Map) -> HostResult<Map>
         Ok(a) => a,
         Err(e) => return fail(format!("{method} {url}: {e}")),
     };
-    let text = String::from_utf8_lossy(&body).to_string();
+    to_script(status, headers, &body)
+}
+
+/// The response as the script sees it: `#{ status, body, json, headers }`.
+fn to_script(status: u16, headers: Vec<(String, String)>, body: &[u8]) -> HostResult<Map> {
+    let text = String::from_utf8_lossy(body).to_string();
     let mut out = Map::new();
     out.insert("status".into(), Dynamic::from(i64::from(status)));
     let json = serde_json::from_str::<serde_json::Value>(&text)

@@ -23,6 +23,16 @@ impl JourneyKind {
             JourneyKind::Refresh => "refresh",
         }
     }
+
+    /// The hook that starts this journey: reauth and refresh fall back to `connect` when a
+    /// script has no such hook.
+    pub fn entry_hook(self, plugin: &Plugin) -> &'static str {
+        match self {
+            JourneyKind::Reauth if plugin.has_hook("reauth") => "reauth",
+            JourneyKind::Refresh if plugin.has_hook("refresh") => "refresh",
+            _ => "connect",
+        }
+    }
 }
 
 /// A form field the script asks the user to fill in.
@@ -53,6 +63,20 @@ pub struct Form {
     /// Shown above the fields, e.g. after a wrong password.
     #[serde(default)]
     pub error: Option<String>,
+}
+
+impl Form {
+    /// Asked again (a wrong password, say): the text fields keep what the user typed in
+    /// `input`, never passwords or codes.
+    pub fn keep_typed(&mut self, input: &serde_json::Map<String, Value>) {
+        for f in self
+            .fields
+            .iter_mut()
+            .filter(|f| f.kind == "text" && f.value.is_none())
+        {
+            f.value = input.get(&f.name).and_then(Value::as_str).map(String::from);
+        }
+    }
 }
 
 /// How the host authenticates to an upstream token endpoint.
@@ -197,8 +221,7 @@ impl Registry {
         services: super::call::Services,
     ) -> Result<(Action, Vec<Value>), HookFailure> {
         let (value, events) = self.call_value(plugin, hook, args, services).await?;
-        let action = Action::parse(value).map_err(|m| failure("result", m))?;
-        Ok((action, events))
+        Ok((read_action(value)?, events))
     }
 
     /// Calls `hook` with JSON arguments on a blocking thread, under the deadline, and returns
@@ -211,8 +234,6 @@ impl Registry {
         args: Vec<Value>,
         services: super::call::Services,
     ) -> Result<(Value, Vec<Value>), HookFailure> {
-        let engine = self.engine.clone();
-        let deadline = self.limits.deadline;
         let context = super::call::CallContext {
             institution: plugin.meta.id.clone(),
             settings: self
@@ -229,35 +250,56 @@ impl Registry {
                 .collect(),
             services: Some(services),
             new_transactions: Vec::new(),
+            http_stub: None,
         };
-        let task = tokio::task::spawn_blocking(move || {
-            let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);
-            let _entered = span.enter();
-            let args: Vec<rhai::Dynamic> = args
-                .into_iter()
-                .map(rhai::serde::to_dynamic)
-                .collect::<Result<_, _>>()
-                .map_err(|e| failure("runtime", e.to_string()))?;
-            let (out, left) = super::call::with_context(context, || {
-                super::call::with_deadline(deadline, || {
-                    engine.call_fn_with_options::<rhai::Dynamic>(
-                        rhai::CallFnOptions::new().eval_ast(false),
-                        &mut rhai::Scope::new(),
-                        &plugin.ast,
-                        hook,
-                        args,
-                    )
-                })
-            });
-            let out = out.map_err(|e| classify(&e))?;
-            let value: Value =
-                rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
-            Ok((value, left.new_transactions))
+        let (engine, deadline) = (self.engine.clone(), self.limits.deadline);
+        run_hook(engine, deadline, plugin, hook, args, context).await
+    }
+}
+
+/// A hook's answer read as an [`Action`].
+pub fn read_action(value: Value) -> Result<Action, HookFailure> {
+    Action::parse(value).map_err(|m| failure("result", m))
+}
+
+/// Calls `hook` with JSON arguments and `context` visible to the host functions, on a blocking
+/// thread under the deadline; returns what it returned as JSON and the `newTransactions`
+/// events it raised. A panic, an error or an exceeded limit ends as a `HookFailure`.
+pub async fn run_hook(
+    engine: Arc<rhai::Engine>,
+    deadline: std::time::Duration,
+    plugin: Arc<Plugin>,
+    hook: &'static str,
+    args: Vec<Value>,
+    context: super::call::CallContext,
+) -> Result<(Value, Vec<Value>), HookFailure> {
+    let task = tokio::task::spawn_blocking(move || {
+        let span = tracing::info_span!("plugin", institution = %plugin.meta.id, hook);
+        let _entered = span.enter();
+        let args: Vec<rhai::Dynamic> = args
+            .into_iter()
+            .map(rhai::serde::to_dynamic)
+            .collect::<Result<_, _>>()
+            .map_err(|e| failure("runtime", e.to_string()))?;
+        let (out, left) = super::call::with_context(context, || {
+            super::call::with_deadline(deadline, || {
+                engine.call_fn_with_options::<rhai::Dynamic>(
+                    rhai::CallFnOptions::new().eval_ast(false),
+                    &mut rhai::Scope::new(),
+                    &plugin.ast,
+                    hook,
+                    args,
+                )
+            })
         });
-        match task.await {
-            Ok(r) => r,
-            Err(_) => Err(failure("runtime", "the hook panicked".into())),
-        }
+        let out = out.map_err(|e| classify(&e))?;
+        let value: Value =
+            rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
+        Ok((value, left.new_transactions))
+    });
+    match task.await {
+        Ok(r) => r,
+        Err(_) => Err(failure("runtime", "the hook panicked".into())),
     }
 }
 

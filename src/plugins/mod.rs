@@ -4,10 +4,12 @@
 pub mod call;
 pub mod host;
 pub mod host_io;
+pub mod http_stub;
 pub mod institution;
 pub mod journey;
 pub mod plugin;
 pub mod registry;
+pub mod rehearsal;
 pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};

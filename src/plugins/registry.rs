@@ -112,8 +112,7 @@ impl Registry {
                         p.operator_hosts = self
                             .settings
                             .get(&p.meta.id)
-                            .and_then(|s| s.get("hosts"))
-                            .map(|h| h.split(',').map(|h| h.trim().to_string()).collect())
+                            .map(operator_hosts)
                             .unwrap_or_default();
                         let p = Arc::new(p);
                         let print = fingerprint(&script, &icon_dir, Some(&p));
@@ -160,6 +159,14 @@ impl Catalog {
         let id = self.sources.get(path)?.1.as_ref()?;
         self.by_id.get(id)
     }
+}
+
+/// The hosts an operator's settings add for an institution (`hosts`, comma separated).
+pub fn operator_hosts(settings: &BTreeMap<String, String>) -> Vec<String> {
+    settings
+        .get("hosts")
+        .map(|h| h.split(',').map(|h| h.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// `plugins/*.rhai` (icons beside them) and `plugins/<name>/main.rhai` (icons in `<name>/`),

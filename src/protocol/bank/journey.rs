@@ -196,12 +196,7 @@ pub async fn start(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Outcome> {
     let plugin = plugin(cx, &id)?;
     let mut progress = live.progress.clone();
     progress.consented = true;
-    // Reauth and refresh fall back to the connect journey when a script has no such hook.
-    let hook = match bank.journey {
-        JourneyKind::Reauth if plugin.has_hook("reauth") => "reauth",
-        JourneyKind::Refresh if plugin.has_hook("refresh") => "refresh",
-        _ => "connect",
-    };
+    let hook = bank.journey.entry_hook(&plugin);
     let ctx = context(cx, live, &progress).await?;
     let action = call(cx, &plugin, &mut progress, hook, vec![ctx]).await;
     apply(cx, live, &plugin, progress, action).await
@@ -249,13 +244,7 @@ pub async fn submit(
     };
     // Asked again (a wrong password, say): keep what the user typed in the text fields.
     if let Ok(Action::Form { form, .. }) = &mut action {
-        for f in form
-            .fields
-            .iter_mut()
-            .filter(|f| f.kind == "text" && f.value.is_none())
-        {
-            f.value = input.get(&f.name).and_then(Value::as_str).map(String::from);
-        }
+        form.keep_typed(&input);
     }
     apply(cx, live, &plugin, progress, action).await
 }

@@ -134,7 +134,7 @@ impl Institution {
     }
 }
 
-fn valid_host(h: &str) -> bool {
+pub(super) fn valid_host(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
         && h.bytes()

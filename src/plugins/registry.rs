@@ -107,14 +107,19 @@ impl Registry {
                     next.sources.insert(script.clone(), (print, id.clone()));
                     id.as_ref().and_then(|id| old.get(id).cloned())
                 }
-                None => match plugin::compile(&self.engine, &self.limits, &script, &icon_dir) {
-                    Ok(mut p) => {
-                        p.operator_hosts = self
-                            .settings
-                            .get(&p.meta.id)
-                            .and_then(|s| s.get("hosts"))
-                            .map(|h| h.split(',').map(|h| h.trim().to_string()).collect())
-                            .unwrap_or_default();
+                None => match plugin::compile(&self.engine, &self.limits, &script, &icon_dir)
+                    .and_then(|mut p| {
+                        p.operator_hosts =
+                            operator_hosts(&self.settings, &p.meta.id).map_err(|reason| {
+                                PluginError {
+                                    file: script.clone(),
+                                    line: None,
+                                    reason,
+                                }
+                            })?;
+                        Ok(p)
+                    }) {
+                    Ok(p) => {
                         let p = Arc::new(p);
                         let print = fingerprint(&script, &icon_dir, Some(&p));
                         next.sources
@@ -162,6 +167,32 @@ impl Catalog {
     }
 }
 
+/// The operator's `hosts` setting for an institution (comma separated): host names or IP
+/// addresses. A port would never match (hosts are compared without one), so it is refused
+/// with the reason rather than failing every request later.
+fn operator_hosts(
+    settings: &BTreeMap<String, BTreeMap<String, String>>,
+    id: &str,
+) -> Result<Vec<String>, String> {
+    let Some(list) = settings.get(id).and_then(|s| s.get("hosts")) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if super::institution::valid_host(h) || h.parse::<std::net::IpAddr>().is_ok() {
+                Ok(h.to_string())
+            } else {
+                Err(format!(
+                    "setting hosts: {h:?} is not a host name or IP address (no scheme, port or \
+                     path: any port of a listed host is allowed, the URLs give it)"
+                ))
+            }
+        })
+        .collect()
+}
+
 /// `plugins/*.rhai` (icons beside them) and `plugins/<name>/main.rhai` (icons in `<name>/`),
 /// in a stable order.
 fn script_files(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
@@ -199,5 +230,36 @@ fn fingerprint(script: &Path, icon_dir: &Path, current: Option<&Arc<Plugin>>) ->
         modified,
         len,
         icon,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_hosts;
+    use std::collections::BTreeMap;
+
+    fn hosts(value: &str) -> Result<Vec<String>, String> {
+        let mut settings = BTreeMap::new();
+        let one = BTreeMap::from([("hosts".to_string(), value.to_string())]);
+        settings.insert("bank".to_string(), one);
+        operator_hosts(&settings, "bank")
+    }
+
+    #[test]
+    fn the_hosts_setting_takes_host_names_and_addresses_and_refuses_a_port() {
+        assert_eq!(
+            hosts(" auth.bank.example, 127.0.0.1 ,::1,").unwrap(),
+            ["auth.bank.example", "127.0.0.1", "::1"]
+        );
+        let e = hosts("127.0.0.1:9443").unwrap_err();
+        assert!(
+            e.contains("\"127.0.0.1:9443\"") && e.contains("port"),
+            "{e}"
+        );
+        assert!(hosts("https://auth.bank.example").is_err());
+        assert_eq!(
+            operator_hosts(&BTreeMap::new(), "bank").unwrap(),
+            Vec::<String>::new()
+        );
     }
 }

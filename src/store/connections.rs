@@ -117,6 +117,27 @@ impl Connections<'_> {
         Ok(lapsed)
     }
 
+    /// Marks an active connection as needing reauth (its institution refused to refresh its
+    /// tokens, or issued none to refresh with), with a `connectionReauthRequired` event;
+    /// false when it was not active.
+    pub fn require_reauth(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let marked = self.conn.query_opt(
+            &format!(
+                "UPDATE connections SET status = 'reauth_required', updated_at = ?2
+                 WHERE id = ?1 AND status = 'active'
+                 RETURNING {COLUMNS}"
+            ),
+            args![id, now],
+            from_row,
+        )?;
+        match marked {
+            Some(c) => self
+                .event(&c, "connectionReauthRequired", now)
+                .map(|_| true),
+            None => Ok(false),
+        }
+    }
+
     /// Replaces a connection's sealed data if it is still `old` (nothing renewed it since it
     /// was read); whether it was replaced.
     pub fn replace_sealed(&self, id: &str, old: &str, new: &str, now: i64) -> StoreResult<bool> {

@@ -125,6 +125,26 @@ impl Pair {
         )
     }
 
+    /// A `refresh` journey of client `c` for its user `sub`'s connection `con_id` (no bank
+    /// login: the host uses the stored refresh token); returns where the client is sent back.
+    pub async fn refresh(&self, c: &TestClient, sub: &str, con_id: &str) -> String {
+        let (_, challenge) = pkce();
+        let claims = json!({"id_token": {"sub": {"value": sub}, "mh:con_id": {"value": con_id}}})
+            .to_string();
+        let b = BankJourney::new(&self.agg);
+        let i = b
+            .start(&auth_params(
+                c,
+                &challenge,
+                &[("scope", "openid refresh"), ("claims", &claims)],
+            ))
+            .await;
+        let (status, cb) = b.approve(&i, "OAuth Bank").await;
+        assert_eq!(status, 303);
+        assert!(cb.starts_with(REDIRECT_URI), "{cb}");
+        cb
+    }
+
     /// The aggregator's credentials at the bank, to introspect the bank's tokens there.
     pub fn bank_client(&self) -> TestClient {
         TestClient {

@@ -42,6 +42,7 @@ mod gateway_budget;
 mod gateway_stream;
 mod grant_ownership;
 mod implicit_hybrid;
+mod institution_api;
 mod interop_node;
 mod interop_python;
 mod interop_rust;

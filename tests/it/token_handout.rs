@@ -266,8 +266,8 @@ async fn concurrent_handouts_of_an_expired_token_refresh_it_exactly_once_at_the_
     );
 
     // The bank revokes the refresh token: the next refresh is refused; every caller waiting on
-    // it hears so (502), the refresh is not retried with the refused token, and — as for a
-    // refresh journey — the connection keeps its status.
+    // it hears so (502), the refresh is not retried with the refused token, and the connection
+    // is marked as needing reauth (RFC 6749 §5.2 invalid_grant: the grant is gone).
     let rt = sealed_refresh_token(&pr.agg, &after);
     let bank = pr.bank_client();
     let res = pr
@@ -296,13 +296,29 @@ async fn concurrent_handouts_of_an_expired_token_refresh_it_exactly_once_at_the_
             a.body
         );
     }
-    assert_eq!(connection(&pr.agg, &con).await.status, "active");
+    assert_eq!(
+        connection(&pr.agg, &con).await.status,
+        "reauth_required",
+        "rfc6749_5_2_invalid_grant marks the connection as needing reauth"
+    );
+    // From then on the hand-out says what to do without asking the bank again.
+    let a = call(&pr.agg, "GET", &path, Some(&t), None).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(
+        a.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("reauth_required"),
+        "{}",
+        a.body
+    );
     let entries = audit(&pr.agg, &con).await;
     let failed: Vec<&Value> = entries
         .iter()
         .filter(|e| e["outcome"] == "invalid_grant")
         .collect();
     assert_eq!(failed.len(), 3, "{entries:?}");
+    assert_eq!(entries[0]["outcome"], "invalid_request", "{entries:?}");
     assert_eq!(
         failed.iter().filter(|e| e["refreshed"] == true).count(),
         1,
@@ -424,4 +440,52 @@ async fn two_nodes_handing_out_an_expiring_token_at_once_refresh_it_once() {
         refreshes + 1,
         "exactly one refresh grant at the bank across both nodes"
     );
+}
+
+#[tokio::test]
+async fn rfc6749_6_an_upstream_grant_without_a_refresh_token_cannot_be_refreshed_and_says_why() {
+    // The bank is asked without offline_access: it issues no refresh token (OIDC Core §11).
+    let pr = Pair::start(
+        |bank| {
+            let mut s = oidc_settings(bank, "client_secret_basic", false);
+            s.insert("scope".into(), "openid accounts:read".into());
+            vec![("oauth-bank", s)]
+        },
+        |c| c.admin_token = Some(ADMIN_TOKEN.into()),
+    )
+    .await;
+    pr.register_at_bank(json!({})).await;
+    let c = partner(&pr.agg).await;
+    let (user, con) = pr.connect(&c, "oauth-bank", "OAuth Bank").await;
+    let path = token_path(&user, &con);
+    let t = bearer(&pr.agg, &c, "connections:token").await;
+    // While the bank's access token lasts, it is handed out.
+    let a = call(&pr.agg, "GET", &path, Some(&t), None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let refreshes = bank_refresh_tokens(&pr).await;
+
+    // Once it is due, there is nothing to refresh it with: a clear answer, not a bare
+    // invalid_grant, and nothing asked of the bank.
+    pr.agg.provider.clock.advance(570);
+    let t = bearer(&pr.agg, &c, "connections:token").await;
+    let a = call(&pr.agg, "GET", &path, Some(&t), None).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.body["error"], "invalid_request");
+    let description = a.body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("issued no refresh token") && description.contains("offline_access"),
+        "the description names the cause and the fix: {description}"
+    );
+    assert_eq!(bank_refresh_tokens(&pr).await, refreshes);
+    assert_eq!(
+        connection(&pr.agg, &con).await.status,
+        "reauth_required",
+        "the connection is marked as needing reauth"
+    );
+    let entries = audit(&pr.agg, &con).await;
+    assert_eq!(entries[0]["outcome"], "invalid_request", "{entries:?}");
+    assert!(entries[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no refresh token"));
 }

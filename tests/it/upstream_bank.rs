@@ -282,3 +282,171 @@ async fn a_plain_oauth2_provider_gets_its_scope_separator_and_no_nonce() {
     );
     assert_eq!(q["code_challenge_method"], "S256");
 }
+
+async fn connection_status(s: &TestServer, id: &str) -> String {
+    let id = id.to_string();
+    s.provider
+        .store
+        .read(move |tx| tx.connections().get(&id))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn rfc6749_6_a_refresh_journey_without_an_upstream_refresh_token_says_so_and_needs_reauth() {
+    // Asked without offline_access, the bank issues no refresh token (OIDC Core §11).
+    let pr = Pair::start(
+        |bank| {
+            let mut s = oidc_settings(bank, "client_secret_basic", false);
+            s.insert("scope".into(), "openid accounts:read".into());
+            vec![("oauth-bank", s)]
+        },
+        |_| {},
+    )
+    .await;
+    pr.register_at_bank(json!({})).await;
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (sub, con_id) = pr.connect(&c, "oauth-bank", "OAuth Bank").await;
+    let cb = pr.refresh(&c, &sub, &con_id).await;
+    assert!(cb.starts_with(REDIRECT_URI), "{cb}");
+    let q = query(&cb);
+    assert_eq!(q["error"], "invalid_request", "{cb}");
+    let description = &q["error_description"];
+    assert!(
+        description.contains("issued no refresh token") && description.contains("offline_access"),
+        "not a bare invalid_grant: the cause and the fix: {description}"
+    );
+    assert_eq!(
+        connection_status(&pr.agg, &con_id).await,
+        "reauth_required",
+        "the connection is marked as needing reauth"
+    );
+}
+
+#[tokio::test]
+async fn rfc6749_5_2_a_refresh_refused_by_the_bank_ends_the_journey_with_its_reason_and_needs_reauth(
+) {
+    let pr = pair("client_secret_basic", false).await;
+    pr.register_at_bank(json!({})).await;
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (sub, con_id) = pr.connect(&c, "oauth-bank", "OAuth Bank").await;
+    // The bank forgets every refresh token it issued: the aggregator's is refused.
+    let forgotten = pr.bank.sql_exec("DELETE FROM refresh_tokens", &[]).await;
+    assert!(forgotten > 0);
+    let cb = pr.refresh(&c, &sub, &con_id).await;
+    let q = query(&cb);
+    assert_eq!(q["error"], "access_denied", "{cb}");
+    assert!(
+        q["error_description"].contains("invalid_grant"),
+        "the bank's refusal reaches the partner: {cb}"
+    );
+    assert_eq!(connection_status(&pr.agg, &con_id).await, "reauth_required");
+}
+
+/// The worked example of plugins/README.md, as written there: the settings of its TOML block
+/// and the client metadata of its `clients add` at the bank.
+struct WorkedExample {
+    config: toml::Value,
+    bank_client: Value,
+}
+
+impl WorkedExample {
+    fn read() -> WorkedExample {
+        let readme = include_str!("../../plugins/README.md");
+        let start = readme
+            .find("### Worked example: a second Consentry as the bank")
+            .expect("the worked example's heading");
+        let section = &readme[start..];
+        let section = &section[..section[4..].find("\n## ").map_or(section.len(), |i| i + 4)];
+        let toml_block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let config = toml::from_str(&toml_block.replace("\n   ", "\n")).expect("valid TOML");
+        let metadata = section
+            .lines()
+            .find(|l| l.contains("clients add --data-dir bank --metadata '"))
+            .and_then(|l| l.split('\'').nth(1))
+            .expect("the bank's clients add");
+        WorkedExample {
+            config,
+            bank_client: serde_json::from_str(metadata).expect("metadata JSON"),
+        }
+    }
+
+    /// `[plugins.settings.oauth-bank]`, with the bank's real address for the example's port.
+    fn settings(&self, bank: &TestServer) -> Settings {
+        let table = self.config["plugins"]["settings"]["oauth-bank"]
+            .as_table()
+            .expect("settings for oauth-bank");
+        table
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().expect("string settings");
+                (
+                    k.clone(),
+                    v.replace("https://127.0.0.1:9443/oidc", &bank.issuer),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn the_worked_setup_in_plugins_readme_connects_and_refreshes() {
+    let example = WorkedExample::read();
+    // The example's CA path is the bank's data dir's keys/ca.pem, which the pair trusts.
+    assert_eq!(
+        example.config["plugins"]["upstream_ca_file"].as_str(),
+        Some("bank/keys/ca.pem")
+    );
+    let pr = Pair::start(|bank| vec![("oauth-bank", example.settings(bank))], |_| {}).await;
+    assert_eq!(
+        pr.bank.provider.config.keys_dir(),
+        pr.bank.provider.config.data_dir.join("keys")
+    );
+    let settings = example.settings(&pr.bank);
+    assert_eq!(
+        settings["hosts"], "127.0.0.1",
+        "hosts names the host, no port"
+    );
+    assert!(settings["scope"].contains("offline_access"));
+    // The bank registers the aggregator as the example does (its callback on this origin).
+    let mut meta = example.bank_client.clone();
+    meta["redirect_uris"] = json!([format!("{}/bank-callback", pr.agg.base)]);
+    assert_eq!(
+        example.bank_client["redirect_uris"][0],
+        "https://localhost:8443/bank-callback"
+    );
+    let registered = pr.bank.client(meta).await;
+    assert_eq!(registered.id, AGGREGATOR_CLIENT);
+    pr.bank.user("banker").await;
+
+    let c = pr.agg.client(json!({"connection_types": ["api"]})).await;
+    let (sub, con_id) = pr.connect(&c, "oauth-bank", "OAuth Bank").await;
+    let grants_before = pr
+        .bank
+        .sql_count("SELECT count(*) FROM refresh_tokens")
+        .await;
+    assert!(
+        grants_before > 0,
+        "offline_access: the bank issued a refresh token"
+    );
+    let cb = pr.refresh(&c, &sub, &con_id).await;
+    let q = query(&cb);
+    assert!(
+        q.contains_key("code"),
+        "the refresh journey succeeded: {cb}"
+    );
+    assert_eq!(
+        pr.bank
+            .sql_count("SELECT count(*) FROM refresh_tokens")
+            .await,
+        grants_before + 1,
+        "the refresh went to the bank (its refresh token rotated)"
+    );
+    assert_eq!(connection_status(&pr.agg, &con_id).await, "active");
+}

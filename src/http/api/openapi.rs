@@ -454,14 +454,16 @@ fn schemas() -> Value {
         },
         "Institution": {
             "type": "object",
-            "required": ["id", "name", "type", "bankRef", "iconUrl", "accountTypes", "userTypes"],
+            "required": ["id", "name", "type", "bankRef", "parentRef", "accountTypes", "userTypes"],
             "properties": {
                 "id": string,
                 "name": string,
                 "type": {"type": "string", "enum": ["api", "legacy", "test"]},
-                "bankRef": string,
-                "parentRef": {"type": "string", "deprecated": true, "description": "The same as bankRef"},
-                "iconUrl": {"type": "string", "format": "uri"},
+                "bankRef": {"type": "string", "description": "Groups the connections of one institution; names its icon"},
+                "parentRef": {"type": "string", "deprecated": true,
+                              "description": "Deprecated by the contract: always the same as `bankRef`; use `bankRef`"},
+                "iconUrl": {"type": "string", "format": "uri",
+                            "description": "`/bank-icons/{bankRef}`; present only when the institution (or another of its `bankRef`) has an icon. Otherwise use your own or `/bank-icons/default`"},
                 "accountTypes": {
                     "type": "array",
                     "items": {

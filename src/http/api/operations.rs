@@ -116,6 +116,19 @@ const ICON_QUERY: &[Param] = &[Param {
     example: "",
 }];
 
+const ICON_HEADERS: &[Header] = &[
+    Header {
+        name: "ETag",
+        description: "Strong tag: the base64url SHA-256 of the icon, in quotes",
+        schema: r#"{"type": "string"}"#,
+    },
+    Header {
+        name: "Cache-Control",
+        description: "`no-cache`: keep it, but revalidate before each use",
+        schema: r#"{"type": "string", "enum": ["no-cache"]}"#,
+    },
+];
+
 const BAD_REQUEST: Answer = error(400, "Malformed input (`invalid_request`)");
 const BAD_METADATA: Answer = error(
     400,
@@ -332,13 +345,23 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/bank-icons/{bank_ref}",
         tag: "banks",
         summary: "An institution's SVG icon",
+        description: "Revalidated on every use (`Cache-Control: no-cache`) against a strong \
+                      `ETag`, the SHA-256 of the icon: send it back in `If-None-Match` and an \
+                      unchanged icon answers 304 without a body (RFC 9110 §13.1.2); a changed \
+                      one (a reloaded plugin) answers 200 with its new tag.",
         query: ICON_QUERY,
         answers: &[
             Answer {
                 status: 200,
                 description: "The icon",
                 body: Body::Media("image/svg+xml"),
-                headers: &[],
+                headers: ICON_HEADERS,
+            },
+            Answer {
+                status: 304,
+                description: "`If-None-Match` names the current icon's tag (or is `*`)",
+                body: Body::None,
+                headers: ICON_HEADERS,
             },
             error(404, "The institution has no icon (`not_found`)"),
         ],

@@ -107,6 +107,9 @@ pub async fn hand_out(
 ) -> OAuthResult<HandedOut> {
     let attempt = match usable_now(cx, &connection) {
         Ok((_, tokens)) if fresh(&tokens, cx.now) => Attempt::of(Ok(tokens)),
+        Ok((_, tokens)) if tokens.refresh_token.is_none() => {
+            cannot_refresh(cx, audit, &connection.id).await
+        }
         Ok((plugin, _)) => refreshed_tokens(cx, audit, &plugin, &connection.id).await,
         Err(e) => Attempt::of(Err(e)),
     };
@@ -174,6 +177,34 @@ fn conflict(description: impl Into<String>) -> OAuthError {
 /// Usable for at least the margin (a token without a stated lifetime is taken as usable).
 fn fresh(t: &UpstreamTokens, now: i64) -> bool {
     t.expires_at.is_none_or(|e| e > now + REFRESH_MARGIN_SECS)
+}
+
+/// The stored token is stale and the institution issued no refresh token to renew it with:
+/// nothing to ask the institution. The connection needs reauth; marked so, with the audit
+/// entry, in one transaction.
+async fn cannot_refresh(cx: &Ctx<'_>, audit: &Audit, id: &str) -> Attempt {
+    let e = conflict(format!(
+        "{}; the connection now needs reauthorisation (status reauth_required)",
+        upstream::NO_REFRESH_TOKEN
+    ));
+    let entry = audit.entry(cx.now, false, Err(&e));
+    let (cid, now) = (id.to_string(), cx.now);
+    let written = cx
+        .store
+        .write(move |tx| {
+            tx.connections().require_reauth(&cid, now)?;
+            tx.token_handouts().record(&entry)
+        })
+        .await;
+    if let Err(w) = written {
+        return Attempt::of(Err(w.into()));
+    }
+    cx.webhook_wake.notify_one();
+    Attempt {
+        result: Err(e),
+        refreshed: false,
+        recorded: true,
+    }
 }
 
 /// Why a refresh failed, as kept with the freed lease so that those who waited on it answer
@@ -291,11 +322,13 @@ async fn refresh_as_holder(
         Err(e) => return Attempt::of(Err(e)),
     };
     // The failure is kept with the freed lease as `code|institution's error`.
+    let mut grant_gone = false;
     let (result, failure) = match upstream::refresh(cx, plugin, &stale).await {
         Ok(upstream::Outcome {
             tokens: Some(t), ..
         }) => (Ok(t), String::new()),
         Ok(refused) => {
+            grant_gone = upstream::grant_refused(&refused);
             let error = refused.result["error"].as_str().unwrap_or("invalid_grant");
             tracing::warn!(connection = %id, %error, "the institution refused a token refresh");
             let code = ErrorCode::InvalidGrant.as_str();
@@ -333,11 +366,18 @@ async fn refresh_as_holder(
                     tx.token_handouts()
                         .release_lease(&cid, &h, Some((&failure, now)))?;
                     tx.token_handouts().record(&entry)?;
+                    // RFC 6749 §5.2 invalid_grant: the grant at the institution is gone.
+                    if grant_gone {
+                        tx.connections().require_reauth(&cid, now)?;
+                    }
                     Ok(true)
                 })
                 .await
         }
     };
+    if grant_gone {
+        cx.webhook_wake.notify_one();
+    }
     match write {
         // A journey renewed the connection meanwhile: its tokens stay; ours still work.
         Ok(false) => tracing::warn!(connection = %id, "connection renewed during a token refresh"),

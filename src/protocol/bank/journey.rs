@@ -318,12 +318,31 @@ async fn apply(
         };
         progress.state = state;
         let stored = stored_upstream(cx, live).await?;
+        let cid = bank_of(live)?.connection_id.clone();
         let outcome = match &stored {
+            // Nothing to ask the institution with: the connection needs reauth, said plainly.
+            Some(t) if t.refresh_token.is_none() => {
+                let e = OAuthError::invalid_request(upstream::NO_REFRESH_TOKEN);
+                return end_needing_reauth(cx, live, e, cid)
+                    .await
+                    .map(Outcome::Deliver);
+            }
             Some(t) => upstream::refresh(cx, plugin, t).await,
             None => Err(OAuthError::invalid_request(
                 "the connection holds no institution tokens to refresh",
             )),
         };
+        if let (Ok(o), Some(id)) = (&outcome, cid) {
+            // The institution's grant is gone whatever the script makes of it: a `done` from
+            // the script renews the connection (active again), anything else leaves it so.
+            if upstream::grant_refused(o) {
+                let now = cx.now;
+                cx.store
+                    .write(move |tx| tx.connections().require_reauth(&id, now))
+                    .await?;
+                cx.webhook_wake.notify_one();
+            }
+        }
         action = match outcome {
             Ok(o) => after_upstream(cx, live, plugin, &mut progress, o).await?,
             Err(e) => return end_with(cx, live, e).await.map(Outcome::Deliver),
@@ -448,11 +467,23 @@ async fn apply_once(
 
 /// Ends the interaction with an error sent back to the client.
 async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
+    end_needing_reauth(cx, live, e, None).await
+}
+
+/// Ends the interaction with an error, marking `reauth` (a connection) as needing reauth in
+/// the same transaction.
+async fn end_needing_reauth(
+    cx: &Ctx<'_>,
+    live: &Live,
+    e: OAuthError,
+    reauth: Option<String>,
+) -> OAuthResult<Delivery> {
     if let Some(detail) = &e.detail {
         tracing::warn!(error = e.code.as_str(), %detail, "bank journey ended");
     }
     let (iid, now) = (live.interaction.id.clone(), cx.now);
     let device = live.request.device_id();
+    let marks = reauth.is_some();
     cx.store
         .write(move |tx| {
             tx.interactions().complete(&iid, now)?;
@@ -460,9 +491,15 @@ async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Deliv
             if let Some(d) = &device {
                 tx.device_authorizations().deny(d)?;
             }
+            if let Some(id) = &reauth {
+                tx.connections().require_reauth(id, now)?;
+            }
             Ok(())
         })
         .await?;
+    if marks {
+        cx.webhook_wake.notify_one();
+    }
     ReplyTo::of(&live.request).deliver(cx, &live.client, &e)
 }
 

@@ -51,7 +51,8 @@ fn allowed(plugin: &Plugin, url: &str) -> OAuthResult<url::Url> {
     let configured = plugin.operator_hosts.iter().any(|h| h == host);
     if u.scheme() != "https" || !(declared || configured) {
         return Err(bad_gateway(format!(
-            "{url} is not https on a host institution {} declares",
+            "{url} is not https on a host institution {} declares (institution().hosts, or \
+             its hosts setting: host names without a port)",
             plugin.meta.id
         )));
     }
@@ -207,7 +208,17 @@ pub async fn finish(
     let code =
         get("code").ok_or_else(|| OAuthError::invalid_request("no code from the institution"))?;
     let form = upstream_oidc::code_form(code, &pending.client.redirect_uri, &pending.verifier);
-    token_request(cx, plugin, &pending.client, form, Some(&pending.nonce)).await
+    let out = token_request(cx, plugin, &pending.client, form, Some(&pending.nonce)).await?;
+    if let Some(t) = out.tokens.as_ref().filter(|t| t.refresh_token.is_none()) {
+        // The connection works until the access token expires, then cannot be refreshed.
+        tracing::warn!(
+            institution = %plugin.meta.id,
+            granted_scope = t.scope.as_deref().unwrap_or_default(),
+            "the institution issued no refresh token: the connection cannot be refreshed \
+             (ask for offline_access in its scope setting)"
+        );
+    }
+    Ok(out)
 }
 
 /// A token-endpoint request: a refusal becomes the script's `ok: false` result; an ID token
@@ -236,6 +247,18 @@ async fn token_request(
     Ok(granted(cx, client, &body, claims))
 }
 
+/// Why a connection whose institution issued no refresh token cannot be refreshed, and what
+/// to change: OpenID Connect Core §11, a refresh token is granted for `offline_access`.
+pub const NO_REFRESH_TOKEN: &str = "the institution issued no refresh token for this \
+     connection, so its tokens cannot be refreshed: ask the institution for one (add \
+     offline_access to the institution's scope setting) and reauthorise the connection";
+
+/// Whether an upstream refresh outcome means the connection's grant at the institution is
+/// gone (RFC 6749 §5.2 `invalid_grant`, or no refresh token at all): it needs reauth.
+pub fn grant_refused(outcome: &Outcome) -> bool {
+    outcome.tokens.is_none() && outcome.result["error"] == "invalid_grant"
+}
+
 /// Uses the stored refresh token; the new tokens replace the old (rotation included).
 pub async fn refresh(
     cx: &Ctx<'_>,
@@ -243,10 +266,7 @@ pub async fn refresh(
     stored: &UpstreamTokens,
 ) -> OAuthResult<Outcome> {
     let Some(rt) = &stored.refresh_token else {
-        return Ok(refused(
-            "invalid_grant",
-            "the connection holds no refresh token",
-        ));
+        return Ok(refused("invalid_grant", NO_REFRESH_TOKEN));
     };
     let form = vec![
         ("grant_type".into(), "refresh_token".into()),

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod outbound;
+pub mod per_core;
 pub mod plugins;
 pub mod protocol;
 pub mod provider;
@@ -137,9 +138,12 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
-        gateway_http: config
-            .outbound
-            .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT),
+        gateway_http: per_core::PerCore::new(|| {
+            config
+                .outbound
+                .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT)
+        }),
+        gateway_identities: Default::default(),
         config,
     };
     let provider = Provider {

@@ -106,6 +106,7 @@ pub async fn send(
     let url = rule::upstream_url(route, path, req.uri().query());
     let mut outbound = p
         .gateway_http
+        .get()
         .request(req.method().clone(), &url)
         .headers(forwarded_headers(req.headers()))
         .header(IDENTITY_HEADER, identity);

@@ -52,6 +52,7 @@ pub async fn open(
     let url = rule::upstream_url(route, path, req.uri().query());
     let mut outbound = p
         .gateway_http
+        .get()
         .get(&url)
         .headers(forwarded_headers(req.headers()))
         .header(header::CONNECTION, "upgrade")

@@ -48,7 +48,11 @@ pub struct Services {
     /// The upstream OpenID providers of federated login: HTTP clients and caches.
     pub federation: super::federation::oidc::Upstreams,
     /// Forwards gateway requests to their upstream origins, under the outbound policy.
-    pub gateway_http: reqwest::Client,
+    /// One per serving thread (`per_core`): the forwarded request, its pooled connection and
+    /// the answer stay on the caller's thread.
+    pub gateway_http: crate::per_core::PerCore<reqwest::Client>,
+    /// Signed gateway identities, reused within their half-life.
+    pub gateway_identities: super::tokens::gateway::IdentityCache,
 }
 
 /// The endpoint URLs, derived from the issuer.

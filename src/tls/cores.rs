@@ -59,6 +59,7 @@ fn start_core(i: usize) -> std::io::Result<Core> {
     std::thread::Builder::new()
         .name(format!("serve-{i}"))
         .spawn(move || {
+            crate::per_core::enter_serving_core(i);
             let _ = runtime.block_on(stopped);
             runtime.shutdown_timeout(SHUTDOWN_WAIT);
         })?;

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
     ("files", 0),
     ("metrics", 0),
+    ("per_core", 0),
     ("secrets", 1),
     ("supervise", 1),
     ("logging", 1),

@@ -12,7 +12,9 @@ use crate::protocol::tokens::resource::{self, Presentation};
 use crate::protocol::tokens::ActiveAccessToken;
 use crate::protocol::Ctx;
 use crate::types::ScopeSet;
+use parking_lot::RwLock;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// The header carrying the signed identity to the origin.
 pub const IDENTITY_HEADER: &str = "consentry-identity";
@@ -65,12 +67,21 @@ pub fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
 }
 
 /// The signed identity the origin trusts: who the token is for (`sub`), which client holds
-/// it, its scopes; for this origin only (`aud`), short-lived, unique (`jti`).
+/// it, its scopes; for this origin only (`aud`), short-lived, unique (`jti`). One assertion
+/// serves a token's requests to one origin while it has at least half its life left, so a
+/// busy caller costs one signature per half-minute rather than one per request.
 pub fn identity(cx: &Ctx<'_>, route: &Route, token: &ActiveAccessToken) -> OAuthResult<String> {
+    let audience = route.upstream.trim_end_matches('/');
+    if let Some(jwt) = cx
+        .gateway_identities
+        .fresh(&token.row.jti, audience, cx.now)
+    {
+        return Ok(jwt);
+    }
     let now = cx.now;
     let claims = json!({
         "iss": cx.issuer,
-        "aud": route.upstream.trim_end_matches('/'),
+        "aud": audience,
         "sub": token.claims["sub"],
         "client_id": token.row.client_id,
         "scope": token.row.scopes,
@@ -78,7 +89,91 @@ pub fn identity(cx: &Ctx<'_>, route: &Route, token: &ActiveAccessToken) -> OAuth
         "exp": now + IDENTITY_SECS,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    cx.keys()
+    let jwt = cx
+        .keys()
         .sign(Alg::ES256, Some(IDENTITY_TYP), &claims)
-        .map_err(OAuthError::server)
+        .map_err(OAuthError::server)?;
+    cx.gateway_identities
+        .keep(&token.row.jti, audience, &jwt, now + IDENTITY_SECS);
+    Ok(jwt)
+}
+
+/// Identity assertions already signed, by access token `jti` and origin. An entry is never
+/// used past its assertion's half-life, nor for a token that no longer passes the check (the
+/// check runs before every lookup). Bounded: a full map sheds its stale entries, or all.
+#[derive(Default)]
+pub struct IdentityCache {
+    entries: RwLock<HashMap<(String, String), (String, i64)>>,
+}
+
+/// Bounds memory when many distinct tokens call within one half-life.
+const MAX_IDENTITIES: usize = 10_000;
+
+impl IdentityCache {
+    fn fresh(&self, jti: &str, audience: &str, now: i64) -> Option<String> {
+        let entries = self.entries.read();
+        let (jwt, exp) = entries.get(&(jti.to_string(), audience.to_string()))?;
+        (exp - now >= IDENTITY_SECS / 2).then(|| jwt.clone())
+    }
+
+    fn keep(&self, jti: &str, audience: &str, jwt: &str, exp: i64) {
+        let mut entries = self.entries.write();
+        if entries.len() >= MAX_IDENTITIES {
+            let now = exp - IDENTITY_SECS;
+            entries.retain(|_, (_, e)| *e - now >= IDENTITY_SECS / 2);
+            if entries.len() >= MAX_IDENTITIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            (jti.to_string(), audience.to_string()),
+            (jwt.to_string(), exp),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_is_reused_only_within_its_half_life_and_per_token_and_origin() {
+        let cache = IdentityCache::default();
+        cache.keep("t1", "https://a", "jwt-1", 1_060);
+        assert_eq!(
+            cache.fresh("t1", "https://a", 1_000).as_deref(),
+            Some("jwt-1")
+        );
+        assert_eq!(
+            cache.fresh("t1", "https://a", 1_030).as_deref(),
+            Some("jwt-1")
+        );
+        assert_eq!(
+            cache.fresh("t1", "https://a", 1_031),
+            None,
+            "past half its life"
+        );
+        assert_eq!(cache.fresh("t2", "https://a", 1_000), None, "another token");
+        assert_eq!(
+            cache.fresh("t1", "https://b", 1_000),
+            None,
+            "another origin"
+        );
+    }
+
+    #[test]
+    fn a_full_cache_sheds_stale_entries_first() {
+        let cache = IdentityCache::default();
+        for i in 0..MAX_IDENTITIES {
+            cache.keep(&format!("old{i}"), "https://a", "jwt", 1_000);
+        }
+        cache.keep("new", "https://a", "jwt-new", 2_000);
+        let entries = cache.entries.read();
+        assert_eq!(entries.len(), 1, "every stale entry went");
+        drop(entries);
+        assert_eq!(
+            cache.fresh("new", "https://a", 1_950).as_deref(),
+            Some("jwt-new")
+        );
+    }
 }

@@ -194,6 +194,54 @@ async fn forwards_with_a_signed_identity_and_without_the_callers_credentials() {
 }
 
 #[tokio::test]
+async fn an_identity_serves_one_tokens_requests_for_half_its_life_then_is_signed_again() {
+    let origin = Origin::start().await;
+    let s = start(&origin.base).await;
+    let c = s.client(json!({})).await;
+    let identity_for = |token: String| {
+        let s = &s;
+        let origin = &origin;
+        async move {
+            let res = s
+                .browser()
+                .get(s.url("/gateway/accounts/1"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            let (head, _) = origin.last().unwrap();
+            header_of(&head, "consentry-identity").expect("identity header")
+        }
+    };
+    let at = client_token(&s, &c, "accounts:read").await;
+    let first = identity_for(at.clone()).await;
+    assert_eq!(
+        identity_for(at.clone()).await,
+        first,
+        "reused for the same token"
+    );
+    let other = identity_for(client_token(&s, &c, "accounts:read").await).await;
+    assert_ne!(other, first, "another token has its own identity");
+
+    s.provider.clock.advance(31);
+    let later = identity_for(at).await;
+    assert_ne!(
+        later, first,
+        "past half its 60 s life a fresh identity is signed"
+    );
+    let (old, new) = (
+        verify_with_jwks(&s, &first).await,
+        verify_with_jwks(&s, &later).await,
+    );
+    assert_ne!(old["jti"], new["jti"]);
+    assert!(
+        new["exp"].as_i64().unwrap() >= s.provider.now() + 59,
+        "{new}"
+    );
+}
+
+#[tokio::test]
 async fn tokens_missing_invalid_expired_or_revoked_get_401() {
     // RFC 6750 §3 / §3.1: a challenge, and invalid_token for a token that is not good.
     let origin = Origin::start().await;

@@ -130,6 +130,12 @@ pub fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     if !progress.consented {
         return Ok(Step::Consent);
     }
+    if let Some(message) = &progress.message {
+        return Ok(Step::BankMessage {
+            institution: plugin.meta.name.clone(),
+            message: message.clone(),
+        });
+    }
     match &progress.form {
         Some(form) => Ok(Step::BankForm {
             institution: plugin.meta.name.clone(),
@@ -207,13 +213,18 @@ pub async fn start(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Outcome> {
     apply(cx, live, &plugin, progress, action).await
 }
 
-/// The user answered the script's form.
+/// The user answered the script's form, or pressed the button under its message.
 pub async fn submit(
     cx: &Ctx<'_>,
     live: &Live,
     posted: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
     bank_of(live)?;
+    if let Some(message) = &live.progress.message {
+        return end_on_message(cx, live, message)
+            .await
+            .map(Outcome::Deliver);
+    }
     let id = live
         .progress
         .institution
@@ -273,6 +284,7 @@ async fn call(
         http: cx.upstream_http.clone(),
         runtime: tokio::runtime::Handle::current(),
         keys: cx.keys(),
+        store: cx.store.clone(),
     };
     let (action, events) = cx
         .plugins
@@ -441,6 +453,13 @@ async fn apply_once(
         Ok(Action::Fail { message }) => end_with(cx, live, OAuthError::access_denied(message))
             .await
             .map(Outcome::Deliver),
+        // The journey ends once the user has read the message (`end_on_message`).
+        Ok(Action::Message { message }) => {
+            progress.message = Some(message);
+            progress.form = None;
+            save(cx, live, &progress).await?;
+            Ok(Outcome::Interaction(live.interaction.id.clone()))
+        }
         Err(failure) => {
             cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
             tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
@@ -457,23 +476,42 @@ async fn apply_once(
     }
 }
 
-/// Ends the interaction with an error sent back to the client.
+/// The user read the script's message: the client hears `access_denied` with its text
+/// (RFC 6749 §4.1.2.1).
+async fn end_on_message(
+    cx: &Ctx<'_>,
+    live: &Live,
+    message: &crate::plugins::Message,
+) -> OAuthResult<Delivery> {
+    end_with(cx, live, OAuthError::access_denied(message.text.clone())).await
+}
+
+/// Ends the interaction with an error sent back to the client, once: of two requests ending
+/// it at the same time, the second is refused.
 async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
     if let Some(detail) = &e.detail {
         tracing::warn!(error = e.code.as_str(), %detail, "bank journey ended");
     }
     let (iid, now) = (live.interaction.id.clone(), cx.now);
     let device = live.request.device_id();
-    cx.store
+    let ended = cx
+        .store
         .write(move |tx| {
-            tx.interactions().complete(&iid, now)?;
+            if !tx.interactions().complete(&iid, now)? {
+                return Ok(false);
+            }
             // RFC 8628 §3.5: a device waiting on this journey hears access_denied.
             if let Some(d) = &device {
                 tx.device_authorizations().deny(d)?;
             }
-            Ok(())
+            Ok(true)
         })
         .await?;
+    if !ended {
+        return Err(OAuthError::invalid_request(
+            "this sign-in request was already completed",
+        ));
+    }
     ReplyTo::of(&live.request).deliver(cx, &live.client, &e)
 }
 
@@ -580,8 +618,12 @@ fn new_user(client: &Client, now: i64) -> (Authentication, store::users::User) {
     (auth, user)
 }
 
-/// The user left the institution's journey: the client hears `access_denied`.
+/// The user left the institution's journey: the client hears `access_denied` (with the
+/// script's message when the journey had ended on one).
 pub async fn cancel(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Delivery> {
+    if let Some(message) = &live.progress.message {
+        return end_on_message(cx, live, message).await;
+    }
     end_with(
         cx,
         live,

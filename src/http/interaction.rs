@@ -83,6 +83,14 @@ fn show_step(p: &Provider, req: &Request, res: &mut Response, live: &Live, step:
             StatusCode::OK,
             views::bank_form(&i.id, &i.csrf_token, &institution, &form),
         ),
+        Step::BankMessage {
+            institution,
+            message,
+        } => respond::html(
+            res,
+            StatusCode::OK,
+            views::bank_message(&i.id, &i.csrf_token, &institution, &message),
+        ),
         Step::Login => {
             let hint = live.request.login_hint.clone().unwrap_or_default();
             respond::html(res, StatusCode::OK, login_page(p, live, &hint, None))

@@ -55,6 +55,8 @@ pub struct Services {
     pub http: reqwest::Client,
     pub runtime: tokio::runtime::Handle,
     pub keys: Arc<KeySet>,
+    /// The provider's database, for the scripts' own storage (`host_storage`).
+    pub store: crate::store::Store,
 }
 
 thread_local! {

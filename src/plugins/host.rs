@@ -51,6 +51,7 @@ pub fn register(e: &mut Engine) {
         CONTEXT.with(|c| c.borrow().settings.contains_key(name))
     });
     super::host_io::register(e);
+    super::host_storage::register(e);
     e.register_fn("json_parse", json_parse);
     e.register_fn("json_stringify", json_stringify);
     e.register_fn("base64_encode", |s: &str| STANDARD.encode(s));

@@ -79,6 +79,19 @@ impl Form {
     }
 }
 
+/// A message that ends the journey on a page the user reads (a lockout notice, say); its one
+/// button returns to the client with `access_denied` and `text` as the description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub title: String,
+    pub text: String,
+}
+
+/// Longest message text: it also travels in the client's redirect as `error_description`.
+const MAX_MESSAGE_TEXT: usize = 1000;
+const MAX_MESSAGE_TITLE: usize = 200;
+
 /// How the host authenticates to an upstream token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,6 +150,8 @@ pub enum Action {
     Done { data: Value },
     /// The journey failed; the message is shown to the client as the error description.
     Fail { message: String },
+    /// Show the user this message; its button ends the journey as `access_denied`.
+    Message { message: Message },
 }
 
 /// Why a hook call did not produce an action.
@@ -159,7 +174,7 @@ impl Action {
     fn parse(v: Value) -> Result<Action, String> {
         let Value::Object(mut m) = v else {
             return Err(
-                "a hook must return a map with one of form, oauth, refresh_upstream, done or fail"
+                "a hook must return a map with one of form, message, oauth, refresh_upstream, done or fail"
                     .into(),
             );
         };
@@ -184,6 +199,21 @@ impl Action {
                 }
                 Ok(Action::Form { form, state })
             }
+            ["message"] => {
+                let message: Message =
+                    serde_json::from_value(m.remove("message").unwrap_or_default())
+                        .map_err(|e| format!("message: {e}"))?;
+                if message.title.trim().is_empty() || message.text.trim().is_empty() {
+                    return Err("message: title and text must not be empty".into());
+                }
+                if message.title.len() > MAX_MESSAGE_TITLE || message.text.len() > MAX_MESSAGE_TEXT
+                {
+                    return Err(format!(
+                        "message: title is at most {MAX_MESSAGE_TITLE} bytes, text at most {MAX_MESSAGE_TEXT}"
+                    ));
+                }
+                Ok(Action::Message { message })
+            }
             ["done"] => {
                 let done = m.remove("done").unwrap_or_default();
                 let data = match done {
@@ -203,7 +233,7 @@ impl Action {
                 _ => Err("fail must be a string".into()),
             },
             _ => Err(format!(
-                "a hook must return exactly one of form, oauth, refresh_upstream, done or fail (got {})",
+                "a hook must return exactly one of form, message, oauth, refresh_upstream, done or fail (got {})",
                 keys.join(", ")
             )),
         }

@@ -4,6 +4,7 @@
 pub mod call;
 pub mod host;
 pub mod host_io;
+pub mod host_storage;
 pub mod http_stub;
 pub mod institution;
 pub mod journey;
@@ -13,6 +14,8 @@ pub mod rehearsal;
 pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};
-pub use journey::{Action, Field, Form, HookFailure, JourneyKind, OAuthStart, UpstreamAuth};
+pub use journey::{
+    Action, Field, Form, HookFailure, JourneyKind, Message, OAuthStart, UpstreamAuth,
+};
 pub use plugin::{Plugin, PluginError};
 pub use registry::{Catalog, Registry};

@@ -130,9 +130,19 @@ pub struct Expect {
     pub fail: Option<String>,
     /// Text the script's error contains.
     pub error: Option<String>,
+    /// Text the `message` page's text contains.
+    pub message: Option<String>,
 }
 
-const OUTCOMES: &[&str] = &["done", "fail", "error", "form", "oauth", "refresh_upstream"];
+const OUTCOMES: &[&str] = &[
+    "done",
+    "fail",
+    "message",
+    "error",
+    "form",
+    "oauth",
+    "refresh_upstream",
+];
 const WAITING: &[&str] = &["form", "oauth", "refresh_upstream"];
 
 impl Case {
@@ -248,6 +258,16 @@ pub struct Rehearser {
     limits: Limits,
     keys: Arc<KeySet>,
     http: reqwest::Client,
+    /// Storage for `storage_*`: a database of the run's own, in a scratch folder removed
+    /// with the rehearser. Cases run in order and see what earlier ones stored.
+    store: crate::store::Store,
+    scratch: std::path::PathBuf,
+}
+
+impl Drop for Rehearser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
 }
 
 impl Rehearser {
@@ -263,7 +283,14 @@ impl Rehearser {
         let keys = stored_keys::generate(now)
             .and_then(|k| KeySet::from_stored(&k))
             .map_err(|e| format!("signing keys for the rehearsal: {e}"))?;
+        let scratch = std::env::temp_dir().join(format!("consentry-rehearsal-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| format!("a scratch folder for the rehearsal's storage: {e}"))?;
+        let store = crate::store::Store::open(&scratch.join("storage.db"))
+            .map_err(|e| format!("the rehearsal's storage: {e}"))?;
         Ok(Rehearser {
+            store,
+            scratch,
             plugin: Arc::new(plugin),
             engine: Arc::new(engine),
             limits,
@@ -347,6 +374,13 @@ impl Rehearser {
                 Action::Fail { message } => {
                     say(format!("fail {message:?}"), Vec::new());
                     return finish(n, case, step, Ended::Fail(message));
+                }
+                Action::Message { message } => {
+                    say(
+                        format!("message {:?}", message.title),
+                        vec![format!("text {:?}", message.text)],
+                    );
+                    return finish(n, case, step, Ended::Message(message.title, message.text));
                 }
                 Action::Form { mut form, state } => {
                     // Asked again: text fields keep what was typed, as the host does.
@@ -434,6 +468,7 @@ impl Rehearser {
                 http: self.http.clone(),
                 runtime: tokio::runtime::Handle::current(),
                 keys: self.keys.clone(),
+                store: self.store.clone(),
             }),
             http_stub: Some(stub),
             ..Default::default()
@@ -487,6 +522,8 @@ impl Waiting {
 enum Ended {
     Done(Value),
     Fail(String),
+    /// The journey ended on a message page (title, text).
+    Message(String, String),
     Error(String),
     Waiting(&'static str),
 }
@@ -496,6 +533,7 @@ impl Ended {
         match self {
             Ended::Done(_) => "done",
             Ended::Fail(_) => "fail",
+            Ended::Message(..) => "message",
             Ended::Error(_) => "error",
             Ended::Waiting(w) => w,
         }
@@ -505,6 +543,7 @@ impl Ended {
         match self {
             Ended::Done(data) => format!("done with data {data}"),
             Ended::Fail(m) => format!("fail {m:?}"),
+            Ended::Message(title, text) => format!("message {title:?}: {text:?}"),
             Ended::Error(m) => format!("error: {m}"),
             Ended::Waiting(w) => format!("{w} (the case gives no answer to it)"),
         }
@@ -602,6 +641,17 @@ fn finish(n: usize, case: &Case, step: Option<&Step>, ended: Ended) -> Result<()
             _ => {
                 return Err(format!(
                     "step {n}: expected fail containing {want:?}, got {}",
+                    ended.describe()
+                ))
+            }
+        }
+    }
+    if let Some(want) = &e.message {
+        match &ended {
+            Ended::Message(_, text) if text.contains(want.as_str()) => {}
+            _ => {
+                return Err(format!(
+                    "step {n}: expected a message containing {want:?}, got {}",
                     ended.describe()
                 ))
             }

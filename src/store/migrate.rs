@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0020_federation.sql"),
     include_str!("migrations/0021_token_handouts.sql"),
     include_str!("migrations/0022_saml_requests.sql"),
+    include_str!("migrations/0023_plugin_storage.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -52,6 +53,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0008_federation.sql"),
     include_str!("migrations/postgres/0009_token_handouts.sql"),
     include_str!("migrations/postgres/0010_saml_requests.sql"),
+    include_str!("migrations/postgres/0011_plugin_storage.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

@@ -29,6 +29,7 @@ pub mod interactions;
 pub mod login_failures;
 mod migrate;
 pub mod outbox;
+pub mod plugin_storage;
 pub mod postgres;
 pub mod pushed;
 mod refusal;
@@ -170,6 +171,10 @@ impl<'a> Tx<'a> {
 
     pub fn outbox(&self) -> outbox::Outbox<'a> {
         outbox::Outbox { conn: self.conn }
+    }
+
+    pub fn plugin_storage(&self) -> plugin_storage::PluginStorage<'a> {
+        plugin_storage::PluginStorage { conn: self.conn }
     }
 
     pub fn pushed(&self) -> pushed::Pushed<'a> {

@@ -25,6 +25,7 @@ const EXPIRING: &[(&str, &str)] = &[
     ("ciba_requests", "rowid"),
     ("saml_requests", "rowid"),
     ("login_failures", "key_hash"),
+    ("plugin_storage", "rowid"),
     // A grant outlives its tokens only while one of them can still be used.
     ("grants", "rowid"),
 ];

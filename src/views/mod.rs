@@ -272,6 +272,29 @@ pub fn bank_form(uid: &str, csrf: &str, institution: &str, form: &crate::plugins
     )
 }
 
+/// The message an institution's script ended its journey on, and one button back to the app.
+pub fn bank_message(
+    uid: &str,
+    csrf: &str,
+    institution: &str,
+    message: &crate::plugins::Message,
+) -> String {
+    layout(
+        &message.title,
+        &format!(
+            "<h1>{title}</h1><p class=\"lead\">{institution}</p><p role=\"status\">{text}</p>\
+<form method=\"post\" action=\"/interaction/{uid}/journey\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"continue\">Return to the app</button></div></form>",
+            title = text(&message.title),
+            institution = text(institution),
+            text = text(&message.text),
+            uid = attr(uid),
+            csrf = attr(csrf),
+        ),
+    )
+}
+
 pub fn consent(
     uid: &str,
     csrf: &str,

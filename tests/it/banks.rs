@@ -189,7 +189,7 @@ async fn connection_lists_carry_the_contract_fields_by_type() {
 
     // Each typed list holds exactly the institutions of its type.
     for (kind, expected) in [
-        ("test", vec!["sandbox-bank", "sandbox-otp"]),
+        ("test", vec!["sandbox-bank", "credit-union", "sandbox-otp"]),
         ("legacy", vec!["example-building-society"]),
         ("api", vec!["oauth-bank"]),
     ] {

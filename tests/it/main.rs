@@ -61,6 +61,7 @@ mod partner;
 mod pg_writes;
 mod plain_oauth;
 mod plugin_host;
+mod plugin_storage;
 mod plugins_test;
 mod refresh_retry;
 mod registration;

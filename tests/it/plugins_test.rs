@@ -67,7 +67,7 @@ fn shipped_scripts() -> Vec<PathBuf> {
 #[test]
 fn every_shipped_script_has_cases_and_they_pass() {
     let scripts = shipped_scripts();
-    assert_eq!(scripts.len(), 4, "{scripts:?}");
+    assert_eq!(scripts.len(), 5, "{scripts:?}");
     for script in scripts {
         let name = match script.file_name().unwrap().to_str().unwrap() {
             "main.rhai" => script.parent().unwrap().file_name().unwrap(),
@@ -90,7 +90,7 @@ fn every_shipped_script_has_cases_and_they_pass() {
             cases.len(),
             "{stdout}"
         );
-        let outcomes: Vec<&str> = ["-> done", "-> fail", "error \""]
+        let outcomes: Vec<&str> = ["-> done", "-> fail", "-> message", "error \""]
             .into_iter()
             .filter(|o| stdout.contains(o))
             .collect();

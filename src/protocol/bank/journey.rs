@@ -130,6 +130,12 @@ pub fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     if !progress.consented {
         return Ok(Step::Consent);
     }
+    if let Some(message) = &progress.message {
+        return Ok(Step::BankMessage {
+            institution: plugin.meta.name.clone(),
+            message: message.clone(),
+        });
+    }
     match &progress.form {
         Some(form) => Ok(Step::BankForm {
             institution: plugin.meta.name.clone(),
@@ -202,13 +208,18 @@ pub async fn start(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Outcome> {
     apply(cx, live, &plugin, progress, action).await
 }
 
-/// The user answered the script's form.
+/// The user answered the script's form, or pressed the button under its message.
 pub async fn submit(
     cx: &Ctx<'_>,
     live: &Live,
     posted: &std::collections::HashMap<String, String>,
 ) -> OAuthResult<Outcome> {
     bank_of(live)?;
+    if let Some(message) = &live.progress.message {
+        return end_on_message(cx, live, message)
+            .await
+            .map(Outcome::Deliver);
+    }
     let id = live
         .progress
         .institution
@@ -262,6 +273,7 @@ async fn call(
         http: cx.upstream_http.clone(),
         runtime: tokio::runtime::Handle::current(),
         keys: cx.keys(),
+        store: cx.store.clone(),
     };
     let (action, events) = cx
         .plugins
@@ -449,6 +461,13 @@ async fn apply_once(
         Ok(Action::Fail { message }) => end_with(cx, live, OAuthError::access_denied(message))
             .await
             .map(Outcome::Deliver),
+        // The journey ends once the user has read the message (`end_on_message`).
+        Ok(Action::Message { message }) => {
+            progress.message = Some(message);
+            progress.form = None;
+            save(cx, live, &progress).await?;
+            Ok(Outcome::Interaction(live.interaction.id.clone()))
+        }
         Err(failure) => {
             cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
             tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
@@ -465,7 +484,18 @@ async fn apply_once(
     }
 }
 
-/// Ends the interaction with an error sent back to the client.
+/// The user read the script's message: the client hears `access_denied` with its text
+/// (RFC 6749 §4.1.2.1).
+async fn end_on_message(
+    cx: &Ctx<'_>,
+    live: &Live,
+    message: &crate::plugins::Message,
+) -> OAuthResult<Delivery> {
+    end_with(cx, live, OAuthError::access_denied(message.text.clone())).await
+}
+
+/// Ends the interaction with an error sent back to the client, once: of two requests ending
+/// it at the same time, the second is refused.
 async fn end_with(cx: &Ctx<'_>, live: &Live, e: OAuthError) -> OAuthResult<Delivery> {
     end_needing_reauth(cx, live, e, None).await
 }
@@ -484,9 +514,12 @@ async fn end_needing_reauth(
     let (iid, now) = (live.interaction.id.clone(), cx.now);
     let device = live.request.device_id();
     let marks = reauth.is_some();
-    cx.store
+    let ended = cx
+        .store
         .write(move |tx| {
-            tx.interactions().complete(&iid, now)?;
+            if !tx.interactions().complete(&iid, now)? {
+                return Ok(false);
+            }
             // RFC 8628 §3.5: a device waiting on this journey hears access_denied.
             if let Some(d) = &device {
                 tx.device_authorizations().deny(d)?;
@@ -494,9 +527,14 @@ async fn end_needing_reauth(
             if let Some(id) = &reauth {
                 tx.connections().require_reauth(id, now)?;
             }
-            Ok(())
+            Ok(true)
         })
         .await?;
+    if !ended {
+        return Err(OAuthError::invalid_request(
+            "this sign-in request was already completed",
+        ));
+    }
     if marks {
         cx.webhook_wake.notify_one();
     }
@@ -606,8 +644,12 @@ fn new_user(client: &Client, now: i64) -> (Authentication, store::users::User) {
     (auth, user)
 }
 
-/// The user left the institution's journey: the client hears `access_denied`.
+/// The user left the institution's journey: the client hears `access_denied` (with the
+/// script's message when the journey had ended on one).
 pub async fn cancel(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Delivery> {
+    if let Some(message) = &live.progress.message {
+        return end_on_message(cx, live, message).await;
+    }
     end_with(
         cx,
         live,

@@ -2,7 +2,7 @@
 
 use super::upstream::{Pending, UpstreamTokens};
 use crate::error::{OAuthError, OAuthResult};
-use crate::plugins::Form;
+use crate::plugins::{Form, Message};
 use crate::protocol::Ctx;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +21,9 @@ pub struct Progress {
     /// The form the script is waiting on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<Form>,
+    /// The message the journey ended on, while the user reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
     /// The script's own state between steps.
     #[serde(default)]
     pub state: Value,

@@ -96,6 +96,7 @@ fn services(cx: &Ctx<'_>) -> crate::plugins::call::Services {
         http: cx.upstream_http.clone(),
         runtime: tokio::runtime::Handle::current(),
         keys: cx.keys(),
+        store: cx.store.clone(),
     }
 }
 

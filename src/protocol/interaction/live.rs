@@ -25,6 +25,11 @@ pub enum Step {
         institution: String,
         form: crate::plugins::Form,
     },
+    /// Show the message an institution's script ended its journey on.
+    BankMessage {
+        institution: String,
+        message: crate::plugins::Message,
+    },
     /// Leave for the client's redirect_uri (success or error).
     Redirect(Delivery),
 }

@@ -4,6 +4,7 @@
 pub mod call;
 pub mod host;
 pub mod host_io;
+pub mod hosts;
 pub mod institution;
 pub mod journey;
 pub mod plugin;
@@ -11,6 +12,8 @@ pub mod registry;
 pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};
-pub use journey::{Action, Field, Form, HookFailure, JourneyKind, OAuthStart, UpstreamAuth};
+pub use journey::{
+    Action, FailureReport, Field, Form, HookFailure, JourneyKind, OAuthStart, UpstreamAuth,
+};
 pub use plugin::{Plugin, PluginError};
-pub use registry::{Catalog, Registry};
+pub use registry::{Catalog, Registry, ReloadEvent};

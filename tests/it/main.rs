@@ -59,6 +59,7 @@ mod pairwise;
 mod partner;
 mod pg_writes;
 mod plain_oauth;
+mod plugin_dev;
 mod plugin_host;
 mod refresh_retry;
 mod registration;

@@ -157,7 +157,11 @@ fn plugins_flag_reloads_by_content_and_logs_each_event_with_the_id_as_metric_lab
     );
 
     std::fs::write(&file, script("bank-one", "Bank Omega", FORM)).unwrap();
-    log_shows(&server, "new version loaded");
+    let until = Instant::now() + Duration::from_secs(15);
+    while server.log_text().matches("new version loaded").count() < 2 {
+        assert!(Instant::now() < until, "the fixed script reloads");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::remove_file(&file).unwrap();
     log_shows(&server, "institution script removed");
     assert!(!connections(&server).contains("Bank Omega"));

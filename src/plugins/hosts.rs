@@ -20,7 +20,9 @@ pub fn parse(entry: &str) -> Result<HostRule, String> {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
-                .ok_or_else(|| format!("{entry:?}: the port must be a number from 1 to 65535"))?;
+                .ok_or_else(|| {
+                    format!("{entry:?} is not `host` or `host:port` (a port from 1 to 65535)")
+                })?;
             (host, port)
         }
         None => (entry, HTTPS_PORT),

@@ -183,7 +183,9 @@ impl Registry {
                         next.sources
                             .insert(script.clone(), (print, Some(p.meta.id.clone())));
                         let (id, file) = (p.meta.id.clone(), script.clone());
-                        events.push(match old.sources.contains_key(&script) {
+                        // Changed only when a previous version was being served.
+                        let served = previous.as_ref().is_some_and(|id| old.get(id).is_some());
+                        events.push(match served {
                             true => ReloadEvent::Changed { id, file },
                             false => ReloadEvent::Loaded { id, file },
                         });

@@ -56,6 +56,7 @@ pub struct App {
 /// the demo client and user when enabled.
 pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     config.validate()?;
+    config.plugins.resolve_dir()?;
     config.outbound.load_ca_file().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -112,6 +113,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     )?;
     // Supervised-task panics are counted by the store's task list, shared with the metrics.
     let metrics = metrics::Metrics::new(store.tasks().panics.clone());
+    let plugins = load_plugins(&config, &metrics);
     let dpop_nonce_key = protocol::fapi::dpop::nonce_key(&sealer);
     let pairwise = protocol::oidc::subject::PairwiseKey::load(&keys_dir, &sealer)?;
     let services = protocol::Services {
@@ -134,7 +136,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),
-        plugins: load_plugins(&config),
+        plugins,
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
@@ -198,22 +200,53 @@ pub async fn sweep_once(
 }
 
 /// Compiles the institution scripts, logging (not failing on) the broken ones.
-fn load_plugins(config: &Config) -> plugins::Registry {
-    let registry = plugins::Registry::load(
-        &config.plugins.dir,
+fn load_plugins(config: &Config, metrics: &metrics::Metrics) -> plugins::Registry {
+    let dir = &config.plugins.dir;
+    if !dir.is_dir() {
+        tracing::warn!(dir = %dir.display(), "no plugins folder: no institutions (set plugins.dir or --plugins)");
+    }
+    let registry = plugins::Registry::new(
+        dir,
         plugins::sandbox::Limits::from_config(&config.plugins),
         config.plugins.settings.clone(),
     );
-    let catalog = registry.catalog();
-    for problem in catalog.problems.values() {
-        tracing::error!(%problem, "institution script not loaded");
-    }
+    log_reload(metrics, registry.reload());
     tracing::info!(
-        institutions = catalog.list().len(),
-        dir = %config.plugins.dir.display(),
+        institutions = registry.catalog().list().len(),
+        dir = %dir.display(),
         "institution scripts loaded"
     );
     registry
+}
+
+/// Logs what a rescan of the plugins folder changed, and counts the refused scripts.
+fn log_reload(metrics: &metrics::Metrics, events: Vec<plugins::ReloadEvent>) {
+    use plugins::ReloadEvent as E;
+    for event in events {
+        match event {
+            E::Loaded { id, file } => {
+                tracing::info!(institution = %id, file = %file.display(), "institution script loaded")
+            }
+            E::Changed { id, file } => {
+                tracing::info!(institution = %id, file = %file.display(), "institution script changed; new version loaded")
+            }
+            E::Removed { id, file } => {
+                tracing::info!(institution = %id, file = %file.display(), "institution script removed; institution unloaded")
+            }
+            E::Refused { problem, kept } => {
+                let institution = E::institution(&problem, &kept);
+                metrics.plugin_error(&institution, "compile");
+                match kept {
+                    Some(_) => {
+                        tracing::error!(%institution, %problem, "institution script refused; keeping the previous version")
+                    }
+                    None => {
+                        tracing::error!(%institution, %problem, "institution script refused; not loaded")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rescans the plugins folder on an interval so changed scripts are picked up live.
@@ -227,15 +260,11 @@ async fn watch_plugins(p: Arc<Provider>) {
     loop {
         tick.tick().await;
         let reloader = p.clone();
-        let Ok(problems) = tokio::task::spawn_blocking(move || reloader.plugins.reload()).await
+        let Ok(events) = tokio::task::spawn_blocking(move || reloader.plugins.reload()).await
         else {
             continue;
         };
-        for problem in problems {
-            let name = problem.file.display().to_string();
-            p.metrics.plugin_error(&name, "compile");
-            tracing::error!(%problem, "institution script not reloaded; keeping the previous version");
-        }
+        log_reload(&p.metrics, events);
     }
 }
 

@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Folder of institution scripts (overrides `plugins.dir`); relative to the working
+    /// directory. It must exist.
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Development mode (`plugins.dev`): a failing institution script's error, with file:line
+    /// and hook, is shown in the browser. Never in production.
+    #[arg(long)]
+    dev: bool,
 }
 
 fn init_logging(json: bool, directives: &str) -> anyhow::Result<()> {
@@ -67,6 +75,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(i) = args.issuer {
         config.issuer = Some(i);
     }
+    if let Some(d) = args.plugins {
+        config.plugins.dir = d;
+    }
+    config.plugins.dev |= args.dev;
     config.http |= args.http;
     config.log_json |= args.log_json;
     init_logging(config.log_json, &config.log)?;
@@ -149,6 +161,12 @@ fn banner(app: &consentry::App, listening: SocketAddr) -> String {
         institutions.len(),
         p.config.plugins.dir.display()
     );
+    if p.config.plugins.dev {
+        let _ = writeln!(
+            out,
+            "  dev mode:    script errors are shown in the browser (never use in production)"
+        );
+    }
     if p.plugins.get("sandbox-bank").is_some() {
         let _ = writeln!(
             out,

@@ -107,8 +107,13 @@ pub struct ResourceServer {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {
-    /// Folder of institution scripts (`*.rhai` or `<name>/main.rhai`), watched for changes.
+    /// Folder of institution scripts (`*.rhai` or `<name>/main.rhai`), watched for changes;
+    /// a relative path is taken from the working directory at start. Any folder but the
+    /// default `plugins` must exist.
     pub dir: PathBuf,
+    /// Development mode: a journey whose script fails shows the browser the error (file,
+    /// line, hook) instead of only an error id. Never in production.
+    pub dev: bool,
     /// How often the folder is rescanned for changed scripts (milliseconds; 0 turns it off).
     pub reload_interval_ms: u64,
     /// Wall-clock limit for one hook call (milliseconds).
@@ -122,10 +127,39 @@ pub struct PluginsConfig {
     pub upstream_ca_file: Option<PathBuf>,
 }
 
+/// The plugins folder a zero-config start looks for; it alone may be absent.
+pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
+
+impl PluginsConfig {
+    /// Makes `dir` absolute (from the working directory) and checks it is a folder. Only the
+    /// default folder may be missing (a start with no institutions).
+    pub fn resolve_dir(&mut self) -> Result<(), ConfigError> {
+        let dir = std::path::absolute(&self.dir).map_err(|e| {
+            ConfigError::Invalid(format!("plugins.dir {}: {e}", self.dir.display()))
+        })?;
+        let default = self.dir == Path::new(DEFAULT_PLUGINS_DIR);
+        let named = |what: &str| {
+            ConfigError::Invalid(format!("plugins.dir (--plugins) {}: {what}", dir.display()))
+        };
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(named("not a folder")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && default => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(named("no such folder"))
+            }
+            Err(e) => return Err(named(&e.to_string())),
+        }
+        self.dir = dir;
+        Ok(())
+    }
+}
+
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
-            dir: PathBuf::from("plugins"),
+            dir: PathBuf::from(DEFAULT_PLUGINS_DIR),
+            dev: false,
             reload_interval_ms: 1000,
             // Room for a few HTTPS calls to the institution; loops are cut off at this too.
             hook_timeout_ms: 5_000,

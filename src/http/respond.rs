@@ -153,6 +153,22 @@ pub fn deliver(res: &mut Response, d: crate::protocol::oidc::response::Delivery)
                 crate::views::device_done(Some(e.description())),
             );
         }
+        Delivery::ScriptFailed { report, then } => {
+            let next = match *then {
+                Delivery::Redirect(url) => crate::views::Continue::Link(url),
+                Delivery::FormPost { action, fields } => {
+                    crate::views::Continue::Form { action, fields }
+                }
+                Delivery::DeviceDone(_) | Delivery::ScriptFailed { .. } => {
+                    crate::views::Continue::Device
+                }
+            };
+            html(
+                res,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::views::script_failed(&report, &next),
+            );
+        }
     }
 }
 

@@ -17,8 +17,10 @@ pub type HostResult<T> = Result<T, Box<EvalAltResult>>;
 pub struct CallContext {
     pub institution: String,
     pub settings: std::collections::BTreeMap<String, String>,
-    /// Hosts `http_*` may reach: the declared ones and the operator's.
+    /// Hosts `http_*` may reach: the script's declared ones ...
     pub hosts: Vec<String>,
+    /// ... and the operator's (setting `hosts`).
+    pub operator_hosts: Vec<String>,
     /// HTTP and keys; absent while a script's metadata is read at load time.
     pub services: Option<Services>,
     /// `newTransactions` payloads the script raised during this call.

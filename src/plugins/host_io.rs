@@ -49,23 +49,9 @@ fn services() -> HostResult<Services> {
     }
 }
 
-/// Checks the URL is HTTPS on one of the institution's hosts.
+/// Checks the URL is HTTPS on one of the institution's `host[:port]`s (see `super::hosts`).
 fn allowed(url: &str) -> HostResult<url::Url> {
-    let Ok(u) = url::Url::parse(url) else {
-        return fail(format!("{url} is not a URL"));
-    };
-    let host = u
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_string();
-    let ok = context(|c| c.hosts.contains(&host));
-    if u.scheme() != "https" || !ok {
-        return fail(format!(
-            "{url}: only https to the institution's hosts (declared in institution().hosts)"
-        ));
-    }
-    Ok(u)
+    context(|c| super::hosts::check(url, &c.hosts, &c.operator_hosts, &c.institution)).or_else(fail)
 }
 
 fn request(method: &str, url: &str, body: Body, headers: Map) -> HostResult<Map> {

@@ -55,7 +55,8 @@ pub struct Institution {
     pub account_types: Vec<AccountType>,
     #[serde(default)]
     pub user_types: Vec<String>,
-    /// The only hosts `http_*` calls from this script may reach.
+    /// The only `host` (port 443) or `host:port` entries `http_*` calls may reach (with the
+    /// operator's `hosts` setting); see `super::hosts`.
     #[serde(default)]
     pub hosts: Vec<String>,
     /// Days a completed connection's consent lasts before it needs reauth (none: no expiry).
@@ -118,10 +119,8 @@ impl Institution {
         {
             return Err(format!("userTypes: {u:?} is not personal or business"));
         }
-        if let Some(h) = self.hosts.iter().find(|h| !valid_host(h)) {
-            return Err(format!(
-                "hosts: {h:?} is not a host name (no scheme, path or port)"
-            ));
+        for h in &self.hosts {
+            super::hosts::parse(h).map_err(|e| format!("hosts: {e}"))?;
         }
         if let Some(icon) = &self.icon {
             if !icon.ends_with(".svg") || icon.contains('/') || icon.contains('\\') {
@@ -132,11 +131,4 @@ impl Institution {
         }
         Ok(())
     }
-}
-
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
 }

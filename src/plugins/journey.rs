@@ -157,14 +157,49 @@ pub enum Action {
 /// Why a hook call did not produce an action.
 #[derive(Debug, Clone)]
 pub struct HookFailure {
+    /// The hook that failed (`connect`, `submit`, ...).
+    pub hook: &'static str,
     /// `runtime`, `limit`, `deadline` or `result` (a malformed return value).
     pub kind: &'static str,
     pub message: String,
+    /// The script line the error arose at, when Rhai knows it.
+    pub line: Option<usize>,
+}
+
+impl HookFailure {
+    /// The hook answered something the host cannot act on.
+    pub fn result(hook: &'static str, message: impl Into<String>) -> HookFailure {
+        failure(hook, "result", message.into())
+    }
 }
 
 impl std::fmt::Display for HookFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failure: {}", self.kind, self.message)
+        write!(
+            f,
+            "fn {}: {} failure: {}",
+            self.hook, self.kind, self.message
+        )
+    }
+}
+
+/// A failed hook as development mode shows it in the browser, and as the log records it
+/// under `error_id` in production (where the page shows only the id).
+#[derive(Debug, Clone)]
+pub struct FailureReport {
+    pub error_id: String,
+    pub institution: String,
+    pub file: std::path::PathBuf,
+    pub failure: HookFailure,
+}
+
+impl FailureReport {
+    /// `file:line` (just the file when the line is unknown).
+    pub fn location(&self) -> String {
+        match self.failure.line {
+            Some(l) => format!("{}:{l}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
     }
 }
 
@@ -251,7 +286,7 @@ impl Registry {
         services: super::call::Services,
     ) -> Result<(Action, Vec<Value>), HookFailure> {
         let (value, events) = self.call_value(plugin, hook, args, services).await?;
-        Ok((read_action(value)?, events))
+        Ok((read_action(hook, value)?, events))
     }
 
     /// Calls `hook` with JSON arguments on a blocking thread, under the deadline, and returns
@@ -271,13 +306,8 @@ impl Registry {
                 .get(&plugin.meta.id)
                 .cloned()
                 .unwrap_or_default(),
-            hosts: plugin
-                .meta
-                .hosts
-                .iter()
-                .chain(&plugin.operator_hosts)
-                .cloned()
-                .collect(),
+            hosts: plugin.meta.hosts.clone(),
+            operator_hosts: plugin.operator_hosts.clone(),
             services: Some(services),
             new_transactions: Vec::new(),
             http_stub: None,
@@ -288,8 +318,8 @@ impl Registry {
 }
 
 /// A hook's answer read as an [`Action`].
-pub fn read_action(value: Value) -> Result<Action, HookFailure> {
-    Action::parse(value).map_err(|m| failure("result", m))
+pub fn read_action(hook: &'static str, value: Value) -> Result<Action, HookFailure> {
+    Action::parse(value).map_err(|m| failure(hook, "result", m))
 }
 
 /// Calls `hook` with JSON arguments and `context` visible to the host functions, on a blocking
@@ -310,7 +340,7 @@ pub async fn run_hook(
             .into_iter()
             .map(rhai::serde::to_dynamic)
             .collect::<Result<_, _>>()
-            .map_err(|e| failure("runtime", e.to_string()))?;
+            .map_err(|e| failure(hook, "runtime", e.to_string()))?;
         let (out, left) = super::call::with_context(context, || {
             super::call::with_deadline(deadline, || {
                 engine.call_fn_with_options::<rhai::Dynamic>(
@@ -322,33 +352,44 @@ pub async fn run_hook(
                 )
             })
         });
-        let out = out.map_err(|e| classify(&e))?;
+        let out = out.map_err(|e| classify(hook, &e))?;
         let value: Value =
-            rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
+            rhai::serde::from_dynamic(&out).map_err(|e| failure(hook, "result", e.to_string()))?;
         Ok((value, left.new_transactions))
     });
     match task.await {
         Ok(r) => r,
-        Err(_) => Err(failure("runtime", "the hook panicked".into())),
+        Err(_) => Err(failure(hook, "runtime", "the hook panicked".into())),
     }
 }
 
-fn failure(kind: &'static str, message: String) -> HookFailure {
-    HookFailure { kind, message }
+fn failure(hook: &'static str, kind: &'static str, message: String) -> HookFailure {
+    HookFailure {
+        hook,
+        kind,
+        message,
+        line: None,
+    }
 }
 
-fn classify(e: &rhai::EvalAltResult) -> HookFailure {
+/// Sorts a Rhai error into a failure kind, located at the line of the innermost error (an
+/// error inside a function the hook called is wrapped once per call).
+fn classify(hook: &'static str, e: &rhai::EvalAltResult) -> HookFailure {
     use rhai::EvalAltResult as E;
-    let at = e
-        .position()
-        .line()
-        .map(|l| format!(" (line {l})"))
-        .unwrap_or_default();
-    match e {
-        E::ErrorTerminated(..) => failure("deadline", "the hook ran past its time limit".into()),
-        E::ErrorTooManyOperations(..) | E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
-            failure("limit", format!("{e}{at}"))
-        }
-        _ => failure("runtime", format!("{e}{at}")),
+    let mut inner = e;
+    while let E::ErrorInFunctionCall(_, _, next, _) | E::ErrorInModule(_, next, _) = inner {
+        inner = next;
     }
+    let line = inner.position().line().or(e.position().line());
+    let mut f = match e {
+        E::ErrorTerminated(..) => {
+            failure(hook, "deadline", "the hook ran past its time limit".into())
+        }
+        E::ErrorTooManyOperations(..) | E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
+            failure(hook, "limit", e.to_string())
+        }
+        _ => failure(hook, "runtime", inner.to_string()),
+    };
+    f.line = line;
+    f
 }

@@ -5,6 +5,7 @@ pub mod call;
 pub mod host;
 pub mod host_io;
 pub mod host_storage;
+pub mod hosts;
 pub mod http_stub;
 pub mod institution;
 pub mod journey;
@@ -15,7 +16,8 @@ pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};
 pub use journey::{
-    Action, Field, Form, HookFailure, JourneyKind, Message, OAuthStart, UpstreamAuth,
+    Action, FailureReport, Field, Form, HookFailure, JourneyKind, Message, OAuthStart,
+    UpstreamAuth,
 };
 pub use plugin::{Plugin, PluginError};
-pub use registry::{Catalog, Registry};
+pub use registry::{Catalog, Registry, ReloadEvent};

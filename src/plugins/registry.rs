@@ -1,6 +1,6 @@
 //! The institutions currently loaded: compiled once, looked up lock-free, and swapped
-//! atomically when scripts change on disk. A script that fails to compile keeps its
-//! previous version.
+//! atomically when scripts change on disk (by content). A script that fails to compile keeps
+//! its previous version.
 
 use super::institution::ConnectionType;
 use super::plugin::{self, Plugin, PluginError};
@@ -10,14 +10,49 @@ use rhai::Engine;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-/// A script file's identity on disk; a change means recompile.
+/// A script's content (SHA-256 of the script and of its icon): a change means recompile.
+/// Content, not modification time and size, so that no edit goes unnoticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
-    modified: Option<SystemTime>,
-    len: u64,
-    icon: Option<(Option<SystemTime>, u64)>,
+    script: Option<[u8; 32]>,
+    icon: Option<[u8; 32]>,
+}
+
+/// What one rescan changed, for the log and the metrics.
+#[derive(Debug, Clone)]
+pub enum ReloadEvent {
+    /// A script seen for the first time compiled.
+    Loaded { id: String, file: PathBuf },
+    /// An edited script (or its icon) compiled; its new version is served.
+    Changed { id: String, file: PathBuf },
+    /// A script file went away, and its institution with it.
+    Removed { id: String, file: PathBuf },
+    /// A script was refused. `kept` is the institution id whose previous version is still
+    /// served, if there is one.
+    Refused {
+        problem: PluginError,
+        kept: Option<String>,
+    },
+}
+
+impl ReloadEvent {
+    /// The institution a refusal is about: its id where known (the previous version's),
+    /// otherwise the script's name (file stem, or folder for `<name>/main.rhai`).
+    pub fn institution(problem: &PluginError, kept: &Option<String>) -> String {
+        if let Some(id) = kept {
+            return id.clone();
+        }
+        let f = &problem.file;
+        let named = if f.file_name().is_some_and(|n| n == "main.rhai") {
+            f.parent().and_then(Path::file_name)
+        } else {
+            f.file_stem()
+        };
+        named
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// One snapshot of the loaded institutions.
@@ -65,21 +100,55 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Loads every script under `dir` (a missing folder means no institutions).
-    pub fn load(
+    /// A registry with nothing loaded yet; `reload` loads the folder.
+    pub fn new(
         dir: &Path,
         limits: Limits,
         settings: BTreeMap<String, BTreeMap<String, String>>,
     ) -> Registry {
-        let r = Registry {
+        Registry {
             dir: dir.to_path_buf(),
             settings,
             engine: Arc::new(sandbox::engine(&limits)),
             limits,
             catalog: ArcSwap::from_pointee(Catalog::default()),
-        };
+        }
+    }
+
+    /// Loads every script under `dir` (a missing folder means no institutions); the
+    /// problems are in the catalog.
+    pub fn load(
+        dir: &Path,
+        limits: Limits,
+        settings: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Registry {
+        let r = Registry::new(dir, limits, settings);
         r.reload();
         r
+    }
+
+    /// The operator's `hosts` setting for an institution, each entry checked (see
+    /// `super::hosts`).
+    fn operator_hosts(&self, p: &Plugin) -> Result<Vec<String>, PluginError> {
+        let Some(value) = self.settings.get(&p.meta.id).and_then(|s| s.get("hosts")) else {
+            return Ok(Vec::new());
+        };
+        let hosts = super::hosts::split_setting(value);
+        for h in &hosts {
+            super::hosts::parse(h).map_err(|reason| PluginError {
+                file: p.file.clone(),
+                line: None,
+                reason: format!("plugins.settings.{}.hosts: {reason}", p.meta.id),
+            })?;
+        }
+        Ok(hosts)
+    }
+
+    /// Compiles one script with the operator's hosts for it.
+    fn compile(&self, script: &Path, icon_dir: &Path) -> Result<Plugin, PluginError> {
+        let mut p = plugin::compile(&self.engine, &self.limits, script, icon_dir)?;
+        p.operator_hosts = self.operator_hosts(&p)?;
+        Ok(p)
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {
@@ -90,15 +159,15 @@ impl Registry {
         self.catalog.load().get(id).cloned()
     }
 
-    /// Rescans the folder, recompiling what changed. Returns the new problems (files that
-    /// failed this time) so the caller can log and count them.
-    pub fn reload(&self) -> Vec<PluginError> {
+    /// Rescans the folder, recompiling what changed, and says what changed.
+    pub fn reload(&self) -> Vec<ReloadEvent> {
         let old = self.catalog.load_full();
         let mut next = Catalog::default();
-        let mut fresh_problems = Vec::new();
+        let mut events = Vec::new();
         for (script, icon_dir) in script_files(&self.dir) {
             let print = fingerprint(&script, &icon_dir, old.get_by_path(&script));
             let unchanged = old.sources.get(&script).filter(|(f, _)| *f == print);
+            let previous = old.sources.get(&script).and_then(|(_, id)| id.clone());
             let compiled = match unchanged {
                 Some((_, id)) => {
                     if let Some(p) = old.problems.get(&script) {
@@ -107,27 +176,31 @@ impl Registry {
                     next.sources.insert(script.clone(), (print, id.clone()));
                     id.as_ref().and_then(|id| old.get(id).cloned())
                 }
-                None => match plugin::compile(&self.engine, &self.limits, &script, &icon_dir) {
-                    Ok(mut p) => {
-                        p.operator_hosts = self
-                            .settings
-                            .get(&p.meta.id)
-                            .map(operator_hosts)
-                            .unwrap_or_default();
+                None => match self.compile(&script, &icon_dir) {
+                    Ok(p) => {
                         let p = Arc::new(p);
                         let print = fingerprint(&script, &icon_dir, Some(&p));
                         next.sources
                             .insert(script.clone(), (print, Some(p.meta.id.clone())));
+                        let (id, file) = (p.meta.id.clone(), script.clone());
+                        // Changed only when a previous version was being served.
+                        let served = previous.as_ref().is_some_and(|id| old.get(id).is_some());
+                        events.push(match served {
+                            true => ReloadEvent::Changed { id, file },
+                            false => ReloadEvent::Loaded { id, file },
+                        });
                         Some(p)
                     }
                     Err(e) => {
-                        fresh_problems.push(e.clone());
-                        next.problems.insert(script.clone(), e);
-                        // Keep serving the previous version of this script.
-                        let previous = old.sources.get(&script).and_then(|(_, id)| id.clone());
-                        next.sources
-                            .insert(script.clone(), (print, previous.clone()));
-                        previous.and_then(|id| old.get(&id).cloned())
+                        next.problems.insert(script.clone(), e.clone());
+                        // Keep serving the previous version of this script, if any.
+                        let kept = previous.clone().filter(|id| old.get(id).is_some());
+                        events.push(ReloadEvent::Refused {
+                            problem: e,
+                            kept: kept.clone(),
+                        });
+                        next.sources.insert(script.clone(), (print, previous));
+                        kept.and_then(|id| old.get(&id).cloned())
                     }
                 },
             };
@@ -142,15 +215,32 @@ impl Registry {
                             other.file.display()
                         ),
                     };
-                    fresh_problems.push(e.clone());
+                    if unchanged.is_none() {
+                        // Not a Loaded/Changed after all.
+                        events.pop();
+                        events.push(ReloadEvent::Refused {
+                            problem: e.clone(),
+                            kept: None,
+                        });
+                    }
                     next.problems.insert(script.clone(), e);
                     continue;
                 }
                 next.by_id.insert(p.meta.id.clone(), p);
             }
         }
+        for (file, (_, id)) in &old.sources {
+            if let Some(id) = id.as_ref().filter(|_| !next.sources.contains_key(file)) {
+                if old.get(id).is_some_and(|p| p.file == *file) {
+                    events.push(ReloadEvent::Removed {
+                        id: id.clone(),
+                        file: file.clone(),
+                    });
+                }
+            }
+        }
         self.catalog.store(Arc::new(next));
-        fresh_problems
+        events
     }
 }
 
@@ -159,14 +249,6 @@ impl Catalog {
         let id = self.sources.get(path)?.1.as_ref()?;
         self.by_id.get(id)
     }
-}
-
-/// The hosts an operator's settings add for an institution (`hosts`, comma separated).
-pub fn operator_hosts(settings: &BTreeMap<String, String>) -> Vec<String> {
-    settings
-        .get("hosts")
-        .map(|h| h.split(',').map(|h| h.trim().to_string()).collect())
-        .unwrap_or_default()
 }
 
 /// `plugins/*.rhai` (icons beside them) and `plugins/<name>/main.rhai` (icons in `<name>/`),
@@ -191,20 +273,19 @@ fn script_files(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     out
 }
 
-fn stat(path: &Path) -> Option<(Option<SystemTime>, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok(), m.len()))
+fn content_digest(path: &Path) -> Option<[u8; 32]> {
+    let bytes = std::fs::read(path).ok()?;
+    let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    d.as_ref().try_into().ok()
 }
 
 fn fingerprint(script: &Path, icon_dir: &Path, current: Option<&Arc<Plugin>>) -> Fingerprint {
-    let (modified, len) = stat(script).unwrap_or((None, 0));
     // An icon edit alone also reloads the institution that uses it.
     let icon = current
         .and_then(|p| p.meta.icon.as_ref())
-        .and_then(|name| stat(&icon_dir.join(name)));
+        .and_then(|name| content_digest(&icon_dir.join(name)));
     Fingerprint {
-        modified,
-        len,
+        script: content_digest(script),
         icon,
     }
 }

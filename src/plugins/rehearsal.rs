@@ -8,7 +8,6 @@ use super::call::{CallContext, Services};
 use super::http_stub::{Canned, HttpStub};
 use super::journey::{read_action, run_hook, Action, Form, HookFailure, JourneyKind};
 use super::plugin::{self, Plugin};
-use super::registry::operator_hosts;
 use super::sandbox::{self, Limits};
 use crate::jose::{stored_keys, KeySet};
 use serde::Deserialize;
@@ -443,15 +442,17 @@ impl Rehearser {
                 _ => "the script used its institution's server but has no fn callback(ctx, result)",
             };
             return Err(HookFailure {
+                hook,
                 kind: "result",
                 message: message.into(),
+                line: None,
             });
         }
         let context = self.call_context(case, stub.clone());
         let (engine, deadline) = (self.engine.clone(), self.limits.deadline);
         let (value, events) =
             run_hook(engine, deadline, self.plugin.clone(), hook, args, context).await?;
-        Ok((read_action(value)?, events))
+        Ok((read_action(hook, value)?, events))
     }
 
     /// What the host functions may reach during a rehearsal, built in this one place: the
@@ -461,9 +462,10 @@ impl Rehearser {
         CallContext {
             institution: self.plugin.meta.id.clone(),
             settings: case.settings.clone(),
-            hosts: (self.plugin.meta.hosts.iter().cloned())
-                .chain(operator_hosts(&case.settings))
-                .collect(),
+            hosts: self.plugin.meta.hosts.clone(),
+            operator_hosts: (case.settings.get("hosts"))
+                .map(|h| super::hosts::split_setting(h))
+                .unwrap_or_default(),
             services: Some(Services {
                 http: self.http.clone(),
                 runtime: tokio::runtime::Handle::current(),

@@ -408,6 +408,63 @@ pub fn error(title: &str, description: &str) -> String {
     )
 }
 
+/// Where the user goes on from the development page of a failed script.
+pub enum Continue {
+    Link(String),
+    /// A form-post response, submitted by the user's click (this page runs no script).
+    Form {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
+    /// A device sign-in: nothing to continue to but the device.
+    Device,
+}
+
+/// Development mode: the script error behind a failed journey, with the way on to the app
+/// (which hears only `server_error` and the error id).
+pub fn script_failed(report: &crate::plugins::FailureReport, next: &Continue) -> String {
+    let f = &report.failure;
+    let on = match next {
+        Continue::Link(url) => format!(
+            "<p><a class=\"button\" href=\"{}\">Continue to the app</a></p>",
+            attr(url)
+        ),
+        Continue::Form { action, fields } => {
+            let inputs: String = fields
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                        attr(k),
+                        attr(v)
+                    )
+                })
+                .collect();
+            format!(
+                "<form method=\"post\" action=\"{}\">{inputs}<button type=\"submit\">Continue to the app</button></form>",
+                attr(action)
+            )
+        }
+        Continue::Device => "<p>You can return to your device.</p>".to_string(),
+    };
+    layout(
+        "Institution script failed",
+        &format!(
+            "<h1>Institution script failed</h1>\
+<p class=\"lead\">Development mode: this page is shown instead of only the error id.</p>\
+<dl><dt>Institution</dt><dd>{institution}</dd><dt>Hook</dt><dd><code>fn {hook}</code></dd>\
+<dt>Where</dt><dd><code>{at}</code></dd><dt>Error id</dt><dd><code>{id}</code></dd></dl>\
+<pre class=\"error\" role=\"alert\">{kind} failure: {message}</pre>{on}",
+            institution = text(&report.institution),
+            hook = text(f.hook),
+            at = text(&report.location()),
+            id = text(&report.error_id),
+            kind = text(f.kind),
+            message = text(&f.message),
+        ),
+    )
+}
+
 /// Submits the form-post response without the user having to click.
 const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 

@@ -22,10 +22,20 @@ fn settings(v: Value) -> Settings {
         .collect()
 }
 
+/// The bank's `host:port` for the `hosts` setting (a bare host would mean port 443).
+pub fn bank_host(bank: &TestServer) -> String {
+    let u = url::Url::parse(&bank.issuer).unwrap();
+    format!(
+        "{}:{}",
+        u.host_str().unwrap(),
+        u.port_or_known_default().unwrap()
+    )
+}
+
 /// The template pointed at the bank by its issuer (OpenID discovery, ID token).
 pub fn oidc_settings(bank: &TestServer, auth: &str, par: bool) -> Settings {
     settings(json!({
-        "issuer": bank.issuer, "hosts": "127.0.0.1", "client_id": AGGREGATOR_CLIENT,
+        "issuer": bank.issuer, "hosts": bank_host(bank), "client_id": AGGREGATOR_CLIENT,
         "client_secret": AGGREGATOR_SECRET, "scope": "openid accounts:read offline_access",
         "auth": auth, "par": par.to_string(),
     }))
@@ -36,7 +46,7 @@ pub fn oidc_settings(bank: &TestServer, auth: &str, par: bool) -> Settings {
 pub fn plain_settings(bank: &TestServer) -> Settings {
     settings(json!({
         "authorization_endpoint": bank.url("/auth"), "token_endpoint": bank.url("/token"),
-        "hosts": "127.0.0.1", "client_id": AGGREGATOR_CLIENT,
+        "hosts": bank_host(bank), "client_id": AGGREGATOR_CLIENT,
         "client_secret": AGGREGATOR_SECRET, "auth": "client_secret_post",
         "scope": "accounts:read offline_access",
     }))

@@ -573,9 +573,10 @@ impl Cluster {
 async fn a_browser_hopping_between_nodes_at_every_step_completes_a_bank_journey() {
     // An upstream bank: another Consentry, which the shipped oauth-bank template reaches.
     let bank = TestServer::start().await;
+    let hosts = crate::bank_pair::bank_host(&bank);
     let settings: std::collections::BTreeMap<String, String> = [
         ("issuer", bank.issuer.as_str()),
-        ("hosts", "127.0.0.1"),
+        ("hosts", hosts.as_str()),
         ("client_id", AGGREGATOR),
         ("client_secret", AGGREGATOR_SECRET),
         ("scope", "openid accounts:read offline_access"),

@@ -60,6 +60,7 @@ mod pairwise;
 mod partner;
 mod pg_writes;
 mod plain_oauth;
+mod plugin_dev;
 mod plugin_host;
 mod plugin_storage;
 mod plugins_test;

@@ -308,10 +308,16 @@ async fn scripts_reach_only_their_own_hosts_and_sign_with_the_host_keys() {
             "{}/.well-known/openid-configuration",
             c.issuer.clone().unwrap()
         );
+        // The script declares the bare host (port 443); the operator adds this server's port.
+        let mut fetcher = std::collections::BTreeMap::new();
+        fetcher.insert(
+            "hosts".to_string(),
+            format!("127.0.0.1:{}", c.listen.port()),
+        );
+        c.plugins.settings.insert("fetcher".into(), fetcher);
         for id in ["fetcher", "offsite"] {
-            let mut m = std::collections::BTreeMap::new();
+            let m = c.plugins.settings.entry(id.into()).or_default();
             m.insert("url".to_string(), url.clone());
-            c.plugins.settings.insert(id.into(), m);
         }
         c.plugins.upstream_ca_file = Some(c.keys_dir().join("ca.pem"));
         c.plugins.dir = d;

@@ -26,6 +26,8 @@ pub struct Options {
     pub max_files: Option<u32>,
     /// The issuer (its own address if unset), e.g. another node's for a cluster.
     pub issuer: Option<String>,
+    /// More `serve` flags, e.g. `--plugins DIR`.
+    pub args: Vec<String>,
 }
 
 pub struct Server {
@@ -70,6 +72,7 @@ impl Server {
         if !o.tls {
             args.push("--http".into());
         }
+        args.extend(o.args.iter().cloned());
         let mut cmd = match o.max_files {
             // exec: the child's pid is the server's.
             Some(n) => {

@@ -388,7 +388,8 @@ impl WorkedExample {
                 let v = v.as_str().expect("string settings");
                 (
                     k.clone(),
-                    v.replace("https://127.0.0.1:9443/oidc", &bank.issuer),
+                    v.replace("https://127.0.0.1:9443/oidc", &bank.issuer)
+                        .replace("127.0.0.1:9443", &bank_host(bank)),
                 )
             })
             .collect()
@@ -410,8 +411,9 @@ async fn the_worked_setup_in_plugins_readme_connects_and_refreshes() {
     );
     let settings = example.settings(&pr.bank);
     assert_eq!(
-        settings["hosts"], "127.0.0.1",
-        "hosts names the host, no port"
+        settings["hosts"],
+        bank_host(&pr.bank),
+        "hosts names the bank's host:port"
     );
     assert!(settings["scope"].contains("offline_access"));
     // The bank registers the aggregator as the example does (its callback on this origin).

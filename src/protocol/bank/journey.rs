@@ -6,7 +6,7 @@ use super::progress::{ConnectionSecrets, Progress};
 use super::request::BankRequest;
 use super::upstream::{self, UpstreamTokens};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
-use crate::plugins::{Action, HookFailure, JourneyKind, Plugin};
+use crate::plugins::{Action, FailureReport, HookFailure, JourneyKind, Plugin};
 use crate::protocol::authorize::decision::{decide, Authentication, Next, SignedIn};
 use crate::protocol::authorize::issue::{self, Completion};
 use crate::protocol::authorize::refusal::ReplyTo;
@@ -248,10 +248,10 @@ pub async fn submit(
         let args = vec![ctx, Value::Object(input.clone())];
         call(cx, &plugin, &mut progress, "submit", args).await
     } else {
-        Err(HookFailure {
-            kind: "result",
-            message: "the script showed a form but has no fn submit(ctx, input)".into(),
-        })
+        Err(HookFailure::result(
+            "submit",
+            "the script showed a form but has no fn submit(ctx, input)",
+        ))
     };
     // Asked again (a wrong password, say): keep what the user typed in the text fields.
     if let Ok(Action::Form { form, .. }) = &mut action {
@@ -360,10 +360,7 @@ async fn apply(
             Err(e) => return end_with(cx, live, e).await.map(Outcome::Deliver),
         };
     }
-    let failure = HookFailure {
-        kind: "result",
-        message: "refresh_upstream asked for again and again".into(),
-    };
+    let failure = HookFailure::result("callback", "refresh_upstream asked for again and again");
     apply_once(cx, live, plugin, progress, Err(failure)).await
 }
 
@@ -392,11 +389,10 @@ async fn after_upstream(
     }
     save(cx, live, progress).await?;
     if !plugin.has_hook("callback") {
-        return Ok(Err(HookFailure {
-            kind: "result",
-            message: "the script used its institution's server but has no fn callback(ctx, result)"
-                .into(),
-        }));
+        return Ok(Err(HookFailure::result(
+            "callback",
+            "the script used its institution's server but has no fn callback(ctx, result)",
+        )));
     }
     let ctx = context(cx, live, progress).await?;
     Ok(call(cx, plugin, progress, "callback", vec![ctx, outcome.result]).await)
@@ -468,20 +464,52 @@ async fn apply_once(
             save(cx, live, &progress).await?;
             Ok(Outcome::Interaction(live.interaction.id.clone()))
         }
-        Err(failure) => {
-            cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
-            tracing::warn!(institution = %plugin.meta.id, %failure, "institution journey failed");
-            let e = OAuthError::new(
-                ErrorCode::ServerError,
-                500,
-                format!(
-                    "the journey at {} failed; try again later",
-                    plugin.meta.name
-                ),
-            );
-            end_with(cx, live, e).await.map(Outcome::Deliver)
-        }
+        Err(failure) => hook_failed(cx, live, plugin, failure).await,
     }
+}
+
+/// A hook failed: the client hears `server_error` (RFC 6749 §4.1.2.1) with only a random
+/// error id, which the log line repeats beside the script's error. In development mode
+/// (`plugins.dev`) the browser first sees a page with the script's error at file:line; the
+/// client's answer is the same either way.
+async fn hook_failed(
+    cx: &Ctx<'_>,
+    live: &Live,
+    plugin: &Arc<Plugin>,
+    failure: HookFailure,
+) -> OAuthResult<Outcome> {
+    cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
+    let report = FailureReport {
+        error_id: secrets::hex(&secrets::random_bytes::<5>()),
+        institution: plugin.meta.id.clone(),
+        file: plugin.file.clone(),
+        failure,
+    };
+    tracing::warn!(
+        error_id = %report.error_id,
+        institution = %report.institution,
+        hook = report.failure.hook,
+        at = %report.location(),
+        failure = %report.failure,
+        "institution journey failed"
+    );
+    let e = OAuthError::new(
+        ErrorCode::ServerError,
+        500,
+        format!(
+            "the journey at {} failed; try again later (error id {})",
+            plugin.meta.name, report.error_id
+        ),
+    );
+    let delivery = end_with(cx, live, e).await?;
+    Ok(Outcome::Deliver(if cx.config.plugins.dev {
+        Delivery::ScriptFailed {
+            report: Box::new(report),
+            then: Box::new(delivery),
+        }
+    } else {
+        delivery
+    }))
 }
 
 /// The user read the script's message: the client hears `access_denied` with its text

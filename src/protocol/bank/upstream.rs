@@ -43,20 +43,15 @@ pub struct UpstreamTokens {
 
 /// Refuses URLs off the institution's hosts, and anything but HTTPS. The hosts are those the
 /// script declares plus those the operator adds in its `hosts` setting (comma separated), so
-/// a template can be pointed at any server.
+/// a template can be pointed at any server; `host` means port 443, `host:port` that port.
 fn allowed(plugin: &Plugin, url: &str) -> OAuthResult<url::Url> {
-    let u = url::Url::parse(url).map_err(|e| bad_gateway(format!("{url}: {e}")))?;
-    let host = u.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    let declared = plugin.meta.hosts.iter().any(|h| h == host);
-    let configured = plugin.operator_hosts.iter().any(|h| h == host);
-    if u.scheme() != "https" || !(declared || configured) {
-        return Err(bad_gateway(format!(
-            "{url} is not https on a host institution {} declares (institution().hosts, or \
-             its hosts setting: host names without a port)",
-            plugin.meta.id
-        )));
-    }
-    Ok(u)
+    crate::plugins::hosts::check(
+        url,
+        &plugin.meta.hosts,
+        &plugin.operator_hosts,
+        &plugin.meta.id,
+    )
+    .map_err(bad_gateway)
 }
 
 /// The server's discovery document (empty for a plain OAuth 2 server) with its authorization

@@ -97,6 +97,12 @@ pub enum Delivery {
     /// RFC 8628: the verification page's sign-in ended; the user goes back to the device.
     /// With the error it ended in, if it was refused.
     DeviceDone(Option<OAuthError>),
+    /// Development mode (`plugins.dev`): a page with an institution script's error, from
+    /// which the user continues to `then` (the client's answer, which never holds the detail).
+    ScriptFailed {
+        report: Box<crate::plugins::FailureReport>,
+        then: Box<Delivery>,
+    },
 }
 
 /// The algorithm for this client's JARM responses (RS256 unless it registered another).

@@ -136,6 +136,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         scope_policy: protocol::oidc::scope_policy::Policy::load(config.scope_policy.as_deref())?,
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),
+        saml_metadata: Default::default(),
         plugins,
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),

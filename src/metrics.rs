@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
@@ -50,6 +51,8 @@ pub struct Metrics {
     pub plugin_errors: Family<PluginLabels, Counter>,
     /// Failed `accept` calls (file-descriptor limit and the like).
     pub accept_errors: Counter,
+    /// Gateway WebSocket tunnels open now.
+    pub gateway_tunnels: Gauge,
 }
 
 impl Default for Metrics {
@@ -71,6 +74,12 @@ impl Metrics {
         let login_failures = Counter::default();
         let plugin_errors = Family::<PluginLabels, Counter>::default();
         let accept_errors = Counter::default();
+        let gateway_tunnels = Gauge::default();
+        registry.register(
+            "gateway_tunnels",
+            "Gateway WebSocket tunnels open (each holds one of server.max_connections)",
+            gateway_tunnels.clone(),
+        );
         registry.register(
             "log_write_failures",
             "Log lines dropped because the log could not be written",
@@ -119,6 +128,7 @@ impl Metrics {
             login_failures,
             plugin_errors,
             accept_errors,
+            gateway_tunnels,
         }
     }
 }

@@ -7,10 +7,25 @@ use serde::Deserialize;
 /// The methods a route may name.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub routes: Vec<Route>,
+    /// A WebSocket tunnel with no bytes either way for this long is closed (seconds).
+    pub websocket_idle_timeout_secs: u64,
+    /// How often an open tunnel's access token is looked up again, so a revoked token ends
+    /// its tunnel within this long (seconds); its expiry ends it on time regardless.
+    pub websocket_recheck_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            routes: Vec::new(),
+            websocket_idle_timeout_secs: 300,
+            websocket_recheck_secs: 30,
+        }
+    }
 }
 
 /// One gateway route: requests to `/gateway{path}` with `method` need every scope in
@@ -41,6 +56,12 @@ impl GatewayConfig {
     /// Each route must name a method, a path from `/`, and an upstream origin the outbound
     /// policy allows (https, public unless `outbound.allow_private`).
     pub fn validate(&self, outbound: &OutboundPolicy) -> Result<(), String> {
+        if self.websocket_idle_timeout_secs == 0 || self.websocket_recheck_secs == 0 {
+            return Err(
+                "gateway.websocket_idle_timeout_secs and websocket_recheck_secs must be positive"
+                    .into(),
+            );
+        }
         for r in &self.routes {
             let name = format!("gateway route {} {}", r.method, r.path);
             if !METHODS.contains(&r.method.to_ascii_uppercase().as_str()) {
@@ -146,6 +167,7 @@ mod tests {
                 cost_from: None,
                 websocket: true,
             }],
+            ..Default::default()
         };
         let policy = OutboundPolicy::default();
         assert!(route("GET").validate(&policy).is_ok());
@@ -164,6 +186,7 @@ mod tests {
                 cost_from: None,
                 websocket: false,
             }],
+            ..Default::default()
         };
         let strict = OutboundPolicy::default();
         let open = OutboundPolicy {
@@ -190,6 +213,7 @@ mod tests {
                 cost_from: cost_from.map(String::from),
                 websocket: false,
             }],
+            ..Default::default()
         };
         let p = OutboundPolicy::default();
         assert!(with(Some(1), None).validate(&p).is_ok());

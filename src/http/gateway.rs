@@ -80,7 +80,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         };
     }
     if gateway_tunnel::wants_websocket(req) {
-        return gateway_tunnel::open(&p, &route, &path, identity, req, res).await;
+        return gateway_tunnel::open(&p, &route, &path, identity, &token, req, res).await;
     }
     send(&p, &route, &path, identity, req, res).await
 }

@@ -28,6 +28,7 @@ mod respond;
 mod saml;
 mod token;
 mod userinfo;
+mod websocket_frames;
 
 use crate::provider::Provider;
 use salvo::affix_state;

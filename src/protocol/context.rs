@@ -29,8 +29,11 @@ pub struct Services {
     pub sealer: crate::sealing::Sealer,
     /// Clients' `jwks_uri` key sets.
     pub jwks_cache: super::jwks_fetch::JwksCache,
-    /// Fetches request objects from clients' `request_uris`, under the outbound policy.
+    /// Fetches request objects from clients' `request_uris` (and SAML IdP metadata), under
+    /// the outbound policy.
     pub request_uri_http: reqwest::Client,
+    /// SAML identity providers' metadata fetched from their `idp_metadata_url`.
+    pub saml_metadata: super::federation::saml_metadata::MetadataCache,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
     /// Recently authenticated clients (cleared on every change to a client).

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use super::{Cores, PeerCertificate};
@@ -97,7 +97,12 @@ pub async fn serve(
         let limits = limits.clone();
         let stop = stop.clone();
         cores.spawn(async move {
-            let _slot = slot;
+            // Shared with the connection's requests: an upgraded one takes it over.
+            let slot = Arc::new(Mutex::new(Some(slot)));
+            let handle = ConnectionHandle {
+                slot: slot.clone(),
+                stop: stop.clone(),
+            };
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
@@ -107,6 +112,7 @@ pub async fn serve(
                 remote,
                 limits: &limits,
                 stop,
+                handle,
             };
             match acceptor {
                 Some(acceptor) => {
@@ -223,6 +229,33 @@ struct Conn<'a> {
     remote: std::net::SocketAddr,
     limits: &'a ServerLimits,
     stop: watch::Receiver<bool>,
+    handle: ConnectionHandle,
+}
+
+/// Put into each request's extensions: what a request that takes its connection over (a
+/// gateway WebSocket tunnel, RFC 6455) needs to stay within the server's bounds, namely the
+/// connection's slot in `server.max_connections` and the server's stop signal.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// A connection's slot in `server.max_connections`, given back when dropped; a graceful stop
+/// waits (within its grace period) for every slot to be given back.
+pub struct ConnectionSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl ConnectionHandle {
+    /// Takes the connection's slot over, so it stays taken after the HTTP connection has
+    /// handed its bytes over; `None` if another request took it.
+    pub fn take_slot(&self) -> Option<ConnectionSlot> {
+        self.slot.lock().take().map(ConnectionSlot)
+    }
+
+    /// Becomes `true` when the server stops.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
 }
 
 impl Conn<'_> {
@@ -245,11 +278,13 @@ impl Conn<'_> {
             first_read: true,
         });
         let seen = activity.clone();
+        let handle = self.handle.clone();
         let svc =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 if let Some(p) = &peer {
                     req.extensions_mut().insert(p.clone());
                 }
+                req.extensions_mut().insert(handle.clone());
                 let busy = seen.begin();
                 let answer = hyper::service::Service::call(&handler, req);
                 async move {

@@ -7,7 +7,7 @@ mod client_cert;
 mod cores;
 mod dev_pki;
 
-pub use acceptor::{serve, Serving};
+pub use acceptor::{serve, ConnectionHandle, ConnectionSlot, Serving};
 pub use client_cert::{from_client_cert_header, normalize_dn, CertificateNames, PeerCertificate};
 pub use cores::Cores;
 pub use dev_pki::{ensure_dev_pki, DevPki};

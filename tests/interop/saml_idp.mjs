@@ -5,14 +5,20 @@
 // Environment: IDP_KEY, IDP_CERT (PEM files: the key it signs with and the certificate its
 // metadata publishes), OTHER_KEY, OTHER_CERT (a second pair, for responses signed by a key
 // the metadata does not name). Prints `listening <port>` once it serves.
+// Optional: TLS_KEY, TLS_CERT (serve HTTPS with this certificate); SSO_BINDING=post (the
+// metadata offers only the HTTP-POST binding for AuthnRequests).
 //
-//   GET  /metadata        the IdP's metadata (HTTP-Redirect SSO endpoint)
+//   GET  /metadata        the IdP's metadata (HTTP-Redirect SSO endpoint, or HTTP-POST)
+//   GET  /metadata-fetches  how many times /metadata was served
+//   POST /rotate          from now on, sign with the OTHER pair and publish its certificate
 //   POST /sp              the service provider's metadata, as the operator would register it
-//   GET  /sso             the HTTP-Redirect binding's AuthnRequest; answers the browser with
-//                         the HTTP-POST binding's auto-submitting form to the SP's ACS.
+//   GET  /sso             the HTTP-Redirect binding's AuthnRequest (POST /sso: the HTTP-POST
+//                         binding's); answers the browser with the HTTP-POST binding's
+//                         auto-submitting form to the SP's ACS.
 //                         Test-only query parameters: `user` (the account signing in) and
 //                         `variant` (a deliberately broken response, see VARIANTS).
 import http from 'node:http';
+import https from 'node:https';
 import fs from 'node:fs';
 import samlify from 'samlify';
 
@@ -36,6 +42,8 @@ const USERS = {
 let sp = null; // the registered service provider (samlify entity)
 let idp = null; // built once the port is known
 let base = '';
+let metadataFetches = 0;
+const postBinding = process.env.SSO_BINDING === 'post';
 
 function identityProvider(pair) {
   return IdentityProvider({
@@ -45,7 +53,10 @@ function identityProvider(pair) {
     wantAuthnRequestsSigned: false,
     nameIDFormat: [Constants.namespace.format.persistent],
     singleSignOnService: [
-      { Binding: Constants.namespace.binding.redirect, Location: `${base}/sso` },
+      {
+        Binding: postBinding ? Constants.namespace.binding.post : Constants.namespace.binding.redirect,
+        Location: `${base}/sso`,
+      },
     ],
   });
 }
@@ -155,22 +166,43 @@ async function body(req) {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const server = http.createServer(async (req, res) => {
+const tls = process.env.TLS_KEY ? { key: read('TLS_KEY'), cert: read('TLS_CERT') } : null;
+const handler = async (req, res) => {
   try {
     const url = new URL(req.url, base);
     if (req.method === 'GET' && url.pathname === '/metadata') {
+      metadataFetches += 1;
       res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
       return res.end(idp.getMetadata());
+    }
+    if (req.method === 'GET' && url.pathname === '/metadata-fetches') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end(String(metadataFetches));
+    }
+    if (req.method === 'POST' && url.pathname === '/rotate') {
+      [keys.own, keys.other] = [keys.other, keys.own];
+      idp = identityProvider(keys.own);
+      res.writeHead(204);
+      return res.end();
     }
     if (req.method === 'POST' && url.pathname === '/sp') {
       sp = ServiceProvider({ metadata: await body(req) });
       res.writeHead(204);
       return res.end();
     }
-    if (req.method === 'GET' && url.pathname === '/sso') {
+    if (url.pathname === '/sso' && (req.method === 'GET' || req.method === 'POST')) {
       if (!sp) throw new Error('no service provider registered');
-      const query = Object.fromEntries(url.searchParams);
-      const request = await idp.parseLoginRequest(sp, 'redirect', { query });
+      let query = Object.fromEntries(url.searchParams);
+      let request;
+      if (req.method === 'POST') {
+        if (!postBinding) throw new Error('this IdP takes AuthnRequests by HTTP-Redirect');
+        const posted = Object.fromEntries(new URLSearchParams(await body(req)));
+        query = { ...query, ...posted };
+        request = await idp.parseLoginRequest(sp, 'post', { body: posted });
+      } else {
+        if (postBinding) throw new Error('this IdP takes AuthnRequests by HTTP-POST');
+        request = await idp.parseLoginRequest(sp, 'redirect', { query });
+      }
       const name = query.user ?? 'alice';
       const user = { key: name, ...USERS[name] };
       const response = await respond(request, user, query.variant ?? 'good');
@@ -184,10 +216,11 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(400, { 'content-type': 'text/plain' });
     res.end(`idp error: ${e?.message ?? e}`);
   }
-});
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
 
 server.listen(0, '127.0.0.1', () => {
-  base = `http://127.0.0.1:${server.address().port}`;
+  base = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   idp = identityProvider(keys.own);
   console.log(`listening ${server.address().port}`);
 });

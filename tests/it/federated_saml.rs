@@ -21,8 +21,20 @@ impl Drop for Running {
 struct Idp {
     base: String,
     metadata_file: PathBuf,
+    /// Trusts the IdP's certificate when it serves HTTPS.
+    http: reqwest::Client,
+    /// The CA of its HTTPS certificate (PEM file), when it serves HTTPS.
+    ca_file: Option<PathBuf>,
     _process: Running,
     _dir: tempfile::TempDir,
+}
+
+/// How the test IdP runs: over HTTPS (a certificate of a CA of its own), and taking
+/// AuthnRequests by HTTP-POST only.
+#[derive(Default)]
+struct IdpOptions {
+    https: bool,
+    post_binding: bool,
 }
 
 /// An RSA key (XML-DSig's rsa-sha256) and a self-signed certificate for it, as PEM files.
@@ -46,6 +58,10 @@ fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 
 impl Idp {
     async fn start() -> Idp {
+        Idp::start_with(IdpOptions::default()).await
+    }
+
+    async fn start_with(options: IdpOptions) -> Idp {
         let dir = tempfile::tempdir().unwrap();
         let (own_key, own_cert) = key_pair(dir.path(), "own");
         let (other_key, other_cert) = key_pair(dir.path(), "other");
@@ -54,16 +70,32 @@ impl Idp {
             interop.join("node_modules/samlify").exists(),
             "run `npm ci --prefix tests/interop` first (the README's test command does)"
         );
-        let mut child = std::process::Command::new("node")
+        let mut command = std::process::Command::new("node");
+        command
             .arg("saml_idp.mjs")
             .current_dir(&interop)
             .env("IDP_KEY", own_key)
             .env("IDP_CERT", own_cert)
             .env("OTHER_KEY", other_key)
             .env("OTHER_CERT", other_cert)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the SAML IdP (node)");
+            .stdout(std::process::Stdio::piped());
+        let mut http = reqwest::Client::builder();
+        let mut ca_file = None;
+        if options.https {
+            let tls = dir.path().join("tls");
+            let pki = consentry::tls::ensure_dev_pki(&tls, &[]).expect("a CA for the IdP");
+            command
+                .env("TLS_KEY", tls.join("server.key"))
+                .env("TLS_CERT", tls.join("server.pem"));
+            let ca = std::fs::read(&pki.ca_path).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+            ca_file = Some(pki.ca_path);
+        }
+        if options.post_binding {
+            command.env("SSO_BINDING", "post");
+        }
+        let http = http.build().unwrap();
+        let mut child = command.spawn().expect("start the SAML IdP (node)");
         let stdout = child.stdout.take().unwrap();
         let process = Running(child);
         // samlify may warn first (no SingleLogoutService); the port comes on its own line.
@@ -76,8 +108,11 @@ impl Idp {
         .await
         .unwrap()
         .expect("the IdP printed its port");
-        let base = format!("http://127.0.0.1:{port}");
-        let metadata = reqwest::get(format!("{base}/metadata"))
+        let scheme = if options.https { "https" } else { "http" };
+        let base = format!("{scheme}://127.0.0.1:{port}");
+        let metadata = http
+            .get(format!("{base}/metadata"))
+            .send()
             .await
             .unwrap()
             .text()
@@ -89,14 +124,47 @@ impl Idp {
         Idp {
             base,
             metadata_file,
+            http,
+            ca_file,
             _process: process,
             _dir: dir,
         }
     }
 
+    /// How many times the IdP served its metadata.
+    async fn metadata_fetches(&self) -> u64 {
+        let url = format!("{}/metadata-fetches", self.base);
+        let text = self.http.get(url).send().await.unwrap().text().await;
+        text.unwrap().parse().unwrap()
+    }
+
+    /// The IdP rolls its signing key: it signs with the other pair and publishes its
+    /// certificate instead.
+    async fn rotate(&self) {
+        let url = format!("{}/rotate", self.base);
+        let res = self.http.post(url).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+    }
+
+    /// The IdP's answer to the AuthnRequest at `sso` (HTTP-Redirect binding), as `idp_answer`.
+    async fn answer(
+        &self,
+        sso: &str,
+        user: &str,
+        variant: &str,
+    ) -> (String, Vec<(String, String)>) {
+        let url = format!("{sso}&user={user}&variant={variant}");
+        let res = self.http.get(url).send().await.unwrap();
+        let status = res.status();
+        let page = res.text().await.unwrap();
+        assert_eq!(status, 200, "IdP: {page}");
+        form_of(&page)
+    }
+
     /// Registers our SP metadata at the IdP, as its operator would.
     async fn register(&self, sp_metadata: String) {
-        let res = reqwest::Client::new()
+        let res = self
+            .http
             .post(format!("{}/sp", self.base))
             .body(sp_metadata)
             .send()
@@ -411,4 +479,189 @@ async fn saml_sp_metadata_is_served_and_parses() {
         "{xml}"
     );
     assert!(xml.contains("WantAssertionsSigned=\"true\""), "{xml}");
+}
+
+/// A provider trusting `idp` by its metadata URL (HTTPS, its CA in `outbound.ca_file`).
+async fn server_with_metadata_url(idp: &Idp) -> TestServer {
+    let url = format!("{}/metadata", idp.base);
+    let ca = idp.ca_file.clone().expect("an HTTPS IdP");
+    let s = TestServer::start_with(move |c| {
+        c.outbound.allow_private = true;
+        c.outbound.ca_file = Some(ca);
+        let provider: consentry::config::federation::ProviderConfig = toml::from_str(&format!(
+            r#"
+            id = "corp"
+            name = "Corp SSO"
+            kind = "saml"
+            link = "create"
+            idp_metadata_url = "{url}"
+            "#
+        ))
+        .expect("provider config");
+        c.federation.providers.push(provider);
+    })
+    .await;
+    let (status, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert_eq!(status, 200, "{metadata}");
+    idp.register(metadata).await;
+    s
+}
+
+/// A sign-in up to our ACS, the IdP answering as `variant`: the ACS's status and page.
+async fn sign_in(s: &TestServer, idp: &Idp, client: &TestClient, variant: &str) -> (u16, String) {
+    let (j, _, sso) = to_idp(s, client).await;
+    let (action, fields) = idp.answer(&sso, "alice", variant).await;
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn saml_idp_metadata_url_is_fetched_over_https_cached_and_fetched_again_for_a_new_key() {
+    let idp = Idp::start_with(IdpOptions {
+        https: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with_metadata_url(&idp).await;
+    let client = s.client(json!({})).await;
+    let before = idp.metadata_fetches().await;
+    let (status, body) = sign_in(&s, &idp, &client, "good").await;
+    assert_eq!(
+        status, 303,
+        "signed in through metadata fetched over HTTPS: {body}"
+    );
+    assert_eq!(idp.metadata_fetches().await, before + 1);
+    let (status, body) = sign_in(&s, &idp, &client, "good").await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(
+        idp.metadata_fetches().await,
+        before + 1,
+        "the metadata is cached"
+    );
+
+    // A key the metadata does not name: refused after one fetch of the metadata (unchanged),
+    // and a second such Response within the interval fetches nothing (bounded).
+    let (status, body) = sign_in(&s, &idp, &client, "other_key").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("SAML Profiles 4.1.3.5"), "{body}");
+    assert_eq!(idp.metadata_fetches().await, before + 2);
+    let (status, _) = sign_in(&s, &idp, &client, "other_key").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        idp.metadata_fetches().await,
+        before + 2,
+        "at most one forced fetch per outbound.jwks_refetch_interval_secs"
+    );
+
+    // The IdP rolls its key: past that interval, a Response signed with the new key makes
+    // us fetch the metadata that names it, and is accepted.
+    idp.rotate().await;
+    s.provider.clock.advance(11);
+    let (status, body) = sign_in(&s, &idp, &client, "good").await;
+    assert_eq!(status, 303, "signed by the IdP's new key: {body}");
+    assert_eq!(idp.metadata_fetches().await, before + 3);
+
+    // And the metadata is fetched again once its refresh interval is over.
+    s.provider
+        .clock
+        .advance(consentry::protocol::federation::saml_metadata::REFRESH_SECS + 1);
+    to_idp(&s, &client).await;
+    assert_eq!(idp.metadata_fetches().await, before + 4, "refreshed");
+}
+
+#[tokio::test]
+async fn saml_idp_metadata_url_of_an_untrusted_certificate_is_not_used() {
+    // The outbound policy's trust: without the IdP's CA in outbound.ca_file, its metadata
+    // is not fetched and the sign-in does not start.
+    let idp = Idp::start_with(IdpOptions {
+        https: true,
+        ..Default::default()
+    })
+    .await;
+    let url = format!("{}/metadata", idp.base);
+    let s = TestServer::start_with(move |c| {
+        c.outbound.allow_private = true;
+        let provider: consentry::config::federation::ProviderConfig = toml::from_str(&format!(
+            "id = \"corp\"\nname = \"Corp SSO\"\nkind = \"saml\"\nlink = \"create\"\nidp_metadata_url = \"{url}\""
+        ))
+        .unwrap();
+        c.federation.providers.push(provider);
+    })
+    .await;
+    let client = s.client(json!({})).await;
+    let before = idp.metadata_fetches().await;
+    let j = Journey::new(&s);
+    let (_, challenge) = pkce();
+    let (_, interaction, _) = j.authorize(&auth_params(&client, &challenge, &[])).await;
+    let (_, _, page) = j.get(&interaction).await;
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let (status, to, body) = j
+        .post(
+            &format!("{interaction}/federated/corp"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_ne!(status, 303, "not sent to the IdP: {to} {body}");
+    assert!(!to.starts_with(&idp.base), "{to}");
+    assert_eq!(
+        idp.metadata_fetches().await,
+        before,
+        "no TLS session completed"
+    );
+}
+
+#[tokio::test]
+async fn saml_bindings_3_5_authn_request_by_http_post_when_the_idp_offers_only_post() {
+    let idp = Idp::start_with(IdpOptions {
+        post_binding: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let client = s.client(json!({})).await;
+    let j = Journey::new(&s);
+    let (verifier, challenge) = pkce();
+    let (status, interaction, _) = j.authorize(&auth_params(&client, &challenge, &[])).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = j.get(&interaction).await;
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let (status, _, form) = j
+        .post(
+            &format!("{interaction}/federated/corp"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    // SAML Bindings 3.5.4: an auto-submitting form posting SAMLRequest and RelayState.
+    assert_eq!(status, 200, "{form}");
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a form action")
+        .replace("&amp;", "&");
+    assert_eq!(action, format!("{}/sso", idp.base));
+    let request = hidden(&form, "SAMLRequest").expect("SAMLRequest posted");
+    let relay = hidden(&form, "RelayState").expect("RelayState posted");
+    let res = idp
+        .http
+        .post(&action)
+        .form(&[
+            ("SAMLRequest", request.as_str()),
+            ("RelayState", relay.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, page) = (res.status(), res.text().await.unwrap());
+    assert_eq!(status, 200, "the IdP took the posted AuthnRequest: {page}");
+    let (acs, fields) = form_of(&page);
+    let (status, back, body) = post_acs(&j, &acs, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, next, _) = j.get(&back).await;
+    assert_eq!((status, next.as_str()), (303, interaction.as_str()));
+    let cb = j.decide(&interaction, "approve").await;
+    let (status, tokens) = s
+        .exchange_code(&client, &query(&cb)["code"], &verifier)
+        .await;
+    assert_eq!(status, 200, "{tokens}");
 }

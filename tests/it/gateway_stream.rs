@@ -231,6 +231,8 @@ struct EchoOrigin {
     base: String,
     handshakes: Arc<Mutex<Vec<tungstenite::http::HeaderMap>>>,
     closed_by_caller: Arc<Mutex<usize>>,
+    /// The status code of each Close frame it got.
+    close_codes: Arc<Mutex<Vec<u16>>>,
 }
 
 impl EchoOrigin {
@@ -238,10 +240,12 @@ impl EchoOrigin {
         let (listener, base) = listen().await;
         let handshakes = Arc::new(Mutex::new(Vec::new()));
         let closed_by_caller = Arc::new(Mutex::new(0));
+        let close_codes = Arc::new(Mutex::new(Vec::new()));
         let (log, closes) = (handshakes.clone(), closed_by_caller.clone());
+        let codes = close_codes.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (log, closes) = (log.clone(), closes.clone());
+                let (log, closes, codes) = (log.clone(), closes.clone(), codes.clone());
                 tokio::spawn(async move {
                     // tungstenite's callback type fixes the error type.
                     #[allow(clippy::result_large_err)]
@@ -258,7 +262,10 @@ impl EchoOrigin {
                                 let _ = ws.close(None).await;
                             }
                             Message::Text(t) => ws.send(Message::Text(t)).await.unwrap(),
-                            Message::Close(_) => *closes.lock() += 1,
+                            Message::Close(frame) => {
+                                *closes.lock() += 1;
+                                codes.lock().extend(frame.map(|f| u16::from(f.code)));
+                            }
                             _ => {}
                         }
                     }
@@ -269,6 +276,7 @@ impl EchoOrigin {
             base,
             handshakes,
             closed_by_caller,
+            close_codes,
         }
     }
 }
@@ -415,4 +423,180 @@ async fn websocket_handshakes_without_a_good_token_are_refused_before_any_upgrad
         .expect("RFC 9449 §4.3: a proof for the https URL of the route");
     ws.send(Message::text("proved")).await.unwrap();
     assert_eq!(next_message(&mut ws).await, Some(Message::text("proved")));
+}
+
+/// A provider with the WebSocket route to `origin`, its config then tweaked.
+async fn tunnel_provider(
+    origin: &EchoOrigin,
+    tweak: impl FnOnce(&mut consentry::config::Config),
+) -> TestServer {
+    TestServer::start_with(|c| {
+        c.outbound.allow_private = true;
+        c.gateway.routes = vec![ws_route(&origin.base)];
+        tweak(c);
+    })
+    .await
+}
+
+/// The Close frame the gateway sent (its code and reason), after which the tunnel ends.
+async fn closed_by_gateway(ws: &mut Ws) -> (u16, String) {
+    let message = next_message(ws).await;
+    let Some(Message::Close(Some(frame))) = message else {
+        panic!("a Close frame with a status code, not {message:?}");
+    };
+    assert!(
+        next_message(ws).await.is_none(),
+        "the tunnel ends after its Close"
+    );
+    (u16::from(frame.code), frame.reason.to_string())
+}
+
+/// Waits until the origin got a Close frame with `code`.
+async fn origin_closed_with(origin: &EchoOrigin, code: u16) {
+    let asked = std::time::Instant::now();
+    while !origin.close_codes.lock().contains(&code) {
+        assert!(
+            asked.elapsed() < WAIT,
+            "the origin got a Close {code}, not {:?}",
+            origin.close_codes.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `consentry_gateway_tunnels` reads `n`.
+async fn tunnels_open(s: &TestServer, n: i64) {
+    let asked = std::time::Instant::now();
+    while s.provider.metrics.gateway_tunnels.get() != n {
+        assert!(asked.elapsed() < WAIT, "{n} tunnels open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn echo(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+    assert_eq!(next_message(ws).await, Some(Message::text(text)));
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_a_tunnel_closes_with_1008_when_its_access_token_expires() {
+    let origin = EchoOrigin::start().await;
+    let s = tunnel_provider(&origin, |c| c.lifetimes.access_token_secs = 3).await;
+    let c = s.client(json!({})).await;
+    let at = client_token(&s, &c, "accounts:read").await;
+    let exp = jwt_claims(&at)["exp"].as_i64().unwrap();
+    let bearer = format!("Bearer {at}");
+    let mut ws = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    echo(&mut ws, "before expiry").await;
+    tunnels_open(&s, 1).await;
+    // The revocation lookup runs every 30 s: the expiry alone ends the tunnel, on time.
+    let (code, reason) = closed_by_gateway(&mut ws).await;
+    assert_eq!(code, 1008, "RFC 6455 §7.4.1 policy violation: {reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(s.provider.now() >= exp, "not before the token's exp");
+    origin_closed_with(&origin, 1008).await;
+    tunnels_open(&s, 0).await;
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_a_tunnel_closes_with_1008_once_its_access_token_is_revoked() {
+    let origin = EchoOrigin::start().await;
+    let s = tunnel_provider(&origin, |c| c.gateway.websocket_recheck_secs = 1).await;
+    let c = s.client(json!({})).await;
+    let at = client_token(&s, &c, "accounts:read").await;
+    let bearer = format!("Bearer {at}");
+    let mut ws = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    echo(&mut ws, "before revocation").await;
+    // Still open past a lookup or two while the token is live.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    echo(&mut ws, "still live").await;
+    let res = s
+        .browser()
+        .post(s.url("/token/revocation"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "RFC 7009 §2.2");
+    let (code, reason) = closed_by_gateway(&mut ws).await;
+    assert_eq!(code, 1008, "RFC 6455 §7.4.1 policy violation: {reason}");
+    assert!(reason.contains("no longer active"), "{reason}");
+    origin_closed_with(&origin, 1008).await;
+    tunnels_open(&s, 0).await;
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_an_idle_tunnel_closes_with_1001_and_traffic_keeps_it_open() {
+    let origin = EchoOrigin::start().await;
+    let s = tunnel_provider(&origin, |c| c.gateway.websocket_idle_timeout_secs = 2).await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    let mut ws = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    // Traffic every 1.2 s carries it past twice the idle timeout.
+    for i in 0..4 {
+        echo(&mut ws, &format!("ping {i}")).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let quiet_from = std::time::Instant::now();
+    let (code, reason) = closed_by_gateway(&mut ws).await;
+    assert_eq!(code, 1001, "RFC 6455 §7.4.1 going away: {reason}");
+    assert!(reason.contains("idle"), "{reason}");
+    assert!(
+        quiet_from.elapsed() >= Duration::from_millis(700),
+        "only once idle"
+    );
+    origin_closed_with(&origin, 1001).await;
+}
+
+#[tokio::test]
+async fn open_tunnels_hold_their_connection_slot_in_server_max_connections() {
+    let origin = EchoOrigin::start().await;
+    let s = tunnel_provider(&origin, |c| c.server.max_connections = 2).await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    let mut first = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    let mut second = ws_connect(&s, "/live/2", Some(&bearer)).await.unwrap();
+    echo(&mut first, "one").await;
+    echo(&mut second, "two").await;
+    tunnels_open(&s, 2).await;
+    // A raw TLS handshake, dropped on timeout (an HTTP client may keep finishing its
+    // connection in the background, and that connection would then take the free slot).
+    let handshake = |timeout: Duration| tokio::time::timeout(timeout, tls_stream(&s));
+    assert!(
+        handshake(Duration::from_millis(1500)).await.is_err(),
+        "a third connection waits while two tunnels hold both slots"
+    );
+    // The caller closes (RFC 6455 §7.1.1: the Close handshake, then its TCP connection).
+    first.send(Message::Close(None)).await.unwrap();
+    assert!(matches!(
+        next_message(&mut first).await,
+        Some(Message::Close(_))
+    ));
+    drop(first);
+    handshake(WAIT)
+        .await
+        .expect("a slot is free once a tunnel ends");
+    tunnels_open(&s, 1).await;
+    echo(&mut second, "still open").await;
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_a_graceful_stop_closes_tunnels_with_1001_without_waiting_its_grace() {
+    let origin = EchoOrigin::start().await;
+    let s = tunnel_provider(&origin, |c| c.server.shutdown_grace_secs = 30).await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    let mut ws = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    echo(&mut ws, "before the stop").await;
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(s.shut_down());
+    let (code, reason) = closed_by_gateway(&mut ws).await;
+    assert_eq!(code, 1001, "RFC 6455 §7.4.1 going away: {reason}");
+    origin_closed_with(&origin, 1001).await;
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("the stop does not wait out its 30 s grace for the tunnel")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
 }

@@ -24,6 +24,8 @@ pub struct TestServer {
     pub _dir: tempfile::TempDir,
     /// The serving task; aborting it stops the server and its background work.
     task: tokio::task::JoinHandle<()>,
+    /// Stops the server as SIGTERM does (`shut_down`).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub struct TestClient {
@@ -46,6 +48,15 @@ impl TestServer {
         self.task.abort();
         let _ = self.task.await;
         self._dir
+    }
+
+    /// Stops the server as SIGTERM does: no new connections, those open end within the grace
+    /// period; returns once it has stopped.
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
     }
 
     /// Starts a provider on an existing data dir (a restart keeps its database and keys).
@@ -77,7 +88,14 @@ impl TestServer {
         let provider = app.provider.clone();
         let ca_pem = std::fs::read(app.ca_path.clone().expect("https")).expect("ca.pem");
         let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-        let task = tokio::spawn(app.run(listener));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Dropping the server (not `shut_down`) leaves it running, as before.
+        let stopped = async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await
+            }
+        };
+        let task = tokio::spawn(app.run_until(listener, stopped));
         TestServer {
             issuer: format!("{base}/oidc"),
             base,
@@ -86,6 +104,7 @@ impl TestServer {
             database_url,
             _dir: dir,
             task,
+            stop: Some(stop),
         }
     }
 

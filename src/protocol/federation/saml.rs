@@ -35,8 +35,7 @@ pub const CONTINUE_PATH: &str = "/saml/continue";
 const REQUEST_LIFETIME_SECS: i64 = 600;
 /// Clock skew allowed on NotBefore / NotOnOrAfter (SAML Core 2.5.1.2 leaves it to the SP).
 const SKEW_MILLIS: i64 = 60_000;
-/// The most IdP metadata read from a file or a URL.
-const MAX_METADATA_BYTES: usize = 256 * 1024;
+use super::saml_metadata::MAX_METADATA_BYTES;
 
 /// Attribute names that carry the e-mail address and display name, in the usual vocabularies
 /// (basic names, LDAP OIDs, the WS-Federation claim URIs).
@@ -102,8 +101,9 @@ pub fn providers_with_entity_id<'c>(cx: &'c Ctx<'_>, entity_id: &str) -> Vec<&'c
 }
 
 /// The IdP's metadata as the operator configured it: a file (read each time, so a rotated
-/// certificate is picked up), or a URL fetched under the outbound policy. It is the trust
-/// anchor: its signing certificates are the only keys a Response may be signed with.
+/// certificate is picked up), or a URL fetched under the outbound policy and cached
+/// (`saml_metadata`). It is the trust anchor: its signing certificates are the only keys a
+/// Response may be signed with.
 async fn idp_metadata(cx: &Ctx<'_>, provider: &ProviderConfig) -> OAuthResult<IdpDescriptor> {
     let xml = if let Some(path) = &provider.idp_metadata_file {
         let bytes = tokio::fs::read(path)
@@ -114,30 +114,35 @@ async fn idp_metadata(cx: &Ctx<'_>, provider: &ProviderConfig) -> OAuthResult<Id
         }
         String::from_utf8(bytes).map_err(OAuthError::server)?
     } else if let Some(url) = &provider.idp_metadata_url {
-        let url = cx
-            .config
-            .outbound
-            .check_uri(url)
-            .map_err(|e| OAuthError::server(format!("IdP metadata URL refused: {e}")))?;
-        let res = cx
-            .request_uri_http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| OAuthError::server(format!("fetching IdP metadata: {e}")))?;
-        let bytes = crate::outbound::read_capped(res, MAX_METADATA_BYTES)
-            .await
-            .map_err(OAuthError::server)?;
-        String::from_utf8(bytes).map_err(OAuthError::server)?
+        cx.saml_metadata.get(cx, url).await?
     } else {
         return Err(OAuthError::server(
             "a saml provider needs idp_metadata_file or idp_metadata_url",
         ));
     };
+    descriptor(&xml)
+}
+
+/// After a signature no key of the metadata verified: the metadata fetched again from the
+/// IdP's URL if it changed (bounded: `MetadataCache::refetch_changed`). A file is read
+/// afresh on every use already.
+async fn changed_idp_metadata(
+    cx: &Ctx<'_>,
+    provider: &ProviderConfig,
+) -> OAuthResult<Option<IdpDescriptor>> {
+    let Some(url) = &provider.idp_metadata_url else {
+        return Ok(None);
+    };
+    match cx.saml_metadata.refetch_changed(cx, url).await? {
+        Some(xml) => descriptor(&xml).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn descriptor(xml: &str) -> OAuthResult<IdpDescriptor> {
     // The operator's own configuration vouches for this metadata (a file it placed, or a URL
     // it named); metadata signatures are for metadata relayed by third parties.
-    IdpDescriptor::from_metadata_xml(&xml, MetadataTrustPolicy::UnsignedForCompatibility)
+    IdpDescriptor::from_metadata_xml(xml, MetadataTrustPolicy::UnsignedForCompatibility)
         .map_err(|e| OAuthError::server(format!("the IdP metadata is not usable: {e}")))
 }
 
@@ -276,26 +281,17 @@ pub async fn accept(
         .ok_or_else(|| refused("the identity provider of this request is no longer configured"))?;
     let idp = idp_metadata(cx, provider).await?;
     let sp = service_provider(cx, provider).map_err(OAuthError::server)?;
-    let pending = pending_request(cx, &request, idp.entity_id().as_str(), relay_state)?;
-    let fields = vec![
-        FormField::new("SAMLResponse", saml_response),
-        FormField::new("RelayState", relay_state),
-    ];
-    let mut seen = Seen::default();
-    let validation = SamlValidationContext::new(clock(now), ReplayPolicy::RequireCache(&mut seen))
-        .with_clock_skew(ClockSkew::from_millis(-SKEW_MILLIS, SKEW_MILLIS))
-        .with_replay_retention(Duration::from_secs(REQUEST_LIFETIME_SECS as u64));
-    let session = sp
-        .finish_sso(
-            &idp,
-            &pending,
-            BrowserInput::<SsoResponse>::post(fields),
-            validation,
-        )
-        .map_err(|e| {
-            tracing::info!(provider = %provider.id, error = %e, "SAML response refused");
-            refused(&format!("{} ({e})", rule(&e)))
-        })?;
+    let mut verified_response = verify(cx, &sp, &idp, &request, saml_response, relay_state)?;
+    // The IdP may have rolled its key: its metadata, fetched again, may name the new one.
+    if matches!(&verified_response, Err(e) if key_unknown(e)) {
+        if let Some(idp) = changed_idp_metadata(cx, provider).await? {
+            verified_response = verify(cx, &sp, &idp, &request, saml_response, relay_state)?;
+        }
+    }
+    let (session, seen) = verified_response.map_err(|e| {
+        tracing::info!(provider = %provider.id, error = %e, "SAML response refused");
+        refused(&format!("{} ({e})", rule(&e)))
+    })?;
     let identity = serde_json::to_string(&verified(&session)).map_err(OAuthError::server)?;
     let scope = format!("saml:{}", provider.id);
     let outcome = cx
@@ -320,6 +316,49 @@ pub async fn accept(
     Ok(Answered {
         relay_state: relay_state.to_string(),
     })
+}
+
+/// risaml's checks of a posted Response against the stored request and `idp`'s metadata: the
+/// session and what the replay cache must remember, or what was wrong.
+fn verify(
+    cx: &Ctx<'_>,
+    sp: &Saml<Sp>,
+    idp: &IdpDescriptor,
+    request: &SamlRequest,
+    saml_response: &str,
+    relay_state: &str,
+) -> OAuthResult<Result<(SsoSession, Seen), SamlError>> {
+    let pending = pending_request(cx, request, idp.entity_id().as_str(), relay_state)?;
+    let fields = vec![
+        FormField::new("SAMLResponse", saml_response),
+        FormField::new("RelayState", relay_state),
+    ];
+    let mut seen = Seen::default();
+    let validation =
+        SamlValidationContext::new(clock(cx.now), ReplayPolicy::RequireCache(&mut seen))
+            .with_clock_skew(ClockSkew::from_millis(-SKEW_MILLIS, SKEW_MILLIS))
+            .with_replay_retention(Duration::from_secs(REQUEST_LIFETIME_SECS as u64));
+    let session = sp.finish_sso(
+        idp,
+        &pending,
+        BrowserInput::<SsoResponse>::post(fields),
+        validation,
+    );
+    Ok(session.map(|s| (s, seen)))
+}
+
+/// A signature by a key the metadata does not name (not a missing or broken signature).
+fn key_unknown(e: &SamlError) -> bool {
+    use risaml::SamlError as E;
+    matches!(
+        e,
+        E::NoTrustedCertificate
+            | E::CertificateMismatch
+            | E::UnmatchCertificate
+            | E::SignatureVerification { .. }
+            | E::FailedMessageSignatureVerification
+            | E::FailedToVerifySignature
+    )
 }
 
 /// The browser's return, with its cookies: the identity a verified Response carried for this

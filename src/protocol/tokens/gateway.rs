@@ -56,6 +56,17 @@ pub async fn admit(
     Ok(token)
 }
 
+/// Whether the access token `jti` is still live (not revoked, not expired, its client not
+/// disabled): an open WebSocket tunnel asks again every `gateway.websocket_recheck_secs`.
+pub async fn still_active(cx: &Ctx<'_>, jti: &str) -> OAuthResult<bool> {
+    let (jti, now) = (jti.to_string(), cx.now);
+    let row = cx
+        .store
+        .read(move |tx| tx.grants().active_access_token(&jti, now))
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Where the request goes: the route's origin with the caller's path and query.
 pub fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
     let mut url = format!("{}{path}", route.upstream.trim_end_matches('/'));

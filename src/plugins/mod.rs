@@ -16,8 +16,7 @@ pub mod sandbox;
 
 pub use institution::{ConnectionType, Institution};
 pub use journey::{
-    Action, FailureReport, Field, Form, HookFailure, JourneyKind, Message, OAuthStart,
-    UpstreamAuth,
+    Action, FailureReport, Field, Form, HookFailure, JourneyKind, Message, OAuthStart, UpstreamAuth,
 };
 pub use plugin::{Plugin, PluginError};
 pub use registry::{Catalog, Registry, ReloadEvent};

@@ -282,7 +282,8 @@ impl Rehearser {
         let keys = stored_keys::generate(now)
             .and_then(|k| KeySet::from_stored(&k))
             .map_err(|e| format!("signing keys for the rehearsal: {e}"))?;
-        let scratch = std::env::temp_dir().join(format!("consentry-rehearsal-{}", uuid::Uuid::new_v4()));
+        let scratch =
+            std::env::temp_dir().join(format!("consentry-rehearsal-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&scratch)
             .map_err(|e| format!("a scratch folder for the rehearsal's storage: {e}"))?;
         let store = crate::store::Store::open(&scratch.join("storage.db"))

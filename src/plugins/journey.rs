@@ -212,7 +212,8 @@ impl Registry {
         services: super::call::Services,
     ) -> Result<(Value, Vec<Value>), HookFailure> {
         let engine = self.engine.clone();
-        let deadline = self.limits.deadline;
+        let limits = self.limits;
+        let deadline = limits.deadline;
         let context = super::call::CallContext {
             institution: plugin.meta.id.clone(),
             settings: self
@@ -249,7 +250,7 @@ impl Registry {
                     )
                 })
             });
-            let out = out.map_err(|e| classify(&e))?;
+            let out = out.map_err(|e| classify(&e, &limits))?;
             let value: Value =
                 rhai::serde::from_dynamic(&out).map_err(|e| failure("result", e.to_string()))?;
             Ok((value, left.new_transactions))
@@ -265,18 +266,17 @@ fn failure(kind: &'static str, message: String) -> HookFailure {
     HookFailure { kind, message }
 }
 
-fn classify(e: &rhai::EvalAltResult) -> HookFailure {
+fn classify(e: &rhai::EvalAltResult, limits: &super::sandbox::Limits) -> HookFailure {
     use rhai::EvalAltResult as E;
-    let at = e
-        .position()
-        .line()
-        .map(|l| format!(" (line {l})"))
-        .unwrap_or_default();
-    match e {
-        E::ErrorTerminated(..) => failure("deadline", "the hook ran past its time limit".into()),
-        E::ErrorTooManyOperations(..) | E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
-            failure("limit", format!("{e}{at}"))
+    let (cause, line) = super::lint::innermost(e);
+    let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    let what = super::lint::describe(cause, limits.deadline, limits.max_operations);
+    match cause {
+        E::ErrorTerminated(..) => failure("deadline", format!("the hook {what}")),
+        E::ErrorTooManyOperations(..) => failure("limit", format!("the hook {what}{at}")),
+        E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
+            failure("limit", format!("{what}{at}"))
         }
-        _ => failure("runtime", format!("{e}{at}")),
+        _ => failure("runtime", format!("{what}{at}")),
     }
 }

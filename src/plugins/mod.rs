@@ -6,7 +6,9 @@ pub mod host;
 pub mod host_io;
 pub mod institution;
 pub mod journey;
+pub mod lint;
 pub mod plugin;
+pub mod reference;
 pub mod registry;
 pub mod sandbox;
 

@@ -60,6 +60,7 @@ mod partner;
 mod pg_writes;
 mod plain_oauth;
 mod plugin_host;
+mod plugins_check;
 mod refresh_retry;
 mod registration;
 mod registration_validation;

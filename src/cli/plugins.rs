@@ -1,5 +1,6 @@
-//! `consentry plugins check|list|test`: compile institution scripts and rehearse their
-//! journeys without a server.
+//! `consentry plugins check|list|test|reference`: compile institution scripts, rehearse
+//! their journeys without a server, and print the script reference generated from the host's
+//! registrations.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -12,6 +13,12 @@ pub enum PluginsCommand {
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The wall-clock limit `institution()` runs under (the server's `hook_timeout_ms`).
+        #[arg(long, default_value_t = sandbox_defaults().deadline.as_millis() as u64)]
+        hook_timeout_ms: u64,
+        /// The operations limit `institution()` runs under (the server's `max_operations`).
+        #[arg(long, default_value_t = sandbox_defaults().max_operations)]
+        max_operations: u64,
     },
     /// List the institutions a plugins folder provides, as JSON lines.
     List {
@@ -25,14 +32,29 @@ pub enum PluginsCommand {
         #[arg(long = "case", num_args = 1..)]
         cases: Vec<PathBuf>,
     },
+    /// Print the script reference (hooks, maps, host functions) as Markdown; it is committed
+    /// as plugins/REFERENCE.md.
+    Reference,
+}
+
+fn sandbox_defaults() -> consentry::plugins::sandbox::Limits {
+    Default::default()
 }
 
 pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
-    use consentry::plugins::{plugin, sandbox, Registry};
+    use consentry::plugins::{plugin, reference, sandbox, Registry};
     match cmd {
         PluginsCommand::Test { file, cases } => test(&file, &cases).await,
-        PluginsCommand::Check { files } => {
-            let limits = sandbox::Limits::default();
+        PluginsCommand::Check {
+            files,
+            hook_timeout_ms,
+            max_operations,
+        } => {
+            let limits = sandbox::Limits {
+                deadline: std::time::Duration::from_millis(hook_timeout_ms),
+                max_operations,
+                ..Default::default()
+            };
             let engine = sandbox::engine(&limits);
             let mut failed = 0;
             for file in &files {
@@ -70,6 +92,13 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
                 catalog.problems.is_empty(),
                 "{} scripts have problems",
                 catalog.problems.len()
+            );
+            Ok(())
+        }
+        PluginsCommand::Reference => {
+            print!(
+                "{}",
+                reference::markdown(&sandbox::engine(&Default::default()))
             );
             Ok(())
         }

@@ -3,6 +3,7 @@
 //! touches files or processes.
 
 use super::call::{fail, HostResult, CONTEXT};
+use super::reference::host_fn;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rhai::{Dynamic, Engine};
@@ -45,44 +46,142 @@ fn setting(name: &str) -> HostResult<String> {
 }
 
 pub fn register(e: &mut Engine) {
-    e.register_fn("setting", setting);
-    e.register_fn("new_transactions", new_transactions);
-    e.register_fn("has_setting", |name: &str| {
-        CONTEXT.with(|c| c.borrow().settings.contains_key(name))
-    });
+    host_fn(
+        e,
+        "setting",
+        ["name"],
+        "The operator's setting `name` for this institution (`[plugins.settings.<id>]` in the \
+         config file, or `CONSENTRY_PLUGINS__SETTINGS__<ID>__<NAME>`). Keep secrets here, not in \
+         scripts. A `hosts` setting (comma separated) adds hosts `http_*` may reach.\n\
+         Throws: `setting <name> is not configured` when the operator has not set it.",
+        setting,
+    );
+    host_fn(
+        e,
+        "has_setting",
+        ["name"],
+        "Whether the operator configured the setting `name` for this institution.",
+        |name: &str| CONTEXT.with(|c| c.borrow().settings.contains_key(name)),
+    );
+    host_fn(
+        e,
+        "new_transactions",
+        ["accounts"],
+        "Tells the partner's webhook that these accounts have new transactions: \
+         `[#{ id: \"…\", transactions: [\"…\"] }]`. Sent when the refresh journey completes.\n\
+         Throws: when `accounts` does not have that shape.",
+        new_transactions,
+    );
     super::host_io::register(e);
     super::host_storage::register(e);
-    e.register_fn("json_parse", json_parse);
-    e.register_fn("json_stringify", json_stringify);
-    e.register_fn("base64_encode", |s: &str| STANDARD.encode(s));
-    e.register_fn("base64url_encode", |s: &str| URL_SAFE_NO_PAD.encode(s));
-    e.register_fn("base64_decode", |s: &str| decode(&STANDARD, s));
-    e.register_fn("base64url_decode", |s: &str| decode(&URL_SAFE_NO_PAD, s));
-    e.register_fn("sha256_hex", |s: &str| {
-        crate::secrets::hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
-    });
-    e.register_fn("hmac_sha256_hex", |key: &str, msg: &str| {
-        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
-        crate::secrets::hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
-    });
+    host_fn(
+        e,
+        "json_parse",
+        ["text"],
+        "The value the JSON `text` holds (objects become maps, `null` becomes `()`).\n\
+         Throws: `json_parse: …` when `text` is not JSON.",
+        json_parse,
+    );
+    host_fn(
+        e,
+        "json_stringify",
+        ["value"],
+        "`value` (map, array, string, number, bool or `()`) as JSON text.\n\
+         Throws: when `value` holds something JSON cannot represent (a function pointer).",
+        json_stringify,
+    );
+    host_fn(
+        e,
+        "base64_encode",
+        ["text"],
+        "`text` (its UTF-8 bytes) in standard base64 with padding.",
+        |s: &str| STANDARD.encode(s),
+    );
+    host_fn(
+        e,
+        "base64url_encode",
+        ["text"],
+        "`text` (its UTF-8 bytes) in base64url without padding (as in JWTs).",
+        |s: &str| URL_SAFE_NO_PAD.encode(s),
+    );
+    host_fn(
+        e,
+        "base64_decode",
+        ["text"],
+        "The UTF-8 text standard base64 `text` encodes.\n\
+         Throws: when `text` is not padded standard base64 of UTF-8 text.",
+        |s: &str| decode(&STANDARD, s),
+    );
+    host_fn(
+        e,
+        "base64url_decode",
+        ["text"],
+        "The UTF-8 text unpadded base64url `text` encodes.\n\
+         Throws: when `text` is not unpadded base64url of UTF-8 text.",
+        |s: &str| decode(&URL_SAFE_NO_PAD, s),
+    );
+    host_fn(
+        e,
+        "sha256_hex",
+        ["text"],
+        "The SHA-256 digest of `text`, in lower-case hex.",
+        |s: &str| {
+            crate::secrets::hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+        },
+    );
+    host_fn(
+        e,
+        "hmac_sha256_hex",
+        ["key", "text"],
+        "The HMAC-SHA256 of `text` under `key`, in lower-case hex (e.g. to check a signed \
+         callback; compare with `constant_time_eq`).",
+        |key: &str, msg: &str| {
+            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+            crate::secrets::hex(ring::hmac::sign(&k, msg.as_bytes()).as_ref())
+        },
+    );
     // Compares a presented signature with the expected one in constant time, so a bank's
     // callback cannot be forged byte by byte from response times.
-    e.register_fn("constant_time_eq", |a: &str, b: &str| {
-        crate::secrets::ct_eq(a, b)
-    });
-    e.register_fn("random_id", || uuid::Uuid::new_v4().to_string());
-    e.register_fn("now", || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    });
-    e.register_fn(
+    host_fn(
+        e,
+        "constant_time_eq",
+        ["a", "b"],
+        "Whether `a` and `b` are equal, compared in constant time: use it for signatures and \
+         secrets, never `==`.",
+        |a: &str, b: &str| crate::secrets::ct_eq(a, b),
+    );
+    host_fn(
+        e,
+        "random_id",
+        [],
+        "A new random UUID (version 4), e.g. for a request id or nonce.",
+        || uuid::Uuid::new_v4().to_string(),
+    );
+    host_fn(
+        e,
+        "now",
+        [],
+        "The current time in seconds since the Unix epoch.",
+        || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        },
+    );
+    host_fn(
+        e,
         "log_info",
+        ["text"],
+        "Writes `text` to the provider's log at level info, tagged with the institution (as \
+         `print` does). Never log secrets or customers' data.",
         |s: &str| tracing::info!(target: "consentry::plugin", "{s}"),
     );
-    e.register_fn(
+    host_fn(
+        e,
         "log_warn",
+        ["text"],
+        "Writes `text` to the provider's log at level warn, tagged with the institution.",
         |s: &str| tracing::warn!(target: "consentry::plugin", "{s}"),
     );
 }

@@ -3,6 +3,7 @@
 //! verified against a key set the script supplies.
 
 use super::call::{context, fail, remaining, HostResult, Services};
+use super::reference::host_fn;
 use crate::jose::{verify_client_jwt, Alg, ClientKeys};
 use rhai::{Dynamic, Engine, Map};
 use std::time::Duration;
@@ -11,29 +12,102 @@ use std::time::Duration;
 const MAX_REQUEST_TIME: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+/// The map every `http_*` call returns, for the reference.
+const RESPONSE: &str =
+    "Returns `#{ status, headers, body, json }`: `status` the HTTP status (int), \
+     `headers` a map of the response's headers (lower-case names, string values; headers that \
+     are not text are left out), `body` the body as text (invalid UTF-8 replaced), `json` the \
+     body parsed when it is JSON, else `()`. A 4xx or 5xx answer is returned, not thrown.";
+
+/// The errors every `http_*` call can raise, for the reference.
+const HTTP_THROWS: &str = "Throws: when `url` is not a URL, not `https`, or not on one of the \
+     institution's hosts (`institution().hosts` and the `hosts` setting); when called from \
+     `institution()` (no network at load time); when the hook's time is up; on a connection \
+     or TLS failure or timeout (10 s at most, less if the hook's deadline is nearer); when the \
+     response is larger than 1 MiB. Redirects are not followed (a 3xx is returned).";
+
 pub fn register(e: &mut Engine) {
-    e.register_fn("http_get", |url: &str| {
+    let get = format!(
+        "HTTPS GET `url`, which must be on one of the institution's hosts.\n{RESPONSE}\n{HTTP_THROWS}"
+    );
+    let with_headers = "The same, with request `headers` (a map of header name to value, sent as \
+         text).";
+    let form = format!(
+        "HTTPS POST of `form` (a map of name to value, sent as \
+         `application/x-www-form-urlencoded`).\n{RESPONSE}\n{HTTP_THROWS}"
+    );
+    let json = format!(
+        "HTTPS POST of `body` (any value JSON can hold) as `application/json`.\n{RESPONSE}\n\
+         {HTTP_THROWS} Also when `body` holds something JSON cannot represent."
+    );
+    host_fn(e, "http_get", ["url"], &get, |url: &str| {
         request("GET", url, Body::None, Map::new())
     });
-    e.register_fn("http_get", |url: &str, headers: Map| {
-        request("GET", url, Body::None, headers)
-    });
-    e.register_fn("http_post_form", |url: &str, form: Map| {
-        request("POST", url, Body::Form(form), Map::new())
-    });
-    e.register_fn("http_post_form", |url: &str, form: Map, headers: Map| {
-        request("POST", url, Body::Form(form), headers)
-    });
-    e.register_fn("http_post_json", |url: &str, body: Dynamic| {
-        request("POST", url, Body::Json(body), Map::new())
-    });
-    e.register_fn(
+    host_fn(
+        e,
+        "http_get",
+        ["url", "headers"],
+        with_headers,
+        |url: &str, headers: Map| request("GET", url, Body::None, headers),
+    );
+    host_fn(
+        e,
+        "http_post_form",
+        ["url", "form"],
+        &form,
+        |url: &str, form: Map| request("POST", url, Body::Form(form), Map::new()),
+    );
+    host_fn(
+        e,
+        "http_post_form",
+        ["url", "form", "headers"],
+        with_headers,
+        |url: &str, form: Map, headers: Map| request("POST", url, Body::Form(form), headers),
+    );
+    host_fn(
+        e,
         "http_post_json",
+        ["url", "body"],
+        &json,
+        |url: &str, body: Dynamic| request("POST", url, Body::Json(body), Map::new()),
+    );
+    host_fn(
+        e,
+        "http_post_json",
+        ["url", "body", "headers"],
+        with_headers,
         |url: &str, body: Dynamic, headers: Map| request("POST", url, Body::Json(body), headers),
     );
-    e.register_fn("jwt_sign", |claims: Map| jwt_sign(claims, "PS256"));
-    e.register_fn("jwt_sign", |claims: Map, alg: &str| jwt_sign(claims, alg));
-    e.register_fn("jwt_verify", jwt_verify);
+    host_fn(
+        e,
+        "jwt_sign",
+        ["claims"],
+        "A compact JWS of `claims` signed PS256 with Consentry's current key, whose public \
+         half is in Consentry's `jwks_uri` (so an institution can verify it).\n\
+         Throws: when called from `institution()`, or when `claims` cannot be JSON.",
+        |claims: Map| jwt_sign(claims, "PS256"),
+    );
+    host_fn(
+        e,
+        "jwt_sign",
+        ["claims", "alg"],
+        "The same, signed with `alg`: `PS256` or `ES256`.\n\
+         Throws: for any other `alg`, when called from `institution()`, or when `claims` \
+         cannot be JSON.",
+        |claims: Map, alg: &str| jwt_sign(claims, alg),
+    );
+    host_fn(
+        e,
+        "jwt_verify",
+        ["token", "jwks"],
+        "The claims (a map) of the JWS `token` once its signature verifies against a key of \
+         the JWK set `jwks` (`#{ keys: [...] }`; RS256, PS256 or ES256 only). Checks the \
+         signature only: check `iss`, `aud` and `exp` yourself.\n\
+         Throws: `jwt_verify: bad key set: …` when `jwks` is not a usable JWK set; \
+         `jwt_verify: …` when the token is malformed, uses another algorithm, or its signature \
+         does not verify.",
+        jwt_verify,
+    );
 }
 
 enum Body {

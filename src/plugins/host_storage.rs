@@ -17,10 +17,45 @@ pub const MAX_KEYS: i64 = 10_000;
 pub const MAX_TTL_SECS: i64 = 90 * 24 * 3600;
 
 pub fn register(e: &mut Engine) {
-    e.register_fn("storage_get", get);
-    e.register_fn("storage_set", set);
-    e.register_fn("storage_delete", delete);
-    e.register_fn("storage_incr", incr);
+    use super::reference::host_fn;
+    host_fn(
+        e,
+        "storage_get",
+        ["key"],
+        "The value this institution stored under `key`, or `()` when there is none or it has \
+         expired. Storage outlives a journey and is shared by every node.\n\
+         Throws: for a key that is empty or longer than 200 bytes; while `institution()` runs.",
+        get,
+    );
+    host_fn(
+        e,
+        "storage_set",
+        ["key", "value", "ttl_seconds"],
+        "Keeps `value` (text, number, bool, array or map) under `key` for `ttl_seconds` (1 s to \
+         90 days), replacing what was there.\n\
+         Throws: for a bad key, a value over 16 KiB as JSON, a TTL out of range, or a 10,001st \
+         live key of the institution; while `institution()` runs.",
+        set,
+    );
+    host_fn(
+        e,
+        "storage_delete",
+        ["key"],
+        "Removes `key`; `true` if a live value was there.\n\
+         Throws: for a bad key; while `institution()` runs.",
+        delete,
+    );
+    host_fn(
+        e,
+        "storage_incr",
+        ["key", "ttl_seconds"],
+        "Adds one to the counter under `key` and returns the new count, in one atomic statement \
+         (increments on several nodes at once each count). A counter that does not exist or has \
+         expired starts at 1 and lives `ttl_seconds` from then (a fixed window).\n\
+         Throws: for a bad key, a TTL out of range, a key holding something other than a \
+         counter, or a 10,001st live key; while `institution()` runs.",
+        incr,
+    );
 }
 
 /// `storage_get(key)`: the live value, or `()`.

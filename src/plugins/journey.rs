@@ -312,8 +312,15 @@ impl Registry {
             new_transactions: Vec::new(),
             http_stub: None,
         };
-        let (engine, deadline) = (self.engine.clone(), self.limits.deadline);
-        run_hook(engine, deadline, plugin, hook, args, context).await
+        run_hook(
+            self.engine.clone(),
+            self.limits,
+            plugin,
+            hook,
+            args,
+            context,
+        )
+        .await
     }
 }
 
@@ -327,7 +334,7 @@ pub fn read_action(hook: &'static str, value: Value) -> Result<Action, HookFailu
 /// events it raised. A panic, an error or an exceeded limit ends as a `HookFailure`.
 pub async fn run_hook(
     engine: Arc<rhai::Engine>,
-    deadline: std::time::Duration,
+    limits: super::sandbox::Limits,
     plugin: Arc<Plugin>,
     hook: &'static str,
     args: Vec<Value>,
@@ -342,7 +349,7 @@ pub async fn run_hook(
             .collect::<Result<_, _>>()
             .map_err(|e| failure(hook, "runtime", e.to_string()))?;
         let (out, left) = super::call::with_context(context, || {
-            super::call::with_deadline(deadline, || {
+            super::call::with_deadline(limits.deadline, || {
                 engine.call_fn_with_options::<rhai::Dynamic>(
                     rhai::CallFnOptions::new().eval_ast(false),
                     &mut rhai::Scope::new(),
@@ -352,7 +359,7 @@ pub async fn run_hook(
                 )
             })
         });
-        let out = out.map_err(|e| classify(hook, &e))?;
+        let out = out.map_err(|e| classify(hook, &e, &limits))?;
         let value: Value =
             rhai::serde::from_dynamic(&out).map_err(|e| failure(hook, "result", e.to_string()))?;
         Ok((value, left.new_transactions))
@@ -372,23 +379,22 @@ fn failure(hook: &'static str, kind: &'static str, message: String) -> HookFailu
     }
 }
 
-/// Sorts a Rhai error into a failure kind, located at the line of the innermost error (an
-/// error inside a function the hook called is wrapped once per call).
-fn classify(hook: &'static str, e: &rhai::EvalAltResult) -> HookFailure {
+/// Sorts a Rhai error into a failure kind, described in the script's terms (the limit it ran
+/// past, not Rhai's bare "Script terminated") and located at the line of the innermost error
+/// (an error inside a function the hook called is wrapped once per call).
+fn classify(
+    hook: &'static str,
+    e: &rhai::EvalAltResult,
+    limits: &super::sandbox::Limits,
+) -> HookFailure {
     use rhai::EvalAltResult as E;
-    let mut inner = e;
-    while let E::ErrorInFunctionCall(_, _, next, _) | E::ErrorInModule(_, next, _) = inner {
-        inner = next;
-    }
-    let line = inner.position().line().or(e.position().line());
-    let mut f = match e {
-        E::ErrorTerminated(..) => {
-            failure(hook, "deadline", "the hook ran past its time limit".into())
-        }
-        E::ErrorTooManyOperations(..) | E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => {
-            failure(hook, "limit", e.to_string())
-        }
-        _ => failure(hook, "runtime", inner.to_string()),
+    let (cause, line) = super::lint::innermost(e);
+    let what = super::lint::describe(cause, limits.deadline, limits.max_operations);
+    let mut f = match cause {
+        E::ErrorTerminated(..) => failure(hook, "deadline", format!("the hook {what}")),
+        E::ErrorTooManyOperations(..) => failure(hook, "limit", format!("the hook {what}")),
+        E::ErrorStackOverflow(..) | E::ErrorDataTooLarge(..) => failure(hook, "limit", what),
+        _ => failure(hook, "runtime", what),
     };
     f.line = line;
     f

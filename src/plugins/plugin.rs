@@ -1,6 +1,7 @@
 //! One compiled institution script: its validated metadata, its AST and its icon.
 
 use super::institution::Institution;
+use super::lint;
 use super::sandbox::Limits;
 use rhai::{Engine, AST};
 use std::fmt;
@@ -82,10 +83,14 @@ pub fn compile(
     }
     let source =
         std::fs::read_to_string(file).map_err(|e| err(None, format!("cannot read: {e}")))?;
-    let ast = engine
-        .compile(&source)
-        .map_err(|e| err(e.1.line(), format!("syntax error: {}", e.0)))?;
+    let ast = engine.compile(&source).map_err(|e| {
+        let (line, reason) = syntax_error(&source, &e);
+        err(line, reason)
+    })?;
     check_hooks(&ast, &source).map_err(|(line, reason)| err(line, reason))?;
+    if let Some((line, reason)) = lint::unknown_call(engine, &ast) {
+        return Err(err(line, reason));
+    }
     let meta_value = super::call::with_deadline(limits.deadline, || {
         engine.call_fn_with_options::<rhai::Dynamic>(
             rhai::CallFnOptions::new().eval_ast(false),
@@ -95,7 +100,18 @@ pub fn compile(
             (),
         )
     })
-    .map_err(|e| err(e.position().line(), format!("institution() failed: {e}")))?;
+    .map_err(|e| {
+        let (cause, line) = lint::innermost(&e);
+        let what = lint::describe(cause, limits.deadline, limits.max_operations);
+        match cause {
+            rhai::EvalAltResult::ErrorTerminated(..)
+            | rhai::EvalAltResult::ErrorTooManyOperations(..) => err(
+                line_of(&source, "institution"),
+                format!("institution() {what}"),
+            ),
+            _ => err(line, format!("institution() failed: {what}")),
+        }
+    })?;
     let meta: Institution = rhai::serde::from_dynamic(&meta_value).map_err(|e| {
         err(
             line_of(&source, "institution"),
@@ -126,6 +142,24 @@ pub fn compile(
         icon,
         operator_hosts: Vec::new(),
     })
+}
+
+/// Rhai reports an unclosed brace where it ran out of script, or at the next `fn` (a function
+/// inside a block); point at the brace instead.
+fn syntax_error(source: &str, e: &rhai::ParseError) -> (Option<usize>, String) {
+    use rhai::ParseErrorType as P;
+    let unclosed = match &*e.0 {
+        P::UnexpectedEOF | P::WrongFnDefinition => true,
+        P::MissingToken(t, _) => t == "}",
+        _ => false,
+    };
+    match lint::unclosed_brace(source).filter(|_| unclosed) {
+        Some(line) => (
+            Some(line),
+            "syntax error: the `{` on this line is never closed (the script ends inside it)".into(),
+        ),
+        None => (e.1.line(), format!("syntax error: {}", e.0)),
+    }
 }
 
 /// Required hooks exist, and every hook takes exactly the parameters the host passes.

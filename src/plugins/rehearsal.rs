@@ -450,9 +450,15 @@ impl Rehearser {
             });
         }
         let context = self.call_context(case, stub.clone());
-        let (engine, deadline) = (self.engine.clone(), self.limits.deadline);
-        let (value, events) =
-            run_hook(engine, deadline, self.plugin.clone(), hook, args, context).await?;
+        let (value, events) = run_hook(
+            self.engine.clone(),
+            self.limits,
+            self.plugin.clone(),
+            hook,
+            args,
+            context,
+        )
+        .await?;
         Ok((read_action(hook, value)?, events))
     }
 
@@ -499,7 +505,7 @@ impl Rehearser {
     /// A hook's failure with the script's file and line, where the error names one.
     fn located(&self, hook: &str, f: &HookFailure) -> String {
         let file = self.plugin.file.display();
-        match line_in(&f.message) {
+        match f.line.or_else(|| line_in(&f.message)) {
             Some(line) => format!("{file}:{line}: {hook}: {f}"),
             None => format!("{file}: {hook}: {f}"),
         }

@@ -3,7 +3,7 @@
 //! touches files or processes.
 
 use super::call::{fail, HostResult, CONTEXT};
-use super::reference::host_fn;
+use super::host_fn::host_fn;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rhai::{Dynamic, Engine};

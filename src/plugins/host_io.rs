@@ -3,7 +3,7 @@
 //! verified against a key set the script supplies.
 
 use super::call::{context, fail, remaining, HostResult, Services};
-use super::reference::host_fn;
+use super::host_fn::host_fn;
 use crate::jose::{verify_client_jwt, Alg, ClientKeys};
 use rhai::{Dynamic, Engine, Map};
 use std::time::Duration;

@@ -17,7 +17,7 @@ pub const MAX_KEYS: i64 = 10_000;
 pub const MAX_TTL_SECS: i64 = 90 * 24 * 3600;
 
 pub fn register(e: &mut Engine) {
-    use super::reference::host_fn;
+    use super::host_fn::host_fn;
     host_fn(
         e,
         "storage_get",

@@ -23,7 +23,7 @@ const KEYWORD_FUNCTIONS: &[&str] = &[
 /// The first call (in source order) to a function that is neither a host function, a rhai
 /// built-in nor defined in the script: its line and a message with a suggestion.
 pub fn unknown_call(engine: &Engine, ast: &AST) -> Option<(Option<usize>, String)> {
-    let host = super::reference::host_function_names(engine);
+    let host = super::host_fn::host_function_names(engine);
     let script: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
     let builtin: BTreeSet<String> = engine
         .gen_fn_signatures(true)

@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod host;
+pub mod host_fn;
 pub mod host_io;
 pub mod host_storage;
 pub mod hosts;

@@ -19,8 +19,8 @@ fn script(id: &str, name: &str, connect_body: &str) -> String {
 const FORM: &str =
     r#"    #{ form: #{ title: "Sign in", fields: [#{ name: "user", label: "User" }] } }"#;
 
-/// A hook whose line 7 calls a function that does not exist.
-const BROKEN_AT_LINE_7: &str = "    let a = 1;\n    no_such_function(a)";
+/// A hook whose line 7 throws (a call to an unknown function would not load at all).
+const BROKEN_AT_LINE_7: &str = "    let a = 1;\n    throw `no_such_account ${a}`;";
 
 /// Runs `consentry serve` in `cwd` with `args`, to its end.
 fn serve_in(cwd: &Path, args: &[&str]) -> std::process::Output {
@@ -204,7 +204,7 @@ async fn dev_mode_shows_the_script_error_with_file_line_and_hook_then_the_client
     let (status, _, page) = approve(&s, &c, "broken").await;
     assert_eq!(status, 500, "{page}");
     let at = format!("{}:7", file.display());
-    for shown in [at.as_str(), "fn connect", "no_such_function", "lang=\"en\""] {
+    for shown in [at.as_str(), "fn connect", "no_such_account", "lang=\"en\""] {
         assert!(page.contains(shown), "{shown} on the page: {page}");
     }
     // The way on is the RFC 6749 §4.1.2.1 error redirect, without the script's detail.
@@ -218,7 +218,7 @@ async fn dev_mode_shows_the_script_error_with_file_line_and_hook_then_the_client
     assert_eq!(q["error"], "server_error");
     assert_eq!(q["state"], "state-123");
     assert!(
-        !q["error_description"].contains("no_such_function") && !href.contains("rhai"),
+        !q["error_description"].contains("no_such_account") && !href.contains("rhai"),
         "rfc6749_4_1_2_1 the client hears no script detail: {href}"
     );
 }
@@ -301,7 +301,7 @@ fn production_shows_only_an_error_id_which_the_log_repeats_with_the_details() {
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("an error id: {description}"));
     assert_eq!(id.len(), 10, "{description}");
-    for hidden_detail in ["no_such_function", "rhai", "line", "connect"] {
+    for hidden_detail in ["no_such_account", "rhai", "line", "connect"] {
         assert!(
             !description.contains(hidden_detail),
             "no script detail ({hidden_detail}) outside dev mode: {description}"
@@ -311,7 +311,7 @@ fn production_shows_only_an_error_id_which_the_log_repeats_with_the_details() {
     let line = log.lines().find(|l| l.contains(id)).unwrap();
     assert!(
         line.contains("broken.rhai:7")
-            && line.contains("no_such_function")
+            && line.contains("no_such_account")
             && line.contains("connect"),
         "the log line has the details under the same id: {line}"
     );

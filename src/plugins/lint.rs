@@ -68,7 +68,7 @@ pub fn unknown_call(engine: &Engine, ast: &AST) -> Option<(Option<usize>, String
     });
     let unknown: Vec<(Option<usize>, String)> = calls
         .into_iter()
-        .filter(|(_, name, method)| !known(name) && !(*method && members.contains(name)))
+        .filter(|(_, name, method)| !(known(name) || *method && members.contains(name)))
         .map(|(line, name, _)| (line, name))
         .collect();
     let (line, name) = unknown.into_iter().min_by_key(|(l, _)| *l)?;
@@ -244,16 +244,15 @@ pub fn unclosed_brace(source: &str) -> Option<usize> {
             ('{', _) => stack.push(Open::Brace(line)),
             ('}', _) => match stack.pop() {
                 Some(Open::Interpolation) => in_backtick = true,
-                Some(Open::Brace(opened)) => {
+                Some(Open::Brace(opened))
                     if misindented.is_none()
                         && opened != line
                         && starts_line(line, col(i, line_start))
-                        && indent(line) != indent(opened)
-                    {
-                        misindented = Some(opened);
-                    }
+                        && indent(line) != indent(opened) =>
+                {
+                    misindented = Some(opened);
                 }
-                None => {}
+                Some(Open::Brace(_)) | None => {}
             },
             _ => {}
         }

@@ -5,8 +5,11 @@
 #   check    wrk → Consentry's gateway, a route the token lacks the scope for: the whole token
 #            check (RFC 6750 / RFC 9068 JWT, its database row), then 403; nothing forwarded
 #   gateway  wrk → Consentry's gateway → origin (token check, signed identity, forwarding)
-# The overhead beyond the token check is gateway − check − direct (p50 and mean). Release build,
-# plain HTTP on loopback, a fresh database.
+# The overhead beyond the token check is gateway − check − direct (p50 and mean), and the
+# server's CPU per request (from /proc) of gateway − check: at one connection on a small host,
+# latencies swing with how long idle cores take to wake (the gateway path has two more socket
+# hops), while CPU per request holds still. Release build, plain HTTP on loopback, a fresh
+# database.
 #
 #   benches/gateway.sh                          # 10 s per case, 1 wrk thread, 8 connections
 #   DURATION=30s THREADS=2 CONNS=32 benches/gateway.sh
@@ -73,26 +76,35 @@ done
 
 # wrk's latency figures in µs.
 micros() { awk '{v = $1 + 0; if ($1 ~ /us$/) print v; else if ($1 ~ /ms$/) print v * 1000; else if ($1 ~ /s$/) print v * 1000000; else print v}'; }
+# The server's CPU time so far (user + system), in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+TICK=$(getconf CLK_TCK)
 run() {
   local name=$1 url=$2 out="$DATA/$1.txt"
   $WRK -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Bearer $AT" "$url" > /dev/null # warm-up
+  local before after n cpu
+  before=$(ticks)
   $WRK -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Authorization: Bearer $AT" "$url" > "$out"
+  after=$(ticks)
+  n=$(awk '/requests in/ {print $1}' "$out")
+  cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$n" 'BEGIN {printf "%.0f", t * 1000000 / hz / n}')
   local rps p50 p99 mean
   rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
   mean=$(awk '$1 == "Latency" {print $2; exit}' "$out" | micros)
   p50=$(awk '$1 == "50%" {print $2}' "$out" | micros)
   p99=$(awk '$1 == "99%" {print $2}' "$out" | micros)
-  printf '| %-8s | %10s | %8.0f | %8.0f | %8.0f |\n' "$name" "$rps" "$mean" "$p50" "$p99"
-  echo "$mean $p50" > "$DATA/$name.lat"
+  printf '| %-8s | %10s | %8.0f | %8.0f | %8.0f | %8s |\n' "$name" "$rps" "$mean" "$p50" "$p99" "$cpu"
+  echo "$mean $p50 $cpu" > "$DATA/$name.lat"
 }
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin)"
-echo "| case     |      req/s |  mean µs |   p50 µs |   p99 µs |"
-echo "|----------|-----------:|---------:|---------:|---------:|"
+echo "| case     |      req/s |  mean µs |   p50 µs |   p99 µs | server CPU µs/req |"
+echo "|----------|-----------:|---------:|---------:|---------:|---------:|"
 run direct "$UPSTREAM/accounts"
 run check "$BASE/gateway/denied"
 run gateway "$BASE/gateway/accounts"
-read -r dm dp < "$DATA/direct.lat"
-read -r cm cp < "$DATA/check.lat"
-read -r gm gp < "$DATA/gateway.lat"
-awk -v dm="$dm" -v dp="$dp" -v cm="$cm" -v cp="$cp" -v gm="$gm" -v gp="$gp" 'BEGIN {
-  printf "gateway overhead beyond the token check (gateway - check - direct): mean %.0f µs, p50 %.0f µs\n", gm - cm - dm, gp - cp - dp }'
+read -r dm dp _ < "$DATA/direct.lat"
+read -r cm cp cc < "$DATA/check.lat"
+read -r gm gp gc < "$DATA/gateway.lat"
+awk -v dm="$dm" -v dp="$dp" -v cm="$cm" -v cp="$cp" -v gm="$gm" -v gp="$gp" -v cc="$cc" -v gc="$gc" 'BEGIN {
+  printf "gateway overhead beyond the token check (gateway - check - direct): mean %.0f µs, p50 %.0f µs\n", gm - cm - dm, gp - cp - dp
+  printf "server CPU of forwarding, beyond the token check (gateway - check): %.0f µs per request\n", gc - cc }'

@@ -430,16 +430,7 @@ pub fn script_failed(report: &crate::plugins::FailureReport, next: &Continue) ->
             attr(url)
         ),
         Continue::Form { action, fields } => {
-            let inputs: String = fields
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                        attr(k),
-                        attr(v)
-                    )
-                })
-                .collect();
+            let inputs = hidden_inputs(fields);
             format!(
                 "<form method=\"post\" action=\"{}\">{inputs}<button type=\"submit\">Continue to the app</button></form>",
                 attr(action)
@@ -465,6 +456,20 @@ pub fn script_failed(report: &crate::plugins::FailureReport, next: &Continue) ->
     )
 }
 
+/// The fields of a form that carries a response on, as hidden inputs.
+fn hidden_inputs(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                attr(k),
+                attr(v)
+            )
+        })
+        .collect()
+}
+
 /// Submits the form-post response without the user having to click.
 const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
@@ -478,16 +483,7 @@ pub fn form_post_csp() -> String {
 
 /// OAuth 2.0 Form Post Response Mode: a form that posts the response to the client.
 pub fn form_post(action: &str, fields: &[(String, String)]) -> String {
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                attr(k),
-                attr(v)
-            )
-        })
-        .collect();
+    let inputs = hidden_inputs(fields);
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Returning to the app · Consentry</title>\
 <link rel=\"stylesheet\" href=\"/assets/consentry.css\"></head><body><main class=\"card\">\

@@ -140,15 +140,17 @@ async fn stored_values_expire_and_the_sweeper_removes_them() {
         op(&s, &c, "store-a", "set", "short", "\"soon gone\"", "1").await,
         Ok(json!("ok"))
     );
+    // Expiry is by whole seconds of the system clock: a 3 s window leaves the second increment
+    // at least 2 s to land in it, even on a loaded machine.
     assert_eq!(
-        op(&s, &c, "store-a", "incr", "window", "", "1").await,
+        op(&s, &c, "store-a", "incr", "window", "", "3").await,
         Ok(json!(1))
     );
     assert_eq!(
-        op(&s, &c, "store-a", "incr", "window", "", "1").await,
+        op(&s, &c, "store-a", "incr", "window", "", "3").await,
         Ok(json!(2))
     );
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     assert_eq!(
         op(&s, &c, "store-a", "get", "short", "", "0").await,
         Ok(Value::Null),

@@ -162,12 +162,7 @@ pub fn register(e: &mut Engine) {
         "now",
         [],
         "The current time in seconds since the Unix epoch.",
-        || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        },
+        || crate::clock::Clock::default().now(),
     );
     host_fn(
         e,

@@ -150,7 +150,8 @@ fn run<T: Send + 'static>(
     let Some(Services { store, runtime, .. }) = services else {
         return fail("storage is not available while institution() runs");
     };
-    let now = now();
+    // The clock the script's own `now()` reads.
+    let now = crate::clock::Clock::default().now();
     let job = move |tx: &Tx<'_>| job(tx, &institution, now);
     let answer = runtime.block_on(async move {
         match access {
@@ -165,12 +166,4 @@ fn run<T: Send + 'static>(
             fail("storage: the database could not be reached; try again")
         }
     }
-}
-
-/// Seconds since the Unix epoch: the clock the script's own `now()` reads.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

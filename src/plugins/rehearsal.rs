@@ -505,9 +505,10 @@ impl Rehearser {
     /// A hook's failure with the script's file and line, where the error names one.
     fn located(&self, hook: &str, f: &HookFailure) -> String {
         let file = self.plugin.file.display();
-        match f.line.or_else(|| line_in(&f.message)) {
-            Some(line) => format!("{file}:{line}: {hook}: {f}"),
-            None => format!("{file}: {hook}: {f}"),
+        let (kind, message) = (f.kind, &f.message);
+        match f.line {
+            Some(line) => format!("{file}:{line}: {hook}: {kind} failure: {message}"),
+            None => format!("{file}: {hook}: {kind} failure: {message}"),
         }
     }
 }
@@ -761,15 +762,4 @@ fn contains(actual: &Value, expected: &Value) -> bool {
         (Value::Number(a), Value::Number(e)) => a.as_f64() == e.as_f64(),
         _ => actual == expected,
     }
-}
-
-/// The last `line N` a Rhai error message names.
-fn line_in(message: &str) -> Option<usize> {
-    message.rmatch_indices("line ").find_map(|(i, _)| {
-        let digits: String = message[i + 5..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    })
 }

@@ -148,6 +148,12 @@ impl TestServer {
         }
     }
 
+    /// The scripts that failed to load, each as `file[:line]: reason`.
+    pub fn plugin_problems(&self) -> Vec<String> {
+        let catalog = self.provider.plugins.catalog();
+        catalog.problems.values().map(|p| p.to_string()).collect()
+    }
+
     /// The number a query (`SELECT count(*) ...`) returns, read on a connection of the test's
     /// own. Committed writes of the server are visible to it.
     pub async fn sql_count(&self, sql: &str) -> i64 {

@@ -362,14 +362,7 @@ async fn hosts_host_port_allows_that_port_and_a_bare_host_refuses_another_port_n
         c.plugins.dir = d;
     })
     .await;
-    let problems: Vec<String> = s
-        .provider
-        .plugins
-        .catalog()
-        .problems
-        .values()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = s.plugin_problems();
     assert!(
         problems
             .iter()
@@ -404,14 +397,7 @@ async fn a_malformed_operator_hosts_setting_refuses_the_script_naming_the_settin
         c.plugins.dir = d;
     })
     .await;
-    let problems: Vec<String> = s
-        .provider
-        .plugins
-        .catalog()
-        .problems
-        .values()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = s.plugin_problems();
     assert!(
         problems
             .iter()

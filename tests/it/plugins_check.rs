@@ -198,14 +198,7 @@ async fn a_server_refuses_a_script_with_a_misspelt_call_and_serves_the_others() 
     let path = dir.path().to_path_buf();
     let s = TestServer::start_with(move |c| c.plugins.dir = path).await;
 
-    let problems: Vec<String> = s
-        .provider
-        .plugins
-        .catalog()
-        .problems
-        .values()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = s.plugin_problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].contains("misspelt.rhai:6: `settin` is not a host function")

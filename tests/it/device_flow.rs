@@ -302,9 +302,8 @@ async fn rfc8628_3_5_expired_token_once_the_code_lapses() {
     let (status, _, page) = enter_code(&j, d["user_code"].as_str().unwrap()).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("not valid or has expired"));
-    // The sweeper removes it.
-    let swept = s
-        .provider
+    // The sweeper removes it (the server's own periodic sweep may have got there first).
+    s.provider
         .store
         .write({
             let now = s.provider.now();
@@ -312,7 +311,6 @@ async fn rfc8628_3_5_expired_token_once_the_code_lapses() {
         })
         .await
         .unwrap();
-    assert!(swept.rows >= 1);
     assert_eq!(
         s.sql_count("SELECT count(*) FROM device_authorizations")
             .await,

@@ -504,7 +504,8 @@ async fn expired_rows_are_swept() {
         .write(move |tx| tx.sweep().expired(now, 1_000))
         .await
         .unwrap();
-    assert!(swept.rows > 0 && !swept.more, "{swept:?}");
+    // The server's periodic sweep may have removed some rows first; what is left goes now.
+    assert!(!swept.more, "{swept:?}");
     assert_eq!(count().await, 0);
 }
 

@@ -5,7 +5,7 @@
 # the caller sets its own cleanup trap. With PostgreSQL (bench_database_setup), the server and
 # `clients add` use a fresh schema through CONSENTRY_DATABASE_URL.
 
-cargo build --release --quiet
+[ -n "${BIN:-}" ] || cargo build --release --quiet
 BIN="${BIN:-target/release/consentry}"
 DATA=$(mktemp -d)
 KIT=$(mktemp -d)

@@ -13,7 +13,7 @@
 #   DURATION=15s WARMUP=5s THREADS=2 CONNS=32 benches/run.sh   (defaults: 8 s after 3 s, -t2 -c32)
 #   SERVER_CPU=1 WRK_CPU=0 benches/run.sh  # the cores pinned runs use (defaults)
 #   HTTPS=1 benches/run.sh               # Consentry over TLS (the peer stays on plain HTTP)
-#   SEED=1000000 benches/run.sh          # growth: start every run with 1 M stored grants and tokens
+#   SEED=1000000 PEER=0 ROUNDS=1 benches/run.sh  # growth: every run starts with 1 M stored tokens
 #   DATABASE_URL=postgres://... benches/run.sh   # the PostgreSQL backend (a fresh schema, dropped
 #                                        # after); pinned runs put the local PostgreSQL's
 #                                        # processes on the server's core too

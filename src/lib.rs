@@ -118,6 +118,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     let pairwise = protocol::oidc::subject::PairwiseKey::load(&keys_dir, &sealer)?;
     let services = protocol::Services {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
+        endpoints: protocol::context::Endpoints::for_issuer(&issuer),
         issuer,
         store,
         keys: ArcSwap::from_pointee(keys),

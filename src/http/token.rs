@@ -173,7 +173,7 @@ pub async fn pushed_authorization_request(
 pub async fn device_authorization(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cx = p.ctx();
-    let url = p.endpoints().device_authorization;
+    let url = p.endpoints().device_authorization.clone();
     let (client, form) = match authenticated(&cx, req, &url).await {
         Ok(v) => v,
         Err((e, scheme)) => return respond::oauth_error(res, &e, scheme),

@@ -56,6 +56,8 @@ pub struct Services {
     pub gateway_http: crate::per_core::PerCore<reqwest::Client>,
     /// Signed gateway identities, reused within their half-life.
     pub gateway_identities: super::tokens::gateway::IdentityCache,
+    /// The endpoint URLs, derived from `issuer` once (every request reads one or two).
+    pub endpoints: Endpoints,
 }
 
 /// The endpoint URLs, derived from the issuer.
@@ -73,9 +75,8 @@ pub struct Endpoints {
     pub backchannel: String,
 }
 
-impl Services {
-    pub fn endpoints(&self) -> Endpoints {
-        let i = &self.issuer;
+impl Endpoints {
+    pub fn for_issuer(i: &str) -> Endpoints {
         Endpoints {
             authorization: format!("{i}/auth"),
             token: format!("{i}/token"),
@@ -89,6 +90,12 @@ impl Services {
             device_authorization: format!("{i}/device/auth"),
             backchannel: format!("{i}/backchannel"),
         }
+    }
+}
+
+impl Services {
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// The signing keys as they are now (rotation swaps them).

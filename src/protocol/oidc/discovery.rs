@@ -67,12 +67,12 @@ pub fn document(cx: &Services) -> String {
     doc["require_request_uri_registration"] = true.into();
     // OpenID RP-Initiated, Back-Channel and Front-Channel Logout 1.0: every logout token
     // carries sid, and front-channel frames get iss and sid when the client asks.
-    doc["end_session_endpoint"] = e.end_session.into();
+    doc["end_session_endpoint"] = e.end_session.clone().into();
     doc["backchannel_logout_supported"] = true.into();
     doc["backchannel_logout_session_supported"] = true.into();
     doc["frontchannel_logout_supported"] = true.into();
     doc["frontchannel_logout_session_supported"] = true.into();
-    doc["device_authorization_endpoint"] = e.device_authorization.into();
+    doc["device_authorization_endpoint"] = e.device_authorization.clone().into();
     // CIBA Core §4: poll and ping (FAPI-CIBA allows no push), signed requests, no user codes.
     doc["backchannel_authentication_endpoint"] = e.backchannel.clone().into();
     doc["backchannel_token_delivery_modes_supported"] = json!(["poll", "ping"]);

@@ -270,3 +270,57 @@ async fn the_tutorial_bank_locks_a_customer_number_on_its_fourth_try_rfc6749_4_1
         "This customer number is locked for 10 minutes."
     );
 }
+
+/// The README's browser step in headless Chromium, signed in first (`prompt=login`): the
+/// chooser, consent, the script's form, and the connection named by `mh:con_id` is alice's,
+/// at the tutorial bank.
+#[tokio::test]
+async fn the_tutorial_journey_works_in_headless_chromium() {
+    let (s, _dir) = tutorial_server().await;
+    let c = s.client(json!({})).await;
+    let alice = s.user("alice").await;
+    let (verifier, challenge) = pkce();
+    let mut url = url::Url::parse(&s.url("/auth")).unwrap();
+    url.query_pairs_mut().extend_pairs(auth_params(
+        &c,
+        &challenge,
+        &[
+            ("scope", "openid id:test"),
+            ("prompt", "login"),
+            ("claims", CLAIMS),
+        ],
+    ));
+    let out = crate::interop_node::node(
+        &s,
+        "tutorial_browser.mjs",
+        &[
+            ("AUTH_URL", url.to_string()),
+            ("REDIRECT_URI", REDIRECT_URI.into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("CUSTOMER", "123456".into()),
+            ("PIN", readme_settings()["pin"].clone()),
+        ],
+    )
+    .await;
+    assert!(out.contains(" 0 failed"), "{out}");
+    let cb = out
+        .lines()
+        .find_map(|l| l.strip_prefix("CALLBACK "))
+        .unwrap_or_else(|| panic!("no CALLBACK line in:\n{out}"));
+    let tokens = redeem(&s, &c, cb, &verifier).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], alice.as_str(), "{id}");
+    let con_id = id["mh:con_id"].as_str().expect("mh:con_id").to_string();
+    let row = s
+        .provider
+        .store
+        .read(move |tx| tx.connections().get(&con_id))
+        .await
+        .unwrap()
+        .expect("the connection");
+    assert_eq!(
+        (row.institution_id.as_str(), row.user_id.as_str()),
+        ("tutorial-bank", alice.as_str())
+    );
+}

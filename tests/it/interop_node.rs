@@ -18,7 +18,7 @@ fn interop_dir() -> PathBuf {
 
 /// Runs a Node script with `env` and the dev CA trusted; returns stdout, failing with the
 /// script's output when it fails.
-async fn node(server: &TestServer, script: &str, env: &[(&str, String)]) -> String {
+pub async fn node(server: &TestServer, script: &str, env: &[(&str, String)]) -> String {
     let ca = server.provider.config.keys_dir().join("ca.pem");
     let mut cmd = Command::new("node");
     cmd.arg(script)

@@ -63,6 +63,7 @@ mod plain_oauth;
 mod plugin_dev;
 mod plugin_host;
 mod plugin_storage;
+mod plugin_tutorial;
 mod plugins_check;
 mod plugins_test;
 mod refresh_retry;

@@ -13,6 +13,7 @@ pub mod jose;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod origin_pool;
 pub mod outbound;
 pub mod per_core;
 pub mod plugins;
@@ -146,6 +147,13 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
             config
                 .outbound
                 .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT)
+        }),
+        gateway_origins: per_core::PerCore::new(|| {
+            origin_pool::OriginPool::new(
+                config.gateway.routes.iter().map(|r| r.upstream.as_str()),
+                &config.outbound,
+                protocol::tokens::gateway::UPSTREAM_TIMEOUT,
+            )
         }),
         gateway_identities: Default::default(),
         config,

@@ -7,18 +7,23 @@ use super::gateway_relay::{bad_gateway, forwarded_headers, relay, Capped, INTERA
 use super::{bearer, gateway_tunnel, params, provider, respond, userinfo};
 use crate::config::gateway::Route;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::origin_pool::OutBody;
 use crate::protocol::budget;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use crate::protocol::Ctx;
 use crate::Provider;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Body;
-use salvo::http::header::{self, HeaderValue};
+use hyper::Uri;
+use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The largest request body forwarded (bytes), counted as it streams through.
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+const IDENTITY: HeaderName = HeaderName::from_static(IDENTITY_HEADER);
 
 #[handler]
 pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
@@ -34,7 +39,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         .unwrap_or_default()
         .to_string();
     let method = req.method().as_str().to_string();
-    let Some(route) = p.config.gateway.find(&method, &path).cloned() else {
+    let Some(route) = p.config.gateway.find(&method, &path) else {
         let e = OAuthError::not_found("no gateway route for this method and path");
         return respond::oauth_error(res, &e, "");
     };
@@ -52,7 +57,7 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let token = match presented {
         Ok(mut presented) => {
             presented.cert_thumbprint = cert;
-            rule::admit(&cx, &route, &presented).await
+            rule::admit(&cx, route, &presented).await
         }
         Err(e) => Err(e),
     };
@@ -67,22 +72,22 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return;
         }
     };
-    let identity = match rule::identity(&cx, &route, &token) {
+    let identity = match rule::identity(&cx, route, &token) {
         Ok(jwt) => jwt,
         Err(e) => return respond::resource_error(res, &e, dpop),
     };
     // The grant's budget is spent before the upstream is called, and not refunded whatever
     // the upstream answers (README: Budgets).
-    if let Err(e) = spend_budget(req, &cx, &route, token.row.grant_id.as_deref()).await {
+    if let Err(e) = spend_budget(req, &cx, route, token.row.grant_id.as_deref()).await {
         return match e.code {
             ErrorCode::InsufficientBudget => respond::resource_error(res, &e, dpop),
             _ => respond::oauth_error(res, &e, ""),
         };
     }
     if gateway_tunnel::wants_websocket(req) {
-        return gateway_tunnel::open(&p, &route, &path, identity, &token, req, res).await;
+        return gateway_tunnel::open(&p, route, &path, identity, &token, req, res).await;
     }
-    send(&p, &route, &path, identity, req, res).await
+    send(&p, route, &path, identity, req, res).await
 }
 
 /// Forwards `req` (its head, and its body as it arrives) to the route's upstream with the
@@ -103,28 +108,41 @@ pub async fn send(
     if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
         return respond::oauth_error(res, &too_large(), "");
     }
-    let url = rule::upstream_url(route, path, req.uri().query());
-    let mut outbound = p
-        .gateway_http
-        .get()
-        .request(req.method().clone(), &url)
-        .headers(forwarded_headers(req.headers()))
-        .header(IDENTITY_HEADER, identity);
-    // The origin logs the same interaction id the caller gets (FAPI 1 Part 1 §6.2.1-11).
-    if let Some(id) = res.headers().get(INTERACTION_ID).cloned() {
-        outbound = outbound.header(INTERACTION_ID, id);
-    }
+    // Origin-form (RFC 9112 §3.2.1): the origin itself was parsed once, with the pool.
+    let Ok(target) = Uri::try_from(rule::upstream_target(path, req.uri().query())) else {
+        let e = OAuthError::invalid_request("the request target is not a valid URI");
+        return respond::oauth_error(res, &e, "");
+    };
+    let Ok(identity) = HeaderValue::try_from(identity) else {
+        return respond::oauth_error(res, &OAuthError::server("identity header"), "");
+    };
     let body = req.take_body();
     let over = Arc::new(AtomicBool::new(false));
-    if !body.is_end_stream() {
+    let body = if body.is_end_stream() {
+        OutBody::new(Empty::new().map_err(|never| match never {}))
+    } else {
         // Its length, when the caller declared one, goes on as Content-Length (size hint).
-        let capped = Capped::new(body, MAX_REQUEST_BODY, over.clone());
-        outbound = outbound.body(reqwest::Body::wrap(capped));
+        OutBody::new(Capped::new(body, MAX_REQUEST_BODY, over.clone()))
+    };
+    let mut outbound = hyper::Request::new(body);
+    *outbound.method_mut() = req.method().clone();
+    *outbound.uri_mut() = target;
+    let headers = outbound.headers_mut();
+    *headers = forwarded_headers(req.headers());
+    headers.insert(IDENTITY, identity);
+    // The origin logs the same interaction id the caller gets (FAPI 1 Part 1 §6.2.1-11).
+    if let Some(id) = res.headers().get(INTERACTION_ID).cloned() {
+        headers.insert(INTERACTION_ID, id);
     }
-    match outbound.send().await {
+    match p
+        .gateway_origins
+        .get()
+        .send(&route.upstream, outbound)
+        .await
+    {
         Ok(answer) => relay(res, answer),
         Err(_) if over.load(Ordering::Relaxed) => respond::oauth_error(res, &too_large(), ""),
-        Err(e) => bad_gateway(res, &e.to_string()),
+        Err(e) => bad_gateway(res, &e),
     }
 }
 

@@ -4,7 +4,7 @@
 use super::respond;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
-use salvo::http::header::{HeaderMap, HeaderName, HeaderValue};
+use salvo::http::header::{HeaderMap, HeaderName};
 use salvo::http::ResBody;
 use salvo::prelude::*;
 use salvo::BoxedError;
@@ -47,39 +47,40 @@ pub fn forwarded_headers(from: &HeaderMap) -> HeaderMap {
 
 /// The upstream's status and headers (less hop-by-hop ones), and its body chunk by chunk as
 /// it comes (server-sent events, long downloads), cut off past `MAX_UPSTREAM_BODY`.
-pub fn relay(res: &mut Response, answer: reqwest::Response) {
-    if answer
-        .content_length()
+pub fn relay<B>(res: &mut Response, answer: hyper::Response<B>)
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxedError>,
+{
+    let (head, body) = answer.into_parts();
+    if body
+        .size_hint()
+        .exact()
         .is_some_and(|n| n > rule::MAX_UPSTREAM_BODY as u64)
     {
         let why = format!("the body is larger than {} bytes", rule::MAX_UPSTREAM_BODY);
         return bad_gateway(res, &why);
     }
-    res.status_code(
-        StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-    );
-    relay_headers(res, answer.headers());
-    let body = http_response_body(answer);
+    res.status_code(head.status);
+    relay_headers(res, head.headers);
     let capped = Capped::new(body, rule::MAX_UPSTREAM_BODY, Default::default());
     res.body(ResBody::Boxed(Box::pin(capped)));
 }
 
-fn http_response_body(answer: reqwest::Response) -> reqwest::Body {
-    hyper::Response::<reqwest::Body>::from(answer).into_body()
-}
-
 /// The upstream's headers onto ours, less hop-by-hop ones and the interaction id (ours).
-pub fn relay_headers(res: &mut Response, headers: &reqwest::header::HeaderMap) {
-    for (name, value) in headers {
-        if NOT_RELAYED.contains(&name.as_str()) || name.as_str() == INTERACTION_ID {
+pub fn relay_headers(res: &mut Response, headers: HeaderMap) {
+    let ours = res.headers_mut();
+    let mut name: Option<HeaderName> = None;
+    // A name is given once for all its values (`HeaderMap::into_iter`).
+    for (next, value) in headers {
+        if next.is_some() {
+            name = next;
+        }
+        let Some(n) = name.as_ref() else { continue };
+        if NOT_RELAYED.contains(&n.as_str()) || n == INTERACTION_ID {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            res.headers_mut().append(n, v);
-        }
+        ours.append(n.clone(), value);
     }
 }
 

@@ -85,10 +85,10 @@ pub async fn open(
         Err(e) => return bad_gateway(res, &e.to_string()),
     };
     if answer.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
-        return relay(res, answer);
+        return relay(res, hyper::Response::<reqwest::Body>::from(answer));
     }
     res.status_code(StatusCode::SWITCHING_PROTOCOLS);
-    relay_headers(res, answer.headers());
+    relay_headers(res, answer.headers().clone());
     let h = res.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("jose", 1),
     ("outbound", 1),
     ("config", 2),
+    ("origin_pool", 2),
     ("store", 3),
     ("error", 4),
     ("plugins", 4),

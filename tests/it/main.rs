@@ -39,6 +39,7 @@ mod federated_saml;
 mod fuzz;
 mod gateway;
 mod gateway_budget;
+mod gateway_pool;
 mod gateway_stream;
 mod grant_ownership;
 mod implicit_hybrid;

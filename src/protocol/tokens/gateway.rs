@@ -69,12 +69,19 @@ pub async fn still_active(cx: &Ctx<'_>, jti: &str) -> OAuthResult<bool> {
 
 /// Where the request goes: the route's origin with the caller's path and query.
 pub fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
-    let mut url = format!("{}{path}", route.upstream.trim_end_matches('/'));
+    let origin = route.upstream.trim_end_matches('/');
+    format!("{origin}{}", upstream_target(path, query))
+}
+
+/// The caller's path and query, as the origin gets them (the origin's URL has no path).
+pub fn upstream_target(path: &str, query: Option<&str>) -> String {
+    let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    target.push_str(path);
     if let Some(q) = query.filter(|q| !q.is_empty()) {
-        url.push('?');
-        url.push_str(q);
+        target.push('?');
+        target.push_str(q);
     }
-    url
+    target
 }
 
 /// The signed identity the origin trusts: who the token is for (`sub`), which client holds

@@ -1,6 +1,6 @@
-//! `consentry plugins check|list|test|reference`: compile institution scripts, rehearse
-//! their journeys without a server, and print the script reference generated from the host's
-//! registrations.
+//! `consentry plugins init|check|list|test|reference`: write out the built-in examples,
+//! compile institution scripts, rehearse their journeys without a server, and print the
+//! script reference generated from the host's registrations.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {
+    /// Write the example institutions built into the binary into DIR (made if missing), as a
+    /// plugins folder to edit; refuses, writing nothing, when any of their files exists.
+    Init { dir: PathBuf },
     /// Compile and validate scripts; prints each one's institution id, or file:line: reason,
     /// and exits non-zero if any has a problem.
     Check {
@@ -44,6 +47,18 @@ fn sandbox_defaults() -> consentry::plugins::sandbox::Limits {
 pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
     use consentry::plugins::{plugin, reference, sandbox, Registry};
     match cmd {
+        PluginsCommand::Init { dir } => {
+            let written = consentry::plugins::shipped::write_into(&dir)
+                .map_err(|e| anyhow::anyhow!("plugins init {}: {e}", dir.display()))?;
+            for file in &written {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "serve them with: consentry serve --plugins {}",
+                dir.display()
+            );
+            Ok(())
+        }
         PluginsCommand::Test { file, cases } => test(&file, &cases).await,
         PluginsCommand::Check {
             files,

@@ -64,6 +64,7 @@ mod plugin_dev;
 mod plugin_host;
 mod plugin_storage;
 mod plugins_check;
+mod plugins_kit;
 mod plugins_test;
 mod refresh_retry;
 mod registration;

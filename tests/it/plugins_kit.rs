@@ -152,3 +152,62 @@ fn plugins_init_writes_examples_that_check_and_serve_and_never_overwrites() {
         "a refused init writes nothing at all"
     );
 }
+
+#[test]
+fn plugins_check_with_config_refuses_malformed_operator_hosts_at_their_line() {
+    let cwd = tempfile::tempdir().unwrap();
+    let config = cwd.path().join("consentry.toml");
+    std::fs::write(
+        &config,
+        "# operator settings\n\
+         [plugins.settings.good-bank]\n\
+         hosts = \"api.good.example, 127.0.0.1:9443\"\n\
+         \n\
+         [plugins.settings.schemed]\n\
+         client_id = \"x\"\n\
+         hosts = \"https://api.bank.example\"\n\
+         \n\
+         [plugins.settings.\"pathed\"]\n\
+         hosts = \"api.bank.example/v1\"\n\
+         \n\
+         [plugins.settings.empty]\n\
+         hosts = \" , \"\n",
+    )
+    .unwrap();
+    let path = config.display().to_string();
+    let out = consentry(cwd.path(), &["plugins", "check", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "malformed hosts entries fail the check: {stdout}"
+    );
+    for expected in [
+        format!("error {path}:7: plugins.settings.schemed.hosts: \"https://api.bank.example\" is not `host` or `host:port`"),
+        format!("error {path}:10: plugins.settings.pathed.hosts: \"api.bank.example/v1\" is not `host` or `host:port`"),
+        format!("error {path}:13: plugins.settings.empty.hosts: empty"),
+    ] {
+        assert!(stdout.contains(&expected), "{expected} in: {stdout}");
+    }
+    assert!(
+        !stdout.contains("good-bank"),
+        "well-formed entries pass: {stdout}"
+    );
+
+    // The same file with only good entries passes, alongside scripts.
+    std::fs::write(
+        &config,
+        "[plugins.settings.good-bank]\nhosts = \"api.good.example, 127.0.0.1:9443\"\n",
+    )
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/credit-union.rhai");
+    let script = script.display().to_string();
+    let out = consentry(
+        cwd.path(),
+        &["plugins", "check", "--config", &path, &script],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

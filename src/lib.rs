@@ -212,14 +212,18 @@ pub async fn sweep_once(
 /// Compiles the institution scripts, logging (not failing on) the broken ones.
 fn load_plugins(config: &Config, metrics: &metrics::Metrics) -> plugins::Registry {
     let dir = &config.plugins.dir;
-    if !dir.is_dir() {
-        tracing::warn!(dir = %dir.display(), "no plugins folder: no institutions (set plugins.dir or --plugins)");
-    }
-    let registry = plugins::Registry::new(
-        dir,
-        plugins::sandbox::Limits::from_config(&config.plugins),
-        config.plugins.settings.clone(),
-    );
+    let limits = plugins::sandbox::Limits::from_config(&config.plugins);
+    let settings = config.plugins.settings.clone();
+    let registry = if config.plugins.built_in {
+        tracing::info!(
+            missing = %dir.display(),
+            "no plugins folder configured and ./plugins absent: serving the built-in example institutions; \
+             for an editable copy run `consentry plugins init DIR` and serve with --plugins DIR"
+        );
+        plugins::Registry::built_in(limits, settings)
+    } else {
+        plugins::Registry::new(dir, limits, settings)
+    };
     log_reload(metrics, registry.reload());
     tracing::info!(
         institutions = registry.catalog().list().len(),

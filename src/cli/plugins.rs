@@ -1,6 +1,6 @@
-//! `consentry plugins check|list|test|reference`: compile institution scripts, rehearse
-//! their journeys without a server, and print the script reference generated from the host's
-//! registrations.
+//! `consentry plugins init|check|list|test|reference`: write out the built-in examples,
+//! compile institution scripts, rehearse their journeys without a server, and print the
+//! script reference generated from the host's registrations.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -8,11 +8,18 @@ use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {
+    /// Write the example institutions built into the binary into DIR (made if missing), as a
+    /// plugins folder to edit; refuses, writing nothing, when any of their files exists.
+    Init { dir: PathBuf },
     /// Compile and validate scripts; prints each one's institution id, or file:line: reason,
     /// and exits non-zero if any has a problem.
     Check {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
+        /// The server's configuration file (and `CONSENTRY_*`, as `serve` reads them): its
+        /// operator `hosts` settings are checked too, each problem at file:line.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The wall-clock limit `institution()` runs under (the server's `hook_timeout_ms`).
         #[arg(long, default_value_t = sandbox_defaults().deadline.as_millis() as u64)]
         hook_timeout_ms: u64,
@@ -37,6 +44,51 @@ pub enum PluginsCommand {
     Reference,
 }
 
+/// The operator's `plugins.settings.<id>.hosts` entries that are not `host` or `host:port`,
+/// each at the configuration file's line that sets it (or naming the key alone when the
+/// environment sets it).
+fn operator_hosts_problems(path: &Path) -> anyhow::Result<Vec<String>> {
+    let config = consentry::config::Config::load(Some(path))?;
+    let text = std::fs::read_to_string(path)?;
+    let problems = consentry::plugins::hosts::setting_problems(&config.plugins.settings);
+    Ok(problems
+        .into_iter()
+        .map(|p| {
+            let id = p
+                .strip_prefix("plugins.settings.")
+                .and_then(|r| r.split_once(".hosts:"))
+                .map(|(id, _)| id)
+                .unwrap_or_default();
+            match hosts_line(&text, id) {
+                Some(line) => format!("{}:{line}: {p}", path.display()),
+                None => format!("{} (or the environment): {p}", path.display()),
+            }
+        })
+        .collect())
+}
+
+/// The line (1-based) of `hosts = ...` in the `[plugins.settings.<id>]` table.
+fn hosts_line(text: &str, id: &str) -> Option<usize> {
+    let headers = [
+        format!("[plugins.settings.{id}]"),
+        format!("[plugins.settings.\"{id}\"]"),
+    ];
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = headers.iter().any(|h| line.replace(' ', "") == *h);
+        } else if inside
+            && line
+                .strip_prefix("hosts")
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 fn sandbox_defaults() -> consentry::plugins::sandbox::Limits {
     Default::default()
 }
@@ -44,9 +96,22 @@ fn sandbox_defaults() -> consentry::plugins::sandbox::Limits {
 pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
     use consentry::plugins::{plugin, reference, sandbox, Registry};
     match cmd {
+        PluginsCommand::Init { dir } => {
+            let written = consentry::plugins::shipped::write_into(&dir)
+                .map_err(|e| anyhow::anyhow!("plugins init {}: {e}", dir.display()))?;
+            for file in &written {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "serve them with: consentry serve --plugins {}",
+                dir.display()
+            );
+            Ok(())
+        }
         PluginsCommand::Test { file, cases } => test(&file, &cases).await,
         PluginsCommand::Check {
             files,
+            config,
             hook_timeout_ms,
             max_operations,
         } => {
@@ -57,6 +122,13 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
             };
             let engine = sandbox::engine(&limits);
             let mut failed = 0;
+            if let Some(path) = &config {
+                let problems = operator_hosts_problems(path)?;
+                for p in &problems {
+                    println!("error {p}");
+                }
+                failed += problems.len();
+            }
             for file in &files {
                 let icon_dir = file.parent().unwrap_or(std::path::Path::new("."));
                 match plugin::compile(&engine, &limits, file, icon_dir) {
@@ -67,11 +139,7 @@ pub async fn plugins(cmd: PluginsCommand) -> anyhow::Result<()> {
                     }
                 }
             }
-            anyhow::ensure!(
-                failed == 0,
-                "{failed} of {} scripts have problems",
-                files.len()
-            );
+            anyhow::ensure!(failed == 0, "{failed} problems");
             Ok(())
         }
         PluginsCommand::List { dir } => {

@@ -77,6 +77,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = args.plugins {
         config.plugins.dir = d;
+        config.plugins.dir_named = true;
     }
     config.plugins.dev |= args.dev;
     config.http |= args.http;
@@ -155,11 +156,15 @@ fn banner(app: &consentry::App, listening: SocketAddr) -> String {
         );
     }
     let institutions = p.plugins.catalog().list();
+    let from = match p.plugins.is_built_in() {
+        true => "the built-in examples (`consentry plugins init DIR` writes an editable copy)"
+            .to_string(),
+        false => p.config.plugins.dir.display().to_string(),
+    };
     let _ = writeln!(
         out,
-        "  institutions: {} from {} (scope id:all shows the chooser)",
+        "  institutions: {} from {from} (scope id:all shows the chooser)",
         institutions.len(),
-        p.config.plugins.dir.display()
     );
     if p.config.plugins.dev {
         let _ = writeln!(

@@ -125,6 +125,14 @@ pub struct PluginsConfig {
     pub settings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     /// Extra CA certificates (PEM) to trust for institutions' servers, besides the web PKI.
     pub upstream_ca_file: Option<PathBuf>,
+    /// Whether the operator named `dir` (flag, file or environment): only an unnamed default
+    /// may be missing.
+    #[serde(skip)]
+    pub dir_named: bool,
+    /// Set by `resolve_dir`: no folder was named and `./plugins` is absent, so the examples
+    /// built into the binary are served.
+    #[serde(skip)]
+    pub built_in: bool,
 }
 
 /// The plugins folder a zero-config start looks for; it alone may be absent.
@@ -132,19 +140,20 @@ pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
 
 impl PluginsConfig {
     /// Makes `dir` absolute (from the working directory) and checks it is a folder. Only the
-    /// default folder may be missing (a start with no institutions).
+    /// default folder, not named by the operator, may be missing: then the built-in examples
+    /// are served (`built_in`).
     pub fn resolve_dir(&mut self) -> Result<(), ConfigError> {
         let dir = std::path::absolute(&self.dir).map_err(|e| {
             ConfigError::Invalid(format!("plugins.dir {}: {e}", self.dir.display()))
         })?;
-        let default = self.dir == Path::new(DEFAULT_PLUGINS_DIR);
+        let default = !self.dir_named && self.dir == Path::new(DEFAULT_PLUGINS_DIR);
         let named = |what: &str| {
             ConfigError::Invalid(format!("plugins.dir (--plugins) {}: {what}", dir.display()))
         };
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(named("not a folder")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && default => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && default => self.built_in = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(named("no such folder"))
             }
@@ -166,6 +175,8 @@ impl Default for PluginsConfig {
             max_operations: 5_000_000,
             settings: Default::default(),
             upstream_ca_file: None,
+            dir_named: false,
+            built_in: false,
         }
     }
 }
@@ -293,12 +304,14 @@ impl Config {
                 set_env_key(&mut table, &name, key, &value)?;
             }
         }
-        let config: Config =
+        let dir_named = table.get("plugins").and_then(|p| p.get("dir")).is_some();
+        let mut config: Config =
             toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| {
                     ConfigError::Parse(file.map(Into::into).unwrap_or_default(), e.to_string())
                 })?;
+        config.plugins.dir_named = dir_named;
         Ok(config)
     }
 

@@ -91,17 +91,54 @@ pub fn check(
     } else {
         format!("{host}:{port}")
     };
-    let setting = format!("the operator setting plugins.settings.{institution}.hosts");
+    let setting = format!("the operator's plugins.settings.{institution}.hosts");
     let extend = if names_host(operator, &host) {
-        setting
+        setting.clone()
     } else if names_host(script, &host) {
         "the script's institution().hosts".to_string()
     } else {
         format!("the script's institution().hosts or {setting}")
     };
     Err(format!(
-        "{url}: {host}:{port} is not an allowed host; add \"{entry}\" to {extend}"
+        "{url}: {host}:{port} is not an allowed host: refused by the script's \
+         institution().hosts ({}) and by {setting} ({}); add \"{entry}\" to {extend}",
+        listed(script, "empty"),
+        listed(operator, "not set"),
     ))
+}
+
+/// A hosts list as the refusal shows it.
+fn listed(list: &[String], none: &str) -> String {
+    match list.is_empty() {
+        true => none.to_string(),
+        false => list.join(", "),
+    }
+}
+
+/// The problems with the operator's `hosts` settings, one per bad entry, each naming its key
+/// (`plugins.settings.<id>.hosts`) and the entry.
+pub fn setting_problems(
+    settings: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, values) in settings {
+        let Some(value) = values.get("hosts") else {
+            continue;
+        };
+        let key = format!("plugins.settings.{id}.hosts");
+        let entries = split_setting(value);
+        if entries.is_empty() {
+            problems.push(format!(
+                "{key}: empty; name at least one `host` or `host:port`"
+            ));
+        }
+        for entry in entries {
+            if let Err(reason) = parse(&entry) {
+                problems.push(format!("{key}: {reason}"));
+            }
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -120,8 +157,18 @@ mod tests {
             e.contains("bank.example:8443") && e.contains("institution().hosts"),
             "{e}"
         );
+        assert!(
+            e.contains("refused by the script's institution().hosts (bank.example)")
+                && e.contains("plugins.settings.b.hosts (127.0.0.1:8443)"),
+            "names both lists and what they hold: {e}"
+        );
         let e = check("https://127.0.0.1:9000/x", &script, &operator, "b").unwrap_err();
-        assert!(e.contains("plugins.settings.b.hosts"), "{e}");
+        assert!(
+            e.contains("add \"127.0.0.1:9000\" to the operator's plugins.settings.b.hosts"),
+            "{e}"
+        );
+        let e = check("https://other.example/x", &script, &[], "b").unwrap_err();
+        assert!(e.contains("plugins.settings.b.hosts (not set)"), "{e}");
         assert!(check("http://bank.example/x", &script, &operator, "b").is_err());
     }
 

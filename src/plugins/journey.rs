@@ -194,6 +194,38 @@ pub struct FailureReport {
 }
 
 impl FailureReport {
+    /// A report of `plugin`'s failed hook under a new random error id.
+    pub fn new(plugin: &Plugin, failure: HookFailure) -> FailureReport {
+        FailureReport {
+            error_id: crate::secrets::hex(&crate::secrets::random_bytes::<5>()),
+            institution: plugin.meta.id.clone(),
+            file: plugin.file.clone(),
+            failure,
+        }
+    }
+
+    /// The log line: the error id the client heard, beside the hook, file:line and the
+    /// script's error.
+    pub fn log(&self, what: &str) {
+        tracing::warn!(
+            error_id = %self.error_id,
+            institution = %self.institution,
+            hook = self.failure.hook,
+            at = %self.location(),
+            failure = %self.failure,
+            "{what}"
+        );
+    }
+
+    /// What an error description adds in development mode: the script's error at file:line
+    /// (nothing otherwise: production shows only the error id).
+    pub fn dev_detail(&self, dev: bool) -> String {
+        match dev {
+            true => format!(": {} at {}", self.failure, self.location()),
+            false => String::new(),
+        }
+    }
+
     /// `file:line` (just the file when the line is unknown).
     pub fn location(&self) -> String {
         match self.failure.line {

@@ -16,6 +16,7 @@ pub mod reference;
 pub mod registry;
 pub mod rehearsal;
 pub mod sandbox;
+pub mod shipped;
 
 pub use institution::{ConnectionType, Institution};
 pub use journey::{

@@ -67,27 +67,44 @@ pub fn compile(
     file: &Path,
     icon_dir: &Path,
 ) -> Result<Plugin, PluginError> {
+    let err = |reason: String| PluginError {
+        file: file.to_path_buf(),
+        line: None,
+        reason,
+    };
+    let len = std::fs::metadata(file)
+        .map_err(|e| err(format!("cannot read: {e}")))?
+        .len();
+    if len > MAX_SCRIPT_BYTES {
+        return Err(err(format!(
+            "script is {len} bytes; the limit is {MAX_SCRIPT_BYTES}"
+        )));
+    }
+    let source = std::fs::read_to_string(file).map_err(|e| err(format!("cannot read: {e}")))?;
+    compile_source(engine, limits, file, &source, |name| {
+        read_icon(&icon_dir.join(name))
+    })
+}
+
+/// Compiles and validates one script's `source`; `file` names it in errors, and `icon`
+/// reads the icon it names (as bytes, checked here).
+pub fn compile_source(
+    engine: &Engine,
+    limits: &Limits,
+    file: &Path,
+    source: &str,
+    icon: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<Plugin, PluginError> {
     let err = |line: Option<usize>, reason: String| PluginError {
         file: file.to_path_buf(),
         line,
         reason,
     };
-    let len = std::fs::metadata(file)
-        .map_err(|e| err(None, format!("cannot read: {e}")))?
-        .len();
-    if len > MAX_SCRIPT_BYTES {
-        return Err(err(
-            None,
-            format!("script is {len} bytes; the limit is {MAX_SCRIPT_BYTES}"),
-        ));
-    }
-    let source =
-        std::fs::read_to_string(file).map_err(|e| err(None, format!("cannot read: {e}")))?;
-    let ast = engine.compile(&source).map_err(|e| {
-        let (line, reason) = syntax_error(&source, &e);
+    let ast = engine.compile(source).map_err(|e| {
+        let (line, reason) = syntax_error(source, &e);
         err(line, reason)
     })?;
-    check_hooks(&ast, &source).map_err(|(line, reason)| err(line, reason))?;
+    check_hooks(&ast, source).map_err(|(line, reason)| err(line, reason))?;
     if let Some((line, reason)) = lint::unknown_call(engine, &ast) {
         return Err(err(line, reason));
     }
@@ -106,7 +123,7 @@ pub fn compile(
         match cause {
             rhai::EvalAltResult::ErrorTerminated(..)
             | rhai::EvalAltResult::ErrorTooManyOperations(..) => err(
-                line_of(&source, "institution"),
+                line_of(source, "institution"),
                 format!("institution() {what}"),
             ),
             _ => err(line, format!("institution() failed: {what}")),
@@ -114,22 +131,22 @@ pub fn compile(
     })?;
     let meta: Institution = rhai::serde::from_dynamic(&meta_value).map_err(|e| {
         err(
-            line_of(&source, "institution"),
+            line_of(source, "institution"),
             format!("institution() returned bad metadata: {e}"),
         )
     })?;
     meta.validate().map_err(|reason| {
         err(
-            line_of(&source, "institution"),
+            line_of(source, "institution"),
             format!("institution(): {reason}"),
         )
     })?;
     let icon = match &meta.icon {
         None => None,
-        Some(name) => Some(Arc::new(read_icon(&icon_dir.join(name)).map_err(
+        Some(name) => Some(Arc::new(icon(name).and_then(check_icon).map_err(
             |reason| {
                 err(
-                    line_of(&source, "institution"),
+                    line_of(source, "institution"),
                     format!("icon {name}: {reason}"),
                 )
             },
@@ -203,7 +220,10 @@ fn line_of(source: &str, name: &str) -> Option<usize> {
 }
 
 fn read_icon(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+fn check_icon(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
     if bytes.len() > MAX_ICON_BYTES {
         return Err(format!("larger than {MAX_ICON_BYTES} bytes"));
     }

@@ -92,6 +92,8 @@ impl Catalog {
 
 pub struct Registry {
     dir: PathBuf,
+    /// Serves the examples built into the binary instead of a folder (see `super::shipped`).
+    built_in: bool,
     /// Operator settings per institution id, for `setting(name)`.
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
     pub engine: Arc<Engine>,
@@ -108,11 +110,29 @@ impl Registry {
     ) -> Registry {
         Registry {
             dir: dir.to_path_buf(),
+            built_in: false,
             settings,
             engine: Arc::new(sandbox::engine(&limits)),
             limits,
             catalog: ArcSwap::from_pointee(Catalog::default()),
         }
+    }
+
+    /// A registry of the examples built into the binary (they never change: `reload` loads
+    /// them once).
+    pub fn built_in(
+        limits: Limits,
+        settings: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Registry {
+        Registry {
+            built_in: true,
+            ..Registry::new(Path::new(super::shipped::LABEL), limits, settings)
+        }
+    }
+
+    /// Whether this registry serves the built-in examples.
+    pub fn is_built_in(&self) -> bool {
+        self.built_in
     }
 
     /// Loads every script under `dir` (a missing folder means no institutions); the
@@ -159,8 +179,54 @@ impl Registry {
         self.catalog.load().get(id).cloned()
     }
 
+    /// Compiles the built-in examples, once.
+    fn load_built_in(&self) -> Vec<ReloadEvent> {
+        if !self.catalog.load().sources.is_empty() {
+            return Vec::new();
+        }
+        let mut next = Catalog::default();
+        let mut events = Vec::new();
+        for (file, name, source) in super::shipped::scripts() {
+            let icon = |icon: &str| {
+                super::shipped::sibling(name, icon)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| "no such built-in file".to_string())
+            };
+            let compiled = plugin::compile_source(&self.engine, &self.limits, &file, source, icon)
+                .and_then(|mut p| {
+                    p.operator_hosts = self.operator_hosts(&p)?;
+                    Ok(p)
+                });
+            let print = Fingerprint {
+                script: None,
+                icon: None,
+            };
+            match compiled {
+                Ok(p) => {
+                    let id = p.meta.id.clone();
+                    next.sources.insert(file.clone(), (print, Some(id.clone())));
+                    next.by_id.insert(id.clone(), Arc::new(p));
+                    events.push(ReloadEvent::Loaded { id, file });
+                }
+                Err(problem) => {
+                    next.sources.insert(file.clone(), (print, None));
+                    next.problems.insert(file, problem.clone());
+                    events.push(ReloadEvent::Refused {
+                        problem,
+                        kept: None,
+                    });
+                }
+            }
+        }
+        self.catalog.store(Arc::new(next));
+        events
+    }
+
     /// Rescans the folder, recompiling what changed, and says what changed.
     pub fn reload(&self) -> Vec<ReloadEvent> {
+        if self.built_in {
+            return self.load_built_in();
+        }
         let old = self.catalog.load_full();
         let mut next = Catalog::default();
         let mut events = Vec::new();

@@ -2,7 +2,7 @@
 //! JSON text, until `expires_at`. Expired rows are invisible here and the sweeper removes them.
 //! Every method takes the institution, so a script only ever reaches its own keys.
 
-use super::sql::{args, Conn};
+use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
 
 /// Why a write that would add a key was not made.
@@ -41,6 +41,17 @@ impl PluginStorage<'_> {
     ) -> StoreResult<bool> {
         if self.get(institution, name, now)?.is_some() {
             return Ok(true);
+        }
+        // A new key: on PostgreSQL, writers adding keys for one institution take turns (an
+        // advisory lock until the transaction ends), so two cannot both count 9,999 and both
+        // add; the count below, a new statement, sees the previous writer's commit. SQLite's
+        // single writer already makes this one step.
+        if self.conn.dialect() == Dialect::Postgres {
+            self.conn.query_one(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))",
+                args![format!("plugin_storage:{institution}")],
+                |_| Ok(()),
+            )?;
         }
         let live: i64 = self.conn.query_one(
             "SELECT COUNT(*) FROM plugin_storage WHERE institution = ?1 AND expires_at > ?2",

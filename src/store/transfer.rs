@@ -25,7 +25,18 @@ const TABLES: &[&str] = &[
     "webhook_events",
     "login_failures",
     "signing_keys",
+    "federated_identities",
+    "federated_logins",
+    "saml_requests",
+    "upstream_refresh_leases",
+    "token_handouts",
+    "plugin_storage",
 ];
+
+/// Tables left behind on purpose: `health` is the node's own readiness probe, rewritten at
+/// every check; `schema_migrations` is PostgreSQL's record of its own migrations (the target
+/// has its own).
+const NOT_COPIED: &[&str] = &["health", "schema_migrations"];
 
 /// How many rows one copying transaction takes.
 const BATCH: i64 = 1000;
@@ -70,10 +81,44 @@ impl Param for Cell {
 /// What a move copied: rows per table.
 pub type Moved = Vec<(&'static str, usize)>;
 
+/// The tables of `store`'s live schema that the copy neither copies nor leaves behind on
+/// purpose: a table added to the schema must be added to `TABLES` (or `NOT_COPIED`).
+pub async fn unlisted_tables(store: &Store) -> StoreResult<Vec<String>> {
+    let live = store
+        .read(|tx| match tx.conn.dialect() {
+            super::sql::Dialect::Sqlite => tx.conn.query_all(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                &[],
+                |r| r.get::<String>(0),
+            ),
+            super::sql::Dialect::Postgres => tx.conn.query_all(
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                &[],
+                |r| r.get::<String>(0),
+            ),
+        })
+        .await?;
+    let mut unlisted: Vec<String> = live
+        .into_iter()
+        .filter(|t| !TABLES.contains(&t.as_str()) && !NOT_COPIED.contains(&t.as_str()))
+        .collect();
+    unlisted.sort();
+    Ok(unlisted)
+}
+
 /// Copies every row of `from` into `to`, whose tables must be empty (a new database that
-/// `to`'s migrations just made). Tables are copied in batches, each committed on its own;
-/// stop the nodes on `from` first, or what they write meanwhile is not copied.
+/// `to`'s migrations just made). Tables are copied in batches, each committed on its own,
+/// paged by a unique key (never by an offset over a non-unique order, which can skip or repeat
+/// rows); stop the nodes on `from` first, or what they write meanwhile is not copied.
 pub async fn copy_all(from: &Store, to: &Store) -> StoreResult<Moved> {
+    let unlisted = unlisted_tables(from).await?;
+    if !unlisted.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "this version does not know how to copy the tables {}: use the matching consentry",
+            unlisted.join(", ")
+        )));
+    }
     let mut moved = Vec::new();
     for table in TABLES {
         let existing: i64 = to
@@ -88,46 +133,130 @@ pub async fn copy_all(from: &Store, to: &Store) -> StoreResult<Moved> {
             )));
         }
         let columns = from.read(move |tx| columns_of(tx.conn, table)).await?;
-        let list = columns.join(", ");
-        let mut copied = 0usize;
-        let mut offset = 0i64;
-        loop {
-            let select = format!("SELECT {list} FROM {table} ORDER BY 1 LIMIT ?1 OFFSET ?2");
-            let rows: Vec<Vec<Cell>> = from
-                .read(move |tx| {
-                    tx.conn
-                        .query_all(&select, super::sql::args![BATCH, offset], |r| {
-                            (0..r.len())
-                                .map(|i| r.get::<Cell>(i))
-                                .collect::<StoreResult<Vec<_>>>()
-                        })
-                })
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
-            let n = rows.len();
-            let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-            let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", marks.join(", "));
-            to.write(move |tx| {
-                for row in &rows {
-                    let args: Vec<&dyn Param> = row.iter().map(|c| c as &dyn Param).collect();
-                    tx.conn.exec(&insert, &args)?;
-                }
-                Ok(())
-            })
-            .await?;
-            copied += n;
-            offset += BATCH;
-        }
+        let key = from.read(move |tx| page_key(tx.conn, table)).await?;
+        let copied = copy_table(from, to, table, &columns, &key).await?;
         moved.push((*table, copied));
     }
     Ok(moved)
 }
 
+/// Copies `table` in batches ordered by `key`, each batch starting after the last key seen.
+async fn copy_table(
+    from: &Store,
+    to: &Store,
+    table: &'static str,
+    columns: &[String],
+    key: &[String],
+) -> StoreResult<usize> {
+    let list = columns.join(", ");
+    let keys = key.join(", ");
+    let k = key.len();
+    let after: Vec<String> = (1..=k).map(|i| format!("?{i}")).collect();
+    let first = format!("SELECT {keys}, {list} FROM {table} ORDER BY {keys} LIMIT ?1");
+    let next = format!(
+        "SELECT {keys}, {list} FROM {table} WHERE ({keys}) > ({}) ORDER BY {keys} LIMIT ?{}",
+        after.join(", "),
+        k + 1
+    );
+    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", marks.join(", "));
+    let mut last: Option<Vec<Cell>> = None;
+    let mut copied = 0usize;
+    loop {
+        let (select, bound) = match &last {
+            None => (first.clone(), vec![Cell::Int(BATCH)]),
+            Some(seen) => {
+                let mut bound = seen.clone();
+                bound.push(Cell::Int(BATCH));
+                (next.clone(), bound)
+            }
+        };
+        let rows: Vec<Vec<Cell>> = from
+            .read(move |tx| {
+                let args: Vec<&dyn Param> = bound.iter().map(|c| c as &dyn Param).collect();
+                tx.conn.query_all(&select, &args, |r| {
+                    (0..r.len())
+                        .map(|i| r.get::<Cell>(i))
+                        .collect::<StoreResult<Vec<_>>>()
+                })
+            })
+            .await?;
+        let Some(end) = rows.last() else {
+            break;
+        };
+        last = Some(end[..k].to_vec());
+        let n = rows.len();
+        let insert = insert.clone();
+        to.write(move |tx| {
+            for row in &rows {
+                let args: Vec<&dyn Param> = row[k..].iter().map(|c| c as &dyn Param).collect();
+                tx.conn.exec(&insert, &args)?;
+            }
+            Ok(())
+        })
+        .await?;
+        copied += n;
+        if n < BATCH as usize {
+            break;
+        }
+    }
+    Ok(copied)
+}
+
+/// What a table's rows are paged by: the order they were inserted in where the source keeps
+/// one (SQLite's `rowid`, PostgreSQL's `rowid` column), so the copy keeps it too (lists order
+/// by it); else the primary key. Either is unique.
+fn page_key(conn: super::sql::Conn, table: &str) -> StoreResult<Vec<String>> {
+    let (has_rowid, primary_key) = match conn.dialect() {
+        super::sql::Dialect::Sqlite => {
+            let without_rowid: i64 = conn.query_one(
+                "SELECT wr FROM pragma_table_list WHERE name = ?1 AND schema = 'main'",
+                super::sql::args![table],
+                |r| r.get(0),
+            )?;
+            let pk = conn.query_all(
+                &format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"),
+                &[],
+                |r| r.get::<String>(0),
+            )?;
+            (without_rowid == 0, pk)
+        }
+        super::sql::Dialect::Postgres => {
+            let has_rowid = columns_all(conn, table)?.iter().any(|c| c == "rowid");
+            let pk = conn.query_all(
+                "SELECT k.column_name::text FROM information_schema.table_constraints c
+                 JOIN information_schema.key_column_usage k
+                   ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema
+                  AND k.table_name = c.table_name
+                 WHERE c.table_name = ?1 AND c.table_schema = current_schema()
+                   AND c.constraint_type = 'PRIMARY KEY'
+                 ORDER BY k.ordinal_position",
+                super::sql::args![table],
+                |r| r.get::<String>(0),
+            )?;
+            (has_rowid, pk)
+        }
+    };
+    if has_rowid {
+        return Ok(vec!["rowid".into()]);
+    }
+    if primary_key.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "{table} has neither a rowid nor a primary key to copy it by"
+        )));
+    }
+    Ok(primary_key)
+}
+
 /// The columns of `table` both schemas share (PostgreSQL's own `rowid` is made anew).
 fn columns_of(conn: super::sql::Conn, table: &str) -> StoreResult<Vec<String>> {
-    let names = match conn.dialect() {
+    let names = columns_all(conn, table)?;
+    Ok(names.into_iter().filter(|n| n != "rowid").collect())
+}
+
+/// Every column of `table`, in order.
+fn columns_all(conn: super::sql::Conn, table: &str) -> StoreResult<Vec<String>> {
+    Ok(match conn.dialect() {
         super::sql::Dialect::Sqlite => conn.query_all(
             &format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
             &[],
@@ -139,8 +268,7 @@ fn columns_of(conn: super::sql::Conn, table: &str) -> StoreResult<Vec<String>> {
             super::sql::args![table],
             |r| r.get::<String>(0),
         )?,
-    };
-    Ok(names.into_iter().filter(|n| n != "rowid").collect())
+    })
 }
 
 /// Writes a consistent copy of the SQLite database at `db` to `to` while the provider keeps

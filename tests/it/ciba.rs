@@ -1367,3 +1367,139 @@ async fn a_banks_answer_after_the_request_expired_is_refused() {
         "no grant was written"
     );
 }
+
+/// An institution whose CIBA hooks throw: `decoupled_request` at line 10,
+/// `decoupled_callback` at line 14.
+const THROWING_BANK: &str = r#"fn institution() {
+    #{ id: "throwing-bank", name: "Throwing Bank", type: "test", bankRef: "throwing-bank" }
+}
+
+fn connect(ctx) {
+    #{ fail: "not used here" }
+}
+
+fn decoupled_request(request) {
+    throw "push service down";
+}
+
+fn decoupled_callback(message) {
+    throw "signature does not verify";
+}
+"#;
+
+/// The error id in a description, `... (error id 0123456789)`.
+fn error_id(description: &str) -> Option<&str> {
+    let id = description.split("(error id ").nth(1)?.split(')').next()?;
+    (id.len() == 10 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+#[tokio::test]
+async fn ciba_hook_failures_are_server_error_with_an_error_id_and_store_nothing() {
+    for dev in [false, true] {
+        let plugins = tempfile::tempdir().unwrap();
+        let file = plugins.path().join("throwing.rhai");
+        std::fs::write(&file, THROWING_BANK).unwrap();
+        let dir = plugins.path().to_path_buf();
+        let s = TestServer::start_with(move |c| {
+            c.plugins.dir = dir;
+            c.plugins.dev = dev;
+        })
+        .await;
+        let uma = s.user("uma").await;
+        let c = poll_client(&s).await;
+        let now = s.provider.now();
+        let connection = consentry::store::connections::BankConnection {
+            id: format!("throwing:{}", uuid::Uuid::new_v4()),
+            user_id: uma,
+            client_id: c.id.clone(),
+            institution_id: "throwing-bank".into(),
+            status: "active".into(),
+            data_sealed: None,
+            consent_expires_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        s.provider
+            .store
+            .write(move |tx| tx.connections().insert(&connection))
+            .await
+            .unwrap();
+
+        let (status, body) = backchannel(
+            &s,
+            &c,
+            &[
+                ("scope", "openid"),
+                ("login_hint", "uma"),
+                ("binding_message", "B1"),
+            ],
+        )
+        .await;
+        let described = body["error_description"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (500, Some("server_error")),
+            "rfc6749_5_2 a failed decoupled_request hook fails the request as any hook failure: {body}"
+        );
+        assert!(
+            error_id(described).is_some(),
+            "the client hears an error id: {body}"
+        );
+        assert_eq!(
+            s.sql_count("SELECT count(*) FROM ciba_requests").await,
+            0,
+            "a request whose institution failed is not stored"
+        );
+
+        let (status, body) = bank_answers(&s, "throwing-bank", "any", "ref", true).await;
+        let answered = body["error_description"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("access_denied")),
+            "a throwing decoupled_callback refuses the call: {body}"
+        );
+        assert!(
+            error_id(answered).is_some(),
+            "the caller hears an error id: {body}"
+        );
+
+        let at = |line: u32| format!("{}:{line}", file.display());
+        if dev {
+            for (shown, text) in [
+                (
+                    described,
+                    [
+                        at(10),
+                        "push service down".into(),
+                        "fn decoupled_request".into(),
+                    ],
+                ),
+                (
+                    answered,
+                    [
+                        at(14),
+                        "signature does not verify".into(),
+                        "fn decoupled_callback".into(),
+                    ],
+                ),
+            ] {
+                for t in text {
+                    assert!(shown.contains(&t), "dev mode shows {t}: {shown}");
+                }
+            }
+        } else {
+            for shown in [described, answered] {
+                assert!(
+                    !shown.contains("push service down")
+                        && !shown.contains("signature")
+                        && !shown.contains("rhai"),
+                    "production shows only the error id: {shown}"
+                );
+            }
+        }
+        let metrics = s.metrics().await;
+        let line =
+            "consentry_plugin_errors_total{institution=\"throwing-bank\",kind=\"runtime\"} 2";
+        assert!(metrics.contains(line), "{line} in metrics:\n{metrics}");
+    }
+}

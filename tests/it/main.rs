@@ -66,6 +66,7 @@ mod plugin_host;
 mod plugin_storage;
 mod plugin_tutorial;
 mod plugins_check;
+mod plugins_kit;
 mod plugins_test;
 mod refresh_retry;
 mod registration;

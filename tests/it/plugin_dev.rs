@@ -377,13 +377,16 @@ async fn hosts_host_port_allows_that_port_and_a_bare_host_refuses_another_port_n
     let port = s.provider.config.listen.port();
     let (status, _, page) = approve(&s, &c, "bare").await;
     assert_eq!(status, 500, "{page}");
-    let refused = format!(
-        "127.0.0.1:{port} is not an allowed host; add \"127.0.0.1:{port}\" to the script's institution().hosts"
-    );
-    assert!(
-        page.contains(&refused),
-        "the refusal names the host:port and the list: {page}"
-    );
+    for refused in [
+        format!("127.0.0.1:{port} is not an allowed host: refused by the script's institution().hosts (127.0.0.1)"),
+        "and by the operator's plugins.settings.bare.hosts (not set)".to_string(),
+        format!("add \"127.0.0.1:{port}\" to the script's institution().hosts"),
+    ] {
+        assert!(
+            page.contains(&refused),
+            "the refusal names the host:port and the lists that refused it ({refused}): {page}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -205,6 +205,61 @@ async fn concurrent_increments_each_count_once() {
     );
 }
 
+/// The key cap holds under parallel writers: with 9,990 live keys, of 30 journeys adding a
+/// new key each at once exactly 10 succeed (on PostgreSQL too, where the count and the insert
+/// are separate statements of concurrent transactions).
+#[tokio::test]
+async fn storage_key_cap_is_exact_under_parallel_new_keys() {
+    let (s, _dir) = start_with_storage_banks().await;
+    let filled = s
+        .sql_exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 9990)
+             INSERT INTO plugin_storage (institution, name, value, expires_at)
+             SELECT 'store-a', 'pre' || i, '1', 4102444800 FROM n",
+            &[],
+        )
+        .await;
+    assert_eq!(filled, 9990);
+    let s = Arc::new(s);
+    let c = s.client(json!({})).await;
+    let mut jobs = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let (s, c) = (
+            s.clone(),
+            TestClient {
+                id: c.id.clone(),
+                secret: c.secret.clone(),
+            },
+        );
+        let key = format!("new-{n}");
+        jobs.spawn(async move { op(&s, &c, "store-a", "set", &key, "1", "600").await });
+    }
+    let (mut stored, mut refused) = (0, 0);
+    while let Some(r) = jobs.join_next().await {
+        match r.unwrap() {
+            Ok(v) => {
+                assert_eq!(v, json!("ok"));
+                stored += 1
+            }
+            Err(e) => {
+                assert!(e.contains("already holds 10000 keys"), "{e}");
+                refused += 1
+            }
+        }
+    }
+    assert_eq!(
+        (stored, refused),
+        (10, 20),
+        "exactly the room left is taken, however the writers interleave"
+    );
+    assert_eq!(
+        s.sql_count("SELECT COUNT(*) FROM plugin_storage WHERE institution = 'store-a'")
+            .await,
+        10_000,
+        "the per-institution cap of 10,000 keys is never exceeded"
+    );
+}
+
 #[tokio::test]
 async fn storage_refuses_what_is_out_of_bounds_with_a_clear_error() {
     let (s, _dir) = start_with_storage_banks().await;

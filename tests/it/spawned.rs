@@ -28,6 +28,8 @@ pub struct Options {
     pub issuer: Option<String>,
     /// More `serve` flags, e.g. `--plugins DIR`.
     pub args: Vec<String>,
+    /// The working directory (the test's, the repository, if unset).
+    pub cwd: Option<PathBuf>,
 }
 
 pub struct Server {
@@ -89,6 +91,9 @@ impl Server {
                 c
             }
         };
+        if let Some(cwd) = &o.cwd {
+            cmd.current_dir(cwd);
+        }
         cmd.env("CONSENTRY_PLUGINS__RELOAD_INTERVAL_MS", "0")
             .stdin(Stdio::null());
         // The suite's PostgreSQL run: the data dir's schema, as the in-process servers use.

@@ -479,20 +479,8 @@ async fn hook_failed(
     failure: HookFailure,
 ) -> OAuthResult<Outcome> {
     cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
-    let report = FailureReport {
-        error_id: secrets::hex(&secrets::random_bytes::<5>()),
-        institution: plugin.meta.id.clone(),
-        file: plugin.file.clone(),
-        failure,
-    };
-    tracing::warn!(
-        error_id = %report.error_id,
-        institution = %report.institution,
-        hook = report.failure.hook,
-        at = %report.location(),
-        failure = %report.failure,
-        "institution journey failed"
-    );
+    let report = FailureReport::new(plugin, failure);
+    report.log("institution journey failed");
     let e = OAuthError::new(
         ErrorCode::ServerError,
         500,

@@ -8,6 +8,7 @@
 
 use super::approval::decide;
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::plugins::{FailureReport, HookFailure, Plugin};
 use crate::protocol::authorize::decision::Authentication;
 use crate::protocol::Ctx;
 use crate::store::ciba::{CibaRequest, PENDING};
@@ -23,21 +24,31 @@ const MAX_REFERENCE_CHARS: usize = 200;
 /// The hook an institution's script may define to hear of a request for one of its customers.
 pub const HOOK: &str = "decoupled_request";
 
-/// Tells the institutions the user banks with (those of their connections whose script
-/// defines `decoupled_request`) of a new request, so the bank's app can ask the customer. The
-/// script answers `#{ approve: true }`, `#{ deny: true }`, `#{ pending: true, reference }` when
-/// its backend will answer later (`answer`), or anything else to leave the
-/// request to the approval page. A script that fails changes nothing.
-pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
+/// What the user's institution answered a new request.
+pub enum Verdict {
+    /// No institution decided: the request is left to the approval page.
+    Undecided,
+    /// The institution approved or denied at once.
+    Decided { institution: String, approve: bool },
+    /// The institution's backend will answer later under its `reference`.
+    Pending {
+        institution: String,
+        reference: Value,
+    },
+}
+
+/// Asks the institutions the user banks with (those of their connections whose script
+/// defines `decoupled_request`) about a new request, before it is stored, so the bank's app
+/// can ask the customer. The script answers `#{ approve: true }`, `#{ deny: true }`,
+/// `#{ pending: true, reference }` when its backend will answer later (`answer`), or anything
+/// else to leave the request to the approval page. A script that fails fails the request as
+/// any hook failure fails its journey: `server_error` with an error id, repeated in the log.
+pub async fn ask(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) -> OAuthResult<Verdict> {
     let uid = request.user_id.clone();
-    let connections = match cx
+    let connections = cx
         .store
         .read(move |tx| tx.connections().for_user(&uid))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!(error = %e, "the user's institutions are unreadable"),
-    };
+        .await?;
     let mut told = std::collections::HashSet::new();
     for c in connections {
         let Some(plugin) = cx.plugins.get(&c.institution_id) else {
@@ -59,24 +70,65 @@ pub async fn announce(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) {
             .plugins
             .call_value(plugin.clone(), HOOK, vec![arg], services(cx))
             .await;
-        let approve = match &answer {
-            Ok((v, _)) if v["approve"] == true => true,
-            Ok((v, _)) if v["deny"] == true => false,
-            Ok((v, _)) if v["pending"] == true => {
-                return await_answer(cx, &c.institution_id, request, &v["reference"]).await;
-            }
+        let institution = c.institution_id.clone();
+        return Ok(match answer {
+            Ok((v, _)) if v["approve"] == true => Verdict::Decided {
+                institution,
+                approve: true,
+            },
+            Ok((v, _)) if v["deny"] == true => Verdict::Decided {
+                institution,
+                approve: false,
+            },
+            Ok((v, _)) if v["pending"] == true => Verdict::Pending {
+                institution,
+                reference: v["reference"].clone(),
+            },
             Ok(_) => continue,
-            Err(f) => {
-                tracing::warn!(institution = %c.institution_id, kind = f.kind, error = %f.message, "decoupled_request failed");
-                continue;
+            Err(failure) => {
+                let report = failed(cx, &plugin, failure);
+                return Err(OAuthError::new(
+                    ErrorCode::ServerError,
+                    500,
+                    format!(
+                        "the institution {} could not take the request; try again later (error id {}){}",
+                        plugin.meta.name,
+                        report.error_id,
+                        report.dev_detail(cx.config.plugins.dev)
+                    ),
+                ));
             }
-        };
-        let auth = bank_authentication(cx, request);
-        if let Err(e) = decide(cx, &auth, &request.id, approve).await {
-            tracing::info!(institution = %c.institution_id, error = %e, "the institution's answer came too late");
-        }
-        return;
+        });
     }
+    Ok(Verdict::Undecided)
+}
+
+/// Acts on the institution's answer to the stored `request`.
+pub async fn settle(cx: &Ctx<'_>, request: &CibaRequest, verdict: Verdict) {
+    match verdict {
+        Verdict::Undecided => {}
+        Verdict::Pending {
+            institution,
+            reference,
+        } => await_answer(cx, &institution, request, &reference).await,
+        Verdict::Decided {
+            institution,
+            approve,
+        } => {
+            let auth = bank_authentication(cx, request);
+            if let Err(e) = decide(cx, &auth, &request.id, approve).await {
+                tracing::info!(%institution, error = %e, "the institution's answer came too late");
+            }
+        }
+    }
+}
+
+/// A CIBA hook failed: counted, and logged under a new error id (what the caller hears).
+fn failed(cx: &Ctx<'_>, plugin: &Plugin, failure: HookFailure) -> FailureReport {
+    cx.metrics.plugin_error(&plugin.meta.id, failure.kind);
+    let report = FailureReport::new(plugin, failure);
+    report.log("institution CIBA hook failed");
+    report
 }
 
 /// The institution authenticated its customer itself: no login here, so no amr (and the
@@ -146,11 +198,26 @@ pub async fn answer(cx: &Ctx<'_>, institution: &str, call: Value) -> OAuthResult
         })?;
     let (answer, _) = cx
         .plugins
-        .call_value(plugin, CALLBACK_HOOK, vec![call], services(cx))
+        .call_value(plugin.clone(), CALLBACK_HOOK, vec![call], services(cx))
         .await
         .map_err(|f| {
-            tracing::info!(institution, kind = f.kind, error = %f.message, "decoupled_callback refused a call");
-            refused("the institution's script did not accept this callback")
+            let kind = f.kind;
+            let report = failed(cx, &plugin, f);
+            let (id, detail) = (&report.error_id, report.dev_detail(cx.config.plugins.dev));
+            match kind {
+                // A throw (the documented refusal), or an answer of another shape.
+                "runtime" | "result" => refused(&format!(
+                    "the institution's script did not accept this callback (error id {id}){detail}"
+                )),
+                // A limit hit is the script's fault, not a refusal.
+                _ => OAuthError::new(
+                    ErrorCode::ServerError,
+                    500,
+                    format!(
+                        "the institution's script failed; try again later (error id {id}){detail}"
+                    ),
+                ),
+            }
         })?;
     let (Some(reference), Some(approved)) =
         (answer["reference"].as_str(), answer["approved"].as_bool())

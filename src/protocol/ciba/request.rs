@@ -131,9 +131,11 @@ pub async fn authenticate(
         expires_at: now + expires_in,
         consumed_at: None,
     };
+    // The institution is asked first: a script that fails leaves nothing stored.
+    let verdict = super::bank::ask(cx, client, &row).await?;
     let stored = row.clone();
     cx.store.write(move |tx| tx.ciba().insert(&stored)).await?;
-    super::bank::announce(cx, client, &row).await;
+    super::bank::settle(cx, &row, verdict).await;
     Ok(Acknowledgement {
         auth_req_id,
         expires_in,

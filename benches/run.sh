@@ -216,7 +216,7 @@ measure_consentry() {
   before=$(all_cpu_ticks) wall=$(date +%s.%N)
   kit_run "$label" "$wrk" "$SCHEME://127.0.0.1:$PORT/oidc" "$SERVER" "$BENCH_AUTH"
   {
-    echo "peak RSS (VmHWM): $(peak_rss_mib) MiB"
+    echo "peak RSS (VmHWM): $(peak_rss_mib) MiB, of which at the end private (RssAnon) $(awk '/RssAnon/{print int($2/1024)}' "/proc/$SERVER/status") MiB"
     echo "database rows after the run: $(bench_access_token_rows) access tokens"
     print_cpu_split "$before" "$wall"
   } > "$OUT/$label/server.txt"

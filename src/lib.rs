@@ -145,13 +145,14 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
         gateway_http: per_core::PerCore::new(|| {
             config
-                .outbound
+                .gateway
+                .origin_policy(&config.outbound)
                 .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT)
         }),
         gateway_origins: per_core::PerCore::new(|| {
             origin_pool::OriginPool::new(
                 config.gateway.routes.iter().map(|r| r.upstream.as_str()),
-                &config.outbound,
+                &config.gateway.origin_policy(&config.outbound),
                 protocol::tokens::gateway::UPSTREAM_TIMEOUT,
             )
         }),

@@ -16,6 +16,10 @@ pub struct GatewayConfig {
     /// How often an open tunnel's access token is looked up again, so a revoked token ends
     /// its tunnel within this long (seconds); its expiry ends it on time regardless.
     pub websocket_recheck_secs: u64,
+    /// The routes' upstreams are the operator's own services, on loopback or a private
+    /// network, over plain http too. Unlike `outbound.allow_private`, this leaves strict what
+    /// clients can make the server fetch (their `jwks_uri`, `request_uri`s...).
+    pub private_origins: bool,
 }
 
 impl Default for GatewayConfig {
@@ -24,6 +28,7 @@ impl Default for GatewayConfig {
             routes: Vec::new(),
             websocket_idle_timeout_secs: 300,
             websocket_recheck_secs: 30,
+            private_origins: false,
         }
     }
 }
@@ -53,9 +58,19 @@ pub struct Route {
 }
 
 impl GatewayConfig {
-    /// Each route must name a method, a path from `/`, and an upstream origin the outbound
-    /// policy allows (https, public unless `outbound.allow_private`).
+    /// The policy the gateway reaches its origins under: the outbound policy, with private
+    /// addresses and plain http allowed when `private_origins` says the origins are ours.
+    pub fn origin_policy(&self, outbound: &OutboundPolicy) -> OutboundPolicy {
+        OutboundPolicy {
+            allow_private: outbound.allow_private || self.private_origins,
+            ..outbound.clone()
+        }
+    }
+
+    /// Each route must name a method, a path from `/`, and an upstream origin the origin
+    /// policy allows (https, public unless `private_origins` or `outbound.allow_private`).
     pub fn validate(&self, outbound: &OutboundPolicy) -> Result<(), String> {
+        let outbound = &self.origin_policy(outbound);
         if self.websocket_idle_timeout_secs == 0 || self.websocket_recheck_secs == 0 {
             return Err(
                 "gateway.websocket_idle_timeout_secs and websocket_recheck_secs must be positive"

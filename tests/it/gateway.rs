@@ -115,8 +115,10 @@ async fn start(upstream: &str) -> TestServer {
         route("GET", "/accounts/{id}", &["accounts:read"], upstream),
         route("POST", "/payments", &["accounts:write"], upstream),
     ];
+    // The origin is the operator's own, on loopback: `gateway.private_origins`, while what
+    // clients can make the server fetch stays under the strict outbound policy.
     TestServer::start_with(|c| {
-        c.outbound.allow_private = true;
+        c.gateway.private_origins = true;
         c.gateway.routes = routes;
     })
     .await
@@ -433,13 +435,54 @@ async fn an_unreachable_upstream_gets_502() {
 }
 
 #[test]
-fn routes_to_private_upstreams_need_allow_private() {
-    // The outbound policy: no loopback upstream unless the operator allows private addresses.
+fn routes_to_private_upstreams_need_private_origins_or_allow_private() {
+    // The outbound policy: no loopback upstream unless the operator says the origins are
+    // private (`gateway.private_origins`) or allows private addresses everywhere.
     let mut config = consentry::config::Config::default();
     config.gateway.routes = vec![route("GET", "/a", &[], "http://127.0.0.1:9")];
-    assert!(config.validate().is_err());
+    let refused = config.validate().unwrap_err().to_string();
+    assert!(refused.contains("upstream"), "{refused}");
+    config.gateway.private_origins = true;
+    assert!(config.validate().is_ok(), "{:?}", config.validate());
+    // Only the gateway's origins: the policy for what clients register stays strict.
+    assert!(!config.outbound.allow_private);
+    assert!(config
+        .outbound
+        .check_uri("http://127.0.0.1:9/jwks")
+        .is_err());
+    assert!(config
+        .gateway
+        .origin_policy(&config.outbound)
+        .check_uri("http://127.0.0.1:9")
+        .is_ok());
+    config.gateway.private_origins = false;
     config.outbound.allow_private = true;
     assert!(config.validate().is_ok(), "{:?}", config.validate());
+}
+
+/// With `gateway.private_origins` alone, a client still cannot make the server fetch a
+/// loopback `jwks_uri` (RFC 7591 §2 metadata under the outbound policy): the gateway's
+/// exception is for the operator's origins only.
+#[tokio::test]
+async fn private_origins_do_not_open_client_registered_urls() {
+    let origin = Origin::start().await;
+    let s = start(&origin.base).await;
+    let res = s
+        .browser()
+        .post(s.url("/reg"))
+        .bearer_auth(INITIAL_ACCESS_TOKEN)
+        .json(&json!({
+            "redirect_uris": ["https://rp.example.test/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": format!("{}/jwks", origin.base),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
 }
 
 #[tokio::test]

@@ -59,8 +59,9 @@ pub struct Services {
     pub gateway_origins: crate::per_core::PerCore<crate::origin_pool::OriginPool>,
     /// Signed gateway identities, reused within their half-life.
     pub gateway_identities: super::tokens::gateway::IdentityCache,
-    /// The endpoint URLs, derived from `issuer` once (every request reads one or two).
-    pub endpoints: Endpoints,
+    /// The endpoint URLs, derived from `issuer` once (every request reads one or two); read
+    /// through `endpoints()`.
+    pub(crate) endpoints: Endpoints,
 }
 
 /// The endpoint URLs, derived from the issuer.

@@ -9,15 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`missing environment variable ${name}`);
-    process.exit(2);
-  }
-  return v;
-};
+import { env } from './lib/rp.mjs';
 
 const ACCOUNT_URL = env('ACCOUNT_URL');
 const USERNAME = env('USERNAME');

@@ -17,15 +17,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`missing environment variable ${name}`);
-    process.exit(2);
-  }
-  return v;
-};
+import { env } from './lib/rp.mjs';
 
 const AUTH_URL = env('AUTH_URL');
 const REDIRECT_URI = env('REDIRECT_URI');

@@ -1,5 +1,5 @@
 // Shared helpers for the openid-client interop scripts (flow.mjs, fapi1.mjs, fapi2.mjs,
-// usecase2.mjs):
+// usecase2.mjs; the Chromium scripts take `env` from here too):
 //
 //   * a step runner: every step prints `ok - <step>`; the first failure prints
 //     `not ok - <step>` plus the error and exits 1;

@@ -905,23 +905,7 @@ async fn the_users_institution_answers_through_its_decoupled_request_hook() {
     let s = TestServer::start_with(move |c| c.plugins.dir = dir).await;
     let ivy = s.user("ivy").await;
     let c = poll_client(&s).await;
-    let now = s.provider.now();
-    let connection = consentry::store::connections::BankConnection {
-        id: format!("decoupled:{}", uuid::Uuid::new_v4()),
-        user_id: ivy.clone(),
-        client_id: c.id.clone(),
-        institution_id: "decoupled-bank".into(),
-        status: "active".into(),
-        data_sealed: None,
-        consent_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    s.provider
-        .store
-        .write(move |tx| tx.connections().insert(&connection))
-        .await
-        .unwrap();
+    bank_customer(&s, &ivy, &c, "decoupled-bank").await;
 
     let ask = |message: &'static str| {
         let (s, c) = (&s, &c);
@@ -1161,14 +1145,14 @@ async fn late_bank_server(
     (s, plugins)
 }
 
-/// Connects `user` to `late-bank` through `client`.
-async fn bank_customer(s: &TestServer, user_id: &str, client: &TestClient) {
+/// Connects `user_id` to `institution` through `client`.
+async fn bank_customer(s: &TestServer, user_id: &str, client: &TestClient, institution: &str) {
     let now = s.provider.now();
     let connection = consentry::store::connections::BankConnection {
-        id: format!("late:{}", uuid::Uuid::new_v4()),
+        id: format!("{institution}:{}", uuid::Uuid::new_v4()),
         user_id: user_id.to_string(),
         client_id: client.id.clone(),
-        institution_id: "late-bank".into(),
+        institution_id: institution.into(),
         status: "active".into(),
         data_sealed: None,
         consent_expires_at: None,
@@ -1250,7 +1234,7 @@ async fn a_bank_approves_later_from_its_backend_and_the_ping_client_is_told() {
             "backchannel_client_notification_endpoint": receiver.url,
         }))
         .await;
-    bank_customer(&s, &kim_id, &c).await;
+    bank_customer(&s, &kim_id, &c, "late-bank").await;
     let id = ask_late(
         &s,
         &c,
@@ -1300,7 +1284,7 @@ async fn a_banks_late_denial_is_access_denied_and_bad_or_foreign_callbacks_chang
     let (s, _plugins) = late_bank_server(|_| {}).await;
     let lee = s.user("lee").await;
     let c = poll_client(&s).await;
-    bank_customer(&s, &lee, &c).await;
+    bank_customer(&s, &lee, &c, "late-bank").await;
     let id = ask_late(&s, &c, "lee", "LATE-2", &[]).await;
 
     let (status, body) = bank_answers(&s, "late-bank", "forged-secret", "push-LATE-2", true).await;
@@ -1350,7 +1334,7 @@ async fn a_banks_answer_after_the_request_expired_is_refused() {
     let (s, _plugins) = late_bank_server(|_| {}).await;
     let max = s.user("max").await;
     let c = poll_client(&s).await;
-    bank_customer(&s, &max, &c).await;
+    bank_customer(&s, &max, &c, "late-bank").await;
     ask_late(&s, &c, "max", "LATE-3", &[]).await;
     s.sql_exec("UPDATE ciba_requests SET expires_at = 1", &[])
         .await;
@@ -1407,23 +1391,7 @@ async fn ciba_hook_failures_are_server_error_with_an_error_id_and_store_nothing(
         .await;
         let uma = s.user("uma").await;
         let c = poll_client(&s).await;
-        let now = s.provider.now();
-        let connection = consentry::store::connections::BankConnection {
-            id: format!("throwing:{}", uuid::Uuid::new_v4()),
-            user_id: uma,
-            client_id: c.id.clone(),
-            institution_id: "throwing-bank".into(),
-            status: "active".into(),
-            data_sealed: None,
-            consent_expires_at: None,
-            created_at: now,
-            updated_at: now,
-        };
-        s.provider
-            .store
-            .write(move |tx| tx.connections().insert(&connection))
-            .await
-            .unwrap();
+        bank_customer(&s, &uma, &c, "throwing-bank").await;
 
         let (status, body) = backchannel(
             &s,

@@ -117,18 +117,21 @@ impl Server {
             log,
             _dir: dir,
         };
-        server.wait_until_serving(o.tls);
+        server.wait_until_serving(o.tls.then(|| data_dir.join("keys").join("ca.pem")));
         server
     }
 
-    fn wait_until_serving(&mut self, tls: bool) {
+    /// `ca`: over TLS, the CA the server writes into its data dir. A bare TCP connect
+    /// is not enough: the port came free from the kernel and another test's server may
+    /// hold it, so only a handshake this server's own CA vouches for proves it is up.
+    fn wait_until_serving(&mut self, ca: Option<PathBuf>) {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("consentry exited at start ({status}): {}", self.log_text());
             }
-            let up = if tls {
-                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            let up = if let Some(ca) = &ca {
+                tls_handshake_trusting(self.port, ca)
             } else {
                 get(self.port, "/oidc/.well-known/openid-configuration").is_ok_and(|r| r.0 == 200)
             };
@@ -216,6 +219,41 @@ pub fn read_answer(s: &mut TcpStream) -> std::io::Result<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Whether a TLS handshake with 127.0.0.1:`port` succeeds trusting only the CA in `ca`.
+fn tls_handshake_trusting(port: u16, ca: &std::path::Path) -> bool {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let Ok(pem) = std::fs::read(ca) else {
+        return false;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+        if roots.add(cert).is_err() {
+            return false;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let Ok(config) = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    else {
+        return false;
+    };
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let Ok(mut conn) = rustls::ClientConnection::new(std::sync::Arc::new(config), name) else {
+        return false;
+    };
+    let Ok(mut sock) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut sock).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {

@@ -160,26 +160,15 @@ pub fn known_device(sealer: &crate::sealing::Sealer, user_id: &str, now: i64) ->
     sealer.seal(&format!("{DEVICE_PREFIX}{now}:{user_id}"))
 }
 
-/// Whether `value` is a known-device value this server issued for `user_id`, still fresh.
-pub fn is_known_device(
-    sealer: &crate::sealing::Sealer,
-    value: &str,
-    user_id: &str,
-    now: i64,
-) -> bool {
-    let Some(inner) = sealer.open(value) else {
-        return false;
-    };
-    let Some((issued, user)) = inner
-        .strip_prefix(DEVICE_PREFIX)
-        .and_then(|rest| rest.split_once(':'))
-    else {
-        return false;
-    };
+/// The account a known-device value vouches for, when this server issued it and it is still
+/// fresh (compare it with the account's id in constant time).
+pub fn known_device_user(sealer: &crate::sealing::Sealer, value: &str, now: i64) -> Option<String> {
+    let inner = sealer.open(value)?;
+    let (issued, user) = inner.strip_prefix(DEVICE_PREFIX)?.split_once(':')?;
     let fresh = issued
         .parse::<i64>()
         .is_ok_and(|t| t <= now && now - t < KNOWN_DEVICE_SECS);
-    fresh && crate::secrets::ct_eq(user, user_id)
+    fresh.then(|| user.to_string())
 }
 
 #[cfg(test)]

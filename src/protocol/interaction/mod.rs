@@ -147,7 +147,12 @@ pub async fn current_step(cx: &Ctx<'_>, live: &Live) -> OAuthResult<Step> {
     let Some(auth) = live.authentication() else {
         return Ok(Step::Login);
     };
-    let remembered = remembered(cx, &auth.user_id, &live.client.id).await?;
+    // prompt=consent asks whatever was remembered (OIDC Core §3.1.2.1): no need to read it.
+    let remembered = if live.request.has_prompt("consent") {
+        None
+    } else {
+        remembered(cx, &auth.user_id, &live.client.id).await?
+    };
     let signed_in = SignedIn::ThisRequest(&auth);
     match decide(&live.request, signed_in, remembered.as_ref(), cx.now) {
         Next::Issue(auth) => complete(cx, live, &auth, false).await.map(Step::Redirect),
@@ -200,33 +205,33 @@ pub async fn sign_in(
     let (username, password) = credentials;
     let now = cx.now;
     let name = username.to_string();
-    let user = cx
-        .store
-        .read(move |tx| tx.users().by_username(&name))
-        .await
-        .map_err(|e| LoginFailure::Error(e.into()))?;
-    let known = user.as_ref().is_some_and(|u| {
-        known_device.is_some_and(|d| login::is_known_device(&cx.sealer, d, &u.id, now))
-    });
+    let device_user = known_device.and_then(|d| login::known_device_user(&cx.sealer, d, now));
     // The attempt is counted as a failure in the transaction that admits it, and forgiven
-    // if the password is right: parallel guesses cannot all pass one check.
+    // if the password is right: parallel guesses cannot all pass one check. The account is
+    // looked up in that transaction too (one round trip to the store, not two).
     let keys = ThrottleKeys::new(username, address);
     let (pair_key, address_key) = (keys.account_address.clone(), keys.address.clone());
     let limits = cx.config.login.clone();
-    let admitted = cx
+    let (admitted, user) = cx
         .store
         .write(move |tx| {
             tx.login_failures().hold_all(&[&pair_key, &address_key])?;
+            let user = tx.users().by_username(&name)?;
+            let known = user.as_ref().is_some_and(|u| {
+                device_user
+                    .as_deref()
+                    .is_some_and(|d| secrets::ct_eq(d, &u.id))
+            });
             let pair = tx.login_failures().get(&pair_key, now)?;
             let per_address = tx.login_failures().get(&address_key, now)?;
             if login::refused(&limits, pair, per_address, known, now) {
-                return Ok(false);
+                return Ok((false, user));
             }
             tx.login_failures()
                 .record(&pair_key, now, limits.window_secs)?;
             tx.login_failures()
                 .record(&address_key, now, limits.window_secs)?;
-            Ok(true)
+            Ok((true, user))
         })
         .await
         .map_err(|e| LoginFailure::Error(e.into()))?;

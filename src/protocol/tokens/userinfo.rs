@@ -3,7 +3,7 @@
 use crate::error::{OAuthError, OAuthResult};
 use crate::jose::Alg;
 use crate::protocol::oidc::claims::{self, ClaimsRequest};
-use crate::protocol::Ctx;
+use crate::protocol::{client_cache, Ctx};
 use crate::types::ScopeSet;
 use serde_json::{Map, Value};
 
@@ -28,8 +28,11 @@ pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<Us
         OAuthError::insufficient_scope("the access token was not issued for a user")
     })?;
     let grant_id = token.row.grant_id.clone();
-    let client_id = token.row.client_id.clone();
-    let (user, grant, client) = cx
+    // The enabled client, as every endpoint sees it (cached rather than read and parsed here).
+    let client = client_cache::client(cx, &token.row.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
+    let (user, grant) = cx
         .store
         .read(move |tx| {
             let user = tx.users().get(&user_id)?;
@@ -37,10 +40,9 @@ pub async fn claims_for(cx: &Ctx<'_>, presented: Presentation) -> OAuthResult<Us
                 .map(|g| tx.grants().get_grant(&g))
                 .transpose()?
                 .flatten();
-            Ok((user, grant, tx.clients().get(&client_id)?))
+            Ok((user, grant))
         })
         .await?;
-    let client = client.ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
     let user = user.ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
     let mut out = claims::by_scope(&user.claims, &scopes);
     if let Some(req) = grant

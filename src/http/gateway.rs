@@ -96,7 +96,7 @@ pub async fn send(
     p: &Provider,
     route: &Route,
     path: &str,
-    identity: String,
+    identity: HeaderValue,
     req: &mut Request,
     res: &mut Response,
 ) {
@@ -112,9 +112,6 @@ pub async fn send(
     let Ok(target) = Uri::try_from(rule::upstream_target(path, req.uri().query())) else {
         let e = OAuthError::invalid_request("the request target is not a valid URI");
         return respond::oauth_error(res, &e, "");
-    };
-    let Ok(identity) = HeaderValue::try_from(identity) else {
-        return respond::oauth_error(res, &OAuthError::server("identity header"), "");
     };
     let body = req.take_body();
     let over = Arc::new(AtomicBool::new(false));

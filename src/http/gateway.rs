@@ -85,7 +85,9 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         };
     }
     if gateway_tunnel::wants_websocket(req) {
-        return gateway_tunnel::open(&p, route, &path, identity, &token, req, res).await;
+        // Boxed: a tunnel's future is large, and unboxed every request's would be as large.
+        let open = gateway_tunnel::open(&p, route, &path, identity, &token, req, res);
+        return Box::pin(open).await;
     }
     send(&p, route, &path, identity, req, res).await
 }

@@ -119,7 +119,9 @@ impl OriginPool {
             loop {
                 let (mut sender, reused) = match slot.take_idle() {
                     Some(sender) => (sender, true),
-                    None => (self.policy.connect(&slot.origin).await?, false),
+                    // Boxed: connecting (TLS's state is large) is rare, and unboxed it would
+                    // make every request's future that much bigger to build and move.
+                    None => (Box::pin(self.policy.connect(&slot.origin)).await?, false),
                 };
                 if reused && sender.ready().await.is_err() {
                     continue; // closed by the origin while idle

@@ -85,7 +85,9 @@ pub async fn forward(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         };
     }
     if gateway_tunnel::wants_websocket(req) {
-        return gateway_tunnel::open(&p, route, &path, identity, &token, req, res).await;
+        // Boxed: a tunnel's future is large, and unboxed every request's would be as large.
+        let open = gateway_tunnel::open(&p, route, &path, identity, &token, req, res);
+        return Box::pin(open).await;
     }
     send(&p, route, &path, identity, req, res).await
 }
@@ -96,7 +98,7 @@ pub async fn send(
     p: &Provider,
     route: &Route,
     path: &str,
-    identity: String,
+    identity: HeaderValue,
     req: &mut Request,
     res: &mut Response,
 ) {
@@ -112,9 +114,6 @@ pub async fn send(
     let Ok(target) = Uri::try_from(rule::upstream_target(path, req.uri().query())) else {
         let e = OAuthError::invalid_request("the request target is not a valid URI");
         return respond::oauth_error(res, &e, "");
-    };
-    let Ok(identity) = HeaderValue::try_from(identity) else {
-        return respond::oauth_error(res, &OAuthError::server("identity header"), "");
     };
     let body = req.take_body();
     let over = Arc::new(AtomicBool::new(false));

@@ -4,7 +4,7 @@
 use super::respond;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
-use salvo::http::header::{HeaderMap, HeaderName};
+use salvo::http::header::{self, HeaderMap};
 use salvo::http::ResBody;
 use salvo::prelude::*;
 use salvo::BoxedError;
@@ -16,6 +16,7 @@ use std::task::{ready, Context, Poll};
 pub const INTERACTION_ID: &str = "x-fapi-interaction-id";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself: never relayed.
+/// Nor is any field the message's own `Connection` header names (`named_by_connection`).
 const NOT_RELAYED: &[&str] = &[
     "connection",
     "keep-alive",
@@ -33,16 +34,26 @@ const NOT_RELAYED: &[&str] = &[
 /// The caller's headers without its credentials (`Authorization`, `DPoP`), any identity
 /// header it made up, hop-by-hop headers, and `x-fapi-interaction-id` (set below from ours).
 pub fn forwarded_headers(from: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
+    let mut out = HeaderMap::with_capacity(from.len() + 2);
     for (name, value) in from {
         let n = name.as_str();
         let credential = ["authorization", "dpop", IDENTITY_HEADER, INTERACTION_ID].contains(&n);
-        if credential || NOT_RELAYED.contains(&n) {
+        if credential || NOT_RELAYED.contains(&n) || named_by_connection(from, n) {
             continue;
         }
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// Whether the message's `Connection` header lists `name` (lower case) as a field for this
+/// hop only (RFC 9110 §7.6.1): a proxy removes it before forwarding.
+fn named_by_connection(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|option| option.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// The upstream's status and headers (less hop-by-hop ones), and its body chunk by chunk as
@@ -67,20 +78,16 @@ where
     res.body(ResBody::Boxed(Box::pin(capped)));
 }
 
-/// The upstream's headers onto ours, less hop-by-hop ones and the interaction id (ours).
+/// The upstream's headers onto ours, less hop-by-hop ones (those its `Connection` names too)
+/// and the interaction id (ours).
 pub fn relay_headers(res: &mut Response, headers: HeaderMap) {
     let ours = res.headers_mut();
-    let mut name: Option<HeaderName> = None;
-    // A name is given once for all its values (`HeaderMap::into_iter`).
-    for (next, value) in headers {
-        if next.is_some() {
-            name = next;
-        }
-        let Some(n) = name.as_ref() else { continue };
-        if NOT_RELAYED.contains(&n.as_str()) || n == INTERACTION_ID {
+    for (name, value) in &headers {
+        let n = name.as_str();
+        if NOT_RELAYED.contains(&n) || n == INTERACTION_ID || named_by_connection(&headers, n) {
             continue;
         }
-        ours.append(n.clone(), value);
+        ours.append(name.clone(), value.clone());
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn open(
     p: &Arc<Provider>,
     route: &Route,
     path: &str,
-    identity: String,
+    identity: HeaderValue,
     token: &crate::protocol::tokens::ActiveAccessToken,
     req: &mut Request,
     res: &mut Response,

@@ -52,8 +52,12 @@ impl Origin {
     }
 }
 
-/// The request head (lower-cased) and its body, by Content-Length.
-pub(crate) async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String) {
+/// A message's head (lower-cased if the peer closed before it ended) and its body, by
+/// Content-Length: a request at an origin, or an answer at a caller.
+pub(crate) async fn read_request<S>(sock: &mut S) -> (String, String)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let split = loop {
@@ -503,6 +507,81 @@ async fn a_token_in_the_body_is_not_accepted_nor_forwarded() {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(origin.count(), 0);
+}
+
+/// RFC 9110 §7.6.1: a proxy forwards no hop-by-hop field, in either direction: not
+/// `Connection`, `Keep-Alive`, `TE`, nor any field a `Connection` header names. The caller's
+/// request is written byte for byte (a client library would not send these as given), and
+/// the origin's answer carries its own.
+#[tokio::test]
+async fn rfc9110_7_6_1_hop_by_hop_fields_cross_the_gateway_in_neither_direction() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let (head, _) = read_request(&mut sock).await;
+        *record.lock() = Some(head);
+        let text = r#"{"accounts":[]}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nConnection: x-origin-private\r\nX-Origin-Private: 1\r\n\
+             Keep-Alive: timeout=5\r\nX-Origin: yes\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        sock.write_all(answer.as_bytes()).await.unwrap();
+    });
+    let s = start(&base).await;
+    let c = s.client(json!({"scope": "openid accounts:read"})).await;
+    let at = client_token(&s, &c, "accounts:read").await;
+
+    let mut tls = tls_stream(&s).await;
+    let request = format!(
+        "GET /oidc/gateway/accounts/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {at}\r\n\
+         Connection: x-secret, keep-alive\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n\
+         TE: trailers\r\nX-Custom: kept\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let (answer, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), read_request(&mut tls))
+            .await
+            .expect("the gateway answers");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(body, r#"{"accounts":[]}"#);
+    assert_eq!(
+        header_of(&answer, "x-origin").as_deref(),
+        Some("yes"),
+        "end-to-end fields cross: {answer}"
+    );
+    for field in ["x-origin-private", "keep-alive"] {
+        assert!(
+            header_of(&answer, field).is_none(),
+            "RFC 9110 §7.6.1: the origin's hop-by-hop {field} is not relayed: {answer}"
+        );
+    }
+    let connection = header_of(&answer, "connection").unwrap_or_default();
+    assert!(
+        !connection.contains("x-origin-private"),
+        "RFC 9110 §7.6.1: the origin's Connection is not relayed: {answer}"
+    );
+
+    let head = seen.lock().clone().expect("the origin got the request");
+    assert_eq!(
+        header_of(&head, "x-custom").as_deref(),
+        Some("kept"),
+        "end-to-end fields cross: {head}"
+    );
+    for field in ["x-secret", "keep-alive", "te"] {
+        assert!(
+            header_of(&head, field).is_none(),
+            "RFC 9110 §7.6.1: the caller's hop-by-hop {field} is not forwarded: {head}"
+        );
+    }
+    let connection = header_of(&head, "connection").unwrap_or_default();
+    assert!(
+        !connection.contains("x-secret"),
+        "RFC 9110 §7.6.1: the caller's Connection is not forwarded: {head}"
+    );
 }
 
 /// RFC 3986 §5.2.4: a `{name}` segment of `..` would make the upstream URL climb out of the

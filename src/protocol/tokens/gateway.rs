@@ -12,6 +12,7 @@ use crate::protocol::tokens::resource::{self, Presentation};
 use crate::protocol::tokens::ActiveAccessToken;
 use crate::protocol::Ctx;
 use crate::types::ScopeSet;
+use hyper::header::HeaderValue;
 use parking_lot::RwLock;
 use serde_json::json;
 use std::collections::HashMap;
@@ -87,8 +88,13 @@ pub fn upstream_target(path: &str, query: Option<&str>) -> String {
 /// The signed identity the origin trusts: who the token is for (`sub`), which client holds
 /// it, its scopes; for this origin only (`aud`), short-lived, unique (`jti`). One assertion
 /// serves a token's requests to one origin while it has at least half its life left, so a
-/// busy caller costs one signature per half-minute rather than one per request.
-pub fn identity(cx: &Ctx<'_>, route: &Route, token: &ActiveAccessToken) -> OAuthResult<String> {
+/// busy caller costs one signature per half-minute rather than one per request. Kept as the
+/// header value itself: a request reuses it without copying or checking it again.
+pub fn identity(
+    cx: &Ctx<'_>,
+    route: &Route,
+    token: &ActiveAccessToken,
+) -> OAuthResult<HeaderValue> {
     let audience = route.upstream.trim_end_matches('/');
     if let Some(jwt) = cx
         .gateway_identities
@@ -111,8 +117,10 @@ pub fn identity(cx: &Ctx<'_>, route: &Route, token: &ActiveAccessToken) -> OAuth
         .keys()
         .sign(Alg::ES256, Some(IDENTITY_TYP), &claims)
         .map_err(OAuthError::server)?;
+    let mut jwt = HeaderValue::try_from(jwt).map_err(OAuthError::server)?;
+    jwt.set_sensitive(true);
     cx.gateway_identities
-        .keep(&token.row.jti, audience, &jwt, now + IDENTITY_SECS);
+        .keep(&token.row.jti, audience, jwt.clone(), now + IDENTITY_SECS);
     Ok(jwt)
 }
 
@@ -121,32 +129,46 @@ pub fn identity(cx: &Ctx<'_>, route: &Route, token: &ActiveAccessToken) -> OAuth
 /// check runs before every lookup). Bounded: a full map sheds its stale entries, or all.
 #[derive(Default)]
 pub struct IdentityCache {
-    entries: RwLock<HashMap<(String, String), (String, i64)>>,
+    /// By token `jti` (looked up without building a key), then by origin: a token's routes
+    /// reach a handful of origins at most.
+    entries: RwLock<HashMap<String, Vec<Signed>>>,
+}
+
+struct Signed {
+    audience: String,
+    jwt: HeaderValue,
+    exp: i64,
 }
 
 /// Bounds memory when many distinct tokens call within one half-life.
 const MAX_IDENTITIES: usize = 10_000;
 
 impl IdentityCache {
-    fn fresh(&self, jti: &str, audience: &str, now: i64) -> Option<String> {
+    fn fresh(&self, jti: &str, audience: &str, now: i64) -> Option<HeaderValue> {
         let entries = self.entries.read();
-        let (jwt, exp) = entries.get(&(jti.to_string(), audience.to_string()))?;
-        (exp - now >= IDENTITY_SECS / 2).then(|| jwt.clone())
+        let signed = entries.get(jti)?.iter().find(|s| s.audience == audience)?;
+        (signed.exp - now >= IDENTITY_SECS / 2).then(|| signed.jwt.clone())
     }
 
-    fn keep(&self, jti: &str, audience: &str, jwt: &str, exp: i64) {
+    fn keep(&self, jti: &str, audience: &str, jwt: HeaderValue, exp: i64) {
         let mut entries = self.entries.write();
         if entries.len() >= MAX_IDENTITIES {
             let now = exp - IDENTITY_SECS;
-            entries.retain(|_, (_, e)| *e - now >= IDENTITY_SECS / 2);
+            entries.retain(|_, signed| {
+                signed.retain(|s| s.exp - now >= IDENTITY_SECS / 2);
+                !signed.is_empty()
+            });
             if entries.len() >= MAX_IDENTITIES {
                 entries.clear();
             }
         }
-        entries.insert(
-            (jti.to_string(), audience.to_string()),
-            (jwt.to_string(), exp),
-        );
+        let signed = entries.entry(jti.to_string()).or_default();
+        signed.retain(|s| s.audience != audience);
+        signed.push(Signed {
+            audience: audience.to_string(),
+            jwt,
+            exp,
+        });
     }
 }
 
@@ -157,15 +179,10 @@ mod tests {
     #[test]
     fn an_identity_is_reused_only_within_its_half_life_and_per_token_and_origin() {
         let cache = IdentityCache::default();
-        cache.keep("t1", "https://a", "jwt-1", 1_060);
-        assert_eq!(
-            cache.fresh("t1", "https://a", 1_000).as_deref(),
-            Some("jwt-1")
-        );
-        assert_eq!(
-            cache.fresh("t1", "https://a", 1_030).as_deref(),
-            Some("jwt-1")
-        );
+        let jwt = |s: &'static str| HeaderValue::from_static(s);
+        cache.keep("t1", "https://a", jwt("jwt-1"), 1_060);
+        assert_eq!(cache.fresh("t1", "https://a", 1_000), Some(jwt("jwt-1")));
+        assert_eq!(cache.fresh("t1", "https://a", 1_030), Some(jwt("jwt-1")));
         assert_eq!(
             cache.fresh("t1", "https://a", 1_031),
             None,
@@ -182,16 +199,14 @@ mod tests {
     #[test]
     fn a_full_cache_sheds_stale_entries_first() {
         let cache = IdentityCache::default();
+        let jwt = |s: &'static str| HeaderValue::from_static(s);
         for i in 0..MAX_IDENTITIES {
-            cache.keep(&format!("old{i}"), "https://a", "jwt", 1_000);
+            cache.keep(&format!("old{i}"), "https://a", jwt("jwt"), 1_000);
         }
-        cache.keep("new", "https://a", "jwt-new", 2_000);
+        cache.keep("new", "https://a", jwt("jwt-new"), 2_000);
         let entries = cache.entries.read();
         assert_eq!(entries.len(), 1, "every stale entry went");
         drop(entries);
-        assert_eq!(
-            cache.fresh("new", "https://a", 1_950).as_deref(),
-            Some("jwt-new")
-        );
+        assert_eq!(cache.fresh("new", "https://a", 1_950), Some(jwt("jwt-new")));
     }
 }

@@ -5,19 +5,30 @@ use super::stored_keys::{Status, StoredKey};
 use super::JoseError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use josekit::jwk::Jwk;
-use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, PS256, RS256};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jwk::{Jwk, KeyPair};
+use josekit::jws::{JwsVerifier, ES256, PS256, RS256};
+use openssl::md::Md;
+use openssl::pkey::{PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
+use openssl::sign::RsaPssSaltlen;
+use parking_lot::Mutex;
 
 struct SigningKey {
     kid: String,
     alg: Alg,
     /// Only the `current` key of each algorithm signs; the others only verify.
     signing: bool,
-    signer: Box<dyn JwsSigner>,
+    signer: Signer,
     verifier: Box<dyn JwsVerifier>,
-    /// ES256 signing through ring: several times cheaper than OpenSSL for the access tokens
-    /// every token request signs.
-    fast_es256: Option<ring::signature::EcdsaKeyPair>,
+}
+
+/// How a key signs: ES256 through ring (several times cheaper than OpenSSL for the access
+/// tokens every token request signs), RS256/PS256 through OpenSSL with contexts set up once.
+enum Signer {
+    Es256(ring::signature::EcdsaKeyPair),
+    Rsa(RsaSigner),
 }
 
 /// The provider's signing keys and the pre-serialised public JWKS.
@@ -48,17 +59,17 @@ impl KeySet {
                 .key_id()
                 .ok_or_else(|| JoseError::Keys("signing key without kid".into()))?
                 .to_string();
-            let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
+            let (signer, verifier): (Signer, Box<dyn JwsVerifier>) = match alg {
                 Alg::RS256 => (
-                    Box::new(RS256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Signer::Rsa(RsaSigner::new(&jwk, false)?),
                     Box::new(RS256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
                 Alg::PS256 => (
-                    Box::new(PS256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Signer::Rsa(RsaSigner::new(&jwk, true)?),
                     Box::new(PS256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
                 Alg::ES256 => (
-                    Box::new(ES256.signer_from_jwk(&jwk).map_err(key_error)?),
+                    Signer::Es256(ring_es256(&jwk)?),
                     Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_error)?),
                 ),
             };
@@ -68,17 +79,12 @@ impl KeySet {
             public_jwk.set_algorithm(alg.name());
             public_jwk.set_key_use("sig");
             public.push(serde_json::Value::Object(public_jwk.as_ref().clone()));
-            let fast_es256 = match alg {
-                Alg::ES256 => Some(ring_es256(&jwk)?),
-                _ => None,
-            };
             keys.push(SigningKey {
                 kid,
                 alg,
                 signing,
                 signer,
                 verifier,
-                fast_es256,
             });
         }
         let jwks = serde_json::json!({ "keys": public }).to_string();
@@ -102,17 +108,27 @@ impl KeySet {
             .iter()
             .find(|k| k.alg == alg && k.signing)
             .ok_or_else(|| JoseError::Sign(format!("no key for {}", alg.name())))?;
-        if let Some(pair) = &key.fast_es256 {
-            return sign_es256(pair, &key.kid, typ, claims);
-        }
-        let mut header = JwsHeader::new();
-        header.set_key_id(key.kid.clone());
+        // A compact JWS (RFC 7515 §7.1): BASE64URL(header) '.' BASE64URL(payload), signed.
+        let mut header = serde_json::json!({"alg": alg.name(), "kid": key.kid});
         if let Some(t) = typ {
-            header.set_token_type(t);
+            header["typ"] = serde_json::json!(t);
         }
+        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+        out.push('.');
         let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
-        josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref())
-            .map_err(|e| JoseError::Sign(e.to_string()))
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let signature = match &key.signer {
+            // The fixed r||s signature is the JWS form (RFC 7518 §3.4).
+            Signer::Es256(pair) => pair
+                .sign(&ring::rand::SystemRandom::new(), out.as_bytes())
+                .map_err(|_| JoseError::Sign("ES256 signing failed".into()))?
+                .as_ref()
+                .to_vec(),
+            Signer::Rsa(rsa) => rsa.sign(out.as_bytes())?,
+        };
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
     }
 
     /// Verifies a JWS we issued (by `kid`, with that key's own algorithm only) and returns
@@ -159,28 +175,64 @@ fn ring_es256(jwk: &Jwk) -> Result<ring::signature::EcdsaKeyPair, JoseError> {
     .map_err(|e| JoseError::Keys(format!("P-256 key: {e}")))
 }
 
-/// A compact JWS (RFC 7515 §7.1) signed ES256 with ring; the fixed r||s signature is the
-/// JWS form (RFC 7518 §3.4).
-fn sign_es256(
-    pair: &ring::signature::EcdsaKeyPair,
-    kid: &str,
-    typ: Option<&str>,
-    claims: &serde_json::Value,
-) -> Result<String, JoseError> {
-    let mut header = serde_json::json!({"alg": "ES256", "kid": kid});
-    if let Some(t) = typ {
-        header["typ"] = serde_json::json!(t);
+/// RS256 (RSASSA-PKCS1-v1_5) or PS256 (RSASSA-PSS) with SHA-256 (RFC 7518 §3.3, §3.5).
+/// OpenSSL 3 looks up the algorithm, the digest and the key's provider form each time a
+/// signing context is set up, several times what hashing costs: contexts are set up once and
+/// kept (one per concurrent signer) to sign SHA-256 digests, which may be signed repeatedly
+/// with the same parameters (EVP_PKEY_sign(3)).
+struct RsaSigner {
+    key: PKey<Private>,
+    pss: bool,
+    idle: Mutex<Vec<PkeyCtx<Private>>>,
+}
+
+impl RsaSigner {
+    fn new(jwk: &Jwk, pss: bool) -> Result<RsaSigner, JoseError> {
+        let pair = RsaKeyPair::from_jwk(jwk).map_err(key_error)?;
+        let key = PKey::private_key_from_der(&pair.to_der_private_key())
+            .map_err(|e| JoseError::Keys(format!("RSA key: {e}")))?;
+        let signer = RsaSigner {
+            key,
+            pss,
+            idle: Mutex::new(Vec::new()),
+        };
+        // Set up the first context now: a key OpenSSL refuses fails at start-up.
+        let ctx = signer.context()?;
+        signer.idle.lock().push(ctx);
+        Ok(signer)
     }
-    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
-    out.push('.');
-    let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
-    URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-    let sig = pair
-        .sign(&ring::rand::SystemRandom::new(), out.as_bytes())
-        .map_err(|_| JoseError::Sign("ES256 signing failed".into()))?;
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut out);
-    Ok(out)
+
+    fn context(&self) -> Result<PkeyCtx<Private>, JoseError> {
+        let setup = || -> Result<PkeyCtx<Private>, openssl::error::ErrorStack> {
+            let mut ctx = PkeyCtx::new(&self.key)?;
+            ctx.sign_init()?;
+            ctx.set_signature_md(Md::sha256())?;
+            if self.pss {
+                // RFC 7518 §3.5: MGF1 with SHA-256 and a salt as long as the hash.
+                ctx.set_rsa_padding(Padding::PKCS1_PSS)?;
+                ctx.set_rsa_mgf1_md(Md::sha256())?;
+                ctx.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)?;
+            } else {
+                ctx.set_rsa_padding(Padding::PKCS1)?;
+            }
+            Ok(ctx)
+        };
+        setup().map_err(|e| JoseError::Keys(format!("RSA signing context: {e}")))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, message);
+        let idle = self.idle.lock().pop();
+        let mut ctx = match idle {
+            Some(ctx) => ctx,
+            None => self.context()?,
+        };
+        let mut signature = Vec::with_capacity(256);
+        ctx.sign_to_vec(digest.as_ref(), &mut signature)
+            .map_err(|e| JoseError::Sign(format!("RSA signing: {e}")))?;
+        self.idle.lock().push(ctx);
+        Ok(signature)
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +256,40 @@ mod tests {
         let other = if &forged[at..=at] == "A" { "B" } else { "A" };
         forged.replace_range(at..=at, other);
         assert!(keys.verify_own(&forged).is_err());
+    }
+
+    /// RS256 and PS256 signed with reused OpenSSL contexts verify with josekit's verifiers,
+    /// again and again (each context signs many times), and RS256, being deterministic
+    /// (RFC 8017 §8.2), gives exactly josekit's own signature.
+    #[test]
+    fn rsa_signatures_from_reused_contexts_verify_with_josekit() {
+        let stored = super::super::stored_keys::generate(1_700_000_000).unwrap();
+        let keys = KeySet::from_stored(&stored).unwrap();
+        for alg in [Alg::RS256, Alg::PS256] {
+            for n in 0..3 {
+                let claims = serde_json::json!({"sub": "x", "n": n});
+                let token = keys.sign(alg, Some("at+jwt"), &claims).unwrap();
+                let (back, typ) = keys.verify_own(&token).unwrap();
+                assert_eq!(back, claims, "{}", alg.name());
+                assert_eq!(typ.as_deref(), Some("at+jwt"));
+                let header = token.split('.').next().unwrap();
+                let header: serde_json::Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+                assert_eq!(header["alg"], alg.name());
+            }
+        }
+        let current = stored
+            .iter()
+            .find(|k| k.jwk["alg"] == "RS256" && k.status == Status::Current)
+            .unwrap();
+        let jwk = current.to_jwk().unwrap();
+        let token = keys
+            .sign(Alg::RS256, None, &serde_json::json!({"a": 1}))
+            .unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let theirs =
+            josekit::jws::JwsSigner::sign(&RS256.signer_from_jwk(&jwk).unwrap(), input.as_bytes())
+                .unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(sig).unwrap(), theirs);
     }
 }

@@ -229,6 +229,12 @@ impl Forge<'_> {
             m.forged |= m.token != before;
             m.pristine &= m.token == before;
         }
+        // Edits can undo each other (a `=` appended, then the last byte cut): whatever the
+        // path, the valid token itself is neither forged nor altered.
+        if m.token == valid {
+            m.forged = false;
+            m.pristine = true;
+        }
         m
     }
 }

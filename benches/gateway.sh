@@ -11,7 +11,8 @@
 # hops), while CPU per request holds still. Release build, plain HTTP on loopback, a fresh
 # database.
 #
-#   benches/gateway.sh                          # 10 s per case, 1 wrk thread, 8 connections
+#   benches/gateway.sh                          # 10 s per case, 1 wrk thread, 8 connections, 3 rounds
+#   ROUNDS=5 CONNS=1 benches/gateway.sh           # one request at a time: latency, not throughput
 #   DURATION=30s THREADS=2 CONNS=32 benches/gateway.sh
 #   BIN=/tmp/consentry-before benches/gateway.sh  # another server build, not rebuilt
 #   ORIGIN=path benches/gateway.sh              # an origin already built (benches/origin.rs)
@@ -20,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install -y wrk)" >&2; exit 1; }
 PORT="${PORT:-18083}" ORIGIN_PORT="${ORIGIN_PORT:-18093}"
-DURATION="${DURATION:-10s}" THREADS="${THREADS:-1}" CONNS="${CONNS:-8}"
+DURATION="${DURATION:-10s}" THREADS="${THREADS:-1}" CONNS="${CONNS:-8}" ROUNDS="${ROUNDS:-3}"
 WRK="${WRK:-wrk}" SERVE="${SERVE:-}"
 [ -n "${BIN:-}" ] || cargo build --release --quiet
 BIN="${BIN:-target/release/consentry}"
@@ -96,19 +97,41 @@ run() {
   printf '| %-8s | %10s | %8.0f | %8.0f | %8.0f | %8s |\n' "$name" "$rps" "$mean" "$p50" "$p99" "$cpu"
   echo "$mean $p50 $cpu" > "$DATA/$name.lat"
 }
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin)"
-echo "| case     |      req/s |  mean µs |   p50 µs |   p99 µs | server CPU µs/req |"
-echo "|----------|-----------:|---------:|---------:|---------:|---------:|"
-run direct "$UPSTREAM/accounts"
-run check "$BASE/gateway/denied"
-run gateway "$BASE/gateway/accounts"
-read -r dm dp _ < "$DATA/direct.lat"
-read -r cm cp cc < "$DATA/check.lat"
-read -r gm gp gc < "$DATA/gateway.lat"
-# The overhead the gateway adds beyond the token check, two ways. CPU: the server's CPU per
-# forwarded request minus per checked one (the same check runs in both), the steadiest figure
-# on a shared host. Latency: the gateway's p50 against what the two parts take on their own,
-# the check's p50 plus the origin's direct p50.
-awk -v dm="$dm" -v dp="$dp" -v cm="$cm" -v cp="$cp" -v gm="$gm" -v gp="$gp" -v cc="$cc" -v gc="$gc" 'BEGIN {
-  printf "server CPU per request beyond the token check (gateway - check): %.0f µs (gateway %.0f, check %.0f)\n", gc - cc, gc, cc
-  printf "latency p50: gateway %.0f µs vs check + direct %.0f µs (%.0f + %.0f): %+.0f µs; mean %+.0f µs\n", gp, cp + dp, cp, dp, gp - cp - dp, gm - cm - dm }'
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS alternating rounds, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin)"
+echo "| round | case     |      req/s |  mean µs |   p50 µs |   p99 µs | server CPU µs/req |"
+echo "|------:|----------|-----------:|---------:|---------:|---------:|---------:|"
+: > "$DATA/rounds"
+for round in $(seq "$ROUNDS"); do
+  for case in direct check gateway; do
+    printf '| %5s ' "$round"
+    case $case in
+      direct) run direct "$UPSTREAM/accounts" ;;
+      check) run check "$BASE/gateway/denied" ;;
+      gateway) run gateway "$BASE/gateway/accounts" ;;
+    esac
+  done
+  echo "$(cat "$DATA/direct.lat") $(cat "$DATA/check.lat") $(cat "$DATA/gateway.lat")" >> "$DATA/rounds"
+done
+# The overhead the gateway adds beyond the token check, two ways, per round and as the median
+# of the rounds. CPU: the server's CPU per forwarded request minus per checked one (the same
+# check runs in both), the steadiest figure on a shared host. Latency: the gateway's p50 and
+# mean against what the two parts take on their own, the check's plus the origin's direct.
+# Beside them, how far the check alone moves between rounds: a difference inside that spread
+# is not measurable with this load on this host.
+awk '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  {
+    dm = $1; dp = $2; cm = $4; cp = $5; cc = $6; gm = $7; gp = $8; gc = $9
+    n++; cpu[n] = gc - cc; p50[n] = gp - cp - dp; mean[n] = gm - cm - dm
+    cp_all[n] = cp; cm_all[n] = cm
+    printf "round %d: CPU beyond the check %.0f µs (gateway %.0f, check %.0f); latency vs check + direct: p50 %+.0f µs, mean %+.0f µs\n", n, gc - cc, gc, cc, p50[n], mean[n]
+    if (n == 1 || cp < cplo) cplo = cp; if (n == 1 || cp > cphi) cphi = cp
+    if (n == 1 || cm < cmlo) cmlo = cm; if (n == 1 || cm > cmhi) cmhi = cm
+  }
+  END {
+    printf "median of %d rounds: CPU beyond the check %.0f µs; latency vs check + direct: p50 %+.0f µs, mean %+.0f µs\n", n, median(cpu, n), median(p50, n), median(mean, n)
+    printf "the check alone between rounds: p50 %.0f-%.0f µs (spread %.0f), mean %.0f-%.0f µs (spread %.0f)\n", cplo, cphi, cphi - cplo, cmlo, cmhi, cmhi - cmlo
+  }' "$DATA/rounds"

@@ -7,6 +7,7 @@
 #
 #   benches/profile.sh                    # token (ES256, stored) and introspection, 6 s each
 #   ONLY=token DURATION=10 benches/profile.sh
+#   ONLY=token_jwt benches/profile.sh     # token with the kit's resource: an RS256 JWT
 #   BIN=/tmp/consentry-before benches/profile.sh   # another build, not rebuilt
 # Needs wrk and perf (apt-get install -y wrk linux-perf); perf data stays in the printed folder.
 set -euo pipefail
@@ -26,9 +27,14 @@ cleanup() {
 }
 trap cleanup EXIT
 add_bench_client
+# As in benches/run.sh: the kit's token_jwt case asks for this resource and an RS256 JWT.
+cat > "$DATA/bench.toml" <<'TOML'
+[resource_servers."https://api.bench.local/"]
+access_token_signing_alg = "RS256"
+TOML
 export CONSENTRY_DEMO=false CONSENTRY_LOG=warn
-taskset -c "$SERVER_CPU" "$BIN" serve --http --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
-  --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
+taskset -c "$SERVER_CPU" "$BIN" serve --http --data-dir "$DATA" --config "$DATA/bench.toml" \
+  --listen "127.0.0.1:$PORT" --issuer "http://127.0.0.1:$PORT/oidc" > "$DATA/server.log" 2>&1 &
 SERVER=$!
 BASE="http://127.0.0.1:$PORT/oidc"
 wait_healthy "$BASE"
@@ -41,12 +47,13 @@ ticks() { sed 's/.*) //' "/proc/$SERVER/stat" | awk '{print $12 + $13}'; }
 for e in $ONLY; do
   case $e in
     token) url=$(endpoint token_endpoint) lua=lua/token.lua ;;
+    token_jwt) url=$(endpoint token_endpoint) lua=lua/token_jwt.lua ;;
     introspect)
       url=$(endpoint introspection_endpoint) lua=lua/introspect.lua
       TOKEN=$(curl -sf -u "$BENCH_AUTH" -d 'grant_type=client_credentials&scope=accounts:read' \
         "$(endpoint token_endpoint)" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
       export TOKEN ;;
-    *) echo "ONLY: token and/or introspect" >&2; exit 1 ;;
+    *) echo "ONLY: token, token_jwt and/or introspect" >&2; exit 1 ;;
   esac
   (cd "$KIT" && taskset -c "$WRK_CPU" wrk -t2 -c32 -d2s -s "$lua" "$url" > /dev/null)
   before=$(ticks)

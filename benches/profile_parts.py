@@ -25,9 +25,9 @@ def part(symbol):
 run = next(json.loads(l.split(" ", 1)[1]) for l in open(wrk) if l.startswith("WRK_JSON "))
 ns = int(ticks) / int(hz) * 1e9 / run["requests"]
 sign = part("consentry::jose::keys::KeySet::sign")
-if endpoint == "token":
+if endpoint in ("token", "token_jwt"):
     parts = [
-        ("the ES256 signature (ring)", sign),
+        ("the RS256 signature (OpenSSL)" if endpoint == "token_jwt" else "the ES256 signature (ring)", sign),
         ("the token's claims, jti, JSON and base64", part("consentry::protocol::tokens::prepare::{{closure}}") - sign),
         ("SQLite: the insert and its group commit", part("consentry::store::sqlite::Writes::commit_here")),
     ]

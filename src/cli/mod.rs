@@ -4,6 +4,7 @@
 mod clients;
 mod keys;
 mod plugins;
+mod resident;
 mod serve;
 mod store_ops;
 mod users;

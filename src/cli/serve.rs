@@ -90,6 +90,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     consentry::logging::print(&banner(&app, listener.local_addr()?));
     let grace = p.config.server.shutdown_grace_secs;
     let stop = stop_signal()?;
+    super::resident::release_startup_code();
     app.run_until(listener, async move {
         let signal = stop.await;
         tracing::info!(

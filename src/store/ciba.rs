@@ -214,7 +214,7 @@ impl Ciba<'_> {
             self.conn,
             "UPDATE ciba_requests SET consumed_at = ?2
              WHERE auth_req_hash = ?1 AND consumed_at IS NULL AND status = 'approved' AND expires_at > ?2
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+               AND EXISTS (SELECT 1 FROM grants WHERE grants.id = ciba_requests.grant_id AND grants.revoked_at IS NULL)",
             args![auth_req_hash, now],
         )? == 1;
         let Some(request) = self.by_hash(auth_req_hash)? else {

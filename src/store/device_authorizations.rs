@@ -169,7 +169,7 @@ impl DeviceAuthorizations<'_> {
             self.conn,
             "UPDATE device_authorizations SET status = 'used'
              WHERE device_code_hash = ?1 AND client_id = ?2 AND status = 'approved' AND expires_at > ?3
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+               AND EXISTS (SELECT 1 FROM grants WHERE grants.id = device_authorizations.grant_id AND grants.revoked_at IS NULL)",
             args![hash, client_id, now],
         )? == 1;
         if !spent {

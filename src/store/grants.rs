@@ -233,7 +233,7 @@ impl Grants<'_> {
             self.conn,
             "UPDATE authorization_codes SET consumed_at = ?2
              WHERE code_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+               AND EXISTS (SELECT 1 FROM grants WHERE grants.id = authorization_codes.grant_id AND grants.revoked_at IS NULL)",
             args![code_hash, now],
         )? == 1;
         let Some((code, used)) = self.find_code(code_hash)? else {
@@ -265,7 +265,7 @@ impl Grants<'_> {
         self.conn.query_opt(
             "SELECT jti, grant_id, client_id, user_id, scopes, expires_at, token_hash FROM access_tokens
                  WHERE jti = ?1 AND revoked_at IS NULL AND expires_at > ?2
-                   AND client_id IN (SELECT id FROM clients WHERE disabled_at IS NULL)",
+                   AND EXISTS (SELECT 1 FROM clients WHERE clients.id = access_tokens.client_id AND clients.disabled_at IS NULL)",
             args![jti, now],
             |r| {
                 Ok(AccessToken {
@@ -361,7 +361,7 @@ impl Grants<'_> {
             self.conn,
             "UPDATE refresh_tokens SET rotated_at = ?2, successor_hash = ?3, successor_jti = ?4
              WHERE token_hash = ?1 AND rotated_at IS NULL AND expires_at > ?2
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+               AND EXISTS (SELECT 1 FROM grants WHERE grants.id = refresh_tokens.grant_id AND grants.revoked_at IS NULL)",
             args![token_hash, now, successor, rows.access.jti],
         )? == 1;
         let Some(RefreshRow {

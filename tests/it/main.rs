@@ -68,6 +68,7 @@ mod plugin_tutorial;
 mod plugins_check;
 mod plugins_kit;
 mod plugins_test;
+mod query_plans;
 mod refresh_retry;
 mod registration;
 mod registration_validation;

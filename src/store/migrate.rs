@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0021_token_handouts.sql"),
     include_str!("migrations/0022_saml_requests.sql"),
     include_str!("migrations/0023_plugin_storage.sql"),
+    include_str!("migrations/0024_ciba_budget.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -54,6 +55,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_token_handouts.sql"),
     include_str!("migrations/postgres/0010_saml_requests.sql"),
     include_str!("migrations/postgres/0011_plugin_storage.sql"),
+    include_str!("migrations/postgres/0012_ciba_budget.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

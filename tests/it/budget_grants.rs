@@ -2,13 +2,14 @@
 //! budget: a real origin on loopback, the budget shown where the user approves, spent through
 //! the gateway until 403 `insufficient_budget`, read through introspection.
 
-use crate::ciba::{backchannel, poll as ciba_poll, Approver, CIBA};
+use crate::ciba::{backchannel, bank_customer, poll as ciba_poll, Approver, CIBA};
 use crate::device_flow::{enter_code, GRANT as DEVICE};
 use crate::gateway::Origin;
 use crate::gateway_budget::{
     access, assert_over_budget, authorize, cc_token, get, get_account, start, SCOPES,
 };
 use crate::harness::*;
+use crate::keys::ClientKey;
 use serde_json::{json, Value};
 
 /// A confidential client for the device flow (or CIBA, with `grant`) that may read accounts.
@@ -170,6 +171,120 @@ async fn ciba_budget_is_shown_on_the_approval_page_and_spent_through_the_gateway
         "the refused payment never reached the origin"
     );
     assert_budget(&s, &c, &at, (1500, 1000, 500)).await;
+}
+
+/// A bank whose app approves a CIBA request when the budget it shows its customer is the one
+/// the client asked for.
+const BUDGET_BANK: &str = r#"fn institution() {
+    #{ id: "budget-bank", name: "Budget Bank", type: "test", bankRef: "budget-bank" }
+}
+
+fn connect(ctx) {
+    #{ fail: "not used here" }
+}
+
+fn decoupled_request(request) {
+    if request.budget_text == "up to 3 calls per week" && request.budget.limit == 3 {
+        #{ approve: true }
+    } else {
+        #{}
+    }
+}
+"#;
+
+#[tokio::test]
+async fn a_ciba_grant_the_bank_approves_out_of_band_still_carries_its_budget() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::write(plugins.path().join("budget.rhai"), BUDGET_BANK).unwrap();
+    let dir = plugins.path().to_path_buf();
+    let s = TestServer::start_with(move |c| c.plugins.dir = dir).await;
+    let ivy = s.user("ivy").await;
+    let c = client_for(&s, CIBA, json!({"backchannel_token_delivery_mode": "poll"})).await;
+    bank_customer(&s, &ivy, &c, "budget-bank").await;
+    let (status, ack) = backchannel(
+        &s,
+        &c,
+        &[
+            ("scope", "openid accounts:read"),
+            ("login_hint", "ivy"),
+            ("budget", r#"{"limit":3,"unit":"calls","period":"week"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{ack}");
+    let (status, tokens) = ciba_poll(&s, &c, ack["auth_req_id"].as_str().unwrap()).await;
+    assert_eq!(
+        status, 200,
+        "the bank saw the budget in its hook and approved: {tokens}"
+    );
+    assert_budget(&s, &c, &access(&tokens), (3, 0, 3)).await;
+}
+
+#[tokio::test]
+async fn ciba_7_1_1_a_budget_inside_a_signed_request_is_checked_and_carried() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let key = ClientKey::new("PS256");
+    let c = client_for(
+        &s,
+        CIBA,
+        json!({
+            "backchannel_token_delivery_mode": "poll",
+            "backchannel_authentication_request_signing_alg": "PS256",
+            "jwks": key.jwks(),
+        }),
+    )
+    .await;
+    let signed = |budget: Value, message: &str| {
+        let now = s.provider.now();
+        key.sign(
+            &json!({
+                "iss": c.id, "aud": s.issuer, "iat": now, "nbf": now, "exp": now + 300,
+                "jti": consentry::secrets::random_token(),
+                "scope": "openid accounts:read", "login_hint": "alice",
+                "binding_message": message, "budget": budget,
+            }),
+            true,
+        )
+    };
+    let bad = signed(
+        json!({"limit": 5, "unit": "calls", "period": "fortnight"}),
+        "BAD",
+    );
+    let (status, body) = backchannel(&s, &c, &[("request", &bad)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "ciba_7_1_1 a signed request's budget is checked as a form's: {body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("budget"),
+        "{body}"
+    );
+    let good = signed(
+        json!({"limit": 5, "unit": "calls", "period": "day"}),
+        "SIGNED-1",
+    );
+    let (status, ack) = backchannel(&s, &c, &[("request", &good)]).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(
+        s.sql_count("SELECT count(*) FROM ciba_requests").await,
+        1,
+        "only the good request is stored"
+    );
+    let approver = Approver::sign_in(&s, "alice").await;
+    assert!(approver
+        .get()
+        .await
+        .1
+        .contains("Spending limit: <strong>up to 5 calls per day</strong>"));
+    approver.answer("SIGNED-1", "approve").await;
+    let (status, tokens) = ciba_poll(&s, &c, ack["auth_req_id"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_budget(&s, &c, &access(&tokens), (5, 0, 5)).await;
 }
 
 #[tokio::test]

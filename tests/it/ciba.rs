@@ -1150,7 +1150,12 @@ async fn late_bank_server(
 }
 
 /// Connects `user_id` to `institution` through `client`.
-async fn bank_customer(s: &TestServer, user_id: &str, client: &TestClient, institution: &str) {
+pub(crate) async fn bank_customer(
+    s: &TestServer,
+    user_id: &str,
+    client: &TestClient,
+    institution: &str,
+) {
     let now = s.provider.now();
     let connection = consentry::store::connections::BankConnection {
         id: format!("{institution}:{}", uuid::Uuid::new_v4()),

@@ -220,6 +220,20 @@ pub async fn set_budget(req: &mut Request, depot: &mut Depot, res: &mut Response
     answer(res, StatusCode::OK, result);
 }
 
+/// Removing a budget changes the user's access as setting one does: `user:create`.
+#[handler]
+pub async fn remove_budget(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some(c) = caller(&p, req, res, "user:create").await else {
+        return;
+    };
+    let (user, grant) = (path(req, "user_id"), path(req, "grant_id"));
+    no_content(
+        res,
+        partner::remove_budget(&p.ctx(), &c, &user, &grant).await,
+    );
+}
+
 async fn json_body(req: &mut Request) -> OAuthResult<serde_json::Value> {
     let body = params::payload(req, MAX_BODY).await?;
     serde_json::from_slice(&body)

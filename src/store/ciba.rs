@@ -31,9 +31,11 @@ pub struct CibaRequest {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// The budget the grant is to carry, as the `budget` parameter's JSON.
+    pub budget: Option<String>,
 }
 
-const COLUMNS: &str = "id, auth_req_hash, client_id, user_id, scopes, acr_values, binding_message, delivery_mode, ping_sealed, status, grant_id, interval_secs, last_polled_at, created_at, expires_at, consumed_at";
+const COLUMNS: &str = "id, auth_req_hash, client_id, user_id, scopes, acr_values, binding_message, delivery_mode, ping_sealed, status, grant_id, interval_secs, last_polled_at, created_at, expires_at, consumed_at, budget";
 
 fn from_row(r: &Row) -> StoreResult<CibaRequest> {
     Ok(CibaRequest {
@@ -53,6 +55,7 @@ fn from_row(r: &Row) -> StoreResult<CibaRequest> {
         created_at: r.get(13)?,
         expires_at: r.get(14)?,
         consumed_at: r.get(15)?,
+        budget: r.get(16)?,
     })
 }
 
@@ -79,7 +82,7 @@ impl Ciba<'_> {
             self.conn,
             &format!(
                 "INSERT INTO ciba_requests ({COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ),
             args![
                 c.id,
@@ -97,7 +100,8 @@ impl Ciba<'_> {
                 c.last_polled_at,
                 c.created_at,
                 c.expires_at,
-                c.consumed_at
+                c.consumed_at,
+                c.budget
             ],
         )?;
         Ok(())

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0021_token_handouts.sql"),
     include_str!("migrations/0022_saml_requests.sql"),
     include_str!("migrations/0023_plugin_storage.sql"),
+    include_str!("migrations/0024_ciba_budget.sql"),
     include_str!("migrations/0026_grants_by_user.sql"),
 ];
 
@@ -55,6 +56,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_token_handouts.sql"),
     include_str!("migrations/postgres/0010_saml_requests.sql"),
     include_str!("migrations/postgres/0011_plugin_storage.sql"),
+    include_str!("migrations/postgres/0012_ciba_budget.sql"),
     include_str!("migrations/postgres/0014_grants_by_user.sql"),
 ];
 

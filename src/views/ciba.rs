@@ -1,5 +1,6 @@
 //! The CIBA approval page: the signed-in user's pending backchannel authentication requests,
-//! each with the app, what it asks for and its binding message, and Approve / Deny forms.
+//! each with the app, what it asks for, its spending limit and its binding message, and
+//! Approve / Deny forms.
 
 use super::layout;
 use crate::protocol::ciba::approval::Pending;
@@ -48,10 +49,11 @@ pub fn pending(csrf: &str, requests: &[Pending], now: i64) -> String {
                     )
                 })
                 .unwrap_or_default();
+            let budget = super::budget_line(r.budget.as_deref());
             let minutes = ((r.expires_at - now).max(0) + 59) / 60;
             format!(
                 "<section class=\"request\" aria-labelledby=\"r-{id}\"><h2 id=\"r-{id}\">{client}</h2>\
-<p class=\"lead\"><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>{binding}\
+<p class=\"lead\"><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>{budget}{binding}\
 <p><small>Expires in {minutes} min.</small></p>\
 <form method=\"post\" action=\"/ciba/decide\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\

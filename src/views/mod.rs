@@ -295,6 +295,19 @@ pub fn bank_message(
     )
 }
 
+/// The grant's spending limit, in words ("up to £100.00 per month"), as every page where the
+/// user approves a grant says it.
+pub fn budget_line(budget: Option<&str>) -> String {
+    budget
+        .map(|b| {
+            format!(
+                "<p class=\"budget\">Spending limit: <strong>{}</strong>.</p>",
+                text(b)
+            )
+        })
+        .unwrap_or_default()
+}
+
 pub fn consent(
     uid: &str,
     csrf: &str,
@@ -304,15 +317,7 @@ pub fn consent(
     user_code: Option<&str>,
     budget: Option<&str>,
 ) -> String {
-    // The grant's spending limit, in words ("up to £100.00 per month").
-    let budget = budget
-        .map(|b| {
-            format!(
-                "<p class=\"budget\">Spending limit: <strong>{}</strong>.</p>",
-                text(b)
-            )
-        })
-        .unwrap_or_default();
+    let budget = budget_line(budget);
     // RFC 8628 §5.4: the user checks that the code is the one their device shows.
     let user_code = user_code
         .map(|c| {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
-const CIBA: &str = "urn:openid:params:grant-type:ciba";
+pub(crate) const CIBA: &str = "urn:openid:params:grant-type:ciba";
 
 async fn poll_client(s: &TestServer) -> TestClient {
     s.client(json!({
@@ -24,7 +24,11 @@ async fn poll_client(s: &TestServer) -> TestClient {
 }
 
 /// POSTs an authentication request to the backchannel endpoint as `c` (client_secret_basic).
-async fn backchannel(s: &TestServer, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn backchannel(
+    s: &TestServer,
+    c: &TestClient,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let res = s
         .browser()
         .post(s.url("/backchannel"))
@@ -37,19 +41,19 @@ async fn backchannel(s: &TestServer, c: &TestClient, form: &[(&str, &str)]) -> (
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn poll(s: &TestServer, c: &TestClient, auth_req_id: &str) -> (u16, Value) {
+pub(crate) async fn poll(s: &TestServer, c: &TestClient, auth_req_id: &str) -> (u16, Value) {
     s.token(c, &[("grant_type", CIBA), ("auth_req_id", auth_req_id)])
         .await
 }
 
 /// A browser on the approval page: signs in as `username`, then answers.
-struct Approver {
+pub(crate) struct Approver {
     journey_browser: reqwest::Client,
     base: String,
 }
 
 impl Approver {
-    async fn sign_in(s: &TestServer, username: &str) -> Approver {
+    pub(crate) async fn sign_in(s: &TestServer, username: &str) -> Approver {
         let a = Approver {
             journey_browser: s.browser(),
             base: s.base.clone(),
@@ -78,7 +82,7 @@ impl Approver {
         a
     }
 
-    async fn get(&self) -> (u16, String) {
+    pub(crate) async fn get(&self) -> (u16, String) {
         let res = self
             .journey_browser
             .get(format!("{}/ciba", self.base))
@@ -98,7 +102,7 @@ impl Approver {
     }
 
     /// Answers the one request whose section shows `marker`; returns the answer page.
-    async fn answer(&self, marker: &str, decision: &str) -> (u16, String) {
+    pub(crate) async fn answer(&self, marker: &str, decision: &str) -> (u16, String) {
         let (_, page) = self.get().await;
         let at = page
             .find(marker)
@@ -1146,7 +1150,12 @@ async fn late_bank_server(
 }
 
 /// Connects `user_id` to `institution` through `client`.
-async fn bank_customer(s: &TestServer, user_id: &str, client: &TestClient, institution: &str) {
+pub(crate) async fn bank_customer(
+    s: &TestServer,
+    user_id: &str,
+    client: &TestClient,
+    institution: &str,
+) {
     let now = s.provider.now();
     let connection = consentry::store::connections::BankConnection {
         id: format!("{institution}:{}", uuid::Uuid::new_v4()),

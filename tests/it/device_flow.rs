@@ -6,7 +6,7 @@ use crate::banks::BankJourney;
 use crate::harness::*;
 use serde_json::{json, Value};
 
-const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A public device client (no secret: it sends only its client_id).
 async fn public_device_client(s: &TestServer) -> TestClient {
@@ -64,7 +64,7 @@ fn error_of(body: &Value) -> &str {
 }
 
 /// The browser enters `code` on the verification page; (status, Location, body).
-async fn enter_code(j: &Journey<'_>, code: &str) -> (u16, String, String) {
+pub(crate) async fn enter_code(j: &Journey<'_>, code: &str) -> (u16, String, String) {
     let (status, _, page) = j.get("/device").await;
     assert_eq!(status, 200, "verification page: {page}");
     let csrf = hidden(&page, "csrf_token").expect("csrf token on the verification page");

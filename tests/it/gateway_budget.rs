@@ -7,10 +7,11 @@ use crate::gateway::{route, Origin};
 use crate::harness::*;
 use serde_json::{json, Value};
 
-const SCOPES: &str = "openid offline_access accounts:read accounts:write user:read user:create";
+pub(crate) const SCOPES: &str =
+    "openid offline_access accounts:read accounts:write user:read user:create";
 
 /// `GET /accounts/{id}` costs one call; `POST /payments` spends the body's `/amount`.
-async fn start(upstream: &str) -> TestServer {
+pub(crate) async fn start(upstream: &str) -> TestServer {
     let mut read = route("GET", "/accounts/{id}", &["accounts:read"], upstream);
     read.cost = Some(1);
     let mut pay = route("POST", "/payments", &["accounts:write"], upstream);
@@ -24,7 +25,7 @@ async fn start(upstream: &str) -> TestServer {
 
 /// Authorizes `alice` for `client` with `extra` parameters, checking that the consent page
 /// shows `consent_text` (when given); the token response.
-async fn authorize(
+pub(crate) async fn authorize(
     s: &TestServer,
     c: &TestClient,
     extra: &[(&str, &str)],
@@ -53,11 +54,11 @@ async fn authorize(
     tokens
 }
 
-fn access(tokens: &Value) -> String {
+pub(crate) fn access(tokens: &Value) -> String {
     tokens["access_token"].as_str().unwrap().to_string()
 }
 
-async fn get_account(s: &TestServer, at: &str) -> reqwest::Response {
+pub(crate) async fn get_account(s: &TestServer, at: &str) -> reqwest::Response {
     s.browser()
         .get(s.url("/gateway/accounts/1"))
         .bearer_auth(at)
@@ -81,7 +82,7 @@ async fn pay(s: &TestServer, at: &str, body: &str) -> (u16, Value) {
 }
 
 /// The refusal of an exhausted budget: 403, a Bearer challenge naming the error.
-async fn assert_over_budget(res: reqwest::Response) {
+pub(crate) async fn assert_over_budget(res: reqwest::Response) {
     assert_eq!(res.status(), 403, "over budget is 403");
     let challenge = res.headers()["www-authenticate"]
         .to_str()
@@ -305,7 +306,7 @@ async fn alby_expires_in_shortens_access_tokens_never_lengthens_them_and_holds_o
 }
 
 /// `PUT` a JSON body to a partner route.
-async fn put(s: &TestServer, path: &str, token: &str, body: &str) -> (u16, Value) {
+pub(crate) async fn put(s: &TestServer, path: &str, token: &str, body: &str) -> (u16, Value) {
     let res = s
         .browser()
         .put(format!("{}{path}", s.base))
@@ -319,7 +320,7 @@ async fn put(s: &TestServer, path: &str, token: &str, body: &str) -> (u16, Value
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(s: &TestServer, path: &str, token: &str) -> (u16, Value) {
+pub(crate) async fn get(s: &TestServer, path: &str, token: &str) -> (u16, Value) {
     let res = s
         .browser()
         .get(format!("{}{path}", s.base))
@@ -331,7 +332,7 @@ async fn get(s: &TestServer, path: &str, token: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn cc_token(s: &TestServer, c: &TestClient, scope: &str) -> String {
+pub(crate) async fn cc_token(s: &TestServer, c: &TestClient, scope: &str) -> String {
     let (status, body) = s
         .token(c, &[("grant_type", "client_credentials"), ("scope", scope)])
         .await;

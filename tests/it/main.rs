@@ -11,6 +11,7 @@ mod admin;
 mod authorize;
 mod bank_pair;
 mod banks;
+mod budget_grants;
 mod ciba;
 mod cli;
 mod client_admin_fixes;

@@ -205,6 +205,7 @@ fn goal(id: &str, r: Router) -> Router {
         "listUserConnections" => r.goal(partner::user_connections),
         "listUserGrants" => r.goal(partner::user_grants),
         "setGrantBudget" => r.goal(partner::set_budget),
+        "removeGrantBudget" => r.goal(partner::remove_budget),
         "deleteUserConnection" | "deleteUserConnectionPlural" => r.goal(partner::delete_connection),
         "getConnectionToken" => r.goal(partner::connection_token),
         "listAllConnections" => r.goal(banks::all_connections),

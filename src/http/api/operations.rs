@@ -244,6 +244,21 @@ pub const OPERATIONS: &[Operation] = &[
         ..OP
     },
     Operation {
+        id: "removeGrantBudget",
+        verb: Verb::Delete,
+        path: "/users/{user_id}/grants/{grant_id}/budget",
+        tag: "grants",
+        summary: "Remove the budget of one of the user's grants",
+        description: "The grant then spends without limit. Removing a budget the grant does \
+                      not have succeeds alike (DELETE is idempotent, RFC 9110 section 9.3.5).",
+        security: Security::Scope("user:create"),
+        answers: &[
+            empty(204, "Removed, or there was none"),
+            error(404, "No such user or grant (`not_found`)"),
+        ],
+        ..OP
+    },
+    Operation {
         id: "deleteUserConnection",
         verb: Verb::Delete,
         path: "/users/{user_id}/connection/{connection_id}",

@@ -185,11 +185,13 @@ pub const REQUEST: &[Check] = &[
 ];
 
 /// RFC 8628 §3.1: a device authorization request's scope, checked as the authorization
-/// endpoint checks it (bank scopes, the claims parameter and the scope policy included).
+/// endpoint checks it (bank scopes, the claims parameter, a budget and the scope policy
+/// included).
 pub const DEVICE: &[Check] = &[
     ("no repeated parameter", no_repeated_parameter),
     ("scope", scope_allowed),
     ("claims", claims_parameter),
+    ("budget", budget_parameter),
     ("bank scopes", bank_scopes),
     ("scope policy", scope_policy),
     ("pinned user", pinned_user_known),

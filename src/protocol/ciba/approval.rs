@@ -6,6 +6,7 @@
 use super::PingSecrets;
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::authorize::decision::Authentication;
+use crate::protocol::budget::Budget;
 use crate::protocol::{client_cache, oidc::scopes, Ctx};
 use crate::store::ciba::CibaRequest;
 use crate::store::grants::Grant;
@@ -18,6 +19,8 @@ pub struct Pending {
     pub client_name: String,
     pub scopes: Vec<(String, &'static str)>,
     pub binding_message: Option<String>,
+    /// The grant's spending limit in words, as the consent page says it.
+    pub budget: Option<String>,
     pub expires_at: i64,
 }
 
@@ -39,6 +42,7 @@ pub async fn pending(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Vec<Pending>> {
             .clone()
             .unwrap_or_else(|| client.id.to_string());
         out.push(Pending {
+            budget: budget_of(&r).map(|b| b.describe()),
             id: r.id,
             client_name,
             scopes: ScopeSet::parse(&r.scopes)
@@ -80,6 +84,10 @@ pub async fn decide(
         .await?
         .ok_or_else(gone)?;
     let grant = approve.then(|| grant_for(cx, auth, &request));
+    // The budget the request asked for goes on the grant, as at the authorization endpoint.
+    let budget = grant
+        .as_ref()
+        .and_then(|g| Some(budget_of(&request)?.row(&g.id, now)));
     let ping = request.ping_sealed.clone();
     let (rid, uid, client_id) = (
         request.id.clone(),
@@ -96,6 +104,9 @@ pub async fn decide(
             if let Some(g) = &grant {
                 tx.grants().insert_grant(g)?;
             }
+            if let Some(b) = &budget {
+                tx.budgets().set(b, now)?;
+            }
             if let Some(sealed) = ping.as_deref().filter(|_| decided.delivery_mode == "ping") {
                 tx.outbox()
                     .enqueue_delivery(&client_id, CIBA_PING, "ciba_ping", sealed, now)?;
@@ -110,6 +121,11 @@ pub async fn decide(
         cx.webhook_wake.notify_one();
     }
     Ok(())
+}
+
+/// The budget the request asks its grant to carry (checked when the request was made).
+pub fn budget_of(request: &CibaRequest) -> Option<Budget> {
+    Budget::parse(request.budget.as_deref()?).ok()
 }
 
 /// The grant an approval creates: the request's scopes, the user's sign-in, and a lifetime

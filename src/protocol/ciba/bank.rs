@@ -57,6 +57,7 @@ pub async fn ask(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) -> OAuthR
         if !plugin.has_hook(HOOK) || !told.insert(c.institution_id.clone()) {
             continue;
         }
+        let budget = super::approval::budget_of(request);
         let arg = serde_json::json!({
             "id": request.id,
             "user": request.user_id,
@@ -64,6 +65,10 @@ pub async fn ask(cx: &Ctx<'_>, client: &Client, request: &CibaRequest) -> OAuthR
             "client": client.metadata.client_name.clone().unwrap_or_else(|| client.id.to_string()),
             "scopes": ScopeSet::parse(&request.scopes).iter().collect::<Vec<_>>(),
             "binding_message": request.binding_message,
+            // The spending limit the grant will carry, for the bank's own consent screen: as
+            // the client sent it, and in the words the approval page uses.
+            "budget": budget,
+            "budget_text": budget.as_ref().map(|b| b.describe()),
             "expires_at": request.expires_at,
         });
         let answer = cx

@@ -4,6 +4,7 @@
 
 use super::{error, PingSecrets, DEFAULT_EXPIRY_SECS, INTERVAL_SECS, MAX_BINDING_MESSAGE_CHARS};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
+use crate::protocol::budget::Budget;
 use crate::protocol::client_keys::{self, numeric_date, CLOCK_SKEW_SECS};
 use crate::protocol::oidc::{scope_policy, scopes, subject};
 use crate::protocol::{fapi, Ctx};
@@ -86,6 +87,13 @@ pub async fn authenticate(
         ));
     }
     let expires_in = requested_expiry(params.get("requested_expiry"))?;
+    // The grant's budget, as the authorization endpoint takes it (`protocol::budget`): shown
+    // on the approval page, set on the grant the approval creates.
+    let budget = get("budget").map(Budget::parse).transpose()?;
+    let budget = budget
+        .map(|b| serde_json::to_string(&b))
+        .transpose()
+        .map_err(OAuthError::server)?;
     let mode = client
         .metadata
         .backchannel_token_delivery_mode
@@ -130,6 +138,7 @@ pub async fn authenticate(
         created_at: now,
         expires_at: now + expires_in,
         consumed_at: None,
+        budget,
     };
     // The institution is asked first: a script that fails leaves nothing stored.
     let verdict = super::bank::ask(cx, client, &row).await?;

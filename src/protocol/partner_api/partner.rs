@@ -331,6 +331,23 @@ pub async fn user_grants(
     Ok(out)
 }
 
+/// The user's live grant `grant_id` to the caller; 404 when it is not one.
+async fn own_grant(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+    grant_id: &str,
+) -> OAuthResult<()> {
+    let known = live_grants(cx, caller, user_id)
+        .await?
+        .iter()
+        .any(|g| g.id == grant_id);
+    if !known {
+        return Err(OAuthError::not_found("no such grant"));
+    }
+    Ok(())
+}
+
 /// `PUT /users/{id}/grants/{grant}/budget`: sets the grant's budget (what this period spent is
 /// kept when the unit and period stay the same). Answers the budget as it now stands.
 pub async fn set_budget(
@@ -341,13 +358,7 @@ pub async fn set_budget(
     body: &serde_json::Value,
 ) -> OAuthResult<serde_json::Value> {
     let budget = crate::protocol::budget::Budget::from_value(body)?;
-    let known = live_grants(cx, caller, user_id)
-        .await?
-        .iter()
-        .any(|g| g.id == grant_id);
-    if !known {
-        return Err(OAuthError::not_found("no such grant"));
-    }
+    own_grant(cx, caller, user_id, grant_id).await?;
     let (row, now) = (budget.row(grant_id, cx.now), cx.now);
     cx.store
         .write(move |tx| tx.budgets().set(&row, now))
@@ -355,4 +366,19 @@ pub async fn set_budget(
     crate::protocol::budget::read(cx, grant_id)
         .await?
         .ok_or_else(|| OAuthError::server("the budget was not stored"))
+}
+
+/// `DELETE /users/{id}/grants/{grant}/budget`: the grant spends without limit from now on.
+/// Removing a budget the grant does not have changes nothing and succeeds alike (RFC 9110
+/// §9.3.5: DELETE is idempotent).
+pub async fn remove_budget(
+    cx: &Ctx<'_>,
+    caller: &Caller,
+    user_id: &str,
+    grant_id: &str,
+) -> OAuthResult<()> {
+    own_grant(cx, caller, user_id, grant_id).await?;
+    let id = grant_id.to_string();
+    cx.store.write(move |tx| tx.budgets().remove(&id)).await?;
+    Ok(())
 }

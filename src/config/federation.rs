@@ -37,6 +37,9 @@ pub enum TokenAuth {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2: a client assertion signed with this server's own signing keys (the
+    /// keys of its `/jwks`, which the operator registers at the provider).
+    PrivateKeyJwt,
 }
 
 /// One upstream identity provider.
@@ -166,9 +169,10 @@ impl ProviderConfig {
         if self.client_id.as_deref().is_none_or(str::is_empty) {
             return Err(format!("federation.providers {id}: client_id must be set"));
         }
-        if self.client_secret.as_deref().is_none_or(str::is_empty) {
+        let needs_secret = self.token_endpoint_auth_method != TokenAuth::PrivateKeyJwt;
+        if needs_secret && self.client_secret.as_deref().is_none_or(str::is_empty) {
             return Err(format!(
-                "federation.providers {id}: client_secret must be set"
+                "federation.providers {id}: client_secret must be set (or token_endpoint_auth_method = \"private_key_jwt\")"
             ));
         }
         if let Some(ca) = &self.ca_file {

@@ -35,6 +35,8 @@ struct Idp {
 struct IdpOptions {
     https: bool,
     post_binding: bool,
+    /// WantAuthnRequestsSigned="true": unsigned or badly signed AuthnRequests are refused.
+    want_signed: bool,
 }
 
 /// An RSA key (XML-DSig's rsa-sha256) and a self-signed certificate for it, as PEM files.
@@ -93,6 +95,9 @@ impl Idp {
         }
         if options.post_binding {
             command.env("SSO_BINDING", "post");
+        }
+        if options.want_signed {
+            command.env("WANT_SIGNED", "1");
         }
         let http = http.build().unwrap();
         let mut child = command.spawn().expect("start the SAML IdP (node)");
@@ -524,7 +529,9 @@ async fn saml_idp_metadata_url_is_fetched_over_https_cached_and_fetched_again_fo
     .await;
     let s = server_with_metadata_url(&idp).await;
     let client = s.client(json!({})).await;
-    let before = idp.metadata_fetches().await;
+    // Serving our SP metadata (it says whether we sign, which the IdP's metadata decides)
+    // fetched the IdP's metadata once already; the first sign-in uses that copy.
+    let before = idp.metadata_fetches().await - 1;
     let (status, body) = sign_in(&s, &idp, &client, "good").await;
     assert_eq!(
         status, 303,
@@ -664,4 +671,133 @@ async fn saml_bindings_3_5_authn_request_by_http_post_when_the_idp_offers_only_p
         .exchange_code(&client, &query(&cb)["code"], &verifier)
         .await;
     assert_eq!(status, 200, "{tokens}");
+}
+
+/// An IdP whose metadata says WantAuthnRequestsSigned="true" (and checks): our SP metadata
+/// publishes the signing certificate and AuthnRequestsSigned="true", the AuthnRequest carries
+/// SigAlg rsa-sha256 and a Signature over the query (SAML Bindings 3.4.4.1) that the IdP
+/// verifies with that certificate, and the sign-in completes.
+#[tokio::test]
+async fn saml_bindings_3_4_4_1_signed_authn_request_is_accepted_by_an_idp_that_wants_it() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
+    assert!(metadata.contains("use=\"signing\""), "{metadata}");
+    let key = s.provider.config.keys_dir().join("saml-sp.key");
+    assert!(key.is_file(), "the SP key is kept in the data dir");
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let q = query(&sso);
+    assert_eq!(
+        q["SigAlg"],
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    );
+    assert!(!q["Signature"].is_empty(), "{sso}");
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, _, body) = j.get(&back).await;
+    assert_eq!(status, 303, "signed in: {body}");
+}
+
+/// What the IdP does with an AuthnRequest whose `url` it is sent to: its status and page.
+async fn idp_takes(idp: &Idp, url: &str) -> (u16, String) {
+    let res = idp.http.get(url).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// SAML Bindings 3.4.4.1: the signature covers SAMLRequest, RelayState and SigAlg as sent; a
+/// broken signature, or a RelayState changed after signing, is refused by the IdP.
+#[tokio::test]
+async fn saml_bindings_3_4_4_1_authn_request_with_a_broken_signature_is_refused_by_the_idp() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    let mut url = url::Url::parse(&sso).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let broken = |name: &str| {
+        let mut u = url.clone();
+        let changed: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == name {
+                    // Another first character: another signature (or another RelayState).
+                    let first = if v.starts_with('A') { "B" } else { "A" };
+                    format!("{first}{}", &v[1..])
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(changed);
+        format!("{u}&user=alice&variant=good")
+    };
+    for name in ["Signature", "RelayState"] {
+        let (status, page) = idp_takes(&idp, &broken(name)).await;
+        assert_eq!(status, 400, "{name} changed: {page}");
+        assert!(
+            page.contains("ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION"),
+            "{name} changed: {page}"
+        );
+    }
+    url.query_pairs_mut().clear().extend_pairs(&pairs);
+    let (status, page) = idp_takes(&idp, &format!("{url}&user=alice&variant=good")).await;
+    assert_eq!(status, 200, "the request as signed is taken: {page}");
+}
+
+/// SAML Metadata 2.4.3: an IdP that wants signed AuthnRequests refuses ours with its
+/// signature (SigAlg and Signature) taken off: the signature is what it goes by.
+#[tokio::test]
+async fn saml_metadata_2_4_3_unsigned_authn_request_is_refused_by_an_idp_that_wants_signed_ones() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    let mut url = url::Url::parse(&sso).unwrap();
+    let unsigned: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "SigAlg" && k != "Signature")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(unsigned);
+    let (status, page) = idp_takes(&idp, &format!("{url}&user=alice&variant=good")).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("wants signed AuthnRequests"), "{page}");
+}
+
+/// An IdP that does not ask for signed AuthnRequests gets unsigned ones (risaml keeps our
+/// AuthnRequestsSigned in step with its WantAuthnRequestsSigned), and our metadata says so.
+#[tokio::test]
+async fn saml_authn_request_unsigned_for_an_idp_that_does_not_want_signatures() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"false\""),
+        "{metadata}"
+    );
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    assert!(!sso.contains("Signature="), "{sso}");
 }

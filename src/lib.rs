@@ -143,6 +143,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
             &config.federation,
             &keys_dir,
             issuer_url.host_str().unwrap_or("localhost"),
+            location.is_shared(),
         )?,
         plugins,
         upstream_http: upstream_http.clone(),

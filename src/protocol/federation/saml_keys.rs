@@ -25,10 +25,12 @@ impl std::fmt::Debug for SpKey {
 
 /// The SP key when a SAML provider is configured: the configured files, else the pair kept in
 /// `keys_dir`, made now (RSA 2048, certificate for `host`) if there is none yet.
+/// `shared`: the database is shared by several nodes, each with its own keys directory.
 pub fn load_or_create(
     config: &FederationConfig,
     keys_dir: &Path,
     host: &str,
+    shared: bool,
 ) -> anyhow::Result<Option<SpKey>> {
     if !config
         .providers
@@ -53,6 +55,10 @@ pub fn load_or_create(
             key_pem: read(&key)?,
             cert_pem: read(&cert)?,
         }));
+    }
+    if shared {
+        // Each node would make a key of its own, and the IdP knows one certificate.
+        tracing::warn!("several nodes share the database but federation.sp_key_file is unset: each node makes its own SAML SP key; set sp_key_file and sp_cert_file to one pair");
     }
     let made = generate(host)?;
     std::fs::create_dir_all(keys_dir)?;

@@ -47,6 +47,9 @@ let base = '';
 let metadataFetches = 0;
 const postBinding = process.env.SSO_BINDING === 'post';
 const wantSigned = process.env.WANT_SIGNED === '1';
+// ENCRYPT=1: assertions are encrypted (XML-Enc: RSA-OAEP, AES-256-GCM) to the encryption
+// certificate of the registered SP metadata.
+const encrypt = process.env.ENCRYPT === '1';
 
 function identityProvider(pair) {
   return IdentityProvider({
@@ -54,6 +57,9 @@ function identityProvider(pair) {
     privateKey: pair.key,
     signingCert: pair.cert,
     wantAuthnRequestsSigned: wantSigned,
+    isAssertionEncrypted: encrypt,
+    dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+    keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
     nameIDFormat: [Constants.namespace.format.persistent],
     singleSignOnService: [
       {

@@ -20,6 +20,8 @@ impl Drop for Running {
 /// A running test IdP: its base URL, and the process (killed when dropped).
 struct Idp {
     base: String,
+    /// The certificate of the IdP's second key pair (PEM), which we hold no key of.
+    other_cert: String,
     metadata_file: PathBuf,
     /// Trusts the IdP's certificate when it serves HTTPS.
     http: reqwest::Client,
@@ -37,6 +39,8 @@ struct IdpOptions {
     post_binding: bool,
     /// WantAuthnRequestsSigned="true": unsigned or badly signed AuthnRequests are refused.
     want_signed: bool,
+    /// Assertions encrypted to the registered SP metadata's encryption certificate.
+    encrypt: bool,
 }
 
 /// An RSA key (XML-DSig's rsa-sha256) and a self-signed certificate for it, as PEM files.
@@ -99,6 +103,9 @@ impl Idp {
         if options.want_signed {
             command.env("WANT_SIGNED", "1");
         }
+        if options.encrypt {
+            command.env("ENCRYPT", "1");
+        }
         let http = http.build().unwrap();
         let mut child = command.spawn().expect("start the SAML IdP (node)");
         let stdout = child.stdout.take().unwrap();
@@ -127,6 +134,7 @@ impl Idp {
         let metadata_file = dir.path().join("idp-metadata.xml");
         std::fs::write(&metadata_file, metadata).unwrap();
         Idp {
+            other_cert: std::fs::read_to_string(dir.path().join("other.crt")).unwrap(),
             base,
             metadata_file,
             http,
@@ -800,4 +808,61 @@ async fn saml_authn_request_unsigned_for_an_idp_that_does_not_want_signatures() 
     let client = s.client(json!({})).await;
     let (_, _, sso) = to_idp(&s, &client).await;
     assert!(!sso.contains("Signature="), "{sso}");
+}
+
+/// An IdP encrypting its (signed) assertion to a key that is not ours (an SP metadata edited
+/// to name another encryption certificate): our ACS refuses it cleanly, naming the rule, with
+/// no session, link or replay entry stored.
+#[tokio::test]
+async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
+    let idp = Idp::start_with(IdpOptions {
+        encrypt: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        !metadata.contains("use=\"encryption\""),
+        "no encryption key offered: {metadata}"
+    );
+    let der = idp
+        .other_cert
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>();
+    // After our signing KeyDescriptor, in the metadata's own prefix.
+    let md = if metadata.contains("<md:SPSSODescriptor") {
+        "md:"
+    } else {
+        ""
+    };
+    let key = format!(
+        "<{md}KeyDescriptor use=\"encryption\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></{md}KeyDescriptor>"
+    );
+    let close = format!("</{md}KeyDescriptor>");
+    let at = metadata.rfind(&close).expect("our signing KeyDescriptor") + close.len();
+    let edited = format!("{}{key}{}", &metadata[..at], &metadata[at..]);
+    idp.register(edited).await;
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    use base64::Engine;
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(&fields[0].1)
+        .unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("saml-alice"),
+        "the NameID is encrypted: {xml}"
+    );
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    assert_refused_page(&s, status, &body, "SAML Core 2.3.4").await;
+    assert_eq!(
+        s.sql_count("SELECT COUNT(*) FROM seen_jtis WHERE scope = 'saml:corp'")
+            .await,
+        0,
+        "nothing in the replay cache"
+    );
 }

@@ -288,6 +288,9 @@ pub async fn accept(
     let relay_state = relay_state.filter(|r| !r.is_empty()).ok_or_else(|| {
         refused("no RelayState: this server accepts only responses to its own AuthnRequests (SAML Profiles 4.1.4.3, unsolicited responses refused)")
     })?;
+    if carries_encrypted_assertion(saml_response) {
+        return Err(refused(ENCRYPTED_REFUSED));
+    }
     let relay_hash = secrets::digest(relay_state);
     let now = cx.now;
     let lookup = relay_hash.clone();
@@ -341,6 +344,25 @@ pub async fn accept(
     Ok(Answered {
         relay_state: relay_state.to_string(),
     })
+}
+
+const ENCRYPTED_REFUSED: &str = "encrypted assertions are not accepted here: the identity provider must send a signed, unencrypted Assertion (SAML Core 2.3.4; this server's SP metadata offers no encryption key)";
+
+/// Whether a posted Response carries an `<EncryptedAssertion>` (SAML Core 2.3.4), which this
+/// server cannot decrypt: risaml's pure-Rust backend refuses RSA key-transport decryption
+/// (RUSTSEC-2023-0071). A plain search is enough to refuse; nothing is accepted on it.
+fn carries_encrypted_assertion(saml_response: &str) -> bool {
+    use base64::Engine;
+    let compact: String = saml_response
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .is_ok_and(|xml| {
+            xml.windows(19)
+                .any(|w| w == b"EncryptedAssertion " || w == b"EncryptedAssertion>")
+        })
 }
 
 /// risaml's checks of a posted Response against the stored request and `idp`'s metadata: the

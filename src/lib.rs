@@ -139,6 +139,12 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),
         saml_metadata: Default::default(),
+        saml_sp_key: protocol::federation::saml_keys::load_or_create(
+            &config.federation,
+            &keys_dir,
+            issuer_url.host_str().unwrap_or("localhost"),
+            location.is_shared(),
+        )?,
         plugins,
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),

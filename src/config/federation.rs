@@ -8,6 +8,10 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields, default)]
 pub struct FederationConfig {
     pub providers: Vec<ProviderConfig>,
+    /// The SAML SP's signing key (PEM) and its certificate, shared by every SAML provider;
+    /// both or neither. Unset: made once in `<data_dir>/keys` (`saml-sp.key`, `saml-sp.pem`).
+    pub sp_key_file: Option<PathBuf>,
+    pub sp_cert_file: Option<PathBuf>,
 }
 
 /// The protocol an upstream provider speaks.
@@ -37,6 +41,9 @@ pub enum TokenAuth {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2: a client assertion signed with this server's own signing keys (the
+    /// keys of its `/jwks`, which the operator registers at the provider).
+    PrivateKeyJwt,
 }
 
 /// One upstream identity provider.
@@ -85,6 +92,15 @@ pub struct ProviderConfig {
 impl FederationConfig {
     /// Checks every provider: unique, URL-safe ids, and the fields its kind needs.
     pub fn validate(&self) -> Result<(), String> {
+        match (&self.sp_key_file, &self.sp_cert_file) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("federation.sp_key_file and sp_cert_file go together".into())
+            }
+            (Some(k), Some(c)) if !k.is_file() || !c.is_file() => {
+                return Err("federation.sp_key_file and sp_cert_file must be files".into())
+            }
+            _ => {}
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
             let id_ok = !p.id.is_empty()
@@ -166,9 +182,10 @@ impl ProviderConfig {
         if self.client_id.as_deref().is_none_or(str::is_empty) {
             return Err(format!("federation.providers {id}: client_id must be set"));
         }
-        if self.client_secret.as_deref().is_none_or(str::is_empty) {
+        let needs_secret = self.token_endpoint_auth_method != TokenAuth::PrivateKeyJwt;
+        if needs_secret && self.client_secret.as_deref().is_none_or(str::is_empty) {
             return Err(format!(
-                "federation.providers {id}: client_secret must be set"
+                "federation.providers {id}: client_secret must be set (or token_endpoint_auth_method = \"private_key_jwt\")"
             ));
         }
         if let Some(ca) = &self.ca_file {

@@ -41,7 +41,7 @@ pub async fn metadata(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         res.status_code(StatusCode::NOT_FOUND);
         return;
     };
-    match saml::sp_metadata(&cx, found) {
+    match saml::sp_metadata(&cx, found).await {
         Ok(xml) => metadata_response(res, xml),
         Err(e) => respond::error_page(res, &e),
     }

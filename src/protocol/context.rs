@@ -34,6 +34,8 @@ pub struct Services {
     pub request_uri_http: reqwest::Client,
     /// SAML identity providers' metadata fetched from their `idp_metadata_url`.
     pub saml_metadata: super::federation::saml_metadata::MetadataCache,
+    /// The SAML SP's signing key and certificate, when a SAML provider is configured.
+    pub saml_sp_key: Option<super::federation::saml_keys::SpKey>,
     /// Trust anchors for `tls_client_auth` certificates, when configured.
     pub mtls_roots: Option<Arc<rustls::RootCertStore>>,
     /// Recently authenticated clients (cleared on every change to a client).

@@ -6,7 +6,9 @@
 // metadata publishes), OTHER_KEY, OTHER_CERT (a second pair, for responses signed by a key
 // the metadata does not name). Prints `listening <port>` once it serves.
 // Optional: TLS_KEY, TLS_CERT (serve HTTPS with this certificate); SSO_BINDING=post (the
-// metadata offers only the HTTP-POST binding for AuthnRequests).
+// metadata offers only the HTTP-POST binding for AuthnRequests); WANT_SIGNED=1 (the metadata
+// says WantAuthnRequestsSigned="true" and AuthnRequests must carry a signature that the
+// registered SP metadata's signing certificate verifies, SAML Bindings 3.4.4.1 / 3.5.4).
 //
 //   GET  /metadata        the IdP's metadata (HTTP-Redirect SSO endpoint, or HTTP-POST)
 //   GET  /metadata-fetches  how many times /metadata was served
@@ -44,13 +46,20 @@ let idp = null; // built once the port is known
 let base = '';
 let metadataFetches = 0;
 const postBinding = process.env.SSO_BINDING === 'post';
+const wantSigned = process.env.WANT_SIGNED === '1';
+// ENCRYPT=1: assertions are encrypted (XML-Enc: RSA-OAEP, AES-256-GCM) to the encryption
+// certificate of the registered SP metadata.
+const encrypt = process.env.ENCRYPT === '1';
 
 function identityProvider(pair) {
   return IdentityProvider({
     entityID: `${base}/metadata`,
     privateKey: pair.key,
     signingCert: pair.cert,
-    wantAuthnRequestsSigned: false,
+    wantAuthnRequestsSigned: wantSigned,
+    isAssertionEncrypted: encrypt,
+    dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+    keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
     nameIDFormat: [Constants.namespace.format.persistent],
     singleSignOnService: [
       {
@@ -160,6 +169,15 @@ function form(action, fields) {
   );
 }
 
+// SAML Bindings 3.4.4.1: the signed octets are the query's own encoding, in this order.
+function rawOctets(url) {
+  const raw = url.search.slice(1).split('&');
+  return ['SAMLRequest', 'RelayState', 'SigAlg']
+    .map((name) => raw.find((p) => p.startsWith(`${name}=`)))
+    .filter(Boolean)
+    .join('&');
+}
+
 async function body(req) {
   const chunks = [];
   for await (const c of req) chunks.push(c);
@@ -201,7 +219,9 @@ const handler = async (req, res) => {
         request = await idp.parseLoginRequest(sp, 'post', { body: posted });
       } else {
         if (postBinding) throw new Error('this IdP takes AuthnRequests by HTTP-POST');
-        request = await idp.parseLoginRequest(sp, 'redirect', { query });
+        if (wantSigned && !query.Signature) throw new Error('this IdP wants signed AuthnRequests');
+        // samlify verifies the signature over the query string exactly as it came.
+        request = await idp.parseLoginRequest(sp, 'redirect', { query, octetString: rawOctets(url) });
       }
       const name = query.user ?? 'alice';
       const user = { key: name, ...USERS[name] };

@@ -4,7 +4,8 @@
 //! local user by the configured rule.
 
 use crate::harness::*;
-use consentry::config::federation::{LinkRule, ProviderConfig, ProviderKind};
+use crate::keys::ClientKey;
+use consentry::config::federation::{LinkRule, ProviderConfig, ProviderKind, TokenAuth};
 use serde_json::{json, Value};
 
 const RP_CLIENT: &str = "consentry-federated-rp";
@@ -18,6 +19,12 @@ struct Fed {
 }
 
 async fn fed(link: LinkRule) -> Fed {
+    fed_with(link, TokenAuth::ClientSecretBasic, None).await
+}
+
+/// The RP authenticating at the IdP's token endpoint with `auth`; for private_key_jwt the
+/// IdP registers `jwks` (by default the RP's own `/jwks`, as its operator would).
+async fn fed_with(link: LinkRule, auth: TokenAuth, jwks: Option<Value>) -> Fed {
     let idp = TestServer::start().await;
     let ca = idp.provider.config.keys_dir().join("ca.pem");
     let issuer = idp.issuer.clone();
@@ -29,9 +36,9 @@ async fn fed(link: LinkRule) -> Fed {
             link,
             issuer: Some(issuer),
             client_id: Some(RP_CLIENT.into()),
-            client_secret: Some(RP_SECRET.into()),
+            client_secret: (auth != TokenAuth::PrivateKeyJwt).then(|| RP_SECRET.into()),
             scope: None,
-            token_endpoint_auth_method: Default::default(),
+            token_endpoint_auth_method: auth,
             ca_file: Some(ca),
             idp_metadata_file: None,
             idp_metadata_url: None,
@@ -40,12 +47,31 @@ async fn fed(link: LinkRule) -> Fed {
         })
     })
     .await;
-    idp.client(json!({
+    let mut registration = json!({
         "client_id": RP_CLIENT, "client_secret": RP_SECRET,
         "redirect_uris": [format!("{}/federated/callback", rp.base)],
-    }))
-    .await;
+    });
+    if auth == TokenAuth::PrivateKeyJwt {
+        let jwks = match jwks {
+            Some(j) => j,
+            None => rp_jwks(&rp).await,
+        };
+        registration = json!({
+            "client_id": RP_CLIENT, "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+            "redirect_uris": [format!("{}/federated/callback", rp.base)],
+        });
+    }
+    idp.client(registration).await;
     Fed { idp, rp }
+}
+
+/// The RP's published signing keys: what an operator registers at the IdP for
+/// private_key_jwt.
+async fn rp_jwks(rp: &TestServer) -> Value {
+    let res = rp.browser().get(rp.url("/jwks")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
 }
 
 impl Fed {
@@ -323,4 +349,50 @@ async fn upstream_access_denied_shows_the_login_page_again() {
         "the login form again"
     );
     assert_eq!(f.rp_users().await, 0);
+}
+
+/// RFC 7523 §2.2 / OIDC Core §9 private_key_jwt: the IdP knows the RP only by the public keys
+/// of the RP's `/jwks` (no secret at all); the RP's client assertion signed with its own keys
+/// is accepted and the sign-in completes.
+#[tokio::test]
+async fn private_key_jwt_at_the_upstream_token_endpoint_signs_in() {
+    let f = fed_with(LinkRule::Create, TokenAuth::PrivateKeyJwt, None).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    let tokens = f.authorize_via_idp("alice").await;
+    let local = f.linked(&alice_at_idp).await.expect("linked");
+    assert_eq!(sub_of(&tokens), local);
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["amr"], json!(["fed"]), "{id_token}");
+}
+
+/// The IdP registered another key than the RP signs with: its token endpoint answers
+/// invalid_client (RFC 6749 5.2), and the RP's login page says so; nobody signs in.
+#[tokio::test]
+async fn rfc7523_private_key_jwt_with_a_key_the_upstream_does_not_know_is_refused() {
+    let stranger = ClientKey::new("PS256");
+    let f = fed_with(
+        LinkRule::Create,
+        TokenAuth::PrivateKeyJwt,
+        Some(stranger.jwks()),
+    )
+    .await;
+    f.idp.user("alice").await;
+    let c = f.rp.client(json!({})).await;
+    let (_, challenge) = pkce();
+    let j = Journey::new(&f.rp);
+    let (interaction, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let (status, _, page) = j.get(&back).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("Upstream ID refused this server&#x27;s client authentication (invalid_client, RFC 6749 5.2)")
+            || page.contains("Upstream ID refused this server's client authentication (invalid_client, RFC 6749 5.2)"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("{interaction}/login")),
+        "the login form again: {page}"
+    );
+    assert_eq!(f.rp_users().await, 0, "nobody signed in");
+    assert_eq!(f.rp.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
 }

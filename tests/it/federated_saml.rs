@@ -20,6 +20,8 @@ impl Drop for Running {
 /// A running test IdP: its base URL, and the process (killed when dropped).
 struct Idp {
     base: String,
+    /// The certificate of the IdP's second key pair (PEM), which we hold no key of.
+    other_cert: String,
     metadata_file: PathBuf,
     /// Trusts the IdP's certificate when it serves HTTPS.
     http: reqwest::Client,
@@ -35,6 +37,10 @@ struct Idp {
 struct IdpOptions {
     https: bool,
     post_binding: bool,
+    /// WantAuthnRequestsSigned="true": unsigned or badly signed AuthnRequests are refused.
+    want_signed: bool,
+    /// Assertions encrypted to the registered SP metadata's encryption certificate.
+    encrypt: bool,
 }
 
 /// An RSA key (XML-DSig's rsa-sha256) and a self-signed certificate for it, as PEM files.
@@ -94,6 +100,12 @@ impl Idp {
         if options.post_binding {
             command.env("SSO_BINDING", "post");
         }
+        if options.want_signed {
+            command.env("WANT_SIGNED", "1");
+        }
+        if options.encrypt {
+            command.env("ENCRYPT", "1");
+        }
         let http = http.build().unwrap();
         let mut child = command.spawn().expect("start the SAML IdP (node)");
         let stdout = child.stdout.take().unwrap();
@@ -122,6 +134,7 @@ impl Idp {
         let metadata_file = dir.path().join("idp-metadata.xml");
         std::fs::write(&metadata_file, metadata).unwrap();
         Idp {
+            other_cert: std::fs::read_to_string(dir.path().join("other.crt")).unwrap(),
             base,
             metadata_file,
             http,
@@ -524,7 +537,9 @@ async fn saml_idp_metadata_url_is_fetched_over_https_cached_and_fetched_again_fo
     .await;
     let s = server_with_metadata_url(&idp).await;
     let client = s.client(json!({})).await;
-    let before = idp.metadata_fetches().await;
+    // Serving our SP metadata (it says whether we sign, which the IdP's metadata decides)
+    // fetched the IdP's metadata once already; the first sign-in uses that copy.
+    let before = idp.metadata_fetches().await - 1;
     let (status, body) = sign_in(&s, &idp, &client, "good").await;
     assert_eq!(
         status, 303,
@@ -664,4 +679,190 @@ async fn saml_bindings_3_5_authn_request_by_http_post_when_the_idp_offers_only_p
         .exchange_code(&client, &query(&cb)["code"], &verifier)
         .await;
     assert_eq!(status, 200, "{tokens}");
+}
+
+/// An IdP whose metadata says WantAuthnRequestsSigned="true" (and checks): our SP metadata
+/// publishes the signing certificate and AuthnRequestsSigned="true", the AuthnRequest carries
+/// SigAlg rsa-sha256 and a Signature over the query (SAML Bindings 3.4.4.1) that the IdP
+/// verifies with that certificate, and the sign-in completes.
+#[tokio::test]
+async fn saml_bindings_3_4_4_1_signed_authn_request_is_accepted_by_an_idp_that_wants_it() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
+    assert!(metadata.contains("use=\"signing\""), "{metadata}");
+    let key = s.provider.config.keys_dir().join("saml-sp.key");
+    assert!(key.is_file(), "the SP key is kept in the data dir");
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let q = query(&sso);
+    assert_eq!(
+        q["SigAlg"],
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    );
+    assert!(!q["Signature"].is_empty(), "{sso}");
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, _, body) = j.get(&back).await;
+    assert_eq!(status, 303, "signed in: {body}");
+}
+
+/// What the IdP does with an AuthnRequest whose `url` it is sent to: its status and page.
+async fn idp_takes(idp: &Idp, url: &str) -> (u16, String) {
+    let res = idp.http.get(url).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// SAML Bindings 3.4.4.1: the signature covers SAMLRequest, RelayState and SigAlg as sent; a
+/// broken signature, or a RelayState changed after signing, is refused by the IdP.
+#[tokio::test]
+async fn saml_bindings_3_4_4_1_authn_request_with_a_broken_signature_is_refused_by_the_idp() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    let mut url = url::Url::parse(&sso).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let broken = |name: &str| {
+        let mut u = url.clone();
+        let changed: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == name {
+                    // Another first character: another signature (or another RelayState).
+                    let first = if v.starts_with('A') { "B" } else { "A" };
+                    format!("{first}{}", &v[1..])
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(changed);
+        format!("{u}&user=alice&variant=good")
+    };
+    for name in ["Signature", "RelayState"] {
+        let (status, page) = idp_takes(&idp, &broken(name)).await;
+        assert_eq!(status, 400, "{name} changed: {page}");
+        assert!(
+            page.contains("ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION"),
+            "{name} changed: {page}"
+        );
+    }
+    url.query_pairs_mut().clear().extend_pairs(&pairs);
+    let (status, page) = idp_takes(&idp, &format!("{url}&user=alice&variant=good")).await;
+    assert_eq!(status, 200, "the request as signed is taken: {page}");
+}
+
+/// SAML Metadata 2.4.3: an IdP that wants signed AuthnRequests refuses ours with its
+/// signature (SigAlg and Signature) taken off: the signature is what it goes by.
+#[tokio::test]
+async fn saml_metadata_2_4_3_unsigned_authn_request_is_refused_by_an_idp_that_wants_signed_ones() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    let mut url = url::Url::parse(&sso).unwrap();
+    let unsigned: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "SigAlg" && k != "Signature")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(unsigned);
+    let (status, page) = idp_takes(&idp, &format!("{url}&user=alice&variant=good")).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("wants signed AuthnRequests"), "{page}");
+}
+
+/// An IdP that does not ask for signed AuthnRequests gets unsigned ones (risaml keeps our
+/// AuthnRequestsSigned in step with its WantAuthnRequestsSigned), and our metadata says so.
+#[tokio::test]
+async fn saml_authn_request_unsigned_for_an_idp_that_does_not_want_signatures() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"false\""),
+        "{metadata}"
+    );
+    let client = s.client(json!({})).await;
+    let (_, _, sso) = to_idp(&s, &client).await;
+    assert!(!sso.contains("Signature="), "{sso}");
+}
+
+/// An IdP encrypting its (signed) assertion to a key that is not ours (an SP metadata edited
+/// to name another encryption certificate): our ACS refuses it cleanly, naming the rule, with
+/// no session, link or replay entry stored.
+#[tokio::test]
+async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
+    let idp = Idp::start_with(IdpOptions {
+        encrypt: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_with(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert!(
+        !metadata.contains("use=\"encryption\""),
+        "no encryption key offered: {metadata}"
+    );
+    let der = idp
+        .other_cert
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>();
+    // After our signing KeyDescriptor, in the metadata's own prefix.
+    let md = if metadata.contains("<md:SPSSODescriptor") {
+        "md:"
+    } else {
+        ""
+    };
+    let key = format!(
+        "<{md}KeyDescriptor use=\"encryption\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></{md}KeyDescriptor>"
+    );
+    let close = format!("</{md}KeyDescriptor>");
+    let at = metadata.rfind(&close).expect("our signing KeyDescriptor") + close.len();
+    let edited = format!("{}{key}{}", &metadata[..at], &metadata[at..]);
+    idp.register(edited).await;
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    use base64::Engine;
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(&fields[0].1)
+        .unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("saml-alice"),
+        "the NameID is encrypted: {xml}"
+    );
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    assert_refused_page(&s, status, &body, "SAML Core 2.3.4").await;
+    assert_eq!(
+        s.sql_count("SELECT COUNT(*) FROM seen_jtis WHERE scope = 'saml:corp'")
+            .await,
+        0,
+        "nothing in the replay cache"
+    );
 }

@@ -4,6 +4,7 @@
 //! opens the session, like a password sign-in does.
 
 pub mod saml;
+pub mod saml_keys;
 pub mod saml_metadata;
 
 use crate::config::federation::{LinkRule, ProviderConfig};

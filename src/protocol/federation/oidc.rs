@@ -104,6 +104,7 @@ fn client_of(cx: &Ctx<'_>, p: &ProviderConfig, md: &Value) -> OAuthResult<Upstre
         auth: match p.token_endpoint_auth_method {
             TokenAuth::ClientSecretBasic => UpstreamAuth::ClientSecretBasic,
             TokenAuth::ClientSecretPost => UpstreamAuth::ClientSecretPost,
+            TokenAuth::PrivateKeyJwt => UpstreamAuth::PrivateKeyJwt,
         },
         redirect_uri: callback_uri(cx),
         issuer,
@@ -236,9 +237,7 @@ pub async fn finish(
         secrets_json["nonce"].as_str().unwrap_or_default(),
         secrets_json["verifier"].as_str().unwrap_or_default(),
     );
-    let identity = redeem(cx, up, provider, &md, code, nonce, verifier)
-        .await
-        .map_err(fail)?;
+    let identity = redeem(cx, up, provider, &md, code, nonce, verifier).await?;
     let fp = FederatedProvider::from(provider);
     super::sign_in_federated(cx, &fp, identity, Some(live.interaction.id.clone())).await
 }
@@ -252,11 +251,37 @@ async fn redeem(
     code: &str,
     nonce: &str,
     verifier: &str,
-) -> OAuthResult<FederatedIdentity> {
-    let client = client_of(cx, provider, md)?;
+) -> Result<FederatedIdentity, LoginFailure> {
+    let client = client_of(cx, provider, md).map_err(LoginFailure::Error)?;
     let form = upstream_oidc::code_form(code, &client.redirect_uri, verifier);
     let (status, body) =
-        upstream_oidc::post_form(cx, &up.http, &client, &client.token_endpoint, form).await?;
+        upstream_oidc::post_form(cx, &up.http, &client, &client.token_endpoint, form)
+            .await
+            .map_err(LoginFailure::Error)?;
+    // RFC 6749 §5.2: the provider does not know this server as its client (a secret or, for
+    // private_key_jwt, a key it has not registered): the operator must mend the registration.
+    if body["error"] == "invalid_client" {
+        tracing::warn!(provider = %provider.id, "the identity provider refused our client authentication (invalid_client)");
+        return Err(LoginFailure::Refused(format!(
+            "{} refused this server's client authentication (invalid_client, RFC 6749 5.2); the operator must check this server's registration there.",
+            provider.name
+        )));
+    }
+    identity_of(cx, up, &client, md, status, body, nonce)
+        .await
+        .map_err(LoginFailure::Error)
+}
+
+/// The ID token's checks and UserInfo's claims of a token response.
+async fn identity_of(
+    cx: &Ctx<'_>,
+    up: &Upstream,
+    client: &UpstreamClient,
+    md: &Value,
+    status: u16,
+    body: Value,
+    nonce: &str,
+) -> OAuthResult<FederatedIdentity> {
     if status != 200 {
         return Err(bad_gateway(format!(
             "token endpoint answered {status}: {}",
@@ -267,7 +292,7 @@ async fn redeem(
         .as_str()
         .ok_or_else(|| bad_gateway("the token response has no id_token (OIDC Core 3.1.3.3)"))?;
     let mut claims =
-        upstream_oidc::verify_id_token(cx, &up.jwks, &client, id_token, Some(nonce)).await?;
+        upstream_oidc::verify_id_token(cx, &up.jwks, client, id_token, Some(nonce)).await?;
     let sub = claims["sub"].as_str().unwrap_or_default().to_string();
     let userinfo_endpoint = md["userinfo_endpoint"].as_str();
     if let (Some(url), Some(at)) = (userinfo_endpoint, body["access_token"].as_str()) {

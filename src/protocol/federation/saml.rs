@@ -1,6 +1,6 @@
 //! Sign-in at a SAML 2.0 identity provider: the Web Browser SSO Profile (SAML Profiles 4.1),
 //! SP-initiated. The AuthnRequest goes out by HTTP-Redirect (HTTP-POST when the IdP's metadata
-//! offers only that); the Response comes back to our ACS by HTTP-POST. XML parsing, exclusive
+//! offers only that), signed with our SP key when the IdP wants it; the Response comes back to our ACS by HTTP-POST. XML parsing, exclusive
 //! C14N and XML-DSig are risaml's (pure Rust, through ribergshamra); this module decides what
 //! to trust: the IdP's metadata as the operator configured it, our entity id and ACS URL, the
 //! stored request, and the replay cache.
@@ -15,10 +15,10 @@ use crate::store::federation::PendingLogin;
 use crate::store::saml_requests::SamlRequest;
 use risaml::{
     AcsEndpoint, AssertionSignaturePolicy, AudienceValidationPolicy, AuthnRequestSigningPolicy,
-    BrowserInput, ClockSkew, EntityId, FormField, IdpDescriptor, MetadataTrustPolicy,
-    PendingAuthnRequest, PendingSnapshot, RelayStateParam, ReplayCache, ReplayKey, ReplayPolicy,
-    ResponseSignaturePolicy, Saml, SamlError, SamlInstant, SamlValidationContext, Sp, SpConfig,
-    SpValidationPolicy, SsoResponse, SsoSession, StartSso,
+    BrowserInput, CertificatePem, ClockSkew, Credentials, EntityId, FormField, IdpDescriptor,
+    MetadataTrustPolicy, PendingAuthnRequest, PendingSnapshot, PrivateKeyPem, RelayStateParam,
+    ReplayCache, ReplayKey, ReplayPolicy, ResponseSignaturePolicy, Saml, SamlError, SamlInstant,
+    SamlValidationContext, Sp, SpConfig, SpValidationPolicy, SsoResponse, SsoSession, StartSso,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -65,16 +65,32 @@ pub fn acs_url(cx: &Ctx<'_>) -> String {
     format!("{}{ACS_PATH}", cx.issuer)
 }
 
-/// Our SP towards `provider`: its entity id, the ACS, and the checks it insists on: a signed
+/// Our SP towards `provider`: its entity id, the ACS, our signing key and certificate (the
+/// metadata's `<KeyDescriptor use="signing">`), and the checks it insists on: a signed
 /// Assertion (SAML Profiles 4.1.3.5; the Response's own signature alone is not enough), the
-/// audience. AuthnRequests go unsigned (nothing in them is secret or trusted).
-fn service_provider(cx: &Ctx<'_>, provider: &ProviderConfig) -> Result<Saml<Sp>, SamlError> {
+/// audience. AuthnRequests are signed when `sign` (see [`signs_requests`]).
+fn service_provider(
+    cx: &Ctx<'_>,
+    provider: &ProviderConfig,
+    sign: bool,
+) -> Result<Saml<Sp>, SamlError> {
+    let mut credentials = Credentials::default();
+    if let Some(key) = &cx.saml_sp_key {
+        credentials.signing_key = Some(PrivateKeyPem::new(key.key_pem.clone()));
+        credentials.signing_certificate = Some(CertificatePem::new(key.cert_pem.clone()));
+    }
+    let authn_requests = if sign {
+        AuthnRequestSigningPolicy::Sign
+    } else {
+        AuthnRequestSigningPolicy::DoNotSignForCompatibility
+    };
     let config = SpConfig::builder(EntityId::try_new(sp_entity_id(cx, provider))?)
         .acs_endpoint(AcsEndpoint::post(acs_url(cx))?)
+        .credentials(credentials)
         .validation(SpValidationPolicy {
             assertions: AssertionSignaturePolicy::RequireSigned,
             responses: ResponseSignaturePolicy::RequireForEncryptedCbc,
-            authn_requests: AuthnRequestSigningPolicy::DoNotSignForCompatibility,
+            authn_requests,
             audience: AudienceValidationPolicy::Validate,
             ..SpValidationPolicy::strict()
         })
@@ -82,9 +98,18 @@ fn service_provider(cx: &Ctx<'_>, provider: &ProviderConfig) -> Result<Saml<Sp>,
     Saml::sp(config)
 }
 
-/// Our SP metadata for `provider` (what its operator registers at the IdP).
-pub fn sp_metadata(cx: &Ctx<'_>, provider: &ProviderConfig) -> OAuthResult<String> {
-    Ok(service_provider(cx, provider)
+/// Whether our AuthnRequests to `provider` are signed: exactly when the IdP's metadata says
+/// `WantAuthnRequestsSigned="true"` (SAML Metadata 2.4.3); risaml refuses to send a request
+/// whose signing disagrees with the IdP's flag, so there is no per-provider override.
+fn signs_requests(idp: &IdpDescriptor) -> bool {
+    idp.metadata().is_want_authn_requests_signed()
+}
+
+/// Our SP metadata for `provider` (what its operator registers at the IdP): our signing
+/// certificate, and `AuthnRequestsSigned="true"` when our requests to it are signed.
+pub async fn sp_metadata(cx: &Ctx<'_>, provider: &ProviderConfig) -> OAuthResult<String> {
+    let sign = signs_requests(&idp_metadata(cx, provider).await?);
+    Ok(service_provider(cx, provider, sign)
         .map_err(OAuthError::server)?
         .metadata_xml()
         .to_string())
@@ -155,7 +180,7 @@ pub async fn start(
     interaction_id: &str,
 ) -> OAuthResult<Delivery> {
     let idp = idp_metadata(cx, provider).await?;
-    let sp = service_provider(cx, provider).map_err(OAuthError::server)?;
+    let sp = service_provider(cx, provider, signs_requests(&idp)).map_err(OAuthError::server)?;
     let relay_state = secrets::random_token();
     let relay =
         RelayStateParam::try_from_option(Some(relay_state.clone())).map_err(OAuthError::server)?;
@@ -263,6 +288,9 @@ pub async fn accept(
     let relay_state = relay_state.filter(|r| !r.is_empty()).ok_or_else(|| {
         refused("no RelayState: this server accepts only responses to its own AuthnRequests (SAML Profiles 4.1.4.3, unsolicited responses refused)")
     })?;
+    if carries_encrypted_assertion(saml_response) {
+        return Err(refused(ENCRYPTED_REFUSED));
+    }
     let relay_hash = secrets::digest(relay_state);
     let now = cx.now;
     let lookup = relay_hash.clone();
@@ -280,7 +308,7 @@ pub async fn accept(
         .filter(|p| p.kind == ProviderKind::Saml)
         .ok_or_else(|| refused("the identity provider of this request is no longer configured"))?;
     let idp = idp_metadata(cx, provider).await?;
-    let sp = service_provider(cx, provider).map_err(OAuthError::server)?;
+    let sp = service_provider(cx, provider, signs_requests(&idp)).map_err(OAuthError::server)?;
     let mut verified_response = verify(cx, &sp, &idp, &request, saml_response, relay_state)?;
     // The IdP may have rolled its key: its metadata, fetched again, may name the new one.
     if matches!(&verified_response, Err(e) if key_unknown(e)) {
@@ -316,6 +344,25 @@ pub async fn accept(
     Ok(Answered {
         relay_state: relay_state.to_string(),
     })
+}
+
+const ENCRYPTED_REFUSED: &str = "encrypted assertions are not accepted here: the identity provider must send a signed, unencrypted Assertion (SAML Core 2.3.4; this server's SP metadata offers no encryption key)";
+
+/// Whether a posted Response carries an `<EncryptedAssertion>` (SAML Core 2.3.4), which this
+/// server cannot decrypt: risaml's pure-Rust backend refuses RSA key-transport decryption
+/// (RUSTSEC-2023-0071). A plain search is enough to refuse; nothing is accepted on it.
+fn carries_encrypted_assertion(saml_response: &str) -> bool {
+    use base64::Engine;
+    let compact: String = saml_response
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .is_ok_and(|xml| {
+            xml.windows(19)
+                .any(|w| w == b"EncryptedAssertion " || w == b"EncryptedAssertion>")
+        })
 }
 
 /// risaml's checks of a posted Response against the stored request and `idp`'s metadata: the

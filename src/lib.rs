@@ -143,12 +143,6 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
-        gateway_http: per_core::PerCore::new(|| {
-            config
-                .gateway
-                .origin_policy(&config.outbound)
-                .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT)
-        }),
         gateway_origins: per_core::PerCore::new(|| {
             origin_pool::OriginPool::new(
                 config.gateway.routes.iter().map(|r| r.upstream.as_str()),

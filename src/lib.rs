@@ -171,17 +171,22 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     })
 }
 
-/// One round of housekeeping: deletes expired rows, and marks connections whose consent has
+/// One round of housekeeping: deletes expired rows and hand-out audit entries older than
+/// `handout.audit_retention_days`, and marks connections whose consent has
 /// run out as needing reauth. Returns those connections.
 pub async fn sweep_once(
     p: &Provider,
 ) -> store::StoreResult<Vec<store::connections::BankConnection>> {
     let now = p.now();
+    let handouts_before = p.config.handout.audit_kept_secs().map(|kept| now - kept);
     let mut swept = 0;
     loop {
         let round = p
             .store
-            .write_in_background(move |tx| tx.sweep().expired(now, SWEEP_BATCH))
+            .write_in_background(move |tx| {
+                tx.sweep()
+                    .expired_and_audit(now, handouts_before, SWEEP_BATCH)
+            })
             .await?;
         swept += round.rows;
         if !round.more {

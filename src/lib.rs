@@ -149,12 +149,6 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
-        gateway_http: per_core::PerCore::new(|| {
-            config
-                .gateway
-                .origin_policy(&config.outbound)
-                .streaming_http_client(protocol::tokens::gateway::UPSTREAM_TIMEOUT)
-        }),
         gateway_origins: per_core::PerCore::new(|| {
             origin_pool::OriginPool::new(
                 config.gateway.routes.iter().map(|r| r.upstream.as_str()),
@@ -183,17 +177,22 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     })
 }
 
-/// One round of housekeeping: deletes expired rows, and marks connections whose consent has
+/// One round of housekeeping: deletes expired rows and hand-out audit entries older than
+/// `handout.audit_retention_days`, and marks connections whose consent has
 /// run out as needing reauth. Returns those connections.
 pub async fn sweep_once(
     p: &Provider,
 ) -> store::StoreResult<Vec<store::connections::BankConnection>> {
     let now = p.now();
+    let handouts_before = p.config.handout.audit_kept_secs().map(|kept| now - kept);
     let mut swept = 0;
     loop {
         let round = p
             .store
-            .write_in_background(move |tx| tx.sweep().expired(now, SWEEP_BATCH))
+            .write_in_background(move |tx| {
+                tx.sweep()
+                    .expired_and_audit(now, handouts_before, SWEEP_BATCH)
+            })
             .await?;
         swept += round.rows;
         if !round.more {

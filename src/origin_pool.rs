@@ -11,6 +11,9 @@
 //! the end, so a request never waits behind another's stream; one the origin closed while
 //! idle is dropped, and a request that found it closed before being sent is retried once on a
 //! fresh connection.
+//!
+//! A WebSocket tunnel's upstream half (`open_upgrade`) goes through the same connector, on a
+//! fresh connection that is never pooled: once upgraded, it belongs to its tunnel.
 
 use crate::outbound::OutboundPolicy;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -121,7 +124,10 @@ impl OriginPool {
                     Some(sender) => (sender, true),
                     // Boxed: connecting (TLS's state is large) is rare, and unboxed it would
                     // make every request's future that much bigger to build and move.
-                    None => (Box::pin(self.policy.connect(&slot.origin)).await?, false),
+                    None => (
+                        Box::pin(self.policy.connect(&slot.origin, false)).await?,
+                        false,
+                    ),
                 };
                 if reused && sender.ready().await.is_err() {
                     continue; // closed by the origin while idle
@@ -143,6 +149,33 @@ impl OriginPool {
         };
         let slot = slot.clone();
         Ok(answer.map(|body| Answer::new(body, sender, slot, timeout)))
+    }
+
+    /// Sends `req`, an upgrade request (RFC 9110 §7.8: `Connection: upgrade`, `Upgrade`), to
+    /// `upstream` on a fresh connection of its own, and returns the answer once its head has
+    /// arrived (within the pool's timeout). On `101 Switching Protocols`,
+    /// `hyper::upgrade::on(answer)` yields the connection; any other answer is relayed, and
+    /// its connection closes with it.
+    pub async fn open_upgrade(
+        &self,
+        upstream: &str,
+        mut req: Request<OutBody>,
+    ) -> Result<Response<Answer>, String> {
+        let Some(slot) = self.origins.get(upstream) else {
+            return Err(format!("{upstream} is not a configured origin"));
+        };
+        req.headers_mut()
+            .insert(HOST, slot.origin.authority.clone());
+        let timeout = self.policy.timeout;
+        let answer = tokio::time::timeout(timeout, async {
+            let mut sender = Box::pin(self.policy.connect(&slot.origin, true)).await?;
+            sender.send_request(req).await.map_err(|e| e.to_string())
+        })
+        .await;
+        match answer {
+            Ok(answer) => Ok(answer?.map(|body| Answer::unpooled(body, timeout))),
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+        }
     }
 }
 
@@ -196,7 +229,13 @@ impl Origin {
 }
 
 impl Connector {
-    async fn connect(&self, origin: &Origin) -> Result<SendRequest<OutBody>, String> {
+    /// A new HTTP/1.1 connection to `origin`; with `upgrades`, one that can be taken over by
+    /// the protocol its answer switches to (RFC 9110 §7.8).
+    async fn connect(
+        &self,
+        origin: &Origin,
+        upgrades: bool,
+    ) -> Result<SendRequest<OutBody>, String> {
         let addrs = self.resolve(origin).await?;
         let mut last = format!("{} has no address", origin.host);
         for addr in addrs {
@@ -214,9 +253,9 @@ impl Connector {
                     .connect(origin.server_name.clone(), tcp)
                     .await
                     .map_err(|e| format!("TLS to {}: {e}", origin.host))?;
-                handshake(tls).await
+                handshake(tls, upgrades).await
             } else {
-                handshake(tcp).await
+                handshake(tcp, upgrades).await
             };
         }
         Err(last)
@@ -239,8 +278,9 @@ impl Connector {
     }
 }
 
-/// HTTP/1.1 over `io`, its connection driven by a task on the calling thread's runtime.
-async fn handshake<T>(io: T) -> Result<SendRequest<OutBody>, String>
+/// HTTP/1.1 over `io`, its connection driven by a task on the calling thread's runtime; with
+/// `upgrades`, the task hands the connection over once an answer switches protocols.
+async fn handshake<T>(io: T, upgrades: bool) -> Result<SendRequest<OutBody>, String>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -248,7 +288,11 @@ where
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
+        let ended = match upgrades {
+            true => connection.with_upgrades().await,
+            false => connection.await,
+        };
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "gateway origin connection ended");
         }
     });
@@ -275,8 +319,8 @@ fn tls_connector(extra_roots: &[Vec<u8>]) -> tokio_rustls::TlsConnector {
 }
 
 /// An origin's answer body, passed on frame by frame. Read to its end, it gives its
-/// connection back to the pool; a wait of more than the pool's timeout for the next frame
-/// fails it.
+/// connection back to the pool (unless it is `unpooled`); a wait of more than the pool's
+/// timeout for the next frame fails it.
 pub struct Answer {
     body: Incoming,
     back: Option<(SendRequest<OutBody>, Arc<Slot>)>,
@@ -302,6 +346,16 @@ impl Answer {
             answer.give_back();
         }
         answer
+    }
+
+    /// The body of an answer on a connection that never goes back to the pool.
+    fn unpooled(body: Incoming, timeout: Duration) -> Self {
+        Answer {
+            body,
+            back: None,
+            timeout,
+            waiting: None,
+        }
     }
 
     fn give_back(&mut self) {

@@ -93,17 +93,6 @@ impl OutboundPolicy {
             .expect("an HTTP client with static settings")
     }
 
-    /// The same client for bodies streamed through (a total timeout would cut a long
-    /// stream): `idle` bounds the connection and each wait for the next chunk; the caller
-    /// bounds the wait for the response head.
-    pub fn streaming_http_client(&self, idle: Duration) -> reqwest::Client {
-        self.client_builder()
-            .connect_timeout(idle)
-            .read_timeout(idle)
-            .build()
-            .expect("an HTTP client with static settings")
-    }
-
     fn client_builder(&self) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

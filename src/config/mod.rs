@@ -65,6 +65,34 @@ pub struct Config {
     pub gateway: gateway::GatewayConfig,
     /// Upstream identity providers the login page offers.
     pub federation: federation::FederationConfig,
+    /// The upstream token hand-out (`GET /users/{id}/connections/{cid}/token`).
+    pub handout: HandoutConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoutConfig {
+    /// How long hand-out audit entries are kept (days); 0 keeps them forever. Over a year by
+    /// default, as financial audit trails commonly must be.
+    pub audit_retention_days: i64,
+}
+
+/// The longest `handout.audit_retention_days` (a century): beyond it, keep forever with 0.
+const MAX_AUDIT_RETENTION_DAYS: i64 = 36_500;
+
+impl Default for HandoutConfig {
+    fn default() -> Self {
+        HandoutConfig {
+            audit_retention_days: 400,
+        }
+    }
+}
+
+impl HandoutConfig {
+    /// How long an audit entry is kept (seconds); `None` keeps it forever.
+    pub fn audit_kept_secs(&self) -> Option<i64> {
+        (self.audit_retention_days > 0).then(|| self.audit_retention_days * 24 * 3600)
+    }
 }
 
 /// Connection limits and timeouts, so idle or slow clients cannot hold the server's
@@ -247,6 +275,7 @@ impl Default for Config {
             outbound: Default::default(),
             gateway: Default::default(),
             federation: Default::default(),
+            handout: Default::default(),
         }
     }
 }
@@ -391,6 +420,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_connections and the server timeouts must be positive".into(),
             ));
+        }
+        let days = self.handout.audit_retention_days;
+        if !(0..=MAX_AUDIT_RETENTION_DAYS).contains(&days) {
+            return Err(ConfigError::Invalid(format!(
+                "handout.audit_retention_days must be between 0 (keep forever) and \
+                 {MAX_AUDIT_RETENTION_DAYS}, not {days}"
+            )));
         }
         if l.par_secs > 90 {
             return Err(ConfigError::Invalid(

@@ -14,10 +14,13 @@ use super::respond;
 use super::websocket_frames::{close_frame, FrameCursor};
 use crate::config::gateway::Route;
 use crate::error::OAuthError;
+use crate::origin_pool::OutBody;
 use crate::protocol::tokens::gateway::{self as rule, IDENTITY_HEADER};
 use crate::tls::{ConnectionHandle, ConnectionSlot};
 use crate::Provider;
+use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::OnUpgrade;
+use hyper::Uri;
 use hyper_util::rt::TokioIo;
 use prometheus_client::metrics::gauge::Gauge;
 use salvo::http::header::{self, HeaderValue};
@@ -68,27 +71,33 @@ pub async fn open(
         );
         return respond::oauth_error(res, &e, "");
     };
-    let url = rule::upstream_url(route, path, req.uri().query());
-    let mut outbound = p
-        .gateway_http
-        .get()
-        .get(&url)
-        .headers(forwarded_headers(req.headers()))
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(IDENTITY_HEADER, identity);
-    if let Some(id) = res.headers().get(INTERACTION_ID).cloned() {
-        outbound = outbound.header(INTERACTION_ID, id);
-    }
-    let answer = match outbound.send().await {
-        Ok(answer) => answer,
-        Err(e) => return bad_gateway(res, &e.to_string()),
+    // Origin-form (RFC 9112 §3.2.1), as for any forwarded request.
+    let Ok(target) = Uri::try_from(rule::upstream_target(path, req.uri().query())) else {
+        let e = OAuthError::invalid_request("the request target is not a valid URI");
+        return respond::oauth_error(res, &e, "");
     };
-    if answer.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
-        return relay(res, hyper::Response::<reqwest::Body>::from(answer));
+    let mut outbound = hyper::Request::new(OutBody::new(Empty::new().map_err(|n| match n {})));
+    *outbound.uri_mut() = target;
+    let headers = outbound.headers_mut();
+    *headers = forwarded_headers(req.headers());
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(IDENTITY_HEADER, identity);
+    if let Some(id) = res.headers().get(INTERACTION_ID).cloned() {
+        headers.insert(INTERACTION_ID, id);
     }
+    // The gateway's own connector and policy, on a connection of the tunnel's own.
+    let origins = p.gateway_origins.get();
+    let mut answer = match origins.open_upgrade(&route.upstream, outbound).await {
+        Ok(answer) => answer,
+        Err(e) => return bad_gateway(res, &e),
+    };
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return relay(res, answer);
+    }
+    let upstream = hyper::upgrade::on(&mut answer);
     res.status_code(StatusCode::SWITCHING_PROTOCOLS);
-    relay_headers(res, answer.headers().clone());
+    relay_headers(res, std::mem::take(answer.headers_mut()));
     let h = res.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -102,9 +111,13 @@ pub async fn open(
     };
     // The caller's connection is handed over once our 101 is written: join it then.
     tokio::spawn(async move {
-        let (caller, upstream) = tokio::join!(caller, answer.upgrade());
+        let (caller, upstream) = tokio::join!(caller, upstream);
         match (caller, upstream) {
-            (Ok(caller), Ok(upstream)) => tunnel.run(TokioIo::new(caller), upstream).await,
+            (Ok(caller), Ok(upstream)) => {
+                tunnel
+                    .run(TokioIo::new(caller), TokioIo::new(upstream))
+                    .await
+            }
             (Err(e), _) => tracing::debug!(error = %e, "gateway WebSocket: caller gone"),
             (_, Err(e)) => tracing::debug!(error = %e, "gateway WebSocket: upstream gone"),
         }

@@ -52,12 +52,10 @@ pub struct Services {
     pub upstream_jwks: super::jwks_fetch::JwksCache,
     /// The upstream OpenID providers of federated login: HTTP clients and caches.
     pub federation: super::federation::oidc::Upstreams,
-    /// Opens gateway WebSocket tunnels to their upstream origins, under the outbound policy.
-    /// One per serving thread (`per_core`), as `gateway_origins`.
-    pub gateway_http: crate::per_core::PerCore<reqwest::Client>,
     /// Forwards gateway requests to their upstream origins, under the outbound policy, on
     /// pooled connections. One per serving thread (`per_core`): the forwarded request, its
-    /// connection and the answer stay on the caller's thread.
+    /// connection and the answer stay on the caller's thread. WebSocket tunnels open their
+    /// upstream half here too, on connections of their own.
     pub gateway_origins: crate::per_core::PerCore<crate::origin_pool::OriginPool>,
     /// Signed gateway identities, reused within their half-life.
     pub gateway_identities: super::tokens::gateway::IdentityCache,

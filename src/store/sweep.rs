@@ -1,6 +1,8 @@
-//! Deletes what has expired, so the database stays bounded under sustained load.
+//! Deletes what has expired, and audit entries past their retention, so the database stays
+//! bounded under sustained load.
 
 use super::sql::{args, Conn, Dialect};
+use super::token_handouts::TokenHandouts;
 use super::{exec, StoreResult};
 
 /// Any fixed number: the advisory lock of the node that sweeps (PostgreSQL).
@@ -47,6 +49,17 @@ impl Sweep<'_> {
     /// queues behind one (they share the single writer) waiting only briefly; callers repeat while
     /// `more` is set.
     pub fn expired(&self, now: i64, limit: i64) -> StoreResult<Swept> {
+        self.expired_and_audit(now, None, limit)
+    }
+
+    /// As `expired`, and with `handouts_before`, at most `limit` hand-out audit entries
+    /// recorded before it (`handout.audit_retention_days`).
+    pub fn expired_and_audit(
+        &self,
+        now: i64,
+        handouts_before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Swept> {
         let mut swept = Swept::default();
         // Several nodes share one PostgreSQL database: one sweeps at a time (the others skip
         // the round), so their deletes never wait on each other's row locks or deadlock.
@@ -95,6 +108,11 @@ impl Sweep<'_> {
         )?;
         swept.rows += n;
         swept.more |= n as i64 == limit;
+        if let Some(cutoff) = handouts_before {
+            let n = TokenHandouts { conn: self.conn }.delete_before(cutoff, limit)?;
+            swept.rows += n;
+            swept.more |= n as i64 == limit;
+        }
         Ok(swept)
     }
 }

@@ -135,6 +135,17 @@ impl TokenHandouts<'_> {
         Ok(())
     }
 
+    /// Deletes at most `limit` entries recorded before `cutoff` (oldest first, by the `at`
+    /// index); how many went.
+    pub fn delete_before(&self, cutoff: i64, limit: i64) -> StoreResult<usize> {
+        exec(
+            self.conn,
+            "DELETE FROM token_handouts WHERE id IN
+             (SELECT id FROM token_handouts WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            args![cutoff, limit],
+        )
+    }
+
     /// The newest entries first, optionally for one client and/or one connection.
     pub fn list(
         &self,

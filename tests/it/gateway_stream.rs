@@ -225,58 +225,99 @@ async fn a_chunked_body_past_the_cap_is_cut_off_and_gets_413() {
     assert!(!*ended.lock(), "the origin never got a whole body");
 }
 
-/// A WebSocket origin on plain `ws://` loopback: it records each handshake's headers and
-/// whether the caller closed, echoes text, and closes itself on `bye`.
+/// A WebSocket origin on loopback (`ws://`, or `wss://` with `start_tls`): it records each
+/// handshake's headers and whether the caller closed, echoes text, and closes itself on `bye`.
 struct EchoOrigin {
     base: String,
     handshakes: Arc<Mutex<Vec<tungstenite::http::HeaderMap>>>,
     closed_by_caller: Arc<Mutex<usize>>,
     /// The status code of each Close frame it got.
     close_codes: Arc<Mutex<Vec<u16>>>,
+    /// TCP connections accepted.
+    connections: Arc<Mutex<usize>>,
+}
+
+/// What an `EchoOrigin` records, shared with its connections.
+#[derive(Clone)]
+struct EchoLog {
+    handshakes: Arc<Mutex<Vec<tungstenite::http::HeaderMap>>>,
+    closes: Arc<Mutex<usize>>,
+    codes: Arc<Mutex<Vec<u16>>>,
 }
 
 impl EchoOrigin {
     async fn start() -> EchoOrigin {
-        let (listener, base) = listen().await;
-        let handshakes = Arc::new(Mutex::new(Vec::new()));
-        let closed_by_caller = Arc::new(Mutex::new(0));
-        let close_codes = Arc::new(Mutex::new(Vec::new()));
-        let (log, closes) = (handshakes.clone(), closed_by_caller.clone());
-        let codes = close_codes.clone();
+        Self::serve(None).await
+    }
+
+    /// Over TLS, with the certificate `tls` serves.
+    async fn start_tls(tls: tokio_rustls::TlsAcceptor) -> EchoOrigin {
+        Self::serve(Some(tls)).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> EchoOrigin {
+        let (listener, mut base) = listen().await;
+        if tls.is_some() {
+            base = base.replace("http://", "https://");
+        }
+        let log = EchoLog {
+            handshakes: Default::default(),
+            closes: Default::default(),
+            codes: Default::default(),
+        };
+        let connections = Arc::new(Mutex::new(0));
+        let (shared, accepted) = (log.clone(), connections.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (log, closes, codes) = (log.clone(), closes.clone(), codes.clone());
+                *accepted.lock() += 1;
+                let (log, tls) = (shared.clone(), tls.clone());
                 tokio::spawn(async move {
-                    // tungstenite's callback type fixes the error type.
-                    #[allow(clippy::result_large_err)]
-                    let record = |req: &tungstenite::handshake::server::Request, res| {
-                        log.lock().push(req.headers().clone());
-                        Ok(res)
-                    };
-                    let mut ws = tokio_tungstenite::accept_hdr_async(sock, record)
-                        .await
-                        .unwrap();
-                    while let Some(Ok(msg)) = ws.next().await {
-                        match msg {
-                            Message::Text(t) if t.as_str() == "bye" => {
-                                let _ = ws.close(None).await;
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(sock) = tls.accept(sock).await {
+                                echo_session(sock, log).await
                             }
-                            Message::Text(t) => ws.send(Message::Text(t)).await.unwrap(),
-                            Message::Close(frame) => {
-                                *closes.lock() += 1;
-                                codes.lock().extend(frame.map(|f| u16::from(f.code)));
-                            }
-                            _ => {}
                         }
+                        None => echo_session(sock, log).await,
                     }
                 });
             }
         });
         EchoOrigin {
             base,
-            handshakes,
-            closed_by_caller,
-            close_codes,
+            handshakes: log.handshakes,
+            closed_by_caller: log.closes,
+            close_codes: log.codes,
+            connections,
+        }
+    }
+}
+
+/// One WebSocket connection to an `EchoOrigin`.
+async fn echo_session(
+    sock: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    log: EchoLog,
+) {
+    // tungstenite's callback type fixes the error type.
+    #[allow(clippy::result_large_err)]
+    let record = |req: &tungstenite::handshake::server::Request, res| {
+        log.handshakes.lock().push(req.headers().clone());
+        Ok(res)
+    };
+    let mut ws = tokio_tungstenite::accept_hdr_async(sock, record)
+        .await
+        .unwrap();
+    while let Some(Ok(msg)) = ws.next().await {
+        match msg {
+            Message::Text(t) if t.as_str() == "bye" => {
+                let _ = ws.close(None).await;
+            }
+            Message::Text(t) => ws.send(Message::Text(t)).await.unwrap(),
+            Message::Close(frame) => {
+                *log.closes.lock() += 1;
+                log.codes.lock().extend(frame.map(|f| u16::from(f.code)));
+            }
+            _ => {}
         }
     }
 }
@@ -599,4 +640,68 @@ async fn rfc6455_7_4_1_a_graceful_stop_closes_tunnels_with_1001_without_waiting_
         .expect("the stop does not wait out its 30 s grace for the tunnel")
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn a_websocket_upstream_resolving_to_a_private_address_is_refused_by_the_outbound_policy() {
+    // The route names a host (`localhost`), so the configuration cannot see it is private:
+    // the address it resolves to is checked when connecting, and refused.
+    let ca_dir = tempfile::tempdir().unwrap();
+    let pki = consentry::tls::ensure_dev_pki(ca_dir.path(), &[]).unwrap();
+    let tls =
+        consentry::tls::server_config((pki.chain, pki.key), (pki.rsa_chain, pki.rsa_key)).unwrap();
+    let origin = EchoOrigin::start_tls(tokio_rustls::TlsAcceptor::from(tls)).await;
+    let upstream = origin.base.replace("127.0.0.1", "localhost");
+    let ca = ca_dir.path().join("ca.pem");
+    let s = TestServer::start_with(move |c| {
+        assert!(!c.outbound.allow_private && !c.gateway.private_origins);
+        c.outbound.ca_file = Some(ca);
+        c.gateway.routes = vec![ws_route(&upstream)];
+    })
+    .await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    assert_eq!(
+        ws_connect(&s, "/live/1", Some(&bearer)).await.err(),
+        Some(502),
+        "outbound.allow_private = false: a loopback address is no upstream"
+    );
+    assert_eq!(*origin.connections.lock(), 0, "nothing connected to it");
+}
+
+#[tokio::test]
+async fn a_wss_upstream_is_reached_trusting_outbound_ca_file() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let pki = consentry::tls::ensure_dev_pki(ca_dir.path(), &[]).unwrap();
+    let tls =
+        consentry::tls::server_config((pki.chain, pki.key), (pki.rsa_chain, pki.rsa_key)).unwrap();
+    let origin = EchoOrigin::start_tls(tokio_rustls::TlsAcceptor::from(tls)).await;
+    assert!(origin.base.starts_with("https://"));
+    let ca = ca_dir.path().join("ca.pem");
+    let s = tunnel_provider(&origin, |c| c.outbound.ca_file = Some(ca)).await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    let mut ws = ws_connect(&s, "/live/1", Some(&bearer)).await.unwrap();
+    echo(&mut ws, "over TLS").await;
+    echo(&mut ws, "and again").await;
+    let identity = origin.handshakes.lock()[0]["consentry-identity"].clone();
+    let claims = verify_with_jwks(&s, identity.to_str().unwrap()).await;
+    assert_eq!(claims["aud"], origin.base);
+    ws.send(Message::Close(None)).await.unwrap();
+    assert!(matches!(
+        next_message(&mut ws).await,
+        Some(Message::Close(_))
+    ));
+    assert!(next_message(&mut ws).await.is_none(), "the tunnel ends");
+
+    // RFC 9110 §4.3.4: without its CA, the origin's certificate is not trusted.
+    let s = tunnel_provider(&origin, |_| {}).await;
+    let c = s.client(json!({})).await;
+    let bearer = format!("Bearer {}", client_token(&s, &c, "accounts:read").await);
+    assert_eq!(
+        ws_connect(&s, "/live/1", Some(&bearer)).await.err(),
+        Some(502),
+        "an unknown CA is refused"
+    );
+    assert_eq!(origin.handshakes.lock().len(), 1, "no second handshake");
 }

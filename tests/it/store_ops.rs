@@ -166,8 +166,8 @@ async fn rows_in_the_later_tables(s: &TestServer, user: &str, client: &str) {
         ),
         (
             "INSERT INTO token_handouts (id, at, client_id, user_id, connection_id, refreshed, outcome)
-             VALUES ('h-2', 5, ?1, ?2, 'mv-c', 0, 'ok'), ('h-1', 5, ?1, ?2, 'mv-c', 1, 'ok')",
-            &[client, user],
+             VALUES ('h-2', ?3, ?1, ?2, 'mv-c', 0, 'ok'), ('h-1', ?3, ?1, ?2, 'mv-c', 1, 'ok')",
+            &[client, user, LATER],
         ),
         (
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)

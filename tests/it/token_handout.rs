@@ -7,6 +7,7 @@ use crate::bank_pair::*;
 use crate::harness::*;
 use crate::partner::{bearer, call};
 use consentry::store::connections::BankConnection;
+use consentry::store::token_handouts::{HandoutRecord, HANDED_OUT};
 use serde_json::{json, Value};
 
 const ADMIN_TOKEN: &str = "handout-admin-token-0123456789abcdefghijkl";
@@ -504,4 +505,93 @@ async fn rfc6749_6_an_upstream_grant_without_a_refresh_token_cannot_be_refreshed
         .as_str()
         .unwrap()
         .contains("no refresh token"));
+}
+
+/// Records a hand-out audit entry `id` made at `at`, as the hand-out does.
+async fn audit_entry(s: &TestServer, id: &str, at: i64) {
+    let entry = HandoutRecord {
+        id: id.into(),
+        at,
+        client_id: "retention-client".into(),
+        user_id: "retention-user".into(),
+        connection_id: "retention-connection".into(),
+        institution_id: None,
+        refreshed: false,
+        outcome: HANDED_OUT.into(),
+        detail: None,
+    };
+    s.provider
+        .store
+        .write(move |tx| tx.token_handouts().record(&entry))
+        .await
+        .unwrap();
+}
+
+async fn audit_entries(s: &TestServer, like: &str) -> i64 {
+    s.sql_count(&format!(
+        "SELECT count(*) FROM token_handouts WHERE id LIKE '{like}'"
+    ))
+    .await
+}
+
+const DAY: i64 = 24 * 3600;
+
+#[tokio::test]
+async fn handout_audit_entries_past_their_retention_are_swept_and_newer_ones_stay() {
+    let s = TestServer::start_with(|c| c.handout.audit_retention_days = 30).await;
+    let now = s.provider.now();
+    for i in 0..3 {
+        audit_entry(&s, &format!("old-{i}"), now - 31 * DAY - i).await;
+    }
+    audit_entry(&s, "new-recent", now - 29 * DAY).await;
+    audit_entry(&s, "new-today", now).await;
+    consentry::sweep_once(&s.provider).await.unwrap();
+    assert_eq!(
+        audit_entries(&s, "old-%").await,
+        0,
+        "handout.audit_retention_days = 30: entries over 30 days old are swept"
+    );
+    assert_eq!(audit_entries(&s, "new-%").await, 2, "newer entries stay");
+}
+
+#[tokio::test]
+async fn handout_audit_retention_0_keeps_every_entry_and_a_sweep_round_is_bounded() {
+    let s = TestServer::start_with(|c| c.handout.audit_retention_days = 0).await;
+    let now = s.provider.now();
+    for i in 0..5 {
+        audit_entry(&s, &format!("old-{i}"), now - 5000 * DAY - i).await;
+    }
+    consentry::sweep_once(&s.provider).await.unwrap();
+    assert_eq!(
+        audit_entries(&s, "old-%").await,
+        5,
+        "handout.audit_retention_days = 0 keeps the audit forever"
+    );
+    // With a retention, one round deletes at most its batch and says more are left, so the
+    // single writer is never held long (the sweeper repeats it).
+    let cutoff = Some(now - 30 * DAY);
+    let round = s
+        .provider
+        .store
+        .write(move |tx| tx.sweep().expired_and_audit(now, cutoff, 2))
+        .await
+        .unwrap();
+    assert!(round.more, "rows left for the next round");
+    assert_eq!(audit_entries(&s, "old-%").await, 3, "two per round");
+}
+
+#[test]
+fn handout_audit_retention_days_is_checked_at_startup() {
+    let mut config = consentry::config::Config::default();
+    assert_eq!(config.handout.audit_retention_days, 400, "over a year");
+    for bad in [-1, 36_501] {
+        config.handout.audit_retention_days = bad;
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("handout.audit_retention_days"),
+            "{bad}: {refused}"
+        );
+    }
+    config.handout.audit_retention_days = 0;
+    assert!(config.validate().is_ok(), "0 keeps the audit forever");
 }

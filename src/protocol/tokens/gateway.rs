@@ -68,12 +68,6 @@ pub async fn still_active(cx: &Ctx<'_>, jti: &str) -> OAuthResult<bool> {
     Ok(row.is_some())
 }
 
-/// Where the request goes: the route's origin with the caller's path and query.
-pub fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
-    let origin = route.upstream.trim_end_matches('/');
-    format!("{origin}{}", upstream_target(path, query))
-}
-
 /// The caller's path and query, as the origin gets them (the origin's URL has no path).
 pub fn upstream_target(path: &str, query: Option<&str>) -> String {
     let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));

@@ -249,11 +249,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-# What one core of this machine can sign: the physical limit of the token paths.
-echo "openssl speed on core $SERVER_CPU (P-256, RSA-2048)"
-taskset -c "$SERVER_CPU" openssl speed -seconds 3 ecdsap256 rsa2048 > "$OUT/openssl-speed.txt" 2>/dev/null
-P256=$(awk '/ecdsa \(nistp256\)/ {print $(NF-1)}' "$OUT/openssl-speed.txt")
-RSA=$(awk '/^rsa 2048/ {print $(NF-1)}' "$OUT/openssl-speed.txt")
+# What one core of this machine can sign: the physical limit of the token paths. The best of
+# three runs: one run alone read 19 % low in a sitting where the next three agreed within 2 %.
+echo "openssl speed on core $SERVER_CPU (P-256, RSA-2048), best of three"
+for i in 1 2 3; do
+  taskset -c "$SERVER_CPU" openssl speed -seconds 3 ecdsap256 rsa2048 2>/dev/null
+done > "$OUT/openssl-speed.txt"
+P256=$(awk '/ecdsa \(nistp256\)/ {if ($(NF-1) > best) best = $(NF-1)} END {print best}' "$OUT/openssl-speed.txt")
+RSA=$(awk '/^rsa 2048/ {if ($(NF-1) > best) best = $(NF-1)} END {print best}' "$OUT/openssl-speed.txt")
 {
   echo "date: $(date -u +%FT%TZ); host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   backend="SQLite${SEED:+, $SEED seeded tokens}"

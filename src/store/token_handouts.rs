@@ -55,7 +55,8 @@ pub struct TokenHandouts<'a> {
 
 impl TokenHandouts<'_> {
     /// Takes the refresh lease of a connection for `holder` until `until`, unless another
-    /// holder's lease is still live at `now`; whether it was taken. A concurrent taker waits
+    /// holder's lease is still live at `now` or a refresh failed after `failures_before`;
+    /// whether it was taken. A concurrent taker waits
     /// on the row (PostgreSQL) or the single writer (SQLite) and then sees the lease live.
     pub fn take_lease(
         &self,
@@ -63,6 +64,7 @@ impl TokenHandouts<'_> {
         holder: &str,
         now: i64,
         until: i64,
+        failures_before: i64,
     ) -> StoreResult<bool> {
         Ok(exec(
             self.conn,
@@ -70,8 +72,10 @@ impl TokenHandouts<'_> {
              VALUES (?1, ?2, ?4, NULL)
              ON CONFLICT (connection_id) DO UPDATE
                  SET holder = excluded.holder, expires_at = excluded.expires_at, failure = NULL
-                 WHERE upstream_refresh_leases.expires_at <= ?3",
-            args![connection_id, holder, now, until],
+                 WHERE upstream_refresh_leases.expires_at <= ?3
+                   AND (upstream_refresh_leases.failure IS NULL
+                        OR upstream_refresh_leases.expires_at <= ?5)",
+            args![connection_id, holder, now, until, failures_before],
         )? == 1)
     }
 

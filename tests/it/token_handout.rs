@@ -341,6 +341,22 @@ async fn concurrent_handouts_of_an_expired_token_refresh_it_exactly_once_at_the_
         1,
         "one refresh attempt: {entries:?}"
     );
+    // The race behind that: a caller that looked before the refusal and only then asks for
+    // the lease is refused it while the failure holds (so it answers as the failure did rather
+    // than try the refused refresh token again); after the hold it may take it.
+    let take = |holder: &'static str, at: i64| {
+        let cid = con.clone();
+        pr.agg.provider.store.write(move |tx| {
+            tx.token_handouts()
+                .take_lease(&cid, holder, at, at + 30, at - 5)
+        })
+    };
+    let now = pr.agg.provider.now();
+    assert!(
+        !take("late-caller", now).await.unwrap(),
+        "rfc6749_5_2 a refused refresh is not retried within the hold"
+    );
+    assert!(take("later-caller", now + 6).await.unwrap());
 }
 
 #[tokio::test]

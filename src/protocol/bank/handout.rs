@@ -269,9 +269,15 @@ async fn refreshed_tokens(cx: &Ctx<'_>, audit: &Audit, plugin: &Plugin, id: &str
             _ => {
                 let (cid, h, now) = (id.to_string(), holder.clone(), cx.now);
                 let until = now + LEASE_SECS;
+                // Taken only if no refresh failed within the hold: a caller that looked before
+                // another's refresh failed must hear that failure, not ask the institution again.
+                let failures_before = now - FAILURE_HOLD_SECS;
                 match cx
                     .store
-                    .write(move |tx| tx.token_handouts().take_lease(&cid, &h, now, until))
+                    .write(move |tx| {
+                        tx.token_handouts()
+                            .take_lease(&cid, &h, now, until, failures_before)
+                    })
                     .await
                 {
                     Ok(true) => return refresh_as_holder(cx, audit, plugin, id, &holder).await,
@@ -308,6 +314,17 @@ async fn refresh_as_holder(
         Ok(None) => return Attempt::of(Err(OAuthError::not_found("no such connection"))),
         Err(e) => return Attempt::of(Err(e.into())),
     };
+    // A refresh that found the grant gone marked the connection (RFC 6749 §5.2): not retried.
+    if c.status != ACTIVE {
+        let (cid, h) = (id.to_string(), holder.to_string());
+        let _ = cx
+            .store
+            .write(move |tx| tx.token_handouts().release_lease(&cid, &h, None))
+            .await;
+        return Attempt::of(Err(conflict(
+            "the connection needs reauthorisation before its tokens can be used (status reauth_required)",
+        )));
+    }
     let secrets = ConnectionSecrets::open(cx, c.data_sealed.as_deref());
     let stale = match stored_tokens(cx, &c) {
         Ok(t) if fresh(&t, cx.now) => {

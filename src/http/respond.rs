@@ -99,8 +99,11 @@ pub fn html(res: &mut Response, status: StatusCode, page: String) {
 /// An error page for requests that must never be redirected back to the client.
 pub fn error_page(res: &mut Response, e: &OAuthError) {
     log(e);
+    // A server-side failure keeps its status (503: try again later; 502: the upstream failed),
+    // so monitors and retrying clients can tell them apart. Client errors are 400 on a page:
+    // a 401 would need a `WWW-Authenticate` challenge a browser cannot answer here.
     let status = match e.status {
-        500.. => StatusCode::INTERNAL_SERVER_ERROR,
+        500..=599 => StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         413 => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };

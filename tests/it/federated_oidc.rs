@@ -321,10 +321,11 @@ async fn oidc_core_3_1_3_7_an_id_token_with_another_nonce_is_refused() {
     assert_eq!(changed, 1);
     let back = f.at_idp(&to_idp, "alice", "approve").await;
     let (status, loc, page) = j.get(&back).await;
-    // The error page answers 500 for the upstream's 503 temporarily_unavailable.
+    // The error page keeps the failure's own status: 503 temporarily_unavailable (RFC 9110
+    // §15.6.4), not a generic 500.
     assert_eq!(
         (status, loc.as_str()),
-        (500, ""),
+        (503, ""),
         "ID token nonce mismatch refused"
     );
     assert!(page.contains("upstream server could not be used"), "{page}");

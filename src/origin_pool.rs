@@ -112,11 +112,7 @@ impl OriginPool {
         upstream: &str,
         mut req: Request<OutBody>,
     ) -> Result<Response<Answer>, String> {
-        let Some(slot) = self.origins.get(upstream) else {
-            return Err(format!("{upstream} is not a configured origin"));
-        };
-        req.headers_mut()
-            .insert(HOST, slot.origin.authority.clone());
+        let slot = self.addressed(upstream, &mut req)?;
         let timeout = self.policy.timeout;
         let answer = tokio::time::timeout(timeout, async {
             loop {
@@ -161,11 +157,7 @@ impl OriginPool {
         upstream: &str,
         mut req: Request<OutBody>,
     ) -> Result<Response<Answer>, String> {
-        let Some(slot) = self.origins.get(upstream) else {
-            return Err(format!("{upstream} is not a configured origin"));
-        };
-        req.headers_mut()
-            .insert(HOST, slot.origin.authority.clone());
+        let slot = self.addressed(upstream, &mut req)?;
         let timeout = self.policy.timeout;
         let answer = tokio::time::timeout(timeout, async {
             let mut sender = Box::pin(self.policy.connect(&slot.origin, true)).await?;
@@ -176,6 +168,19 @@ impl OriginPool {
             Ok(answer) => Ok(answer?.map(|body| Answer::unpooled(body, timeout))),
             Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         }
+    }
+}
+
+impl OriginPool {
+    /// `upstream`'s slot, with `req` addressed to it (`Host`, RFC 9110 §7.2).
+    fn addressed(&self, upstream: &str, req: &mut Request<OutBody>) -> Result<&Arc<Slot>, String> {
+        let slot = self
+            .origins
+            .get(upstream)
+            .ok_or_else(|| format!("{upstream} is not a configured origin"))?;
+        req.headers_mut()
+            .insert(HOST, slot.origin.authority.clone());
+        Ok(slot)
     }
 }
 

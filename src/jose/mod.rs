@@ -30,6 +30,15 @@ pub enum JoseError {
     NoMatchingKey(String),
 }
 
+/// A new RSA-2048 private key, PKCS #8 DER, for certificates (the dev TLS server's RSA
+/// certificate, the SAML SP's signing certificate): ring cannot generate RSA keys; OpenSSL
+/// (under josekit) does, in milliseconds.
+pub fn new_rsa_2048_pkcs8() -> Result<Vec<u8>, JoseError> {
+    josekit::jwk::alg::rsa::RsaKeyPair::generate(2048)
+        .map(|k| k.to_der_private_key())
+        .map_err(|e| JoseError::Keys(e.to_string()))
+}
+
 /// OIDC Core §3.1.3.6 / §3.3.2.11: base64url of the left half of the hash of the value, where
 /// the hash matches the ID token's `alg` (SHA-256 for every algorithm we sign with).
 pub fn half_hash(_alg: Alg, value: &str) -> String {

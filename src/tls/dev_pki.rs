@@ -118,10 +118,7 @@ pub fn ensure_dev_pki(dir: &Path, hosts: &[String]) -> Result<DevPki, String> {
     std::fs::write(dir.join("server.pem"), cert.pem()).map_err(err)?;
     let key = PrivateKeyDer::from_pem_slice(server_key.serialize_pem().as_bytes()).map_err(err)?;
 
-    // ring cannot generate RSA keys; OpenSSL (under josekit) does, in milliseconds.
-    let rsa_der = josekit::jwk::alg::rsa::RsaKeyPair::generate(2048)
-        .map_err(err)?
-        .to_der_private_key();
+    let rsa_der = crate::jose::new_rsa_2048_pkcs8().map_err(err)?;
     let rsa_pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(rsa_der);
     let rsa_pair =
         KeyPair::from_pkcs8_der_and_sign_algo(&rsa_pkcs8, &rcgen::PKCS_RSA_SHA256).map_err(err)?;

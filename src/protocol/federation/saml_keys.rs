@@ -71,10 +71,9 @@ pub fn load_or_create(
 /// A new RSA 2048 key (rsa-sha256 is what IdPs verify) and a ten-year self-signed
 /// certificate: SAML metadata certificates carry a key, not a chain of trust.
 fn generate(host: &str) -> anyhow::Result<SpKey> {
-    // ring cannot generate RSA keys; OpenSSL (under josekit) does.
-    let rsa = josekit::jwk::alg::rsa::RsaKeyPair::generate(2048)?;
-    let key_pem = String::from_utf8(rsa.to_pem_private_key())?;
-    let pair = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256)?;
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from(crate::jose::new_rsa_2048_pkcs8()?);
+    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)?;
+    let key_pem = pair.serialize_pem();
     let mut params = rcgen::CertificateParams::new(vec![host.to_string()])?;
     params
         .distinguished_name

@@ -69,7 +69,8 @@ http {
   }
 }
 NGINX
-  $SERVE "$NGINX_BIN" -p "$DATA/nginx" -c "$DATA/nginx/nginx.conf" &
+  # nginx reads inherited listening sockets from an NGINX variable: not ours.
+  $SERVE env -u NGINX "$NGINX_BIN" -p "$DATA/nginx" -c "$DATA/nginx/nginx.conf" &
   NGINX_PID=$!
   NGINX_BASE="http://127.0.0.1:$NGINX_PORT"
 fi

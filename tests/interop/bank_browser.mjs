@@ -1,6 +1,6 @@
 // Browser test: a bank connection through Consentry's pages in a real headless Chromium,
 // driven through playwright-core (which never downloads a browser; the system Chromium is
-// used). Same launch options and callback capture as browser.mjs.
+// used), with the shared setup of lib/browser.mjs.
 //
 // The walk: authorize → login page → bank chooser (search box, one button per bank) →
 // consent naming the bank → Sandbox Bank's sign-in form (a wrong password first, which
@@ -14,9 +14,7 @@
 // failure.
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { expectRequestTo, newPage, run, screenshot, submitting } from './lib/browser.mjs';
 import { env } from './lib/rp.mjs';
 
 const AUTH_URL = env('AUTH_URL');
@@ -27,105 +25,15 @@ const BANK_USERNAME = process.env.BANK_USERNAME || 'sandbox';
 const BANK_PASSWORD = process.env.BANK_PASSWORD || 'sandbox-password';
 const BANK_NAME = 'Sandbox Bank';
 const BANK_ID = 'sandbox-bank';
-const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || '';
-const TIMEOUT_MS = 20_000;
-
-const watchdog = setTimeout(() => {
-  console.error('bank browser: timed out after 120s');
-  process.exit(1);
-}, 120_000);
-watchdog.unref();
-
-let browser;
-let passed = 0;
-let current = 'launch chromium';
-
-function ok(name) {
-  passed += 1;
-  console.log(`ok - ${name}`);
-}
-
-async function screenshot(page, name) {
-  if (!SCREENSHOT_DIR) return;
-  await mkdir(SCREENSHOT_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-}
-
 const INTERACTION = /^\/interaction\/[^/]+$/;
 
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: TIMEOUT_MS,
-  });
-  ok(current);
-
-  // Chromium does not read NODE_EXTRA_CA_CERTS and the provider's dev CA is not in the
-  // browser's trust store, so certificate errors are ignored here, in the browser only
-  // (flow.mjs proves TLS trust against the dev CA with verification on).
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
-  context.setDefaultTimeout(TIMEOUT_MS);
-  const page = await context.newPage();
-
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      console.error(`[chromium console ${msg.type()}] ${msg.text()}`);
-    }
-  });
-  page.on('pageerror', (err) => console.error(`[chromium page error] ${err.message}`));
-  const isCallback = (url) => url === REDIRECT_URI || url.startsWith(`${REDIRECT_URI}?`);
-  page.on('requestfailed', (req) => {
-    // The redirect hop to the client's (unresolvable) host fails by design; see below.
-    if (isCallback(req.url())) return;
-    console.error(`[chromium request failed] ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
-  });
-
-  // The redirect_uri's host does not answer. Playwright does not call route handlers for
-  // redirect hops, so the 303 from the bank form's POST to the redirect_uri is observed
-  // through the 'request' event, raised once Chromium has accepted the redirect (after its
-  // own checks, e.g. CSP form-action). The route answers in place of the client for any
-  // direct load of the redirect_uri (such as Chromium reloading the failed page).
-  let resolveCallback;
-  const callback = new Promise((resolve) => {
-    resolveCallback = resolve;
-  });
-  page.on('request', (req) => {
-    if (!isCallback(req.url())) return;
-    const from = req.redirectedFrom();
-    resolveCallback({
-      url: req.url(),
-      method: req.method(),
-      from: from ? { url: from.url(), method: from.method() } : null,
-    });
-  });
-  await page.route(`${REDIRECT_URI}**`, async (route) => {
-    const req = route.request();
-    resolveCallback({ url: req.url(), method: req.method(), from: null });
-    await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
-  });
-
-  // Waits for the POST a click submits, then for the page it leads to.
-  const submitting = async (pathSuffix, click) => {
-    await Promise.all([
-      page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname.endsWith(pathSuffix)),
-      click(),
-    ]);
-    await page.waitForLoadState('domcontentloaded');
-  };
+await run('bank browser', async (browser, t) => {
+  const page = await newPage(browser, { log: true, unanswered: [REDIRECT_URI] });
+  const callback = await expectRequestTo(page, REDIRECT_URI);
   const heading = async () => (await page.locator('h1').first().innerText()).trim();
-  const alerts = async () => (await page.locator('[role=alert]').allInnerTexts()).map((t) => t.trim());
+  const alerts = async () => (await page.locator('[role=alert]').allInnerTexts()).map((text) => text.trim());
 
-  current = 'login page';
+  t.step('login page');
   const resp = await page.goto(AUTH_URL, { waitUntil: 'domcontentloaded' });
   assert.ok(resp, 'navigation response');
   assert.equal(resp.status(), 200, `login page status (final URL ${page.url()})`);
@@ -137,13 +45,13 @@ try {
   await page.locator('input[name=username]').fill(USERNAME);
   await page.locator('input[name=password]').fill(PASSWORD);
   await screenshot(page, 'bank-login');
-  ok(current);
+  t.ok();
 
-  current = 'submit login';
-  await submitting('/login', () => loginForm.getByRole('button', { name: 'Sign in' }).click());
-  ok(current);
+  t.step('submit login');
+  await submitting(page, '/login', () => loginForm.getByRole('button', { name: 'Sign in' }).click());
+  t.ok();
 
-  current = 'bank chooser page';
+  t.step('bank chooser page');
   const chooserHeading = page.locator('h1', { hasText: 'Choose your bank' });
   await page.locator('h1').first().waitFor({ state: 'visible' });
   {
@@ -186,7 +94,7 @@ try {
     assert.ok(width > 0, `bank icon ${src} is rendered`);
   }
   await screenshot(page, 'bank-chooser');
-  ok(current);
+  t.ok();
 
   // The search is a plain GET with no script: typing and pressing Search reloads the
   // interaction page with ?q=.
@@ -201,16 +109,16 @@ try {
     return listed();
   };
 
-  current = 'search narrows the list';
+  t.step('search narrows the list');
   {
     const found = await doSearch('otp');
     assert.ok(found.length >= 1 && found.length < all.length, `"otp" narrows the list: ${JSON.stringify(found)}`);
     assert.ok(found.every((b) => /otp/i.test(b.name)), `every match names "otp": ${JSON.stringify(found)}`);
     assert.ok(!found.some((b) => b.id === BANK_ID), `${BANK_NAME} is filtered out: ${JSON.stringify(found)}`);
   }
-  ok(current);
+  t.ok();
 
-  current = 'search "sandbox"';
+  t.step('search "sandbox"');
   const found = await doSearch('sandbox');
   assert.ok(found.length >= 1, 'search finds banks');
   assert.ok(found.every((b) => /sandbox/i.test(b.name)), `every match names "sandbox": ${JSON.stringify(found)}`);
@@ -221,15 +129,15 @@ try {
   );
   assert.ok(found.some((b) => b.id === BANK_ID), `${BANK_NAME} found: ${JSON.stringify(found)}`);
   await screenshot(page, 'bank-chooser-search');
-  ok(current);
+  t.ok();
 
-  current = `choose ${BANK_NAME}`;
+  t.step(`choose ${BANK_NAME}`);
   const bankButton = chooseForm.locator(`button[name=institution][value="${BANK_ID}"]`);
   assert.equal((await bankButton.locator('span').first().innerText()).trim(), BANK_NAME);
-  await submitting('/choose', () => bankButton.click());
-  ok(current);
+  await submitting(page, '/choose', () => bankButton.click());
+  t.ok();
 
-  current = 'consent page names the bank';
+  t.step('consent page names the bank');
   await page.locator('h1').first().waitFor({ state: 'visible' });
   assert.equal(await heading(), 'Allow access', `consent page (at ${page.url()})`);
   assert.equal(new URL(page.url()).pathname, new URL(interactionUrl).pathname, 'the chooser returns to the interaction');
@@ -237,13 +145,13 @@ try {
   assert.equal(await page.locator('button[name=decision][value=deny]').count(), 1, 'deny button');
   assert.ok((await page.locator('ul.scopes li').count()) > 0, 'the consent page lists scopes');
   await screenshot(page, 'bank-consent');
-  ok(current);
+  t.ok();
 
-  current = 'approve consent';
-  await submitting('/consent', () => page.locator('button[name=decision][value=approve]').click());
-  ok(current);
+  t.step('approve consent');
+  await submitting(page, '/consent', () => page.locator('button[name=decision][value=approve]').click());
+  t.ok();
 
-  current = `${BANK_NAME} sign-in form`;
+  t.step(`${BANK_NAME} sign-in form`);
   const bankForm = page.locator('form[method=post][action$="/journey"]');
   await bankForm.waitFor({ state: 'visible' });
   assert.equal(
@@ -259,35 +167,30 @@ try {
   assert.equal(await bankForm.locator('button[name=action][value=cancel]').count(), 1, 'cancel button');
   assert.deepEqual(await alerts(), [], 'no error before the first attempt');
   await screenshot(page, 'bank-form');
-  ok(current);
+  t.ok();
 
   const fillBank = async (username, password) => {
     await bankForm.locator('input[name=username]').fill(username);
     await bankForm.locator('input[name=password]').fill(password);
   };
 
-  current = 'wrong bank password shows the error';
+  t.step('wrong bank password shows the error');
   await fillBank(BANK_USERNAME, `${BANK_PASSWORD}-wrong`);
-  await submitting('/journey', () => bankForm.locator('button[name=action][value=submit]').click());
+  await submitting(page, '/journey', () => bankForm.locator('button[name=action][value=submit]').click());
   await page.locator('[role=alert]').first().waitFor({ state: 'visible' });
   assert.deepEqual(await alerts(), ['Wrong username or password.']);
   assert.equal(page.url(), interactionUrl, 'the form is shown again at the interaction URL');
   await bankForm.waitFor({ state: 'visible' });
   await screenshot(page, 'bank-form-error');
-  ok(current);
+  t.ok();
 
-  current = 'submit bank credentials';
+  t.step('submit bank credentials');
   await fillBank(BANK_USERNAME, BANK_PASSWORD);
   await bankForm.locator('button[name=action][value=submit]').click();
-  const cb = await Promise.race([
-    callback,
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error(`no redirect to ${REDIRECT_URI} within ${TIMEOUT_MS} ms (page at ${page.url()})`)), TIMEOUT_MS).unref(),
-    ),
-  ]);
-  ok(current);
+  const cb = await callback();
+  t.ok();
 
-  current = 'redirect to the client';
+  t.step('redirect to the client');
   assert.equal(cb.method, 'GET', 'callback is a GET redirect');
   assert.ok(cb.from, `the browser reached ${REDIRECT_URI} by a redirect`);
   assert.equal(cb.from.method, 'POST', 'redirected from the bank form POST');
@@ -298,20 +201,7 @@ try {
   assert.ok(cbUrl.searchParams.get('code'), `code in callback: ${cb.url}`);
   const expectedState = new URL(AUTH_URL).searchParams.get('state');
   if (expectedState !== null) assert.equal(cbUrl.searchParams.get('state'), expectedState, 'state echoed');
-  ok(current);
+  t.ok();
 
   console.log(`CALLBACK ${cb.url}`);
-  console.log(`bank browser: ${passed} passed, 0 failed`);
-  await browser.close();
-  clearTimeout(watchdog);
-} catch (err) {
-  console.log(`not ok - ${current}`);
-  console.error(err?.stack ?? String(err));
-  console.log(`bank browser: ${passed} passed, 1 failed`);
-  try {
-    await browser?.close();
-  } catch {
-    // ignore
-  }
-  process.exit(1);
-}
+});

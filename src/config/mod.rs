@@ -232,6 +232,12 @@ pub struct Lifetimes {
     /// (its answer was lost) while the new one is unused; 0 treats every such retry as reuse
     /// (RFC 9700 §4.14.2).
     pub refresh_retry_grace_secs: i64,
+    /// How long a device flow's codes live (RFC 8628 §3.2 `expires_in`); at most 1800, since a
+    /// user code is short and is guessed against for as long as it lives (RFC 8628 §5.1).
+    pub device_code_secs: i64,
+    /// The polling interval a device flow or a CIBA poll starts with (RFC 8628 §3.2 and CIBA
+    /// Core §7.3 `interval`); at most 60.
+    pub poll_interval_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +297,8 @@ impl Default for Lifetimes {
             interaction_secs: 15 * 60,
             par_secs: 60,
             refresh_retry_grace_secs: 60,
+            device_code_secs: 600,
+            poll_interval_secs: 5,
         }
     }
 }
@@ -373,6 +381,8 @@ impl Config {
             ("session_secs", l.session_secs),
             ("interaction_secs", l.interaction_secs),
             ("par_secs", l.par_secs),
+            ("device_code_secs", l.device_code_secs),
+            ("poll_interval_secs", l.poll_interval_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!(
@@ -387,6 +397,18 @@ impl Config {
         if l.refresh_retry_grace_secs < 0 {
             return Err(ConfigError::Invalid(
                 "lifetimes.refresh_retry_grace_secs must not be negative".into(),
+            ));
+        }
+        if l.device_code_secs > 1800 {
+            return Err(ConfigError::Invalid(
+                "lifetimes.device_code_secs must be at most 1800 (RFC 8628 §5.1: user codes are \
+                 guessed against while they live)"
+                    .into(),
+            ));
+        }
+        if l.poll_interval_secs > 60 {
+            return Err(ConfigError::Invalid(
+                "lifetimes.poll_interval_secs must be at most 60".into(),
             ));
         }
         if l.authorization_code_secs > 600 {

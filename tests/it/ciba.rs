@@ -1480,3 +1480,24 @@ async fn ciba_hook_failures_are_server_error_with_an_error_id_and_store_nothing(
         assert!(metrics.contains(line), "{line} in metrics:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn ciba_7_3_the_operator_sets_the_poll_interval() {
+    let s = TestServer::start_with(|c| c.lifetimes.poll_interval_secs = 2).await;
+    s.user("alice").await;
+    let c = poll_client(&s).await;
+    let (status, ack) = backchannel(&s, &c, &[("scope", "openid"), ("login_hint", "alice")]).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["interval"], 2, "CIBA Core section 7.3: {ack}");
+    let id = ack["auth_req_id"].as_str().unwrap().to_string();
+    let (_, body) = poll(&s, &c, &id).await;
+    assert_eq!(body["error"], "authorization_pending", "{body}");
+    s.provider.clock.advance(3);
+    let (_, body) = poll(&s, &c, &id).await;
+    assert_eq!(
+        body["error"], "authorization_pending",
+        "3 s is past a 2 s interval: {body}"
+    );
+    let (_, body) = poll(&s, &c, &id).await;
+    assert_eq!(body["error"], "slow_down", "CIBA Core section 11: {body}");
+}

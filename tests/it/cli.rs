@@ -418,6 +418,34 @@ fn serve_refuses_unknown_config_keys_by_name() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_secs"));
+
+    // RFC 8628 §5.1: a user code is guessed against for as long as it lives.
+    for (setting, named) in [
+        ("device_code_secs = 1801", "RFC 8628 §5.1"),
+        (
+            "poll_interval_secs = 0",
+            "poll_interval_secs must be positive",
+        ),
+        (
+            "poll_interval_secs = 61",
+            "poll_interval_secs must be at most 60",
+        ),
+    ] {
+        std::fs::write(&cfg, format!("[lifetimes]\n{setting}\n")).unwrap();
+        let out = consentry(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(!out.status.success(), "{setting} is refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{setting}: {err}");
+    }
 }
 
 #[test]

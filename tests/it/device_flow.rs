@@ -651,3 +651,36 @@ async fn rfc9449_a_device_polling_with_a_dpop_proof_gets_bound_tokens() {
     let at = body["access_token"].as_str().unwrap();
     assert_eq!(jwt_claims(at)["cnf"]["jkt"], key.jkt());
 }
+
+#[tokio::test]
+async fn rfc8628_3_2_the_operator_sets_the_codes_lifetime_and_the_poll_interval() {
+    let s = TestServer::start_with(|c| {
+        c.lifetimes.device_code_secs = 120;
+        c.lifetimes.poll_interval_secs = 2;
+    })
+    .await;
+    let c = public_device_client(&s).await;
+    let d = start(&s, &c, "openid").await;
+    assert_eq!(
+        (d["expires_in"].as_i64(), d["interval"].as_i64()),
+        (Some(120), Some(2))
+    );
+    let code = d["device_code"].as_str().unwrap();
+    let (_, body) = poll(&s, &c, code).await;
+    assert_eq!(error_of(&body), "authorization_pending", "{body}");
+    // The configured interval is the one enforced: 3 s is enough, 1 s is not (§3.5).
+    s.provider.clock.advance(3);
+    let (_, body) = poll(&s, &c, code).await;
+    assert_eq!(error_of(&body), "authorization_pending", "{body}");
+    s.provider.clock.advance(1);
+    let (_, body) = poll(&s, &c, code).await;
+    assert_eq!(error_of(&body), "slow_down", "RFC 8628 section 3.5: {body}");
+    // §3.5: past the configured lifetime the device code has expired.
+    s.provider.clock.advance(120);
+    let (_, body) = poll(&s, &c, code).await;
+    assert_eq!(
+        error_of(&body),
+        "expired_token",
+        "RFC 8628 section 3.5: {body}"
+    );
+}

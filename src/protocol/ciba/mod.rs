@@ -11,8 +11,6 @@ pub mod request;
 
 use crate::error::{ErrorCode, OAuthError};
 
-/// The poll interval a new request starts with (CIBA Core §7.3: 5 s when none is given).
-pub const INTERVAL_SECS: i64 = 5;
 /// How long an `auth_req_id` lives when the client asks for nothing else.
 pub const DEFAULT_EXPIRY_SECS: i64 = 300;
 /// The longest `requested_expiry` honoured; longer asks are cut to this.

@@ -2,7 +2,7 @@
 //! authenticated as at the token endpoint, names a user by exactly one hint and asks for
 //! scopes; the answer is an `auth_req_id` stored only as its digest.
 
-use super::{error, PingSecrets, DEFAULT_EXPIRY_SECS, INTERVAL_SECS, MAX_BINDING_MESSAGE_CHARS};
+use super::{error, PingSecrets, DEFAULT_EXPIRY_SECS, MAX_BINDING_MESSAGE_CHARS};
 use crate::error::{ErrorCode, OAuthError, OAuthResult};
 use crate::protocol::budget::Budget;
 use crate::protocol::client_keys::{self, numeric_date, CLOCK_SKEW_SECS};
@@ -133,7 +133,7 @@ pub async fn authenticate(
         ping_sealed,
         status: PENDING.into(),
         grant_id: None,
-        interval_secs: INTERVAL_SECS,
+        interval_secs: cx.config.lifetimes.poll_interval_secs,
         last_polled_at: None,
         created_at: now,
         expires_at: now + expires_in,
@@ -148,7 +148,7 @@ pub async fn authenticate(
     Ok(Acknowledgement {
         auth_req_id,
         expires_in,
-        interval: INTERVAL_SECS,
+        interval: cx.config.lifetimes.poll_interval_secs,
     })
 }
 

@@ -2,7 +2,7 @@
 //! for the device_code grant asks for scopes (checked as the authorization endpoint checks
 //! them) and gets a device code to poll with and a user code for the user to enter.
 
-use super::{user_code, GRANT_TYPE, INTERVAL_SECS, LIFETIME_SECS};
+use super::{user_code, GRANT_TYPE};
 use crate::error::{OAuthError, OAuthResult};
 use crate::protocol::authorize::validate_device;
 use crate::protocol::Ctx;
@@ -40,6 +40,8 @@ pub async fn authorize(
     let request = serde_json::to_string(&request).map_err(OAuthError::server)?;
     let device_code = secrets::random_token();
     let now = cx.now;
+    let lifetime = cx.config.lifetimes.device_code_secs;
+    let interval = cx.config.lifetimes.poll_interval_secs;
     for _ in 0..DRAWS {
         let code = user_code::generate();
         let row = DeviceAuthorization {
@@ -48,12 +50,12 @@ pub async fn authorize(
             user_code_hash: secrets::digest(&code),
             client_id: client.id.to_string(),
             request: request.clone(),
-            interval_secs: INTERVAL_SECS,
+            interval_secs: interval,
             last_polled_at: None,
             status: Status::Pending,
             grant_id: None,
             created_at: now,
-            expires_at: now + LIFETIME_SECS,
+            expires_at: now + lifetime,
         };
         match cx
             .store
@@ -72,8 +74,8 @@ pub async fn authorize(
                     user_code: shown,
                     verification_uri: uri,
                     verification_uri_complete: complete,
-                    expires_in: LIFETIME_SECS,
-                    interval: INTERVAL_SECS,
+                    expires_in: lifetime,
+                    interval,
                 });
             }
             Err(StoreError::Conflict) => continue,

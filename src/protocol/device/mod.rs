@@ -10,12 +10,6 @@ pub mod verification;
 /// RFC 8628 §3.4: the grant type the device polls with.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// How long the codes live (RFC 8628 §3.2 `expires_in`).
-pub const LIFETIME_SECS: i64 = 600;
-
-/// The polling interval the device starts with (RFC 8628 §3.2 `interval`, its default).
-pub const INTERVAL_SECS: i64 = 5;
-
 /// RFC 8628 §3.5: each `slow_down` adds this much to the interval.
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
 

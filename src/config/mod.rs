@@ -328,6 +328,14 @@ pub enum ConfigError {
 impl Config {
     /// Defaults, overlaid by the TOML file (if any), then by `CONSENTRY_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with(file, std::env::vars())
+    }
+
+    /// [`Config::load`] with `vars` for the process's environment.
+    fn load_with(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut table = toml::Table::new();
         if let Some(path) = file {
             let text =
@@ -336,7 +344,7 @@ impl Config {
                 .parse::<toml::Table>()
                 .map_err(|e| ConfigError::Parse(path.into(), e.to_string()))?;
         }
-        for (name, value) in std::env::vars() {
+        for (name, value) in vars {
             if let Some(key) = name.strip_prefix("CONSENTRY_") {
                 set_env_key(&mut table, &name, key, &value)?;
             }
@@ -477,7 +485,9 @@ impl Config {
     }
 }
 
-/// `CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS=60` sets `lifetimes.access_token_secs`.
+/// `CONSENTRY_LIFETIMES__ACCESS_TOKEN_SECS=60` sets `lifetimes.access_token_secs`. A value is
+/// read as TOML when it parses as one, so arrays of tables take inline syntax:
+/// `CONSENTRY_GATEWAY__ROUTES='[{ method = "GET", path = "/a", ... }]'`.
 fn set_env_key(
     table: &mut toml::Table,
     var: &str,
@@ -495,12 +505,79 @@ fn set_env_key(
             .as_table_mut()
             .ok_or_else(|| ConfigError::Env(var.into(), format!("{part} is not a table")))?;
     }
-    // Numbers and booleans parse as TOML; anything else is taken as a string.
-    let parsed = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    // Numbers, booleans, arrays and inline tables parse as TOML; anything else is taken as a
+    // string, except what can only have meant an array or a table: its TOML error is told.
+    let parsed = match format!("v = {value}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").expect("parsed as v"),
+        Err(e) if value.trim_start().starts_with(['[', '{']) => {
+            return Err(ConfigError::Env(var.into(), format!("not TOML: {e}")));
+        }
+        Err(_) => toml::Value::String(value.to_string()),
+    };
     here.insert(last.clone(), parsed);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Containers configure everything through the environment, federation providers and
+    /// gateway routes (arrays of tables) included.
+    #[test]
+    fn arrays_of_tables_come_from_the_environment_in_toml_inline_syntax() {
+        let vars = [
+            (
+                "CONSENTRY_FEDERATION__PROVIDERS",
+                concat!(
+                    r#"[{ id = "corp", name = "Corp SSO", kind = "oidc", link = "email", "#,
+                    r#"issuer = "https://sso.corp.example", client_id = "consentry", "#,
+                    r#"client_secret = "s3cret" }]"#
+                ),
+            ),
+            (
+                "CONSENTRY_GATEWAY__ROUTES",
+                r#"[{ method = "GET", path = "/accounts", scopes = ["accounts:read"], upstream = "https://api.example.com" }]"#,
+            ),
+            ("CONSENTRY_LIFETIMES__POLL_INTERVAL_SECS", "7"),
+            ("OTHER_VARIABLE", "ignored"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load_with(None, vars).expect("loads");
+        config.validate().expect("valid");
+        let provider = &config.federation.providers[0];
+        assert_eq!(
+            (provider.id.as_str(), provider.name.as_str()),
+            ("corp", "Corp SSO")
+        );
+        assert_eq!(provider.kind, federation::ProviderKind::Oidc);
+        assert_eq!(config.gateway.routes[0].upstream, "https://api.example.com");
+        assert_eq!(config.gateway.routes[0].scopes, ["accounts:read"]);
+        assert_eq!(config.lifetimes.poll_interval_secs, 7);
+
+        // A provider missing what its kind needs is refused, as from the file.
+        let broken = [(
+            "CONSENTRY_FEDERATION__PROVIDERS".to_string(),
+            r#"[{ id = "corp", name = "Corp SSO", kind = "oidc", link = "email" }]"#.to_string(),
+        )];
+        let refused = Config::load_with(None, broken).and_then(|c| c.validate());
+        assert!(
+            refused.is_err(),
+            "an OpenID provider without an issuer is refused"
+        );
+
+        // TOML 1.0 keeps an inline table on one line: a value that can only have meant an
+        // array or a table is refused with TOML's reason, not taken as a string.
+        let multi_line = [(
+            "CONSENTRY_GATEWAY__ROUTES".to_string(),
+            "[{ method = \"GET\",\n path = \"/a\" }]".to_string(),
+        )];
+        match Config::load_with(None, multi_line) {
+            Err(ConfigError::Env(var, why)) => {
+                assert_eq!(var, "CONSENTRY_GATEWAY__ROUTES");
+                assert!(why.starts_with("not TOML"), "{why}");
+            }
+            other => panic!("a broken inline table is refused by name: {other:?}"),
+        }
+    }
 }

@@ -1069,3 +1069,41 @@ async fn saml_sp_private_key_is_stored_sealed_never_in_plain() {
         }
     }
 }
+
+/// The operator's `federation.sp_key_file` / `sp_cert_file` win over the database's pair: a
+/// node given them publishes their certificate and signs with their key, and the database's
+/// pair is left as it was.
+#[tokio::test]
+async fn saml_sp_key_files_set_by_the_operator_win_over_the_database_key() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let stored = s
+        .provider
+        .saml_sp_key
+        .clone()
+        .expect("the database's SP key");
+    let issuer = s.issuer.clone();
+    let dir = s.stop().await;
+    let operator = tempfile::tempdir().unwrap();
+    let (key_file, cert_file) = key_pair(operator.path(), "operator");
+    let operator_cert = pem_body(&std::fs::read_to_string(&cert_file).unwrap());
+    let operator_key = std::fs::read_to_string(&key_file).unwrap();
+    let provider = corp_provider(&idp);
+    let s = TestServer::start_in(dir, move |c| {
+        c.issuer = Some(issuer);
+        c.federation.providers.push(provider);
+        c.federation.sp_key_file = Some(key_file);
+        c.federation.sp_cert_file = Some(cert_file);
+    })
+    .await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert_eq!(published_certificate(&metadata), operator_cert);
+    let used = s.provider.saml_sp_key.clone().expect("an SP key");
+    assert_eq!(used.key_pem, operator_key, "the operator's key signs");
+    let row = s.provider.store.read(|tx| tx.saml_sp_key().get()).await;
+    let row = row.unwrap().expect("the database's pair stays");
+    assert_eq!(
+        row.cert_pem, stored.cert_pem,
+        "the database's pair is not replaced"
+    );
+}

@@ -117,6 +117,16 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     let plugins = load_plugins(&config, &metrics);
     let dpop_nonce_key = protocol::fapi::dpop::nonce_key(&sealer);
     let pairwise = protocol::oidc::subject::PairwiseKey::load(&keys_dir, &sealer)?;
+    // The database's SAML SP key (every node's), when a SAML provider is configured.
+    let saml_sp_key = protocol::federation::saml_keys::load_or_create(
+        &config.federation,
+        &store,
+        &sealer,
+        &keys_dir,
+        issuer_url.host_str().unwrap_or("localhost"),
+        clock.now(),
+    )
+    .await?;
     let services = protocol::Services {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         endpoints: protocol::context::Endpoints::for_issuer(&issuer),
@@ -139,12 +149,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         webhook_wake: tokio::sync::Notify::new(),
         client_cache: Default::default(),
         saml_metadata: Default::default(),
-        saml_sp_key: protocol::federation::saml_keys::load_or_create(
-            &config.federation,
-            &keys_dir,
-            issuer_url.host_str().unwrap_or("localhost"),
-            location.is_shared(),
-        )?,
+        saml_sp_key,
         plugins,
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),

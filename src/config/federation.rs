@@ -9,7 +9,8 @@ use std::path::PathBuf;
 pub struct FederationConfig {
     pub providers: Vec<ProviderConfig>,
     /// The SAML SP's signing key (PEM) and its certificate, shared by every SAML provider;
-    /// both or neither. Unset: made once in `<data_dir>/keys` (`saml-sp.key`, `saml-sp.pem`).
+    /// both or neither. Unset: one pair in the database, made by the first node that needs it
+    /// (`protocol::federation::saml_keys`).
     pub sp_key_file: Option<PathBuf>,
     pub sp_cert_file: Option<PathBuf>,
 }

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0023_plugin_storage.sql"),
     include_str!("migrations/0024_ciba_budget.sql"),
     include_str!("migrations/0025_grants_by_user.sql"),
+    include_str!("migrations/0026_saml_sp_key.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -58,6 +59,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0011_plugin_storage.sql"),
     include_str!("migrations/postgres/0012_ciba_budget.sql"),
     include_str!("migrations/postgres/0013_grants_by_user.sql"),
+    include_str!("migrations/postgres/0014_saml_sp_key.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

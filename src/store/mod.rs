@@ -35,6 +35,7 @@ pub mod pushed;
 mod refusal;
 pub mod replay;
 pub mod saml_requests;
+pub mod saml_sp_key;
 pub mod sessions;
 pub mod signing_keys;
 pub(crate) mod sql;
@@ -187,6 +188,10 @@ impl<'a> Tx<'a> {
 
     pub fn saml_requests(&self) -> saml_requests::SamlRequests<'a> {
         saml_requests::SamlRequests { conn: self.conn }
+    }
+
+    pub fn saml_sp_key(&self) -> saml_sp_key::SamlSpKey<'a> {
+        saml_sp_key::SamlSpKey { conn: self.conn }
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'a> {

@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
     "webhook_events",
     "login_failures",
     "signing_keys",
+    "saml_sp_key",
     "federated_identities",
     "federated_logins",
     "saml_requests",

@@ -190,26 +190,27 @@ impl Idp {
 /// A provider trusting `idp` as SAML provider `corp` (first login creates the user), its SP
 /// metadata registered at the IdP.
 async fn server_with(idp: &Idp) -> TestServer {
-    let file = idp.metadata_file.clone();
-    let s = TestServer::start_with(move |c| {
-        let provider: consentry::config::federation::ProviderConfig = toml::from_str(&format!(
-            r#"
-            id = "corp"
-            name = "Corp SSO"
-            kind = "saml"
-            link = "create"
-            idp_metadata_file = "{}"
-            "#,
-            file.display()
-        ))
-        .expect("provider config");
-        c.federation.providers.push(provider);
-    })
-    .await;
+    let provider = corp_provider(idp);
+    let s = TestServer::start_with(move |c| c.federation.providers.push(provider)).await;
     let (status, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
     assert_eq!(status, 200, "{metadata}");
     idp.register(metadata).await;
     s
+}
+
+/// `idp` as SAML provider `corp` (first login creates the user), by its metadata file.
+fn corp_provider(idp: &Idp) -> consentry::config::federation::ProviderConfig {
+    toml::from_str(&format!(
+        r#"
+        id = "corp"
+        name = "Corp SSO"
+        kind = "saml"
+        link = "create"
+        idp_metadata_file = "{}"
+        "#,
+        idp.metadata_file.display()
+    ))
+    .expect("provider config")
 }
 
 async fn get_text(s: &TestServer, url: &str) -> (u16, String) {
@@ -235,7 +236,11 @@ fn form_of(page: &str) -> (String, Vec<(String, String)>) {
 /// Up to the IdP: authorize, click "Corp SSO" on the login page; returns the journey, its
 /// interaction and the IdP's SSO URL (HTTP-Redirect binding) carrying the AuthnRequest.
 async fn to_idp<'a>(s: &'a TestServer, client: &TestClient) -> (Journey<'a>, String, String) {
-    let j = Journey::new(s);
+    to_idp_by(Journey::new(s), client).await
+}
+
+/// [`to_idp`] by the browser of `j`.
+async fn to_idp_by<'a>(j: Journey<'a>, client: &TestClient) -> (Journey<'a>, String, String) {
     let (_, challenge) = pkce();
     let (status, interaction, body) = j.authorize(&auth_params(client, &challenge, &[])).await;
     assert_eq!(status, 303, "{body}");
@@ -700,7 +705,12 @@ async fn saml_bindings_3_4_4_1_signed_authn_request_is_accepted_by_an_idp_that_w
     );
     assert!(metadata.contains("use=\"signing\""), "{metadata}");
     let key = s.provider.config.keys_dir().join("saml-sp.key");
-    assert!(key.is_file(), "the SP key is kept in the data dir");
+    assert!(
+        !key.exists(),
+        "no SP key file is made: the database holds it"
+    );
+    let stored = s.sql_count("SELECT COUNT(*) FROM saml_sp_key").await;
+    assert_eq!(stored, 1, "the SP key is kept in the database");
     let client = s.client(json!({})).await;
     let (j, _, sso) = to_idp(&s, &client).await;
     let q = query(&sso);
@@ -864,5 +874,236 @@ async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
             .await,
         0,
         "nothing in the replay cache"
+    );
+}
+
+/// The certificate an SP metadata document publishes (`<KeyDescriptor use="signing">`), as
+/// base64 DER without white space.
+fn published_certificate(metadata: &str) -> String {
+    let body = metadata
+        .split("X509Certificate>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("a certificate in the SP metadata: {metadata}"));
+    body.split_whitespace().collect()
+}
+
+/// A PEM document's base64 body, without its armour and line breaks.
+fn pem_body(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+/// Node A's SP metadata is registered at an IdP that wants signed AuthnRequests; node B, over
+/// the same database with its own data folder, publishes the same certificate, and a login
+/// started at B (its AuthnRequest signed by B) is accepted by the IdP and completes.
+#[tokio::test]
+async fn saml_two_nodes_over_one_database_share_the_sp_key_and_a_login_through_either_succeeds() {
+    let idp = Idp::start_with(IdpOptions {
+        want_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let a = server_with(&idp).await;
+    let provider = corp_provider(&idp);
+    let b =
+        crate::shared_keys::second_node_with(&a, move |c| c.federation.providers.push(provider))
+            .await;
+    assert_ne!(a.base, b.base, "two nodes");
+    let (_, metadata_a) = get_text(&a, &a.url("/saml/metadata")).await;
+    let (_, metadata_b) = get_text(&b, &b.url("/saml/metadata")).await;
+    assert_eq!(
+        published_certificate(&metadata_b),
+        published_certificate(&metadata_a),
+        "every node publishes the one SP certificate the IdP registered"
+    );
+    // One browser for both nodes (behind one balancer): the IdP posts to the issuer's ACS.
+    let browser = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&a.ca_pem).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&b.ca_pem).unwrap())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = a.client(json!({})).await;
+    let at_b = Journey {
+        server: &b,
+        browser,
+    };
+    let (j, _, sso) = to_idp_by(at_b, &client).await;
+    assert!(!query(&sso)["Signature"].is_empty(), "B signs: {sso}");
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, _, body) = j.get(&back).await;
+    assert_eq!(status, 303, "signed in through node B: {body}");
+}
+
+/// Nodes starting at the same instant on a database without an SP key each make one; the
+/// first stored wins and every node goes on with that one (an insert that loses the race
+/// reads the winner's row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_sp_key_made_by_racing_nodes_is_one_key() {
+    let idp = Idp::start().await;
+    let s = TestServer::start().await;
+    let mut federation = s.provider.config.federation.clone();
+    federation.providers.push(corp_provider(&idp));
+    let p = &s.provider;
+    let now = p.now();
+    let start = |keys_dir: std::path::PathBuf| {
+        let (federation, p) = (federation.clone(), p.clone());
+        tokio::spawn(async move {
+            consentry::protocol::federation::saml_keys::load_or_create(
+                &federation,
+                &p.store,
+                &p.sealer,
+                &keys_dir,
+                "localhost",
+                now,
+            )
+            .await
+            .unwrap()
+            .expect("an SP key")
+        })
+    };
+    let (dir_1, dir_2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = tokio::join!(start(dir_1.path().into()), start(dir_2.path().into()));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.cert_pem, two.cert_pem, "one certificate");
+    assert_eq!(one.key_pem, two.key_pem, "one key");
+    assert_eq!(s.sql_count("SELECT COUNT(*) FROM saml_sp_key").await, 1);
+}
+
+/// An installation of an earlier version made its SP key in `keys/` and its IdP registered
+/// that certificate: after the upgrade it publishes the same certificate (imported into the
+/// database), and still does once the files are gone (the database copy is what is used).
+#[tokio::test]
+async fn saml_sp_key_files_of_an_earlier_version_are_imported_and_keep_their_certificate() {
+    let idp = Idp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (key_file, cert_file) = key_pair(&keys, "earlier");
+    let (old_key, old_cert) = (keys.join("saml-sp.key"), keys.join("saml-sp.pem"));
+    std::fs::rename(&key_file, &old_key).unwrap();
+    std::fs::rename(&cert_file, &old_cert).unwrap();
+    let registered = pem_body(&std::fs::read_to_string(&old_cert).unwrap());
+    let file_key = std::fs::read_to_string(&old_key).unwrap();
+
+    let provider = corp_provider(&idp);
+    let s = TestServer::start_in(dir, move |c| c.federation.providers.push(provider)).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert_eq!(
+        published_certificate(&metadata),
+        registered,
+        "the certificate of the earlier version's files is published"
+    );
+    let sp = s.provider.saml_sp_key.clone().expect("an SP key");
+    assert_eq!(sp.key_pem, file_key, "the files' key signs");
+    assert_eq!(s.sql_count("SELECT COUNT(*) FROM saml_sp_key").await, 1);
+
+    let issuer = s.issuer.clone();
+    let dir = s.stop().await;
+    std::fs::remove_file(&old_key).unwrap();
+    std::fs::remove_file(&old_cert).unwrap();
+    let provider = corp_provider(&idp);
+    let s = TestServer::start_in(dir, move |c| {
+        c.issuer = Some(issuer);
+        c.federation.providers.push(provider);
+    })
+    .await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert_eq!(
+        published_certificate(&metadata),
+        registered,
+        "the database's copy is used once imported"
+    );
+}
+
+/// The private key is stored only sealed with the data key: neither the stored row nor (on
+/// SQLite) any byte of the database files holds the PEM or a line of it.
+#[tokio::test]
+async fn saml_sp_private_key_is_stored_sealed_never_in_plain() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let sp = s.provider.saml_sp_key.clone().expect("an SP key");
+    let row = s
+        .provider
+        .store
+        .read(|tx| tx.saml_sp_key().get())
+        .await
+        .unwrap()
+        .expect("the stored SP key");
+    let lines: Vec<&str> = sp
+        .key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 16)
+        .collect();
+    assert!(lines.len() > 10, "an RSA PEM key");
+    assert!(!row.sealed_key.contains("PRIVATE KEY"), "sealed, not PEM");
+    for line in &lines {
+        assert!(
+            !row.sealed_key.contains(line),
+            "no line of the key in plain"
+        );
+    }
+    assert_eq!(
+        s.provider.sealer.open(&row.sealed_key).as_deref(),
+        Some(sp.key_pem.as_str()),
+        "the row opens with the data key to the key in use"
+    );
+    if s.database_url.is_none() {
+        let db = s.provider.config.database_path();
+        let mut bytes = std::fs::read(&db).unwrap();
+        let wal = db.with_extension("sqlite-wal");
+        bytes.extend(std::fs::read(&wal).unwrap_or_default());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(&pem_body(&sp.cert_pem)[..64]),
+            "the file is read"
+        );
+        assert!(!text.contains("PRIVATE KEY"), "no PEM in the database file");
+        for line in &lines {
+            assert!(!text.contains(line), "no line of the key in the file");
+        }
+    }
+}
+
+/// The operator's `federation.sp_key_file` / `sp_cert_file` win over the database's pair: a
+/// node given them publishes their certificate and signs with their key, and the database's
+/// pair is left as it was.
+#[tokio::test]
+async fn saml_sp_key_files_set_by_the_operator_win_over_the_database_key() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let stored = s
+        .provider
+        .saml_sp_key
+        .clone()
+        .expect("the database's SP key");
+    let issuer = s.issuer.clone();
+    let dir = s.stop().await;
+    let operator = tempfile::tempdir().unwrap();
+    let (key_file, cert_file) = key_pair(operator.path(), "operator");
+    let operator_cert = pem_body(&std::fs::read_to_string(&cert_file).unwrap());
+    let operator_key = std::fs::read_to_string(&key_file).unwrap();
+    let provider = corp_provider(&idp);
+    let s = TestServer::start_in(dir, move |c| {
+        c.issuer = Some(issuer);
+        c.federation.providers.push(provider);
+        c.federation.sp_key_file = Some(key_file);
+        c.federation.sp_cert_file = Some(cert_file);
+    })
+    .await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    assert_eq!(published_certificate(&metadata), operator_cert);
+    let used = s.provider.saml_sp_key.clone().expect("an SP key");
+    assert_eq!(used.key_pem, operator_key, "the operator's key signs");
+    let row = s.provider.store.read(|tx| tx.saml_sp_key().get()).await;
+    let row = row.unwrap().expect("the database's pair stays");
+    assert_eq!(
+        row.cert_pem, stored.cert_pem,
+        "the database's pair is not replaced"
     );
 }

@@ -120,6 +120,14 @@ async fn cli(args: Vec<String>) -> std::process::Output {
 /// a data folder of its own, holding only the data key the operator gives every node (it
 /// seals the signing keys in the database).
 async fn second_node(first: &TestServer) -> TestServer {
+    second_node_with(first, |_| {}).await
+}
+
+/// [`second_node`], after `tweak` adjusts its configuration.
+pub(crate) async fn second_node_with(
+    first: &TestServer,
+    tweak: impl FnOnce(&mut consentry::config::Config),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     copy_data_key(&first.provider.config.data_dir, dir.path());
     let url = database_url_of(first);
@@ -127,6 +135,7 @@ async fn second_node(first: &TestServer) -> TestServer {
     TestServer::start_in(dir, move |c| {
         c.database_url = Some(url);
         c.issuer = Some(issuer);
+        tweak(c);
     })
     .await
 }

@@ -1,12 +1,17 @@
 //! Our SAML SP key: the RSA key that signs AuthnRequests (SAML Bindings 3.4.4.1) and the
 //! self-signed certificate of it that our SP metadata publishes (`<KeyDescriptor
-//! use="signing">`). The operator's files (`federation.sp_key_file`, `sp_cert_file`) when set
-//! (several nodes must share one); otherwise made once and kept in `<data_dir>/keys`.
+//! use="signing">`). The operator's files (`federation.sp_key_file`, `sp_cert_file`) when set;
+//! otherwise one pair in the database (table `saml_sp_key`), the private key sealed with the
+//! data key as the signing keys are (`keys`), so that every node over the database publishes
+//! the one certificate the IdP registered and signs with its key.
 
 use crate::config::federation::{FederationConfig, ProviderKind};
+use crate::sealing::Sealer;
+use crate::store::saml_sp_key::SealedSpKey;
+use crate::store::Store;
 use std::path::Path;
 
-/// Where a generated key and its certificate are kept, in the keys directory.
+/// Where an earlier version kept the generated key and its certificate, in the keys directory.
 pub const KEY_FILE: &str = "saml-sp.key";
 pub const CERT_FILE: &str = "saml-sp.pem";
 
@@ -23,14 +28,16 @@ impl std::fmt::Debug for SpKey {
     }
 }
 
-/// The SP key when a SAML provider is configured: the configured files, else the pair kept in
-/// `keys_dir`, made now (RSA 2048, certificate for `host`) if there is none yet.
-/// `shared`: the database is shared by several nodes, each with its own keys directory.
-pub fn load_or_create(
+/// The SP key when a SAML provider is configured: the configured files, else the database's
+/// pair, stored now if there is none yet (the first node to store one wins; the others read
+/// it).
+pub async fn load_or_create(
     config: &FederationConfig,
+    store: &Store,
+    sealer: &Sealer,
     keys_dir: &Path,
     host: &str,
-    shared: bool,
+    now: i64,
 ) -> anyhow::Result<Option<SpKey>> {
     if !config
         .providers
@@ -39,33 +46,70 @@ pub fn load_or_create(
     {
         return Ok(None);
     }
-    let read = |path: &Path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("SAML SP key: {}: {e}", path.display()))
-    };
     if let (Some(key), Some(cert)) = (&config.sp_key_file, &config.sp_cert_file) {
         return Ok(Some(SpKey {
             key_pem: read(key)?,
             cert_pem: read(cert)?,
         }));
     }
-    let (key, cert) = (keys_dir.join(KEY_FILE), keys_dir.join(CERT_FILE));
-    if key.is_file() && cert.is_file() {
-        return Ok(Some(SpKey {
-            key_pem: read(&key)?,
-            cert_pem: read(&cert)?,
-        }));
+    if let Some(key) = load(store, sealer).await? {
+        return Ok(Some(key));
     }
-    if shared {
-        // Each node would make a key of its own, and the IdP knows one certificate.
-        tracing::warn!("several nodes share the database but federation.sp_key_file is unset: each node makes its own SAML SP key; set sp_key_file and sp_cert_file to one pair");
+    // An installation of an earlier version made its pair in the keys directory, and its IdP
+    // registered that certificate: store that pair rather than a new one, so the registration
+    // stays valid. The files are not read again once the database holds the key.
+    let (key_file, cert_file) = (keys_dir.join(KEY_FILE), keys_dir.join(CERT_FILE));
+    let (key, imported) = if key_file.is_file() && cert_file.is_file() {
+        let key = SpKey {
+            key_pem: read(&key_file)?,
+            cert_pem: read(&cert_file)?,
+        };
+        (key, true)
+    } else {
+        (generate(host)?, false)
+    };
+    let sealed = SealedSpKey {
+        sealed_key: sealer.seal(&key.key_pem),
+        cert_pem: key.cert_pem,
+    };
+    let stored = store
+        .write(move |tx| tx.saml_sp_key().insert_if_absent(&sealed, now))
+        .await?;
+    if stored && imported {
+        tracing::info!(
+            file = %key_file.display(),
+            "SAML SP key imported into the database; the file is no longer read"
+        );
+    } else if stored {
+        tracing::info!("SAML SP key generated and stored in the database");
     }
-    let made = generate(host)?;
-    std::fs::create_dir_all(keys_dir)?;
-    crate::files::write_private(&key, &made.key_pem)?;
-    std::fs::write(&cert, &made.cert_pem)?;
-    tracing::info!(cert = %cert.display(), "made the SAML SP signing key");
-    Ok(Some(made))
+    // Ours, or the one another node stored first.
+    load(store, sealer)
+        .await?
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("the SAML SP key was stored but cannot be read back"))
+}
+
+/// The key the database holds, if any.
+async fn load(store: &Store, sealer: &Sealer) -> anyhow::Result<Option<SpKey>> {
+    let Some(row) = store.read(|tx| tx.saml_sp_key().get()).await? else {
+        return Ok(None);
+    };
+    let key_pem = sealer.open(&row.sealed_key).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the SAML SP key in the database is sealed under another data key: give this node \
+             the data key of the others (--data-key FILE, or keys/data.key)"
+        )
+    })?;
+    Ok(Some(SpKey {
+        key_pem,
+        cert_pem: row.cert_pem,
+    }))
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("SAML SP key: {}: {e}", path.display()))
 }
 
 /// A new RSA 2048 key (rsa-sha256 is what IdPs verify) and a ten-year self-signed

@@ -1,14 +1,16 @@
 //! The user's dashboard at `/account`: sign in (the login pages' own sign-in, throttle and
-//! CSRF rules), see the apps and bank connections, revoke either.
+//! CSRF rules), see the apps and bank connections, revoke either, and unlink an upstream
+//! identity the user signs in with.
 
 use super::{cookies, page_form, params, provider, respond};
 use crate::error::OAuthError;
 use crate::protocol::account;
+use crate::protocol::federation::links::{self, Unlinked};
 use crate::protocol::interaction;
 use crate::protocol::page_csrf;
 use crate::provider::Provider;
 use crate::store::sessions::Session;
-use crate::views;
+use crate::views::{self, Notice};
 use salvo::prelude::*;
 
 /// The signed-in user's session, if any.
@@ -17,33 +19,49 @@ async fn session(p: &Provider, req: &Request) -> Result<Option<Session>, OAuthEr
 }
 
 /// What a revoke left the page saying.
-fn notice(req: &Request) -> Option<&'static str> {
+fn notice(req: &Request) -> Option<Notice<'static>> {
     match req.query::<String>("revoked").as_deref() {
-        Some("app") => Some("The app's access has ended."),
-        Some("connection") => Some("The bank connection has been removed."),
+        Some("app") => Some(Notice::Done("The app's access has ended.")),
+        Some("connection") => Some(Notice::Done("The bank connection has been removed.")),
+        Some("identity") => Some(Notice::Done(
+            "The sign-in method has been unlinked: it no longer signs you in to this account.",
+        )),
         _ => None,
+    }
+}
+
+/// The signed-in user's dashboard, with `status` and what the last action left it saying.
+async fn dashboard_page(
+    p: &Provider,
+    req: &Request,
+    res: &mut Response,
+    user: &str,
+    status: StatusCode,
+    notice: Option<Notice<'_>>,
+) {
+    let csrf = page_form::csrf_token(p, req, res, page_csrf::ACCOUNT);
+    match account::dashboard(&p.ctx(), user).await {
+        Ok(d) => respond::html(
+            res,
+            status,
+            views::dashboard(&csrf, &d, notice, &p.endpoints().end_session),
+        ),
+        Err(e) => respond::error_page(res, &e),
     }
 }
 
 #[handler]
 pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
-    let csrf = page_form::csrf_token(&p, req, res, page_csrf::ACCOUNT);
     let user = match session(&p, req).await {
         Ok(Some(s)) => s.user_id,
         Ok(None) => {
-            return respond::html(res, StatusCode::OK, views::account_login(&csrf, "", None))
+            let csrf = page_form::csrf_token(&p, req, res, page_csrf::ACCOUNT);
+            return respond::html(res, StatusCode::OK, views::account_login(&csrf, "", None));
         }
         Err(e) => return respond::error_page(res, &e),
     };
-    match account::dashboard(&p.ctx(), &user).await {
-        Ok(d) => respond::html(
-            res,
-            StatusCode::OK,
-            views::dashboard(&csrf, &d, notice(req), &p.endpoints().end_session),
-        ),
-        Err(e) => respond::error_page(res, &e),
-    }
+    dashboard_page(&p, req, res, &user, StatusCode::OK, notice(req)).await;
 }
 
 #[handler]
@@ -120,4 +138,25 @@ pub async fn revoke_connection(req: &mut Request, depot: &mut Depot, res: &mut R
     // connection is not found.
     let outcome = crate::protocol::bank::connection::delete_connection(&p.ctx(), &user, &id).await;
     after_revoke(res, outcome, "connection");
+}
+
+/// `POST /account/identities/unlink`: ends the link of an upstream identity to the user. The
+/// last way to sign in is refused with the dashboard saying why (409, nothing deleted).
+#[handler]
+pub async fn unlink_identity(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    let Some((user, id)) = revoke_request(&p, req, res, "identity_id").await else {
+        return;
+    };
+    match links::unlink(&p.ctx(), &user, &id).await {
+        Ok(Unlinked::LastSignInMethod { provider }) => {
+            let why = format!(
+                "{provider} is the only way you can sign in: this account has no password, so \
+                 unlinking it would lock you out. It stays linked."
+            );
+            let notice = Some(Notice::Refused(&why));
+            dashboard_page(&p, req, res, &user, StatusCode::CONFLICT, notice).await;
+        }
+        outcome => after_revoke(res, outcome.map(|_| ()), "identity"),
+    }
 }

@@ -136,7 +136,8 @@ pub fn router(p: Arc<Provider>) -> Router {
                 .get(account::show)
                 .push(Router::with_path("login").post(account::login))
                 .push(Router::with_path("apps/revoke").post(account::revoke_app))
-                .push(Router::with_path("connections/revoke").post(account::revoke_connection)),
+                .push(Router::with_path("connections/revoke").post(account::revoke_connection))
+                .push(Router::with_path("identities/unlink").post(account::unlink_identity)),
         )
         // The REST API (partner, admin, webhooks, banks, operations): built from its table,
         // which is also its OpenAPI document (`api.rs`).

@@ -1,8 +1,10 @@
 //! The user's own dashboard (`/account`): the apps a signed-in user granted access to and
-//! their bank connections, each of which the user can revoke. Open-banking access dashboards
+//! their bank connections, each of which the user can revoke, and the upstream identities
+//! they sign in with ([`links`]). Open-banking access dashboards
 //! let the customer end any access they gave, at any time.
 
 use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::federation::links::{self, LinkedEntry};
 use crate::protocol::interaction::live::{client_name, display_uri};
 use crate::protocol::{client_cache, logout, oidc::scopes, Ctx};
 use crate::store::grants::Grant;
@@ -44,6 +46,8 @@ pub struct ConnectionEntry {
 pub struct Dashboard {
     pub apps: Vec<AppAccess>,
     pub connections: Vec<ConnectionEntry>,
+    /// The upstream identities linked to the user (federated login).
+    pub identities: Vec<LinkedEntry>,
 }
 
 /// What one app holds of the user, gathered from its consent and live grants: every scope,
@@ -66,16 +70,17 @@ impl Granted {
 }
 
 /// What the user's dashboard lists: every app with a live grant or a remembered consent, and
-/// every connection, all of this user only.
+/// every connection and every linked identity, all of this user only.
 pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
     let (uid, now) = (user_id.to_string(), cx.now);
-    let (grants, consents, connections) = cx
+    let (grants, consents, connections, identities) = cx
         .store
         .read(move |tx| {
             Ok((
                 tx.grants().live_for_user(&uid, now)?,
                 tx.consents().for_user(&uid)?,
                 tx.connections().for_user(&uid)?,
+                tx.federation().links_of(&uid)?,
             ))
         })
         .await?;
@@ -135,6 +140,7 @@ pub async fn dashboard(cx: &Ctx<'_>, user_id: &str) -> OAuthResult<Dashboard> {
     Ok(Dashboard {
         apps,
         connections: entries,
+        identities: links::entries(cx, &identities),
     })
 }
 

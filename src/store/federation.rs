@@ -16,6 +16,15 @@ pub struct PendingLogin {
     pub expires_at: i64,
 }
 
+/// An upstream identity linked to a local user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub subject: String,
+    /// When it was linked (its first login).
+    pub created_at: i64,
+}
+
 /// Federated identities and pending federated logins, as one transaction sees them.
 pub struct Federation<'a> {
     pub(super) conn: Conn<'a>,
@@ -41,13 +50,29 @@ impl Federation<'_> {
         Ok(())
     }
 
-    /// The providers and subjects linked to `user_id`.
-    pub fn links_of(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
+    /// The identities linked to `user_id`, oldest first.
+    pub fn links_of(&self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
         self.conn.query_all(
-            "SELECT provider, subject FROM federated_identities WHERE user_id = ?1 ORDER BY provider, subject",
+            "SELECT provider, subject, created_at FROM federated_identities WHERE user_id = ?1
+             ORDER BY created_at, provider, subject",
             args![user_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| {
+                Ok(LinkedIdentity {
+                    provider: r.get(0)?,
+                    subject: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            },
         )
+    }
+
+    /// Removes the link of `subject` at `provider` if it is `user_id`'s: false when it is not.
+    pub fn unlink(&self, provider: &str, subject: &str, user_id: &str) -> StoreResult<bool> {
+        Ok(exec(
+            self.conn,
+            "DELETE FROM federated_identities WHERE provider = ?1 AND subject = ?2 AND user_id = ?3",
+            args![provider, subject, user_id],
+        )? == 1)
     }
 
     /// Local users (not a partner's managed users) whose e-mail claim is `email` (compared
@@ -175,12 +200,35 @@ mod tests {
             .unwrap();
         assert_eq!(linked.as_deref(), Some("u1"));
         assert_eq!(found, vec!["u1".to_string()]);
-        assert_eq!(links, vec![("up".to_string(), "sub-1".to_string())]);
+        assert_eq!(
+            links,
+            vec![super::LinkedIdentity {
+                provider: "up".into(),
+                subject: "sub-1".into(),
+                created_at: 5
+            }]
+        );
         let again = store
             .write(|tx| tx.federation().link("up", "sub-1", "u2", 6))
             .await
             .unwrap_err();
         assert!(matches!(again, StoreError::Conflict), "{again:?}");
+        let unlinks = store
+            .write(|tx| {
+                let f = tx.federation();
+                Ok((
+                    f.unlink("up", "sub-1", "u2")?,
+                    f.unlink("up", "sub-1", "u1")?,
+                    f.linked_user("up", "sub-1")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            unlinks,
+            (false, true, None),
+            "only the owner's link is removed"
+        );
 
         let interaction = crate::store::interactions::Interaction {
             id: "i1".into(),

@@ -1,6 +1,6 @@
 //! End-user records.
 
-use super::sql::{args, Conn, Row};
+use super::sql::{args, Conn, Dialect, Row};
 use super::{exec, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
@@ -98,6 +98,23 @@ impl Users<'_> {
             args![client_id],
             |r| r.get(0),
         )
+    }
+
+    /// The user, its row locked until the transaction ends on PostgreSQL (SQLite's single
+    /// writer gives the same): what is decided from it cannot be raced by another writer.
+    pub fn get_locked(&self, id: &str) -> StoreResult<Option<User>> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        self.conn
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM users WHERE id = ?1{lock}"),
+                args![id],
+                from_row,
+            )?
+            .map(finish)
+            .transpose()
     }
 
     /// Deletes a user; their sessions, consents, connections and grants go with them.

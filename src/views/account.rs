@@ -1,5 +1,5 @@
-//! The user's dashboard (`/account`): its sign-in form, and the apps and bank connections
-//! with a revoke form each. Same page rules as login and consent: `lang`, labels, no script.
+//! The user's dashboard (`/account`): its sign-in form, the apps and bank connections with a
+//! revoke form each, and the linked sign-in methods with an unlink form each. Same page rules as login and consent: `lang`, labels, no script.
 
 use super::{layout, sign_in_page};
 use crate::protocol::account::Dashboard;
@@ -16,14 +16,33 @@ pub fn account_login(csrf: &str, username: &str, error: Option<&str>) -> String 
     )
 }
 
+/// What an action left the page saying: done, or refused (nothing changed).
+pub enum Notice<'a> {
+    Done(&'a str),
+    Refused(&'a str),
+}
+
 /// A revoke button in its own form: the CSRF token and the id of what it ends.
 fn revoke_form(action: &str, csrf: &str, field: &str, id: &str, label: &str) -> String {
+    button_form(action, csrf, (field, id), "Revoke", label)
+}
+
+/// A button in its own form posting the CSRF token and `field`'s id; `label` names what it
+/// acts on for screen readers.
+fn button_form(
+    action: &str,
+    csrf: &str,
+    (field, id): (&str, &str),
+    button: &str,
+    label: &str,
+) -> String {
     format!(
         "<form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <input type=\"hidden\" name=\"{field}\" value=\"{id}\">\
-<button type=\"submit\" class=\"secondary\" aria-label=\"{label}\">Revoke</button></form>",
+<button type=\"submit\" class=\"secondary\" aria-label=\"{label}\">{button}</button></form>",
         action = attr(action),
+        button = text(button),
         csrf = attr(csrf),
         field = attr(field),
         id = attr(id),
@@ -34,10 +53,12 @@ fn revoke_form(action: &str, csrf: &str, field: &str, id: &str, label: &str) -> 
 /// The signed-in user's apps and connections.
 /// `sign_out` is the end-session endpoint: without an ID token hint it asks the user to
 /// confirm (OpenID RP-Initiated Logout 1.0 §2), then signs out everywhere it must.
-pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>, sign_out: &str) -> String {
-    let notice = notice
-        .map(|n| format!("<p class=\"notice\" role=\"status\">{}</p>", text(n)))
-        .unwrap_or_default();
+pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<Notice>, sign_out: &str) -> String {
+    let notice = match notice {
+        Some(Notice::Done(n)) => format!("<p class=\"notice\" role=\"status\">{}</p>", text(n)),
+        Some(Notice::Refused(n)) => format!("<p class=\"error\" role=\"alert\">{}</p>", text(n)),
+        None => String::new(),
+    };
     let apps: String = d
         .apps
         .iter()
@@ -123,16 +144,47 @@ pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<&str>, sign_out: &str
     } else {
         format!("<ul class=\"entries\">{connections}</ul>")
     };
+    let identities = sign_in_methods(csrf, d);
     layout(
         "Your apps and banks",
         &format!(
             "<h1>Your apps and banks</h1>{notice}\
 <section aria-labelledby=\"apps\"><h2 id=\"apps\">Apps with access</h2>{apps}</section>\
 <section aria-labelledby=\"banks\"><h2 id=\"banks\">Bank connections</h2>{connections}</section>\
+<section aria-labelledby=\"sign-in\"><h2 id=\"sign-in\">Sign-in methods</h2>{identities}</section>\
 <p class=\"client-links\"><a href=\"{sign_out}\">Sign out</a></p>",
             sign_out = attr(sign_out)
         ),
     )
+}
+
+/// The identity providers the user signs in with, each with an unlink form; like the rest of
+/// the page it names the provider and the date, never the upstream identifier.
+fn sign_in_methods(csrf: &str, d: &Dashboard) -> String {
+    let identities: String = d
+        .identities
+        .iter()
+        .map(|i| {
+            format!(
+                "<li class=\"entry identity\"><h3>{provider}</h3>\
+<p class=\"when\">Linked {linked}</p>{form}</li>",
+                provider = text(&i.provider),
+                linked = date(i.linked_at),
+                form = button_form(
+                    "/account/identities/unlink",
+                    csrf,
+                    ("identity_id", &i.id),
+                    "Unlink",
+                    &format!("Unlink {}", i.provider),
+                ),
+            )
+        })
+        .collect();
+    if identities.is_empty() {
+        "<p class=\"lead\">No identity provider is linked to your account.</p>".to_string()
+    } else {
+        format!("<ul class=\"entries\">{identities}</ul>")
+    }
 }
 
 /// A Unix time as `YYYY-MM-DD HH:MM UTC` in a `<time>` element.

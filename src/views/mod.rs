@@ -5,7 +5,7 @@ pub mod ciba;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 mod account;
-pub use account::{account_login, dashboard};
+pub use account::{account_login, dashboard, Notice};
 pub mod logout;
 
 /// The stylesheet served at `/assets/consentry.css` (CSP allows styles from self only).

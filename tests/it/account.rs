@@ -54,7 +54,7 @@ async fn connect_bank(s: &TestServer, j: &Journey<'_>, client: &TestClient) -> S
 
 /// The dashboard page as `j`'s browser sees it, checked for the page rules: 200, no-store,
 /// the CSP without scripts, `lang`; its body and CSRF token (empty when nothing is listed).
-async fn dashboard(j: &Journey<'_>) -> (String, String) {
+pub(crate) async fn dashboard(j: &Journey<'_>) -> (String, String) {
     let res = j
         .browser
         .get(format!("{}/account", j.server.base))

@@ -1,8 +1,10 @@
 //! Federated login with an upstream OpenID provider: a second Consentry instance plays the
 //! identity provider (IdP); the provider under test (RP) offers it on its login page, runs
 //! the code flow with PKCE, state and nonce, checks the ID token, and links or creates the
-//! local user by the configured rule.
+//! local user by the configured rule. On the account page the user sees and unlinks the
+//! identities they sign in with.
 
+use crate::account::dashboard;
 use crate::harness::*;
 use crate::keys::ClientKey;
 use consentry::config::federation::{LinkRule, ProviderConfig, ProviderKind, TokenAuth};
@@ -120,10 +122,15 @@ impl Fed {
 
     /// A whole authorization at the RP signed in at the IdP as `username`: the tokens.
     async fn authorize_via_idp(&self, username: &str) -> Value {
+        self.authorize_via_idp_in(&Journey::new(&self.rp), username)
+            .await
+    }
+
+    /// [`Self::authorize_via_idp`] in the browser `j`, which keeps the RP's session.
+    async fn authorize_via_idp_in(&self, j: &Journey<'_>, username: &str) -> Value {
         let c = self.rp.client(json!({})).await;
         let (verifier, challenge) = pkce();
-        let j = Journey::new(&self.rp);
-        let (interaction, to_idp) = self.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+        let (interaction, to_idp) = self.to_idp(j, &auth_params(&c, &challenge, &[])).await;
         let back = self.at_idp(&to_idp, username, "approve").await;
         let (status, next, body) = j.get(&back).await;
         assert_eq!(
@@ -147,6 +154,24 @@ impl Fed {
             .read(move |tx| tx.federation().linked_user(PROVIDER, &sub))
             .await
             .unwrap()
+    }
+
+    /// The RP's linked identities, of anyone.
+    async fn links(&self) -> i64 {
+        self.rp
+            .sql_count("SELECT count(*) FROM federated_identities")
+            .await
+    }
+
+    /// Signs in at the RP through the IdP as `username` in a new browser; that browser (it
+    /// holds the RP session), the RP's local user, and the id of the identity's unlink form
+    /// on its dashboard.
+    async fn signed_in_via_idp(&self, username: &str) -> (Journey<'_>, String, String) {
+        let j = Journey::new(&self.rp);
+        let local = sub_of(&self.authorize_via_idp_in(&j, username).await);
+        let (page, _) = dashboard(&j).await;
+        let identity = hidden(&page, "identity_id").expect("an unlink form");
+        (j, local, identity)
     }
 
     /// Users the RP created for federated logins (they have no username; the demo's and
@@ -396,4 +421,176 @@ async fn rfc7523_private_key_jwt_with_a_key_the_upstream_does_not_know_is_refuse
     );
     assert_eq!(f.rp_users().await, 0, "nobody signed in");
     assert_eq!(f.rp.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+/// The dashboard lists the linked identity (provider name and date, not the upstream subject);
+/// unlinking it removes the link, and the next login from that identity goes through the link
+/// rule again: here the e-mail no longer matches, so the `email` rule makes a new user.
+#[tokio::test]
+async fn an_unlinked_identity_is_gone_and_its_next_login_follows_the_link_rule_again() {
+    let f = fed(LinkRule::Email).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    let local_alice = f.rp.user("alice").await;
+    let (j, local, identity) = f.signed_in_via_idp("alice").await;
+    assert_eq!(local, local_alice, "linked by e-mail");
+
+    let (page, csrf) = dashboard(&j).await;
+    assert!(page.contains("Sign-in methods"), "{page}");
+    assert!(
+        page.contains("<h3>Upstream ID</h3>"),
+        "the provider's name: {page}"
+    );
+    assert!(page.contains("Linked <time datetime="), "when: {page}");
+    assert!(page.contains("aria-label=\"Unlink Upstream ID\""), "{page}");
+    assert!(
+        !page.contains(&alice_at_idp),
+        "the upstream subject is not shown: {page}"
+    );
+
+    let (status, to, _) = j
+        .post(
+            "/account/identities/unlink",
+            &[("csrf_token", &csrf), ("identity_id", &identity)],
+        )
+        .await;
+    assert_eq!((status, to.as_str()), (303, "/account?revoked=identity"));
+    let (status, _, page) = j.get(&to).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("has been unlinked"), "the notice: {page}");
+    assert!(!page.contains("Unlink Upstream ID"), "{page}");
+    assert!(page.contains("No identity provider is linked"), "{page}");
+    assert!(f.linked(&alice_at_idp).await.is_none(), "the link is gone");
+    assert_eq!(f.links().await, 0);
+
+    // Not silently still linked: with the e-mail changed here, the next login is a first
+    // login again and the email rule creates a new user.
+    let changed =
+        f.rp.sql_exec(
+            "UPDATE users SET claims = ?1 WHERE id = ?2",
+            &[
+                r#"{"email":"alice@elsewhere.test","email_verified":true}"#,
+                &local_alice,
+            ],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let tokens = f.authorize_via_idp("alice").await;
+    let new_user = f.linked(&alice_at_idp).await.expect("linked again");
+    assert_ne!(new_user, local_alice, "not the unlinked user");
+    assert_eq!(sub_of(&tokens), new_user);
+    assert_eq!(f.rp_users().await, 1, "the email rule created a user");
+}
+
+/// A user made by a federated login has no password: its only link is its only way to sign
+/// in, so unlinking it is refused (409, the dashboard says why) and nothing is deleted. A
+/// link to a provider no longer configured does not count; a second live link does.
+#[tokio::test]
+async fn the_last_way_to_sign_in_cannot_be_unlinked() {
+    let f = fed(LinkRule::Create).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    let (j, local, identity) = f.signed_in_via_idp("alice").await;
+    let unlink = |csrf: String| {
+        let identity = identity.clone();
+        let j = &j;
+        async move {
+            j.post(
+                "/account/identities/unlink",
+                &[("csrf_token", &csrf), ("identity_id", &identity)],
+            )
+            .await
+        }
+    };
+    let link = |provider: &'static str, subject: &'static str| {
+        let (local, now) = (local.clone(), f.rp.provider.now());
+        f.rp.provider
+            .store
+            .write(move |tx| tx.federation().link(provider, subject, &local, now))
+    };
+
+    let (_, csrf) = dashboard(&j).await;
+    let (status, _, page) = unlink(csrf.clone()).await;
+    assert_eq!(status, 409, "the last way to sign in is refused: {page}");
+    assert!(
+        page.contains("Upstream ID is the only way you can sign in")
+            && page.contains("role=\"alert\""),
+        "{page}"
+    );
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+    assert_eq!(
+        f.linked(&alice_at_idp).await.as_deref(),
+        Some(local.as_str())
+    );
+
+    link("retired-provider", "old-subject").await.unwrap();
+    let (status, _, _) = unlink(csrf.clone()).await;
+    assert_eq!(
+        status, 409,
+        "a provider no longer configured signs nobody in"
+    );
+    assert_eq!(f.links().await, 2, "nothing deleted");
+
+    link(PROVIDER, "second-subject").await.unwrap();
+    let (status, _, _) = unlink(csrf).await;
+    assert_eq!(status, 303, "another live link is left to sign in with");
+    assert!(f.linked(&alice_at_idp).await.is_none());
+    assert_eq!(f.links().await, 2);
+}
+
+/// RFC 6749 §10.12: an unlink without this browser's CSRF token is refused (403); another
+/// user's identity or an unknown id is not found (404); nothing is deleted either way.
+#[tokio::test]
+async fn unlink_refuses_a_bad_csrf_token_rfc6749_10_12_and_another_users_identity() {
+    let f = fed(LinkRule::Email).await;
+    f.idp.user("alice").await;
+    f.idp.user("bob").await;
+    f.rp.user("alice").await;
+    f.rp.user("bob").await;
+    let (alice, _, alices) = f.signed_in_via_idp("alice").await;
+    let (bob, _, bobs) = f.signed_in_via_idp("bob").await;
+    let (_, bobs_csrf) = dashboard(&bob).await;
+    let (_, csrf) = dashboard(&alice).await;
+
+    for (label, token) in [
+        ("missing", None),
+        ("wrong", Some("x".repeat(43))),
+        ("another browser's", Some(bobs_csrf)),
+    ] {
+        let mut form = vec![("identity_id", alices.as_str())];
+        if let Some(t) = &token {
+            form.push(("csrf_token", t));
+        }
+        let (status, _, page) = alice.post("/account/identities/unlink", &form).await;
+        assert_eq!(
+            status, 403,
+            "RFC 6749 §10.12: {label} CSRF token refused: {page}"
+        );
+    }
+    for (label, id) in [
+        ("another user's", bobs.as_str()),
+        ("an unknown", "no-such-id"),
+    ] {
+        let (status, _, page) = alice
+            .post(
+                "/account/identities/unlink",
+                &[("csrf_token", &csrf), ("identity_id", id)],
+            )
+            .await;
+        assert_eq!(status, 404, "{label} identity is not found: {page}");
+    }
+    assert_eq!(f.links().await, 2, "nothing deleted");
+    let (page, _) = dashboard(&bob).await;
+    assert!(
+        page.contains("Unlink Upstream ID"),
+        "bob's link is left: {page}"
+    );
+
+    // The right token and alice's own identity do unlink (the checks above can pass).
+    let (status, _, _) = alice
+        .post(
+            "/account/identities/unlink",
+            &[("csrf_token", &csrf), ("identity_id", &alices)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(f.links().await, 1);
 }

@@ -3,6 +3,7 @@
 //! [`sign_in_federated`], which finds or makes the local user by the provider's link rule and
 //! opens the session, like a password sign-in does.
 
+pub mod links;
 pub mod saml;
 pub mod saml_keys;
 pub mod saml_metadata;

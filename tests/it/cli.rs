@@ -390,62 +390,33 @@ fn users_add_reads_the_password_from_stdin() {
 fn serve_refuses_unknown_config_keys_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("consentry.toml");
-    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nbogus_setting = 1\n").unwrap();
-    let out = consentry(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bogus_setting"), "{err}");
-
-    std::fs::write(&cfg, "[lifetimes]\naccess_token_secs = 0\n").unwrap();
-    let out = consentry(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_secs"));
-
-    // RFC 8628 §5.1: a user code is guessed against for as long as it lives.
-    for (setting, named) in [
-        ("device_code_secs = 1801", "RFC 8628 §5.1"),
-        (
-            "poll_interval_secs = 0",
-            "poll_interval_secs must be positive",
-        ),
-        (
-            "poll_interval_secs = 61",
-            "poll_interval_secs must be at most 60",
-        ),
-    ] {
-        std::fs::write(&cfg, format!("[lifetimes]\n{setting}\n")).unwrap();
+    // `serve` with `toml` as its configuration file: it must refuse to start, saying `named`.
+    let refused = |toml: &str, named: &str| {
+        std::fs::write(&cfg, toml).unwrap();
+        let args = ["serve", "--config", cfg.to_str().unwrap()];
         let out = consentry(
-            &[
-                "serve",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-            ],
+            &[&args[..], &["--data-dir", dir.path().to_str().unwrap()]].concat(),
             None,
         );
-        assert!(!out.status.success(), "{setting} is refused");
+        assert!(!out.status.success(), "{toml} is refused");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(named), "{setting}: {err}");
-    }
+        assert!(err.contains(named), "{toml}: {err}");
+    };
+    refused(
+        "listen = \"127.0.0.1:0\"\nbogus_setting = 1\n",
+        "bogus_setting",
+    );
+    refused("[lifetimes]\naccess_token_secs = 0\n", "access_token_secs");
+    // RFC 8628 §5.1: a user code is guessed against for as long as it lives.
+    refused("[lifetimes]\ndevice_code_secs = 1801\n", "RFC 8628 §5.1");
+    refused(
+        "[lifetimes]\npoll_interval_secs = 0\n",
+        "poll_interval_secs must be positive",
+    );
+    refused(
+        "[lifetimes]\npoll_interval_secs = 61\n",
+        "poll_interval_secs must be at most 60",
+    );
 }
 
 #[test]

@@ -17,6 +17,10 @@
 #   BIN=/tmp/consentry-before benches/gateway.sh  # another server build, not rebuilt
 #   ORIGIN=path benches/gateway.sh              # an origin already built (benches/origin.rs)
 #   WRK="taskset -c 0 wrk" SERVE="taskset -c 1" benches/gateway.sh  # pinned (see the bench README)
+#   AWAKE=1 benches/gateway.sh                  # a SCHED_IDLE spinner on each core, so no idle
+#                                               # core sleeps: on a VM whose idle vCPUs halt,
+#                                               # shows how much of each figure is waking them
+#                                               # (the spinners yield at once to real work)
 #   NGINX=1 benches/gateway.sh                  # also nginx (one worker) as a reference proxy:
 #                                               # its 403 and its keep-alive proxy_pass, measured
 #                                               # the same way (apt-get install -y nginx-light)
@@ -32,13 +36,19 @@ BIN="${BIN:-target/release/consentry}"
   ORIGIN=$(cargo bench --no-run --bench origin 2>&1 | sed -n 's/.*(\(target\/[^)]*\/origin-[0-9a-f]*\)).*/\1/p' | tail -n 1)
 [ -x "$ORIGIN" ] || { echo "could not build benches/origin.rs" >&2; exit 1; }
 DATA=$(mktemp -d)
-SERVER="" ORIGIN_PID="" NGINX_PID=""
+SERVER="" ORIGIN_PID="" NGINX_PID="" SPINNERS=""
 cleanup() {
-  for pid in $SERVER $ORIGIN_PID $NGINX_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  for pid in $SERVER $ORIGIN_PID $NGINX_PID $SPINNERS; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   rm -rf "$DATA"
 }
 trap cleanup EXIT
 
+if [ -n "${AWAKE:-}" ]; then
+  for core in $(seq 0 $(($(nproc) - 1))); do
+    taskset -c "$core" chrt --idle 0 sh -c 'while :; do :; done' &
+    SPINNERS="$SPINNERS $!"
+  done
+fi
 $SERVE "$ORIGIN" "$ORIGIN_PORT" &
 ORIGIN_PID=$!
 UPSTREAM="http://127.0.0.1:$ORIGIN_PORT"
@@ -137,7 +147,7 @@ run() {
   printf '| %-11s | %10s | %8.0f | %8.0f | %8.0f | %8s |\n' "$name" "$rps" "$mean" "$p50" "$p99" "$cpu"
   echo "$mean $p50 $cpu" > "$DATA/$name.lat"
 }
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS alternating rounds, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin)"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS alternating rounds, plain HTTP on loopback ($(nproc) cores shared by wrk, Consentry and the origin${AWAKE:+; idle cores kept awake by SCHED_IDLE spinners})"
 echo "| round | case        |      req/s |  mean µs |   p50 µs |   p99 µs | CPU µs/req |"
 echo "|------:|-------------|-----------:|---------:|---------:|---------:|---------:|"
 : > "$DATA/rounds"

@@ -127,6 +127,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         clock.now(),
     )
     .await?;
+    let serving_threads = config.server.serving_threads();
     let services = protocol::Services {
         base_path: issuer_url.path().trim_end_matches('/').to_string(),
         endpoints: protocol::context::Endpoints::for_issuer(&issuer),
@@ -154,7 +155,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         upstream_http: upstream_http.clone(),
         upstream_jwks: protocol::jwks_fetch::JwksCache::with_client(upstream_http),
         federation: protocol::federation::oidc::Upstreams::build(&config.federation)?,
-        gateway_origins: per_core::PerCore::new(|| {
+        gateway_origins: per_core::PerCore::new(serving_threads, || {
             origin_pool::OriginPool::new(
                 config.gateway.routes.iter().map(|r| r.upstream.as_str()),
                 &config.gateway.origin_policy(&config.outbound),
@@ -173,7 +174,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     if provider.config.demo {
         demo::ensure(&provider).await?;
     }
-    let cores = tls::Cores::start().context("cannot start the serving threads")?;
+    let cores = tls::Cores::start(serving_threads).context("cannot start the serving threads")?;
     Ok(App {
         provider,
         tls,

@@ -22,9 +22,8 @@ pub struct PerCore<T> {
 }
 
 impl<T> PerCore<T> {
-    /// As many values as serving threads start (`tls::cores`: one per available core).
-    pub fn new(mut make: impl FnMut() -> T) -> PerCore<T> {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// One value for each of the `n` serving threads (`tls::cores`).
+    pub fn new(n: usize, mut make: impl FnMut() -> T) -> PerCore<T> {
         PerCore {
             each: (0..n).map(|_| make()).collect(),
         }
@@ -44,12 +43,12 @@ mod tests {
     #[test]
     fn each_serving_thread_gets_its_own_value_and_others_the_first() {
         let mut next = 0;
-        let per = PerCore::new(|| {
+        let n = 3;
+        let per = PerCore::new(n, || {
             next += 1;
             next
         });
         assert_eq!(*per.get(), 1, "not a serving thread");
-        let n = per.each.len();
         std::thread::scope(|s| {
             for i in 0..n {
                 let per = &per;

@@ -110,6 +110,19 @@ pub struct ServerLimits {
     pub idle_timeout_secs: u64,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish (seconds).
     pub shutdown_grace_secs: u64,
+    /// Serving threads (each a runtime of its own, `tls::cores`); 0: one per core this process
+    /// may use (its CPU affinity and quota).
+    pub threads: usize,
+}
+
+impl ServerLimits {
+    /// How many serving threads to start.
+    pub fn serving_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for ServerLimits {
@@ -120,6 +133,7 @@ impl Default for ServerLimits {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 20,
+            threads: 0,
         }
     }
 }
@@ -405,6 +419,11 @@ impl Config {
         if l.refresh_retry_grace_secs < 0 {
             return Err(ConfigError::Invalid(
                 "lifetimes.refresh_retry_grace_secs must not be negative".into(),
+            ));
+        }
+        if self.server.threads > 256 {
+            return Err(ConfigError::Invalid(
+                "server.threads must be at most 256 (0: one per core)".into(),
             ));
         }
         if l.device_code_secs > 1800 {

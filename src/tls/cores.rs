@@ -30,9 +30,9 @@ struct Core {
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 
 impl Cores {
-    /// Starts one serving thread per core this process may use.
-    pub fn start() -> std::io::Result<Cores> {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// Starts `n` serving threads (`server.threads`: by default one per core this process may
+    /// use).
+    pub fn start(n: usize) -> std::io::Result<Cores> {
         let cores = (0..n).map(start_core).collect::<std::io::Result<_>>()?;
         Ok(Cores {
             cores,

@@ -487,3 +487,48 @@ fn clients_add_with_a_webhook_gets_its_signing_secret() {
     );
     assert!(v["client_secret"].is_string());
 }
+
+/// The serving threads of process `pid` (named `serve-N`) once it has started some.
+fn serving_threads_of(pid: u32) -> usize {
+    let count = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter(|t| {
+                        std::fs::read_to_string(t.path().join("comm"))
+                            .is_ok_and(|name| name.starts_with("serve-"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while count() == 0 && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // They start together; a moment more lets the last of them take its name.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    count()
+}
+
+#[test]
+fn server_threads_sets_how_many_serving_threads_start() {
+    for threads in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["serve", "--http", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("CONSENTRY_SERVER__THREADS", threads.to_string())
+            .env("CONSENTRY_DEMO", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let seen = serving_threads_of(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(seen, threads, "server.threads = {threads}");
+    }
+}

@@ -426,22 +426,27 @@ impl Config {
                 "server.threads must be at most 256 (0: one per core)".into(),
             ));
         }
-        if l.device_code_secs > 1800 {
-            return Err(ConfigError::Invalid(
-                "lifetimes.device_code_secs must be at most 1800 (RFC 8628 §5.1: user codes are \
-                 guessed against while they live)"
-                    .into(),
-            ));
-        }
-        if l.poll_interval_secs > 60 {
-            return Err(ConfigError::Invalid(
-                "lifetimes.poll_interval_secs must be at most 60".into(),
-            ));
-        }
-        if l.authorization_code_secs > 600 {
-            return Err(ConfigError::Invalid(
-                "lifetimes.authorization_code_secs must be at most 600 (RFC 6749 §4.1.2)".into(),
-            ));
+        // Upper bounds, with the rule behind each.
+        for (name, v, max, why) in [
+            (
+                "authorization_code_secs",
+                l.authorization_code_secs,
+                600,
+                " (RFC 6749 §4.1.2)",
+            ),
+            (
+                "device_code_secs",
+                l.device_code_secs,
+                1800,
+                " (RFC 8628 §5.1: user codes are guessed against while they live)",
+            ),
+            ("poll_interval_secs", l.poll_interval_secs, 60, ""),
+        ] {
+            if v > max {
+                return Err(ConfigError::Invalid(format!(
+                    "lifetimes.{name} must be at most {max}{why}"
+                )));
+            }
         }
         for (uri, rs) in &self.resource_servers {
             if crate::jose::Alg::parse(&rs.access_token_signing_alg).is_none() {
@@ -527,12 +532,13 @@ fn set_env_key(
     // Numbers, booleans, arrays and inline tables parse as TOML; anything else is taken as a
     // string, except what can only have meant an array or a table: its TOML error is told.
     let parsed = match format!("v = {value}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").expect("parsed as v"),
+        Ok(mut t) => t.remove("v"),
         Err(e) if value.trim_start().starts_with(['[', '{']) => {
             return Err(ConfigError::Env(var.into(), format!("not TOML: {e}")));
         }
-        Err(_) => toml::Value::String(value.to_string()),
+        Err(_) => None,
     };
+    let parsed = parsed.unwrap_or_else(|| toml::Value::String(value.to_string()));
     here.insert(last.clone(), parsed);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The user's dashboard (`/account`): its sign-in form, the apps and bank connections with a
-//! revoke form each, and the linked sign-in methods with an unlink form each. Same page rules as login and consent: `lang`, labels, no script.
+//! revoke form each, and the linked sign-in methods with an unlink form each. Same page rules
+//! as login and consent: `lang`, labels, no script.
 
 use super::{layout, sign_in_page};
 use crate::protocol::account::Dashboard;
@@ -103,11 +104,7 @@ pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<Notice>, sign_out: &s
             )
         })
         .collect();
-    let apps = if apps.is_empty() {
-        "<p class=\"lead\">No app has access to your data.</p>".to_string()
-    } else {
-        format!("<ul class=\"entries\">{apps}</ul>")
-    };
+    let apps = entries_or(apps, "No app has access to your data.");
     let connections: String = d
         .connections
         .iter()
@@ -139,11 +136,7 @@ pub fn dashboard(csrf: &str, d: &Dashboard, notice: Option<Notice>, sign_out: &s
             )
         })
         .collect();
-    let connections = if connections.is_empty() {
-        "<p class=\"lead\">No bank is connected.</p>".to_string()
-    } else {
-        format!("<ul class=\"entries\">{connections}</ul>")
-    };
+    let connections = entries_or(connections, "No bank is connected.");
     let identities = sign_in_methods(csrf, d);
     layout(
         "Your apps and banks",
@@ -180,10 +173,18 @@ fn sign_in_methods(csrf: &str, d: &Dashboard) -> String {
             )
         })
         .collect();
-    if identities.is_empty() {
-        "<p class=\"lead\">No identity provider is linked to your account.</p>".to_string()
+    entries_or(
+        identities,
+        "No identity provider is linked to your account.",
+    )
+}
+
+/// A section's `<li>` entries as a list, or `none` said when there are none.
+fn entries_or(items: String, none: &str) -> String {
+    if items.is_empty() {
+        format!("<p class=\"lead\">{}</p>", text(none))
     } else {
-        format!("<ul class=\"entries\">{identities}</ul>")
+        format!("<ul class=\"entries\">{items}</ul>")
     }
 }
 

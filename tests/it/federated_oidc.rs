@@ -423,6 +423,15 @@ async fn rfc7523_private_key_jwt_with_a_key_the_upstream_does_not_know_is_refuse
     assert_eq!(f.rp.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
 }
 
+/// Posts the dashboard's unlink form for the link `identity` with the CSRF token `csrf`.
+async fn unlink(j: &Journey<'_>, csrf: &str, identity: &str) -> (u16, String, String) {
+    j.post(
+        "/account/identities/unlink",
+        &[("csrf_token", csrf), ("identity_id", identity)],
+    )
+    .await
+}
+
 /// The dashboard lists the linked identity (provider name and date, not the upstream subject);
 /// unlinking it removes the link, and the next login from that identity goes through the link
 /// rule again: here the e-mail no longer matches, so the `email` rule makes a new user.
@@ -447,12 +456,7 @@ async fn an_unlinked_identity_is_gone_and_its_next_login_follows_the_link_rule_a
         "the upstream subject is not shown: {page}"
     );
 
-    let (status, to, _) = j
-        .post(
-            "/account/identities/unlink",
-            &[("csrf_token", &csrf), ("identity_id", &identity)],
-        )
-        .await;
+    let (status, to, _) = unlink(&j, &csrf, &identity).await;
     assert_eq!((status, to.as_str()), (303, "/account?revoked=identity"));
     let (status, _, page) = j.get(&to).await;
     assert_eq!(status, 200);
@@ -489,17 +493,6 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     let f = fed(LinkRule::Create).await;
     let alice_at_idp = f.idp.user("alice").await;
     let (j, local, identity) = f.signed_in_via_idp("alice").await;
-    let unlink = |csrf: String| {
-        let identity = identity.clone();
-        let j = &j;
-        async move {
-            j.post(
-                "/account/identities/unlink",
-                &[("csrf_token", &csrf), ("identity_id", &identity)],
-            )
-            .await
-        }
-    };
     let link = |provider: &'static str, subject: &'static str| {
         let (local, now) = (local.clone(), f.rp.provider.now());
         f.rp.provider
@@ -508,7 +501,7 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     };
 
     let (_, csrf) = dashboard(&j).await;
-    let (status, _, page) = unlink(csrf.clone()).await;
+    let (status, _, page) = unlink(&j, &csrf, &identity).await;
     assert_eq!(status, 409, "the last way to sign in is refused: {page}");
     assert!(
         page.contains("Upstream ID is the only way you can sign in")
@@ -522,7 +515,7 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     );
 
     link("retired-provider", "old-subject").await.unwrap();
-    let (status, _, _) = unlink(csrf.clone()).await;
+    let (status, _, _) = unlink(&j, &csrf, &identity).await;
     assert_eq!(
         status, 409,
         "a provider no longer configured signs nobody in"
@@ -530,7 +523,7 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     assert_eq!(f.links().await, 2, "nothing deleted");
 
     link(PROVIDER, "second-subject").await.unwrap();
-    let (status, _, _) = unlink(csrf).await;
+    let (status, _, _) = unlink(&j, &csrf, &identity).await;
     assert_eq!(status, 303, "another live link is left to sign in with");
     assert!(f.linked(&alice_at_idp).await.is_none());
     assert_eq!(f.links().await, 2);
@@ -569,12 +562,7 @@ async fn unlink_refuses_a_bad_csrf_token_rfc6749_10_12_and_another_users_identit
         ("another user's", bobs.as_str()),
         ("an unknown", "no-such-id"),
     ] {
-        let (status, _, page) = alice
-            .post(
-                "/account/identities/unlink",
-                &[("csrf_token", &csrf), ("identity_id", id)],
-            )
-            .await;
+        let (status, _, page) = unlink(&alice, &csrf, id).await;
         assert_eq!(status, 404, "{label} identity is not found: {page}");
     }
     assert_eq!(f.links().await, 2, "nothing deleted");
@@ -585,12 +573,7 @@ async fn unlink_refuses_a_bad_csrf_token_rfc6749_10_12_and_another_users_identit
     );
 
     // The right token and alice's own identity do unlink (the checks above can pass).
-    let (status, _, _) = alice
-        .post(
-            "/account/identities/unlink",
-            &[("csrf_token", &csrf), ("identity_id", &alices)],
-        )
-        .await;
+    let (status, _, _) = unlink(&alice, &csrf, &alices).await;
     assert_eq!(status, 303);
     assert_eq!(f.links().await, 1);
 }

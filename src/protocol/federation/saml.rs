@@ -1,9 +1,10 @@
 //! Sign-in at a SAML 2.0 identity provider: the Web Browser SSO Profile (SAML Profiles 4.1),
 //! SP-initiated. The AuthnRequest goes out by HTTP-Redirect (HTTP-POST when the IdP's metadata
 //! offers only that), signed with our SP key when the IdP wants it; the Response comes back to
-//! our ACS by HTTP-POST. XML parsing, exclusive C14N and XML-DSig are risaml's (pure Rust, through ribergshamra); this module decides what
-//! to trust: the IdP's metadata as the operator configured it, our entity id and ACS URL, the
-//! stored request, and the replay cache.
+//! our ACS by HTTP-POST. XML parsing, exclusive C14N and XML-DSig are risaml's (pure Rust,
+//! through ribergshamra); this module decides what to trust: the IdP's metadata as the
+//! operator configured it, our entity id and ACS URL, the stored request, and the replay
+//! cache.
 
 use crate::config::federation::{ProviderConfig, ProviderKind};
 use crate::error::{OAuthError, OAuthResult};

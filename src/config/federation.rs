@@ -88,6 +88,11 @@ pub struct ProviderConfig {
     /// counts as verified (so the `email` and `existing` link rules may use it).
     #[serde(default)]
     pub trust_email: bool,
+    /// With `true` our SP metadata offers our SP certificate as an encryption key and only
+    /// encrypted assertions (`<EncryptedAssertion>`, XML-Enc) are accepted from this IdP, so
+    /// the browser carrying them never sees the user's attributes in the clear.
+    #[serde(default)]
+    pub want_assertions_encrypted: bool,
 }
 
 impl FederationConfig {

@@ -46,6 +46,7 @@ async fn fed_with(link: LinkRule, auth: TokenAuth, jwks: Option<Value>) -> Fed {
             idp_metadata_url: None,
             sp_entity_id: None,
             trust_email: false,
+            want_assertions_encrypted: false,
         })
     })
     .await;

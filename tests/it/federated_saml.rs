@@ -190,7 +190,14 @@ impl Idp {
 /// A provider trusting `idp` as SAML provider `corp` (first login creates the user), its SP
 /// metadata registered at the IdP.
 async fn server_with(idp: &Idp) -> TestServer {
-    let provider = corp_provider(idp);
+    server_with_provider(idp, corp_provider(idp)).await
+}
+
+/// A provider trusting `idp` as `provider` says, its SP metadata registered at the IdP.
+async fn server_with_provider(
+    idp: &Idp,
+    provider: consentry::config::federation::ProviderConfig,
+) -> TestServer {
     let s = TestServer::start_with(move |c| c.federation.providers.push(provider)).await;
     let (status, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
     assert_eq!(status, 200, "{metadata}");
@@ -869,6 +876,129 @@ async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
     );
     let (status, _, body) = post_acs(&j, &action, &fields).await;
     assert_refused_page(&s, status, &body, "SAML Core 2.3.4").await;
+    assert_eq!(
+        s.sql_count("SELECT COUNT(*) FROM seen_jtis WHERE scope = 'saml:corp'")
+            .await,
+        0,
+        "nothing in the replay cache"
+    );
+}
+
+/// `idp` as provider `corp` with `want_assertions_encrypted`, its SP metadata registered.
+async fn server_wanting_encryption(idp: &Idp) -> TestServer {
+    let mut provider = corp_provider(idp);
+    provider.want_assertions_encrypted = true;
+    server_with_provider(idp, provider).await
+}
+
+/// The SAMLResponse of the IdP's form, as XML.
+fn posted_xml(fields: &[(String, String)]) -> String {
+    use base64::Engine;
+    let (_, value) = fields
+        .iter()
+        .find(|(n, _)| n == "SAMLResponse")
+        .expect("a SAMLResponse field");
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap();
+    String::from_utf8(xml).unwrap()
+}
+
+/// SAML Core 2.3.4 / 6: with `want_assertions_encrypted`, our SP metadata offers our SP
+/// certificate as the encryption key, the IdP encrypts its signed assertion to it (RSA-OAEP,
+/// AES-256-GCM), and the sign-in completes with the NameID and attributes read from the
+/// decrypted assertion.
+#[tokio::test]
+async fn saml_core_2_3_4_encrypted_assertion_is_decrypted_when_the_provider_wants_encryption() {
+    let idp = Idp::start_with(IdpOptions {
+        encrypt: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_wanting_encryption(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    let encryption = metadata
+        .split("use=\"encryption\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("an encryption KeyDescriptor: {metadata}"));
+    assert_eq!(
+        published_certificate(encryption),
+        published_certificate(&metadata),
+        "the encryption key is our SP certificate"
+    );
+    let client = s.client(json!({})).await;
+    let (j, interaction, sso) = to_idp(&s, &client).await;
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    let xml = posted_xml(&fields);
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("saml-alice"),
+        "the NameID is encrypted: {xml}"
+    );
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, next, body) = j.get(&back).await;
+    assert_eq!(
+        (status, next.as_str()),
+        (303, interaction.as_str()),
+        "{body}"
+    );
+    let linked = s
+        .sql_count("SELECT COUNT(*) FROM federated_identities WHERE provider = 'corp' AND subject = 'saml-alice'")
+        .await;
+    assert_eq!(linked, 1, "the decrypted NameID is linked");
+    let email = s
+        .sql_count("SELECT COUNT(*) FROM users WHERE claims LIKE '%\"alice.saml@example.test\"%'")
+        .await;
+    assert_eq!(
+        email, 1,
+        "the decrypted e-mail attribute is the new user's claim"
+    );
+}
+
+/// With `want_assertions_encrypted`, an IdP sending its assertion unencrypted (though signed)
+/// is refused: the operator asked that the browser never carry it in the clear.
+#[tokio::test]
+async fn saml_core_2_3_4_unencrypted_assertion_refused_when_the_provider_wants_encryption() {
+    let idp = Idp::start().await;
+    let s = server_wanting_encryption(&idp).await;
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    assert!(!posted_xml(&fields).contains("EncryptedAssertion"));
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    assert_refused_page(&s, status, &body, "want_assertions_encrypted").await;
+}
+
+/// With `want_assertions_encrypted`, an assertion encrypted to another key than our SP key
+/// (the IdP given an SP metadata naming another encryption certificate) cannot be decrypted:
+/// refused, nothing stored (SAML Core 6; the check fails without the decryption).
+#[tokio::test]
+async fn saml_core_6_assertion_encrypted_to_another_key_refused() {
+    let idp = Idp::start_with(IdpOptions {
+        encrypt: true,
+        ..Default::default()
+    })
+    .await;
+    let s = server_wanting_encryption(&idp).await;
+    let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
+    let (head, encryption) = metadata
+        .split_once("use=\"encryption\"")
+        .expect("an encryption KeyDescriptor");
+    let ours = published_certificate(encryption);
+    let other = pem_body(&idp.other_cert);
+    let edited = format!(
+        "{head}use=\"encryption\"{}",
+        encryption.replacen(&ours, &other, 1)
+    );
+    assert_ne!(edited, metadata, "the encryption certificate was replaced");
+    idp.register(edited).await;
+    let client = s.client(json!({})).await;
+    let (j, _, sso) = to_idp(&s, &client).await;
+    let (action, fields) = idp.answer(&sso, "alice", "good").await;
+    assert!(posted_xml(&fields).contains("EncryptedAssertion"));
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    assert_refused_page(&s, status, &body, "SAML Core 5, 6").await;
     assert_eq!(
         s.sql_count("SELECT COUNT(*) FROM seen_jtis WHERE scope = 'saml:corp'")
             .await,

@@ -20,6 +20,7 @@ use risaml::{
     MetadataTrustPolicy, PendingAuthnRequest, PendingSnapshot, PrivateKeyPem, RelayStateParam,
     ReplayCache, ReplayKey, ReplayPolicy, ResponseSignaturePolicy, Saml, SamlError, SamlInstant,
     SamlValidationContext, Sp, SpConfig, SpValidationPolicy, SsoResponse, SsoSession, StartSso,
+    XmlEncryptionPolicy, XmlPolicy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -69,16 +70,25 @@ pub fn acs_url(cx: &Ctx<'_>) -> String {
 /// Our SP towards `provider`: its entity id, the ACS, our signing key and certificate (the
 /// metadata's `<KeyDescriptor use="signing">`), and the checks it insists on: a signed
 /// Assertion (SAML Profiles 4.1.3.5; the Response's own signature alone is not enough), the
-/// audience. AuthnRequests are signed when `sign` (see [`signs_requests`]).
+/// audience. AuthnRequests are signed when `sign` (see [`signs_requests`]). With
+/// `want_assertions_encrypted` the same pair is the encryption key (`<KeyDescriptor
+/// use="encryption">`) and an assertion must come encrypted to it: it is decrypted (RSA-OAEP
+/// key transport through AWS-LC, constant-time) before its signature is checked.
 fn service_provider(
     cx: &Ctx<'_>,
     provider: &ProviderConfig,
     sign: bool,
 ) -> Result<Saml<Sp>, SamlError> {
     let mut credentials = Credentials::default();
+    let mut xml = XmlPolicy::default();
     if let Some(key) = &cx.saml_sp_key {
         credentials.signing_key = Some(PrivateKeyPem::new(key.key_pem.clone()));
         credentials.signing_certificate = Some(CertificatePem::new(key.cert_pem.clone()));
+        if provider.want_assertions_encrypted {
+            credentials.decryption_key = Some(PrivateKeyPem::new(key.key_pem.clone()));
+            credentials.encryption_certificate = Some(CertificatePem::new(key.cert_pem.clone()));
+            xml.encryption = XmlEncryptionPolicy::encrypt_assertions();
+        }
     }
     let authn_requests = if sign {
         AuthnRequestSigningPolicy::Sign
@@ -95,6 +105,7 @@ fn service_provider(
             audience: AudienceValidationPolicy::Validate,
             ..SpValidationPolicy::strict()
         })
+        .xml(xml)
         .build()?;
     Saml::sp(config)
 }
@@ -289,9 +300,6 @@ pub async fn accept(
     let relay_state = relay_state.filter(|r| !r.is_empty()).ok_or_else(|| {
         refused("no RelayState: this server accepts only responses to its own AuthnRequests (SAML Profiles 4.1.4.3, unsolicited responses refused)")
     })?;
-    if carries_encrypted_assertion(saml_response) {
-        return Err(refused(ENCRYPTED_REFUSED));
-    }
     let relay_hash = secrets::digest(relay_state);
     let now = cx.now;
     let lookup = relay_hash.clone();
@@ -308,6 +316,14 @@ pub async fn accept(
         .provider(&request.provider)
         .filter(|p| p.kind == ProviderKind::Saml)
         .ok_or_else(|| refused("the identity provider of this request is no longer configured"))?;
+    match (
+        carries_encrypted_assertion(saml_response),
+        provider.want_assertions_encrypted,
+    ) {
+        (true, false) => return Err(refused(ENCRYPTED_REFUSED)),
+        (false, true) => return Err(refused(PLAIN_REFUSED)),
+        _ => {}
+    }
     let idp = idp_metadata(cx, provider).await?;
     let sp = service_provider(cx, provider, signs_requests(&idp)).map_err(OAuthError::server)?;
     let mut verified_response = verify(cx, &sp, &idp, &request, saml_response, relay_state)?;
@@ -347,11 +363,12 @@ pub async fn accept(
     })
 }
 
-const ENCRYPTED_REFUSED: &str = "encrypted assertions are not accepted here: the identity provider must send a signed, unencrypted Assertion (SAML Core 2.3.4; this server's SP metadata offers no encryption key)";
+const ENCRYPTED_REFUSED: &str = "encrypted assertions are not accepted from this identity provider: it must send a signed, unencrypted Assertion (SAML Core 2.3.4; our SP metadata for it offers no encryption key)";
+const PLAIN_REFUSED: &str = "this identity provider must encrypt its assertions to our SP metadata's encryption key (SAML Core 2.3.4, want_assertions_encrypted): an unencrypted Assertion is refused";
 
-/// Whether a posted Response carries an `<EncryptedAssertion>` (SAML Core 2.3.4), which this
-/// server cannot decrypt: risaml's pure-Rust backend refuses RSA key-transport decryption
-/// (RUSTSEC-2023-0071). A plain search is enough to refuse; nothing is accepted on it.
+/// Whether a posted Response carries an `<EncryptedAssertion>` (SAML Core 2.3.4). A plain
+/// search is enough to refuse early with a clear reason; nothing is accepted on it (risaml
+/// decrypts, or refuses, by the SP's own policy).
 fn carries_encrypted_assertion(saml_response: &str) -> bool {
     use base64::Engine;
     let compact: String = saml_response
@@ -554,6 +571,10 @@ fn rule(e: &SamlError) -> &'static str {
         }
         E::IssuerMismatch { .. } | E::UnmatchIssuer => {
             "the Issuer must be the identity provider's entity id (SAML Core 3.2.2, Profiles 4.1.4.2)"
+        }
+        // Raised by the XML-Enc decryption and by key handling in signature checks alike.
+        E::Crypto(_) => {
+            "the response's signature or encryption does not work with the identity provider's metadata keys and this server's SP key (SAML Core 5, 6)"
         }
         _ => "the SAML response is malformed or not acceptable (SAML Core 3.2.2)",
     }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0024_ciba_budget.sql"),
     include_str!("migrations/0025_grants_by_user.sql"),
     include_str!("migrations/0026_saml_sp_key.sql"),
+    include_str!("migrations/0027_dashboard_federated_logins.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -60,6 +61,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0012_ciba_budget.sql"),
     include_str!("migrations/postgres/0013_grants_by_user.sql"),
     include_str!("migrations/postgres/0014_saml_sp_key.sql"),
+    include_str!("migrations/postgres/0015_dashboard_federated_logins.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.

@@ -136,4 +136,50 @@ mod tests {
             .map(String::as_str)
             .eq(POSTGRES_MIGRATIONS.iter().copied()));
     }
+
+    /// A sign-in in progress written before migration 0027 (an interaction's) and its SAML
+    /// request read back after it as the interaction's, and are consumed as before.
+    #[tokio::test]
+    async fn sign_ins_in_progress_written_before_0027_still_work() {
+        use crate::store::federation::LoginFor;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..26] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 26;
+             INSERT INTO interactions (id, browser_hash, csrf_token, request, expires_at)
+                 VALUES ('i1', 'b', 'c', '{}', 100);
+             INSERT INTO federated_logins (interaction_id, provider, state_hash, data_sealed, expires_at)
+                 VALUES ('i1', 'up', 'h', 'sealed', 100);
+             INSERT INTO saml_requests (relay_hash, request_id, provider, interaction_id, expires_at)
+                 VALUES ('h', 'r1', 'up', 'i1', 100);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = crate::store::Store::open(&path).unwrap();
+        let (pending, request) = store
+            .read(|tx| {
+                Ok((
+                    tx.federation().pending_login("i1", 50)?,
+                    tx.saml_requests().get("h", 50)?,
+                ))
+            })
+            .await
+            .unwrap();
+        let pending = pending.expect("the row is kept");
+        assert_eq!(pending.login_for, LoginFor::Interaction("i1".into()));
+        assert_eq!(
+            (pending.state_hash.as_str(), pending.data_sealed.as_str()),
+            ("h", "sealed")
+        );
+        assert_eq!(request.unwrap().interaction_id.as_deref(), Some("i1"));
+        let taken = store
+            .write(|tx| tx.federation().take_login("h", "up"))
+            .await
+            .unwrap();
+        assert!(taken, "consumed once, by its state digest");
+    }
 }

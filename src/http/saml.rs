@@ -92,9 +92,17 @@ pub async fn continue_sign_in(req: &mut Request, depot: &mut Depot, res: &mut Re
     let browser = cookies::get(req, cookies::BROWSER);
     // The sign-in must be this browser's: the Response alone proves nothing about who holds it.
     let Some(interaction_id) = returned.interaction_id else {
-        let pending = returned.pending.ok_or_else(saml::already_used);
-        let outcome = match pending.and_then(|p| dashboard::check_browser(&p, browser).map(|_| p)) {
-            Ok(p) => federation::sign_in_federated(&cx, &upstream, returned.identity, &p).await,
+        let ours = returned
+            .pending
+            .ok_or_else(saml::already_used)
+            .and_then(|pending| {
+                dashboard::check_browser(&pending, browser)?;
+                Ok(pending)
+            });
+        let outcome = match ours {
+            Ok(pending) => {
+                federation::sign_in_federated(&cx, &upstream, returned.identity, &pending).await
+            }
             Err(e) => Err(interaction::LoginFailure::Error(e)),
         };
         return super::account::answer_federated(&p, req, res, outcome);

@@ -1,12 +1,13 @@
 //! The user's dashboard at `/account`: sign in (the login pages' own sign-in, throttle and
-//! CSRF rules), see the apps and bank connections, revoke either, and unlink an upstream
-//! identity the user signs in with.
+//! CSRF rules, or an upstream identity provider), see the apps and bank connections, revoke
+//! either, and unlink an upstream identity the user signs in with.
 
 use super::{cookies, page_form, params, provider, respond};
 use crate::error::OAuthError;
 use crate::protocol::account;
+use crate::protocol::federation::dashboard;
 use crate::protocol::federation::links::{self, Unlinked};
-use crate::protocol::interaction;
+use crate::protocol::interaction::{self, LoggedIn, LoginFailure};
 use crate::protocol::page_csrf;
 use crate::provider::Provider;
 use crate::store::sessions::Session;
@@ -57,7 +58,8 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(Some(s)) => s.user_id,
         Ok(None) => {
             let csrf = page_form::csrf_token(&p, req, res, page_csrf::ACCOUNT);
-            return respond::html(res, StatusCode::OK, views::account_login(&csrf, "", None));
+            let page = sign_in_page(&p, &csrf, "", None);
+            return respond::html(res, StatusCode::OK, page);
         }
         Err(e) => return respond::error_page(res, &e),
     };
@@ -76,10 +78,61 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let address = params::client_ip(req);
     let device = cookies::get(req, cookies::KNOWN_DEVICE).map(String::from);
     let credentials = (username.as_str(), password.as_str());
-    let page = |msg: &str| views::account_login(&csrf, &username, Some(msg));
+    let page = |msg: &str| sign_in_page(&p, &csrf, &username, Some(msg));
     let outcome =
         interaction::sign_in(&p.ctx(), credentials, &address, device.as_deref(), None).await;
     super::interaction::answer_sign_in(&p, res, outcome, "/account", page);
+}
+
+/// The dashboard's sign-in page: the password form and a button per upstream provider.
+fn sign_in_page(p: &Provider, csrf: &str, username: &str, error: Option<&str>) -> String {
+    let buttons = super::federation::buttons(p);
+    views::account_login(csrf, username, error, &buttons)
+}
+
+/// A provider button on the dashboard's sign-in page (`POST /account/federated/{provider}`,
+/// the page's CSRF rule): starts the sign-in at the provider, bound to this browser.
+#[handler]
+pub async fn begin_federated(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let p = provider(depot);
+    if page_form::checked(&p, req, res, page_csrf::ACCOUNT)
+        .await
+        .is_none()
+    {
+        return;
+    }
+    // The CSRF check passed, so the browser holds a cookie this server minted.
+    let Some(browser) = cookies::minted_browser_id(&p, req).map(String::from) else {
+        return respond::error_page(
+            res,
+            &OAuthError::server("no browser cookie after its check"),
+        );
+    };
+    let Some(upstream) = super::federation::named_provider(&p, req, res) else {
+        return;
+    };
+    let cx = p.ctx();
+    let login_for = dashboard::login_for(&browser);
+    match super::federation::start(&cx, upstream, login_for, dashboard::expires_at(&cx)).await {
+        Ok(departure) => respond::deliver(res, departure),
+        Err(e) => respond::error_page(res, &e),
+    }
+}
+
+/// Answers an upstream provider's return to a sign-in started at the dashboard: on to the
+/// dashboard (303) with the session, or the sign-in page again saying why, never a bare error.
+pub(super) fn answer_federated(
+    p: &Provider,
+    req: &Request,
+    res: &mut Response,
+    outcome: Result<LoggedIn, LoginFailure>,
+) {
+    let csrf = page_form::csrf_token(p, req, res, page_csrf::ACCOUNT);
+    let page = |why: &str| sign_in_page(p, &csrf, "", Some(why));
+    match outcome {
+        Err(LoginFailure::Error(e)) => respond::error_in_page(res, &e, page),
+        outcome => super::interaction::answer_sign_in(p, res, outcome, "/account", page),
+    }
 }
 
 /// A revoke form's field and the signed-in user, or the answer already written: 403 for a

@@ -1,14 +1,63 @@
-//! Federated login's browser steps: the login page's provider buttons, and the providers'
-//! return to `/federated/callback`.
+//! Federated login's browser steps: the provider buttons of the login page and the dashboard,
+//! and the providers' return to `/federated/callback`.
 
 use super::interaction::{answer_sign_in, form, live, login_page};
-use super::{cookies, params, provider, respond};
-use crate::config::federation::ProviderKind;
-use crate::error::OAuthError;
-use crate::protocol::federation::{oidc, saml};
+use super::{account, cookies, params, provider, respond};
+use crate::config::federation::{ProviderConfig, ProviderKind};
+use crate::error::{OAuthError, OAuthResult};
+use crate::protocol::federation::{dashboard, oidc, saml};
 use crate::protocol::interaction;
 use crate::protocol::oidc::response::Delivery;
+use crate::protocol::Ctx;
+use crate::provider::Provider;
+use crate::store::federation::LoginFor;
+use crate::views;
 use salvo::prelude::*;
+
+/// The configured upstream providers, as the sign-in pages' buttons name them.
+pub(super) fn buttons(p: &Provider) -> Vec<views::FederatedButton<'_>> {
+    p.config
+        .federation
+        .providers
+        .iter()
+        .map(|f| views::FederatedButton {
+            id: &f.id,
+            name: &f.name,
+        })
+        .collect()
+}
+
+/// The provider a button names (its `{provider}` path segment), or the error page written.
+pub(super) fn named_provider<'p>(
+    p: &'p Provider,
+    req: &Request,
+    res: &mut Response,
+) -> Option<&'p ProviderConfig> {
+    let id = req.param::<String>("provider").unwrap_or_default();
+    let found = p.config.federation.provider(&id);
+    if found.is_none() {
+        let e = OAuthError::invalid_request("no identity provider of that name is configured");
+        respond::error_page(res, &e);
+    }
+    found
+}
+
+/// Starts the sign-in at `upstream` for an interaction or the dashboard, until `expires_at`
+/// (OpenID Connect; SAML requests keep their own lifetime).
+pub(super) async fn start(
+    cx: &Ctx<'_>,
+    upstream: &ProviderConfig,
+    login_for: LoginFor,
+    expires_at: i64,
+) -> OAuthResult<Delivery> {
+    match upstream.kind {
+        ProviderKind::Oidc => oidc::begin(cx, login_for, expires_at, upstream)
+            .await
+            .map(Delivery::Redirect),
+        // HTTP-Redirect, or an HTTP-POST form when that is all the IdP offers.
+        ProviderKind::Saml => saml::start(cx, upstream, login_for).await,
+    }
+}
 
 /// A provider button (`POST /interaction/{uid}/federated/{provider}`, CSRF-checked): starts
 /// the sign-in at the provider.
@@ -21,28 +70,21 @@ pub async fn begin(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     if form(req, res, &live).await.is_none() {
         return;
     }
-    let id = req.param::<String>("provider").unwrap_or_default();
-    let Some(upstream) = p.config.federation.provider(&id) else {
-        let e = OAuthError::invalid_request("no identity provider of that name is configured");
-        return respond::error_page(res, &e);
+    let Some(upstream) = named_provider(&p, req, res) else {
+        return;
     };
-    let cx = p.ctx();
-    let started = match upstream.kind {
-        ProviderKind::Oidc => oidc::begin(&cx, &live, upstream)
-            .await
-            .map(Delivery::Redirect),
-        // HTTP-Redirect, or an HTTP-POST form when that is all the IdP offers.
-        ProviderKind::Saml => saml::start(&cx, upstream, &live.interaction.id).await,
-    };
-    match started {
+    let i = &live.interaction;
+    let login_for = LoginFor::Interaction(i.id.clone());
+    match start(&p.ctx(), upstream, login_for, i.expires_at).await {
         Ok(departure) => respond::deliver(res, departure),
         Err(e) => respond::error_page(res, &e),
     }
 }
 
-/// An OpenID provider's return (`GET /federated/callback`). The state names the interaction;
-/// the browser cookie and the state's digest prove it. A refusal at the provider
-/// (`access_denied`) shows the login page again, saying so.
+/// An OpenID provider's return (`GET /federated/callback`). An interaction's state names the
+/// interaction, whose browser cookie and the state's digest prove it; the dashboard's state is
+/// found by its digest and proven by the browser cookie it was started with. A refusal at the
+/// provider (`access_denied`) shows the sign-in page again, saying so.
 #[handler]
 pub async fn callback(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
@@ -50,13 +92,19 @@ pub async fn callback(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         Ok(p) => p,
         Err(e) => return respond::error_page(res, &e),
     };
-    let uid = params
-        .get("state")
-        .map(|s| crate::protocol::upstream_oidc::interaction_of(s))
-        .unwrap_or_default()
-        .to_string();
+    let state = params.get("state").map(String::as_str).unwrap_or_default();
     let cx = p.ctx();
-    let live = match interaction::load(&cx, &uid, cookies::get(req, cookies::BROWSER)).await {
+    let browser = cookies::get(req, cookies::BROWSER);
+    // Only an interaction's state has a `.`: its interaction id, then the random part.
+    if !state.contains('.') {
+        let outcome = match dashboard::pending(&cx, state, browser).await {
+            Ok(pending) => oidc::complete(&cx, &pending, &p.config.federation, &params).await,
+            Err(e) => Err(interaction::LoginFailure::Error(e)),
+        };
+        return account::answer_federated(&p, req, res, outcome);
+    }
+    let uid = crate::protocol::upstream_oidc::interaction_of(state).to_string();
+    let live = match interaction::load(&cx, &uid, browser).await {
         Ok(l) => l,
         Err(e) => return respond::error_page(res, &e),
     };

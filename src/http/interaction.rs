@@ -32,16 +32,7 @@ fn display<'a>(live: &'a Live, name: &'a str) -> views::ClientDisplay<'a> {
 /// The interaction's login page: the password form and a button per upstream identity
 /// provider; `error` says why the last try failed.
 pub(super) fn login_page(p: &Provider, live: &Live, username: &str, error: Option<&str>) -> String {
-    let buttons: Vec<views::FederatedButton> = p
-        .config
-        .federation
-        .providers
-        .iter()
-        .map(|f| views::FederatedButton {
-            id: &f.id,
-            name: &f.name,
-        })
-        .collect();
+    let buttons = super::federation::buttons(p);
     let i = &live.interaction;
     views::login(
         &i.id,

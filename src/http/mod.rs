@@ -135,6 +135,7 @@ pub fn router(p: Arc<Provider>) -> Router {
             Router::with_path("account")
                 .get(account::show)
                 .push(Router::with_path("login").post(account::login))
+                .push(Router::with_path("federated/{provider}").post(account::begin_federated))
                 .push(Router::with_path("apps/revoke").post(account::revoke_app))
                 .push(Router::with_path("connections/revoke").post(account::revoke_connection))
                 .push(Router::with_path("identities/unlink").post(account::unlink_identity)),

@@ -98,6 +98,13 @@ pub fn html(res: &mut Response, status: StatusCode, page: String) {
 
 /// An error page for requests that must never be redirected back to the client.
 pub fn error_page(res: &mut Response, e: &OAuthError) {
+    error_in_page(res, e, |why| {
+        crate::views::error(&format!("Request refused: {}", e.code), why)
+    });
+}
+
+/// An error shown within `page` (a form shown again, saying why), with an error page's status.
+pub fn error_in_page(res: &mut Response, e: &OAuthError, page: impl FnOnce(&str) -> String) {
     log(e);
     // A server-side failure keeps its status (503: try again later; 502: the upstream failed),
     // so monitors and retrying clients can tell them apart. Client errors are 400 on a page:
@@ -107,11 +114,7 @@ pub fn error_page(res: &mut Response, e: &OAuthError) {
         413 => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
-    html(
-        res,
-        status,
-        crate::views::error(&format!("Request refused: {}", e.code), e.description()),
-    );
+    html(res, status, page(e.description()));
 }
 
 /// A 303 See Other, so browsers follow with GET after a form post.

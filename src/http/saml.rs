@@ -1,10 +1,11 @@
 //! SAML 2.0 service-provider endpoints: our metadata, the ACS (HTTP-POST binding), and the
-//! browser's return to its interaction once the Response was verified.
+//! browser's return to its interaction (or the dashboard) once the Response was verified.
 
 use super::{cookies, params, provider, respond};
 use crate::error::OAuthError;
-use crate::protocol::federation::{self, saml};
+use crate::protocol::federation::{self, dashboard, saml};
 use crate::protocol::interaction;
+use crate::store::federation::LoginFor;
 use crate::views;
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
@@ -75,27 +76,47 @@ pub async fn acs(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     }
 }
 
-/// `GET /saml/continue?state=`: the browser that owns the interaction signs in as the
-/// verified identity (linked or created by the provider's rule), then goes on to consent.
+/// `GET /saml/continue?state=`: the browser that started the sign-in signs in as the verified
+/// identity (linked or created by the provider's rule), then goes on to consent, or to the
+/// dashboard when it started there.
 #[handler]
 pub async fn continue_sign_in(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let p = provider(depot);
     let cx = p.ctx();
     let state = req.query::<String>("state").unwrap_or_default();
-    let (interaction_id, provider_config, identity) = match saml::finish(&cx, &state).await {
+    let returned = match saml::finish(&cx, &state).await {
         Ok(v) => v,
         Err(e) => return respond::error_page(res, &e),
     };
-    // The interaction must be this browser's: the Response alone proves nothing about who
-    // holds it.
-    let live =
-        match interaction::load(&cx, &interaction_id, cookies::get(req, cookies::BROWSER)).await {
-            Ok(l) => l,
-            Err(e) => return respond::error_page(res, &e),
+    let upstream = federation::FederatedProvider::from(returned.provider);
+    let browser = cookies::get(req, cookies::BROWSER);
+    // The sign-in must be this browser's: the Response alone proves nothing about who holds it.
+    let Some(interaction_id) = returned.interaction_id else {
+        let ours = returned
+            .pending
+            .ok_or_else(saml::already_used)
+            .and_then(|pending| {
+                dashboard::check_browser(&pending, browser)?;
+                Ok(pending)
+            });
+        let outcome = match ours {
+            Ok(pending) => {
+                federation::sign_in_federated(&cx, &upstream, returned.identity, &pending).await
+            }
+            Err(e) => Err(interaction::LoginFailure::Error(e)),
         };
-    let upstream = federation::FederatedProvider::from(provider_config);
+        return super::account::answer_federated(&p, req, res, outcome);
+    };
+    let live = match interaction::load(&cx, &interaction_id, browser).await {
+        Ok(l) => l,
+        Err(e) => return respond::error_page(res, &e),
+    };
     let iid = live.interaction.id.clone();
-    let outcome = federation::sign_in_federated(&cx, &upstream, identity, Some(iid.clone())).await;
+    let ours = LoginFor::Interaction(iid.clone());
+    let Some(pending) = returned.pending.filter(|p| p.login_for == ours) else {
+        return respond::error_page(res, &saml::already_used());
+    };
+    let outcome = federation::sign_in_federated(&cx, &upstream, returned.identity, &pending).await;
     super::interaction::answer_sign_in(&p, res, outcome, &format!("/interaction/{iid}"), |why| {
         views::error("Sign-in refused", why)
     });

@@ -4,16 +4,44 @@
 use super::sql::{args, Conn, Dialect};
 use super::{exec, StoreResult};
 
+/// Where a sign-in at an upstream provider returns to, and what binds it to the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFor {
+    /// An authorization request's interaction (which holds the browser binding).
+    Interaction(String),
+    /// The user's dashboard, for the browser whose binding cookie has this digest.
+    Dashboard { browser_hash: String },
+}
+
 /// A sign-in in progress at an upstream provider, kept until the browser comes back.
 #[derive(Debug, Clone)]
 pub struct PendingLogin {
-    pub interaction_id: String,
+    pub login_for: LoginFor,
     pub provider: String,
     /// Digest of the `state` / RelayState sent upstream.
     pub state_hash: String,
     /// What the return needs, sealed with the data key.
     pub data_sealed: String,
     pub expires_at: i64,
+}
+
+const PENDING_COLUMNS: &str =
+    "interaction_id, browser_hash, provider, state_hash, data_sealed, expires_at";
+
+fn pending_row(r: &super::sql::Row) -> StoreResult<PendingLogin> {
+    let (interaction_id, browser_hash): (Option<String>, Option<String>) = (r.get(0)?, r.get(1)?);
+    Ok(PendingLogin {
+        login_for: match interaction_id {
+            Some(iid) => LoginFor::Interaction(iid),
+            None => LoginFor::Dashboard {
+                browser_hash: browser_hash.unwrap_or_default(),
+            },
+        },
+        provider: r.get(2)?,
+        state_hash: r.get(3)?,
+        data_sealed: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
 }
 
 /// An upstream identity linked to a local user.
@@ -93,16 +121,20 @@ impl Federation<'_> {
         self.conn.query_all(sql, args![email, limit], |r| r.get(0))
     }
 
-    /// Records (or replaces) the interaction's sign-in in progress.
+    /// Records a sign-in in progress; an interaction's replaces its earlier one.
     pub fn begin_login(&self, p: &PendingLogin) -> StoreResult<()> {
+        let (interaction_id, browser_hash) = match &p.login_for {
+            LoginFor::Interaction(iid) => (Some(iid.as_str()), None),
+            LoginFor::Dashboard { browser_hash } => (None, Some(browser_hash.as_str())),
+        };
         exec(
             self.conn,
-            "INSERT INTO federated_logins (interaction_id, provider, state_hash, data_sealed, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO federated_logins (interaction_id, browser_hash, provider, state_hash, data_sealed, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (interaction_id) DO UPDATE SET provider = excluded.provider,
                state_hash = excluded.state_hash, data_sealed = excluded.data_sealed,
                expires_at = excluded.expires_at",
-            args![p.interaction_id, p.provider, p.state_hash, p.data_sealed, p.expires_at],
+            args![interaction_id, browser_hash, p.provider, p.state_hash, p.data_sealed, p.expires_at],
         )?;
         Ok(())
     }
@@ -114,35 +146,45 @@ impl Federation<'_> {
         now: i64,
     ) -> StoreResult<Option<PendingLogin>> {
         self.conn.query_opt(
-            "SELECT interaction_id, provider, state_hash, data_sealed, expires_at FROM federated_logins
-             WHERE interaction_id = ?1 AND expires_at > ?2",
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM federated_logins
+                 WHERE interaction_id = ?1 AND expires_at > ?2"
+            ),
             args![interaction_id, now],
-            |r| {
-                Ok(PendingLogin {
-                    interaction_id: r.get(0)?,
-                    provider: r.get(1)?,
-                    state_hash: r.get(2)?,
-                    data_sealed: r.get(3)?,
-                    expires_at: r.get(4)?,
-                })
-            },
+            pending_row,
         )
     }
 
-    /// Ends the interaction's sign-in in progress at `provider`: false when there is none (it
-    /// was used already: single use).
-    pub fn take_login(&self, interaction_id: &str, provider: &str) -> StoreResult<bool> {
+    /// The live sign-in in progress whose `state` / RelayState has this digest, left in place.
+    pub fn pending_by_state(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<PendingLogin>> {
+        self.conn.query_opt(
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM federated_logins
+                 WHERE state_hash = ?1 AND expires_at > ?2"
+            ),
+            args![state_hash, now],
+            pending_row,
+        )
+    }
+
+    /// Ends the sign-in in progress with this state digest at `provider`: false when there is
+    /// none (it was used already: single use; or replaced by a newer one).
+    pub fn take_login(&self, state_hash: &str, provider: &str) -> StoreResult<bool> {
         Ok(exec(
             self.conn,
-            "DELETE FROM federated_logins WHERE interaction_id = ?1 AND provider = ?2",
-            args![interaction_id, provider],
+            "DELETE FROM federated_logins WHERE state_hash = ?1 AND provider = ?2",
+            args![state_hash, provider],
         )? == 1)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PendingLogin;
+    use super::{LoginFor, PendingLogin};
     use crate::store::users::User;
     use crate::store::{Store, StoreError};
     use serde_json::json;
@@ -243,16 +285,24 @@ mod tests {
             journey: None,
         };
         let pending = PendingLogin {
-            interaction_id: "i1".into(),
+            login_for: LoginFor::Interaction("i1".into()),
             provider: "up".into(),
             state_hash: "h".into(),
             data_sealed: "sealed".into(),
             expires_at: 100,
         };
+        let dashboard = PendingLogin {
+            login_for: LoginFor::Dashboard {
+                browser_hash: "b".into(),
+            },
+            state_hash: "d".into(),
+            ..pending.clone()
+        };
         store
             .write(move |tx| {
                 tx.interactions().insert(&interaction)?;
-                tx.federation().begin_login(&pending)
+                tx.federation().begin_login(&pending)?;
+                tx.federation().begin_login(&dashboard)
             })
             .await
             .unwrap();
@@ -269,10 +319,21 @@ mod tests {
         let takes = store
             .write(|tx| {
                 let f = tx.federation();
-                Ok((f.take_login("i1", "up")?, f.take_login("i1", "up")?))
+                Ok((f.take_login("h", "up")?, f.take_login("h", "up")?))
             })
             .await
             .unwrap();
         assert_eq!(takes, (true, false), "a pending login is single use");
+        let at_dashboard = store
+            .read(|tx| tx.federation().pending_by_state("d", 50))
+            .await
+            .unwrap();
+        assert_eq!(
+            at_dashboard.map(|p| p.login_for),
+            Some(LoginFor::Dashboard {
+                browser_hash: "b".into()
+            }),
+            "a dashboard's sign-in in progress is found by its state and carries its browser"
+        );
     }
 }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0024_ciba_budget.sql"),
     include_str!("migrations/0025_grants_by_user.sql"),
     include_str!("migrations/0026_saml_sp_key.sql"),
+    include_str!("migrations/0027_dashboard_federated_logins.sql"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
@@ -60,6 +61,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0012_ciba_budget.sql"),
     include_str!("migrations/postgres/0013_grants_by_user.sql"),
     include_str!("migrations/postgres/0014_saml_sp_key.sql"),
+    include_str!("migrations/postgres/0015_dashboard_federated_logins.sql"),
 ];
 
 /// Any fixed number: the advisory lock every node takes while it migrates.
@@ -133,5 +135,51 @@ mod tests {
             .iter()
             .map(String::as_str)
             .eq(POSTGRES_MIGRATIONS.iter().copied()));
+    }
+
+    /// A sign-in in progress written before migration 0027 (an interaction's) and its SAML
+    /// request read back after it as the interaction's, and are consumed as before.
+    #[tokio::test]
+    async fn sign_ins_in_progress_written_before_0027_still_work() {
+        use crate::store::federation::LoginFor;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..26] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 26;
+             INSERT INTO interactions (id, browser_hash, csrf_token, request, expires_at)
+                 VALUES ('i1', 'b', 'c', '{}', 100);
+             INSERT INTO federated_logins (interaction_id, provider, state_hash, data_sealed, expires_at)
+                 VALUES ('i1', 'up', 'h', 'sealed', 100);
+             INSERT INTO saml_requests (relay_hash, request_id, provider, interaction_id, expires_at)
+                 VALUES ('h', 'r1', 'up', 'i1', 100);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = crate::store::Store::open(&path).unwrap();
+        let (pending, request) = store
+            .read(|tx| {
+                Ok((
+                    tx.federation().pending_login("i1", 50)?,
+                    tx.saml_requests().get("h", 50)?,
+                ))
+            })
+            .await
+            .unwrap();
+        let pending = pending.expect("the row is kept");
+        assert_eq!(pending.login_for, LoginFor::Interaction("i1".into()));
+        assert_eq!(
+            (pending.state_hash.as_str(), pending.data_sealed.as_str()),
+            ("h", "sealed")
+        );
+        assert_eq!(request.unwrap().interaction_id.as_deref(), Some("i1"));
+        let taken = store
+            .write(|tx| tx.federation().take_login("h", "up"))
+            .await
+            .unwrap();
+        assert!(taken, "consumed once, by its state digest");
     }
 }

@@ -1,5 +1,5 @@
-//! SAML 2.0 AuthnRequests in flight: sent to an identity provider for one interaction, answered
-//! once by a verified Response, then read by the browser that owns the interaction.
+//! SAML 2.0 AuthnRequests in flight: sent to an identity provider for one interaction (or the
+//! dashboard), answered once by a verified Response, then read by the browser that started it.
 
 use super::sql::{args, Conn};
 use super::{exec, StoreResult};
@@ -10,7 +10,8 @@ pub struct SamlRequest {
     pub relay_hash: String,
     pub request_id: String,
     pub provider: String,
-    pub interaction_id: String,
+    /// `None` for a sign-in at the dashboard.
+    pub interaction_id: Option<String>,
     pub expires_at: i64,
 }
 
@@ -60,17 +61,12 @@ impl SamlRequests<'_> {
         Ok(n == 1)
     }
 
-    /// The identity that answered the request, for the interaction it was sent for.
-    pub fn identity(
-        &self,
-        relay_hash: &str,
-        interaction_id: &str,
-        now: i64,
-    ) -> StoreResult<Option<String>> {
+    /// The identity that answered the request.
+    pub fn identity(&self, relay_hash: &str, now: i64) -> StoreResult<Option<String>> {
         self.conn.query_opt(
             "SELECT identity FROM saml_requests
-             WHERE relay_hash = ?1 AND interaction_id = ?2 AND identity IS NOT NULL AND expires_at > ?3",
-            args![relay_hash, interaction_id, now],
+             WHERE relay_hash = ?1 AND identity IS NOT NULL AND expires_at > ?2",
+            args![relay_hash, now],
             |r| r.get(0),
         )
     }

@@ -26,6 +26,7 @@ const EXPIRING: &[(&str, &str)] = &[
     ("device_authorizations", "rowid"),
     ("ciba_requests", "rowid"),
     ("saml_requests", "rowid"),
+    ("federated_logins", "rowid"),
     ("login_failures", "key_hash"),
     ("plugin_storage", "rowid"),
     // A grant outlives its tokens only while one of them can still be used.

@@ -2,18 +2,25 @@
 //! revoke form each, and the linked sign-in methods with an unlink form each. Same page rules
 //! as login and consent: `lang`, labels, no script.
 
-use super::{layout, sign_in_page};
+use super::{federated_buttons, layout, sign_in_page, FederatedButton};
 use crate::protocol::account::Dashboard;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-/// The dashboard's sign-in form.
-pub fn account_login(csrf: &str, username: &str, error: Option<&str>) -> String {
+/// The dashboard's sign-in form, and a button per upstream identity provider (the login
+/// page's buttons, posting to `/account/federated/{id}`).
+pub fn account_login(
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    federated: &[FederatedButton],
+) -> String {
     sign_in_page(
         "/account/login",
         "to see the apps and banks you gave access to",
         csrf,
         username,
         error,
+        &federated_buttons("/account", csrf, federated),
     )
 }
 

@@ -14,6 +14,7 @@ pub fn sign_in(csrf: &str, username: &str, error: Option<&str>) -> String {
         csrf,
         username,
         error,
+        "",
     )
 }
 

@@ -97,13 +97,14 @@ pub fn login(
             client = text(client.name),
             uid = attr(uid),
             fields = login_fields(csrf, username),
-            federated = federated_buttons(uid, csrf, federated),
+            federated = federated_buttons(&format!("/interaction/{uid}"), csrf, federated),
         ),
     )
 }
 
-/// One small form per upstream identity provider: a POST carrying the CSRF token.
-fn federated_buttons(uid: &str, csrf: &str, providers: &[FederatedButton]) -> String {
+/// One small form per upstream identity provider: a POST to `{base}/federated/{id}` carrying
+/// the CSRF token.
+fn federated_buttons(base: &str, csrf: &str, providers: &[FederatedButton]) -> String {
     if providers.is_empty() {
         return String::new();
     }
@@ -111,10 +112,10 @@ fn federated_buttons(uid: &str, csrf: &str, providers: &[FederatedButton]) -> St
         .iter()
         .map(|p| {
             format!(
-                "<form method=\"post\" action=\"/interaction/{uid}/federated/{id}\">\
+                "<form method=\"post\" action=\"{base}/federated/{id}\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <button type=\"submit\" class=\"secondary\">Sign in with {name}</button></form>",
-                uid = attr(uid),
+                base = attr(base),
                 id = attr(p.id),
                 csrf = attr(csrf),
                 name = text(p.name),
@@ -124,14 +125,16 @@ fn federated_buttons(uid: &str, csrf: &str, providers: &[FederatedButton]) -> St
     format!("<section class=\"federated\" aria-label=\"Other ways to sign in\"><p class=\"lead\">or</p>{forms}</section>")
 }
 
-/// A page holding only a sign-in form that posts to `action` (the dashboard's, the CIBA
-/// approval page's); `lead` says what signing in is for, `error` why the last try failed.
+/// A page holding a sign-in form that posts to `action` (the dashboard's, the CIBA approval
+/// page's); `lead` says what signing in is for, `error` why the last try failed, and `after`
+/// follows the form (the dashboard's provider buttons).
 pub fn sign_in_page(
     action: &str,
     lead: &str,
     csrf: &str,
     username: &str,
     error: Option<&str>,
+    after: &str,
 ) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
@@ -141,7 +144,7 @@ pub fn sign_in_page(
         &format!(
             "<h1>Sign in</h1><p class=\"lead\">{lead}</p>{error}\
 <form method=\"post\" action=\"{action}\" autocomplete=\"on\">{fields}\
-<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
+<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>{after}",
             lead = text(lead),
             action = attr(action),
             fields = login_fields(csrf, username),

@@ -1,8 +1,8 @@
 //! Federated login with an upstream OpenID provider: a second Consentry instance plays the
 //! identity provider (IdP); the provider under test (RP) offers it on its login page, runs
 //! the code flow with PKCE, state and nonce, checks the ID token, and links or creates the
-//! local user by the configured rule. On the account page the user sees and unlinks the
-//! identities they sign in with.
+//! local user by the configured rule. On the account page the user signs in through the same
+//! provider, and sees and unlinks the identities they sign in with.
 
 use crate::account::dashboard;
 use crate::harness::*;
@@ -144,6 +144,32 @@ impl Fed {
         let (status, tokens) = self.rp.exchange_code(&c, &code, &verifier).await;
         assert_eq!(status, 200, "{tokens}");
         tokens
+    }
+
+    /// At the RP's dashboard in the browser `j`: the sign-in page's button for the IdP;
+    /// returns the URL of the IdP's authorization endpoint (code flow, PKCE, state, nonce).
+    async fn dashboard_to_idp(&self, j: &Journey<'_>) -> String {
+        let (status, _, page) = j.get("/account").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("action=\"/account/federated/upstream\"")
+                && page.contains("Sign in with Upstream ID"),
+            "the dashboard's sign-in page offers the provider: {page}"
+        );
+        let csrf = hidden(&page, "csrf_token").unwrap();
+        let button = format!("/account/federated/{PROVIDER}");
+        let (status, to_idp, body) = j.post(&button, &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, 303, "{body}");
+        assert!(to_idp.starts_with(&self.idp.issuer), "{to_idp}");
+        let q = query(&to_idp);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert!(q.contains_key("nonce") && q.contains_key("state"));
+        to_idp
+    }
+
+    /// The RP's sessions.
+    async fn sessions(&self) -> i64 {
+        self.rp.sql_count("SELECT COUNT(*) FROM sessions").await
     }
 
     /// The RP's local user linked to the IdP's subject.
@@ -577,4 +603,121 @@ async fn unlink_refuses_a_bad_csrf_token_rfc6749_10_12_and_another_users_identit
     let (status, _, _) = unlink(&alice, &csrf, &alices).await;
     assert_eq!(status, 303);
     assert_eq!(f.links().await, 1);
+}
+
+/// A user made by a federated login has no password; at the dashboard the provider's button
+/// signs them in directly: back on `/account` (303), the dashboard with its sign-in methods,
+/// and a session whose `amr` is "fed" (the ID token of the next authorization says so).
+#[tokio::test]
+async fn a_user_without_a_password_signs_in_at_the_dashboard_with_the_provider() {
+    let f = fed(LinkRule::Create).await;
+    let alice_at_idp = f.idp.user("alice").await;
+    f.authorize_via_idp("alice").await;
+    let local = f.linked(&alice_at_idp).await.expect("created and linked");
+
+    let j = Journey::new(&f.rp);
+    let to_idp = f.dashboard_to_idp(&j).await;
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let (status, next, body) = j.get(&back).await;
+    assert_eq!((status, next.as_str()), (303, "/account"), "{body}");
+    let (page, _) = dashboard(&j).await;
+    assert!(page.contains("Sign-in methods"), "{page}");
+    assert!(page.contains("<h3>Upstream ID</h3>"), "{page}");
+    assert_eq!(f.rp_users().await, 1, "the same user, not a new one");
+    let fed_sessions =
+        format!("SELECT COUNT(*) FROM sessions WHERE user_id = '{local}' AND amr = 'fed'");
+    assert_eq!(
+        f.rp.sql_count(&fed_sessions).await,
+        2,
+        "a second fed session"
+    );
+
+    // That session signs the browser in to an app: its ID token's amr is "fed".
+    let c = f.rp.client(json!({})).await;
+    let (verifier, challenge) = pkce();
+    let (status, interaction, body) = j.authorize(&auth_params(&c, &challenge, &[])).await;
+    assert_eq!(status, 303, "{body}");
+    let cb = j.decide(&interaction, "approve").await;
+    let code = query(&cb)["code"].clone();
+    let (status, tokens) = f.rp.exchange_code(&c, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(sub_of(&tokens), local);
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["amr"], json!(["fed"]), "{id_token}");
+}
+
+/// RFC 6749 §10.12: the dashboard's provider button needs the page's CSRF token (403), an
+/// unknown provider is a clear error; the provider's answer signs in only the browser that
+/// started the sign-in (another browser, with no cookies or its own, gets the sign-in page
+/// again and no session), and only once (the same answer again is refused).
+#[tokio::test]
+async fn rfc6749_10_12_the_dashboards_sign_in_is_csrf_checked_bound_to_its_browser_and_single_use()
+{
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let j = Journey::new(&f.rp);
+    let (_, _, page) = j.get("/account").await;
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let button = format!("/account/federated/{PROVIDER}");
+    for forged in [vec![], vec![("csrf_token", "forged")]] {
+        let (status, _, page) = j.post(&button, &forged).await;
+        assert_eq!(status, 403, "RFC 6749 §10.12: CSRF token checked: {page}");
+    }
+    let (status, _, page) = j
+        .post("/account/federated/nowhere", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("no identity provider of that name"), "{page}");
+    let pending = "SELECT COUNT(*) FROM federated_logins";
+    assert_eq!(f.rp.sql_count(pending).await, 0, "nothing started");
+
+    let to_idp = f.dashboard_to_idp(&j).await;
+    let back = f.at_idp(&to_idp, "alice", "approve").await;
+    let stranger = Journey::new(&f.rp);
+    let (status, _, _) = stranger.get("/account").await;
+    assert_eq!(status, 200, "the stranger's browser has its own cookie");
+    for other in [Journey::new(&f.rp), stranger] {
+        let (status, next, page) = other.get(&back).await;
+        assert_eq!(
+            (status, next.as_str()),
+            (400, ""),
+            "RFC 6749 §10.12: another browser's answer refused: {page}"
+        );
+        assert!(
+            page.contains("action=\"/account/login\""),
+            "the sign-in page: {page}"
+        );
+        assert!(page.contains("role=\"alert\""), "saying why: {page}");
+    }
+    assert_eq!(f.sessions().await, 0, "nobody signed in");
+
+    let (status, next, body) = j.get(&back).await;
+    assert_eq!((status, next.as_str()), (303, "/account"), "{body}");
+    assert_eq!(f.sessions().await, 1);
+    let (status, next, page) = j.get(&back).await;
+    assert_eq!(
+        (status, next.as_str()),
+        (400, ""),
+        "RFC 6749 §10.12: the same answer twice is single use: {page}"
+    );
+    assert!(page.contains("action=\"/account/login\""), "{page}");
+    assert_eq!(f.sessions().await, 1, "no second session");
+    assert_eq!(f.rp.sql_count(pending).await, 0, "consumed");
+}
+
+/// The user refuses at the provider (`access_denied`): the dashboard's sign-in page again,
+/// saying so; nobody is signed in.
+#[tokio::test]
+async fn upstream_access_denied_shows_the_dashboards_sign_in_page_again() {
+    let f = fed(LinkRule::Create).await;
+    f.idp.user("alice").await;
+    let j = Journey::new(&f.rp);
+    let to_idp = f.dashboard_to_idp(&j).await;
+    let back = f.at_idp(&to_idp, "alice", "deny").await;
+    let (status, _, page) = j.get(&back).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Upstream ID did not sign you in"), "{page}");
+    assert!(page.contains("action=\"/account/login\""), "{page}");
+    assert!(page.contains("Sign in with Upstream ID"), "{page}");
+    assert_eq!(f.sessions().await, 0);
 }

@@ -473,6 +473,81 @@ async fn saml_return_from_another_browser_signs_nobody_in() {
     assert_eq!(s.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
 }
 
+/// At the dashboard (`/account`), the sign-in page's "Corp SSO" button: the journey goes to
+/// the IdP and back to the dashboard signed in (the user made on this first login, `amr`
+/// "fed"). The same Response posted again is refused by the replay cache, and the browser's
+/// return again finds its sign-in used: the dashboard's sign-in page saying so, no session.
+#[tokio::test]
+async fn saml_profiles_4_1_4_5_sign_in_at_the_dashboard_and_a_replayed_response_refused() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let j = Journey::new(&s);
+    let (status, _, page) = j.get("/account").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("action=\"/account/federated/corp\"") && page.contains("Corp SSO"),
+        "the dashboard's sign-in page offers the IdP: {page}"
+    );
+    let sso = start_federated(&j, "/account", &page, "corp").await;
+    assert!(
+        sso.starts_with(&format!("{}/sso?SAMLRequest=", idp.base)),
+        "{sso}"
+    );
+    let (action, fields) = idp_answer(&sso, "alice", "good").await;
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "ACS: {body}");
+    let (status, next, body) = j.get(&back).await;
+    assert_eq!((status, next.as_str()), (303, "/account"), "{body}");
+    let (page, _) = crate::account::dashboard(&j).await;
+    assert!(page.contains("Sign-in methods"), "{page}");
+    assert!(page.contains("<h3>Corp SSO</h3>"), "{page}");
+    let fed = "SELECT COUNT(*) FROM sessions WHERE amr = 'fed'";
+    assert_eq!(s.sql_count(fed).await, 1);
+    let linked = "SELECT COUNT(*) FROM federated_identities WHERE provider = 'corp' AND subject = 'saml-alice'";
+    assert_eq!(s.sql_count(linked).await, 1, "the NameID is linked");
+
+    let (status, _, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("replayed (SAML Profiles 4.1.4.5)"), "{body}");
+    let (status, next, page) = j.get(&back).await;
+    assert_eq!(
+        (status, next.as_str()),
+        (400, ""),
+        "the return is single use: {page}"
+    );
+    assert!(page.contains("already used"), "{page}");
+    assert!(
+        page.contains("action=\"/account/login\""),
+        "the sign-in page: {page}"
+    );
+    assert_eq!(s.sql_count("SELECT COUNT(*) FROM sessions").await, 1);
+}
+
+/// The dashboard's sign-in returns only to the browser that started it: another browser
+/// holding the verified state gets the sign-in page again, and nobody is signed in.
+#[tokio::test]
+async fn saml_return_to_the_dashboard_from_another_browser_signs_nobody_in() {
+    let idp = Idp::start().await;
+    let s = server_with(&idp).await;
+    let j = Journey::new(&s);
+    let (_, _, page) = j.get("/account").await;
+    let sso = start_federated(&j, "/account", &page, "corp").await;
+    let (action, fields) = idp_answer(&sso, "alice", "good").await;
+    let (status, back, body) = post_acs(&j, &action, &fields).await;
+    assert_eq!(status, 303, "{body}");
+    let other = Journey::new(&s);
+    let (status, next, page) = other.get(&back).await;
+    assert_eq!((status, next.as_str()), (400, ""), "{page}");
+    assert!(page.contains("action=\"/account/login\""), "{page}");
+    assert_eq!(s.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
+    let (status, next, _) = j.get(&back).await;
+    assert_eq!(
+        (status, next.as_str()),
+        (303, "/account"),
+        "its own browser can"
+    );
+}
+
 /// Our SP metadata: entity id `{issuer}/saml/metadata`, the ACS by HTTP-POST, signed
 /// assertions wanted; it parses as SAML metadata.
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! [`sign_in_federated`], which finds or makes the local user by the provider's link rule and
 //! opens the session, like a password sign-in does.
 
+pub mod dashboard;
 pub mod links;
 pub mod saml;
 pub mod saml_keys;
@@ -15,6 +16,7 @@ use crate::protocol::login;
 use crate::protocol::oidc::user_claims;
 use crate::protocol::Ctx;
 use crate::secrets;
+use crate::store::federation::{LoginFor, PendingLogin};
 use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{StoreResult, Tx};
@@ -68,14 +70,14 @@ const SEVERAL_ACCOUNTS: &str = "Several accounts here have this e-mail address, 
 
 /// Signs in as the local user linked to `identity` at `provider`, linking (or creating) one
 /// on the first login by the provider's rule, and opens a browser session with `amr` "fed".
-/// With `interaction`, the interaction's sign-in in progress at this provider is consumed
-/// (single use) and the login recorded on the interaction, in the transaction that links,
+/// The sign-in in progress (`pending`, an interaction's or the dashboard's) is consumed (single
+/// use) and, for an interaction, the login recorded on it, in the transaction that links,
 /// creates and opens the session.
 pub async fn sign_in_federated(
     cx: &Ctx<'_>,
     provider: &FederatedProvider,
     identity: FederatedIdentity,
-    interaction: Option<String>,
+    pending: &PendingLogin,
 ) -> Result<LoggedIn, LoginFailure> {
     if identity.subject.is_empty() {
         return Err(LoginFailure::Error(OAuthError::invalid_request(
@@ -87,15 +89,14 @@ pub async fn sign_in_federated(
     let cookie = secrets::random_token();
     let hash = secrets::digest(&cookie);
     let sid = uuid::Uuid::new_v4().to_string();
+    let (state_hash, login_for) = (pending.state_hash.clone(), pending.login_for.clone());
     let outcome = cx
         .store
         .write(move |tx| {
-            if let Some(iid) = &interaction {
-                if !tx.federation().take_login(iid, &provider.id)? {
-                    return Ok(Err(LoginFailure::Error(OAuthError::invalid_request(
-                        "this sign-in at the identity provider was already used or has expired",
-                    ))));
-                }
+            if !tx.federation().take_login(&state_hash, &provider.id)? {
+                return Ok(Err(LoginFailure::Error(OAuthError::invalid_request(
+                    "this sign-in at the identity provider was already used or has expired",
+                ))));
             }
             let user_id = match user_for(tx, &provider, &identity, now)? {
                 Ok(u) => u,
@@ -109,7 +110,7 @@ pub async fn sign_in_federated(
                 expires_at: now + session_secs,
             };
             tx.sessions().insert(&hash, &session)?;
-            if let Some(iid) = &interaction {
+            if let LoginFor::Interaction(iid) = &login_for {
                 tx.interactions().set_login(
                     iid,
                     &session.user_id,

@@ -1,5 +1,6 @@
 //! Federated login at an upstream OpenID provider: the authorization code flow with PKCE
-//! S256, `state` and `nonce` kept (digested and sealed) with the interaction, the RFC 9207
+//! S256, `state` and `nonce` kept (digested and sealed) with the interaction (or, at the
+//! dashboard, with the browser: [`super::dashboard`]), the RFC 9207
 //! `iss` check, the code exchange and ID token validation by
 //! [`crate::protocol::upstream_oidc`], then [`super::sign_in_federated`].
 
@@ -12,7 +13,7 @@ use crate::protocol::jwks_fetch::JwksCache;
 use crate::protocol::upstream_oidc::{self, bad_gateway, UpstreamClient};
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::federation::PendingLogin;
+use crate::store::federation::{LoginFor, PendingLogin};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -111,26 +112,35 @@ fn client_of(cx: &Ctx<'_>, p: &ProviderConfig, md: &Value) -> OAuthResult<Upstre
     })
 }
 
-/// Starts the sign-in at the provider for this interaction: keeps the state's digest and the
-/// sealed nonce and PKCE verifier with it, and returns the URL to send the browser to.
-pub async fn begin(cx: &Ctx<'_>, live: &Live, provider: &ProviderConfig) -> OAuthResult<String> {
+/// Starts the sign-in at the provider for an interaction or the dashboard (`login_for`, until
+/// `expires_at`): keeps the state's digest and the sealed nonce and PKCE verifier with it, and
+/// returns the URL to send the browser to.
+pub async fn begin(
+    cx: &Ctx<'_>,
+    login_for: LoginFor,
+    expires_at: i64,
+    provider: &ProviderConfig,
+) -> OAuthResult<String> {
     let up = upstream(cx, provider)?;
     let md = metadata(cx, up, provider.issuer.as_deref().unwrap_or_default()).await?;
     let authorization_endpoint =
         upstream_oidc::endpoint(&md, "authorization_endpoint", &https_only)?;
-    let iid = live.interaction.id.clone();
-    // The interaction id leads the state so the callback finds its interaction.
-    let state = format!("{iid}.{}", secrets::random_token());
+    // An interaction's id leads the state so the callback finds its interaction; the
+    // dashboard's state is found by its digest alone.
+    let state = match &login_for {
+        LoginFor::Interaction(iid) => format!("{iid}.{}", secrets::random_token()),
+        LoginFor::Dashboard { .. } => secrets::random_token(),
+    };
     let (nonce, verifier) = (secrets::random_token(), secrets::random_token());
     let sealed = cx
         .sealer
         .seal(&json!({"nonce": nonce, "verifier": verifier}).to_string());
     let pending = PendingLogin {
-        interaction_id: iid,
+        login_for,
         provider: provider.id.clone(),
         state_hash: secrets::digest(&state),
         data_sealed: sealed,
-        expires_at: live.interaction.expires_at,
+        expires_at,
     };
     cx.store
         .write(move |tx| tx.federation().begin_login(&pending))
@@ -160,8 +170,8 @@ fn scope_of(p: &ProviderConfig) -> String {
     }
 }
 
-/// Handles the browser's return: the state (constant time), RFC 9207 `iss`, an upstream error,
-/// the code exchange and ID token, UserInfo; then signs in.
+/// Handles the browser's return to its interaction: the state (constant time), then
+/// [`complete`].
 pub async fn finish(
     cx: &Ctx<'_>,
     live: &Live,
@@ -184,6 +194,19 @@ pub async fn finish(
                 "the identity provider's answer does not match a sign-in in progress here (state, RFC 6749 10.12)",
             ))
         })?;
+    complete(cx, &pending, config, params).await
+}
+
+/// The rest of the return, once the state found `pending` and it is this browser's: RFC 9207
+/// `iss`, an upstream error, the code exchange and ID token, UserInfo; then signs in.
+pub async fn complete(
+    cx: &Ctx<'_>,
+    pending: &PendingLogin,
+    config: &FederationConfig,
+    params: &HashMap<String, String>,
+) -> Result<LoggedIn, LoginFailure> {
+    let fail = LoginFailure::Error;
+    let get = |k: &str| params.get(k).map(String::as_str);
     let provider = config
         .provider(&pending.provider)
         .filter(|p| p.kind == ProviderKind::Oidc)
@@ -239,7 +262,7 @@ pub async fn finish(
     );
     let identity = redeem(cx, up, provider, &md, code, nonce, verifier).await?;
     let fp = FederatedProvider::from(provider);
-    super::sign_in_federated(cx, &fp, identity, Some(live.interaction.id.clone())).await
+    super::sign_in_federated(cx, &fp, identity, pending).await
 }
 
 /// The code exchange, the ID token's checks, and UserInfo's claims (OIDC Core §3.1.3, §5.3).

@@ -12,7 +12,7 @@ use crate::protocol::federation::FederatedIdentity;
 use crate::protocol::oidc::response::Delivery;
 use crate::protocol::Ctx;
 use crate::secrets;
-use crate::store::federation::PendingLogin;
+use crate::store::federation::{LoginFor, PendingLogin};
 use crate::store::saml_requests::SamlRequest;
 use risaml::{
     AcsEndpoint, AssertionSignaturePolicy, AudienceValidationPolicy, AuthnRequestSigningPolicy,
@@ -183,13 +183,13 @@ fn descriptor(xml: &str) -> OAuthResult<IdpDescriptor> {
         .map_err(|e| OAuthError::server(format!("the IdP metadata is not usable: {e}")))
 }
 
-/// Starts a sign-in at `provider` for interaction `interaction_id`: builds the AuthnRequest and
-/// stores its ID bound to the interaction (with the sign-in in progress that
-/// [`super::sign_in_federated`] consumes), in one transaction.
+/// Starts a sign-in at `provider` for an interaction or the dashboard (`login_for`): builds the
+/// AuthnRequest and stores its ID with the sign-in in progress that
+/// [`super::sign_in_federated`] consumes, in one transaction.
 pub async fn start(
     cx: &Ctx<'_>,
     provider: &ProviderConfig,
-    interaction_id: &str,
+    login_for: LoginFor,
 ) -> OAuthResult<Delivery> {
     let idp = idp_metadata(cx, provider).await?;
     let sp = service_provider(cx, provider, signs_requests(&idp)).map_err(OAuthError::server)?;
@@ -233,11 +233,14 @@ pub async fn start(
         relay_hash: relay_hash.clone(),
         request_id: started.pending.request_id().as_str().to_string(),
         provider: provider.id.clone(),
-        interaction_id: interaction_id.to_string(),
+        interaction_id: match &login_for {
+            LoginFor::Interaction(iid) => Some(iid.clone()),
+            LoginFor::Dashboard { .. } => None,
+        },
         expires_at: cx.now + REQUEST_LIFETIME_SECS,
     };
     let login = PendingLogin {
-        interaction_id: interaction_id.to_string(),
+        login_for,
         provider: provider.id.clone(),
         state_hash: relay_hash,
         data_sealed: String::new(),
@@ -426,29 +429,42 @@ fn key_unknown(e: &SamlError) -> bool {
     )
 }
 
+/// What the browser's return finds for its RelayState once a Response was verified.
+pub struct Returned<'c> {
+    /// The interaction the request was sent for; `None` for the dashboard.
+    pub interaction_id: Option<String>,
+    /// The sign-in in progress the Response answers; `None` once it was used.
+    pub pending: Option<PendingLogin>,
+    pub provider: &'c ProviderConfig,
+    pub identity: FederatedIdentity,
+}
+
+/// The refusal of a return whose sign-in in progress was already used.
+pub fn already_used() -> OAuthError {
+    refused("this sign-in at the identity provider was already used or has expired")
+}
+
 /// The browser's return, with its cookies: the identity a verified Response carried for this
-/// RelayState, if it was sent for interaction `interaction_id`. The sign-in that follows
-/// ([`super::sign_in_federated`]) consumes the interaction's sign-in in progress, so it happens
-/// once.
-pub async fn finish<'c>(
-    cx: &'c Ctx<'_>,
-    relay_state: &str,
-) -> OAuthResult<(String, &'c ProviderConfig, FederatedIdentity)> {
+/// RelayState, and the sign-in in progress it answers (an interaction's or the dashboard's:
+/// the caller checks it is this browser's). The sign-in that follows
+/// ([`super::sign_in_federated`]) consumes that sign-in in progress, so it happens once.
+pub async fn finish<'c>(cx: &'c Ctx<'_>, relay_state: &str) -> OAuthResult<Returned<'c>> {
     let (relay_hash, now) = (secrets::digest(relay_state), cx.now);
-    let request = cx
+    let answered = cx
         .store
         .read(move |tx| {
-            let Some(r) = tx.saml_requests().get(&relay_hash, now)? else {
+            let Some(request) = tx.saml_requests().get(&relay_hash, now)? else {
                 return Ok(None);
             };
-            let identity = tx
-                .saml_requests()
-                .identity(&r.relay_hash, &r.interaction_id, now)?;
-            Ok(identity.map(|i| (r, i)))
+            let Some(identity) = tx.saml_requests().identity(&relay_hash, now)? else {
+                return Ok(None);
+            };
+            let pending = tx.federation().pending_by_state(&relay_hash, now)?;
+            Ok(Some((request, pending, identity)))
         })
         .await?;
-    let (request, identity) =
-        request.ok_or_else(|| refused("no verified SAML response for this sign-in"))?;
+    let (request, pending, identity) =
+        answered.ok_or_else(|| refused("no verified SAML response for this sign-in"))?;
     let provider = cx
         .config
         .federation
@@ -462,7 +478,12 @@ pub async fn finish<'c>(
         name: v.name,
         claims: v.attributes,
     };
-    Ok((request.interaction_id, provider, identity))
+    Ok(Returned {
+        interaction_id: request.interaction_id,
+        pending,
+        provider,
+        identity,
+    })
 }
 
 /// The stored request as risaml's pending state: its ID (InResponseTo), the IdP, our ACS.

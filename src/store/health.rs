@@ -115,20 +115,51 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
         store.write(|tx| touch(tx, 1)).await.unwrap();
-        let err = store
-            .write(|tx| {
-                let c = tx.conn;
-                let raw = c.sqlite();
-                let pages: i64 = raw.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-                raw.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-                exec(c, "CREATE TABLE filler (b BLOB)", args![])?;
-                exec(c, "INSERT INTO filler VALUES (zeroblob(1000000))", args![])?;
-                Ok(())
-            })
-            .await
-            .unwrap_err();
+        let err = store.write(write_past_a_page_cap).await.unwrap_err();
         assert!(matches!(err, StoreError::DiskFull), "{err:?}");
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(store.free_bytes().is_some_and(|b| b > 0));
+    }
+
+    /// Fills the database up to its current size and writes past it: SQLITE_FULL, after which
+    /// SQLite rolls the whole transaction back, not just this statement.
+    fn write_past_a_page_cap(tx: &Tx) -> StoreResult<()> {
+        let c = tx.conn;
+        let raw = c.sqlite();
+        let pages: i64 = raw.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        raw.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        exec(c, "CREATE TABLE filler (b BLOB)", args![])?;
+        exec(c, "INSERT INTO filler VALUES (zeroblob(1000000))", args![])?;
+        Ok(())
+    }
+
+    /// Writes queued together commit in one transaction. When one of them runs out of space
+    /// and SQLite rolls that whole transaction back, the writes of the jobs before it in the
+    /// batch are gone too: each hears "disk full", none that it committed; the job after it
+    /// commits in a transaction of its own.
+    #[tokio::test]
+    async fn a_batch_cut_short_by_a_full_disk_reports_no_lost_write_as_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        store.write(|tx| touch(tx, 1)).await.unwrap();
+        // All three are queued before any commits (each yields once first): one batch.
+        let (before, full, after) = tokio::join!(
+            store.write(|tx| touch(tx, 2)),
+            store.write(write_past_a_page_cap),
+            store.write(|tx| touch(tx, 3)),
+        );
+        assert!(matches!(full, Err(StoreError::DiskFull)), "{full:?}");
+        assert!(matches!(before, Err(StoreError::DiskFull)), "{before:?}");
+        assert!(after.is_ok(), "{after:?}");
+        let checked: i64 = store
+            .read(|tx| {
+                tx.conn
+                    .query_one("SELECT checked_at FROM health WHERE id = 1", args![], |r| {
+                        r.get(0)
+                    })
+            })
+            .await
+            .unwrap();
+        assert_eq!(checked, 3, "the later job's write, not the lost one's");
     }
 }

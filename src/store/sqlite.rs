@@ -14,7 +14,14 @@ use tokio::sync::oneshot;
 
 /// Runs inside the write transaction (or learns why it could not begin); returns the hook
 /// that delivers the result once the transaction's fate is known.
-type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Box<dyn FnOnce(Fate) + Send> + Send>;
+type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Ran + Send>;
+
+/// A write job once run in the batch's transaction: how to deliver its result when the batch's
+/// fate is known, and whether it failed for want of disk space.
+struct Ran {
+    deliver: Box<dyn FnOnce(Fate) + Send>,
+    disk_full: bool,
+}
 
 /// What became of a write transaction.
 #[derive(Clone, Copy, PartialEq)]
@@ -123,11 +130,31 @@ impl Writes {
                 Fate::RolledBack
             };
             for job in jobs {
-                job(Err(&why))(fate);
+                (job(Err(&why)).deliver)(fate);
             }
             return Ok(());
         }
-        let deliveries: Vec<_> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
+        let mut deliveries = Vec::with_capacity(jobs.len());
+        let mut jobs = jobs.into_iter();
+        while let Some(job) = jobs.next() {
+            let ran = job(Ok(conn));
+            deliveries.push(ran.deliver);
+            // SQLite itself rolls the whole transaction back after some errors (SQLITE_FULL,
+            // I/O errors): the writes of every job run so far are gone, so none of them may
+            // hear that it committed. The jobs not yet run get a transaction of their own.
+            if conn.is_autocommit() {
+                tracing::error!("the database rolled a write transaction back mid-batch");
+                let fate = if ran.disk_full {
+                    Fate::DiskFull
+                } else {
+                    Fate::RolledBack
+                };
+                for deliver in deliveries {
+                    deliver(fate);
+                }
+                return self.commit(conn, jobs.collect());
+            }
+        }
         let fate = match control(conn, "COMMIT") {
             Ok(()) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
@@ -320,7 +347,8 @@ impl Sqlite {
                 Ok(conn) => run_in_savepoint(conn, f),
                 Err(why) => Err(StoreError::NotStarted(why.to_string())),
             };
-            Box::new(move |fate| {
+            let disk_full = matches!(result, Err(StoreError::DiskFull));
+            let deliver = Box::new(move |fate| {
                 let out = match (fate, result) {
                     (Fate::Committed, r) => r,
                     (Fate::DiskFull, _) => Err(StoreError::DiskFull),
@@ -330,7 +358,8 @@ impl Sqlite {
                     (Fate::RolledBack, Err(e)) => Err(e),
                 };
                 let _ = tx.send(out);
-            })
+            });
+            Ran { deliver, disk_full }
         });
         self.writes.push(job)?;
         Ok(rx)
@@ -350,7 +379,11 @@ fn run_in_savepoint<T>(
             Ok(v)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            // After some errors SQLite has rolled the whole transaction back already (the
+            // batch sees it); the job's own error is the one to report.
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            }
             Err(e)
         }
     }
@@ -461,7 +494,8 @@ fn writer_loop(w: &Writes) {
             }
             if let Err(jobs) = w.commit(&conn, jobs) {
                 for job in jobs {
-                    job(Err("the database stayed locked by another connection"))(Fate::RolledBack);
+                    let ran = job(Err("the database stayed locked by another connection"));
+                    (ran.deliver)(Fate::RolledBack);
                 }
             }
         }

@@ -86,7 +86,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 
 /// The dashboard's sign-in page: the password form and a button per upstream provider.
 fn sign_in_page(p: &Provider, csrf: &str, username: &str, error: Option<&str>) -> String {
-    let buttons = super::federation::buttons(p);
+    let buttons = super::upstream_sign_in::buttons(p);
     views::account_login(csrf, username, error, &buttons)
 }
 
@@ -108,12 +108,13 @@ pub async fn begin_federated(req: &mut Request, depot: &mut Depot, res: &mut Res
             &OAuthError::server("no browser cookie after its check"),
         );
     };
-    let Some(upstream) = super::federation::named_provider(&p, req, res) else {
+    let Some(upstream) = super::upstream_sign_in::named_provider(&p, req, res) else {
         return;
     };
     let cx = p.ctx();
     let login_for = dashboard::login_for(&browser);
-    match super::federation::start(&cx, upstream, login_for, dashboard::expires_at(&cx)).await {
+    match super::upstream_sign_in::start(&cx, upstream, login_for, dashboard::expires_at(&cx)).await
+    {
         Ok(departure) => respond::deliver(res, departure),
         Err(e) => respond::error_page(res, &e),
     }

@@ -32,7 +32,7 @@ fn display<'a>(live: &'a Live, name: &'a str) -> views::ClientDisplay<'a> {
 /// The interaction's login page: the password form and a button per upstream identity
 /// provider; `error` says why the last try failed.
 pub(super) fn login_page(p: &Provider, live: &Live, username: &str, error: Option<&str>) -> String {
-    let buttons = super::federation::buttons(p);
+    let buttons = super::upstream_sign_in::buttons(p);
     let i = &live.interaction;
     views::login(
         &i.id,

@@ -27,6 +27,7 @@ mod registration;
 mod respond;
 mod saml;
 mod token;
+mod upstream_sign_in;
 mod userinfo;
 mod websocket_frames;
 

@@ -464,13 +464,23 @@ async fn saml_return_from_another_browser_signs_nobody_in() {
     let s = server_with(&idp).await;
     let client = s.client(json!({})).await;
     let (j, _, sso) = to_idp(&s, &client).await;
-    let (action, fields) = idp_answer(&sso, "alice", "good").await;
-    let (status, back, body) = post_acs(&j, &action, &fields).await;
-    assert_eq!(status, 303, "{body}");
-    let other = Journey::new(&s);
-    let (status, _, body) = other.get(&back).await;
+    let (_, (status, _, body)) = return_in_another_browser(&s, &j, &sso).await;
     assert_ne!(status, 303, "another browser is not signed in: {body}");
     assert_eq!(s.sql_count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+/// The IdP's good answer for `sso` posted at our ACS by `j`'s browser, then the return it is
+/// sent to taken by another browser: that return's URL, and what the other browser got.
+async fn return_in_another_browser(
+    s: &TestServer,
+    j: &Journey<'_>,
+    sso: &str,
+) -> (String, (u16, String, String)) {
+    let (action, fields) = idp_answer(sso, "alice", "good").await;
+    let (status, back, body) = post_acs(j, &action, &fields).await;
+    assert_eq!(status, 303, "{body}");
+    let got = Journey::new(s).get(&back).await;
+    (back, got)
 }
 
 /// At the dashboard (`/account`), the sign-in page's "Corp SSO" button: the journey goes to
@@ -532,11 +542,7 @@ async fn saml_return_to_the_dashboard_from_another_browser_signs_nobody_in() {
     let j = Journey::new(&s);
     let (_, _, page) = j.get("/account").await;
     let sso = start_federated(&j, "/account", &page, "corp").await;
-    let (action, fields) = idp_answer(&sso, "alice", "good").await;
-    let (status, back, body) = post_acs(&j, &action, &fields).await;
-    assert_eq!(status, 303, "{body}");
-    let other = Journey::new(&s);
-    let (status, next, page) = other.get(&back).await;
+    let (back, (status, next, page)) = return_in_another_browser(&s, &j, &sso).await;
     assert_eq!((status, next.as_str()), (400, ""), "{page}");
     assert!(page.contains("action=\"/account/login\""), "{page}");
     assert_eq!(s.sql_count("SELECT COUNT(*) FROM sessions").await, 0);

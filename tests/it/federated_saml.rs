@@ -913,11 +913,7 @@ async fn saml_authn_request_unsigned_for_an_idp_that_does_not_want_signatures() 
 /// no session, link or replay entry stored.
 #[tokio::test]
 async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
-    let idp = Idp::start_with(IdpOptions {
-        encrypt: true,
-        ..Default::default()
-    })
-    .await;
+    let idp = encrypting_idp().await;
     let s = server_with(&idp).await;
     let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
     assert!(
@@ -965,6 +961,15 @@ async fn saml_core_2_3_4_encrypted_assertion_refused_cleanly() {
     );
 }
 
+/// A test IdP that encrypts its assertions to the registered SP metadata's encryption key.
+async fn encrypting_idp() -> Idp {
+    Idp::start_with(IdpOptions {
+        encrypt: true,
+        ..Default::default()
+    })
+    .await
+}
+
 /// `idp` as provider `corp` with `want_assertions_encrypted`, its SP metadata registered.
 async fn server_wanting_encryption(idp: &Idp) -> TestServer {
     let mut provider = corp_provider(idp);
@@ -991,11 +996,7 @@ fn posted_xml(fields: &[(String, String)]) -> String {
 /// decrypted assertion.
 #[tokio::test]
 async fn saml_core_2_3_4_encrypted_assertion_is_decrypted_when_the_provider_wants_encryption() {
-    let idp = Idp::start_with(IdpOptions {
-        encrypt: true,
-        ..Default::default()
-    })
-    .await;
+    let idp = encrypting_idp().await;
     let s = server_wanting_encryption(&idp).await;
     let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
     let encryption = metadata
@@ -1056,11 +1057,7 @@ async fn saml_core_2_3_4_unencrypted_assertion_refused_when_the_provider_wants_e
 /// refused, nothing stored (SAML Core 6; the check fails without the decryption).
 #[tokio::test]
 async fn saml_core_6_assertion_encrypted_to_another_key_refused() {
-    let idp = Idp::start_with(IdpOptions {
-        encrypt: true,
-        ..Default::default()
-    })
-    .await;
+    let idp = encrypting_idp().await;
     let s = server_wanting_encryption(&idp).await;
     let (_, metadata) = get_text(&s, &s.url("/saml/metadata")).await;
     let (head, encryption) = metadata

@@ -173,6 +173,11 @@ impl ProviderConfig {
 
     fn validate_oidc(&self) -> Result<(), String> {
         let id = &self.id;
+        if self.want_assertions_encrypted {
+            return Err(format!(
+                "federation.providers {id}: want_assertions_encrypted is for saml providers (an OpenID provider sends no assertions)"
+            ));
+        }
         let issuer = self
             .issuer
             .as_deref()
@@ -203,5 +208,34 @@ impl ProviderConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FederationConfig;
+
+    /// A SAML-only setting on an OpenID provider is refused, not silently ignored.
+    #[test]
+    fn want_assertions_encrypted_on_an_oidc_provider_is_refused() {
+        let provider = |extra: &str| {
+            format!(
+                r#"[[providers]]
+                id = "corp"
+                name = "Corp SSO"
+                kind = "oidc"
+                link = "email"
+                issuer = "https://sso.corp.example"
+                client_id = "consentry"
+                client_secret = "s3cret"
+                {extra}"#
+            )
+        };
+        let plain: FederationConfig = toml::from_str(&provider("")).unwrap();
+        assert_eq!(plain.validate(), Ok(()));
+        let wrong: FederationConfig =
+            toml::from_str(&provider("want_assertions_encrypted = true")).unwrap();
+        let refused = wrong.validate().unwrap_err();
+        assert!(refused.contains("want_assertions_encrypted"), "{refused}");
     }
 }

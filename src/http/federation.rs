@@ -45,15 +45,13 @@ pub async fn callback(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let state = params.get("state").map(String::as_str).unwrap_or_default();
     let cx = p.ctx();
     let browser = cookies::get(req, cookies::BROWSER);
-    // Only an interaction's state has a `.`: its interaction id, then the random part.
-    if !state.contains('.') {
+    let Some(uid) = crate::protocol::upstream_oidc::interaction_of(state).map(String::from) else {
         let outcome = match dashboard::pending(&cx, state, browser).await {
             Ok(pending) => oidc::complete(&cx, &pending, &p.config.federation, &params).await,
             Err(e) => Err(interaction::LoginFailure::Error(e)),
         };
         return account::answer_federated(&p, req, res, outcome);
-    }
-    let uid = crate::protocol::upstream_oidc::interaction_of(state).to_string();
+    };
     let live = match interaction::load(&cx, &uid, browser).await {
         Ok(l) => l,
         Err(e) => return respond::error_page(res, &e),

@@ -282,7 +282,7 @@ pub async fn bank_callback(req: &mut Request, depot: &mut Depot, res: &mut Respo
     };
     let uid = params
         .get("state")
-        .map(|s| crate::protocol::upstream_oidc::interaction_of(s))
+        .and_then(|s| crate::protocol::upstream_oidc::interaction_of(s))
         .unwrap_or_default()
         .to_string();
     let live = match interaction::load(&p.ctx(), &uid, cookies::get(req, cookies::BROWSER)).await {

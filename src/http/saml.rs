@@ -3,9 +3,8 @@
 
 use super::{cookies, params, provider, respond};
 use crate::error::OAuthError;
-use crate::protocol::federation::{self, dashboard, saml};
+use crate::protocol::federation::{self, saml};
 use crate::protocol::interaction;
-use crate::store::federation::LoginFor;
 use crate::views;
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
@@ -84,22 +83,15 @@ pub async fn continue_sign_in(req: &mut Request, depot: &mut Depot, res: &mut Re
     let p = provider(depot);
     let cx = p.ctx();
     let state = req.query::<String>("state").unwrap_or_default();
-    let returned = match saml::finish(&cx, &state).await {
+    let mut returned = match saml::finish(&cx, &state).await {
         Ok(v) => v,
         Err(e) => return respond::error_page(res, &e),
     };
     let upstream = federation::FederatedProvider::from(returned.provider);
     let browser = cookies::get(req, cookies::BROWSER);
     // The sign-in must be this browser's: the Response alone proves nothing about who holds it.
-    let Some(interaction_id) = returned.interaction_id else {
-        let ours = returned
-            .pending
-            .ok_or_else(saml::already_used)
-            .and_then(|pending| {
-                dashboard::check_browser(&pending, browser)?;
-                Ok(pending)
-            });
-        let outcome = match ours {
+    let Some(interaction_id) = returned.interaction_id.clone() else {
+        let outcome = match returned.dashboards(browser) {
             Ok(pending) => {
                 federation::sign_in_federated(&cx, &upstream, returned.identity, &pending).await
             }
@@ -112,9 +104,9 @@ pub async fn continue_sign_in(req: &mut Request, depot: &mut Depot, res: &mut Re
         Err(e) => return respond::error_page(res, &e),
     };
     let iid = live.interaction.id.clone();
-    let ours = LoginFor::Interaction(iid.clone());
-    let Some(pending) = returned.pending.filter(|p| p.login_for == ours) else {
-        return respond::error_page(res, &saml::already_used());
+    let pending = match returned.interactions(&iid) {
+        Ok(pending) => pending,
+        Err(e) => return respond::error_page(res, &e),
     };
     let outcome = federation::sign_in_federated(&cx, &upstream, returned.identity, &pending).await;
     super::interaction::answer_sign_in(&p, res, outcome, &format!("/interaction/{iid}"), |why| {

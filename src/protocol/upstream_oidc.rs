@@ -50,11 +50,12 @@ pub struct UpstreamClient {
     pub redirect_uri: String,
 }
 
-/// The interaction a returning `state` names: states are made `{interaction id}.{random}` so
-/// the callback can find its interaction; only the browser cookie and the random part
-/// (compared in constant time by the caller) make it trusted.
-pub fn interaction_of(state: &str) -> &str {
-    state.split('.').next().unwrap_or_default()
+/// The interaction a returning `state` names: an interaction's states are made
+/// `{interaction id}.{random}` so the callback can find its interaction (a dashboard's sign-in
+/// has a state without one: `None`); only the browser cookie and the random part (compared in
+/// constant time by the caller) make it trusted.
+pub fn interaction_of(state: &str) -> Option<&str> {
+    state.split_once('.').map(|(iid, _)| iid)
 }
 
 /// `path` on the server's origin (the issuer without its base path): where upstream servers

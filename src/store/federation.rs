@@ -25,9 +25,6 @@ pub struct PendingLogin {
     pub expires_at: i64,
 }
 
-const PENDING_COLUMNS: &str =
-    "interaction_id, browser_hash, provider, state_hash, data_sealed, expires_at";
-
 fn pending_row(r: &super::sql::Row) -> StoreResult<PendingLogin> {
     let (interaction_id, browser_hash): (Option<String>, Option<String>) = (r.get(0)?, r.get(1)?);
     Ok(PendingLogin {
@@ -139,22 +136,6 @@ impl Federation<'_> {
         Ok(())
     }
 
-    /// The interaction's live sign-in in progress, left in place.
-    pub fn pending_login(
-        &self,
-        interaction_id: &str,
-        now: i64,
-    ) -> StoreResult<Option<PendingLogin>> {
-        self.conn.query_opt(
-            &format!(
-                "SELECT {PENDING_COLUMNS} FROM federated_logins
-                 WHERE interaction_id = ?1 AND expires_at > ?2"
-            ),
-            args![interaction_id, now],
-            pending_row,
-        )
-    }
-
     /// The live sign-in in progress whose `state` / RelayState has this digest, left in place.
     pub fn pending_by_state(
         &self,
@@ -162,10 +143,8 @@ impl Federation<'_> {
         now: i64,
     ) -> StoreResult<Option<PendingLogin>> {
         self.conn.query_opt(
-            &format!(
-                "SELECT {PENDING_COLUMNS} FROM federated_logins
-                 WHERE state_hash = ?1 AND expires_at > ?2"
-            ),
+            "SELECT interaction_id, browser_hash, provider, state_hash, data_sealed, expires_at
+             FROM federated_logins WHERE state_hash = ?1 AND expires_at > ?2",
             args![state_hash, now],
             pending_row,
         )
@@ -307,12 +286,15 @@ mod tests {
             .await
             .unwrap();
         let live = store
-            .read(|tx| tx.federation().pending_login("i1", 50))
+            .read(|tx| tx.federation().pending_by_state("h", 50))
             .await
             .unwrap();
-        assert_eq!(live.map(|p| p.state_hash).as_deref(), Some("h"));
+        assert_eq!(
+            live.map(|p| p.login_for),
+            Some(LoginFor::Interaction("i1".into()))
+        );
         let expired = store
-            .read(|tx| tx.federation().pending_login("i1", 100))
+            .read(|tx| tx.federation().pending_by_state("h", 100))
             .await
             .unwrap();
         assert!(expired.is_none());

@@ -163,7 +163,7 @@ mod tests {
         let (pending, request) = store
             .read(|tx| {
                 Ok((
-                    tx.federation().pending_login("i1", 50)?,
+                    tx.federation().pending_by_state("h", 50)?,
                     tx.saml_requests().get("h", 50)?,
                 ))
             })

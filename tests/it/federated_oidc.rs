@@ -349,14 +349,14 @@ async fn oidc_core_3_1_3_7_an_id_token_with_another_nonce_is_refused() {
     let c = f.rp.client(json!({})).await;
     let (_, challenge) = pkce();
     let j = Journey::new(&f.rp);
-    let (interaction, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
+    let (_, to_idp) = f.to_idp(&j, &auth_params(&c, &challenge, &[])).await;
     // The nonce kept with the interaction is not the one the IdP put in its ID token.
-    let iid = interaction["/interaction/".len()..].to_string();
+    let state_hash = consentry::secrets::digest(&query(&to_idp)["state"]);
     let now = f.rp.provider.now();
     let pending =
         f.rp.provider
             .store
-            .read(move |tx| tx.federation().pending_login(&iid, now))
+            .read(move |tx| tx.federation().pending_by_state(&state_hash, now))
             .await
             .unwrap()
             .unwrap();

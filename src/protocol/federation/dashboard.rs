@@ -27,7 +27,7 @@ pub fn expires_at(cx: &Ctx<'_>) -> i64 {
 const NOT_THIS_BROWSERS: &str = "the identity provider's answer does not match a sign-in this browser started here (state, RFC 6749 10.12)";
 
 /// Whether `pending` is a sign-in the browser presenting `browser_id` started at the dashboard.
-pub fn check_browser(pending: &PendingLogin, browser_id: Option<&str>) -> OAuthResult<()> {
+pub(super) fn check_browser(pending: &PendingLogin, browser_id: Option<&str>) -> OAuthResult<()> {
     let presented = browser_id.map(secrets::digest);
     match (&pending.login_for, presented) {
         (LoginFor::Dashboard { browser_hash }, Some(h)) if secrets::ct_eq(browser_hash, &h) => {

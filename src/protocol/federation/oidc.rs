@@ -170,8 +170,8 @@ fn scope_of(p: &ProviderConfig) -> String {
     }
 }
 
-/// Handles the browser's return to its interaction: the state (constant time), then
-/// [`complete`].
+/// Handles the browser's return to its interaction: the sign-in in progress the state's digest
+/// finds must be this interaction's, then [`complete`].
 pub async fn finish(
     cx: &Ctx<'_>,
     live: &Live,
@@ -180,15 +180,18 @@ pub async fn finish(
 ) -> Result<LoggedIn, LoginFailure> {
     let fail = LoginFailure::Error;
     let get = |k: &str| params.get(k).map(String::as_str);
-    let (iid, now) = (live.interaction.id.clone(), cx.now);
+    let (state_hash, now) = (
+        get("state").map(secrets::digest).unwrap_or_default(),
+        cx.now,
+    );
     let pending = cx
         .store
-        .read(move |tx| tx.federation().pending_login(&iid, now))
+        .read(move |tx| tx.federation().pending_by_state(&state_hash, now))
         .await
         .map_err(|e| fail(e.into()))?;
-    let state_hash = get("state").map(secrets::digest);
+    let ours = LoginFor::Interaction(live.interaction.id.clone());
     let pending = pending
-        .filter(|p| state_hash.is_some_and(|h| secrets::ct_eq(&h, &p.state_hash)))
+        .filter(|p| p.login_for == ours)
         .ok_or_else(|| {
             fail(OAuthError::invalid_request(
                 "the identity provider's answer does not match a sign-in in progress here (state, RFC 6749 10.12)",

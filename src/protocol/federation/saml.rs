@@ -1,8 +1,8 @@
 //! Sign-in at a SAML 2.0 identity provider: the Web Browser SSO Profile (SAML Profiles 4.1),
 //! SP-initiated. The AuthnRequest goes out by HTTP-Redirect (HTTP-POST when the IdP's metadata
 //! offers only that), signed with our SP key when the IdP wants it; the Response comes back to
-//! our ACS by HTTP-POST. XML parsing, exclusive C14N and XML-DSig are risaml's (pure Rust,
-//! through ribergshamra); this module decides what to trust: the IdP's metadata as the
+//! our ACS by HTTP-POST. XML parsing, exclusive C14N, XML-DSig and XML-Enc are risaml's
+//! (through ribergshamra, on AWS-LC); this module decides what to trust: the IdP's metadata as the
 //! operator configured it, our entity id and ACS URL, the stored request, and the replay
 //! cache.
 
@@ -439,8 +439,28 @@ pub struct Returned<'c> {
     pub identity: FederatedIdentity,
 }
 
+impl Returned<'_> {
+    /// The sign-in in progress this return answers, if interaction `iid` started it (the
+    /// interaction being this browser's is the caller's check).
+    pub fn interactions(&mut self, iid: &str) -> OAuthResult<PendingLogin> {
+        let ours = LoginFor::Interaction(iid.to_string());
+        self.pending
+            .take()
+            .filter(|p| p.login_for == ours)
+            .ok_or_else(already_used)
+    }
+
+    /// The sign-in in progress this return answers, if the dashboard of the browser presenting
+    /// `browser_id` started it.
+    pub fn dashboards(&mut self, browser_id: Option<&str>) -> OAuthResult<PendingLogin> {
+        let pending = self.pending.take().ok_or_else(already_used)?;
+        super::dashboard::check_browser(&pending, browser_id)?;
+        Ok(pending)
+    }
+}
+
 /// The refusal of a return whose sign-in in progress was already used.
-pub fn already_used() -> OAuthError {
+fn already_used() -> OAuthError {
     refused("this sign-in at the identity provider was already used or has expired")
 }
 
